@@ -1,0 +1,73 @@
+"""drgkit — DRG/DIP grouping and settlement for China's hospital payment reform.
+
+Rules are data (a folder of CSV tables per ruleset version), compiled once to integer arrays
+and evaluated by numba kernels over Arrow batches. Every input case comes out with a status
+and, when it did not group, a reason; any case can be explained step by step.
+
+>>> import drgkit
+>>> result = drgkit.group("cases.csv", "demo")        # doctest: +SKIP
+>>> drgkit.explain({"diagnoses": "K35.800x001", "sex": 1, "age": 30}, "demo_2024")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._io import DataWarning, open_cases
+from ._jit import get_threads, set_threads
+from .errors import CaseDataError, DrgkitError, RegistryError, RulesetError, TableError
+from .grouping import GroupSummary, group, group_batches, group_file
+from .grouping._explain import Explanation, explain
+from .grouping._status import REASONS, STATUSES
+from .hookspecs import hookimpl
+from .registry import Registry, default_registry, plugin_manager
+from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
+from .schema import CASE_FIELDS, GROUP_RESULT_SCHEMA, LAYOUTS, Layout
+
+try:
+    __version__ = version("drgkit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+
+def load_ruleset(spec) -> Ruleset | RulesetSeries:
+    """A ruleset by registered id, region (all versions, chosen per case by discharge date)
+    or folder path, compiled (or read from the cache) and ready to group."""
+    target = default_registry().resolve(spec)
+    for ruleset in target.versions if isinstance(target, RulesetSeries) else (target,):
+        ruleset.load()
+    return target
+
+
+__all__ = [
+    "CASE_FIELDS",
+    "GROUP_RESULT_SCHEMA",
+    "LAYOUTS",
+    "REASONS",
+    "STATUSES",
+    "CaseDataError",
+    "DataWarning",
+    "DrgkitError",
+    "Explanation",
+    "GroupSummary",
+    "Layout",
+    "Registry",
+    "RegistryError",
+    "Ruleset",
+    "RulesetError",
+    "RulesetInfo",
+    "RulesetSeries",
+    "TableError",
+    "__version__",
+    "default_registry",
+    "explain",
+    "get_threads",
+    "group",
+    "group_batches",
+    "group_file",
+    "hookimpl",
+    "load_ruleset",
+    "open_cases",
+    "plugin_manager",
+    "set_threads",
+]

@@ -1,0 +1,40 @@
+"""drgkit's built-in plugin: the shipped demo rulesets and the standard file layouts.
+
+It registers through the same hooks as any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .hookspecs import hookimpl
+from .schema import LAYOUTS
+
+
+def shipped_rulesets_dir() -> Path:
+    """The ``rulesets`` folder shipped with drgkit.
+
+    Installed from a wheel it lives inside the package (``drgkit/_rulesets``); in a source
+    checkout or an editable install it is the repository's top-level ``rulesets`` folder.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_rulesets", here.parent / "rulesets"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"drgkit's shipped rulesets are missing (looked in {here / '_rulesets'}"
+                            f" and {here.parent / 'rulesets'}); reinstall drgkit")
+
+
+@hookimpl
+def drgkit_register_rulesets(registry) -> None:
+    root = shipped_rulesets_dir()
+    for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
+            if (version_dir / "meta.csv").is_file():
+                registry.add_ruleset(version_dir)
+
+
+@hookimpl
+def drgkit_register_layouts(registry) -> None:
+    for layout in LAYOUTS.values():
+        registry.add_layout(layout)

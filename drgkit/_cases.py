@@ -1,0 +1,333 @@
+"""From a file's own columns to the case fields, and from Arrow columns to kernel arrays.
+
+:func:`plan_columns` decides once per input which column feeds which case field (layout
+detection, user overrides, missing columns). :func:`parse_scalar` turns one raw field column
+into the number/text facts the rules need, parsing each *distinct* value once in Python with
+exactly the semantics of the ruleset format (FORMAT.md §2), then spreading the result over the
+rows with numpy. :func:`code_lists` turns a diagnosis or procedure column into per-case lists of
+code ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._codes import CodeTable
+from .errors import CaseDataError
+from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
+
+__all__ = ["ColumnPlan", "ParsedField", "code_lists", "parse_dates", "parse_scalar",
+           "plan_columns"]
+
+F_NUMBER, F_INT_OK, F_TRUTHY = 1, 2, 4
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_I64_MAX = 2**63 - 1
+
+
+# ------------------------------------------------------------------------------ columns
+
+
+@attrs.frozen(slots=True)
+class ColumnPlan:
+    """Which input column feeds each case field."""
+
+    layout: Layout
+    #: case field -> input column, for the fields present in the input
+    source: Mapping[str, str]
+    #: grouping fields the input lacks (missing for every case)
+    missing: tuple[str, ...]
+
+    def column(self, batch: pa.RecordBatch, field: str) -> pa.Array | None:
+        name = self.source.get(field)
+        return batch.column(name) if name is not None else None
+
+    def describe(self) -> str:
+        mapped = ", ".join(f"{f}←{c}" for f, c in self.source.items() if f != c)
+        return f"layout {self.layout.name}" + (f" ({mapped})" if mapped else "")
+
+
+def resolve_layout(layout: str | Layout | None, names: list[str], source: str,
+                   layouts: Mapping[str, Layout] = LAYOUTS) -> Layout:
+    if isinstance(layout, Layout):
+        return layout
+    if layout is not None:
+        try:
+            return layouts[layout]
+        except KeyError:
+            raise CaseDataError(
+                f"unknown layout {layout!r}; known: {', '.join(layouts)}", file=source
+            ) from None
+    for candidate in layouts.values():
+        if candidate.matches(names):
+            return candidate
+    return layouts.get("drgkit", LAYOUTS["drgkit"])
+
+
+def plan_columns(
+    schema: pa.Schema,
+    source: str,
+    *,
+    layout: str | Layout | None = None,
+    columns: Mapping[str, str] | None = None,
+    fields: tuple[str, ...] = GROUPING_FIELDS,
+    required: tuple[str, ...] = REQUIRED_FOR_GROUPING,
+    layouts: Mapping[str, Layout] | None = None,
+) -> ColumnPlan:
+    """Map the input's columns onto case fields; a required field that is absent is an error."""
+    names = list(schema.names)
+    chosen = resolve_layout(layout, names, source, layouts or LAYOUTS)
+    if columns:
+        unknown = set(columns) - set(FIELDS_BY_NAME)
+        if unknown:
+            raise CaseDataError(f"unknown case field(s) {sorted(unknown)} in the column mapping;"
+                                f" case fields are {sorted(FIELDS_BY_NAME)}", file=source)
+        chosen = chosen.with_overrides(columns)
+    present: dict[str, str] = {}
+    missing: list[str] = []
+    for field in fields:
+        col = chosen.source_for(field)
+        if col is not None and col in names:
+            present[field] = col
+        elif col is not None and field in names and chosen.name != "drgkit":
+            present[field] = field  # drgkit's own name always works
+        else:
+            missing.append(field)
+    for field in required:
+        if field not in present:
+            expected = chosen.source_for(field) or field
+            raise CaseDataError(
+                f"required column {expected!r} (case field {field}) is not in the input; "
+                f"{chosen.name} layout expected it. Columns found: {', '.join(names)}. "
+                "Choose a layout or map the column (e.g. --map diagnoses=MYCOL).",
+                file=source, column=expected)
+    return ColumnPlan(chosen, present, tuple(missing))
+
+
+# ------------------------------------------------------------------------------ scalars
+
+
+@attrs.frozen(slots=True)
+class ParsedField:
+    """Facts about one raw field for every case: kind bits, number, int() value, text."""
+
+    kind: np.ndarray  # uint8: F_NUMBER | F_INT_OK | F_TRUTHY
+    num: np.ndarray  # float64 (meaningful when F_NUMBER)
+    intv: np.ndarray  # int64 (meaningful when F_INT_OK)
+    missing: np.ndarray  # bool: value absent or empty text
+    #: distinct values and, per case, the index of its value (to compute more facts lazily)
+    uniques: list[Any]
+    index: np.ndarray
+
+    def per_case(self, fn: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+        table = np.array([fn(v) for v in self.uniques], dtype=dtype)
+        return table[self.index]
+
+    def text(self, row: int) -> str:
+        """The value of one case as text, for messages."""
+        return value_text(self.uniques[self.index[row]])
+
+
+def value_text(value: Any) -> str:
+    """The text form of a raw value: the text itself, or the number written out."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
+def parse_value(value: Any) -> tuple[int, float, int, bool]:
+    """(kind bits, number, int() value, missing) of one raw value, per FORMAT §2."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0, 0.0, 0, True
+    number: int | float | None
+    if isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, decimal.Decimal):
+        number = int(value) if value == value.to_integral_value() else float(value)
+    else:
+        text = str(value)
+        if _INT.fullmatch(text):
+            number = int(text)
+        elif _FLOAT.fullmatch(text):
+            number = float(text)
+        else:
+            # text: int() may still succeed (' 12', '1_0'), as Python's int() does
+            try:
+                iv = int(text)
+            except ValueError:
+                return (F_TRUTHY if text else 0), 0.0, 0, text == ""
+            return F_INT_OK | (F_TRUTHY if text else 0), 0.0, _clamp(iv), False
+    kind = F_NUMBER | (F_TRUTHY if number != 0 else 0)
+    if isinstance(number, int):
+        return kind | F_INT_OK, _as_float(number), _clamp(number), False
+    if math.isfinite(number):
+        return kind | F_INT_OK, number, _clamp(int(number)), False
+    return kind, number, 0, False
+
+
+def _clamp(v: int) -> int:
+    return max(-_I64_MAX, min(_I64_MAX, v))
+
+
+def _as_float(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
+    """Distinct values of ``arr`` and, per row, the index of its value (nulls -> None)."""
+    if pa.types.is_null(arr.type):
+        return [None], np.zeros(len(arr), dtype=np.int32)
+    if pa.types.is_string_view(arr.type):
+        arr = arr.cast(pa.large_string())
+    if not pa.types.is_dictionary(arr.type):
+        t = arr.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+                or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                or pa.types.is_decimal(t)):
+            arr = arr.cast(pa.string())
+        arr = pc.dictionary_encode(arr)
+    uniques = [*arr.dictionary.to_pylist(), None]
+    indices = arr.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(uniques) - 1)
+    return uniques, indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
+    """Parse one raw field column (None: the field is absent, missing for every case)."""
+    if arr is None:
+        uniques, index = [None], np.zeros(n, dtype=np.int32)
+    else:
+        uniques, index = _encode(arr)
+    parsed = [parse_value(v) for v in uniques]
+    kind = np.array([p[0] for p in parsed], dtype=np.uint8)
+    num = np.array([p[1] for p in parsed], dtype=np.float64)
+    intv = np.array([p[2] for p in parsed], dtype=np.int64)
+    missing = np.array([p[3] for p in parsed], dtype=np.bool_)
+    return ParsedField(kind[index], num[index], intv[index], missing[index], uniques, index)
+
+
+def parse_dates(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970-01-01 (int32) and a per-case flag: 0 fine, 1 missing, 2 not a date."""
+    if arr is None:
+        return np.zeros(n, dtype=np.int32), np.ones(n, dtype=np.int8)
+    t = arr.type
+    if pa.types.is_timestamp(t) or pa.types.is_date64(t):
+        arr = arr.cast(pa.date32())
+        t = arr.type
+    if pa.types.is_date32(t):
+        days = arr.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
+        flag = np.where(arr.is_null().to_numpy(zero_copy_only=False), 1, 0).astype(np.int8)
+        return days.astype(np.int32), flag
+    uniques, index = _encode(arr)
+    parsed = [_parse_date(v) for v in uniques]
+    days = np.array([p[0] for p in parsed], dtype=np.int32)
+    flag = np.array([p[1] for p in parsed], dtype=np.int8)
+    return days[index], flag[index]
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _parse_date(value: Any) -> tuple[int, int]:
+    if value is None or value == "":
+        return 0, 1
+    if isinstance(value, dt.datetime):
+        return (value.date() - _EPOCH).days, 0
+    if isinstance(value, dt.date):
+        return (value - _EPOCH).days, 0
+    text = str(value).strip()
+    for fmt_len, parse in ((10, dt.date.fromisoformat), (8, _yyyymmdd)):
+        try:
+            head = text[:fmt_len].replace("/", "-") if fmt_len == 10 else text
+            return (parse(head) - _EPOCH).days, 0
+        except ValueError:
+            continue
+    return 0, 2
+
+
+def _yyyymmdd(text: str) -> dt.date:
+    if not re.fullmatch(r"[0-9]{8}", text):
+        raise ValueError(text)
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+
+
+# ------------------------------------------------------------------------------ code lists
+
+
+def code_lists(
+    arr: pa.Array | None,
+    n: int,
+    table: CodeTable,
+    *,
+    separators: str,
+    empty_is_one: bool,
+    field: str,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets int64[n+1], code ids int32) of a diagnosis or procedure column.
+
+    A text column is split on ``separators``; an empty text gives one empty code when
+    ``empty_is_one`` (diagnoses: an empty principal) and an empty list otherwise (procedures).
+    List columns are taken element by element; a null list is an empty list.
+    """
+    empty_id = table.id("")
+    if arr is None or pa.types.is_null(arr.type):
+        if empty_is_one:
+            return np.arange(n + 1, dtype=np.int64), np.full(n, empty_id, dtype=np.int32)
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return table.split_and_map(arr, separators.encode("ascii"), empty_is_one, empty_id)
+    if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        arr = arr.cast(pa.large_list(t.value_type))
+        t = arr.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        vt = t.value_type
+        if pa.types.is_dictionary(vt):
+            vt = vt.value_type
+        if not (pa.types.is_string(vt) or pa.types.is_large_string(vt)
+                or pa.types.is_string_view(vt) or pa.types.is_null(vt)):
+            raise CaseDataError(f"codes must be text, got a list of {vt}", file=source,
+                                column=field)
+        if arr.null_count or pa.types.is_fixed_size_list(t):
+            lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(
+                zero_copy_only=False)
+            values = pc.list_flatten(arr)
+        else:
+            offs = arr.offsets.to_numpy(zero_copy_only=False)
+            lengths = np.diff(offs)
+            values = arr.values.slice(offs[0], offs[-1] - offs[0])
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if pa.types.is_null(values.type):
+            ids = np.full(len(values), empty_id, dtype=np.int32)
+        else:
+            ids = table.map_strings(values, empty_id)
+        return offsets, ids
+    raise CaseDataError(
+        f"codes must be text ('|'-separated) or a list of texts, got {arr.type}",
+        file=source, column=field)

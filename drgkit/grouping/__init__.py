@@ -1,0 +1,5 @@
+"""DRG grouping: kernels, batch preparation, explanation."""
+
+from ._group import GroupRun, GroupSummary, group, group_batches, group_file
+
+__all__ = ["GroupRun", "GroupSummary", "group", "group_batches", "group_file"]

@@ -1,0 +1,613 @@
+"""Grouping over Arrow: prepare each batch, run the kernel, assemble results with reasons.
+
+:class:`GroupRun` carries what a stream needs across batches (the column plan, the running row
+number, the duplicate-id tracker, the summary). :func:`group`, :func:`group_batches` and
+:func:`group_file` are the public entry points built on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _cases
+from .._codes import IdTracker
+from .._io import CaseSource, DataWarning, MalformedRow, open_cases, open_writer
+from .._jit import set_threads
+from ..errors import CaseDataError
+from ..ruleset._compile import CompiledRuleset
+from ..ruleset._model import Ruleset, RulesetSeries
+from ..schema import FIELDS_BY_NAME, GROUP_RESULT_SCHEMA, RULE_FIELDS, Layout
+from . import _kernel as K
+from ._status import REASON_CODES, REASON_STATUS, REASONS, STATUSES, rid
+
+__all__ = ["GroupRun", "GroupSummary", "group", "group_batches", "group_file"]
+
+_TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
+_CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
+_STATUS_DICT = pa.array(STATUSES, pa.string())
+_REASON_DICT = pa.array([c if c else None for c in REASON_CODES], pa.string())
+_REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
+_NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
+
+
+@attrs.define(slots=True)
+class GroupSummary:
+    """Counts of one grouping run, for the CLI's closing table and for callers."""
+
+    rows: int = 0
+    by_status: Counter = attrs.field(factory=Counter)
+    by_reason: Counter = attrs.field(factory=Counter)
+    by_ruleset: Counter = attrs.field(factory=Counter)
+    by_drg: Counter = attrs.field(factory=Counter)
+    warnings: list[str] = attrs.field(factory=list)
+    layout: str = ""
+
+    def add(self, status: np.ndarray, reason: np.ndarray, drg: pa.Array,
+            ruleset_ids: list[str], ruleset_index: np.ndarray) -> None:
+        self.rows += len(status)
+        for k, c in zip(*np.unique(status, return_counts=True), strict=True):
+            self.by_status[STATUSES[k]] += int(c)
+        for k, c in zip(*np.unique(reason, return_counts=True), strict=True):
+            if k:
+                self.by_reason[REASON_CODES[k]] += int(c)
+        for k, c in zip(*np.unique(ruleset_index, return_counts=True), strict=True):
+            self.by_ruleset[ruleset_ids[k] if k >= 0 else "-"] += int(c)
+        ok = status == 0
+        if ok.any():
+            values, counts = np.unique(np.asarray(drg.to_numpy(zero_copy_only=False))[ok],
+                                       return_counts=True)
+            for v, c in zip(values, counts, strict=True):
+                self.by_drg[str(v)] += int(c)
+
+
+@attrs.frozen(slots=True)
+class _ResultCodes:
+    """Per result code of a compiled ruleset: reason id, mdc, adrg, drg (FORMAT §4 table)."""
+
+    reason: np.ndarray
+    mdc: pa.Array
+    adrg: pa.Array
+    drg: pa.Array
+
+    @classmethod
+    def of(cls, compiled: CompiledRuleset) -> _ResultCodes:
+        reasons, mdcs, adrgs, drgs = [], [], [], []
+        for code in compiled.names["results"]:
+            if code == "0000":
+                r, m, a, d = rid("no_mdc"), "0000", "00", "0000"
+            elif code[1:3] == "00":
+                r, m, a, d = rid("no_adrg"), "0000", "00", "0000"
+            elif code[1:3] == "QY":
+                r, m, a, d = rid("ambiguity_group"), "MDC" + code[0], "QY", code
+            else:
+                r, m, a, d = 0, "MDC" + code[0], code[:3], code
+            reasons.append(r)
+            mdcs.append(m)
+            adrgs.append(a)
+            drgs.append(d)
+        # a final row for cases without a result
+        reasons.append(0)
+        mdcs.append("0000")
+        adrgs.append("00")
+        drgs.append("0000")
+        return cls(np.array(reasons, dtype=np.int8), pa.array(mdcs), pa.array(adrgs),
+                   pa.array(drgs))
+
+
+_RESULT_CODES: dict[int, _ResultCodes] = {}
+
+
+def _result_codes(compiled: CompiledRuleset) -> _ResultCodes:
+    key = id(compiled)
+    if key not in _RESULT_CODES:
+        _RESULT_CODES[key] = _ResultCodes.of(compiled)
+    return _RESULT_CODES[key]
+
+
+@attrs.define(slots=True, eq=False)
+class _Outcome:
+    """Kernel results for one batch, in row order, before they become Arrow columns."""
+
+    reason: np.ndarray  # int8 reason id per case
+    result: np.ndarray  # int32 result index (-1: none) per case
+    version: np.ndarray  # int32 index of the ruleset version used (-1: none)
+    detail: dict[int, str]  # row -> detail text, for rows that need one
+
+
+@attrs.define(slots=True, eq=False)
+class _Front:
+    n: int
+    cols: dict[str, pa.Array]
+    ids: pa.Array
+    pre: np.ndarray
+    detail: dict[int, str]
+    version: np.ndarray
+    checks: np.ndarray
+    field: Callable[[str], _cases.ParsedField]
+
+
+class GroupRun:
+    """State of one grouping run over a stream of batches."""
+
+    def __init__(
+        self,
+        target: Ruleset | RulesetSeries,
+        schema: pa.Schema,
+        source: str = "<cases>",
+        *,
+        layout: str | Layout | None = None,
+        columns: dict[str, str] | None = None,
+        translate: bool = False,
+        keep: Sequence[str] | str | None = None,
+        check_duplicates: bool = True,
+    ) -> None:
+        self.source = source
+        self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
+                                        else [target])
+        self.series = target if isinstance(target, RulesetSeries) else None
+        self.translate = translate
+        if translate:
+            for v in self.versions:
+                missing = [f for f, has in (("dx_map.csv", v.compiled.names["has_dx_map"]),
+                                            ("px_map.csv", v.compiled.names["has_px_map"]))
+                           if not has]
+                if missing:
+                    raise CaseDataError(
+                        f"translation mode needs {' and '.join(missing)}, which ruleset "
+                        f"{v.id} does not have", file=v.info.path / missing[0])
+        from ..registry import default_registry
+
+        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
+                                        layouts=default_registry().layouts)
+        self.keep = self._keep_columns(schema, keep)
+        self.tracker = IdTracker() if check_duplicates else None
+        self.rows_done = 0
+        self.summary = GroupSummary(layout=self.plan.describe())
+        self.ruleset_ids = [v.id for v in self.versions]
+        self._ruleset_dict = pa.array(self.ruleset_ids, pa.string())
+        self.schema = self._output_schema(schema)
+        for field in self.plan.missing:
+            if field == "discharge_date" and self.series is None:
+                continue
+            message = (f"{source}: no column for {field} "
+                       f"({FIELDS_BY_NAME[field].zh}); it is treated as missing for every case")
+            if field == "case_id":
+                message = (f"{source}: no case id column; cases are numbered by their row "
+                           "(1 = first data row)")
+            self.summary.warnings.append(message)
+            warnings.warn(message, DataWarning, stacklevel=3)
+
+    # ---------------------------------------------------------------- setup helpers
+    def _keep_columns(self, schema: pa.Schema, keep: Sequence[str] | str | None) -> list[str]:
+        if keep is None:
+            return []
+        names = list(schema.names) if keep == "all" else list(keep)
+        for name in names:
+            if name not in schema.names:
+                raise CaseDataError(f"column {name!r} to keep is not in the input; columns "
+                                    f"found: {', '.join(schema.names)}", file=self.source,
+                                    column=name)
+        clash = [n for n in names if n in GROUP_RESULT_SCHEMA.names]
+        if clash:
+            raise CaseDataError(f"kept input column(s) {clash} would collide with result "
+                                "columns of the same name; rename them or keep fewer columns",
+                                file=self.source, column=clash[0])
+        return names
+
+    def _output_schema(self, schema: pa.Schema) -> pa.Schema:
+        fields = [schema.field(n) for n in self.keep] + list(GROUP_RESULT_SCHEMA)
+        return pa.schema(fields, metadata=GROUP_RESULT_SCHEMA.metadata)
+
+    # ---------------------------------------------------------------- per batch
+    def front(self, batch: pa.RecordBatch) -> _Front:
+        """Everything before the kernel that does not depend on the ruleset version:
+        case ids, duplicates, version choice, input checks."""
+        n = batch.num_rows
+        row0 = self.rows_done
+        self.rows_done += n
+        cols = {f: self.plan.column(batch, f) for f in self.plan.source}
+        ids = self._case_ids(cols.get("case_id"), n, row0)
+        pre = np.zeros(n, dtype=np.int8)
+        detail: dict[int, str] = {}
+
+        # 1. case ids: missing and repeated
+        if ids.null_count:
+            for i in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
+                pre[i] = rid("case_id_missing")
+                detail[int(i)] = f"row {row0 + i + 1} has no case id"
+        if self.tracker is not None:
+            first = self.tracker.check(ids, row0)
+            for i in np.flatnonzero(first >= 0):
+                if pre[i] == 0:
+                    pre[i] = rid("duplicate_case_id")
+                    detail[int(i)] = (f"case id {ids[int(i)].as_py()!r} was already used on row "
+                                      f"{first[i] + 1}; this row (row {row0 + i + 1}) is not "
+                                      "grouped")
+
+        # 2. which ruleset version applies
+        version = np.zeros(n, dtype=np.int32)
+        if self.series is not None:
+            days, flag = _cases.parse_dates(cols.get("discharge_date"), n)
+            version = self.series.select(days)
+            self._version_reasons(pre, detail, version, days, flag,
+                                  cols.get("discharge_date"))
+
+        # 3. input checks (FORMAT §5), the same for every version
+        parsed: dict[str, _cases.ParsedField] = {}
+
+        def field(name: str) -> _cases.ParsedField:
+            if name not in parsed:
+                parsed[name] = _cases.parse_scalar(cols.get(name), n)
+            return parsed[name]
+
+        checks = self._checks(field, detail)
+
+        return _Front(n, cols, ids, pre, detail, version, checks, field)
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        f = self.front(batch)
+        n, cols, pre, detail, version, checks, field = (f.n, f.cols, f.pre, f.detail,
+                                                         f.version, f.checks, f.field)
+        # 4. group each version's cases
+        reason = np.zeros(n, dtype=np.int8)
+        result = np.full(n, -1, dtype=np.int32)
+        if len(self.versions) == 1:
+            self._group_version(0, None, cols, n, pre, checks, field, reason, result, detail)
+        else:
+            for k in range(len(self.versions)):
+                idx = np.flatnonzero(version == k)
+                if len(idx):
+                    self._group_version(k, idx, cols, n, pre, checks, field, reason, result,
+                                        detail)
+        not_grouped = version < 0
+        reason[not_grouped] = pre[not_grouped]
+        return self._assemble(batch, f.ids, _Outcome(reason, result, version, detail))
+
+    def _case_ids(self, arr: pa.Array | None, n: int, row0: int) -> pa.Array:
+        if arr is None:
+            return pa.array([str(row0 + i + 1) for i in range(n)], pa.string())
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.string())
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        # an empty id is no id
+        empty = pc.equal(arr, "")
+        if pc.any(empty).as_py():
+            arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+        return arr
+
+    def _version_reasons(self, pre, detail, version, days, flag, raw) -> None:
+        epoch = dt.date(1970, 1, 1)
+        for i in np.flatnonzero(version < 0):
+            if pre[i]:
+                continue
+            if flag[i] == 1:
+                pre[i] = rid("discharge_date_missing")
+                detail[int(i)] = (f"no discharge date: cannot choose among the versions of "
+                                  f"{self.series.region}")
+            elif flag[i] == 2:
+                pre[i] = rid("discharge_date_invalid")
+                detail[int(i)] = f"discharge date {raw[int(i)].as_py()!r} is not a date"
+            else:
+                day = epoch + dt.timedelta(days=int(days[i]))
+                periods = "; ".join(
+                    f"{v.id} {a or '…'} to {b or '…'}" for v, a, b in self.series.periods())
+                pre[i] = rid("no_ruleset_in_force")
+                detail[int(i)] = (f"discharge date {day} is outside every version of "
+                                  f"{self.series.region} ({periods})")
+
+    def _checks(self, field: Callable[[str], _cases.ParsedField],
+                detail: dict[int, str]) -> np.ndarray:
+        """Reason id of the input check each case fails (0: passes), FORMAT §5."""
+        sex, age, days = field("sex"), field("age"), field("age_days")
+        sex_ok = sex.per_case(_sex_ok, np.bool_)
+        age_ok = (age.kind & K.F_INT_OK) != 0
+        days_ok = (days.kind & K.F_INT_OK) != 0
+        checks = np.zeros(len(sex_ok), dtype=np.int8)
+        bad_days = age_ok & (age.intv == 0) & ~days_ok
+        checks[bad_days] = np.where(days.missing[bad_days], rid("age_days_missing"),
+                                    rid("age_days_not_integer"))
+        checks[~age_ok] = np.where(age.missing[~age_ok], rid("age_missing"),
+                                   rid("age_not_integer"))
+        checks[~sex_ok] = np.where(sex.missing[~sex_ok], rid("sex_missing"), rid("sex_invalid"))
+        for i in np.flatnonzero(checks):
+            code = REASON_CODES[checks[i]]
+            if code.startswith("sex"):
+                detail.setdefault(int(i), f"sex {sex.text(i)!r} is not 1, 2, 男 or 女")
+            elif code.startswith("age_days"):
+                detail.setdefault(int(i), f"age is 0 and age in days {days.text(i)!r} is not a "
+                                          "whole number")
+            else:
+                detail.setdefault(int(i), f"age {age.text(i)!r} is not a whole number")
+        return checks
+
+    def prepare(self, k, idx, cols, n, pre, checks, field, detail
+                ) -> tuple[K.CaseArrays, dict[str, _cases.ParsedField]]:
+        """Kernel arrays of version ``k`` for the rows ``idx`` (None: all rows)."""
+        ruleset = self.versions[k]
+        comp = ruleset.compiled
+        if idx is None:
+            sub_cols, m = cols, n
+            sub_pre, sub_checks = pre, checks
+        else:
+            take = pa.array(idx)
+            sub_cols = {f: a.take(take) for f, a in cols.items()}
+            m = len(idx)
+            sub_pre, sub_checks = pre[idx], checks[idx]
+        seps = self.plan.layout.separators
+        dx_off, dx = _cases.code_lists(sub_cols.get("diagnoses"), m, comp.codes,
+                                       separators=seps, empty_is_one=True, field="diagnoses",
+                                       source=self.source)
+        px_off, px = _cases.code_lists(sub_cols.get("procedures"), m, comp.codes,
+                                       separators=seps, empty_is_one=False, field="procedures",
+                                       source=self.source)
+        case_pre = sub_pre.copy()
+        if self.translate:
+            dx_off, dx, px_off, px, flag = K.translate_all(
+                dx_off, dx, px_off, px, comp.dxmap_tab, comp.pxmap_tab,
+                np.int32(comp.codes.id("")), np.int32(comp.codes.id("-")))
+            for code, value in (("diagnosis_not_mapped", 1), ("procedure_not_mapped", 2),
+                                ("no_diagnosis_after_mapping", 3)):
+                hit = np.flatnonzero((case_pre == 0) & (flag == value))
+                case_pre[hit] = rid(code)
+                for j in hit:
+                    detail[int(j if idx is None else idx[j])] = REASONS[code].text
+        free = case_pre == 0
+        case_pre[free] = sub_checks[free]
+
+        # scalar fields the atoms read, in kernel slot order
+        slots = comp.rule_fields
+        fkind = np.zeros((max(1, len(slots)), m), dtype=np.uint8)
+        fnum = np.zeros((max(1, len(slots)), m), dtype=np.float64)
+        fint = np.zeros((max(1, len(slots)), m), dtype=np.int64)
+        sub_parsed: dict[str, _cases.ParsedField] = {}
+        for s, name in enumerate(slots):
+            case_field = _TABLE_FIELD[name]
+            if idx is None:
+                p = field(case_field)
+            else:
+                p = _cases.parse_scalar(sub_cols.get(case_field), m)
+            sub_parsed[case_field] = p
+            fkind[s], fnum[s], fint[s] = p.kind, p.num, p.intv
+        streq = np.zeros((max(1, len(comp.cmp_str)), m), dtype=np.bool_)
+        for s, (name, value) in enumerate(comp.cmp_str):
+            p = sub_parsed[_TABLE_FIELD[name]]
+            streq[s] = p.per_case(lambda v, value=value: _cases.value_text(v) == value, np.bool_)
+
+        return K.CaseArrays(dx_off, dx, px_off, px, fkind, fnum, fint, streq, case_pre), sub_parsed
+
+    def _group_version(self, k, idx, cols, n, pre, checks, field, reason, result,
+                       detail) -> None:
+        comp = self.versions[k].compiled
+        C, sub_parsed = self.prepare(k, idx, cols, n, pre, checks, field, detail)
+        case_pre = C.pre
+        outcome, res, err, _mdc = K.group_all(C, K.ruleset_arrays(comp))
+
+        codes = _result_codes(comp)
+        sub_reason = np.where(outcome == K.OUT_GROUPED, codes.reason[np.maximum(res, 0)],
+                              0).astype(np.int8)
+        sub_reason[outcome == K.OUT_NO_MDC] = rid("no_mdc")
+        sub_reason[outcome == K.OUT_NO_ADRG] = rid("no_adrg")
+        skipped = outcome == K.OUT_SKIPPED
+        sub_reason[skipped] = case_pre[skipped]
+        sub_res = np.where(outcome == K.OUT_GROUPED, res, -1).astype(np.int32)
+        for j in np.flatnonzero(outcome == K.OUT_ERROR):
+            code, text = _error_detail(comp, int(err[j]), sub_parsed, j)
+            sub_reason[j] = rid(code)
+            detail[int(j if idx is None else idx[j])] = text
+        if idx is None:
+            reason[:] = sub_reason
+            result[:] = sub_res
+        else:
+            reason[idx] = sub_reason
+            result[idx] = sub_res
+
+    # ---------------------------------------------------------------- results
+    def _assemble(self, batch: pa.RecordBatch, ids: pa.Array, out: _Outcome) -> pa.RecordBatch:
+        n = len(out.reason)
+        status = _REASON_STATUS[out.reason]
+        mdc_parts, adrg_parts, drg_parts = [], [], []
+        if len(self.versions) == 1:
+            codes = _result_codes(self.versions[0].compiled)
+            pick = np.where(out.result >= 0, out.result, len(codes.reason) - 1)
+            mdc, adrg, drg = codes.mdc.take(pick), codes.adrg.take(pick), codes.drg.take(pick)
+        else:
+            # concatenate every version's code strings; offset each case's index into it
+            base = 0
+            pick = np.full(n, -1, dtype=np.int64)
+            for k, v in enumerate(self.versions):
+                codes = _result_codes(v.compiled)
+                sel = (out.version == k) & (out.result >= 0)
+                pick[sel] = out.result[sel] + base
+                mdc_parts.append(codes.mdc)
+                adrg_parts.append(codes.adrg)
+                drg_parts.append(codes.drg)
+                base += len(codes.reason)
+            pick[pick < 0] = base - 1  # the last version's "no result" row
+            mdc = pa.concat_arrays(mdc_parts).take(pick)
+            adrg = pa.concat_arrays(adrg_parts).take(pick)
+            drg = pa.concat_arrays(drg_parts).take(pick)
+        detail_list: list[str | None] = [None] * n
+        for i, text in out.detail.items():
+            if status[i] != 0:
+                detail_list[i] = text
+        for i in np.flatnonzero(status != 0):
+            if detail_list[i] is None:
+                detail_list[i] = REASONS[REASON_CODES[out.reason[i]]].text
+        version = out.version
+        columns = [batch.column(name) for name in self.keep] + [
+            ids,
+            pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), _STATUS_DICT),
+            pa.DictionaryArray.from_arrays(
+                pa.array(out.reason, pa.int8(), mask=out.reason == 0), _REASON_DICT),
+            pa.array(detail_list, pa.string()),
+            mdc,
+            adrg,
+            drg,
+            pa.DictionaryArray.from_arrays(
+                pa.array(version.astype(np.int16), pa.int16(), mask=version < 0),
+                self._ruleset_dict),
+        ]
+        self.summary.add(status, out.reason, drg, self.ruleset_ids, version)
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def malformed_rows(self, rows: list[MalformedRow]) -> pa.RecordBatch | None:
+        """Invalid-case rows for CSV lines that could not be split into columns."""
+        if not rows:
+            return None
+        n = len(rows)
+        ids = []
+        details = []
+        for r in rows:
+            first = r.text.split(",", 1)[0].strip('"') if r.text else ""
+            ids.append(first or None)
+            where = f"line {r.row}" if r.row else "a line"
+            details.append(f"{where} has {r.actual} fields, the header has {r.expected}: "
+                           f"{r.text[:120]!r}")
+        reason = np.full(n, rid("malformed_row"), dtype=np.int8)
+        columns = [pa.nulls(n, self.schema.field(name).type) for name in self.keep] + [
+            pa.array(ids, pa.string()),
+            pa.DictionaryArray.from_arrays(pa.array(np.full(n, 3, np.int8)), _STATUS_DICT),
+            pa.DictionaryArray.from_arrays(pa.array(reason), _REASON_DICT),
+            pa.array(details, pa.string()),
+            pa.array(["0000"] * n), pa.array(["00"] * n), pa.array(["0000"] * n),
+            pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int16()), self._ruleset_dict),
+        ]
+        self.rows_done += n
+        self.summary.add(np.full(n, 3, np.int8), reason, pa.array(["0000"] * n),
+                         self.ruleset_ids, np.full(n, -1, np.int32))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+
+def _sex_ok(value: Any) -> bool:
+    kind, num, _iv, _missing = _cases.parse_value(value)
+    if kind & K.F_NUMBER:
+        return num in (1.0, 2.0)
+    return _cases.value_text(value) in ("1", "2", "男", "女")
+
+
+def _error_detail(comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.ParsedField],
+                  row: int) -> tuple[str, str]:
+    rule_id, _seq, template, _list, fname, op, value = comp.names["atoms"][atom]
+    if template == "PPROC_IN":
+        return "no_principal_procedure", (f"rule {rule_id} reads the principal procedure, but "
+                                          "the case has no procedure")
+    case_field = _TABLE_FIELD.get(fname, fname)
+    text = parsed[case_field].text(row) if case_field in parsed else ""
+    if template == "CMP_INT":
+        return "not_integer", (f"{case_field} {text!r} is not a whole number, but rule {rule_id}"
+                               f" compares int({fname}) {op} {value}")
+    return "text_compared", (f"{case_field} {text!r} is text, but rule {rule_id} compares "
+                             f"{fname} {op} {value}")
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def _resolve(ruleset: Any) -> Ruleset | RulesetSeries:
+    if isinstance(ruleset, (Ruleset, RulesetSeries)):
+        return ruleset
+    from ..registry import default_registry
+
+    return default_registry().resolve(ruleset)
+
+
+def group_batches(
+    cases: Any,
+    ruleset: Any,
+    *,
+    layout: str | Layout | None = None,
+    columns: dict[str, str] | None = None,
+    translate: bool = False,
+    keep: Sequence[str] | str | None = None,
+    check_duplicates: bool = True,
+    batch_rows: int | None = None,
+    encoding: str = "utf-8",
+    threads: int | None = None,
+    run_hook: Callable[[GroupRun, CaseSource], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Group cases batch by batch; yields one result batch per input batch, in order.
+
+    Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
+    """
+    target = _resolve(ruleset)
+    src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
+                                                   if batch_rows else {}))
+    run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
+                   translate=translate, keep=keep, check_duplicates=check_duplicates)
+    if run_hook is not None:
+        run_hook(run, src)
+    previous = set_threads(threads) if threads else None
+    try:
+        for batch in src.batches:
+            yield run.process(batch)
+        tail = run.malformed_rows(src.malformed)
+        if tail is not None:
+            yield tail
+    finally:
+        if previous is not None:
+            set_threads(previous)
+
+
+def group(cases: Any, ruleset: Any, **options: Any) -> pa.Table:
+    """Group cases and return one Arrow table: every input row, in order, with its result.
+
+    ``cases``: a CSV/Parquet path, Arrow table/batches/reader, pandas or polars frame.
+    ``ruleset``: a :class:`Ruleset`, a :class:`RulesetSeries`, a registered id or region, or a
+    folder path. See :func:`group_batches` for the options.
+    """
+    schema_holder: list[pa.Schema] = []
+
+    def hook(run: GroupRun, _src: CaseSource) -> None:
+        schema_holder.append(run.schema)
+
+    batches = list(group_batches(cases, ruleset, run_hook=hook, **options))
+    return pa.Table.from_batches(batches, schema=schema_holder[0])
+
+
+def group_file(
+    cases: Any,
+    out: str | os.PathLike[str],
+    ruleset: Any,
+    *,
+    out_format: str | None = None,
+    progress: Callable[[float, int], None] | None = None,
+    **options: Any,
+) -> GroupSummary:
+    """Stream cases from ``cases`` to ``out`` (CSV or Parquet by extension), batch by batch.
+
+    ``progress(fraction, rows)`` is called after each batch when given.
+    """
+    writer = open_writer(out, out_format)
+    state: dict[str, Any] = {}
+
+    def hook(run: GroupRun, src: CaseSource) -> None:
+        state["run"], state["src"] = run, src
+
+    try:
+        for batch in group_batches(cases, ruleset, run_hook=hook, **options):
+            writer.write(batch)
+            if progress is not None:
+                src = state["src"]
+                if src.progress is not None:
+                    fraction = src.progress()
+                elif src.num_rows:
+                    fraction = state["run"].rows_done / src.num_rows
+                else:
+                    fraction = 0.0
+                progress(min(1.0, fraction), state["run"].rows_done)
+    finally:
+        writer.close(state["run"].schema if "run" in state else None)
+    return state["run"].summary

@@ -1,0 +1,79 @@
+"""Per-case statuses and reason codes of grouping.
+
+Every case comes out with one of four statuses and, unless it is ``ok``, a reason code that a
+program can filter on, plus a ``detail`` text a person can read. The codes are stable API.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+STATUSES = ("ok", "ungroupable", "ambiguous", "invalid")
+OK, UNGROUPABLE, AMBIGUOUS, INVALID = range(4)
+
+
+@attrs.frozen(slots=True)
+class Reason:
+    code: str
+    status: int
+    #: OpenDRG's status for the same outcome (the reference grouper's vocabulary)
+    opendrg: str
+    text: str
+    zh: str
+
+
+_REASONS = (
+    Reason("", OK, "SUCCESS", "grouped", "分组成功"),
+    Reason("no_mdc", UNGROUPABLE, "FAIL", "no MDC entry rule holds for the principal diagnosis",
+           "主要诊断无法进入任何MDC"),
+    Reason("no_adrg", UNGROUPABLE, "FAIL", "an MDC was entered but no ADRG of it matched",
+           "进入MDC但无法进入任何ADRG"),
+    Reason("ambiguity_group", AMBIGUOUS, "QY",
+           "a QY check held: a procedure that does not fit the MDC of the principal diagnosis",
+           "歧义病案：手术操作与主要诊断不匹配"),
+    Reason("sex_missing", INVALID, "CHECK_FAILED", "sex is missing", "性别缺失"),
+    Reason("sex_invalid", INVALID, "CHECK_FAILED", "sex is not 1, 2, 男 or 女", "性别不合规"),
+    Reason("age_missing", INVALID, "CHECK_FAILED", "age is missing", "年龄缺失"),
+    Reason("age_not_integer", INVALID, "CHECK_FAILED", "age is not a whole number",
+           "年龄不是整数"),
+    Reason("age_days_missing", INVALID, "CHECK_FAILED",
+           "age is 0 and age in days is missing", "年龄为0且新生儿天龄缺失"),
+    Reason("age_days_not_integer", INVALID, "CHECK_FAILED",
+           "age is 0 and age in days is not a whole number", "年龄为0且新生儿天龄不是整数"),
+    Reason("diagnosis_not_mapped", INVALID, "ZD_NOT_MAPPING",
+           "a diagnosis code has no translation to the grouper's code version",
+           "诊断不能转换为分组器支持的编码"),
+    Reason("procedure_not_mapped", INVALID, "SS_NOT_MAPPING",
+           "a procedure code has no translation to the grouper's code version",
+           "手术操作不能转换为分组器支持的编码"),
+    Reason("no_diagnosis_after_mapping", INVALID, "CHECK_FAILED",
+           "no diagnosis is left after translation", "编码转换后无诊断"),
+    Reason("text_compared", INVALID, "ERROR",
+           "a rule compares a field holding text with < <= > or >=", "数值字段含文本"),
+    Reason("not_integer", INVALID, "ERROR",
+           "a rule needs a field as a whole number but it is text", "字段不是整数"),
+    Reason("no_principal_procedure", INVALID, "ERROR",
+           "a rule reads the principal procedure but there is none", "缺少主要手术"),
+    Reason("case_id_missing", INVALID, "", "the case has no id", "病例编号缺失"),
+    Reason("duplicate_case_id", INVALID, "", "the case id occurs earlier in the input",
+           "病例编号重复"),
+    Reason("malformed_row", INVALID, "", "the input row could not be split into its columns",
+           "行格式错误"),
+    Reason("discharge_date_missing", INVALID, "",
+           "no discharge date: the ruleset version in force cannot be chosen", "出院日期缺失"),
+    Reason("discharge_date_invalid", INVALID, "", "the discharge date is not a date",
+           "出院日期格式错误"),
+    Reason("no_ruleset_in_force", INVALID, "",
+           "no version of the ruleset was in force on the discharge date",
+           "出院日期无适用的分组方案版本"),
+)
+
+REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}
+REASON_CODES: tuple[str, ...] = tuple(r.code for r in _REASONS)
+REASON_ID: dict[str, int] = {code: i for i, code in enumerate(REASON_CODES)}
+#: status of each reason id, for vectorised lookups
+REASON_STATUS = tuple(r.status for r in _REASONS)
+
+
+def rid(code: str) -> int:
+    return REASON_ID[code]

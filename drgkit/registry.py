@@ -1,0 +1,192 @@
+"""The registry plugins fill, and the plugin manager that fills it.
+
+:func:`plugin_manager` builds a fresh :class:`pluggy.PluginManager` (built-ins first, then the
+``drgkit`` entry points, minus anything named in ``DRGKIT_DISABLE_PLUGINS``).
+:meth:`Registry.from_plugins` asks every plugin to register into a new :class:`Registry`.
+:func:`default_registry` is a lazily built, process-wide registry for convenience; build your
+own when you need control (tests, embedding).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import RegistryError, RulesetError
+from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
+from .schema import LAYOUTS, Layout
+
+__all__ = ["Registry", "default_registry", "plugin_manager", "reset_default_registry"]
+
+BUILTIN_PLUGIN = "drgkit.builtin"
+ENTRY_POINT_GROUP = "drgkit"
+
+
+def plugin_manager(
+    *, entry_points: bool = True, plugins: Iterable[Any] = ()
+) -> pluggy.PluginManager:
+    """A new plugin manager with drgkit's hooks, its built-in plugin and the installed ones."""
+    from . import _builtin
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in os.environ.get("DRGKIT_DISABLE_PLUGINS", "").split(","):
+        if name.strip():
+            pm.set_blocked(name.strip())
+    if not pm.is_blocked(BUILTIN_PLUGIN):
+        pm.register(_builtin, name=BUILTIN_PLUGIN)
+    if entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()  # a misspelled hook name fails here, loudly
+    return pm
+
+
+class Registry:
+    """Rulesets and layouts by id, each remembering the plugin that registered it."""
+
+    def __init__(self) -> None:
+        self._rulesets: dict[str, tuple[Ruleset, str]] = {}
+        self._layouts: dict[str, tuple[Layout, str]] = {}
+        self._current = "<direct>"
+        self.plugin_manager: pluggy.PluginManager | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_plugins(cls, pm: pluggy.PluginManager | None = None) -> Registry:
+        pm = pm or plugin_manager()
+        registry = cls()
+        registry.plugin_manager = pm
+        for hook in (pm.hook.drgkit_register_layouts, pm.hook.drgkit_register_rulesets):
+            # one call per plugin, in registration order, so the registry knows who is calling
+            for impl in hook.get_hookimpls():
+                registry._current = impl.plugin_name
+                try:
+                    impl.function(registry=registry)
+                finally:
+                    registry._current = "<direct>"
+        return registry
+
+    def _source(self, path: Path | None = None) -> str:
+        plugin = self._current
+        if self.plugin_manager is not None:
+            obj = self.plugin_manager.get_plugin(plugin)
+            where = getattr(obj, "__file__", None)
+            if where:
+                return f"plugin {plugin} ({where})"
+        return f"plugin {plugin}"
+
+    def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
+                    **info: Any) -> RulesetInfo:
+        """Register the ruleset folder at ``path`` (see the ``drgkit_register_rulesets`` hook)."""
+        path = Path(path)
+        if not (path / "meta.csv").is_file():
+            raise RulesetError(f"{self._source()} registers a ruleset here, but the folder has "
+                               "no meta.csv", file=path)
+        ruleset_info = RulesetInfo.from_folder(path, source=self._current, id=id, **info)
+        if ruleset_info.id in self._rulesets:
+            other, by = self._rulesets[ruleset_info.id]
+            raise RegistryError(
+                f"ruleset id {ruleset_info.id!r} is registered twice: by {by} "
+                f"({other.info.path}) and by {self._source()} ({path})")
+        ruleset = Ruleset(ruleset_info)
+        self._rulesets[ruleset_info.id] = (ruleset, self._source())
+        return ruleset_info
+
+    def add_layout(self, layout: Layout) -> None:
+        """Register a case file layout (see the ``drgkit_register_layouts`` hook)."""
+        if layout.name in self._layouts:
+            _other, by = self._layouts[layout.name]
+            raise RegistryError(f"layout {layout.name!r} is registered twice: by {by} and by "
+                                f"{self._source()}")
+        self._layouts[layout.name] = (layout, self._source())
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def rulesets(self) -> dict[str, Ruleset]:
+        return {k: v for k, (v, _by) in sorted(self._rulesets.items())}
+
+    def registered_by(self, ruleset_id: str) -> str:
+        return self._rulesets[ruleset_id][1]
+
+    @property
+    def layouts(self) -> dict[str, Layout]:
+        return {k: v for k, (v, _by) in self._layouts.items()} or dict(LAYOUTS)
+
+    def regions(self) -> dict[str, RulesetSeries]:
+        by_region: dict[str, list[Ruleset]] = {}
+        for ruleset in self.rulesets.values():
+            if ruleset.info.region:
+                by_region.setdefault(ruleset.info.region, []).append(ruleset)
+        return {region: RulesetSeries(region, tuple(versions))
+                for region, versions in sorted(by_region.items())}
+
+    def ruleset(self, ruleset_id: str) -> Ruleset:
+        try:
+            return self._rulesets[ruleset_id][0]
+        except KeyError:
+            raise RegistryError(self._unknown(ruleset_id)) from None
+
+    def resolve(self, spec: str | os.PathLike[str] | Ruleset | RulesetSeries
+                ) -> Ruleset | RulesetSeries:
+        """A registered id, a region (every version, by discharge date), or a folder path.
+
+        A folder that holds version sub-folders (each with a ``meta.csv``) is a series too.
+        """
+        if isinstance(spec, (Ruleset, RulesetSeries)):
+            return spec
+        text = os.fspath(spec)
+        if text in self._rulesets:
+            return self._rulesets[text][0]
+        regions = self.regions()
+        if text in regions:
+            return regions[text]
+        path = Path(text)
+        if path.is_dir():
+            if (path / "meta.csv").is_file():
+                return Ruleset.from_path(path)
+            versions = [Ruleset.from_path(p) for p in sorted(path.iterdir())
+                        if (p / "meta.csv").is_file()]
+            if versions:
+                return RulesetSeries(path.name, tuple(versions))
+            raise RulesetError("neither a ruleset folder (no meta.csv) nor a folder of ruleset "
+                               "versions", file=path)
+        raise RegistryError(self._unknown(text))
+
+    def _unknown(self, text: str) -> str:
+        known = list(self._rulesets) + list(self.regions())
+        close = difflib.get_close_matches(text, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return (f"unknown ruleset {text!r}: not a registered id or region, and not a folder.{hint}"
+                f" Registered: {', '.join(known) or 'none'}")
+
+    def layout(self, name: str) -> Layout:
+        try:
+            return self.layouts[name]
+        except KeyError:
+            raise RegistryError(f"unknown layout {name!r}; known: "
+                                f"{', '.join(self.layouts)}") from None
+
+
+_DEFAULT: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry, built from the installed plugins on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Registry.from_plugins()
+    return _DEFAULT
+
+
+def reset_default_registry() -> None:
+    """Forget the process-wide registry (it is rebuilt on next use)."""
+    global _DEFAULT
+    _DEFAULT = None

@@ -1,0 +1,314 @@
+"""Compile validated ruleset tables into flat integer arrays for the grouping kernels.
+
+Layout of the compiled form (all numpy arrays; ids are dense ints):
+
+* codes: every code string the ruleset mentions, plus ``''`` and ``'-'``, in a
+  :class:`~drgkit._codes.CodeTable`.
+* list membership, per code (CSR): ``mem_ptr[c] .. mem_ptr[c+1]`` index ``mem_list`` (sorted
+  list ids) and ``mem_tag`` (tag number within the list, -1 when untagged).
+* ``mcc_tab``, ``cc_tab``, ``pdx_tab``: exclusion-table id per code, -1 when absent.
+* atoms: parallel arrays ``a_tmpl, a_list, a_slot, a_op, a_num, a_aux0, a_aux1``; rule ``r``
+  owns atoms ``rule_ptr[r] .. rule_ptr[r+1]``.
+* MDCs in order (``mdc_rule``, ``mdc_entry_ptr``), entries (``e_rule, e_kind, e_result,
+  e_fallback, e_step_ptr``), steps (``s_rule, s_result``); results are indices into
+  ``results`` (result code strings; index 0 is ``0000``).
+* translation maps ``dxmap_tab``/``pxmap_tab``: target id per code, -2 when the code has no row.
+
+The compiled form is cached on disk as one ``.npz`` per content hash, so loading a national
+ruleset after the first time reads a few megabytes and builds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from .._codes import CodeTable
+from . import _tables as T
+
+#: Bump when the compiled layout or its semantics change: old cache entries are then ignored.
+COMPILER_VERSION = 3
+
+TEMPLATE_IDS = {name: i for i, name in enumerate(T.TEMPLATES)}
+OP_IDS = {op: i for i, op in enumerate(T.OPS)}
+KIND_ADRG, KIND_QY = 0, 1
+NO_MAP = -2
+
+
+@attrs.define(slots=True, eq=False)
+class CompiledRuleset:
+    """Arrays for the kernels plus the names needed to explain and report."""
+
+    content_hash: str
+    arrays: dict[str, np.ndarray]
+    #: strings: codes, lists, tags, rules, atoms, mdcs, entries, results, fields, meta, warnings
+    names: dict
+    codes: CodeTable = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.codes = CodeTable(self.names["codes"], slots=self.arrays["code_slots"])
+
+    def __getattr__(self, name: str) -> np.ndarray:  # convenient array access: c.a_tmpl
+        try:
+            return self.arrays[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def rule_fields(self) -> list[str]:
+        """Fields the atoms read, in kernel slot order."""
+        return self.names["slots"]
+
+    @property
+    def cmp_str(self) -> list[tuple[str, str]]:
+        """(field, value) of each CMP_STR column the kernel reads."""
+        return [tuple(x) for x in self.names["cmp_str"]]
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = np.frombuffer(json.dumps(self.names, ensure_ascii=False).encode(), dtype=np.uint8)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, __names__=blob, **self.arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path: Path, content_hash: str) -> CompiledRuleset:
+        with np.load(path, allow_pickle=False) as data:
+            names = json.loads(bytes(data["__names__"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "__names__"}
+        if names.get("content_hash") != content_hash or names.get(
+                "compiler") != COMPILER_VERSION:
+            raise ValueError("stale cache entry")
+        return cls(content_hash, arrays, names)
+
+
+def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
+    """Turn validated tables into the kernel arrays."""
+    # ---- codes
+    code_set: set[str] = {"", "-"}
+    for members in tables.lists.values():
+        code_set.update(members)
+    code_set.update(tables.mcc, tables.cc, tables.pdx_excl)
+    for mapping in (tables.dx_map, tables.px_map):
+        if mapping:
+            code_set.update(mapping)
+            code_set.update(mapping.values())
+    codes = sorted(code_set)
+    table = CodeTable(codes)
+    cid = table.index
+    ncodes = len(codes)
+
+    # ---- lists and tags
+    list_names = sorted(tables.lists)
+    list_id = {name: i for i, name in enumerate(list_names)}
+    tag_names: list[list[str]] = []
+    for name in list_names:
+        tags = sorted({t for t in tables.lists[name].values() if t != ""})
+        tag_names.append(tags)
+    per_code: list[list[tuple[int, int]]] = [[] for _ in range(ncodes)]
+    for name in list_names:
+        lid = list_id[name]
+        tag_index = {t: k for k, t in enumerate(tag_names[lid])}
+        for code, tag in tables.lists[name].items():
+            per_code[cid[code]].append((lid, tag_index.get(tag, -1)))
+    mem_ptr = np.zeros(ncodes + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in per_code], out=mem_ptr[1:])
+    mem_list = np.empty(mem_ptr[-1], dtype=np.int32)
+    mem_tag = np.empty(mem_ptr[-1], dtype=np.int8)
+    for c, pairs in enumerate(per_code):
+        pairs.sort()
+        for k, (lid, tag) in enumerate(pairs):
+            mem_list[mem_ptr[c] + k] = lid
+            mem_tag[mem_ptr[c] + k] = tag
+
+    # ---- CC / MCC / exclusion tables
+    excl_names = sorted(set(tables.mcc.values()) | set(tables.cc.values())
+                        | set(tables.pdx_excl.values()))
+    excl_id = {name: i for i, name in enumerate(excl_names)}
+
+    def code_tab(mapping: dict[str, str]) -> np.ndarray:
+        tab = np.full(ncodes, -1, dtype=np.int32)
+        for code, excl in mapping.items():
+            tab[cid[code]] = excl_id[excl]
+        return tab
+
+    def map_tab(mapping: dict[str, str] | None) -> np.ndarray:
+        tab = np.full(ncodes, NO_MAP, dtype=np.int32)
+        for code, target in (mapping or {}).items():
+            tab[cid[code]] = cid[target]
+        return tab
+
+    # ---- rules and atoms
+    rule_names = sorted(tables.rules)
+    rule_id = {name: i for i, name in enumerate(rule_names)}
+    slots: list[str] = []
+    cmp_str: list[tuple[str, str]] = []
+    alt_masks: list[int] = []
+    atoms_flat: list[T.Atom] = []
+    rule_ptr = np.zeros(len(rule_names) + 1, dtype=np.int32)
+    for r, name in enumerate(rule_names):
+        atoms_flat.extend(tables.rules[name])
+        rule_ptr[r + 1] = len(atoms_flat)
+    natoms = len(atoms_flat)
+    a_tmpl = np.zeros(natoms, dtype=np.int8)
+    a_list = np.full(natoms, -1, dtype=np.int32)
+    a_slot = np.full(natoms, -1, dtype=np.int8)
+    a_op = np.full(natoms, -1, dtype=np.int8)
+    a_num = np.zeros(natoms, dtype=np.float64)
+    a_aux0 = np.zeros(natoms, dtype=np.int32)
+    a_aux1 = np.zeros(natoms, dtype=np.int32)
+    for k, atom in enumerate(atoms_flat):
+        a_tmpl[k] = TEMPLATE_IDS[atom.template]
+        if atom.list_id:
+            a_list[k] = list_id.get(atom.list_id, -1)
+        if atom.op:
+            a_op[k] = OP_IDS[atom.op]
+        if atom.field:
+            if atom.template == "CMP_STR":
+                key = (atom.field, atom.value)
+                if key not in cmp_str:
+                    cmp_str.append(key)
+                a_aux0[k] = cmp_str.index(key)
+            if atom.field not in slots:
+                slots.append(atom.field)
+            a_slot[k] = slots.index(atom.field)
+        if atom.template in ("CMP", "CMP_INT"):
+            a_num[k] = float(T.parse_number(atom.value))
+        elif atom.template == "MULTI_REGION":
+            a_num[k] = float(int(atom.value))
+        elif atom.template == "PROC_TAGS":
+            tags = tag_names[list_id[atom.list_id]]
+            a_aux0[k] = len(alt_masks)
+            for alternative in atom.value.split("|"):
+                mask = 0
+                for tag in alternative.split("+"):
+                    mask |= 1 << tags.index(tag)
+                alt_masks.append(mask)
+            a_aux1[k] = len(alt_masks)
+
+    # ---- MDCs, entries, steps, results
+    results = ["0000"]
+    result_id = {"0000": 0}
+
+    def res(code: str) -> int:
+        if code not in result_id:
+            result_id[code] = len(results)
+            results.append(code)
+        return result_id[code]
+
+    entries_by_mdc: dict[str, list[T.EntryRow]] = {}
+    for e in tables.entries:
+        entries_by_mdc.setdefault(e.mdc, []).append(e)
+    steps_by_entry: dict[str, list[T.StepRow]] = {}
+    for s in tables.steps:
+        steps_by_entry.setdefault(s.entry, []).append(s)
+
+    mdc_rule = np.array([rule_id[m.rule_id] for m in tables.mdcs], dtype=np.int32)
+    ordered_entries: list[T.EntryRow] = []
+    mdc_entry_ptr = np.zeros(len(tables.mdcs) + 1, dtype=np.int32)
+    for i, m in enumerate(tables.mdcs):
+        ordered_entries.extend(sorted(entries_by_mdc.get(m.mdc, []), key=lambda e: e.seq))
+        mdc_entry_ptr[i + 1] = len(ordered_entries)
+    ordered_steps: list[T.StepRow] = []
+    e_step_ptr = np.zeros(len(ordered_entries) + 1, dtype=np.int32)
+    for j, e in enumerate(ordered_entries):
+        ordered_steps.extend(sorted(steps_by_entry.get(e.entry, []), key=lambda s: s.seq))
+        e_step_ptr[j + 1] = len(ordered_steps)
+    e_rule = np.array([rule_id[e.rule_id] for e in ordered_entries], dtype=np.int32)
+    e_kind = np.array([KIND_QY if e.kind == "QY" else KIND_ADRG for e in ordered_entries],
+                      dtype=np.int8)
+    e_result = np.array([res(e.code) for e in ordered_entries], dtype=np.int32)
+    e_fallback = np.array([res(e.fallback) if e.fallback else -1 for e in ordered_entries],
+                          dtype=np.int32)
+    s_rule = np.array([rule_id[s.rule_id] for s in ordered_steps], dtype=np.int32)
+    s_result = np.array([res(s.drg) for s in ordered_steps], dtype=np.int32)
+
+    arrays = {
+        "code_slots": table.slots,
+        "mem_ptr": mem_ptr,
+        "mem_list": mem_list,
+        "mem_tag": mem_tag,
+        "mcc_tab": code_tab(tables.mcc),
+        "cc_tab": code_tab(tables.cc),
+        "pdx_tab": code_tab(tables.pdx_excl),
+        "dxmap_tab": map_tab(tables.dx_map),
+        "pxmap_tab": map_tab(tables.px_map),
+        "rule_ptr": rule_ptr,
+        "a_tmpl": a_tmpl,
+        "a_list": a_list,
+        "a_slot": a_slot,
+        "a_op": a_op,
+        "a_num": a_num,
+        "a_aux0": a_aux0,
+        "a_aux1": a_aux1,
+        "alt_mask": np.array(alt_masks or [0], dtype=np.uint64),
+        "mdc_rule": mdc_rule,
+        "mdc_entry_ptr": mdc_entry_ptr,
+        "e_rule": e_rule,
+        "e_kind": e_kind,
+        "e_result": e_result,
+        "e_fallback": e_fallback,
+        "e_step_ptr": e_step_ptr,
+        "s_rule": s_rule,
+        "s_result": s_result,
+    }
+    names = {
+        "compiler": COMPILER_VERSION,
+        "content_hash": tables.content_hash,
+        "codes": codes,
+        "lists": list_names,
+        "tags": tag_names,
+        "excl_tables": excl_names,
+        "rules": rule_names,
+        "atoms": [[a.rule_id, a.seq, a.template, a.list_id, a.field, a.op, a.value]
+                  for a in atoms_flat],
+        "mdcs": [m.mdc for m in tables.mdcs],
+        "entries": [[e.entry, e.kind, e.code, e.fallback, e.mdc] for e in ordered_entries],
+        "steps": [[s.entry, s.drg] for s in ordered_steps],
+        "results": results,
+        "slots": slots,
+        "cmp_str": [list(x) for x in cmp_str],
+        "has_dx_map": tables.dx_map is not None,
+        "has_px_map": tables.px_map is not None,
+        "meta": [list(x) for x in tables.meta.entries],
+        "warnings": list(tables.warnings),
+    }
+    return CompiledRuleset(tables.content_hash, arrays, names)
+
+
+def cache_dir() -> Path:
+    """Where compiled rulesets are cached: ``$DRGKIT_CACHE_DIR``, else the user cache."""
+    env = os.environ.get("DRGKIT_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "drgkit"
+
+
+def load_compiled(folder: Path, *, use_cache: bool = True) -> CompiledRuleset:
+    """Compiled form of a ruleset folder, from the cache when its content hash is there."""
+    digest = T.content_hash(folder)
+    path = cache_dir() / f"ruleset-{digest[:32]}-c{COMPILER_VERSION}.npz"
+    if use_cache and path.is_file():
+        try:
+            return CompiledRuleset.load(path, digest)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or stale: rebuild below
+    tables = T.read_tables(folder)
+    compiled = compile_tables(tables)
+    if use_cache:
+        with contextlib.suppress(OSError):  # a read-only cache must not stop grouping
+            compiled.save(path)
+    return compiled

@@ -1,0 +1,573 @@
+"""Read and validate a ruleset folder in the neutral CSV layout (format version 1).
+
+The layout is defined in ``FORMAT.md`` of the reference data (and summarised in the README).
+Everything here is about *tables*: parse each file, check every row, and cross-check the
+references between files. A problem raises :class:`~drgkit.errors.RulesetError` naming the file,
+the row (its line number, the header being row 1) and the column. Harmless oddities (an unused
+list, a rule nobody references) are collected as warnings instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from ..errors import RulesetError
+
+FORMAT_VERSION = "1"
+
+#: file -> its exact header. Files marked optional may be absent.
+FILES: dict[str, tuple[str, ...]] = {
+    "meta.csv": ("key", "value"),
+    "mdc.csv": ("seq", "mdc", "rule_id"),
+    "adrg.csv": ("mdc", "seq", "entry", "kind", "code", "rule_id", "fallback"),
+    "adrg_drg.csv": ("entry", "seq", "drg", "rule_id"),
+    "rules.csv": ("rule_id", "seq", "template", "list_id", "field", "op", "value"),
+    "lists.csv": ("list_id", "code", "tag"),
+    "ss_valid.csv": ("code", "name"),
+    "mcc.csv": ("code", "excl_table"),
+    "cc.csv": ("code", "excl_table"),
+    "pdx_excl.csv": ("code", "excl_table"),
+    "drg_names.csv": ("drg", "name"),
+    "dx_dict.csv": ("code", "name"),
+    "px_dict.csv": ("code", "name"),
+    "dx_map.csv": ("code", "target"),
+    "px_map.csv": ("code", "target"),
+}
+OPTIONAL_FILES = frozenset(
+    {"drg_names.csv", "dx_dict.csv", "px_dict.csv", "dx_map.csv", "px_map.csv"}
+)
+#: Files that only inform (names): not needed to group, read lazily for explanations.
+INFO_FILES = ("drg_names.csv", "dx_dict.csv", "px_dict.csv")
+
+SS_VALID = "SS_VALID"
+
+#: Rule fields, as the tables name them.
+FIELDS = ("gender", "age", "ageDay", "weight", "dept", "los", "leavingType")
+OPS = ("==", "!=", "<", "<=", ">", ">=")
+
+# template -> (takes a list, list must be tagged, takes field, takes op/value)
+TEMPLATES: dict[str, tuple[bool, bool, bool, bool]] = {
+    "TRUE": (False, False, False, False),
+    "FALSE": (False, False, False, False),
+    "PDX_IN": (True, False, False, False),
+    "ANY_DX_IN": (True, False, False, False),
+    "SDX_IN": (True, False, False, False),
+    "NO_DX_IN": (True, False, False, False),
+    "NO_SDX_IN": (True, False, False, False),
+    "HAS_PROC": (False, False, False, False),
+    "PPROC_IN": (True, False, False, False),
+    "ANY_PROC_IN": (True, False, False, False),
+    "NO_PROC_IN": (True, False, False, False),
+    "PROC_TAGS": (True, True, False, True),
+    "MULTI_REGION": (True, True, False, True),
+    "HAS_MCC": (False, False, False, False),
+    "HAS_CC": (False, False, False, False),
+    "HAS_CC_OR_MCC": (False, False, False, False),
+    "CMP": (False, False, True, True),
+    "CMP_INT": (False, False, True, True),
+    "CMP_STR": (False, False, True, True),
+    "TRUTHY": (False, False, True, False),
+    "NOT_NONE": (False, False, True, False),
+}
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_TAG_EXPR = re.compile(r"[^+|]+(\+[^+|]+)*(\|[^+|]+(\+[^+|]+)*)*")
+
+MAX_TAGS_PER_LIST = 63
+
+
+def parse_number(text: str) -> int | float | None:
+    """The number a field or value text denotes under FORMAT §2, or None if it is text."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return None
+
+
+@attrs.frozen(slots=True)
+class Atom:
+    rule_id: str
+    seq: int
+    template: str
+    list_id: str
+    field: str
+    op: str
+    value: str
+    row: int
+
+
+@attrs.frozen(slots=True)
+class MdcRow:
+    seq: int
+    mdc: str
+    rule_id: str
+    row: int
+
+
+@attrs.frozen(slots=True)
+class EntryRow:
+    mdc: str
+    seq: int
+    entry: str
+    kind: str
+    code: str
+    rule_id: str
+    fallback: str
+    row: int
+
+
+@attrs.frozen(slots=True)
+class StepRow:
+    entry: str
+    seq: int
+    drg: str
+    rule_id: str
+    row: int
+
+
+@attrs.frozen(slots=True)
+class RulesetMeta:
+    """What ``meta.csv`` says about the ruleset (provenance keys may repeat)."""
+
+    entries: tuple[tuple[str, str], ...]
+
+    def get(self, key: str, default: str = "") -> str:
+        for k, v in self.entries:
+            if k == key:
+                return v
+        return default
+
+    def all(self, key: str) -> list[str]:
+        return [v for k, v in self.entries if k == key]
+
+
+@attrs.frozen(slots=True, eq=False)
+class RulesetTables:
+    """A ruleset folder, parsed and validated. Plain Python structures, not yet compiled."""
+
+    folder: Path
+    content_hash: str
+    meta: RulesetMeta
+    mdcs: tuple[MdcRow, ...]
+    entries: tuple[EntryRow, ...]
+    steps: tuple[StepRow, ...]
+    rules: dict[str, tuple[Atom, ...]]
+    #: list id -> {code: tag}; tag is '' in untagged lists. Includes ``SS_VALID``.
+    lists: dict[str, dict[str, str]]
+    mcc: dict[str, str]
+    cc: dict[str, str]
+    pdx_excl: dict[str, str]
+    dx_map: dict[str, str] | None
+    px_map: dict[str, str] | None
+    warnings: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def content_hash(folder: Path) -> str:
+    """SHA-256 over the names and bytes of every table file of the ruleset, in name order."""
+    digest = hashlib.sha256(f"drgkit-ruleset-format-{FORMAT_VERSION}\n".encode())
+    for name in sorted(FILES):
+        path = folder / name
+        if path.is_file():
+            data = path.read_bytes()
+            digest.update(f"{name}\n{len(data)}\n".encode())
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(row number, {column: value})`` for each data row of one file, checking shape."""
+    path = folder / name
+    expected = FILES[name]
+    try:
+        handle = open(path, encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise RulesetError("file is missing", file=path) from None
+    with handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise RulesetError("file is empty (a header row is required)", file=path, row=1)
+            if tuple(header) != expected:
+                missing = [c for c in expected if c not in header]
+                extra = [c for c in header if c not in expected]
+                what = []
+                if missing:
+                    what.append(f"missing {missing}")
+                if extra:
+                    what.append(f"unexpected {extra}")
+                if not what:
+                    what.append("columns out of order")
+                raise RulesetError(
+                    f"header must be {','.join(expected)}; found {','.join(header)} "
+                    f"({'; '.join(what)})",
+                    file=path,
+                    row=1,
+                    column=(missing or extra or [None])[0],
+                )
+            start = reader.line_num + 1
+            for values in reader:
+                if not values or values == [""]:
+                    start = reader.line_num + 1
+                    continue  # blank line
+                if len(values) != len(expected):
+                    raise RulesetError(
+                        f"expected {len(expected)} fields ({','.join(expected)}), "
+                        f"found {len(values)}",
+                        file=path,
+                        row=start,
+                    )
+                yield start, dict(zip(expected, values, strict=True))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise RulesetError(f"not valid CSV: {exc}", file=path, row=reader.line_num) from None
+        except UnicodeDecodeError as exc:
+            raise RulesetError(f"not UTF-8 text: {exc.reason}", file=path) from None
+
+
+def _seq(value: str, path: Path, row: int, column: str = "seq") -> int:
+    if not re.fullmatch(r"[0-9]+", value):
+        raise RulesetError(f"must be a whole number, got {value!r}", file=path, row=row,
+                           column=column)
+    return int(value)
+
+
+def _required(values: dict[str, str], columns: tuple[str, ...], path: Path, row: int) -> None:
+    for column in columns:
+        if values[column] == "":
+            raise RulesetError("must not be empty", file=path, row=row, column=column)
+
+
+def _code_table(folder: Path, name: str, value_column: str) -> dict[str, str]:
+    path = folder / name
+    table: dict[str, str] = {}
+    first_row: dict[str, int] = {}
+    for row, values in iter_rows(folder, name):
+        _required(values, ("code", value_column), path, row)
+        code = values["code"]
+        if code in table:
+            raise RulesetError(
+                f"code {code!r} is listed twice (first on row {first_row[code]})",
+                file=path, row=row, column="code",
+            )
+        table[code] = values[value_column]
+        first_row[code] = row
+    return table
+
+
+def read_name_table(folder: Path, name: str) -> dict[str, str]:
+    """Read one of the information-only name tables; a repeated key keeps its last name."""
+    path = folder / name
+    if not path.is_file():
+        return {}
+    key = FILES[name][0]
+    names: dict[str, str] = {}
+    for _row, values in iter_rows(folder, name):
+        names[values[key]] = values["name"]
+    return names
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def read_tables(folder: str | Path) -> RulesetTables:
+    """Parse and validate the ruleset folder; raise :class:`RulesetError` on the first problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RulesetError("not a ruleset folder (no such directory)", file=folder)
+    for name in FILES:
+        if name not in OPTIONAL_FILES and not (folder / name).is_file():
+            raise RulesetError(
+                f"file is missing; a ruleset folder needs "
+                f"{', '.join(n for n in FILES if n not in OPTIONAL_FILES)}",
+                file=folder / name,
+            )
+    warnings: list[str] = []
+
+    # meta.csv
+    meta_path = folder / "meta.csv"
+    meta_entries = []
+    for row, values in iter_rows(folder, "meta.csv"):
+        _required(values, ("key",), meta_path, row)
+        meta_entries.append((values["key"], values["value"]))
+    meta = RulesetMeta(tuple(meta_entries))
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RulesetError(
+            f"format_version must be {FORMAT_VERSION}, found {version or 'none'}",
+            file=meta_path, column="value",
+        )
+    for key in ("effective_from", "effective_to"):
+        text = meta.get(key)
+        if text:
+            try:
+                dt.date.fromisoformat(text)
+            except ValueError:
+                raise RulesetError(f"{key} must be a date YYYY-MM-DD, got {text!r}",
+                                   file=meta_path, column="value") from None
+
+    # lists.csv and ss_valid.csv
+    lists_path = folder / "lists.csv"
+    lists: dict[str, dict[str, str]] = {}
+    list_rows: dict[tuple[str, str], int] = {}
+    for row, values in iter_rows(folder, "lists.csv"):
+        _required(values, ("list_id", "code"), lists_path, row)
+        list_id, code = values["list_id"], values["code"]
+        if list_id == SS_VALID:
+            raise RulesetError(f"list id {SS_VALID} is reserved for ss_valid.csv",
+                               file=lists_path, row=row, column="list_id")
+        members = lists.setdefault(list_id, {})
+        if code in members:
+            raise RulesetError(
+                f"code {code!r} appears twice in list {list_id} "
+                f"(first on row {list_rows[list_id, code]})",
+                file=lists_path, row=row, column="code",
+            )
+        members[code] = values["tag"]
+        list_rows[list_id, code] = row
+    for list_id, members in lists.items():
+        tags = {t for t in members.values()}
+        if "" in tags and len(tags) > 1:
+            row = next(list_rows[list_id, c] for c, t in members.items() if t == "")
+            raise RulesetError(
+                f"list {list_id} is tagged, but this code has no tag",
+                file=lists_path, row=row, column="tag",
+            )
+        if len(tags - {""}) > MAX_TAGS_PER_LIST:
+            raise RulesetError(
+                f"list {list_id} has {len(tags)} distinct tags; at most {MAX_TAGS_PER_LIST} "
+                "are supported",
+                file=lists_path, column="tag",
+            )
+    lists[SS_VALID] = {code: "" for code in _code_table(folder, "ss_valid.csv", "name")}
+
+    mcc = _code_table(folder, "mcc.csv", "excl_table")
+    cc = _code_table(folder, "cc.csv", "excl_table")
+    pdx_excl = _code_table(folder, "pdx_excl.csv", "excl_table")
+    dx_map = _code_table(folder, "dx_map.csv", "target") if (folder / "dx_map.csv").is_file() \
+        else None
+    px_map = _code_table(folder, "px_map.csv", "target") if (folder / "px_map.csv").is_file() \
+        else None
+
+    # rules.csv
+    rules_path = folder / "rules.csv"
+    rules: dict[str, list[Atom]] = {}
+    atom_rows: dict[tuple[str, int], int] = {}
+    for row, values in iter_rows(folder, "rules.csv"):
+        _required(values, ("rule_id", "seq", "template"), rules_path, row)
+        seq = _seq(values["seq"], rules_path, row)
+        atom = Atom(values["rule_id"], seq, values["template"], values["list_id"],
+                    values["field"], values["op"], values["value"], row)
+        if (atom.rule_id, seq) in atom_rows:
+            raise RulesetError(
+                f"rule {atom.rule_id} has two atoms with seq {seq} "
+                f"(first on row {atom_rows[atom.rule_id, seq]})",
+                file=rules_path, row=row, column="seq",
+            )
+        atom_rows[atom.rule_id, seq] = row
+        _check_atom(atom, lists, rules_path)
+        rules.setdefault(atom.rule_id, []).append(atom)
+    sorted_rules = {rid: tuple(sorted(atoms, key=lambda a: a.seq)) for rid, atoms in rules.items()}
+
+    def need_rule(rule_id: str, path: Path, row: int) -> None:
+        if rule_id not in sorted_rules:
+            raise RulesetError(f"rule {rule_id!r} has no atoms in rules.csv",
+                               file=path, row=row, column="rule_id")
+
+    # mdc.csv
+    mdc_path = folder / "mdc.csv"
+    mdcs: list[MdcRow] = []
+    seen_mdc: dict[str, int] = {}
+    seen_seq: dict[int, int] = {}
+    for row, values in iter_rows(folder, "mdc.csv"):
+        _required(values, ("seq", "mdc", "rule_id"), mdc_path, row)
+        seq = _seq(values["seq"], mdc_path, row)
+        if values["mdc"] in seen_mdc:
+            raise RulesetError(f"MDC {values['mdc']} is listed twice (first on row "
+                               f"{seen_mdc[values['mdc']]})", file=mdc_path, row=row,
+                               column="mdc")
+        if seq in seen_seq:
+            raise RulesetError(f"seq {seq} is used twice (first on row {seen_seq[seq]})",
+                               file=mdc_path, row=row, column="seq")
+        need_rule(values["rule_id"], mdc_path, row)
+        seen_mdc[values["mdc"]] = row
+        seen_seq[seq] = row
+        mdcs.append(MdcRow(seq, values["mdc"], values["rule_id"], row))
+    if not mdcs:
+        raise RulesetError("no MDC is defined", file=mdc_path)
+    mdcs.sort(key=lambda m: m.seq)
+
+    # adrg.csv
+    adrg_path = folder / "adrg.csv"
+    entries: list[EntryRow] = []
+    seen_entry: dict[str, int] = {}
+    seen_entry_seq: dict[tuple[str, int], int] = {}
+    for row, values in iter_rows(folder, "adrg.csv"):
+        _required(values, ("mdc", "seq", "entry", "kind", "code", "rule_id"), adrg_path, row)
+        seq = _seq(values["seq"], adrg_path, row)
+        entry = EntryRow(values["mdc"], seq, values["entry"], values["kind"], values["code"],
+                         values["rule_id"], values["fallback"], row)
+        if entry.mdc not in seen_mdc:
+            raise RulesetError(f"MDC {entry.mdc!r} is not in mdc.csv", file=adrg_path,
+                               row=row, column="mdc")
+        if entry.kind not in ("ADRG", "QY"):
+            raise RulesetError(f"kind must be ADRG or QY, got {entry.kind!r}", file=adrg_path,
+                               row=row, column="kind")
+        if entry.entry in seen_entry:
+            raise RulesetError(f"entry {entry.entry!r} is defined twice (first on row "
+                               f"{seen_entry[entry.entry]})", file=adrg_path, row=row,
+                               column="entry")
+        if (entry.mdc, seq) in seen_entry_seq:
+            raise RulesetError(f"{entry.mdc} has two entries with seq {seq} (first on row "
+                               f"{seen_entry_seq[entry.mdc, seq]})", file=adrg_path, row=row,
+                               column="seq")
+        if entry.kind == "QY" and entry.fallback:
+            raise RulesetError("a QY entry returns its code; it takes no fallback",
+                               file=adrg_path, row=row, column="fallback")
+        need_rule(entry.rule_id, adrg_path, row)
+        seen_entry[entry.entry] = row
+        seen_entry_seq[entry.mdc, seq] = row
+        entries.append(entry)
+
+    # adrg_drg.csv
+    steps_path = folder / "adrg_drg.csv"
+    steps: list[StepRow] = []
+    seen_step: dict[tuple[str, int], int] = {}
+    kinds = {e.entry: e.kind for e in entries}
+    for row, values in iter_rows(folder, "adrg_drg.csv"):
+        _required(values, ("entry", "seq", "drg", "rule_id"), steps_path, row)
+        seq = _seq(values["seq"], steps_path, row)
+        step = StepRow(values["entry"], seq, values["drg"], values["rule_id"], row)
+        if step.entry not in kinds:
+            raise RulesetError(f"entry {step.entry!r} is not in adrg.csv", file=steps_path,
+                               row=row, column="entry")
+        if kinds[step.entry] == "QY":
+            raise RulesetError(f"entry {step.entry!r} is a QY entry; it has no DRG steps",
+                               file=steps_path, row=row, column="entry")
+        if (step.entry, seq) in seen_step:
+            raise RulesetError(f"entry {step.entry} has two steps with seq {seq} (first on row "
+                               f"{seen_step[step.entry, seq]})", file=steps_path, row=row,
+                               column="seq")
+        need_rule(step.rule_id, steps_path, row)
+        seen_step[step.entry, seq] = row
+        steps.append(step)
+
+    # notes that do not stop anything
+    used_lists = {a.list_id for atoms in sorted_rules.values() for a in atoms if a.list_id}
+    unused = sorted(set(lists) - used_lists - {SS_VALID})
+    if unused:
+        warnings.append(f"{len(unused)} list(s) in lists.csv are used by no rule: "
+                        f"{', '.join(unused[:8])}{' …' if len(unused) > 8 else ''}")
+    referenced = {m.rule_id for m in mdcs} | {e.rule_id for e in entries} | {
+        s.rule_id for s in steps}
+    orphans = sorted(set(sorted_rules) - referenced)
+    if orphans:
+        warnings.append(f"{len(orphans)} rule(s) in rules.csv are referenced by no MDC, entry "
+                        f"or step: {', '.join(orphans[:8])}{' …' if len(orphans) > 8 else ''}")
+    entry_mdcs = {e.mdc for e in entries}
+    for m in mdcs:
+        if m.mdc not in entry_mdcs:
+            warnings.append(f"MDC {m.mdc} has no entry in adrg.csv: its cases fall through "
+                            "to the next MDC")
+    for table_name, table in (("mcc.csv", mcc), ("cc.csv", cc)):
+        tables_used = set(pdx_excl.values())
+        never = sorted(set(table.values()) - tables_used)
+        if never and len(never) == len(set(table.values())):
+            warnings.append(f"no principal diagnosis in pdx_excl.csv points at any exclusion "
+                            f"table of {table_name}: nothing is ever excluded")
+
+    return RulesetTables(
+        folder=folder,
+        content_hash=content_hash(folder),
+        meta=meta,
+        mdcs=tuple(mdcs),
+        entries=tuple(sorted(entries, key=lambda e: (e.mdc, e.seq))),
+        steps=tuple(sorted(steps, key=lambda s: (s.entry, s.seq))),
+        rules=sorted_rules,
+        lists=lists,
+        mcc=mcc,
+        cc=cc,
+        pdx_excl=pdx_excl,
+        dx_map=dx_map,
+        px_map=px_map,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_atom(atom: Atom, lists: dict[str, dict[str, str]], path: Path) -> None:
+    row = atom.row
+    spec = TEMPLATES.get(atom.template)
+    if spec is None:
+        raise RulesetError(
+            f"unknown template {atom.template!r}; known: {', '.join(TEMPLATES)}",
+            file=path, row=row, column="template",
+        )
+    takes_list, tagged, takes_field, takes_value = spec
+    if takes_list:
+        if not atom.list_id:
+            raise RulesetError(f"{atom.template} needs a list_id", file=path, row=row,
+                               column="list_id")
+        if atom.list_id != SS_VALID and atom.list_id not in lists:
+            raise RulesetError(f"list {atom.list_id!r} is not in lists.csv", file=path, row=row,
+                               column="list_id")
+        if tagged:
+            members = lists.get(atom.list_id, {})
+            if not members or any(t == "" for t in members.values()):
+                raise RulesetError(f"{atom.template} needs a tagged list; {atom.list_id} has "
+                                   "no tags", file=path, row=row, column="list_id")
+    elif atom.list_id:
+        raise RulesetError(f"{atom.template} takes no list_id", file=path, row=row,
+                           column="list_id")
+    if takes_field:
+        if atom.field not in FIELDS:
+            raise RulesetError(f"field must be one of {', '.join(FIELDS)}, got {atom.field!r}",
+                               file=path, row=row, column="field")
+    elif atom.field:
+        raise RulesetError(f"{atom.template} takes no field", file=path, row=row, column="field")
+
+    template = atom.template
+    if template in ("CMP", "CMP_INT"):
+        if atom.op not in OPS:
+            raise RulesetError(f"op must be one of {' '.join(OPS)}, got {atom.op!r}", file=path,
+                               row=row, column="op")
+        if parse_number(atom.value) is None:
+            raise RulesetError(f"{template} compares with a number; got {atom.value!r}",
+                               file=path, row=row, column="value")
+    elif template == "CMP_STR":
+        if atom.op not in ("==", "!="):
+            raise RulesetError(f"CMP_STR compares text with == or != only, got {atom.op!r}",
+                               file=path, row=row, column="op")
+    elif template == "MULTI_REGION":
+        if atom.op != ">=":
+            raise RulesetError(f"MULTI_REGION takes op >=, got {atom.op!r}", file=path, row=row,
+                               column="op")
+        if not re.fullmatch(r"[0-9]+", atom.value):
+            raise RulesetError(f"MULTI_REGION needs a whole number of regions, got "
+                               f"{atom.value!r}", file=path, row=row, column="value")
+    elif template == "PROC_TAGS":
+        if atom.op:
+            raise RulesetError("PROC_TAGS takes no op", file=path, row=row, column="op")
+        if not _TAG_EXPR.fullmatch(atom.value):
+            raise RulesetError(f"PROC_TAGS value must look like 'a+b|c', got {atom.value!r}",
+                               file=path, row=row, column="value")
+        known = set(lists[atom.list_id].values())
+        for alternative in atom.value.split("|"):
+            for tag in alternative.split("+"):
+                if tag not in known:
+                    raise RulesetError(f"tag {tag!r} does not occur in list {atom.list_id}",
+                                       file=path, row=row, column="value")
+    elif not takes_value and (atom.op or atom.value):
+        raise RulesetError(f"{template} takes no op or value", file=path, row=row,
+                           column="op" if atom.op else "value")

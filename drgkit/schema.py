@@ -1,0 +1,248 @@
+"""The case and result tables: one source of truth for column names, types and meanings.
+
+Column names follow the national settlement list (医疗保障基金结算清单, interface 4101/4101A)
+closely but in plain English; :data:`CASE_FIELDS` records each one's settlement-list field and its
+Chinese name. Real files come in many layouts, so a :class:`Layout` maps a file's own column
+names onto these (built-in layouts: ``drgkit``, ``opendrg``, ``settlement-list``, ``zh``).
+
+Grouping fields (sex, age, age in days, birth weight, department, length of stay, leaving type)
+are kept *raw*: a value may be a number or a text, exactly as it arrived, because the grouping
+rules distinguish the two (a text age fails the input check; a text weight compared with ``<``
+is an error). Code lists are ``list<string>``; the first element is the principal one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+import pyarrow as pa
+
+__all__ = [
+    "CASE_FIELDS",
+    "GROUP_RESULT_SCHEMA",
+    "LAYOUTS",
+    "REQUIRED_FOR_GROUPING",
+    "STATUSES",
+    "CaseField",
+    "Layout",
+]
+
+
+@attrs.frozen(slots=True)
+class CaseField:
+    """One column of the case table."""
+
+    name: str
+    #: ``raw`` (number or text), ``string``, ``codes`` (list of strings), ``date``, ``money``
+    #: (exact cents), ``number``, ``flag``.
+    kind: str
+    #: Field name in the national settlement list (4101/4101A), where there is one.
+    national: str
+    #: Chinese name as users and files know it.
+    zh: str
+    doc: str
+
+
+CASE_FIELDS: tuple[CaseField, ...] = (
+    CaseField("case_id", "string", "setl_id", "病例编号/结算ID",
+              "Unique id of the case (settlement id or medical record number)."),
+    CaseField("hospital_id", "string", "fixmedins_code", "定点医疗机构编码",
+              "Hospital (designated medical institution) code."),
+    CaseField("hospital_level", "raw", "hosp_lv", "医院等级",
+              "Hospital level: 1, 2 or 3 (一级/二级/三级)."),
+    CaseField("insurance_type", "string", "insutype", "险种类型",
+              "Insurance scheme: 310 employees (职工), 390 residents (居民)."),
+    CaseField("sex", "raw", "gend", "性别", "1 male (男), 2 female (女)."),
+    CaseField("age", "raw", "age", "年龄(岁)", "Age in whole years."),
+    CaseField("age_days", "raw", "nwb_age", "年龄不足1周岁的年龄(天)",
+              "Age in days, for infants."),
+    CaseField("birth_weight", "raw", "nwb_bir_wt", "新生儿出生体重(克)",
+              "Birth weight in grams, for newborns."),
+    CaseField("admission_weight", "raw", "nwb_adm_wt", "新生儿入院体重(克)",
+              "Admission weight in grams, for newborns."),
+    CaseField("department", "raw", "dscg_caty", "出院科别", "Discharge department code."),
+    CaseField("los", "raw", "act_ipt_days", "实际住院天数", "Length of stay in days."),
+    CaseField("leaving_type", "raw", "dscg_way", "离院方式",
+              "1 on medical advice, 2 transferred to hospital, 3 to community/township centre, "
+              "4 against advice, 5 died, 9 other."),
+    CaseField("diagnoses", "codes", "diag_code", "诊断代码",
+              "Diagnosis codes (ICD-10 extension); the first is the principal diagnosis "
+              "(主要诊断)."),
+    CaseField("procedures", "codes", "oprn_oprt_code", "手术及操作代码",
+              "Procedure codes (ICD-9-CM-3 extension); the first is the principal procedure "
+              "(主要手术)."),
+    CaseField("admission_date", "date", "adm_time", "入院时间", "Admission date."),
+    CaseField("discharge_date", "date", "dscg_time", "出院时间",
+              "Discharge date; selects the ruleset version in force."),
+    CaseField("ventilation_hours", "number", "vent_used_dura", "呼吸机使用时长(小时)",
+              "Invasive ventilation hours."),
+    CaseField("readmitted_31d", "flag", "days_rinp_flag_31", "31天内再住院",
+              "Readmitted within 31 days of a previous discharge."),
+    CaseField("total_cost", "money", "medfee_sumamt", "医疗费总额",
+              "Total cost of the stay (yuan)."),
+    CaseField("drug_cost", "money", "drug_fee", "药品费", "Drug cost (yuan)."),
+    CaseField("consumables_cost", "money", "mcs_fee", "耗材费", "Medical consumables cost (yuan)."),
+    CaseField("fund_paid", "money", "hifp_pay", "统筹基金支付", "Paid by the pooled fund (yuan)."),
+    CaseField("self_pay", "money", "psn_selfpay", "个人自付", "Patient co-payment (yuan)."),
+    CaseField("own_pay", "money", "psn_ownpay", "个人自费",
+              "Patient out-of-scheme payment (yuan)."),
+    CaseField("referral_from", "string", "refl_setl_id", "转诊来源病例编号",
+              "Case id of the stay this case was referred from, if any."),
+)
+
+FIELDS_BY_NAME: dict[str, CaseField] = {f.name: f for f in CASE_FIELDS}
+
+#: Fields the grouper reads. Every other field passes through untouched.
+GROUPING_FIELDS = (
+    "case_id", "sex", "age", "age_days", "birth_weight", "department", "los", "leaving_type",
+    "diagnoses", "procedures", "discharge_date",
+)
+
+#: A case table must have these columns; every other grouping field may be absent (then it is
+#: missing for every case, which the per-case status reports).
+REQUIRED_FOR_GROUPING = ("diagnoses",)
+
+#: Scalar fields the rules may compare, in kernel order, with the name the ruleset tables use.
+RULE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("gender", "sex"),
+    ("age", "age"),
+    ("ageDay", "age_days"),
+    ("weight", "birth_weight"),
+    ("dept", "department"),
+    ("los", "los"),
+    ("leavingType", "leaving_type"),
+)
+
+STATUSES = ("ok", "ungroupable", "ambiguous", "invalid")
+
+GROUP_RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("case_id", pa.string(), nullable=False),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("detail", pa.string()),
+        pa.field("mdc", pa.string(), nullable=False),
+        pa.field("adrg", pa.string(), nullable=False),
+        pa.field("drg", pa.string(), nullable=False),
+        pa.field("ruleset", pa.dictionary(pa.int16(), pa.string())),
+    ],
+    metadata={
+        b"case_id": "病例编号 case id (input's own id, or the 1-based row number if it has none)",
+        b"status": "ok 分组成功 | ungroupable 无法入组 | ambiguous 歧义组 | invalid 信息校验不通过",
+        b"reason": "machine-readable reason code for every status but ok",
+        b"detail": "human-readable explanation of the reason",
+        b"mdc": "主要诊断大类, e.g. MDCG; 0000 when none",
+        b"adrg": "核心疾病诊断相关组, e.g. GZ1; 00 when none, QY for ambiguity groups",
+        b"drg": "DRG 细分组, e.g. GZ13; 0000 when none",
+        b"ruleset": "id of the ruleset version that grouped the case",
+    },
+)
+
+
+@attrs.frozen(slots=True)
+class Layout:
+    """How one file layout names the case fields.
+
+    ``columns`` maps a case field to the file's column; ``separators`` are the characters that
+    split a code list held in one text column (``|`` and ``,`` by default).
+    ``detect`` lists the columns whose presence identifies the layout.
+    """
+
+    name: str
+    columns: Mapping[str, str] = attrs.field(converter=lambda m: dict(m))
+    detect: tuple[str, ...] = attrs.field(converter=tuple, default=())
+    separators: str = ",|"
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.columns) - set(FIELDS_BY_NAME)
+        if unknown:
+            raise ValueError(
+                f"layout {self.name!r} maps unknown case fields {sorted(unknown)}; "
+                f"case fields are {[f.name for f in CASE_FIELDS]}"
+            )
+        if not self.separators or any(ord(ch) > 127 for ch in self.separators):
+            raise ValueError(f"layout {self.name!r}: separators must be ASCII characters, "
+                             f"got {self.separators!r}")
+
+    def source_for(self, field: str) -> str | None:
+        return self.columns.get(field)
+
+    def matches(self, names: Iterable[str]) -> bool:
+        present = set(names)
+        return bool(self.detect) and all(c in present for c in self.detect)
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Layout:
+        merged = dict(self.columns)
+        merged.update(overrides)
+        return attrs.evolve(self, columns=merged)
+
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout(
+            "drgkit",
+            {f.name: f.name for f in CASE_FIELDS},
+            detect=("case_id", "diagnoses"),
+            description="drgkit's own column names (this module).",
+        ),
+        Layout(
+            "opendrg",
+            {
+                "case_id": "Index",
+                "sex": "gender",
+                "age": "age",
+                "age_days": "ageDay",
+                "birth_weight": "weight",
+                "department": "dept",
+                "los": "inHospitalTime",
+                "leaving_type": "leavingType",
+                "diagnoses": "ICD10_DRGS",
+                "procedures": "ICD9_DRGS",
+            },
+            detect=("ICD10_DRGS",),
+            description="OpenDRG input.txt: Index,gender,age,ageDay,weight,dept,inHospitalTime,"
+            "leavingType,ICD10_DRGS,ICD9_DRGS (the layout of ../shared/oracle).",
+        ),
+        Layout(
+            "settlement-list",
+            {f.name: f.national for f in CASE_FIELDS},
+            detect=("diag_code",),
+            description="Field names of the national settlement list (医保结算清单 4101A).",
+        ),
+        Layout(
+            "zh",
+            {
+                "case_id": "病例编号",
+                "hospital_id": "医疗机构编码",
+                "hospital_level": "医院等级",
+                "insurance_type": "险种类型",
+                "sex": "性别",
+                "age": "年龄",
+                "age_days": "新生儿天龄",
+                "birth_weight": "新生儿出生体重",
+                "admission_weight": "新生儿入院体重",
+                "department": "出院科别",
+                "los": "住院天数",
+                "leaving_type": "离院方式",
+                "diagnoses": "诊断编码",
+                "procedures": "手术操作编码",
+                "admission_date": "入院日期",
+                "discharge_date": "出院日期",
+                "ventilation_hours": "呼吸机使用时长",
+                "readmitted_31d": "31天内再住院",
+                "total_cost": "总费用",
+                "drug_cost": "药品费",
+                "consumables_cost": "耗材费",
+                "fund_paid": "统筹基金支付",
+                "self_pay": "个人自付",
+                "own_pay": "个人自费",
+                "referral_from": "转诊来源病例编号",
+            },
+            detect=("诊断编码",),
+            description="Chinese column headers, as exported by many hospital systems.",
+        ),
+    )
+}
