@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._jit import jit, pjit, prange
+from ._jit import dual, jit, prange
 
 __all__ = ["CodeTable", "string_buffers"]
 
@@ -65,7 +65,7 @@ def _build_slots(key_bytes, key_offsets, capacity):
     return slots
 
 
-@pjit
+@dual
 def _map_values(offsets, data, valid, slots, mask, key_bytes, key_offsets, empty_id):
     """Id of every string of an Arrow string array (null -> the id of the empty string)."""
     n = len(offsets) - 1
@@ -79,7 +79,7 @@ def _map_values(offsets, data, valid, slots, mask, key_bytes, key_offsets, empty
     return out
 
 
-@pjit
+@dual
 def _split_count(offsets, data, valid, sep, empty_is_one):
     n = len(offsets) - 1
     counts = np.empty(n, dtype=np.int64)
@@ -97,7 +97,7 @@ def _split_count(offsets, data, valid, sep, empty_is_one):
     return counts
 
 
-@pjit
+@dual
 def _split_fill(offsets, data, valid, sep, empty_is_one, out_offsets, slots, mask, key_bytes,
                 key_offsets, empty_id):
     n = len(offsets) - 1
@@ -174,7 +174,7 @@ class CodeTable:
                 return out
             return dict_ids[idx] if len(dict_ids) else np.empty(0, np.int32)
         offsets, data, valid = string_buffers(arr)
-        return _map_values(offsets, data, valid, self.slots, self.mask, self.key_bytes,
+        return _map_values(len(offsets) - 1, offsets, data, valid, self.slots, self.mask, self.key_bytes,
                            self.key_offsets, np.int32(empty_id))
 
     def split_and_map(self, arr: pa.Array, separators: bytes, empty_is_one: bool,
@@ -190,10 +190,11 @@ class CodeTable:
         sep = np.zeros(256, dtype=np.bool_)
         for b in separators:
             sep[b] = True
-        counts = _split_count(offsets, data, valid, sep, empty_is_one)
+        n = len(offsets) - 1
+        counts = _split_count(n, offsets, data, valid, sep, empty_is_one)
         out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=out_offsets[1:])
-        ids = _split_fill(offsets, data, valid, sep, empty_is_one, out_offsets, self.slots,
+        ids = _split_fill(n, offsets, data, valid, sep, empty_is_one, out_offsets, self.slots,
                           self.mask, self.key_bytes, self.key_offsets, np.int32(empty_id))
         return out_offsets, ids
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["get_threads", "jit", "pjit", "prange", "set_threads"]
+__all__ = ["PARALLEL_MIN_ROWS", "Dual", "dual", "get_threads", "jit", "pjit", "prange",
+           "set_threads"]
+
+#: Below this many rows a kernel runs serially: waking the thread pool costs milliseconds,
+#: which matters when one case is grouped while a coder types.
+PARALLEL_MIN_ROWS = 4096
 
 prange = numba.prange
 
@@ -26,6 +31,34 @@ def jit(func=None, **kwargs):
 def pjit(func):
     """Parallel kernel: ``prange`` over cases in the outer loop only."""
     return numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(func)
+
+
+class Dual:
+    """A kernel compiled twice from one source: parallel for large inputs, serial for small.
+
+    Call it with the number of rows as the first argument: ``kernel(n, *args)``.
+    """
+
+    def __init__(self, func) -> None:
+        import types
+
+        self.parallel = pjit(func)
+        # a clone with its own name, so numba's on-disk cache keeps the two apart
+        clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
+                                   func.__defaults__, func.__closure__)
+        clone.__qualname__ = func.__qualname__ + "_serial"
+        clone.__module__ = func.__module__
+        self.serial = jit(clone)
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+
+    def __call__(self, n: int, *args):
+        parallel = n >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1
+        return (self.parallel if parallel else self.serial)(*args)
+
+
+def dual(func) -> Dual:
+    return Dual(func)
 
 
 def set_threads(n: int | None) -> int:

@@ -21,32 +21,9 @@ except ImportError:  # tests/ turned into a package
     from tests.naive import NaiveRuleset
 
 
-# ---------------------------------------------------------------------------------------
-# Where the shared reference data lives (to be moved to conftest.py)
-# ---------------------------------------------------------------------------------------
+from conftest import SHARED_RULESETS as RULESETS  # noqa: E402
+from conftest import require_shared  # noqa: E402
 
-
-def shared_dir() -> Path:
-    """``$DRGKIT_SHARED`` if set, else the ``shared`` folder next to the repository."""
-    env = os.environ.get("DRGKIT_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared"
-
-
-def require_shared() -> Path:
-    """The shared folder; skip the test when it is absent (fail on CI)."""
-    folder = shared_dir()
-    if not (folder / "rulesets").is_dir() or not (folder / "oracle").is_dir():
-        message = (f"shared reference data not found at {folder}; "
-                   "set DRGKIT_SHARED to the folder holding rulesets/ and oracle/")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return folder
-
-
-RULESETS = ["chs_drg_11", "chs_drg_10", "beijing_2022", "suzhou_2023", "wuxi_2022"]
 OUTPUT_FIELDS = ("status", "mdc", "adrg", "drg")
 
 

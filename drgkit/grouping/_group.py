@@ -35,7 +35,7 @@ __all__ = ["GroupRun", "GroupSummary", "group", "group_batches", "group_file"]
 _TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
 _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
 _STATUS_DICT = pa.array(STATUSES, pa.string())
-_REASON_DICT = pa.array([c if c else None for c in REASON_CODES], pa.string())
+_REASON_DICT = pa.array(list(REASON_CODES), pa.string())  # index 0 (ok) is always masked
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
 
@@ -104,14 +104,11 @@ class _ResultCodes:
                    pa.array(drgs))
 
 
-_RESULT_CODES: dict[int, _ResultCodes] = {}
-
-
 def _result_codes(compiled: CompiledRuleset) -> _ResultCodes:
-    key = id(compiled)
-    if key not in _RESULT_CODES:
-        _RESULT_CODES[key] = _ResultCodes.of(compiled)
-    return _RESULT_CODES[key]
+    codes = compiled.derived.get("result_codes")
+    if codes is None:
+        codes = compiled.derived["result_codes"] = _ResultCodes.of(compiled)
+    return codes
 
 
 @attrs.define(slots=True, eq=False)
@@ -176,14 +173,25 @@ class GroupRun:
         self.ruleset_ids = [v.id for v in self.versions]
         self._ruleset_dict = pa.array(self.ruleset_ids, pa.string())
         self.schema = self._output_schema(schema)
-        for field in self.plan.missing:
-            if field == "discharge_date" and self.series is None:
-                continue
-            message = (f"{source}: no column for {field} "
-                       f"({FIELDS_BY_NAME[field].zh}); it is treated as missing for every case")
-            if field == "case_id":
-                message = (f"{source}: no case id column; cases are numbered by their row "
-                           "(1 = first data row)")
+        # warn about absent columns that change results: checked or read by a rule
+        relevant = {"sex", "age", "age_days", "procedures"}
+        for v in self.versions:
+            relevant.update(_TABLE_FIELD[f] for f in v.compiled.rule_fields)
+        if self.series is not None:
+            relevant.add("discharge_date")
+        messages = []
+        if "case_id" in self.plan.missing:
+            messages.append(f"{source}: no case id column; cases are numbered by their row "
+                            "(1 = first data row)")
+        absent = [f for f in self.plan.missing if f in relevant]
+        if absent:
+            names = ", ".join(f"{f} ({FIELDS_BY_NAME[f].zh}"
+                              + (f", column {self.plan.layout.source_for(f)!r}"
+                                 if self.plan.layout.source_for(f) not in (None, f) else "")
+                              + ")" for f in absent)
+            messages.append(f"{source}: no column for {names}; treated as missing for every "
+                            "case")
+        for message in messages:
             self.summary.warnings.append(message)
             warnings.warn(message, DataWarning, stacklevel=3)
 
@@ -356,7 +364,7 @@ class GroupRun:
         case_pre = sub_pre.copy()
         if self.translate:
             dx_off, dx, px_off, px, flag = K.translate_all(
-                dx_off, dx, px_off, px, comp.dxmap_tab, comp.pxmap_tab,
+                m, dx_off, dx, px_off, px, comp.dxmap_tab, comp.pxmap_tab,
                 np.int32(comp.codes.id("")), np.int32(comp.codes.id("-")))
             for code, value in (("diagnosis_not_mapped", 1), ("procedure_not_mapped", 2),
                                 ("no_diagnosis_after_mapping", 3)):
@@ -393,7 +401,7 @@ class GroupRun:
         comp = self.versions[k].compiled
         C, sub_parsed = self.prepare(k, idx, cols, n, pre, checks, field, detail)
         case_pre = C.pre
-        outcome, res, err, _mdc = K.group_all(C, K.ruleset_arrays(comp))
+        outcome, res, err, _mdc = K.group_all(len(C.pre), C, K.ruleset_arrays(comp))
 
         codes = _result_codes(comp)
         sub_reason = np.where(outcome == K.OUT_GROUPED, codes.reason[np.maximum(res, 0)],

@@ -16,7 +16,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._jit import jit, pjit, prange
+from .._jit import dual, jit, prange
 
 # template ids (order of drgkit.ruleset._tables.TEMPLATES)
 T_TRUE, T_FALSE, T_PDX_IN, T_ANY_DX_IN, T_SDX_IN, T_NO_DX_IN, T_NO_SDX_IN = 0, 1, 2, 3, 4, 5, 6
@@ -299,7 +299,7 @@ def group_one(i, C, R, trace, tn):
     return OUT_NO_MDC, 0, -1, -1
 
 
-@pjit
+@dual
 def group_all(C, R):
     """Group every case; parallel over cases."""
     n = len(C.pre)
@@ -361,7 +361,7 @@ def _translate_list(ids, start, end, tab, out, w, empty_id, dash_id):
     return m, unmapped
 
 
-@pjit
+@dual
 def translate_all(dx_off, dx, px_off, px, dxtab, pxtab, empty_id, dash_id):
     """Translation mode: map every case's diagnoses and procedures through the code maps.
 

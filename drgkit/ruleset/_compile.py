@@ -50,6 +50,8 @@ class CompiledRuleset:
     #: strings: codes, lists, tags, rules, atoms, mdcs, entries, results, fields, meta, warnings
     names: dict
     codes: CodeTable = attrs.field(init=False)
+    #: derived per-ruleset lookups that callers build once and keep with the ruleset
+    derived: dict = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.codes = CodeTable(self.names["codes"], slots=self.arrays["code_slots"])

@@ -1,0 +1,422 @@
+"""The ``drgkit`` command line: thin commands over the library.
+
+Each command parses its options, calls the library and prints. Library errors become one
+``Error: …`` line and exit code 2 in one place (:class:`_Group.invoke`); a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import registry as _registry
+from .errors import DrgkitError
+
+EXIT_USAGE = 2
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix: one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DrgkitError as exc:
+            raise UserError(str(exc)) from None
+        except (LookupError, FileNotFoundError, ValueError) as exc:
+            # library-level lookups and bad values surfaced by the library's own checks
+            if isinstance(exc, (KeyError, IndexError)):
+                raise
+            raise UserError(str(exc)) from None
+
+
+# ------------------------------------------------------------------ reusable option bundles
+
+
+def case_input_options(func):
+    """Options that say how to read a case file."""
+
+    @click.option("--layout", metavar="NAME",
+                  help="Column layout of the case file (drgkit, opendrg, settlement-list, zh, or a "
+                       "plugin's); detected from the header when omitted.")
+    @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+                  help="Map a case field to a column of the file, e.g. --map case_id=病案号. "
+                       "Repeatable.")
+    @click.option("--encoding", default="utf-8", show_default=True,
+                  help="Text encoding of CSV input (e.g. gbk for many hospital exports).")
+    @functools.wraps(func)
+    def wrapper(*args, mapping=(), **kwargs):
+        columns = {}
+        for item in mapping:
+            if "=" not in item:
+                raise UserError(f"--map expects FIELD=COLUMN, got {item!r}")
+            field, column = item.split("=", 1)
+            columns[field.strip()] = column.strip()
+        return func(*args, columns=columns or None, **kwargs)
+
+    return wrapper
+
+
+def ruleset_option(required: bool = True):
+    return click.option(
+        "-r", "--ruleset", "ruleset", required=required, metavar="RULESET",
+        help="A registered ruleset id, a region (each case grouped by the version in force on "
+             "its discharge date), or a ruleset folder.")
+
+
+def silent_option(func):
+    return click.option("--silent", is_flag=True, help="No progress bar or summary.")(func)
+
+
+# ------------------------------------------------------------------ the group
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": 100})
+@click.version_option(package_name="drgkit", message="drgkit %(version)s")
+def cli() -> None:
+    """drgkit — DRG/DIP grouping and settlement for China's payment reform.
+
+    Start with `drgkit demo`, list rulesets with `drgkit rulesets list`, group a file with
+    `drgkit group CASES -r RULESET -o OUT`, and ask why with `drgkit explain`.
+    """
+
+
+# ------------------------------------------------------------------ rulesets
+
+
+@cli.group(cls=_Group)
+def rulesets() -> None:
+    """List, show and validate rulesets."""
+
+
+@rulesets.command("list")
+def rulesets_list() -> None:
+    """Every registered ruleset version, grouped by region."""
+    reg = _registry.default_registry()
+    items = reg.rulesets
+    if not items:
+        click.echo("No rulesets are registered. Give a ruleset folder with -r PATH.")
+        return
+    click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
+    for rid_, rs in items.items():
+        info = rs.info
+        period = f"{info.effective_from or '…'} – {info.effective_to or '…'}"
+        click.echo(f"{rid_:<22} {info.region or '-':<12} {info.version or '-':<9} "
+                   f"{period:<25} {info.name}")
+    regions = reg.regions()
+    if regions:
+        click.echo("")
+        click.echo("Regions (group with -r REGION: each case uses the version in force on its "
+                   "discharge date):")
+        for region, series in regions.items():
+            click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
+
+
+@rulesets.command("show")
+@click.argument("ruleset")
+def rulesets_show(ruleset: str) -> None:
+    """Details of one ruleset (id, region or folder)."""
+    from .ruleset._model import RulesetSeries
+
+    reg = _registry.default_registry()
+    target = reg.resolve(ruleset)
+    versions = target.ordered() if isinstance(target, RulesetSeries) else [target]
+    for rs in versions:
+        info, comp = rs.info, rs.compiled
+        names = comp.names
+        adrgs = {e[2] for e in names["entries"] if e[1] == "ADRG"}
+        click.echo(f"{info.id}: {info.name}")
+        click.echo(f"  region {info.region or '-'}, version {info.version or '-'}, in force "
+                   f"{info.effective_from or '…'} – {info.effective_to or '…'}")
+        click.echo(f"  folder {info.path}")
+        source = reg.registered_by(info.id) if info.id in reg.rulesets else "given as a path"
+        click.echo(f"  registered by {source}")
+        click.echo(f"  content hash {comp.content_hash}")
+        click.echo(f"  {len(names['mdcs'])} MDCs, {len(adrgs)} ADRGs, "
+                   f"{len({s[1] for s in names['steps']})} DRGs, {len(names['lists'])} code "
+                   f"lists, {len(names['codes'])} codes, {len(names['rules'])} rules")
+        click.echo(f"  translation maps: dx {'yes' if names['has_dx_map'] else 'no'}, "
+                   f"px {'yes' if names['has_px_map'] else 'no'}")
+        if info.description:
+            click.echo(f"  {info.description}")
+
+
+@rulesets.command("validate")
+@click.argument("rulesets_", metavar="RULESET...", nargs=-1, required=True)
+def rulesets_validate(rulesets_: tuple[str, ...]) -> None:
+    """Check every table of each ruleset; errors name the file, row and column."""
+    from .ruleset._model import RulesetSeries
+
+    reg = _registry.default_registry()
+    failed = 0
+    for spec in rulesets_:
+        target = reg.resolve(spec)
+        versions = target.ordered() if isinstance(target, RulesetSeries) else [target]
+        for rs in versions:
+            try:
+                notes = rs.validate()
+            except DrgkitError as exc:
+                failed += 1
+                click.echo(f"✗ {rs.id}: {exc}")
+                continue
+            click.echo(f"✓ {rs.id} ({rs.info.path})")
+            for note in notes:
+                click.echo(f"    note: {note}")
+    if failed:
+        raise UserError(f"{failed} ruleset(s) failed validation")
+
+
+@cli.command("layouts")
+def layouts_cmd() -> None:
+    """Case file layouts: how each names the case fields."""
+    for name, layout in _registry.default_registry().layouts.items():
+        click.echo(f"{name}: {layout.description}")
+        mapped = ", ".join(f"{f}={c}" for f, c in layout.columns.items())
+        click.echo(f"    {mapped}")
+
+
+# ------------------------------------------------------------------ group
+
+
+def _print_summary(summary, elapsed: float) -> None:
+    from .grouping._status import REASONS
+
+    total = summary.rows or 1
+    click.echo(f"{summary.rows:,} cases in {elapsed:.2f} s ({summary.rows / max(elapsed, 1e-9):,.0f}"
+               f" cases/s); {summary.layout}")
+    for status in ("ok", "ungroupable", "ambiguous", "invalid"):
+        n = summary.by_status.get(status, 0)
+        click.echo(f"  {status:<12} {n:>10,}  {100 * n / total:6.2f}%")
+    if summary.by_reason:
+        click.echo("  reasons:")
+        for code, n in summary.by_reason.most_common():
+            click.echo(f"    {code:<28} {n:>10,}  {REASONS[code].zh}")
+    if len(summary.by_ruleset) > 1 or "-" in summary.by_ruleset:
+        click.echo("  by ruleset version: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(summary.by_ruleset.items())))
+    for message in summary.warnings:
+        click.echo(f"  warning: {message}")
+
+
+@cli.command("group")
+@click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
+@ruleset_option()
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file: .parquet for Parquet, anything else for CSV.")
+@case_input_options
+@click.option("--translate", is_flag=True,
+              help="Translate codes through the ruleset's dx_map/px_map first (translation mode).")
+@click.option("--keep", multiple=True, metavar="COLUMN",
+              help="Copy an input column to the output (repeatable).")
+@click.option("--keep-all", is_flag=True, help="Copy every input column to the output.")
+@click.option("--no-duplicate-check", is_flag=True,
+              help="Do not flag repeated case ids (saves memory on huge inputs).")
+@click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
+@click.option("--batch-rows", type=int, help="Rows per batch (memory vs. speed).")
+@silent_option
+def group_cmd(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
+              no_duplicate_check, threads, batch_rows, silent) -> None:
+    """Group CASES (CSV or Parquet) with RULESET and write every case's result to OUT.
+
+    Output columns: case_id, status (ok / ungroupable / ambiguous / invalid), reason, detail,
+    mdc, adrg, drg, ruleset, after any kept input columns.
+    """
+    from .grouping import group_file
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported in the summary instead
+        if silent:
+            summary = _run_group(group_file, cases, out, ruleset, None, layout, columns,
+                                 encoding, translate, keep, keep_all, no_duplicate_check,
+                                 threads, batch_rows)
+        else:
+            with click.progressbar(length=1000, label="grouping", file=sys.stderr,
+                                   show_eta=True) as bar:
+                state = {"done": 0}
+
+                def progress(fraction: float, rows: int) -> None:
+                    step = int(fraction * 1000) - state["done"]
+                    if step > 0:
+                        bar.update(step)
+                        state["done"] += step
+
+                summary = _run_group(group_file, cases, out, ruleset, progress, layout,
+                                     columns, encoding, translate, keep, keep_all,
+                                     no_duplicate_check, threads, batch_rows)
+                bar.update(1000 - state["done"])
+    if not silent:
+        _print_summary(summary, time.perf_counter() - started)
+        click.echo(f"wrote {out}")
+
+
+def _run_group(group_file, cases, out, ruleset, progress, layout, columns, encoding, translate,
+               keep, keep_all, no_duplicate_check, threads, batch_rows):
+    return group_file(
+        cases, out, ruleset, progress=progress, layout=layout, columns=columns,
+        encoding=encoding, translate=translate,
+        keep="all" if keep_all else (list(keep) or None),
+        check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows)
+
+
+# ------------------------------------------------------------------ explain
+
+
+@cli.command("explain")
+@click.argument("cases", required=False, type=click.Path(dir_okay=True, path_type=Path))
+@ruleset_option()
+@click.option("--case", "case_id", metavar="ID", help="Id of the case in CASES (default: first).")
+@click.option("--dx", help="Diagnoses for an ad-hoc case, principal first, '|' or ',' separated.")
+@click.option("--px", default="", help="Procedures for an ad-hoc case, principal first.")
+@click.option("--sex", default="", help="Ad-hoc case: 1 male, 2 female.")
+@click.option("--age", default="", help="Ad-hoc case: age in years.")
+@click.option("--age-days", default="", help="Ad-hoc case: age in days (infants).")
+@click.option("--weight", default="", help="Ad-hoc case: birth weight in grams.")
+@click.option("--los", default="", help="Ad-hoc case: length of stay in days.")
+@click.option("--dept", default="", help="Ad-hoc case: department code.")
+@click.option("--leaving-type", default="", help="Ad-hoc case: leaving type (1, 2, 3, 4, 5, 9).")
+@click.option("--discharge-date", default="", help="Ad-hoc case: discharge date YYYY-MM-DD.")
+@case_input_options
+@click.option("--translate", is_flag=True, help="Translation mode (dx_map/px_map first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain_cmd(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, dept,
+                leaving_type, discharge_date, layout, columns, encoding, translate,
+                as_json) -> None:
+    """Explain, step by step, how RULESET groups one case.
+
+    Either pick a case from CASES (--case ID), or describe one with --dx, --px, --sex, --age…
+    """
+    from .grouping._explain import explain
+
+    if cases is None and dx is None:
+        raise UserError("give a case file (and --case ID) or describe a case with --dx …")
+    if cases is not None and dx is not None:
+        raise UserError("give either a case file or --dx, not both")
+    if dx is not None:
+        case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "sex": sex,
+                "age": age, "age_days": age_days, "birth_weight": weight, "los": los,
+                "department": dept, "leaving_type": leaving_type,
+                "discharge_date": discharge_date}
+        result = explain(case, ruleset, layout="drgkit", translate=translate)
+    else:
+        from ._io import open_cases
+
+        source = open_cases(cases, encoding=encoding)
+        result = explain(source, ruleset, case_id=case_id, layout=layout, columns=columns,
+                         translate=translate)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(result.render())
+
+
+# ------------------------------------------------------------------ demo and warm-up
+
+
+@cli.command("demo")
+@click.option("--cases", "n", default=5000, show_default=True, help="How many demo cases.")
+@click.option("--out", "out_dir", default="drgkit-demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo files.")
+@click.option("--seed", default=20231, show_default=True, help="Random seed of the generator.")
+def demo_cmd(n: int, out_dir: Path, seed: int) -> None:
+    """Run drgkit end to end on generated cases and the shipped demo rulesets."""
+    import pyarrow.parquet as pq
+
+    from . import _demo
+    from .grouping import group_file
+    from .grouping._explain import explain
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    cases = _demo.generate_cases(n, seed=seed)
+    cases_path = out_dir / "cases.parquet"
+    pq.write_table(cases, cases_path)
+    click.echo(f"1. generated {cases.num_rows:,} demo cases (about 2% deliberately bad) → "
+               f"{cases_path}")
+    reg = _registry.default_registry()
+    series = reg.resolve("demo")
+    click.echo(f"2. ruleset region 'demo': {', '.join(v.id for v in series.ordered())} — each "
+               "case is grouped by the version in force on its discharge date")
+    grouped_path = out_dir / "grouped.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = group_file(cases_path, grouped_path, series, keep=["hospital_id",
+                                                                     "discharge_date"])
+    click.echo(f"3. grouped → {grouped_path}")
+    _print_summary(summary, time.perf_counter() - started)
+    click.echo("   most frequent DRGs: " + ", ".join(
+        f"{drg} {count:,}" for drg, count in summary.by_drg.most_common(8)))
+    # explain a case with a complication, as a coder would look at it
+    import pyarrow.csv as pacsv
+
+    grouped = pacsv.read_csv(grouped_path, convert_options=pacsv.ConvertOptions(
+        column_types={"drg": "string", "case_id": "string"}))
+    pick = None
+    for case_id, drg, status in zip(grouped["case_id"].to_pylist(), grouped["drg"].to_pylist(),
+                                    grouped["status"].to_pylist(), strict=True):
+        if status == "ok" and drg.endswith("3"):
+            pick = case_id
+            break
+    if pick is not None:
+        click.echo(f"4. why did case {pick} group to its DRG?  (drgkit explain "
+                   f"{cases_path} -r demo --case {pick})")
+        click.echo("")
+        explanation = explain(cases_path, series, case_id=pick)
+        click.echo(_indent(explanation.render(), "   "))
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+@cli.command("warmup")
+@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET",
+              help="Also compile (and cache) these rulesets.")
+def warmup_cmd(rulesets_: tuple[str, ...]) -> None:
+    """Compile the numba kernels (and rulesets) ahead of time, so first runs start fast."""
+    import pyarrow as pa
+
+    from .grouping import group
+
+    started = time.perf_counter()
+    reg = _registry.default_registry()
+    targets = list(rulesets_) or [next(iter(reg.rulesets), None)]
+    for spec in targets:
+        if spec is None:
+            continue
+        case = pa.table({"case_id": ["w"], "diagnoses": ["A00.000"], "procedures": [""],
+                         "sex": ["1"], "age": ["30"]})
+        group(case, spec)
+        click.echo(f"ready: {spec}")
+    click.echo(f"kernels compiled and cached in {time.perf_counter() - started:.1f} s")
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point; plugins may add commands through ``drgkit_register_commands``."""
+    try:
+        reg = _registry.default_registry()
+        if reg.plugin_manager is not None:
+            reg.plugin_manager.hook.drgkit_register_commands(cli=cli)
+    except DrgkitError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    return cli.main(args=argv, prog_name="drgkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
