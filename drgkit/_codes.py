@@ -174,8 +174,8 @@ class CodeTable:
                 return out
             return dict_ids[idx] if len(dict_ids) else np.empty(0, np.int32)
         offsets, data, valid = string_buffers(arr)
-        return _map_values(len(offsets) - 1, offsets, data, valid, self.slots, self.mask, self.key_bytes,
-                           self.key_offsets, np.int32(empty_id))
+        return _map_values(len(offsets) - 1, offsets, data, valid, self.slots, self.mask,
+                           self.key_bytes, self.key_offsets, np.int32(empty_id))
 
     def split_and_map(self, arr: pa.Array, separators: bytes, empty_is_one: bool,
                       empty_id: int) -> tuple[np.ndarray, np.ndarray]:

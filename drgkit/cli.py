@@ -194,8 +194,9 @@ def _print_summary(summary, elapsed: float) -> None:
     from .grouping._status import REASONS
 
     total = summary.rows or 1
-    click.echo(f"{summary.rows:,} cases in {elapsed:.2f} s ({summary.rows / max(elapsed, 1e-9):,.0f}"
-               f" cases/s); {summary.layout}")
+    rate = summary.rows / max(elapsed, 1e-9)
+    click.echo(f"{summary.rows:,} cases in {elapsed:.2f} s ({rate:,.0f} cases/s); "
+               f"{summary.layout}")
     for status in ("ok", "ungroupable", "ambiguous", "invalid"):
         n = summary.by_status.get(status, 0)
         click.echo(f"  {status:<12} {n:>10,}  {100 * n / total:6.2f}%")

@@ -25,17 +25,18 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Union
+from typing import Union
 
 __all__ = [
-    "NaiveRuleset",
-    "NaiveGroupingError",
+    "STATUSES",
     "FieldValue",
+    "NaiveGroupingError",
+    "NaiveRuleset",
     "parse_field",
     "split_codes",
-    "STATUSES",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ class FieldValue:
     """One scalar field: its original text and, when it is a number, its value."""
 
     text: str
-    number: Optional[Number]  # None when the field is text
+    number: Number | None  # None when the field is text
 
     @property
     def is_number(self) -> bool:
@@ -211,7 +212,7 @@ class NaiveRuleset:
     """One ruleset folder, read into plain dicts and lists."""
 
     def __init__(self) -> None:
-        self.folder: Optional[Path] = None
+        self.folder: Path | None = None
         self.mdcs: list[tuple[str, str]] = []  # (mdc, rule_id) in seq order
         self.entries: dict[str, list[Entry]] = {}  # mdc -> entries in seq order
         self.steps: dict[str, list[DrgStep]] = {}  # entry -> DRG steps in seq order
@@ -221,12 +222,12 @@ class NaiveRuleset:
         self.mcc: dict[str, str] = {}  # code -> excl_table
         self.cc: dict[str, str] = {}
         self.pdx_excl: dict[str, str] = {}
-        self.dx_map: Optional[dict[str, str]] = None  # None when dx_map.csv is absent
-        self.px_map: Optional[dict[str, str]] = None
+        self.dx_map: dict[str, str] | None = None  # None when dx_map.csv is absent
+        self.px_map: dict[str, str] | None = None
 
     # ---------------------------------------------------------------- loading (§1)
     @classmethod
-    def load(cls, folder: Union[str, os.PathLike]) -> "NaiveRuleset":
+    def load(cls, folder: str | os.PathLike) -> NaiveRuleset:
         rs = cls()
         folder = Path(folder)
         rs.folder = folder

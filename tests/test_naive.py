@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import os
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,13 @@ except ImportError:  # tests/ turned into a package
     from tests.naive import NaiveRuleset
 
 
-from conftest import SHARED_RULESETS as RULESETS  # noqa: E402
-from conftest import require_shared  # noqa: E402
+from conftest import SHARED_RULESETS as RULESETS
+from conftest import require_shared
 
 OUTPUT_FIELDS = ("status", "mdc", "adrg", "drg")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_shared_ruleset(folder: str) -> NaiveRuleset:
     return NaiveRuleset.load(folder)
 
@@ -56,7 +55,7 @@ def test_oracle_agreement(ruleset: str, which: str) -> None:
     assert len(cases) == len(expected) > 0
 
     mismatches = []
-    for case, exp in zip(cases, expected):
+    for case, exp in zip(cases, expected, strict=True):
         assert case["Index"] == exp["Index"], "cases and expected are not aligned"
         want = tuple(exp[k] for k in OUTPUT_FIELDS)
         got = rs.group(case)
@@ -161,7 +160,8 @@ SS_NOT_MAPPING = ("SS_NOT_MAPPING", "0000", "00", "0000")
 def test_proc_tags_alternatives(tmp_path):
     # §3 PROC_TAGS: T = {tag(p) : p in px, p in L}; '1+2|1+3+4' = (1 and 2) or (1, 3 and 4)
     rs = one_rule_ruleset(
-        tmp_path, [("HAS_PROC", "", "", "", ""), ("PROC_TAGS", "JA1.proc_tags", "", "", "1+2|1+3+4")],
+        tmp_path,
+        [("HAS_PROC", "", "", "", ""), ("PROC_TAGS", "JA1.proc_tags", "", "", "1+2|1+3+4")],
         lists=[("JA1.proc_tags", "p1", "1"), ("JA1.proc_tags", "p2", "2"),
                ("JA1.proc_tags", "p3", "3"), ("JA1.proc_tags", "p4", "4"),
                ("JA1.proc_tags", "p1b", "1")])
