@@ -99,7 +99,7 @@ def plan_columns(
         col = chosen.source_for(field)
         if col is not None and col in names:
             present[field] = col
-        elif col is not None and field in names and chosen.name != "drgkit":
+        elif field in names:
             present[field] = field  # drgkit's own name always works
         else:
             missing.append(field)

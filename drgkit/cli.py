@@ -109,10 +109,13 @@ def rulesets_list() -> None:
     if not items:
         click.echo("No rulesets are registered. Give a ruleset folder with -r PATH.")
         return
+    periods = {v.id: (a, b) for series in reg.regions().values()
+               for v, a, b in series.periods()}
     click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
     for rid_, rs in items.items():
         info = rs.info
-        period = f"{info.effective_from or '…'} – {info.effective_to or '…'}"
+        first, last = periods.get(rid_, (info.effective_from, info.effective_to))
+        period = f"{first or '…'} – {last or '…'}"
         click.echo(f"{rid_:<22} {info.region or '-':<12} {info.version or '-':<9} "
                    f"{period:<25} {info.name}")
     regions = reg.regions()

@@ -81,6 +81,9 @@ class Registry:
             where = getattr(obj, "__file__", None)
             if where:
                 return f"plugin {plugin} ({where})"
+            if obj is not None and plugin.isdigit():  # registered without a name
+                cls = type(obj)
+                return f"plugin {cls.__module__}.{cls.__qualname__}"
         return f"plugin {plugin}"
 
     def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,

@@ -459,10 +459,15 @@ def render(e: Explanation) -> str:
     level_titles = {"mdc": "MDC (major diagnostic category)",
                     "adrg": "ADRG (adjacent DRG)", "drg": "DRG (severity split)"}
     last_level = None
+    entered = None
     for step in e.trail:
+        if step.level == "mdc" and last_level in ("adrg", "drg") and entered:
+            lines.append(f"  … no entry of {entered} returned a group: the next MDC is tried")
         if step.level != last_level:
             lines.append(level_titles[step.level])
             last_level = step.level
+        if step.level == "mdc" and step.held:
+            entered = step.target
         mark = {"held": "✓", "failed": "✗", "error": "!"}[step.outcome]
         name = f" {step.name}" if step.name else ""
         lines.append(f"  {mark} {step.target}{name}")
