@@ -93,6 +93,11 @@ def plan_columns(
             raise CaseDataError(f"unknown case field(s) {sorted(unknown)} in the column mapping;"
                                 f" case fields are {sorted(FIELDS_BY_NAME)}", file=source)
         chosen = chosen.with_overrides(columns)
+        for field, col in columns.items():
+            if col not in names:
+                raise CaseDataError(
+                    f"column {col!r} (mapped to case field {field}) is not in the input. "
+                    f"Columns found: {', '.join(names)}", file=source, column=col)
     present: dict[str, str] = {}
     missing: list[str] = []
     for field in fields:

@@ -1,0 +1,80 @@
+"""Grouping throughput of CHS-DRG 1.1 on the oracle cases replicated to 1,000,000 rows.
+
+Figures only: nothing here asserts a speed. Each big benchmark runs 3 rounds of 1 iteration
+(``benchmark.pedantic``) and records ``cases_per_s`` (best round) and ``cases_per_s_mean`` in
+``extra_info``; the results of the last round are also checked against the oracle's expected
+groups, so a fast wrong answer does not pass unnoticed.
+
+- ``test_group_arrow[text-1]`` … ``[typed-2]``: :func:`drgkit.group` on an in-memory Arrow
+  table, all-text as read from CSV (``text``) or with integer columns and pre-split code lists
+  (``typed``, see ``bench_data.py``), with 1 and 2 threads.
+- ``test_group_file_parquet``: :func:`drgkit.group_file` Parquet -> Parquet, 2 threads, end to
+  end (read, group, write).
+- ``test_ruleset_load_warm``: loading the compiled ruleset from the warm cache.
+"""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+import drgkit
+
+import bench_data as B  # benchmarks/ is on sys.path (conftest.py puts it there)
+
+ROWS = B.bench_rows()
+
+ROUNDS = 3
+
+
+def _record(benchmark, rows: int, **info) -> None:
+    stats = benchmark.stats.stats
+    benchmark.extra_info.update(info)
+    benchmark.extra_info["rows"] = rows
+    benchmark.extra_info["rounds"] = ROUNDS
+    benchmark.extra_info["cases_per_s"] = rows / stats.min
+    benchmark.extra_info["cases_per_s_mean"] = rows / stats.mean
+    benchmark.extra_info["seconds_best"] = stats.min
+
+
+def _check(result, input_ids, expected, n_base: int) -> str:
+    statuses, drgs = expected
+    report = B.compare(result, input_ids, statuses, drgs, n_base)
+    assert report["ids_ok"] is not False, "result rows are not the input rows, in order"
+    assert report["mismatches"] == 0, f"results differ from the oracle: {report['examples']}"
+    return f"{report['compared']:,} rows = oracle"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", ["text", "typed"])
+def test_group_arrow(benchmark, shape, threads, ruleset, big_table, warm, expected, base_text):
+    table = big_table(shape)
+    benchmark.group = f"arrow in memory, {ROWS:,} cases"
+    result = benchmark.pedantic(drgkit.group, args=(table, ruleset),
+                                kwargs={"threads": threads}, rounds=ROUNDS, iterations=1)
+    check = _check(result, table.column(B.ID_COLUMN), expected, base_text.num_rows)
+    _record(benchmark, table.num_rows, shape=shape, threads=threads, check=check)
+
+
+def test_group_file_parquet(benchmark, ruleset, parquet_cases, warm, expected, base_text,
+                            tmp_path):
+    out = tmp_path / "groups.parquet"
+    benchmark.group = f"end to end, {ROWS:,} cases"
+    summary = benchmark.pedantic(drgkit.group_file, args=(parquet_cases, out, ruleset),
+                                 kwargs={"threads": 2}, rounds=ROUNDS, iterations=1)
+    result = pq.read_table(out)
+    check = _check(result, None, expected, base_text.num_rows)
+    _record(benchmark, summary.rows, threads=2, check=check,
+            by_status=dict(summary.by_status))
+
+
+def test_ruleset_load_warm(benchmark, ruleset_dir, ruleset):
+    """A fresh Ruleset object each round, so the compiled tables come from the disk cache."""
+    benchmark.group = "ruleset"
+
+    def load():
+        return drgkit.Ruleset.from_path(ruleset_dir).load()
+
+    loaded = benchmark.pedantic(load, rounds=10, iterations=1, warmup_rounds=1)
+    assert loaded.compiled.content_hash == ruleset.compiled.content_hash
+    benchmark.extra_info["seconds"] = benchmark.stats.stats.min
