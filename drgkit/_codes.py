@@ -33,18 +33,47 @@ def _hash(data, start, end):
 
 
 @jit(inline="always")
+def _key(data, start, end):
+    """(hash, first 8 bytes, next 8 bytes) of ``data[start:end]``; hash is never 0."""
+    h = np.uint64(0xCBF29CE484222325)
+    w0 = np.uint64(0)
+    w1 = np.uint64(0)
+    for k in range(start, end):
+        b = np.uint64(data[k])
+        h = (h ^ b) * np.uint64(0x100000001B3)
+        j = k - start
+        if j < 8:
+            w0 |= b << np.uint64(8 * j)
+        elif j < 16:
+            w1 |= b << np.uint64(8 * (j - 8))
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h | np.uint64(1), w0, w1
+
+
+# A slot is one row of four words: hash (0 = empty), id << 16 | length, key bytes 0-7, 8-15.
+# A lookup reads one slot; keys longer than 16 bytes compare their tail in ``key_bytes``.
+
+
+@jit(inline="always")
 def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
     """Id of ``data[start:end]`` in the table, or -1."""
-    slot = np.int64(_hash(data, start, end) & mask)
+    h, w0, w1 = _key(data, start, end)
     n = end - start
+    slot = np.int64(h & np.uint64(mask))
     while True:
-        ident = slots[slot]
-        if ident < 0:
+        sh = slots[slot, 0]
+        if sh == 0:
             return np.int32(-1)
-        k0 = key_offsets[ident]
-        if key_offsets[ident + 1] - k0 == n:
+        if sh == h and (slots[slot, 1] & np.uint64(0xFFFF)) == np.uint64(n) \
+                and slots[slot, 2] == w0 and slots[slot, 3] == w1:
+            ident = np.int64(slots[slot, 1] >> np.uint64(16))
+            if n <= 16:
+                return np.int32(ident)
+            k0 = key_offsets[ident]
             same = True
-            for k in range(n):
+            for k in range(16, n):
                 if key_bytes[k0 + k] != data[start + k]:
                     same = False
                     break
@@ -55,13 +84,21 @@ def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
 
 @jit
 def _build_slots(key_bytes, key_offsets, capacity):
-    slots = np.full(capacity, -1, dtype=np.int32)
+    slots = np.zeros((capacity, 4), dtype=np.uint64)
     mask = np.int64(capacity - 1)
     for ident in range(len(key_offsets) - 1):
-        slot = np.int64(_hash(key_bytes, key_offsets[ident], key_offsets[ident + 1]) & mask)
-        while slots[slot] >= 0:
+        a = key_offsets[ident]
+        b = key_offsets[ident + 1]
+        if b - a > 0xFFFF:
+            raise ValueError("a code longer than 65535 bytes")
+        h, w0, w1 = _key(key_bytes, a, b)
+        slot = np.int64(h & np.uint64(mask))
+        while slots[slot, 0] != 0:
             slot = (slot + 1) & mask
-        slots[slot] = ident
+        slots[slot, 0] = h
+        slots[slot, 1] = (np.uint64(ident) << np.uint64(16)) | np.uint64(b - a)
+        slots[slot, 2] = w0
+        slots[slot, 3] = w1
     return slots
 
 
@@ -149,7 +186,7 @@ class CodeTable:
         self.key_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=self.key_offsets[1:])
         self.key_bytes = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8).copy()
-        capacity = 1 << max(4, (2 * len(encoded) + 1).bit_length())
+        capacity = 1 << max(4, (3 * len(encoded) // 2 + 1).bit_length())  # load <= 2/3
         self.slots = slots if slots is not None else _build_slots(
             self.key_bytes, self.key_offsets, capacity)
         self.mask = np.int64(len(self.slots) - 1)

@@ -121,7 +121,7 @@ GROUP_RESULT_SCHEMA = pa.schema(
         pa.field("case_id", pa.string(), nullable=False),
         pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
         pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("detail", pa.string()),
+        pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
         pa.field("mdc", pa.string(), nullable=False),
         pa.field("adrg", pa.string(), nullable=False),
         pa.field("drg", pa.string(), nullable=False),

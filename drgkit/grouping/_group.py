@@ -37,6 +37,7 @@ _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
 _STATUS_DICT = pa.array(STATUSES, pa.string())
 _REASON_DICT = pa.array(list(REASON_CODES), pa.string())  # index 0 (ok) is always masked
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
+_REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
 
 
@@ -52,22 +53,22 @@ class GroupSummary:
     warnings: list[str] = attrs.field(factory=list)
     layout: str = ""
 
-    def add(self, status: np.ndarray, reason: np.ndarray, drg: pa.Array,
-            ruleset_ids: list[str], ruleset_index: np.ndarray) -> None:
+    def add(self, status: np.ndarray, reason: np.ndarray, pick: np.ndarray,
+            drg_codes: pa.Array, ruleset_ids: list[str], ruleset_index: np.ndarray) -> None:
+        """Count one batch; ``pick`` indexes each case's code in ``drg_codes``."""
         self.rows += len(status)
-        for k, c in zip(*np.unique(status, return_counts=True), strict=True):
-            self.by_status[STATUSES[k]] += int(c)
-        for k, c in zip(*np.unique(reason, return_counts=True), strict=True):
-            if k:
+        for k, c in enumerate(np.bincount(status, minlength=len(STATUSES))):
+            if c:
+                self.by_status[STATUSES[k]] += int(c)
+        for k, c in enumerate(np.bincount(reason, minlength=len(REASON_CODES))):
+            if c and k:
                 self.by_reason[REASON_CODES[k]] += int(c)
-        for k, c in zip(*np.unique(ruleset_index, return_counts=True), strict=True):
-            self.by_ruleset[ruleset_ids[k] if k >= 0 else "-"] += int(c)
-        ok = status == 0
-        if ok.any():
-            values, counts = np.unique(np.asarray(drg.to_numpy(zero_copy_only=False))[ok],
-                                       return_counts=True)
-            for v, c in zip(values, counts, strict=True):
-                self.by_drg[str(v)] += int(c)
+        for k, c in enumerate(np.bincount(ruleset_index + 1, minlength=len(ruleset_ids) + 1)):
+            if c:
+                self.by_ruleset[ruleset_ids[k - 1] if k else "-"] += int(c)
+        counts = np.bincount(pick[status == 0], minlength=len(drg_codes))
+        for k in np.flatnonzero(counts):
+            self.by_drg[drg_codes[int(k)].as_py()] += int(counts[k])
 
 
 @attrs.frozen(slots=True)
@@ -431,6 +432,7 @@ class GroupRun:
             codes = _result_codes(self.versions[0].compiled)
             pick = np.where(out.result >= 0, out.result, len(codes.reason) - 1)
             mdc, adrg, drg = codes.mdc.take(pick), codes.adrg.take(pick), codes.drg.take(pick)
+            drg_codes = codes.drg
         else:
             # concatenate every version's code strings; offset each case's index into it
             base = 0
@@ -444,23 +446,25 @@ class GroupRun:
                 drg_parts.append(codes.drg)
                 base += len(codes.reason)
             pick[pick < 0] = base - 1  # the last version's "no result" row
+            drg_codes = pa.concat_arrays(drg_parts)
             mdc = pa.concat_arrays(mdc_parts).take(pick)
             adrg = pa.concat_arrays(adrg_parts).take(pick)
-            drg = pa.concat_arrays(drg_parts).take(pick)
-        detail_list: list[str | None] = [None] * n
-        for i, text in out.detail.items():
-            if status[i] != 0:
-                detail_list[i] = text
-        for i in np.flatnonzero(status != 0):
-            if detail_list[i] is None:
-                detail_list[i] = REASONS[REASON_CODES[out.reason[i]]].text
+            drg = drg_codes.take(pick)
+        # detail: the reason's own text, or a case's specific text (few), as a dictionary
+        detail_idx = out.reason.astype(np.int32)
+        specific = [(i, text) for i, text in out.detail.items() if status[i] != 0]
+        for j, (i, _text) in enumerate(specific):
+            detail_idx[i] = len(REASON_CODES) + j
+        detail = pa.DictionaryArray.from_arrays(
+            pa.array(detail_idx, pa.int32(), mask=status == 0),
+            pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()))
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [
             ids,
             pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), _STATUS_DICT),
             pa.DictionaryArray.from_arrays(
                 pa.array(out.reason, pa.int8(), mask=out.reason == 0), _REASON_DICT),
-            pa.array(detail_list, pa.string()),
+            detail,
             mdc,
             adrg,
             drg,
@@ -468,7 +472,8 @@ class GroupRun:
                 pa.array(version.astype(np.int16), pa.int16(), mask=version < 0),
                 self._ruleset_dict),
         ]
-        self.summary.add(status, out.reason, drg, self.ruleset_ids, version)
+        self.summary.add(status.astype(np.int64), out.reason.astype(np.int64), pick,
+                         drg_codes, self.ruleset_ids, version.astype(np.int64))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def malformed_rows(self, rows: list[MalformedRow]) -> pa.RecordBatch | None:
@@ -489,13 +494,15 @@ class GroupRun:
             pa.array(ids, pa.string()),
             pa.DictionaryArray.from_arrays(pa.array(np.full(n, 3, np.int8)), _STATUS_DICT),
             pa.DictionaryArray.from_arrays(pa.array(reason), _REASON_DICT),
-            pa.array(details, pa.string()),
+            pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)),
+                                           pa.array(details, pa.string())),
             pa.array(["0000"] * n), pa.array(["00"] * n), pa.array(["0000"] * n),
             pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int16()), self._ruleset_dict),
         ]
         self.rows_done += n
-        self.summary.add(np.full(n, 3, np.int8), reason, pa.array(["0000"] * n),
-                         self.ruleset_ids, np.full(n, -1, np.int32))
+        self.summary.add(np.full(n, 3, np.int64), reason.astype(np.int64),
+                         np.zeros(n, np.int64), pa.array(["0000"]), self.ruleset_ids,
+                         np.full(n, -1, np.int64))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
 

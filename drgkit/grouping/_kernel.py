@@ -44,8 +44,8 @@ NO_WITNESS = -(2**62)
 
 RulesetArrays = namedtuple(
     "RulesetArrays",
-    "mem_ptr mem_list mem_tag mcc_tab cc_tab pdx_tab rule_ptr a_tmpl a_list a_slot a_op a_num "
-    "a_aux0 a_aux1 alt_mask mdc_rule mdc_entry_ptr e_rule e_kind e_result e_fallback "
+    "mem_bits mem_ptr mem_list mem_tag mcc_tab cc_tab pdx_tab rule_ptr a_tmpl a_list a_slot "
+    "a_op a_num a_aux0 a_aux1 alt_mask mdc_rule mdc_entry_ptr e_rule e_kind e_result e_fallback "
     "e_step_ptr s_rule s_result empty_id",
 )
 
@@ -78,23 +78,19 @@ def _member(code, lst, mem_ptr, mem_list):
 
 
 @jit(inline="always")
-def _principal_dx(C, i, R):
-    d0 = C.dx_off[i]
-    if C.dx_off[i + 1] > d0:
-        return C.dx[d0]
-    return R.empty_id
+def _in(code, lst, mem_bits):
+    """Is ``code`` in list ``lst``? One bit of the code's row of the membership bitset."""
+    if code < 0 or lst < 0:
+        return False
+    return (mem_bits[code, lst >> 6] >> np.uint64(lst & 63)) & np.uint64(1) != 0
 
 
-@jit
-def _complication(C, i, R, tab):
-    """Position (in ``dx``) of the first secondary that is a CC/MCC of ``tab`` and not
-    excluded by the principal's exclusion table; -1 when there is none."""
-    d0 = C.dx_off[i]
-    d1 = C.dx_off[i + 1]
-    pdx = _principal_dx(C, i, R)
-    excl = R.pdx_tab[pdx] if pdx >= 0 else -1
+@jit(inline="always")
+def _complication(dx, d0, d1, excl, tab):
+    """Position (in the case's dx) of the first secondary that is a CC/MCC of ``tab`` and not
+    excluded by the principal's exclusion table ``excl``; -1 when there is none."""
     for j in range(d0 + 1, d1):
-        s = C.dx[j]
+        s = dx[j]
         if s >= 0:
             t = tab[s]
             if t >= 0 and not (excl >= 0 and excl == t):
@@ -102,7 +98,7 @@ def _complication(C, i, R, tab):
     return -1
 
 
-@jit
+@jit(inline="always")
 def _compare(x, op, v):
     if op == OP_EQ:
         return x == v
@@ -117,213 +113,283 @@ def _compare(x, op, v):
     return x >= v
 
 
-@jit
-def _atom(k, C, i, R):
-    """Evaluate atom ``k`` on case ``i``: (outcome, witness).
+@jit(inline="always")
+def _tag_mask(codes, a, b, lst, mem_ptr, mem_list, mem_tag):
+    """Bit mask of the tags (in tagged list ``lst``) of ``codes[a:b]``."""
+    have = np.uint64(0)
+    for j in range(a, b):
+        slot = _member(codes[j], lst, mem_ptr, mem_list)
+        if slot >= 0 and mem_tag[slot] >= 0:
+            have |= np.uint64(1) << np.uint64(mem_tag[slot])
+    return have
 
-    The witness says why: the position of the matching code, the value compared, the tag
-    mask found, the number of regions… (whatever the explanation needs).
+
+@jit(inline="always")
+def _popcount(bits):
+    count = 0
+    while bits:
+        bits &= bits - np.uint64(1)
+        count += 1
+    return count
+
+
+@jit(inline="always")
+def _record(trace, tn, kind, a, b, c):
+    if tn[0] < trace.shape[0]:
+        trace[tn[0], 0] = kind
+        trace[tn[0], 1] = a
+        trace[tn[0], 2] = b
+        trace[tn[0], 3] = c
+        tn[0] += 1
+
+
+@jit
+def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
+    """Group cases ``lo .. hi-1``: per case (outcome, result index, error atom, MDC row).
+
+    One loop walks MDC entry rules, ADRG entries and DRG steps as a state machine, so the
+    atoms are evaluated in exactly one place: first match wins at every level; an MDC whose
+    entries all fail passes the case on to the next MDC. The arrays are unpacked once per
+    range, not per case: passing dozens of arrays costs more than grouping a case.
     """
-    t = R.a_tmpl[k]
-    if t == T_TRUE:
-        return A_TRUE, NO_WITNESS
-    if t == T_FALSE:
-        return A_FALSE, NO_WITNESS
-    lst = R.a_list[k]
-    d0 = C.dx_off[i]
-    d1 = C.dx_off[i + 1]
-    p0 = C.px_off[i]
-    p1 = C.px_off[i + 1]
-    if t == T_PDX_IN:
-        return (A_TRUE if _member(_principal_dx(C, i, R), lst, R.mem_ptr, R.mem_list) >= 0
-                else A_FALSE), 0
-    if t == T_ANY_DX_IN or t == T_NO_DX_IN or t == T_SDX_IN or t == T_NO_SDX_IN:
-        start = d0 + 1 if (t == T_SDX_IN or t == T_NO_SDX_IN) else d0
-        found = -1
-        # an empty diagnosis list is one empty principal
-        if d1 == d0 and start == d0 and _member(R.empty_id, lst, R.mem_ptr, R.mem_list) >= 0:
-            found = 0
-        for j in range(start, d1):
-            if _member(C.dx[j], lst, R.mem_ptr, R.mem_list) >= 0:
-                found = j - d0
-                break
-        if t == T_ANY_DX_IN or t == T_SDX_IN:
-            return (A_TRUE if found >= 0 else A_FALSE), found
-        return (A_TRUE if found < 0 else A_FALSE), found
-    if t == T_HAS_PROC:
-        return (A_TRUE if p1 > p0 else A_FALSE), p1 - p0
-    if t == T_PPROC_IN:
-        if p1 == p0:
-            return A_ERROR, NO_WITNESS
-        return (A_TRUE if _member(C.px[p0], lst, R.mem_ptr, R.mem_list) >= 0 else A_FALSE), 0
-    if t == T_ANY_PROC_IN or t == T_NO_PROC_IN:
-        found = -1
-        for j in range(p0, p1):
-            if _member(C.px[j], lst, R.mem_ptr, R.mem_list) >= 0:
-                found = j - p0
-                break
-        if t == T_ANY_PROC_IN:
-            return (A_TRUE if found >= 0 else A_FALSE), found
-        return (A_TRUE if found < 0 else A_FALSE), found
-    if t == T_PROC_TAGS:
-        have = np.uint64(0)
-        for j in range(p0, p1):
-            slot = _member(C.px[j], lst, R.mem_ptr, R.mem_list)
-            if slot >= 0 and R.mem_tag[slot] >= 0:
-                have |= np.uint64(1) << np.uint64(R.mem_tag[slot])
-        for a in range(R.a_aux0[k], R.a_aux1[k]):
-            need = R.alt_mask[a]
-            if (need & have) == need:
-                return A_TRUE, np.int64(have)
-        return A_FALSE, np.int64(have)
-    if t == T_MULTI_REGION:
-        have = np.uint64(0)
-        if d1 == d0:
-            slot = _member(R.empty_id, lst, R.mem_ptr, R.mem_list)
-            if slot >= 0 and R.mem_tag[slot] >= 0:
-                have |= np.uint64(1) << np.uint64(R.mem_tag[slot])
-        for j in range(d0, d1):
-            slot = _member(C.dx[j], lst, R.mem_ptr, R.mem_list)
-            if slot >= 0 and R.mem_tag[slot] >= 0:
-                have |= np.uint64(1) << np.uint64(R.mem_tag[slot])
-        count = 0
-        bits = have
-        while bits:
-            bits &= bits - np.uint64(1)
-            count += 1
-        return (A_TRUE if count >= R.a_num[k] else A_FALSE), np.int64(have)
-    if t == T_HAS_MCC:
-        pos = _complication(C, i, R, R.mcc_tab)
-        return (A_TRUE if pos >= 0 else A_FALSE), pos
-    if t == T_HAS_CC:
-        pos = _complication(C, i, R, R.cc_tab)
-        return (A_TRUE if pos >= 0 else A_FALSE), pos
-    if t == T_HAS_CC_OR_MCC:
-        pos = _complication(C, i, R, R.mcc_tab)
-        if pos >= 0:
-            return A_TRUE, pos
-        pos = _complication(C, i, R, R.cc_tab)
-        return (A_TRUE if pos >= 0 else A_FALSE), pos
-    slot = R.a_slot[k]
-    kind = C.fkind[slot, i]
-    if t == T_CMP:
-        if kind & F_NUMBER:
-            return (A_TRUE if _compare(C.fnum[slot, i], R.a_op[k], R.a_num[k]) else A_FALSE), 0
-        op = R.a_op[k]
-        if op == OP_EQ:
-            return A_FALSE, 1
-        if op == OP_NE:
-            return A_TRUE, 1
-        return A_ERROR, 1
-    if t == T_CMP_INT:
-        if kind & F_INT_OK:
-            x = np.float64(C.fint[slot, i])
-            return (A_TRUE if _compare(x, R.a_op[k], R.a_num[k]) else A_FALSE), 0
-        return A_ERROR, 1
-    if t == T_CMP_STR:
-        same = C.streq[R.a_aux0[k], i]
-        if R.a_op[k] == OP_EQ:
-            return (A_TRUE if same else A_FALSE), 0
-        return (A_FALSE if same else A_TRUE), 0
-    if t == T_TRUTHY:
-        return (A_TRUE if kind & F_TRUTHY else A_FALSE), 0
-    # T_NOT_NONE: every field is present (a missing value is the empty text)
-    return A_TRUE, 0
-
-
-@jit
-def _rule(r, C, i, R, trace, tn, level, obj):
-    """Evaluate rule ``r``: (outcome, atom index that decided it)."""
+    dx_off, dx, px_off, px, fkind, fnum, fint, streq, pre = C
+    (mem_bits, mem_ptr, mem_list, mem_tag, mcc_tab, cc_tab, pdx_tab, rule_ptr, a_tmpl, a_list,
+     a_slot, a_op, a_num, a_aux0, a_aux1, alt_mask, mdc_rule, mdc_entry_ptr, e_rule, e_kind,
+     e_result, e_fallback, e_step_ptr, s_rule, s_result, empty_id) = R
     tracing = trace.shape[0] > 0
-    if tracing and tn[0] < trace.shape[0]:
-        trace[tn[0], 0] = TR_RULE
-        trace[tn[0], 1] = level
-        trace[tn[0], 2] = obj
-        trace[tn[0], 3] = r
-        tn[0] += 1
-    result = A_TRUE
-    last = -1
-    for k in range(R.rule_ptr[r], R.rule_ptr[r + 1]):
-        outcome, witness = _atom(k, C, i, R)
-        last = k
-        if tracing and tn[0] < trace.shape[0]:
-            trace[tn[0], 0] = TR_ATOM
-            trace[tn[0], 1] = k
-            trace[tn[0], 2] = outcome
-            trace[tn[0], 3] = witness
-            tn[0] += 1
-        if outcome != A_TRUE:
-            result = outcome
-            break
-    if tracing and tn[0] < trace.shape[0]:
-        trace[tn[0], 0] = TR_END
-        trace[tn[0], 1] = level
-        trace[tn[0], 2] = obj
-        trace[tn[0], 3] = result
-        tn[0] += 1
-    return result, last
-
-
-@jit
-def group_one(i, C, R, trace, tn):
-    """Group case ``i``: (outcome, result index, error atom, MDC row)."""
-    if C.pre[i] != 0:
-        return OUT_SKIPPED, -1, -1, -1
-    any_mdc = -1
-    for m in range(len(R.mdc_rule)):
-        held, last = _rule(R.mdc_rule[m], C, i, R, trace, tn, LVL_MDC, m)
-        if held == A_ERROR:
-            return OUT_ERROR, -1, last, m
-        if held != A_TRUE:
+    for i in range(lo, hi):
+        o, res, erra, mrow = OUT_SKIPPED, -1, -1, -1
+        if pre[i] != 0:
+            outcome[i], result[i], err[i], mdc[i] = o, res, erra, mrow
             continue
-        any_mdc = m
-        for e in range(R.mdc_entry_ptr[m], R.mdc_entry_ptr[m + 1]):
-            held, last = _rule(R.e_rule[e], C, i, R, trace, tn, LVL_ENTRY, e)
+        d0 = dx_off[i]
+        d1 = dx_off[i + 1]
+        p0 = px_off[i]
+        p1 = px_off[i + 1]
+        pdx = dx[d0] if d1 > d0 else empty_id
+        excl = pdx_tab[pdx] if pdx >= 0 else -1
+        mcc_pos = -2  # computed on first use
+        cc_pos = -2
+        nmdc = len(mdc_rule)
+        any_mdc = -1
+        level = LVL_MDC
+        m = 0
+        e = 0
+        e_end = 0
+        s = 0
+        s_end = 0
+        while True:
+            # ---- which rule is next
+            if level == LVL_MDC:
+                if m >= nmdc:
+                    if any_mdc >= 0:
+                        o, res, erra, mrow = OUT_NO_ADRG, 0, -1, any_mdc
+                        break
+                    o, res, erra, mrow = OUT_NO_MDC, 0, -1, -1
+                    break
+                r = mdc_rule[m]
+                obj = m
+            elif level == LVL_ENTRY:
+                if e >= e_end:  # no entry of this MDC returned a code: the next MDC is tried
+                    level = LVL_MDC
+                    m += 1
+                    continue
+                r = e_rule[e]
+                obj = e
+            else:
+                if s >= s_end:  # no step held: the fallback, or the next entry
+                    if e_fallback[e] >= 0:
+                        o, res, erra, mrow = OUT_GROUPED, e_fallback[e], -1, m
+                        break
+                    level = LVL_ENTRY
+                    e += 1
+                    continue
+                r = s_rule[s]
+                obj = s
+            if tracing:
+                _record(trace, tn, TR_RULE, level, obj, r)
+
+            # ---- evaluate rule r: a short-circuit conjunction of its atoms
+            held = A_TRUE
+            last = -1
+            for k in range(rule_ptr[r], rule_ptr[r + 1]):
+                t = a_tmpl[k]
+                lst = a_list[k]
+                aout = A_FALSE
+                witness = np.int64(0)
+                if t == T_TRUE:
+                    aout = A_TRUE
+                elif t == T_FALSE:
+                    aout = A_FALSE
+                elif t == T_PDX_IN:
+                    if _in(pdx, lst, mem_bits):
+                        aout = A_TRUE
+                elif t == T_ANY_DX_IN or t == T_SDX_IN or t == T_NO_DX_IN or t == T_NO_SDX_IN:
+                    start = d0 + 1 if (t == T_SDX_IN or t == T_NO_SDX_IN) else d0
+                    found = -1
+                    # an empty diagnosis list is one empty principal
+                    if d1 == d0 and start == d0 and _in(empty_id, lst, mem_bits):
+                        found = 0
+                    for j in range(start, d1):
+                        if _in(dx[j], lst, mem_bits):
+                            found = j - d0
+                            break
+                    witness = found
+                    if t == T_ANY_DX_IN or t == T_SDX_IN:
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:
+                        aout = A_TRUE if found < 0 else A_FALSE
+                elif t == T_HAS_PROC:
+                    witness = p1 - p0
+                    aout = A_TRUE if p1 > p0 else A_FALSE
+                elif t == T_PPROC_IN:
+                    if p1 == p0:
+                        aout = A_ERROR
+                    elif _in(px[p0], lst, mem_bits):
+                        aout = A_TRUE
+                elif t == T_ANY_PROC_IN or t == T_NO_PROC_IN:
+                    found = -1
+                    for j in range(p0, p1):
+                        if _in(px[j], lst, mem_bits):
+                            found = j - p0
+                            break
+                    witness = found
+                    if t == T_ANY_PROC_IN:
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:
+                        aout = A_TRUE if found < 0 else A_FALSE
+                elif t == T_PROC_TAGS:
+                    have = _tag_mask(px, p0, p1, lst, mem_ptr, mem_list, mem_tag)
+                    witness = np.int64(have)
+                    for a in range(a_aux0[k], a_aux1[k]):
+                        need = alt_mask[a]
+                        if (need & have) == need:
+                            aout = A_TRUE
+                            break
+                elif t == T_MULTI_REGION:
+                    if d1 == d0:
+                        have = _tag_mask(dx[:0], 0, 0, lst, mem_ptr, mem_list, mem_tag)
+                        slot = _member(empty_id, lst, mem_ptr, mem_list)
+                        if slot >= 0 and mem_tag[slot] >= 0:
+                            have |= np.uint64(1) << np.uint64(mem_tag[slot])
+                    else:
+                        have = _tag_mask(dx, d0, d1, lst, mem_ptr, mem_list, mem_tag)
+                    witness = np.int64(have)
+                    aout = A_TRUE if _popcount(have) >= a_num[k] else A_FALSE
+                elif t == T_HAS_MCC or t == T_HAS_CC or t == T_HAS_CC_OR_MCC:
+                    if t != T_HAS_CC:
+                        if mcc_pos == -2:
+                            mcc_pos = _complication(dx, d0, d1, excl, mcc_tab)
+                        witness = mcc_pos
+                    if t == T_HAS_CC or (t == T_HAS_CC_OR_MCC and mcc_pos < 0):
+                        if cc_pos == -2:
+                            cc_pos = _complication(dx, d0, d1, excl, cc_tab)
+                        witness = cc_pos
+                    aout = A_TRUE if witness >= 0 else A_FALSE
+                else:
+                    slot = a_slot[k]
+                    kind = fkind[slot, i]
+                    if t == T_CMP:
+                        if kind & F_NUMBER:
+                            if _compare(fnum[slot, i], a_op[k], a_num[k]):
+                                aout = A_TRUE
+                        else:
+                            witness = 1
+                            op = a_op[k]
+                            if op == OP_NE:
+                                aout = A_TRUE
+                            elif op != OP_EQ:
+                                aout = A_ERROR
+                    elif t == T_CMP_INT:
+                        if kind & F_INT_OK:
+                            if _compare(np.float64(fint[slot, i]), a_op[k], a_num[k]):
+                                aout = A_TRUE
+                        else:
+                            witness = 1
+                            aout = A_ERROR
+                    elif t == T_CMP_STR:
+                        same = streq[a_aux0[k], i]
+                        if same == (a_op[k] == OP_EQ):
+                            aout = A_TRUE
+                    elif t == T_TRUTHY:
+                        if kind & F_TRUTHY:
+                            aout = A_TRUE
+                    else:  # T_NOT_NONE: every field is present (missing is the empty text)
+                        aout = A_TRUE
+                last = k
+                if tracing:
+                    _record(trace, tn, TR_ATOM, k, aout, witness)
+                if aout != A_TRUE:
+                    held = aout
+                    break
+            if tracing:
+                _record(trace, tn, TR_END, level, obj, held)
             if held == A_ERROR:
-                return OUT_ERROR, -1, last, m
-            if held != A_TRUE:
-                continue
-            if R.e_kind[e] == 1:
-                return OUT_GROUPED, R.e_result[e], -1, m
-            for s in range(R.e_step_ptr[e], R.e_step_ptr[e + 1]):
-                held, last = _rule(R.s_rule[s], C, i, R, trace, tn, LVL_STEP, s)
-                if held == A_ERROR:
-                    return OUT_ERROR, -1, last, m
+                o, res, erra, mrow = OUT_ERROR, -1, last, m
+                break
+
+            # ---- where to go next
+            if level == LVL_MDC:
                 if held == A_TRUE:
-                    return OUT_GROUPED, R.s_result[s], -1, m
-            if R.e_fallback[e] >= 0:
-                return OUT_GROUPED, R.e_fallback[e], -1, m
-        # nothing in this MDC returned a code: the next MDC is tried
-    if any_mdc >= 0:
-        return OUT_NO_ADRG, 0, -1, any_mdc
-    return OUT_NO_MDC, 0, -1, -1
+                    any_mdc = m
+                    level = LVL_ENTRY
+                    e = mdc_entry_ptr[m]
+                    e_end = mdc_entry_ptr[m + 1]
+                else:
+                    m += 1
+            elif level == LVL_ENTRY:
+                if held == A_TRUE:
+                    if e_kind[e] == 1:
+                        o, res, erra, mrow = OUT_GROUPED, e_result[e], -1, m
+                        break
+                    level = LVL_STEP
+                    s = e_step_ptr[e]
+                    s_end = e_step_ptr[e + 1]
+                else:
+                    e += 1
+            else:
+                if held == A_TRUE:
+                    o, res, erra, mrow = OUT_GROUPED, s_result[s], -1, m
+                    break
+                s += 1
+        outcome[i] = o
+        result[i] = res
+        err[i] = erra
+        mdc[i] = mrow
+
+
+CHUNK = 512
 
 
 @dual
 def group_all(C, R):
-    """Group every case; parallel over cases."""
+    """Group every case; parallel over chunks of cases."""
     n = len(C.pre)
     outcome = np.empty(n, dtype=np.int8)
     result = np.empty(n, dtype=np.int32)
     err = np.empty(n, dtype=np.int32)
     mdc = np.empty(n, dtype=np.int16)
-    no_trace = np.zeros((0, 4), dtype=np.int64)
-    for i in prange(n):
+    nchunks = (n + CHUNK - 1) // CHUNK
+    for c in prange(nchunks):
+        no_trace = np.zeros((0, 4), dtype=np.int64)
         tn = np.zeros(1, dtype=np.int64)
-        o, r, e, m = group_one(i, C, R, no_trace, tn)
-        outcome[i] = o
-        result[i] = r
-        err[i] = e
-        mdc[i] = m
+        _group_range(c * CHUNK, min(n, (c + 1) * CHUNK), C, R, outcome, result, err, mdc,
+                     no_trace, tn)
     return outcome, result, err, mdc
 
 
 @jit
 def trace_one(i, C, R, capacity):
+    """Group case ``i`` recording every rule and atom evaluated, in order."""
     trace = np.zeros((capacity, 4), dtype=np.int64)
     tn = np.zeros(1, dtype=np.int64)
-    o, r, e, m = group_one(i, C, R, trace, tn)
-    return o, r, e, m, trace[: tn[0]], tn[0] >= capacity
+    n = len(C.pre)
+    outcome = np.empty(n, dtype=np.int8)
+    result = np.empty(n, dtype=np.int32)
+    err = np.empty(n, dtype=np.int32)
+    mdc = np.empty(n, dtype=np.int16)
+    _group_range(i, i + 1, C, R, outcome, result, err, mdc, trace, tn)
+    return outcome[i], result[i], err[i], mdc[i], trace[: tn[0]], tn[0] >= capacity
 
 
 # ---------------------------------------------------------------- translation mode (FORMAT §6)

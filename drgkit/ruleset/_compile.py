@@ -4,7 +4,8 @@ Layout of the compiled form (all numpy arrays; ids are dense ints):
 
 * codes: every code string the ruleset mentions, plus ``''`` and ``'-'``, in a
   :class:`~drgkit._codes.CodeTable`.
-* list membership, per code (CSR): ``mem_ptr[c] .. mem_ptr[c+1]`` index ``mem_list`` (sorted
+* list membership, per code: ``mem_bits[c]`` is a bitset over list ids (the fast test), and
+  (CSR, for tags) ``mem_ptr[c] .. mem_ptr[c+1]`` index ``mem_list`` (sorted
   list ids) and ``mem_tag`` (tag number within the list, -1 when untagged).
 * ``mcc_tab``, ``cc_tab``, ``pdx_tab``: exclusion-table id per code, -1 when absent.
 * atoms: parallel arrays ``a_tmpl, a_list, a_slot, a_op, a_num, a_aux0, a_aux1``; rule ``r``
@@ -33,7 +34,7 @@ from .._codes import CodeTable
 from . import _tables as T
 
 #: Bump when the compiled layout or its semantics change: old cache entries are then ignored.
-COMPILER_VERSION = 3
+COMPILER_VERSION = 5
 
 TEMPLATE_IDS = {name: i for i, name in enumerate(T.TEMPLATES)}
 OP_IDS = {op: i for i, op in enumerate(T.OPS)}
@@ -125,6 +126,11 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         tag_index = {t: k for k, t in enumerate(tag_names[lid])}
         for code, tag in tables.lists[name].items():
             per_code[cid[code]].append((lid, tag_index.get(tag, -1)))
+    # the same membership as a bitset: row per code, one bit per list (one load per test)
+    mem_bits = np.zeros((ncodes, (len(list_names) + 63) // 64), dtype=np.uint64)
+    for c, pairs in enumerate(per_code):
+        for lid, _tag in pairs:
+            mem_bits[c, lid >> 6] |= np.uint64(1) << np.uint64(lid & 63)
     mem_ptr = np.zeros(ncodes + 1, dtype=np.int64)
     np.cumsum([len(x) for x in per_code], out=mem_ptr[1:])
     mem_list = np.empty(mem_ptr[-1], dtype=np.int32)
@@ -239,6 +245,7 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
 
     arrays = {
         "code_slots": table.slots,
+        "mem_bits": mem_bits,
         "mem_ptr": mem_ptr,
         "mem_list": mem_list,
         "mem_tag": mem_tag,
