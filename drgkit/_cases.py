@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._codes import CodeTable
+from ._codes import CodeTable, string_buffers
+from ._jit import jit
 from .errors import CaseDataError
 from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
 
@@ -130,17 +131,20 @@ class ParsedField:
     num: np.ndarray  # float64 (meaningful when F_NUMBER)
     intv: np.ndarray  # int64 (meaningful when F_INT_OK)
     missing: np.ndarray  # bool: value absent or empty text
-    #: distinct values and, per case, the index of its value (to compute more facts lazily)
-    uniques: list[Any]
-    index: np.ndarray
+    #: the raw column (None: the field is absent), to compute more facts lazily
+    raw: pa.Array | None
 
     def per_case(self, fn: Callable[[Any], Any], dtype: Any) -> np.ndarray:
-        table = np.array([fn(v) for v in self.uniques], dtype=dtype)
-        return table[self.index]
+        """``fn`` of each case's raw value, evaluated once per distinct value."""
+        if self.raw is None:
+            return np.full(len(self.kind), fn(None), dtype=dtype)
+        uniques, index = _encode(self.raw)
+        table = np.array([fn(v) for v in uniques], dtype=dtype)
+        return table[index]
 
     def text(self, row: int) -> str:
         """The value of one case as text, for messages."""
-        return value_text(self.uniques[self.index[row]])
+        return "" if self.raw is None else value_text(self.raw[row].as_py())
 
 
 def value_text(value: Any) -> str:
@@ -219,18 +223,92 @@ def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
     return uniques, indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
-def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
-    """Parse one raw field column (None: the field is absent, missing for every case)."""
-    if arr is None:
-        uniques, index = [None], np.zeros(n, dtype=np.int32)
-    else:
-        uniques, index = _encode(arr)
+def _parse_python(arr: pa.Array) -> tuple[np.ndarray, ...]:
+    """(kind, num, intv, missing) by Python's own rules, once per distinct value."""
+    uniques, index = _encode(arr)
     parsed = [parse_value(v) for v in uniques]
     kind = np.array([p[0] for p in parsed], dtype=np.uint8)
     num = np.array([p[1] for p in parsed], dtype=np.float64)
     intv = np.array([p[2] for p in parsed], dtype=np.int64)
     missing = np.array([p[3] for p in parsed], dtype=np.bool_)
-    return ParsedField(kind[index], num[index], intv[index], missing[index], uniques, index)
+    return kind[index], num[index], intv[index], missing[index]
+
+
+@jit
+def _parse_utf8(offsets, data, valid):
+    """FORMAT §2 facts of each text, where they are certain without Python.
+
+    Plain integer literals (up to 18 digits), empty texts and ASCII texts that cannot be
+    integers are decided here; ``slow`` marks the rest (float literals, whitespace,
+    underscores, non-ASCII, long numbers) for Python's exact ``float()``/``int()``.
+    """
+    n = len(offsets) - 1
+    kind = np.zeros(n, dtype=np.uint8)
+    num = np.zeros(n, dtype=np.float64)
+    intv = np.zeros(n, dtype=np.int64)
+    missing = np.zeros(n, dtype=np.bool_)
+    slow = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        a = offsets[i]
+        b = offsets[i + 1]
+        if (valid is not None and not valid[i]) or a == b:
+            missing[i] = True
+            continue
+        k = a
+        negative = False
+        if data[k] == 43 or data[k] == 45:  # + -
+            negative = data[k] == 45
+            k += 1
+        digits = 0
+        v = np.int64(0)
+        while k < b and 48 <= data[k] <= 57:
+            if digits < 18:
+                v = v * 10 + (data[k] - 48)
+            digits += 1
+            k += 1
+        if k == b and digits > 0:
+            if digits > 18:
+                slow[i] = True
+                continue
+            if negative:
+                v = -v
+            kind[i] = F_NUMBER | F_INT_OK | (F_TRUTHY if v != 0 else 0)
+            num[i] = np.float64(v)
+            intv[i] = v
+            continue
+        for q in range(a, b):
+            ch = data[q]
+            # '.', 'e', 'E' (maybe a float), '_', whitespace/control, non-ASCII
+            if ch == 46 or ch == 101 or ch == 69 or ch == 95 or ch <= 32 or ch >= 127:
+                slow[i] = True
+                break
+        if not slow[i]:
+            kind[i] = F_TRUTHY  # an ASCII text that int() rejects
+    return kind, num, intv, missing, slow
+
+
+def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
+    """Parse one raw field column (None: the field is absent, missing for every case)."""
+    if arr is None:
+        return ParsedField(np.zeros(n, np.uint8), np.zeros(n), np.zeros(n, np.int64),
+                           np.ones(n, np.bool_), None)
+    t = arr.type
+    if pa.types.is_string_view(t):
+        arr = arr.cast(pa.large_string())
+        t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        offsets, data, valid = string_buffers(arr)
+        kind, num, intv, missing, slow = _parse_utf8(offsets, data, valid)
+        rows = np.flatnonzero(slow)
+        if len(rows):
+            k2, n2, i2, m2 = _parse_python(arr.take(pa.array(rows)))
+            kind[rows], num[rows], intv[rows], missing[rows] = k2, n2, i2, m2
+        return ParsedField(kind, num, intv, missing, arr)
+    if pa.types.is_integer(t) and arr.null_count == 0:
+        v = arr.to_numpy().astype(np.int64)
+        kind = (F_NUMBER | F_INT_OK | np.where(v != 0, F_TRUTHY, 0)).astype(np.uint8)
+        return ParsedField(kind, v.astype(np.float64), v, np.zeros(n, np.bool_), arr)
+    return ParsedField(*_parse_python(arr), arr)
 
 
 def parse_dates(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -240,61 +240,65 @@ class CodeTable:
 
 
 @jit(inline="always")
-def _hash2(data, start, end):
-    """A second, independent 64-bit hash (different seed and multiplier)."""
-    h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(end - start)
+def _hash128(data, start, end):
+    """Two independent 64-bit hashes of ``data[start:end]`` in one pass; the first is never 0."""
+    h1 = np.uint64(0xCBF29CE484222325)
+    h2 = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(end - start)
     for k in range(start, end):
-        h = (h ^ np.uint64(data[k])) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(29)
-    h ^= h >> np.uint64(31)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(32)
-    return h
+        b = np.uint64(data[k])
+        h1 = (h1 ^ b) * np.uint64(0x100000001B3)
+        h2 = (h2 ^ b) * np.uint64(0xBF58476D1CE4E5B9)
+        h2 ^= h2 >> np.uint64(29)
+    h1 ^= h1 >> np.uint64(33)
+    h1 *= np.uint64(0xFF51AFD7ED558CCD)
+    h1 ^= h1 >> np.uint64(33)
+    h2 ^= h2 >> np.uint64(31)
+    h2 *= np.uint64(0x94D049BB133111EB)
+    h2 ^= h2 >> np.uint64(32)
+    return h1 | np.uint64(1), h2
 
 
 @jit
-def _track(offsets, data, valid, row0, k1, k2, rows, count):
-    """Insert each id; return the earlier row of ids already seen (-1 when new)."""
+def _track(offsets, data, valid, row0, table, count):
+    """Insert each id; return the earlier row of ids already seen (-1 when new).
+
+    ``table`` rows are (hash 1, hash 2, row); hash 1 = 0 marks an empty slot. One row is one
+    read, so an insert costs one cache miss, not three."""
     n = len(offsets) - 1
     first = np.full(n, -1, dtype=np.int64)
-    mask = np.uint64(len(k1) - 1)
+    mask = np.uint64(len(table) - 1)
     for i in range(n):
         if valid is not None and not valid[i]:
             continue
-        a = offsets[i]
-        b = offsets[i + 1]
-        h1 = _hash(data, a, b) | np.uint64(1)  # 0 marks an empty slot
-        h2 = _hash2(data, a, b)
+        h1, h2 = _hash128(data, offsets[i], offsets[i + 1])
         slot = h1 & mask
         while True:
-            if k1[slot] == 0:
-                k1[slot] = h1
-                k2[slot] = h2
-                rows[slot] = row0 + i
+            if table[slot, 0] == 0:
+                table[slot, 0] = h1
+                table[slot, 1] = h2
+                table[slot, 2] = np.uint64(row0 + i)
                 count[0] += 1
                 break
-            if k1[slot] == h1 and k2[slot] == h2:
-                first[i] = rows[slot]
+            if table[slot, 0] == h1 and table[slot, 1] == h2:
+                first[i] = np.int64(table[slot, 2])
                 break
             slot = (slot + np.uint64(1)) & mask
     return first
 
 
 @jit
-def _regrow(k1, k2, rows, capacity):
-    n1 = np.zeros(capacity, dtype=np.uint64)
-    n2 = np.zeros(capacity, dtype=np.uint64)
-    nr = np.zeros(capacity, dtype=np.int64)
+def _regrow(table, capacity):
+    grown = np.zeros((capacity, 3), dtype=np.uint64)
     mask = np.uint64(capacity - 1)
-    for s in range(len(k1)):
-        if k1[s] != 0:
-            slot = k1[s] & mask
-            while n1[slot] != 0:
+    for s in range(len(table)):
+        if table[s, 0] != 0:
+            slot = table[s, 0] & mask
+            while grown[slot, 0] != 0:
                 slot = (slot + np.uint64(1)) & mask
-            n1[slot] = k1[s]
-            n2[slot] = k2[s]
-            nr[slot] = rows[s]
-    return n1, n2, nr
+            grown[slot, 0] = table[s, 0]
+            grown[slot, 1] = table[s, 1]
+            grown[slot, 2] = table[s, 2]
+    return grown
 
 
 class IdTracker:
@@ -306,20 +310,17 @@ class IdTracker:
     """
 
     def __init__(self, capacity: int = 1 << 16) -> None:
-        self.k1 = np.zeros(capacity, dtype=np.uint64)
-        self.k2 = np.zeros(capacity, dtype=np.uint64)
-        self.rows = np.zeros(capacity, dtype=np.int64)
+        self.table = np.zeros((capacity, 3), dtype=np.uint64)
         self.count = np.zeros(1, dtype=np.int64)
 
     def check(self, ids: pa.Array, row0: int) -> np.ndarray:
         """For each id of ``ids`` (rows ``row0, row0+1, …``): the row where it was seen
         before, or -1. Nulls are never duplicates."""
         need = int(self.count[0]) + len(ids)
-        if need * 2 > len(self.k1):
-            capacity = len(self.k1)
+        if need * 2 > len(self.table):
+            capacity = len(self.table)
             while need * 2 > capacity:
                 capacity *= 2
-            self.k1, self.k2, self.rows = _regrow(self.k1, self.k2, self.rows, capacity)
+            self.table = _regrow(self.table, capacity)
         offsets, data, valid = string_buffers(ids)
-        return _track(offsets, data, valid, np.int64(row0), self.k1, self.k2, self.rows,
-                      self.count)
+        return _track(offsets, data, valid, np.int64(row0), self.table, self.count)

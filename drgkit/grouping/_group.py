@@ -321,7 +321,14 @@ class GroupRun:
                 detail: dict[int, str]) -> np.ndarray:
         """Reason id of the input check each case fails (0: passes), FORMAT §5."""
         sex, age, days = field("sex"), field("age"), field("age_days")
-        sex_ok = sex.per_case(_sex_ok, np.bool_)
+        # numbers 1 and 2 are decided by the numbers; only other values need their text
+        sex_ok = ((sex.kind & K.F_NUMBER) != 0) & ((sex.num == 1.0) | (sex.num == 2.0))
+        others = np.flatnonzero(~sex_ok & ~sex.missing)
+        if len(others) and sex.raw is not None:
+            values = sex.raw.take(pa.array(others))
+            uniques, index = _cases._encode(values)
+            table = np.array([_sex_ok(v) for v in uniques], dtype=np.bool_)
+            sex_ok[others] = table[index]
         age_ok = (age.kind & K.F_INT_OK) != 0
         days_ok = (days.kind & K.F_INT_OK) != 0
         checks = np.zeros(len(sex_ok), dtype=np.int8)
