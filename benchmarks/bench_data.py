@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+# numpy and pyarrow are imported inside the functions that need them: the scaling script's
+# parent process uses only the path helpers and must stay small (a child's ru_maxrss starts
+# at its parent's resident size when it is spawned).
 
 RULESET = "chs_drg_11"
 ID_COLUMN = "Index"
@@ -86,11 +90,30 @@ def require_data() -> None:
         raise SharedDataMissing(message)
 
 
+def source_stamp() -> tuple[float, str]:
+    """Newest modification time of drgkit's source files (without importing drgkit)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("drgkit")
+    if spec is None or not spec.submodule_search_locations:
+        return 0.0, "unknown"
+    newest, name = 0.0, ""
+    for root in spec.submodule_search_locations:
+        for path in Path(root).rglob("*.py"):
+            mtime = path.stat().st_mtime
+            if mtime > newest:
+                newest, name = mtime, str(path.relative_to(root))
+    return newest, name
+
+
 # ------------------------------------------------------------------------------ base cases
 
 
 def read_base(path: Path | None = None) -> pa.Table:
     """The oracle cases exactly as a CSV reader gives them: all columns text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     path = path or cases_csv()
     with open(path, encoding="utf-8-sig", newline="") as fh:
         header = fh.readline().strip().split(",")
@@ -104,6 +127,9 @@ def read_base(path: Path | None = None) -> pa.Table:
 
 def _lossless_int(col: pa.ChunkedArray | pa.Array) -> pa.Array | None:
     """``int64`` of a text column when every non-empty value is an integer's canonical text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     empty = pc.equal(arr, "")
     as_null = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
@@ -117,6 +143,9 @@ def _lossless_int(col: pa.ChunkedArray | pa.Array) -> pa.Array | None:
 
 
 def _split_codes(col: pa.ChunkedArray | pa.Array, empty_is_one: bool) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     lists = pc.split_pattern_regex(arr, "[,|]")
     if not empty_is_one:  # an empty procedure field is no procedure at all
@@ -130,6 +159,8 @@ def _split_codes(col: pa.ChunkedArray | pa.Array, empty_is_one: bool) -> pa.Arra
 
 def typed(table: pa.Table) -> pa.Table:
     """The ``typed`` shape of a ``text`` table (see the module docstring)."""
+    import pyarrow as pa
+
     columns, fields = [], []
     for name in table.column_names:
         col = table.column(name)
@@ -152,6 +183,10 @@ def typed_summary(table: pa.Table) -> str:
 
 def replicate(base: pa.Table, rows: int) -> pa.Table:
     """``rows`` rows cycling through ``base``, one chunk per column, ids made unique."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     n = base.num_rows
     index = np.arange(rows, dtype=np.int64)
     out = base.take(pa.array(index % n))
@@ -173,6 +208,8 @@ def build(rows: int, shape: str = "text", base: pa.Table | None = None) -> pa.Ta
 
 
 def base_index(rows: int, n_base: int) -> np.ndarray:
+    import numpy as np
+
     return np.arange(rows, dtype=np.int64) % n_base
 
 
@@ -186,6 +223,9 @@ def case_ids(base_ids: list[str], rows: int) -> list[str]:
 
 def read_expected(path: Path | None = None) -> tuple[list[str], list[str]]:
     """The oracle's (drgkit status, drg) per base case."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     table = pacsv.read_csv(path or expected_csv(), convert_options=pacsv.ConvertOptions(
         column_types={"Index": pa.string(), "status": pa.string(), "drg": pa.string(),
                       "mdc": pa.string(), "adrg": pa.string()},
@@ -201,6 +241,10 @@ def compare(result: pa.Table, input_ids: pa.Array | pa.ChunkedArray | None,
     Row ``i`` of ``result`` is base case ``i % n_base``; only base cases with an expectation
     (``i % n_base < len(statuses)``) are compared. Returns counts and a few examples.
     """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     rows = result.num_rows
     covered = len(statuses)
     base = base_index(rows, n_base)

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_data as B  # noqa: E402
+import bench_data as B
 
 ROWS = B.bench_rows()
 

@@ -15,12 +15,13 @@ groups, so a fast wrong answer does not pass unnoticed.
 
 from __future__ import annotations
 
+import time
+
+import bench_data as B  # benchmarks/ is on sys.path (conftest.py puts it there)
 import pyarrow.parquet as pq
 import pytest
 
 import drgkit
-
-import bench_data as B  # benchmarks/ is on sys.path (conftest.py puts it there)
 
 ROWS = B.bench_rows()
 
@@ -35,6 +36,8 @@ def _record(benchmark, rows: int, **info) -> None:
     benchmark.extra_info["cases_per_s"] = rows / stats.min
     benchmark.extra_info["cases_per_s_mean"] = rows / stats.mean
     benchmark.extra_info["seconds_best"] = stats.min
+    benchmark.extra_info["drgkit_source_mtime"] = time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.localtime(B.source_stamp()[0]))
 
 
 def _check(result, input_ids, expected, n_base: int) -> str:

@@ -8,6 +8,7 @@ number, the duplicate-id tracker, the summary). :func:`group`, :func:`group_batc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import warnings
 from collections import Counter
@@ -34,8 +35,12 @@ __all__ = ["GroupRun", "GroupSummary", "group", "group_batches", "group_file"]
 
 _TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
 _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
-_STATUS_DICT = pa.array(STATUSES, pa.string())
-_REASON_DICT = pa.array(list(REASON_CODES), pa.string())  # index 0 (ok) is always masked
+@functools.cache
+def _dictionaries() -> tuple[pa.Array, pa.Array]:
+    """Status and reason dictionaries, built on first use: building any Arrow array makes
+    pyarrow probe for pandas, which should not cost every ``import drgkit`` 0.3 s."""
+    # index 0 of the reasons (ok) is always masked
+    return pa.array(STATUSES, pa.string()), pa.array(list(REASON_CODES), pa.string())
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
@@ -468,9 +473,9 @@ class GroupRun:
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [
             ids,
-            pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), _STATUS_DICT),
+            pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), _dictionaries()[0]),
             pa.DictionaryArray.from_arrays(
-                pa.array(out.reason, pa.int8(), mask=out.reason == 0), _REASON_DICT),
+                pa.array(out.reason, pa.int8(), mask=out.reason == 0), _dictionaries()[1]),
             detail,
             mdc,
             adrg,
@@ -499,8 +504,8 @@ class GroupRun:
         reason = np.full(n, rid("malformed_row"), dtype=np.int8)
         columns = [pa.nulls(n, self.schema.field(name).type) for name in self.keep] + [
             pa.array(ids, pa.string()),
-            pa.DictionaryArray.from_arrays(pa.array(np.full(n, 3, np.int8)), _STATUS_DICT),
-            pa.DictionaryArray.from_arrays(pa.array(reason), _REASON_DICT),
+            pa.DictionaryArray.from_arrays(pa.array(np.full(n, 3, np.int8)), _dictionaries()[0]),
+            pa.DictionaryArray.from_arrays(pa.array(reason), _dictionaries()[1]),
             pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)),
                                            pa.array(details, pa.string())),
             pa.array(["0000"] * n), pa.array(["00"] * n), pa.array(["0000"] * n),
