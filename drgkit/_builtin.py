@@ -34,6 +34,17 @@ def drgkit_register_rulesets(registry) -> None:
                 registry.add_ruleset(version_dir)
 
 
+def shipped_policies_dir() -> Path:
+    return Path(__file__).resolve().parent / "policies"
+
+
+@hookimpl
+def drgkit_register_policies(registry) -> None:
+    root = shipped_policies_dir()
+    for path in sorted(root.glob("*.toml")):
+        registry.add_policy(path)
+
+
 @hookimpl
 def drgkit_register_layouts(registry) -> None:
     for layout in LAYOUTS.values():

@@ -63,6 +63,20 @@ def drgkit_register_rulesets(registry: Registry) -> None:
 
 
 @hookspec
+def drgkit_register_policies(registry: Registry) -> None:
+    """Register payment policies.
+
+    Call ``registry.add_policy(path, id=None, weights=None)`` once per policy. ``path`` is a
+    policy TOML file (see ``drgkit/policies/*.toml`` for the shipped ones and the README for
+    every key); ``id`` defaults to the file's ``policy.id``; ``weights`` is the published
+    weights table the policy reads, when the plugin ships one (a region's official table is
+    usually given at run time with ``--weights`` or found in ``DRGKIT_PAYMENT_TABLES``).
+    Registering an id that another plugin already registered raises
+    :class:`~drgkit.errors.RegistryError` naming both plugins.
+    """
+
+
+@hookspec
 def drgkit_register_layouts(registry: Registry) -> None:
     """Register case file layouts (how a file names the case fields).
 

@@ -55,6 +55,7 @@ class Registry:
     def __init__(self) -> None:
         self._rulesets: dict[str, tuple[Ruleset, str]] = {}
         self._layouts: dict[str, tuple[Layout, str]] = {}
+        self._policies: dict[str, tuple[Path, Path | None, str]] = {}
         self._current = "<direct>"
         self.plugin_manager: pluggy.PluginManager | None = None
 
@@ -64,7 +65,8 @@ class Registry:
         pm = pm or plugin_manager()
         registry = cls()
         registry.plugin_manager = pm
-        for hook in (pm.hook.drgkit_register_layouts, pm.hook.drgkit_register_rulesets):
+        for hook in (pm.hook.drgkit_register_layouts, pm.hook.drgkit_register_rulesets,
+                     pm.hook.drgkit_register_policies):
             # one call per plugin, in registration order, so the registry knows who is calling
             for impl in hook.get_hookimpls():
                 registry._current = impl.plugin_name
@@ -102,6 +104,51 @@ class Registry:
         ruleset = Ruleset(ruleset_info)
         self._rulesets[ruleset_info.id] = (ruleset, self._source())
         return ruleset_info
+
+    def add_policy(self, path: str | os.PathLike[str], *, id: str | None = None,
+                   weights: str | os.PathLike[str] | None = None) -> str:
+        """Register a policy file (see the ``drgkit_register_policies`` hook)."""
+        path = Path(path)
+        if id is None:
+            from .settlement._policy import tomllib
+
+            try:
+                id = str(tomllib.loads(path.read_text(encoding="utf-8"))["policy"]["id"])
+            except (OSError, KeyError, ValueError) as exc:
+                raise RegistryError(f"{self._source()} registers policy {path}, which has no "
+                                    f"readable policy.id ({exc})") from None
+        if id in self._policies:
+            other, _w, by = self._policies[id]
+            raise RegistryError(f"policy id {id!r} is registered twice: by {by} ({other}) and "
+                                f"by {self._source()} ({path})")
+        self._policies[id] = (path, Path(weights) if weights else None, self._source())
+        return id
+
+    @property
+    def policies(self) -> dict[str, Path]:
+        return {k: v[0] for k, v in sorted(self._policies.items())}
+
+    def policy_registered_by(self, policy_id: str) -> str:
+        return self._policies[policy_id][2]
+
+    def policy(self, spec: Any, *, weights: Any = None, overrides: Any = None):
+        """A :class:`~drgkit.settlement.Policy` by registered id or TOML path."""
+        from .settlement._policy import Policy
+
+        if isinstance(spec, Policy):
+            return spec
+        text = os.fspath(spec)
+        if text in self._policies:
+            path, default_weights, _by = self._policies[text]
+            return Policy.from_toml(path, weights=weights or default_weights,
+                                    overrides=overrides)
+        path = Path(text)
+        if path.is_file():
+            return Policy.from_toml(path, weights=weights, overrides=overrides)
+        close = difflib.get_close_matches(text, list(self._policies), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise RegistryError(f"unknown policy {text!r}: not a registered id and not a file."
+                            f"{hint} Registered: {', '.join(self._policies) or 'none'}")
 
     def add_layout(self, layout: Layout) -> None:
         """Register a case file layout (see the ``drgkit_register_layouts`` hook)."""

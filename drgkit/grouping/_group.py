@@ -153,7 +153,12 @@ class GroupRun:
         translate: bool = False,
         keep: Sequence[str] | str | None = None,
         check_duplicates: bool = True,
+        tracker: Any = None,
+        row_offset: int = 0,
     ) -> None:
+        """``tracker``: anything with ``check(ids, row0) -> first rows`` (default: an
+        :class:`~drgkit._codes.IdTracker` when ``check_duplicates``); ``row_offset``: rows
+        before this input's first row (a partition of a larger dataset)."""
         self.source = source
         self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
                                         else [target])
@@ -173,8 +178,9 @@ class GroupRun:
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
                                         layouts=default_registry().layouts)
         self.keep = self._keep_columns(schema, keep)
-        self.tracker = IdTracker() if check_duplicates else None
-        self.rows_done = 0
+        self.tracker = tracker if tracker is not None else (
+            IdTracker() if check_duplicates else None)
+        self.rows_done = row_offset
         self.summary = GroupSummary(layout=self.plan.describe())
         self.ruleset_ids = [v.id for v in self.versions]
         self._ruleset_dict = pa.array(self.ruleset_ids, pa.string())

@@ -1,0 +1,150 @@
+"""numba kernels of settlement: classify each case, compute its payment exactly, in cents.
+
+Every formula is linear in the case's cost ``c`` (cents): ``amount = A + B·c``, where ``A`` is
+an exact decimal of the case's price cell (any number of decimal places) and ``B`` a policy
+coefficient with at most 6 decimals. Rounding half up needs only ``floor(A·G)`` with
+``G = 2·10^6``: ``round(A + B·c) = floor((floor(A·G) + 2·B·10^6·c + G/2) / G)``, exact in int64
+for |c| ≤ 10^11 cents and B ≤ 10. Cells store ``floor(A·G)``; Python computes it exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import dual, jit, prange
+
+G = 2_000_000  # 2·10^6: the scale of cell constants
+B_SCALE = 1_000_000  # coefficients B are stored as B·10^6
+
+# formula of a case (chosen in Python from status, group class, stay)
+F_NOT_SETTLED, F_BY_ITEM, F_FIXED, F_DRG = 0, 1, 2, 3
+# payment classes (output)
+C_NORMAL, C_LOW, C_HIGH = 0, 1, 2
+
+NO_LOW = np.iinfo(np.int64).min
+NO_HIGH = np.iinfo(np.int64).max
+
+
+@jit(inline="always")
+def _linear(a_g, b_n, c):
+    """round half up of A + B·c, in cents, from floor(A·G) and B·10^6."""
+    return (a_g + 2 * b_n * c + G // 2) // G
+
+
+@dual
+def price_all(formula, cell, cost, item_b, std_g, low_c, high_c, low_a, low_b, high_a,
+              high_b):
+    """Per case: (class, standard cents, payment cents).
+
+    ``formula``: F_*; ``cell``: price cell; ``cost``: cents; ``item_b``: B·10^6 of by-item
+    payment per case. Cell arrays: ``std_g`` floor(standard·G); ``low_c`` a case is a low
+    outlier when cost < low_c; ``high_c`` high when cost > high_c; ``low_a/high_a`` floor(A·G)
+    of the outlier formulas, ``low_b/high_b`` their B·10^6 (per cell, from the policy)."""
+    n = len(formula)
+    cls = np.zeros(n, dtype=np.int8)
+    standard = np.zeros(n, dtype=np.int64)
+    pay = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        f = formula[i]
+        c = cost[i]
+        if f == F_NOT_SETTLED:
+            continue
+        if f == F_BY_ITEM:
+            pay[i] = _linear(0, item_b[i], c)
+            continue
+        k = cell[i]
+        std = _linear(std_g[k], 0, 0)
+        standard[i] = std
+        if f == F_FIXED:
+            pay[i] = std
+            continue
+        if c < low_c[k]:
+            cls[i] = C_LOW
+            pay[i] = _linear(low_a[k], low_b[k], c)
+        elif c > high_c[k]:
+            cls[i] = C_HIGH
+            pay[i] = _linear(high_a[k], high_b[k], c)
+        else:
+            pay[i] = std
+    return cls, standard, pay
+
+
+# ------------------------------------------------------------------ exact 128-bit helpers
+
+
+@jit(inline="always")
+def _mul_u64(a, b):
+    """(hi, lo) of the 128-bit product of two non-negative int64 values."""
+    mask = np.uint64(0xFFFFFFFF)
+    a = np.uint64(a)
+    b = np.uint64(b)
+    a0 = a & mask
+    a1 = a >> np.uint64(32)
+    b0 = b & mask
+    b1 = b >> np.uint64(32)
+    p00 = a0 * b0
+    p01 = a0 * b1
+    p10 = a1 * b0
+    p11 = a1 * b1
+    mid = (p00 >> np.uint64(32)) + (p01 & mask) + (p10 & mask)
+    lo = (p00 & mask) | (mid << np.uint64(32))
+    hi = p11 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (mid >> np.uint64(32))
+    return hi, lo
+
+
+@jit(inline="always")
+def _div_u128(hi, lo, d):
+    """floor((hi·2^64 + lo) / d) for d > 0 and a quotient below 2^63 (long division)."""
+    d = np.uint64(d)
+    r = hi % d
+    q = np.uint64(0)
+    for bit in range(63, -1, -1):
+        top = r >> np.uint64(63)
+        r = (r << np.uint64(1)) | ((lo >> np.uint64(bit)) & np.uint64(1))
+        q = q << np.uint64(1)
+        if top != 0 or r >= d:
+            r = r - d
+            q = q | np.uint64(1)
+    return np.int64(q)
+
+
+@jit
+def muldiv_round(a, b, d):
+    """round half up of a·b/d, exactly, for a, b ≥ 0 and 0 < d < 2^62: floor((2ab + d) / 2d),
+    with a 128-bit intermediate. The quotient must fit in 63 bits."""
+    hi, lo = _mul_u64(a, b)
+    hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
+    lo = lo << np.uint64(1)
+    lo2 = lo + np.uint64(d)
+    if lo2 < lo:
+        hi += np.uint64(1)
+    return _div_u128(hi, lo2, 2 * d)
+
+
+@dual
+def points_all(formula, cls, money, cell_points, num, den):
+    """Points of each case (scaled by 10^point_decimals).
+
+    Normal cases take their cell's points; outliers convert their money-equivalent (cents,
+    already rounded) with the exact ratio ``num/den`` per case; other cases have none."""
+    n = len(formula)
+    out = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        if formula[i] < F_FIXED:
+            continue
+        if formula[i] == F_FIXED or cls[i] == C_NORMAL:
+            out[i] = cell_points[i]
+        else:
+            out[i] = muldiv_round(money[i], num[i], den[i])
+    return out
+
+
+@dual
+def pay_points(points, formula, value_num, value_den):
+    """Payment in cents of each case paid by points: round(points · value_num / value_den)."""
+    n = len(points)
+    out = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        if formula[i] >= F_FIXED:
+            out[i] = muldiv_round(points[i], value_num, value_den)
+    return out

@@ -1,0 +1,537 @@
+"""Regional payment policies: a TOML file we design, plus the region's published weights table.
+
+A :class:`Policy` holds every regional choice as a parameter: the method (rate 费率法 or points
+点数法), base rates per insurance scheme and hospital level, how the published table is read
+(its own column names and flag values), basic, unstable, special-review and uncovered groups,
+ungroupable and ambiguous cases, length-of-stay exclusions, low/high outliers (optionally
+banded by RW) and their payment formulas, hospital coefficients, the fund/patient split, the
+point-value budget and reserve, and the period rules (retention, over-spend sharing, quality
+deductions, pre-settlement). Numbers are exact decimals: write them as strings or TOML numbers.
+
+The published table is data of the region, given at run time: ``Policy.from_toml(path,
+weights=table)``; a policy names the usual file (``[weights] file``) so a folder of tables
+(``DRGKIT_PAYMENT_TABLES``) can supply it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import sys
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import TableError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Band", "GroupRow", "Policy", "PolicyError", "Special", "Weights"]
+
+METHODS = ("rate", "points")
+#: How a case outside normal DRG payment is paid.
+SPECIAL_METHODS = ("by_item", "rw", "table_row", "standard")
+LOW_PAYMENTS = ("by_item", "standard", "standard_times")
+HIGH_PAYMENTS = ("standard_plus_excess", "by_item", "standard")
+#: The most decimals a policy coefficient (a factor, share or ratio) may have.
+MAX_COEFFICIENT_DECIMALS = 6
+
+
+class PolicyError(TableError):
+    """A policy file or a weights table is malformed; names file, row and field."""
+
+
+def _dec(value: Any, where: str, path: Path | None, *, positive: bool = False) -> Decimal:
+    if isinstance(value, bool) or value is None or value == "":
+        raise PolicyError(f"{where} must be a number, got {value!r}", file=path)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PolicyError(f"{where} must be a number, got {value!r}", file=path) from None
+    if not number.is_finite() or number < 0 or (positive and number == 0):
+        raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
+                          f"number, got {value!r}", file=path)
+    return number
+
+
+def _coefficient(value: Any, where: str, path: Path | None, limit: int = 10) -> Decimal:
+    number = _dec(value, where, path)
+    if -number.as_tuple().exponent > MAX_COEFFICIENT_DECIMALS:
+        raise PolicyError(f"{where} may have at most {MAX_COEFFICIENT_DECIMALS} decimals, got "
+                          f"{value!r}", file=path)
+    if number > limit:
+        raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
+    return number
+
+
+@attrs.frozen(slots=True)
+class Band:
+    """An outlier threshold ratio that applies to groups with RW below ``rw_below``."""
+
+    ratio: Decimal
+    rw_below: Decimal | None = None
+
+
+@attrs.frozen(slots=True)
+class Special:
+    """How one kind of case outside normal payment is paid.
+
+    ``by_item``: cost × ``factor`` (按项目); ``rw``: the standard of RW ``rw``;
+    ``table_row``: the standard of the table rows named in ``[weights] ungroupable_rows``;
+    ``standard``: the group's own standard.
+    """
+
+    method: str = "by_item"
+    factor: Decimal = Decimal(1)
+    rw: Decimal | None = None
+
+
+@attrs.frozen(slots=True)
+class Outlier:
+    bands: tuple[Band, ...]
+    payment: str
+    factor: Decimal = Decimal(1)  # by_item: cost × factor; standard_times: standard × factor
+    share: Decimal = Decimal(1)  # standard_plus_excess: of the cost above the threshold
+
+    def ratio_for(self, rw: Decimal) -> Decimal:
+        for band in self.bands:
+            if band.rw_below is None or rw < band.rw_below:
+                return band.ratio
+        return self.bands[-1].ratio
+
+
+@attrs.frozen(slots=True)
+class GroupRow:
+    """One row of the published table."""
+
+    code: str
+    name: str
+    rw: Decimal | None  # None: the table gives no weight (e.g. a group not covered)
+    points: Decimal | None
+    level_coefficients: Mapping[str, Decimal]
+    published: Mapping[str, Decimal]  # published standard per level, when the table has one
+    classes: frozenset[str]
+    row: int
+
+
+@attrs.frozen(slots=True, eq=False)
+class Weights:
+    """The published table, read with the policy's column names."""
+
+    path: Path | None
+    rows: Mapping[str, GroupRow]
+    content_hash: str
+
+
+@attrs.frozen(slots=True, eq=False)
+class Policy:
+    """A regional payment policy (one region and period)."""
+
+    id: str
+    name: str
+    region: str
+    version: str
+    method: str
+    path: Path | None
+    config: Mapping[str, Any]
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+    ruleset: str
+    # scheme and level
+    schemes: Mapping[str, str]
+    default_scheme: str | None
+    default_level: str | None
+    # prices
+    base: Mapping[str, Mapping[str, Decimal]]  # scheme -> level ('*' = any) -> yuan per RW
+    level_coefficients: Mapping[str, Decimal]  # used when the table has none
+    basic_price_level: str | None
+    basic_hospital_coefficient: bool
+    hospital_coefficients: bool
+    # special cases
+    specials: Mapping[str, Special]
+    los_min: int | None
+    los_max: int | None
+    low: Outlier | None
+    high: Outlier | None
+    # points method
+    per_rw: Decimal
+    reference_rate: Mapping[str, Decimal]
+    reserve: Decimal
+    point_decimals: int
+    value_decimals: int
+    budget: Mapping[str, Decimal]
+    # fund and patient
+    share_method: str
+    fund_ratio: Mapping[str, Decimal]
+    weights: Weights
+    content_hash: str
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], *, weights: Any = None,
+                  overrides: Mapping[str, Any] | None = None) -> Policy:
+        """Read a policy file; ``weights`` is the published table (path) when the policy
+        needs one. ``overrides`` replace values of the file (``{"points.budget.employee":
+        "1e9"}``)."""
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+            config = tomllib.loads(text.decode("utf-8"))
+        except FileNotFoundError:
+            raise PolicyError("policy file is missing", file=path) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"not a valid TOML file: {exc}", file=path) from None
+        for key, value in (overrides or {}).items():
+            node = config
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        return cls.from_config(config, path=path, weights=weights, source=text)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, path: Path | None = None,
+                    weights: Any = None, source: bytes | None = None) -> Policy:
+        c = _Config(config, path)
+        meta = c.table("policy")
+        pid = c.str(meta, "id", required=True)
+        method = c.str(meta, "method", required=True)
+        if method not in METHODS:
+            raise c.error(f"policy.method must be one of {', '.join(METHODS)}, got {method!r}")
+        schemes_t = c.table("schemes")
+        schemes = {str(k): str(v) for k, v in schemes_t.items() if k != "default"}
+        default_scheme = schemes_t.get("default")
+        levels_t = c.table("levels")
+        default_level = levels_t.get("default")
+        rate_t = c.table("rate")
+        base: dict[str, dict[str, Decimal]] = {}
+        for scheme, value in c.table(rate_t, "base").items() if "base" in rate_t else []:
+            if isinstance(value, Mapping):
+                base[scheme] = {str(lv): _dec(v, f"rate.base.{scheme}.{lv}", path, positive=True)
+                                for lv, v in value.items()}
+            else:
+                base[scheme] = {"*": _dec(value, f"rate.base.{scheme}", path, positive=True)}
+        level_coefficients = {str(k): _dec(v, f"rate.level_coefficients.{k}", path)
+                              for k, v in c.table(rate_t, "level_coefficients").items()} \
+            if "level_coefficients" in rate_t else {}
+        basic_t = c.table("basic_groups")
+        hosp_t = c.table("hospital_coefficients")
+        specials = {}
+        for kind in ("ungroupable", "ambiguous", "unstable", "special_review", "not_covered",
+                     "excluded_stay"):
+            spec = c.table(c.table("special"), kind) if kind in c.table("special") else {}
+            specials[kind] = _special(spec, f"special.{kind}", path)
+        excl = c.table("exclusions")
+        outliers = c.table("outliers")
+        low = _outlier(outliers.get("low"), "outliers.low", path, LOW_PAYMENTS)
+        high = _outlier(outliers.get("high"), "outliers.high", path, HIGH_PAYMENTS)
+        points_t = c.table("points")
+        shares_t = c.table("shares")
+        share_method = shares_t.get("method", "claim")
+        if share_method not in ("claim", "ratio"):
+            raise c.error(f"shares.method must be claim or ratio, got {share_method!r}")
+        fund_ratio = {str(k): _coefficient(v, f"shares.fund_ratio.{k}", path, limit=1)
+                      for k, v in shares_t.get("fund_ratio", {}).items()}
+        if share_method == "ratio" and not fund_ratio:
+            raise c.error("shares.method = 'ratio' needs shares.fund_ratio per scheme")
+        reference_rate = {}
+        for scheme, value in points_t.get("reference_rate", {}).items():
+            reference_rate[str(scheme)] = _dec(value, f"points.reference_rate.{scheme}", path,
+                                               positive=True)
+        budget = {str(k): _dec(v, f"points.budget.{k}", path)
+                  for k, v in points_t.get("budget", {}).items()}
+        if method == "rate" and not base:
+            raise c.error("a rate policy needs [rate] base (yuan per RW, per scheme)")
+        if method == "points" and not reference_rate:
+            raise c.error("a points policy needs points.reference_rate (yuan per RW used to "
+                          "find outliers and convert their cost into points)")
+        weights_t = c.table("weights")
+        table = _read_weights(weights, weights_t, path, pid)
+        digest = hashlib.sha256()
+        digest.update(source if source is not None else repr(sorted(config.items())).encode())
+        digest.update(table.content_hash.encode())
+        policy = cls(
+            id=pid,
+            name=c.str(meta, "name"),
+            region=c.str(meta, "region"),
+            version=c.str(meta, "version"),
+            method=method,
+            path=path,
+            config=config,
+            effective_from=_date(meta.get("effective_from"), c),
+            effective_to=_date(meta.get("effective_to"), c),
+            ruleset=c.str(meta, "ruleset"),
+            schemes=schemes,
+            default_scheme=str(default_scheme) if default_scheme else None,
+            default_level=str(default_level) if default_level else None,
+            base=base,
+            level_coefficients=level_coefficients,
+            basic_price_level=str(basic_t["price_level"]) if "price_level" in basic_t else None,
+            basic_hospital_coefficient=bool(basic_t.get("hospital_coefficient", False)),
+            hospital_coefficients=bool(hosp_t.get("apply", False)),
+            specials=specials,
+            los_min=_int(excl.get("los_min"), "exclusions.los_min", c),
+            los_max=_int(excl.get("los_max"), "exclusions.los_max", c),
+            low=low,
+            high=high,
+            per_rw=_dec(points_t.get("per_rw", 100), "points.per_rw", path, positive=True),
+            reference_rate=reference_rate,
+            reserve=_coefficient(points_t.get("reserve", 0), "points.reserve", path, limit=1),
+            point_decimals=_int(points_t.get("point_decimals", 4), "points.point_decimals", c),
+            value_decimals=_int(points_t.get("value_decimals", 4), "points.value_decimals", c),
+            budget=budget,
+            share_method=share_method,
+            fund_ratio=fund_ratio,
+            weights=table,
+            content_hash=digest.hexdigest(),
+        )
+        policy._check()
+        return policy
+
+    def _check(self) -> None:
+        for name, value, limit in (("points.point_decimals", self.point_decimals, 6),
+                                   ("points.value_decimals", self.value_decimals, 6)):
+            if not 0 <= value <= limit:
+                raise PolicyError(f"{name} must be between 0 and {limit}", file=self.path)
+        if self.high is not None and self.low is not None:
+            for band in self.low.bands:
+                if band.ratio >= min(b.ratio for b in self.high.bands):
+                    raise PolicyError("outliers.low ratio must be below the high ratio",
+                                      file=self.path)
+        for kind, spec in self.specials.items():
+            if spec.method == "table_row" and not self.weights_rows("ungroupable"):
+                raise PolicyError(f"special.{kind} uses table_row, but [weights] names no "
+                                  "ungroupable_rows", file=self.path)
+
+    def weights_rows(self, kind: str) -> list[str]:
+        return [str(x) for x in self.config.get("weights", {}).get(f"{kind}_rows", [])]
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def label(self) -> str:
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+    def scheme_of(self, insurance_type: str | None) -> str | None:
+        if insurance_type is not None and insurance_type in self.schemes:
+            return self.schemes[insurance_type]
+        if insurance_type is not None and insurance_type in self.schemes.values():
+            return insurance_type
+        return self.default_scheme
+
+    def scheme_names(self) -> list[str]:
+        names = list(dict.fromkeys(self.schemes.values()))
+        if self.default_scheme and self.default_scheme not in names:
+            names.append(self.default_scheme)
+        for s in (*self.base, *self.reference_rate):
+            if s not in names:
+                names.append(s)
+        return names
+
+    def rate_for(self, scheme: str, level: str) -> Decimal | None:
+        """Yuan per RW (rate method) or the reference rate (points method)."""
+        table = self.base if self.method == "rate" else {
+            s: {"*": r} for s, r in self.reference_rate.items()}
+        rates = table.get(scheme)
+        if rates is None:
+            return None
+        return rates.get(level, rates.get("*"))
+
+    def coefficient_for(self, row: GroupRow, level: str) -> Decimal | None:
+        if row.level_coefficients:
+            return row.level_coefficients.get(level)
+        if self.level_coefficients:
+            return self.level_coefficients.get(level)
+        return Decimal(1)
+
+
+class _Config:
+    def __init__(self, config: Mapping[str, Any], path: Path | None) -> None:
+        self.config = config
+        self.path = path
+
+    def error(self, message: str) -> PolicyError:
+        return PolicyError(message, file=self.path)
+
+    def table(self, parent: Any, name: str | None = None) -> Mapping[str, Any]:
+        if name is None:
+            parent, name = self.config, parent
+        value = parent.get(name, {})
+        if not isinstance(value, Mapping):
+            raise self.error(f"[{name}] must be a table")
+        return value
+
+    def str(self, table: Mapping[str, Any], key: str, required: bool = False) -> str:
+        value = table.get(key)
+        if value is None:
+            if required:
+                raise self.error(f"policy.{key} is required")
+            return ""
+        return str(value)
+
+
+def _date(value: Any, c: _Config) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise c.error(f"dates are YYYY-MM-DD, got {value!r}") from None
+
+
+def _int(value: Any, where: str, c: _Config) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise c.error(f"{where} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _special(spec: Mapping[str, Any], where: str, path: Path | None) -> Special:
+    method = spec.get("method", "by_item")
+    if method not in SPECIAL_METHODS:
+        raise PolicyError(f"{where}.method must be one of {', '.join(SPECIAL_METHODS)}, got "
+                          f"{method!r}", file=path)
+    rw = None
+    if method == "rw":
+        if "rw" not in spec:
+            raise PolicyError(f"{where}.method = 'rw' needs {where}.rw", file=path)
+        rw = _dec(spec["rw"], f"{where}.rw", path)
+    return Special(method, _coefficient(spec.get("factor", 1), f"{where}.factor", path), rw)
+
+
+def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]
+             ) -> Outlier | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"[{where}] must be a table", file=path)
+    bands: list[Band] = []
+    if "bands" in spec:
+        for k, band in enumerate(spec["bands"]):
+            below = band.get("rw_below")
+            bands.append(Band(_coefficient(band.get("ratio"), f"{where}.bands[{k}].ratio", path,
+                                           limit=100),
+                              _dec(below, f"{where}.bands[{k}].rw_below", path)
+                              if below is not None else None))
+        if not bands or bands[-1].rw_below is not None:
+            raise PolicyError(f"{where}.bands must end with a band without rw_below", file=path)
+    else:
+        bands.append(Band(_coefficient(spec.get("ratio"), f"{where}.ratio", path, limit=100)))
+    payment = spec.get("payment", payments[0])
+    if payment not in payments:
+        raise PolicyError(f"{where}.payment must be one of {', '.join(payments)}, got "
+                          f"{payment!r}", file=path)
+    return Outlier(tuple(bands), payment,
+                   _coefficient(spec.get("factor", 1), f"{where}.factor", path),
+                   _coefficient(spec.get("share", 1), f"{where}.share", path, limit=1))
+
+
+def find_table(name: str) -> Path | None:
+    """A published table by file name, in ``$DRGKIT_PAYMENT_TABLES`` (os.pathsep-separated)."""
+    for folder in os.environ.get("DRGKIT_PAYMENT_TABLES", "").split(os.pathsep):
+        if folder and (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None,
+                  pid: str) -> Weights:
+    if source is None and spec.get("embedded"):
+        source = (policy_path.parent if policy_path else Path()) / spec["embedded"]
+    if source is None and spec.get("file"):
+        source = find_table(str(spec["file"]))
+    if source is None:
+        hint = f" (usually {spec['file']})" if spec.get("file") else ""
+        raise PolicyError(f"policy {pid} prices groups from its region's published weights "
+                          f"table{hint}: give it with --weights FILE, or put the folder of "
+                          "tables in DRGKIT_PAYMENT_TABLES", file=policy_path)
+    path = Path(source)
+    encoding = spec.get("encoding", "utf-8")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError("weights table is missing", file=path) from None
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"cannot decode as {encoding}: {exc.reason} (set [weights] "
+                          "encoding)", file=path) from None
+    reader = csv.reader(text.lstrip("\ufeff").splitlines())
+    header = next(reader, None)
+    if not header:
+        raise PolicyError("the weights table is empty", file=path, row=1)
+    col = {name: k for k, name in enumerate(header)}
+
+    def need(name: str, key: str) -> int:
+        if name not in col:
+            raise PolicyError(f"column {name!r} (from [weights] {key}) is not in the table; "
+                              f"columns: {', '.join(header)}", file=path, row=1, column=name)
+        return col[name]
+
+    drg_c = need(spec.get("drg", "DRG编码"), "drg")
+    rw_c = need(spec["rw"], "rw") if spec.get("rw") else None
+    name_c = col.get(spec.get("name", "DRG名称"))
+    points_c = need(spec["points"], "points") if spec.get("points") else None
+    level_cols = {str(lv): need(name, f"level_coefficients.{lv}")
+                  for lv, name in spec.get("level_coefficients", {}).items()}
+    std_cols = {str(lv): need(name, f"published_standards.{lv}")
+                for lv, name in spec.get("published_standards", {}).items()}
+    class_cols = {}
+    for cls_name, rule in spec.get("classes", {}).items():
+        class_cols[cls_name] = (need(rule["column"], f"classes.{cls_name}.column"),
+                                {str(v) for v in rule.get("values", [])})
+    if rw_c is None and points_c is None:
+        raise PolicyError("[weights] names neither an rw nor a points column", file=policy_path)
+
+    def number(text: str, row: int, column: str) -> Decimal | None:
+        text = text.strip()
+        if text == "":
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise PolicyError(f"not a number: {text!r}", file=path, row=row,
+                              column=column) from None
+        if not value.is_finite() or value < 0:
+            raise PolicyError(f"not a non-negative number: {text!r}", file=path, row=row,
+                              column=column)
+        return value
+
+    rows: dict[str, GroupRow] = {}
+    for n, values in enumerate(reader, start=2):
+        if not values or all(v.strip() == "" for v in values):
+            continue
+        if len(values) != len(header):
+            raise PolicyError(f"expected {len(header)} fields, found {len(values)}", file=path,
+                              row=n)
+        code = values[drg_c].strip()
+        if not code:
+            raise PolicyError("empty group code", file=path, row=n, column=header[drg_c])
+        if code in rows:
+            raise PolicyError(f"group {code} is listed twice (first on row {rows[code].row})",
+                              file=path, row=n, column=header[drg_c])
+        rows[code] = GroupRow(
+            code=code,
+            name=values[name_c].strip() if name_c is not None else "",
+            rw=number(values[rw_c], n, header[rw_c]) if rw_c is not None else None,
+            points=number(values[points_c], n, header[points_c]) if points_c is not None
+            else None,
+            level_coefficients={lv: v for lv, k in level_cols.items()
+                                if (v := number(values[k], n, header[k])) is not None},
+            published={lv: v for lv, k in std_cols.items()
+                       if (v := number(values[k], n, header[k])) is not None},
+            classes=frozenset(name for name, (k, vals) in class_cols.items()
+                              if values[k].strip() in vals),
+            row=n,
+        )
+    return Weights(path, rows, hashlib.sha256(raw).hexdigest())
