@@ -219,7 +219,7 @@ def _int_bincount(idx: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
 class SettleRun:
     """State of one settlement run."""
 
-    def __init__(self, policy: Policy, ruleset: Ruleset | RulesetSeries | None,
+    def __init__(self, policy: Policy, ruleset: Any,
                  schema: pa.Schema, source: str = "<cases>", *,
                  layout: str | Layout | None = None, columns: dict[str, str] | None = None,
                  hospitals: Any = None, keep: Sequence[str] | None = None,
@@ -231,7 +231,9 @@ class SettleRun:
         self.grouped_input = all(c in schema.names for c in ("status", "drg"))
         if self.grouped_input:
             self.group_run = None
+            ruleset = _try_resolve(ruleset)
         else:
+            ruleset = _ruleset_of(ruleset, policy)
             if ruleset is None:
                 raise CaseDataError("the cases are not grouped (no status/drg columns) and no "
                                     "ruleset was given to group them", file=source)
@@ -646,10 +648,23 @@ def _policy_of(policy: Any, weights: Any = None, overrides: Mapping[str, Any] | 
     return default_registry().policy(policy, weights=weights, overrides=overrides)
 
 
-def _ruleset_of(ruleset: Any, policy: Policy) -> Ruleset | RulesetSeries | None:
+def _try_resolve(ruleset: Any) -> Ruleset | RulesetSeries | None:
+    """The ruleset when it can be found (to name its hash), else None: grouped input does
+    not need it."""
+    if ruleset is None:
+        return None
+    from ..errors import DrgkitError
+
+    try:
+        return _ruleset_of(ruleset, None)
+    except DrgkitError:
+        return None
+
+
+def _ruleset_of(ruleset: Any, policy: Policy | None) -> Ruleset | RulesetSeries | None:
     from ..grouping._group import _resolve
 
-    if ruleset is None and policy.ruleset:
+    if ruleset is None and policy is not None and policy.ruleset:
         ruleset = policy.ruleset
     return _resolve(ruleset) if ruleset is not None else None
 
@@ -675,7 +690,7 @@ def settle_batches(
     """Settle cases batch by batch. The points method reads the input twice (first pass:
     partial sums for the point values) unless ``reduced`` gives the point values."""
     pol = _policy_of(policy, weights, overrides)
-    rs = _ruleset_of(ruleset, pol)
+    rs = ruleset  # resolved by SettleRun, only when the cases still need grouping
     kwargs = {"encoding": encoding, **({"batch_rows": batch_rows} if batch_rows else {})}
     previous = set_threads(threads) if threads else None
     try:

@@ -1,0 +1,776 @@
+"""Period settlement: hospital totals, quality deductions, retention and over-spend sharing
+(结余留用、合理超支分担), monthly pre-settlement (月度预结算) and annual clearing (年度清算).
+
+Every function here is a pure function over the table of settled cases that
+:func:`drgkit.settlement.settle` returns (the columns of ``settle_schema``); nothing is read from
+or written to disk. The period rules come from the ``[period]`` section of a policy
+(:meth:`PeriodRules.from_policy`)::
+
+    retention = [{ up_to = "0.10", keep = "1" }, { keep = "0.5" }]
+    overspend = [{ up_to = "0.10", fund_share = "0.5" }, { fund_share = "0" }]
+    [[period.quality]]
+    metric = "readmitted_31d"
+    above_average_by = "0.20"
+    deduct = "0.10"
+    [period.presettlement]
+    ratio = "0.90"
+
+Money and rounding (the project's one rule)
+-------------------------------------------
+Money is exact integer cents (分) throughout; ratios are exact decimals (computed with
+:class:`fractions.Fraction`, never floats). Each amount is computed exactly and rounded
+**once**, half up (away from zero), to 0.01 yuan **at the level where it is defined**:
+
+* a quality deduction per (rule, hospital, DRG);
+* the kept surplus and the fund's share of an over-spend per hospital;
+* a monthly pre-payment per (month, hospital).
+
+Every other amount is a sum or a difference of rounded amounts (totals are sums of rounded
+amounts, never re-rounded), so every identity below holds to the cent. Arrow output columns of
+money are ``MONEY`` (``decimal128(18, 2)``); counts are ``int64``; rates are
+``decimal128(9, 6)``, rounded half up to 6 decimals for display only (comparisons use the exact
+fractions).
+
+Which cases count
+-----------------
+Only settled cases (``settled`` true) contribute money, costs and readmission flags. A case that
+is not settled still counts in ``cases`` and makes its hospital appear. Rows whose
+``hospital_id`` is null form one group of their own (hospital ``None``, listed last), so that
+nothing is silently dropped and Σ over hospitals = Σ over cases always holds.
+
+Formulas of :func:`settle_period` (per hospital ``h``, all in cents)
+--------------------------------------------------------------------
+::
+
+    payment        P = Σ payment of h's settled cases
+    fund_payment   F = Σ fund_payment          patient_share = Σ patient_share  (P = F + share)
+    deduction      D = Σ quality deductions of h (each already rounded, see quality_deductions)
+    due              = P − D
+    cost           C = Σ total_cost of h's settled cases
+    balance          = due − C
+    surplus        S = max(balance, 0)        overspend  O = max(−balance, 0)
+    base           B = budgets[h] when given, else due;   b = max(B, 0)
+
+Bands ``[(u_1, s_1), (u_2, s_2), …, (None, s_n)]`` (``up_to`` ratios strictly increasing, the
+last band open) split an amount ``x ≥ 0`` into parts: band ``k`` holds the part of ``x`` between
+``u_{k−1}·b`` and ``u_k·b`` (``u_0 = 0``, ``u_n = ∞``); each part is weighted by its share::
+
+    kept               = half_up( Σ_k keep_k       · part_k(S) )
+    returned           = S − kept
+    fund_overspend     = half_up( Σ_k fund_share_k · part_k(O) )
+    hospital_overspend = O − fund_overspend
+    hospital_result    = kept − hospital_overspend   (= balance − returned + fund_overspend)
+    fund_due           = F − D − returned + fund_overspend
+    already_paid       = already_paid[h] (0 when not given)
+    clearing           = fund_due − already_paid    (> 0: the fund pays; < 0: the hospital repays)
+
+Both the retention and the over-spend bands use the same base: ``due`` (the payment after quality
+deductions) unless a budget is given for the hospital, then the budget (总额预算). A base that is
+zero or negative (no payment, or a deduction larger than the payment) makes every bounded band
+empty: the whole surplus or over-spend falls in the last, open band. The surplus itself is always
+``due − cost``; the budget only scales the bands.
+
+The hospital's money identity: patients pay it ``patient_share``, the fund pays ``fund_due``,
+so its revenue is ``due − returned + fund_overspend`` and its result after cost is
+``hospital_result``.
+
+Quality deductions (:func:`quality_deductions`)
+-----------------------------------------------
+For each rule with ``metric = "readmitted_31d"``, per (hospital, DRG) among settled cases:
+``rate = readmitted ÷ known`` (``known``: cases whose ``readmitted_31d`` flag is not null),
+``regional_rate`` = the same over every hospital's settled cases of that DRG. The group is
+``exceeded`` when ``rate > regional_rate × (1 + above_average_by)`` (strictly: a rate exactly on
+the threshold is not deducted), compared exactly. Then
+``deduction = half_up(payment × deduct)``, where ``payment`` is Σ payment of **all** the group's
+settled cases (including those with an unknown flag: the rule takes a share of "its payment
+there"). Several rules add up, each as its own rows.
+
+Edge cases, decided:
+
+* **no known flag** in a group (``known = 0``): its rate is unknown (null) and nothing is
+  deducted — a quality penalty needs evidence, and a missing flag is not a readmission;
+* **regional rate 0**: the regional rate includes the hospital's own cases, so a regional rate
+  of 0 means the hospital's rate is 0 too and nothing exceeds it. (Were the hospital excluded,
+  "any readmission exceeds 0" would make a single readmission cost 10% of a group's payment;
+  including the hospital, as the policies word it — "the regional average" — avoids that);
+* a hospital that alone treats a DRG has ``rate = regional_rate`` and is never above it (for
+  ``above_average_by ≥ 0``);
+* there is no minimum number of cases: policies that need one must filter the table first.
+
+Monthly pre-settlement (:func:`presettle`)
+------------------------------------------
+Per (month of ``discharge_date``, hospital): ``fund_payment`` = Σ fund_payment of the settled
+cases discharged that month, ``prepayment = half_up(ratio × fund_payment)``. Cases without a
+discharge date are in no month (they are settled at the annual clearing only).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+import attrs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import CaseDataError
+from ._money import MONEY, OK, cents_array, to_cents
+from ._policy import Policy, PolicyError
+
+__all__ = [
+    "OverspendBand",
+    "PeriodRules",
+    "QualityRule",
+    "RetentionBand",
+    "hospital_totals",
+    "presettle",
+    "presettle_all",
+    "quality_deductions",
+    "settle_period",
+]
+
+#: Quality metrics a ``[[period.quality]]`` rule may name (a boolean column of settled cases).
+QUALITY_METRICS = ("readmitted_31d",)
+#: Arrow type of rate columns: a ratio rounded half up to 6 decimals (display only).
+RATE = pa.decimal128(9, 6)
+#: The most decimals a period ratio may have (as for the policy's other coefficients).
+MAX_DECIMALS = 6
+
+_MONEY_NOTE = ("exact yuan (decimal128(18,2)); each amount rounded once, half up, to 0.01 where "
+               "it is defined; totals are sums of rounded amounts")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_PERIOD_KEYS = ("retention", "overspend", "quality", "presettlement")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@attrs.frozen(slots=True)
+class RetentionBand:
+    """Part of a surplus up to ``up_to`` × base (None: no limit), of which ``keep`` is kept."""
+
+    up_to: Decimal | None
+    keep: Decimal
+
+
+@attrs.frozen(slots=True)
+class OverspendBand:
+    """Part of an over-spend up to ``up_to`` × base (None: no limit), of which the fund bears
+    ``fund_share``."""
+
+    up_to: Decimal | None
+    fund_share: Decimal
+
+
+@attrs.frozen(slots=True)
+class QualityRule:
+    """A group whose ``metric`` rate at a hospital exceeds the regional rate × (1 +
+    ``above_average_by``) loses ``deduct`` of its payment there."""
+
+    metric: str
+    above_average_by: Decimal
+    deduct: Decimal
+
+
+@attrs.frozen(slots=True)
+class PeriodRules:
+    """The ``[period]`` section of a policy, validated, with exact decimal ratios."""
+
+    retention: tuple[RetentionBand, ...]
+    overspend: tuple[OverspendBand, ...]
+    quality: tuple[QualityRule, ...] = ()
+    #: share of a month's fund payments paid in advance; None: the policy has no
+    #: ``[period.presettlement]``
+    presettlement_ratio: Decimal | None = None
+    policy_id: str | None = None
+    policy_hash: str | None = None
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> PeriodRules:
+        """The period rules of ``policy`` (``policy.config["period"]``); a malformed section
+        raises :class:`PolicyError` naming the key and the policy file."""
+        rules = cls.from_config(policy.config.get("period"), path=policy.path)
+        return attrs.evolve(rules, policy_id=policy.id, policy_hash=policy.content_hash)
+
+    @classmethod
+    def from_config(cls, period: Any, *, path: Any = None) -> PeriodRules:
+        """Validate a ``[period]`` table (as read from TOML).
+
+        ``retention`` and ``overspend`` are required; ``quality`` is optional (none: no quality
+        link); ``presettlement`` is optional (none: :func:`presettle` refuses to run)."""
+        if period is None:
+            raise PolicyError("the policy has no [period] section (retention, overspend, "
+                              "quality, presettlement)", file=path)
+        if not isinstance(period, Mapping):
+            raise PolicyError("[period] must be a table", file=path)
+        _no_other_keys(period, _PERIOD_KEYS, "[period]", path)
+        retention = tuple(RetentionBand(u, s) for u, s in
+                          _bands(period.get("retention"), "keep", "period.retention", path))
+        overspend = tuple(OverspendBand(u, s) for u, s in
+                          _bands(period.get("overspend"), "fund_share", "period.overspend", path))
+        quality = _quality_rules(period.get("quality"), path)
+        ratio = None
+        pre = period.get("presettlement")
+        if pre is not None:
+            if not isinstance(pre, Mapping):
+                raise PolicyError("[period.presettlement] must be a table", file=path)
+            _no_other_keys(pre, ("ratio",), "[period.presettlement]", path)
+            if "ratio" not in pre:
+                raise PolicyError("period.presettlement.ratio is required", file=path)
+            ratio = _ratio(pre["ratio"], "period.presettlement.ratio", path, limit=Decimal(1))
+        return cls(retention, overspend, quality, ratio)
+
+    def retain(self, surplus: int, base: int) -> tuple[int, int]:
+        """(kept, returned) cents of a surplus ≥ 0 under the retention bands scaled by
+        ``base`` cents; kept is rounded once, half up; kept + returned = surplus."""
+        if surplus < 0:
+            raise ValueError(f"a surplus is not negative, got {surplus}")
+        kept = _half_up(_banded(surplus, base, [(b.up_to, b.keep) for b in self.retention]))
+        return kept, surplus - kept
+
+    def share_overspend(self, overspend: int, base: int) -> tuple[int, int]:
+        """(fund's share, hospital's share) cents of an over-spend ≥ 0 under the over-spend
+        bands scaled by ``base`` cents; the fund's share is rounded once, half up."""
+        if overspend < 0:
+            raise ValueError(f"an over-spend is not negative, got {overspend}")
+        fund = _half_up(_banded(overspend, base,
+                                [(b.up_to, b.fund_share) for b in self.overspend]))
+        return fund, overspend - fund
+
+
+def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str,
+                   path: Any) -> None:
+    for key in table:
+        if key not in allowed:
+            raise PolicyError(f"{where} has an unknown key {key!r} (expected "
+                              f"{', '.join(allowed)})", file=path)
+
+
+def _ratio(value: Any, where: str, path: Any, *, limit: Decimal,
+           positive: bool = False) -> Decimal:
+    """An exact decimal in [0, limit] (or (0, limit]) with at most 6 decimals."""
+    if isinstance(value, bool) or value is None or value == "" or not isinstance(
+            value, (str, int, float, Decimal)):
+        raise PolicyError(f"{where} must be a number, got {value!r}", file=path)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PolicyError(f"{where} must be a number, got {value!r}", file=path) from None
+    if not number.is_finite() or number < 0 or (positive and number == 0):
+        raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
+                          f"number, got {value!r}", file=path)
+    if number > limit:
+        raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
+        raise PolicyError(f"{where} may have at most {MAX_DECIMALS} decimals, got {value!r}",
+                          file=path)
+    return number
+
+
+def _bands(spec: Any, share: str, where: str, path: Any
+           ) -> list[tuple[Decimal | None, Decimal]]:
+    """Validated (up_to, share) bands: a non-empty list, up_to strictly increasing, the last
+    band without up_to (open), every other band with one."""
+    if spec is None:
+        raise PolicyError(f"{where} is required: a list of {{ up_to, {share} }} bands ending "
+                          f"with an open band {{ {share} }}", file=path)
+    if not isinstance(spec, list) or not spec:
+        raise PolicyError(f"{where} must be a non-empty list of bands", file=path)
+    out: list[tuple[Decimal | None, Decimal]] = []
+    previous = Decimal(0)
+    for k, band in enumerate(spec):
+        here = f"{where}[{k}]"
+        if not isinstance(band, Mapping):
+            raise PolicyError(f"{here} must be a table {{ up_to, {share} }}", file=path)
+        _no_other_keys(band, ("up_to", share), here, path)
+        if share not in band:
+            raise PolicyError(f"{here}.{share} is required", file=path)
+        value = _ratio(band[share], f"{here}.{share}", path, limit=Decimal(1))
+        last = k == len(spec) - 1
+        if "up_to" not in band:
+            if not last:
+                raise PolicyError(f"{here} has no up_to, but only the last band may be open",
+                                  file=path)
+            out.append((None, value))
+            continue
+        if last:
+            raise PolicyError(f"{where} must end with an open band (no up_to); {here} has "
+                              f"up_to = {band['up_to']!r}", file=path)
+        up_to = _ratio(band["up_to"], f"{here}.up_to", path, limit=Decimal(100), positive=True)
+        if up_to <= previous:
+            raise PolicyError(f"{where} must be ordered: {here}.up_to ({up_to}) must be above "
+                              f"the previous band's ({previous})", file=path)
+        previous = up_to
+        out.append((up_to, value))
+    return out
+
+
+def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        raise PolicyError("period.quality must be an array of tables ([[period.quality]])",
+                          file=path)
+    rules = []
+    keys = ("metric", "above_average_by", "deduct")
+    for k, rule in enumerate(spec):
+        here = f"period.quality[{k}]"
+        if not isinstance(rule, Mapping):
+            raise PolicyError(f"{here} must be a table", file=path)
+        _no_other_keys(rule, keys, here, path)
+        for key in keys:
+            if key not in rule:
+                raise PolicyError(f"{here}.{key} is required", file=path)
+        metric = rule["metric"]
+        if metric not in QUALITY_METRICS:
+            raise PolicyError(f"{here}.metric must be one of {', '.join(QUALITY_METRICS)}, "
+                              f"got {metric!r}", file=path)
+        rules.append(QualityRule(
+            str(metric),
+            _ratio(rule["above_average_by"], f"{here}.above_average_by", path,
+                   limit=Decimal(100)),
+            _ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1))))
+    return tuple(rules)
+
+
+def _rules_of(policy: Policy | PeriodRules) -> PeriodRules:
+    if isinstance(policy, PeriodRules):
+        return policy
+    if isinstance(policy, Policy):
+        return PeriodRules.from_policy(policy)
+    raise TypeError(f"expected a Policy or PeriodRules, got {type(policy).__name__}")
+
+
+# --------------------------------------------------------------------------- exact arithmetic
+
+
+def _half_up(x: Fraction) -> int:
+    """An exact amount of cents rounded half up (away from zero) to whole cents."""
+    if x >= 0:
+        return math.floor(x + Fraction(1, 2))
+    return -math.floor(-x + Fraction(1, 2))
+
+
+def _banded(amount: int, base: int, bands: Sequence[tuple[Decimal | None, Decimal]]
+            ) -> Fraction:
+    """Σ_k share_k × (part of ``amount`` between u_{k−1}·b and u_k·b), b = max(base, 0),
+    exactly (not rounded)."""
+    b = max(base, 0)
+    total = Fraction(0)
+    lower = Fraction(0)
+    for up_to, share in bands:
+        upper = None if up_to is None else Fraction(up_to) * b
+        if upper is None or amount <= upper:
+            total += Fraction(share) * (amount - lower)
+            break
+        total += Fraction(share) * (upper - lower)
+        lower = upper
+    return total
+
+
+def _rate(num: int, den: int) -> Decimal | None:
+    """num ÷ den rounded half up to 6 decimals (for display), None when den is 0."""
+    if den == 0:
+        return None
+    return Decimal(_half_up(Fraction(num * 10**6, den))).scaleb(-6)
+
+
+# --------------------------------------------------------------------------- reading the table
+
+
+@attrs.define(slots=True)
+class _Cases:
+    """The settled-case table as numpy arrays: hospital codes (sorted order, None last)."""
+
+    table: pa.Table
+    n: int
+    hospital: np.ndarray  # int64 code per row
+    hospitals: list[str | None]
+    settled: np.ndarray  # bool per row
+    money: dict[str, np.ndarray]  # cents per row, 0 where not settled
+
+
+def _plain(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    return arr
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    if name not in table.column_names:
+        raise CaseDataError(f"the settled table has no {name!r} column (expected the output of "
+                            "drgkit.settlement.settle)", column=name)
+    return _plain(table.column(name))
+
+
+def _encode(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """(code per row, keys): codes follow the sorted keys, a null key last."""
+    if len(arr) == 0:
+        return np.zeros(0, np.int64), []
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    names = enc.dictionary.to_pylist()
+    order = sorted(range(len(names)), key=lambda k: (names[k] is None, names[k] or ""))
+    rank = np.empty(len(names), np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(names), dtype=np.int64)
+    return rank[idx], [names[k] for k in order]
+
+
+def _sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact int64 sums per code (np.bincount would go through float64)."""
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, codes, values.astype(np.int64))
+    return out
+
+
+def _read(settled: pa.Table | pa.RecordBatch, money: Sequence[str]) -> _Cases:
+    table = pa.Table.from_batches([settled]) if isinstance(settled, pa.RecordBatch) else settled
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"expected the Arrow table of settled cases, got {type(settled).__name__}")
+    n = table.num_rows
+    hospital = _column(table, "hospital_id")
+    if not pa.types.is_string(hospital.type):
+        hospital = hospital.cast(pa.string())
+    codes, hospitals = _encode(hospital)
+    flag = _column(table, "settled")
+    if not pa.types.is_boolean(flag.type):
+        raise CaseDataError(f"column 'settled' must be boolean, got {flag.type}",
+                            column="settled")
+    is_settled = flag.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    amounts: dict[str, np.ndarray] = {}
+    for name in money:
+        cents, bad = to_cents(_column(table, name), n)
+        wrong = np.flatnonzero(is_settled & (bad != OK))
+        if len(wrong):
+            k = int(wrong[0])
+            ids = table.column("case_id") if "case_id" in table.column_names else None
+            who = f"case {ids[k].as_py()!r} (row {k + 1})" if ids is not None else f"row {k + 1}"
+            raise CaseDataError(f"settled {who} has no amount in whole cents in {name!r} "
+                                f"({len(wrong)} such row(s))", column=name)
+        amounts[name] = np.where(is_settled, cents, 0)
+    return _Cases(table, n, codes, hospitals, is_settled, amounts)
+
+
+def _metadata(rules: PeriodRules | None, **extra: str) -> dict[bytes, bytes]:
+    meta = {b"money": _MONEY_NOTE.encode()}
+    if rules is not None and rules.policy_id is not None:
+        meta[b"policy"] = rules.policy_id.encode()
+        meta[b"policy_hash"] = (rules.policy_hash or "").encode()
+    for key, value in extra.items():
+        meta[key.encode()] = value.encode()
+    return meta
+
+
+def _table(columns: Sequence[tuple[str, pa.DataType, Any]],
+           metadata: Mapping[bytes, bytes]) -> pa.Table:
+    arrays, fields = [], []
+    for name, typ, values in columns:
+        if typ == MONEY:
+            arr = cents_array(np.asarray(values, dtype=np.int64).reshape(-1))
+        else:
+            arr = pa.array(values, typ)
+        arrays.append(arr)
+        fields.append(pa.field(name, typ))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+# --------------------------------------------------------------------------- hospital totals
+
+_TOTAL_MONEY = ("payment", "fund_payment", "patient_share", "total_cost", "gain_loss")
+
+
+def hospital_totals(settled: pa.Table) -> pa.Table:
+    """Per ``hospital_id`` (every hospital with any row, sorted by id, a null id last):
+
+    ``cases`` (rows), ``settled`` (settled rows), and over the settled cases Σ ``payment``,
+    ``fund_payment``, ``patient_share``, ``total_cost`` and ``gain_loss`` (MONEY). Each column's
+    sum over hospitals equals its sum over the settled cases, to the cent."""
+    data = _read(settled, _TOTAL_MONEY)
+    size = len(data.hospitals)
+    columns: list[tuple[str, pa.DataType, Any]] = [
+        ("hospital_id", pa.string(), data.hospitals),
+        ("cases", pa.int64(), np.bincount(data.hospital, minlength=size).astype(np.int64)),
+        ("settled", pa.int64(), _sum(data.hospital, data.settled, size)),
+    ]
+    columns += [(name, MONEY, _sum(data.hospital, data.money[name], size))
+                for name in _TOTAL_MONEY]
+    return _table(columns, _metadata(None))
+
+
+# --------------------------------------------------------------------------- quality
+
+
+_QUALITY_SCHEMA = (
+    ("hospital_id", pa.string()), ("drg", pa.string()), ("cases", pa.int64()),
+    ("readmitted", pa.int64()), ("rate", RATE), ("regional_rate", RATE), ("payment", MONEY),
+    ("deduction", MONEY), ("known", pa.int64()), ("regional_known", pa.int64()),
+    ("regional_readmitted", pa.int64()), ("exceeded", pa.bool_()), ("rule", pa.int32()))
+
+
+def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {name: [] for name, _t in _QUALITY_SCHEMA}
+    if not rules.quality:
+        return out
+    flag_arr = _column(data.table, "readmitted_31d")
+    if not pa.types.is_boolean(flag_arr.type):
+        raise CaseDataError(f"column 'readmitted_31d' must be boolean, got {flag_arr.type}",
+                            column="readmitted_31d")
+    drg_arr = _column(data.table, "drg")
+    if not pa.types.is_string(drg_arr.type):
+        drg_arr = drg_arr.cast(pa.string())
+    rows = np.flatnonzero(data.settled)
+    take = pa.array(rows, pa.int64())
+    known = ~flag_arr.is_null().to_numpy(zero_copy_only=False)[rows]
+    yes = flag_arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)[rows]
+    drg, drgs = _encode(drg_arr.take(take))
+    hosp = data.hospital[rows]
+    nd = max(len(drgs), 1)
+    pairs, group = np.unique(hosp * nd + drg, return_inverse=True)
+    group = group.reshape(-1)
+    m = len(pairs)
+    cases = np.bincount(group, minlength=m)
+    n_known = np.bincount(group[known], minlength=m)
+    n_yes = np.bincount(group[yes & known], minlength=m)
+    payment = _sum(group, data.money["payment"][rows], m)
+    r_known = np.bincount(drg[known], minlength=len(drgs))
+    r_yes = np.bincount(drg[yes & known], minlength=len(drgs))
+    for index, rule in enumerate(rules.quality):
+        factor = 1 + Fraction(rule.above_average_by)
+        for g in range(m):
+            h, d = divmod(int(pairs[g]), nd)
+            k, r, kk, rr = int(n_known[g]), int(n_yes[g]), int(r_known[d]), int(r_yes[d])
+            exceeded = k > 0 and Fraction(r, k) > Fraction(rr, kk) * factor
+            pay = int(payment[g])
+            out["hospital_id"].append(data.hospitals[h])
+            out["drg"].append(drgs[d])
+            out["cases"].append(int(cases[g]))
+            out["readmitted"].append(r)
+            out["rate"].append(_rate(r, k))
+            out["regional_rate"].append(_rate(rr, kk))
+            out["payment"].append(pay)
+            out["deduction"].append(_half_up(pay * Fraction(rule.deduct)) if exceeded else 0)
+            out["known"].append(k)
+            out["regional_known"].append(kk)
+            out["regional_readmitted"].append(rr)
+            out["exceeded"].append(exceeded)
+            out["rule"].append(index)
+    return out
+
+
+def quality_deductions(settled: pa.Table, rules: PeriodRules | Policy) -> pa.Table:
+    """Quality deductions (质量扣减) of every ``[[period.quality]]`` rule.
+
+    One row per (rule, hospital, DRG) among settled cases, ordered by rule, hospital and DRG
+    (a null key last), with every group listed (``deduction`` 0 when not ``exceeded``):
+
+    * ``hospital_id``, ``drg``: the group; ``cases``: its settled cases;
+    * ``readmitted``: cases flagged readmitted within 31 days; ``known``: cases whose flag is
+      not null; ``rate`` = readmitted ÷ known (null when known = 0);
+    * ``regional_readmitted``, ``regional_known``, ``regional_rate``: the same over every
+      hospital's settled cases of the DRG (the hospital's own included);
+    * ``exceeded``: rate > regional_rate × (1 + above_average_by), compared exactly; false when
+      known = 0;
+    * ``payment``: Σ payment of the group's settled cases (all of them, flag known or not);
+    * ``deduction`` = half_up(payment × deduct) when exceeded, else 0 — rounded here, once;
+    * ``rule``: index of the rule in ``period.quality`` (0-based).
+
+    ``rate`` and ``regional_rate`` are rounded to 6 decimals for display; the decision uses the
+    exact fractions. See the module docstring for the edge cases (no known flag, a regional
+    rate of 0)."""
+    the_rules = _rules_of(rules)
+    data = _read(settled, ("payment",))
+    out = _quality_rows(data, the_rules)
+    return _table([(name, typ, out[name]) for name, typ in _QUALITY_SCHEMA],
+                  _metadata(the_rules))
+
+
+# --------------------------------------------------------------------------- period settlement
+
+
+def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: bool
+                   ) -> dict[str | None, int]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{what} must be a mapping hospital_id -> cents, got "
+                        f"{type(values).__name__}")
+    out: dict[str | None, int] = {}
+    for key, value in values.items():
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"{what}: hospital ids are strings, got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{what}[{key!r}] must be whole cents (int), got {value!r}")
+        if not negative_ok and value < 0:
+            raise ValueError(f"{what}[{key!r}] must not be negative, got {value}")
+        out[key] = int(value)
+    return out
+
+
+_PERIOD_SCHEMA = (
+    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
+    ("payment", MONEY), ("fund_payment", MONEY), ("patient_share", MONEY),
+    ("deduction", MONEY), ("due", MONEY), ("cost", MONEY), ("balance", MONEY),
+    ("base_kind", pa.string()), ("base", MONEY), ("surplus", MONEY), ("kept", MONEY),
+    ("returned", MONEY), ("overspend", MONEY), ("fund_overspend", MONEY),
+    ("hospital_overspend", MONEY), ("hospital_result", MONEY), ("fund_due", MONEY),
+    ("already_paid", MONEY), ("clearing", MONEY))
+
+
+def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
+                  budgets: Mapping[str, int] | None = None,
+                  already_paid: Mapping[str, int] | None = None) -> pa.Table:
+    """Settle a period per hospital: quality deductions, surplus retention, over-spend
+    sharing, what the fund owes and the annual clearing (年度清算).
+
+    ``budgets`` (hospital_id → cents) makes the hospital's budget the base of its bands instead
+    of ``due``; ``already_paid`` (hospital_id → cents, e.g. the monthly pre-payments) gives
+    ``clearing = fund_due − already_paid`` (a hospital missing from it has been paid 0). A
+    hospital named in either mapping but without cases gets a row of zeros (so that no paid
+    amount is forgotten). One row per hospital, sorted by id (a null id last); columns:
+
+    * ``hospital_id``; ``cases`` (rows); ``settled`` (settled rows);
+    * ``payment``, ``fund_payment``, ``patient_share``: Σ over the settled cases;
+    * ``deduction``: Σ of the hospital's quality deductions (:func:`quality_deductions`);
+    * ``due`` = payment − deduction; ``cost`` = Σ total_cost of the settled cases;
+    * ``balance`` = due − cost; ``surplus`` = max(balance, 0); ``overspend`` = max(−balance, 0);
+    * ``base_kind``: ``"due"`` or ``"budget"``; ``base``: the amount the bands' ``up_to``
+      ratios multiply (due, or the budget when given);
+    * ``kept`` = half_up(Σ keep × surplus part in each retention band); ``returned`` =
+      surplus − kept (back to the fund);
+    * ``fund_overspend`` = half_up(Σ fund_share × over-spend part in each band);
+      ``hospital_overspend`` = overspend − fund_overspend;
+    * ``hospital_result`` = kept − hospital_overspend (the hospital's final gain or loss);
+    * ``fund_due`` = fund_payment − deduction − returned + fund_overspend (what the fund owes
+      the hospital for the period);
+    * ``already_paid``; ``clearing`` = fund_due − already_paid (> 0 the fund pays the
+      hospital, < 0 the hospital pays back).
+
+    Every money column is MONEY; see the module docstring for the rounding rule."""
+    rules = _rules_of(policy)
+    budget = _cents_mapping(budgets, "budgets", negative_ok=False)
+    paid = _cents_mapping(already_paid, "already_paid", negative_ok=True)
+    data = _read(settled, ("payment", "fund_payment", "patient_share", "total_cost"))
+    size = len(data.hospitals)
+    cases = np.bincount(data.hospital, minlength=size)
+    n_settled = _sum(data.hospital, data.settled, size)
+    sums = {name: _sum(data.hospital, data.money[name], size)
+            for name in ("payment", "fund_payment", "patient_share", "total_cost")}
+    deductions: dict[str | None, int] = {}
+    quality = _quality_rows(data, rules)
+    for hosp, cents in zip(quality["hospital_id"], quality["deduction"], strict=True):
+        deductions[hosp] = deductions.get(hosp, 0) + cents
+    index = {h: k for k, h in enumerate(data.hospitals)}
+    everyone = sorted({*data.hospitals, *budget, *paid}, key=lambda h: (h is None, h or ""))
+    out: dict[str, list[Any]] = {name: [] for name, _t in _PERIOD_SCHEMA}
+    for hosp in everyone:
+        k = index.get(hosp)
+
+        def total(name: str, k: int | None = k) -> int:
+            return int(sums[name][k]) if k is not None else 0
+
+        pay, fund, share, cost = (total("payment"), total("fund_payment"),
+                                  total("patient_share"), total("total_cost"))
+        deduction = deductions.get(hosp, 0)
+        due = pay - deduction
+        balance = due - cost
+        base = budget.get(hosp, due)
+        surplus, overspend = max(balance, 0), max(-balance, 0)
+        kept, returned = rules.retain(surplus, base)
+        fund_over, hosp_over = rules.share_overspend(overspend, base)
+        fund_due = fund - deduction - returned + fund_over
+        prepaid = paid.get(hosp, 0)
+        row = {
+            "hospital_id": hosp, "cases": int(cases[k]) if k is not None else 0,
+            "settled": int(n_settled[k]) if k is not None else 0,
+            "payment": pay, "fund_payment": fund, "patient_share": share,
+            "deduction": deduction, "due": due, "cost": cost, "balance": balance,
+            "base_kind": "budget" if hosp in budget else "due", "base": base,
+            "surplus": surplus, "kept": kept, "returned": returned, "overspend": overspend,
+            "fund_overspend": fund_over, "hospital_overspend": hosp_over,
+            "hospital_result": kept - hosp_over, "fund_due": fund_due,
+            "already_paid": prepaid, "clearing": fund_due - prepaid,
+        }
+        for name, value in row.items():
+            out[name].append(value)
+    return _table([(name, typ, out[name]) for name, typ in _PERIOD_SCHEMA], _metadata(rules))
+
+
+# --------------------------------------------------------------------------- pre-settlement
+
+_PRESETTLE_SCHEMA = (
+    ("month", pa.string()), ("hospital_id", pa.string()), ("cases", pa.int64()),
+    ("settled", pa.int64()), ("fund_payment", MONEY), ("prepayment", MONEY))
+
+
+def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | None
+               ) -> pa.Table:
+    rules = _rules_of(policy)
+    if rules.presettlement_ratio is None:
+        who = f"policy {rules.policy_id}" if rules.policy_id else "the period rules"
+        raise PolicyError(f"{who} has no period.presettlement.ratio: it does not pre-settle")
+    ratio = Fraction(rules.presettlement_ratio)
+    data = _read(settled, ("fund_payment",))
+    dates = _column(data.table, "discharge_date")
+    if pa.types.is_timestamp(dates.type) or pa.types.is_string(dates.type) or \
+            pa.types.is_large_string(dates.type) or pa.types.is_date64(dates.type):
+        try:
+            dates = dates.cast(pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise CaseDataError("column 'discharge_date' is not a date (YYYY-MM-DD)",
+                                column="discharge_date") from None
+    if not pa.types.is_date32(dates.type):
+        raise CaseDataError(f"column 'discharge_date' must be a date, got {dates.type}",
+                            column="discharge_date")
+    has_date = ~dates.is_null().to_numpy(zero_copy_only=False)
+    days = dates.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    keep = has_date
+    if month is not None:
+        wanted = np.datetime64(month, "M").astype(np.int64)
+        keep = keep & (months == wanted)
+    rows = np.flatnonzero(keep)
+    size = len(data.hospitals)
+    key = months[rows] * max(size, 1) + data.hospital[rows]
+    groups, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    m = len(groups)
+    cases = np.bincount(inverse, minlength=m)
+    n_settled = _sum(inverse, data.settled[rows], m)
+    fund = _sum(inverse, data.money["fund_payment"][rows], m)
+    month_of, hosp_of = np.divmod(groups, max(size, 1))
+    labels = np.datetime_as_string(month_of.astype("datetime64[M]"), unit="M").tolist()
+    prepayment = [_half_up(ratio * int(f)) for f in fund.tolist()]
+    columns = [("month", pa.string(), labels),
+               ("hospital_id", pa.string(), [data.hospitals[int(h)] for h in hosp_of]),
+               ("cases", pa.int64(), cases.astype(np.int64)),
+               ("settled", pa.int64(), n_settled),
+               ("fund_payment", MONEY, fund),
+               ("prepayment", MONEY, np.asarray(prepayment, dtype=np.int64))]
+    return _table(columns, _metadata(rules, presettlement_ratio=str(rules.presettlement_ratio)))
+
+
+def presettle(settled: pa.Table, policy: Policy | PeriodRules, *, month: str) -> pa.Table:
+    """Monthly pre-settlement (月度预结算) of the cases discharged in ``month`` ("YYYY-MM").
+
+    One row per hospital with any case discharged that month, sorted by id (a null id last):
+    ``month``; ``hospital_id``; ``cases`` (rows discharged that month); ``settled`` (settled
+    ones); ``fund_payment`` = Σ fund_payment of the settled ones; ``prepayment`` =
+    half_up(``period.presettlement.ratio`` × fund_payment), rounded here, once. The ratio is in
+    the table's metadata (``presettlement_ratio``)."""
+    if not isinstance(month, str) or not _MONTH.match(month):
+        raise ValueError(f"month must be 'YYYY-MM', got {month!r}")
+    return _presettle(settled, policy, month)
+
+
+def presettle_all(settled: pa.Table, policy: Policy | PeriodRules) -> pa.Table:
+    """:func:`presettle` of every month in which some case was discharged, in one table sorted
+    by month then hospital (the same rows as calling :func:`presettle` month by month)."""
+    return _presettle(settled, policy, None)
