@@ -211,7 +211,10 @@ class GroupRun:
     def _keep_columns(self, schema: pa.Schema, keep: Sequence[str] | str | None) -> list[str]:
         if keep is None:
             return []
-        names = list(schema.names) if keep == "all" else list(keep)
+        if keep == "all":
+            # every input column, except those the result itself provides (case_id…)
+            return [n for n in schema.names if n not in GROUP_RESULT_SCHEMA.names]
+        names = list(keep)
         for name in names:
             if name not in schema.names:
                 raise CaseDataError(f"column {name!r} to keep is not in the input; columns "

@@ -110,6 +110,11 @@ class PriceBook:
         out[ok] = ids[inverse]
         return out
 
+    def rw_scaled(self) -> np.ndarray:
+        """RW of each cell × 10^8 (for the report column; 0 when the cell has none)."""
+        return np.array([0 if rw is None else int(rw.scaleb(8).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP)) for rw in self.cell_rw], dtype=np.int64)
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, dtype=np.int64) for k, v in self._arrays.items()}
 

@@ -55,6 +55,9 @@ SETTLE_REASONS = {
     "patient_share_invalid": "the patient's self-pay amounts are not amounts in whole cents",
 }
 
+#: decimals of the rw column (weights with more are shown rounded; payments use them exactly)
+RW_DECIMALS = 8
+
 SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "department",
                  "los", "total_cost", "self_pay", "own_pay", "discharge_date",
                  "readmitted_31d", "diagnoses")
@@ -72,7 +75,7 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("discharge_date", pa.date32()),
         pa.field("status", pa.dictionary(pa.int8(), pa.string())),
         pa.field("drg", pa.string()),
-        pa.field("rw", pa.decimal128(18, 6)),
+        pa.field("rw", pa.decimal128(18, RW_DECIMALS)),
         pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
         pa.field("settled", pa.bool_()),
         pa.field("reason", pa.string()),
@@ -167,7 +170,7 @@ class _Prepared:
     item_b: np.ndarray
     scheme: np.ndarray
     level: np.ndarray
-    reason: list[str | None]
+    reason: np.ndarray  # object: why each case is not settled (None when it is)
     columns: dict[str, pa.Array]
     rows: np.ndarray
 
@@ -184,15 +187,14 @@ class SettleSummary:
     point_values: Mapping[str, Decimal] = attrs.field(factory=dict)
 
     def add(self, hospital: pa.Array, settled: np.ndarray, pclass: np.ndarray,
-            amounts: Mapping[str, np.ndarray], reasons: Sequence[str | None]) -> None:
+            amounts: Mapping[str, np.ndarray], reasons: np.ndarray) -> None:
         self.rows += len(settled)
         self.settled += int(settled.sum())
         for k, c in enumerate(np.bincount(pclass, minlength=len(PAYMENT_CLASSES))):
             if c:
                 self.by_class[PAYMENT_CLASSES[k]] += int(c)
-        for r in reasons:
-            if r:
-                self.by_reason[r] += 1
+        named = [r for r in reasons[np.flatnonzero(reasons != None)].tolist() if r]  # noqa: E711
+        self.by_reason.update(named)
         encoded = pc.dictionary_encode(hospital.fill_null("")) if len(hospital) else None
         if encoded is None:
             return
@@ -290,21 +292,29 @@ class SettleRun:
         p = self.policy
         book = self.book
         status = _plain(group["status"])
-        gstatus = np.asarray(status.to_numpy(zero_copy_only=False), dtype=object)
-        reason: list[str | None] = [None] * n
+
+        def status_is(value: str) -> np.ndarray:
+            return pc.fill_null(pc.equal(status, value), False).to_numpy(zero_copy_only=False)
+
+        reason = np.full(n, None, dtype=object)
         formula = np.full(n, K.F_DRG, dtype=np.int8)
         pclass = np.full(n, -1, dtype=np.int8)
         item_b = np.zeros(n, dtype=np.int64)
 
-        def not_settled(mask: np.ndarray, why: Sequence[str | None] | str) -> None:
-            for i in np.flatnonzero(mask & (formula != K.F_NOT_SETTLED)):
-                reason[i] = why if isinstance(why, str) else why[i]
+        def not_settled(mask: np.ndarray, why: Any) -> None:
+            new = mask & (formula != K.F_NOT_SETTLED)
+            if isinstance(why, str):
+                reason[new] = why
+            else:
+                rows = np.flatnonzero(new)
+                reason[rows] = np.array(why(rows), dtype=object)
             formula[mask] = K.F_NOT_SETTLED
             pclass[mask] = P_NOT_SETTLED
 
-        # 1. cases the grouper rejected
-        greason = _plain(group["reason"]).to_pylist()
-        not_settled(gstatus == "invalid", greason)
+        # 1. cases the grouper rejected (their reason is the grouper's)
+        greason = _plain(group["reason"])
+        not_settled(status_is("invalid"),
+                    lambda rows: greason.take(pa.array(rows, pa.int64())).to_pylist())
         # 2. money
         cost, cflag = to_cents(cols.get("total_cost"), n)
         not_settled(cflag == 1, "cost_missing")
@@ -354,8 +364,8 @@ class SettleRun:
             if p.los_max is not None:
                 outside |= known & (los.intv > p.los_max)
             special(outside, "excluded_stay")
-        special(gstatus == "ungroupable", "ungroupable")
-        special(gstatus == "ambiguous", "ambiguous")
+        special(status_is("ungroupable"), "ungroupable")
+        special(status_is("ambiguous"), "ambiguous")
         classes = np.zeros(n, dtype=np.int8)
         cls_of = {name: k + 1 for k, name in enumerate(("not_covered", "unstable",
                                                         "special_review"))}
@@ -372,10 +382,8 @@ class SettleRun:
         priced = formula >= K.F_FIXED
         no_cell = priced & (cell < 0)
         special(no_cell, "not_covered")  # a fixed special without its table row
-        bad = np.zeros(n, dtype=np.bool_)
-        for i in np.flatnonzero(priced & (cell >= 0)):
-            if book.cell_ok[cell[i]]:
-                bad[i] = True
+        cell_bad = np.array([bool(why) for why in book.cell_ok] or [False], dtype=np.bool_)
+        bad = priced & (cell >= 0) & cell_bad[np.maximum(cell, 0)]
         not_settled(bad, "no_price")
         pclass[(formula == K.F_DRG) & (pclass < 0)] = -1  # decided by the kernel
         keep_cols = {name: batch.column(name) for name in self.keep}
@@ -418,10 +426,11 @@ class SettleRun:
             level_text = np.where(level_text == None, self.policy.default_level,  # noqa: E711
                                   level_text)
         table = {lv: k for k, lv in enumerate(book.levels)}
-        level = np.array([table.get(aliases.get(t, t), -1) if t is not None else -1
-                          for t in level_text.tolist()], dtype=np.int64) if n else \
-            np.zeros(0, np.int64)
-        return level, coef
+        keys = np.where(level_text == None, "", level_text).astype(str)  # noqa: E711
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        mapped = np.array([table.get(aliases.get(t, t), -1) if t else -1 for t in uniq.tolist()],
+                          dtype=np.int64)
+        return (mapped[inverse] if n else np.zeros(0, np.int64)), coef
 
     # ------------------------------------------------------------------ pass 1: partial sums
     def _price(self, prep: _Prepared):
@@ -485,11 +494,10 @@ class SettleRun:
         fund = pay - patient
         gain = pay - prep.cost
         has_std = settled & (prep.formula >= K.F_FIXED)
-        rw = [self.book.cell_rw[c] if f >= K.F_FIXED else None
-              for c, f in zip(prep.cell.tolist(), prep.formula.tolist(), strict=True)]
-        rw_arr = pa.array([None if (v is None or not s) else v for v, s in
-                           zip(rw, settled.tolist(), strict=True)], pa.decimal128(18, 6))
-        reasons = [prep.reason[i] if not settled[i] else None for i in range(n)]
+        rw_scaled = self.book.rw_scaled()
+        rw_arr = _scaled_decimal(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
+                                 RW_DECIMALS, settled & (prep.formula >= K.F_FIXED))
+        reasons = np.where(settled, None, prep.reason)
         cols = prep.columns
 
         def text(name: str) -> pa.Array:
@@ -509,8 +517,12 @@ class SettleRun:
         discharge = pc.if_else(pa.array(dflag == 0), discharge, pa.scalar(None, pa.date32()))
         readmit = cols.get("readmitted_31d")
         readmit = _flags(readmit, n)
-        rs_names = _plain(prep.group["ruleset"]).to_pylist()
-        rs_hash = [self._rs_hash.get(x) if x else None for x in rs_names]
+        rs = _plain(prep.group["ruleset"]).cast(pa.string()).dictionary_encode()
+        rs_names = rs.cast(pa.dictionary(pa.int16(), pa.string()))
+        rs_hash = pa.DictionaryArray.from_arrays(
+            rs.indices.cast(pa.int16()),
+            pa.array([self._rs_hash.get(x) or "" for x in rs.dictionary.to_pylist()],
+                     pa.string()))
         columns = [cols[name] for name in self.keep] + [
             prep.ids,
             text("hospital_id"),
@@ -525,7 +537,7 @@ class SettleRun:
             pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()),
                                            pa.array(PAYMENT_CLASSES)),
             pa.array(settled),
-            pa.array(reasons, pa.string()),
+            pa.array(reasons, pa.string(), from_pandas=True),
             cents_array(prep.cost, prep.cost_ok),
             cents_array(standard, has_std),
             cents_array(pay, settled),
@@ -538,10 +550,10 @@ class SettleRun:
                                            settled & (prep.formula >= K.F_FIXED)))
         columns += [
             readmit,
-            _dict_strings(rs_names),
-            _dict_strings(rs_hash),
-            _dict_strings([p.id] * n),
-            _dict_strings([p.content_hash] * n),
+            rs_names,
+            rs_hash,
+            _constant(p.id, n),
+            _constant(p.content_hash, n),
         ]
         self.summary.add(text("hospital_id"), settled, pclass,
                          {"payment": np.where(settled, pay, 0),
@@ -561,9 +573,10 @@ def _plain(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def _dict_strings(values: list[str | None]) -> pa.Array:
-    arr = pa.array(values, pa.string()).dictionary_encode()
-    return arr.cast(pa.dictionary(pa.int16(), pa.string()))
+def _constant(value: str, n: int) -> pa.Array:
+    """One text for every row, dictionary-encoded (one entry, n zero indices)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)),
+                                          pa.array([value], pa.string()))
 
 
 def _scaled_decimal(values: np.ndarray, scale: int, valid: np.ndarray) -> pa.Array:
