@@ -1,6 +1,14 @@
 """Settlement: regional payment policies applied to grouped cases, exactly, in cents."""
 
 from ._money import MONEY
+from ._period import (
+    PeriodRules,
+    hospital_totals,
+    presettle,
+    presettle_all,
+    quality_deductions,
+    settle_period,
+)
 from ._policy import Policy, PolicyError
 from ._settle import (
     PAYMENT_CLASSES,
@@ -14,6 +22,7 @@ from ._settle import (
     settle_file,
 )
 
-__all__ = ["MONEY", "PAYMENT_CLASSES", "Partial", "Policy", "PolicyError", "Reduced",
-           "SettleRun", "SettleSummary", "point_values", "settle", "settle_batches",
-           "settle_file"]
+__all__ = ["MONEY", "PAYMENT_CLASSES", "Partial", "PeriodRules", "Policy", "PolicyError",
+           "Reduced", "SettleRun", "SettleSummary", "hospital_totals", "point_values",
+           "presettle", "presettle_all", "quality_deductions", "settle", "settle_batches",
+           "settle_file", "settle_period"]
