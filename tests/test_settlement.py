@@ -365,3 +365,16 @@ def test_policy_hash_changes_with_the_table(tmp_path: Path) -> None:
     assert a.content_hash != b.content_hash and len(a.content_hash) == 64
     out = settle(grouped([{"drg": "GZ13", "total_cost": "100"}]), b).to_pylist()[0]
     assert out["policy"] == "demo" and out["policy_hash"] == b.content_hash
+
+
+def test_overrides_change_the_policy_hash_and_a_short_budget_is_refused() -> None:
+    plain = Policy.from_toml(POLICIES / "demo.toml")
+    cheaper = Policy.from_toml(POLICIES / "demo.toml", overrides={"rate.base.employee": "14000"})
+    assert plain.content_hash != cheaper.content_hash
+    assert plain.content_hash == Policy.from_toml(POLICIES / "demo.toml").content_hash
+    short = Policy.from_toml(POLICIES / "demo-points.toml",
+                             overrides={"points.budget": {"all": "500"}})
+    # 1000.00 paid by item exceeds 500 × 0.95: no money is left for points
+    with pytest.raises(PolicyError, match="leaves nothing for points"):
+        settle(grouped([{"drg": "AB19", "total_cost": "1000.00"},
+                        {"drg": "GZ13", "total_cost": "12000"}]), short)

@@ -21,8 +21,9 @@ from ._settle import (
     settle_batches,
     settle_file,
 )
+from ._simulate import Simulation, simulate
 
 __all__ = ["MONEY", "PAYMENT_CLASSES", "Partial", "PeriodRules", "Policy", "PolicyError",
-           "Reduced", "SettleRun", "SettleSummary", "hospital_totals", "point_values",
+           "Reduced", "SettleRun", "SettleSummary", "Simulation", "hospital_totals", "point_values",
            "presettle", "presettle_all", "quality_deductions", "settle", "settle_batches",
-           "settle_file", "settle_period"]
+           "settle_file", "settle_period", "simulate"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -255,8 +256,11 @@ class Policy:
                           "find outliers and convert their cost into points)")
         weights_t = c.table("weights")
         table = _read_weights(weights, weights_t, path, pid)
+        # the hash covers what the policy *is*: the effective configuration (overrides
+        # included, so an overridden policy never carries the file's hash) and the table
         digest = hashlib.sha256()
-        digest.update(source if source is not None else repr(sorted(config.items())).encode())
+        digest.update(json.dumps(config, sort_keys=True, ensure_ascii=False,
+                                 default=str).encode())
         digest.update(table.content_hash.encode())
         policy = cls(
             id=pid,

@@ -148,6 +148,11 @@ def point_values(policy: Policy, total: Partial) -> Reduced:
         distributable = budget * (1 - policy.reserve) - Decimal(by_item).scaleb(-2)
         if points == 0:
             continue
+        if distributable <= 0:
+            raise PolicyError(
+                f"budget pool {pool!r} leaves nothing for points: budget {budget} × (1 − "
+                f"reserve {policy.reserve}) minus {Decimal(by_item).scaleb(-2)} paid by item "
+                f"is {distributable}", file=policy.path)
         value = distributable / Decimal(points).scaleb(-policy.point_decimals)
         pools[pool] = value.quantize(quantum, rounding=ROUND_HALF_UP)
     return Reduced(pools, total)
