@@ -56,7 +56,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if not benches:
         return
     tr = terminalreporter
-    tr.section("drgkit grouping throughput")
+    tr.section("drgkit throughput")
     for b in sorted(benches, key=lambda b: b.name):
         info = b.extra_info
         if "cases_per_s" in info:

@@ -384,17 +384,27 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
 @click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
 @ruleset_option(required=False)
 @policy_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file: .parquet for Parquet, anything else for CSV.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
+              help="Output file: .parquet for Parquet, anything else for CSV (a folder with "
+                   "--dask/--partitions).")
 @case_input_options
 @click.option("--hospitals", type=click.Path(dir_okay=False, path_type=Path),
               help="Hospitals table: hospital_id, hospital_level and/or coefficient.")
 @click.option("--keep", multiple=True, metavar="COLUMN", help="Copy an input column (repeatable).")
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--batch-rows", type=int, help="Rows per batch.")
+@click.option("--dask", "dask_address", metavar="ADDRESS|local",
+              help="Settle CASES (a folder of Parquet files, or one file by row groups) as a "
+                   "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a "
+                   "folder of part files. Needs drgkit[dask].")
+@click.option("--partitions", "dataset_local", is_flag=True,
+              help="Settle CASES as a partitioned dataset in this process (OUT is a folder).")
+@click.option("--row-groups-per-partition", type=int, default=1, show_default=True,
+              help="With --dask/--partitions and a single Parquet file: row groups per part.")
 @silent_option
 def settle_cmd(cases, ruleset, policy, weights, overrides, out, layout, columns, encoding,
-               hospitals, keep, threads, batch_rows, silent) -> None:
+               hospitals, keep, threads, batch_rows, dask_address, dataset_local,
+               row_groups_per_partition, silent) -> None:
     """Settle CASES under POLICY and write every case's payment to OUT.
 
     Cases that are not grouped yet are grouped first (with -r RULESET, or the ruleset the
@@ -404,6 +414,22 @@ def settle_cmd(cases, ruleset, policy, weights, overrides, out, layout, columns,
     from .settlement import settle_file
 
     started = time.perf_counter()
+    if dask_address or dataset_local:
+        from .settlement import DaskRunner, LocalRunner, settle_dataset
+
+        runner = LocalRunner() if dataset_local else DaskRunner(
+            None if dask_address == "local" else dask_address)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = settle_dataset(cases, out, policy, ruleset, weights=weights,
+                                    overrides=overrides, runner=runner, hospitals=hospitals,
+                                    layout=layout, columns=columns, keep=list(keep) or None,
+                                    batch_rows=batch_rows, threads=threads,
+                                    row_groups_per_partition=row_groups_per_partition)
+        if not silent:
+            _print_settle_summary(result.summary, time.perf_counter() - started)
+            click.echo(f"wrote {len(result.paths)} part files to {out}")
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = settle_file(cases, out, policy, ruleset, weights=weights, overrides=overrides,
@@ -440,6 +466,138 @@ def _print_settle_summary(summary, elapsed: float) -> None:
     click.echo(f"  {'total':<14} {total['cases']:>8,} {_money(total['payment']):>18} "
                f"{_money(total['fund_payment']):>18} {_money(total['total_cost']):>18} "
                f"{_money(total['payment'] - total['total_cost']):>16}")
+
+
+def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
+    """hospital_id -> cents from a CSV with hospital_id and amount (yuan) columns."""
+    if path is None:
+        return None
+    import csv as _csv
+
+    from .settlement._money import round_cents
+
+    out: dict[str, int] = {}
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = _csv.DictReader(fh)
+        if not reader.fieldnames or not {"hospital_id", "amount"} <= set(reader.fieldnames):
+            raise UserError(f"{path}: the {what} file needs hospital_id and amount columns")
+        for k, row in enumerate(reader, start=2):
+            try:
+                value = Decimal(row["amount"].strip())
+            except Exception:
+                raise UserError(f"{path}, row {k}, column 'amount': not an amount: "
+                                f"{row['amount']!r}") from None
+            if value != value.quantize(Decimal("0.01")):
+                raise UserError(f"{path}, row {k}, column 'amount': fractions of a cent")
+            out[row["hospital_id"]] = round_cents(value)
+    return out
+
+
+@cli.command("period")
+@click.argument("settled", type=click.Path(dir_okay=True, path_type=Path))
+@policy_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Per-hospital period settlement (CSV or .parquet).")
+@click.option("--month", metavar="YYYY-MM",
+              help="Monthly pre-settlement (月度预结算) of this discharge month instead.")
+@click.option("--all-months", is_flag=True, help="Pre-settlement of every month present.")
+@click.option("--hospital-budgets", "hospital_budgets",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV hospital_id,amount: budgets the bands are measured against.")
+@click.option("--already-paid", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV hospital_id,amount: already paid this period (年度清算 subtracts it).")
+@click.option("--deductions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the quality deductions per hospital and group here.")
+def period_cmd(settled, policy, weights, overrides, out, month, all_months, hospital_budgets,
+               already_paid, deductions) -> None:
+    """Period settlement of SETTLED (the output of drgkit settle) per hospital.
+
+    Totals, quality deductions, surplus retention and over-spend sharing by the policy's
+    bands, and clearing against what was already paid; or, with --month, the monthly
+    pre-settlement.
+    """
+    from ._io import open_writer
+    from .settlement import presettle, presettle_all, quality_deductions, settle_period
+    from .settlement._settle import read_settled
+
+    pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
+    table = read_settled(settled)
+    if month:
+        result = presettle(table, pol, month=month)
+    elif all_months:
+        result = presettle_all(table, pol)
+    else:
+        result = settle_period(table, pol, budgets=_amounts(hospital_budgets, "budgets"),
+                               already_paid=_amounts(already_paid, "already-paid"))
+    for target, data in ((out, result),
+                         (deductions, quality_deductions(table, pol) if deductions else None)):
+        if target is None:
+            continue
+        writer = open_writer(target)
+        for batch in data.to_batches():
+            writer.write(batch)
+        writer.close(data.schema)
+    click.echo(_render_table(result))
+    click.echo(f"wrote {out}")
+
+
+def _render_table(table, limit: int = 30) -> str:
+    """A plain text rendering of a small Arrow table."""
+    names = table.column_names
+    rows = [["" if v is None else str(v) for v in row.values()]
+            for row in table.slice(0, limit).to_pylist()]
+    widths = [max([len(n), *(len(r[k]) for r in rows)]) for k, n in enumerate(names)]
+    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    if table.num_rows > limit:
+        lines.append(f"… {table.num_rows - limit} more rows")
+    return "\n".join(lines)
+
+
+@cli.command("simulate")
+@click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--base-ruleset", metavar="RULESET", help="Grouping of the base (default: the "
+              "cases' own groups, else the base policy's ruleset).")
+@click.option("--base-policy", required=True, metavar="POLICY", help="Policy of the base.")
+@click.option("--alt-ruleset", metavar="RULESET", help="Grouping of the alternative.")
+@click.option("--alt-policy", metavar="POLICY", help="Policy of the alternative.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights table of the base policy.")
+@click.option("--alt-weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights table of the alternative policy.")
+@click.option("--by", default="hospital_id", show_default=True,
+              help="Comma-separated keys, e.g. hospital_id,department,drg.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-key table (CSV or .parquet).")
+@click.option("--cases-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-case table too.")
+@click.option("--rows", default=40, show_default=True, help="Rows to print.")
+def simulate_cmd(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
+                 alt_weights, by, out, cases_out, rows) -> None:
+    """What-if: the same CASES under another ruleset and/or policy, and why payments change.
+
+    The change per key is split into regrouping (分组变化), case mix (病例组合), price (价格) and
+    outlier (极值) effects that add up to the cent.
+    """
+    from ._io import open_writer
+    from .settlement import simulate
+
+    if alt_ruleset is None and alt_policy is None and alt_weights is None:
+        raise UserError("give --alt-ruleset, --alt-policy or --alt-weights: what changes?")
+    keys = tuple(k.strip() for k in by.split(",") if k.strip())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
+                       alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,
+                       weights=weights, alt_weights=alt_weights)
+    click.echo(sim.render(max_rows=rows))
+    for target, data in ((out, sim.table), (cases_out, sim.cases)):
+        if target is not None:
+            writer = open_writer(target)
+            for batch in data.to_batches():
+                writer.write(batch)
+            writer.close(data.schema)
+            click.echo(f"wrote {target}")
 
 
 # ------------------------------------------------------------------ explain

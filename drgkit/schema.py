@@ -118,7 +118,7 @@ STATUSES = ("ok", "ungroupable", "ambiguous", "invalid")
 
 GROUP_RESULT_SCHEMA = pa.schema(
     [
-        pa.field("case_id", pa.string(), nullable=False),
+        pa.field("case_id", pa.string()),  # null when the input row has no id
         pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
         pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
         pa.field("detail", pa.dictionary(pa.int32(), pa.string())),

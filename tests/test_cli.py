@@ -139,3 +139,85 @@ def test_main_entry_point_runs_plugins_hook(capsys) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert "drgkit" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+def test_settle_period_and_simulate_commands(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from drgkit import _demo
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(1200, seed=8), cases)
+    settled = tmp_path / "settled.csv"
+    code, text = run("settle", cases, "-p", "demo", "-o", settled)
+    assert code == 0, text
+    assert "1,200 cases" in text and "total" in text and "H320500001" in text
+    # the printed region total equals the sum of the written case payments
+    from drgkit.settlement._settle import read_settled
+
+    table = read_settled(settled)
+    assert table.num_rows == 1200
+    assert table.schema.field("payment").type == pa.decimal128(18, 2)
+    total = sum(v for v in table.column("payment").to_pylist() if v is not None)
+    assert f"{total:,.2f}" in text
+
+    code, text = run("settle", cases, "-p", "demo-points", "-o", tmp_path / "p.parquet",
+                     "--budget", "all=26000000")
+    assert code == 0, text
+    assert "point value (all)" in text
+    points = pq.read_table(tmp_path / "p.parquet")
+    paid = sum(v for v in points.column("payment").to_pylist() if v is not None)
+    assert abs(paid - Decimal("26000000") * Decimal("0.95")) < 100  # point value rounding
+
+    paid_file = tmp_path / "paid.csv"
+    paid_file.write_text("hospital_id,amount\nH320500001,1000000.00\n", encoding="utf-8")
+    code, text = run("period", settled, "-p", "demo", "-o", tmp_path / "period.csv",
+                     "--already-paid", paid_file, "--deductions", tmp_path / "ded.csv")
+    assert code == 0, text
+    assert "clearing" in text and (tmp_path / "ded.csv").is_file()
+    code, text = run("period", settled, "-p", "demo", "-o", tmp_path / "pre.csv",
+                     "--all-months")
+    assert code == 0 and "prepayment" in text
+
+    code, text = run("simulate", cases, "--base-policy", "demo", "--base-ruleset", "demo_2023",
+                     "--alt-ruleset", "demo_2024", "--by", "hospital_id", "-o",
+                     tmp_path / "sim.csv")
+    assert code == 0, text
+    assert "regrouping" in text and "合计" in text
+
+
+def test_policies_commands(shared: Path) -> None:
+    code, text = run("policies", "list")
+    assert code == 0 and "suzhou-2023" in text and "demo-points" in text
+    table = shared / "payment" / "suzhou-2023.csv"
+    code, text = run("policies", "validate", "suzhou-2023", "--weights", table)
+    assert code == 0, text
+    assert "1944 published standards checked to the cent, 0 differ" in text
+    code, text = run("policies", "show", "demo")
+    assert code == 0 and "high outliers" in text
+    code, text = run("policies", "show", "suzhou-2023")
+    assert code == 2 and "published weights table" in text
+
+
+def test_settle_partitioned_dataset_from_the_cli(tmp_path: Path) -> None:
+    from drgkit import _demo
+
+    cases = _demo.generate_cases(900, seed=12)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k in range(3):
+        pq.write_table(cases.slice(300 * k, 300), parts / f"in-{k}.parquet")
+    code, text = run("settle", parts, "-p", "demo", "-o", tmp_path / "out", "--partitions")
+    assert code == 0, text
+    assert "wrote 3 part files" in text
+    single = tmp_path / "single.parquet"
+    run("settle", parts, "-p", "demo", "-o", single)
+    import pyarrow as pa
+
+    merged = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").iterdir()))
+    assert merged.to_pylist() == pq.read_table(single).to_pylist()

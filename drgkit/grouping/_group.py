@@ -296,6 +296,11 @@ class GroupRun:
         reason[not_grouped] = pre[not_grouped]
         return self._assemble(batch, f.ids, _Outcome(reason, result, version, detail))
 
+    def case_ids(self, arr: pa.Array | None, n: int, row0: int) -> pa.Array:
+        """The case ids of a batch as grouping reports them: text, empty -> null, and the
+        1-based row number when the input has no id column."""
+        return self._case_ids(arr, n, row0)
+
     def _case_ids(self, arr: pa.Array | None, n: int, row0: int) -> pa.Array:
         if arr is None:
             return pa.array([str(row0 + i + 1) for i in range(n)], pa.string())

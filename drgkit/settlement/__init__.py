@@ -1,5 +1,6 @@
 """Settlement: regional payment policies applied to grouped cases, exactly, in cents."""
 
+from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
 from ._money import MONEY
 from ._period import (
     PeriodRules,
@@ -23,7 +24,30 @@ from ._settle import (
 )
 from ._simulate import Simulation, simulate
 
-__all__ = ["MONEY", "PAYMENT_CLASSES", "Partial", "PeriodRules", "Policy", "PolicyError",
-           "Reduced", "SettleRun", "SettleSummary", "Simulation", "hospital_totals", "point_values",
-           "presettle", "presettle_all", "quality_deductions", "settle", "settle_batches",
-           "settle_file", "settle_period", "simulate"]
+__all__ = [
+    "MONEY",
+    "PAYMENT_CLASSES",
+    "DaskRunner",
+    "DatasetResult",
+    "LocalRunner",
+    "Partial",
+    "PeriodRules",
+    "Policy",
+    "PolicyError",
+    "Reduced",
+    "SettleContext",
+    "SettleRun",
+    "SettleSummary",
+    "Simulation",
+    "hospital_totals",
+    "point_values",
+    "presettle",
+    "presettle_all",
+    "quality_deductions",
+    "settle",
+    "settle_batches",
+    "settle_dataset",
+    "settle_file",
+    "settle_period",
+    "simulate",
+]

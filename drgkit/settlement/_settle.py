@@ -100,6 +100,42 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         b"policy": policy.id, b"policy_hash": policy.content_hash})
 
 
+def read_settled(source: Any) -> pa.Table:
+    """A settled-case table (drgkit settle's output) from any input, with its types restored:
+    a CSV gives text, which is cast back exactly (money as decimals, flags as booleans)."""
+    src = open_cases(source)
+    table = pa.Table.from_batches(list(src.batches), schema=src.schema)
+    reference = {f.name: f.type for f in settle_schema_fields()}
+    columns = []
+    for name in table.column_names:
+        col = table.column(name)
+        want = reference.get(name)
+        if want is not None and col.type != want:
+            target = want.value_type if pa.types.is_dictionary(want) else want
+            try:
+                if pa.types.is_string(col.type) and not pa.types.is_string(target):
+                    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+                col = col.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CaseDataError(f"cannot read as {target}: {exc}", file=src.name,
+                                    column=name) from None
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def settle_schema_fields() -> list[pa.Field]:
+    """The typed columns of a settlement result (both methods)."""
+    fields = list(settle_schema(_SchemaProbe()))
+    return fields
+
+
+class _SchemaProbe:
+    method = "points"
+    point_decimals = 4
+    id = ""
+    content_hash = ""
+
+
 @attrs.frozen(slots=True)
 class Partial:
     """Integer sums of a batch for the first pass (points method)."""
@@ -231,10 +267,14 @@ class SettleRun:
                  layout: str | Layout | None = None, columns: dict[str, str] | None = None,
                  hospitals: Any = None, keep: Sequence[str] | None = None,
                  check_duplicates: bool = True, tracker: Any = None,
-                 row_offset: int = 0) -> None:
+                 row_offset: int = 0, book: PriceBook | None = None) -> None:
+        """``book``: a price book of the same policy to share between runs (partitions of one
+        dataset); cells are pure functions of the policy, so sharing only saves time."""
         self.policy = policy
         self.source = source
-        self.book = PriceBook(policy)
+        if book is not None and book.policy is not policy:
+            raise ValueError("a shared price book must belong to the same policy object")
+        self.book = book if book is not None else PriceBook(policy)
         self.grouped_input = all(c in schema.names for c in ("status", "drg"))
         if self.grouped_input:
             self.group_run = None
@@ -437,6 +477,21 @@ class SettleRun:
                           dtype=np.int64)
         return (mapped[inverse] if n else np.zeros(0, np.int64)), coef
 
+    def _ruleset_hash(self, ruleset_id: str | None) -> str:
+        """Content hash of a ruleset named in the output: the one this run grouped with, or
+        (grouped input) the registered ruleset of that id; empty when it is unknown here."""
+        if not ruleset_id:
+            return ""
+        if ruleset_id not in self._rs_hash:
+            from ..errors import DrgkitError
+            from ..registry import default_registry
+
+            try:
+                self._rs_hash[ruleset_id] = default_registry().ruleset(ruleset_id).content_hash
+            except DrgkitError:
+                self._rs_hash[ruleset_id] = ""
+        return self._rs_hash[ruleset_id]
+
     # ------------------------------------------------------------------ pass 1: partial sums
     def _price(self, prep: _Prepared):
         a = self.book.arrays()
@@ -526,8 +581,7 @@ class SettleRun:
         rs_names = rs.cast(pa.dictionary(pa.int16(), pa.string()))
         rs_hash = pa.DictionaryArray.from_arrays(
             rs.indices.cast(pa.int16()),
-            pa.array([self._rs_hash.get(x) or "" for x in rs.dictionary.to_pylist()],
-                     pa.string()))
+            pa.array([self._ruleset_hash(x) for x in rs.dictionary.to_pylist()], pa.string()))
         columns = [cols[name] for name in self.keep] + [
             prep.ids,
             text("hospital_id"),
