@@ -29,6 +29,7 @@ def test_wheel_ships_demo_rulesets_and_finds_them(tmp_path: Path) -> None:
         for table in ("meta.csv", "rules.csv", "lists.csv"):
             assert f"drgkit/_rulesets/demo/{version}/{table}" in names
     assert "drgkit/py.typed" in names
+    assert "drgkit/policies/demo.toml" in names and "drgkit/alliances/demo.toml" in names
     # the unpacked package (not this checkout) finds its own rulesets
     probe = subprocess.run(
         [sys.executable, "-c",
