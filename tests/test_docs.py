@@ -39,3 +39,21 @@ def test_every_reason_code_is_documented_in_the_readme() -> None:
 def test_public_api_is_exported() -> None:
     for name in drgkit.__all__:
         assert hasattr(drgkit, name), name
+
+
+def test_every_cli_command_is_named_in_the_readme() -> None:
+    from drgkit.cli import cli
+
+    text = _readme()
+    for name in cli.commands:
+        if name not in ("layouts", "warmup"):
+            assert f"`{name}`" in text or f"drgkit {name}" in text, name
+
+
+def test_every_alliance_link_kind_is_documented() -> None:
+    import drgkit.alliance
+    from drgkit.alliance._split import LINKS
+
+    doc = drgkit.alliance.__doc__ or ""
+    for kind in LINKS:
+        assert f"``{kind}``" in doc, kind
