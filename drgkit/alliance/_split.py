@@ -769,7 +769,7 @@ def _transfers_table(cols: _Columns, mem: _Members, model: AllianceModel, t_kind
                      t_child, t_parent, t_payer, t_payee, t_base, t_amount) -> pa.Table:
     ids = pa.array(mem.ids, pa.string())
     alliance_names = pa.array([a.id for a in model.alliances], pa.string())
-    return pa.table({
+    table = pa.table({
         "alliance_id": alliance_names.take(pa.array(mem.alliance[t_payer])),
         "kind": pa.array(np.where(t_kind == UP, "up", "down").astype(object), pa.string()),
         "case_id": _take(cols.case_id, t_case),
@@ -780,3 +780,8 @@ def _transfers_table(cols: _Columns, mem: _Members, model: AllianceModel, t_kind
         "base": cents_array(t_base),
         "amount": cents_array(t_amount),
     })
+    # a canonical order, whatever the input order: by alliance, kind and case (a chain's
+    # steps stay in order, from the paying case up: the sort is stable)
+    return table.take(pc.sort_indices(table, [("alliance_id", "ascending"),
+                                              ("kind", "ascending"),
+                                              ("case_id", "ascending")]))
