@@ -11,8 +11,9 @@ Input columns
 -------------
 ``case_id`` (string), ``hospital_id`` (string), ``settled`` (bool), ``payment`` and
 ``total_cost`` (money, exact cents), ``referral_from`` (string, the case id this case was
-referred from; optional: absent means no referrals) and ``rw`` (decimal; needed only when the
-model's ``volume = "rw"``). Every input row comes out in ``AllianceSplit.cases``, in input order.
+referred from; null or empty: none; an absent column means no referrals) and ``rw``
+(decimal; needed only when the model's ``volume = "rw"``). Every input row comes out in
+``AllianceSplit.cases``, in input order.
 
 Rules (all amounts integer cents)
 ---------------------------------
@@ -54,7 +55,8 @@ parent's member) receives ``split(U, down_sender_share)`` from the receiver. A l
 stays with the receiver unless ``down_share_losses = true``.
 
 **Claims.** A member's claims = its own payments (settled cases) + ``referred_up`` +
-up shares received − up shares paid out + down shares received − down shares paid out.
+``up_received`` + ``up_paid_out`` + ``down_received`` + ``down_paid_out`` (every column of the
+members table is signed as it enters the sum: what a member gives is negative).
 Σ claims of an alliance = Σ payment of its paid cases (settled, not absorbed): no case is paid
 twice.
 
@@ -69,7 +71,8 @@ is shared among members by ``share_by``: ``"coefficient_volume"`` or ``"claims"`
 **Shared costs, joint services, cost increases.** Each common cost is allocated among members
 (all, or those listed) by contribution coefficient × service volume (``volume = "cases"``:
 settled cases treated; ``"rw"``: their Σ RW). Joint-service revenue goes to the lead by
-``lead_share`` and to the other members (or those listed) by coefficient × volume, or by
+``lead_share`` and to the other members (or those listed) by coefficient × volume — one
+largest-remainder split with weights ``lead_share`` and ``(1 − lead_share)·cv_i/Σcv`` — or by
 explicit ``shares``. A cost increase is split between the members (``member_share``) and the
 suppliers; the members' part is allocated by coefficient × volume. When every weight of an
 allocation is zero, the coefficients alone are the weights.

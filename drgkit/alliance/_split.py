@@ -119,7 +119,7 @@ def _link_kinds(own_code, parent_code, code_count, code_first, member, m_allianc
         if pcode >= 0 and pcode == own_code[i]:
             kind[i] = SELF
             continue
-        if pcode < 0:
+        if pcode < 0 or code_count[pcode] == 0:
             kind[i] = UNRESOLVED
             continue
         if code_count[pcode] > 1:
@@ -425,17 +425,18 @@ def _split(cols: _Columns, model: AllianceModel) -> AllianceSplit:
     member = pc.index_in(cols.hospital_id, value_set=pa.array(mem.ids, pa.large_string()))
     member = member.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
-    encoded = pc.dictionary_encode(cols.case_id)
-    own_code = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    k = len(encoded.dictionary)
-    valid_own = own_code >= 0
-    code_count = np.bincount(own_code[valid_own], minlength=k).astype(np.int64)
-    code_first = np.full(k, -1, np.int64)
-    rows = np.flatnonzero(valid_own)
+    # only the ids that some case names as its referral source are hashed: codes index them
+    refs = cols.referral_from
+    named = pc.unique(refs.filter(refs.is_valid()))
+    own_code = pc.index_in(cols.case_id, value_set=named)
+    own_code = own_code.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(own_code >= 0)
+    code_count = np.bincount(own_code[rows], minlength=len(named)).astype(np.int64)
+    code_first = np.full(len(named), -1, np.int64)
     code_first[own_code[rows[::-1]]] = rows[::-1]
-    parent_code = pc.index_in(cols.referral_from, value_set=encoded.dictionary)
+    parent_code = pc.index_in(refs, value_set=named)
     parent_code = parent_code.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    parent_code[cols.referral_from.is_null().to_numpy(zero_copy_only=False)] = -2
+    parent_code[refs.is_null().to_numpy(zero_copy_only=False)] = -2
 
     kind, parent = _link_kinds(own_code, parent_code, code_count, code_first, member,
                                mem.alliance, mem.level, cols.settled)
