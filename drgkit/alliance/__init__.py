@@ -35,7 +35,8 @@ when it names a parent. Otherwise the link's kind is decided in this order:
 * ``down`` (下转) — a lower ``level``;
 * ``conflict`` — an up-link whose parent already has another up-child: of the up-children of
   one parent, the one with the smallest ``case_id`` (binary string order) keeps the link; the
-  others become ``conflict``.
+  others become ``conflict``. Repeated case ids are told apart by hospital id, payment and
+  cost (a missing cost first), in that order (rows equal in all of these are interchangeable).
 
 Only ``up`` and ``down`` links move money; every other kind is reported and otherwise ignored
 (both cases are paid on their own).
@@ -51,8 +52,9 @@ With 30 %: A→B→C pays C 70 %, B 21 %, A 9 % of C's payment.
 
 **Down-transfers.** For a ``down`` link whose child is paid (settled and not absorbed) and has
 a known total cost, the child's surplus ``U = payment − total_cost`` is split: the sender (the
-parent's member) receives ``split(U, down_sender_share)`` from the receiver. A loss (``U < 0``)
-stays with the receiver unless ``down_share_losses = true``.
+parent's member) receives ``split(U, down_sender_share)`` from the receiver. A zero surplus
+is split too (into zeros); a loss (``U < 0``) stays with the receiver unless
+``down_share_losses = true``.
 
 **Claims.** A member's claims = its own payments (settled cases) + ``referred_up`` +
 ``up_received`` + ``up_paid_out`` + ``down_received`` + ``down_paid_out`` (every column of the
@@ -66,16 +68,18 @@ budget ``B``, balance = B − claims; a surplus is kept by the retention bands a
 shared with the fund by the over-spend bands, both scaled by ``B`` (exactly as in period
 settlement, :class:`drgkit.settlement.PeriodRules`); ``package_adjustment = kept −
 alliance's part of the over-spend``; ``package = claims + package_adjustment``. The adjustment
-is shared among members by ``share_by``: ``"coefficient_volume"`` or ``"claims"``.
+is shared among members by ``share_by``: ``"coefficient_volume"`` or ``"claims"`` (a member
+whose claims are negative weighs zero).
 
 **Shared costs, joint services, cost increases.** Each common cost is allocated among members
 (all, or those listed) by contribution coefficient × service volume (``volume = "cases"``:
 settled cases treated; ``"rw"``: their Σ RW). Joint-service revenue goes to the lead by
 ``lead_share`` and to the other members (or those listed) by coefficient × volume — one
-largest-remainder split with weights ``lead_share`` and ``(1 − lead_share)·cv_i/Σcv`` — or by
-explicit ``shares``. A cost increase is split between the members (``member_share``) and the
-suppliers; the members' part is allocated by coefficient × volume. When every weight of an
-allocation is zero, the coefficients alone are the weights.
+largest-remainder split with weights ``lead_share`` and ``(1 − lead_share)·cv_i/Σcv``; with no
+other member the lead takes it all — or by explicit ``shares``. A cost increase is split
+between the members (``member_share``) and the suppliers; the members' part is allocated by
+coefficient × volume. When every weight of an allocation is zero, the coefficients alone are
+the weights.
 
 **Net.** ``net = claims + package_adjustment + shared_costs + joint_revenue + cost_increase``
 (costs and increases are negative amounts). Σ net of an alliance = package − Σ shared costs +

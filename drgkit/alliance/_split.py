@@ -209,7 +209,7 @@ def _episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num,
                 amount = x
         elif kind[i] == DOWN and cost_ok[i]:
             u = pay[i] - cost[i]
-            if u > 0 or (losses and u < 0):
+            if u >= 0 or losses:
                 p = parent[i]
                 payee = member[p]
                 x = _split2(u, down_num, m_rank[payee] < m_rank[m])
@@ -474,7 +474,7 @@ def _split(cols: _Columns, model: AllianceModel) -> AllianceSplit:
 
 def _resolve_conflicts(kind: np.ndarray, parent: np.ndarray, cols: _Columns) -> None:
     """Of several up-children of one parent, the smallest (case_id, hospital_id, payment,
-    cost) keeps the link; the others become ``conflict``."""
+    cost — a missing cost first) keeps the link; the others become ``conflict``."""
     up = np.flatnonzero(kind == UP)
     if not len(up):
         return
@@ -488,7 +488,8 @@ def _resolve_conflicts(kind: np.ndarray, parent: np.ndarray, cols: _Columns) -> 
         groups.setdefault(int(parent[i]), []).append(i)
     case_ids = cols.case_id.take(pa.array(contested)).to_pylist()
     hospitals = cols.hospital_id.take(pa.array(contested)).to_pylist()
-    key = {i: (_key(c or ""), _key(h or ""), int(cols.pay[i]), int(cols.cost[i]))
+    key = {i: (_key(c or ""), _key(h or ""), int(cols.pay[i]),
+               int(cols.cost[i]) if cols.cost_ok[i] else -(2**62))
            for i, c, h in zip(contested.tolist(), case_ids, hospitals, strict=True)}
     for children in groups.values():
         winner = min(children, key=lambda i: (key[i], i))
@@ -781,8 +782,18 @@ def _transfers_table(cols: _Columns, mem: _Members, model: AllianceModel, t_kind
         "base": cents_array(t_base),
         "amount": cents_array(t_amount),
     })
-    # a canonical order, whatever the input order: by alliance, kind and case (a chain's
-    # steps stay in order, from the paying case up: the sort is stable)
-    return table.take(pc.sort_indices(table, [("alliance_id", "ascending"),
-                                              ("kind", "ascending"),
-                                              ("case_id", "ascending")]))
+    # a canonical order, whatever the input order: by alliance, kind and the paying case
+    # (its id, then hospital, payment, cost and referral source, for repeated ids), then the
+    # steps of a chain from the paying case up
+    step = np.zeros(len(t_case), np.int64)
+    if len(t_case):
+        new_episode = np.r_[True, t_case[1:] != t_case[:-1]]
+        starts = np.flatnonzero(new_episode)
+        step = np.arange(len(t_case)) - np.repeat(starts, np.diff(np.r_[starts, len(t_case)]))
+    keyed = table.append_column("_h", _take(cols.hospital_id, t_case)).append_column(
+        "_p", pa.array(cols.pay[t_case])).append_column(
+        "_c", pa.array(np.where(cols.cost_ok[t_case], cols.cost[t_case], -(2**62)))).append_column(
+        "_r", _take(cols.referral_from, t_case)).append_column("_s", pa.array(step))
+    order = pc.sort_indices(keyed, [(name, "ascending") for name in (
+        "alliance_id", "kind", "case_id", "_h", "_p", "_c", "_r", "_s")])
+    return table.take(order)
