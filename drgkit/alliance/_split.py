@@ -144,34 +144,43 @@ def _link_kinds(own_code, parent_code, code_count, code_first, member, m_allianc
 
 
 @jit
+def _transfer(tr, t, kind, case, child, parent, payer, payee, base, amount, sums, column):
+    """Record transfer ``t`` (a row of ``tr``) and book it on both members; returns t + 1.
+    ``column``: the row of ``sums`` the payee gains in (the payer loses in the next)."""
+    tr[t, 0] = kind
+    tr[t, 1] = case
+    tr[t, 2] = child
+    tr[t, 3] = parent
+    tr[t, 4] = payer
+    tr[t, 5] = payee
+    tr[t, 6] = base
+    tr[t, 7] = amount
+    sums[column, payee] += amount
+    sums[column + 1, payer] -= amount
+    return t + 1
+
+
+@jit
 def _episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num, down_num,
               losses, n_members):
     """Absorbed cases, transfers and per-member sums (see the package docstring)."""
     n = len(kind)
     absorbed = np.zeros(n, np.bool_)
-    n_up = 0
-    n_down = 0
+    cap = 0
     for i in range(n):
         if kind[i] == UP:
             absorbed[parent[i]] = True
-            n_up += 1
+            cap += 1
         elif kind[i] == DOWN:
-            n_down += 1
+            cap += 1
     paid = np.zeros(n, np.bool_)
     for i in range(n):
         paid[i] = settled[i] and member[i] >= 0 and not absorbed[i]
     paying = np.full(n, -1, np.int64)
     surplus = np.zeros(n, np.int64)
     surplus_ok = np.zeros(n, np.bool_)
-    cap = n_up + n_down
-    t_kind = np.zeros(cap, np.int8)
-    t_case = np.zeros(cap, np.int64)
-    t_child = np.zeros(cap, np.int64)
-    t_parent = np.zeros(cap, np.int64)
-    t_payer = np.zeros(cap, np.int64)
-    t_payee = np.zeros(cap, np.int64)
-    t_base = np.zeros(cap, np.int64)
-    t_amount = np.zeros(cap, np.int64)
+    # transfers: kind, case, child, parent, payer, payee, base, amount
+    tr = np.zeros((cap, 8), np.int64)
     sums = np.zeros((6, n_members), np.int64)  # own, referred_up, up_in, up_out, dn_in, dn_out
     t = 0
     for i in range(n):
@@ -191,17 +200,7 @@ def _episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num,
                 payee = member[p]
                 payer = member[cur]
                 x = _split2(amount, up_num, m_rank[payee] < m_rank[payer])
-                t_kind[t] = UP
-                t_case[t] = i
-                t_child[t] = cur
-                t_parent[t] = p
-                t_payer[t] = payer
-                t_payee[t] = payee
-                t_base[t] = amount
-                t_amount[t] = x
-                t += 1
-                sums[2, payee] += x
-                sums[3, payer] -= x
+                t = _transfer(tr, t, UP, i, cur, p, payer, payee, amount, x, sums, 2)
                 paying[p] = i
                 if kind[p] != UP:
                     break
@@ -213,21 +212,10 @@ def _episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num,
                 p = parent[i]
                 payee = member[p]
                 x = _split2(u, down_num, m_rank[payee] < m_rank[m])
-                t_kind[t] = DOWN
-                t_case[t] = i
-                t_child[t] = i
-                t_parent[t] = p
-                t_payer[t] = m
-                t_payee[t] = payee
-                t_base[t] = u
-                t_amount[t] = x
-                t += 1
-                sums[4, payee] += x
-                sums[5, m] -= x
+                t = _transfer(tr, t, DOWN, i, i, p, m, payee, u, x, sums, 4)
                 surplus[i] = u
                 surplus_ok[i] = True
-    return (absorbed, paid, paying, surplus, surplus_ok, sums, t_kind[:t], t_case[:t],
-            t_child[:t], t_parent[:t], t_payer[:t], t_payee[:t], t_base[:t], t_amount[:t])
+    return absorbed, paid, paying, surplus, surplus_ok, sums, tr[:t]
 
 
 @jit
@@ -445,8 +433,7 @@ def _split(cols: _Columns, model: AllianceModel) -> AllianceSplit:
     rules = model.rules
     up_num = int(rules.up_referrer_share * SCALE)
     down_num = int(rules.down_sender_share * SCALE)
-    (absorbed, paid, paying, surplus, surplus_ok, sums, t_kind, t_case, t_child, t_parent,
-     t_payer, t_payee, t_base, t_amount) = _episodes(
+    absorbed, paid, paying, surplus, surplus_ok, sums, tr = _episodes(
         kind, parent, member, cols.settled, cols.pay, cols.cost, cols.cost_ok, mem.rank,
         up_num, down_num, rules.down_share_losses, n_members)
     cases_m, settled_m, rw_m = _member_counts(member, cols.settled, cols.rw, n_members)
@@ -459,8 +446,7 @@ def _split(cols: _Columns, model: AllianceModel) -> AllianceSplit:
 
     cases = _cases_table(cols, mem, model, member, kind, absorbed, paid, paying, surplus,
                          surplus_ok)
-    transfers = _transfers_table(cols, mem, model, t_kind, t_case, t_child, t_parent,
-                                 t_payer, t_payee, t_base, t_amount)
+    transfers = _transfers_table(cols, mem, model, *np.ascontiguousarray(tr.T))
     members = _members_table(mem, model, cases_m, settled_m, volume, sums, claims_m, extra)
     items = _items_table(item_rows)
     meta = {b"drgkit.alliance_model": model.id.encode(),
