@@ -69,6 +69,7 @@ import attrs
 from ..errors import TableError
 from ..settlement._money import LIMIT_CENTS
 from ..settlement._period import OverspendBand, PeriodRules, RetentionBand, _bands
+from ..settlement._period import _ratio as _period_ratio
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,7 +89,6 @@ __all__ = [
     "load_model",
 ]
 
-MAX_DECIMALS = 6
 ROLES = ("lead", "member")
 VOLUMES = ("cases", "rw")
 SHARE_BY = ("coefficient_volume", "claims")
@@ -250,16 +250,11 @@ def _number(value: Any) -> Decimal | None:
 def _ratio(value: Any, where: str, path: Any, *, limit: Decimal = Decimal(1),
            positive: bool = False, row: int | None = None, column: str | None = None
            ) -> Decimal:
-    number = _number(value)
-    if number is None or number < 0 or (positive and number == 0) or number > limit:
-        kind = "positive" if positive else "non-negative"
-        raise _err(f"{where} must be a {kind} number of at most {limit}, got {value!r}", path,
-                   row, column)
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
-        raise _err(f"{where} may have at most {MAX_DECIMALS} decimals, got {value!r}", path,
-                   row, column)
-    return number
+    """An exact decimal in [0, limit] with at most six decimals (the policy files' rule)."""
+    try:
+        return _period_ratio(value, where, path, limit=limit, positive=positive)
+    except TableError as exc:
+        raise _err(exc.message, path, row, column) from None
 
 
 def _cents(value: Any, where: str, path: Any) -> int:

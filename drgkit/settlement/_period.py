@@ -109,7 +109,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -120,7 +120,7 @@ import pyarrow.compute as pc
 
 from ..errors import CaseDataError
 from ._money import MONEY, OK, cents_array, to_cents
-from ._policy import Policy, PolicyError
+from ._policy import Policy, PolicyError, _dec
 
 __all__ = [
     "OverspendBand",
@@ -254,16 +254,7 @@ def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str,
 def _ratio(value: Any, where: str, path: Any, *, limit: Decimal,
            positive: bool = False) -> Decimal:
     """An exact decimal in [0, limit] (or (0, limit]) with at most 6 decimals."""
-    if isinstance(value, bool) or value is None or value == "" or not isinstance(
-            value, (str, int, float, Decimal)):
-        raise PolicyError(f"{where} must be a number, got {value!r}", file=path)
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise PolicyError(f"{where} must be a number, got {value!r}", file=path) from None
-    if not number.is_finite() or number < 0 or (positive and number == 0):
-        raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
-                          f"number, got {value!r}", file=path)
+    number = _dec(value, where, path, positive=positive)
     if number > limit:
         raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
     exponent = number.as_tuple().exponent

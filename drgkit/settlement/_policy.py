@@ -51,7 +51,9 @@ class PolicyError(TableError):
 
 
 def _dec(value: Any, where: str, path: Path | None, *, positive: bool = False) -> Decimal:
-    if isinstance(value, bool) or value is None or value == "":
+    """An exact, finite decimal ≥ 0 (> 0 when ``positive``) from a TOML or CSV value."""
+    if isinstance(value, bool) or value is None or value == "" or not isinstance(
+            value, (str, int, float, Decimal)):
         raise PolicyError(f"{where} must be a number, got {value!r}", file=path)
     try:
         number = Decimal(str(value).strip())
