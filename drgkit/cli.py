@@ -588,7 +588,11 @@ def alliance_cmd(cases, model, policy, ruleset, weights, referral_column, out, f
     started = time.perf_counter()
     alliance_model = load_model(model)
     names = open_cases(cases, encoding=encoding).schema.names
+    if referral_column != "referral_from" and referral_column not in names:
+        raise UserError(f"{cases} has no column {referral_column!r} (--referral-column)")
     if "settled" in names and "payment" in names:
+        if policy:
+            click.echo(f"note: {cases} is settled already; -p {policy} is not used", err=True)
         table = read_settled(cases)
     else:
         if not policy:

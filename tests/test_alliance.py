@@ -28,6 +28,7 @@ from drgkit.alliance import (
     split_batches,
 )
 from drgkit.cli import cli
+from drgkit.errors import CaseDataError
 from drgkit.settlement._period import OverspendBand, PeriodRules, RetentionBand
 
 D = Decimal
@@ -464,3 +465,73 @@ def test_cli_alliance_on_demo_cases(tmp_path: Path) -> None:
     res = runner.invoke(cli, ["alliance", str(src), "-a", "nope", "-p", "demo", "-o",
                               str(tmp_path / "x")])
     assert res.exit_code == 2 and "shipped: demo" in res.output
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_cost_and_rw_are_errors_naming_row_and_column() -> None:
+    m = model(Alliance("A", THREE, shared_costs=(SharedCost("x", 100),)))
+    t = pa.table({"case_id": ["a", "b"], "hospital_id": ["P1", "L3"],
+                  "settled": [True, True], "payment": ["1.00", "2.00"],
+                  "total_cost": ["0.50", "150.005"], "referral_from": [None, "a"]})
+    with pytest.raises(CaseDataError) as info:
+        split(t, m)
+    assert (info.value.row, info.value.column) == (2, "total_cost")
+    assert "fractions of a cent" in str(info.value)
+    ok = cases(("a", "P1", "1.00", None, None), ("b", "L3", "2.00", None, None))
+    rw_model = AllianceModel.of([Alliance("A", THREE, shared_costs=(SharedCost("x", 100),))],
+                                AllianceRules(volume="rw"))
+    for values, message in (([1.0, 1.23456], "at most 4 decimals"),
+                            ([D("1.5"), D("-1.5")], "negative")):
+        with pytest.raises(CaseDataError, match=message) as info:
+            split(ok.append_column("rw", pa.array(values)), rw_model)
+        assert (info.value.row, info.value.column) == (2, "rw")
+
+
+def test_models_built_in_python_are_checked_like_files() -> None:
+    for bad in (AllianceRules(up_referrer_share=D("1.5")), AllianceRules(volume="RW"),
+                AllianceRules(down_sender_share=D("0.0000005"))):
+        with pytest.raises(AllianceError):
+            AllianceModel.of([Alliance("A", THREE)], bad)
+    for alliance in (Alliance("A", THREE, shared_costs=(SharedCost("x", -250),)),
+                     Alliance("A", THREE, joint_services=(JointService("j", 100),)),
+                     Alliance("A", members(("L", 3, "1.0000001")))):
+        with pytest.raises(AllianceError):
+            AllianceModel.of([alliance])
+
+
+def test_members_file_rows_count_blank_lines_and_extra_fields_are_errors(
+        tmp_path: Path) -> None:
+    members_csv = write(tmp_path, "alliance_id,hospital_id,level,role\nA,H3,3,lead\n\n\n"
+                                  "A,H1,x,\n", "members.csv")
+    path = write(tmp_path, 'id = "t"\nmembers_file = "members.csv"\n' + BASE +
+                 '[[alliances]]\nid = "A"\n')
+    with pytest.raises(AllianceError) as info:
+        AllianceModel.load(path)
+    assert (info.value.file, info.value.row, info.value.column) == (str(members_csv), 5,
+                                                                     "level")
+    write(tmp_path, "alliance_id,hospital_id,level,role\nA,H3,3,lead,0.5\n", "members.csv")
+    with pytest.raises(AllianceError, match="more field") as info:
+        AllianceModel.load(path)
+    assert info.value.row == 2
+
+
+def test_a_shipped_name_wins_over_a_folder_of_that_name(tmp_path: Path,
+                                                       monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert load_model("demo").id == "demo"
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(AllianceError, match=r"dir\.toml"):
+        load_model("dir.toml")
+
+
+def test_cli_unknown_referral_column_is_a_usage_error(tmp_path: Path) -> None:
+    src = tmp_path / "settled.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(_settled_demo(300), src)
+    res = CliRunner().invoke(cli, ["alliance", str(src), "-a", "demo", "-o", str(tmp_path / "o"),
+                                   "--referral-column", "nosuch"])
+    assert res.exit_code == 2 and "nosuch" in res.output

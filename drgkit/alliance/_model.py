@@ -192,8 +192,11 @@ class AllianceModel:
                 config = tomllib.load(fh)
         except FileNotFoundError:
             raise AllianceError("no such alliance model file", file=path) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise AllianceError(f"not valid TOML: {exc}", file=path) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise AllianceError(f"not valid TOML (UTF-8): {exc}", file=path) from None
+        except OSError as exc:
+            raise AllianceError(f"cannot read the model file: {exc.strerror or exc}",
+                                file=path) from None
         return cls.from_config(config, path=path)
 
     @classmethod
@@ -275,7 +278,7 @@ def _cents(value: Any, where: str, path: Any) -> int:
 
 def _level(value: Any, where: str, path: Any, row: int | None = None,
            column: str | None = None) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9:
         raise _err(f"{where} must be a level from 1 (primary) to 9, got {value!r}", path, row,
@@ -324,7 +327,11 @@ def _read_members_file(file: Path, coefficients: Mapping[int, Decimal]
                     raise _err(f"unknown column {name!r} (expected "
                                f"{', '.join(_MEMBER_COLUMNS)})", file, 1, name)
             out: dict[str, list[Member]] = {}
-            for row_no, row in enumerate(reader, start=2):
+            for row in reader:
+                row_no = reader.line_num
+                if None in row:
+                    raise _err(f"the row has {len(row[None])} more field(s) than the header",
+                               file, row_no)
                 alliance = (row.get("alliance_id") or "").strip()
                 if not alliance:
                     raise _err("alliance_id is empty", file, row_no, "alliance_id")
@@ -336,6 +343,8 @@ def _read_members_file(file: Path, coefficients: Mapping[int, Decimal]
         raise _err("no such members file", file) from None
     except UnicodeDecodeError as exc:
         raise _err(f"not UTF-8 text: {exc}", file) from None
+    except OSError as exc:
+        raise _err(f"cannot read the members file: {exc.strerror or exc}", file) from None
 
 
 def _names(value: Any, where: str, path: Any) -> tuple[str, ...] | None:
@@ -464,6 +473,8 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
         raise _err("[coefficients] must be a table { level = coefficient }", path)
     for level, value in raw_coef.items():
         lv = _level(level, f"coefficients key {level!r}", path)
+        if lv in coefficients:
+            raise _err(f"[coefficients] gives level {lv} twice", path)
         coefficients[lv] = _ratio(value, f"coefficients.{level}", path, limit=Decimal(100),
                                   positive=True)
 
@@ -531,7 +542,56 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
     return attrs.evolve(model, content_hash=digest.hexdigest()[:16])
 
 
+def _check_values(model: AllianceModel, path: Any) -> None:
+    """The value checks of the file reader, for models built in Python."""
+    rules = model.rules
+    for name in ("up_referrer_share", "down_sender_share"):
+        _ratio(getattr(rules, name), f"referral.{name}", path)
+    for name, allowed in (("volume", VOLUMES), ("share_by", SHARE_BY)):
+        if getattr(rules, name) not in allowed:
+            raise _err(f"{name} must be one of {', '.join(allowed)}, got "
+                       f"{getattr(rules, name)!r}", path)
+    for a in model.alliances:
+        where = f"alliance {a.id!r}"
+        if a.basis not in BASES:
+            raise _err(f"{where}: basis must be one of {', '.join(BASES)}", path)
+        if a.basis == "capitation" and (a.enrolled is None or a.per_person is None or
+                                        a.budget != a.enrolled * a.per_person):
+            raise _err(f"{where}: a capitation budget is enrolled × per_person", path)
+        for m in a.members:
+            _level(m.level, f"{where} member {m.hospital_id!r} level", path)
+            if m.role not in ROLES:
+                raise _err(f"{where} member {m.hospital_id!r}: role must be one of "
+                           f"{', '.join(ROLES)}", path)
+            _ratio(m.coefficient, f"{where} member {m.hospital_id!r} coefficient", path,
+                   limit=Decimal(100), positive=True)
+        amounts = [("budget", a.budget)] + [(f"shared cost {c.name!r}", c.amount)
+                                            for c in a.shared_costs]
+        amounts += [(f"joint service {j.name!r}", j.revenue) for j in a.joint_services]
+        amounts += [(f"cost increase {c.name!r}", c.amount) for c in a.cost_increases]
+        for what, cents in amounts:
+            if cents is not None and (isinstance(cents, bool) or not isinstance(cents, int)
+                                      or not 0 <= cents <= LIMIT_CENTS):
+                raise _err(f"{where}: {what} must be a whole number of cents from 0 to "
+                           f"{LIMIT_CENTS}, got {cents!r}", path)
+        for j in a.joint_services:
+            if (j.lead_share is None) == (j.shares is None):
+                raise _err(f"{where} joint service {j.name!r} needs either lead_share or "
+                           "shares", path)
+            if j.lead_share is not None:
+                _ratio(j.lead_share, f"{where} joint service {j.name!r} lead_share", path)
+            else:
+                for h, share in j.shares or ():
+                    _ratio(share, f"{where} joint service {j.name!r} share of {h}", path)
+                if sum(share for _h, share in j.shares or ()) != 1:
+                    raise _err(f"{where} joint service {j.name!r}: shares must add up to 1",
+                               path)
+        for c in a.cost_increases:
+            _ratio(c.member_share, f"{where} cost increase {c.name!r} member_share", path)
+
+
 def _check_model(model: AllianceModel, path: Any) -> None:
+    _check_values(model, path)
     seen_alliance: set[str] = set()
     where_member: dict[str, str] = {}
     for a in model.alliances:
@@ -597,14 +657,15 @@ def builtin_models() -> dict[str, Path]:
 
 
 def load_model(spec: str | os.PathLike[str] | AllianceModel) -> AllianceModel:
-    """An alliance model from a TOML path or the name of a shipped model (``demo``)."""
+    """An alliance model: the name of a shipped model (``demo``), or a TOML file."""
     if isinstance(spec, AllianceModel):
         return spec
-    path = Path(spec)
-    if path.suffix == ".toml" or path.exists():
-        return AllianceModel.load(path)
     shipped = builtin_models()
-    if str(spec) in shipped:
-        return AllianceModel.load(shipped[str(spec)])
-    raise AllianceError(f"no alliance model file {str(spec)!r}, and no shipped model of that "
+    text = os.fspath(spec)
+    if text in shipped:  # a shipped name wins over a same-named file or folder here
+        return AllianceModel.load(shipped[text])
+    path = Path(text)
+    if path.is_file() or path.suffix == ".toml":
+        return AllianceModel.load(path)
+    raise AllianceError(f"no alliance model file {text!r}, and no shipped model of that "
                         f"name (shipped: {', '.join(shipped) or 'none'})")

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from .._io import open_writer
 from .._jit import jit
 from ..errors import CaseDataError
-from ..settlement._money import OK, cents_array, to_cents
+from ..settlement._money import FLAG_TEXT, MISSING, OK, cents_array, to_cents
 from ._model import Alliance, AllianceModel
 
 __all__ = ["AllianceSplit", "largest_remainder", "split", "split_batches"]
@@ -261,21 +261,36 @@ def _string(batch: pa.RecordBatch | pa.Table, name: str, n: int) -> pa.Array:
     return arr.cast(pa.large_string())
 
 
-def _rw_units(arr: Any, n: int) -> np.ndarray:
-    """RW as exact integer multiples of 10^-4 (null -> 0)."""
+def _rw_units(arr: Any, n: int, row0: int) -> np.ndarray:
+    """RW as exact integer multiples of 10^-4 (null -> 0); more decimals or a negative RW is
+    an error naming the row."""
     if arr is None:
         return np.zeros(n, np.int64)
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    try:
-        exact = arr.cast(RW_TYPE)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise CaseDataError(f"rw must be a decimal with at most 4 decimals ({exc})",
-                            column="rw") from None
-    words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (
-        exact.offset + n)]
-    values = words[0::2].copy()
-    values[exact.is_null().to_numpy(zero_copy_only=False)] = 0
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.float64())
+    if pa.types.is_floating(arr.type):
+        x = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            units = np.rint(x * RW_SCALE)
+            inexact = ~np.isfinite(x) | (units / RW_SCALE != x)
+        values = np.where(inexact, 0, units).astype(np.int64)
+        bad = np.flatnonzero(inexact)
+        if len(bad):
+            raise CaseDataError(f"rw {x[bad[0]]!r} is not a number with at most 4 decimals",
+                                row=row0 + int(bad[0]) + 1, column="rw")
+    else:
+        try:
+            exact = arr.cast(RW_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise CaseDataError(f"rw must be a decimal with at most 4 decimals ({exc})",
+                                column="rw") from None
+        words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (
+            exact.offset + n)]
+        values = words[0::2].copy()
+        values[exact.is_null().to_numpy(zero_copy_only=False)] = 0
+    negative = np.flatnonzero(values < 0)
+    if len(negative):
+        raise CaseDataError("rw is negative", row=row0 + int(negative[0]) + 1, column="rw")
     return values
 
 
@@ -305,9 +320,17 @@ def _read(batch: pa.RecordBatch | pa.Table, row0: int, need_rw: bool) -> _Column
         raise CaseDataError(f"case {case!r} is settled but its payment is not an amount "
                             f"({len(bad)} such rows)", row=row0 + k + 1, column="payment")
     cost, cost_flag = to_cents(batch.column("total_cost"), n)
+    # a missing cost is unknown (no down-transfer surplus); a cost that is there but is not an
+    # amount is a mistake in the input
+    bad = np.flatnonzero(settled & (cost_flag != OK) & (cost_flag != MISSING))
+    if len(bad):
+        k = int(bad[0])
+        case = _string(batch, "case_id", n)[k].as_py()
+        raise CaseDataError(f"case {case!r}: total_cost is {FLAG_TEXT[int(cost_flag[k])]} "
+                            f"({len(bad)} such rows)", row=row0 + k + 1, column="total_cost")
     refs = _string(batch, "referral_from", n)
     refs = pc.if_else(pc.equal(refs, ""), pa.scalar(None, pa.large_string()), refs)
-    rw = _rw_units(batch.column("rw") if "rw" in names else None, n)
+    rw = _rw_units(batch.column("rw") if "rw" in names else None, n, row0)
     return _Columns(_string(batch, "case_id", n), _string(batch, "hospital_id", n), refs,
                     settled, np.where(pay_flag == OK, pay, 0), pay_flag == OK,
                     np.where(cost_flag == OK, cost, 0), cost_flag == OK, rw)
