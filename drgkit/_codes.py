@@ -258,6 +258,23 @@ def _hash128(data, start, end):
     return h1 | np.uint64(1), h2
 
 
+@jit(inline="always")
+def _probe(table, mask, h1, h2, row, count):
+    """Insert the 128-bit fingerprint (h1, h2) first seen at ``row`` into the open-addressing
+    ``table``; returns the row it was first seen at, or -1 when it is new."""
+    slot = h1 & mask
+    while True:
+        if table[slot, 0] == 0:
+            table[slot, 0] = h1
+            table[slot, 1] = h2
+            table[slot, 2] = np.uint64(row)
+            count[0] += 1
+            return np.int64(-1)
+        if table[slot, 0] == h1 and table[slot, 1] == h2:
+            return np.int64(table[slot, 2])
+        slot = (slot + np.uint64(1)) & mask
+
+
 @jit
 def _track(offsets, data, valid, row0, table, count):
     """Insert each id; return the earlier row of ids already seen (-1 when new).
@@ -271,18 +288,7 @@ def _track(offsets, data, valid, row0, table, count):
         if valid is not None and not valid[i]:
             continue
         h1, h2 = _hash128(data, offsets[i], offsets[i + 1])
-        slot = h1 & mask
-        while True:
-            if table[slot, 0] == 0:
-                table[slot, 0] = h1
-                table[slot, 1] = h2
-                table[slot, 2] = np.uint64(row0 + i)
-                count[0] += 1
-                break
-            if table[slot, 0] == h1 and table[slot, 1] == h2:
-                first[i] = np.int64(table[slot, 2])
-                break
-            slot = (slot + np.uint64(1)) & mask
+        first[i] = _probe(table, mask, h1, h2, row0 + i, count)
     return first
 
 

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .._codes import _hash128, _regrow, string_buffers
+from .._codes import _hash128, _probe, _regrow, string_buffers
 from .._io import DEFAULT_BATCH_ROWS, PARQUET_SUFFIXES
 from .._jit import jit, set_threads
 from ..errors import CaseDataError, DrgkitError
@@ -126,19 +126,7 @@ def _track_fingerprints(fp, row0, table, count):
         h1 = fp[i, 0]
         if h1 == 0:
             continue
-        h2 = fp[i, 1]
-        slot = h1 & mask
-        while True:
-            if table[slot, 0] == 0:
-                table[slot, 0] = h1
-                table[slot, 1] = h2
-                table[slot, 2] = np.uint64(row0 + i)
-                count[0] += 1
-                break
-            if table[slot, 0] == h1 and table[slot, 1] == h2:
-                first[i] = np.int64(table[slot, 2])
-                break
-            slot = (slot + np.uint64(1)) & mask
+        first[i] = _probe(table, mask, h1, fp[i, 1], row0 + i, count)
     return first
 
 
