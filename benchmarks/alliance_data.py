@@ -162,7 +162,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
         Member,
         SharedCost,
     )
-    from drgkit.settlement._money import cents_array
+    from drgkit._money import cents_array
     from drgkit.settlement._period import OverspendBand, PeriodRules, RetentionBand
 
     t0 = time.perf_counter()
@@ -410,7 +410,7 @@ def cents(column: Any) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
     import pyarrow as pa
 
-    from drgkit.settlement._money import OK, to_cents
+    from drgkit._money import OK, to_cents
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()

@@ -72,7 +72,7 @@ def claim_columns(rows: int) -> dict[str, pa.Array]:
     import numpy as np
     import pyarrow as pa
 
-    from drgkit.settlement._money import cents_array
+    from drgkit._money import cents_array
 
     h = _mix(np.arange(rows, dtype=np.uint64))
     hosp = (h % np.uint64(HOSPITALS)).astype(np.int64)

@@ -9,9 +9,11 @@ keep their trailing zeros and a text age stays a text age.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ import pyarrow.parquet as pq
 
 from .errors import CaseDataError
 
-__all__ = ["CaseSource", "DataWarning", "open_cases", "open_writer"]
+__all__ = ["CaseSource", "DataWarning", "atomic_output", "open_cases", "open_writer"]
 
 DEFAULT_BATCH_ROWS = 1 << 18
 CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zst")
@@ -285,32 +287,109 @@ def open_cases(
 # ------------------------------------------------------------------------------ writing
 
 
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is flushed to disk and renamed
+    onto ``path``, on any error (or interruption) it is removed.
+
+    A reader of ``path`` therefore sees the old file or the complete new one, never a
+    truncated one; a killed process leaves at most a ``.<name>.*.part`` file behind, never a
+    file under the final name. Every output drgkit writes goes through here.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the rename itself is atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class _Writer:
+    """Batches to one CSV or Parquet file, atomically: use it as a context manager (or call
+    :meth:`close` on success and :meth:`abort` on failure). Until ``close`` the rows go to a
+    temporary file beside the target; ``close`` renames it into place."""
+
     def __init__(self, path: Path, fmt: str) -> None:
         self.path = path
         self.fmt = fmt
         self._writer: Any = None
+        self._atomic = atomic_output(path)
+        self._tmp = self._atomic.__enter__()
+        self._done = False
         self.rows = 0
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.fmt == "csv":
             batch = _plain_for_csv(batch)
         if self._writer is None:
             if self.fmt == "parquet":
-                self._writer = pq.ParquetWriter(self.path, batch.schema, compression="zstd")
+                self._writer = pq.ParquetWriter(self._tmp, batch.schema, compression="zstd")
             else:
                 self._writer = pacsv.CSVWriter(
-                    self.path, batch.schema,
+                    str(self._tmp), batch.schema,
                     write_options=pacsv.WriteOptions(quoting_style="needed"))
         self._writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def close(self, schema: pa.Schema | None = None) -> None:
-        if self._writer is None and schema is not None:
-            # no rows at all: still write a file with the header / schema
-            self.write(pa.RecordBatch.from_pylist([], schema=schema))
+        """Finish the file and move it into place."""
+        if self._done:
+            return
+        try:
+            if self._writer is None and schema is not None:
+                # no rows at all: still write a file with the header / schema
+                self.write(pa.RecordBatch.from_pylist([], schema=schema))
+            if self._writer is not None:
+                self._writer.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop what was written; the target keeps its old content (or stays absent)."""
+        if self._done:
+            return
+        self._done = True
         if self._writer is not None:
-            self._writer.close()
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        with contextlib.suppress(Exception):
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
 def _plain_for_csv(data):

@@ -474,7 +474,7 @@ def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
         return None
     import csv as _csv
 
-    from .settlement._money import round_cents
+    from ._money import round_cents
 
     out: dict[str, int] = {}
     with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -533,10 +533,10 @@ def period_cmd(settled, policy, weights, overrides, out, month, all_months, hosp
                          (deductions, quality_deductions(table, pol) if deductions else None)):
         if target is None:
             continue
-        writer = open_writer(target)
-        for batch in data.to_batches():
-            writer.write(batch)
-        writer.close(data.schema)
+        with open_writer(target) as writer:
+            for batch in data.to_batches():
+                writer.write(batch)
+            writer.close(data.schema)
     click.echo(_render_table(result))
     click.echo(f"wrote {out}")
 
@@ -666,10 +666,10 @@ def simulate_cmd(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weig
     click.echo(sim.render(max_rows=rows))
     for target, data in ((out, sim.table), (cases_out, sim.cases)):
         if target is not None:
-            writer = open_writer(target)
-            for batch in data.to_batches():
-                writer.write(batch)
-            writer.close(data.schema)
+            with open_writer(target) as writer:
+                for batch in data.to_batches():
+                    writer.write(batch)
+                writer.close(data.schema)
             click.echo(f"wrote {target}")
 
 

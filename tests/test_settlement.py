@@ -18,7 +18,7 @@ import drgkit
 from drgkit import _demo
 from drgkit.settlement import Policy, PolicyError, settle
 from drgkit.settlement._kernel import muldiv_round
-from drgkit.settlement._money import cents_array, to_cents
+from drgkit._money import cents_array, to_cents
 
 POLICIES = Path(drgkit.__file__).parent / "policies"
 

@@ -67,7 +67,7 @@ from typing import Any
 import attrs
 
 from ..errors import TableError
-from ..settlement._money import LIMIT_CENTS
+from .._money import LIMIT_CENTS
 from ..settlement._period import OverspendBand, PeriodRules, RetentionBand, _bands
 from ..settlement._period import _ratio as _period_ratio
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from .._io import open_writer
 from .._jit import jit
 from ..errors import CaseDataError
-from ..settlement._money import FLAG_TEXT, MISSING, OK, cents_array, to_cents
+from .._money import FLAG_TEXT, MISSING, OK, cents_array, to_cents
 from ._model import Alliance, AllianceModel
 
 __all__ = ["AllianceSplit", "largest_remainder", "split", "split_batches"]
@@ -377,10 +377,10 @@ class AllianceSplit:
         for name in self.TABLES:
             table = getattr(self, name)
             path = folder / f"{name}.{fmt}"
-            writer = open_writer(path, fmt)
-            for batch in table.to_batches():
-                writer.write(batch)
-            writer.close(table.schema)
+            with open_writer(path, fmt) as writer:
+                for batch in table.to_batches():
+                    writer.write(batch)
+                writer.close(table.schema)
             out.append(path)
         return out
 

@@ -649,6 +649,8 @@ def group_file(
                 else:
                     fraction = 0.0
                 progress(min(1.0, fraction), state["run"].rows_done)
-    finally:
-        writer.close(state["run"].schema if "run" in state else None)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(state["run"].schema if "run" in state else None)
     return state["run"].summary

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._money import round_cents
+from .._money import round_cents
 from ._policy import Policy
 from ._price import PriceBook
 

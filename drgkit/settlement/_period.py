@@ -119,7 +119,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CaseDataError
-from ._money import MONEY, OK, cents_array, to_cents
+from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError, _dec
 
 __all__ = [

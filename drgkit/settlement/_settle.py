@@ -29,7 +29,7 @@ from ..grouping._group import GroupRun
 from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from ._money import MONEY, OK, cents_array, to_cents
+from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
@@ -828,6 +828,8 @@ def settle_file(cases: Any, out: str | os.PathLike[str], policy: Any, ruleset: A
                 fraction = src.progress() if src.progress else (
                     state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
                 progress(min(1.0, fraction), state["run"].rows_done)
-    finally:
-        writer.close(state["run"].schema if "run" in state else None)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(state["run"].schema if "run" in state else None)
     return state["run"].summary

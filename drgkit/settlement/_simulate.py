@@ -76,7 +76,7 @@ import pyarrow as pa
 from .._io import open_cases
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
-from ._money import OK, cents_array, to_cents
+from .._money import OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._settle import Reduced, settle_batches, settle_schema
 

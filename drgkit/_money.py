@@ -17,8 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pyarrow as pa
 
-from .._codes import string_buffers
-from .._jit import jit
+from ._codes import string_buffers
+from ._jit import jit
 
 __all__ = ["MONEY", "cents_array", "round_cents", "to_cents", "to_decimal_cents"]
 
