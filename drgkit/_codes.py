@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ._jit import dual, jit, prange
 
-__all__ = ["CodeTable", "string_buffers"]
+__all__ = ["CodeTable", "IdTracker", "fingerprints", "string_buffers"]
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -307,6 +307,42 @@ def _regrow(table, capacity):
     return grown
 
 
+@jit
+def _fingerprints(offsets, data, valid):
+    """(n, 2) uint64: the 128-bit fingerprint of each id (as :func:`_track` hashes it); a
+    null id gets (0, 0)."""
+    n = len(offsets) - 1
+    out = np.zeros((n, 2), dtype=np.uint64)
+    for i in range(n):
+        if valid is not None and not valid[i]:
+            continue
+        h1, h2 = _hash128(data, offsets[i], offsets[i + 1])
+        out[i, 0] = h1
+        out[i, 1] = h2
+    return out
+
+
+@jit
+def _track_fingerprints(fp, row0, table, count):
+    """:func:`_track` on precomputed fingerprints; a (0, 0) row (null id) is never a repeat."""
+    n = len(fp)
+    first = np.full(n, -1, dtype=np.int64)
+    mask = np.uint64(len(table) - 1)
+    for i in range(n):
+        h1 = fp[i, 0]
+        if h1 == 0:
+            continue
+        first[i] = _probe(table, mask, h1, fp[i, 1], row0 + i, count)
+    return first
+
+
+def fingerprints(ids: pa.Array) -> np.ndarray:
+    """128-bit fingerprints of case ids (a string array), as ``(n, 2)`` uint64, so that ids
+    can be shipped between processes and tracked later with :meth:`IdTracker.add`."""
+    offsets, data, valid = string_buffers(ids)
+    return _fingerprints(offsets, data, valid)
+
+
 class IdTracker:
     """Remembers every case id seen in a stream, to flag repeats across batches.
 
@@ -319,14 +355,30 @@ class IdTracker:
         self.table = np.zeros((capacity, 3), dtype=np.uint64)
         self.count = np.zeros(1, dtype=np.int64)
 
-    def check(self, ids: pa.Array, row0: int) -> np.ndarray:
-        """For each id of ``ids`` (rows ``row0, row0+1, …``): the row where it was seen
-        before, or -1. Nulls are never duplicates."""
-        need = int(self.count[0]) + len(ids)
+    @classmethod
+    def for_rows(cls, rows: int) -> IdTracker:
+        """A tracker sized for ``rows`` ids, so that it never has to grow."""
+        capacity = 1 << 16
+        while capacity < 2 * rows:
+            capacity *= 2
+        return cls(capacity)
+
+    def _reserve(self, more: int) -> None:
+        need = int(self.count[0]) + more
         if need * 2 > len(self.table):
             capacity = len(self.table)
             while need * 2 > capacity:
                 capacity *= 2
             self.table = _regrow(self.table, capacity)
+
+    def check(self, ids: pa.Array, row0: int) -> np.ndarray:
+        """For each id of ``ids`` (rows ``row0, row0+1, …``): the row where it was seen
+        before, or -1. Nulls are never duplicates."""
+        self._reserve(len(ids))
         offsets, data, valid = string_buffers(ids)
         return _track(offsets, data, valid, np.int64(row0), self.table, self.count)
+
+    def add(self, fp: np.ndarray, row0: int) -> np.ndarray:
+        """:meth:`check` for ids given as their :func:`fingerprints`."""
+        self._reserve(len(fp))
+        return _track_fingerprints(fp, np.int64(row0), self.table, self.count)

@@ -3,14 +3,24 @@
 Every kernel is compiled with ``cache=True`` (the on-disk cache lives where ``NUMBA_CACHE_DIR``
 points, or next to the package, or in the user cache when that is read-only) and ``nogil``.
 Arrays taken from Arrow without copying are read-only; kernels never write to their inputs.
+
+Parallel kernels may be called from several threads at once (a Dask worker with threads, an
+application's thread pool). Numba's ``workqueue`` threading layer, its fallback where neither
+TBB nor OpenMP is available, aborts the whole process when that happens; :class:`Dual` lets at
+most one thread at a time run a parallel kernel under that layer (the others run the serial
+twin, which gives the same result), and until the layer is known, the same.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 
 __all__ = ["PARALLEL_MIN_ROWS", "Dual", "dual", "get_threads", "jit", "pjit", "prange",
-           "set_threads"]
+           "set_threads", "threading_layer", "threads"]
 
 #: Below this many rows a kernel runs serially: waking the thread pool costs milliseconds,
 #: which matters when one case is grouped while a coder types.
@@ -53,8 +63,42 @@ class Dual:
         self.__name__ = func.__name__
 
     def __call__(self, n: int, *args):
-        parallel = n >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1
-        return (self.parallel if parallel else self.serial)(*args)
+        if n < PARALLEL_MIN_ROWS or numba.get_num_threads() <= 1:
+            return self.serial(*args)
+        if _threadsafe_layer():
+            return self.parallel(*args)
+        # workqueue (or not known yet): one parallel launch at a time in the process; a
+        # thread that finds another one running goes serial rather than wait for it
+        if not _PARALLEL_LOCK.acquire(blocking=False):
+            return self.serial(*args)
+        try:
+            return self.parallel(*args)
+        finally:
+            _PARALLEL_LOCK.release()
+
+
+#: held while a parallel kernel runs, when the threading layer is not known to be threadsafe
+_PARALLEL_LOCK = threading.Lock()
+_LAYER: list[str] = []  # the active threading layer, once numba has chosen one
+
+
+def threading_layer() -> str | None:
+    """The threading layer numba runs parallel kernels on (``tbb``, ``omp`` or
+    ``workqueue``); None before the first parallel kernel has run (numba picks it then)."""
+    if not _LAYER:
+        try:
+            _LAYER.append(numba.threading_layer())
+        except ValueError:  # no parallel kernel has run yet
+            return None
+    return _LAYER[0]
+
+
+def _threadsafe_layer() -> bool:
+    """True when parallel kernels may be launched from several threads at once."""
+    if numba.config.THREADING_LAYER == "workqueue":
+        return False
+    layer = threading_layer()
+    return layer is not None and layer != "workqueue"
 
 
 def dual(func) -> Dual:
@@ -70,3 +114,16 @@ def set_threads(n: int | None) -> int:
 
 def get_threads() -> int:
     return numba.get_num_threads()
+
+
+@contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block with parallel kernels limited to ``n`` threads (None: leave as is)."""
+    if not n:
+        yield
+        return
+    previous = set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(previous)

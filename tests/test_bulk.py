@@ -270,3 +270,40 @@ def test_rows_and_money_reconcile_for_any_partitioning(tmp_path_factory, seed, n
     patient = np.array([cents(v) for v in out.column("patient_share").to_pylist()])
     assert (fund + patient == np.array(pay)).all()
     assert out.to_pylist() == settle(table, policy).to_pylist()
+
+
+# --------------------------------------------------------------------------- (e) threads
+
+WORKQUEUE_SCRIPT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import numba
+import drgkit
+from drgkit import _demo
+cases = _demo.generate_cases(20000, seed=3)
+reference = drgkit.group(cases, "demo")
+with ThreadPoolExecutor(4) as pool:
+    same = list(pool.map(lambda _: drgkit.group(cases, "demo").equals(reference), range(12)))
+print(numba.threading_layer(), sum(same))
+"""
+
+
+def test_parallel_kernels_from_several_threads_under_workqueue(tmp_path) -> None:
+    """numba's workqueue layer aborts the process (rc 134) when two threads launch parallel
+    kernels at once; drgkit runs one parallel launch at a time under it."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2",
+           "PYTHONPATH": str(Path(drgkit.__file__).parent.parent)}
+    proc = subprocess.run([sys.executable, "-c", WORKQUEUE_SCRIPT], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["workqueue", "12"]
+
+
+def test_threading_layer_is_known_after_a_parallel_kernel() -> None:
+    from drgkit._jit import threading_layer
+
+    drgkit.group(_demo.generate_cases(5000, seed=1), "demo", threads=2)
+    assert threading_layer() in {"tbb", "omp", "workqueue"}
