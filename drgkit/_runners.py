@@ -401,7 +401,7 @@ class Manifest:
         doc = {"format": MANIFEST_FORMAT, "identity": self.identity,
                "first_pass": self.first_pass,
                "parts": {str(k): attrs.asdict(r) for k, r in sorted(self.parts.items())}}
-        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
     def write(self, folder: str | os.PathLike[str]) -> None:
         with atomic_output(self.path_in(folder)) as tmp:
