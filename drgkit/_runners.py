@@ -435,8 +435,8 @@ class Manifest:
         for key in sorted({*old, *new}):
             if key == "inputs":
                 out += _input_differences(old.get(key) or [], new.get(key) or [])
-            elif old.get(key) != new.get(key):
-                out.append(f"{key}: {old.get(key)!r} when the run started, {new.get(key)!r} now")
+            else:
+                out += _value_differences(key, old.get(key), new.get(key))
         return out
 
     def verified_parts(self, folder: str | os.PathLike[str]) -> set[int]:
@@ -447,6 +447,20 @@ class Manifest:
             if path.is_file() and file_sha256(path) == record.sha256:
                 ok.add(index)
         return ok
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _value_differences(name: str, old: Any, new: Any) -> list[str]:
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for key in sorted({*old, *new})
+                for line in _value_differences(f"{name}.{key}", old.get(key), new.get(key))]
+    return [f"{name} was {_short(old)} when the run started, {_short(new)} now"]
 
 
 def _input_differences(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
