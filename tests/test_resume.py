@@ -295,3 +295,16 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path) -> Non
     assert killed >= 4, states
     # some runs were killed between parts, with the first pass already recorded
     assert any(manifest and 0 < parts < 12 for _m, manifest, parts in states), states
+
+
+def test_resume_on_dask_records_parts_as_they_finish(dataset, tmp_path, reference) -> None:
+    pytest.importorskip("distributed")
+    from drgkit._runners import DaskRunner
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        settle_dataset(dataset, out, "demo-points", runner=FailingRunner(2))
+    with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
+        settle_dataset(dataset, out, "demo-points", runner=runner, resume=True)
+    assert folder_bytes(out) == reference
+    assert sorted(Manifest.read(out).parts) == list(range(6))
