@@ -219,5 +219,6 @@ def test_settle_partitioned_dataset_from_the_cli(tmp_path: Path) -> None:
     run("settle", parts, "-p", "demo", "-o", single)
     import pyarrow as pa
 
-    merged = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").iterdir()))
+    merged = pa.concat_tables(pq.read_table(p)
+                              for p in sorted((tmp_path / "out").glob("part-*.parquet")))
     assert merged.to_pylist() == pq.read_table(single).to_pylist()
