@@ -12,16 +12,20 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import drgkit
 from drgkit import _demo
 from drgkit._runners import MANIFEST_NAME, LocalRunner, Manifest, ManifestError, PartWriter
 from drgkit.errors import DrgkitError
-from drgkit.settlement import Reduced, _bulk, settle
+from drgkit.settlement import Partial, Reduced, _bulk, settle
 from drgkit.settlement._bulk import SettleContext, settle_dataset
+from drgkit.settlement._passes import KnownDuplicates, Reduction
 
 REPO = Path(__file__).resolve().parents[1]
 DRGKIT = Path("/work/main/.venv/bin/drgkit")
@@ -310,3 +314,24 @@ def test_resume_on_dask_records_parts_as_they_finish(dataset, tmp_path, referenc
         settle_dataset(dataset, out, "demo-points", runner=runner, resume=True)
     assert folder_bytes(out) == reference
     assert sorted(Manifest.read(out).parts) == list(range(6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.dictionaries(st.text(min_size=1, max_size=5),
+                              st.decimals(allow_nan=False, allow_infinity=False, places=None),
+                              max_size=4),
+       points=st.dictionaries(st.text(max_size=4), st.integers(-10**40, 10**40), max_size=3),
+       dup_rows=st.lists(st.integers(0, 10**12), max_size=20, unique=True))
+def test_first_pass_reads_back_exactly(values, points, dup_rows) -> None:
+    """Point values keep every digit and exponent, sums every integer, through JSON."""
+    rows = np.array(sorted(dup_rows), np.int64)
+    reduction = Reduction(Reduced(values, Partial(points, {"x": -1}, 7)),
+                          {3: KnownDuplicates(10, rows, rows // 2)}, {3: rows[:1]})
+    doc = json.loads(json.dumps(_bulk._first_pass_json(reduction)))
+    back = _bulk._reduction_of(doc)
+    assert {k: (v, str(v)) for k, v in back.reduced.point_values.items()} == {
+        k: (v, str(v)) for k, v in values.items()}
+    assert back.reduced.totals == reduction.reduced.totals
+    assert back.duplicates[3].rows.tolist() == rows.tolist()
+    assert back.duplicates[3].first.tolist() == (rows // 2).tolist()
+    assert back.duplicates[3].start == 10 and back.corrections[3].tolist() == rows[:1].tolist()
