@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from .._io import open_writer
 from .._jit import jit
-from ..errors import CaseDataError
 from .._money import FLAG_TEXT, MISSING, OK, cents_array, to_cents
+from ..errors import CaseDataError
 from ._model import Alliance, AllianceModel
 
 __all__ = ["AllianceSplit", "largest_remainder", "split", "split_batches"]

@@ -3,8 +3,16 @@
 Every formula is linear in the case's cost ``c`` (cents): ``amount = A + B·c``, where ``A`` is
 an exact decimal of the case's price cell (any number of decimal places) and ``B`` a policy
 coefficient with at most 6 decimals. Rounding half up needs only ``floor(A·G)`` with
-``G = 2·10^6``: ``round(A + B·c) = floor((floor(A·G) + 2·B·10^6·c + G/2) / G)``, exact in int64
-for |c| ≤ 10^11 cents and B ≤ 10. Cells store ``floor(A·G)``; Python computes it exactly.
+``G = 2·10^6``: ``round(A + B·c) = floor((floor(A·G) + 2·B·10^6·c + G/2) / G)``. Cells store
+``floor(A·G)``; Python computes it exactly.
+
+Exact range (``drgkit._money.KERNEL_EXACT_CENTS``): the policy bounds B ≤ 10 (factors) and
+B ≤ 1 (shares), and the price book keeps every standard S within ``LIMIT_CENTS`` and drops a
+high-outlier rule whose threshold no cost within the limit can pass. The largest terms are then
+``2·B·10^6·c ≤ 2·10^7·|c|`` (by item) and ``floor(10·S·G) ≤ 2·10^7·S`` (standard × factor); the
+high-outlier constant ``S − share·threshold`` is within ±max(S, |c|). So every intermediate is
+below ``2·10^7·L + G/2``, which fits int64 for L ≤ 461,168,601,792 cents; drgkit's one bound
+``LIMIT_CENTS`` (4·10^11) is below it, and readers flag larger amounts before they get here.
 """
 
 from __future__ import annotations

@@ -24,12 +24,22 @@ import pyarrow.compute as pc
 from .. import _cases
 from .._io import CaseSource, open_cases, open_writer
 from .._jit import set_threads
+from .._money import (
+    LIMIT_CENTS,
+    MONEY,
+    OK,
+    RW_DECIMALS,
+    RW_TYPE,
+    TOO_LARGE,
+    cents_array,
+    scaled_array,
+    to_cents,
+)
 from ..errors import CaseDataError
 from ..grouping._group import GroupRun
 from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
@@ -48,15 +58,13 @@ _SPECIAL_CLASS = {"excluded_stay": P_EXCLUDED, "ungroupable": P_UNGROUPABLE,
 SETTLE_REASONS = {
     "cost_missing": "the total cost is missing",
     "cost_invalid": "the total cost is not an amount in whole cents",
+    "cost_too_large": f"the total cost is above the limit of {LIMIT_CENTS // 100:,} yuan",
     "cost_negative": "the total cost is negative (a refund line, not a case)",
     "scheme_unknown": "the insurance scheme is not one the policy prices",
     "level_unknown": "the hospital level is unknown",
     "no_price": "the policy has no price for this group, level and scheme",
     "patient_share_invalid": "the patient's self-pay amounts are not amounts in whole cents",
 }
-
-#: decimals of the rw column (weights with more are shown rounded; payments use them exactly)
-RW_DECIMALS = 8
 
 SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "department",
                  "los", "total_cost", "self_pay", "own_pay", "discharge_date",
@@ -75,7 +83,7 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("discharge_date", pa.date32()),
         pa.field("status", pa.dictionary(pa.int8(), pa.string())),
         pa.field("drg", pa.string()),
-        pa.field("rw", pa.decimal128(18, RW_DECIMALS)),
+        pa.field("rw", RW_TYPE),
         pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
         pa.field("settled", pa.bool_()),
         pa.field("reason", pa.string()),
@@ -363,6 +371,7 @@ class SettleRun:
         # 2. money
         cost, cflag = to_cents(cols.get("total_cost"), n)
         not_settled(cflag == 1, "cost_missing")
+        not_settled(cflag == TOO_LARGE, "cost_too_large")
         not_settled(cflag > 1, "cost_invalid")
         not_settled((cflag == OK) & (cost < 0), "cost_negative")
         patient = np.zeros(n, dtype=np.int64)
@@ -555,7 +564,7 @@ class SettleRun:
         gain = pay - prep.cost
         has_std = settled & (prep.formula >= K.F_FIXED)
         rw_scaled = self.book.rw_scaled()
-        rw_arr = _scaled_decimal(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
+        rw_arr = scaled_array(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
                                  RW_DECIMALS, settled & (prep.formula >= K.F_FIXED))
         reasons = np.where(settled, None, prep.reason)
         cols = prep.columns
@@ -605,7 +614,7 @@ class SettleRun:
             cents_array(gain, settled),
         ]
         if p.method == "points":
-            columns.append(_scaled_decimal(points, p.point_decimals,
+            columns.append(scaled_array(points, p.point_decimals,
                                            settled & (prep.formula >= K.F_FIXED)))
         columns += [
             readmit,
@@ -636,16 +645,6 @@ def _constant(value: str, n: int) -> pa.Array:
     """One text for every row, dictionary-encoded (one entry, n zero indices)."""
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)),
                                           pa.array([value], pa.string()))
-
-
-def _scaled_decimal(values: np.ndarray, scale: int, valid: np.ndarray) -> pa.Array:
-    words = np.empty((len(values), 2), dtype=np.int64)
-    words[:, 0] = values
-    words[:, 1] = np.where(values < 0, -1, 0)
-    validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
-    return pa.Array.from_buffers(pa.decimal128(18, scale), len(values),
-                                 [validity, pa.py_buffer(words)],
-                                 null_count=int((~valid).sum()))
 
 
 def _flags(arr: pa.Array | None, n: int) -> pa.Array:
