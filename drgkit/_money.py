@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,7 @@ from ._codes import string_buffers
 from ._jit import jit
 
 __all__ = ["FLAG_TEXT", "LIMIT_CENTS", "LIMIT_RW", "MONEY", "RW_DECIMALS", "RW_SCALE",
-           "RW_TYPE", "cents_array", "group_sums", "half_up", "round_cents", "rw_units",
+           "RW_TYPE", "cents_array", "cents_of", "group_sums", "half_up", "round_cents", "rw_units",
            "scaled_array", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
 
 #: Arrow type of every money column drgkit writes: yuan with two decimals, exact.
@@ -223,6 +224,28 @@ def _decimal_scaled(arr: pa.Array, scale: int, limit: int) -> tuple[np.ndarray, 
         else:
             out[i] = int(c)
     return out, flag
+
+
+def cents_of(value: Any) -> tuple[int, int]:
+    """(cents, flag) of one amount in yuan (text, int, Decimal or float), read exactly as a
+    column is (:func:`to_cents`): the loaders of policies, alliances and budgets use it so
+    that a value means the same wherever it is written."""
+    if isinstance(value, bool) or value is None:
+        return 0, (MISSING if value is None else NOT_A_NUMBER)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return 0, NOT_A_NUMBER
+        value = format(value, "f")  # plain digits: the text parser reads any size
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, float):
+        arr = pa.array([value], pa.float64())
+    elif isinstance(value, str):
+        arr = pa.array([value], pa.large_string())
+    else:
+        return 0, NOT_A_NUMBER
+    cents, flag = to_cents(arr, 1)
+    return int(cents[0]), int(flag[0])
 
 
 def scaled_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None,

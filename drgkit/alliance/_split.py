@@ -23,7 +23,18 @@ import pyarrow.compute as pc
 
 from .._io import open_writer
 from .._jit import jit
-from .._money import FLAG_TEXT, MISSING, OK, cents_array, to_cents
+from .._money import (
+    FLAG_TEXT,
+    LIMIT_RW,
+    MISSING,
+    OK,
+    RW_DECIMALS,
+    RW_SCALE,
+    cents_array,
+    group_sums,
+    rw_units,
+    to_cents,
+)
 from ..errors import CaseDataError
 from ._model import Alliance, AllianceModel
 
@@ -36,9 +47,8 @@ LINKS = ("none", "self", "unresolved", "ambiguous", "outside", "same_member", "l
  CONFLICT) = range(len(LINKS))
 #: ratios are exact multiples of 10^-6 (the model allows at most six decimals)
 SCALE = 10**6
-#: RW values are read as exact multiples of 10^-4
-RW_SCALE = 10**4
-RW_TYPE = pa.decimal128(18, 4)
+#: volume per member: a sum of RW (or of cases), exact at RW_DECIMALS
+VOLUME_TYPE = pa.decimal128(38, RW_DECIMALS)
 COEF_TYPE = pa.decimal128(9, 6)
 
 _NEEDED = ("case_id", "hospital_id", "settled", "payment", "total_cost")
@@ -219,10 +229,9 @@ def _episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num,
 
 
 @jit
-def _member_counts(member, settled, rw, n_members):
+def _member_counts(member, settled, n_members):
     cases = np.zeros(n_members, np.int64)
     settled_cases = np.zeros(n_members, np.int64)
-    rw_sum = np.zeros(n_members, np.int64)
     for i in range(len(member)):
         m = member[i]
         if m < 0:
@@ -230,8 +239,7 @@ def _member_counts(member, settled, rw, n_members):
         cases[m] += 1
         if settled[i]:
             settled_cases[m] += 1
-            rw_sum[m] += rw[i]
-    return cases, settled_cases, rw_sum
+    return cases, settled_cases
 
 
 # --------------------------------------------------------------------------- input
@@ -262,36 +270,29 @@ def _string(batch: pa.RecordBatch | pa.Table, name: str, n: int) -> pa.Array:
 
 
 def _rw_units(arr: Any, n: int, row0: int) -> np.ndarray:
-    """RW as exact integer multiples of 10^-4 (null -> 0); more decimals or a negative RW is
-    an error naming the row."""
+    """RW as exact integers RW·RW_SCALE (null -> 0), read as settle writes them; more than
+    RW_DECIMALS decimals, a value above LIMIT_RW or a negative RW is an error naming the
+    row."""
     if arr is None:
         return np.zeros(n, np.int64)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.float64())
-    if pa.types.is_floating(arr.type):
-        x = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
-        with np.errstate(invalid="ignore"):
-            units = np.rint(x * RW_SCALE)
-            inexact = ~np.isfinite(x) | (units / RW_SCALE != x)
-        values = np.where(inexact, 0, units).astype(np.int64)
-        bad = np.flatnonzero(inexact)
-        if len(bad):
-            raise CaseDataError(f"rw {x[bad[0]]!r} is not a number with at most 4 decimals",
-                                row=row0 + int(bad[0]) + 1, column="rw")
-    else:
-        try:
-            exact = arr.cast(RW_TYPE)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise CaseDataError(f"rw must be a decimal with at most 4 decimals ({exc})",
-                                column="rw") from None
-        words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (
-            exact.offset + n)]
-        values = words[0::2].copy()
-        values[exact.is_null().to_numpy(zero_copy_only=False)] = 0
+    values, flag = rw_units(arr, n)
+    bad = np.flatnonzero((flag != OK) & (flag != MISSING))
+    if len(bad):
+        k = int(bad[0])
+        raise CaseDataError(f"rw {_value_text(arr, k)} is not a weight with at most "
+                            f"{RW_DECIMALS} decimals up to {LIMIT_RW} "
+                            f"({FLAG_TEXT[int(flag[k])]}; {len(bad)} such rows)",
+                            row=row0 + k + 1, column="rw")
     negative = np.flatnonzero(values < 0)
     if len(negative):
         raise CaseDataError("rw is negative", row=row0 + int(negative[0]) + 1, column="rw")
     return values
+
+
+def _value_text(arr: Any, k: int) -> str:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return repr(arr[k].as_py())
 
 
 def _read(batch: pa.RecordBatch | pa.Table, row0: int, need_rw: bool) -> _Columns:
@@ -459,7 +460,9 @@ def _split(cols: _Columns, model: AllianceModel) -> AllianceSplit:
     absorbed, paid, paying, surplus, surplus_ok, sums, tr = _episodes(
         kind, parent, member, cols.settled, cols.pay, cols.cost, cols.cost_ok, mem.rank,
         up_num, down_num, rules.down_share_losses, n_members)
-    cases_m, settled_m, rw_m = _member_counts(member, cols.settled, cols.rw, n_members)
+    cases_m, settled_m = _member_counts(member, cols.settled, n_members)
+    counted = (member >= 0) & cols.settled
+    rw_m = group_sums(member[counted], cols.rw[counted], n_members)  # exact at any size
 
     claims_m = sums.sum(axis=0)
     volume = [Fraction(int(v)) for v in settled_m] if rules.volume == "cases" else [
@@ -728,7 +731,7 @@ def _members_table(mem: _Members, model: AllianceModel, cases_m: np.ndarray,
         "coefficient": pa.array([m.coefficient for m in mem.members], COEF_TYPE),
         "cases": pa.array(cases_m, pa.int64()),
         "settled_cases": pa.array(settled_m, pa.int64()),
-        "volume": pa.array(vol, RW_TYPE),
+        "volume": pa.array(vol, VOLUME_TYPE),
         **{name: cents_array(np.asarray(v, np.int64)) for name, v in money.items()},
     })
 
