@@ -106,7 +106,6 @@ discharge date are in no month (they are settled at the annual clearing only).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -118,7 +117,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._money import MONEY, OK, cents_array, to_cents
+from .._money import LIMIT_CENTS, MONEY, OK, cents_array, to_cents
+from .._money import half_up as _half_up
 from ..errors import CaseDataError
 from ._policy import Policy, PolicyError, _dec
 
@@ -339,13 +339,6 @@ def _rules_of(policy: Policy | PeriodRules) -> PeriodRules:
 
 
 # --------------------------------------------------------------------------- exact arithmetic
-
-
-def _half_up(x: Fraction) -> int:
-    """An exact amount of cents rounded half up (away from zero) to whole cents."""
-    if x >= 0:
-        return math.floor(x + Fraction(1, 2))
-    return -math.floor(-x + Fraction(1, 2))
 
 
 def _banded(amount: int, base: int, bands: Sequence[tuple[Decimal | None, Decimal]]
@@ -601,6 +594,9 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
             raise TypeError(f"{what}[{key!r}] must be whole cents (int), got {value!r}")
         if not negative_ok and value < 0:
             raise ValueError(f"{what}[{key!r}] must not be negative, got {value}")
+        if abs(value) > LIMIT_CENTS:  # the one bound on every amount drgkit reads
+            raise ValueError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got "
+                             f"{value}")
         out[key] = int(value)
     return out
 
