@@ -20,7 +20,7 @@ per-case reason) or refused by the loaders (policy, alliance, budgets), never pa
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -30,9 +30,10 @@ import pyarrow as pa
 from ._codes import string_buffers
 from ._jit import jit
 
-__all__ = ["FLAG_TEXT", "LIMIT_CENTS", "LIMIT_RW", "MONEY", "RW_DECIMALS", "RW_SCALE",
-           "RW_TYPE", "cents_array", "cents_of", "group_sums", "half_up", "round_cents", "rw_units",
-           "scaled_array", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
+__all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_RW", "MONEY", "RW_DECIMALS",
+           "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units", "group_sums",
+           "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
+           "scaled_half_up", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
 
 #: Arrow type of every money column drgkit writes: yuan with two decimals, exact.
 MONEY = pa.decimal128(18, 2)
@@ -46,6 +47,7 @@ FLAG_TEXT = {
 }
 
 _INT64_MAX = 2**63 - 1
+_EXACT = Context(prec=80)  # enough digits for every scaled value drgkit forms
 #: the settlement kernel (``_kernel.price_all``) is exact while 2·10^7·|c| + 10^6 < 2^63, i.e.
 #: for |c| ≤ 461,168,601,792 cents (B ≤ 10 scaled by 2·10^6, plus half of G); the worst
 #: intermediate at the bound is then 8·10^18 + 10^6.
@@ -60,12 +62,35 @@ RW_DECIMALS = 9
 RW_SCALE = 10**RW_DECIMALS
 #: Arrow type of every RW column drgkit writes
 RW_TYPE = pa.decimal128(18, RW_DECIMALS)
+#: decimals of a policy coefficient (factor, share, ratio): kernels take them as B·COEF_SCALE
+COEF_DECIMALS = 6
+COEF_SCALE = 10**COEF_DECIMALS
 #: the largest RW drgkit accepts (published RW are below 100): RW·RW_SCALE ≤ 10^12 fits int64,
 #: and so does the sum of RW over 9·10^6 cases; larger sums are taken in Python integers
 LIMIT_RW = 1000
 def round_cents(value: Decimal) -> int:
     """Exact decimal yuan -> cents, half up (away from zero)."""
-    return int(value.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return scaled_half_up(value, 2)
+
+
+def scaled_half_up(value: Decimal, decimals: int) -> int:
+    """value·10^decimals rounded half up (away from zero) to an integer, exactly."""
+    return int(value.scaleb(decimals).quantize(Decimal(1), rounding=ROUND_HALF_UP,
+                                               context=_EXACT))
+
+
+def coefficient_units(value: Decimal | Fraction) -> int:
+    """A policy coefficient (≤ COEF_DECIMALS decimals, checked by the loaders) as the exact
+    integer value·COEF_SCALE the kernels take."""
+    units = Fraction(value) * COEF_SCALE
+    if units.denominator != 1:
+        raise ValueError(f"coefficient {value} has more than {COEF_DECIMALS} decimals")
+    return int(units)
+
+
+def round_fraction(value: Fraction, places: int) -> Decimal:
+    """An exact rational as a Decimal rounded half up (away from zero) to ``places``."""
+    return Decimal(half_up(value * 10**places)).scaleb(-places)
 
 
 def half_up(x: Fraction | int) -> int:

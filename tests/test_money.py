@@ -250,3 +250,16 @@ def test_period_budgets_and_paid_at_the_bound() -> None:
             settle_period(settled, policy, **{what: {"H1": LIMIT_CENTS + 1}})
     with pytest.raises(ValueError, match="above the limit"):
         settle_period(settled, policy, already_paid={"H1": -LIMIT_CENTS - 1})
+
+
+def test_scaling_and_rounding_helpers() -> None:
+    assert _money.scaled_half_up(Decimal("1.0000000005"), 9) == 1_000_000_001  # half up
+    assert _money.scaled_half_up(Decimal("-1.0000000005"), 9) == -1_000_000_001  # away
+    assert _money.scaled_half_up(Decimal("23.99262817"), 9) == 23_992_628_170
+    assert _money.round_cents(Decimal("0.005")) == 1
+    assert _money.coefficient_units(Decimal("0.9")) == 900_000
+    assert _money.coefficient_units(Fraction(1, 8)) == 125_000
+    with pytest.raises(ValueError, match="more than 6 decimals"):
+        _money.coefficient_units(Decimal("0.0000001"))
+    assert _money.round_fraction(Fraction(2, 3), 4) == Decimal("0.6667")
+    assert _money.round_fraction(Fraction(-1, 8), 2) == Decimal("-0.13")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
+from .._money import COEF_SCALE
 
 __all__ = ["CONFLICT", "DOWN", "LINKS", "SCALE", "UP", "episodes", "link_kinds",
            "member_counts"]
@@ -19,7 +20,7 @@ LINKS = ("none", "self", "unresolved", "ambiguous", "outside", "same_member", "l
 (NONE, SELF, UNRESOLVED, AMBIGUOUS, OUTSIDE, SAME_MEMBER, LATERAL, NOT_SETTLED, UP, DOWN,
  CONFLICT) = range(len(LINKS))
 #: ratios are exact multiples of 10^-6 (the model allows at most six decimals)
-SCALE = 10**6
+SCALE = COEF_SCALE
 
 
 @jit

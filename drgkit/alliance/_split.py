@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._io import open_writer
-from .._money import RW_SCALE, group_sums
+from .._money import RW_SCALE, coefficient_units, group_sums
 from ..errors import CaseDataError
 from ._allocate import alliance_money, largest_remainder
 from ._input import Columns, concat, id_key, members_of, read_batch
-from ._kernels import CONFLICT, LINKS, SCALE, UP, episodes, link_kinds, member_counts
+from ._kernels import CONFLICT, LINKS, UP, episodes, link_kinds, member_counts
 from ._model import AllianceModel
 from ._tables import cases_table, items_table, members_table, transfers_table
 
@@ -111,8 +111,8 @@ def _split(cols: Columns, model: AllianceModel) -> AllianceSplit:
     _resolve_conflicts(kind, parent, cols)
 
     rules = model.rules
-    up_num = int(rules.up_referrer_share * SCALE)
-    down_num = int(rules.down_sender_share * SCALE)
+    up_num = coefficient_units(rules.up_referrer_share)
+    down_num = coefficient_units(rules.down_sender_share)
     absorbed, paid, paying, surplus, surplus_ok, sums, tr = episodes(
         kind, parent, member, cols.settled, cols.pay, cols.cost, cols.cost_ok, mem.rank,
         up_num, down_num, rules.down_share_losses, n_members)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import dual, jit, prange
+from .._money import COEF_SCALE
 
-G = 2_000_000  # 2·10^6: the scale of cell constants
-B_SCALE = 1_000_000  # coefficients B are stored as B·10^6
+B_SCALE = COEF_SCALE  # coefficients B are stored as B·10^6
+G = 2 * B_SCALE  # 2·10^6: the scale of cell constants
 
 # formula of a case (chosen in Python from status, group class, stay)
 F_NOT_SETTLED, F_BY_ITEM, F_FIXED, F_DRG = 0, 1, 2, 3

@@ -117,7 +117,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._money import LIMIT_CENTS, MONEY, OK, cents_array, to_cents
+from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cents
 from .._money import half_up as _half_up
 from ..errors import CaseDataError
 from ._policy import Policy, PolicyError, _dec
@@ -362,7 +362,7 @@ def _rate(num: int, den: int) -> Decimal | None:
     """num ÷ den rounded half up to 6 decimals (for display), None when den is 0."""
     if den == 0:
         return None
-    return Decimal(_half_up(Fraction(num * 10**6, den))).scaleb(-6)
+    return round_fraction(Fraction(num, den), 6)
 
 
 # --------------------------------------------------------------------------- reading the table

@@ -32,6 +32,7 @@ from .._money import (
     RW_TYPE,
     TOO_LARGE,
     cents_array,
+    coefficient_units,
     scaled_array,
     to_cents,
 )
@@ -398,11 +399,11 @@ class SettleRun:
             pclass[mask] = _SPECIAL_CLASS[kind]
             if spec.method == "by_item":
                 formula[mask] = K.F_BY_ITEM
-                item_b[mask] = int(spec.factor.scaleb(6))
+                item_b[mask] = coefficient_units(spec.factor)
             elif spec.method == "standard":
                 formula[mask & (row >= 0)] = K.F_FIXED
                 formula[mask & (row < 0)] = K.F_BY_ITEM
-                item_b[mask & (row < 0)] = int(spec.factor.scaleb(6))
+                item_b[mask & (row < 0)] = coefficient_units(spec.factor)
             else:
                 target = book.special_row(kind)
                 formula[mask] = K.F_FIXED
@@ -556,7 +557,7 @@ class SettleRun:
         if p.share_method == "claim":
             patient = prep.patient
         else:
-            ratios = [int(p.fund_ratio.get(s, Decimal(0)).scaleb(6)) for s in self.book.schemes]
+            ratios = [coefficient_units(p.fund_ratio.get(s, Decimal(0))) for s in self.book.schemes]
             r = np.array(ratios, dtype=np.int64)[np.maximum(prep.scheme, 0)]
             fund = (2 * pay * r + 1_000_000) // 2_000_000  # round half up of pay·ratio
             patient = pay - fund

@@ -81,6 +81,7 @@ from .._money import (
     cents_array,
     group_sums,
     half_up,
+    round_fraction,
     rw_units,
     scaled_array,
     to_cents,
@@ -588,9 +589,9 @@ def _cmi(idx: np.ndarray, sc: _Scenario, m: int) -> list[Decimal | None]:
     has = sc.has_std
     total = group_sums(idx, np.where(has, sc.rw, 0), m)
     count = group_sums(idx, has.astype(np.int64), m)
-    # Σ RW·RW_SCALE ÷ count ÷ (RW_SCALE / 10^4) = CMI·10^4, rounded exactly
-    return [None if c == 0 else Decimal(half_up(Fraction(int(t), int(c) * (RW_SCALE // 10**4))))
-            .scaleb(-4) for t, c in zip(total.tolist(), count.tolist(), strict=True)]
+    # Σ RW·RW_SCALE ÷ (count·RW_SCALE), rounded exactly
+    return [None if c == 0 else round_fraction(Fraction(int(t), int(c) * RW_SCALE), 4)
+            for t, c in zip(total.tolist(), count.tolist(), strict=True)]
 
 
 def _label(rs: Ruleset | RulesetSeries | None) -> str:
