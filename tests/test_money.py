@@ -263,3 +263,30 @@ def test_scaling_and_rounding_helpers() -> None:
         _money.coefficient_units(Decimal("0.0000001"))
     assert _money.round_fraction(Fraction(2, 3), 4) == Decimal("0.6667")
     assert _money.round_fraction(Fraction(-1, 8), 2) == Decimal("-0.13")
+
+
+def test_muldiv_round_is_signed_and_never_wraps() -> None:
+    # 7 × 5 / 2 = 17.5 -> 18, away from zero for negatives
+    assert K.muldiv_round(7, 5, 2) == 18
+    assert K.muldiv_round(-7, 5, 2) == -18
+    assert K.muldiv_round(7, -5, 2) == -18
+    assert K.muldiv_round(-7, -5, 2) == 18
+    big = 2**62
+    assert K.muldiv_round(big, 3, 2) == 3 * 2**61  # 1.5 · 2^62 < 2^63: exact
+    assert K.muldiv_round(big, 5, 2) == K.SATURATED  # 2.5 · 2^62 ≥ 2^63: no wrapped value
+    assert K.muldiv_round(-big, 5, 2) == -K.SATURATED
+    assert K.muldiv_round(big, 3, 4) == 3 * 2**60  # 0.75 · 2^62 fits exactly
+
+
+def test_points_payments_beyond_range_are_errors_not_amounts() -> None:
+    formula = np.array([K.F_DRG, K.F_DRG], np.int8)
+    points = np.array([10**6, 2 * 10**6], np.int64)
+    # value 1 cent per point unit: fine
+    assert K.pay_points(2, points, formula, 1, 1).tolist() == [10**6, 2 * 10**6]
+    # a point value that pays 2·10^6 × 10^7 cents > MAX_PAYMENT_CENTS
+    with pytest.raises(K.AmountRangeError, match="point value"):
+        K.pay_points(2, points, formula, 10**7, 1)
+    with pytest.raises(K.AmountRangeError):
+        K.pay_points(2, points, formula, 2**62, 1)  # would wrap in int64
+    # a negative point value (budget below what is paid by item) pays negative, exactly
+    assert K.pay_points(2, points, formula, -3, 2).tolist() == [-1_500_000, -3_000_000]
