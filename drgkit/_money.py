@@ -31,8 +31,8 @@ from ._codes import string_buffers
 from ._jit import jit
 
 __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_RW", "MONEY", "RW_DECIMALS",
-           "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units", "group_sums",
-           "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
+           "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units", "exact_sum",
+           "group_sums", "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
            "scaled_half_up", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
 
 #: Arrow type of every money column drgkit writes: yuan with two decimals, exact.
@@ -277,6 +277,11 @@ def scaled_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None
                  precision: int = 18) -> pa.Array:
     """Integers ``value·10^scale`` as an exact ``decimal128(precision, scale)`` Arrow array
     (no float, no Python object ever involved); ``valid`` False -> null."""
+    limit = 10**precision  # Arrow does not check a decimal's precision: we do
+    if len(values) and any(not -limit < int(v) < limit for v in (np.max(values),
+                                                                  np.min(values))):
+        raise ValueError(f"an amount ({max(abs(int(np.max(values))), abs(int(np.min(values))))}"
+                         f" × 10^-{scale}) does not fit decimal128({precision}, {scale})")
     values = np.ascontiguousarray(values, dtype=np.int64)
     words = np.empty((len(values), 2), dtype=np.int64)
     words[:, 0] = values
@@ -320,6 +325,11 @@ def group_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     for k, v in zip(np.asarray(index).tolist(), values.tolist(), strict=True):
         big[k] += v
     return big
+
+
+def exact_sum(values: np.ndarray) -> int:
+    """Σ values as a Python integer, exactly (numpy's int64 sum wraps silently)."""
+    return int(group_sums(np.zeros(len(values), np.int64), values, 1)[0])
 
 
 def yuan(cents: int) -> Decimal:

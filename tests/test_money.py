@@ -290,3 +290,12 @@ def test_points_payments_beyond_range_are_errors_not_amounts() -> None:
         K.pay_points(2, points, formula, 2**62, 1)  # would wrap in int64
     # a negative point value (budget below what is paid by item) pays negative, exactly
     assert K.pay_points(2, points, formula, -3, 2).tolist() == [-1_500_000, -3_000_000]
+
+
+def test_exact_sums_and_decimal_precision_are_checked() -> None:
+    assert _money.exact_sum(np.array([2**62, 2**62, 2**62], np.int64)) == 3 * 2**62
+    assert _money.exact_sum(np.zeros(0, np.int64)) == 0
+    assert _money.cents_array(np.array([10**18 - 1])).to_pylist() == [
+        Decimal("9999999999999999.99")]
+    with pytest.raises(ValueError, match=r"does not fit decimal128\(18, 2\)"):
+        _money.cents_array(np.array([10**18]))  # Arrow would store it without a word

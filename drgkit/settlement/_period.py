@@ -118,6 +118,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cents
+from .._money import group_sums as _sum
 from .._money import half_up as _half_up
 from ..errors import CaseDataError
 from ._policy import Policy, PolicyError, _dec
@@ -406,13 +407,6 @@ def _encode(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
     rank = np.empty(len(names), np.int64)
     rank[np.asarray(order, dtype=np.int64)] = np.arange(len(names), dtype=np.int64)
     return rank[idx], [names[k] for k in order]
-
-
-def _sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact int64 sums per code (np.bincount would go through float64)."""
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, codes, values.astype(np.int64))
-    return out
 
 
 def _read(settled: pa.Table | pa.RecordBatch, money: Sequence[str]) -> _Cases:

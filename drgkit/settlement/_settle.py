@@ -33,6 +33,8 @@ from .._money import (
     TOO_LARGE,
     cents_array,
     coefficient_units,
+    exact_sum,
+    group_sums,
     scaled_array,
     to_cents,
 )
@@ -253,19 +255,12 @@ class SettleSummary:
         for name, values in (("cases", np.ones(len(settled), np.int64)),
                              ("settled", settled.astype(np.int64)), *amounts.items()):
             sums = np.bincount(idx, weights=None, minlength=len(names)) if name == "cases" \
-                else _int_bincount(idx, values, len(names))
+                else group_sums(idx, values, len(names))
             for k, hosp in enumerate(names):
                 self.hospitals.setdefault(hosp, Counter())[name] += int(sums[k])
 
     def total(self, name: str) -> int:
         return sum(h.get(name, 0) for h in self.hospitals.values())
-
-
-def _int_bincount(idx: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact integer sums per bin (np.bincount would go through float64)."""
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, idx, values.astype(np.int64))
-    return out
 
 
 class SettleRun:
@@ -527,8 +522,8 @@ class SettleRun:
         by_item: dict[str, int] = {}
         for k, name in enumerate(self.book.schemes):
             mine = prep.scheme == k
-            by_points[name] = int(points[mine & (prep.formula >= K.F_FIXED)].sum())
-            by_item[name] = int(money[mine & (prep.formula == K.F_BY_ITEM)].sum())
+            by_points[name] = exact_sum(points[mine & (prep.formula >= K.F_FIXED)])
+            by_item[name] = exact_sum(money[mine & (prep.formula == K.F_BY_ITEM)])
         return Partial(by_points, by_item, prep.n)
 
     # ------------------------------------------------------------------ pass 2: pay
