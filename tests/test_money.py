@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import drgkit
 from drgkit import _money
@@ -299,3 +301,27 @@ def test_exact_sums_and_decimal_precision_are_checked() -> None:
         Decimal("9999999999999999.99")]
     with pytest.raises(ValueError, match=r"does not fit decimal128\(18, 2\)"):
         _money.cents_array(np.array([10**18]))  # Arrow would store it without a word
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-2 * LIMIT_CENTS, 2 * LIMIT_CENTS), st.integers(0, 4),
+       st.sampled_from(["", "+", " "]))
+def test_text_amounts_agree_with_decimal(cents: int, extra_zeros: int, prefix: str) -> None:
+    """Any cent amount written as text reads back exactly, or TOO_LARGE past the bound."""
+    text = prefix + format(Decimal(cents).scaleb(-2), "f") + "0" * extra_zeros
+    if cents < 0 and prefix == "+":
+        text = text.replace("+", "", 1)
+    got = cents_of(text)
+    assert got == ((cents, OK) if abs(cents) <= LIMIT_CENTS else (0, TOO_LARGE))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2 * LIMIT_RW * RW_SCALE), st.integers(0, 3))
+def test_rw_texts_agree_with_decimal(units: int, extra: int) -> None:
+    text = format(Decimal(units).scaleb(-9), "f") + "0" * extra
+    values, flag = rw_units(pa.array([text, text + "1"]), 2)
+    if units <= LIMIT_RW * RW_SCALE:
+        assert (int(values[0]), int(flag[0])) == (units, OK)
+    else:
+        assert int(flag[0]) == TOO_LARGE
+    assert int(flag[1]) in (SUB_CENT, TOO_LARGE)  # a 10th decimal digit
