@@ -19,8 +19,8 @@ an :class:`~drgkit.alliance.AllianceModel`:
   ``settled`` false for ~1 % (payment and rw null, total cost kept); ``payment`` log-normal
   around 3,000 / 7,000 / 15,000 yuan by level; ``total_cost`` = payment × U(0.75, 1.30) (so a
   down child's surplus is sometimes a loss), null for ~0.1 %; ``rw`` = payment / 8,000 yuan
-  (4 decimals). Money is ``decimal128(18, 2)`` built from int64 cents
-  (:func:`drgkit.settlement._money.cents_array`).
+  (exact at settle's 9 decimals, ``RW_TYPE``). Money is ``decimal128(18, 2)`` built from int64
+  cents (:func:`drgkit._money.cents_array`).
 - ``referral_from`` on ~4 % of the cases, the rows of each episode scattered at random over the
   table: up-links from a lower-level member to a higher-level one of the same alliance (1.8 %
   pairs, 0.4 % chains of three L1→L2→L3, 0.05 % second up-children of a referred parent →
@@ -125,23 +125,6 @@ def _fixed_strings(prefix: np.ndarray, nums: np.ndarray, valid: np.ndarray | Non
                                  null_count=nulls)
 
 
-def _decimal_array(units: np.ndarray, valid: np.ndarray | None, scale: int) -> pa.Array:
-    """int64 units of 10^-scale as an exact ``decimal128(18, scale)`` array."""
-    import numpy as np
-    import pyarrow as pa
-
-    units = np.ascontiguousarray(units, dtype=np.int64)
-    words = np.empty((len(units), 2), np.int64)
-    words[:, 0] = units
-    words[:, 1] = np.where(units < 0, -1, 0)
-    validity, nulls = None, 0
-    if valid is not None and not valid.all():
-        validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
-        nulls = int((~valid).sum())
-    return pa.Array.from_buffers(pa.decimal128(18, scale), len(units),
-                                 [validity, pa.py_buffer(words)], null_count=nulls)
-
-
 # ------------------------------------------------------------------------------ generator
 
 
@@ -153,6 +136,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
     import numpy as np
     import pyarrow as pa
 
+    from drgkit._money import RW_DECIMALS, cents_array, scaled_array
     from drgkit.alliance import (
         Alliance,
         AllianceModel,
@@ -162,7 +146,6 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
         Member,
         SharedCost,
     )
-    from drgkit._money import cents_array
     from drgkit.settlement._period import OverspendBand, PeriodRules, RetentionBand
 
     t0 = time.perf_counter()
@@ -326,7 +309,8 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
                      500)
     cost = (pay * rng.uniform(0.75, 1.30, n)).astype(np.int64)
     cost_valid = rng.random(n) >= 0.001
-    rw_units = np.maximum(pay // 80, 1)  # RW = payment / 8,000 yuan, 4 decimals
+    # RW = payment / 8,000 yuan: cents × 10^9 / 800,000 = cents × 1,250, exact at 9 decimals
+    rw_units = pay * 1_250
 
     ref_valid = (ref >= 0) | missing
     ref_num = np.where(ref >= 0, id_num[np.maximum(ref, 0)], rng.integers(0, n, n))
@@ -339,7 +323,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
         "payment": cents_array(pay, settled),
         "total_cost": cents_array(cost, cost_valid),
         "referral_from": _fixed_strings(ref_prefix, ref_num, ref_valid),
-        "rw": _decimal_array(rw_units, settled, 4),
+        "rw": scaled_array(rw_units, RW_DECIMALS, settled),
     })
 
     # ---- the model: budgets near an estimate of each alliance's claims
@@ -819,8 +803,8 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     sel = settled & in_a
     vol_cases = np.bincount(mrow[sel], minlength=nm)
     if rules.volume == "rw":
-        rwu, _ = _units(table.column("rw"), 4)
-        vol = [Fraction(int(v), 10_000) for v in _group_sum(mrow[sel], rwu[sel], nm)]
+        rwu, _ = _units(table.column("rw"), 9)
+        vol = [Fraction(int(v), 10**9) for v in _group_sum(mrow[sel], rwu[sel], nm)]
     else:
         vol = [Fraction(int(v)) for v in vol_cases]
     own = _group_sum(mrow[sel], pay[sel], nm)

@@ -278,6 +278,47 @@ def test_rw_volume_and_zero_volume_fallback() -> None:
                                             "P1": D("-2.67")}
 
 
+def test_rw_volume_reads_settles_own_nine_decimal_weights(tmp_path: Path) -> None:
+    """Qingdao 2023 / Yancheng publish RW with 9 decimals; settle writes them exactly and the
+    split by RW reads settle's own output (it refused more than 4 decimals)."""
+    import csv
+
+    import drgkit
+    from drgkit.settlement import Policy, settle
+
+    policies = Path(drgkit.__file__).parent / "policies"
+    with open(policies / "demo-weights.csv", encoding="utf-8", newline="") as fh:
+        table = list(csv.reader(fh))
+    new_rw = {"BZ15": "0.780000001", "BR25": "1.020000009"}
+    for row in table[1:]:
+        row[2] = new_rw.get(row[0], row[2])
+    weights = tmp_path / "weights.csv"
+    with open(weights, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(table)
+    demo = Policy.from_toml(policies / "demo.toml")
+    policy = Policy.from_config(demo.config, path=demo.path, weights=weights)
+    tia = {"hospital_level": "3", "insurance_type": "310", "sex": "1", "age": "60",
+           "department": "0303", "los": "5", "leaving_type": "1", "procedures": [],
+           "discharge_date": "2023-06-01", "total_cost": "9000.00", "self_pay": "0",
+           "own_pay": "0"}
+    raw = pa.Table.from_pylist([
+        {**tia, "case_id": "a", "hospital_id": "L3", "diagnoses": ["G45.900"]},  # BZ15
+        {**tia, "case_id": "b", "hospital_id": "M2", "diagnoses": ["I63.900"]},  # BR25
+    ])
+    settled = settle(raw, policy, "demo_2023")
+    assert settled["rw"].to_pylist() == [D("0.780000001"), D("1.020000009")]
+    a = Alliance("A", THREE, shared_costs=(SharedCost("x", 1000),))
+    r = split(settled.append_column("referral_from", pa.nulls(2, pa.string())),
+              AllianceModel.of([a], AllianceRules(volume="rw")))
+    assert r.members["volume"].to_pylist() == [D("0.780000001"), D("1.020000009"), D(0)]
+    # coefficient × RW: 1.2 × 0.780000001 = 0.9360000012 and 1.0 × 1.020000009: of 10.00,
+    # L3 478.527…, M2 521.472… cents -> 478 + 521, the cent left to L3 (.527 > .472)
+    w_l3, w_m2 = D("1.2") * D("0.780000001"), D("1.020000009")
+    assert int(1000 * w_l3 / (w_l3 + w_m2) * 1000) == 478527
+    assert by_member(r, "shared_costs") == {"L3": D("-4.79"), "M2": D("-5.21"),
+                                            "P1": D("0.00")}
+
+
 # ----------------------------------------------------------------------------- package
 
 
@@ -482,7 +523,9 @@ def test_bad_cost_and_rw_are_errors_naming_row_and_column() -> None:
     ok = cases(("a", "P1", "1.00", None, None), ("b", "L3", "2.00", None, None))
     rw_model = AllianceModel.of([Alliance("A", THREE, shared_costs=(SharedCost("x", 100),))],
                                 AllianceRules(volume="rw"))
-    for values, message in (([1.0, 1.23456], "at most 4 decimals"),
+    for values, message in (([1.0, 1.2345678912], "at most 9 decimals"),
+                            (["1.0", "1.0000000001"], "at most 9 decimals"),
+                            ([D("1.5"), D("1000.000000001")], "up to 1000"),
                             ([D("1.5"), D("-1.5")], "negative")):
         with pytest.raises(CaseDataError, match=message) as info:
             split(ok.append_column("rw", pa.array(values)), rw_model)

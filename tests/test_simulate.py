@@ -465,3 +465,28 @@ def test_suzhou_2022_to_2023_is_the_published_price_change(shared: Path) -> None
     assert all(c["casemix"] == c["regrouping"] == c["outlier"] == 0 for c in per_case)
     assert sim.total["change"] == sum(expected, Decimal(0))
     assert_reconciles(sim)
+
+
+def test_weights_with_nine_decimals_are_read_exactly(tmp_path: Path) -> None:
+    """Qingdao 2023 and Yancheng 2022/2023 publish RW with 9 decimals: simulate reads settle's
+    RW column exactly (it used to assume 6 decimals and crashed on such tables)."""
+    base_dir, alt_dir = tmp_path / "base", tmp_path / "alt"
+    base_dir.mkdir()
+    alt_dir.mkdir()
+    base_w = _weights(base_dir, {"BR25": "1.020000001"})
+    alt_w = _weights(alt_dir, {"BR25": "1.100000009"})
+    sim = simulate(cases({}), base_ruleset="demo_2024", base_policy="demo", weights=base_w,
+                   alt_weights=alt_w)
+    case = sim.cases.to_pylist()[0]
+    assert case["rw_base"] == Decimal("1.020000001")
+    assert case["rw_alt"] == Decimal("1.100000009")
+    # BR25 is a basic group: coefficient 1.02 at every level, employee rate 15000
+    s_base = _half_up(Fraction("1.020000001") * 15000 * Fraction("1.02"))
+    s_alt = _half_up(Fraction("1.100000009") * 15000 * Fraction("1.02"))
+    assert (s_base, s_alt) == (Decimal("15606.00"), Decimal("16830.00"))  # …0000153, …0001377
+    casemix = _half_up(Fraction("0.080000008") * Fraction(s_base) / Fraction("1.020000001"))
+    assert sim.total["change"] == s_alt - s_base
+    assert sim.total["casemix"] == casemix == Decimal("1224.00")  # 1224.000121…
+    assert sim.total["price"] == s_alt - s_base - casemix
+    assert sim.total["cmi_base"] == Decimal("1.0200")
+    assert_reconciles(sim)

@@ -12,7 +12,8 @@ Input columns
 ``case_id`` (string), ``hospital_id`` (string), ``settled`` (bool), ``payment`` and
 ``total_cost`` (money, exact cents), ``referral_from`` (string, the case id this case was
 referred from; null or empty: none; an absent column means no referrals) and ``rw``
-(decimal; needed only when the model's ``volume = "rw"``). Every input row comes out in
+(exact at up to 9 decimals and at most 1000, as ``settle`` writes it; needed only when the
+model's ``volume = "rw"``). Every input row comes out in
 ``AllianceSplit.cases``, in input order.
 
 Rules (all amounts integer cents)

@@ -60,14 +60,14 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .._money import LIMIT_CENTS, OK, SUB_CENT, TOO_LARGE, cents_of, yuan
 from ..errors import TableError
-from .._money import LIMIT_CENTS
 from ..settlement._period import OverspendBand, PeriodRules, RetentionBand, _bands
 from ..settlement._period import _ratio as _period_ratio
 
@@ -240,16 +240,6 @@ def _text(value: Any, where: str, path: Any) -> str:
     return value.strip()
 
 
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def _ratio(value: Any, where: str, path: Any, *, limit: Decimal = Decimal(1),
            positive: bool = False, row: int | None = None, column: str | None = None
            ) -> Decimal:
@@ -265,15 +255,14 @@ def _cents(value: Any, where: str, path: Any) -> int:
     if isinstance(value, float) and not value.is_integer():
         raise _err(f"{where}: write amounts as text (\"1234.56\"), not as a float {value!r}",
                    path)
-    number = _number(value)
-    if number is None or number < 0:
-        raise _err(f"{where} must be a non-negative amount in yuan, got {value!r}", path)
-    cents = number.scaleb(2)
-    if cents != cents.to_integral_value():
+    cents, flag = cents_of(value)
+    if flag == SUB_CENT:
         raise _err(f"{where} has fractions of a cent: {value!r}", path)
-    if cents > LIMIT_CENTS:
-        raise _err(f"{where} is too large: {value!r}", path)
-    return int(cents)
+    if flag == TOO_LARGE:
+        raise _err(f"{where} is above the limit of {yuan(LIMIT_CENTS)} yuan: {value!r}", path)
+    if flag != OK or cents < 0:
+        raise _err(f"{where} must be a non-negative amount in yuan, got {value!r}", path)
+    return cents
 
 
 def _level(value: Any, where: str, path: Any, row: int | None = None,

@@ -3,8 +3,16 @@
 Every formula is linear in the case's cost ``c`` (cents): ``amount = A + B·c``, where ``A`` is
 an exact decimal of the case's price cell (any number of decimal places) and ``B`` a policy
 coefficient with at most 6 decimals. Rounding half up needs only ``floor(A·G)`` with
-``G = 2·10^6``: ``round(A + B·c) = floor((floor(A·G) + 2·B·10^6·c + G/2) / G)``, exact in int64
-for |c| ≤ 10^11 cents and B ≤ 10. Cells store ``floor(A·G)``; Python computes it exactly.
+``G = 2·10^6``: ``round(A + B·c) = floor((floor(A·G) + 2·B·10^6·c + G/2) / G)``. Cells store
+``floor(A·G)``; Python computes it exactly.
+
+Exact range (``drgkit._money.KERNEL_EXACT_CENTS``): the policy bounds B ≤ 10 (factors) and
+B ≤ 1 (shares), and the price book keeps every standard S within ``LIMIT_CENTS`` and drops a
+high-outlier rule whose threshold no cost within the limit can pass. The largest terms are then
+``2·B·10^6·c ≤ 2·10^7·|c|`` (by item) and ``floor(10·S·G) ≤ 2·10^7·S`` (standard × factor); the
+high-outlier constant ``S − share·threshold`` is within ±max(S, |c|). So every intermediate is
+below ``2·10^7·L + G/2``, which fits int64 for L ≤ 461,168,601,792 cents; drgkit's one bound
+``LIMIT_CENTS`` (4·10^11) is below it, and readers flag larger amounts before they get here.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import dual, jit, prange
+from .._money import COEF_SCALE, LIMIT_CENTS
+from ..errors import DrgkitError
 
-G = 2_000_000  # 2·10^6: the scale of cell constants
-B_SCALE = 1_000_000  # coefficients B are stored as B·10^6
+B_SCALE = COEF_SCALE  # coefficients B are stored as B·10^6
+G = 2 * B_SCALE  # 2·10^6: the scale of cell constants
 
 # formula of a case (chosen in Python from status, group class, stay)
 F_NOT_SETTLED, F_BY_ITEM, F_FIXED, F_DRG = 0, 1, 2, 3
@@ -108,21 +118,63 @@ def _div_u128(hi, lo, d):
     return np.int64(q)
 
 
+#: what :func:`muldiv_round` returns when the exact result does not fit in 63 bits
+SATURATED = np.iinfo(np.int64).max
+#: the largest payment the policy's coefficients allow for a case within LIMIT_CENTS
+#: (by item × 10); a points payment beyond it means the point value is out of range
+MAX_PAYMENT_CENTS = 10 * LIMIT_CENTS
+
+
+class AmountRangeError(DrgkitError, ValueError):
+    """An amount computed from the policy (points × point value) is beyond exact range."""
+
+
 @jit
 def muldiv_round(a, b, d):
-    """round half up of a·b/d, exactly, for a, b ≥ 0 and 0 < d < 2^62: floor((2ab + d) / 2d),
-    with a 128-bit intermediate. The quotient must fit in 63 bits."""
-    hi, lo = _mul_u64(a, b)
+    """round half up (away from zero) of a·b/d, exactly, for |a|, |b| < 2^63 and
+    0 < d < 2^62: floor((2|ab| + d) / 2d) with a 128-bit intermediate, then the sign. A
+    result that does not fit in 63 bits is ±SATURATED (never a wrapped value)."""
+    negative = (a < 0) != (b < 0)
+    hi, lo = _mul_u64(abs(a), abs(b))
     hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
     lo = lo << np.uint64(1)
     lo2 = lo + np.uint64(d)
     if lo2 < lo:
         hi += np.uint64(1)
-    return _div_u128(hi, lo2, 2 * d)
+    # the quotient of (hi·2^64 + lo2) by 2d is below 2^63 exactly when hi < d
+    if hi >= np.uint64(d):
+        q = SATURATED
+    else:
+        q = _div_u128(hi, lo2, 2 * d)
+    return -q if negative else q
+
+
+def points_all(n: int, formula: np.ndarray, cls: np.ndarray, money: np.ndarray,
+               cell_points: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Points of each case (see :func:`_points_all`); a conversion out of exact range is an
+    :class:`AmountRangeError`, never a wrapped number."""
+    out = _points_all(n, formula, cls, money, cell_points, num, den)
+    if len(out) and (np.abs(out) == SATURATED).any():
+        raise AmountRangeError("an outlier's points (money × points per yuan) are beyond the "
+                               "exact range of int64: check points.per_rw and the base rates")
+    return out
+
+
+def pay_points(n: int, points: np.ndarray, formula: np.ndarray, value_num: int,
+               value_den: int) -> np.ndarray:
+    """Payment in cents of each case paid by points (see :func:`_pay_points`); a payment
+    beyond MAX_PAYMENT_CENTS is an :class:`AmountRangeError`, never a wrong amount."""
+    out = _pay_points(n, points, formula, value_num, value_den)
+    if len(out) and (np.abs(out) > MAX_PAYMENT_CENTS).any():
+        raise AmountRangeError(f"a case paid by points would get more than "
+                               f"{MAX_PAYMENT_CENTS // 100:,} yuan (points × point value): the "
+                               f"point value ({value_num}/{value_den} cents per point unit) is "
+                               "out of range; check points.budget")
+    return out
 
 
 @dual
-def points_all(formula, cls, money, cell_points, num, den):
+def _points_all(formula, cls, money, cell_points, num, den):
     """Points of each case (scaled by 10^point_decimals).
 
     Normal cases take their cell's points; outliers convert their money-equivalent (cents,
@@ -140,7 +192,7 @@ def points_all(formula, cls, money, cell_points, num, den):
 
 
 @dual
-def pay_points(points, formula, value_num, value_den):
+def _pay_points(points, formula, value_num, value_den):
     """Payment in cents of each case paid by points: round(points · value_num / value_den)."""
     n = len(points)
     out = np.zeros(n, dtype=np.int64)

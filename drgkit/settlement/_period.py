@@ -106,7 +106,6 @@ discharge date are in no month (they are settled at the annual clearing only).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -118,8 +117,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cents
+from .._money import group_sums as _sum
+from .._money import half_up as _half_up
 from ..errors import CaseDataError
-from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError, _dec
 
 __all__ = [
@@ -341,13 +342,6 @@ def _rules_of(policy: Policy | PeriodRules) -> PeriodRules:
 # --------------------------------------------------------------------------- exact arithmetic
 
 
-def _half_up(x: Fraction) -> int:
-    """An exact amount of cents rounded half up (away from zero) to whole cents."""
-    if x >= 0:
-        return math.floor(x + Fraction(1, 2))
-    return -math.floor(-x + Fraction(1, 2))
-
-
 def _banded(amount: int, base: int, bands: Sequence[tuple[Decimal | None, Decimal]]
             ) -> Fraction:
     """Σ_k share_k × (part of ``amount`` between u_{k−1}·b and u_k·b), b = max(base, 0),
@@ -369,7 +363,7 @@ def _rate(num: int, den: int) -> Decimal | None:
     """num ÷ den rounded half up to 6 decimals (for display), None when den is 0."""
     if den == 0:
         return None
-    return Decimal(_half_up(Fraction(num * 10**6, den))).scaleb(-6)
+    return round_fraction(Fraction(num, den), 6)
 
 
 # --------------------------------------------------------------------------- reading the table
@@ -413,13 +407,6 @@ def _encode(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
     rank = np.empty(len(names), np.int64)
     rank[np.asarray(order, dtype=np.int64)] = np.arange(len(names), dtype=np.int64)
     return rank[idx], [names[k] for k in order]
-
-
-def _sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact int64 sums per code (np.bincount would go through float64)."""
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, codes, values.astype(np.int64))
-    return out
 
 
 def _read(settled: pa.Table | pa.RecordBatch, money: Sequence[str]) -> _Cases:
@@ -601,6 +588,9 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
             raise TypeError(f"{what}[{key!r}] must be whole cents (int), got {value!r}")
         if not negative_ok and value < 0:
             raise ValueError(f"{what}[{key!r}] must not be negative, got {value}")
+        if abs(value) > LIMIT_CENTS:  # the one bound on every amount drgkit reads
+            raise ValueError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got "
+                             f"{value}")
         out[key] = int(value)
     return out
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import decimal
 import math
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import attrs
 import numpy as np
 
+from .._money import LIMIT_CENTS, LIMIT_RW, RW_DECIMALS, coefficient_units, scaled_half_up
 from ._kernel import NO_HIGH, NO_LOW, G
 from ._policy import GroupRow, Policy
 
@@ -111,9 +112,11 @@ class PriceBook:
         return out
 
     def rw_scaled(self) -> np.ndarray:
-        """RW of each cell × 10^8 (for the report column; 0 when the cell has none)."""
-        return np.array([0 if rw is None else int(rw.scaleb(8).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP)) for rw in self.cell_rw], dtype=np.int64)
+        """RW of each cell × RW_SCALE (for the rw column; 0 when the cell has none). A
+        published RW (≤ RW_DECIMALS decimals) is exact; one derived from points (points ÷
+        per_rw) is rounded half up to RW_DECIMALS for display, payments use it exactly."""
+        return np.array([0 if rw is None else scaled_half_up(rw, RW_DECIMALS)
+                         for rw in self.cell_rw], dtype=np.int64)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, dtype=np.int64) for k, v in self._arrays.items()}
@@ -136,9 +139,15 @@ class PriceBook:
             rw = _CTX.divide(row.points, p.per_rw)
         if rw is None:
             return None, None, f"the table gives no weight for {row.code}"
+        if abs(rw) > LIMIT_RW:
+            return None, None, f"the weight of {row.code} ({rw}) is above {LIMIT_RW}"
         hosp = coefficient if p.hospital_coefficients and not (
             basic and not p.basic_hospital_coefficient) else Decimal(1)
         std = _CTX.multiply(_CTX.multiply(_CTX.multiply(rw, rate), coef), hosp)
+        if abs(std.scaleb(2)) > LIMIT_CENTS:
+            # beyond the kernel's exact range: no price rather than a wrong one
+            return None, None, (f"the standard of {row.code} ({std} yuan) is above the limit "
+                                f"of {Decimal(LIMIT_CENTS).scaleb(-2)} yuan")
         return std, rw, ""
 
     def _cell(self, r: int, lv: int, s: int, c: int) -> int:
@@ -177,6 +186,7 @@ class PriceBook:
             low_a, low_b = Decimal(0), Decimal(0)
         if p.high is not None:
             threshold = _CTX.multiply(p.high.ratio_for(rw), cents)
+        if p.high is not None and threshold < LIMIT_CENTS:
             a["high_c"].append(_floor(threshold))
             if p.high.payment == "standard_plus_excess":
                 # standard + share·(cost − threshold) = (standard − share·threshold) + share·cost
@@ -186,13 +196,13 @@ class PriceBook:
                 high_a, high_b = Decimal(0), p.high.factor
             else:
                 high_a, high_b = cents, Decimal(0)
-        else:
+        else:  # no rule, or no cost within LIMIT_CENTS is above its threshold
             a["high_c"].append(NO_HIGH)
             high_a, high_b = Decimal(0), Decimal(0)
         a["low_a"].append(_floor(_CTX.multiply(low_a, Decimal(G))))
-        a["low_b"].append(int(low_b.scaleb(6)))
+        a["low_b"].append(coefficient_units(low_b))
         a["high_a"].append(_floor(_CTX.multiply(high_a, Decimal(G))))
-        a["high_b"].append(int(high_b.scaleb(6)))
+        a["high_b"].append(coefficient_units(high_b))
         # points of a normal case of this cell (points method), scaled by 10^point_decimals
         if p.method == "points":
             basic = "basic" in row.classes
@@ -203,8 +213,7 @@ class PriceBook:
                 basic and not p.basic_hospital_coefficient) else Decimal(1)
             base = row.points if row.points is not None else _CTX.multiply(rw, p.per_rw)
             points = _CTX.multiply(_CTX.multiply(base, coef), hosp)
-            a["points"].append(int(points.scaleb(p.point_decimals).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP)))
+            a["points"].append(scaled_half_up(points, p.point_decimals))
         else:
             a["points"].append(0)
         return cell

@@ -24,12 +24,25 @@ import pyarrow.compute as pc
 from .. import _cases
 from .._io import CaseSource, open_cases, open_writer
 from .._jit import set_threads
+from .._money import (
+    LIMIT_CENTS,
+    MONEY,
+    OK,
+    RW_DECIMALS,
+    RW_TYPE,
+    TOO_LARGE,
+    cents_array,
+    coefficient_units,
+    exact_sum,
+    group_sums,
+    scaled_array,
+    to_cents,
+)
 from ..errors import CaseDataError
 from ..grouping._group import GroupRun
 from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
@@ -48,15 +61,13 @@ _SPECIAL_CLASS = {"excluded_stay": P_EXCLUDED, "ungroupable": P_UNGROUPABLE,
 SETTLE_REASONS = {
     "cost_missing": "the total cost is missing",
     "cost_invalid": "the total cost is not an amount in whole cents",
+    "cost_too_large": f"the total cost is above the limit of {LIMIT_CENTS // 100:,} yuan",
     "cost_negative": "the total cost is negative (a refund line, not a case)",
     "scheme_unknown": "the insurance scheme is not one the policy prices",
     "level_unknown": "the hospital level is unknown",
     "no_price": "the policy has no price for this group, level and scheme",
     "patient_share_invalid": "the patient's self-pay amounts are not amounts in whole cents",
 }
-
-#: decimals of the rw column (weights with more are shown rounded; payments use them exactly)
-RW_DECIMALS = 8
 
 SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "department",
                  "los", "total_cost", "self_pay", "own_pay", "discharge_date",
@@ -75,7 +86,7 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("discharge_date", pa.date32()),
         pa.field("status", pa.dictionary(pa.int8(), pa.string())),
         pa.field("drg", pa.string()),
-        pa.field("rw", pa.decimal128(18, RW_DECIMALS)),
+        pa.field("rw", RW_TYPE),
         pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
         pa.field("settled", pa.bool_()),
         pa.field("reason", pa.string()),
@@ -244,19 +255,12 @@ class SettleSummary:
         for name, values in (("cases", np.ones(len(settled), np.int64)),
                              ("settled", settled.astype(np.int64)), *amounts.items()):
             sums = np.bincount(idx, weights=None, minlength=len(names)) if name == "cases" \
-                else _int_bincount(idx, values, len(names))
+                else group_sums(idx, values, len(names))
             for k, hosp in enumerate(names):
                 self.hospitals.setdefault(hosp, Counter())[name] += int(sums[k])
 
     def total(self, name: str) -> int:
         return sum(h.get(name, 0) for h in self.hospitals.values())
-
-
-def _int_bincount(idx: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact integer sums per bin (np.bincount would go through float64)."""
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, idx, values.astype(np.int64))
-    return out
 
 
 class SettleRun:
@@ -363,6 +367,7 @@ class SettleRun:
         # 2. money
         cost, cflag = to_cents(cols.get("total_cost"), n)
         not_settled(cflag == 1, "cost_missing")
+        not_settled(cflag == TOO_LARGE, "cost_too_large")
         not_settled(cflag > 1, "cost_invalid")
         not_settled((cflag == OK) & (cost < 0), "cost_negative")
         patient = np.zeros(n, dtype=np.int64)
@@ -389,11 +394,11 @@ class SettleRun:
             pclass[mask] = _SPECIAL_CLASS[kind]
             if spec.method == "by_item":
                 formula[mask] = K.F_BY_ITEM
-                item_b[mask] = int(spec.factor.scaleb(6))
+                item_b[mask] = coefficient_units(spec.factor)
             elif spec.method == "standard":
                 formula[mask & (row >= 0)] = K.F_FIXED
                 formula[mask & (row < 0)] = K.F_BY_ITEM
-                item_b[mask & (row < 0)] = int(spec.factor.scaleb(6))
+                item_b[mask & (row < 0)] = coefficient_units(spec.factor)
             else:
                 target = book.special_row(kind)
                 formula[mask] = K.F_FIXED
@@ -517,8 +522,8 @@ class SettleRun:
         by_item: dict[str, int] = {}
         for k, name in enumerate(self.book.schemes):
             mine = prep.scheme == k
-            by_points[name] = int(points[mine & (prep.formula >= K.F_FIXED)].sum())
-            by_item[name] = int(money[mine & (prep.formula == K.F_BY_ITEM)].sum())
+            by_points[name] = exact_sum(points[mine & (prep.formula >= K.F_FIXED)])
+            by_item[name] = exact_sum(money[mine & (prep.formula == K.F_BY_ITEM)])
         return Partial(by_points, by_item, prep.n)
 
     # ------------------------------------------------------------------ pass 2: pay
@@ -547,7 +552,7 @@ class SettleRun:
         if p.share_method == "claim":
             patient = prep.patient
         else:
-            ratios = [int(p.fund_ratio.get(s, Decimal(0)).scaleb(6)) for s in self.book.schemes]
+            ratios = [coefficient_units(p.fund_ratio.get(s, Decimal(0))) for s in self.book.schemes]
             r = np.array(ratios, dtype=np.int64)[np.maximum(prep.scheme, 0)]
             fund = (2 * pay * r + 1_000_000) // 2_000_000  # round half up of pay·ratio
             patient = pay - fund
@@ -555,7 +560,7 @@ class SettleRun:
         gain = pay - prep.cost
         has_std = settled & (prep.formula >= K.F_FIXED)
         rw_scaled = self.book.rw_scaled()
-        rw_arr = _scaled_decimal(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
+        rw_arr = scaled_array(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
                                  RW_DECIMALS, settled & (prep.formula >= K.F_FIXED))
         reasons = np.where(settled, None, prep.reason)
         cols = prep.columns
@@ -605,7 +610,7 @@ class SettleRun:
             cents_array(gain, settled),
         ]
         if p.method == "points":
-            columns.append(_scaled_decimal(points, p.point_decimals,
+            columns.append(scaled_array(points, p.point_decimals,
                                            settled & (prep.formula >= K.F_FIXED)))
         columns += [
             readmit,
@@ -636,16 +641,6 @@ def _constant(value: str, n: int) -> pa.Array:
     """One text for every row, dictionary-encoded (one entry, n zero indices)."""
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)),
                                           pa.array([value], pa.string()))
-
-
-def _scaled_decimal(values: np.ndarray, scale: int, valid: np.ndarray) -> pa.Array:
-    words = np.empty((len(values), 2), dtype=np.int64)
-    words[:, 0] = values
-    words[:, 1] = np.where(values < 0, -1, 0)
-    validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
-    return pa.Array.from_buffers(pa.decimal128(18, scale), len(values),
-                                 [validity, pa.py_buffer(words)],
-                                 null_count=int((~valid).sum()))
 
 
 def _flags(arr: pa.Array | None, n: int) -> pa.Array:

@@ -74,9 +74,21 @@ import numpy as np
 import pyarrow as pa
 
 from .._io import open_cases
+from .._money import (
+    OK,
+    RW_DECIMALS,
+    RW_SCALE,
+    cents_array,
+    group_sums,
+    half_up,
+    round_fraction,
+    rw_units,
+    scaled_array,
+    to_cents,
+    yuan,
+)
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
-from .._money import OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._settle import Reduced, settle_batches, settle_schema
 
@@ -85,7 +97,6 @@ __all__ = ["COMPONENTS", "Simulation", "simulate"]
 #: the parts of a change, in order; they add up to ``change``
 COMPONENTS = ("regrouping", "casemix", "price", "outlier")
 SCENARIOS = ("base", "regrouped", "alt")
-RW_TYPE = pa.decimal128(18, 6)
 CMI_TYPE = pa.decimal128(18, 4)
 #: columns of a grouped input that would stop settlement from regrouping it
 _GROUP_OUTPUT = ("status", "reason", "detail", "mdc", "adrg", "drg", "ruleset")
@@ -216,7 +227,7 @@ def _width(text: str) -> int:
 
 @attrs.frozen(slots=True, eq=False)
 class _Scenario:
-    """One settlement, as the decomposition reads it (cents; RW·10^6)."""
+    """One settlement, as the decomposition reads it (cents; RW·RW_SCALE)."""
 
     table: pa.Table
     point_values: Mapping[str, Decimal]
@@ -251,7 +262,12 @@ def _scenario(cases: pa.Table, policy: Policy, ruleset: Any, options: Mapping[st
     std, sflag = to_cents(table.column("standard"), n)
     has_std = (sflag == OK) & settled
     std = np.where(has_std, std, 0)
-    rw = np.where(has_std, _unscaled(table.column("rw"), 6), 0)
+    rw_values, rw_flag = rw_units(table.column("rw"), n)
+    bad = has_std & (rw_flag != OK)
+    if bad.any():  # pragma: no cover - settle writes RW_TYPE
+        raise AssertionError(f"{int(bad.sum())} settled case(s) have an RW that is not "
+                             f"exact at {RW_DECIMALS} decimals")
+    rw = np.where(has_std, rw_values, 0)
     if policy.method == "points":
         classes = np.array(_plain(table.column("payment_class")).to_pylist(), dtype=object)
         outliers = has_std & np.isin(classes, _OUTLIER_CLASSES)
@@ -291,22 +307,6 @@ def _plain(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr
-
-
-def _unscaled(arr: pa.ChunkedArray | pa.Array, scale: int) -> np.ndarray:
-    """Decimal column -> int64 of value·10^scale (nulls 0); the column's scale ≤ ``scale``."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    t = arr.type
-    n = len(arr)
-    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    if pa.types.is_decimal128(t) and t.precision <= 18 and t.scale <= scale:
-        words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[2 * arr.offset:
-                                                                 2 * (arr.offset + n)]
-        out = words[0::2] * 10 ** (scale - t.scale)
-    else:  # pragma: no cover - settle writes decimal128(18, 6)
-        out = np.array([int(Decimal(v).scaleb(scale)) if v is not None else 0
-                        for v in arr.to_pylist()], dtype=np.int64)
-    return np.where(valid, out, 0).astype(np.int64)
 
 
 # ------------------------------------------------------------------ inputs
@@ -503,7 +503,7 @@ def simulate(
     for i in np.flatnonzero(rational).tolist():
         num = (int(bb.rw[i]) - int(ba.rw[i])) * int(ba.std[i])
         den = int(ba.rw[i])
-        casemix[i] = _half_up(num, den)
+        casemix[i] = half_up(Fraction(num, den))
         acc = exact[idx[i]]
         acc[den] = acc.get(den, 0) + num
     whole = np.where(rational, 0, casemix)
@@ -511,9 +511,7 @@ def simulate(
 
     # ---- per key
     def ksum(values: np.ndarray) -> np.ndarray:
-        out = np.zeros(m, dtype=np.int64)
-        np.add.at(out, idx, values.astype(np.int64))
-        return out
+        return group_sums(idx, values.astype(np.int64), m)
 
     scenarios = dict(zip(SCENARIOS, (aa, ba, bb), strict=True))
     k_change, k_regroup, k_dstd, k_out = (ksum(change), ksum(regrouping), ksum(d_std),
@@ -524,7 +522,7 @@ def simulate(
         q = Fraction(int(k_whole[k]))
         for den, num in exact[k].items():
             q += Fraction(num, den)
-        k_casemix[k] = _half_up(q.numerator, q.denominator)
+        k_casemix[k] = half_up(q)
     k_price = k_dstd - k_casemix
     if not (k_regroup + k_casemix + k_price + k_out == k_change).all():  # pragma: no cover
         raise AssertionError("the components do not add up to the change")
@@ -566,7 +564,7 @@ def simulate(
         "class_alt": _plain(bb.table.column("payment_class")),
     })
     case_cols.update({f"settled_{s}": pa.array(sc.settled) for s, sc in scenarios.items()})
-    case_cols.update({f"rw_{s}": _plain(sc.table.column("rw")).cast(RW_TYPE)
+    case_cols.update({f"rw_{s}": scaled_array(sc.rw, RW_DECIMALS, sc.has_std)
                       for s, sc in scenarios.items()})
     case_cols.update({f"standard_{s}": cents_array(sc.std, sc.has_std)
                       for s, sc in scenarios.items()})
@@ -578,30 +576,21 @@ def simulate(
     case_table = pa.table(case_cols).replace_schema_metadata(meta)
 
     everything = np.zeros(n, dtype=np.int64)
-    total: dict[str, Any] = {name: int(values.sum()) for name, values in counts.items()}
+    total: dict[str, Any] = {name: sum(values.tolist()) for name, values in counts.items()}
     total.update({f"cmi_{s}": _cmi(everything, sc, 1)[0] for s, sc in scenarios.items()})
-    total.update({name: Decimal(int(values.sum())).scaleb(-2)
-                  for name, values in amounts.items()})
+    total.update({name: yuan(sum(values.tolist())) for name, values in amounts.items()})
     return Simulation(key_table, case_table, MappingProxyType(total), by,
                       MappingProxyType(labels), MappingProxyType(
                           {s: sc.table for s, sc in scenarios.items()}), tuple(runs))
 
 
-def _half_up(num: int, den: int) -> int:
-    """num/den rounded half up (away from zero) to an integer; den > 0."""
-    r = (2 * abs(num) + den) // (2 * den)
-    return r if num >= 0 else -r
-
-
 def _cmi(idx: np.ndarray, sc: _Scenario, m: int) -> list[Decimal | None]:
     """CMI per key: Σ RW ÷ cases with an RW, half up to 4 decimals (None without RW)."""
     has = sc.has_std
-    total = np.zeros(m, dtype=np.int64)
-    count = np.zeros(m, dtype=np.int64)
-    np.add.at(total, idx, np.where(has, sc.rw, 0))
-    np.add.at(count, idx, has.astype(np.int64))
-    # Σ RW·10^6 ÷ count ÷ 100 = CMI·10^4, rounded exactly in integers
-    return [None if c == 0 else Decimal(_half_up(t, 100 * c)).scaleb(-4)
+    total = group_sums(idx, np.where(has, sc.rw, 0), m)
+    count = group_sums(idx, has.astype(np.int64), m)
+    # Σ RW·RW_SCALE ÷ (count·RW_SCALE), rounded exactly
+    return [None if c == 0 else round_fraction(Fraction(int(t), int(c) * RW_SCALE), 4)
             for t, c in zip(total.tolist(), count.tolist(), strict=True)]
 
 

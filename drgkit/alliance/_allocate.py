@@ -1,0 +1,216 @@
+"""The alliance money: package adjustment, shared costs, joint services and cost increases,
+allocated among members with exact fractions and the largest-remainder rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ._input import Columns, Members, id_key
+from ._kernels import DOWN, UP
+from ._model import Alliance, AllianceModel
+from ._tables import SUMMARY_NAMES, summary_table
+
+__all__ = ["alliance_money", "largest_remainder"]
+
+
+def largest_remainder(total: int, weights: Sequence[Any], ids: Sequence[str]) -> list[int]:
+    """Split ``total`` cents among parties with exact non-negative ``weights``.
+
+    Each party gets ``floor(|total|·w/Σw)``; the cents left go one each to the largest
+    fractional remainders, ties to the smaller id (binary string order); a negative total is
+    split as its absolute value and negated. The parts add up to ``total`` exactly."""
+    if len(weights) != len(ids):
+        raise ValueError("one weight per party")
+    ws = [Fraction(w) for w in weights]
+    if any(w < 0 for w in ws):
+        raise ValueError("weights are not negative")
+    whole = sum(ws)
+    if whole == 0:
+        raise ValueError("the weights add up to zero")
+    amount = abs(int(total))
+    parts = []
+    remainders = []
+    for w in ws:
+        quota = amount * w / whole
+        floor = math.floor(quota)
+        parts.append(floor)
+        remainders.append(quota - floor)
+    left = amount - sum(parts)
+    order = sorted(range(len(ws)), key=lambda k: (-remainders[k], id_key(ids[k])))
+    for k in order[:left]:
+        parts[k] += 1
+    return parts if total >= 0 else [-p for p in parts]
+
+
+def _weight_text(w: Fraction) -> str:
+    """An exact weight as text: a decimal when it has one, else p/q."""
+    d = w.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        return f"{w.numerator}/{w.denominator}"
+    places = max(twos, fives)
+    text = str((Decimal(w.numerator) / Decimal(w.denominator)).quantize(
+        Decimal(1).scaleb(-places))) if places else str(w.numerator)
+    return text
+
+
+def _allocate(total: int, parties: Sequence[int], weights: Sequence[Fraction],
+              mem: Members, fallback: Sequence[Fraction]) -> tuple[list[int], list[Fraction]]:
+    if sum(weights) == 0:
+        weights = fallback
+    ids = [mem.ids[p] for p in parties]
+    return largest_remainder(total, weights, ids), list(weights)
+
+
+def alliance_money(model: AllianceModel, mem: Members, claims_m: np.ndarray,
+                    volume: list[Fraction], sums: np.ndarray, paid: np.ndarray,
+                    absorbed: np.ndarray, kind: np.ndarray, member: np.ndarray,
+                    cols: Columns) -> tuple[np.ndarray, list[tuple], pa.Table]:
+    n_members = len(mem.ids)
+    # per member: package adjustment, shared costs, joint revenue, cost increase
+    extra = np.zeros((4, n_members), np.int64)
+    item_rows: list[tuple] = []
+    rules = model.rules
+    a_of_case = np.where(member >= 0, mem.alliance[np.maximum(member, 0)], -1)
+    n_all = len(model.alliances)
+
+    def per_alliance(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(a_of_case[mask & (a_of_case >= 0)], minlength=n_all)
+
+    in_all = a_of_case >= 0
+    counts = {
+        "cases": per_alliance(in_all),
+        "settled_cases": per_alliance(cols.settled),
+        "paid_cases": per_alliance(paid),
+        "absorbed_cases": per_alliance(absorbed & in_all),
+        "up_links": per_alliance(kind == UP),
+        "down_links": per_alliance(kind == DOWN),
+    }
+    rows: dict[str, list[Any]] = {name: [] for name in SUMMARY_NAMES}
+    start = 0
+    for a_index, a in enumerate(model.alliances):
+        parties = list(range(start, start + len(a.members)))
+        start += len(a.members)
+        coef = [Fraction(mem.members[p].coefficient) for p in parties]
+        cv = [c * volume[p] for c, p in zip(coef, parties, strict=True)]
+        claims = int(sum(int(claims_m[p]) for p in parties))
+
+        def record(kind_: str, item: str, ps: Sequence[int], amounts: Sequence[int],
+                   weights: Sequence[Fraction], row: int, a: Alliance = a) -> None:
+            for p, amount, w in zip(ps, amounts, weights, strict=True):
+                extra[row, p] += amount
+                item_rows.append((a.id, kind_, item, mem.ids[p], _weight_text(w), amount))
+
+        # package
+        kept = returned = fund_over = alliance_over = surplus = overspend = 0
+        if a.budget is not None:
+            assert rules.package is not None
+            balance = a.budget - claims
+            if balance >= 0:
+                surplus = balance
+                kept, returned = rules.package.retain(surplus, a.budget)
+            else:
+                overspend = -balance
+                fund_over, alliance_over = rules.package.share_overspend(overspend, a.budget)
+            adjustment = kept - alliance_over
+            if rules.share_by == "claims":
+                weights = [Fraction(max(int(claims_m[p]), 0)) for p in parties]
+            else:
+                weights = cv
+            amounts, used = _allocate(adjustment, parties, weights, mem, coef)
+            record("package_adjustment", "package", parties, amounts, used, 0)
+        else:
+            adjustment = 0
+        shared_total = 0
+        for cost in a.shared_costs:
+            ps = _subset(parties, cost.members, mem)
+            w = [cv[parties.index(p)] for p in ps]
+            f = [coef[parties.index(p)] for p in ps]
+            amounts, used = _allocate(cost.amount, ps, w, mem, f)
+            record("shared_cost", cost.name, ps, [-x for x in amounts], used, 1)
+            shared_total += cost.amount
+        joint_total = 0
+        for service in a.joint_services:
+            ps, weights = _joint_weights(a, service, parties, cv, coef, mem)
+            amounts = largest_remainder(service.revenue, weights, [mem.ids[p] for p in ps])
+            record("joint_service", service.name, ps, amounts, weights, 2)
+            joint_total += service.revenue
+        inc_total = inc_members = 0
+        for inc in a.cost_increases:
+            m_part, _s_part = _members_and_suppliers(inc.amount, inc.member_share)
+            amounts, used = _allocate(m_part, parties, cv, mem, coef)
+            record("cost_increase", inc.name, parties, [-x for x in amounts], used, 3)
+            inc_total += inc.amount
+            inc_members += m_part
+        package = claims + adjustment
+        net = int(sum(int(claims_m[p]) + int(extra[:, p].sum()) for p in parties))
+        expected = package - shared_total + joint_total - inc_members
+        if net != expected:  # an internal invariant; cannot happen with exact allocations
+            raise AssertionError(f"alliance {a.id}: Σ net {net} != {expected}")
+        values = dict(
+            alliance_id=a.id, basis=a.basis, members=len(parties),
+            cases=int(counts["cases"][a_index]),
+            settled_cases=int(counts["settled_cases"][a_index]),
+            paid_cases=int(counts["paid_cases"][a_index]),
+            absorbed_cases=int(counts["absorbed_cases"][a_index]),
+            up_links=int(counts["up_links"][a_index]),
+            down_links=int(counts["down_links"][a_index]),
+            budget=a.budget, claims=claims, surplus=surplus, overspend=overspend, kept=kept,
+            returned=returned, fund_overspend=fund_over, alliance_overspend=alliance_over,
+            package_adjustment=adjustment, package=package, shared_costs=-shared_total,
+            joint_revenue=joint_total, cost_increase_total=inc_total,
+            cost_increase_members=-inc_members,
+            cost_increase_suppliers=inc_total - inc_members, net=net)
+        for name in SUMMARY_NAMES:
+            rows[name].append(values[name])
+    return extra, item_rows, summary_table(rows)
+
+
+def _subset(parties: list[int], names: tuple[str, ...] | None, mem: Members) -> list[int]:
+    if names is None:
+        return parties
+    wanted = set(names)
+    return [p for p in parties if mem.ids[p] in wanted]
+
+
+def _joint_weights(a: Alliance, service: Any, parties: list[int], cv: list[Fraction],
+                   coef: list[Fraction], mem: Members) -> tuple[list[int], list[Fraction]]:
+    if service.shares is not None:
+        share = dict(service.shares)
+        ps = [p for p in parties if mem.ids[p] in share]
+        return ps, [Fraction(share[mem.ids[p]]) for p in ps]
+    lead = next(p for p in parties if mem.members[p].role == "lead")
+    others = [p for p in _subset(parties, service.members, mem) if p != lead]
+    lead_share = Fraction(service.lead_share)
+    if not others:
+        return [lead], [Fraction(1)]
+    w = [cv[parties.index(p)] for p in others]
+    if sum(w) == 0:
+        w = [coef[parties.index(p)] for p in others]
+    whole = sum(w)
+    ps = [lead, *others]
+    weights = [lead_share] + [(1 - lead_share) * x / whole for x in w]
+    order = sorted(range(len(ps)), key=lambda k: ps[k])
+    return [ps[k] for k in order], [weights[k] for k in order]
+
+
+def _members_and_suppliers(amount: int, member_share: Decimal) -> tuple[int, int]:
+    """Largest remainder between the members (share s, first on a tie) and the suppliers."""
+    quota = amount * Fraction(member_share)
+    floor = math.floor(quota)
+    rest = quota - floor
+    members = floor + (1 if rest >= Fraction(1, 2) and rest > 0 else 0)
+    return members, amount - members
