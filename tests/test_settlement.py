@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import drgkit
 from drgkit import _demo
+from drgkit._money import cents_array, to_cents
 from drgkit.settlement import Policy, PolicyError, settle
 from drgkit.settlement._kernel import muldiv_round
-from drgkit._money import cents_array, to_cents
 
 POLICIES = Path(drgkit.__file__).parent / "policies"
 
@@ -378,3 +378,62 @@ def test_overrides_change_the_policy_hash_and_a_short_budget_is_refused() -> Non
     with pytest.raises(PolicyError, match="leaves nothing for points"):
         settle(grouped([{"drg": "AB19", "total_cost": "1000.00"},
                         {"drg": "GZ13", "total_cost": "12000"}]), short)
+
+
+# --------------------------------------------------------------------------- hospitals table
+
+
+def hospitals_csv(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "hospitals.csv"
+    path.write_text("hospital_id,hospital_level,coefficient\n" + body, encoding="utf-8")
+    return path
+
+
+def test_hospitals_table_sets_level_and_coefficient_by_hand(tmp_path: Path) -> None:
+    table = hospitals_csv(tmp_path, "H1,2,1.05\nH2,,\n")
+    cases = [{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"},  # the table's level 2
+             {"hospital_id": "H2", "drg": "GZ13", "total_cost": "12000"},  # the case's level 3
+             {"hospital_id": "H1", "drg": "GZ15", "total_cost": "9000"}]   # basic group
+    plain = settle(grouped(cases), "demo", hospitals=table).to_pylist()
+    # the coefficient applies only when the policy says so: level 2 (1.00) from the table
+    assert [r["standard"] for r in plain] == [Decimal("10614.00"), Decimal("12206.10"),
+                                              Decimal("9333.00")]
+    assert [r["hospital_level"] for r in plain] == ["2", "3", "2"]
+    applied = Policy.from_toml(POLICIES / "demo.toml",
+                               overrides={"hospital_coefficients.apply": True})
+    out = settle(grouped(cases), applied, hospitals=table).to_pylist()
+    # 0.7076 × 15000 × 1.00 × 1.05 = 11144.70; H2 has no coefficient: 12206.10;
+    # a basic group (0.61 × 15000 × 1.02 = 9333.00) takes no hospital coefficient by default
+    assert [r["standard"] for r in out] == [Decimal("11144.70"), Decimal("12206.10"),
+                                            Decimal("9333.00")]
+    basic_too = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "hospital_coefficients.apply": True, "basic_groups.hospital_coefficient": True})
+    out = settle(grouped(cases), basic_too, hospitals=table).to_pylist()
+    assert out[2]["standard"] == Decimal("9799.65")  # 9333.00 × 1.05
+
+
+@pytest.mark.parametrize(("body", "row", "column", "words"), [
+    ("H1,3,1.05\nH2,3,1.1,extra\nH3,3,1\n", 3, None, "could not be split"),
+    ("H1,3,1.05\nH1,2,1.1\n", 3, "hospital_id", "listed twice (first on row 2)"),
+    ("H1,3,NaN\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,-1.05\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,0\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,Infinity\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,1.05\nH2,3,one\n", 3, "coefficient", "is not a number"),
+    ("H1,3,1.05\n,3,1.1\n", 3, "hospital_id", "hospital id is empty"),
+])
+def test_hospitals_table_errors_name_file_row_and_column(tmp_path: Path, body: str, row: int,
+                                                          column: str | None,
+                                                          words: str) -> None:
+    table = hospitals_csv(tmp_path, body)
+    cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
+    with pytest.raises(drgkit.errors.CaseDataError) as info:
+        settle(cases, "demo", hospitals=table)
+    assert info.value.file == str(table) and info.value.row == row
+    assert info.value.column == column and words in str(info.value)
+
+
+def test_hospitals_mapping_is_checked_too() -> None:
+    cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
+    with pytest.raises(drgkit.errors.CaseDataError, match="above 0"):
+        settle(cases, "demo", hospitals={"H1": ("3", Decimal("-1"))})

@@ -10,10 +10,11 @@ Partial sums are integers, so results do not depend on how the cases are batched
 
 from __future__ import annotations
 
+import csv
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -24,12 +25,12 @@ import pyarrow.compute as pc
 from .. import _cases
 from .._io import CaseSource, open_cases, open_writer
 from .._jit import set_threads
+from .._money import MONEY, OK, cents_array, to_cents
 from ..errors import CaseDataError
 from ..grouping._group import GroupRun
 from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from .._money import MONEY, OK, cents_array, to_cents
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
@@ -677,34 +678,93 @@ def _rows_of(drg: pa.Array, book: PriceBook) -> np.ndarray:
     return table[index].copy()
 
 
+#: the largest hospital coefficient accepted (a factor on the standard; far above any region's)
+MAX_HOSPITAL_COEFFICIENT = Decimal(10)
+
+
+def _hospital_coefficient(value: Any, file: str | None, row: int | None) -> Decimal | None:
+    """A hospital coefficient: an exact, finite number in (0, 10], or None when blank."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        text = str(value).strip()
+        if text == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise CaseDataError(f"coefficient {value!r} is not a number", file=file, row=row,
+                                column="coefficient")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise CaseDataError(f"coefficient {value!r} is not a number", file=file, row=row,
+                                column="coefficient") from None
+    if not number.is_finite() or number <= 0 or number > MAX_HOSPITAL_COEFFICIENT:
+        raise CaseDataError(f"coefficient {value!r} must be a number above 0 and at most "
+                            f"{MAX_HOSPITAL_COEFFICIENT}", file=file, row=row,
+                            column="coefficient")
+    return number
+
+
+def _first_ragged_line(path: str, width: int) -> int | None:
+    """The line of the first CSV record without ``width`` fields (the Arrow reader does not
+    number the rows it cannot split); None when it cannot be found again."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            for record in reader:
+                if record and len(record) != width:
+                    return reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
 def _hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, Decimal | None]]:
     """hospital id -> (level, coefficient) from a table with hospital_id, hospital_level
-    and/or coefficient columns (CSV path, Arrow table, pandas…)."""
+    and/or coefficient columns (CSV path, Arrow table, pandas…), or from such a mapping.
+
+    Every row counts: a row the CSV parser cannot split, a blank or repeated hospital id and a
+    coefficient that is not a positive finite number are errors naming file, row and column
+    (rows are file lines, the header being row 1)."""
     if source is None:
         return {}
     if isinstance(source, Mapping):
-        return {str(k): v for k, v in source.items()}
+        checked: dict[str, tuple[str | None, Decimal | None]] = {}
+        for key, value in source.items():
+            level, coef = value
+            checked[str(key)] = (level, _hospital_coefficient(coef, "<hospitals>", None))
+        return checked
     src = open_cases(source)
     table = pa.Table.from_batches(list(src.batches), schema=src.schema)
+    if src.malformed:
+        bad = src.malformed[0]
+        raise CaseDataError(f"{len(src.malformed)} row(s) of the hospitals table could not be "
+                            f"split into its {bad.expected} columns (this one has "
+                            f"{bad.actual}: {bad.text!r})", file=src.name,
+                            row=bad.row if bad.row is not None and bad.row > 0 else
+                            _first_ragged_line(src.name, bad.expected))
     names = table.column_names
     if "hospital_id" not in names:
         raise CaseDataError(f"the hospitals table needs a hospital_id column; found "
                             f"{', '.join(names)}", file=src.name, column="hospital_id")
     level_col = next((c for c in ("hospital_level", "level") if c in names), None)
     out: dict[str, tuple[str | None, Decimal | None]] = {}
+    first_row: dict[str, int] = {}
     for k, rec in enumerate(table.to_pylist(), start=2):
-        hid = str(rec["hospital_id"])
-        coef = rec.get("coefficient")
-        if coef is not None and str(coef).strip() != "":
-            try:
-                coef = Decimal(str(coef).strip())
-            except Exception:
-                raise CaseDataError(f"coefficient {coef!r} is not a number", file=src.name,
-                                    row=k, column="coefficient") from None
-        else:
-            coef = None
+        raw = rec["hospital_id"]
+        hid = "" if raw is None else _cases.value_text(raw).strip()
+        if hid == "":
+            raise CaseDataError("the hospital id is empty", file=src.name, row=k,
+                                column="hospital_id")
+        if hid in out:
+            raise CaseDataError(f"hospital {hid} is listed twice (first on row "
+                                f"{first_row[hid]})", file=src.name, row=k, column="hospital_id")
+        coef = _hospital_coefficient(rec.get("coefficient"), src.name, k)
         level = _level_text(rec[level_col]) if level_col else None
         out[hid] = (level, coef)
+        first_row[hid] = k
     return out
 
 
