@@ -437,3 +437,27 @@ def test_hospitals_mapping_is_checked_too() -> None:
     cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
     with pytest.raises(drgkit.errors.CaseDataError, match="above 0"):
         settle(cases, "demo", hospitals={"H1": ("3", Decimal("-1"))})
+
+
+def test_point_values_and_payments_ignore_the_ambient_decimal_context() -> None:
+    """The point value is exact rational arithmetic: a caller's decimal context (here 5
+    digits, rounding down) changes neither the value nor any payment."""
+    import decimal
+
+    policy = Policy.from_toml(POLICIES / "demo-points.toml",
+                              overrides={"points.budget": {"all": "100000"}})
+    cases = grouped([{"drg": "GZ13", "total_cost": "12000"},
+                     {"drg": "GZ13", "total_cost": "13000"},
+                     {"drg": "FM11", "total_cost": "60000"},
+                     {"drg": "GZ13", "total_cost": "50000.00"},
+                     {"drg": "AB19", "total_cost": "1000.00"}])
+    total = drgkit.settlement.Partial({"employee": 5463030}, {"employee": 100000}, 4)
+    # (100000 × 0.95 − 1000.00) / 546.3030 = 172.065685... → 172.0657
+    assert drgkit.settlement.point_values(policy, total).point_values == {
+        "all": Decimal("172.0657")}
+    plain = settle(cases, policy).to_pylist()
+    with decimal.localcontext(decimal.Context(prec=5, rounding=decimal.ROUND_FLOOR)):
+        values = drgkit.settlement.point_values(policy, total).point_values
+        odd = settle(cases, policy).to_pylist()
+    assert values == {"all": Decimal("172.0657")}
+    assert odd == plain

@@ -118,8 +118,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import CaseDataError
 from .._money import MONEY, OK, cents_array, to_cents
+from ..errors import CaseDataError
 from ._policy import Policy, PolicyError, _dec
 
 __all__ = [

@@ -112,8 +112,9 @@ class PriceBook:
 
     def rw_scaled(self) -> np.ndarray:
         """RW of each cell × 10^8 (for the report column; 0 when the cell has none)."""
-        return np.array([0 if rw is None else int(rw.scaleb(8).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP)) for rw in self.cell_rw], dtype=np.int64)
+        return np.array([0 if rw is None else int(rw.scaleb(8, _CTX).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)) for rw in self.cell_rw],
+            dtype=np.int64)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, dtype=np.int64) for k, v in self._arrays.items()}
@@ -160,7 +161,7 @@ class PriceBook:
             a["low_c"][-1] = NO_LOW
             a["high_c"][-1] = NO_HIGH
             return cell
-        cents = std.scaleb(2)
+        cents = std.scaleb(2, _CTX)
         a["std_g"].append(_floor(_CTX.multiply(cents, Decimal(G))))
         # low outliers: cost < ratio·standard  <=>  cost_cents < ceil(ratio·standard·100)
         if p.low is not None:
@@ -190,9 +191,9 @@ class PriceBook:
             a["high_c"].append(NO_HIGH)
             high_a, high_b = Decimal(0), Decimal(0)
         a["low_a"].append(_floor(_CTX.multiply(low_a, Decimal(G))))
-        a["low_b"].append(int(low_b.scaleb(6)))
+        a["low_b"].append(int(low_b.scaleb(6, _CTX)))
         a["high_a"].append(_floor(_CTX.multiply(high_a, Decimal(G))))
-        a["high_b"].append(int(high_b.scaleb(6)))
+        a["high_b"].append(int(high_b.scaleb(6, _CTX)))
         # points of a normal case of this cell (points method), scaled by 10^point_decimals
         if p.method == "points":
             basic = "basic" in row.classes
@@ -203,8 +204,8 @@ class PriceBook:
                 basic and not p.basic_hospital_coefficient) else Decimal(1)
             base = row.points if row.points is not None else _CTX.multiply(rw, p.per_rw)
             points = _CTX.multiply(_CTX.multiply(base, coef), hosp)
-            a["points"].append(int(points.scaleb(p.point_decimals).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP)))
+            a["points"].append(int(points.scaleb(p.point_decimals, _CTX).quantize(
+                Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)))
         else:
             a["points"].append(0)
         return cell
@@ -215,11 +216,11 @@ class PriceBook:
         ref = p.rate_for(self.schemes[scheme], "*")
         if ref is None:
             return 0, 1
-        num = Decimal(p.per_rw).scaleb(p.point_decimals)
-        den = ref * 100
+        num = Decimal(p.per_rw).scaleb(p.point_decimals, _CTX)
+        den = _CTX.multiply(ref, Decimal(100))
         # make both integers
         scale = max(-num.as_tuple().exponent, -den.as_tuple().exponent, 0)
-        n, d = int(num.scaleb(scale)), int(den.scaleb(scale))
+        n, d = int(num.scaleb(scale, _CTX)), int(den.scaleb(scale, _CTX))
         g = math.gcd(n, d)
         return n // g, d // g
 

@@ -11,10 +11,12 @@ Partial sums are integers, so results do not depend on how the cases are batched
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -168,30 +170,60 @@ class Reduced:
         return self.point_values.get(scheme, self.point_values.get("all"))
 
 
+def _exact_int(value: Decimal, decimals: int) -> int:
+    """``value × 10^decimals`` as an int, exactly, whatever the ambient decimal context (a
+    ``Decimal`` operation would round to its precision); the value must have at most
+    ``decimals`` decimal places."""
+    scaled = Fraction(value) * 10**decimals
+    if scaled.denominator != 1:
+        raise ValueError(f"{value} has more than {decimals} decimals")
+    return int(scaled)
+
+
+def _decimal(num: int, decimals: int) -> Decimal:
+    """``num / 10^decimals`` as an exact Decimal (built from text: no context rounding)."""
+    return Decimal(f"{num}E-{decimals}")
+
+
+def _fraction_text(value: Fraction, decimals: int = 6) -> str:
+    """A fraction for a message: exact when it has few decimals, else ≈ to ``decimals``."""
+    scaled = value * 10**decimals
+    approx = "" if scaled.denominator == 1 else "≈ "
+    return approx + str(_decimal(_half_up(scaled), decimals).normalize())
+
+
+def _half_up(value: Fraction) -> int:
+    """Round half up (away from zero at .5 for positive values; toward +inf generally)."""
+    return math.floor(value + Fraction(1, 2))
+
+
 def point_values(policy: Policy, total: Partial) -> Reduced:
     """Point value per pool: (budget × (1 − reserve) − paid by item) ÷ Σ points, rounded half up
-    to ``value_decimals``. A budget named ``all`` pools every scheme."""
+    to ``value_decimals``. A budget named ``all`` pools every scheme.
+
+    Computed with exact rationals (budget, reserve and sums are exact), so the value does not
+    depend on the ambient ``decimal`` context (its precision or rounding)."""
     if policy.method != "points":
         return Reduced({}, total)
     if not policy.budget:
         raise PolicyError(f"policy {policy.id} uses points but has no points.budget (give "
                           "it in the policy or with --budget SCHEME=YUAN)", file=policy.path)
     pools: dict[str, Decimal] = {}
-    quantum = Decimal(1).scaleb(-policy.value_decimals)
     for pool, budget in policy.budget.items():
         schemes = list(total.points) if pool == "all" else [pool]
         points = sum(total.points.get(s, 0) for s in schemes)
         by_item = sum(total.by_item.get(s, 0) for s in schemes)
-        distributable = budget * (1 - policy.reserve) - Decimal(by_item).scaleb(-2)
+        distributable = Fraction(budget) * (1 - Fraction(policy.reserve)) - Fraction(by_item, 100)
         if points == 0:
             continue
         if distributable <= 0:
             raise PolicyError(
                 f"budget pool {pool!r} leaves nothing for points: budget {budget} × (1 − "
-                f"reserve {policy.reserve}) minus {Decimal(by_item).scaleb(-2)} paid by item "
-                f"is {distributable}", file=policy.path)
-        value = distributable / Decimal(points).scaleb(-policy.point_decimals)
-        pools[pool] = value.quantize(quantum, rounding=ROUND_HALF_UP)
+                f"reserve {policy.reserve}) minus {_decimal(by_item, 2)} paid by item "
+                f"is {_fraction_text(distributable)}", file=policy.path)
+        # yuan per point = distributable ÷ (points / 10^pd); kept as value × 10^vd
+        scaled = distributable * 10 ** (policy.point_decimals + policy.value_decimals) / points
+        pools[pool] = _decimal(_half_up(scaled), policy.value_decimals)
     return Reduced(pools, total)
 
 
@@ -390,11 +422,11 @@ class SettleRun:
             pclass[mask] = _SPECIAL_CLASS[kind]
             if spec.method == "by_item":
                 formula[mask] = K.F_BY_ITEM
-                item_b[mask] = int(spec.factor.scaleb(6))
+                item_b[mask] = _exact_int(spec.factor, 6)
             elif spec.method == "standard":
                 formula[mask & (row >= 0)] = K.F_FIXED
                 formula[mask & (row < 0)] = K.F_BY_ITEM
-                item_b[mask & (row < 0)] = int(spec.factor.scaleb(6))
+                item_b[mask & (row < 0)] = _exact_int(spec.factor, 6)
             else:
                 target = book.special_row(kind)
                 formula[mask] = K.F_FIXED
@@ -538,7 +570,7 @@ class SettleRun:
                 if value is None:
                     raise PolicyError(f"no point value for scheme {name}: give a budget for it",
                                       file=p.path)
-                num = int(value.scaleb(p.value_decimals)) * 100
+                num = _exact_int(value, p.value_decimals) * 100
                 den = 10 ** (p.point_decimals + p.value_decimals)
                 paid = K.pay_points(n, points, prep.formula, num, den)
                 pay[mine] = paid[mine]
@@ -548,7 +580,7 @@ class SettleRun:
         if p.share_method == "claim":
             patient = prep.patient
         else:
-            ratios = [int(p.fund_ratio.get(s, Decimal(0)).scaleb(6)) for s in self.book.schemes]
+            ratios = [_exact_int(p.fund_ratio.get(s, Decimal(0)), 6) for s in self.book.schemes]
             r = np.array(ratios, dtype=np.int64)[np.maximum(prep.scheme, 0)]
             fund = (2 * pay * r + 1_000_000) // 2_000_000  # round half up of pay·ratio
             patient = pay - fund
