@@ -461,3 +461,13 @@ def test_point_values_and_payments_ignore_the_ambient_decimal_context() -> None:
         odd = settle(cases, policy).to_pylist()
     assert values == {"all": Decimal("172.0657")}
     assert odd == plain
+
+
+def test_a_weights_table_with_only_a_header_is_refused(tmp_path: Path) -> None:
+    weights = tmp_path / "w.csv"
+    header = (POLICIES / "demo-weights.csv").read_text(encoding="utf-8").splitlines()[0]
+    weights.write_text(header + "\n\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(POLICIES / "demo.toml", weights=weights)
+    assert info.value.file == str(weights) and info.value.row == 2
+    assert "no group rows" in str(info.value)
