@@ -471,3 +471,47 @@ def test_a_weights_table_with_only_a_header_is_refused(tmp_path: Path) -> None:
         Policy.from_toml(POLICIES / "demo.toml", weights=weights)
     assert info.value.file == str(weights) and info.value.row == 2
     assert "no group rows" in str(info.value)
+
+
+# --------------------------------------------------------------------------- ruleset check
+
+
+def test_cases_grouped_with_another_ruleset_give_a_warning() -> None:
+    """The demo policy prices the groups of the demo series (demo_2023, demo_2024): cases a
+    grouper of another ruleset made are counted, with how many of them are not covered."""
+    import warnings
+
+    from drgkit import DataWarning
+
+    cases = grouped([{"drg": "GZ13", "ruleset": "demo_2024", "total_cost": "12000"},
+                     {"drg": "GZ13", "ruleset": "chs_drg_11", "total_cost": "12000"},
+                     {"drg": "XJ19", "ruleset": "chs_drg_11", "total_cost": "800"},
+                     {"drg": "GZ15", "ruleset": "demo_2023", "total_cost": "9000"}])
+    with pytest.warns(DataWarning) as record:
+        out = settle(cases, "demo")
+    [message] = [str(w.message) for w in record]
+    assert message.startswith("2 of 4 cases were grouped 2 with chs_drg_11 (1 of them "
+                              "not_covered), but policy demo prices the groups of ruleset demo")
+    assert out.column("payment_class").to_pylist()[2] == "not_covered"
+    accepting = Policy.from_toml(POLICIES / "demo.toml",
+                                 overrides={"policy.accepted_rulesets": ["chs_drg_11"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        again = settle(cases, accepting)
+    assert again.column("payment").to_pylist() == out.column("payment").to_pylist()
+    with pytest.raises(PolicyError, match="accepted_rulesets must be a list"):
+        settle(cases, Policy.from_toml(POLICIES / "demo.toml",
+                                       overrides={"policy.accepted_rulesets": "chs_drg_11"}))
+
+
+def test_grouping_with_another_ruleset_than_the_policy_gives_a_warning() -> None:
+    from conftest import DEMO
+
+    from drgkit import DataWarning
+
+    other = Policy.from_toml(POLICIES / "demo.toml",
+                             overrides={"policy.ruleset": "suzhou_2023"})
+    cases = _demo.generate_cases(30, seed=2)
+    with pytest.warns(DataWarning, match=r"30 of 30 cases were grouped 30 with demo_2024 .*"
+                      r"policy demo prices the groups of ruleset suzhou_2023"):
+        settle(cases, other, DEMO / "2024")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _cases
-from .._io import CaseSource, open_cases, open_writer
+from .._io import CaseSource, DataWarning, open_cases, open_writer
 from .._jit import set_threads
 from .._money import MONEY, OK, cents_array, to_cents
 from ..errors import CaseDataError
@@ -347,6 +348,11 @@ class SettleRun:
             self._rs_hash = {}
         self.ruleset = ruleset
         self._points_ratio = [self.book.points_ratio(s) for s in range(len(self.book.schemes))]
+        # cases grouped with a ruleset the policy does not price (id -> cases, not covered)
+        self.foreign: Counter = Counter()
+        self.foreign_not_covered: Counter = Counter()
+        self._accepted = _accepted_rulesets(policy)
+        self._checked_ids: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ pass 0: prepare
     def prepare(self, batch: pa.RecordBatch) -> _Prepared:
@@ -525,6 +531,55 @@ class SettleRun:
                 self._rs_hash[ruleset_id] = ""
         return self._rs_hash[ruleset_id]
 
+    # ------------------------------------------------------------------ ruleset check
+    def _count_foreign(self, rulesets: pa.Array, pclass: np.ndarray) -> None:
+        """Count the cases grouped with a ruleset other than the policy's (rows without a
+        ruleset name are not counted: nothing says which grouper made them)."""
+        if self._accepted is None or not len(rulesets):
+            return
+        for item in pc.value_counts(rulesets).to_pylist():
+            name = item["values"]
+            if name and not self._ruleset_accepted(name):
+                self.foreign[name] += item["counts"]
+        if self.foreign:
+            uncovered = rulesets.filter(pa.array(pclass == P_NOT_COVERED))
+            for item in pc.value_counts(uncovered).to_pylist():
+                if item["values"] in self.foreign:
+                    self.foreign_not_covered[item["values"]] += item["counts"]
+
+    def _ruleset_accepted(self, name: str) -> bool:
+        known = self._checked_ids.get(name)
+        if known is None:
+            assert self._accepted is not None
+            if name not in self._accepted:
+                # the policy may name a region whose versions (demo -> demo_2024) group cases
+                for wanted in list(self._accepted):
+                    found = _try_resolve(wanted)
+                    if isinstance(found, RulesetSeries):
+                        self._accepted.update(v.id for v in found.versions)
+                    if found is not None:
+                        self._accepted.add(found.id)
+            known = self._checked_ids[name] = name in self._accepted
+        return known
+
+    def ruleset_mismatch(self) -> str | None:
+        """A message when some cases were grouped with a ruleset other than the one the policy
+        prices (their groups may not be in its table: they end up ``not_covered``), else
+        None. ``[policy] accepted_rulesets`` lists other rulesets a policy takes on purpose."""
+        if not self.foreign:
+            return None
+        parts = [f"{count:,} with {name} ({self.foreign_not_covered[name]:,} of them "
+                 "not_covered)" for name, count in sorted(self.foreign.items())]
+        return (f"{sum(self.foreign.values()):,} of {self.summary.rows:,} cases were grouped "
+                f"{'; '.join(parts)}, but policy {self.policy.id} prices the groups of ruleset "
+                f"{self.policy.ruleset}: group them with -r {self.policy.ruleset}, or list the "
+                "ruleset in the policy's [policy] accepted_rulesets if this is on purpose")
+
+    def warn_ruleset_mismatch(self) -> None:
+        message = self.ruleset_mismatch()
+        if message is not None:
+            warnings.warn(message, DataWarning, stacklevel=3)
+
     # ------------------------------------------------------------------ pass 1: partial sums
     def _price(self, prep: _Prepared):
         a = self.book.arrays()
@@ -647,6 +702,7 @@ class SettleRun:
             _constant(p.id, n),
             _constant(p.content_hash, n),
         ]
+        self._count_foreign(_plain(prep.group["ruleset"]).cast(pa.string()), pclass)
         self.summary.add(text("hospital_id"), settled, pclass,
                          {"payment": np.where(settled, pay, 0),
                           "fund_payment": np.where(settled, fund, 0),
@@ -803,6 +859,19 @@ def _hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, Decim
 # ------------------------------------------------------------------ entry points
 
 
+def _accepted_rulesets(policy: Policy) -> set[str] | None:
+    """Ruleset ids whose groups the policy prices: its ``ruleset`` and ``[policy]
+    accepted_rulesets``; None when the policy names no ruleset (nothing to check)."""
+    if not policy.ruleset:
+        return None
+    extra = policy.config.get("policy", {}).get("accepted_rulesets", [])
+    if not isinstance(extra, list) or not all(isinstance(x, str) and x for x in extra):
+        raise PolicyError(f"policy.accepted_rulesets must be a list of ruleset ids, got "
+                          f"{extra!r}", file=policy.path)
+    return {policy.ruleset, *extra}
+
+
+
 def _policy_of(policy: Any, weights: Any = None, overrides: Mapping[str, Any] | None = None
                ) -> Policy:
     if isinstance(policy, Policy):
@@ -881,6 +950,7 @@ def settle_batches(
             run_hook(run, src)
         for batch in src.batches:
             yield run.finish(run.prepare(batch), reduced)
+        run.warn_ruleset_mismatch()
         if run.group_run is not None:
             tail = run.group_run.malformed_rows(src.malformed)
             if tail is not None:
