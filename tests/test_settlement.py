@@ -515,3 +515,128 @@ def test_grouping_with_another_ruleset_than_the_policy_gives_a_warning() -> None
     with pytest.warns(DataWarning, match=r"30 of 30 cases were grouped 30 with demo_2024 .*"
                       r"policy demo prices the groups of ruleset suzhou_2023"):
         settle(cases, other, DEMO / "2024")
+
+
+# --------------------------------------------------------------------------- documented choices
+
+
+def odd_cent_policy(tmp_path: Path, **overrides) -> Policy:
+    """The demo policy with GZ13's RW set to 0.7077: its level-3 employee standard is
+    0.7077 × 15000 × 1.15 = 12207.825 exactly, published (and paid) as 12207.83."""
+    weights = tmp_path / "w.csv"
+    weights.write_text((POLICIES / "demo-weights.csv").read_text(encoding="utf-8")
+                       .replace("GZ13,其他消化系统诊断，伴并发症或合并症,0.7076",
+                                "GZ13,其他消化系统诊断，伴并发症或合并症,0.7077"),
+                       encoding="utf-8")
+    return Policy.from_toml(POLICIES / "demo.toml", weights=weights, overrides=overrides)
+
+
+def test_thresholds_use_the_exact_standard_with_strict_bounds(tmp_path: Path) -> None:
+    """Outlier thresholds are ratio × the exact standard (12207.825), not × the rounded one
+    (12207.83), and both bounds are strict: low when cost < threshold, high when cost >."""
+    policy = odd_cent_policy(tmp_path)
+    # low 0.4 × 12207.825 = 4883.13 (rounded standard: 4883.132)
+    # high 3 × 12207.825 = 36623.475 (rounded standard: 36623.49)
+    cases = [{"drg": "GZ13", "total_cost": c} for c in
+             ("4883.12", "4883.13", "36623.47", "36623.48", "36623.49", "40000.00")]
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == [
+        "low_outlier",
+        "normal",        # = 4883.13, not below (below the rounded standard's 4883.132)
+        "normal",
+        "high_outlier",  # above 36623.475 (not above the rounded standard's 36623.49)
+        "high_outlier",
+        "high_outlier"]
+    assert {r["standard"] for r in out} == {Decimal("12207.83")}
+    # high payments from the exact standard and threshold, rounded once:
+    # 12207.825 + 0.9 × (36623.48 − 36623.475) = 12207.8295 → 12207.83
+    # 12207.825 + 0.9 × (40000.00 − 36623.475) = 15246.6975 → 15246.70
+    # (from the rounded standard: 12207.83 + 0.9 × (40000 − 36623.49) = 15246.689 → 15246.69)
+    assert out[3]["payment"] == Decimal("12207.83")
+    assert out[5]["payment"] == Decimal("15246.70")
+    assert out[0]["payment"] == Decimal("4883.12")  # low, by item
+
+
+def test_the_fund_never_pays_a_negative_amount() -> None:
+    """An ungroupable case is paid 3000.00 (row 0000); its patient paid 3055.80 out of pocket.
+    The fund pays 0 (not −55.80) and the patient's share is capped at the payment, with a
+    warning counting such cases."""
+    from drgkit import DataWarning
+
+    cases = [{"status": "ungroupable", "drg": "0000", "total_cost": "8000",
+              "self_pay": "3000.00", "own_pay": "55.80"},
+             {"status": "ungroupable", "drg": "0000", "total_cost": "8000",
+              "self_pay": "2999.99", "own_pay": "0"}]
+    with pytest.warns(DataWarning, match=r"1 case\(s\): the patient's self-pay"):
+        out = settle(grouped(cases), "demo").to_pylist()
+    assert [(r["payment"], r["fund_payment"], r["patient_share"]) for r in out] == [
+        (Decimal("3000.00"), Decimal("0.00"), Decimal("3000.00")),
+        (Decimal("3000.00"), Decimal("0.01"), Decimal("2999.99"))]
+
+
+def test_standard_and_rw_of_cases_paid_by_item() -> None:
+    """A case paid by item outside DRG payment (a stay over 60 days, an unstable group) has
+    no standard and no rw: none took part. A low outlier paid by item keeps its group's
+    standard and RW: its threshold came from them."""
+    cases = [{"drg": "GZ13", "los": "61", "total_cost": "70000"},
+             {"drg": "AB19", "total_cost": "300000.00"},
+             {"drg": "GZ13", "total_cost": "4000.00"}]
+    out = settle(grouped(cases), "demo").to_pylist()
+    assert [r["payment_class"] for r in out] == ["excluded_stay", "unstable", "low_outlier"]
+    assert [(r["standard"], r["rw"]) for r in out[:2]] == [(None, None), (None, None)]
+    assert (out[2]["standard"], out[2]["rw"]) == (Decimal("12206.10"), Decimal("0.7076"))
+    assert out[2]["payment"] == Decimal("4000.00")
+
+
+def test_special_methods_rw_and_standard_by_hand() -> None:
+    cases = [{"drg": "AB19", "total_cost": "300000.00"},                 # unstable
+             {"drg": "PS19", "total_cost": "88000.00"},                  # special review
+             {"drg": "XX19", "total_cost": "123.45"}]                    # not in the table
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "special.unstable": {"method": "rw", "rw": "2.5"},
+        "special.special_review": {"method": "standard"},
+        "special.not_covered": {"method": "standard", "factor": "0.8"}})
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == ["unstable", "special_review", "not_covered"]
+    # rw: RW 2.5 × 15000, no level coefficient (the policy's own RW row has none) = 37500.00
+    assert (out[0]["payment"], out[0]["standard"], out[0]["rw"]) == (
+        Decimal("37500.00"), Decimal("37500.00"), Decimal("2.5"))
+    # standard: the group's own, 7.48 × 15000 × 1.15 = 129030.00, whatever the cost
+    assert (out[1]["payment"], out[1]["standard"]) == (Decimal("129030.00"),
+                                                        Decimal("129030.00"))
+    # standard without a table row: by item × factor, 123.45 × 0.8 = 98.76
+    assert (out[2]["payment"], out[2]["standard"]) == (Decimal("98.76"), None)
+
+
+def test_low_standard_times_and_high_by_item_by_hand() -> None:
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "outliers.low": {"ratio": "0.4", "payment": "standard_times", "factor": "0.55"},
+        "outliers.high": {"ratio": "3", "payment": "by_item", "factor": "0.95"}})
+    cases = [{"drg": "GZ13", "total_cost": "4000.00"},    # < 4882.44: low
+             {"drg": "GZ13", "total_cost": "50000.05"},   # > 36618.30: high
+             {"drg": "FM11", "total_cost": "60000.00"}]   # normal: 60000 ≤ 3 × 57563.25
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == ["low_outlier", "high_outlier", "normal"]
+    # 12206.10 × 0.55 = 6713.355 → 6713.36; 50000.05 × 0.95 = 47500.0475 → 47500.05
+    assert [r["payment"] for r in out[:2]] == [Decimal("6713.36"), Decimal("47500.05")]
+    low_standard = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "outliers.low": {"ratio": "0.4", "payment": "standard"}})
+    out = settle(grouped(cases[:1]), low_standard).to_pylist()[0]
+    assert (out["payment_class"], out["payment"]) == ("low_outlier", Decimal("12206.10"))
+
+
+def test_los_min_excludes_short_stays_by_hand() -> None:
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={"exclusions.los_min": 2})
+    cases = [{"drg": "GZ13", "los": "1", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "2", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "60", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "61", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": None, "total_cost": "5000.00"}]
+    out = settle(grouped(cases), policy).to_pylist()
+    # below los_min or above los_max: by item; limits are inclusive; an unknown stay is not
+    # excluded (nothing says it is outside)
+    assert [r["payment_class"] for r in out] == ["excluded_stay", "normal", "normal",
+                                                 "excluded_stay", "normal"]
+    assert [r["payment"] for r in out] == [Decimal("5000.00"), Decimal("12206.10"),
+                                           Decimal("12206.10"), Decimal("5000.00"),
+                                           Decimal("12206.10")]

@@ -349,6 +349,7 @@ class SettleRun:
         self.ruleset = ruleset
         self._points_ratio = [self.book.points_ratio(s) for s in range(len(self.book.schemes))]
         # cases grouped with a ruleset the policy does not price (id -> cases, not covered)
+        self.shares_capped = 0  # cases whose claimed self-pay exceeded the payment
         self.foreign: Counter = Counter()
         self.foreign_not_covered: Counter = Counter()
         self._accepted = _accepted_rulesets(policy)
@@ -580,6 +581,14 @@ class SettleRun:
         if message is not None:
             warnings.warn(message, DataWarning, stacklevel=3)
 
+    def warn_capped_shares(self) -> None:
+        """Warn when some patients' self-pay exceeded the payment (their fund payment is 0 and
+        patient_share is the payment: the claim's own amounts stay in the input)."""
+        if self.shares_capped:
+            warnings.warn(f"{self.shares_capped:,} case(s): the patient's self-pay on the claim "
+                          "exceeds the payment; their fund_payment is 0 and patient_share is "
+                          "capped at the payment", DataWarning, stacklevel=3)
+
     # ------------------------------------------------------------------ pass 1: partial sums
     def _price(self, prep: _Prepared):
         a = self.book.arrays()
@@ -633,7 +642,12 @@ class SettleRun:
         settled = prep.formula != K.F_NOT_SETTLED
         # fund and patient
         if p.share_method == "claim":
-            patient = prep.patient
+            # the patient's share is part of the payment: when the claim's self-pay exceeds
+            # the payment (a fixed or points payment below what the patient paid), the fund
+            # pays 0, never a negative amount; such cases are counted and reported
+            over = settled & (prep.patient > pay)
+            self.shares_capped += int(over.sum())
+            patient = np.where(over, np.maximum(pay, 0), prep.patient)
         else:
             ratios = [_exact_int(p.fund_ratio.get(s, Decimal(0)), 6) for s in self.book.schemes]
             r = np.array(ratios, dtype=np.int64)[np.maximum(prep.scheme, 0)]
@@ -951,6 +965,7 @@ def settle_batches(
         for batch in src.batches:
             yield run.finish(run.prepare(batch), reduced)
         run.warn_ruleset_mismatch()
+        run.warn_capped_shares()
         if run.group_run is not None:
             tail = run.group_run.malformed_rows(src.malformed)
             if tail is not None:
