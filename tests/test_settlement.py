@@ -311,14 +311,78 @@ def test_totals_reconcile_and_rows_survive_any_batching(seed, n, rows, policy) -
     assert out.to_pylist() == whole.to_pylist()
     assert out.column("case_id").to_pylist() == cases.column("case_id").to_pylist()
     pay = [cents(v) if v is not None else 0 for v in out.column("payment").to_pylist()]
-    by_hospital: Counter = Counter()
-    for h, p in zip(out.column("hospital_id").to_pylist(), pay, strict=True):
-        by_hospital[h] += p
-    assert sum(by_hospital.values()) == sum(pay)
+    # every case against an independent reference of the policy's rules
+    if policy == "demo":
+        check_demo_rates(cases, out)
+    else:
+        check_one_point_value(out)
     fund = [cents(v) if v is not None else 0 for v in out.column("fund_payment").to_pylist()]
     patient = [cents(v) if v is not None else 0 for v in
                out.column("patient_share").to_pylist()]
     assert all(f + q == p for f, q, p in zip(fund, patient, pay, strict=True))
+
+
+DEMO_BASE = {"310": Decimal(15000), "390": Decimal(14000)}
+DEMO_COEF_COLUMNS = {"1": "一级医院系数", "2": "二级医院系数", "3": "三级医院系数"}
+
+
+def half_up_cents(yuan_amount: Decimal) -> int:
+    return int((yuan_amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def check_demo_rates(cases: pa.Table, out: pa.Table) -> None:
+    """The demo policy (demo.toml) written out again by hand: class, standard, payment and
+    the fund/patient split of every settled case."""
+    table = {r["DRG编码"]: r for r in read_table(POLICIES / "demo-weights.csv")}
+    for case, got in zip(cases.to_pylist(), out.to_pylist(), strict=True):
+        if not got["settled"]:
+            continue
+        cost = Decimal(case["total_cost"])
+        base = DEMO_BASE[case["insurance_type"]]
+        row = table.get(got["drg"])
+        std = None
+        los = int(case["los"]) if str(case["los"]).isdigit() else None
+        if los is not None and los > 60:
+            want, pay = "excluded_stay", cost
+        elif got["status"] == "ungroupable":
+            want, std = "ungroupable", Decimal(table["0000"]["RW"]) * base
+            pay = std
+        elif got["status"] == "ambiguous":
+            want, pay = "ambiguous", cost * Decimal("0.9")
+        elif row is None:
+            want, pay = "not_covered", cost
+        elif row["病组类型"] in ("不稳定病组", "单议病组"):
+            want = "unstable" if row["病组类型"] == "不稳定病组" else "special_review"
+            pay = cost
+        else:
+            rw = Decimal(row["RW"])
+            std = rw * base * Decimal(row[DEMO_COEF_COLUMNS[str(case["hospital_level"])]])
+            high = std * (3 if rw < 1 else Decimal("2.5") if rw < 3 else 2)
+            if cost < std * Decimal("0.4"):
+                want, pay = "low_outlier", cost
+            elif cost > high:
+                want, pay = "high_outlier", std + Decimal("0.9") * (cost - high)
+            else:
+                want, pay = "normal", std
+        assert got["payment_class"] == want, (case, got)
+        assert cents(got["payment"]) == half_up_cents(pay), (case, got)
+        if std is not None:
+            assert cents(got["standard"]) == half_up_cents(std), (case, got)
+        claimed = cents(case["self_pay"] or 0) + cents(case["own_pay"] or 0)
+        assert cents(got["patient_share"]) == min(claimed, cents(got["payment"])), (case, got)
+
+
+def check_one_point_value(out: pa.Table) -> None:
+    """Every case paid by points is paid round(points × v) for one point value v: the
+    intervals [(pay − ½ cent) / points, (pay + ½ cent) / points] share a point."""
+    low, high = Fraction(0), Fraction(10**12)
+    for got in out.to_pylist():
+        if got["points"] is None or not got["points"]:
+            continue
+        pay, points = Fraction(got["payment"]), Fraction(got["points"])
+        low = max(low, (pay - Fraction(1, 200)) / points)
+        high = min(high, (pay + Fraction(1, 200)) / points)
+    assert low <= high
 
 
 def test_summary_reconciles_with_rows() -> None:
