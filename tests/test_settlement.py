@@ -704,3 +704,28 @@ def test_los_min_excludes_short_stays_by_hand() -> None:
     assert [r["payment"] for r in out] == [Decimal("5000.00"), Decimal("12206.10"),
                                            Decimal("12206.10"), Decimal("5000.00"),
                                            Decimal("12206.10")]
+
+
+def test_settle_command_with_a_hospitals_table(tmp_path: Path) -> None:
+    """`drgkit settle --hospitals`: the table's level reaches the output; a repeated id stops
+    the run with one error line naming file, row and column, and writes nothing."""
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}]),
+                   cases)
+    good = hospitals_csv(tmp_path, "H1,2,\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(cli, ["settle", str(cases), "-p", "demo", "--hospitals",
+                                      str(good), "-o", str(out), "--silent"])
+    assert result.exit_code == 0, result.output
+    assert read_table(out)[0]["standard"] == "10614.00"  # level 2: 0.7076 × 15000 × 1.00
+    out.unlink()
+    bad = hospitals_csv(tmp_path, "H1,2,\nH1,3,\n")
+    result = CliRunner().invoke(cli, ["settle", str(cases), "-p", "demo", "--hospitals",
+                                      str(bad), "-o", str(out)])
+    assert result.exit_code != 0 and not out.exists()
+    assert f"{bad}, row 3, column 'hospital_id': hospital H1 is listed twice" in result.output
