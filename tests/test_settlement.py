@@ -557,6 +557,11 @@ def test_cases_grouped_with_another_ruleset_give_a_warning() -> None:
     assert message.startswith("2 of 4 cases were grouped 2 with chs_drg_11 (1 of them "
                               "not_covered), but policy demo prices the groups of ruleset demo")
     assert out.column("payment_class").to_pylist()[2] == "not_covered"
+    # the counts travel in the run's summary (runners that merge partitions warn from it)
+    with pytest.warns(DataWarning):
+        summary = drgkit.settlement.settle_file(cases, "/dev/null", "demo", out_format="csv")
+    assert (summary.foreign, summary.foreign_not_covered) == ({"chs_drg_11": 2},
+                                                              {"chs_drg_11": 1})
     accepting = Policy.from_toml(POLICIES / "demo.toml",
                                  overrides={"policy.accepted_rulesets": ["chs_drg_11"]})
     with warnings.catch_warnings():

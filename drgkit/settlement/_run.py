@@ -6,7 +6,6 @@ how the cases are batched."""
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -130,9 +129,7 @@ class SettleRun:
         self.ruleset = ruleset
         self._points_ratio = [self.book.points_ratio(s) for s in range(len(self.book.schemes))]
         # cases grouped with a ruleset the policy does not price (id -> cases, not covered)
-        self.shares_capped = 0  # cases whose claimed self-pay exceeded the payment
-        self.foreign: Counter = Counter()
-        self.foreign_not_covered: Counter = Counter()
+        # cases grouped with a ruleset the policy does not price are counted in the summary
         self._accepted = accepted_rulesets(policy)
         self._checked_ids: dict[str, bool] = {}
 
@@ -322,12 +319,12 @@ class SettleRun:
         for item in pc.value_counts(rulesets).to_pylist():
             name = item["values"]
             if name and not self._ruleset_accepted(name):
-                self.foreign[name] += item["counts"]
-        if self.foreign:
+                self.summary.foreign[name] += item["counts"]
+        if self.summary.foreign:
             uncovered = rulesets.filter(pa.array(pclass == P_NOT_COVERED))
             for item in pc.value_counts(uncovered).to_pylist():
-                if item["values"] in self.foreign:
-                    self.foreign_not_covered[item["values"]] += item["counts"]
+                if item["values"] in self.summary.foreign:
+                    self.summary.foreign_not_covered[item["values"]] += item["counts"]
 
     def _ruleset_accepted(self, name: str) -> bool:
         known = self._checked_ids.get(name)
@@ -344,31 +341,12 @@ class SettleRun:
             known = self._checked_ids[name] = name in self._accepted
         return known
 
-    def ruleset_mismatch(self) -> str | None:
-        """A message when some cases were grouped with a ruleset other than the one the policy
-        prices (their groups may not be in its table: they end up ``not_covered``), else
-        None. ``[policy] accepted_rulesets`` lists other rulesets a policy takes on purpose."""
-        if not self.foreign:
-            return None
-        parts = [f"{count:,} with {name} ({self.foreign_not_covered[name]:,} of them "
-                 "not_covered)" for name, count in sorted(self.foreign.items())]
-        return (f"{sum(self.foreign.values()):,} of {self.summary.rows:,} cases were grouped "
-                f"{'; '.join(parts)}, but policy {self.policy.id} prices the groups of ruleset "
-                f"{self.policy.ruleset}: group them with -r {self.policy.ruleset}, or list the "
-                "ruleset in the policy's [policy] accepted_rulesets if this is on purpose")
-
-    def warn_ruleset_mismatch(self) -> None:
-        message = self.ruleset_mismatch()
-        if message is not None:
+    def warn_data(self) -> None:
+        """Warn (DataWarning) about what the run's summary found in the input: cases grouped
+        with another ruleset than the policy's (``[policy] accepted_rulesets`` lists rulesets
+        a policy takes on purpose), patients' self-pay above the payment."""
+        for message in self.summary.data_warnings(self.policy):
             warnings.warn(message, DataWarning, stacklevel=3)
-
-    def warn_capped_shares(self) -> None:
-        """Warn when some patients' self-pay exceeded the payment (their fund payment is 0 and
-        patient_share is the payment: the claim's own amounts stay in the input)."""
-        if self.shares_capped:
-            warnings.warn(f"{self.shares_capped:,} case(s): the patient's self-pay on the claim "
-                          "exceeds the payment; their fund_payment is 0 and patient_share is "
-                          "capped at the payment", DataWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ pass 1: partial sums
     def _price(self, prep: _Prepared):
@@ -427,7 +405,7 @@ class SettleRun:
             # the payment (a fixed or points payment below what the patient paid), the fund
             # pays 0, never a negative amount; such cases are counted and reported
             over = settled & (prep.patient > pay)
-            self.shares_capped += int(over.sum())
+            self.summary.shares_capped += int(over.sum())
             patient = np.where(over, np.maximum(pay, 0), prep.patient)
         else:
             ratios = [exact_int(p.fund_ratio.get(s, Decimal(0)), 6) for s in self.book.schemes]

@@ -80,8 +80,7 @@ def settle_batches(
             run_hook(run, src)
         for batch in src.batches:
             yield run.finish(run.prepare(batch), reduced)
-        run.warn_ruleset_mismatch()
-        run.warn_capped_shares()
+        run.warn_data()
         if run.group_run is not None:
             tail = run.group_run.malformed_rows(src.malformed)
             if tail is not None:

@@ -119,6 +119,36 @@ class SettleSummary:
     by_reason: Counter = attrs.field(factory=Counter)
     hospitals: dict[str, dict[str, int]] = attrs.field(factory=dict)
     point_values: Mapping[str, Decimal] = attrs.field(factory=dict)
+    #: cases grouped with a ruleset the policy does not price: ruleset id -> cases, and how
+    #: many of those are not_covered
+    foreign: Counter = attrs.field(factory=Counter)
+    foreign_not_covered: Counter = attrs.field(factory=Counter)
+    #: cases whose claimed self-pay exceeded the payment (fund pays 0, share capped)
+    shares_capped: int = 0
+
+    def add_checks(self, other: SettleSummary) -> None:
+        """Merge another run's check counts (for runners that merge partition summaries)."""
+        self.foreign.update(other.foreign)
+        self.foreign_not_covered.update(other.foreign_not_covered)
+        self.shares_capped += other.shares_capped
+
+    def data_warnings(self, policy: Policy) -> list[str]:
+        """What the user should know about the run's input: cases grouped with another
+        ruleset than the policy's, and patients' self-pay above the payment."""
+        out = []
+        if self.foreign:
+            parts = [f"{count:,} with {name} ({self.foreign_not_covered[name]:,} of them "
+                     "not_covered)" for name, count in sorted(self.foreign.items())]
+            out.append(
+                f"{sum(self.foreign.values()):,} of {self.rows:,} cases were grouped "
+                f"{'; '.join(parts)}, but policy {policy.id} prices the groups of ruleset "
+                f"{policy.ruleset}: group them with -r {policy.ruleset}, or list the ruleset in "
+                "the policy's [policy] accepted_rulesets if this is on purpose")
+        if self.shares_capped:
+            out.append(f"{self.shares_capped:,} case(s): the patient's self-pay on the claim "
+                       "exceeds the payment; their fund_payment is 0 and patient_share is "
+                       "capped at the payment")
+        return out
 
     def add(self, hospital: pa.Array, settled: np.ndarray, pclass: np.ndarray,
             amounts: Mapping[str, np.ndarray], reasons: np.ndarray) -> None:
