@@ -734,3 +734,25 @@ def test_settle_command_with_a_hospitals_table(tmp_path: Path) -> None:
                                       str(bad), "-o", str(out)])
     assert result.exit_code != 0 and not out.exists()
     assert f"{bad}, row 3, column 'hospital_id': hospital H1 is listed twice" in result.output
+
+
+def test_partitioned_runs_report_the_same_checks(tmp_path: Path) -> None:
+    """settle_dataset merges the parts' check counts and warns once, like settle()."""
+    import pyarrow.parquet as pq
+
+    from drgkit import DataWarning
+    from drgkit.settlement import LocalRunner, settle_dataset
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, drg in enumerate(("GZ13", "XJ19")):
+        pq.write_table(grouped([{"drg": drg, "ruleset": "chs_drg_11", "total_cost": "800",
+                                 "self_pay": "900.00"}]), folder / f"p{k}.parquet")
+    with pytest.warns(DataWarning) as record:
+        result = settle_dataset(folder, tmp_path / "out", "demo", runner=LocalRunner())
+    messages = sorted(str(w.message) for w in record)
+    # both are paid 800.00 by item (a low outlier, a group not covered) < 900.00 self-pay
+    assert messages[0].startswith("2 case(s): the patient's self-pay")
+    assert messages[1].startswith("2 of 2 cases were grouped 2 with chs_drg_11 (1 of them "
+                                  "not_covered)")
+    assert result.summary.foreign == {"chs_drg_11": 2}

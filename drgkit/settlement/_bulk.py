@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -44,7 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .._codes import _hash128, _probe, _regrow, string_buffers
-from .._io import DEFAULT_BATCH_ROWS, PARQUET_SUFFIXES
+from .._io import DEFAULT_BATCH_ROWS, PARQUET_SUFFIXES, DataWarning
 from .._jit import jit, set_threads
 from ..errors import CaseDataError, DrgkitError
 from ..ruleset._model import Ruleset, RulesetSeries
@@ -800,6 +801,7 @@ def merge_summaries(summaries: Iterable[SettleSummary],
         out.by_reason.update(s.by_reason)
         for hosp, sums in s.hospitals.items():
             out.hospitals.setdefault(hosp, Counter()).update(sums)
+        out.add_checks(s)
     out.hospitals = dict(sorted(out.hospitals.items()))
     out.point_values = dict(point_values_ or {})
     return out
@@ -880,6 +882,8 @@ def settle_dataset(
     outputs = sorted(outputs, key=lambda o: o.index)
     point_values_ = dict(reduction.reduced.point_values)
     summary = merge_summaries((o.summary for o in outputs), point_values_)
+    for message in summary.data_warnings(ctx.resources().policy):  # merged from every part
+        warnings.warn(message, DataWarning, stacklevel=2)
     return DatasetResult(tuple(parts), summary.rows, point_values_,
                          tuple(o.path for o in outputs), summary, reduction.reduced,
                          reduction.duplicate_rows)
