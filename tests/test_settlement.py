@@ -501,6 +501,8 @@ def test_hospitals_mapping_is_checked_too() -> None:
     cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
     with pytest.raises(drgkit.errors.CaseDataError, match="above 0"):
         settle(cases, "demo", hospitals={"H1": ("3", Decimal("-1"))})
+    with pytest.raises(drgkit.errors.CaseDataError, match=r"expected \(level, coefficient\)"):
+        settle(cases, "demo", hospitals={"H1": "3"})
 
 
 def test_point_values_and_payments_ignore_the_ambient_decimal_context() -> None:

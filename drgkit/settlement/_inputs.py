@@ -94,6 +94,9 @@ def read_hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, D
     if isinstance(source, Mapping):
         checked: dict[str, tuple[str | None, Decimal | None]] = {}
         for key, value in source.items():
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise CaseDataError(f"hospital {key}: expected (level, coefficient), got "
+                                    f"{value!r}", file="<hospitals>")
             level, coef = value
             checked[str(key)] = (level, hospital_coefficient(coef, "<hospitals>", None))
         return checked
