@@ -75,22 +75,28 @@ def round_cents(value: Decimal) -> int:
 
 def scaled_half_up(value: Decimal, decimals: int) -> int:
     """value·10^decimals rounded half up (away from zero) to an integer, exactly."""
-    return int(value.scaleb(decimals).quantize(Decimal(1), rounding=ROUND_HALF_UP,
-                                               context=_EXACT))
+    return int(value.scaleb(decimals, context=_EXACT).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP, context=_EXACT))
+
+
+def exact_int(value: Decimal | Fraction, decimals: int) -> int:
+    """``value·10^decimals`` as an int, exactly, whatever the ambient decimal context; the
+    value must have at most ``decimals`` decimal places."""
+    scaled = Fraction(value) * 10**decimals
+    if scaled.denominator != 1:
+        raise ValueError(f"{value} has more than {decimals} decimals")
+    return int(scaled)
 
 
 def coefficient_units(value: Decimal | Fraction) -> int:
     """A policy coefficient (≤ COEF_DECIMALS decimals, checked by the loaders) as the exact
     integer value·COEF_SCALE the kernels take."""
-    units = Fraction(value) * COEF_SCALE
-    if units.denominator != 1:
-        raise ValueError(f"coefficient {value} has more than {COEF_DECIMALS} decimals")
-    return int(units)
+    return exact_int(value, COEF_DECIMALS)
 
 
 def round_fraction(value: Fraction, places: int) -> Decimal:
     """An exact rational as a Decimal rounded half up (away from zero) to ``places``."""
-    return Decimal(half_up(value * 10**places)).scaleb(-places)
+    return Decimal(half_up(value * 10**places)).scaleb(-places, context=_EXACT)
 
 
 def half_up(x: Fraction | int) -> int:

@@ -386,6 +386,47 @@ def test_quality_rules_add_up(demo: Any) -> None:
         D("165.01")
 
 
+def test_cases_without_a_group_are_not_compared_by_default(demo: Any) -> None:
+    """Ungroupable (0000) and ambiguous (QY) cases have no group: however often they are
+    readmitted, the quality rule does not look at them unless the rule opts in."""
+    def status(row: dict[str, Any], value: str) -> dict[str, Any]:
+        return {**row, "status": value}
+
+    rows = [
+        # H1's 0000 cases: 3 of 4 readmitted (0.75); H2's 0000: 0 of 4 → regional 3/8 = 0.375,
+        # threshold 0.375 × 1.2 = 0.45 < 0.75: would lose 10% of 4 × 1000.00 = 400.00
+        *[status(case("H1", "1000.00", "900.00", drg="0000", readmitted=k < 3), "ungroupable")
+          for k in range(4)],
+        *[status(case("H2", "1000.00", "900.00", drg="0000", readmitted=False), "ungroupable")
+          for _ in range(4)],
+        # an ambiguous case readmitted at H1, and one not readmitted at H2: H1's rate 1 > 0.6
+        status(case("H1", "500.00", "450.00", drg="AQY", readmitted=True), "ambiguous"),
+        status(case("H2", "500.00", "450.00", drg="AQY", readmitted=False), "ambiguous"),
+        *quality_cases(),
+    ]
+    q = quality_deductions(table(demo, rows), demo).to_pylist()
+    assert {r["drg"] for r in q} == {"A1", "B1", "C1", "D1"}
+    # only H1's A1 deduction of quality_cases: 110.01
+    assert one(settle_period(table(demo, rows), demo))["deduction"] == D("110.01")
+    period = dict(demo.config["period"])
+    period["quality"] = [{**period["quality"][0], "statuses": ["ok", "ungroupable"]}]
+    opted = with_period(demo, period)
+    q = {(r["hospital_id"], r["drg"]): r for r in
+         quality_deductions(table(opted, rows), opted).to_pylist()}
+    assert ("H1", "AQY") not in q
+    assert q["H1", "0000"]["exceeded"] and q["H1", "0000"]["deduction"] == D("400.00")
+    assert one(settle_period(table(opted, rows), opted))["deduction"] == D("510.01")
+
+
+@pytest.mark.parametrize("statuses", [[], ["ok", "ok"], ["invalid"], "ok"])
+def test_quality_statuses_are_checked(demo: Any, statuses: Any) -> None:
+    period = {"retention": OK_RETENTION, "overspend": OK_OVERSPEND,
+              "quality": [{"metric": "readmitted_31d", "above_average_by": "0.2",
+                           "deduct": "0.1", "statuses": statuses}]}
+    with pytest.raises(PolicyError, match=r"period\.quality\[0\]\.statuses must be a list"):
+        PeriodRules.from_config(period)
+
+
 # --------------------------------------------------------------------------- pre-settlement
 
 

@@ -264,3 +264,25 @@ def test_ruleset_identity_from_meta() -> None:
     assert rs.info.region == "demo"
     assert str(rs.info.effective_from) == "2023-01-01"
     assert len(rs.content_hash) == 64
+
+
+def test_a_drg_code_listed_twice_is_refused(demo_copy: Path) -> None:
+    """A DRG code belongs to one ADRG (settlement prices by the code): a step of another ADRG
+    or a second step of the same entry returning it is an error naming file, row and column.
+    Alternative entries of one ADRG (chs_drg_10's AH1_1/AH1_2 → AH19) stay valid: see
+    test_demo_and_shared_rulesets_validate."""
+    steps = demo_copy / "adrg_drg.csv"
+    _set_cell(steps, 4, "drg", "AB19")  # AH1's second step returns AB1's group
+    _expect(demo_copy, "adrg_drg.csv", 4, "drg", "DRG AB19 is listed twice (first on row 2, "
+            "ADRG AB1)")
+    _set_cell(steps, 4, "drg", "AH11")  # AH1 returns AH11 from two steps
+    _expect(demo_copy, "adrg_drg.csv", 4, "drg", "DRG AH11 is listed twice (first on row 3, "
+            "entry AH1)")
+
+
+def test_a_drg_named_twice_is_refused(demo_copy: Path) -> None:
+    names = demo_copy / "drg_names.csv"
+    _rewrite(names, lambda rows: [*rows, [rows[1][0], "另一个名字"]])
+    with open(names, encoding="utf-8") as fh:
+        last = sum(1 for _ in fh)
+    _expect(demo_copy, "drg_names.csv", last, "drg", "DRG AB19 is listed twice (first on row 2)")

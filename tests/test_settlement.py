@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import drgkit
 from drgkit import _demo
+from drgkit._money import cents_array, to_cents
 from drgkit.settlement import Policy, PolicyError, settle
 from drgkit.settlement._kernel import muldiv_round
-from drgkit._money import cents_array, to_cents
 
 POLICIES = Path(drgkit.__file__).parent / "policies"
 
@@ -311,14 +311,78 @@ def test_totals_reconcile_and_rows_survive_any_batching(seed, n, rows, policy) -
     assert out.to_pylist() == whole.to_pylist()
     assert out.column("case_id").to_pylist() == cases.column("case_id").to_pylist()
     pay = [cents(v) if v is not None else 0 for v in out.column("payment").to_pylist()]
-    by_hospital: Counter = Counter()
-    for h, p in zip(out.column("hospital_id").to_pylist(), pay, strict=True):
-        by_hospital[h] += p
-    assert sum(by_hospital.values()) == sum(pay)
+    # every case against an independent reference of the policy's rules
+    if policy == "demo":
+        check_demo_rates(cases, out)
+    else:
+        check_one_point_value(out)
     fund = [cents(v) if v is not None else 0 for v in out.column("fund_payment").to_pylist()]
     patient = [cents(v) if v is not None else 0 for v in
                out.column("patient_share").to_pylist()]
     assert all(f + q == p for f, q, p in zip(fund, patient, pay, strict=True))
+
+
+DEMO_BASE = {"310": Decimal(15000), "390": Decimal(14000)}
+DEMO_COEF_COLUMNS = {"1": "一级医院系数", "2": "二级医院系数", "3": "三级医院系数"}
+
+
+def half_up_cents(yuan_amount: Decimal) -> int:
+    return int((yuan_amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def check_demo_rates(cases: pa.Table, out: pa.Table) -> None:
+    """The demo policy (demo.toml) written out again by hand: class, standard, payment and
+    the fund/patient split of every settled case."""
+    table = {r["DRG编码"]: r for r in read_table(POLICIES / "demo-weights.csv")}
+    for case, got in zip(cases.to_pylist(), out.to_pylist(), strict=True):
+        if not got["settled"]:
+            continue
+        cost = Decimal(case["total_cost"])
+        base = DEMO_BASE[case["insurance_type"]]
+        row = table.get(got["drg"])
+        std = None
+        los = int(case["los"]) if str(case["los"]).isdigit() else None
+        if los is not None and los > 60:
+            want, pay = "excluded_stay", cost
+        elif got["status"] == "ungroupable":
+            want, std = "ungroupable", Decimal(table["0000"]["RW"]) * base
+            pay = std
+        elif got["status"] == "ambiguous":
+            want, pay = "ambiguous", cost * Decimal("0.9")
+        elif row is None:
+            want, pay = "not_covered", cost
+        elif row["病组类型"] in ("不稳定病组", "单议病组"):
+            want = "unstable" if row["病组类型"] == "不稳定病组" else "special_review"
+            pay = cost
+        else:
+            rw = Decimal(row["RW"])
+            std = rw * base * Decimal(row[DEMO_COEF_COLUMNS[str(case["hospital_level"])]])
+            high = std * (3 if rw < 1 else Decimal("2.5") if rw < 3 else 2)
+            if cost < std * Decimal("0.4"):
+                want, pay = "low_outlier", cost
+            elif cost > high:
+                want, pay = "high_outlier", std + Decimal("0.9") * (cost - high)
+            else:
+                want, pay = "normal", std
+        assert got["payment_class"] == want, (case, got)
+        assert cents(got["payment"]) == half_up_cents(pay), (case, got)
+        if std is not None:
+            assert cents(got["standard"]) == half_up_cents(std), (case, got)
+        claimed = cents(case["self_pay"] or 0) + cents(case["own_pay"] or 0)
+        assert cents(got["patient_share"]) == min(claimed, cents(got["payment"])), (case, got)
+
+
+def check_one_point_value(out: pa.Table) -> None:
+    """Every case paid by points is paid round(points × v) for one point value v: the
+    intervals [(pay − ½ cent) / points, (pay + ½ cent) / points] share a point."""
+    low, high = Fraction(0), Fraction(10**12)
+    for got in out.to_pylist():
+        if got["points"] is None or not got["points"]:
+            continue
+        pay, points = Fraction(got["payment"]), Fraction(got["points"])
+        low = max(low, (pay - Fraction(1, 200)) / points)
+        high = min(high, (pay + Fraction(1, 200)) / points)
+    assert low <= high
 
 
 def test_summary_reconciles_with_rows() -> None:
@@ -378,3 +442,319 @@ def test_overrides_change_the_policy_hash_and_a_short_budget_is_refused() -> Non
     with pytest.raises(PolicyError, match="leaves nothing for points"):
         settle(grouped([{"drg": "AB19", "total_cost": "1000.00"},
                         {"drg": "GZ13", "total_cost": "12000"}]), short)
+
+
+# --------------------------------------------------------------------------- hospitals table
+
+
+def hospitals_csv(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "hospitals.csv"
+    path.write_text("hospital_id,hospital_level,coefficient\n" + body, encoding="utf-8")
+    return path
+
+
+def test_hospitals_table_sets_level_and_coefficient_by_hand(tmp_path: Path) -> None:
+    table = hospitals_csv(tmp_path, "H1,2,1.05\nH2,,\n")
+    cases = [{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"},  # the table's level 2
+             {"hospital_id": "H2", "drg": "GZ13", "total_cost": "12000"},  # the case's level 3
+             {"hospital_id": "H1", "drg": "GZ15", "total_cost": "9000"}]   # basic group
+    plain = settle(grouped(cases), "demo", hospitals=table).to_pylist()
+    # the coefficient applies only when the policy says so: level 2 (1.00) from the table
+    assert [r["standard"] for r in plain] == [Decimal("10614.00"), Decimal("12206.10"),
+                                              Decimal("9333.00")]
+    assert [r["hospital_level"] for r in plain] == ["2", "3", "2"]
+    applied = Policy.from_toml(POLICIES / "demo.toml",
+                               overrides={"hospital_coefficients.apply": True})
+    out = settle(grouped(cases), applied, hospitals=table).to_pylist()
+    # 0.7076 × 15000 × 1.00 × 1.05 = 11144.70; H2 has no coefficient: 12206.10;
+    # a basic group (0.61 × 15000 × 1.02 = 9333.00) takes no hospital coefficient by default
+    assert [r["standard"] for r in out] == [Decimal("11144.70"), Decimal("12206.10"),
+                                            Decimal("9333.00")]
+    basic_too = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "hospital_coefficients.apply": True, "basic_groups.hospital_coefficient": True})
+    out = settle(grouped(cases), basic_too, hospitals=table).to_pylist()
+    assert out[2]["standard"] == Decimal("9799.65")  # 9333.00 × 1.05
+
+
+@pytest.mark.parametrize(("body", "row", "column", "words"), [
+    ("H1,3,1.05\nH2,3,1.1,extra\nH3,3,1\n", 3, None, "could not be split"),
+    ("H1,3,1.05\nH1,2,1.1\n", 3, "hospital_id", "listed twice (first on row 2)"),
+    ("H1,3,NaN\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,-1.05\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,0\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,Infinity\n", 2, "coefficient", "must be a number above 0"),
+    ("H1,3,1.05\nH2,3,one\n", 3, "coefficient", "is not a number"),
+    ("H1,3,1.05\n,3,1.1\n", 3, "hospital_id", "hospital id is empty"),
+])
+def test_hospitals_table_errors_name_file_row_and_column(tmp_path: Path, body: str, row: int,
+                                                          column: str | None,
+                                                          words: str) -> None:
+    table = hospitals_csv(tmp_path, body)
+    cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
+    with pytest.raises(drgkit.errors.CaseDataError) as info:
+        settle(cases, "demo", hospitals=table)
+    assert info.value.file == str(table) and info.value.row == row
+    assert info.value.column == column and words in str(info.value)
+
+
+def test_hospitals_mapping_is_checked_too() -> None:
+    cases = grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}])
+    with pytest.raises(drgkit.errors.CaseDataError, match="above 0"):
+        settle(cases, "demo", hospitals={"H1": ("3", Decimal("-1"))})
+    with pytest.raises(drgkit.errors.CaseDataError, match=r"expected \(level, coefficient\)"):
+        settle(cases, "demo", hospitals={"H1": "3"})
+
+
+def test_point_values_and_payments_ignore_the_ambient_decimal_context() -> None:
+    """The point value is exact rational arithmetic: a caller's decimal context (here 5
+    digits, rounding down) changes neither the value nor any payment."""
+    import decimal
+
+    policy = Policy.from_toml(POLICIES / "demo-points.toml",
+                              overrides={"points.budget": {"all": "100000"}})
+    cases = grouped([{"drg": "GZ13", "total_cost": "12000"},
+                     {"drg": "GZ13", "total_cost": "13000"},
+                     {"drg": "FM11", "total_cost": "60000"},
+                     {"drg": "GZ13", "total_cost": "50000.00"},
+                     {"drg": "AB19", "total_cost": "1000.00"}])
+    total = drgkit.settlement.Partial({"employee": 5463030}, {"employee": 100000}, 4)
+    # (100000 × 0.95 − 1000.00) / 546.3030 = 172.065685... → 172.0657
+    assert drgkit.settlement.point_values(policy, total).point_values == {
+        "all": Decimal("172.0657")}
+    plain = settle(cases, policy).to_pylist()
+    with decimal.localcontext(decimal.Context(prec=5, rounding=decimal.ROUND_FLOOR)):
+        values = drgkit.settlement.point_values(policy, total).point_values
+        odd = settle(cases, policy).to_pylist()
+    assert values == {"all": Decimal("172.0657")}
+    assert odd == plain
+
+
+def test_a_weights_table_with_only_a_header_is_refused(tmp_path: Path) -> None:
+    weights = tmp_path / "w.csv"
+    header = (POLICIES / "demo-weights.csv").read_text(encoding="utf-8").splitlines()[0]
+    weights.write_text(header + "\n\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(POLICIES / "demo.toml", weights=weights)
+    assert info.value.file == str(weights) and info.value.row == 2
+    assert "no group rows" in str(info.value)
+
+
+# --------------------------------------------------------------------------- ruleset check
+
+
+def test_cases_grouped_with_another_ruleset_give_a_warning() -> None:
+    """The demo policy prices the groups of the demo series (demo_2023, demo_2024): cases a
+    grouper of another ruleset made are counted, with how many of them are not covered."""
+    import warnings
+
+    from drgkit import DataWarning
+
+    cases = grouped([{"drg": "GZ13", "ruleset": "demo_2024", "total_cost": "12000"},
+                     {"drg": "GZ13", "ruleset": "chs_drg_11", "total_cost": "12000"},
+                     {"drg": "XJ19", "ruleset": "chs_drg_11", "total_cost": "800"},
+                     {"drg": "GZ15", "ruleset": "demo_2023", "total_cost": "9000"}])
+    with pytest.warns(DataWarning) as record:
+        out = settle(cases, "demo")
+    [message] = [str(w.message) for w in record]
+    assert message.startswith("2 of 4 cases were grouped 2 with chs_drg_11 (1 of them "
+                              "not_covered), but policy demo prices the groups of ruleset demo")
+    assert out.column("payment_class").to_pylist()[2] == "not_covered"
+    # the counts travel in the run's summary (runners that merge partitions warn from it)
+    with pytest.warns(DataWarning):
+        summary = drgkit.settlement.settle_file(cases, "/dev/null", "demo", out_format="csv")
+    assert (summary.foreign, summary.foreign_not_covered) == ({"chs_drg_11": 2},
+                                                              {"chs_drg_11": 1})
+    accepting = Policy.from_toml(POLICIES / "demo.toml",
+                                 overrides={"policy.accepted_rulesets": ["chs_drg_11"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        again = settle(cases, accepting)
+    assert again.column("payment").to_pylist() == out.column("payment").to_pylist()
+    with pytest.raises(PolicyError, match="accepted_rulesets must be a list"):
+        settle(cases, Policy.from_toml(POLICIES / "demo.toml",
+                                       overrides={"policy.accepted_rulesets": "chs_drg_11"}))
+
+
+def test_grouping_with_another_ruleset_than_the_policy_gives_a_warning() -> None:
+    from conftest import DEMO
+
+    from drgkit import DataWarning
+
+    other = Policy.from_toml(POLICIES / "demo.toml",
+                             overrides={"policy.ruleset": "suzhou_2023"})
+    cases = _demo.generate_cases(30, seed=2)
+    with pytest.warns(DataWarning, match=r"30 of 30 cases were grouped 30 with demo_2024 .*"
+                      r"policy demo prices the groups of ruleset suzhou_2023"):
+        settle(cases, other, DEMO / "2024")
+
+
+# --------------------------------------------------------------------------- documented choices
+
+
+def odd_cent_policy(tmp_path: Path, **overrides) -> Policy:
+    """The demo policy with GZ13's RW set to 0.7077: its level-3 employee standard is
+    0.7077 × 15000 × 1.15 = 12207.825 exactly, published (and paid) as 12207.83."""
+    weights = tmp_path / "w.csv"
+    weights.write_text((POLICIES / "demo-weights.csv").read_text(encoding="utf-8")
+                       .replace("GZ13,其他消化系统诊断，伴并发症或合并症,0.7076",
+                                "GZ13,其他消化系统诊断，伴并发症或合并症,0.7077"),
+                       encoding="utf-8")
+    return Policy.from_toml(POLICIES / "demo.toml", weights=weights, overrides=overrides)
+
+
+def test_thresholds_use_the_exact_standard_with_strict_bounds(tmp_path: Path) -> None:
+    """Outlier thresholds are ratio × the exact standard (12207.825), not × the rounded one
+    (12207.83), and both bounds are strict: low when cost < threshold, high when cost >."""
+    policy = odd_cent_policy(tmp_path)
+    # low 0.4 × 12207.825 = 4883.13 (rounded standard: 4883.132)
+    # high 3 × 12207.825 = 36623.475 (rounded standard: 36623.49)
+    cases = [{"drg": "GZ13", "total_cost": c} for c in
+             ("4883.12", "4883.13", "36623.47", "36623.48", "36623.49", "40000.00")]
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == [
+        "low_outlier",
+        "normal",        # = 4883.13, not below (below the rounded standard's 4883.132)
+        "normal",
+        "high_outlier",  # above 36623.475 (not above the rounded standard's 36623.49)
+        "high_outlier",
+        "high_outlier"]
+    assert {r["standard"] for r in out} == {Decimal("12207.83")}
+    # high payments from the exact standard and threshold, rounded once:
+    # 12207.825 + 0.9 × (36623.48 − 36623.475) = 12207.8295 → 12207.83
+    # 12207.825 + 0.9 × (40000.00 − 36623.475) = 15246.6975 → 15246.70
+    # (from the rounded standard: 12207.83 + 0.9 × (40000 − 36623.49) = 15246.689 → 15246.69)
+    assert out[3]["payment"] == Decimal("12207.83")
+    assert out[5]["payment"] == Decimal("15246.70")
+    assert out[0]["payment"] == Decimal("4883.12")  # low, by item
+
+
+def test_the_fund_never_pays_a_negative_amount() -> None:
+    """An ungroupable case is paid 3000.00 (row 0000); its patient paid 3055.80 out of pocket.
+    The fund pays 0 (not −55.80) and the patient's share is capped at the payment, with a
+    warning counting such cases."""
+    from drgkit import DataWarning
+
+    cases = [{"status": "ungroupable", "drg": "0000", "total_cost": "8000",
+              "self_pay": "3000.00", "own_pay": "55.80"},
+             {"status": "ungroupable", "drg": "0000", "total_cost": "8000",
+              "self_pay": "2999.99", "own_pay": "0"}]
+    with pytest.warns(DataWarning, match=r"1 case\(s\): the patient's self-pay"):
+        out = settle(grouped(cases), "demo").to_pylist()
+    assert [(r["payment"], r["fund_payment"], r["patient_share"]) for r in out] == [
+        (Decimal("3000.00"), Decimal("0.00"), Decimal("3000.00")),
+        (Decimal("3000.00"), Decimal("0.01"), Decimal("2999.99"))]
+
+
+def test_standard_and_rw_of_cases_paid_by_item() -> None:
+    """A case paid by item outside DRG payment (a stay over 60 days, an unstable group) has
+    no standard and no rw: none took part. A low outlier paid by item keeps its group's
+    standard and RW: its threshold came from them."""
+    cases = [{"drg": "GZ13", "los": "61", "total_cost": "70000"},
+             {"drg": "AB19", "total_cost": "300000.00"},
+             {"drg": "GZ13", "total_cost": "4000.00"}]
+    out = settle(grouped(cases), "demo").to_pylist()
+    assert [r["payment_class"] for r in out] == ["excluded_stay", "unstable", "low_outlier"]
+    assert [(r["standard"], r["rw"]) for r in out[:2]] == [(None, None), (None, None)]
+    assert (out[2]["standard"], out[2]["rw"]) == (Decimal("12206.10"), Decimal("0.7076"))
+    assert out[2]["payment"] == Decimal("4000.00")
+
+
+def test_special_methods_rw_and_standard_by_hand() -> None:
+    cases = [{"drg": "AB19", "total_cost": "300000.00"},                 # unstable
+             {"drg": "PS19", "total_cost": "88000.00"},                  # special review
+             {"drg": "XX19", "total_cost": "123.45"}]                    # not in the table
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "special.unstable": {"method": "rw", "rw": "2.5"},
+        "special.special_review": {"method": "standard"},
+        "special.not_covered": {"method": "standard", "factor": "0.8"}})
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == ["unstable", "special_review", "not_covered"]
+    # rw: RW 2.5 × 15000, no level coefficient (the policy's own RW row has none) = 37500.00
+    assert (out[0]["payment"], out[0]["standard"], out[0]["rw"]) == (
+        Decimal("37500.00"), Decimal("37500.00"), Decimal("2.5"))
+    # standard: the group's own, 7.48 × 15000 × 1.15 = 129030.00, whatever the cost
+    assert (out[1]["payment"], out[1]["standard"]) == (Decimal("129030.00"),
+                                                        Decimal("129030.00"))
+    # standard without a table row: by item × factor, 123.45 × 0.8 = 98.76
+    assert (out[2]["payment"], out[2]["standard"]) == (Decimal("98.76"), None)
+
+
+def test_low_standard_times_and_high_by_item_by_hand() -> None:
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "outliers.low": {"ratio": "0.4", "payment": "standard_times", "factor": "0.55"},
+        "outliers.high": {"ratio": "3", "payment": "by_item", "factor": "0.95"}})
+    cases = [{"drg": "GZ13", "total_cost": "4000.00"},    # < 4882.44: low
+             {"drg": "GZ13", "total_cost": "50000.05"},   # > 36618.30: high
+             {"drg": "FM11", "total_cost": "60000.00"}]   # normal: 60000 ≤ 3 × 57563.25
+    out = settle(grouped(cases), policy).to_pylist()
+    assert [r["payment_class"] for r in out] == ["low_outlier", "high_outlier", "normal"]
+    # 12206.10 × 0.55 = 6713.355 → 6713.36; 50000.05 × 0.95 = 47500.0475 → 47500.05
+    assert [r["payment"] for r in out[:2]] == [Decimal("6713.36"), Decimal("47500.05")]
+    low_standard = Policy.from_toml(POLICIES / "demo.toml", overrides={
+        "outliers.low": {"ratio": "0.4", "payment": "standard"}})
+    out = settle(grouped(cases[:1]), low_standard).to_pylist()[0]
+    assert (out["payment_class"], out["payment"]) == ("low_outlier", Decimal("12206.10"))
+
+
+def test_los_min_excludes_short_stays_by_hand() -> None:
+    policy = Policy.from_toml(POLICIES / "demo.toml", overrides={"exclusions.los_min": 2})
+    cases = [{"drg": "GZ13", "los": "1", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "2", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "60", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": "61", "total_cost": "5000.00"},
+             {"drg": "GZ13", "los": None, "total_cost": "5000.00"}]
+    out = settle(grouped(cases), policy).to_pylist()
+    # below los_min or above los_max: by item; limits are inclusive; an unknown stay is not
+    # excluded (nothing says it is outside)
+    assert [r["payment_class"] for r in out] == ["excluded_stay", "normal", "normal",
+                                                 "excluded_stay", "normal"]
+    assert [r["payment"] for r in out] == [Decimal("5000.00"), Decimal("12206.10"),
+                                           Decimal("12206.10"), Decimal("5000.00"),
+                                           Decimal("12206.10")]
+
+
+def test_settle_command_with_a_hospitals_table(tmp_path: Path) -> None:
+    """`drgkit settle --hospitals`: the table's level reaches the output; a repeated id stops
+    the run with one error line naming file, row and column, and writes nothing."""
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(grouped([{"hospital_id": "H1", "drg": "GZ13", "total_cost": "12000"}]),
+                   cases)
+    good = hospitals_csv(tmp_path, "H1,2,\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(cli, ["settle", str(cases), "-p", "demo", "--hospitals",
+                                      str(good), "-o", str(out), "--silent"])
+    assert result.exit_code == 0, result.output
+    assert read_table(out)[0]["standard"] == "10614.00"  # level 2: 0.7076 × 15000 × 1.00
+    out.unlink()
+    bad = hospitals_csv(tmp_path, "H1,2,\nH1,3,\n")
+    result = CliRunner().invoke(cli, ["settle", str(cases), "-p", "demo", "--hospitals",
+                                      str(bad), "-o", str(out)])
+    assert result.exit_code != 0 and not out.exists()
+    assert f"{bad}, row 3, column 'hospital_id': hospital H1 is listed twice" in result.output
+
+
+def test_partitioned_runs_report_the_same_checks(tmp_path: Path) -> None:
+    """settle_dataset merges the parts' check counts and warns once, like settle()."""
+    import pyarrow.parquet as pq
+
+    from drgkit import DataWarning
+    from drgkit.settlement import LocalRunner, settle_dataset
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, drg in enumerate(("GZ13", "XJ19")):
+        pq.write_table(grouped([{"drg": drg, "ruleset": "chs_drg_11", "total_cost": "800",
+                                 "self_pay": "900.00"}]), folder / f"p{k}.parquet")
+    with pytest.warns(DataWarning) as record:
+        result = settle_dataset(folder, tmp_path / "out", "demo", runner=LocalRunner())
+    messages = sorted(str(w.message) for w in record)
+    # both are paid 800.00 by item (a low outlier, a group not covered) < 900.00 self-pay
+    assert messages[0].startswith("2 case(s): the patient's self-pay")
+    assert messages[1].startswith("2 of 2 cases were grouped 2 with chs_drg_11 (1 of them "
+                                  "not_covered)")
+    assert result.summary.foreign == {"chs_drg_11": 2}

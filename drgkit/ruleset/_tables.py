@@ -446,6 +446,10 @@ def read_tables(folder: str | Path) -> RulesetTables:
     steps: list[StepRow] = []
     seen_step: dict[tuple[str, int], int] = {}
     kinds = {e.entry: e.kind for e in entries}
+    adrg_of = {e.entry: e.code for e in entries}
+    # a DRG code belongs to one ADRG: the alternative entries of that ADRG (AH1_1, AH1_2) may
+    # each return it, but no entry twice and no other ADRG (settlement prices by the code)
+    seen_drg: dict[str, tuple[str, str, int]] = {}  # drg -> (entry, ADRG code, row)
     for row, values in iter_rows(folder, "adrg_drg.csv"):
         _required(values, ("entry", "seq", "drg", "rule_id"), steps_path, row)
         seq = _seq(values["seq"], steps_path, row)
@@ -460,9 +464,23 @@ def read_tables(folder: str | Path) -> RulesetTables:
             raise RulesetError(f"entry {step.entry} has two steps with seq {seq} (first on row "
                                f"{seen_step[step.entry, seq]})", file=steps_path, row=row,
                                column="seq")
+        first = seen_drg.get(step.drg)
+        if first is not None and (first[0] == step.entry or first[1] != adrg_of[step.entry]):
+            where = f"entry {first[0]}" if first[0] == step.entry else f"ADRG {first[1]}"
+            raise RulesetError(f"DRG {step.drg} is listed twice (first on row {first[2]}, "
+                               f"{where})", file=steps_path, row=row, column="drg")
         need_rule(step.rule_id, steps_path, row)
         seen_step[step.entry, seq] = row
+        seen_drg.setdefault(step.drg, (step.entry, adrg_of[step.entry], row))
         steps.append(step)
+    if (folder / "drg_names.csv").is_file():
+        named: dict[str, int] = {}
+        for row, values in iter_rows(folder, "drg_names.csv"):
+            if values["drg"] in named:
+                raise RulesetError(f"DRG {values['drg']} is listed twice (first on row "
+                                   f"{named[values['drg']]})", file=folder / "drg_names.csv",
+                                   row=row, column="drg")
+            named[values["drg"]] = row
 
     # notes that do not stop anything
     used_lists = {a.list_id for atoms in sorted_rules.values() for a in atoms if a.list_id}

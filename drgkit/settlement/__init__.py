@@ -1,7 +1,7 @@
 """Settlement: regional payment policies applied to grouped cases, exactly, in cents."""
 
-from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
 from .._money import MONEY
+from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
 from ._period import (
     PeriodRules,
     hospital_totals,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -38,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._io import DEFAULT_BATCH_ROWS
+from .._io import DEFAULT_BATCH_ROWS, DataWarning
 from .._runners import (
     MANIFEST_NAME,
     PART_NAME,
@@ -128,6 +129,7 @@ def merge_summaries(summaries: Iterable[SettleSummary],
         out.by_reason.update(s.by_reason)
         for hosp, sums in s.hospitals.items():
             out.hospitals.setdefault(hosp, Counter()).update(sums)
+        out.add_checks(s)
     out.hospitals = dict(sorted(out.hospitals.items()))
     out.point_values = dict(point_values_ or {})
     return out
@@ -257,13 +259,18 @@ def _reduction_of(doc: Mapping[str, Any]) -> Reduction:
 def _summary_json(s: SettleSummary) -> dict[str, Any]:
     return {"rows": s.rows, "settled": s.settled, "by_class": dict(s.by_class),
             "by_reason": dict(s.by_reason),
-            "hospitals": {h: dict(v) for h, v in s.hospitals.items()}}
+            "hospitals": {h: dict(v) for h, v in s.hospitals.items()},
+            "foreign": dict(s.foreign), "foreign_not_covered": dict(s.foreign_not_covered),
+            "shares_capped": s.shares_capped}
 
 
 def _summary_of(doc: Mapping[str, Any]) -> SettleSummary:
     return SettleSummary(int(doc["rows"]), int(doc["settled"]), Counter(doc["by_class"]),
                          Counter(doc["by_reason"]),
-                         {h: Counter(v) for h, v in doc["hospitals"].items()})
+                         {h: Counter(v) for h, v in doc["hospitals"].items()},
+                         foreign=Counter(doc.get("foreign", {})),
+                         foreign_not_covered=Counter(doc.get("foreign_not_covered", {})),
+                         shares_capped=int(doc.get("shares_capped", 0)))
 
 
 def _resume_from(manifest: Manifest, identity: Mapping[str, Any], out: Path
@@ -356,6 +363,8 @@ def settle_dataset(
     point_values_ = dict(reduction.reduced.point_values)
     summary = merge_summaries((_summary_of(manifest.parts[p.index].info) for p in parts),
                               point_values_)
+    for message in summary.data_warnings(ctx.resources().policy):  # merged from every part
+        warnings.warn(message, DataWarning, stacklevel=2)
     return DatasetResult(tuple(parts), summary.rows, point_values_,
                          tuple(str(out / PART_NAME.format(p.index)) for p in parts), summary,
                          reduction.reduced, reduction.duplicate_rows)

@@ -76,7 +76,8 @@ so its revenue is ``due − returned + fund_overspend`` and its result after cos
 
 Quality deductions (:func:`quality_deductions`)
 -----------------------------------------------
-For each rule with ``metric = "readmitted_31d"``, per (hospital, DRG) among settled cases:
+For each rule with ``metric = "readmitted_31d"``, per (hospital, DRG) among settled cases **that
+have a group** (grouping status ``ok``):
 ``rate = readmitted ÷ known`` (``known``: cases whose ``readmitted_31d`` flag is not null),
 ``regional_rate`` = the same over every hospital's settled cases of that DRG. The group is
 ``exceeded`` when ``rate > regional_rate × (1 + above_average_by)`` (strictly: a rate exactly on
@@ -95,7 +96,13 @@ Edge cases, decided:
   including the hospital, as the policies word it — "the regional average" — avoids that);
 * a hospital that alone treats a DRG has ``rate = regional_rate`` and is never above it (for
   ``above_average_by ≥ 0``);
-* there is no minimum number of cases: policies that need one must filter the table first.
+* there is no minimum number of cases: policies that need one must filter the table first;
+* **cases without a group are not compared**: an ``ungroupable`` case (drg ``0000``) has no
+  group, and an ``ambiguous`` case (a QY code, 歧义组) only a marker of inconsistent coding
+  whose cases share no clinical content; neither has a readmission rate that means anything
+  against a regional one, and they are already paid outside DRG rates (by item or a fixed
+  row). A rule may opt in with ``statuses = ["ok", "ungroupable", "ambiguous"]`` (any subset
+  containing at least one; default ``["ok"]``) for a region whose rules say otherwise.
 
 Monthly pre-settlement (:func:`presettle`)
 ------------------------------------------
@@ -137,6 +144,8 @@ __all__ = [
 
 #: Quality metrics a ``[[period.quality]]`` rule may name (a boolean column of settled cases).
 QUALITY_METRICS = ("readmitted_31d",)
+#: Grouping statuses a quality rule may look at (``statuses``; default ``["ok"]``).
+QUALITY_STATUSES = ("ok", "ungroupable", "ambiguous")
 #: Arrow type of rate columns: a ratio rounded half up to 6 decimals (display only).
 RATE = pa.decimal128(9, 6)
 #: The most decimals a period ratio may have (as for the policy's other coefficients).
@@ -176,6 +185,9 @@ class QualityRule:
     metric: str
     above_average_by: Decimal
     deduct: Decimal
+    #: grouping statuses of the cases the rule looks at: by default only ``ok`` (cases with a
+    #: DRG); ``ungroupable`` and ``ambiguous`` cases have no group to compare
+    statuses: tuple[str, ...] = ("ok",)
 
 
 @attrs.frozen(slots=True)
@@ -315,7 +327,13 @@ def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
         here = f"period.quality[{k}]"
         if not isinstance(rule, Mapping):
             raise PolicyError(f"{here} must be a table", file=path)
-        _no_other_keys(rule, keys, here, path)
+        _no_other_keys(rule, (*keys, "statuses"), here, path)
+        statuses = rule.get("statuses", ["ok"])
+        if not isinstance(statuses, list) or not statuses or any(
+                x not in QUALITY_STATUSES for x in statuses) or len(set(statuses)) < len(
+                statuses):
+            raise PolicyError(f"{here}.statuses must be a list of distinct statuses among "
+                              f"{', '.join(QUALITY_STATUSES)}, got {statuses!r}", file=path)
         for key in keys:
             if key not in rule:
                 raise PolicyError(f"{here}.{key} is required", file=path)
@@ -327,7 +345,8 @@ def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
             str(metric),
             _ratio(rule["above_average_by"], f"{here}.above_average_by", path,
                    limit=Decimal(100)),
-            _ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1))))
+            _ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
+            tuple(str(x) for x in statuses)))
     return tuple(rules)
 
 
@@ -504,23 +523,30 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
     drg_arr = _column(data.table, "drg")
     if not pa.types.is_string(drg_arr.type):
         drg_arr = drg_arr.cast(pa.string())
-    rows = np.flatnonzero(data.settled)
-    take = pa.array(rows, pa.int64())
-    known = ~flag_arr.is_null().to_numpy(zero_copy_only=False)[rows]
-    yes = flag_arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)[rows]
-    drg, drgs = _encode(drg_arr.take(take))
-    hosp = data.hospital[rows]
-    nd = max(len(drgs), 1)
-    pairs, group = np.unique(hosp * nd + drg, return_inverse=True)
-    group = group.reshape(-1)
-    m = len(pairs)
-    cases = np.bincount(group, minlength=m)
-    n_known = np.bincount(group[known], minlength=m)
-    n_yes = np.bincount(group[yes & known], minlength=m)
-    payment = _sum(group, data.money["payment"][rows], m)
-    r_known = np.bincount(drg[known], minlength=len(drgs))
-    r_yes = np.bincount(drg[yes & known], minlength=len(drgs))
+    status = _column(data.table, "status")
+    if not pa.types.is_string(status.type):
+        status = status.cast(pa.string())
     for index, rule in enumerate(rules.quality):
+        # only cases with a group count (by default status ok: a DRG); an ungroupable or
+        # ambiguous case has no group whose readmission rate could be compared
+        eligible = data.settled & pc.fill_null(pc.is_in(status, pa.array(rule.statuses)),
+                                               False).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(eligible)
+        take = pa.array(rows, pa.int64())
+        known = ~flag_arr.is_null().to_numpy(zero_copy_only=False)[rows]
+        yes = flag_arr.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)[rows]
+        drg, drgs = _encode(drg_arr.take(take))
+        hosp = data.hospital[rows]
+        nd = max(len(drgs), 1)
+        pairs, group = np.unique(hosp * nd + drg, return_inverse=True)
+        group = group.reshape(-1)
+        m = len(pairs)
+        cases = np.bincount(group, minlength=m)
+        n_known = np.bincount(group[known], minlength=m)
+        n_yes = np.bincount(group[yes & known], minlength=m)
+        payment = _sum(group, data.money["payment"][rows], m)
+        r_known = np.bincount(drg[known], minlength=len(drgs))
+        r_yes = np.bincount(drg[yes & known], minlength=len(drgs))
         factor = 1 + Fraction(rule.above_average_by)
         for g in range(m):
             h, d = divmod(int(pairs[g]), nd)
@@ -546,7 +572,9 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
 def quality_deductions(settled: pa.Table, rules: PeriodRules | Policy) -> pa.Table:
     """Quality deductions (质量扣减) of every ``[[period.quality]]`` rule.
 
-    One row per (rule, hospital, DRG) among settled cases, ordered by rule, hospital and DRG
+    One row per (rule, hospital, DRG) among settled cases whose grouping status is one of the
+    rule's ``statuses`` (default ``ok``: cases without a group are not compared), ordered by
+    rule, hospital and DRG
     (a null key last), with every group listed (``deduction`` 0 when not ``exceeded``):
 
     * ``hospital_id``, ``drg``: the group; ``cases``: its settled cases;

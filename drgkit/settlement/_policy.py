@@ -540,4 +540,7 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
                               if values[k].strip() in vals),
             row=n,
         )
+    if not rows:
+        # a header alone would price nothing: every case would be `not_covered`
+        raise PolicyError("the weights table has a header but no group rows", file=path, row=2)
     return Weights(path, rows, hashlib.sha256(raw).hexdigest())

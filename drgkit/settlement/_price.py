@@ -169,7 +169,7 @@ class PriceBook:
             a["low_c"][-1] = NO_LOW
             a["high_c"][-1] = NO_HIGH
             return cell
-        cents = std.scaleb(2)
+        cents = std.scaleb(2, _CTX)
         a["std_g"].append(_floor(_CTX.multiply(cents, Decimal(G))))
         # low outliers: cost < ratio·standard  <=>  cost_cents < ceil(ratio·standard·100)
         if p.low is not None:
@@ -224,11 +224,11 @@ class PriceBook:
         ref = p.rate_for(self.schemes[scheme], "*")
         if ref is None:
             return 0, 1
-        num = Decimal(p.per_rw).scaleb(p.point_decimals)
-        den = ref * 100
+        num = Decimal(p.per_rw).scaleb(p.point_decimals, _CTX)
+        den = _CTX.multiply(ref, Decimal(100))
         # make both integers
         scale = max(-num.as_tuple().exponent, -den.as_tuple().exponent, 0)
-        n, d = int(num.scaleb(scale)), int(den.scaleb(scale))
+        n, d = int(num.scaleb(scale, _CTX)), int(den.scaleb(scale, _CTX))
         g = math.gcd(n, d)
         return n // g, d // g
 

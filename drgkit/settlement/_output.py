@@ -1,0 +1,142 @@
+"""The settled-case table: payment classes, reasons, the output schema, reading a settled
+table back with its types, and the Arrow helpers that assemble output columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _cases
+from .._io import open_cases
+from .._money import LIMIT_CENTS, MONEY, RW_DECIMALS, RW_TYPE
+from ..errors import CaseDataError
+from ._policy import Policy
+
+__all__ = ["GROUP_COLUMNS", "PAYMENT_CLASSES", "RW_DECIMALS", "SETTLE_FIELDS", "SETTLE_REASONS",
+           "SPECIAL_CLASS", "constant", "flags_array", "plain", "read_settled",
+           "settle_schema", "settle_schema_fields"]
+
+
+PAYMENT_CLASSES = ("normal", "low_outlier", "high_outlier", "excluded_stay", "ungroupable",
+                   "ambiguous", "unstable", "special_review", "not_covered", "not_settled")
+P_NORMAL, P_LOW, P_HIGH, P_EXCLUDED, P_UNGROUPABLE, P_AMBIGUOUS, P_UNSTABLE, P_REVIEW, \
+    P_NOT_COVERED, P_NOT_SETTLED = range(10)
+SPECIAL_CLASS = {"excluded_stay": P_EXCLUDED, "ungroupable": P_UNGROUPABLE,
+                 "ambiguous": P_AMBIGUOUS, "unstable": P_UNSTABLE,
+                 "special_review": P_REVIEW, "not_covered": P_NOT_COVERED}
+
+#: why a case is not settled, beyond the grouping reasons of invalid cases
+SETTLE_REASONS = {
+    "cost_missing": "the total cost is missing",
+    "cost_invalid": "the total cost is not an amount in whole cents",
+    "cost_too_large": f"the total cost is above the limit of {LIMIT_CENTS // 100:,} yuan",
+    "cost_negative": "the total cost is negative (a refund line, not a case)",
+    "scheme_unknown": "the insurance scheme is not one the policy prices",
+    "level_unknown": "the hospital level is unknown",
+    "no_price": "the policy has no price for this group, level and scheme",
+    "patient_share_invalid": "the patient's self-pay amounts are not amounts in whole cents",
+}
+
+SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "department",
+                 "los", "total_cost", "self_pay", "own_pay", "discharge_date",
+                 "readmitted_31d", "diagnoses")
+GROUP_COLUMNS = ("status", "reason", "mdc", "adrg", "drg")
+
+
+def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
+    fields = list(keep) if keep is not None else []
+    fields += [
+        pa.field("case_id", pa.string()),
+        pa.field("hospital_id", pa.string()),
+        pa.field("department", pa.string()),
+        pa.field("insurance_type", pa.string()),
+        pa.field("hospital_level", pa.string()),
+        pa.field("discharge_date", pa.date32()),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("drg", pa.string()),
+        pa.field("rw", RW_TYPE),
+        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("settled", pa.bool_()),
+        pa.field("reason", pa.string()),
+        pa.field("total_cost", MONEY),
+        pa.field("standard", MONEY),
+        pa.field("payment", MONEY),
+        pa.field("fund_payment", MONEY),
+        pa.field("patient_share", MONEY),
+        pa.field("gain_loss", MONEY),
+    ]
+    if policy.method == "points":
+        fields.append(pa.field("points", pa.decimal128(18, policy.point_decimals)))
+    fields += [
+        pa.field("readmitted_31d", pa.bool_()),
+        pa.field("ruleset", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("ruleset_hash", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
+    ]
+    return pa.schema(fields, metadata={
+        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+        b"policy": policy.id, b"policy_hash": policy.content_hash})
+
+
+def read_settled(source: Any) -> pa.Table:
+    """A settled-case table (drgkit settle's output) from any input, with its types restored:
+    a CSV gives text, which is cast back exactly (money as decimals, flags as booleans)."""
+    src = open_cases(source)
+    table = pa.Table.from_batches(list(src.batches), schema=src.schema)
+    reference = {f.name: f.type for f in settle_schema_fields()}
+    columns = []
+    for name in table.column_names:
+        col = table.column(name)
+        want = reference.get(name)
+        if want is not None and col.type != want:
+            target = want.value_type if pa.types.is_dictionary(want) else want
+            try:
+                if pa.types.is_string(col.type) and not pa.types.is_string(target):
+                    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+                col = col.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CaseDataError(f"cannot read as {target}: {exc}", file=src.name,
+                                    column=name) from None
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def settle_schema_fields() -> list[pa.Field]:
+    """The typed columns of a settlement result (both methods)."""
+    fields = list(settle_schema(_SchemaProbe()))
+    return fields
+
+
+class _SchemaProbe:
+    method = "points"
+    point_decimals = 4
+    id = ""
+    content_hash = ""
+
+
+def plain(arr: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(arr.type):
+        return arr.cast(arr.type.value_type)
+    return arr
+
+
+def constant(value: str, n: int) -> pa.Array:
+    """One text for every row, dictionary-encoded (one entry, n zero indices)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)),
+                                          pa.array([value], pa.string()))
+
+
+def flags_array(arr: pa.Array | None, n: int) -> pa.Array:
+    if arr is None:
+        return pa.nulls(n, pa.bool_())
+    if pa.types.is_boolean(arr.type):
+        return arr
+    uniques, index = _cases._encode(arr)
+    truth = {"1", "true", "yes", "y", "是", "t"}
+    table = [None if v is None or _cases.value_text(v) == "" else
+             _cases.value_text(v).strip().lower() in truth for v in uniques]
+    return pa.array([table[k] for k in index.tolist()], pa.bool_())
