@@ -1,0 +1,69 @@
+"""Reusable option bundles: each decorator adds a family of options and parses them once."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import UserError
+
+
+def case_input_options(func: Any) -> Any:
+    """Options that say how to read a case file (``--layout``, ``--map``, ``--encoding``)."""
+
+    @click.option("--layout", metavar="NAME",
+                  help="Column layout of the case file (drgkit, opendrg, settlement-list, zh, or a "
+                       "plugin's); detected from the header when omitted.")
+    @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+                  help="Map a case field to a column of the file, e.g. --map case_id=病案号. "
+                       "Repeatable.")
+    @click.option("--encoding", default="utf-8", show_default=True,
+                  help="Text encoding of CSV input (e.g. gbk for many hospital exports).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, mapping: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        columns = {}
+        for item in mapping:
+            if "=" not in item:
+                raise UserError(f"--map expects FIELD=COLUMN, got {item!r}")
+            field, column = item.split("=", 1)
+            columns[field.strip()] = column.strip()
+        return func(*args, columns=columns or None, **kwargs)
+
+    return wrapper
+
+
+def ruleset_option(required: bool = True) -> Any:
+    return click.option(
+        "-r", "--ruleset", "ruleset", required=required, metavar="RULESET",
+        help="A registered ruleset id, a region (each case grouped by the version in force on "
+             "its discharge date), or a ruleset folder.")
+
+
+def silent_option(func: Any) -> Any:
+    return click.option("--silent", is_flag=True, help="No progress bar or summary.")(func)
+
+
+def policy_options(func: Any) -> Any:
+    """Options that choose and complete a payment policy (``-p``, ``--weights``, ``--budget``)."""
+
+    @click.option("-p", "--policy", "policy", required=True, metavar="POLICY",
+                  help="A registered policy id (drgkit policies list) or a policy TOML file.")
+    @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+                  help="The region's published weights table the policy reads (or put the "
+                       "folder of tables in DRGKIT_PAYMENT_TABLES).")
+    @click.option("--budget", "budgets", multiple=True, metavar="POOL=YUAN",
+                  help="Points method: the budget of a pool (a scheme, or 'all'). Repeatable.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, budgets: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        overrides = {}
+        for item in budgets:
+            if "=" not in item:
+                raise UserError(f"--budget expects POOL=YUAN, got {item!r}")
+            pool, amount = item.split("=", 1)
+            overrides[f"points.budget.{pool.strip()}"] = amount.strip()
+        return func(*args, overrides=overrides or None, **kwargs)
+
+    return wrapper
