@@ -10,6 +10,7 @@ own when you need control (tests, embedding).
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,14 +19,47 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import RegistryError, RulesetError
+from .errors import DrgkitError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
 
-__all__ = ["Registry", "default_registry", "plugin_manager", "reset_default_registry"]
+__all__ = ["PluginError", "Registry", "default_registry", "plugin_manager",
+           "reset_default_registry"]
 
 BUILTIN_PLUGIN = "drgkit.builtin"
 ENTRY_POINT_GROUP = "drgkit"
+
+
+class PluginError(DrgkitError):
+    """A third-party plugin failed to load or to register: names the plugin and how to block it."""
+
+    def __init__(self, name: str, where: str, exc: BaseException, doing: str) -> None:
+        self.plugin = name
+        super().__init__(
+            f"plugin {name!r} ({where}) failed {doing}: {type(exc).__name__}: {exc}. Fix or "
+            f"uninstall it, or skip it with DRGKIT_DISABLE_PLUGINS={name}")
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register every plugin of the ``drgkit`` entry-point group, as pluggy's loader would.
+
+    Done here rather than with ``load_setuptools_entrypoints`` so that a plugin failing on
+    import is reported by its entry-point name and module (and how to disable it) instead of
+    as a bare traceback from inside importlib.
+    """
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                continue
+            seen.add(ep.name)  # the first distribution on sys.path wins, as with imports
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(ep.name, f"entry point {ep.value}", exc, "to import") from exc
+            pm.register(plugin, name=ep.name)
 
 
 def plugin_manager(
@@ -42,7 +76,7 @@ def plugin_manager(
     if not pm.is_blocked(BUILTIN_PLUGIN):
         pm.register(_builtin, name=BUILTIN_PLUGIN)
     if entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     for plugin in plugins:
         pm.register(plugin)
     pm.check_pending()  # a misspelled hook name fails here, loudly
@@ -72,9 +106,27 @@ class Registry:
                 registry._current = impl.plugin_name
                 try:
                     impl.function(registry=registry)
+                except DrgkitError:
+                    raise  # already names the plugin (duplicate ids, a broken folder)
+                except Exception as exc:
+                    if impl.plugin_name == BUILTIN_PLUGIN:
+                        raise  # drgkit's own bug: keep the traceback
+                    raise PluginError(impl.plugin_name, registry._where(impl.plugin_name),
+                                      exc, f"in {hook.name}") from exc
                 finally:
                     registry._current = "<direct>"
         return registry
+
+    def _where(self, plugin: str) -> str:
+        """The module file or class of a registered plugin, for messages."""
+        obj = self.plugin_manager.get_plugin(plugin) if self.plugin_manager else None
+        where = getattr(obj, "__file__", None)
+        if where:
+            return str(where)
+        if obj is not None:
+            cls = type(obj)
+            return f"{cls.__module__}.{cls.__qualname__}"
+        return "registered directly"
 
     def _source(self, path: Path | None = None) -> str:
         plugin = self._current

@@ -221,3 +221,106 @@ def test_settle_partitioned_dataset_from_the_cli(tmp_path: Path) -> None:
 
     merged = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").iterdir()))
     assert merged.to_pylist() == pq.read_table(single).to_pylist()
+
+
+# --------------------------------------------------------------------------- honest errors
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_case(tmp_path: Path) -> Path:
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case_id,sex,age,diagnoses\na,1,40,I21.000\n", encoding="utf-8")
+    return cases
+
+
+@pytest.mark.parametrize("exc", [
+    ValueError("Could not convert 'x' with type str: tried to convert to int64"),
+    LookupError("lost track of a batch"),
+    TypeError("unsupported operand"),
+], ids=["ValueError", "LookupError", "TypeError"])
+def test_a_bug_is_a_traceback_asking_for_a_report_with_exit_code_1(tmp_path: Path, monkeypatch,
+                                                                   exc: Exception) -> None:
+    """A bare ValueError/LookupError from deep inside (Arrow, numpy, a slip) is not passed off
+    as the user's mistake: the traceback is shown and the exit code is 1, not 2."""
+    import drgkit.grouping
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", broken)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv",
+                     "--silent")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" in result.output and str(exc) in result.output
+    assert "bug in drgkit" in result.output and "report it" in result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("Error:")]
+
+
+def test_an_arrow_error_from_a_real_bug_is_not_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow as pa
+
+    import drgkit.grouping
+
+    def broken(*args, **kwargs):
+        pa.array(["x"]).cast(pa.int64())  # raises pyarrow.ArrowInvalid, a ValueError
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", broken)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv")
+    assert result.exit_code == 1 and "ArrowInvalid" in result.output, result.output
+
+
+def test_os_errors_are_one_line_naming_the_path_with_exit_code_1(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    import errno
+    import os
+
+    import drgkit.grouping
+
+    out = tmp_path / "x.csv"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", disk_full)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", out, "--silent")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"Error: {out}: {os.strerror(errno.ENOSPC)}"
+
+
+def test_a_missing_amounts_file_is_one_line_with_exit_code_1(tmp_path: Path) -> None:
+    from drgkit import _demo
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(200, seed=5), cases)
+    settled = tmp_path / "settled.parquet"
+    assert _invoke("settle", cases, "-p", "demo", "-o", settled, "--silent").exit_code == 0
+    missing = tmp_path / "paid.csv"
+    result = _invoke("period", settled, "-p", "demo", "-o", tmp_path / "p.csv",
+                     "--already-paid", missing)
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().startswith(f"Error: {missing}")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "0"], "--batch-rows"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "-5"], "--batch-rows"),
+    (["settle", "{cases}", "-p", "demo", "-o", "{out}", "--batch-rows", "-1"], "--batch-rows"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--threads", "0"], "--threads"),
+    (["period", "{cases}", "-p", "demo", "-o", "{out}", "--month", "2024-13"], "YYYY-MM"),
+    (["simulate", "{cases}", "--base-policy", "demo", "--alt-ruleset", "demo_2023", "--by",
+      "hospital_id,hospital_id"], "--by names a key twice"),
+    (["demo", "--cases", "-1", "--out", "{out}"], "--cases"),
+])
+def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
+    """Values the library would choke on (or, for --batch-rows < 1, turn into an empty output
+    with exit 0) are refused by the command line before anything runs."""
+    out = tmp_path / "out.csv"
+    args = [a.format(cases=_one_case(tmp_path), out=out) for a in args]
+    result = _invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,23 @@ def policy_options(func: Any) -> Any:
         return func(*args, overrides=overrides or None, **kwargs)
 
     return wrapper
+
+
+def threads_option(func: Any) -> Any:
+    return click.option("--threads", type=click.IntRange(min=1),
+                        help="Threads for the kernels (default: all cores).")(func)
+
+
+def batch_rows_option(func: Any) -> Any:
+    # a batch of no rows would write an empty output and report success
+    return click.option("--batch-rows", type=click.IntRange(min=1),
+                        help="Rows per batch (memory vs. speed).")(func)
+
+
+def month_value(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check a ``YYYY-MM`` month on the command line (a usage error, not a library one)."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value.strip()):
+        raise click.BadParameter(f"expected a month YYYY-MM, got {value!r}", ctx, param)
+    return value.strip()

@@ -13,7 +13,8 @@ from ._common import indent, print_group_summary, print_settle_summary, render_t
 
 
 @click.command("demo")
-@click.option("--cases", "n", default=5000, show_default=True, help="How many demo cases.")
+@click.option("--cases", "n", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="How many demo cases.")
 @click.option("--out", "out_dir", default="drgkit-demo", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo files.")
 @click.option("--seed", default=20231, show_default=True, help="Random seed of the generator.")

@@ -10,7 +10,13 @@ from pathlib import Path
 import click
 
 from ._common import UserError, print_group_summary, progress_bar
-from ._options import case_input_options, ruleset_option, silent_option
+from ._options import (
+    batch_rows_option,
+    case_input_options,
+    ruleset_option,
+    silent_option,
+    threads_option,
+)
 
 
 @click.command("group")
@@ -26,8 +32,8 @@ from ._options import case_input_options, ruleset_option, silent_option
 @click.option("--keep-all", is_flag=True, help="Copy every input column to the output.")
 @click.option("--no-duplicate-check", is_flag=True,
               help="Do not flag repeated case ids (saves memory on huge inputs).")
-@click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
-@click.option("--batch-rows", type=int, help="Rows per batch (memory vs. speed).")
+@threads_option
+@batch_rows_option
 @silent_option
 def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
           no_duplicate_check, threads, batch_rows, silent) -> None:

@@ -12,7 +12,15 @@ import click
 from .. import registry as _registry
 from ..errors import DrgkitError
 from ._common import UserError, print_settle_summary, render_table, write_table
-from ._options import case_input_options, policy_options, ruleset_option, silent_option
+from ._options import (
+    batch_rows_option,
+    case_input_options,
+    month_value,
+    policy_options,
+    ruleset_option,
+    silent_option,
+    threads_option,
+)
 
 
 @click.group()
@@ -104,15 +112,16 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
 @click.option("--hospitals", type=click.Path(dir_okay=False, path_type=Path),
               help="Hospitals table: hospital_id, hospital_level and/or coefficient.")
 @click.option("--keep", multiple=True, metavar="COLUMN", help="Copy an input column (repeatable).")
-@click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
-@click.option("--batch-rows", type=int, help="Rows per batch.")
+@threads_option
+@batch_rows_option
 @click.option("--dask", "dask_address", metavar="ADDRESS|local",
               help="Settle CASES (a folder of Parquet files, or one file by row groups) as a "
                    "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a "
                    "folder of part files. Needs drgkit[dask].")
 @click.option("--partitions", "dataset_local", is_flag=True,
               help="Settle CASES as a partitioned dataset in this process (OUT is a folder).")
-@click.option("--row-groups-per-partition", type=int, default=1, show_default=True,
+@click.option("--row-groups-per-partition", type=click.IntRange(min=1), default=1,
+              show_default=True,
               help="With --dask/--partitions and a single Parquet file: row groups per part.")
 @silent_option
 def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, encoding,
@@ -184,7 +193,7 @@ def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
 @policy_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Per-hospital period settlement (CSV or .parquet).")
-@click.option("--month", metavar="YYYY-MM",
+@click.option("--month", metavar="YYYY-MM", callback=month_value,
               help="Monthly pre-settlement (月度预结算) of this discharge month instead.")
 @click.option("--all-months", is_flag=True, help="Pre-settlement of every month present.")
 @click.option("--hospital-budgets", "hospital_budgets",
@@ -238,7 +247,8 @@ def period(settled, policy, weights, overrides, out, month, all_months, hospital
               help="Write the per-key table (CSV or .parquet).")
 @click.option("--cases-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-case table too.")
-@click.option("--rows", default=40, show_default=True, help="Rows to print.")
+@click.option("--rows", type=click.IntRange(min=0), default=40, show_default=True,
+              help="Rows to print.")
 def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
              alt_weights, by, out, cases_out, rows) -> None:
     """What-if: the same CASES under another ruleset and/or policy, and why payments change.
@@ -251,6 +261,8 @@ def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
     if alt_ruleset is None and alt_policy is None and alt_weights is None:
         raise UserError("give --alt-ruleset, --alt-policy or --alt-weights: what changes?")
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
+    if len(set(keys)) != len(keys):
+        raise UserError(f"--by names a key twice: {by!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
