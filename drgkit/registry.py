@@ -35,9 +35,12 @@ class PluginError(DrgkitError):
 
     def __init__(self, name: str, where: str, exc: BaseException, doing: str) -> None:
         self.plugin = name
-        super().__init__(
-            f"plugin {name!r} ({where}) failed {doing}: {type(exc).__name__}: {exc}. Fix or "
-            f"uninstall it, or skip it with DRGKIT_DISABLE_PLUGINS={name}")
+        if name.isdigit():  # registered in code without a name: nothing to block by name
+            head, fix = f"plugin {where}", "Fix it or do not register it"
+        else:
+            head = f"plugin {name!r} ({where})"
+            fix = f"Fix or uninstall it, or skip it with DRGKIT_DISABLE_PLUGINS={name}"
+        super().__init__(f"{head} failed {doing}: {type(exc).__name__}: {exc}. {fix}")
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -63,9 +66,13 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
 
 
 def plugin_manager(
-    *, entry_points: bool = True, plugins: Iterable[Any] = ()
+    *, entry_points: bool = True, plugins: Iterable[Any] = (), builtin: bool = True
 ) -> pluggy.PluginManager:
-    """A new plugin manager with drgkit's hooks, its built-in plugin and the installed ones."""
+    """A new plugin manager with drgkit's hooks, its built-in plugin and the installed ones.
+
+    ``entry_points=False`` leaves out installed plugins, ``builtin=False`` drgkit's own
+    (demo rulesets, shipped policies, standard layouts); ``plugins`` are registered last.
+    """
     from . import _builtin
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -73,7 +80,7 @@ def plugin_manager(
     for name in os.environ.get("DRGKIT_DISABLE_PLUGINS", "").split(","):
         if name.strip():
             pm.set_blocked(name.strip())
-    if not pm.is_blocked(BUILTIN_PLUGIN):
+    if builtin and not pm.is_blocked(BUILTIN_PLUGIN):
         pm.register(_builtin, name=BUILTIN_PLUGIN)
     if entry_points:
         _load_entry_points(pm)
@@ -84,7 +91,10 @@ def plugin_manager(
 
 
 class Registry:
-    """Rulesets and layouts by id, each remembering the plugin that registered it."""
+    """Rulesets, policies and layouts by id, each remembering the plugin that registered it.
+
+    Hooks see it through the :class:`~drgkit.hookspecs.PluginRegistry` protocol.
+    """
 
     def __init__(self) -> None:
         self._rulesets: dict[str, tuple[Ruleset, str]] = {}
@@ -111,13 +121,13 @@ class Registry:
                 except Exception as exc:
                     if impl.plugin_name == BUILTIN_PLUGIN:
                         raise  # drgkit's own bug: keep the traceback
-                    raise PluginError(impl.plugin_name, registry._where(impl.plugin_name),
+                    raise PluginError(impl.plugin_name, registry.plugin_location(impl.plugin_name),
                                       exc, f"in {hook.name}") from exc
                 finally:
                     registry._current = "<direct>"
         return registry
 
-    def _where(self, plugin: str) -> str:
+    def plugin_location(self, plugin: str) -> str:
         """The module file or class of a registered plugin, for messages."""
         obj = self.plugin_manager.get_plugin(plugin) if self.plugin_manager else None
         where = getattr(obj, "__file__", None)

@@ -8,13 +8,14 @@ one line naming the path (exit 1), anything else a traceback asking for a bug re
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import os
-import sys
 import traceback
 from typing import Any
 
 import click
+import pluggy
 
 from .. import registry as _registry
 from ..errors import DrgkitError
@@ -26,10 +27,10 @@ from .group import explain, group
 from .rulesets import layouts, rulesets
 from .settle import period, policies, settle, simulate
 
-__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "cli", "main"]
+__all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "cli", "command_line", "main"]
 
-#: a plugin that failed to load when ``main`` started; every command but help reports it
-_PLUGIN_FAILURE: Exception | None = None
+#: why the plugins failed to load when ``main`` started; every command but help reports it
+_PLUGIN_FAILURE: DrgkitError | None = None
 
 
 EXIT_RUNTIME = 1
@@ -52,9 +53,9 @@ class _Group(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
-        if _PLUGIN_FAILURE and not _asks_for_help(ctx):
-            raise _RuntimeError(str(_PLUGIN_FAILURE))
         try:
+            if _PLUGIN_FAILURE is not None and not _asks_for_help(ctx):
+                raise _PLUGIN_FAILURE
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -118,6 +119,33 @@ for _command in (rulesets, policies, group, settle, period, simulate, alliance, 
     cli.add_command(_command)
 
 
+def command_line(registry: _registry.Registry | None = None) -> click.Group:
+    """The ``drgkit`` group with the commands of ``registry``'s plugins added (a copy: the
+    module's ``cli`` is left as it is). Built from the default registry when none is given.
+
+    A plugin whose ``drgkit_register_commands`` raises, or that replaces a command another
+    plugin or drgkit defines, is a :class:`~drgkit.registry.PluginError` naming it.
+    """
+    group = copy.copy(cli)
+    group.commands = dict(cli.commands)
+    reg = registry or _registry.default_registry()
+    if reg.plugin_manager is None:
+        return group
+    for impl in reg.plugin_manager.hook.drgkit_register_commands.get_hookimpls():
+        before = dict(group.commands)
+        try:
+            impl.function(cli=group)
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, reg.plugin_location(impl.plugin_name), exc,
+                              "in drgkit_register_commands") from exc
+        replaced = [n for n, c in before.items() if group.commands.get(n) is not c]
+        if replaced:
+            raise PluginError(impl.plugin_name, reg.plugin_location(impl.plugin_name),
+                              ValueError(f"it replaces the command {replaced[0]!r}"),
+                              "in drgkit_register_commands")
+    return group
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point; plugins may add commands through ``drgkit_register_commands``.
 
@@ -126,13 +154,14 @@ def main(argv: list[str] | None = None) -> Any:
     """
     global _PLUGIN_FAILURE
     _PLUGIN_FAILURE = None
+    group = cli
     try:
-        reg = _registry.default_registry()
-        if reg.plugin_manager is not None:
-            reg.plugin_manager.hook.drgkit_register_commands(cli=cli)
-    except PluginError as exc:
+        group = command_line()
+    except DrgkitError as exc:  # a plugin failing to load, two plugins claiming one id
         _PLUGIN_FAILURE = exc
-    except DrgkitError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    return cli.main(args=argv, prog_name="drgkit")
+    except pluggy.PluginValidationError as exc:  # a misspelled hook name
+        plugin = exc.plugin
+        _PLUGIN_FAILURE = PluginError(
+            getattr(plugin, "__name__", None) or type(plugin).__qualname__,
+            getattr(plugin, "__file__", None) or type(plugin).__module__, exc, "its hook check")
+    return group.main(args=argv, prog_name="drgkit")
