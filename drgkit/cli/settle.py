@@ -164,28 +164,9 @@ def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, enc
 
 
 def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
-    """hospital_id -> cents from a CSV with hospital_id and amount (yuan) columns."""
-    if path is None:
-        return None
-    import csv as _csv
+    from ..settlement._amounts import read_amounts
 
-    from .._money import round_cents
-
-    out: dict[str, int] = {}
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = _csv.DictReader(fh)
-        if not reader.fieldnames or not {"hospital_id", "amount"} <= set(reader.fieldnames):
-            raise UserError(f"{path}: the {what} file needs hospital_id and amount columns")
-        for k, row in enumerate(reader, start=2):
-            try:
-                value = Decimal(row["amount"].strip())
-            except Exception:
-                raise UserError(f"{path}, row {k}, column 'amount': not an amount: "
-                                f"{row['amount']!r}") from None
-            if value != value.quantize(Decimal("0.01")):
-                raise UserError(f"{path}, row {k}, column 'amount': fractions of a cent")
-            out[row["hospital_id"]] = round_cents(value)
-    return out
+    return None if path is None else read_amounts(path, what)
 
 
 @click.command("period")
