@@ -324,3 +324,134 @@ def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], wor
     assert result.exit_code == 2, result.output
     assert words in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- data warnings
+
+
+@pytest.fixture
+def undated_cases(tmp_path: Path) -> Path:
+    """Demo cases without their discharge dates: grouping by the region 'demo' cannot pick a
+    version for any of them, and the grouper says so in a DataWarning."""
+    from drgkit import _demo
+
+    table = _demo.generate_cases(400, seed=21)
+    path = tmp_path / "undated.parquet"
+    pq.write_table(table.drop_columns(["discharge_date"]), path, row_group_size=100)
+    return path
+
+
+def _warnings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("warning:")]
+
+
+def test_settle_shows_the_grouper_warning_once(tmp_path: Path, undated_cases: Path) -> None:
+    """Before: suppressed, so every case came out not_settled with only a reason count."""
+    for extra in ([], ["--silent"]):
+        result = _invoke("settle", undated_cases, "-p", "demo", "-r", "demo", "-o",
+                         tmp_path / "s.csv", "--batch-rows", "50", *extra)
+        assert result.exit_code == 0, result.output
+        shown = _warnings(result.stderr)
+        assert len(shown) == 1, result.stderr
+        assert "no column for discharge_date" in shown[0] and str(undated_cases) in shown[0]
+
+
+def test_simulate_and_alliance_show_the_grouper_warning_once(tmp_path: Path,
+                                                             undated_cases: Path) -> None:
+    result = _invoke("simulate", undated_cases, "--base-policy", "demo", "--base-ruleset", "demo",
+                     "--alt-ruleset", "demo_2024")
+    assert result.exit_code == 0, result.output
+    assert [w for w in _warnings(result.stderr) if "no column for discharge_date" in w], \
+        result.stderr
+    assert len(_warnings(result.stderr)) == len(set(_warnings(result.stderr)))
+    result = _invoke("alliance", undated_cases, "-a", "demo", "-p", "demo", "-r", "demo",
+                     "-o", tmp_path / "alliance")
+    assert result.exit_code == 0, result.output
+    shown = _warnings(result.stderr)
+    assert len(shown) == 1 and "no column for discharge_date" in shown[0], result.stderr
+
+
+def test_settle_draws_a_progress_bar_unless_silent(tmp_path: Path) -> None:
+    from drgkit import _demo
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(300, seed=2), cases)
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "a.csv")
+    assert result.exit_code == 0 and "settling" in result.stderr, result.stderr
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "b.csv", "--silent")
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == ""
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def _fake_summaries():
+    from drgkit.grouping import GroupSummary
+    from drgkit.settlement import SettleSummary
+
+    class Group(GroupSummary):  # an unslotted subclass: room for the accounting attributes
+        pass
+
+    class Settle(SettleSummary):
+        pass
+
+    return Group, Settle
+
+
+@pytest.mark.parametrize("accounted", [True, False])
+def test_group_and_settle_pass_rejects_and_print_the_accounting(tmp_path: Path, monkeypatch,
+                                                                accounted: bool) -> None:
+    import drgkit.grouping
+    import drgkit.settlement
+
+    Group, Settle = _fake_summaries()
+    calls: dict[str, dict] = {}
+
+    def fake(name, cls):
+        def run(cases, out, *args, **kwargs):
+            calls[name] = kwargs
+            summary = cls()
+            summary.rows = 10
+            if accounted:
+                summary.rows_in, summary.rows_out, summary.rows_rejected = 1012, 1000, 12
+            return summary
+        return run
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", fake("group", Group))
+    monkeypatch.setattr(drgkit.settlement, "settle_file", fake("settle", Settle))
+    cases, rejects = _one_case(tmp_path), tmp_path / "rejects.csv"
+    for command, extra in (("group", ["-r", "demo"]), ("settle", ["-p", "demo"])):
+        result = _invoke(command, cases, *extra, "-o", tmp_path / "x.csv", "--rejects", rejects)
+        assert result.exit_code == 0, result.output
+        assert calls[command]["rejects"] == rejects
+        line = "rows: 1,012 in = 1,000 out + 12 rejected"
+        assert (line in result.stdout) is accounted, result.stdout
+        result = _invoke(command, cases, *extra, "-o", tmp_path / "x.csv")
+        assert result.exit_code == 0, result.output
+        assert "rejects" not in calls[command]  # older libraries never see the keyword
+        assert (line in result.stdout) is accounted, result.stdout
+
+
+def test_settle_resume_is_passed_to_partitioned_runs_only(tmp_path: Path, monkeypatch) -> None:
+    import drgkit.settlement
+
+    _Group, Settle = _fake_summaries()
+    seen: list[dict] = []
+
+    class Result:
+        summary, paths = Settle(), ("a",)
+
+    def fake(*args, **kwargs):
+        seen.append(kwargs)
+        return Result()
+
+    monkeypatch.setattr(drgkit.settlement, "settle_dataset", fake)
+    cases = _one_case(tmp_path)
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions",
+                     "--resume")
+    assert result.exit_code == 0, result.output
+    assert seen[-1]["resume"] is True
+    _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions")
+    assert "resume" not in seen[-1]
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "o.csv", "--resume")
+    assert result.exit_code == 2 and "--resume needs --partitions" in result.output

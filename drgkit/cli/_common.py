@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -69,6 +70,14 @@ def print_settle_summary(summary: Any, elapsed: float) -> None:
                f"{money(total['payment'] - total['total_cost']):>16}")
 
 
+def print_accounting(summary: Any) -> None:
+    """``rows: N in = N out + N rejected`` when the library accounts for the rows it read."""
+    counts = [getattr(summary, name, None) for name in ("rows_in", "rows_out", "rows_rejected")]
+    if None not in counts:
+        rows_in, rows_out, rejected = counts
+        click.echo(f"rows: {rows_in:,} in = {rows_out:,} out + {rejected:,} rejected")
+
+
 def render_table(table: Any, limit: int = 30) -> str:
     """A plain text rendering of a small Arrow table."""
     names = table.column_names
@@ -113,3 +122,33 @@ def progress_bar(label: str, silent: bool) -> Iterator[Callable[[float, int], No
 
         yield progress
         bar.update(1000 - state["done"])
+
+
+@contextlib.contextmanager
+def data_warnings() -> Iterator[list[str]]:
+    """Collect the library's data warnings during a run; on the way out, show each distinct one
+    once on stderr (``warning: …``), in the order they first came.
+
+    A warning such as "no column for sex" is the only sign that every case will come out
+    unsettled for a reason the user can fix; it must not be swallowed.
+    """
+    from .._io import DataWarning
+
+    seen: list[str] = []
+    others: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            try:
+                yield seen
+            finally:
+                for item in caught:
+                    if not issubclass(item.category, DataWarning):
+                        others.append(item)  # not ours to judge: re-issued below
+                    elif str(item.message) not in seen:
+                        seen.append(str(item.message))
+    finally:
+        for item in others:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        for text in seen:
+            click.echo(f"warning: {text}", err=True)

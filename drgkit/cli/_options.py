@@ -88,3 +88,10 @@ def month_value(ctx: click.Context, param: click.Parameter, value: str | None) -
     if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value.strip()):
         raise click.BadParameter(f"expected a month YYYY-MM, got {value!r}", ctx, param)
     return value.strip()
+
+
+def rejects_option(func: Any) -> Any:
+    return click.option(
+        "--rejects", type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the input rows that cannot be used here, each with its file, line, column "
+             "and reason.")(func)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import click
 
-from ._common import UserError, render_table
+from ._common import UserError, data_warnings, render_table
 from ._options import case_input_options, ruleset_option
 
 
@@ -57,8 +56,7 @@ def alliance(cases, model, policy, ruleset, weights, referral_column, out, fmt, 
             raise UserError(f"{cases} is not settled yet (no settled/payment columns): give "
                             "the policy to settle it with -p POLICY")
         keep = [referral_column] if referral_column in names else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with data_warnings():
             table = settle(cases, policy, ruleset, weights=weights, layout=layout,
                            columns=columns, encoding=encoding, keep=keep)
     if referral_column != "referral_from" and referral_column in table.column_names:

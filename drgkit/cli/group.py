@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from ._common import UserError, print_group_summary, progress_bar
+from ._common import UserError, print_accounting, print_group_summary, progress_bar
 from ._options import (
     batch_rows_option,
     case_input_options,
+    rejects_option,
     ruleset_option,
     silent_option,
     threads_option,
@@ -34,9 +35,10 @@ from ._options import (
               help="Do not flag repeated case ids (saves memory on huge inputs).")
 @threads_option
 @batch_rows_option
+@rejects_option
 @silent_option
 def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
-          no_duplicate_check, threads, batch_rows, silent) -> None:
+          no_duplicate_check, threads, batch_rows, rejects, silent) -> None:
     """Group CASES (CSV or Parquet) with RULESET and write every case's result to OUT.
 
     Output columns: case_id, status (ok / ungroupable / ambiguous / invalid), reason, detail,
@@ -45,6 +47,8 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
     from ..grouping import group_file
 
     started = time.perf_counter()
+    # keywords of newer library features are passed only when asked for
+    extra = {"rejects": rejects} if rejects is not None else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported in the summary instead
         with progress_bar("grouping", silent) as progress:
@@ -52,9 +56,11 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
                 cases, out, ruleset, progress=progress, layout=layout, columns=columns,
                 encoding=encoding, translate=translate,
                 keep="all" if keep_all else (list(keep) or None),
-                check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows)
+                check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows,
+                **extra)
     if not silent:
         print_group_summary(summary, time.perf_counter() - started)
+        print_accounting(summary)
         click.echo(f"wrote {out}")
 
 

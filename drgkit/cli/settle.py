@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,12 +10,21 @@ import click
 
 from .. import registry as _registry
 from ..errors import DrgkitError
-from ._common import UserError, print_settle_summary, render_table, write_table
+from ._common import (
+    UserError,
+    data_warnings,
+    print_accounting,
+    print_settle_summary,
+    progress_bar,
+    render_table,
+    write_table,
+)
 from ._options import (
     batch_rows_option,
     case_input_options,
     month_value,
     policy_options,
+    rejects_option,
     ruleset_option,
     silent_option,
     threads_option,
@@ -123,10 +131,14 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
 @click.option("--row-groups-per-partition", type=click.IntRange(min=1), default=1,
               show_default=True,
               help="With --dask/--partitions and a single Parquet file: row groups per part.")
+@click.option("--resume", is_flag=True,
+              help="With --dask/--partitions: keep the verified parts of an interrupted run in "
+                   "OUT and settle only the rest.")
+@rejects_option
 @silent_option
 def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, encoding,
            hospitals, keep, threads, batch_rows, dask_address, dataset_local,
-           row_groups_per_partition, silent) -> None:
+           row_groups_per_partition, resume, rejects, silent) -> None:
     """Settle CASES under POLICY and write every case's payment to OUT.
 
     Cases that are not grouped yet are grouped first (with -r RULESET, or the ruleset the
@@ -136,30 +148,36 @@ def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, enc
     from ..settlement import settle_file
 
     started = time.perf_counter()
+    # keywords of newer library features are passed only when asked for
+    extra = {"rejects": rejects} if rejects is not None else {}
+    if resume and not (dask_address or dataset_local):
+        raise click.UsageError("--resume needs --partitions or --dask (a partitioned run)")
     if dask_address or dataset_local:
         from ..settlement import DaskRunner, LocalRunner, settle_dataset
 
+        if resume:
+            extra["resume"] = True
         runner = LocalRunner() if dataset_local else DaskRunner(
             None if dask_address == "local" else dask_address)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with data_warnings():
             result = settle_dataset(cases, out, policy, ruleset, weights=weights,
                                     overrides=overrides, runner=runner, hospitals=hospitals,
                                     layout=layout, columns=columns, keep=list(keep) or None,
                                     batch_rows=batch_rows, threads=threads,
-                                    row_groups_per_partition=row_groups_per_partition)
+                                    row_groups_per_partition=row_groups_per_partition, **extra)
         if not silent:
             print_settle_summary(result.summary, time.perf_counter() - started)
+            print_accounting(result.summary)
             click.echo(f"wrote {len(result.paths)} part files to {out}")
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with data_warnings(), progress_bar("settling", silent) as progress:
         summary = settle_file(cases, out, policy, ruleset, weights=weights, overrides=overrides,
                               layout=layout, columns=columns, encoding=encoding,
                               hospitals=hospitals, keep=list(keep) or None, threads=threads,
-                              batch_rows=batch_rows)
+                              batch_rows=batch_rows, progress=progress, **extra)
     if not silent:
         print_settle_summary(summary, time.perf_counter() - started)
+        print_accounting(summary)
         click.echo(f"wrote {out}")
 
 
@@ -244,8 +262,7 @@ def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     if len(set(keys)) != len(keys):
         raise UserError(f"--by names a key twice: {by!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with data_warnings():
         sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
                         alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,
                         weights=weights, alt_weights=alt_weights)
