@@ -28,6 +28,11 @@ __all__ = ["PluginError", "Registry", "default_registry", "plugin_manager",
 
 BUILTIN_PLUGIN = "drgkit.builtin"
 ENTRY_POINT_GROUP = "drgkit"
+#: what a newcomer asking for chs_drg_11 (or any regional ruleset) needs to hear
+REFDATA_HINT = ("drgkit ships only the demo rulesets; CHS-DRG 1.0/1.1 (chs_drg_10, chs_drg_11, "
+                "region chs-drg) and the regional ones are registered by a plugin such as "
+                "drgkit-refdata (pip install plugins/drgkit-refdata, then set DRGKIT_REFDATA to "
+                "the folder holding rulesets/), or give a ruleset folder with -r PATH")
 
 
 class PluginError(DrgkitError):
@@ -277,7 +282,7 @@ class Registry:
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         return (f"unknown ruleset {text!r}: not a registered id or region, and not a folder.{hint}"
-                f" Registered: {', '.join(known) or 'none'}")
+                f" Registered: {', '.join(known) or 'none'}. {REFDATA_HINT}")
 
     def layout(self, name: str) -> Layout:
         try:

@@ -455,3 +455,15 @@ def test_settle_resume_is_passed_to_partitioned_runs_only(tmp_path: Path, monkey
     assert "resume" not in seen[-1]
     result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "o.csv", "--resume")
     assert result.exit_code == 2 and "--resume needs --partitions" in result.output
+
+
+def test_demo_times_kernel_compilation_apart(tmp_path: Path) -> None:
+    """The first demo run used to report '11.49 s (435 cases/s)' with numba's compilation
+    inside, without saying so: compilation is now a step of its own that names warmup."""
+    code, text = run("demo", "--cases", "300", "--out", tmp_path / "demo")
+    assert code == 0, text
+    lines = text.splitlines()
+    ready = [k for k, line in enumerate(lines) if line.strip().startswith("kernels ready in")]
+    grouped = [k for k, line in enumerate(lines) if line.startswith("300 cases in")]
+    assert len(ready) == 1 and "`drgkit warmup`" in lines[ready[0]], text
+    assert grouped and ready[0] < grouped[0]
