@@ -314,6 +314,8 @@ def test_a_missing_amounts_file_is_one_line_with_exit_code_1(tmp_path: Path) -> 
     (["simulate", "{cases}", "--base-policy", "demo", "--alt-ruleset", "demo_2023", "--by",
       "hospital_id,hospital_id"], "--by names a key twice"),
     (["demo", "--cases", "-1", "--out", "{out}"], "--cases"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--encoding", "gbkk"],
+     "unknown text encoding 'gbkk'"),
 ])
 def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
     """Values the library would choke on (or, for --batch-rows < 1, turn into an empty output

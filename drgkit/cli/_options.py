@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ def case_input_options(func: Any) -> Any:
     @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
                   help="Map a case field to a column of the file, e.g. --map case_id=病案号. "
                        "Repeatable.")
-    @click.option("--encoding", default="utf-8", show_default=True,
+    @click.option("--encoding", default="utf-8", show_default=True, callback=_encoding,
                   help="Text encoding of CSV input (e.g. gbk for many hospital exports).")
     @functools.wraps(func)
     def wrapper(*args: Any, mapping: tuple[str, ...] = (), **kwargs: Any) -> Any:
@@ -34,6 +35,15 @@ def case_input_options(func: Any) -> Any:
         return func(*args, columns=columns or None, **kwargs)
 
     return wrapper
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown text encoding {value!r} (e.g. utf-8, gbk, gb18030)",
+                                 ctx, param) from None
+    return value
 
 
 def ruleset_option(required: bool = True) -> Any:
