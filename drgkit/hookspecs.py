@@ -121,5 +121,9 @@ def drgkit_register_commands(cli: click.Group) -> None:
     """Add commands to the ``drgkit`` command line.
 
     ``cli`` is the top-level click group; decorate new commands with ``@cli.command()``.
-    Keep commands thin: parse options, call the library, print.
+    Keep commands thin: parse options, call the library, print; raise
+    :class:`~drgkit.errors.DrgkitError` for the user's mistakes (one ``Error:`` line, exit 2).
+    Adding a command whose name drgkit or another plugin already uses is refused with a
+    :class:`~drgkit.registry.PluginError` naming the plugin, as is an exception raised here.
+    Commands reach rulesets and policies through ``drgkit.default_registry()``.
     """

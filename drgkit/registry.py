@@ -144,16 +144,13 @@ class Registry:
         return "registered directly"
 
     def _source(self, path: Path | None = None) -> str:
+        """``plugin NAME (where)`` of the plugin registering right now, for messages."""
         plugin = self._current
-        if self.plugin_manager is not None:
-            obj = self.plugin_manager.get_plugin(plugin)
-            where = getattr(obj, "__file__", None)
-            if where:
-                return f"plugin {plugin} ({where})"
-            if obj is not None and plugin.isdigit():  # registered without a name
-                cls = type(obj)
-                return f"plugin {cls.__module__}.{cls.__qualname__}"
-        return f"plugin {plugin}"
+        if self.plugin_manager is None or self.plugin_manager.get_plugin(plugin) is None:
+            return f"plugin {plugin}"
+        where = self.plugin_location(plugin)
+        # a plugin registered in code without a name is called by its id(): show where instead
+        return f"plugin {where}" if plugin.isdigit() else f"plugin {plugin} ({where})"
 
     def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
                     **info: Any) -> RulesetInfo:

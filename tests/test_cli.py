@@ -134,7 +134,8 @@ def test_user_mistakes_are_one_line_with_exit_code_2(tmp_path: Path, monkeypatch
     assert "Traceback" not in result.output
 
 
-def test_main_entry_point_runs_plugins_hook(capsys) -> None:
+def test_main_entry_point_prints_the_version(capsys) -> None:
+    # a plugin adding a command through the hook: tests/test_plugins.py
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
