@@ -20,7 +20,7 @@ import pluggy
 from .. import registry as _registry
 from ..errors import DrgkitError
 from ..registry import PluginError
-from ._common import EXIT_USAGE, UserError
+from ._common import EXIT_RUNTIME, EXIT_USAGE, UserError
 from .alliance import alliance
 from .demo import demo, warmup
 from .group import explain, group
@@ -31,9 +31,6 @@ __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "cli", "command_line", "ma
 
 #: why the plugins failed to load when ``main`` started; every command but help reports it
 _PLUGIN_FAILURE: DrgkitError | None = None
-
-
-EXIT_RUNTIME = 1
 
 #: where a bug report goes; printed under the traceback of an unexpected exception
 BUG_REPORT = ("This is a bug in drgkit (or in a plugin), not a problem with your input: please "

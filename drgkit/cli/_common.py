@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+#: a mistake on the command line or in the input (drgkit errors, click usage errors)
 EXIT_USAGE = 2
+#: the run failed for another reason: the machine (OS errors), a plugin, or a bug
+EXIT_RUNTIME = 1
 
 
 class UserError(click.ClickException):
