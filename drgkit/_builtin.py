@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .hookspecs import hookimpl
+from .hookspecs import PluginRegistry, hookimpl
 from .schema import LAYOUTS
 
 
@@ -26,7 +26,7 @@ def shipped_rulesets_dir() -> Path:
 
 
 @hookimpl
-def drgkit_register_rulesets(registry) -> None:
+def drgkit_register_rulesets(registry: PluginRegistry) -> None:
     root = shipped_rulesets_dir()
     for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
@@ -39,13 +39,13 @@ def shipped_policies_dir() -> Path:
 
 
 @hookimpl
-def drgkit_register_policies(registry) -> None:
+def drgkit_register_policies(registry: PluginRegistry) -> None:
     root = shipped_policies_dir()
     for path in sorted(root.glob("*.toml")):
         registry.add_policy(path)
 
 
 @hookimpl
-def drgkit_register_layouts(registry) -> None:
+def drgkit_register_layouts(registry: PluginRegistry) -> None:
     for layout in LAYOUTS.values():
         registry.add_layout(layout)

@@ -11,6 +11,7 @@ import os
 
 __all__ = [
     "CaseDataError",
+    "CaseNotFoundError",
     "DrgkitError",
     "RegistryError",
     "RulesetError",
@@ -59,6 +60,10 @@ class CaseDataError(TableError):
 
     Problems with single cases never raise: they become a per-case status.
     """
+
+
+class CaseNotFoundError(CaseDataError, LookupError):
+    """A case asked for by id (``drgkit explain --case``) is not in the case file."""
 
 
 class RegistryError(DrgkitError, LookupError):

@@ -17,23 +17,52 @@ the hooks below. drgkit's own rulesets and layouts are registered by an ordinary
         registry.add_ruleset(HERE / "2023", region="suzhou", version="2023",
                              effective_from="2023-01-01")
 
-Hooks receive a registry object and call its ``add_*`` methods; the registry rejects a second
-registration of the same id and names both plugins. Set ``DRGKIT_DISABLE_PLUGINS`` to a
+Hooks receive a registry object (typed by the :class:`PluginRegistry` protocol) and call its
+``add_*`` methods; the registry rejects a second registration of the same id and names both
+plugins. A plugin that fails to import or raises in a hook is reported by name, with how to
+block it. Set ``DRGKIT_DISABLE_PLUGINS`` to a
 comma-separated list of plugin names to block them (e.g. a broken third-party plugin).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from .registry import Registry
+    from .ruleset._model import RulesetInfo
+    from .schema import Layout
 
-__all__ = ["hookimpl", "hookspec"]
+__all__ = ["PluginRegistry", "hookimpl", "hookspec"]
+
+
+@runtime_checkable
+class PluginRegistry(Protocol):
+    """What a registration hook receives: the methods a plugin may call, and nothing else.
+
+    :class:`drgkit.registry.Registry` is the implementation; hooks are typed against this
+    protocol so that the contract does not import the registry (which imports this module)
+    and a plugin's tests may pass any object with these methods.
+    """
+
+    def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
+                    **info: Any) -> RulesetInfo:
+        """Register the ruleset folder at ``path``; see :func:`drgkit_register_rulesets`."""
+        ...
+
+    def add_policy(self, path: str | os.PathLike[str], *, id: str | None = None,
+                   weights: str | os.PathLike[str] | None = None) -> str:
+        """Register a policy TOML file; see :func:`drgkit_register_policies`."""
+        ...
+
+    def add_layout(self, layout: Layout) -> None:
+        """Register a case file layout; see :func:`drgkit_register_layouts`."""
+        ...
+
 
 PROJECT = "drgkit"
 
@@ -43,7 +72,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def drgkit_register_rulesets(registry: Registry) -> None:
+def drgkit_register_rulesets(registry: PluginRegistry) -> None:
     """Register ruleset versions.
 
     Call ``registry.add_ruleset(path, id=..., name=..., region=..., version=...,
@@ -63,7 +92,7 @@ def drgkit_register_rulesets(registry: Registry) -> None:
 
 
 @hookspec
-def drgkit_register_policies(registry: Registry) -> None:
+def drgkit_register_policies(registry: PluginRegistry) -> None:
     """Register payment policies.
 
     Call ``registry.add_policy(path, id=None, weights=None)`` once per policy. ``path`` is a
@@ -77,7 +106,7 @@ def drgkit_register_policies(registry: Registry) -> None:
 
 
 @hookspec
-def drgkit_register_layouts(registry: Registry) -> None:
+def drgkit_register_layouts(registry: PluginRegistry) -> None:
     """Register case file layouts (how a file names the case fields).
 
     Call ``registry.add_layout(drgkit.Layout(name, columns={case_field: file_column, ...},
@@ -92,5 +121,9 @@ def drgkit_register_commands(cli: click.Group) -> None:
     """Add commands to the ``drgkit`` command line.
 
     ``cli`` is the top-level click group; decorate new commands with ``@cli.command()``.
-    Keep commands thin: parse options, call the library, print.
+    Keep commands thin: parse options, call the library, print; raise
+    :class:`~drgkit.errors.DrgkitError` for the user's mistakes (one ``Error:`` line, exit 2).
+    Adding a command whose name drgkit or another plugin already uses is refused with a
+    :class:`~drgkit.registry.PluginError` naming the plugin, as is an exception raised here.
+    Commands reach rulesets and policies through ``drgkit.default_registry()``.
     """

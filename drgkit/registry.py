@@ -10,6 +10,7 @@ own when you need control (tests, embedding).
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,20 +19,65 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import RegistryError, RulesetError
+from .errors import DrgkitError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
 
-__all__ = ["Registry", "default_registry", "plugin_manager", "reset_default_registry"]
+__all__ = ["PluginError", "Registry", "default_registry", "plugin_manager",
+           "reset_default_registry"]
 
 BUILTIN_PLUGIN = "drgkit.builtin"
 ENTRY_POINT_GROUP = "drgkit"
+#: what a newcomer asking for chs_drg_11 (or any regional ruleset) needs to hear
+REFDATA_HINT = ("drgkit ships only the demo rulesets; CHS-DRG 1.0/1.1 (chs_drg_10, chs_drg_11, "
+                "region chs-drg) and the regional ones are registered by a plugin such as "
+                "drgkit-refdata (pip install plugins/drgkit-refdata, then set DRGKIT_REFDATA to "
+                "the folder holding rulesets/), or give a ruleset folder with -r PATH")
+
+
+class PluginError(DrgkitError):
+    """A third-party plugin failed to load or to register: names the plugin and how to block it."""
+
+    def __init__(self, name: str, where: str, exc: BaseException, doing: str) -> None:
+        self.plugin = name
+        if name.isdigit():  # registered in code without a name: nothing to block by name
+            head, fix = f"plugin {where}", "Fix it or do not register it"
+        else:
+            head = f"plugin {name!r} ({where})"
+            fix = f"Fix or uninstall it, or skip it with DRGKIT_DISABLE_PLUGINS={name}"
+        super().__init__(f"{head} failed {doing}: {type(exc).__name__}: {exc}. {fix}")
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register every plugin of the ``drgkit`` entry-point group, as pluggy's loader would.
+
+    Done here rather than with ``load_setuptools_entrypoints`` so that a plugin failing on
+    import is reported by its entry-point name and module (and how to disable it) instead of
+    as a bare traceback from inside importlib.
+    """
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                continue
+            seen.add(ep.name)  # the first distribution on sys.path wins, as with imports
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(ep.name, f"entry point {ep.value}", exc, "to import") from exc
+            pm.register(plugin, name=ep.name)
 
 
 def plugin_manager(
-    *, entry_points: bool = True, plugins: Iterable[Any] = ()
+    *, entry_points: bool = True, plugins: Iterable[Any] = (), builtin: bool = True
 ) -> pluggy.PluginManager:
-    """A new plugin manager with drgkit's hooks, its built-in plugin and the installed ones."""
+    """A new plugin manager with drgkit's hooks, its built-in plugin and the installed ones.
+
+    ``entry_points=False`` leaves out installed plugins, ``builtin=False`` drgkit's own
+    (demo rulesets, shipped policies, standard layouts); ``plugins`` are registered last.
+    """
     from . import _builtin
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -39,10 +85,10 @@ def plugin_manager(
     for name in os.environ.get("DRGKIT_DISABLE_PLUGINS", "").split(","):
         if name.strip():
             pm.set_blocked(name.strip())
-    if not pm.is_blocked(BUILTIN_PLUGIN):
+    if builtin and not pm.is_blocked(BUILTIN_PLUGIN):
         pm.register(_builtin, name=BUILTIN_PLUGIN)
     if entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     for plugin in plugins:
         pm.register(plugin)
     pm.check_pending()  # a misspelled hook name fails here, loudly
@@ -50,7 +96,10 @@ def plugin_manager(
 
 
 class Registry:
-    """Rulesets and layouts by id, each remembering the plugin that registered it."""
+    """Rulesets, policies and layouts by id, each remembering the plugin that registered it.
+
+    Hooks see it through the :class:`~drgkit.hookspecs.PluginRegistry` protocol.
+    """
 
     def __init__(self) -> None:
         self._rulesets: dict[str, tuple[Ruleset, str]] = {}
@@ -72,21 +121,36 @@ class Registry:
                 registry._current = impl.plugin_name
                 try:
                     impl.function(registry=registry)
+                except DrgkitError:
+                    raise  # already names the plugin (duplicate ids, a broken folder)
+                except Exception as exc:
+                    if impl.plugin_name == BUILTIN_PLUGIN:
+                        raise  # drgkit's own bug: keep the traceback
+                    raise PluginError(impl.plugin_name, registry.plugin_location(impl.plugin_name),
+                                      exc, f"in {hook.name}") from exc
                 finally:
                     registry._current = "<direct>"
         return registry
 
+    def plugin_location(self, plugin: str) -> str:
+        """The module file or class of a registered plugin, for messages."""
+        obj = self.plugin_manager.get_plugin(plugin) if self.plugin_manager else None
+        where = getattr(obj, "__file__", None)
+        if where:
+            return str(where)
+        if obj is not None:
+            cls = type(obj)
+            return f"{cls.__module__}.{cls.__qualname__}"
+        return "registered directly"
+
     def _source(self, path: Path | None = None) -> str:
+        """``plugin NAME (where)`` of the plugin registering right now, for messages."""
         plugin = self._current
-        if self.plugin_manager is not None:
-            obj = self.plugin_manager.get_plugin(plugin)
-            where = getattr(obj, "__file__", None)
-            if where:
-                return f"plugin {plugin} ({where})"
-            if obj is not None and plugin.isdigit():  # registered without a name
-                cls = type(obj)
-                return f"plugin {cls.__module__}.{cls.__qualname__}"
-        return f"plugin {plugin}"
+        if self.plugin_manager is None or self.plugin_manager.get_plugin(plugin) is None:
+            return f"plugin {plugin}"
+        where = self.plugin_location(plugin)
+        # a plugin registered in code without a name is called by its id(): show where instead
+        return f"plugin {where}" if plugin.isdigit() else f"plugin {plugin} ({where})"
 
     def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
                     **info: Any) -> RulesetInfo:
@@ -215,7 +279,7 @@ class Registry:
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         return (f"unknown ruleset {text!r}: not a registered id or region, and not a folder.{hint}"
-                f" Registered: {', '.join(known) or 'none'}")
+                f" Registered: {', '.join(known) or 'none'}. {REFDATA_HINT}")
 
     def layout(self, name: str) -> Layout:
         try:

@@ -134,7 +134,8 @@ def test_user_mistakes_are_one_line_with_exit_code_2(tmp_path: Path, monkeypatch
     assert "Traceback" not in result.output
 
 
-def test_main_entry_point_runs_plugins_hook(capsys) -> None:
+def test_main_entry_point_prints_the_version(capsys) -> None:
+    # a plugin adding a command through the hook: tests/test_plugins.py
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
@@ -222,3 +223,251 @@ def test_settle_partitioned_dataset_from_the_cli(tmp_path: Path) -> None:
     merged = pa.concat_tables(pq.read_table(p)
                               for p in sorted((tmp_path / "out").glob("part-*.parquet")))
     assert merged.to_pylist() == pq.read_table(single).to_pylist()
+
+
+# --------------------------------------------------------------------------- honest errors
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_case(tmp_path: Path) -> Path:
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case_id,sex,age,diagnoses\na,1,40,I21.000\n", encoding="utf-8")
+    return cases
+
+
+@pytest.mark.parametrize("exc", [
+    ValueError("Could not convert 'x' with type str: tried to convert to int64"),
+    LookupError("lost track of a batch"),
+    TypeError("unsupported operand"),
+], ids=["ValueError", "LookupError", "TypeError"])
+def test_a_bug_is_a_traceback_asking_for_a_report_with_exit_code_1(tmp_path: Path, monkeypatch,
+                                                                   exc: Exception) -> None:
+    """A bare ValueError/LookupError from deep inside (Arrow, numpy, a slip) is not passed off
+    as the user's mistake: the traceback is shown and the exit code is 1, not 2."""
+    import drgkit.grouping
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", broken)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv",
+                     "--silent")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" in result.output and str(exc) in result.output
+    assert "bug in drgkit" in result.output and "report it" in result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("Error:")]
+
+
+def test_an_arrow_error_from_a_real_bug_is_not_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow as pa
+
+    import drgkit.grouping
+
+    def broken(*args, **kwargs):
+        pa.array(["x"]).cast(pa.int64())  # raises pyarrow.ArrowInvalid, a ValueError
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", broken)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv")
+    assert result.exit_code == 1 and "ArrowInvalid" in result.output, result.output
+
+
+def test_os_errors_are_one_line_naming_the_path_with_exit_code_1(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    import errno
+    import os
+
+    import drgkit.grouping
+
+    out = tmp_path / "x.csv"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", disk_full)
+    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", out, "--silent")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"Error: {out}: {os.strerror(errno.ENOSPC)}"
+
+
+def test_a_missing_amounts_file_is_one_line_with_exit_code_1(tmp_path: Path) -> None:
+    from drgkit import _demo
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(200, seed=5), cases)
+    settled = tmp_path / "settled.parquet"
+    assert _invoke("settle", cases, "-p", "demo", "-o", settled, "--silent").exit_code == 0
+    missing = tmp_path / "paid.csv"
+    result = _invoke("period", settled, "-p", "demo", "-o", tmp_path / "p.csv",
+                     "--already-paid", missing)
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().startswith(f"Error: {missing}")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "0"], "--batch-rows"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "-5"], "--batch-rows"),
+    (["settle", "{cases}", "-p", "demo", "-o", "{out}", "--batch-rows", "-1"], "--batch-rows"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--threads", "0"], "--threads"),
+    (["period", "{cases}", "-p", "demo", "-o", "{out}", "--month", "2024-13"], "YYYY-MM"),
+    (["simulate", "{cases}", "--base-policy", "demo", "--alt-ruleset", "demo_2023", "--by",
+      "hospital_id,hospital_id"], "--by names a key twice"),
+    (["demo", "--cases", "-1", "--out", "{out}"], "--cases"),
+    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--encoding", "gbkk"],
+     "unknown text encoding 'gbkk'"),
+])
+def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
+    """Values the library would choke on (or, for --batch-rows < 1, turn into an empty output
+    with exit 0) are refused by the command line before anything runs."""
+    out = tmp_path / "out.csv"
+    args = [a.format(cases=_one_case(tmp_path), out=out) for a in args]
+    result = _invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- data warnings
+
+
+@pytest.fixture
+def undated_cases(tmp_path: Path) -> Path:
+    """Demo cases without their discharge dates: grouping by the region 'demo' cannot pick a
+    version for any of them, and the grouper says so in a DataWarning."""
+    from drgkit import _demo
+
+    table = _demo.generate_cases(400, seed=21)
+    path = tmp_path / "undated.parquet"
+    pq.write_table(table.drop_columns(["discharge_date"]), path, row_group_size=100)
+    return path
+
+
+def _warnings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("warning:")]
+
+
+def test_settle_shows_the_grouper_warning_once(tmp_path: Path, undated_cases: Path) -> None:
+    """Before: suppressed, so every case came out not_settled with only a reason count."""
+    for extra in ([], ["--silent"]):
+        result = _invoke("settle", undated_cases, "-p", "demo", "-r", "demo", "-o",
+                         tmp_path / "s.csv", "--batch-rows", "50", *extra)
+        assert result.exit_code == 0, result.output
+        shown = _warnings(result.stderr)
+        assert len(shown) == 1, result.stderr
+        assert "no column for discharge_date" in shown[0] and str(undated_cases) in shown[0]
+
+
+def test_simulate_and_alliance_show_the_grouper_warning_once(tmp_path: Path,
+                                                             undated_cases: Path) -> None:
+    result = _invoke("simulate", undated_cases, "--base-policy", "demo", "--base-ruleset", "demo",
+                     "--alt-ruleset", "demo_2024")
+    assert result.exit_code == 0, result.output
+    assert [w for w in _warnings(result.stderr) if "no column for discharge_date" in w], \
+        result.stderr
+    assert len(_warnings(result.stderr)) == len(set(_warnings(result.stderr)))
+    result = _invoke("alliance", undated_cases, "-a", "demo", "-p", "demo", "-r", "demo",
+                     "-o", tmp_path / "alliance")
+    assert result.exit_code == 0, result.output
+    shown = _warnings(result.stderr)
+    assert len(shown) == 1 and "no column for discharge_date" in shown[0], result.stderr
+
+
+def test_settle_draws_a_progress_bar_unless_silent(tmp_path: Path) -> None:
+    from drgkit import _demo
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(300, seed=2), cases)
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "a.csv")
+    assert result.exit_code == 0 and "settling" in result.stderr, result.stderr
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "b.csv", "--silent")
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == ""
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def _fake_summaries():
+    from drgkit.grouping import GroupSummary
+    from drgkit.settlement import SettleSummary
+
+    class Group(GroupSummary):  # an unslotted subclass: room for the accounting attributes
+        pass
+
+    class Settle(SettleSummary):
+        pass
+
+    return Group, Settle
+
+
+@pytest.mark.parametrize("accounted", [True, False])
+def test_group_and_settle_pass_rejects_and_print_the_accounting(tmp_path: Path, monkeypatch,
+                                                                accounted: bool) -> None:
+    import drgkit.grouping
+    import drgkit.settlement
+
+    Group, Settle = _fake_summaries()
+    calls: dict[str, dict] = {}
+
+    def fake(name, cls):
+        def run(cases, out, *args, **kwargs):
+            calls[name] = kwargs
+            summary = cls()
+            summary.rows = 10
+            if accounted:
+                summary.rows_in, summary.rows_out, summary.rows_rejected = 1012, 1000, 12
+            return summary
+        return run
+
+    monkeypatch.setattr(drgkit.grouping, "group_file", fake("group", Group))
+    monkeypatch.setattr(drgkit.settlement, "settle_file", fake("settle", Settle))
+    cases, rejects = _one_case(tmp_path), tmp_path / "rejects.csv"
+    for command, extra in (("group", ["-r", "demo"]), ("settle", ["-p", "demo"])):
+        result = _invoke(command, cases, *extra, "-o", tmp_path / "x.csv", "--rejects", rejects)
+        assert result.exit_code == 0, result.output
+        assert calls[command]["rejects"] == rejects
+        line = "rows: 1,012 in = 1,000 out + 12 rejected"
+        assert (line in result.stdout) is accounted, result.stdout
+        result = _invoke(command, cases, *extra, "-o", tmp_path / "x.csv")
+        assert result.exit_code == 0, result.output
+        assert "rejects" not in calls[command]  # older libraries never see the keyword
+        assert (line in result.stdout) is accounted, result.stdout
+
+
+def test_settle_resume_is_passed_to_partitioned_runs_only(tmp_path: Path, monkeypatch) -> None:
+    import drgkit.settlement
+
+    _Group, Settle = _fake_summaries()
+    seen: list[dict] = []
+
+    class Result:
+        summary, paths = Settle(), ("a",)
+
+    def fake(*args, **kwargs):
+        seen.append(kwargs)
+        return Result()
+
+    monkeypatch.setattr(drgkit.settlement, "settle_dataset", fake)
+    cases = _one_case(tmp_path)
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions",
+                     "--resume")
+    assert result.exit_code == 0, result.output
+    assert seen[-1]["resume"] is True
+    _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions")
+    assert "resume" not in seen[-1]
+    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "o.csv", "--resume")
+    assert result.exit_code == 2 and "--resume needs --partitions" in result.output
+
+
+def test_demo_times_kernel_compilation_apart(tmp_path: Path) -> None:
+    """The first demo run used to report '11.49 s (435 cases/s)' with numba's compilation
+    inside, without saying so: compilation is now a step of its own that names warmup."""
+    code, text = run("demo", "--cases", "300", "--out", tmp_path / "demo")
+    assert code == 0, text
+    lines = text.splitlines()
+    ready = [k for k, line in enumerate(lines) if line.strip().startswith("kernels ready in")]
+    grouped = [k for k, line in enumerate(lines) if line.startswith("300 cases in")]
+    assert len(ready) == 1 and "`drgkit warmup`" in lines[ready[0]], text
+    assert grouped and ready[0] < grouped[0]

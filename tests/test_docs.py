@@ -57,3 +57,46 @@ def test_every_alliance_link_kind_is_documented() -> None:
     doc = drgkit.alliance.__doc__ or ""
     for kind in LINKS:
         assert f"``{kind}``" in doc, kind
+
+
+def test_readme_ruleset_examples_work_after_the_quick_start(monkeypatch) -> None:
+    """Every `drgkit group/explain -r X` in the README either names a ruleset drgkit ships, a
+    folder, or says it needs the refdata plugin (which the quick start shows how to set up)."""
+    from drgkit.registry import Registry, plugin_manager
+
+    monkeypatch.delenv("DRGKIT_DISABLE_PLUGINS", raising=False)
+    shipped = Registry.from_plugins(plugin_manager(entry_points=False))
+    known = set(shipped.rulesets) | set(shipped.regions())
+    text = _readme()
+    quick = text[text.index("## Quick start"):text.index("## Grouping")]
+    assert "plugins/drgkit-refdata" in quick and "DRGKIT_REFDATA" in quick
+    checked = 0
+    for line in text.splitlines():
+        match = re.match(r"\s*drgkit (group|explain)\b.*?\s-r\s+(\S+)", line)
+        if not match:
+            continue
+        checked += 1
+        spec = match.group(2)
+        assert spec in known or "/" in spec or "refdata" in line, line
+    for match in re.finditer(r"drgkit\.(?:group|group_file|explain)\((.*?)\)", text, re.S):
+        spec = re.findall(r"\"([^\"]+)\"", match.group(1))[-1]
+        assert spec in known or "/" in spec, match.group(0)
+        checked += 1
+    assert checked >= 6
+
+
+def test_plugin_fixtures_are_documented() -> None:
+    text = _readme()
+    section = text[text.index("### Rulesets, versions and plugins"):text.index("## Settlement")]
+    from drgkit import testing
+
+    for name in testing.__all__:
+        assert f"`{name}" in section, name
+    assert "pytest11" in section and "PluginRegistry" in section
+
+
+def test_docs_hold_no_machine_specific_paths() -> None:
+    for doc in (REPO / "README.md", REPO / "benchmarks" / "README.md"):
+        found = re.findall(r"(?<![\w.])/(?:work|home|Users|root|tmp|opt)/\S*", doc.read_text(
+            encoding="utf-8"))
+        assert not found, (doc, found)

@@ -201,3 +201,15 @@ def test_every_hook_is_documented() -> None:
         if name.startswith("drgkit_"):
             doc = getattr(hookspecs, name).__doc__ or ""
             assert len(doc.split()) > 20, name
+
+
+def test_unknown_ruleset_says_what_is_registered_and_how_to_get_chs_drg(monkeypatch) -> None:
+    """A newcomer following the README's CHS-DRG example without the refdata plugin."""
+    monkeypatch.delenv("DRGKIT_REFDATA", raising=False)
+    monkeypatch.delenv("DRGKIT_SHARED", raising=False)
+    reg = Registry.from_plugins(plugin_manager(entry_points=False))
+    with pytest.raises(RegistryError) as info:
+        reg.resolve("chs_drg_11")
+    text = str(info.value)
+    assert "Registered: demo_2023, demo_2024, demo." in text
+    assert "drgkit-refdata" in text and "DRGKIT_REFDATA" in text and "-r PATH" in text

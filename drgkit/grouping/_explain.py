@@ -171,8 +171,10 @@ def explain(
                 batch = b.slice(int(hits[0]), 1)
                 break
         if batch is None:
-            raise LookupError(f"case {case_id!r} is not in {src.name}"
-                              + ("" if id_col else " (it has no case id column)"))
+            from ..errors import CaseNotFoundError
+
+            raise CaseNotFoundError(f"case {case_id!r} is not in {src.name}"
+                                    + ("" if id_col else " (it has no case id column)"))
         source_name = src.name
     run = GroupRun(target, batch.schema, source_name, layout=layout, columns=columns,
                    translate=translate, check_duplicates=False)

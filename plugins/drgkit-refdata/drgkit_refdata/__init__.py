@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import drgkit
+from drgkit.hookspecs import PluginRegistry
 
 #: folder name -> what the registry needs beyond the folder's own meta.csv
 RULESETS = {
@@ -45,7 +46,7 @@ def refdata_root() -> Path | None:
 
 
 @drgkit.hookimpl
-def drgkit_register_rulesets(registry) -> None:
+def drgkit_register_rulesets(registry: PluginRegistry) -> None:
     root = refdata_root()
     if root is None:
         return  # nothing configured: register nothing

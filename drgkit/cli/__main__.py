@@ -1,0 +1,5 @@
+"""``python -m drgkit.cli``."""
+
+from . import main
+
+main()

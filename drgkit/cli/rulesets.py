@@ -1,0 +1,101 @@
+"""``drgkit rulesets list|show|validate`` and ``drgkit layouts``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import registry as _registry
+from ..errors import DrgkitError
+from ._common import UserError
+
+
+@click.group()
+def rulesets() -> None:
+    """List, show and validate rulesets."""
+
+
+def _versions(target):
+    from ..ruleset._model import RulesetSeries
+
+    return target.ordered() if isinstance(target, RulesetSeries) else [target]
+
+
+@rulesets.command("list")
+def rulesets_list() -> None:
+    """Every registered ruleset version, grouped by region."""
+    reg = _registry.default_registry()
+    items = reg.rulesets
+    if not items:
+        click.echo("No rulesets are registered. Give a ruleset folder with -r PATH.")
+        return
+    periods = {v.id: (a, b) for series in reg.regions().values()
+               for v, a, b in series.periods()}
+    click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
+    for rid_, rs in items.items():
+        info = rs.info
+        first, last = periods.get(rid_, (info.effective_from, info.effective_to))
+        period = f"{first or '…'} – {last or '…'}"
+        click.echo(f"{rid_:<22} {info.region or '-':<12} {info.version or '-':<9} "
+                   f"{period:<25} {info.name}")
+    regions = reg.regions()
+    if regions:
+        click.echo("")
+        click.echo("Regions (group with -r REGION: each case uses the version in force on its "
+                   "discharge date):")
+        for region, series in regions.items():
+            click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
+
+
+@rulesets.command("show")
+@click.argument("ruleset")
+def rulesets_show(ruleset: str) -> None:
+    """Details of one ruleset (id, region or folder)."""
+    reg = _registry.default_registry()
+    for rs in _versions(reg.resolve(ruleset)):
+        info, comp = rs.info, rs.compiled
+        names = comp.names
+        adrgs = {e[2] for e in names["entries"] if e[1] == "ADRG"}
+        click.echo(f"{info.id}: {info.name}")
+        click.echo(f"  region {info.region or '-'}, version {info.version or '-'}, in force "
+                   f"{info.effective_from or '…'} – {info.effective_to or '…'}")
+        click.echo(f"  folder {info.path}")
+        source = reg.registered_by(info.id) if info.id in reg.rulesets else "given as a path"
+        click.echo(f"  registered by {source}")
+        click.echo(f"  content hash {comp.content_hash}")
+        click.echo(f"  {len(names['mdcs'])} MDCs, {len(adrgs)} ADRGs, "
+                   f"{len({s[1] for s in names['steps']})} DRGs, {len(names['lists'])} code "
+                   f"lists, {len(names['codes'])} codes, {len(names['rules'])} rules")
+        click.echo(f"  translation maps: dx {'yes' if names['has_dx_map'] else 'no'}, "
+                   f"px {'yes' if names['has_px_map'] else 'no'}")
+        if info.description:
+            click.echo(f"  {info.description}")
+
+
+@rulesets.command("validate")
+@click.argument("rulesets_", metavar="RULESET...", nargs=-1, required=True)
+def rulesets_validate(rulesets_: tuple[str, ...]) -> None:
+    """Check every table of each ruleset; errors name the file, row and column."""
+    reg = _registry.default_registry()
+    failed = 0
+    for spec in rulesets_:
+        for rs in _versions(reg.resolve(spec)):
+            try:
+                notes = rs.validate()
+            except DrgkitError as exc:
+                failed += 1
+                click.echo(f"✗ {rs.id}: {exc}")
+                continue
+            click.echo(f"✓ {rs.id} ({rs.info.path})")
+            for note in notes:
+                click.echo(f"    note: {note}")
+    if failed:
+        raise UserError(f"{failed} ruleset(s) failed validation")
+
+
+@click.command("layouts")
+def layouts() -> None:
+    """Case file layouts: how each names the case fields."""
+    for name, layout in _registry.default_registry().layouts.items():
+        click.echo(f"{name}: {layout.description}")
+        mapped = ", ".join(f"{f}={c}" for f, c in layout.columns.items())
+        click.echo(f"    {mapped}")

@@ -1,0 +1,273 @@
+"""``drgkit policies``, ``drgkit settle``, ``drgkit period`` and ``drgkit simulate``."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from .. import registry as _registry
+from ..errors import DrgkitError
+from ._common import (
+    UserError,
+    data_warnings,
+    print_accounting,
+    print_settle_summary,
+    progress_bar,
+    render_table,
+    write_table,
+)
+from ._options import (
+    batch_rows_option,
+    case_input_options,
+    month_value,
+    policy_options,
+    rejects_option,
+    ruleset_option,
+    silent_option,
+    threads_option,
+)
+
+
+@click.group()
+def policies() -> None:
+    """List, show and validate payment policies."""
+
+
+@policies.command("list")
+def policies_list() -> None:
+    """Every registered payment policy."""
+    from ..settlement._policy import tomllib
+
+    reg = _registry.default_registry()
+    click.echo(f"{'id':<16} {'method':<7} {'region':<9} {'ruleset':<14} {'weights':<18} name")
+    for pid, path in reg.policies.items():
+        meta = tomllib.loads(path.read_text(encoding="utf-8"))
+        p, w = meta.get("policy", {}), meta.get("weights", {})
+        weights = (w.get("embedded") and "shipped") or w.get("file", "")
+        click.echo(f"{pid:<16} {p.get('method', ''):<7} {p.get('region', ''):<9} "
+                   f"{p.get('ruleset', ''):<14} {weights:<18} {p.get('name', '')}")
+
+
+@policies.command("show")
+@click.argument("policy")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path))
+def policies_show(policy: str, weights: Path | None) -> None:
+    """A policy's parameters and the prices it gives a few groups."""
+    from ..settlement._price import PriceBook
+
+    pol = _registry.default_registry().policy(policy, weights=weights)
+    click.echo(f"{pol.id}: {pol.name}")
+    click.echo(f"  method {pol.method}, region {pol.region or '-'}, ruleset {pol.ruleset or '-'}")
+    click.echo(f"  file {pol.path}; weights {pol.weights.path} ({len(pol.weights.rows)} rows)")
+    click.echo(f"  content hash {pol.content_hash}")
+    for scheme, rates in (pol.base if pol.method == "rate" else
+                          {s: {"*": r} for s, r in pol.reference_rate.items()}).items():
+        click.echo(f"  {'base' if pol.method == 'rate' else 'reference'} rate {scheme}: " +
+                   ", ".join(f"{lv}: {r}" for lv, r in rates.items()))
+    if pol.low:
+        click.echo(f"  low outliers: cost < {' / '.join(str(b.ratio) for b in pol.low.bands)} × "
+                   f"standard → {pol.low.payment}")
+    if pol.high:
+        click.echo(f"  high outliers: cost > {' / '.join(str(b.ratio) for b in pol.high.bands)}"
+                   f" × standard → {pol.high.payment} (share {pol.high.share})")
+    book = PriceBook(pol)
+    click.echo("  examples (standard, yuan): group, level, scheme")
+    for row in list(pol.weights.rows.values())[:3]:
+        for lv in book.levels[:3]:
+            std, _rw, why = book.standard(row, lv, book.schemes[0], Decimal(1))
+            click.echo(f"    {row.code:<6} level {lv} {book.schemes[0]}: "
+                       f"{std if std is not None else why}")
+
+
+@policies.command("validate")
+@click.argument("policies_", metavar="POLICY...", nargs=-1, required=True)
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path))
+def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
+    """Load each policy and its weights table; check computed against published standards."""
+    from ..settlement._check import check_published
+
+    reg = _registry.default_registry()
+    failed = 0
+    for spec in policies_:
+        try:
+            pol = reg.policy(spec, weights=weights)
+        except DrgkitError as exc:
+            failed += 1
+            click.echo(f"✗ {spec}: {exc}")
+            continue
+        report = check_published(pol)
+        mark = "✓" if not report.mismatches else "✗"
+        failed += bool(report.mismatches)
+        click.echo(f"{mark} {pol.id}: {len(pol.weights.rows)} groups; {report.checked} published "
+                   f"standards checked to the cent, {len(report.mismatches)} differ")
+        for line in report.mismatches[:10]:
+            click.echo(f"    {line}")
+    if failed:
+        raise UserError(f"{failed} polic{'y' if failed == 1 else 'ies'} failed validation")
+
+
+@click.command("settle")
+@click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
+@ruleset_option(required=False)
+@policy_options
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
+              help="Output file: .parquet for Parquet, anything else for CSV (a folder with "
+                   "--dask/--partitions).")
+@case_input_options
+@click.option("--hospitals", type=click.Path(dir_okay=False, path_type=Path),
+              help="Hospitals table: hospital_id, hospital_level and/or coefficient.")
+@click.option("--keep", multiple=True, metavar="COLUMN", help="Copy an input column (repeatable).")
+@threads_option
+@batch_rows_option
+@click.option("--dask", "dask_address", metavar="ADDRESS|local",
+              help="Settle CASES (a folder of Parquet files, or one file by row groups) as a "
+                   "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a "
+                   "folder of part files. Needs drgkit[dask].")
+@click.option("--partitions", "dataset_local", is_flag=True,
+              help="Settle CASES as a partitioned dataset in this process (OUT is a folder).")
+@click.option("--row-groups-per-partition", type=click.IntRange(min=1), default=1,
+              show_default=True,
+              help="With --dask/--partitions and a single Parquet file: row groups per part.")
+@click.option("--resume", is_flag=True,
+              help="With --dask/--partitions: keep the verified parts of an interrupted run in "
+                   "OUT and settle only the rest.")
+@rejects_option
+@silent_option
+def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, encoding,
+           hospitals, keep, threads, batch_rows, dask_address, dataset_local,
+           row_groups_per_partition, resume, rejects, silent) -> None:
+    """Settle CASES under POLICY and write every case's payment to OUT.
+
+    Cases that are not grouped yet are grouped first (with -r RULESET, or the ruleset the
+    policy names). The points method reads the input twice: the first pass finds the point
+    value from the budget. Amounts are exact: each case is rounded once, half up, to 0.01.
+    """
+    from ..settlement import settle_file
+
+    started = time.perf_counter()
+    # keywords of newer library features are passed only when asked for
+    extra = {"rejects": rejects} if rejects is not None else {}
+    if resume and not (dask_address or dataset_local):
+        raise click.UsageError("--resume needs --partitions or --dask (a partitioned run)")
+    if dask_address or dataset_local:
+        from ..settlement import DaskRunner, LocalRunner, settle_dataset
+
+        if resume:
+            extra["resume"] = True
+        runner = LocalRunner() if dataset_local else DaskRunner(
+            None if dask_address == "local" else dask_address)
+        with data_warnings():
+            result = settle_dataset(cases, out, policy, ruleset, weights=weights,
+                                    overrides=overrides, runner=runner, hospitals=hospitals,
+                                    layout=layout, columns=columns, keep=list(keep) or None,
+                                    batch_rows=batch_rows, threads=threads,
+                                    row_groups_per_partition=row_groups_per_partition, **extra)
+        if not silent:
+            print_settle_summary(result.summary, time.perf_counter() - started)
+            print_accounting(result.summary)
+            click.echo(f"wrote {len(result.paths)} part files to {out}")
+        return
+    with data_warnings(), progress_bar("settling", silent) as progress:
+        summary = settle_file(cases, out, policy, ruleset, weights=weights, overrides=overrides,
+                              layout=layout, columns=columns, encoding=encoding,
+                              hospitals=hospitals, keep=list(keep) or None, threads=threads,
+                              batch_rows=batch_rows, progress=progress, **extra)
+    if not silent:
+        print_settle_summary(summary, time.perf_counter() - started)
+        print_accounting(summary)
+        click.echo(f"wrote {out}")
+
+
+def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
+    from ..settlement._amounts import read_amounts
+
+    return None if path is None else read_amounts(path, what)
+
+
+@click.command("period")
+@click.argument("settled", type=click.Path(dir_okay=True, path_type=Path))
+@policy_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Per-hospital period settlement (CSV or .parquet).")
+@click.option("--month", metavar="YYYY-MM", callback=month_value,
+              help="Monthly pre-settlement (月度预结算) of this discharge month instead.")
+@click.option("--all-months", is_flag=True, help="Pre-settlement of every month present.")
+@click.option("--hospital-budgets", "hospital_budgets",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV hospital_id,amount: budgets the bands are measured against.")
+@click.option("--already-paid", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV hospital_id,amount: already paid this period (年度清算 subtracts it).")
+@click.option("--deductions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the quality deductions per hospital and group here.")
+def period(settled, policy, weights, overrides, out, month, all_months, hospital_budgets,
+           already_paid, deductions) -> None:
+    """Period settlement of SETTLED (the output of drgkit settle) per hospital.
+
+    Totals, quality deductions, surplus retention and over-spend sharing by the policy's
+    bands, and clearing against what was already paid; or, with --month, the monthly
+    pre-settlement.
+    """
+    from ..settlement import presettle, presettle_all, quality_deductions, settle_period
+    from ..settlement._settle import read_settled
+
+    pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
+    table = read_settled(settled)
+    if month:
+        result = presettle(table, pol, month=month)
+    elif all_months:
+        result = presettle_all(table, pol)
+    else:
+        result = settle_period(table, pol, budgets=_amounts(hospital_budgets, "budgets"),
+                               already_paid=_amounts(already_paid, "already-paid"))
+    write_table(out, result)
+    if deductions:
+        write_table(deductions, quality_deductions(table, pol))
+    click.echo(render_table(result))
+    click.echo(f"wrote {out}")
+
+
+@click.command("simulate")
+@click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--base-ruleset", metavar="RULESET", help="Grouping of the base (default: the "
+              "cases' own groups, else the base policy's ruleset).")
+@click.option("--base-policy", required=True, metavar="POLICY", help="Policy of the base.")
+@click.option("--alt-ruleset", metavar="RULESET", help="Grouping of the alternative.")
+@click.option("--alt-policy", metavar="POLICY", help="Policy of the alternative.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights table of the base policy.")
+@click.option("--alt-weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights table of the alternative policy.")
+@click.option("--by", default="hospital_id", show_default=True,
+              help="Comma-separated keys, e.g. hospital_id,department,drg.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-key table (CSV or .parquet).")
+@click.option("--cases-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-case table too.")
+@click.option("--rows", type=click.IntRange(min=0), default=40, show_default=True,
+              help="Rows to print.")
+def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
+             alt_weights, by, out, cases_out, rows) -> None:
+    """What-if: the same CASES under another ruleset and/or policy, and why payments change.
+
+    The change per key is split into regrouping (分组变化), case mix (病例组合), price (价格) and
+    outlier (极值) effects that add up to the cent.
+    """
+    from ..settlement import simulate as _simulate
+
+    if alt_ruleset is None and alt_policy is None and alt_weights is None:
+        raise UserError("give --alt-ruleset, --alt-policy or --alt-weights: what changes?")
+    keys = tuple(k.strip() for k in by.split(",") if k.strip())
+    if len(set(keys)) != len(keys):
+        raise UserError(f"--by names a key twice: {by!r}")
+    with data_warnings():
+        sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
+                        alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,
+                        weights=weights, alt_weights=alt_weights)
+    click.echo(sim.render(max_rows=rows))
+    for target, data in ((out, sim.table), (cases_out, sim.cases)):
+        if target is not None:
+            write_table(target, data)
+            click.echo(f"wrote {target}")
