@@ -230,9 +230,12 @@ def _print_summary(summary, elapsed: float) -> None:
               help="Do not flag repeated case ids (saves memory on huge inputs).")
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--batch-rows", type=int, help="Rows per batch (memory vs. speed).")
+@click.option("--value-checks", type=click.Choice(["drgkit", "opendrg"]), default="drgkit",
+              show_default=True, help="Input checks: drgkit adds plausibility bounds (age, "
+              "age in days, birth weight, length of stay) to OpenDRG's checks.")
 @silent_option
 def group_cmd(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
-              no_duplicate_check, threads, batch_rows, silent) -> None:
+              no_duplicate_check, threads, batch_rows, value_checks, silent) -> None:
     """Group CASES (CSV or Parquet) with RULESET and write every case's result to OUT.
 
     Output columns: case_id, status (ok / ungroupable / ambiguous / invalid), reason, detail,
@@ -246,7 +249,7 @@ def group_cmd(cases, ruleset, out, layout, columns, encoding, translate, keep, k
         if silent:
             summary = _run_group(group_file, cases, out, ruleset, None, layout, columns,
                                  encoding, translate, keep, keep_all, no_duplicate_check,
-                                 threads, batch_rows)
+                                 threads, batch_rows, value_checks)
         else:
             with click.progressbar(length=1000, label="grouping", file=sys.stderr,
                                    show_eta=True) as bar:
@@ -260,7 +263,7 @@ def group_cmd(cases, ruleset, out, layout, columns, encoding, translate, keep, k
 
                 summary = _run_group(group_file, cases, out, ruleset, progress, layout,
                                      columns, encoding, translate, keep, keep_all,
-                                     no_duplicate_check, threads, batch_rows)
+                                     no_duplicate_check, threads, batch_rows, value_checks)
                 bar.update(1000 - state["done"])
     if not silent:
         _print_summary(summary, time.perf_counter() - started)
@@ -268,12 +271,13 @@ def group_cmd(cases, ruleset, out, layout, columns, encoding, translate, keep, k
 
 
 def _run_group(group_file, cases, out, ruleset, progress, layout, columns, encoding, translate,
-               keep, keep_all, no_duplicate_check, threads, batch_rows):
+               keep, keep_all, no_duplicate_check, threads, batch_rows, value_checks="drgkit"):
     return group_file(
         cases, out, ruleset, progress=progress, layout=layout, columns=columns,
         encoding=encoding, translate=translate,
         keep="all" if keep_all else (list(keep) or None),
-        check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows)
+        check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows,
+        value_checks=value_checks)
 
 
 # ------------------------------------------------------------------ policies and settle

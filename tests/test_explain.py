@@ -61,7 +61,7 @@ def test_explanation_is_json_serialisable(sample: drgkit.Explanation) -> None:
 
 def _naive_path(reference: NaiveRuleset, record: dict) -> list[tuple[str, str, bool]]:
     path = []
-    for level, ident, held in reference.explain_path(record):
+    for level, ident, held in reference.explain_path(record, checks="drgkit"):
         if level in ("mdc", "entry", "drg"):
             path.append(("adrg" if level == "entry" else level, ident, bool(held)))
     return path
@@ -141,3 +141,19 @@ def test_demo_rulesets_explain_every_template() -> None:
                 assert atom.text, atom
                 seen.add(atom.template)
     assert {"PDX_IN", "HAS_PROC", "PPROC_IN"} <= seen
+
+
+@pytest.mark.kernel
+def test_explain_shows_trimmed_codes_and_the_mistake_hint() -> None:
+    case = {"case_id": "H1", "sex": "1", "age": "72", "los": "5",
+            "diagnoses": " I63.500 | E03.900 ", "procedures": "93.3900"}
+    e = drgkit.explain(case, "demo_2024")
+    assert e.status == "ok" and e.principal[0] == "I63.500"
+    assert [s.code for s in e.secondaries] == ["E03.900"]
+    with pytest.warns(drgkit.DataWarning):
+        bad = drgkit.explain(dict(case, diagnoses="I63.500;E03.900"), "demo_2024")
+    assert bad.status == "ungroupable" and "hint:" in bad.detail and "';'" in bad.detail
+    implausible = drgkit.explain(dict(case, age="-5"), "demo_2024")
+    assert (implausible.status, implausible.reason) == ("invalid", "age_implausible")
+    assert drgkit.explain(dict(case, age="-5"), "demo_2024",
+                          value_checks="opendrg").status == "ok"
