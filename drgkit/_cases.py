@@ -109,6 +109,8 @@ def plan_columns(
             present[field] = field  # drgkit's own name always works
         else:
             missing.append(field)
+    for field, col in present.items():
+        _check_column(schema, names, field, col, source)
     for field in required:
         if field not in present:
             expected = chosen.source_for(field) or field
@@ -118,6 +120,35 @@ def plan_columns(
                 "Choose a layout or map the column (e.g. --map diagnoses=MYCOL).",
                 file=source, column=expected)
     return ColumnPlan(chosen, present, tuple(missing))
+
+
+def _scalar_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_integer(t)
+            or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+            or pa.types.is_null(t))
+
+
+def _check_column(schema: pa.Schema, names: list[str], field: str, col: str,
+                  source: str) -> None:
+    """A column feeding ``field`` must be unique and of a type the field can hold: one value
+    per case (text, number, boolean), a date for the discharge date, text or a list of texts
+    for codes. Checked once per input, before any row is read, so no row is lost to it."""
+    if names.count(col) > 1:
+        raise CaseDataError(f"the column (case field {field}) appears {names.count(col)} "
+                            "times in the input; rename or drop the copies", file=source,
+                            column=col)
+    t = schema.field(col).type
+    if field in ("diagnoses", "procedures"):
+        return  # text or lists of texts; code_lists names anything else
+    if _scalar_type(t):
+        return
+    if field == "discharge_date" and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return
+    raise CaseDataError(f"the column (case field {field}) holds {t}; it must hold one text "
+                        "or number per case", file=source, column=col)
 
 
 # ------------------------------------------------------------------------------ scalars
@@ -151,6 +182,8 @@ def value_text(value: Any) -> str:
     """The text form of a raw value: the text itself, or the number written out."""
     if value is None:
         return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
     if isinstance(value, bool):
@@ -213,7 +246,8 @@ def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
         t = arr.type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
                 or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                or pa.types.is_decimal(t)):
+                or pa.types.is_decimal(t) or pa.types.is_binary(t)
+                or pa.types.is_large_binary(t)):
             arr = arr.cast(pa.string())
         arr = pc.dictionary_encode(arr)
     uniques = [*arr.dictionary.to_pylist(), None]

@@ -498,3 +498,41 @@ def test_id_tracker_finds_the_first_row_of_each_repeat(ids: list, batch: int) ->
                 seen[value] = start + k
                 want.append(-1)
         assert got == want
+
+
+# --------------------------------------------------------------------------- column types
+
+
+def _base_columns() -> dict[str, pa.Array]:
+    return {k: pa.array([v]) for k, v in _PLAIN.items()}
+
+
+@pytest.mark.parametrize(("field", "array"), [
+    ("age", pa.array([["45"]], pa.list_(pa.string()))),
+    ("sex", pa.array([1], pa.date32())),
+    ("los", pa.array([{"a": 1}])),
+])
+def test_a_column_of_the_wrong_type_is_an_error_naming_it(field: str, array: pa.Array) -> None:
+    columns = _base_columns()
+    columns[field] = array
+    with pytest.raises(drgkit.CaseDataError, match=f"column '{field}'.*case field {field}"):
+        drgkit.group(pa.table(columns), "demo_2024")
+
+
+def test_a_repeated_column_is_an_error_naming_it() -> None:
+    columns = _base_columns()
+    table = pa.Table.from_arrays([*columns.values(), pa.array(["2"])],
+                                 names=[*columns, "sex"])
+    with pytest.raises(drgkit.CaseDataError, match=r"column 'sex'.*appears 2 times"):
+        drgkit.group(table, "demo_2024")
+
+
+def test_binary_columns_are_read_as_utf8_text() -> None:
+    columns = _base_columns()
+    columns["case_id"] = pa.array([b"\xff\xfeP1"], pa.binary())
+    columns["age"] = pa.array([b"45"], pa.binary())
+    row = drgkit.group(pa.table(columns), "demo_2024").to_pylist()[0]
+    assert row["status"] == "ok" and row["case_id"] == "\ufffd\ufffdP1"
+    columns["age"] = pa.array([b"-5"], pa.binary())
+    row = drgkit.group(pa.table(columns), "demo_2024").to_pylist()[0]
+    assert (row["reason"], "'-5'" in row["detail"]) == ("age_implausible", True)

@@ -321,6 +321,10 @@ class GroupRun:
             return pa.array([str(row0 + i + 1) for i in range(n)], pa.string())
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
+        if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+            # bytes that are not UTF-8 must not stop the run: shown with U+FFFD
+            arr = pa.array([None if v is None else v.decode("utf-8", "replace")
+                            for v in arr.to_pylist()], pa.string())
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             arr = arr.cast(pa.string())
         if pa.types.is_large_string(arr.type):
