@@ -19,19 +19,11 @@ Two input habits are handled here, because they cost nothing in the kernels:
 
 from __future__ import annotations
 
-import warnings
-
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._jit import dual, jit, prange
-
-if numba.config.DISABLE_JIT:
-    # the hashes multiply uint64 modulo 2**64 on purpose; pure-Python numpy (coverage runs
-    # under NUMBA_DISABLE_JIT=1) would warn on every wrap-around
-    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning, __name__)
 
 __all__ = ["SUSPECT", "CodeTable", "string_buffers"]
 
