@@ -536,3 +536,18 @@ def test_binary_columns_are_read_as_utf8_text() -> None:
     columns["age"] = pa.array([b"-5"], pa.binary())
     row = drgkit.group(pa.table(columns), "demo_2024").to_pylist()[0]
     assert (row["reason"], "'-5'" in row["detail"]) == ("age_implausible", True)
+
+
+def test_hints_follow_each_case_when_versions_are_chosen_by_date() -> None:
+    import datetime as dt
+
+    rows = [dict(_PLAIN, case_id=f"v{k}", diagnoses=dx, discharge_date=day)
+            for k, (dx, day) in enumerate([("I63.500;E03.900", dt.date(2023, 5, 1)),
+                                           ("I63.500", dt.date(2023, 6, 1)),
+                                           ("i63.500", dt.date(2024, 5, 1)),
+                                           ("I63.500", dt.date(2024, 6, 1))])]
+    with pytest.warns(drgkit.DataWarning):
+        result = drgkit.group(pa.Table.from_pylist(rows), "demo").to_pylist()
+    assert [r["ruleset"][-4:] for r in result] == ["2023", "2023", "2024", "2024"]
+    assert [r["status"] for r in result] == ["ungroupable", "ok", "ungroupable", "ok"]
+    assert "';'" in result[0]["detail"] and "case-sensitive" in result[2]["detail"]

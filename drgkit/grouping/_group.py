@@ -501,12 +501,15 @@ class GroupRun:
             code, text = _error_detail(comp, int(err[j]), sub_parsed, j)
             sub_reason[j] = rid(code)
             detail[int(j if idx is None else idx[j])] = text
-        for j in np.flatnonzero(sub_reason):
-            row = int(j if idx is None else idx[j])
-            hint = self.hints.get(row)
-            if hint is not None:
+        # hints are few: visit them, not every case that did not group
+        for row, hint in self.hints.items():
+            j = row if idx is None else int(np.searchsorted(idx, row))
+            if idx is not None and (j >= len(idx) or idx[j] != row):
+                continue  # another version's case
+            if sub_reason[j]:
                 base = detail.get(row, REASONS[REASON_CODES[sub_reason[j]]].text)
-                detail[row] = f"{base}; hint: {hint}"
+                if hint not in base:
+                    detail[row] = f"{base}; hint: {hint}"
         if idx is None:
             reason[:] = sub_reason
             result[:] = sub_res
