@@ -5,7 +5,9 @@ detection, user overrides, missing columns). :func:`parse_scalar` turns one raw 
 into the number/text facts the rules need, parsing each *distinct* value once in Python with
 exactly the semantics of the ruleset format (FORMAT.md §2), then spreading the result over the
 rows with numpy. :func:`code_lists` turns a diagnosis or procedure column into per-case lists of
-code ids.
+code ids, and :func:`code_hints` says which unknown codes look like a common mistake (another
+separator, lower case). :data:`PLAUSIBLE` holds drgkit's bounds on age, age in days, birth
+weight and length of stay, which :func:`implausible` applies on top of FORMAT §5's checks.
 """
 
 from __future__ import annotations
