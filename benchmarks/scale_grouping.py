@@ -258,11 +258,34 @@ def child_in_memory(args) -> None:
         walls.append(time.perf_counter() - t0)
     best = min(walls)
     check = _check(result, table.column(B.ID_COLUMN), args.naive_file)
+    kernel_s = _kernel_only_seconds(rs, table, args.repeat) if threads == 1 else None
     _emit({"scenario": args.scenario, "label": label, "shape": shape, "threads": threads,
            "rows": table.num_rows, "seconds": best, "all_seconds": walls,
            "cases_per_s": table.num_rows / best, "build_s": build_s,
+           "kernel_s": kernel_s,
+           "kernel_cases_per_s": table.num_rows / kernel_s if kernel_s else None,
            "input_nbytes": table.nbytes, "input_rss_mib": round(input_rss, 1),
            "schema": B.typed_summary(table), "check": check, "versions": _versions()})
+
+
+def _kernel_only_seconds(rs, table, repeat: int) -> float:
+    """Best wall time of the grouping kernel alone (serial build, one core) on kernel arrays
+    prepared once by the grouper's own preparation of ``table``."""
+    from drgkit.grouping import GroupRun
+    from drgkit.grouping import _kernel as K
+
+    batch = table.combine_chunks().to_batches(max_chunksize=table.num_rows)[0]
+    run = GroupRun(rs, table.schema, "<bench>", check_duplicates=False)
+    f = run.front(batch)
+    cases, _parsed = run.prepare(0, None, f.cols, f.n, f.pre, f.checks, f.field, f.detail)
+    arrays = K.ruleset_arrays(rs.compiled)
+    K.group_all.serial(cases, arrays)  # warm
+    walls = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        K.group_all.serial(cases, arrays)
+        walls.append(time.perf_counter() - t0)
+    return min(walls)
 
 
 def child_parquet(args) -> None:
@@ -635,6 +658,12 @@ def report(results: dict[str, dict], args) -> None:
                   f"{j['jit_text_s']:.2f} s); then the first list<dict> call adds "
                   f"{j['jit_typed_s']:.2f} s and the first {j['small_rows']}-case call "
                   f"{j['jit_small_s']:.2f} s")
+    for name in IN_MEMORY:
+        r = results.get(name)
+        if r and r.get("kernel_cases_per_s"):
+            print(f"grouping kernel alone ({r['shape']} input, serial build, one core): "
+                  f"{r['kernel_s']:.2f} s for {r['rows']:,} cases -> "
+                  f"{r['kernel_cases_per_s']:,.0f} cases/s")
     best = max((results[n]["cases_per_s"] / results[n]["threads"] for n in IN_MEMORY
                 if n in results), default=None)
     if best is not None:

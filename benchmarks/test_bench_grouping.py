@@ -10,6 +10,9 @@ groups, so a fast wrong answer does not pass unnoticed.
   (``typed``, see ``bench_data.py``), with 1 and 2 threads.
 - ``test_group_file_parquet``: :func:`drgkit.group_file` Parquet -> Parquet, 2 threads, end to
   end (read, group, write).
+- ``test_group_kernel_only``: the grouping kernel alone (``_kernel.group_all``, its serial
+  build: one core) on kernel arrays prepared once from the all-text table; the figure behind
+  the README's "kernel alone" cases/s. Its results are checked against :func:`drgkit.group`.
 - ``test_ruleset_load_warm``: loading the compiled ruleset from the warm cache.
 """
 
@@ -81,3 +84,38 @@ def test_ruleset_load_warm(benchmark, ruleset_dir, ruleset):
     loaded = benchmark.pedantic(load, rounds=10, iterations=1, warmup_rounds=1)
     assert loaded.compiled.content_hash == ruleset.compiled.content_hash
     benchmark.extra_info["seconds"] = benchmark.stats.stats.min
+
+
+def kernel_inputs(ruleset, table):
+    """Kernel arrays of ``table`` (one batch), built by the grouper's own preparation."""
+    from drgkit.grouping import GroupRun
+    from drgkit.grouping import _kernel as K
+
+    batch = table.combine_chunks().to_batches(max_chunksize=table.num_rows)[0]
+    run = GroupRun(ruleset, table.schema, "<bench>", check_duplicates=False)
+    f = run.front(batch)
+    cases, _parsed = run.prepare(0, None, f.cols, f.n, f.pre, f.checks, f.field, f.detail)
+    return cases, K.ruleset_arrays(ruleset.compiled)
+
+
+def test_group_kernel_only(benchmark, ruleset, big_table, warm, base_text):
+    from drgkit.grouping import _kernel as K
+    from drgkit.grouping._group import _result_codes
+
+    table = big_table("text")
+    cases, arrays = kernel_inputs(ruleset, table)
+    benchmark.group = f"grouping kernel alone, 1 core, {ROWS:,} cases"
+    outcome, res, _err, _mdc = benchmark.pedantic(K.group_all.serial, args=(cases, arrays),
+                                                  rounds=ROUNDS, iterations=1,
+                                                  warmup_rounds=1)
+    # the kernel's groups are those of the whole grouper, on the base cases
+    n = base_text.num_rows
+    whole = drgkit.group(table.slice(0, n), ruleset)
+    drgs = _result_codes(ruleset.compiled).drg.to_pylist()
+    got = [drgs[r] if o == K.OUT_GROUPED else None for o, r in zip(outcome[:n], res[:n],
+                                                                      strict=True)]
+    want = [d if s in ("ok", "ambiguous") else None for s, d in
+            zip(whole.column("status").to_pylist(), whole.column("drg").to_pylist(),
+                strict=True)]
+    assert got == want
+    _record(benchmark, table.num_rows, threads=1, check=f"{n:,} rows = drgkit.group")

@@ -5,7 +5,9 @@ detection, user overrides, missing columns). :func:`parse_scalar` turns one raw 
 into the number/text facts the rules need, parsing each *distinct* value once in Python with
 exactly the semantics of the ruleset format (FORMAT.md §2), then spreading the result over the
 rows with numpy. :func:`code_lists` turns a diagnosis or procedure column into per-case lists of
-code ids.
+code ids, and :func:`code_hints` says which unknown codes look like a common mistake (another
+separator, lower case). :data:`PLAUSIBLE` holds drgkit's bounds on age, age in days, birth
+weight and length of stay, which :func:`implausible` applies on top of FORMAT §5's checks.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from ._jit import jit
 from .errors import CaseDataError
 from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
 
-__all__ = ["ColumnPlan", "ParsedField", "code_lists", "parse_dates", "parse_scalar",
-           "plan_columns"]
+__all__ = ["PLAUSIBLE", "VALUE_CHECKS", "CodeHint", "ColumnPlan", "ParsedField", "code_hints",
+           "code_lists", "implausible", "parse_dates", "parse_scalar", "plan_columns"]
 
 F_NUMBER, F_INT_OK, F_TRUTHY = 1, 2, 4
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -109,6 +111,8 @@ def plan_columns(
             present[field] = field  # drgkit's own name always works
         else:
             missing.append(field)
+    for field, col in present.items():
+        _check_column(schema, names, field, col, source)
     for field in required:
         if field not in present:
             expected = chosen.source_for(field) or field
@@ -118,6 +122,35 @@ def plan_columns(
                 "Choose a layout or map the column (e.g. --map diagnoses=MYCOL).",
                 file=source, column=expected)
     return ColumnPlan(chosen, present, tuple(missing))
+
+
+def _scalar_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_integer(t)
+            or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+            or pa.types.is_null(t))
+
+
+def _check_column(schema: pa.Schema, names: list[str], field: str, col: str,
+                  source: str) -> None:
+    """A column feeding ``field`` must be unique and of a type the field can hold: one value
+    per case (text, number, boolean), a date for the discharge date, text or a list of texts
+    for codes. Checked once per input, before any row is read, so no row is lost to it."""
+    if names.count(col) > 1:
+        raise CaseDataError(f"the column (case field {field}) appears {names.count(col)} "
+                            "times in the input; rename or drop the copies", file=source,
+                            column=col)
+    t = schema.field(col).type
+    if field in ("diagnoses", "procedures"):
+        return  # text or lists of texts; code_lists names anything else
+    if _scalar_type(t):
+        return
+    if field == "discharge_date" and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return
+    raise CaseDataError(f"the column (case field {field}) holds {t}; it must hold one text "
+                        "or number per case", file=source, column=col)
 
 
 # ------------------------------------------------------------------------------ scalars
@@ -151,6 +184,8 @@ def value_text(value: Any) -> str:
     """The text form of a raw value: the text itself, or the number written out."""
     if value is None:
         return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
     if isinstance(value, bool):
@@ -213,7 +248,8 @@ def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
         t = arr.type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
                 or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                or pa.types.is_decimal(t)):
+                or pa.types.is_decimal(t) or pa.types.is_binary(t)
+                or pa.types.is_large_binary(t)):
             arr = arr.cast(pa.string())
         arr = pc.dictionary_encode(arr)
     uniques = [*arr.dictionary.to_pylist(), None]
@@ -311,6 +347,68 @@ def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
     return ParsedField(*_parse_python(arr), arr)
 
 
+#: The two sets of input checks: ``format`` (the default) is exactly FORMAT.md §5 (what the
+#: reference grouper checks; the conformance oracle is built with it) and notes the values outside
+#: the plausibility bounds below without changing the group; ``strict`` makes such cases invalid.
+VALUE_CHECKS = ("format", "strict")
+
+#: drgkit's plausibility bounds, checked after the checks of FORMAT §5: with ``value_checks``
+#: ``strict`` a case outside them is invalid, with ``format`` it is noted. Per case field:
+#: (lowest, highest, must be a whole number), from the
+#: meaning FORMAT §2 gives the field. Only values that are numbers (or texts ``int()`` accepts)
+#: are checked: a text in these fields is FORMAT's business (it can make a rule fail with an
+#: error). The reference grouper groups such cases; a payer may want them rejected.
+#:
+#: * ``age`` (years): a whole number from 0 to 150. ``-5``, ``45.5`` and ``1e20`` are invalid.
+#: * ``age_days`` (age in days): a whole number from 0; with age 0 at most 366 (a child under a
+#:   year). With age above 0 it may count all days of life, so it has no upper bound there.
+#: * ``birth_weight`` (grams): from 0 to 10,000 (the heaviest newborns weigh about 7,000 g);
+#:   fractions of a gram are a measurement, not an error.
+#: * ``los`` (length of stay, days): from 0 to 36,600 (a century).
+PLAUSIBLE: dict[str, tuple[float, float, bool]] = {
+    "age": (0, 150, True),
+    "age_days": (0, math.inf, True),
+    "birth_weight": (0, 10_000, False),
+    "los": (0, 36_600, False),
+}
+_NEWBORN_MAX_DAYS = 366
+_PLAUSIBLE_REASON = {"age": "age_implausible", "age_days": "age_days_implausible",
+                     "birth_weight": "birth_weight_implausible", "los": "los_implausible"}
+
+
+def _numeric(p: ParsedField) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(has a numeric value, the value, is whole) per case: a number, or a text int() takes."""
+    is_number = (p.kind & F_NUMBER) != 0
+    int_text = ~is_number & ((p.kind & F_INT_OK) != 0)
+    value = np.where(is_number, p.num, p.intv.astype(np.float64))
+    with np.errstate(invalid="ignore"):
+        whole = int_text | (is_number & (np.floor(p.num) == p.num))
+    return is_number | int_text, value, whole
+
+
+def implausible(fields: Mapping[str, ParsedField]) -> list[tuple[str, np.ndarray, str]]:
+    """The plausibility failures of :data:`PLAUSIBLE`, in check order: (reason code, mask of
+    the failing cases, what is allowed, for the detail text). ``fields`` holds the parsed
+    ``age``, ``age_days``, ``birth_weight`` and ``los``; a case fails at most the first."""
+    out: list[tuple[str, np.ndarray, str]] = []
+    age_has, age_value, _ = _numeric(fields["age"])
+    for name, (low, high, whole_only) in PLAUSIBLE.items():
+        has, value, whole = _numeric(fields[name])
+        # NaN never reaches here (it is a missing value); inf fails the upper bound
+        bad = has & ((value < low) | (value > high))
+        if whole_only:
+            bad |= has & ~whole
+        allowed = (f"a whole number from {low} to {high:,}" if whole_only and high != math.inf
+                   else f"a whole number from {low}" if whole_only
+                   else f"from {low} to {high:,}")
+        if name == "age_days":
+            newborn = age_has & (age_value == 0) & has & (value > _NEWBORN_MAX_DAYS)
+            bad |= newborn
+            allowed += f" (at most {_NEWBORN_MAX_DAYS} when age is 0)"
+        out.append((_PLAUSIBLE_REASON[name], bad, allowed))
+    return out
+
+
 def parse_dates(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Days since 1970-01-01 (int32) and a per-case flag: 0 fine, 1 missing, 2 not a date."""
     if arr is None:
@@ -368,18 +466,23 @@ def code_lists(
     empty_is_one: bool,
     field: str,
     source: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets int64[n+1], code ids int32) of a diagnosis or procedure column.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets int64[n+1], code ids int32, SUSPECT bits uint8[n]) of a diagnosis or procedure
+    column.
 
     A text column is split on ``separators``; an empty text gives one empty code when
     ``empty_is_one`` (diagnoses: an empty principal) and an empty list otherwise (procedures).
-    List columns are taken element by element; a null list is an empty list.
+    List columns are taken element by element; a null list is an empty list. Whitespace around
+    a code is not part of it. A row's SUSPECT bits (:data:`drgkit._codes.SUSPECT`) mark unknown
+    codes that look like a common mistake; :func:`code_hints` explains them.
     """
     empty_id = table.id("")
+    no_flags = np.zeros(n, dtype=np.uint8)
     if arr is None or pa.types.is_null(arr.type):
         if empty_is_one:
-            return np.arange(n + 1, dtype=np.int64), np.full(n, empty_id, dtype=np.int32)
-        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+            return (np.arange(n + 1, dtype=np.int64), np.full(n, empty_id, dtype=np.int32),
+                    no_flags)
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), no_flags
     t = arr.type
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -408,9 +511,80 @@ def code_lists(
         np.cumsum(lengths, out=offsets[1:])
         if pa.types.is_null(values.type):
             ids = np.full(len(values), empty_id, dtype=np.int32)
-        else:
-            ids = table.map_strings(values, empty_id)
-        return offsets, ids
+            return offsets, ids, no_flags
+        ids, element_flags = table.map_strings(values, empty_id)
+        flags = no_flags
+        hit = np.flatnonzero(element_flags)
+        if len(hit):
+            # the row of each flagged element: the last offset at or before it
+            rows = np.searchsorted(offsets, hit, side="right") - 1
+            np.bitwise_or.at(flags, rows, element_flags[hit])
+        return offsets, ids, flags
     raise CaseDataError(
         f"codes must be text ('|'-separated) or a list of texts, got {arr.type}",
         file=source, column=field)
+
+
+# ------------------------------------------------------------------------------ code hints
+
+
+@attrs.frozen(slots=True)
+class CodeHint:
+    """Why one case's unknown code is probably a mistake, and what it would be once fixed."""
+
+    kind: str  # a key of drgkit._codes.SUSPECT
+    code: str  # the unknown code as written (whitespace trimmed)
+    known: str  # a code the ruleset knows that the fix gives
+
+    def text(self, what: str) -> str:
+        if self.kind == "lower_case":
+            return (f"{what} {self.code!r} is unknown but {self.known!r} is known: codes are "
+                    "case-sensitive")
+        mark = {"semicolon": "';'", "slash": "'/'", "whitespace": "a space or tab"}[self.kind]
+        return (f"{what} {self.code!r} is unknown; it looks like codes separated by {mark} "
+                f"({self.known!r} is known): codes are separated by '|' or ','")
+
+
+def _upper_cased(code: str) -> list[str]:
+    """The spellings a lower-cased code may have had: all upper case, or all but the 'x' of
+    an extension code (I10.x05, 96.0800x005)."""
+    upper = code.upper()
+    keep_x = code[:1].upper() + "".join(c if c == "x" else c.upper() for c in code[1:])
+    return [upper] if keep_x == upper else [keep_x, upper]
+
+
+def _fix(code: str, known: Mapping[str, int]) -> CodeHint | None:
+    """The first fix that turns ``code`` into (a list holding) a code the ruleset knows."""
+    for kind, pattern in (("semicolon", ";"), ("slash", "/"), ("whitespace", r"\s+")):
+        parts = [p for p in re.split(pattern, code) if p]
+        if len(parts) > 1:
+            for part in parts:
+                for spelling in (part, *_upper_cased(part)):
+                    if spelling in known:
+                        return CodeHint(kind, code, spelling)
+    for spelling in _upper_cased(code):
+        if spelling != code and spelling in known:
+            return CodeHint("lower_case", code, spelling)
+    return None
+
+
+def code_hints(values: pa.Array, table: CodeTable, separators: str) -> list[CodeHint | None]:
+    """For each value (the raw field of a row whose SUSPECT bits are set): the first unknown
+    code that a common fix would make known, or None when no fix helps."""
+    split = re.compile("[" + re.escape(separators) + "]")
+    known = table.index
+    out: list[CodeHint | None] = []
+    for value in values.to_pylist():
+        if value is None:
+            out.append(None)
+            continue
+        codes = value if isinstance(value, list) else split.split(value)
+        hint = None
+        for code in codes:
+            code = (code or "").strip()
+            if code and code not in known:
+                hint = _fix(code, known)
+                if hint is not None:
+                    break
+        out.append(hint)
+    return out

@@ -4,6 +4,17 @@ A :class:`CodeTable` holds the codes a ruleset knows (diagnoses, procedures, map
 open-addressing hash table keyed by the bytes themselves. Lookups compare bytes, so they are
 exact; a code the table does not hold gets id -1. The same kernels split a text column of
 ``|``/``,``-joined codes into per-case lists without building Python strings.
+
+Two input habits are handled here, because they cost nothing in the kernels:
+
+* Whitespace (space, tab, CR, LF, VT, FF) around a code is dropped: ``'I10.x05 | E11.900'`` is
+  two codes, and a field of only whitespace is empty. No code of any ruleset starts or ends with
+  whitespace, so this never changes which code is meant.
+* A code the table does not hold is checked for the marks of common mistakes (:data:`SUSPECT`):
+  a ``;`` or ``/`` or inner whitespace (another separator was used), or a lower-case letter
+  other than the ``x`` of extension codes such as ``I10.x05`` (the file was lower-cased). The
+  lookup stays exact; the marks only tell the caller which rows deserve a hint
+  (see :func:`drgkit._cases.code_hints`).
 """
 
 from __future__ import annotations
@@ -14,7 +25,10 @@ import pyarrow.compute as pc
 
 from ._jit import dual, jit, prange
 
-__all__ = ["CodeTable", "IdTracker", "fingerprints", "string_buffers"]
+__all__ = ["SUSPECT", "CodeTable", "IdTracker", "fingerprints", "string_buffers"]
+
+#: Bits of the mistakes an unknown code shows: another separator, or lower case.
+SUSPECT = {"semicolon": 1, "slash": 2, "whitespace": 4, "lower_case": 8}
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -50,6 +64,38 @@ def _key(data, start, end):
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
     return h | np.uint64(1), w0, w1
+
+
+@jit(inline="always")
+def _is_space(b):
+    return b == 32 or (b >= 9 and b <= 13)
+
+
+@jit(inline="always")
+def _trim(data, a, b):
+    """``(a, b)`` without the whitespace at either end of ``data[a:b]``."""
+    while a < b and _is_space(data[a]):
+        a += 1
+    while b > a and _is_space(data[b - 1]):
+        b -= 1
+    return a, b
+
+
+@jit(inline="always")
+def _suspect(data, a, b):
+    """SUSPECT bits of an unknown code ``data[a:b]`` (already trimmed)."""
+    bits = 0
+    for k in range(a, b):
+        c = data[k]
+        if c == 59:  # ;
+            bits |= 1
+        elif c == 47:  # /
+            bits |= 2
+        elif _is_space(c):
+            bits |= 4
+        elif c >= 97 and c <= 122 and (c != 120 or k == a):  # a-z; an 'x' inside is real
+            bits |= 8
+    return bits
 
 
 # A slot is one row of four words: hash (0 = empty), id << 16 | length, key bytes 0-7, 8-15.
@@ -104,16 +150,21 @@ def _build_slots(key_bytes, key_offsets, capacity):
 
 @dual
 def _map_values(offsets, data, valid, slots, mask, key_bytes, key_offsets, empty_id):
-    """Id of every string of an Arrow string array (null -> the id of the empty string)."""
+    """Id and SUSPECT bits of every string of an Arrow string array (null -> the id of the
+    empty string)."""
     n = len(offsets) - 1
     out = np.empty(n, dtype=np.int32)
+    flags = np.zeros(n, dtype=np.uint8)
     for i in prange(n):
         if valid is not None and not valid[i]:
             out[i] = empty_id
         else:
-            out[i] = _lookup(data, offsets[i], offsets[i + 1], slots, mask, key_bytes,
-                             key_offsets)
-    return out
+            a, b = _trim(data, offsets[i], offsets[i + 1])
+            ident = _lookup(data, a, b, slots, mask, key_bytes, key_offsets)
+            out[i] = ident
+            if ident < 0:
+                flags[i] = _suspect(data, a, b)
+    return out, flags
 
 
 @dual
@@ -121,8 +172,7 @@ def _split_count(offsets, data, valid, sep, empty_is_one):
     n = len(offsets) - 1
     counts = np.empty(n, dtype=np.int64)
     for i in prange(n):
-        a = offsets[i]
-        b = offsets[i + 1]
+        a, b = _trim(data, offsets[i], offsets[i + 1])
         if (valid is not None and not valid[i]) or a == b:
             counts[i] = 1 if empty_is_one else 0
             continue
@@ -137,11 +187,13 @@ def _split_count(offsets, data, valid, sep, empty_is_one):
 @dual
 def _split_fill(offsets, data, valid, sep, empty_is_one, out_offsets, slots, mask, key_bytes,
                 key_offsets, empty_id):
+    """Ids of the pieces of every text, and per text the OR of its unknown pieces' SUSPECT
+    bits."""
     n = len(offsets) - 1
     out = np.empty(out_offsets[n], dtype=np.int32)
+    flags = np.zeros(n, dtype=np.uint8)
     for i in prange(n):
-        a = offsets[i]
-        b = offsets[i + 1]
+        a, b = _trim(data, offsets[i], offsets[i + 1])
         w = out_offsets[i]
         if (valid is not None and not valid[i]) or a == b:
             if empty_is_one:
@@ -150,10 +202,14 @@ def _split_fill(offsets, data, valid, sep, empty_is_one, out_offsets, slots, mas
         start = a
         for k in range(a, b + 1):
             if k == b or sep[data[k]]:
-                out[w] = _lookup(data, start, k, slots, mask, key_bytes, key_offsets)
+                p, q = _trim(data, start, k)
+                ident = _lookup(data, p, q, slots, mask, key_bytes, key_offsets)
+                out[w] = ident
+                if ident < 0:
+                    flags[i] |= _suspect(data, p, q)
                 w += 1
                 start = k + 1
-    return out
+    return out, flags
 
 
 def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -198,27 +254,33 @@ class CodeTable:
     def id(self, code: str) -> int:
         return self.index.get(code, -1)
 
-    def map_strings(self, arr: pa.Array, empty_id: int = -1) -> np.ndarray:
-        """Ids of the strings of ``arr`` (dictionary arrays map their dictionary once)."""
+    def map_strings(self, arr: pa.Array, empty_id: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and SUSPECT bits of the strings of ``arr``, each without surrounding whitespace
+        (dictionary arrays map their dictionary once)."""
         if pa.types.is_dictionary(arr.type):
-            dict_ids = self.map_strings(arr.dictionary, empty_id)
+            dict_ids, dict_flags = self.map_strings(arr.dictionary, empty_id)
             indices = arr.indices
             idx = indices.to_numpy(zero_copy_only=False)
+            if not len(dict_ids):
+                return (np.full(len(idx), empty_id, np.int32), np.zeros(len(idx), np.uint8))
             if indices.null_count:
-                idx = np.where(pc.is_valid(indices).to_numpy(zero_copy_only=False), idx, 0)
-                out = dict_ids[idx] if len(dict_ids) else np.full(len(idx), empty_id, np.int32)
-                out[~pc.is_valid(indices).to_numpy(zero_copy_only=False)] = empty_id
-                return out
-            return dict_ids[idx] if len(dict_ids) else np.empty(0, np.int32)
+                valid = pc.is_valid(indices).to_numpy(zero_copy_only=False)
+                idx = np.where(valid, idx, 0)
+                out, flags = dict_ids[idx], dict_flags[idx]
+                out[~valid] = empty_id
+                flags[~valid] = 0
+                return out, flags
+            return dict_ids[idx], dict_flags[idx]
         offsets, data, valid = string_buffers(arr)
         return _map_values(len(offsets) - 1, offsets, data, valid, self.slots, self.mask,
                            self.key_bytes, self.key_offsets, np.int32(empty_id))
 
     def split_and_map(self, arr: pa.Array, separators: bytes, empty_is_one: bool,
-                      empty_id: int) -> tuple[np.ndarray, np.ndarray]:
+                      empty_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Split each text of ``arr`` on any byte of ``separators``; map every piece.
 
-        Returns ``(offsets, ids)`` of the per-row lists. An empty or null text gives one
+        Returns ``(offsets, ids)`` of the per-row lists and the per-row SUSPECT bits. Pieces
+        lose their surrounding whitespace. An empty, null or all-whitespace text gives one
         element (the empty code) when ``empty_is_one`` and no element otherwise.
         """
         if pa.types.is_dictionary(arr.type):
@@ -231,9 +293,10 @@ class CodeTable:
         counts = _split_count(n, offsets, data, valid, sep, empty_is_one)
         out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=out_offsets[1:])
-        ids = _split_fill(n, offsets, data, valid, sep, empty_is_one, out_offsets, self.slots,
-                          self.mask, self.key_bytes, self.key_offsets, np.int32(empty_id))
-        return out_offsets, ids
+        ids, flags = _split_fill(n, offsets, data, valid, sep, empty_is_one, out_offsets,
+                                 self.slots, self.mask, self.key_bytes, self.key_offsets,
+                                 np.int32(empty_id))
+        return out_offsets, ids, flags
 
 
 # ------------------------------------------------------------------ duplicate case ids

@@ -13,11 +13,13 @@ twin, which gives the same result), and until the layer is known, the same.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba
+import numpy as np
 
 __all__ = ["PARALLEL_MIN_ROWS", "Dual", "dual", "get_threads", "jit", "pjit", "prange",
            "set_threads", "threading_layer", "threads"]
@@ -29,18 +31,35 @@ PARALLEL_MIN_ROWS = 4096
 prange = numba.prange
 
 
+def _pure(func, compiled):
+    """Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) kernels run as Python over numpy scalars,
+    where the hashes' intended uint64 wrap-around would warn on every multiply: the entry
+    kernels run with overflow warnings off (inlined helpers inherit it)."""
+    if not numba.config.DISABLE_JIT:
+        return compiled
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with np.errstate(over="ignore"):
+            return compiled(*args, **kwargs)
+
+    return run
+
+
 def jit(func=None, **kwargs):
     """Serial kernel (or helper inlined into one)."""
     options = {"cache": True, "nogil": True, "error_model": "numpy"}
     options.update(kwargs)
+    helper = "inline" in kwargs
     if func is None:
-        return lambda f: numba.njit(**options)(f)
-    return numba.njit(**options)(func)
+        return lambda f: numba.njit(**options)(f) if helper else _pure(f, numba.njit(**options)(f))
+    return numba.njit(**options)(func) if helper else _pure(func, numba.njit(**options)(func))
 
 
 def pjit(func):
     """Parallel kernel: ``prange`` over cases in the outer loop only."""
-    return numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(func)
+    return _pure(func, numba.njit(cache=True, nogil=True, parallel=True,
+                                  error_model="numpy")(func))
 
 
 class Dual:

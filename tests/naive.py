@@ -11,6 +11,7 @@ Public API::
     rs = NaiveRuleset.load("shared/rulesets/chs_drg_11")
     rs.group(record)                  # -> (status, mdc, adrg, drg)
     rs.group(record, translate=True)  # translation mode (§6)
+    rs.group(record, checks="strict")   # plus drgkit's plausibility checks
     rs.explain_path(record)           # -> [(level, id, held), ...]
 
 ``record`` maps the OpenDRG input keys (``gender, age, ageDay, weight, dept,
@@ -50,7 +51,16 @@ CHECK_FAILED = "CHECK_FAILED"
 ERROR = "ERROR"
 ZD_NOT_MAPPING = "ZD_NOT_MAPPING"
 SS_NOT_MAPPING = "SS_NOT_MAPPING"
-STATUSES = (SUCCESS, FAIL, QY, CHECK_FAILED, ERROR, ZD_NOT_MAPPING, SS_NOT_MAPPING)
+# Not in FORMAT.md: drgkit's own plausibility checks (drgkit._cases.PLAUSIBLE), which run
+# after §5 when checks="strict" (opt-in in drgkit, as here).
+# Restated here from their documentation, not imported.
+IMPLAUSIBLE = "IMPLAUSIBLE"
+STATUSES = (SUCCESS, FAIL, QY, CHECK_FAILED, ERROR, ZD_NOT_MAPPING, SS_NOT_MAPPING, IMPLAUSIBLE)
+
+# field (rule name) -> lowest, highest, whole numbers only; ageDay is at most 366 when age is 0
+_SPACE = " \t\n\r\x0b\x0c"
+_BOUNDS = {"age": (0, 150, True), "ageDay": (0, None, True), "weight": (0, 10000, False),
+           "los": (0, 36600, False)}
 
 # A case on which the reference grouper raised an exception has no group at all; the
 # oracle's expected files carry empty mdc/adrg/drg columns on ERROR rows.
@@ -505,21 +515,54 @@ class NaiveRuleset:
                 return True
         return False
 
+    @staticmethod
+    def _implausible(fields: dict[str, FieldValue]) -> str | None:
+        """drgkit's plausibility checks: the first field out of its bounds, or None.
+
+        Only a number, or a text that Python's ``int()`` accepts, is checked."""
+        values: dict[str, Number | None] = {}
+        for name in _BOUNDS:
+            value = fields[name]
+            if value.is_number:
+                values[name] = value.number
+            else:
+                try:
+                    values[name] = int(value.text)
+                except ValueError:
+                    values[name] = None
+        for name, (low, high, whole) in _BOUNDS.items():
+            x = values[name]
+            if x is None:
+                continue
+            if x < low or (high is not None and x > high):
+                return name
+            if whole and x != int(x):
+                return name
+            if name == "ageDay" and values["age"] == 0 and x > 366:
+                return name
+        return None
+
     # ---------------------------------------------------------------- public API
     def _run(self, record: Mapping[str, object], translate: bool,
-             trace: list) -> tuple[str, str, str, str]:
+             trace: list, checks: str = "format") -> tuple[str, str, str, str]:
         fields = {name: parse_field(record.get(key)) for name, key in FIELD_TO_KEY.items()}
         raw_dx = record.get("ICD10_DRGS")
         raw_px = record.get("ICD9_DRGS")
         raw_dx = "" if raw_dx is None else str(raw_dx)
         raw_px = "" if raw_px is None else str(raw_px)
+        # drgkit, in both modes: ASCII whitespace around a code is not part of it (no ruleset
+        # code has any; FORMAT.md would keep it and match nothing)
+        raw_dx, raw_px = raw_dx.strip(_SPACE), raw_px.strip(_SPACE)
+
+        def split(raw: object) -> list[str]:
+            return [c.strip(_SPACE) for c in split_codes(raw)]
 
         if translate:
             # §6 runs before the checks of §5.
             if self.dx_map is None or self.px_map is None:
                 raise FileNotFoundError(
                     f"translation mode needs dx_map.csv and px_map.csv in {self.folder}")
-            L, unmapped = self._translate_codes(split_codes(raw_dx), self.dx_map)
+            L, unmapped = self._translate_codes(split(raw_dx), self.dx_map)
             trace.append(("translate_dx", "|".join(L), not unmapped))
             if unmapped:
                 return (ZD_NOT_MAPPING, "0000", "00", "0000")
@@ -527,7 +570,7 @@ class NaiveRuleset:
             if raw_px == "":
                 px: list[str] = []
             else:
-                L, unmapped = self._translate_codes(split_codes(raw_px), self.px_map)
+                L, unmapped = self._translate_codes(split(raw_px), self.px_map)
                 trace.append(("translate_px", "|".join(L), not unmapped))
                 if unmapped:
                     return (SS_NOT_MAPPING, "0000", "00", "0000")
@@ -537,13 +580,18 @@ class NaiveRuleset:
                 return (CHECK_FAILED, "0000", "00", "0000")
         else:
             # §2: an empty dx field gives [''], an empty px field gives [].
-            dx = split_codes(raw_dx)
-            px = [] if raw_px == "" else split_codes(raw_px)
+            dx = split(raw_dx)
+            px = [] if raw_px == "" else split(raw_px)
 
         # §5 input checks.
         if self._check_failed(fields):
             trace.append(("check", "input", False))
             return (CHECK_FAILED, "0000", "00", "0000")
+        if checks == "strict":
+            bad = self._implausible(fields)
+            if bad is not None:
+                trace.append(("check", f"implausible {bad}", False))
+                return (IMPLAUSIBLE, "0000", "00", "0000")
 
         case = _Case(fields, dx, px)
         try:
@@ -554,16 +602,18 @@ class NaiveRuleset:
         trace.append(("result", code, True))
         return self._map_result(code)
 
-    def group(self, record: Mapping[str, object],
-              translate: bool = False) -> tuple[str, str, str, str]:
-        """Group one case: ``(status, mdc, adrg, drg)`` as in FORMAT §4/§5."""
-        return self._run(record, translate, [])
+    def group(self, record: Mapping[str, object], translate: bool = False,
+              checks: str = "format") -> tuple[str, str, str, str]:
+        """Group one case: ``(status, mdc, adrg, drg)`` as in FORMAT §4/§5 (``checks``:
+        ``opendrg`` is FORMAT alone; ``drgkit`` also drops whitespace around codes and adds
+        the plausibility checks)."""
+        return self._run(record, translate, [], checks)
 
-    def explain_path(self, record: Mapping[str, object],
-                     translate: bool = False) -> list[tuple]:
+    def explain_path(self, record: Mapping[str, object], translate: bool = False,
+                     checks: str = "format") -> list[tuple]:
         """The ordered decisions: ``(level, id, held)`` with level one of
         ``mdc, entry, drg, fallback, result`` (plus ``translate_dx, translate_px,
         check, error`` when those end or shape the grouping)."""
         trace: list[tuple] = []
-        self._run(record, translate, trace)
+        self._run(record, translate, trace, checks)
         return trace

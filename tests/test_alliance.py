@@ -86,6 +86,7 @@ def links(result: Any) -> dict[str, str]:
 # ----------------------------------------------------------------------------- rounding
 
 
+@pytest.mark.kernel
 def test_largest_remainder_by_hand() -> None:
     # 1000.00 by 12 : 5 : 4 -> quotas 57142.857, 23809.524, 19047.619 cents; floors add up to
     # 99998, the two cents left go to .857 (A) and .619 (C)
@@ -104,6 +105,7 @@ def test_largest_remainder_by_hand() -> None:
 # ----------------------------------------------------------------------------- up-transfers
 
 
+@pytest.mark.kernel
 def test_up_transfer_is_paid_once_and_split_30_70() -> None:
     # P1 treats c1 (paid 100.00) and refers the patient up to L3, whose case c2 is paid
     # 1000.00. The episode is paid once: c1 is absorbed (-100.00 on P1); of c2's 1000.00 the
@@ -131,6 +133,7 @@ def test_up_transfer_is_paid_once_and_split_30_70() -> None:
         "base": D("1000.00"), "amount": D("300.00")}]
 
 
+@pytest.mark.kernel
 def test_up_chain_splits_nested_and_rounds_by_largest_remainder() -> None:
     # P1 -> M2 -> L3; L3's case pays 100.01 (10001 cents). First link: the referrer M2's quota
     # is 3000.3 cents, L3's 7000.7: floors 3000 + 7000, the cent left goes to the larger
@@ -150,6 +153,7 @@ def test_up_chain_splits_nested_and_rounds_by_largest_remainder() -> None:
     assert r.alliances["claims"].to_pylist() == [D("100.01")]
 
 
+@pytest.mark.kernel
 def test_up_split_tie_goes_to_the_smaller_hospital_id() -> None:
     # a 50/50 split of 0.05: 2.5 cents each; the tie goes to the smaller id
     half = D("0.5")
@@ -160,6 +164,7 @@ def test_up_split_tie_goes_to_the_smaller_hospital_id() -> None:
         assert by_member(r, "up_received")[primary] == referrer_gets
 
 
+@pytest.mark.kernel
 def test_conflicting_up_children_the_smallest_case_id_keeps_the_link() -> None:
     # two cases name the same referring case; only one episode can absorb it
     m = model(Alliance("A", THREE))
@@ -175,6 +180,7 @@ def test_conflicting_up_children_the_smallest_case_id_keeps_the_link() -> None:
 # ----------------------------------------------------------------------------- down-transfers
 
 
+@pytest.mark.kernel
 def test_down_transfer_surplus_split_50_50_and_losses() -> None:
     # L3's case s (paid 5000.00) sends the patient down to P1 for rehabilitation: case d paid
     # 800.00 at a cost of 600.00, surplus 200.00 -> the sender L3 receives 100.00. Case e
@@ -229,6 +235,7 @@ def test_every_link_kind_is_reported() -> None:
 # ----------------------------------------------------------------------------- shared items
 
 
+@pytest.mark.kernel
 def test_shared_cost_joint_service_and_cost_increase_by_hand() -> None:
     # volumes (settled cases): L3 10, M2 5, P1 5; weights coefficient × volume = 12 : 5 : 4
     a = Alliance("A", THREE, shared_costs=(SharedCost("平台", 100000),),
@@ -263,6 +270,7 @@ def test_shared_cost_joint_service_and_cost_increase_by_hand() -> None:
     assert weights[("平台", "L3")] == "12" and weights[("会诊", "M2")] == "2/9"
 
 
+@pytest.mark.kernel
 def test_rw_volume_and_zero_volume_fallback() -> None:
     # volume = rw: L3 2.5 RW, M2 0 -> shared cost all on L3 (weights 3.0 : 0 : 0)
     a = Alliance("A", THREE, shared_costs=(SharedCost("x", 1000),))
@@ -322,6 +330,7 @@ def test_rw_volume_reads_settles_own_nine_decimal_weights(tmp_path: Path) -> Non
 # ----------------------------------------------------------------------------- package
 
 
+@pytest.mark.kernel
 def test_capitation_surplus_and_overspend_bands_by_hand() -> None:
     # budget 1000 persons × 100.00 = 100,000.00. Claims 80,000.00: surplus 20,000.00; the
     # first 10% of the budget (10,000.00) is kept in full, the rest half: kept 15,000.00,
@@ -359,6 +368,7 @@ def test_capitation_surplus_and_overspend_bands_by_hand() -> None:
 # ----------------------------------------------------------------------------- batches, input
 
 
+@pytest.mark.kernel
 def test_batches_and_row_order_do_not_matter() -> None:
     m = load_model("demo")
     table = _settled_demo(3000)

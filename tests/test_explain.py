@@ -141,3 +141,19 @@ def test_demo_rulesets_explain_every_template() -> None:
                 assert atom.text, atom
                 seen.add(atom.template)
     assert {"PDX_IN", "HAS_PROC", "PPROC_IN"} <= seen
+
+
+@pytest.mark.kernel
+def test_explain_shows_trimmed_codes_and_the_mistake_hint() -> None:
+    case = {"case_id": "H1", "sex": "1", "age": "72", "los": "5",
+            "diagnoses": " I63.500 | E03.900 ", "procedures": "93.3900"}
+    e = drgkit.explain(case, "demo_2024")
+    assert e.status == "ok" and e.principal[0] == "I63.500"
+    assert [s.code for s in e.secondaries] == ["E03.900"]
+    with pytest.warns(drgkit.DataWarning):
+        bad = drgkit.explain(dict(case, diagnoses="I63.500;E03.900"), "demo_2024")
+    assert bad.status == "ungroupable" and "hint:" in bad.detail and "';'" in bad.detail
+    implausible = drgkit.explain(dict(case, age="-5"), "demo_2024", value_checks="strict")
+    assert (implausible.status, implausible.reason) == ("invalid", "age_implausible")
+    with pytest.warns(drgkit.DataWarning, match="implausible age"):
+        assert drgkit.explain(dict(case, age="-5"), "demo_2024").status == "ok"

@@ -27,7 +27,7 @@ from drgkit.grouping._status import REASONS
 
 STATUS_MAP = {"SUCCESS": "ok", "FAIL": "ungroupable", "QY": "ambiguous",
               "CHECK_FAILED": "invalid", "ERROR": "invalid", "ZD_NOT_MAPPING": "invalid",
-              "SS_NOT_MAPPING": "invalid"}
+              "SS_NOT_MAPPING": "invalid", "IMPLAUSIBLE": "invalid"}
 OPENDRG_COLUMNS = ["Index", "gender", "age", "ageDay", "weight", "dept", "inHospitalTime",
                    "leavingType", "ICD10_DRGS", "ICD9_DRGS"]
 
@@ -66,6 +66,7 @@ def test_oracle_agrees_100_percent(shared: Path, name: str, which: str) -> None:
     else:
         cases, expected = shared / "oracle" / "samples.csv", shared / "oracle" / name / \
             "samples_expected.csv"
+    # the oracle is the reference grouper's behaviour: its checks only (FORMAT §5)
     result = drgkit.group(cases, shared / "rulesets" / name)
     exp = _read(expected)
     assert_agrees(result, exp)
@@ -170,25 +171,30 @@ def case_batches(draw, folder: str) -> list[dict[str, str]]:
 
 
 def _compare_with_reference(folder: str, cases: list[dict[str, str]], translate: bool,
-                            typed: bool = False) -> None:
+                            typed: bool = False, checks: str = "format") -> None:
     reference = _naive(folder)
     if typed:
         table = _typed_table(cases)
     else:
         table = pa.table({c: [r[c] for r in cases] for c in OPENDRG_COLUMNS})
-    result = drgkit.group(table, folder, translate=translate).to_pydict()
+    result = drgkit.group(table, folder, translate=translate, value_checks=checks).to_pydict()
     for i, case in enumerate(cases):
         record = {k: v for k, v in case.items() if k != "Index"}
-        status, mdc, adrg, drg = reference.group(record, translate=translate)
+        status, mdc, adrg, drg = reference.group(record, translate=translate, checks=checks)
         got = (result["status"][i], result["mdc"][i], result["adrg"][i], result["drg"][i])
         if STATUS_MAP[status] in ("ok", "ambiguous"):
             want = (STATUS_MAP[status], mdc, adrg, drg)
         else:
             want = (STATUS_MAP[status], *got[1:])
-            assert REASONS[result["reason"][i]].opendrg == status, (case, result["reason"][i])
+            if status == "IMPLAUSIBLE":
+                assert result["reason"][i].endswith("_implausible"), (case, result["reason"][i])
+            else:
+                assert REASONS[result["reason"][i]].opendrg == status, (case,
+                                                                        result["reason"][i])
         assert got == want, (case, got, want, result["detail"][i])
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("folder", _reference_folders(), ids=lambda f: Path(f).name)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.data_too_large])
@@ -196,8 +202,10 @@ def _compare_with_reference(folder: str, cases: list[dict[str, str]], translate:
 def test_kernels_match_reference_on_generated_cases(folder: str, data) -> None:
     cases = data.draw(case_batches(folder))
     _compare_with_reference(folder, cases, translate=False)
+    _compare_with_reference(folder, cases, translate=False, checks="strict")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("folder", _reference_folders(), ids=lambda f: Path(f).name)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.data_too_large])
@@ -239,6 +247,7 @@ def _typed_table(cases: list[dict[str, str]]) -> pa.Table:
     return pa.table(columns)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("folder", _reference_folders()[:3], ids=lambda f: Path(f).name)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -275,3 +284,276 @@ def test_every_output_row_has_a_status_and_only_ok_rows_lack_a_reason() -> None:
         assert (d is None) == (s == "ok")
         if r is not None:
             assert REASONS[r].status == drgkit.STATUSES.index(s)
+
+
+# --------------------------------------------------------------------------- plausibility
+
+
+def _one(table_or_csv, **options) -> dict:
+    rows = drgkit.group(table_or_csv, "demo_2024", **options).to_pylist()
+    assert len(rows) == 1
+    return rows[0]
+
+
+_PLAIN = {"case_id": "P1", "sex": "1", "age": "45", "age_days": "", "birth_weight": "",
+          "los": "5", "diagnoses": "I63.500", "procedures": "93.3900"}
+
+
+@pytest.mark.kernel
+def test_plain_case_is_ok_so_the_checks_below_are_meaningful() -> None:
+    assert _one(pa.table({k: [v] for k, v in _PLAIN.items()}))["status"] == "ok"
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("age", "-5", "age_implausible"), ("age", "45.5", "age_implausible"),
+    ("age", "99999999999999999999", "age_implausible"), ("age", "151", "age_implausible"),
+    ("age_days", "-1", "age_days_implausible"), ("age_days", "2.5", "age_days_implausible"),
+    ("birth_weight", "-1", "birth_weight_implausible"),
+    ("birth_weight", "10000.5", "birth_weight_implausible"),
+    ("los", "-1", "los_implausible"), ("los", "36601", "los_implausible"),
+])
+@pytest.mark.kernel
+def test_implausible_values_are_invalid_from_csv_text(tmp_path: Path, field: str, value: str,
+                                                      reason: str) -> None:
+    case = dict(_PLAIN, **{field: value})
+    path = tmp_path / "c.csv"
+    path.write_text(",".join(case) + "\n" + ",".join(case.values()) + "\n", encoding="utf-8")
+    row = _one(path, value_checks="strict")
+    assert (row["status"], row["reason"]) == ("invalid", reason)
+    assert repr(value) in row["detail"] and field in row["detail"]
+    # by default the checks are FORMAT §5's (the reference grouper's): the case groups, and
+    # the run says loudly that the value is implausible, once per kind, and per case in detail
+    with pytest.warns(drgkit.DataWarning, match=f"implausible {field}"):
+        default = _one(path)
+    assert default["status"] == "ok"
+    assert repr(value) in default["detail"] and "not plausible" in default["detail"]
+
+
+@pytest.mark.parametrize(("field", "value", "arrow_type", "reason"), [
+    ("age", -5, pa.int64(), "age_implausible"), ("age", 45.5, pa.float64(), "age_implausible"),
+    ("age", 1e20, pa.float64(), "age_implausible"),
+    ("age_days", -3.0, pa.float64(), "age_days_implausible"),
+    ("birth_weight", -10, pa.int32(), "birth_weight_implausible"),
+    ("los", -2.0, pa.float32(), "los_implausible"),
+])
+@pytest.mark.kernel
+def test_implausible_values_are_invalid_from_typed_columns(field: str, value: object,
+                                                           arrow_type: pa.DataType,
+                                                           reason: str) -> None:
+    columns = {k: pa.array([v]) for k, v in _PLAIN.items() if k != field}
+    columns[field] = pa.array([value], arrow_type)
+    row = _one(pa.table(columns), value_checks="strict")
+    assert (row["status"], row["reason"]) == ("invalid", reason)
+
+
+@pytest.mark.parametrize(("age", "age_days", "status"), [
+    ("0", "366", "ok"), ("0", "367", "invalid"), ("3", "1200", "ok"), ("45.0", "", "ok"),
+    ("150", "", "ok"), ("0", "0", "ok"),
+])
+@pytest.mark.kernel
+def test_plausibility_boundaries(age: str, age_days: str, status: str) -> None:
+    case = dict(_PLAIN, age=age, age_days=age_days)
+    row = _one(pa.table({k: [v] for k, v in case.items()}), value_checks="strict")
+    assert row["status"] == status, row
+
+
+def test_format_checks_come_before_plausibility() -> None:
+    case = dict(_PLAIN, sex="", age="-5")
+    assert _one(pa.table({k: [v] for k, v in case.items()}),
+                value_checks="strict")["reason"] == "sex_missing"
+
+
+def test_unknown_value_checks_is_a_drgkit_error() -> None:
+    with pytest.raises(drgkit.DrgkitError, match="value_checks"):
+        _one(pa.table({k: [v] for k, v in _PLAIN.items()}), value_checks="lenient")
+
+
+def test_naive_reference_applies_the_same_plausibility_checks(shared: Path) -> None:
+    reference = _naive(str(shared / "rulesets" / "chs_drg_11"))
+    record = {"gender": "1", "age": "45", "ageDay": "", "weight": "", "inHospitalTime": "5",
+              "ICD10_DRGS": "I10.x05", "ICD9_DRGS": ""}
+    assert reference.group(record, checks="strict")[0] == "SUCCESS"
+    for key, value in (("age", "-5"), ("age", "45.5"), ("age", "99999999999999999999"),
+                       ("ageDay", "-1"), ("weight", "-1"), ("inHospitalTime", "-1")):
+        bad = dict(record, **{key: value})
+        assert reference.group(bad, checks="strict")[0] == "IMPLAUSIBLE", (key, value)
+        assert reference.group(bad)[0] == "SUCCESS", (key, value)
+
+
+# --------------------------------------------------------------------------- code-list mistakes
+
+
+def _with_codes(diagnoses: object, procedures: object = "93.3900") -> dict:
+    case = dict(_PLAIN, diagnoses=diagnoses, procedures=procedures)
+    return _one(pa.table({k: [v] for k, v in case.items()}))
+
+
+@pytest.mark.kernel
+def test_whitespace_around_codes_is_not_part_of_them() -> None:
+    clean = _with_codes("I63.500|E03.900")
+    assert clean["status"] == "ok"
+    for spaced in ("I63.500 |E03.900", "I63.500| E03.900", " I63.500\t|\tE03.900 ",
+                   "I63.500 , E03.900"):
+        assert _with_codes(spaced)["drg"] == clean["drg"], spaced
+    # a field of whitespace only is an empty field: no procedure at all
+    assert _with_codes("I63.500", " \t ")["drg"] == _with_codes("I63.500", "")["drg"]
+    # list columns: the same
+    listed = drgkit.group(pa.table({**{k: [v] for k, v in _PLAIN.items()
+                                       if k not in ("diagnoses", "procedures")},
+                                    "diagnoses": [[" I63.500", "E03.900 "]],
+                                    "procedures": [["93.3900\t"]]}), "demo_2024")
+    assert listed.column("drg").to_pylist() == [clean["drg"]]
+
+
+@pytest.mark.parametrize(("diagnoses", "mark", "known"), [
+    ("I63.500;E03.900", "';'", "I63.500"),
+    ("I63.500/E03.900", "'/'", "I63.500"),
+    ("I63.500\tE03.900", "a space or tab", "I63.500"),
+    ("I63.500 E03.900", "a space or tab", "I63.500"),
+    ("i63.500|E03.900", "case-sensitive", "I63.500"),
+    ("i20.800x001", "case-sensitive", "I20.800x001"),  # the x of an extension code stays
+    ("i63.500;e03.900", "';'", "I63.500"),
+])
+@pytest.mark.kernel
+def test_code_list_mistakes_get_a_hint_and_a_warning(diagnoses: str, mark: str,
+                                                     known: str) -> None:
+    with pytest.warns(drgkit.DataWarning, match="look mistyped") as caught:
+        row = _with_codes(diagnoses)
+    # the lookup stays exact: the case is not grouped as if the file were right
+    assert row["status"] == "ungroupable"
+    assert "hint:" in row["detail"] and mark in row["detail"] and repr(known) in row["detail"]
+    assert row["detail"].startswith("no MDC entry rule holds")
+    assert any("row 1" in str(w.message) for w in caught)
+
+
+def test_real_unknown_codes_and_correct_x_codes_get_no_hint(recwarn) -> None:
+    assert _with_codes("I20.800x001")["status"] == "ok"
+    row = _with_codes("ZZZ.999;Q99.999")  # nothing the ruleset knows, whatever the fix
+    assert row["status"] == "ungroupable" and "hint" not in row["detail"]
+    assert not [w for w in recwarn if issubclass(w.category, drgkit.DataWarning)
+                and "mistyped" in str(w.message)]
+
+
+@pytest.mark.kernel
+def test_lower_case_codes_in_list_columns_and_in_the_summary(tmp_path: Path) -> None:
+    columns = {k: [v, v, v] for k, v in _PLAIN.items() if k not in ("case_id", "diagnoses")}
+    table = pa.table({**columns, "case_id": ["a", "b", "c"],
+                      "diagnoses": [["i63.500"], ["I63.500"], ["I63.500;E03.900"]]})
+    with pytest.warns(drgkit.DataWarning):
+        result = drgkit.group(table, "demo_2024").to_pylist()
+    assert [r["status"] for r in result] == ["ungroupable", "ok", "ungroupable"]
+    assert "'I63.500' is known" in result[0]["detail"]
+    assert "';'" in result[2]["detail"]
+    from drgkit.grouping import group_file
+
+    with pytest.warns(drgkit.DataWarning):
+        summary = group_file(table, tmp_path / "out.csv", "demo_2024")
+    text = "\n".join(summary.warnings)
+    assert "1 case(s) with lower-case codes" in text and "1 case(s) with ';'" in text
+
+
+# --------------------------------------------------------------------------- code lookups
+
+
+@pytest.mark.kernel
+@settings(max_examples=40, deadline=None)
+@given(known=st.lists(st.text(min_size=0, max_size=24), max_size=40, unique=True),
+       probes=st.lists(st.text(max_size=24), max_size=40),
+       seps=st.sampled_from([",|", "|", ";"]))
+def test_code_table_agrees_with_a_python_dict(known: list[str], probes: list[str],
+                                              seps: str) -> None:
+    import re
+
+    from drgkit._codes import CodeTable
+
+    known = [k for k in known if k == k.strip(" \t\n\r\x0b\x0c")]
+    table = CodeTable(known)
+    index = {c: i for i, c in enumerate(known)}
+    words = probes + known[:5]
+    ids, _flags = table.map_strings(pa.array(words, pa.string()))
+    assert ids.tolist() == [index.get(w.strip(" \t\n\r\x0b\x0c"), -1) for w in words]
+    texts = [seps[0].join(words[k:k + 3]) for k in range(0, len(words), 3)]
+    offsets, ids, _flags = table.split_and_map(pa.array(texts, pa.large_string()),
+                                               seps.encode(), False, -7)
+    for i, text in enumerate(texts):
+        text = text.strip(" \t\n\r\x0b\x0c")
+        pieces = re.split("[" + re.escape(seps) + "]", text) if text else []
+        want = [index.get(p.strip(" \t\n\r\x0b\x0c"), -1) for p in pieces]
+        assert ids[offsets[i]:offsets[i + 1]].tolist() == want, text
+
+
+@pytest.mark.kernel
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "", "é", "a "])),
+                max_size=60), st.integers(1, 7))
+def test_id_tracker_finds_the_first_row_of_each_repeat(ids: list, batch: int) -> None:
+    from drgkit._codes import IdTracker
+
+    tracker = IdTracker(capacity=4)  # small: forces the table to grow
+    seen: dict[str, int] = {}
+    for start in range(0, len(ids), batch):
+        part = ids[start:start + batch]
+        got = tracker.check(pa.array(part, pa.string()), start).tolist()
+        want = []
+        for k, value in enumerate(part):
+            if value is None:
+                want.append(-1)
+            elif value in seen:
+                want.append(seen[value])
+            else:
+                seen[value] = start + k
+                want.append(-1)
+        assert got == want
+
+
+# --------------------------------------------------------------------------- column types
+
+
+def _base_columns() -> dict[str, pa.Array]:
+    return {k: pa.array([v]) for k, v in _PLAIN.items()}
+
+
+@pytest.mark.parametrize(("field", "array"), [
+    ("age", pa.array([["45"]], pa.list_(pa.string()))),
+    ("sex", pa.array([1], pa.date32())),
+    ("los", pa.array([{"a": 1}])),
+])
+def test_a_column_of_the_wrong_type_is_an_error_naming_it(field: str, array: pa.Array) -> None:
+    columns = _base_columns()
+    columns[field] = array
+    with pytest.raises(drgkit.CaseDataError, match=f"column '{field}'.*case field {field}"):
+        drgkit.group(pa.table(columns), "demo_2024")
+
+
+def test_a_repeated_column_is_an_error_naming_it() -> None:
+    columns = _base_columns()
+    table = pa.Table.from_arrays([*columns.values(), pa.array(["2"])],
+                                 names=[*columns, "sex"])
+    with pytest.raises(drgkit.CaseDataError, match=r"column 'sex'.*appears 2 times"):
+        drgkit.group(table, "demo_2024")
+
+
+def test_binary_columns_are_read_as_utf8_text() -> None:
+    columns = _base_columns()
+    columns["case_id"] = pa.array([b"\xff\xfeP1"], pa.binary())
+    columns["age"] = pa.array([b"45"], pa.binary())
+    row = drgkit.group(pa.table(columns), "demo_2024").to_pylist()[0]
+    assert row["status"] == "ok" and row["case_id"] == "\ufffd\ufffdP1"
+    columns["age"] = pa.array([b"-5"], pa.binary())
+    row = drgkit.group(pa.table(columns), "demo_2024", value_checks="strict").to_pylist()[0]
+    assert (row["reason"], "'-5'" in row["detail"]) == ("age_implausible", True)
+
+
+def test_hints_follow_each_case_when_versions_are_chosen_by_date() -> None:
+    import datetime as dt
+
+    rows = [dict(_PLAIN, case_id=f"v{k}", diagnoses=dx, discharge_date=day)
+            for k, (dx, day) in enumerate([("I63.500;E03.900", dt.date(2023, 5, 1)),
+                                           ("I63.500", dt.date(2023, 6, 1)),
+                                           ("i63.500", dt.date(2024, 5, 1)),
+                                           ("I63.500", dt.date(2024, 6, 1))])]
+    with pytest.warns(drgkit.DataWarning):
+        result = drgkit.group(pa.Table.from_pylist(rows), "demo").to_pylist()
+    assert [r["ruleset"][-4:] for r in result] == ["2023", "2023", "2024", "2024"]
+    assert [r["status"] for r in result] == ["ungroupable", "ok", "ungroupable", "ok"]
+    assert "';'" in result[0]["detail"] and "case-sensitive" in result[2]["detail"]

@@ -124,6 +124,7 @@ def demo_rw(code: str) -> Decimal:
     return Decimal(rows[code]["RW"])
 
 
+@pytest.mark.kernel
 def test_demo_normal_low_high_by_hand() -> None:
     # GZ13: RW 0.7076 (demo table), level 3 coefficient 1.15, employees 15000 yuan per RW
     assert demo_rw("GZ13") == Decimal("0.7076")
@@ -150,6 +151,7 @@ def test_demo_normal_low_high_by_hand() -> None:
     assert out[5]["gain_loss"] == Decimal("24249.63") - Decimal("50000.00")
 
 
+@pytest.mark.kernel
 def test_demo_rw_bands_level_and_scheme_by_hand() -> None:
     # FM11: RW 2.35 × 1.42 = 3.337 ≥ 3 → high ratio 2; resident 14000, level 1 coefficient 0.80
     assert demo_rw("FM11") == Decimal("3.3370")
@@ -163,6 +165,7 @@ def test_demo_rw_bands_level_and_scheme_by_hand() -> None:
     assert out["payment"] == Decimal("37374.41")
 
 
+@pytest.mark.kernel
 def test_demo_basic_group_same_price_everywhere() -> None:
     # GZ15 is a basic group: coefficient 1.02 at every level
     rw = demo_rw("GZ15")
@@ -172,6 +175,7 @@ def test_demo_basic_group_same_price_everywhere() -> None:
     assert {r["standard"] for r in out} == {want}
 
 
+@pytest.mark.kernel
 def test_special_cases_by_hand() -> None:
     cases = [
         # ungroupable: the table's row 0000, RW 0.2 × 15000 (no level coefficient) = 3000.00
@@ -199,6 +203,7 @@ def test_special_cases_by_hand() -> None:
     assert out[1]["standard"] is None
 
 
+@pytest.mark.kernel
 def test_cases_that_cannot_be_settled_say_why() -> None:
     cases = [
         {"status": "invalid", "reason": "sex_missing", "drg": "0000", "total_cost": "100"},
@@ -236,6 +241,7 @@ def test_fund_and_patient_split_by_claim_and_by_ratio(tmp_path: Path) -> None:
     assert out["patient_share"] == Decimal("3930.36")
 
 
+@pytest.mark.kernel
 def test_points_method_two_passes_by_hand() -> None:
     # three normal cases, level 3, employees: points = RW × 100 × 1.15 (4 decimals)
     rws = [demo_rw("GZ13"), demo_rw("GZ13"), demo_rw("FM11")]
@@ -261,6 +267,7 @@ def test_points_method_two_passes_by_hand() -> None:
     assert again == out
 
 
+@pytest.mark.kernel
 def test_points_outliers_convert_money_equivalents() -> None:
     # a high outlier under the points method: its money-equivalent at the reference rate
     # (rounded to the cent) becomes points: cents × 100 / (100 × 15000) per point, 4 decimals
@@ -275,6 +282,7 @@ def test_points_outliers_convert_money_equivalents() -> None:
 # --------------------------------------------------------------------------- money
 
 
+@pytest.mark.kernel
 def test_money_in_and_out_is_exact() -> None:
     values = pa.array(["1234.56", "12.5", "-3", "1.005", "1.000", "abc", "", None, "1,234.00",
                        ".5", "5."])
@@ -289,6 +297,7 @@ def test_money_in_and_out_is_exact() -> None:
     assert out.to_pylist() == [Decimal("1234.56"), Decimal("-0.05"), Decimal("0.00")]
 
 
+@pytest.mark.kernel
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 10**12), st.integers(0, 10**7), st.integers(1, 10**12))
 def test_exact_muldiv_rounding(a: int, b: int, d: int) -> None:
@@ -300,6 +309,7 @@ def test_exact_muldiv_rounding(a: int, b: int, d: int) -> None:
 # --------------------------------------------------------------------------- reconciliation
 
 
+@pytest.mark.kernel
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 600), rows=st.sampled_from([1, 7, 64, 4096]),
        policy=st.sampled_from(["demo", "demo-points"]))

@@ -105,3 +105,13 @@ def rejects_option(func: Any) -> Any:
         "--rejects", type=click.Path(dir_okay=False, path_type=Path),
         help="Write the input rows that cannot be used here, each with its file, line, column "
              "and reason.")(func)
+
+
+def value_checks_option(func):
+    """How strictly to check case values before grouping."""
+    return click.option(
+        "--value-checks", type=click.Choice(["format", "strict"]), default="format",
+        show_default=True,
+        help="format: the checks of the ruleset format (FORMAT.md §5, as the reference "
+             "grouper), noting implausible ages, birth weights and stays in the detail; "
+             "strict: such cases are invalid (age_implausible, …).")(func)

@@ -17,6 +17,7 @@ from ._options import (
     ruleset_option,
     silent_option,
     threads_option,
+    value_checks_option,
 )
 
 
@@ -36,9 +37,10 @@ from ._options import (
 @threads_option
 @batch_rows_option
 @rejects_option
+@value_checks_option
 @silent_option
 def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
-          no_duplicate_check, threads, batch_rows, rejects, silent) -> None:
+          no_duplicate_check, threads, batch_rows, rejects, value_checks, silent) -> None:
     """Group CASES (CSV or Parquet) with RULESET and write every case's result to OUT.
 
     Output columns: case_id, status (ok / ungroupable / ambiguous / invalid), reason, detail,
@@ -57,7 +59,7 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
                 encoding=encoding, translate=translate,
                 keep="all" if keep_all else (list(keep) or None),
                 check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows,
-                **extra)
+                value_checks=value_checks, **extra)
     if not silent:
         print_group_summary(summary, time.perf_counter() - started)
         print_accounting(summary)
@@ -81,9 +83,10 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
 @case_input_options
 @click.option("--translate", is_flag=True, help="Translation mode (dx_map/px_map first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@value_checks_option
 def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, dept,
             leaving_type, discharge_date, layout, columns, encoding, translate,
-            as_json) -> None:
+            as_json, value_checks) -> None:
     """Explain, step by step, how RULESET groups one case.
 
     Either pick a case from CASES (--case ID), or describe one with --dx, --px, --sex, --age…
@@ -99,13 +102,14 @@ def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, de
                 "age": age, "age_days": age_days, "birth_weight": weight, "los": los,
                 "department": dept, "leaving_type": leaving_type,
                 "discharge_date": discharge_date}
-        result = _explain(case, ruleset, layout="drgkit", translate=translate)
+        result = _explain(case, ruleset, layout="drgkit", translate=translate,
+                          value_checks=value_checks)
     else:
         from .._io import open_cases
 
         source = open_cases(cases, encoding=encoding)
         result = _explain(source, ruleset, case_id=case_id, layout=layout, columns=columns,
-                          translate=translate)
+                          translate=translate, value_checks=value_checks)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:

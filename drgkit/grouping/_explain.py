@@ -132,12 +132,14 @@ def explain(
     layout: str | Layout | None = None,
     columns: dict[str, str] | None = None,
     translate: bool = False,
+    value_checks: str = "format",
 ) -> Explanation:
     """Explain how ``ruleset`` groups one case.
 
     ``case`` is a mapping of fields (drgkit names, or a layout's names; code lists as lists or
     ``|``-joined text), or any case input (file, table, frame) together with ``case_id`` to pick
-    the case (or the first row when ``case_id`` is None).
+    the case (or the first row when ``case_id`` is None). ``value_checks`` as in
+    :func:`~drgkit.grouping.group_batches`.
     """
     from .._io import open_cases
 
@@ -177,7 +179,7 @@ def explain(
                                     + ("" if id_col else " (it has no case id column)"))
         source_name = src.name
     run = GroupRun(target, batch.schema, source_name, layout=layout, columns=columns,
-                   translate=translate, check_duplicates=False)
+                   translate=translate, check_duplicates=False, value_checks=value_checks)
     f = run.front(batch)
     k = int(f.version[0])
     out = run._assemble(batch, f.ids, _one_outcome(run, f))
@@ -334,12 +336,16 @@ def _raw_codes(arr: pa.Array | None, separators: str) -> list[str]:
     value = arr[0].as_py()
     if value is None:
         return []
+    # as the grouper reads them: ASCII whitespace around a code is not part of it
     if isinstance(value, list):
-        return ["" if v is None else str(v) for v in value]
-    text = str(value)
+        return ["" if v is None else str(v).strip(_SPACE) for v in value]
+    text = str(value).strip(_SPACE)
     if text == "":
         return []
-    return re.split("[" + re.escape(separators) + "]", text)
+    return [c.strip(_SPACE) for c in re.split("[" + re.escape(separators) + "]", text)]
+
+
+_SPACE = " \t\n\r\x0b\x0c"
 
 
 def _adrg_name(adrg: str, drg_names: Mapping[str, str]) -> str:

@@ -44,6 +44,8 @@ def _dictionaries() -> tuple[pa.Array, pa.Array]:
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
+_MISTAKES = {"semicolon": "';' between codes", "slash": "'/' between codes",
+             "whitespace": "a space or tab between codes", "lower_case": "lower-case codes"}
 
 
 @attrs.define(slots=True)
@@ -155,10 +157,24 @@ class GroupRun:
         check_duplicates: bool = True,
         tracker: Any = None,
         row_offset: int = 0,
+        value_checks: str = "format",
     ) -> None:
         """``tracker``: anything with ``check(ids, row0) -> first rows`` (default: an
         :class:`~drgkit._codes.IdTracker` when ``check_duplicates``); ``row_offset``: rows
-        before this input's first row (a partition of a larger dataset)."""
+        before this input's first row (a partition of a larger dataset); ``value_checks``:
+        ``format`` (the default: exactly the checks of FORMAT.md §5, as the reference grouper;
+        a value outside the plausibility bounds of :data:`drgkit._cases.PLAUSIBLE` is grouped
+        as the format says, with a note in the case's detail and one DataWarning per kind) or
+        ``strict`` (such a case is ``invalid`` with an ``*_implausible`` reason)."""
+        if value_checks not in _cases.VALUE_CHECKS:
+            raise CaseDataError(f"unknown value_checks {value_checks!r}; choose one of "
+                                f"{', '.join(_cases.VALUE_CHECKS)}", file=source)
+        self.value_checks = value_checks
+        #: per row of the current batch: a hint about a mistyped code (see _code_hints)
+        self.hints: dict[int, str] = {}
+        self._row0 = 0
+        self._mistakes: dict[str, list] = {}
+        self._implausible: dict[str, list] = {}
         self.source = source
         self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
                                         else [target])
@@ -238,6 +254,8 @@ class GroupRun:
         n = batch.num_rows
         row0 = self.rows_done
         self.rows_done += n
+        self.hints = {}
+        self._row0 = row0
         cols = {f: self.plan.column(batch, f) for f in self.plan.source}
         ids = self._case_ids(cols.get("case_id"), n, row0)
         pre = np.zeros(n, dtype=np.int8)
@@ -306,6 +324,10 @@ class GroupRun:
             return pa.array([str(row0 + i + 1) for i in range(n)], pa.string())
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
+        if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+            # bytes that are not UTF-8 must not stop the run: shown with U+FFFD
+            arr = pa.array([None if v is None else v.decode("utf-8", "replace")
+                            for v in arr.to_pylist()], pa.string())
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             arr = arr.cast(pa.string())
         if pa.types.is_large_string(arr.type):
@@ -366,6 +388,35 @@ class GroupRun:
                                           "whole number")
             else:
                 detail.setdefault(int(i), f"age {age.text(i)!r} is not a whole number")
+        parsed = {name: field(name) for name in _cases.PLAUSIBLE}
+        strict = self.value_checks == "strict"
+        for code, bad, allowed in _cases.implausible(parsed):
+            hit = np.flatnonzero(bad & (checks == 0))
+            if not len(hit):
+                continue
+            label = code.removesuffix("_implausible")
+            if strict:
+                checks[hit] = rid(code)
+            for i in hit:
+                text = f"{label} {parsed[label].text(i)!r} is not plausible: it must be {allowed}"
+                detail.setdefault(int(i), text if strict else
+                                  f"{text} (grouped as the ruleset format prescribes; "
+                                  "value_checks='strict' makes such a case invalid)")
+            if strict:
+                continue
+            # the format (FORMAT.md §5) groups such a case: say so once per kind and run, and
+            # count them for the summary
+            first = int(hit[0])
+            seen = self._implausible.setdefault(label, [0, ""])
+            seen[0] += len(hit)
+            if not seen[1]:
+                seen[1] = (f"row {self._row0 + first + 1}: {parsed[label].text(first)!r} "
+                           f"(it must be {allowed})")
+                warnings.warn(
+                    f"{self.source}: implausible {label} values, e.g. {seen[1]}; such cases "
+                    "are grouped as the ruleset format prescribes, each with a note in its "
+                    "detail; value_checks='strict' (--value-checks strict) makes them invalid",
+                    DataWarning, stacklevel=5)
         return checks
 
     def prepare(self, k, idx, cols, n, pre, checks, field, detail
@@ -382,12 +433,14 @@ class GroupRun:
             m = len(idx)
             sub_pre, sub_checks = pre[idx], checks[idx]
         seps = self.plan.layout.separators
-        dx_off, dx = _cases.code_lists(sub_cols.get("diagnoses"), m, comp.codes,
-                                       separators=seps, empty_is_one=True, field="diagnoses",
-                                       source=self.source)
-        px_off, px = _cases.code_lists(sub_cols.get("procedures"), m, comp.codes,
-                                       separators=seps, empty_is_one=False, field="procedures",
-                                       source=self.source)
+        dx_off, dx, dx_flags = _cases.code_lists(sub_cols.get("diagnoses"), m, comp.codes,
+                                                 separators=seps, empty_is_one=True,
+                                                 field="diagnoses", source=self.source)
+        px_off, px, px_flags = _cases.code_lists(sub_cols.get("procedures"), m, comp.codes,
+                                                 separators=seps, empty_is_one=False,
+                                                 field="procedures", source=self.source)
+        for name, flags in (("diagnoses", dx_flags), ("procedures", px_flags)):
+            self._code_hints(name, flags, sub_cols.get(name), comp, idx)
         case_pre = sub_pre.copy()
         if self.translate:
             dx_off, dx, px_off, px, flag = K.translate_all(
@@ -423,6 +476,35 @@ class GroupRun:
 
         return K.CaseArrays(dx_off, dx, px_off, px, fkind, fnum, fint, streq, case_pre), sub_parsed
 
+    def _code_hints(self, name: str, flags: np.ndarray, column: pa.Array | None,
+                    comp: CompiledRuleset, idx: np.ndarray | None) -> None:
+        """Hints for the rows whose unknown codes look like a common mistake (another
+        separator, lower case): kept per row for the detail column and counted per mistake
+        for one DataWarning each (see drgkit._codes)."""
+        rows = np.flatnonzero(flags)
+        if not len(rows) or column is None:
+            return
+        hints = _cases.code_hints(column.take(pa.array(rows)), comp.codes,
+                                  self.plan.layout.separators)
+        what = "diagnosis" if name == "diagnoses" else "procedure"
+        for j, hint in zip(rows, hints, strict=True):
+            if hint is None:
+                continue
+            row = int(j if idx is None else idx[j])
+            self.hints.setdefault(row, hint.text(what))
+            count = self._mistakes.setdefault(hint.kind, [0, ""])
+            count[0] += 1
+            if not count[1]:
+                count[1] = f"row {self._row0 + row + 1}: {hint.text(what)}"
+                message = (f"{self.source}: codes that look mistyped ({_MISTAKES[hint.kind]}),"
+                           f" e.g. {count[1]}; such cases may not group: fix the file (each "
+                           "case's detail says which code)")
+                warnings.warn(message, DataWarning, stacklevel=5)
+
+    def mistakes(self) -> dict[str, tuple[int, str]]:
+        """Per mistake kind seen so far: (cases, first example)."""
+        return {k: (v[0], v[1]) for k, v in self._mistakes.items()}
+
     def _group_version(self, k, idx, cols, n, pre, checks, field, reason, result,
                        detail) -> None:
         comp = self.versions[k].compiled
@@ -442,6 +524,15 @@ class GroupRun:
             code, text = _error_detail(comp, int(err[j]), sub_parsed, j)
             sub_reason[j] = rid(code)
             detail[int(j if idx is None else idx[j])] = text
+        # hints are few: visit them, not every case that did not group
+        for row, hint in self.hints.items():
+            j = row if idx is None else int(np.searchsorted(idx, row))
+            if idx is not None and (j >= len(idx) or idx[j] != row):
+                continue  # another version's case
+            if sub_reason[j]:
+                base = detail.get(row, REASONS[REASON_CODES[sub_reason[j]]].text)
+                if hint not in base:
+                    detail[row] = f"{base}; hint: {hint}"
         if idx is None:
             reason[:] = sub_reason
             result[:] = sub_res
@@ -476,13 +567,16 @@ class GroupRun:
             mdc = pa.concat_arrays(mdc_parts).take(pick)
             adrg = pa.concat_arrays(adrg_parts).take(pick)
             drg = drg_codes.take(pick)
-        # detail: the reason's own text, or a case's specific text (few), as a dictionary
+        # detail: the reason's own text, or a case's specific text (few), as a dictionary; a
+        # grouped case has none unless it carries a note (an implausible value, FORMAT mode)
         detail_idx = out.reason.astype(np.int32)
-        specific = [(i, text) for i, text in out.detail.items() if status[i] != 0]
+        specific = list(out.detail.items())
+        no_detail = status == 0
         for j, (i, _text) in enumerate(specific):
             detail_idx[i] = len(REASON_CODES) + j
+            no_detail[i] = False
         detail = pa.DictionaryArray.from_arrays(
-            pa.array(detail_idx, pa.int32(), mask=status == 0),
+            pa.array(detail_idx, pa.int32(), mask=no_detail),
             pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()))
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [
@@ -578,16 +672,19 @@ def group_batches(
     encoding: str = "utf-8",
     threads: int | None = None,
     run_hook: Callable[[GroupRun, CaseSource], None] | None = None,
+    value_checks: str = "format",
 ) -> Iterator[pa.RecordBatch]:
     """Group cases batch by batch; yields one result batch per input batch, in order.
 
     Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
+    ``value_checks``: see :class:`GroupRun`.
     """
     target = _resolve(ruleset)
     src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
                                                    if batch_rows else {}))
     run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
-                   translate=translate, keep=keep, check_duplicates=check_duplicates)
+                   translate=translate, keep=keep, check_duplicates=check_duplicates,
+                   value_checks=value_checks)
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None
@@ -597,6 +694,13 @@ def group_batches(
         tail = run.malformed_rows(src.malformed)
         if tail is not None:
             yield tail
+        for kind, (count, example) in run.mistakes().items():
+            run.summary.warnings.append(
+                f"{run.source}: {count:,} case(s) with {_MISTAKES[kind]}, e.g. {example}")
+        for label, (count, example) in run._implausible.items():
+            run.summary.warnings.append(
+                f"{run.source}: {count:,} case(s) with an implausible {label}, e.g. {example}; "
+                "grouped as the ruleset format prescribes (--value-checks strict: invalid)")
     finally:
         if previous is not None:
             set_threads(previous)

@@ -66,6 +66,17 @@ _REASONS = (
     Reason("no_ruleset_in_force", INVALID, "",
            "no version of the ruleset was in force on the discharge date",
            "出院日期无适用的分组方案版本"),
+    # drgkit's plausibility checks (drgkit._cases.PLAUSIBLE); the reference grouper has none,
+    # so these have no OpenDRG status (only value_checks="strict" produces them)
+    Reason("age_implausible", INVALID, "",
+           "age is not a whole number of years from 0 to 150", "年龄不合理（须为0至150的整数）"),
+    Reason("age_days_implausible", INVALID, "",
+           "age in days is negative or not whole, or over 366 while age is 0",
+           "天龄不合理（负数、非整数，或年龄为0时超过366天）"),
+    Reason("birth_weight_implausible", INVALID, "",
+           "birth weight is not from 0 to 10,000 grams", "新生儿出生体重不合理（须为0至10000克）"),
+    Reason("los_implausible", INVALID, "",
+           "length of stay is not from 0 to 36,600 days", "住院天数不合理（须为0至36600天）"),
 )
 
 REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}
