@@ -11,6 +11,7 @@ import os
 
 __all__ = [
     "CaseDataError",
+    "CatalogueError",
     "DrgkitError",
     "RegistryError",
     "RulesetError",
@@ -52,6 +53,10 @@ class TableError(DrgkitError, ValueError):
 
 class RulesetError(TableError):
     """A ruleset folder is missing, malformed or inconsistent."""
+
+
+class CatalogueError(TableError):
+    """A DIP catalogue folder is missing, malformed or inconsistent."""
 
 
 class CaseDataError(TableError):
