@@ -77,6 +77,20 @@ def drgkit_register_policies(registry: Registry) -> None:
 
 
 @hookspec
+def drgkit_register_catalogues(registry: Registry) -> None:
+    """Register DIP catalogue versions (按病种分值付费 病种目录).
+
+    Call ``registry.add_catalogue(path, id=..., name=..., region=..., version=...,
+    effective_from=..., effective_to=..., description=...)`` once per version. ``path`` is a
+    folder in the DIP catalogue format (``drgkit/catalogue/FORMAT.md``); every keyword is
+    optional and overrides what the folder's ``meta.csv`` says (``catalogue``, ``name``,
+    ``region``, ``version``, ``effective_from``, ``effective_to``, ``description``).
+    Registering an id that another plugin already registered raises
+    :class:`~drgkit.errors.RegistryError` naming both plugins. Return nothing.
+    """
+
+
+@hookspec
 def drgkit_register_layouts(registry: Registry) -> None:
     """Register case file layouts (how a file names the case fields).
 

@@ -18,7 +18,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import RegistryError, RulesetError
+from .catalogue._model import Catalogue, CatalogueInfo
+from .errors import CatalogueError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
 
@@ -74,6 +75,13 @@ class Registry:
                     impl.function(registry=registry)
                 finally:
                     registry._current = "<direct>"
+        # DIP catalogues (a separate hook; older plugins simply do not implement it)
+        for impl in pm.hook.drgkit_register_catalogues.get_hookimpls():
+            registry._current = impl.plugin_name
+            try:
+                impl.function(registry=registry)
+            finally:
+                registry._current = "<direct>"
         return registry
 
     def _source(self, path: Path | None = None) -> str:
@@ -223,6 +231,47 @@ class Registry:
         except KeyError:
             raise RegistryError(f"unknown layout {name!r}; known: "
                                 f"{', '.join(self.layouts)}") from None
+
+    # ------------------------------------------------------------------ DIP catalogues
+    @property
+    def _catalogue_map(self) -> dict[str, tuple[Catalogue, str]]:
+        if "_catalogues" not in self.__dict__:
+            self.__dict__["_catalogues"] = {}
+        return self.__dict__["_catalogues"]
+
+    def add_catalogue(self, path: str | os.PathLike[str], *, id: str | None = None,
+                      **info: Any) -> CatalogueInfo:
+        """Register the DIP catalogue folder at ``path`` (see ``drgkit_register_catalogues``)."""
+        path = Path(path)
+        if not (path / "meta.csv").is_file():
+            raise CatalogueError(f"{self._source()} registers a DIP catalogue here, but the "
+                                 "folder has no meta.csv", file=path)
+        cat_info = CatalogueInfo.from_folder(path, source=self._current, id=id, **info)
+        if cat_info.id in self._catalogue_map:
+            other, by = self._catalogue_map[cat_info.id]
+            raise RegistryError(
+                f"catalogue id {cat_info.id!r} is registered twice: by {by} "
+                f"({other.info.path}) and by {self._source()} ({path})")
+        self._catalogue_map[cat_info.id] = (Catalogue(cat_info), self._source())
+        return cat_info
+
+    @property
+    def catalogues(self) -> dict[str, Catalogue]:
+        return {k: v for k, (v, _by) in sorted(self._catalogue_map.items())}
+
+    def resolve_catalogue(self, spec: str | os.PathLike[str] | Catalogue) -> Catalogue:
+        """A registered catalogue id, or a catalogue folder path."""
+        if isinstance(spec, Catalogue):
+            return spec
+        text = os.fspath(spec)
+        if text in self._catalogue_map:
+            return self._catalogue_map[text][0]
+        if Path(text).is_dir():
+            return Catalogue.from_path(text)
+        close = difflib.get_close_matches(text, list(self._catalogue_map), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise RegistryError(f"unknown DIP catalogue {text!r}: not a registered id and not a "
+                            f"folder.{hint} Registered: {', '.join(self._catalogue_map) or 'none'}")
 
 
 _DEFAULT: Registry | None = None
