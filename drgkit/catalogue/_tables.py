@@ -211,7 +211,7 @@ def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
                 if len(values) != len(header):
                     raise CatalogueError(f"expected {len(header)} fields, found {len(values)}",
                                          file=path, row=start)
-                yield start, {h: v.strip() for h, v in zip(header, values)}
+                yield start, {h: v.strip() for h, v in zip(header, values, strict=True)}
                 start = reader.line_num + 1
     except UnicodeDecodeError as exc:
         raise CatalogueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
@@ -378,8 +378,9 @@ def read_tables(folder: str | Path) -> CatalogueTables:
                 raise c.error(row, "seq", f"seq {seq} repeats row {seqs[seq]}")
             seqs[seq] = row
 
-            def opt_dec(col: str, r: int = row, vals: dict = v) -> decimal.Decimal | None:
-                return c.decimal(r, col, vals[col]) if vals[col] else None
+            def opt_dec(col: str, r: int = row, vals: dict = v,
+                        cx: _Ctx = c) -> decimal.Decimal | None:
+                return cx.decimal(r, col, vals[col]) if vals[col] else None
 
             rule = RuleRow(
                 name, packet, seq,

@@ -328,7 +328,7 @@ class DipRun:
             best_coef[take] = float(c)
             coef.append(c)
         subs = pa.array([a[4] for a in self._aux] + [None], pa.string())
-        coefs = pa.array(coef + [None], pa.decimal128(12, 6))
+        coefs = pa.array([*coef, None], pa.decimal128(12, 6))
         pick = np.where(best >= 0, best, len(self._aux))
         return subs.take(pick), coefs.take(pick)
 
@@ -364,9 +364,9 @@ class DipRun:
         ]
         s = self.summary
         s.cases += n
-        for k, cnt in zip(*np.unique(status, return_counts=True)):
+        for k, cnt in zip(*np.unique(status, return_counts=True), strict=True):
             s.by_status[STATUSES[k]] = s.by_status.get(STATUSES[k], 0) + int(cnt)
-        for k, cnt in zip(*np.unique(tier, return_counts=True)):
+        for k, cnt in zip(*np.unique(tier, return_counts=True), strict=True):
             s.by_tier[TIERS[k] or "none"] = s.by_tier.get(TIERS[k] or "none", 0) + int(cnt)
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
