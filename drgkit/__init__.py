@@ -15,8 +15,18 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._io import DataWarning, open_cases
 from ._jit import get_threads, set_threads
-from .errors import CaseDataError, DrgkitError, RegistryError, RulesetError, TableError
-from .grouping import GroupSummary, group, group_batches, group_file
+from .catalogue import Catalogue, CatalogueInfo
+from .errors import (
+    CaseDataError,
+    CatalogueError,
+    DrgkitError,
+    RegistryError,
+    RulesetError,
+    TableError,
+)
+from .grouping import GroupSummary, group_batches, group_file
+from .grouping import group as _group_drg
+from .grouping._dip import DIP_RESULT_SCHEMA, group_dip, group_dip_batches
 from .grouping._explain import Explanation, explain
 from .grouping._status import REASONS, STATUSES
 from .hookspecs import hookimpl
@@ -39,13 +49,36 @@ def load_ruleset(spec) -> Ruleset | RulesetSeries:
     return target
 
 
+def _is_catalogue(target) -> bool:
+    if isinstance(target, Catalogue):
+        return True
+    if isinstance(target, str):
+        return target in default_registry().catalogues
+    return False
+
+
+def group(cases, target, **options):
+    """Group cases with a DRG ruleset or a DIP catalogue; one Arrow table, every input row.
+
+    ``target``: a :class:`Catalogue` or a registered DIP catalogue id groups by DIP
+    (:func:`group_dip`); anything else is a DRG ruleset as :func:`drgkit.grouping.group` takes.
+    """
+    if _is_catalogue(target):
+        return group_dip(cases, target, **options)
+    return _group_drg(cases, target, **options)
+
+
 __all__ = [
     "CASE_FIELDS",
+    "DIP_RESULT_SCHEMA",
     "GROUP_RESULT_SCHEMA",
     "LAYOUTS",
     "REASONS",
     "STATUSES",
     "CaseDataError",
+    "Catalogue",
+    "CatalogueError",
+    "CatalogueInfo",
     "DataWarning",
     "DrgkitError",
     "Explanation",
@@ -64,6 +97,8 @@ __all__ = [
     "get_threads",
     "group",
     "group_batches",
+    "group_dip",
+    "group_dip_batches",
     "group_file",
     "hookimpl",
     "load_ruleset",
