@@ -179,8 +179,7 @@ def _copy_demo(tmp_path: Path, meta: dict[str, str] | None = None) -> Path:
 # ------------------------------------------------------------ kernel vs naive, generated
 
 # small alphabets so that codes, patterns and keys collide often
-DX_CODES = [f"{a}{b}{c}.{d}{e}" for a in "AK" for b in "01" for c in "01" for d in "01"
-            for e in "0"]
+DX_CODES = [f"{a}0{c}.{d}0" for a in "AK" for c in "01" for d in "01"]
 PX_CODES = [f"{a}{b}.{c}{d}" for a in "12" for b in "1" for c in "12" for d in "12"]
 
 
@@ -190,6 +189,8 @@ def _prefix(code: str, n: int) -> str:
 
 
 dx_pattern = st.builds(_prefix, st.sampled_from(DX_CODES), st.integers(1, 5))
+#: rule tiers come first: narrower diagnosis patterns leave cases for the later tiers
+rule_dx_pattern = st.builds(_prefix, st.sampled_from(DX_CODES), st.integers(3, 5))
 px_pattern = st.builds(_prefix, st.sampled_from(PX_CODES), st.integers(1, 4))
 
 
@@ -208,7 +209,8 @@ SCORES = ["1", "2", "2.5", "3"]
 
 
 @st.composite
-def catalogues(draw) -> dict[str, list[list[str]]]:
+def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
+               ) -> dict[str, list[list[str]]]:
     files: dict[str, list[list[str]]] = {}
     packets: list[list[str]] = []
 
@@ -222,9 +224,9 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
     for name, kind in (("pregroup.csv", "pregroup"), ("merge.csv", "merged"),
                        ("subdivide.csv", "subdivided")):
         rows = [rule_header]
-        for seq in draw(st.lists(st.integers(1, 50), max_size=2, unique=True)):
+        for seq in draw(st.lists(st.integers(1, 50), max_size=2 if rules else 0, unique=True)):
             cond = [
-                draw(_opt(_spec(dx_pattern, allow_all=False))),
+                draw(_opt(_spec(rule_dx_pattern, allow_all=False))),
                 draw(_opt(_spec(dx_pattern))),
                 draw(_opt(_spec(px_pattern, allow_all=False))),
                 draw(_opt(_spec(px_pattern))),
@@ -234,13 +236,13 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
                                                ("", "2000")]))
             age = draw(st.sampled_from(["", "", "28"]))
             if not any(cond) and not (wmin or wmax or age):
-                cond[0] = draw(dx_pattern)
+                cond[0] = draw(rule_dx_pattern)
             rows.append([packet(kind), str(seq), *cond, wmin, wmax, age])
         files[name] = rows
     core = [["packet", "dx_key", "principal_px", "related_px"]]
     seen = set()
-    for _ in range(draw(st.integers(0, 8))):
-        key = _prefix(draw(st.sampled_from(DX_CODES)), 4)
+    for _ in range(draw(st.integers(0 if rules else 3, 8 if rules else 12))):
+        key = _prefix(draw(st.sampled_from(dx_codes)), 4)
         principal = draw(_opt(_spec(px_pattern, max_alts=2, allow_all=False)))
         related = draw(_opt(_spec(px_pattern))) if principal else ""
         if (key, principal, related) in seen:
@@ -252,7 +254,7 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
         core.append([code, key, principal, related])
     files["core.csv"] = core
     files["excluded_dx.csv"] = [["code", "name"]] + [
-        [p, ""] for p in draw(st.lists(dx_pattern, max_size=1, unique=True))]
+        [p, ""] for p in draw(st.lists(rule_dx_pattern, max_size=1, unique=True))]
     files["excluded_px.csv"] = [["code", "name"]] + [
         [p, ""] for p in draw(st.lists(px_pattern, max_size=1, unique=True))]
     files["px_attribute.csv"] = [["code", "attribute"]] + [
@@ -261,7 +263,7 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
     comp = [["packet", "dx_category", "attribute"]]
     for cat, attr in draw(st.lists(st.tuples(st.sampled_from(sorted({c[:3] for c in DX_CODES})),
                                              st.sampled_from(ATTR_NAMES)),
-                                   max_size=5, unique=True)):
+                                   min_size=2, max_size=10, unique=True)):
         comp.append([packet("comprehensive"), cat, attr])
     files["comprehensive.csv"] = comp
     fb = [["packet", "dx_prefix"]]
@@ -273,7 +275,7 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
     files["fallback.csv"] = fb
     blank = packet("blank") if draw(st.booleans()) else ""
     steps = draw(st.permutations(["comprehensive", "prefix", "blank"]))
-    chain = steps[:draw(st.integers(1, 3))]
+    chain = steps[:draw(st.sampled_from([1, 2, 3, 3, 3]))]
     cons = draw(st.lists(st.sampled_from(ATTR_NAMES), min_size=1, max_size=2, unique=True))
     files["meta.csv"] = [["key", "value"], ["format", "1"], ["catalogue", "gen"],
                          ["score_scale", "1000"],
@@ -285,15 +287,13 @@ def catalogues(draw) -> dict[str, list[list[str]]]:
     return files
 
 
-code_or_empty_dx = st.one_of(st.sampled_from(DX_CODES), st.just(""))
 cases_strategy = st.lists(st.fixed_dictionaries({
-    "diagnoses": st.lists(st.sampled_from(DX_CODES), min_size=1, max_size=3)
-    | st.lists(code_or_empty_dx, max_size=2),
+    "diagnoses": st.lists(st.sampled_from([*DX_CODES, ""]), min_size=1, max_size=3),
     "procedures": st.lists(st.sampled_from(PX_CODES) | st.just(""), max_size=3),
     "ventilation_hours": st.sampled_from([None, 10.0, 48.0, 96.0, 120.0]),
     "birth_weight": st.sampled_from([None, 900.0, 1500.0, 2499.0, 3000.0]),
     "age_days": st.sampled_from([None, 0.0, 28.0, 29.0]),
-}), min_size=1, max_size=25)
+}), min_size=5, max_size=25)
 
 
 def _write(folder: Path, files: dict[str, list[list[str]]]) -> None:
@@ -312,6 +312,25 @@ _counter = iter(range(10**9))
 def test_kernel_matches_naive_on_generated_catalogues(tmp_path: Path, files, cases) -> None:
     folder = tmp_path / f"c{next(_counter)}"
     _write(folder, files)
+    _compare(folder, cases)
+
+
+CORE_DX = DX_CODES[:2]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(files=catalogues(rules=False, dx_codes=CORE_DX), cases=st.lists(st.fixed_dictionaries({
+    "diagnoses": st.lists(st.sampled_from(CORE_DX), min_size=1, max_size=2),
+    "procedures": st.lists(st.sampled_from(PX_CODES), max_size=4)}), min_size=5, max_size=25))
+def test_core_partial_matches_match_naive(tmp_path: Path, files, cases) -> None:
+    """Dense core rows around two dx keys: related-procedure counts, ties, conservative rows."""
+    folder = tmp_path / f"c{next(_counter)}"
+    _write(folder, files)
+    _compare(folder, cases)
+
+
+def _compare(folder: Path, cases: list[dict]) -> None:
     for k, c in enumerate(cases):
         c["case_id"] = str(k)
     out = group_dip(_table(cases), Catalogue.from_path(folder)).to_pylist()
