@@ -27,7 +27,9 @@ from .errors import (
 from .grouping import GroupSummary, group_batches, group_file
 from .grouping import group as _group_drg
 from .grouping._dip import DIP_RESULT_SCHEMA, group_dip, group_dip_batches
-from .grouping._explain import Explanation, explain
+from .grouping._dip_explain import Candidate, DipExplanation, candidates, explain_dip
+from .grouping._explain import Explanation
+from .grouping._explain import explain as _explain_drg
 from .grouping._status import REASONS, STATUSES
 from .hookspecs import hookimpl
 from .registry import Registry, default_registry, plugin_manager
@@ -68,6 +70,14 @@ def group(cases, target, **options):
     return _group_drg(cases, target, **options)
 
 
+def explain(case, target, **options):
+    """Explain how one case groups: DRG (a ruleset) or DIP (a :class:`Catalogue` or a registered
+    catalogue id, every tier tried and why)."""
+    if _is_catalogue(target):
+        return explain_dip(case, target, **options)
+    return _explain_drg(case, target, **options)
+
+
 __all__ = [
     "CASE_FIELDS",
     "DIP_RESULT_SCHEMA",
@@ -75,11 +85,13 @@ __all__ = [
     "LAYOUTS",
     "REASONS",
     "STATUSES",
+    "Candidate",
     "CaseDataError",
     "Catalogue",
     "CatalogueError",
     "CatalogueInfo",
     "DataWarning",
+    "DipExplanation",
     "DrgkitError",
     "Explanation",
     "GroupSummary",
@@ -92,8 +104,10 @@ __all__ = [
     "RulesetSeries",
     "TableError",
     "__version__",
+    "candidates",
     "default_registry",
     "explain",
+    "explain_dip",
     "get_threads",
     "group",
     "group_batches",
