@@ -18,7 +18,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .catalogue._model import Catalogue, CatalogueInfo
+from .catalogue._model import Catalogue, CatalogueInfo, CatalogueSeries
 from .errors import CatalogueError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
@@ -259,15 +259,36 @@ class Registry:
     def catalogues(self) -> dict[str, Catalogue]:
         return {k: v for k, (v, _by) in sorted(self._catalogue_map.items())}
 
-    def resolve_catalogue(self, spec: str | os.PathLike[str] | Catalogue) -> Catalogue:
-        """A registered catalogue id, or a catalogue folder path."""
-        if isinstance(spec, Catalogue):
+    def catalogue_regions(self) -> dict[str, CatalogueSeries]:
+        by_region: dict[str, list[Catalogue]] = {}
+        for cat in self.catalogues.values():
+            if cat.info.region:
+                by_region.setdefault(cat.info.region, []).append(cat)
+        return {region: CatalogueSeries(region, tuple(versions))
+                for region, versions in sorted(by_region.items())}
+
+    def resolve_catalogue(self, spec: str | os.PathLike[str] | Catalogue | CatalogueSeries
+                          ) -> Catalogue | CatalogueSeries:
+        """A registered catalogue id, a region (every version, by discharge date), a catalogue
+        folder, or a folder of version folders."""
+        if isinstance(spec, (Catalogue, CatalogueSeries)):
             return spec
         text = os.fspath(spec)
         if text in self._catalogue_map:
             return self._catalogue_map[text][0]
-        if Path(text).is_dir():
-            return Catalogue.from_path(text)
+        regions = self.catalogue_regions()
+        if text in regions:
+            return regions[text]
+        path = Path(text)
+        if path.is_dir():
+            if (path / "meta.csv").is_file():
+                return Catalogue.from_path(path)
+            versions = [Catalogue.from_path(p) for p in sorted(path.iterdir())
+                        if (p / "meta.csv").is_file()]
+            if versions:
+                return CatalogueSeries(path.name, tuple(versions))
+            raise CatalogueError("neither a catalogue folder (no meta.csv) nor a folder of "
+                                 "catalogue versions", file=path)
         close = difflib.get_close_matches(text, list(self._catalogue_map), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise RegistryError(f"unknown DIP catalogue {text!r}: not a registered id and not a "

@@ -165,7 +165,7 @@ def test_group_dispatch_keeps_drg_path() -> None:
 
 def _copy_demo(tmp_path: Path, meta: dict[str, str] | None = None) -> Path:
     folder = tmp_path / "cat"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for f in DEMO.iterdir():
         (folder / f.name).write_bytes(f.read_bytes())
     if meta:
@@ -362,3 +362,30 @@ def test_kernel_matches_naive_on_demo(cases) -> None:
     for case, row in zip(cases, out, strict=True):
         reason, packet, tier = naive.group(case)
         assert (row["reason"] or "", row["packet"], row["tier"]) == (reason, packet, tier), case
+
+
+def test_versions_by_discharge_date(tmp_path: Path) -> None:
+    root = tmp_path / "city"
+    root.mkdir()
+    old = _copy_demo(root / "a", meta={"catalogue": "city_2023", "effective_from": "2023-01-01"})
+    new = _copy_demo(root / "b", meta={"catalogue": "city_2024", "effective_from": "2024-01-01"})
+    text = (old / "packets.csv").read_text(encoding="utf-8")
+    (old / "packets.csv").write_text(text.replace("core,850\n", "core,800\n"), encoding="utf-8")
+    old.rename(root / "2023")
+    new.rename(root / "2024")
+    cases = pa.table({
+        "case_id": ["a", "b", "c", "d", "e", "f"],
+        "diagnoses": ["K35.800"] * 5 + ["Z00.000"],
+        "procedures": ["47.01"] * 6,
+        "discharge_date": ["2023-12-31", "2024-01-01", None, "2023-02-30", "2022-12-31",
+                           "2024-05-01"],
+    })
+    out = group_dip(cases, root).to_pylist()
+    assert [r["case_id"] for r in out] == ["a", "b", "c", "d", "e", "f"]  # input order kept
+    assert [(r["catalogue"], r["score"]) for r in out[:2]] == [
+        ("city_2023", decimal.Decimal(800)), ("city_2024", decimal.Decimal(850))]
+    assert [r["reason"] for r in out[2:]] == ["discharge_date_missing", "discharge_date_invalid",
+                                              "no_catalogue_in_force", "excluded_principal_dx"]
+    assert out[2]["catalogue"] is None and out[5]["catalogue"] == "city_2024"
+    assert "2022-12-31" in out[4]["detail"] and "city_2023 2023-01-01 to 2023-12-31" in \
+        out[4]["detail"]

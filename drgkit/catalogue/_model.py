@@ -18,7 +18,7 @@ from ..errors import CatalogueError
 from . import _tables as T
 from ._compile import CompiledCatalogue, load_compiled
 
-__all__ = ["Catalogue", "CatalogueInfo"]
+__all__ = ["Catalogue", "CatalogueInfo", "CatalogueSeries"]
 
 
 def _date(value: str | dt.date | None) -> dt.date | None:
@@ -144,3 +144,58 @@ class Catalogue:
             return decimal.Decimal(names["scores"][names["packets"].index(packet)])
         except ValueError:
             raise KeyError(packet) from None
+
+
+@attrs.frozen(slots=True)
+class CatalogueSeries:
+    """The catalogue versions of one region, each in force from its ``effective_from`` until
+    the day before the next version's (or its own ``effective_to`` if earlier); cases pick
+    their version by discharge date (按出院日期)."""
+
+    region: str
+    versions: tuple[Catalogue, ...]
+    scheme = "dip"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.versions:
+            raise CatalogueError(f"region {self.region!r} has no catalogue versions")
+        seen: dict[dt.date | None, str] = {}
+        for v in self.versions:
+            start = v.info.effective_from
+            if start is None and len(self.versions) > 1:
+                raise CatalogueError(f"region {self.region!r} has several catalogue versions "
+                                     f"but {v.id} has no effective_from date",
+                                     file=v.info.path / "meta.csv")
+            if start in seen:
+                raise CatalogueError(f"region {self.region!r}: {seen[start]} and {v.id} both "
+                                     f"take effect on {start}", file=v.info.path / "meta.csv")
+            seen[start] = v.id
+
+    @property
+    def id(self) -> str:
+        return self.region
+
+    def periods(self) -> list[tuple[Catalogue, dt.date | None, dt.date | None]]:
+        """(version, first day, last day) of each version, oldest first."""
+        ordered = sorted(self.versions, key=lambda v: v.info.effective_from or dt.date.min)
+        out = []
+        for k, v in enumerate(ordered):
+            end = v.info.effective_to
+            if k + 1 < len(ordered):
+                nxt = ordered[k + 1].info.effective_from - dt.timedelta(days=1)
+                end = nxt if end is None or nxt < end else end
+            out.append((v, v.info.effective_from, end))
+        return out
+
+    def select(self, days):
+        """Index into :meth:`periods` of the version in force on each day (days since
+        1970-01-01), -1 where none is."""
+        import numpy as np
+
+        epoch = dt.date(1970, 1, 1)
+        choice = np.full(len(days), -1, dtype=np.int32)
+        for k, (_v, first, last) in enumerate(self.periods()):
+            lo = (first - epoch).days if first else np.iinfo(np.int32).min
+            hi = (last - epoch).days if last else np.iinfo(np.int32).max
+            choice[(days >= lo) & (days <= hi)] = k
+        return choice

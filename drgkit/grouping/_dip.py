@@ -8,6 +8,7 @@ Every input case comes out: a packet with its score, or a status with a reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from .._io import CaseSource, MalformedRow, open_cases
 from .._jit import set_threads
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
-from ..catalogue._model import Catalogue
+from ..catalogue._model import Catalogue, CatalogueSeries
 from ..schema import Layout
 from . import _dip_kernel as K
 from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
@@ -44,7 +45,15 @@ _DIP_REASONS = (
            "未能入组且无空白病种"),
     Reason("malformed_row", INVALID, "", "the input row could not be split into its columns",
            "行格式错误"),
+    Reason("discharge_date_missing", INVALID, "",
+           "no discharge date: the catalogue version in force cannot be chosen", "出院日期缺失"),
+    Reason("discharge_date_invalid", INVALID, "", "the discharge date is not a date",
+           "出院日期格式错误"),
+    Reason("no_catalogue_in_force", INVALID, "",
+           "no version of the catalogue was in force on the discharge date",
+           "出院日期无适用的病种目录版本"),
 )
+R_DATE_MISSING, R_DATE_INVALID, R_NOT_IN_FORCE = 7, 8, 9
 #: reason code -> Reason; ids are positions (the kernel's R_* constants)
 DIP_REASONS: dict[str, Reason] = {r.code: r for r in _DIP_REASONS}
 _REASON_STATUS = np.array([r.status for r in _DIP_REASONS], dtype=np.int8)
@@ -207,22 +216,20 @@ class DipSummary:
     by_tier: dict[str, int] = attrs.field(factory=dict)
 
 
-class DipRun:
-    """Groups the batches of one input with one catalogue."""
+class _VersionRun:
+    """Groups cases with one catalogue version (its code facts and result strings)."""
 
-    def __init__(self, catalogue: Catalogue, schema: pa.Schema, source: str, *,
-                 layout: str | Layout | None = None, columns: dict[str, str] | None = None,
-                 check_duplicates: bool = True) -> None:
+    def __init__(self, catalogue: Catalogue, plan: _cases.ColumnPlan, source: str,
+                 summary: DipSummary, catalogue_dict: pa.Array, index: int) -> None:
         self.catalogue = catalogue
         self.compiled = catalogue.compiled
+        self.plan = plan
         self.source = source
-        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        fields=_DIP_FIELDS)
-        self.separators = self.plan.layout.separators
+        self.separators = plan.layout.separators
         self.schema = DIP_RESULT_SCHEMA
-        self.ids = IdTracker() if check_duplicates else None
-        self.rows_done = 0
-        self.summary = DipSummary()
+        self.summary = summary
+        self._catalogue_dict = catalogue_dict
+        self._catalogue_index = index
         derived = self.compiled.derived
         if "dx" not in derived:
             derived["dx"] = CodeFacts(self.compiled, "dx")
@@ -243,15 +250,11 @@ class DipRun:
         self._aux = [(names["packets"].index(a[0]), a[1], a[3], a[4], a[5],
                       decimal.Decimal(a[6])) for a in names["aux"]]
 
-    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def group(self, batch: pa.RecordBatch, ids: pa.Array, pre: np.ndarray,
+              detail: dict[int, str]) -> pa.RecordBatch:
+        """Result rows of ``batch``; ``pre`` holds reasons found before grouping (kept)."""
         n = batch.num_rows
         col = self.plan.column
-        ids = _case_ids(col(batch, "case_id"), n, self.rows_done)
-        pre = np.zeros(n, dtype=np.int8)
-        pre[pc.is_null(ids).to_numpy(zero_copy_only=False)] = K.R_ID_MISSING
-        if self.ids is not None:
-            seen = self.ids.check(ids, self.rows_done)
-            pre[(seen >= 0) & (pre == 0)] = K.R_DUPLICATE
         dx_off, dx_uniq, dx_idx = code_column(col(batch, "diagnoses"), n, self.separators,
                                               "diagnoses", self.source)
         px_off, px_uniq, px_idx = code_column(col(batch, "procedures"), n, self.separators,
@@ -271,11 +274,9 @@ class DipRun:
                      c.r_wmin, c.r_wmax, c.r_agemax, c.core_ptr, c.c_packet, c.c_ppx,
                      c.c_rel, c.c_order, c.p_rank, c.tie, c.comp, c.cons, c.chain, c.blank,
                      packet, tier, reason)
-        detail = self._details(reason, dx_off, dx_uniq, dx_idx)
+        detail.update(self._details(reason, dx_off, dx_uniq, dx_idx))
         aux_sub, aux_coef = self._aux_columns(batch, packet, n)
-        out = self._assemble(ids, packet, tier, reason, detail, aux_sub, aux_coef)
-        self.rows_done += n
-        return out
+        return self._assemble(ids, packet, tier, reason, detail, aux_sub, aux_coef)
 
     def _details(self, reason: np.ndarray, dx_off: np.ndarray, dx_uniq: list,
                  dx_idx: np.ndarray) -> dict[int, str]:
@@ -359,16 +360,99 @@ class DipRun:
             self._scores.take(pick),
             aux_sub,
             aux_coef,
-            pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16), pa.int16()),
-                                           pa.array([self.catalogue.id])),
+            pa.DictionaryArray.from_arrays(
+                pa.array(np.full(n, self._catalogue_index, np.int16), pa.int16(),
+                         mask=np.full(n, self._catalogue_index < 0)), self._catalogue_dict),
         ]
-        s = self.summary
-        s.cases += n
-        for k, cnt in zip(*np.unique(status, return_counts=True), strict=True):
-            s.by_status[STATUSES[k]] = s.by_status.get(STATUSES[k], 0) + int(cnt)
-        for k, cnt in zip(*np.unique(tier, return_counts=True), strict=True):
-            s.by_tier[TIERS[k] or "none"] = s.by_tier.get(TIERS[k] or "none", 0) + int(cnt)
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def not_grouped(self, ids: pa.Array, reason: np.ndarray,
+                    detail: dict[int, str]) -> pa.RecordBatch:
+        """Rows for cases that never reach a catalogue (reasons decided before grouping)."""
+        n = len(reason)
+        return self._assemble(ids, np.full(n, -1, np.int32), np.zeros(n, np.int8), reason,
+                              detail, pa.nulls(n, pa.string()),
+                              pa.nulls(n, pa.decimal128(12, 6)))
+
+
+class DipRun:
+    """Groups the batches of one input with a catalogue, or with the versions of a region
+    (each case by its discharge date)."""
+
+    def __init__(self, target: Catalogue | CatalogueSeries, schema: pa.Schema, source: str, *,
+                 layout: str | Layout | None = None, columns: dict[str, str] | None = None,
+                 check_duplicates: bool = True) -> None:
+        self.target = target
+        self.series = target if isinstance(target, CatalogueSeries) else None
+        versions = [v for v, _a, _b in self.series.periods()] if self.series else [target]
+        fields = _DIP_FIELDS + (("discharge_date",) if self.series else ())
+        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
+                                        fields=fields)
+        self.source = source
+        self.schema = DIP_RESULT_SCHEMA
+        self.ids = IdTracker() if check_duplicates else None
+        self.rows_done = 0
+        self.summary = DipSummary()
+        names = pa.array([v.id for v in versions], pa.string())
+        self.versions = [_VersionRun(v, self.plan, source, self.summary, names, k)
+                         for k, v in enumerate(versions)]
+        self._none = _VersionRun(versions[0], self.plan, source, self.summary, names, -1)
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        col = self.plan.column
+        ids = _case_ids(col(batch, "case_id"), n, self.rows_done)
+        pre = np.zeros(n, dtype=np.int8)
+        pre[pc.is_null(ids).to_numpy(zero_copy_only=False)] = K.R_ID_MISSING
+        if self.ids is not None:
+            seen = self.ids.check(ids, self.rows_done)
+            pre[(seen >= 0) & (pre == 0)] = K.R_DUPLICATE
+        self.rows_done += n
+        if self.series is None or n == 0:
+            return self._count(self.versions[0].group(batch, ids, pre, {}))
+        days, flag = _cases.parse_dates(col(batch, "discharge_date"), n)
+        version = np.where(flag == 0, self.series.select(days), -1)
+        pieces, order = [], []
+        for k, run in enumerate(self.versions):
+            idx = np.flatnonzero(version == k)
+            if len(idx):
+                take = pa.array(idx)
+                pieces.append(run.group(batch.take(take), ids.take(take), pre[idx], {}))
+                order.append(idx)
+        idx = np.flatnonzero(version < 0)
+        if len(idx):
+            reason = pre[idx].copy()
+            detail: dict[int, str] = {}
+            raw = col(batch, "discharge_date")
+            for j, i in enumerate(idx):
+                if reason[j]:
+                    continue
+                if flag[i] == 1:
+                    reason[j] = R_DATE_MISSING
+                elif flag[i] == 2:
+                    reason[j] = R_DATE_INVALID
+                    detail[j] = f"discharge date {raw[int(i)].as_py()!r} is not a date"
+                else:
+                    reason[j] = R_NOT_IN_FORCE
+                    spans = "; ".join(f"{v.id} {a or '…'} to {b or '…'}"
+                                      for v, a, b in self.series.periods())
+                    detail[j] = (f"discharge date {_EPOCH + dt.timedelta(days=int(days[i]))} "
+                                 f"is outside every catalogue of {self.series.region} ({spans})")
+            pieces.append(self._none.not_grouped(ids.take(pa.array(idx)), reason, detail))
+            order.append(idx)
+        back = np.argsort(np.concatenate(order), kind="stable")
+        table = pa.Table.from_batches(pieces, schema=self.schema).take(pa.array(back))
+        return self._count(table.combine_chunks().to_batches()[0])
+
+    def _count(self, out: pa.RecordBatch) -> pa.RecordBatch:
+        s = self.summary
+        s.cases += out.num_rows
+        for name in ("status", "tier"):
+            counts = getattr(s, "by_" + name)
+            for item in pc.value_counts(out.column(name)).to_pylist():
+                key = item["values"] or "none"
+                counts[key] = counts.get(key, 0) + item["counts"]
+        return out
 
     def malformed_rows(self, rows: list[MalformedRow]) -> pa.RecordBatch | None:
         """Invalid-case rows for CSV lines that could not be split into columns."""
@@ -379,9 +463,8 @@ class DipRun:
                         for r in rows], pa.string())
         detail = {i: f"line {r.row} has {r.actual} fields, the header has {r.expected}"
                   for i, r in enumerate(rows)}
-        return self._assemble(ids, np.full(n, -1, np.int32), np.zeros(n, np.int8),
-                              np.full(n, K.R_MALFORMED, np.int8), detail,
-                              pa.nulls(n, pa.string()), pa.nulls(n, pa.decimal128(12, 6)))
+        return self._count(self._none.not_grouped(
+            ids, np.full(n, K.R_MALFORMED, np.int8), detail))
 
 
 def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
@@ -398,9 +481,12 @@ def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
     return arr
 
 
-def resolve_catalogue(catalogue: Any) -> Catalogue:
-    """A :class:`Catalogue` from itself, a registered id or a folder path."""
-    if isinstance(catalogue, Catalogue):
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def resolve_catalogue(catalogue: Any) -> Catalogue | CatalogueSeries:
+    """A catalogue or region's series from itself, a registered id or region, or a folder."""
+    if isinstance(catalogue, (Catalogue, CatalogueSeries)):
         return catalogue
     from ..registry import default_registry
 
