@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._io import DataWarning, open_cases
 from ._jit import get_threads, set_threads
-from .catalogue import Catalogue, CatalogueInfo
+from .catalogue import Catalogue, CatalogueInfo, CatalogueSeries
 from .errors import (
     CaseDataError,
     CatalogueError,
@@ -26,7 +26,13 @@ from .errors import (
 )
 from .grouping import GroupSummary, group_batches, group_file
 from .grouping import group as _group_drg
-from .grouping._dip import DIP_RESULT_SCHEMA, group_dip, group_dip_batches
+from .grouping._dip import (
+    DIP_REASONS,
+    DIP_RESULT_SCHEMA,
+    group_dip,
+    group_dip_batches,
+    group_dip_file,
+)
 from .grouping._dip_explain import Candidate, DipExplanation, candidates, explain_dip
 from .grouping._explain import Explanation
 from .grouping._explain import explain as _explain_drg
@@ -52,7 +58,7 @@ def load_ruleset(spec) -> Ruleset | RulesetSeries:
 
 
 def _is_catalogue(target) -> bool:
-    if isinstance(target, Catalogue):
+    if isinstance(target, (Catalogue, CatalogueSeries)):
         return True
     if isinstance(target, str):
         return target in default_registry().catalogues
@@ -80,6 +86,7 @@ def explain(case, target, **options):
 
 __all__ = [
     "CASE_FIELDS",
+    "DIP_REASONS",
     "DIP_RESULT_SCHEMA",
     "GROUP_RESULT_SCHEMA",
     "LAYOUTS",
@@ -90,6 +97,7 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "CatalogueInfo",
+    "CatalogueSeries",
     "DataWarning",
     "DipExplanation",
     "DrgkitError",
@@ -113,6 +121,7 @@ __all__ = [
     "group_batches",
     "group_dip",
     "group_dip_batches",
+    "group_dip_file",
     "group_file",
     "hookimpl",
     "load_ruleset",

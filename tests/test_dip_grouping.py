@@ -389,3 +389,34 @@ def test_versions_by_discharge_date(tmp_path: Path) -> None:
     assert out[2]["catalogue"] is None and out[5]["catalogue"] == "city_2024"
     assert "2022-12-31" in out[4]["detail"] and "city_2023 2023-01-01 to 2023-12-31" in \
         out[4]["detail"]
+
+
+def test_group_dip_file_streams_to_parquet_and_csv(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "cases.csv"
+    src.write_text("case_id,diagnoses,procedures\n"
+                   "a,I21.000,36.0700|00.2400\n"
+                   "b,Z00.000,\n"
+                   "c,K35.800,47.01\n", encoding="utf-8")
+    summary = drgkit.group_dip_file(src, tmp_path / "out.parquet", "dip_demo_2024",
+                                    batch_rows=2)
+    out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [(r["case_id"], r["packet"]) for r in out] == [("a", "I21.0-2"), ("b", None),
+                                                          ("c", "K35.8-1")]
+    assert summary.cases == 3 and summary.by_status == {"ok": 2, "ungroupable": 1}
+    drgkit.group_dip_file(src, tmp_path / "out.csv", "dip_demo_2024")
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and "excluded_principal_dx" in lines[2]
+
+
+def test_malformed_csv_rows_are_reported_not_dropped(tmp_path: Path) -> None:
+    src = tmp_path / "cases.csv"
+    src.write_text("case_id,diagnoses,procedures\n"
+                   "a,K35.800,47.01\n"
+                   "b,K35.800,47.01,extra\n"
+                   "c,K35.800,\n", encoding="utf-8")
+    out = group_dip(src, "dip_demo_2024").to_pylist()
+    assert [(r["case_id"], r["status"], r["reason"]) for r in out] == [
+        ("a", "ok", None), ("c", "ok", None), ("b", "invalid", "malformed_row")]
+    assert "has 4 fields, the header has 3" in out[2]["detail"]

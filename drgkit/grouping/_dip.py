@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._codes import IdTracker
-from .._io import CaseSource, MalformedRow, open_cases
+from .._io import CaseSource, MalformedRow, open_cases, open_writer
 from .._jit import set_threads
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
@@ -29,7 +30,8 @@ from ..schema import Layout
 from . import _dip_kernel as K
 from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
 
-__all__ = ["DIP_REASONS", "DIP_RESULT_SCHEMA", "group_dip", "group_dip_batches"]
+__all__ = ["DIP_REASONS", "DIP_RESULT_SCHEMA", "DipSummary", "group_dip", "group_dip_batches",
+           "group_dip_file"]
 
 _DIP_REASONS = (
     Reason("", OK, "SUCCESS", "grouped", "入组成功"),
@@ -461,8 +463,8 @@ class DipRun:
         n = len(rows)
         ids = pa.array([(r.text.split(",", 1)[0].strip('"') if r.text else "") or None
                         for r in rows], pa.string())
-        detail = {i: f"line {r.row} has {r.actual} fields, the header has {r.expected}"
-                  for i, r in enumerate(rows)}
+        detail = {i: f"{f'line {r.row}' if r.row else 'a line'} has {r.actual} fields, the "
+                     f"header has {r.expected}: {r.text[:120]!r}" for i, r in enumerate(rows)}
         return self._count(self._none.not_grouped(
             ids, np.full(n, K.R_MALFORMED, np.int8), detail))
 
@@ -536,3 +538,39 @@ def group_dip(cases: Any, catalogue: Any, **options: Any) -> pa.Table:
     """
     batches = list(group_dip_batches(cases, catalogue, **options))
     return pa.Table.from_batches(batches, schema=DIP_RESULT_SCHEMA)
+
+
+def group_dip_file(
+    cases: Any,
+    out: str | os.PathLike[str],
+    catalogue: Any,
+    *,
+    out_format: str | None = None,
+    progress: Callable[[float, int], None] | None = None,
+    **options: Any,
+) -> DipSummary:
+    """Stream cases to ``out`` (CSV or Parquet by extension), batch by batch; the file appears
+    only when every batch is written. ``progress(fraction, rows)`` is called after each batch."""
+    writer = open_writer(out, out_format)
+    state: dict[str, Any] = {}
+
+    def hook(run: DipRun, src: CaseSource) -> None:
+        state["run"], state["src"] = run, src
+
+    try:
+        for batch in group_dip_batches(cases, catalogue, run_hook=hook, **options):
+            writer.write(batch)
+            if progress is not None:
+                src, run = state["src"], state["run"]
+                if src.progress is not None:
+                    fraction = src.progress()
+                elif src.num_rows:
+                    fraction = run.rows_done / src.num_rows
+                else:
+                    fraction = 0.0
+                progress(min(1.0, fraction), run.rows_done)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(DIP_RESULT_SCHEMA)
+    return state["run"].summary
