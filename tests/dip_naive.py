@@ -87,6 +87,7 @@ class NaiveCatalogue:
         chain = self.meta.get("fallback_chain") or "comprehensive|prefix|blank"
         self.chain = chain.split("|")
         self.blank = self.meta.get("blank_packet", "")
+        self.aux = read(folder, "aux.csv")
 
     @classmethod
     def load(cls, folder: str | Path) -> NaiveCatalogue:
@@ -168,6 +169,45 @@ class NaiveCatalogue:
             elif step == "blank" and self.blank:
                 return "", self.blank, "blank"
         return "no_packet", None, None
+
+    def aux_subtype(self, packet: str | None, case: dict) -> tuple[str, Decimal] | None:
+        """FORMAT §5 aux.csv: the packet's sub-type with the highest coefficient the case
+        meets (the earlier row on a tie), or None."""
+        best = None
+        for r in self.aux:
+            if r["packet"] != packet or not self.in_band(r["dimension"], r["band"], case):
+                continue
+            coef = Decimal(r["coefficient"])
+            if best is None or coef > best[1]:
+                best = (r["subtype"], coef)
+        return best
+
+    @staticmethod
+    def in_band(dimension: str, band: str, case: dict) -> bool:
+        if dimension == "death":
+            return case.get("leaving_type") == 5
+        if dimension == "severity":
+            return case.get("severity") == band
+        if dimension == "age":
+            years, days = case.get("age"), case.get("age_days")
+            if years is not None and years >= 1:
+                value = years * 365
+            elif days is not None:
+                value = days
+            else:
+                return False
+            lo_text, _, hi_text = band.partition("-")
+            in_days = lo_text.endswith("d")
+            lo = int(lo_text.rstrip("d"))
+            hi = int(hi_text.rstrip("d")) if hi_text else None
+            if not in_days:  # whole years: [lo years, hi + 1 years)
+                return value >= lo * 365 and (hi is None or value < (hi + 1) * 365)
+            return value >= lo and (hi is None or value <= hi)
+        value = case.get(dimension)
+        if value is None:
+            return False
+        lo_text, _, hi_text = band.partition("-")
+        return value >= int(lo_text) and (not hi_text or value <= int(hi_text))
 
     def rule_holds(self, r: dict, pdx: str, sdx: list[str], principal: str | None,
                    pxs: list[str], case: dict) -> bool:

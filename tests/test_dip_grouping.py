@@ -32,6 +32,8 @@ def _table(cases: list[dict]) -> pa.Table:
         "age_days": pa.array([c.get("age_days") for c in cases], pa.float64()),
         "age": pa.array([c.get("age") for c in cases], pa.int64()),
         "leaving_type": pa.array([c.get("leaving_type") for c in cases], pa.int64()),
+        "icu_days": pa.array([c.get("icu_days") for c in cases], pa.int64()),
+        "cci": pa.array([c.get("cci") for c in cases], pa.int64()),
     })
 
 
@@ -273,6 +275,15 @@ def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
     if draw(st.booleans()):
         fb.append([packet("fallback"), draw(st.sampled_from(["A00-A10", "A05-K00", "K01-K11"]))])
     files["fallback.csv"] = fb
+    aux = [["packet", "dimension", "band", "subtype", "coefficient"]]
+    core_packets = sorted({r[0] for r in core[1:]})
+    for k in range(draw(st.integers(0, 4)) if core_packets else 0):
+        dim, band = draw(st.sampled_from([("age", "66-"), ("age", "0d-28d"), ("age", "1-17"),
+                                          ("death", "1"), ("icu_days", "2-7"),
+                                          ("cci", "3-")]))
+        aux.append([draw(st.sampled_from(core_packets)), dim, band, f"S{k}",
+                    draw(st.sampled_from(["0.9", "1.1", "1.25", "1.25"]))])
+    files["aux.csv"] = aux
     blank = packet("blank") if draw(st.booleans()) else ""
     steps = draw(st.permutations(["comprehensive", "prefix", "blank"]))
     chain = steps[:draw(st.sampled_from([1, 2, 3, 3, 3]))]
@@ -293,6 +304,10 @@ cases_strategy = st.lists(st.fixed_dictionaries({
     "ventilation_hours": st.sampled_from([None, 10.0, 48.0, 96.0, 120.0]),
     "birth_weight": st.sampled_from([None, 900.0, 1500.0, 2499.0, 3000.0]),
     "age_days": st.sampled_from([None, 0.0, 28.0, 29.0]),
+    "age": st.sampled_from([None, 0, 1, 17, 18, 65, 66]),
+    "leaving_type": st.sampled_from([None, 1, 5]),
+    "icu_days": st.sampled_from([None, 1, 2, 7, 8]),
+    "cci": st.sampled_from([None, 2, 3]),
 }), min_size=5, max_size=25)
 
 
@@ -339,6 +354,9 @@ def _compare(folder: Path, cases: list[dict]) -> None:
     for case, row in zip(cases, out, strict=True):
         reason, packet, tier = naive.group(case)
         assert (row["reason"] or "", row["packet"], row["tier"]) == (reason, packet, tier), case
+        aux = naive.aux_subtype(packet, case)
+        got = (row["aux_subtype"], row["aux_coefficient"]) if row["aux_subtype"] else None
+        assert got == aux, (case, packet)
 
 
 @settings(max_examples=30, deadline=None)
