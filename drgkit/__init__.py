@@ -57,6 +57,15 @@ def load_ruleset(spec) -> Ruleset | RulesetSeries:
     return target
 
 
+def load_catalogue(spec) -> Catalogue | CatalogueSeries:
+    """A DIP catalogue by registered id, region (all versions, chosen per case by discharge
+    date) or folder path, compiled (or read from the cache) and ready to group."""
+    target = default_registry().resolve_catalogue(spec)
+    for cat in target.versions if isinstance(target, CatalogueSeries) else (target,):
+        cat.load()
+    return target
+
+
 def _is_catalogue(target) -> bool:
     if isinstance(target, (Catalogue, CatalogueSeries)):
         return True
@@ -124,6 +133,7 @@ __all__ = [
     "group_dip_file",
     "group_file",
     "hookimpl",
+    "load_catalogue",
     "load_ruleset",
     "open_cases",
     "plugin_manager",

@@ -207,3 +207,13 @@ def test_plugin_catalogue_overrides(tmp_path: Path) -> None:
     pm.register(Plugin(), name="city")
     info = Registry.from_plugins(pm).catalogues["city_2025"].info
     assert (info.region, str(info.effective_from)) == ("city", "2025-01-01")
+
+
+def test_load_catalogue_by_id_region_and_path() -> None:
+    by_id = drgkit.load_catalogue("dip_demo_2024")
+    assert isinstance(by_id, Catalogue) and by_id.content_hash
+    region = drgkit.load_catalogue("demo")
+    assert isinstance(region, drgkit.CatalogueSeries)
+    assert [v.id for v in region.versions] == ["dip_demo_2024"]
+    assert drgkit.load_catalogue(DEMO).id == "dip_demo_2024"
+    assert drgkit.load_catalogue(DEMO.parent).region == "demo"  # a folder of versions
