@@ -72,3 +72,25 @@ def test_candidates_secondary_diagnosis_change() -> None:
     found = drgkit.candidates({"diagnoses": "T22.300"}, "dip_demo_2024")
     burn = [c for c in found if c.packet == "SD-BURN3"]
     assert burn and burn[0].change.startswith("add secondary diagnosis T31.")
+
+
+def test_explain_a_case_of_a_file_by_id(tmp_path) -> None:
+    import pytest
+
+    path = tmp_path / "cases.csv"
+    path.write_text("case_id,diagnoses,procedures\n"
+                    "a,K35.800,47.01\n"
+                    "b,I21.000|E11.900,36.0700|00.2400\n", encoding="utf-8")
+    e = drgkit.explain(path, "dip_demo_2024", case_id="b")
+    assert (e.case_id, e.packet) == ("b", "I21.0-2")
+    assert drgkit.explain(path, "dip_demo_2024").packet == "K35.8-1"  # first row
+    with pytest.raises(LookupError, match="'zz' is not in the input"):
+        drgkit.explain(path, "dip_demo_2024", case_id="zz")
+
+
+def test_explain_with_a_region_names_the_version() -> None:
+    e = drgkit.explain_dip({"diagnoses": "K35.800", "discharge_date": "2024-03-01"}, "demo")
+    assert (e.catalogue, e.packet) == ("dip_demo_2024", "K35.8-0")
+    early = drgkit.explain_dip({"diagnoses": "K35.800", "discharge_date": "2023-03-01"}, "demo")
+    assert (early.status, early.reason) == ("invalid", "no_catalogue_in_force")
+    assert "2023-03-01" in early.steps[0][1]

@@ -16,9 +16,16 @@ from typing import Any
 import attrs
 import pyarrow as pa
 
+from .. import _cases
+from .._io import open_cases
 from ..catalogue import _tables as T
-from ..catalogue._model import Catalogue
-from ._dip import group_dip, resolve_catalogue
+from ..catalogue._model import CatalogueSeries
+from ..errors import CaseDataError
+from ._dip import _DIP_FIELDS, group_dip, resolve_catalogue
+
+
+class CaseNotFoundError(CaseDataError, LookupError):
+    """The case asked for by id is not in the input."""
 
 __all__ = ["Candidate", "DipExplanation", "candidates", "explain_dip"]
 
@@ -62,12 +69,14 @@ class Candidate:
     change: str
 
 
-def _row(case: Mapping[str, Any]) -> dict[str, Any]:
+def _row(case: Mapping[str, Any], separators: str = ",|") -> dict[str, Any]:
     def codes(v: Any) -> list[str]:
         if v is None:
             return []
         if isinstance(v, str):
-            return v.replace(",", "|").split("|") if v else []
+            for sep in separators[1:]:
+                v = v.replace(sep, separators[0])
+            return v.split(separators[0]) if v else []
         return [str(c) for c in v]
 
     row = dict(case)
@@ -116,16 +125,52 @@ def _spec_best(spec: T.Spec, codes: list[str]) -> int:
     return best
 
 
-def explain_dip(case: Mapping[str, Any], catalogue: Any) -> DipExplanation:
-    """How ``catalogue`` groups one case (a mapping of case fields), step by step."""
-    cat = resolve_catalogue(catalogue)
-    t = cat.tables
-    row = _row(case)
+def _case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any
+                     ) -> tuple[dict[str, Any], str]:
+    """One case of a file or table (the first, or the one with ``case_id``) as case fields."""
+    src = open_cases(cases)
+    plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
+                               fields=(*_DIP_FIELDS, "discharge_date"))
+    id_col = plan.source.get("case_id")
+    for batch in src.batches:
+        row = None
+        if case_id is None:
+            row = 0 if batch.num_rows else None
+        elif id_col is not None:
+            ids = batch.column(id_col).cast(pa.string()).to_pylist()
+            row = ids.index(case_id) if case_id in ids else None
+        if row is not None:
+            return ({field: batch.column(col)[row].as_py() for field, col in plan.source.items()},
+                    plan.layout.separators)
+    raise CaseNotFoundError(f"case {case_id!r} is not in the input"
+                            + ("" if id_col else " (it has no case id column)"), file=src.name)
+
+
+def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
+                layout: Any = None, columns: Any = None) -> DipExplanation:
+    """How ``catalogue`` groups one case, step by step.
+
+    ``case`` is a mapping of case fields (code lists as lists or ``|``-joined text), or any case
+    input (file, table, frame) with ``case_id`` picking the case (the first row when None).
+    """
+    target = resolve_catalogue(catalogue)
+    separators = ",|"
+    if not isinstance(case, Mapping):
+        case, separators = _case_from_input(case, case_id, layout, columns)
+    row = _row(case, separators)
     row.setdefault("case_id", "1")
-    result = group_dip(_table([row]), cat, check_duplicates=False).to_pylist()[0]
+    result = group_dip(_table([row]), target, check_duplicates=False).to_pylist()[0]
+    cat = target
+    if isinstance(target, CatalogueSeries):
+        cat = next((v for v in target.versions if v.id == result["catalogue"]), None)
     steps: list[tuple[str, str]] = []
     dxs, pxs = row["diagnoses"], row["procedures"]
     add = steps.append
+    if cat is None:
+        add(("checks", result["detail"]))
+        return DipExplanation(result["case_id"], result["status"], result["reason"], None, "",
+                              None, None, target.id, tuple(steps))
+    t = cat.tables
     if result["reason"] in ("case_id_missing", "principal_dx_missing"):
         add(("checks", result["detail"]))
     elif result["reason"] == "excluded_principal_dx":
@@ -240,7 +285,9 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
     packet rule names, using a named procedure as the principal one, or removing one coded
     procedure or secondary diagnosis. Every variant is grouped by the kernel.
     """
-    cat: Catalogue = resolve_catalogue(catalogue)
+    cat = resolve_catalogue(catalogue)
+    if isinstance(cat, CatalogueSeries):  # the newest version: what a case coded today gets
+        cat = cat.periods()[-1][0]
     t = cat.tables
     hosp = decimal.Decimal(str(hospital_coefficient))
     base = _row(case)
