@@ -438,3 +438,18 @@ def test_malformed_csv_rows_are_reported_not_dropped(tmp_path: Path) -> None:
     assert [(r["case_id"], r["status"], r["reason"]) for r in out] == [
         ("a", "ok", None), ("c", "ok", None), ("b", "invalid", "malformed_row")]
     assert "has 4 fields, the header has 3" in out[2]["detail"]
+
+
+def test_keep_passes_input_columns_through(tmp_path: Path) -> None:
+    cases = pa.table({"case_id": ["a", "b"], "hospital_id": ["H1", "H2"],
+                      "total_cost": [1234.5, 99.0],
+                      "diagnoses": ["K35.800", "Z00.000"],
+                      "discharge_date": ["2024-02-01", "2024-02-02"]})
+    out = group_dip(cases, "dip_demo_2024", keep=["hospital_id", "total_cost"])
+    assert out.column_names[:3] == ["hospital_id", "total_cost", "case_id"]
+    assert out.column("hospital_id").to_pylist() == ["H1", "H2"]
+    series = group_dip(cases, "demo", keep="all")
+    assert series.column("total_cost").to_pylist() == [1234.5, 99.0]
+    assert series.column("packet").to_pylist() == ["K35.8-0", None]
+    with pytest.raises(drgkit.CaseDataError, match="'nope' to keep"):
+        group_dip(cases, "dip_demo_2024", keep=["nope"])

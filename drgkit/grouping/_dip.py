@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -26,6 +26,7 @@ from .._jit import set_threads
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries
+from ..errors import CaseDataError
 from ..schema import Layout
 from . import _dip_kernel as K
 from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
@@ -182,8 +183,6 @@ def code_column(arr: pa.Array | None, n: int, separators: str, field: str,
         t = arr.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t)
             or pa.types.is_fixed_size_list(t)):
-        from ..errors import CaseDataError
-
         raise CaseDataError(f"codes must be text or a list of texts, got {arr.type}",
                             file=source, column=field)
     lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
@@ -383,7 +382,7 @@ class DipRun:
 
     def __init__(self, target: Catalogue | CatalogueSeries, schema: pa.Schema, source: str, *,
                  layout: str | Layout | None = None, columns: dict[str, str] | None = None,
-                 check_duplicates: bool = True) -> None:
+                 keep: Sequence[str] | str | None = None, check_duplicates: bool = True) -> None:
         self.target = target
         self.series = target if isinstance(target, CatalogueSeries) else None
         versions = [v for v, _a, _b in self.series.periods()] if self.series else [target]
@@ -391,7 +390,9 @@ class DipRun:
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
                                         fields=fields)
         self.source = source
-        self.schema = DIP_RESULT_SCHEMA
+        self.keep = _keep_columns(schema, keep, source)
+        self.schema = pa.schema([schema.field(n) for n in self.keep] + list(DIP_RESULT_SCHEMA),
+                                metadata=DIP_RESULT_SCHEMA.metadata)
         self.ids = IdTracker() if check_duplicates else None
         self.rows_done = 0
         self.summary = DipSummary()
@@ -411,7 +412,7 @@ class DipRun:
             pre[(seen >= 0) & (pre == 0)] = K.R_DUPLICATE
         self.rows_done += n
         if self.series is None or n == 0:
-            return self._count(self.versions[0].group(batch, ids, pre, {}))
+            return self._count(self.versions[0].group(batch, ids, pre, {}), batch)
         days, flag = _cases.parse_dates(col(batch, "discharge_date"), n)
         version = np.where(flag == 0, self.series.select(days), -1)
         pieces, order = [], []
@@ -443,10 +444,15 @@ class DipRun:
             pieces.append(self._none.not_grouped(ids.take(pa.array(idx)), reason, detail))
             order.append(idx)
         back = np.argsort(np.concatenate(order), kind="stable")
-        table = pa.Table.from_batches(pieces, schema=self.schema).take(pa.array(back))
-        return self._count(table.combine_chunks().to_batches()[0])
+        table = pa.Table.from_batches(pieces, schema=DIP_RESULT_SCHEMA).take(pa.array(back))
+        return self._count(table.combine_chunks().to_batches()[0], batch)
 
-    def _count(self, out: pa.RecordBatch) -> pa.RecordBatch:
+    def _count(self, out: pa.RecordBatch, batch: pa.RecordBatch | None) -> pa.RecordBatch:
+        if self.keep:
+            n = out.num_rows
+            kept = [batch.column(name) if batch is not None else
+                    pa.nulls(n, self.schema.field(name).type) for name in self.keep]
+            out = pa.RecordBatch.from_arrays(kept + list(out.columns), schema=self.schema)
         s = self.summary
         s.cases += out.num_rows
         for name in ("status", "tier"):
@@ -466,7 +472,7 @@ class DipRun:
         detail = {i: f"{f'line {r.row}' if r.row else 'a line'} has {r.actual} fields, the "
                      f"header has {r.expected}: {r.text[:120]!r}" for i, r in enumerate(rows)}
         return self._count(self._none.not_grouped(
-            ids, np.full(n, K.R_MALFORMED, np.int8), detail))
+            ids, np.full(n, K.R_MALFORMED, np.int8), detail), None)
 
 
 def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
@@ -486,6 +492,26 @@ def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
 _EPOCH = dt.date(1970, 1, 1)
 
 
+def _keep_columns(schema: pa.Schema, keep: Sequence[str] | str | None,
+                  source: str) -> list[str]:
+    """Input columns to pass through in front of the result columns (``"all"``: every input
+    column the result does not itself provide)."""
+    if keep is None:
+        return []
+    if keep == "all":
+        return [n for n in schema.names if n not in DIP_RESULT_SCHEMA.names]
+    names = [keep] if isinstance(keep, str) else list(keep)
+    for name in names:
+        if name not in schema.names:
+            raise CaseDataError(f"column {name!r} to keep is not in the input; columns found: "
+                                f"{', '.join(schema.names)}", file=source, column=name)
+    clash = [n for n in names if n in DIP_RESULT_SCHEMA.names]
+    if clash:
+        raise CaseDataError(f"kept input column(s) {clash} would collide with result columns "
+                            "of the same name", file=source, column=clash[0])
+    return names
+
+
 def resolve_catalogue(catalogue: Any) -> Catalogue | CatalogueSeries:
     """A catalogue or region's series from itself, a registered id or region, or a folder."""
     if isinstance(catalogue, (Catalogue, CatalogueSeries)):
@@ -501,6 +527,7 @@ def group_dip_batches(
     *,
     layout: str | Layout | None = None,
     columns: dict[str, str] | None = None,
+    keep: Sequence[str] | str | None = None,
     check_duplicates: bool = True,
     batch_rows: int | None = None,
     encoding: str = "utf-8",
@@ -514,7 +541,7 @@ def group_dip_batches(
     target = resolve_catalogue(catalogue)
     src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
                                                    if batch_rows else {}))
-    run = DipRun(target, src.schema, src.name, layout=layout, columns=columns,
+    run = DipRun(target, src.schema, src.name, layout=layout, columns=columns, keep=keep,
                  check_duplicates=check_duplicates)
     if run_hook is not None:
         run_hook(run, src)
@@ -536,8 +563,10 @@ def group_dip(cases: Any, catalogue: Any, **options: Any) -> pa.Table:
     ``cases``: a CSV/Parquet path, Arrow table/batches/reader, pandas or polars frame.
     ``catalogue``: a :class:`~drgkit.Catalogue`, a registered catalogue id or a folder path.
     """
-    batches = list(group_dip_batches(cases, catalogue, **options))
-    return pa.Table.from_batches(batches, schema=DIP_RESULT_SCHEMA)
+    runs: list[DipRun] = []
+    batches = list(group_dip_batches(cases, catalogue,
+                                     run_hook=lambda run, _src: runs.append(run), **options))
+    return pa.Table.from_batches(batches, schema=runs[0].schema)
 
 
 def group_dip_file(
@@ -572,5 +601,5 @@ def group_dip_file(
     except BaseException:
         writer.abort()
         raise
-    writer.close(DIP_RESULT_SCHEMA)
+    writer.close(state["run"].schema if "run" in state else DIP_RESULT_SCHEMA)
     return state["run"].summary
