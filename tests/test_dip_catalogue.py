@@ -217,3 +217,13 @@ def test_load_catalogue_by_id_region_and_path() -> None:
     assert [v.id for v in region.versions] == ["dip_demo_2024"]
     assert drgkit.load_catalogue(DEMO).id == "dip_demo_2024"
     assert drgkit.load_catalogue(DEMO.parent).region == "demo"  # a folder of versions
+
+
+def test_series_needs_distinct_dates(tmp_path: Path) -> None:
+    a = Catalogue.from_path(DEMO)
+    b = Catalogue.from_path(DEMO, id="other")
+    with pytest.raises(CatalogueError, match="both take effect on 2024-01-01"):
+        drgkit.CatalogueSeries("demo", (a, b))
+    undated = Catalogue.from_path(DEMO, id="undated", effective_from="")
+    with pytest.raises(CatalogueError, match="has no effective_from"):
+        drgkit.CatalogueSeries("demo", (a, undated))
