@@ -1,4 +1,4 @@
-"""drgkit's built-in plugin: the shipped demo rulesets and the standard file layouts.
+"""drgkit's built-in plugin: the shipped demo rulesets and DIP catalogue, the standard layouts.
 
 It registers through the same hooks as any third-party plugin.
 """
@@ -32,6 +32,25 @@ def drgkit_register_rulesets(registry: PluginRegistry) -> None:
         for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
             if (version_dir / "meta.csv").is_file():
                 registry.add_ruleset(version_dir)
+
+
+def shipped_catalogues_dir() -> Path:
+    """The ``catalogues`` folder shipped with drgkit (demo DIP catalogue), like the rulesets."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_catalogues", here.parent / "catalogues"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"drgkit's shipped DIP catalogues are missing (looked in "
+                            f"{here / '_catalogues'} and {here.parent / 'catalogues'})")
+
+
+@hookimpl
+def drgkit_register_catalogues(registry) -> None:
+    root = shipped_catalogues_dir()
+    for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
+            if (version_dir / "meta.csv").is_file():
+                registry.add_catalogue(version_dir)
 
 
 def shipped_policies_dir() -> Path:

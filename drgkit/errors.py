@@ -12,6 +12,7 @@ import os
 __all__ = [
     "CaseDataError",
     "CaseNotFoundError",
+    "CatalogueError",
     "DrgkitError",
     "RegistryError",
     "RulesetError",
@@ -53,6 +54,10 @@ class TableError(DrgkitError, ValueError):
 
 class RulesetError(TableError):
     """A ruleset folder is missing, malformed or inconsistent."""
+
+
+class CatalogueError(TableError):
+    """A DIP catalogue folder is missing, malformed or inconsistent."""
 
 
 class CaseDataError(TableError):

@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
+    from .catalogue._model import CatalogueInfo
     from .ruleset._model import RulesetInfo
     from .schema import Layout
 
@@ -57,6 +58,11 @@ class PluginRegistry(Protocol):
     def add_policy(self, path: str | os.PathLike[str], *, id: str | None = None,
                    weights: str | os.PathLike[str] | None = None) -> str:
         """Register a policy TOML file; see :func:`drgkit_register_policies`."""
+        ...
+
+    def add_catalogue(self, path: str | os.PathLike[str], *, id: str | None = None,
+                      **info: Any) -> CatalogueInfo:
+        """Register a DIP catalogue folder; see :func:`drgkit_register_catalogues`."""
         ...
 
     def add_layout(self, layout: Layout) -> None:
@@ -102,6 +108,20 @@ def drgkit_register_policies(registry: PluginRegistry) -> None:
     usually given at run time with ``--weights`` or found in ``DRGKIT_PAYMENT_TABLES``).
     Registering an id that another plugin already registered raises
     :class:`~drgkit.errors.RegistryError` naming both plugins.
+    """
+
+
+@hookspec
+def drgkit_register_catalogues(registry: PluginRegistry) -> None:
+    """Register DIP catalogue versions (按病种分值付费 病种目录).
+
+    Call ``registry.add_catalogue(path, id=..., name=..., region=..., version=...,
+    effective_from=..., effective_to=..., description=...)`` once per version. ``path`` is a
+    folder in the DIP catalogue format (``drgkit/catalogue/FORMAT.md``); every keyword is
+    optional and overrides what the folder's ``meta.csv`` says (``catalogue``, ``name``,
+    ``region``, ``version``, ``effective_from``, ``effective_to``, ``description``).
+    Registering an id that another plugin already registered raises
+    :class:`~drgkit.errors.RegistryError` naming both plugins. Return nothing.
     """
 
 

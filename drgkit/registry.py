@@ -19,7 +19,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import DrgkitError, RegistryError, RulesetError
+from .catalogue._model import Catalogue, CatalogueInfo, CatalogueSeries
+from .errors import CatalogueError, DrgkitError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
 
@@ -115,7 +116,7 @@ class Registry:
         registry = cls()
         registry.plugin_manager = pm
         for hook in (pm.hook.drgkit_register_layouts, pm.hook.drgkit_register_rulesets,
-                     pm.hook.drgkit_register_policies):
+                     pm.hook.drgkit_register_policies, pm.hook.drgkit_register_catalogues):
             # one call per plugin, in registration order, so the registry knows who is calling
             for impl in hook.get_hookimpls():
                 registry._current = impl.plugin_name
@@ -287,6 +288,68 @@ class Registry:
         except KeyError:
             raise RegistryError(f"unknown layout {name!r}; known: "
                                 f"{', '.join(self.layouts)}") from None
+
+    # ------------------------------------------------------------------ DIP catalogues
+    @property
+    def _catalogue_map(self) -> dict[str, tuple[Catalogue, str]]:
+        if "_catalogues" not in self.__dict__:
+            self.__dict__["_catalogues"] = {}
+        return self.__dict__["_catalogues"]
+
+    def add_catalogue(self, path: str | os.PathLike[str], *, id: str | None = None,
+                      **info: Any) -> CatalogueInfo:
+        """Register the DIP catalogue folder at ``path`` (see ``drgkit_register_catalogues``)."""
+        path = Path(path)
+        if not (path / "meta.csv").is_file():
+            raise CatalogueError(f"{self._source()} registers a DIP catalogue here, but the "
+                                 "folder has no meta.csv", file=path)
+        cat_info = CatalogueInfo.from_folder(path, source=self._current, id=id, **info)
+        if cat_info.id in self._catalogue_map:
+            other, by = self._catalogue_map[cat_info.id]
+            raise RegistryError(
+                f"catalogue id {cat_info.id!r} is registered twice: by {by} "
+                f"({other.info.path}) and by {self._source()} ({path})")
+        self._catalogue_map[cat_info.id] = (Catalogue(cat_info), self._source())
+        return cat_info
+
+    @property
+    def catalogues(self) -> dict[str, Catalogue]:
+        return {k: v for k, (v, _by) in sorted(self._catalogue_map.items())}
+
+    def catalogue_regions(self) -> dict[str, CatalogueSeries]:
+        by_region: dict[str, list[Catalogue]] = {}
+        for cat in self.catalogues.values():
+            if cat.info.region:
+                by_region.setdefault(cat.info.region, []).append(cat)
+        return {region: CatalogueSeries(region, tuple(versions))
+                for region, versions in sorted(by_region.items())}
+
+    def resolve_catalogue(self, spec: str | os.PathLike[str] | Catalogue | CatalogueSeries
+                          ) -> Catalogue | CatalogueSeries:
+        """A registered catalogue id, a region (every version, by discharge date), a catalogue
+        folder, or a folder of version folders."""
+        if isinstance(spec, (Catalogue, CatalogueSeries)):
+            return spec
+        text = os.fspath(spec)
+        if text in self._catalogue_map:
+            return self._catalogue_map[text][0]
+        regions = self.catalogue_regions()
+        if text in regions:
+            return regions[text]
+        path = Path(text)
+        if path.is_dir():
+            if (path / "meta.csv").is_file():
+                return Catalogue.from_path(path)
+            versions = [Catalogue.from_path(p) for p in sorted(path.iterdir())
+                        if (p / "meta.csv").is_file()]
+            if versions:
+                return CatalogueSeries(path.name, tuple(versions))
+            raise CatalogueError("neither a catalogue folder (no meta.csv) nor a folder of "
+                                 "catalogue versions", file=path)
+        close = difflib.get_close_matches(text, list(self._catalogue_map), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise RegistryError(f"unknown DIP catalogue {text!r}: not a registered id and not a "
+                            f"folder.{hint} Registered: {', '.join(self._catalogue_map) or 'none'}")
 
 
 _DEFAULT: Registry | None = None

@@ -207,7 +207,7 @@ def test_hooks_are_typed_by_a_protocol_not_the_registry() -> None:
 
 def test_built_in_hooks_work_with_any_object_of_the_protocol() -> None:
     """A plugin's own tests may hand its hooks a stub registry: the built-in plugin needs
-    nothing beyond the protocol's three methods."""
+    nothing beyond the protocol's methods."""
     from drgkit import _builtin
 
     class Recorder:
@@ -221,6 +221,9 @@ def test_built_in_hooks_work_with_any_object_of_the_protocol() -> None:
             self.calls.append(("policy", Path(path).stem))
             return Path(path).stem
 
+        def add_catalogue(self, path, *, id=None, **info):
+            self.calls.append(("catalogue", Path(path).name))
+
         def add_layout(self, layout):
             self.calls.append(("layout", layout.name))
 
@@ -229,7 +232,9 @@ def test_built_in_hooks_work_with_any_object_of_the_protocol() -> None:
     _builtin.drgkit_register_rulesets(stub)
     _builtin.drgkit_register_policies(stub)
     _builtin.drgkit_register_layouts(stub)
+    _builtin.drgkit_register_catalogues(stub)
     assert ("ruleset", "2024") in stub.calls and ("policy", "demo") in stub.calls
+    assert ("catalogue", "2024") in stub.calls
     assert ("layout", "opendrg") in stub.calls
 
 
