@@ -216,7 +216,8 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
         blank_id = len(packets)
         packets.append(_Packet(opt.blank_code, "blank", "", "", "", "", "空白病种"))
         packet_of_comp[comp_blank] = blank_id
-    packet = np.where(in_core, packet_of_cand[cand], packet_of_comp[np.maximum(comp_id, 0)])
+    comp_lookup = np.append(packet_of_comp, -1)  # index -1: not comprehensive
+    packet = np.where(in_core, packet_of_cand[cand], comp_lookup[comp_id])
     npk = len(packets)
 
     kept = group_stats(packet, npk, cost, w, **trim)
@@ -366,12 +367,14 @@ def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, packets: list[_
             log.append((packets[i].code, dim, float(before), float(after)))
             for b in subs:
                 g = i * nbands + b
-                rows.append({"packet": packets[i].code, "dimension": dim, "band": names[b],
+                rows.append({"index": int(i), "packet": packets[i].code, "dimension": dim,
+                             "band": names[b],
                              "cases": int(st.n[g]), "mean_cost": round_half_up(st.mean(g), 0),
                              "coefficient": round_half_up(st.mean(g) / m,
                                                           opt.coefficient_decimals),
                              "cv_before": before, "cv_after": after})
-    rows.sort(key=lambda r: (r["packet"], opt.aux_dimensions.index(r["dimension"])))
+    # packet order, then dimension order (stable: bands stay in band order)
+    rows.sort(key=lambda r: (r["index"], opt.aux_dimensions.index(r["dimension"])))
     return rows, log
 
 
