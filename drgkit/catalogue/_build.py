@@ -34,20 +34,19 @@ rounded once, half up, at the end. The rules, stated exactly:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 import pyarrow as pa
 
+from ..errors import CaseDataError
 from ._build_input import History, read_history
-from ._build_options import ATTRIBUTES, BuildOptions
-from ._build_result import BuildReport, BuildResult
-from ._build_stats import GroupStats, cv_text, group_stats, round_half_up
+from ._build_options import ATTRIBUTES, BuildOptions, BuildOptionsError
+from ._build_result import BuildReport, BuildResult, decimal_array
+from ._build_stats import GroupStats, div_round, group_stats, sqrt_round
 
 __all__ = ["BuildOptions", "BuildResult", "build_catalogue"]
 
@@ -69,10 +68,6 @@ def _combined(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.n
 def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1).astype(np.int64)
-
-
-def _pct(change: Fraction) -> Fraction:
-    return round_half_up(change * 100, 2)
 
 
 def _coverage_threshold(counts: np.ndarray, share: Fraction) -> int:
@@ -108,8 +103,6 @@ def build_catalogue(history: Any, options: BuildOptions | None = None) -> BuildR
 def _build(h: History, opt: BuildOptions) -> BuildResult:
     n_cases = len(h.cost)
     if n_cases == 0:
-        from ..errors import CaseDataError
-
         raise CaseDataError("no valid case to build a catalogue from", file=h.source)
     cost, w = h.cost, h.weight
     by_cost = np.argsort(cost, kind="stable")
@@ -120,15 +113,16 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     base_count = np.bincount(base_id)
     if opt.coverage is not None:
         n_min = _coverage_threshold(base_count, opt.coverage)
-        how = f"coverage: the largest n at which core (dx, principal) combinations hold >= " \
-              f"{float(opt.coverage * 100):g}% of cases"
+        how = (f"coverage: the largest n at which (dx, principal) combinations with >= n "
+               f"cases hold >= {float(opt.coverage * 100):g}% of cases")
     else:
         n_min = opt.min_cases
         how = "fixed"
 
-    # full combinations (dx, principal, related set)
+    # full combinations (dx, principal, related set), in (dx, principal, related) text order
     full_first, full_id = _groups(_combined(h.dx, h.proc, h.rel))
-    full = group_stats(full_id, len(full_first), cost, w, **trim)
+    nf = len(full_first)
+    full = group_stats(full_id, nf, cost, w, **trim)
     f_dx, f_proc, f_rel = h.dx[full_first], h.proc[full_first], h.rel[full_first]
     f_base = base_id[full_first]
     # the base of each (dx, principal): its combination without related procedures
@@ -136,31 +130,22 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     plain = np.flatnonzero(f_rel == 0)
     plain_of_base[f_base[plain]] = plain
 
-    nf = len(full_first)
-    split = np.zeros(nf, bool)
-    change: list[Fraction | None] = [None] * nf
-    rel_reason: list[str] = [""] * nf
-    for f in range(nf):
-        if f_rel[f] == 0:
-            continue
-        b = plain_of_base[f_base[f]]
-        if b < 0:
-            rel_reason[f] = "merged: no case of the diagnosis + principal alone to compare"
-            continue
-        mb = full.mean(b)
-        mf = full.mean(f)
-        change[f] = (mf - mb) / mb
-        pct = float(_pct(change[f]))
-        if full.n_all[f] < n_min:
-            rel_reason[f] = f"merged: {full.n_all[f]} cases < {n_min} (change {pct:+.2f}%)"
-        elif abs(mf - mb) >= opt.related_split * mb:
-            split[f] = True
-            rel_reason[f] = f"split: change {pct:+.2f}% >= {float(opt.related_split * 100):g}%"
-        else:
-            rel_reason[f] = f"merged: change {pct:+.2f}% < {float(opt.related_split * 100):g}%"
+    # related split, exactly: change = (m_f − m_b)/m_b = num/den with
+    # num = Σwc_f·Σw_b − Σwc_b·Σw_f and den = Σwc_b·Σw_f (> 0)
+    b_of_f = plain_of_base[f_base]
+    comparable = (f_rel > 0) & (b_of_f >= 0)
+    bb = np.maximum(b_of_f, 0)
+    num = full.swc * full.sw[bb] - full.swc[bb] * full.sw
+    den = full.swc[bb] * full.sw
+    t = opt.related_split
+    big_change = np.abs(num) * t.denominator >= den * t.numerator
+    enough = full.n_all >= n_min
+    split = comparable & enough & big_change.astype(bool)
+    pct = np.where(comparable, div_round(np.where(comparable, num * 10000, 0),
+                                         np.where(comparable, den, 1)), 0)
 
-    # candidate packet per combination: own (split) or its (dx, principal); ids: split
-    # combinations take nb + f so that both live in one id space
+    # candidate packet per case: own (split) or its (dx, principal); split combinations take
+    # ids nb + f so that both live in one id space
     nb = len(base_first)
     cand_of_full = np.where(split, nb + np.arange(nf), f_base)
     cand = cand_of_full[full_id]
@@ -174,51 +159,70 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     unknown_procs = {h.proc_codes[p] for p in np.unique(h.proc).tolist()
                      if p and h.proc_codes[p] not in opt.procedure_attributes}
     dx3_codes = sorted({c[:3] for c in h.dx_codes})
-    dx3_of_dx = np.array([dx3_codes.index(c[:3]) for c in h.dx_codes], np.int64) \
-        if h.dx_codes else np.zeros(0, np.int64)
+    dx3_pos = {c: i for i, c in enumerate(dx3_codes)}
+    dx3_of_dx = np.array([dx3_pos[c[:3]] for c in h.dx_codes] or [0], np.int64)
     in_core = is_core_cand[cand]
-    comp_key = np.where(in_core, -1, dx3_of_dx[h.dx] * len(ATTRIBUTES) + attr_of_proc[h.proc])
-    comp_codes_key = np.unique(comp_key[comp_key >= 0])
-    comp_id = np.where(in_core, -1, np.searchsorted(comp_codes_key, comp_key))
-    comp_count = np.bincount(comp_id[comp_id >= 0], minlength=len(comp_codes_key))
+    n_attr = len(ATTRIBUTES)
+    comp_key = np.where(in_core, -1, dx3_of_dx[h.dx] * n_attr + attr_of_proc[h.proc])
+    comp_keys = np.unique(comp_key[comp_key >= 0])
+    comp_id = np.where(in_core, -1, np.searchsorted(comp_keys, comp_key))
+    comp_count = np.bincount(comp_id[comp_id >= 0], minlength=len(comp_keys))
     comp_blank = (comp_count < n_min) & opt.blank_packet
 
-    # final packets, in order: core (by dx, principal, related), comprehensive, blank
-    packets: list[_Packet] = []
+    # final packets, in order: core (by dx, principal, related), comprehensive (by dx
+    # category, attribute), blank
     core_cands = np.flatnonzero(is_core_cand)
-    core_sort = []
-    for c in core_cands:
-        if c < nb:
-            f = plain_of_base[c] if plain_of_base[c] >= 0 else np.flatnonzero(f_base == c)[0]
-            key = (int(h.dx[base_first[c]]), int(h.proc[base_first[c]]), 0)
-        else:
-            f = c - nb
-            key = (int(f_dx[f]), int(f_proc[f]), int(f_rel[f]))
-        core_sort.append((key, int(c)))
-    core_sort.sort()
-    packet_of_cand = np.full(nb + nf, -1, np.int64)
-    for (d, p, r), c in core_sort:
+    own = core_cands >= nb
+    rep = np.where(own, full_first[np.where(own, core_cands - nb, 0)],
+                   base_first[np.where(own, 0, core_cands)])
+    c_dx, c_proc = h.dx[rep], h.proc[rep]
+    c_rel = np.where(own, h.rel[rep], 0)
+    order = np.lexsort((c_rel, c_proc, c_dx))
+    core_cands, c_dx, c_proc, c_rel = (core_cands[order], c_dx[order], c_proc[order],
+                                       c_rel[order])
+    codes: list[str] = []
+    kinds: list[str] = []
+    p_dx: list[str] = []
+    p_proc: list[str] = []
+    p_rel: list[str] = []
+    p_attr: list[str] = []
+    p_name: list[str] = []
+    for d, p, r in zip(c_dx.tolist(), c_proc.tolist(), c_rel.tolist(), strict=True):
         dx, proc, rel = h.dx_codes[d], h.proc_codes[p], h.rel_codes[r]
-        code = dx + (":" + proc if proc else "") + ("+" + rel if rel else "")
-        packet_of_cand[c] = len(packets)
-        packets.append(_Packet(code, "core", dx, proc, rel, "", ""))
-    packet_of_comp = np.full(len(comp_codes_key), -1, np.int64)
-    for i, k in enumerate(comp_codes_key.tolist()):
+        codes.append(dx + (":" + proc if proc else "") + ("+" + rel if rel else ""))
+        p_dx.append(dx)
+        p_proc.append(proc)
+        p_rel.append(rel)
+    n_core = len(codes)
+    kinds += ["core"] * n_core
+    p_attr += [""] * n_core
+    p_name += [""] * n_core
+    packet_of_cand = np.full(nb + nf, -1, np.int64)
+    packet_of_cand[core_cands] = np.arange(n_core)
+    packet_of_comp = np.full(len(comp_keys) + 1, -1, np.int64)  # last: not comprehensive
+    for i, k in enumerate(comp_keys.tolist()):
         if comp_blank[i]:
             continue
-        dx3, (attr, suffix, name) = dx3_codes[k // len(ATTRIBUTES)], ATTRIBUTES[
-            k % len(ATTRIBUTES)]
-        packet_of_comp[i] = len(packets)
-        packets.append(_Packet(f"{dx3}:{suffix}", "comprehensive", dx3, "", "", attr,
-                               f"{dx3} {name}"))
-    blank_id = -1
+        dx3, (attr, suffix, name) = dx3_codes[k // n_attr], ATTRIBUTES[k % n_attr]
+        packet_of_comp[i] = len(codes)
+        codes.append(f"{dx3}:{suffix}")
+        kinds.append("comprehensive")
+        p_dx.append(dx3)
+        p_proc.append("")
+        p_rel.append("")
+        p_attr.append(attr)
+        p_name.append(f"{dx3} {name}")
     if comp_blank.any():
-        blank_id = len(packets)
-        packets.append(_Packet(opt.blank_code, "blank", "", "", "", "", "空白病种"))
-        packet_of_comp[comp_blank] = blank_id
-    comp_lookup = np.append(packet_of_comp, -1)  # index -1: not comprehensive
-    packet = np.where(in_core, packet_of_cand[cand], comp_lookup[comp_id])
-    npk = len(packets)
+        packet_of_comp[:-1][comp_blank] = len(codes)
+        codes.append(opt.blank_code)
+        kinds.append("blank")
+        p_dx.append("")
+        p_proc.append("")
+        p_rel.append("")
+        p_attr.append("")
+        p_name.append("空白病种")
+    packet = np.where(in_core, packet_of_cand[cand], packet_of_comp[comp_id])
+    npk = len(codes)
 
     kept = group_stats(packet, npk, cost, w, **trim)
     allc = group_stats(packet, npk, cost, w)
@@ -229,82 +233,101 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     elif opt.score_method == "fixed":
         big_m = opt.fixed_mean * 100
     else:
-        codes = [p.code for p in packets]
-        if opt.reference_packet not in codes:
-            from ._build_options import BuildOptionsError
-
+        if opt.reference_packet not in codes[:n_core]:
             raise BuildOptionsError(f"reference packet {opt.reference_packet!r} was not built "
                                     "(no core packet with that code)",
                                     column="build.reference_packet")
         big_m = kept.mean(codes.index(opt.reference_packet))
 
+    # score = round(m / M × scale) = round(Σwc · M_den · scale · 10^d / (Σw · M_num))
+    sd = opt.score_decimals
+    score = div_round(kept.swc * (big_m.denominator * opt.scale * 10**sd),
+                      kept.sw * big_m.numerator)
+    disp_a, disp_b = kept.dispersion()
+    cv = sqrt_round(disp_a, disp_b)
+    pc_cv = opt.primary_care_cv
+    low_cv = disp_a * pc_cv.denominator**2 <= disp_b * pc_cv.numerator**2
     level1 = np.bincount(packet[h.level == 1], minlength=npk)
-    rows = []
-    for i, p in enumerate(packets):
-        m = kept.mean(i)
-        var = kept.var_num(i)
-        primary = p.kind == "core" and var <= opt.primary_care_cv ** 2 * m * m * kept.sw[i] \
-            and Fraction(int(level1[i]), int(kept.n_all[i])) >= opt.primary_care_level1_share
-        rows.append({
-            "code": p.code, "kind": p.kind, "dx": p.dx, "procedure": p.procedure,
-            "related": p.related, "attribute": p.attribute, "name": p.name,
-            "cases": int(kept.n_all[i]), "cases_kept": int(kept.n[i]),
-            "mean_cost": round_half_up(m, 0), "score": round_half_up(m / big_m * opt.scale,
-                                                                     opt.score_decimals),
-            "cv": cv_text(var, kept.sw[i], m), "primary_care": bool(primary),
-        })
+    share = opt.primary_care_level1_share
+    primary = (np.array(kinds) == "core") & low_cv.astype(bool) & (
+        level1 * share.denominator >= kept.n_all * share.numerator)
 
-    subtypes, sub_log = _subtypes(h, opt, packet, packets, allc)
+    packet_cols = {
+        "code": codes, "kind": kinds, "dx": p_dx, "procedure": p_proc, "related": p_rel,
+        "attribute": p_attr, "name": p_name, "cases": kept.n_all, "cases_kept": kept.n,
+        "mean_cost": kept.mean_cents(), "score": score, "cv": cv, "primary_care": primary,
+    }
+    subtypes, sub_log = _subtypes(h, opt, packet, codes, n_core, allc)
     levels = _levels(h, opt, mean_all)
-    packet_levels = _packet_levels(h, packet, npk)
+    packet_stats = _packet_levels(h, packet, codes)
 
     # why each combination went where
-    comb = []
+    packet_of_full = packet[full_first]
+    comp_of_full = comp_id[full_first]
+    kinds_arr = np.array(kinds)
+    comb_kind = kinds_arr[packet_of_full]
+    t_pct = f"{float(t * 100):g}%"
+    reasons = []
     for f in range(nf):
-        c = int(cand_of_full[f])
-        i_full = full_first[f]
-        pk = int(packet[i_full])
-        kind = packets[pk].kind
-        if kind == "core":
-            where = f"core: packet has {int(cand_count[c])} cases >= {n_min}"
+        pct_text = f"{pct[f] / 100:+.2f}%"
+        if f_rel[f] == 0:
+            why = ""
+        elif not comparable[f]:
+            why = "merged: no case of the diagnosis + principal alone to compare"
+        elif not enough[f]:
+            why = f"merged: {full.n_all[f]} cases < {n_min} (change {pct_text})"
+        elif split[f]:
+            why = f"split: change {pct_text} >= {t_pct}"
         else:
-            ci = int(comp_id[i_full])
-            cand_code = h.dx_codes[f_dx[f]] + (":" + h.proc_codes[f_proc[f]]
-                                               if f_proc[f] else "")
-            where = f"{cand_code} has {int(cand_count[c])} cases < {n_min}"
-            if kind == "blank":
-                where += f"; comprehensive group has {int(comp_count[ci])} cases < {n_min}: blank"
+            why = f"merged: change {pct_text} < {t_pct}"
+        c = cand_of_full[f]
+        if comb_kind[f] == "core":
+            where = f"core: packet has {cand_count[c]} cases >= {n_min}"
+        else:
+            base = h.dx_codes[f_dx[f]] + (":" + h.proc_codes[f_proc[f]] if f_proc[f] else "")
+            where = f"{base} has {cand_count[c]} cases < {n_min}"
+            if comb_kind[f] == "blank":
+                where += (f"; comprehensive group has {comp_count[comp_of_full[f]]} cases "
+                          f"< {n_min}: blank")
             else:
                 where += ": comprehensive"
-        comb.append({
-            "dx": h.dx_codes[f_dx[f]], "procedure": h.proc_codes[f_proc[f]],
-            "related": h.rel_codes[f_rel[f]], "cases": int(full.n_all[f]),
-            "mean_cost": round_half_up(full.mean(f), 0),
-            "change_pct": None if change[f] is None else _pct(change[f]),
-            "related_decision": ("split" if split[f] else "merged") if f_rel[f] else None,
-            "packet": packets[pk].code, "kind": kind,
-            "reason": "; ".join(x for x in (rel_reason[f], where) if x),
-        })
+        reasons.append(f"{why}; {where}" if why else where)
+    decision = np.where(f_rel > 0, np.where(split, "split", "merged"), None)
+    comb = pa.table({
+        "dx": pa.array([h.dx_codes[i] for i in f_dx.tolist()], pa.string()),
+        "procedure": pa.array([h.proc_codes[i] for i in f_proc.tolist()], pa.string()),
+        "related": pa.array([h.rel_codes[i] for i in f_rel.tolist()], pa.string()),
+        "cases": pa.array(full.n_all, pa.int64()),
+        "mean_cost": decimal_array(full.mean_cents(), 2),
+        "change_pct": decimal_array(pct, 2, valid=comparable),
+        "related_decision": pa.array(decision.tolist(), pa.string()),
+        "packet": pa.array(codes, pa.string()).take(pa.array(packet_of_full)),
+        "kind": pa.array(comb_kind.tolist(), pa.string()),
+        "reason": pa.array(reasons, pa.string()),
+    })
 
-    n_core = sum(1 for p in packets if p.kind == "core")
-    core_cases = sum(r["cases"] for r in rows if r["kind"] == "core")
+    is_core = kinds_arr == "core"
+    split_rows = np.flatnonzero(split)
     report = BuildReport(
         source=h.source, rows=h.rows, valid=n_cases, excluded=h.excluded.num_rows,
         years=tuple(h.years), weights=tuple(opt.year_weights[len(opt.year_weights)
                                                              - len(h.years):]),
-        threshold=n_min, threshold_rule=how, core_packets=n_core, core_cases=core_cases,
-        comprehensive_packets=sum(1 for p in packets if p.kind == "comprehensive"),
-        comprehensive_cases=sum(r["cases"] for r in rows if r["kind"] == "comprehensive"),
-        blank_cases=sum(r["cases"] for r in rows if r["kind"] == "blank"),
-        overall_mean=round_half_up(mean_all, 0), score_base=round_half_up(big_m, 0),
-        splits=tuple((r["dx"], r["procedure"], r["related"], r["change_pct"])
-                     for r in comb if r["related_decision"] == "split"),
-        merges=sum(1 for r in comb if r["related_decision"] == "merged"),
+        threshold=n_min, threshold_rule=how, core_packets=n_core,
+        core_cases=int(kept.n_all[is_core].sum()),
+        comprehensive_packets=int((kinds_arr == "comprehensive").sum()),
+        comprehensive_cases=int(kept.n_all[kinds_arr == "comprehensive"].sum()),
+        blank_cases=int(kept.n_all[kinds_arr == "blank"].sum()),
+        overall_mean=int(overall.mean_cents()[0]),
+        score_base=int(div_round(np.array([big_m.numerator], object),
+                                 np.array([big_m.denominator], object))[0]),
+        splits=tuple((h.dx_codes[f_dx[f]], h.proc_codes[f_proc[f]], h.rel_codes[f_rel[f]],
+                      int(pct[f])) for f in split_rows.tolist()),
+        merges=int(((f_rel > 0) & ~split).sum()),
         subtypes=tuple(sub_log), unknown_procedures=tuple(sorted(unknown_procs)),
         excluded_reasons=_reason_counts(h.excluded),
     )
-    return BuildResult.from_rows(rows, subtypes, levels, packet_levels, comb, h.excluded,
-                                 report, opt)
+    return BuildResult.from_columns(packet_cols, subtypes, levels, packet_stats, comb,
+                                    h.excluded, report, opt)
 
 
 def _reason_counts(excluded: pa.Table) -> Mapping[str, int]:
@@ -314,92 +337,119 @@ def _reason_counts(excluded: pa.Table) -> Mapping[str, int]:
     return dict(sorted(out.items()))
 
 
-def _bands(h: History, dim: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Band index of every case in one auxiliary dimension (0 = no band) and band names."""
+def _bands(h: History, dim: str) -> np.ndarray:
+    """Band index of every case in one auxiliary dimension (0 = no band; names in
+    _BAND_NAMES)."""
     if dim == "cci":
         c = h.cci
-        band = np.select([c == 0, (c >= 1) & (c <= 2), (c >= 3) & (c <= 4), c >= 5],
+        return np.select([c == 0, (c >= 1) & (c <= 2), (c >= 3) & (c <= 4), c >= 5],
                          [1, 2, 3, 4], 0)
-        return band, ("", "0", "1-2", "3-4", ">=5")
     if dim == "age":
         days, age = h.age_days, h.age
         infant = (days >= 0) & (days < 365)
-        band = np.select([infant & (days <= 28), infant, (age >= 1) & (age <= 6),
+        return np.select([infant & (days <= 28), infant, (age >= 1) & (age <= 6),
                           (age >= 7) & (age <= 17), age > 65], [1, 2, 3, 4, 5], 0)
-        return band, ("", "0-28d", "29d-1y", "1-6", "7-17", ">65")
     if dim == "icu":
         d = h.icu_days
-        band = np.select([(d >= 2) & (d <= 7), (d >= 8) & (d <= 14), (d >= 15) & (d <= 30),
+        return np.select([(d >= 2) & (d <= 7), (d >= 8) & (d <= 14), (d >= 15) & (d <= 30),
                           d >= 31], [1, 2, 3, 4], 0)
-        return band, ("", "2-7", "8-14", "15-30", ">=31")
-    return h.death.astype(np.int64), ("", "death")
+    return h.death.astype(np.int64)
 
 
-def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, packets: list[_Packet],
-              allc: GroupStats) -> tuple[list[dict], list[tuple]]:
-    npk = len(packets)
-    eligible = np.array([p.kind == "core" and allc.n_all[i] >= opt.aux_min_cases
-                         for i, p in enumerate(packets)], bool)
-    rows: list[dict] = []
-    log: list[tuple] = []
+def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, codes: list[str],
+              n_core: int, allc: GroupStats) -> tuple[dict[str, Any], list[tuple]]:
+    """Auxiliary sub-types. Per dimension, the pooled within-sub-type sum of squares W and the
+    packet's T are compared exactly (W <= (1 − cut)² T); a float screen with a wide margin
+    decides the clear cases and only packets near the boundary use Fractions."""
+    npk = len(codes)
+    eligible = np.zeros(npk, bool)
+    eligible[:n_core] = allc.n_all[:n_core] >= opt.aux_min_cases
     cut2 = (1 - opt.aux_cv_cut) ** 2
-    for dim in opt.aux_dimensions:
-        band, names = _bands(h, dim)
-        nbands = len(names)
+    total = allc.swc2 - allc.swc * allc.swc // np.where(allc.n > 0, allc.sw, 1)  # ~T, floor
+    found: list[tuple[int, int, int, np.ndarray, GroupStats, np.ndarray]] = []
+    for di, dim in enumerate(opt.aux_dimensions):
+        band = _bands(h, dim)
+        nbands = len(_BAND_NAMES[dim])
         gid = packet * nbands + band
-        count = np.bincount(gid, minlength=npk * nbands)
-        effective = (count >= opt.aux_min_band_cases)
-        effective[::nbands] = False
-        band_eff = np.where(effective[gid], band, 0)
+        count = np.bincount(gid, minlength=npk * nbands).reshape(npk, nbands)
+        effective = count >= opt.aux_min_band_cases
+        effective[:, 0] = False
+        effective &= eligible[:, None]
+        band_eff = np.where(effective.reshape(-1)[gid], band, 0)
         st = group_stats(packet * nbands + band_eff, npk * nbands, h.cost, h.weight)
-        for i in np.flatnonzero(eligible):
-            subs = [b for b in range(1, nbands) if effective[i * nbands + b]]
-            if not subs:
+        sw = np.where(st.n > 0, st.sw, 1)
+        ssq = (st.swc2 - st.swc * st.swc // sw).reshape(npk, nbands)  # floors: screen only
+        within = ssq.sum(axis=1)
+        cand = np.flatnonzero(effective.any(axis=1))
+        tot_f = total[cand].astype(float)
+        within_f = within[cand].astype(float)
+        margin = 1e-6 * allc.swc2[cand].astype(float) + 1e-6 * allc.sw[cand].astype(float)
+        clear_no = (within_f > float(cut2) * tot_f + margin) | (tot_f <= 0)
+        for i in cand[~clear_no].tolist():
+            t_exact = allc.var_num(i)
+            w_exact = sum((st.var_num(i * nbands + b) for b in range(nbands)
+                           if st.n[i * nbands + b]), Fraction(0))
+            if t_exact <= 0 or w_exact > cut2 * t_exact:
                 continue
-            total = allc.var_num(i)
-            within = sum((st.var_num(i * nbands + b) for b in range(nbands)
-                          if st.sw[i * nbands + b]), Fraction(0))
-            if total <= 0 or within > cut2 * total:
-                continue
-            m = allc.mean(i)
-            before = cv_text(total, allc.sw[i], m)
-            after = cv_text(within, allc.sw[i], m)
-            log.append((packets[i].code, dim, float(before), float(after)))
-            for b in subs:
-                g = i * nbands + b
-                rows.append({"index": int(i), "packet": packets[i].code, "dimension": dim,
-                             "band": names[b],
-                             "cases": int(st.n[g]), "mean_cost": round_half_up(st.mean(g), 0),
-                             "coefficient": round_half_up(st.mean(g) / m,
-                                                          opt.coefficient_decimals),
-                             "cv_before": before, "cv_after": after})
-    # packet order, then dimension order (stable: bands stay in band order)
-    rows.sort(key=lambda r: (r["index"], opt.aux_dimensions.index(r["dimension"])))
-    return rows, log
+            found.append((i, di, nbands, np.flatnonzero(effective[i]), st,
+                          np.array([w_exact.numerator, w_exact.denominator], object)))
+    found.sort(key=lambda x: (x[0], x[1]))
+    cols: dict[str, list] = {k: [] for k in ("packet", "dimension", "band", "cases",
+                                             "mean_cost", "coefficient", "cv_before",
+                                             "cv_after")}
+    log = []
+    disp_a, disp_b = allc.dispersion()
+    cd = opt.coefficient_decimals
+    for i, di, nbands, subs, st, wnd in found:
+        dim = opt.aux_dimensions[di]
+        names = _BAND_NAMES[dim]
+        before = int(sqrt_round(disp_a[i:i + 1], disp_b[i:i + 1])[0])
+        # CV after² = (W/Σw)/m² = W·Σw / (Σwc)², W = wn/wd
+        after = int(sqrt_round(np.array([int(wnd[0]) * int(allc.sw[i])], object),
+                               np.array([int(wnd[1]) * int(allc.swc[i]) ** 2], object))[0])
+        log.append((codes[i], dim, before / 10**4, after / 10**4))
+        for b in subs.tolist():
+            g = i * nbands + b
+            cols["packet"].append(codes[i])
+            cols["dimension"].append(dim)
+            cols["band"].append(names[b])
+            cols["cases"].append(int(st.n[g]))
+            cols["mean_cost"].append(int(div_round(st.swc[g:g + 1], st.sw[g:g + 1])[0]))
+            coef = div_round(np.array([int(st.swc[g]) * int(allc.sw[i]) * 10**cd], object),
+                             np.array([int(st.sw[g]) * int(allc.swc[i])], object))
+            cols["coefficient"].append(int(coef[0]))
+            cols["cv_before"].append(before)
+            cols["cv_after"].append(after)
+    return cols, log
 
 
-def _levels(h: History, opt: BuildOptions, mean_all: Fraction) -> list[dict]:
+_BAND_NAMES = {
+    "cci": ("", "0", "1-2", "3-4", ">=5"),
+    "age": ("", "0-28d", "29d-1y", "1-6", "7-17", ">65"),
+    "icu": ("", "2-7", "8-14", "15-30", ">=31"),
+    "death": ("", "death"),
+}
+
+
+def _levels(h: History, opt: BuildOptions, mean_all: Fraction) -> dict[str, Any]:
     st = group_stats(h.level - 1, 3, h.cost, h.weight)
-    return [{"hospital_level": lv + 1, "cases": int(st.n[lv]),
-             "mean_cost": round_half_up(st.mean(lv), 0),
-             "coefficient": round_half_up(st.mean(lv) / mean_all, opt.coefficient_decimals)}
-            for lv in range(3) if st.n[lv]]
+    present = np.flatnonzero(st.n)
+    cd = opt.coefficient_decimals
+    coef = div_round(st.swc[present] * (mean_all.denominator * 10**cd),
+                     st.sw[present] * mean_all.numerator)
+    return {"hospital_level": present + 1, "cases": st.n[present],
+            "mean_cost": st.mean_cents()[present], "coefficient": coef}
 
 
-def _packet_levels(h: History, packet: np.ndarray, npk: int) -> list[dict]:
+def _packet_levels(h: History, packet: np.ndarray, codes: list[str]) -> dict[str, Any]:
+    npk = len(codes)
     gid = packet * 3 + (h.level - 1)
     st = group_stats(gid, npk * 3, h.cost, h.weight)
     # the same exact accumulator, with the stay in days as the "cost"
     los = group_stats(np.where(h.los >= 0, gid, -1), npk * 3, np.maximum(h.los, 0), h.weight)
-    sw_los, swl = los.sw, los.swc
-    out = []
-    for g in np.flatnonzero(st.n):
-        out.append({"packet_index": int(g // 3), "hospital_level": int(g % 3) + 1,
-                    "cases": int(st.n[g]), "mean_cost": round_half_up(st.mean(int(g)), 0),
-                    "mean_los": round_half_up(Fraction(int(swl[g]), int(sw_los[g])), 2)
-                    if sw_los[g] else None})
-    return out
-
-
-def write_catalogue(result: BuildResult, folder: str | os.PathLike[str]) -> Path:
-    return result.write(folder)
+    rows = np.flatnonzero(st.n)
+    has_los = los.n[rows] > 0
+    mean_los = div_round(los.swc[rows] * 100, np.where(has_los, los.sw[rows], 1))
+    return {"packet": pa.array(codes, pa.string()).take(pa.array(rows // 3)),
+            "hospital_level": rows % 3 + 1, "cases": st.n[rows],
+            "mean_cost": st.mean_cents()[rows], "mean_los": (mean_los, has_los)}

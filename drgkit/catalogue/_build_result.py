@@ -27,34 +27,34 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .._io import atomic_output
-from .._money import cents_array
 from ._build_options import BuildOptions
 
 __all__ = ["BuildReport", "BuildResult"]
 
 
-def _dec(value: Fraction | None, places: int) -> Decimal | None:
-    """An already-rounded Fraction as the exact Decimal with ``places`` places."""
-    if value is None:
-        return None
-    scaled = value * 10**places
-    if scaled.denominator != 1:
-        raise ValueError(f"{value} is not rounded to {places} places")
-    return Decimal(scaled.numerator).scaleb(-places)
+def _dec(units: int | None, places: int) -> Decimal | None:
+    return None if units is None else Decimal(int(units)).scaleb(-places)
 
 
-def _money(values: list[Fraction]) -> pa.Array:
-    import numpy as np
-
-    return cents_array(np.array([int(v) for v in values], dtype=np.int64))
-
-
-def _decimals(values: list[Fraction | None], places: int, precision: int = 18) -> pa.Array:
-    return pa.array([_dec(v, places) for v in values], pa.decimal128(precision, places))
+def decimal_array(units: Any, places: int, valid: Any = None) -> pa.Array:
+    """Exact ``decimal128(18, places)`` from int64 units of 10^-places (no float)."""
+    units = np.ascontiguousarray(np.asarray(units, dtype=np.int64))
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = np.where(units < 0, -1, 0)  # two's-complement sign extension
+    validity, nulls = None, 0
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if not valid.all():
+            validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
+            nulls = int((~valid).sum())
+    return pa.Array.from_buffers(pa.decimal128(18, places), len(units),
+                                 [validity, pa.py_buffer(words)], null_count=nulls)
 
 
 @attrs.frozen(slots=True)
@@ -74,9 +74,9 @@ class BuildReport:
     comprehensive_packets: int
     comprehensive_cases: int
     blank_cases: int
-    overall_mean: Fraction  # cents
-    score_base: Fraction  # cents (M of the score formula)
-    splits: tuple[tuple[str, str, str, Fraction | None], ...]
+    overall_mean: int  # cents
+    score_base: int  # cents (M of the score formula), rounded
+    splits: tuple[tuple[str, str, str, int], ...]  # change in 0.01 %
     merges: int
     subtypes: tuple[tuple[str, str, float, float], ...]
     unknown_procedures: tuple[str, ...]
@@ -89,11 +89,10 @@ class BuildReport:
 
     def as_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self, recurse=False)
-        out["overall_mean"] = str(_dec(self.overall_mean / 100, 2))
-        out["score_base"] = str(_dec(self.score_base / 100, 2))
+        out["overall_mean"] = str(_dec(self.overall_mean, 2))
+        out["score_base"] = str(_dec(self.score_base, 2))
         out["coverage"] = f"{float(self.coverage):.6f}"
-        out["splits"] = [[d, p, r, None if c is None else str(_dec(c, 2))]
-                         for d, p, r, c in self.splits]
+        out["splits"] = [[d, p, r, str(_dec(c, 2))] for d, p, r, c in self.splits]
         out["excluded_reasons"] = dict(self.excluded_reasons)
         return out
 
@@ -112,14 +111,18 @@ class BuildReport:
             f"({float(self.coverage) * 100:.2f}% of valid cases)",
             f"- comprehensive packets: {self.comprehensive_packets} holding "
             f"{self.comprehensive_cases} cases; blank packet: {self.blank_cases} cases",
-            f"- weighted mean cost of all cases: {_dec(self.overall_mean / 100, 2)} yuan; "
-            f"score base M: {_dec(self.score_base / 100, 2)} yuan",
+            f"- weighted mean cost of all cases: {_dec(self.overall_mean, 2)} yuan; "
+            f"score base M: {_dec(self.score_base, 2)} yuan",
             f"- related procedure sets split off: {len(self.splits)}; merged: {self.merges}",
         ]
-        lines += [f"  - {d}:{p}+{r}: {_dec(c, 2)}%" for d, p, r, c in self.splits]
+        lines += [f"  - {d}:{p}+{r}: {_dec(c, 2)}%" for d, p, r, c in self.splits[:50]]
+        if len(self.splits) > 50:
+            lines.append(f"  - … {len(self.splits) - 50} more in combinations.csv")
         lines.append(f"- auxiliary sub-typings kept: {len(self.subtypes)}")
         lines += [f"  - {code} by {dim}: CV {a:.4f} -> {b:.4f}" for code, dim, a, b in
-                  self.subtypes]
+                  self.subtypes[:50]]
+        if len(self.subtypes) > 50:
+            lines.append(f"  - … {len(self.subtypes) - 50} more in subtypes.csv")
         if self.unknown_procedures:
             shown = ", ".join(self.unknown_procedures[:20])
             more = "" if len(self.unknown_procedures) <= 20 else " …"
@@ -143,77 +146,70 @@ class BuildResult:
     options: BuildOptions
 
     @classmethod
-    def from_rows(cls, packets: list[dict], subtypes: list[dict], levels: list[dict],
-                  packet_levels: list[dict], combinations: list[dict], excluded: pa.Table,
-                  report: BuildReport, options: BuildOptions) -> BuildResult:
+    def from_columns(cls, packets: dict[str, Any], subtypes: dict[str, Any],
+                     levels: dict[str, Any], packet_stats: dict[str, Any],
+                     combinations: pa.Table, excluded: pa.Table, report: BuildReport,
+                     options: BuildOptions) -> BuildResult:
+        """Assemble the tables; money and decimal columns arrive as int64 units."""
         sd, cd = options.score_decimals, options.coefficient_decimals
-        core = [p for p in packets if p["kind"] == "core"]
-        comp = [p for p in packets if p["kind"] != "core"]
+        kind = np.array(packets["kind"])
+        core = np.flatnonzero(kind == "core")
+        comp = np.flatnonzero(kind != "core")
 
-        def col(rows: list[dict], key: str) -> list[Any]:
-            return [r[key] for r in rows]
+        def pick(key: str, rows: np.ndarray, typ: pa.DataType | None = None) -> pa.Array:
+            values = packets[key]
+            if isinstance(values, list):
+                return pa.array(values, typ or pa.string()).take(pa.array(rows, pa.int64()))
+            return pa.array(np.asarray(values)[rows], typ)
+
+        def money(key: str, rows: np.ndarray) -> pa.Array:
+            return decimal_array(np.asarray(packets[key])[rows], 2)
 
         core_t = pa.table({
-            "code": pa.array(col(core, "code"), pa.string()),
-            "dx": pa.array(col(core, "dx"), pa.string()),
-            "procedure": pa.array(col(core, "procedure"), pa.string()),
-            "related": pa.array(col(core, "related"), pa.string()),
-            "cases": pa.array(col(core, "cases"), pa.int64()),
-            "cases_kept": pa.array(col(core, "cases_kept"), pa.int64()),
-            "mean_cost": _money(col(core, "mean_cost")),
-            "score": _decimals(col(core, "score"), sd),
-            "cv": _decimals(col(core, "cv"), 4),
-            "primary_care": pa.array(col(core, "primary_care"), pa.bool_()),
+            "code": pick("code", core), "dx": pick("dx", core),
+            "procedure": pick("procedure", core), "related": pick("related", core),
+            "cases": pick("cases", core, pa.int64()),
+            "cases_kept": pick("cases_kept", core, pa.int64()),
+            "mean_cost": money("mean_cost", core),
+            "score": decimal_array(np.asarray(packets["score"])[core], sd),
+            "cv": decimal_array(np.asarray(packets["cv"])[core], 4),
+            "primary_care": pick("primary_care", core, pa.bool_()),
         })
         comp_t = pa.table({
-            "code": pa.array(col(comp, "code"), pa.string()),
-            "kind": pa.array(col(comp, "kind"), pa.string()),
-            "dx": pa.array(col(comp, "dx"), pa.string()),
-            "attribute": pa.array(col(comp, "attribute"), pa.string()),
-            "name": pa.array(col(comp, "name"), pa.string()),
-            "cases": pa.array(col(comp, "cases"), pa.int64()),
-            "cases_kept": pa.array(col(comp, "cases_kept"), pa.int64()),
-            "mean_cost": _money(col(comp, "mean_cost")),
-            "score": _decimals(col(comp, "score"), sd),
-            "cv": _decimals(col(comp, "cv"), 4),
+            "code": pick("code", comp), "kind": pick("kind", comp), "dx": pick("dx", comp),
+            "attribute": pick("attribute", comp), "name": pick("name", comp),
+            "cases": pick("cases", comp, pa.int64()),
+            "cases_kept": pick("cases_kept", comp, pa.int64()),
+            "mean_cost": money("mean_cost", comp),
+            "score": decimal_array(np.asarray(packets["score"])[comp], sd),
+            "cv": decimal_array(np.asarray(packets["cv"])[comp], 4),
         })
         sub_t = pa.table({
-            "packet": pa.array(col(subtypes, "packet"), pa.string()),
-            "dimension": pa.array(col(subtypes, "dimension"), pa.string()),
-            "band": pa.array(col(subtypes, "band"), pa.string()),
-            "cases": pa.array(col(subtypes, "cases"), pa.int64()),
-            "mean_cost": _money(col(subtypes, "mean_cost")),
-            "coefficient": _decimals(col(subtypes, "coefficient"), cd),
-            "cv_before": _decimals(col(subtypes, "cv_before"), 4),
-            "cv_after": _decimals(col(subtypes, "cv_after"), 4),
+            "packet": pa.array(subtypes["packet"], pa.string()),
+            "dimension": pa.array(subtypes["dimension"], pa.string()),
+            "band": pa.array(subtypes["band"], pa.string()),
+            "cases": pa.array(subtypes["cases"], pa.int64()),
+            "mean_cost": decimal_array(subtypes["mean_cost"], 2),
+            "coefficient": decimal_array(subtypes["coefficient"], cd),
+            "cv_before": decimal_array(subtypes["cv_before"], 4),
+            "cv_after": decimal_array(subtypes["cv_after"], 4),
         })
         lev_t = pa.table({
-            "hospital_level": pa.array(col(levels, "hospital_level"), pa.int8()),
-            "cases": pa.array(col(levels, "cases"), pa.int64()),
-            "mean_cost": _money(col(levels, "mean_cost")),
-            "coefficient": _decimals(col(levels, "coefficient"), cd),
+            "hospital_level": pa.array(levels["hospital_level"], pa.int8()),
+            "cases": pa.array(levels["cases"], pa.int64()),
+            "mean_cost": decimal_array(levels["mean_cost"], 2),
+            "coefficient": decimal_array(levels["coefficient"], cd),
         })
-        codes = [p["code"] for p in packets]
+        los, has_los = packet_stats["mean_los"]
         stat_t = pa.table({
-            "packet": pa.array([codes[r["packet_index"]] for r in packet_levels], pa.string()),
-            "hospital_level": pa.array(col(packet_levels, "hospital_level"), pa.int8()),
-            "cases": pa.array(col(packet_levels, "cases"), pa.int64()),
-            "mean_cost": _money(col(packet_levels, "mean_cost")),
-            "mean_los": _decimals(col(packet_levels, "mean_los"), 2),
+            "packet": packet_stats["packet"],
+            "hospital_level": pa.array(packet_stats["hospital_level"], pa.int8()),
+            "cases": pa.array(packet_stats["cases"], pa.int64()),
+            "mean_cost": decimal_array(packet_stats["mean_cost"], 2),
+            "mean_los": decimal_array(los, 2, valid=has_los),
         })
-        comb_t = pa.table({
-            "dx": pa.array(col(combinations, "dx"), pa.string()),
-            "procedure": pa.array(col(combinations, "procedure"), pa.string()),
-            "related": pa.array(col(combinations, "related"), pa.string()),
-            "cases": pa.array(col(combinations, "cases"), pa.int64()),
-            "mean_cost": _money(col(combinations, "mean_cost")),
-            "change_pct": _decimals(col(combinations, "change_pct"), 2, 38),
-            "related_decision": pa.array(col(combinations, "related_decision"), pa.string()),
-            "packet": pa.array(col(combinations, "packet"), pa.string()),
-            "kind": pa.array(col(combinations, "kind"), pa.string()),
-            "reason": pa.array(col(combinations, "reason"), pa.string()),
-        })
-        return cls(core_t, comp_t, sub_t, lev_t, stat_t, comb_t, excluded, report, options)
+        return cls(core_t, comp_t, sub_t, lev_t, stat_t, combinations, excluded, report,
+                   options)
 
     def tables(self) -> dict[str, pa.Table]:
         return {"packets": self.packets, "comprehensive": self.comprehensive,

@@ -17,7 +17,8 @@ import numpy as np
 
 from .._jit import jit
 
-__all__ = ["GroupStats", "cv_text", "group_stats", "round_half_up", "trim_bounds"]
+__all__ = ["GroupStats", "cv_text", "div_round", "group_stats", "round_half_up", "sqrt_round",
+           "trim_bounds"]
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -94,24 +95,60 @@ def _bounds(gid, cost, by_cost, ngroups, trim_min, p_num, p_den):
 
 @attrs.define(slots=True, eq=False)
 class GroupStats:
-    """Per group: all-case count and kept (trimmed) count, weight sum and exact sums."""
+    """Per group: all-case and kept (trimmed) counts, and exact sums over kept cases as
+    numpy object arrays of Python integers (so that arithmetic on them stays exact and runs
+    element-wise without a Python loop)."""
 
     n_all: np.ndarray
     n: np.ndarray
-    sw: list[int]
-    swc: list[int]
-    swc2: list[int]
+    sw: np.ndarray  # object: Σw
+    swc: np.ndarray  # object: Σw·c
+    swc2: np.ndarray  # object: Σw·c²
 
     def mean(self, g: int) -> Fraction:
-        return Fraction(self.swc[g], self.sw[g])
+        return Fraction(int(self.swc[g]), int(self.sw[g]))
 
     def var_num(self, g: int) -> Fraction:
         """Σw·(c − m)² (weighted sum of squared deviations), exactly."""
-        return Fraction(self.swc2[g]) - Fraction(self.swc[g] ** 2, self.sw[g])
+        return Fraction(int(self.swc2[g])) - Fraction(int(self.swc[g]) ** 2, int(self.sw[g]))
+
+    def mean_cents(self) -> np.ndarray:
+        """Weighted means rounded half up to whole cents (0 for empty groups)."""
+        return div_round(self.swc, np.where(self.n > 0, self.sw, 1).astype(object))
+
+    def dispersion(self) -> tuple[np.ndarray, np.ndarray]:
+        """(A, B) with CV² = A / B exactly: A = Σw·Σwc² − (Σwc)², B = (Σwc)²."""
+        return self.swc2 * self.sw - self.swc * self.swc, self.swc * self.swc
 
 
-def _join(hi: np.ndarray, lo: np.ndarray) -> list[int]:
-    return [(h << 64) | low for h, low in zip(hi.tolist(), lo.tolist(), strict=True)]
+def _join(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    return np.array([(h << 64) | low for h, low in zip(hi.tolist(), lo.tolist(),
+                                                        strict=True)] or [], dtype=object)
+
+
+def div_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den rounded half up (away from zero) to an integer, element-wise and exactly
+    (object arrays of Python ints, den > 0); returned as int64."""
+    num = np.asarray(num, dtype=object)
+    neg = num < 0
+    q = (2 * np.abs(num) + den) // (2 * den)
+    return np.where(neg, -q, q).astype(np.int64)
+
+
+def sqrt_round(a: np.ndarray, b: np.ndarray, decimals: int = 4) -> np.ndarray:
+    """sqrt(a / b) rounded half up to ``decimals`` places, as int64 units of 10^-decimals:
+    with y = a/b·10^(2d), k = isqrt(floor(y)), and k+1 when y >= (k + 1/2)²."""
+    out = np.zeros(len(a), np.int64)
+    scale = 10 ** (2 * decimals)
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        if y == 0 or x <= 0:
+            continue
+        x *= scale
+        k = isqrt(x // y)
+        if 4 * x >= (2 * k + 1) ** 2 * y:
+            k += 1
+        out[i] = k
+    return out
 
 
 def trim_bounds(gid: np.ndarray, cost: np.ndarray, by_cost: np.ndarray, ngroups: int,
@@ -138,8 +175,8 @@ def group_stats(gid: np.ndarray, ngroups: int, cost: np.ndarray, w: np.ndarray,
         keep = everything
         n_all = None
     n, sw, c_hi, c_lo, q_hi, q_lo = _accumulate(gid, cost, w, keep, ngroups)
-    return GroupStats(n if n_all is None else n_all, n, sw.tolist(), _join(c_hi, c_lo),
-                      _join(q_hi, q_lo))
+    return GroupStats(n if n_all is None else n_all, n, sw.astype(object),
+                      _join(c_hi, c_lo), _join(q_hi, q_lo))
 
 
 def round_half_up(x: Fraction, decimals: int) -> Fraction:
