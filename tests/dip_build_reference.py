@@ -250,7 +250,7 @@ def build(rows, opt):
     for key, cs in candidates.items():
         if len(cs) >= n:
             dx, p, r = key
-            code = dx + (":" + p if p else "") + ("+" + r if r else "")
+            code = dx + (":" + p if p else "") + "".join("&" + x for x in r.split("+") if x)
             core[key] = (code, cs)
             for x in cs:
                 packet_of_case[id(x)] = code
@@ -342,17 +342,20 @@ def build(rows, opt):
                            "coefficient": rnd(wmean(cs) / M_all, opt.coefficient_decimals)})
 
     order = [p["code"] for p in packets] + [p["code"] for p in comprehensive]
+    members = {code: [x for x in cases if packet_of_case[id(x)] == code] for code in order}
     stats = []
     for code in order:
-        for lv in (1, 2, 3):
-            cs = [x for x in cases if packet_of_case[id(x)] == code and x["level"] == lv]
+        for lv in ("all", 1, 2, 3):
+            cs = [x for x in members[code] if lv == "all" or x["level"] == lv]
             if not cs:
                 continue
             with_los = [x for x in cs if x["los"] is not None]
             los = (rnd(Fraction(sum(x["w"] * x["los"] for x in with_los),
                                 sum(x["w"] for x in with_los)), 2) if with_los else None)
-            stats.append({"packet": code, "hospital_level": lv, "cases": len(cs),
-                          "mean_cost": money(wmean(cs)), "mean_los": los})
+            # the "all" row: the packet's trimmed mean and CV, as in the packet table
+            k = kept_cases(cs, opt) if lv == "all" else cs
+            stats.append({"packet": code, "hospital_level": str(lv), "cases": len(cs),
+                          "mean_cost": money(wmean(k)), "mean_los": los, "cv": cv(None, k)})
 
     combinations = []
     for key in sorted(combos):

@@ -69,11 +69,11 @@ def test_related_procedure_split_worked_example():
     assert comb[(STENT, IVUS)]["change_pct"] == Decimal("56.97")
     assert comb[(STENT, IVUS)]["related_decision"] == "split"
     packets = by(rows_of(res, "packets"))
-    assert set(packets) == {f"I21.0:{STENT}", f"I21.0:{STENT}+{IVUS}"}
+    assert set(packets) == {f"I21.0:{STENT}", f"I21.0:{STENT}&{IVUS}"}
     assert packets[f"I21.0:{STENT}"]["cases"] == 40
     # merged packet mean: (20 × 28,033 + 20 × 28,849) / 40 = 28,441
     assert packets[f"I21.0:{STENT}"]["mean_cost"] == Decimal("28441.00")
-    assert packets[f"I21.0:{STENT}+{IVUS}"]["mean_cost"] == Decimal("44003.00")
+    assert packets[f"I21.0:{STENT}&{IVUS}"]["mean_cost"] == Decimal("44003.00")
     assert [s[2] for s in res.report.splits] == [IVUS]
 
 

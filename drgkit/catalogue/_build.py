@@ -189,7 +189,9 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     p_name: list[str] = []
     for d, p, r in zip(c_dx.tolist(), c_proc.tolist(), c_rel.tolist(), strict=True):
         dx, proc, rel = h.dx_codes[d], h.proc_codes[p], h.rel_codes[r]
-        codes.append(dx + (":" + proc if proc else "") + ("+" + rel if rel else ""))
+        # packet codes may not hold + | , or spaces (FORMAT.md): related codes joined by &
+        codes.append(dx + (":" + proc if proc else "") + ("&" + rel.replace("+", "&")
+                                                          if rel else ""))
         p_dx.append(dx)
         p_proc.append(proc)
         p_rel.append(rel)
@@ -259,7 +261,7 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     }
     subtypes, sub_log = _subtypes(h, opt, packet, codes, n_core, allc)
     levels = _levels(h, opt, mean_all)
-    packet_stats = _packet_levels(h, packet, codes)
+    packet_stats = _packet_levels(h, packet, codes, kept, cv)
 
     # why each combination went where
     packet_of_full = packet[full_first]
@@ -441,15 +443,33 @@ def _levels(h: History, opt: BuildOptions, mean_all: Fraction) -> dict[str, Any]
             "mean_cost": st.mean_cents()[present], "coefficient": coef}
 
 
-def _packet_levels(h: History, packet: np.ndarray, codes: list[str]) -> dict[str, Any]:
+def _packet_levels(h: History, packet: np.ndarray, codes: list[str], kept: GroupStats,
+                   cv: np.ndarray) -> dict[str, Any]:
+    """Per packet: one row per hospital level present (all cases, untrimmed: weighted mean
+    cost, weighted mean LOS over cases with a LOS, CV) and an ``all`` row (cases, the packet's
+    trimmed mean and CV as in the packet table, mean LOS over all its cases)."""
     npk = len(codes)
-    gid = packet * 3 + (h.level - 1)
-    st = group_stats(gid, npk * 3, h.cost, h.weight)
+    gid = packet * 4 + h.level  # slot 0: the packet as a whole
+    st = group_stats(gid, npk * 4, h.cost, h.weight)
     # the same exact accumulator, with the stay in days as the "cost"
-    los = group_stats(np.where(h.los >= 0, gid, -1), npk * 3, np.maximum(h.los, 0), h.weight)
-    rows = np.flatnonzero(st.n)
-    has_los = los.n[rows] > 0
-    mean_los = div_round(los.swc[rows] * 100, np.where(has_los, los.sw[rows], 1))
-    return {"packet": pa.array(codes, pa.string()).take(pa.array(rows // 3)),
-            "hospital_level": rows % 3 + 1, "cases": st.n[rows],
-            "mean_cost": st.mean_cents()[rows], "mean_los": (mean_los, has_los)}
+    has = h.los >= 0
+    los = group_stats(np.where(has, gid, -1), npk * 4, np.maximum(h.los, 0), h.weight)
+    los_all = group_stats(np.where(has, packet, -1), npk, np.maximum(h.los, 0), h.weight)
+    los_sw = los.sw.copy()
+    los_swc = los.swc.copy()
+    los_n = los.n.copy()
+    los_sw[0::4], los_swc[0::4], los_n[0::4] = los_all.sw, los_all.swc, los_all.n
+    n = st.n.copy()
+    n[0::4] = kept.n_all
+    mean = st.mean_cents()
+    mean[0::4] = kept.mean_cents()
+    disp_a, disp_b = st.dispersion()
+    cvs = sqrt_round(disp_a, disp_b)
+    cvs[0::4] = cv
+    rows = np.flatnonzero(n)
+    has_los = los_n[rows] > 0
+    mean_los = div_round(los_swc[rows] * 100, np.where(has_los, los_sw[rows], 1))
+    level_names = np.array(["all", "1", "2", "3"])
+    return {"packet": pa.array(codes, pa.string()).take(pa.array(rows // 4)),
+            "hospital_level": level_names[rows % 4].tolist(), "cases": n[rows],
+            "mean_cost": mean[rows], "mean_los": (mean_los, has_los), "cv": cvs[rows]}

@@ -203,10 +203,11 @@ class BuildResult:
         los, has_los = packet_stats["mean_los"]
         stat_t = pa.table({
             "packet": packet_stats["packet"],
-            "hospital_level": pa.array(packet_stats["hospital_level"], pa.int8()),
+            "hospital_level": pa.array(packet_stats["hospital_level"], pa.string()),
             "cases": pa.array(packet_stats["cases"], pa.int64()),
             "mean_cost": decimal_array(packet_stats["mean_cost"], 2),
             "mean_los": decimal_array(los, 2, valid=has_los),
+            "cv": decimal_array(packet_stats["cv"], 4),
         })
         return cls(core_t, comp_t, sub_t, lev_t, stat_t, combinations, excluded, report,
                    options)
