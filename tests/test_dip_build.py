@@ -3,11 +3,11 @@ builder against the slow reference (tests/dip_build_reference.py) on generated h
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 from fractions import Fraction
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -280,14 +280,37 @@ def test_write_folder_and_toml_options(tmp_path):
     rows = [case(i, "C54.1", [HYST_LAP], "100") for i in range(3)] + [
         case(3, "C54.9", [HYST_LAP], "200")]
     res = build_catalogue(table(rows), opt)
-    out = res.write(tmp_path / "cat")
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["combinations.csv", "comprehensive.csv", "excluded.csv", "levels.csv",
-                     "packet_stats.csv", "packets.csv", "report.json", "report.md",
-                     "subtypes.csv"]
-    packets = pacsv.read_csv(out / "packets.csv").to_pylist()
-    assert [p["code"] for p in packets] == [f"C54.1:{HYST_LAP}"]
-    assert "threshold n = 2" in (out / "report.md").read_text(encoding="utf-8")
+    out = res.write(tmp_path / "cat", catalogue="test_local", region="demo")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "aux.csv", "build", "comprehensive.csv", "core.csv", "meta.csv", "packet_stats.csv",
+        "packets.csv", "px_attribute.csv"]
+    assert sorted(p.name for p in (out / "build").iterdir()) == [
+        "combinations.csv", "comprehensive.csv", "excluded.csv", "levels.csv",
+        "packet_stats.csv", "packets.csv", "report.json", "report.md", "subtypes.csv"]
+
+    def read(name: str) -> list[dict]:
+        with open(out / name, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    meta = {r["key"]: r["value"] for r in read("meta.csv")}
+    assert meta["format"] == "1" and meta["catalogue"] == "test_local"
+    assert meta["score_scale"] == "100" and meta["blank_packet"] == "KBBZ"
+    assert meta["base_year_weights"] == "7"
+    # M = (3×100 + 200)/4 = 125: core score 100/125 × 100 = 80, blank 200/125 × 100 = 160
+    assert read("packets.csv") == [
+        {"packet": f"C54.1:{HYST_LAP}", "name": f"C54.1:{HYST_LAP}", "kind": "core",
+         "score": "80.0000"},
+        {"packet": "KBBZ", "name": "空白病种", "kind": "blank", "score": "160.0000"}]
+    assert read("core.csv") == [{"packet": f"C54.1:{HYST_LAP}", "dx_key": "C54.1",
+                                 "principal_px": HYST_LAP, "related_px": ""}]
+    assert read("px_attribute.csv") == [{"code": HYST_LAP, "attribute": "相关手术"}]
+    stats = read("packet_stats.csv")
+    assert [(r["packet"], r["hospital_level"], r["cases"], r["mean_cost"], r["cv"])
+            for r in stats] == [(f"C54.1:{HYST_LAP}", "all", "3", "100.00", "0.0000"),
+                                (f"C54.1:{HYST_LAP}", "2", "3", "100.00", "0.0000"),
+                                ("KBBZ", "all", "1", "200.00", "0.0000"),
+                                ("KBBZ", "2", "1", "200.00", "0.0000")]
+    assert "threshold n = 2" in (out / "build" / "report.md").read_text(encoding="utf-8")
     toml.write_text("[build]\nmin_case = 2\n")
     with pytest.raises(BuildOptionsError, match="unknown option 'min_case'"):
         BuildOptions.from_toml(toml)

@@ -101,7 +101,8 @@ class BuildOptions:
     #: fixed-quota method: the fixed M in yuan
     fixed_mean: Fraction | None = attrs.field(default=None, converter=_opt_fraction)
     scale: int = attrs.field(default=1000, validator=attrs.validators.in_((1, 100, 1000)))
-    score_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(9)))
+    #: at most 6: the catalogue format's scores have at most 6 decimals
+    score_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(7)))
     #: oldest -> newest; with fewer years than weights the newest years take the last ones
     year_weights: tuple[int, ...] = attrs.field(default=(1, 2, 7), converter=_weights)
     trim_share: Fraction = attrs.field(default=Fraction(25, 1000), converter=_fraction,
@@ -123,7 +124,7 @@ class BuildOptions:
     aux_min_band_cases: int = attrs.field(default=10, validator=_positive)
     aux_cv_cut: Fraction = attrs.field(default=Fraction(1, 5), converter=_fraction,
                                        validator=_share)
-    coefficient_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(9)))
+    coefficient_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(7)))
     death_codes: tuple[str, ...] = attrs.field(default=("5",), converter=tuple)
 
     def __attrs_post_init__(self) -> None:

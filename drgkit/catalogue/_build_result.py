@@ -1,19 +1,24 @@
 """What the DIP catalogue builder returns: Arrow tables, a report, and a writer for a folder.
 
-Layout written by :meth:`BuildResult.write` (one CSV per table, UTF-8, header row; money in
-yuan with two decimals; every file written atomically):
+:meth:`BuildResult.write` writes a catalogue folder in the DIP catalogue format
+(``drgkit/catalogue/FORMAT.md``, version 1): ``meta.csv``, ``packets.csv`` (core packets as kind
+``core`` or, when selected for primary care, ``primary``; comprehensive; blank), ``core.csv``
+(dx key, principal procedure, related procedures as an all-of spec), ``px_attribute.csv`` (the
+dictionary the build used), ``comprehensive.csv``, ``packet_stats.csv`` (per packet: levels 1–3
+untrimmed and ``all`` = the packet's trimmed figures) and ``aux.csv``. The builder's own tables
+go to ``build/`` beside them (the catalogue reader ignores that folder), one CSV per table of
+:class:`BuildResult` (money in yuan with two decimals):
 
 * ``packets.csv`` — core packets: code, dx, procedure, related, cases, cases_kept, mean_cost,
   score, cv, primary_care;
-* ``comprehensive.csv`` — comprehensive packets and the blank packet: code, kind, dx,
-  attribute, name, cases, cases_kept, mean_cost, score, cv;
-* ``subtypes.csv`` — auxiliary sub-types: packet, dimension, band, cases, mean_cost,
-  coefficient, cv_before, cv_after;
-* ``levels.csv`` — hospital-level coefficients: hospital_level, cases, mean_cost, coefficient;
-* ``packet_stats.csv`` — per packet and hospital level: cases, mean_cost, mean_los;
+* ``comprehensive.csv`` — comprehensive packets and the blank packet;
+* ``subtypes.csv`` — auxiliary sub-types with their CV before and after;
+* ``levels.csv`` — hospital-level coefficients (not part of the catalogue format: they belong
+  to the settlement policy);
+* ``packet_stats.csv`` — as in the catalogue, with rows whose cases have no LOS kept;
 * ``combinations.csv`` — every (dx, procedure, related) combination seen, where it went, why;
 * ``excluded.csv`` — input rows not used (row = position in the input, 1 = first case);
-* ``report.md`` — the build report in words.
+* ``report.md``, ``report.json`` — the build report.
 """
 
 from __future__ import annotations
@@ -218,17 +223,81 @@ class BuildResult:
                 "packet_stats": self.packet_stats, "combinations": self.combinations,
                 "excluded": self.excluded}
 
-    def write(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the catalogue folder (layout in the module docstring); returns its path."""
+    def write(self, folder: str | os.PathLike[str], *, catalogue: str = "local",
+              name: str = "", region: str = "", version: str = "",
+              effective_from: str = "", effective_to: str = "") -> Path:
+        """Write a catalogue folder in the DIP catalogue format (drgkit/catalogue/FORMAT.md:
+        meta, packets, core, px_attribute, comprehensive, packet_stats, aux) plus the
+        builder's own tables and report under ``build/`` (which the catalogue reader
+        ignores). Every file is written atomically; returns the folder."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, table in self.tables().items():
-            with atomic_output(folder / f"{name}.csv") as tmp:
+        (folder / "build").mkdir(parents=True, exist_ok=True)
+        opt = self.options
+        packets = self.packets.to_pylist()
+        comp = self.comprehensive.to_pylist()
+        blank = [c["code"] for c in comp if c["kind"] == "blank"]
+        meta = [("format", "1"), ("catalogue", catalogue), ("name", name), ("region", region),
+                ("version", version), ("source", f"drgkit dip build from {self.report.source}"),
+                ("effective_from", effective_from), ("effective_to", effective_to),
+                ("score_scale", str(opt.scale)), ("dx_key_chars", "4"),
+                # the builder keys conservative packets on "no principal procedure"; of the
+                # format's attributes only 内科诊疗 comes close (see the build report)
+                ("conservative_attributes", "内科诊疗"),
+                ("fallback_chain", "comprehensive|blank" if blank else "comprehensive"),
+                ("blank_packet", blank[0] if blank else ""),
+                ("base_year_weights", ":".join(map(str, self.report.weights)))]
+        _write_csv(folder / "meta.csv", ("key", "value"), [m for m in meta if m[1]])
+        _write_csv(folder / "packets.csv", ("packet", "name", "kind", "score"),
+                   [(p["code"], p["code"], "primary" if p["primary_care"] else "core",
+                     f"{p['score']:f}") for p in packets]
+                   + [(c["code"], c["name"], c["kind"], f"{c['score']:f}") for c in comp])
+        _write_csv(folder / "core.csv", ("packet", "dx_key", "principal_px", "related_px"),
+                   [(p["code"], p["dx"], p["procedure"], p["related"]) for p in packets])
+        _write_csv(folder / "px_attribute.csv", ("code", "attribute"),
+                   sorted((code, _ATTR_CN[a]) for code, a in opt.procedure_attributes.items()))
+        _write_csv(folder / "comprehensive.csv", ("packet", "dx_category", "attribute"),
+                   [(c["code"], c["dx"], _ATTR_CN[c["attribute"]]) for c in comp
+                    if c["kind"] == "comprehensive"])
+        stats = self.packet_stats.to_pylist()
+        no_los = [r for r in stats if r["mean_los"] is None]
+        _write_csv(folder / "packet_stats.csv",
+                   ("packet", "hospital_level", "cases", "mean_cost", "mean_los", "cv"),
+                   [(r["packet"], r["hospital_level"], r["cases"], f"{r['mean_cost']:f}",
+                     f"{r['mean_los']:f}", f"{r['cv']:f}") for r in stats
+                    if r["mean_los"] is not None])
+        _write_csv(folder / "aux.csv", ("packet", "dimension", "band", "subtype",
+                                        "coefficient"),
+                   [(r["packet"], _AUX_DIM[r["dimension"]], _AUX_BAND[r["band"]],
+                     f"{_AUX_DIM[r['dimension']]}:{_AUX_BAND[r['band']]}",
+                     f"{r['coefficient']:f}") for r in self.subtypes.to_pylist()])
+        for table_name, table in self.tables().items():
+            with atomic_output(folder / "build" / f"{table_name}.csv") as tmp:
                 pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(
                     quoting_style="needed"))
-        with atomic_output(folder / "report.md") as tmp:
-            tmp.write_text(self.report.text(), encoding="utf-8")
-        with atomic_output(folder / "report.json") as tmp:
+        text = self.report.text()
+        if no_los:
+            text += (f"- packet_stats.csv leaves out {len(no_los)} (packet, level) rows whose "
+                     "cases have no LOS (the format needs one); see build/packet_stats.csv\n")
+        with atomic_output(folder / "build" / "report.md") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        with atomic_output(folder / "build" / "report.json") as tmp:
             tmp.write_text(json.dumps(self.report.as_dict(), ensure_ascii=False, indent=1),
                            encoding="utf-8")
         return folder
+
+
+_ATTR_CN = {"surgery": "相关手术", "therapeutic": "治疗性操作", "diagnostic": "诊断性操作",
+            "medical": "内科诊疗"}
+_AUX_DIM = {"cci": "cci", "age": "age", "icu": "icu_days", "death": "death"}
+_AUX_BAND = {"0": "0-0", "1-2": "1-2", "3-4": "3-4", ">=5": "5-", "0-28d": "0d-28d",
+             "29d-1y": "29d-364d", "1-6": "1-6", "7-17": "7-17", ">65": "66-", "2-7": "2-7",
+             "8-14": "8-14", "15-30": "15-30", ">=31": "31-", "death": "1"}
+
+
+def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:
+    import csv
+
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
