@@ -399,3 +399,21 @@ def test_fast_equals_reference_on_worked_examples():
         rows += [case(len(rows), "I21.0", procs, str(c), year=2021 + len(rows) % 3,
                       level=1 + len(rows) % 3, cci=len(rows) % 6) for c in spread(mean, 30)]
     _compare(rows, BuildOptions(min_cases=15, aux_min_cases=20, aux_min_band_cases=5))
+
+
+def test_list_columns_equal_text_columns():
+    """Diagnoses and procedures as Arrow lists (with nulls, empty and untrimmed codes) build
+    the same catalogue as the '|'-separated texts."""
+    rows = []
+    for mean, procs in ((28033, [STENT]), (28849, [STENT, ANGIO]), (44003, [STENT, IVUS])):
+        rows += [case(len(rows), "I21.0|E11.9", procs, str(c)) for c in spread(mean, 16)]
+    rows += [case(len(rows), "K35.3", [], "500") for _ in range(16)]
+    listed = [dict(r, diagnoses=[" " + r["diagnoses"].split("|")[0].lower(), None, "E11.9"],
+                   procedures=[p for p in r["procedures"].split("|") if p] + [""] or None)
+              for r in rows]
+    listed[-1]["procedures"] = None
+    opt = BuildOptions(min_cases=15)
+    a, b = build_catalogue(table(rows), opt), build_catalogue(table(listed), opt)
+    for name in ("packets", "comprehensive", "combinations", "packet_stats"):
+        assert rows_of(a, name) == rows_of(b, name), name
+    assert len(rows_of(a, "packets")) == 3

@@ -75,12 +75,16 @@ def _text(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def _code_lists(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, pa.Array]:
-    """(offsets[n+1], upper-cased non-empty codes) of a code column; text is split on | or ,."""
+def _code_ids(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, np.ndarray,
+                                                                list[str]]:
+    """(offsets[n+1], code ids, codes) of a code column: text is split on | or ,; every code
+    is trimmed and upper-cased, empty codes are left out, and ids are ranks in the sorted
+    list of distinct codes (so id order = text order). Distinct values are normalised once
+    (dictionary encoding), not once per case."""
     n = len(arr)
     t = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
     if pa.types.is_null(t):
-        return np.zeros(n + 1, np.int64), pa.array([], pa.large_string())
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), []
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         arr = pc.split_pattern_regex(_text(arr), r"[|,]")
     elif pa.types.is_list_view(t) or pa.types.is_large_list_view(t) or \
@@ -89,29 +93,25 @@ def _code_lists(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, pa.
     elif not (pa.types.is_list(t) or pa.types.is_large_list(t)):
         raise CaseDataError(f"codes must be text ('|'-separated) or a list of texts, got {t}",
                             file=source, column=field)
-    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
-    values = pc.list_flatten(arr)
+    if arr.null_count:
+        arr = pc.if_else(pc.is_null(arr), pa.scalar([], arr.type), arr)
+    offsets = arr.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    offsets = offsets - offsets[0]
     if pa.types.is_null(values.type):
-        values = pa.array([""] * len(values), pa.large_string())
-    values = pc.utf8_upper(pc.utf8_trim_whitespace(_text(values))).fill_null("")
-    keep = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    counts = np.bincount(owner[keep], minlength=n)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets, values.filter(pa.array(keep))
-
-
-def _ranked(values: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Rank of each value in the sorted list of distinct values (so id order = text order)."""
-    enc = pc.dictionary_encode(values).combine_chunks() if isinstance(
-        values, pa.ChunkedArray) else pc.dictionary_encode(values)
-    codes = enc.dictionary.to_pylist()
-    order = sorted(range(len(codes)), key=codes.__getitem__)
-    rank = np.empty(len(codes), np.int64)
-    rank[order] = np.arange(len(codes))
-    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank[idx], [codes[i] for i in order]
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), []
+    enc = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+    raw = enc.dictionary.to_pylist()
+    norm = [str(v).strip().upper() if v is not None else "" for v in raw]
+    codes = sorted({c for c in norm if c})
+    pos = {c: i for i, c in enumerate(codes)}
+    remap = np.array([pos.get(c, -1) for c in norm] or [-1], np.int64)
+    idx = enc.indices.fill_null(len(raw)).to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = np.append(remap, -1)[idx]
+    keep = ids >= 0
+    kept_before = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return kept_before[offsets], ids[keep], codes
 
 
 @jit
@@ -233,32 +233,23 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
         death = pc.is_in(lt, pa.array(list(death_codes), pa.large_string())).to_numpy(
             zero_copy_only=False)
 
-    d_off, d_vals = _code_lists(col("diagnoses"), src.name, "diagnoses")
+    d_off, d_ids, d_codes = _code_ids(col("diagnoses"), src.name, "diagnoses")
     has_dx = np.diff(d_off) > 0
-    first = d_vals.take(pa.array(np.minimum(d_off[:-1], max(len(d_vals) - 1, 0))[has_dx])) \
-        if len(d_vals) else pa.array([], pa.large_string())
+    keys = [dx4_key(c) for c in d_codes]
+    dx_codes = sorted({k for k in keys if k is not None})
+    pos = {k: i for i, k in enumerate(dx_codes)}
+    remap = np.array([pos[k] if k is not None else -2 for k in keys] or [-1], np.int64)
     dx_full = np.full(n, -1, np.int64)
-    dx_codes: list[str] = []
-    if len(first):
-        rank, uniq = _ranked(first)
-        keys = [dx4_key(c) for c in uniq]
-        dx_codes = sorted({k for k in keys if k is not None})
-        pos = {k: i for i, k in enumerate(dx_codes)}
-        remap = np.array([pos[k] if k is not None else -2 for k in keys], np.int64)
-        dx_full[has_dx] = remap[rank]
+    dx_full[has_dx] = remap[d_ids[d_off[:-1][has_dx]]]
     flag(dx_full == -1, "diagnoses: no principal diagnosis")
     flag(dx_full == -2, "diagnoses: principal diagnosis is not an ICD-10 code")
 
-    p_off, p_vals = _code_lists(col("procedures"), src.name, "procedures")
-    proc_codes = [""]
-    ids = np.zeros(0, np.int64)
-    if len(p_vals):
-        rank, uniq = _ranked(p_vals)
-        ids = rank + 1
-        proc_codes += uniq
+    p_off, p_ids, p_codes = _code_ids(col("procedures"), src.name, "procedures")
+    proc_codes = ["", *p_codes]
+    ids = p_ids + 1  # 0 = no procedure
     has_p = np.diff(p_off) > 0
-    principal = np.where(has_p, ids[np.minimum(p_off[:-1], max(len(ids) - 1, 0))]
-                         if len(ids) else 0, 0)
+    principal = np.zeros(n, np.int64)
+    principal[has_p] = ids[p_off[:-1][has_p]]
     r_off, r_ids = _related_sets(p_off, ids, principal)
     rel_bin = pa.Array.from_buffers(
         pa.large_binary(), n,
