@@ -12,7 +12,8 @@ catalogue's size, the resident size before the build, the peak resident size dur
 (sampled every 5 ms from /proc/self/statm) and the process's ``ru_maxrss``.
 
 Checks (exit 1 if one fails; speed is never judged): every case is in exactly one packet or
-excluded (Σ packet cases + excluded = rows), and packet_stats cases add up to the same total.
+excluded (Σ packet cases + excluded = rows), and packet_stats cases add up to the same total
+(over the ``all`` rows, and over the per-level rows).
 """
 
 from __future__ import annotations
@@ -85,8 +86,11 @@ def main() -> int:
     rep = result.report
     total = (sum(result.packets.column("cases").to_pylist())
              + sum(result.comprehensive.column("cases").to_pylist()))
-    ok = total + result.excluded.num_rows == table.num_rows and sum(
-        result.packet_stats.column("cases").to_pylist()) == total
+    levels = result.packet_stats.column("hospital_level").to_pylist()
+    stat_cases = result.packet_stats.column("cases").to_pylist()
+    ok = (total + result.excluded.num_rows == table.num_rows
+          and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv == "all") == total
+          and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv != "all") == total)
     figures = {
         "cases": table.num_rows, "seed": args.seed, "generate_s": round(gen_s, 2),
         "build_s": round(best, 2), "build_runs_s": [round(t, 2) for t in times],
