@@ -417,3 +417,38 @@ def test_list_columns_equal_text_columns():
     for name in ("packets", "comprehensive", "combinations", "packet_stats"):
         assert rows_of(a, name) == rows_of(b, name), name
     assert len(rows_of(a, "packets")) == 3
+
+
+def test_exact_with_huge_costs():
+    """Costs near the money limit (10^13 cents) push Σw·c² past 2^64 and Σw·c past 2^63: the
+    128-bit accumulation must still agree with the Fraction reference."""
+    big = 90_000_000_000  # yuan: 9 × 10^12 cents, just under 2^43
+    rows = [case(i, "K35.3", ["47.0100"] if i % 3 else [], str(big - 7_777_777 * i),
+                 year=2021 + i % 3, level=1 + i % 3, cci=i % 6, leaving_type="5" if i % 7 == 0
+                 else "1") for i in range(300)]
+    _compare(rows, BuildOptions(min_cases=15, aux_min_cases=20, aux_min_band_cases=5,
+                                aux_cv_cut="0"))
+    res = build_catalogue(table(rows), BuildOptions(min_cases=15))
+    assert sum(int(r["mean_cost"]) for r in rows_of(res, "packets")) > 2 * big - 10**10
+
+
+def test_group_sums_are_exact_in_128_bits():
+    """The accumulator's Σw, Σw·c and Σw·c² equal Python's big-integer sums for costs up to
+    the money limit and weights up to 65535 (every carry path taken)."""
+    import numpy as np
+
+    from drgkit.catalogue._build_stats import group_stats
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    cost = np.concatenate([rng.integers(10**13 - 10**6, 10**13, n // 2),
+                           rng.integers(1, 2**44 - 1, n // 2).clip(max=10**13)])
+    w = rng.integers(1, 65536, n)
+    gid = rng.integers(-1, 3, n)
+    st = group_stats(gid, 3, cost, w)
+    for g in range(3):
+        sel = [(int(c), int(x)) for c, x, k in zip(cost, w, gid, strict=True) if k == g]
+        assert st.n[g] == len(sel)
+        assert st.sw[g] == sum(x for _c, x in sel)
+        assert st.swc[g] == sum(x * c for c, x in sel)
+        assert st.swc2[g] == sum(x * c * c for c, x in sel)
