@@ -133,6 +133,9 @@ def read(rows, opt):
         procs = codes(r.get("procedures"))
         principal = procs[0] if procs else ""
         related = "+".join(sorted({p for p in procs[1:] if p != principal}))
+        if principal in opt.procedure_attributes and \
+                opt.procedure_attributes[principal] in opt.conservative_attributes:
+            principal, related = "", ""  # counts as conservative
         cases.append({"year": year, "level": level, "cost": c, "dx": dx, "proc": principal,
                       "rel": related, "death": str(r.get("leaving_type") or "").strip()
                       in opt.death_codes, **extra})

@@ -452,3 +452,19 @@ def test_group_sums_are_exact_in_128_bits():
         assert st.sw[g] == sum(x for _c, x in sel)
         assert st.swc[g] == sum(x * c for c, x in sel)
         assert st.swc2[g] == sum(x * c * c for c, x in sel)
+
+
+def test_diagnostic_principal_procedure_counts_as_conservative(tmp_path):
+    rows = [case(i, "I21.0", [], "1000") for i in range(10)]
+    rows += [case(10 + i, "I21.0", [ANGIO, IVUS], "2000") for i in range(10)]
+    attrs_ = {ANGIO: "diagnostic", IVUS: "diagnostic"}
+    res = build_catalogue(table(rows), BuildOptions(min_cases=15, procedure_attributes=attrs_))
+    assert [(p["code"], p["cases"], p["mean_cost"]) for p in rows_of(res, "packets")] == [
+        ("I21.0", 20, Decimal("1500.00"))]
+    res.write(tmp_path / "cat")
+    meta = (tmp_path / "cat" / "meta.csv").read_text(encoding="utf-8")
+    assert "conservative_attributes,内科诊疗|诊断性操作" in meta
+    res = build_catalogue(table(rows), BuildOptions(
+        min_cases=10, procedure_attributes=attrs_, conservative_attributes=()))
+    # no case of I21.0 + angiography alone: the IVUS set cannot split and joins it
+    assert [p["code"] for p in rows_of(res, "packets")] == ["I21.0", f"I21.0:{ANGIO}"]

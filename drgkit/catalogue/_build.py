@@ -8,6 +8,9 @@ flags, auxiliary sub-types and hospital-level coefficients follow. Group statist
 (integer cents, year-weighted sums as Python integers, means as Fractions) and every figure is
 rounded once, half up, at the end. The rules, stated exactly:
 
+* conservative: a case whose principal procedure has an attribute in
+  ``conservative_attributes`` (default medical, diagnostic) in the dictionary is keyed as
+  having no procedure (its related procedures ignored), like the format's conservative rows;
 * weights: year weights (default 1:2:7, oldest -> newest) by the case's year; every mean is
   Σw·cost / Σw;
 * trimming: in a group of n >= ``trim_min_cases`` cases, sort costs c(0) <= … <= c(n−1),
@@ -115,6 +118,13 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     if n_cases == 0:
         raise CaseDataError("no valid case to build a catalogue from", file=h.source)
     cost, w = h.cost, h.weight
+    # conservative cases: principal procedure with a conservative attribute in the dictionary
+    conservative_proc = np.array(
+        [False] + [opt.procedure_attributes.get(c) in opt.conservative_attributes
+                   for c in h.proc_codes[1:]], bool)
+    if conservative_proc.any():
+        cons = conservative_proc[h.proc]
+        h = attrs.evolve(h, proc=np.where(cons, 0, h.proc), rel=np.where(cons, 0, h.rel))
     by_cost = np.argsort(cost, kind="stable")
     trim = {"by_cost": by_cost, "trim_min": opt.trim_min_cases, "share": opt.trim_share}
 

@@ -112,6 +112,12 @@ class BuildOptions:
     #: attribute of a principal procedure missing from the dictionary
     unknown_attribute: str = attrs.field(default="medical",
                                          validator=attrs.validators.in_(_ATTR_KEYS))
+    #: a case whose principal procedure has one of these attributes in the dictionary counts
+    #: as conservative (no procedure, related procedures ignored), as the catalogue format's
+    #: conservative rows do (FORMAT.md §4; the format's default is medical|diagnostic)
+    conservative_attributes: tuple[str, ...] = attrs.field(
+        default=("medical", "diagnostic"), converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(_ATTR_KEYS)))
     blank_packet: bool = True
     blank_code: str = "KBBZ"
     primary_care_cv: Fraction = attrs.field(default=Fraction(7, 10), converter=_fraction)

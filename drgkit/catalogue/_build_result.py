@@ -240,9 +240,8 @@ class BuildResult:
                 ("version", version), ("source", f"drgkit dip build from {self.report.source}"),
                 ("effective_from", effective_from), ("effective_to", effective_to),
                 ("score_scale", str(opt.scale)), ("dx_key_chars", "4"),
-                # the builder keys conservative packets on "no principal procedure"; of the
-                # format's attributes only 内科诊疗 comes close (see the build report)
-                ("conservative_attributes", "内科诊疗"),
+                ("conservative_attributes", "|".join(
+                    _ATTR_CN[a] for a in opt.conservative_attributes) or "内科诊疗"),
                 ("fallback_chain", "comprehensive|blank" if blank else "comprehensive"),
                 ("blank_packet", blank[0] if blank else ""),
                 ("base_year_weights", ":".join(map(str, self.report.weights)))]
