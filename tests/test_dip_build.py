@@ -8,6 +8,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -468,3 +469,24 @@ def test_diagnostic_principal_procedure_counts_as_conservative(tmp_path):
         min_cases=10, procedure_attributes=attrs_, conservative_attributes=()))
     # no case of I21.0 + angiography alone: the IVUS set cannot split and joins it
     assert [p["code"] for p in rows_of(res, "packets")] == ["I21.0", f"I21.0:{ANGIO}"]
+
+
+def test_csv_file_builds_like_the_table(tmp_path):
+    """A CSV history (every column text, as open_cases reads it) builds the same catalogue;
+    a malformed CSV row is an error naming the file and row, not a silent drop."""
+    rows = []
+    for mean, procs in ((28033, [STENT]), (44003, [STENT, IVUS])):
+        rows += [case(len(rows), "I21.0|E11.9", procs, f"{c}.50", year=2022 + len(rows) % 2,
+                      level=1 + len(rows) % 3) for c in spread(mean, 16)]
+    path = tmp_path / "history.csv"
+    pacsv.write_csv(table(rows), path)
+    opt = BuildOptions(min_cases=15)
+    a, b = build_catalogue(table(rows), opt), build_catalogue(path, opt)
+    for name in ("packets", "comprehensive", "combinations", "packet_stats", "levels"):
+        assert rows_of(a, name) == rows_of(b, name), name
+    text = path.read_text(encoding="utf-8").splitlines()
+    text.insert(3, "only,three,fields")
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(CaseDataError, match=r"3 fields, not 13: 'only,three,fields'") as info:
+        build_catalogue(path, opt)
+    assert info.value.file == str(path)

@@ -200,8 +200,11 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
             reason[mask] = len(reasons) - 1
 
     if src.malformed:
-        raise CaseDataError(f"{len(src.malformed)} rows cannot be split into the header's "
-                            "fields", file=src.name, row=src.malformed[0].row)
+        bad = src.malformed[0]
+        raise CaseDataError(
+            f"{len(src.malformed)} row(s) cannot be split into the header's fields; the first "
+            f"has {bad.actual} fields, not {bad.expected}: {bad.text[:80]!r}", file=src.name,
+            row=bad.row)
     case_id = _text(col("case_id")).fill_null("")
     flag(pc.equal(pc.utf8_trim_whitespace(case_id), "").to_numpy(zero_copy_only=False),
          "case_id: missing")
