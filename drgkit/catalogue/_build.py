@@ -64,7 +64,8 @@ def _combined(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.n
     if c is not None:
         nc = int(c.max()) + 1 if len(c) else 1
         if (int(a.max()) + 1 if len(a) else 1) * nb * nc >= 2**62:
-            raise OverflowError("too many distinct codes to combine")
+            raise CaseDataError("too many distinct diagnosis and procedure codes to combine "
+                                "into one 62-bit key")
         key = key * nc + c
     return key
 
@@ -89,21 +90,8 @@ def _coverage_threshold(counts: np.ndarray, share: Fraction) -> int:
     desc = np.sort(counts)[::-1]
     cum = np.cumsum(desc)
     # the first position where the cumulative count reaches the target: its count is n
-    for i in range(len(desc)):
-        if Fraction(int(cum[i])) >= share * total:
-            return int(desc[i])
-    return 1
-
-
-@attrs.define(slots=True)
-class _Packet:
-    code: str
-    kind: str  # core / comprehensive / blank
-    dx: str
-    procedure: str
-    related: str
-    attribute: str
-    name: str
+    reached = np.flatnonzero(cum * share.denominator >= share.numerator * total)
+    return int(desc[reached[0]]) if len(reached) else 1
 
 
 def build_catalogue(history: Any, options: BuildOptions | None = None) -> BuildResult:
