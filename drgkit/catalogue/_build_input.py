@@ -175,7 +175,8 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
     """Read and check every row of ``history`` (anything :func:`drgkit._io.open_cases` reads)."""
     src = open_cases(history)
     batches = list(src.batches)
-    table = pa.Table.from_batches(batches, schema=src.schema).combine_chunks() if batches \
+    # columns are joined one at a time when used (col), so the whole table is never copied
+    table = pa.Table.from_batches(batches, schema=src.schema) if batches \
         else src.schema.empty_table()
     names = set(table.column_names)
     for name in (*REQUIRED, *need):
