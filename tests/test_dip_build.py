@@ -490,3 +490,18 @@ def test_csv_file_builds_like_the_table(tmp_path):
     with pytest.raises(CaseDataError, match=r"3 fields, not 13: 'only,three,fields'") as info:
         build_catalogue(path, opt)
     assert info.value.file == str(path)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), options(), st.integers(0, 50))
+def test_fast_equals_reference_reference_packet_method(rows, opt, pick):
+    """The reference-packet score method, with a core packet of the build as reference."""
+    if not any(ref.read(rows, opt)[0]):
+        return
+    codes = [p["code"] for p in ref.build(rows, opt)["packets"]]
+    if not codes:
+        return
+    import attrs
+
+    _compare(rows, attrs.evolve(opt, score_method="reference", fixed_mean=None,
+                                reference_packet=codes[pick % len(codes)]))
