@@ -93,6 +93,26 @@ def dx_key(code):
     return plain[:3] + "." + plain[3]
 
 
+def charlson(secondary):
+    """CCI of a list of secondary diagnoses: each condition once, the lighter of a
+    (lighter, heavier) pair dropped when the heavier is there. The condition table is data
+    (Quan's ICD-10 coding) taken from drgkit; the matching here is written anew."""
+    from drgkit.catalogue._build_cci import CONDITIONS
+
+    present = set()
+    for code in secondary:
+        plain = code.replace(".", "")
+        for name, _weight, prefixes in CONDITIONS:
+            if any(plain[:len(p)] == p for p in prefixes):
+                present.add(name)
+    for light, heavy in (("mild_liver", "severe_liver"),
+                         ("diabetes", "diabetes_complicated"),
+                         ("malignancy", "metastatic_tumour")):
+        if heavy in present:
+            present.discard(light)
+    return sum(w for name, w, _p in CONDITIONS if name in present)
+
+
 def read(rows, opt):
     cases, excluded = [], []
     for i, r in enumerate(rows):
@@ -121,6 +141,8 @@ def read(rows, opt):
                 reason = f"{name}: not a whole number >= 0"
             extra[name] = v if present else None
         dxs = codes(r.get("diagnoses"))
+        if "cci" not in r:
+            extra["cci"] = charlson(dxs[1:])
         dx = dx_key(dxs[0]) if dxs else None
         if reason is None and not dxs:
             reason = "diagnoses: no principal diagnosis"

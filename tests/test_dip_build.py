@@ -7,6 +7,7 @@ import csv
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
@@ -333,6 +334,7 @@ def _compare(rows: list[dict], opt: BuildOptions) -> None:
 
 
 DXS = ["I21.0", "I21.0x001", "I21.1", "C54.1", "C54.9", "K35", "k35.3"]
+SECONDARY = ["E11.9", "E11.2", "I21.0", "C78.0", "C34.1", "K72.1", "K70.3", "I10"]
 PROCS = ["36.0700", "88.5600", "00.2400", "68.4100", "47.0100"]
 
 
@@ -351,7 +353,8 @@ def histories(draw):
             "case_id": f"c{i}", "hospital_id": "H", "hospital_level": draw(
                 st.sampled_from([1, 1, 2, 3] + ([4] if i % 17 == 5 else []))),
             "year": draw(st.sampled_from(years)),
-            "diagnoses": draw(st.sampled_from(DXS)) + "|E11.9",
+            "diagnoses": "|".join([draw(st.sampled_from(DXS)), *draw(st.lists(
+                st.sampled_from(SECONDARY), max_size=3))]),
             "procedures": "|".join(procs), "total_cost": cost,
             "los": draw(st.one_of(st.none(), st.integers(0, 30))),
             "age": draw(st.integers(0, 90)),
@@ -359,6 +362,9 @@ def histories(draw):
             "leaving_type": draw(st.sampled_from(["1", "1", "5"])),
             "icu_days": draw(st.integers(0, 35)), "cci": draw(st.integers(0, 7)),
         })
+    if draw(st.booleans()):  # no cci column: CCI from the secondary diagnoses
+        for r in rows:
+            del r["cci"]
     return rows
 
 
@@ -505,3 +511,26 @@ def test_fast_equals_reference_reference_packet_method(rows, opt, pick):
 
     _compare(rows, attrs.evolve(opt, score_method="reference", fixed_mean=None,
                                 reference_packet=codes[pick % len(codes)]))
+
+
+def test_cci_from_secondary_diagnoses_when_no_cci_column():
+    from drgkit.catalogue._build_cci import cci_per_case
+
+    # MI 1 + complicated diabetes 2 (the plain one dropped) + metastasis 6 (the primary
+    # cancer dropped) = 9; the principal diagnosis never counts; severe liver 3 only
+    lists = [["I21.0", "I21.0", "E11.2", "E11.9", "C78.0", "C34.1"], ["C34.1"],
+             [], ["K35.3", "K70.3", "K72.1"], ["K35.3", "c34.1", "I50.0x001"]]
+    codes = sorted({c.upper() for lst in lists for c in lst})
+    offsets = np.cumsum([0] + [len(x) for x in lists])
+    ids = np.array([codes.index(c.upper()) for lst in lists for c in lst], np.int64)
+    assert cci_per_case(offsets, ids, codes).tolist() == [9, 0, 0, 3, 3]
+    rows = [case(i, "|".join(["J18.9", *(["I21.0", "E11.2"] if i % 2 else ["I10"])]), [],
+                 str(1000 + 3000 * (i % 2))) for i in range(60)]
+    for r in rows:
+        del r["cci"]
+    opt = BuildOptions(min_cases=15, aux_min_cases=50, aux_min_band_cases=10)
+    _compare(rows, opt)
+    subs = rows_of(build_catalogue(table(rows), opt), "subtypes")
+    # CCI 3 (band 3-4) costs 4000 against a mean of 2500; CCI 0 costs 1000
+    assert [(s["dimension"], s["band"], s["coefficient"]) for s in subs] == [
+        ("cci", "0", Decimal("0.4000")), ("cci", "3-4", Decimal("1.6000"))]

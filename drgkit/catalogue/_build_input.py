@@ -21,6 +21,7 @@ from .._io import open_cases
 from .._jit import jit
 from .._money import FLAG_TEXT, OK, to_cents
 from ..errors import CaseDataError
+from ._build_cci import cci_per_case
 
 __all__ = ["History", "dx4_key", "read_history"]
 
@@ -245,6 +246,8 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
     remap = np.array([pos[k] if k is not None else -2 for k in keys] or [-1], np.int64)
     dx_full = np.full(n, -1, np.int64)
     dx_full[has_dx] = remap[d_ids[d_off[:-1][has_dx]]]
+    if "cci" not in names:  # CCI from the secondary diagnoses (Charlson, Quan's ICD-10 codes)
+        optional["cci"] = cci_per_case(d_off, d_ids, d_codes)
     flag(dx_full == -1, "diagnoses: no principal diagnosis")
     flag(dx_full == -2, "diagnoses: principal diagnosis is not an ICD-10 code")
 
