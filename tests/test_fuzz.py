@@ -97,10 +97,6 @@ def test_alliance_model_with_mistyped_values_is_refused_with_a_drgkit_error(
     _holds("alliance", rng, dataclasses.replace(ctx, retype=True))
 
 
-@pytest.mark.xfail(raises=(TypeError, AttributeError), strict=False,
-                   reason="finding for drgkit/settlement/_policy.py: a TOML value of the wrong "
-                          "type (a number or list where a table or text belongs) raises "
-                          "TypeError/AttributeError instead of PolicyError")
 @settings(FUZZ, report_multiple_bugs=False)
 @given(rng=RANDOMS)
 def test_policy_file_with_mistyped_values_is_refused_with_a_drgkit_error(

@@ -4,12 +4,15 @@ another's private names, every output schema is declared in drgkit.schema."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from drgkit._io import atomic_output, open_writer
+from drgkit.settlement import Policy, PolicyError
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
@@ -28,3 +31,59 @@ def test_atomic_output_gets_the_umask_mode_not_0600(tmp_path, mask):
     assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == want
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == want
     assert stat.S_IMODE((tmp_path / "b.csv").stat().st_mode) == want
+
+
+# ------------------------------------------------------------------ mistyped policy values
+
+POLICIES = Path(__file__).resolve().parent.parent / "drgkit" / "policies"
+
+
+def _demo_policy(tmp_path: Path, old: str, new: str) -> Path:
+    text = (POLICIES / "demo.toml").read_text(encoding="utf-8")
+    assert old in text
+    out = tmp_path / "p.toml"
+    out.write_text(text.replace(old, new, 1), encoding="utf-8")
+    shutil.copy(POLICIES / "demo-weights.csv", tmp_path / "demo-weights.csv")
+    return out
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('embedded = "demo-weights.csv"', "embedded = true", "weights.embedded"),
+    ('classes.basic = { column = "基础病组", values = ["是"] }', 'classes.basic = "x"',
+     "weights.classes.basic"),
+    ('classes.basic = { column = "基础病组", values = ["是"] }', 'classes.basic = { values = [] }',
+     "weights.classes.basic.column"),
+    ('values = ["是"]', "values = 3", "weights.classes.basic.values"),
+    ('ungroupable_rows = ["0000"]', "ungroupable_rows = 7", "weights.ungroupable_rows"),
+    ('ungroupable_rows = ["0000"]', 'ungroupable_rows = "0000"', "weights.ungroupable_rows"),
+    ('rw = "RW"', "rw = [1]", "weights.rw"),
+    ('level_coefficients = { "1"', 'level_coefficients = 5\nx = { "1"', "level_coefficients"),
+    ('"310" = "employee"', '"310" = { a = 1 }', "schemes.310"),
+    ('base = { employee = "15000", resident = "14000" }', "base = 3", "rate.base"),
+    ('[shares]\nmethod = "claim"', '[shares]\nmethod = "claim"\nfund_ratio = "0.9"',
+     "shares.fund_ratio"),
+    ('bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
+     '{ ratio = "2" }]', "bands = 4", "outliers.high.bands"),
+    ('bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
+     '{ ratio = "2" }]', 'bands = ["x"]', "outliers.high.bands"),
+    ('[exclusions]', '[hospital_coefficients]\napply = "yes"\n[exclusions]',
+     "hospital_coefficients.apply"),
+    ('drg = "DRG编码"', 'drg = "DRG编码"\nencoding = "klingon"', "weights.encoding"),
+    ('ambiguous = { method = "by_item", factor = "0.9" }', "ambiguous = 1", "special.ambiguous"),
+    ('ambiguous = { method = "by_item", factor = "0.9" }', 'ambiguous = { method = [1] }',
+     "special.ambiguous.method"),
+    ('id = "demo"', 'id = { a = 1 }', "policy.id"),
+    ('[schemes]', '[levels]\naliases = ["x"]\n[schemes]', "levels.aliases"),
+])
+def test_a_mistyped_policy_value_is_a_policy_error_naming_key_and_file(tmp_path, old, new, key):
+    path = _demo_policy(tmp_path, old, new)
+    with pytest.raises(PolicyError) as err:
+        Policy.from_toml(path)
+    assert key in str(err.value)
+    assert str(path) in str(err.value) or "weights" in key
+
+
+def test_an_override_through_a_value_that_is_not_a_table_is_a_policy_error(tmp_path):
+    path = _demo_policy(tmp_path, 'ruleset = "demo"', 'ruleset = "demo"')
+    with pytest.raises(PolicyError, match=r"policy\.id is not a table"):
+        Policy.from_toml(path, overrides={"policy.id.x": "1"})

@@ -15,6 +15,7 @@ weights=table)``; a policy names the usual file (``[weights] file``) so a folder
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -195,8 +196,12 @@ class Policy:
         for key, value in (overrides or {}).items():
             node = config
             *parents, leaf = key.split(".")
-            for p in parents:
+            for k, p in enumerate(parents):
                 node = node.setdefault(p, {})
+                if not isinstance(node, dict):
+                    where = ".".join(parents[:k + 1])
+                    raise PolicyError(f"cannot override {key}: {where} is not a table",
+                                      file=path)
             node[leaf] = value
         return cls.from_config(config, path=path, weights=weights, source=text)
 
@@ -210,27 +215,30 @@ class Policy:
         if method not in METHODS:
             raise c.error(f"policy.method must be one of {', '.join(METHODS)}, got {method!r}")
         schemes_t = c.table("schemes")
-        schemes = {str(k): str(v) for k, v in schemes_t.items() if k != "default"}
-        default_scheme = schemes_t.get("default")
+        schemes = {str(k): c.name(v, f"schemes.{k}") for k, v in schemes_t.items()
+                   if k != "default"}
+        default_scheme = c.name(schemes_t.get("default"), "schemes.default")
         levels_t = c.table("levels")
-        default_level = levels_t.get("default")
+        default_level = c.name(levels_t.get("default"), "levels.default")
+        for k, v in c.table(levels_t, "aliases", "levels.aliases").items():
+            c.name(v, f"levels.aliases.{k}")
         rate_t = c.table("rate")
         base: dict[str, dict[str, Decimal]] = {}
-        for scheme, value in c.table(rate_t, "base").items() if "base" in rate_t else []:
+        for scheme, value in c.table(rate_t, "base", "rate.base").items():
             if isinstance(value, Mapping):
                 base[scheme] = {str(lv): _dec(v, f"rate.base.{scheme}.{lv}", path, positive=True)
                                 for lv, v in value.items()}
             else:
                 base[scheme] = {"*": _dec(value, f"rate.base.{scheme}", path, positive=True)}
         level_coefficients = {str(k): _dec(v, f"rate.level_coefficients.{k}", path)
-                              for k, v in c.table(rate_t, "level_coefficients").items()} \
-            if "level_coefficients" in rate_t else {}
+                              for k, v in c.table(rate_t, "level_coefficients",
+                                                  "rate.level_coefficients").items()}
         basic_t = c.table("basic_groups")
         hosp_t = c.table("hospital_coefficients")
         specials = {}
         for kind in ("ungroupable", "ambiguous", "unstable", "special_review", "not_covered",
                      "excluded_stay"):
-            spec = c.table(c.table("special"), kind) if kind in c.table("special") else {}
+            spec = c.table(c.table("special"), kind, f"special.{kind}")
             specials[kind] = _special(spec, f"special.{kind}", path)
         excl = c.table("exclusions")
         outliers = c.table("outliers")
@@ -238,26 +246,30 @@ class Policy:
         high = _outlier(outliers.get("high"), "outliers.high", path, HIGH_PAYMENTS)
         points_t = c.table("points")
         shares_t = c.table("shares")
-        share_method = shares_t.get("method", "claim")
+        share_method = c.name(shares_t.get("method"), "shares.method") or "claim"
         if share_method not in ("claim", "ratio"):
             raise c.error(f"shares.method must be claim or ratio, got {share_method!r}")
         fund_ratio = {str(k): _coefficient(v, f"shares.fund_ratio.{k}", path, limit=1)
-                      for k, v in shares_t.get("fund_ratio", {}).items()}
+                      for k, v in c.table(shares_t, "fund_ratio", "shares.fund_ratio").items()}
         if share_method == "ratio" and not fund_ratio:
             raise c.error("shares.method = 'ratio' needs shares.fund_ratio per scheme")
         reference_rate = {}
-        for scheme, value in points_t.get("reference_rate", {}).items():
+        for scheme, value in c.table(points_t, "reference_rate",
+                                     "points.reference_rate").items():
             reference_rate[str(scheme)] = _dec(value, f"points.reference_rate.{scheme}", path,
                                                positive=True)
         budget = {str(k): _dec(v, f"points.budget.{k}", path)
-                  for k, v in points_t.get("budget", {}).items()}
+                  for k, v in c.table(points_t, "budget", "points.budget").items()}
         if method == "rate" and not base:
             raise c.error("a rate policy needs [rate] base (yuan per RW, per scheme)")
         if method == "points" and not reference_rate:
             raise c.error("a points policy needs points.reference_rate (yuan per RW used to "
                           "find outliers and convert their cost into points)")
         weights_t = c.table("weights")
-        table = _read_weights(weights, weights_t, path, pid)
+        for key, value in weights_t.items():
+            if key.endswith("_rows"):
+                c.list(value, f"weights.{key}", str)
+        table = _read_weights(weights, weights_t, path, pid, c)
         # the hash covers what the policy *is*: the effective configuration (overrides
         # included, so an overridden policy never carries the file's hash) and the table
         digest = hashlib.sha256()
@@ -280,9 +292,11 @@ class Policy:
             default_level=str(default_level) if default_level else None,
             base=base,
             level_coefficients=level_coefficients,
-            basic_price_level=str(basic_t["price_level"]) if "price_level" in basic_t else None,
-            basic_hospital_coefficient=bool(basic_t.get("hospital_coefficient", False)),
-            hospital_coefficients=bool(hosp_t.get("apply", False)),
+            basic_price_level=c.name(basic_t.get("price_level"), "basic_groups.price_level")
+            or None,
+            basic_hospital_coefficient=c.flag(basic_t.get("hospital_coefficient"),
+                                              "basic_groups.hospital_coefficient"),
+            hospital_coefficients=c.flag(hosp_t.get("apply"), "hospital_coefficients.apply"),
             specials=specials,
             los_min=_int(excl.get("los_min"), "exclusions.los_min", c),
             los_max=_int(excl.get("los_max"), "exclusions.los_max", c),
@@ -366,12 +380,15 @@ class _Config:
     def error(self, message: str) -> PolicyError:
         return PolicyError(message, file=self.path)
 
-    def table(self, parent: Any, name: str | None = None) -> Mapping[str, Any]:
+    def table(self, parent: Any, name: str | None = None, where: str | None = None
+              ) -> Mapping[str, Any]:
+        """The sub-table ``name`` of ``parent`` (of the file when only a name is given); {}
+        when it is absent; ``where`` names it in errors (the dotted key)."""
         if name is None:
             parent, name = self.config, parent
         value = parent.get(name, {})
         if not isinstance(value, Mapping):
-            raise self.error(f"[{name}] must be a table")
+            raise self.error(f"[{where or name}] must be a table, got {value!r}")
         return value
 
     def str(self, table: Mapping[str, Any], key: str, required: bool = False) -> str:
@@ -380,7 +397,33 @@ class _Config:
             if required:
                 raise self.error(f"policy.{key} is required")
             return ""
+        return self.name(value, f"policy.{key}")
+
+    def name(self, value: Any, where: str) -> str:
+        """A text value (a number is taken as its text, as TOML writers differ); "" when absent;
+        a table, list, boolean or date is an error naming ``where``."""
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.error(f"{where} must be text, got {value!r}")
         return str(value)
+
+    def flag(self, value: Any, where: str) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self.error(f"{where} must be true or false, got {value!r}")
+        return value
+
+    def list(self, value: Any, where: str, kind: type | None = None) -> list[Any]:
+        """A list ([] when absent), of ``kind`` items when given."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or (kind is not None and not all(
+                isinstance(x, kind) and not isinstance(x, bool) for x in value)):
+            what = f"a list of {'tables' if kind is Mapping else 'text'}" if kind else "a list"
+            raise self.error(f"{where} must be {what}, got {value!r}")
+        return value
 
 
 def _date(value: Any, c: _Config) -> dt.date | None:
@@ -404,7 +447,7 @@ def _int(value: Any, where: str, c: _Config) -> int | None:
 
 def _special(spec: Mapping[str, Any], where: str, path: Path | None) -> Special:
     method = spec.get("method", "by_item")
-    if method not in SPECIAL_METHODS:
+    if not isinstance(method, str) or method not in SPECIAL_METHODS:
         raise PolicyError(f"{where}.method must be one of {', '.join(SPECIAL_METHODS)}, got "
                           f"{method!r}", file=path)
     rw = None
@@ -423,7 +466,10 @@ def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]
         raise PolicyError(f"[{where}] must be a table", file=path)
     bands: list[Band] = []
     if "bands" in spec:
-        for k, band in enumerate(spec["bands"]):
+        raw = spec["bands"]
+        if not isinstance(raw, list) or not all(isinstance(b, Mapping) for b in raw):
+            raise PolicyError(f"{where}.bands must be a list of tables, got {raw!r}", file=path)
+        for k, band in enumerate(raw):
             below = band.get("rw_below")
             bands.append(Band(_coefficient(band.get("ratio"), f"{where}.bands[{k}].ratio", path,
                                            limit=100),
@@ -434,7 +480,7 @@ def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]
     else:
         bands.append(Band(_coefficient(spec.get("ratio"), f"{where}.ratio", path, limit=100)))
     payment = spec.get("payment", payments[0])
-    if payment not in payments:
+    if not isinstance(payment, str) or payment not in payments:
         raise PolicyError(f"{where}.payment must be one of {', '.join(payments)}, got "
                           f"{payment!r}", file=path)
     return Outlier(tuple(bands), payment,
@@ -451,18 +497,25 @@ def find_table(name: str) -> Path | None:
 
 
 def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None,
-                  pid: str) -> Weights:
-    if source is None and spec.get("embedded"):
-        source = (policy_path.parent if policy_path else Path()) / spec["embedded"]
-    if source is None and spec.get("file"):
-        source = find_table(str(spec["file"]))
+                  pid: str, c: _Config) -> Weights:
+    # every key is checked for its type where it is read: a wrong type names the key and file
+    embedded = c.name(spec.get("embedded"), "weights.embedded")
+    file_name = c.name(spec.get("file"), "weights.file")
+    if source is None and embedded:
+        source = (policy_path.parent if policy_path else Path()) / embedded
+    if source is None and file_name:
+        source = find_table(file_name)
     if source is None:
-        hint = f" (usually {spec['file']})" if spec.get("file") else ""
+        hint = f" (usually {file_name})" if file_name else ""
         raise PolicyError(f"policy {pid} prices groups from its region's published weights "
                           f"table{hint}: give it with --weights FILE, or put the folder of "
                           "tables in DRGKIT_PAYMENT_TABLES", file=policy_path)
     path = Path(source)
-    encoding = spec.get("encoding", "utf-8")
+    encoding = c.name(spec.get("encoding"), "weights.encoding") or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise c.error(f"weights.encoding {encoding!r} is not a known text encoding") from None
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -484,18 +537,31 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
                               f"columns: {', '.join(header)}", file=path, row=1, column=name)
         return col[name]
 
-    drg_c = need(spec.get("drg", "DRG编码"), "drg")
-    rw_c = need(spec["rw"], "rw") if spec.get("rw") else None
-    name_c = col.get(spec.get("name", "DRG名称"))
-    points_c = need(spec["points"], "points") if spec.get("points") else None
-    level_cols = {str(lv): need(name, f"level_coefficients.{lv}")
-                  for lv, name in spec.get("level_coefficients", {}).items()}
-    std_cols = {str(lv): need(name, f"published_standards.{lv}")
-                for lv, name in spec.get("published_standards", {}).items()}
+    def named(key: str, default: str = "") -> str:
+        return c.name(spec.get(key), f"weights.{key}") or default
+
+    drg_c = need(named("drg", "DRG编码"), "drg")
+    rw_c = need(named("rw"), "rw") if named("rw") else None
+    name_c = col.get(named("name", "DRG名称"))
+    points_c = need(named("points"), "points") if named("points") else None
+    level_cols = {str(lv): need(c.name(name, f"weights.level_coefficients.{lv}"),
+                                f"level_coefficients.{lv}")
+                  for lv, name in c.table(spec, "level_coefficients",
+                                          "weights.level_coefficients").items()}
+    std_cols = {str(lv): need(c.name(name, f"weights.published_standards.{lv}"),
+                              f"published_standards.{lv}")
+                for lv, name in c.table(spec, "published_standards",
+                                        "weights.published_standards").items()}
     class_cols = {}
-    for cls_name, rule in spec.get("classes", {}).items():
-        class_cols[cls_name] = (need(rule["column"], f"classes.{cls_name}.column"),
-                                {str(v) for v in rule.get("values", [])})
+    for cls_name, rule in c.table(spec, "classes", "weights.classes").items():
+        where = f"weights.classes.{cls_name}"
+        rule = c.table(spec["classes"], cls_name, where)
+        column = c.name(rule.get("column"), f"{where}.column")
+        if not column:
+            raise c.error(f"{where}.column is required (the table column to read)")
+        values = c.list(rule.get("values"), f"{where}.values")
+        class_cols[cls_name] = (need(column, f"classes.{cls_name}.column"),
+                                {str(v) for v in values})
     if rw_c is None and points_c is None:
         raise PolicyError("[weights] names neither an rw nor a points column", file=policy_path)
 
