@@ -30,8 +30,9 @@ import pyarrow as pa
 from ._codes import string_buffers
 from ._jit import jit
 
-__all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_RW", "MONEY", "RW_DECIMALS",
-           "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units", "exact_sum",
+__all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
+           "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
+           "exact_sum",
            "group_sums", "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
            "scaled_half_up", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
 
@@ -56,6 +57,9 @@ KERNEL_EXACT_CENTS = (_INT64_MAX - 1_000_000) // 20_000_000
 #: 4·10^11 cents = 4,000,000,000.00 yuan, inside the kernel's exact range.
 LIMIT_CENTS = 4 * 10**11
 assert LIMIT_CENTS <= KERNEL_EXACT_CENTS
+#: limit of a budget pool (the sum of many cases' payments): 10^4 × LIMIT_CENTS, 40 trillion
+#: yuan, above any fund; point values are exact rationals, so only int64 bounds them further
+LIMIT_POOL_CENTS = 10**4 * LIMIT_CENTS
 
 #: decimals of every RW drgkit reads or writes (published tables have up to 9)
 RW_DECIMALS = 9

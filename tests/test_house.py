@@ -7,7 +7,9 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -87,3 +89,47 @@ def test_an_override_through_a_value_that_is_not_a_table_is_a_policy_error(tmp_p
     path = _demo_policy(tmp_path, 'ruleset = "demo"', 'ruleset = "demo"')
     with pytest.raises(PolicyError, match=r"policy\.id is not a table"):
         Policy.from_toml(path, overrides={"policy.id.x": "1"})
+
+
+# ------------------------------------------------------------------ budgets out of range
+
+
+@pytest.fixture(scope="module")
+def demo_cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo
+
+    path = tmp_path_factory.mktemp("cases") / "cases.parquet"
+    pq.write_table(_demo.generate_cases(60, seed=3), path)
+    return path
+
+
+def _cli(*args: Any) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("budget", ["1e309", "1e30", "40000000000000.01"])
+def test_a_budget_beyond_any_fund_is_a_clear_error(demo_cases, tmp_path, budget):
+    code, text = _cli("settle", demo_cases, "-p", "demo-points", "--budget", f"all={budget}",
+                      "-o", tmp_path / "out.csv")
+    assert code != 0
+    assert "points.budget.all is above the limit of 40000000000000.00 yuan" in text
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_point_value_beyond_int64_is_an_amount_range_error_not_a_kernel_crash():
+    from drgkit.settlement._kernel import F_FIXED, AmountRangeError, pay_points
+
+    points = np.array([1], dtype=np.int64)
+    formula = np.array([F_FIXED], dtype=np.int8)
+    assert pay_points(1, points, formula, 300, 100).tolist() == [3]
+    with pytest.raises(AmountRangeError, match="beyond the exact range of int64"):
+        pay_points(1, points, formula, 2**63, 100)

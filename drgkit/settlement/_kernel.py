@@ -123,6 +123,7 @@ SATURATED = np.iinfo(np.int64).max
 #: the largest payment the policy's coefficients allow for a case within LIMIT_CENTS
 #: (by item × 10); a points payment beyond it means the point value is out of range
 MAX_PAYMENT_CENTS = 10 * LIMIT_CENTS
+_INT64_MAX = 2**63 - 1
 
 
 class AmountRangeError(DrgkitError, ValueError):
@@ -164,6 +165,10 @@ def pay_points(n: int, points: np.ndarray, formula: np.ndarray, value_num: int,
                value_den: int) -> np.ndarray:
     """Payment in cents of each case paid by points (see :func:`_pay_points`); a payment
     beyond MAX_PAYMENT_CENTS is an :class:`AmountRangeError`, never a wrong amount."""
+    if not (0 <= value_num <= _INT64_MAX and 0 < value_den <= _INT64_MAX):
+        # the kernel takes int64: a point value this large could pay no case within range
+        raise AmountRangeError(f"the point value ({value_num}/{value_den} cents per point unit)"
+                               " is beyond the exact range of int64; check points.budget")
     out = _pay_points(n, points, formula, value_num, value_den)
     if len(out) and (np.abs(out) > MAX_PAYMENT_CENTS).any():
         raise AmountRangeError(f"a case paid by points would get more than "

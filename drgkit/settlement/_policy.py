@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from .._money import LIMIT_POOL_CENTS, yuan
 from ..errors import TableError
 
 if sys.version_info >= (3, 11):
@@ -63,6 +64,16 @@ def _dec(value: Any, where: str, path: Path | None, *, positive: bool = False) -
     if not number.is_finite() or number < 0 or (positive and number == 0):
         raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
                           f"number, got {value!r}", file=path)
+    return number
+
+
+def _budget(value: Any, where: str, path: Path | None) -> Decimal:
+    """A pool's budget in yuan: at most :data:`LIMIT_POOL_CENTS` (``1e309`` is refused here, not
+    met as an overflow in the point value)."""
+    number = _dec(value, where, path)
+    if number.scaleb(2) > LIMIT_POOL_CENTS:
+        raise PolicyError(f"{where} is above the limit of {yuan(LIMIT_POOL_CENTS)} yuan, got "
+                          f"{value!r}", file=path)
     return number
 
 
@@ -258,7 +269,7 @@ class Policy:
                                      "points.reference_rate").items():
             reference_rate[str(scheme)] = _dec(value, f"points.reference_rate.{scheme}", path,
                                                positive=True)
-        budget = {str(k): _dec(v, f"points.budget.{k}", path)
+        budget = {str(k): _budget(v, f"points.budget.{k}", path)
                   for k, v in c.table(points_t, "budget", "points.budget").items()}
         if method == "rate" and not base:
             raise c.error("a rate policy needs [rate] base (yuan per RW, per scheme)")
