@@ -24,11 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._jit import dual, jit, prange
+from .errors import TableError
 
 __all__ = ["SUSPECT", "CodeTable", "IdTracker", "fingerprints", "string_buffers"]
 
 #: Bits of the mistakes an unknown code shows: another separator, or lower case.
 SUSPECT = {"semicolon": 1, "slash": 2, "whitespace": 4, "lower_case": 8}
+#: the longest code a table holds (UTF-8 bytes); a longer case code is simply not found
+MAX_CODE_BYTES = 0xFFFF
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -239,6 +242,10 @@ class CodeTable:
     def __init__(self, codes: list[str], slots: np.ndarray | None = None) -> None:
         self.codes = list(codes)
         encoded = [c.encode("utf-8") for c in self.codes]
+        for code, raw in zip(self.codes, encoded, strict=True):
+            if len(raw) > MAX_CODE_BYTES:  # a slot keeps the length in 16 bits
+                raise TableError(f"a code longer than {MAX_CODE_BYTES} bytes: "
+                                 f"{code[:40]!r}... ({len(raw)} bytes)")
         self.key_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=self.key_offsets[1:])
         self.key_bytes = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8).copy()

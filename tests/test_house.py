@@ -133,3 +133,48 @@ def test_a_point_value_beyond_int64_is_an_amount_range_error_not_a_kernel_crash(
     assert pay_points(1, points, formula, 300, 100).tolist() == [3]
     with pytest.raises(AmountRangeError, match="beyond the exact range of int64"):
         pay_points(1, points, formula, 2**63, 100)
+
+
+# ------------------------------------------------------------------ codes over 64 KB
+
+RULESET_2024 = Path(__file__).resolve().parent.parent / "rulesets" / "demo" / "2024"
+
+
+@pytest.mark.parametrize("size", [0xFFFF + 1, 21846 * 3])
+def test_a_ruleset_code_over_64_kb_is_a_ruleset_error_naming_file_row_and_column(tmp_path, size):
+    from drgkit.errors import RulesetError
+    from drgkit.ruleset._tables import read_tables
+
+    folder = tmp_path / "rs"
+    shutil.copytree(RULESET_2024, folder)
+    lists = folder / "lists.csv"
+    text = lists.read_text(encoding="utf-8")
+    rows = text.count("\n")
+    list_id = text.splitlines()[1].split(",")[0]
+    code = "码" * (size // 3) if size % 3 == 0 else "A" * size  # 3-byte characters count too
+    lists.write_text(text + f"{list_id},{code},\n", encoding="utf-8")
+    with pytest.raises(RulesetError) as err:
+        read_tables(folder)
+    assert (err.value.file, err.value.row, err.value.column) == (str(lists), rows + 1, "code")
+    assert "longer than 65535 bytes" in str(err.value)
+
+
+def test_a_code_table_refuses_a_code_over_64_kb_with_a_drgkit_error():
+    from drgkit._codes import CodeTable
+    from drgkit.errors import TableError
+
+    assert CodeTable(["A" * 0xFFFF]).id("A" * 0xFFFF) == 0
+    with pytest.raises(TableError, match="longer than 65535 bytes"):
+        CodeTable(["B", "A" * (0xFFFF + 1)])
+
+
+def test_a_case_code_over_64_kb_is_a_per_case_status():
+    import drgkit
+
+    long_code = "K35.800x001" + "0" * 0x10000
+    table = pa.table({"case_id": ["a", "b"], "sex": ["1", "1"], "age": ["30", "30"],
+                      "diagnoses": [long_code, "K35.800x001"]})
+    result = drgkit.group(table, "demo_2024")
+    assert result.num_rows == 2
+    status = result.column("status").to_pylist()
+    assert status[0] != "ok" and result.column("reason").to_pylist()[0]

@@ -40,6 +40,9 @@ FILES: dict[str, tuple[str, ...]] = {
     "dx_map.csv": ("code", "target"),
     "px_map.csv": ("code", "target"),
 }
+#: the longest value a table may hold (UTF-8 bytes): codes are looked up by length in 16 bits
+MAX_VALUE_BYTES = 0xFFFF
+
 OPTIONAL_FILES = frozenset(
     {"drg_names.csv", "dx_dict.csv", "px_dict.csv", "dx_map.csv", "px_map.csv"}
 )
@@ -229,6 +232,13 @@ def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
                         file=path,
                         row=start,
                     )
+                for column, value in zip(expected, values, strict=True):
+                    # a text of at most MAX_VALUE_BYTES // 4 characters fits (≤ 4 bytes each)
+                    if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > \
+                            MAX_VALUE_BYTES:
+                        raise RulesetError(f"a value longer than {MAX_VALUE_BYTES} bytes (the "
+                                           "code tables' limit)", file=path, row=start,
+                                           column=column)
                 yield start, dict(zip(expected, values, strict=True))
                 start = reader.line_num + 1
         except csv.Error as exc:
