@@ -71,5 +71,10 @@ class CaseNotFoundError(CaseDataError, LookupError):
     """A case asked for by id (``drgkit explain --case``) is not in the case file."""
 
 
+class ArgumentError(DrgkitError, ValueError):
+    """An argument of a public function is not valid: a month that is not ``YYYY-MM``, a column
+    named twice, an empty case, an amount out of range."""
+
+
 class RegistryError(DrgkitError, LookupError):
     """An unknown ruleset or policy id, or two plugins registering the same id."""

@@ -178,3 +178,23 @@ def test_a_case_code_over_64_kb_is_a_per_case_status():
     assert result.num_rows == 2
     status = result.column("status").to_pylist()
     assert status[0] != "ok" and result.column("reason").to_pylist()[0]
+
+
+# ------------------------------------------------------------------ user input, drgkit errors
+
+
+def test_a_bad_month_a_column_named_twice_and_an_empty_case_are_drgkit_errors(demo_cases):
+    import drgkit
+    from drgkit.errors import ArgumentError, CaseDataError, DrgkitError
+    from drgkit.settlement import presettle, simulate
+
+    settled = pa.table({"hospital_id": ["H1"], "discharge_date": ["2024-03-01"]})
+    with pytest.raises(ArgumentError, match="YYYY-MM"):
+        presettle(settled, "demo", month="2024-3")
+    with pytest.raises(ArgumentError, match="by names a column twice"):
+        simulate(demo_cases, base_ruleset="demo", base_policy="demo",
+                 by=("hospital_id", "hospital_id"))
+    with pytest.raises(CaseDataError, match="the case is empty") as err:
+        drgkit.explain({}, "demo_2024")
+    assert err.value.file == "<case>"
+    assert issubclass(ArgumentError, DrgkitError)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._cases import value_text
+from ..errors import CaseDataError
 from ..ruleset._model import Ruleset
 from ..schema import FIELDS_BY_NAME, RULE_FIELDS, Layout
 from . import _kernel as K
@@ -149,7 +150,7 @@ def explain(
                for k, v in case.items()}
         batch = pa.RecordBatch.from_pylist([row]) if row else None
         if batch is None:
-            raise ValueError("the case is empty")
+            raise CaseDataError("the case is empty (no fields)", file="<case>")
         schema = batch.schema
         batch = pa.RecordBatch.from_arrays(
             [c if not pa.types.is_null(c.type) else c.cast(pa.string()) for c in batch.columns],

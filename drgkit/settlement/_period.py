@@ -127,7 +127,7 @@ import pyarrow.compute as pc
 from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cents
 from .._money import group_sums as _sum
 from .._money import half_up as _half_up
-from ..errors import CaseDataError
+from ..errors import ArgumentError, CaseDataError
 from ._policy import Policy, PolicyError, _dec
 
 __all__ = [
@@ -615,9 +615,9 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{what}[{key!r}] must be whole cents (int), got {value!r}")
         if not negative_ok and value < 0:
-            raise ValueError(f"{what}[{key!r}] must not be negative, got {value}")
+            raise ArgumentError(f"{what}[{key!r}] must not be negative, got {value}")
         if abs(value) > LIMIT_CENTS:  # the one bound on every amount drgkit reads
-            raise ValueError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got "
+            raise ArgumentError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got "
                              f"{value}")
         out[key] = int(value)
     return out
@@ -775,7 +775,7 @@ def presettle(settled: pa.Table, policy: Policy | PeriodRules, *, month: str) ->
     half_up(``period.presettlement.ratio`` × fund_payment), rounded here, once. The ratio is in
     the table's metadata (``presettlement_ratio``)."""
     if not isinstance(month, str) or not _MONTH.match(month):
-        raise ValueError(f"month must be 'YYYY-MM', got {month!r}")
+        raise ArgumentError(f"month must be 'YYYY-MM', got {month!r}")
     return _presettle(settled, policy, month)
 
 

@@ -87,7 +87,7 @@ from .._money import (
     to_cents,
     yuan,
 )
-from ..errors import CaseDataError
+from ..errors import ArgumentError, CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._policy import Policy, PolicyError
 from ._settle import Reduced, settle_batches, settle_schema
@@ -398,7 +398,7 @@ def simulate(
     user_reduced = options.pop("reduced", None)
     by = (by,) if isinstance(by, str) else tuple(by)
     if len(set(by)) != len(by):
-        raise ValueError(f"by names a column twice: {by!r}")
+        raise ArgumentError(f"by names a column twice: {by!r}")
 
     base_pol = _policy(base_policy, weights)
     if alt_policy is None:
