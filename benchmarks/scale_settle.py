@@ -190,13 +190,14 @@ def child_kernel(args) -> None:
     import pyarrow.parquet as pq
 
     from drgkit import set_threads
+    from drgkit._resolve import resolve_policy
     from drgkit.settlement import _kernel as K
-    from drgkit.settlement._settle import SettleRun, _policy_of
+    from drgkit.settlement._settle import SettleRun
 
     S = _data()
     threads = THREADS[args.scenario]
     grouped = pq.read_table(_paths(args)["grouped"]).combine_chunks()
-    policy = _policy_of(S.POLICY, S.weights_csv())
+    policy = resolve_policy(S.POLICY, S.weights_csv())
     run = SettleRun(policy, None, grouped.schema, "grouped")
     batch = grouped.to_batches()[0]
     prep = run.prepare(batch)

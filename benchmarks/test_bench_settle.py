@@ -32,10 +32,11 @@ import settle_data as S
 
 import drgkit
 from drgkit import set_threads
+from drgkit._resolve import resolve_policy
 from drgkit.settlement import _kernel as K
 from drgkit.settlement import settle, settle_file
 from drgkit.settlement._bulk import LocalRunner, settle_dataset
-from drgkit.settlement._settle import SettleRun, _policy_of
+from drgkit.settlement._settle import SettleRun
 
 ROWS = B.bench_rows()
 ROUNDS = 3
@@ -103,7 +104,7 @@ def _check(result, reference) -> str:
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_price_kernel(benchmark, threads, grouped, reference):
-    policy = _policy_of(S.POLICY, S.weights_csv())
+    policy = resolve_policy(S.POLICY, S.weights_csv())
     run = SettleRun(policy, None, grouped.schema, "grouped")
     prep = run.prepare(grouped.to_batches(max_chunksize=grouped.num_rows)[0])
     a = run.book.arrays()

@@ -198,3 +198,143 @@ def test_a_bad_month_a_column_named_twice_and_an_empty_case_are_drgkit_errors(de
         drgkit.explain({}, "demo_2024")
     assert err.value.file == "<case>"
     assert issubclass(ArgumentError, DrgkitError)
+
+
+# ------------------------------------------------------------------ the house rules, by AST
+
+import ast  # noqa: E402
+
+PACKAGE = Path(__file__).resolve().parent.parent / "drgkit"
+#: the API edge: these resolve names through the registry; every other module is a lower
+#: layer and takes objects (or asks a resolver object it was given)
+EDGE = {"drgkit", "drgkit.registry", "drgkit._resolve", "drgkit.testing", "drgkit.cli"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _source_of(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from … import`` reads from."""
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".")
+    if path.name != "__init__.py":
+        base = base[:-1]
+    base = base[:len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _modules() -> list[tuple[str, Path, ast.Module]]:
+    return [(_module_name(p), p, ast.parse(p.read_text(encoding="utf-8")))
+            for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def _imports(module: str, path: Path, tree: ast.Module) -> list[tuple[int, str, str, str]]:
+    """(line, source module, name, bound as) of every drgkit import, at any depth."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            src = _source_of(module, path, node)
+            if src == "drgkit" or src.startswith("drgkit."):
+                out += [(node.lineno, src, a.name, a.asname or a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, "", a.asname or a.name) for a in node.names
+                    if a.name == "drgkit" or a.name.startswith("drgkit.")]
+    return out
+
+
+def _is_edge(module: str) -> bool:
+    return module in EDGE or module.startswith("drgkit.cli.")
+
+
+def test_the_ast_checks_see_every_module_and_their_imports():
+    modules = {m for m, _p, _t in _modules()}
+    assert {"drgkit.settlement._run", "drgkit.grouping._group", "drgkit._resolve"} <= modules
+    m, p, t = next(x for x in _modules() if x[0] == "drgkit.settlement._settle")
+    assert (_source_of(m, p, ast.parse("from .._io import x").body[0]) == "drgkit._io")
+    assert ("drgkit._resolve", "RESOLVER") in {(s, n) for _l, s, n, _a in _imports(m, p, t)}
+
+
+def test_lower_layers_do_not_import_the_registry():
+    found = []
+    for module, path, tree in _modules():
+        if _is_edge(module):
+            continue
+        for line, src, name, _as in _imports(module, path, tree):
+            if src == "drgkit.registry" or (src == "drgkit" and name == "registry") or \
+                    (src == "drgkit" and name in ("default_registry", "Registry")):
+                found.append(f"{module}:{line}")
+    assert found == []
+
+
+def _top_level_owner(tree: ast.Module) -> dict[int, str]:
+    """Line -> the top-level function or class it is in."""
+    owner = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for sub in ast.walk(node):
+                if hasattr(sub, "lineno"):
+                    owner[sub.lineno] = node.name
+    return owner
+
+
+def _exported(tree: ast.Module) -> set[str]:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def test_lower_layers_resolve_names_only_in_their_public_entry_points():
+    """A lower module may use the edge's resolver only inside a function or class it exports
+    (``settle_batches``, ``group_batches``, ``SettleContext``, …): its runs and helpers are
+    given objects, or the resolver as an argument."""
+    found = []
+    for module, path, tree in _modules():
+        if _is_edge(module):
+            continue
+        names = {bound for _l, src, name, bound in _imports(module, path, tree)
+                 if src == "drgkit._resolve" and name not in ("Names", "Resolver")}
+        if not names:
+            continue
+        owner, public = _top_level_owner(tree), _exported(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in names and \
+                    owner.get(node.lineno) not in public:
+                found.append(f"{module}:{node.lineno} {node.id} in "
+                             f"{owner.get(node.lineno, 'module level')}")
+    assert found == []
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    """``from .x import _name`` and ``x._name`` across drgkit modules; importing a private
+    module (``from . import _kernel as K``) is fine, and so is a package's ``__init__``
+    re-exporting its own submodules."""
+    found = []
+    for module, path, tree in _modules():
+        modules_bound = {}
+        for line, src, name, bound in _imports(module, path, tree):
+            full = f"{src}.{name}" if name else src
+            if name == "" or _is_module(full):
+                modules_bound[bound] = full
+                continue
+            if not name.startswith("_") or name.startswith("__") or src == module:
+                continue
+            if path.name == "__init__.py" and src.startswith(module + "."):
+                continue
+            found.append(f"{module}:{line} from {src} import {name}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                    node.value.id in modules_bound and node.attr.startswith("_") and \
+                    not node.attr.startswith("__") and \
+                    not _is_module(f"{modules_bound[node.value.id]}.{node.attr}"):
+                found.append(f"{module}:{node.lineno} {node.value.id}.{node.attr}")
+    assert found == []

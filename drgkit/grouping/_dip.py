@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,6 +23,7 @@ from .. import _cases
 from .._codes import IdTracker
 from .._io import CaseSource, MalformedRow, open_cases, open_writer
 from .._jit import set_threads
+from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries
@@ -382,13 +383,16 @@ class DipRun:
 
     def __init__(self, target: Catalogue | CatalogueSeries, schema: pa.Schema, source: str, *,
                  layout: str | Layout | None = None, columns: dict[str, str] | None = None,
-                 keep: Sequence[str] | str | None = None, check_duplicates: bool = True) -> None:
+                 keep: Sequence[str] | str | None = None, check_duplicates: bool = True,
+                 layouts: Mapping[str, Layout] | None = None) -> None:
+        """``layouts``: those ``layout`` may name or detection tries (the public functions
+        pass the registry's; default the built-in ones)."""
         self.target = target
         self.series = target if isinstance(target, CatalogueSeries) else None
         versions = [v for v, _a, _b in self.series.periods()] if self.series else [target]
         fields = _DIP_FIELDS + (("discharge_date",) if self.series else ())
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        fields=fields)
+                                        fields=fields, layouts=layouts)
         self.source = source
         self.keep = _keep_columns(schema, keep, source)
         self.schema = pa.schema([schema.field(n) for n in self.keep] + list(DIP_RESULT_SCHEMA),
@@ -512,15 +516,6 @@ def _keep_columns(schema: pa.Schema, keep: Sequence[str] | str | None,
     return names
 
 
-def resolve_catalogue(catalogue: Any) -> Catalogue | CatalogueSeries:
-    """A catalogue or region's series from itself, a registered id or region, or a folder."""
-    if isinstance(catalogue, (Catalogue, CatalogueSeries)):
-        return catalogue
-    from ..registry import default_registry
-
-    return default_registry().resolve_catalogue(catalogue)
-
-
 def group_dip_batches(
     cases: Any,
     catalogue: Any,
@@ -538,11 +533,11 @@ def group_dip_batches(
 
     Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
     """
-    target = resolve_catalogue(catalogue)
+    target = RESOLVER.catalogue(catalogue)
     src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
                                                    if batch_rows else {}))
     run = DipRun(target, src.schema, src.name, layout=layout, columns=columns, keep=keep,
-                 check_duplicates=check_duplicates)
+                 check_duplicates=check_duplicates, layouts=RESOLVER.layouts)
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None

@@ -18,10 +18,11 @@ import pyarrow as pa
 
 from .. import _cases
 from .._io import open_cases
+from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._model import CatalogueSeries
 from ..errors import CaseNotFoundError
-from ._dip import _DIP_FIELDS, group_dip, resolve_catalogue
+from ._dip import _DIP_FIELDS, group_dip
 
 __all__ = ["Candidate", "DipExplanation", "candidates", "explain_dip"]
 
@@ -121,12 +122,12 @@ def _spec_best(spec: T.Spec, codes: list[str]) -> int:
     return best
 
 
-def _case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any
-                     ) -> tuple[dict[str, Any], str]:
+def _case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
+                     known_layouts: Any) -> tuple[dict[str, Any], str]:
     """One case of a file or table (the first, or the one with ``case_id``) as case fields."""
     src = open_cases(cases)
     plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
-                               fields=(*_DIP_FIELDS, "discharge_date"))
+                               fields=(*_DIP_FIELDS, "discharge_date"), layouts=known_layouts)
     id_col = plan.source.get("case_id")
     for batch in src.batches:
         row = None
@@ -149,10 +150,10 @@ def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
     ``case`` is a mapping of case fields (code lists as lists or ``|``-joined text), or any case
     input (file, table, frame) with ``case_id`` picking the case (the first row when None).
     """
-    target = resolve_catalogue(catalogue)
+    target = RESOLVER.catalogue(catalogue)
     separators = ",|"
     if not isinstance(case, Mapping):
-        case, separators = _case_from_input(case, case_id, layout, columns)
+        case, separators = _case_from_input(case, case_id, layout, columns, RESOLVER.layouts)
     row = _row(case, separators)
     row.setdefault("case_id", "1")
     result = group_dip(_table([row]), target, check_duplicates=False).to_pylist()[0]
@@ -281,7 +282,7 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
     packet rule names, using a named procedure as the principal one, or removing one coded
     procedure or secondary diagnosis. Every variant is grouped by the kernel.
     """
-    cat = resolve_catalogue(catalogue)
+    cat = RESOLVER.catalogue(catalogue)
     if isinstance(cat, CatalogueSeries):  # the newest version: what a case coded today gets
         cat = cat.periods()[-1][0]
     t = cat.tables

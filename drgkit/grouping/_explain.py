@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from .._cases import value_text
+from .._resolve import RESOLVER
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset
 from ..schema import FIELDS_BY_NAME, RULE_FIELDS, Layout
 from . import _kernel as K
-from ._group import GroupRun, _resolve
+from ._group import GroupRun
 
 __all__ = ["AtomTrace", "Explanation", "RuleTrace", "Secondary", "explain"]
 
@@ -144,7 +145,8 @@ def explain(
     """
     from .._io import open_cases
 
-    target = _resolve(ruleset)
+    target = RESOLVER.ruleset(ruleset)
+    known_layouts = RESOLVER.layouts
     if isinstance(case, Mapping):
         row = {k: (v if not isinstance(v, (list, tuple)) else "|".join(map(str, v)))
                for k, v in case.items()}
@@ -160,7 +162,7 @@ def explain(
         src = open_cases(case)
         batch = None
         run_probe = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
-                             check_duplicates=False)
+                             check_duplicates=False, layouts=known_layouts)
         id_col = run_probe.plan.source.get("case_id")
         for b in src.batches:
             if case_id is None:
@@ -180,7 +182,8 @@ def explain(
                                     + ("" if id_col else " (it has no case id column)"))
         source_name = src.name
     run = GroupRun(target, batch.schema, source_name, layout=layout, columns=columns,
-                   translate=translate, check_duplicates=False, value_checks=value_checks)
+                   translate=translate, check_duplicates=False, value_checks=value_checks,
+                   layouts=known_layouts)
     f = run.front(batch)
     k = int(f.version[0])
     out = run._assemble(batch, f.ids, _one_outcome(run, f))

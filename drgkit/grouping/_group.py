@@ -12,7 +12,7 @@ import functools
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -24,6 +24,7 @@ from .. import _cases
 from .._codes import IdTracker
 from .._io import CaseSource, DataWarning, MalformedRow, open_cases, open_writer
 from .._jit import set_threads
+from .._resolve import RESOLVER
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
 from ..ruleset._model import Ruleset, RulesetSeries
@@ -158,8 +159,11 @@ class GroupRun:
         tracker: Any = None,
         row_offset: int = 0,
         value_checks: str = "format",
+        layouts: Mapping[str, Layout] | None = None,
     ) -> None:
-        """``tracker``: anything with ``check(ids, row0) -> first rows`` (default: an
+        """``layouts``: the layouts ``layout`` names or detection tries (the public functions
+        pass the registry's, plugins' included; default the built-in ones). ``tracker``:
+        anything with ``check(ids, row0) -> first rows`` (default: an
         :class:`~drgkit._codes.IdTracker` when ``check_duplicates``); ``row_offset``: rows
         before this input's first row (a partition of a larger dataset); ``value_checks``:
         ``format`` (the default: exactly the checks of FORMAT.md §5, as the reference grouper;
@@ -189,10 +193,8 @@ class GroupRun:
                     raise CaseDataError(
                         f"translation mode needs {' and '.join(missing)}, which ruleset "
                         f"{v.id} does not have", file=v.info.path / missing[0])
-        from ..registry import default_registry
-
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        layouts=default_registry().layouts)
+                                        layouts=layouts)
         self.keep = self._keep_columns(schema, keep)
         self.tracker = tracker if tracker is not None else (
             IdTracker() if check_duplicates else None)
@@ -651,14 +653,6 @@ def _error_detail(comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.Par
 # ------------------------------------------------------------------------------ entry points
 
 
-def _resolve(ruleset: Any) -> Ruleset | RulesetSeries:
-    if isinstance(ruleset, (Ruleset, RulesetSeries)):
-        return ruleset
-    from ..registry import default_registry
-
-    return default_registry().resolve(ruleset)
-
-
 def group_batches(
     cases: Any,
     ruleset: Any,
@@ -679,12 +673,12 @@ def group_batches(
     Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
     ``value_checks``: see :class:`GroupRun`.
     """
-    target = _resolve(ruleset)
+    target = RESOLVER.ruleset(ruleset)
     src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
                                                    if batch_rows else {}))
     run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
                    translate=translate, keep=keep, check_duplicates=check_duplicates,
-                   value_checks=value_checks)
+                   value_checks=value_checks, layouts=RESOLVER.layouts)
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None

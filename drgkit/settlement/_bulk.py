@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._io import DEFAULT_BATCH_ROWS, DataWarning
+from .._resolve import RESOLVER, Names
 from .._runners import (
     MANIFEST_NAME,
     PART_NAME,
@@ -158,19 +159,14 @@ def _remove_leftovers(out_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _absolute(spec: Any, kind: str = "file") -> Any:
+def _absolute(spec: Any, kind: str = "file", names: Names | None = None) -> Any:
     """A relative path made absolute (workers may run in another folder). A registered
-    policy id, ruleset id or region stays as it is, as the registry resolves those first."""
+    policy id, ruleset id or region (``names`` knows them) stays as it is, as the registry
+    resolves those first."""
     if not isinstance(spec, (str, os.PathLike)) or not os.path.exists(spec):
         return spec
-    if kind != "file":
-        from ..registry import default_registry
-
-        reg = default_registry()
-        text = os.fspath(spec)
-        known = reg.policies if kind == "policy" else {**reg.rulesets, **reg.regions()}
-        if text in known:
-            return spec
+    if kind != "file" and names is not None and names.is_registered(os.fspath(spec), kind):
+        return spec
     return os.path.abspath(spec)
 
 
@@ -330,10 +326,11 @@ def settle_dataset(
     equal ``settle()`` of the whole dataset in one process; the output does not depend on the
     runner, the batch size, the number of threads or on being resumed.
     """
-    ctx = SettleContext(_absolute(policy, "policy"), _absolute(ruleset, "ruleset"),
+    ctx = SettleContext(_absolute(policy, "policy", RESOLVER),
+                        _absolute(ruleset, "ruleset", RESOLVER),
                         _absolute(weights), overrides,
                         _absolute(hospitals), layout, columns, keep, check_duplicates,
-                        batch_rows or DEFAULT_BATCH_ROWS, threads)
+                        batch_rows or DEFAULT_BATCH_ROWS, threads, names=RESOLVER)
     parts = partitions_of(source, row_groups_per_partition=row_groups_per_partition)
     out = Path(out_dir).absolute()
     runner = runner if runner is not None else LocalRunner()

@@ -14,12 +14,11 @@ import pyarrow as pa
 from .. import _cases
 from .._io import open_cases
 from ..errors import CaseDataError
-from ..ruleset._model import Ruleset, RulesetSeries
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
-__all__ = ["MAX_HOSPITAL_COEFFICIENT", "accepted_rulesets", "parse_level", "policy_of",
-           "read_hospitals", "resolve_ruleset", "rows_of", "try_resolve"]
+__all__ = ["MAX_HOSPITAL_COEFFICIENT", "accepted_rulesets", "parse_level", "read_hospitals",
+           "rows_of"]
 
 
 def parse_level(value: Any) -> str | None:
@@ -142,34 +141,3 @@ def accepted_rulesets(policy: Policy) -> set[str] | None:
         raise PolicyError(f"policy.accepted_rulesets must be a list of ruleset ids, got "
                           f"{extra!r}", file=policy.path)
     return {policy.ruleset, *extra}
-
-
-
-def policy_of(policy: Any, weights: Any = None, overrides: Mapping[str, Any] | None = None
-               ) -> Policy:
-    if isinstance(policy, Policy):
-        return policy
-    from ..registry import default_registry
-
-    return default_registry().policy(policy, weights=weights, overrides=overrides)
-
-
-def try_resolve(ruleset: Any) -> Ruleset | RulesetSeries | None:
-    """The ruleset when it can be found (to name its hash), else None: grouped input does
-    not need it."""
-    if ruleset is None:
-        return None
-    from ..errors import DrgkitError
-
-    try:
-        return resolve_ruleset(ruleset, None)
-    except DrgkitError:
-        return None
-
-
-def resolve_ruleset(ruleset: Any, policy: Policy | None) -> Ruleset | RulesetSeries | None:
-    from ..grouping._group import _resolve
-
-    if ruleset is None and policy is not None and policy.ruleset:
-        ruleset = policy.ruleset
-    return _resolve(ruleset) if ruleset is not None else None

@@ -17,7 +17,6 @@ resumable manifest are in :mod:`drgkit.settlement._bulk`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,17 +31,17 @@ import pyarrow as pa
 from .._codes import IdTracker, fingerprints
 from .._io import DEFAULT_BATCH_ROWS
 from .._jit import threads
+from .._resolve import RESOLVER, Names
 from .._runners import PART_NAME, LocalRunner, Partition, PartWriter
 from ..errors import DrgkitError
 from ..ruleset._model import Ruleset, RulesetSeries
+from ._inputs import read_hospitals
 from ._policy import Policy
 from ._settle import (
     Partial,
     Reduced,
     SettleRun,
     SettleSummary,
-    _hospitals,
-    _policy_of,
     point_values,
 )
 
@@ -177,6 +176,9 @@ class SettleContext:
     check_duplicates: bool = True
     batch_rows: int = DEFAULT_BATCH_ROWS
     threads: int | None = None
+    #: resolves the specs in each process (default :data:`drgkit._resolve.RESOLVER`: it is
+    #: picklable and asks the registry of the process it runs in)
+    names: Names = attrs.field(factory=lambda: RESOLVER)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.policy, os.PathLike):
@@ -194,16 +196,15 @@ class SettleContext:
             found = _CACHE.get(key)
             if found is not None:
                 return found
-            policy = _policy_of(self.policy, self.weights, dict(self.overrides) or None)
+            policy = self.names.policy(self.policy, self.weights, dict(self.overrides) or None)
             ruleset = _open_ruleset(self.ruleset)
             if isinstance(ruleset, str):
                 # resolved once per process; SettleRun resolves what it is given (and applies
-                # the policy's default to None) exactly as in a single-process run
-                from ..grouping._group import _resolve
-
-                with contextlib.suppress(DrgkitError):  # else SettleRun reports it, or
-                    ruleset = _resolve(ruleset)  # ignores it for grouped input
-            hospitals = _hospitals(self.hospitals, policy) if self.hospitals is not None \
+                # the policy's default to None) exactly as in a single-process run; a name
+                # that does not resolve stays: SettleRun reports it, or ignores it for
+                # grouped input
+                ruleset = self.names.try_ruleset(ruleset) or ruleset
+            hospitals = read_hospitals(self.hospitals, policy) if self.hospitals is not None \
                 else None
             found = _Resources(policy, ruleset, hospitals)
             while len(_CACHE) >= _CACHE_SIZE:
@@ -219,7 +220,7 @@ class SettleContext:
                         layout=self.layout, columns=dict(self.columns) or None,
                         hospitals=res.hospitals, keep=list(self.keep) or None,
                         check_duplicates=check, tracker=tracker if check else None,
-                        row_offset=part.start)
+                        row_offset=part.start, names=self.names)
         _share_price_book(run, self._key())
         return run
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -30,17 +30,10 @@ from .._money import (
 )
 from ..errors import CaseDataError
 from ..grouping._group import GroupRun
-from ..ruleset._model import RulesetSeries
+from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from ._inputs import (
-    accepted_rulesets,
-    parse_level,
-    read_hospitals,
-    resolve_ruleset,
-    rows_of,
-    try_resolve,
-)
+from ._inputs import accepted_rulesets, parse_level, read_hospitals, rows_of
 from ._output import (
     P_NOT_COVERED,
     P_NOT_SETTLED,
@@ -55,6 +48,9 @@ from ._output import (
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 from ._sums import Partial, Reduced, SettleSummary
+
+if TYPE_CHECKING:
+    from .._resolve import Names
 
 __all__ = ["SettleRun"]
 
@@ -89,9 +85,16 @@ class SettleRun:
                  layout: str | Layout | None = None, columns: dict[str, str] | None = None,
                  hospitals: Any = None, keep: Sequence[str] | None = None,
                  check_duplicates: bool = True, tracker: Any = None,
-                 row_offset: int = 0, book: PriceBook | None = None) -> None:
-        """``book``: a price book of the same policy to share between runs (partitions of one
-        dataset); cells are pure functions of the policy, so sharing only saves time."""
+                 row_offset: int = 0, book: PriceBook | None = None,
+                 names: Names | None = None) -> None:
+        """``ruleset``: a :class:`Ruleset` or :class:`RulesetSeries` (None: the cases must be
+        grouped already). ``names``: what the run may look up while it runs (the ruleset a
+        name or the policy gives, the rulesets named in grouped input, the layouts); the
+        public functions pass :data:`drgkit._resolve.RESOLVER`; without it only objects are
+        taken and the built-in layouts are known. ``book``: a price book of the same policy
+        to share between runs (partitions of one dataset); cells are pure functions of the
+        policy, so sharing only saves time."""
+        self.names = names
         self.policy = policy
         self.source = source
         if book is not None and book.policy is not policy:
@@ -100,20 +103,24 @@ class SettleRun:
         self.grouped_input = all(c in schema.names for c in ("status", "drg"))
         if self.grouped_input:
             self.group_run = None
-            ruleset = try_resolve(ruleset)
+            ruleset = (ruleset if ruleset is None or isinstance(ruleset, (Ruleset, RulesetSeries))
+                       else names.try_ruleset(ruleset) if names is not None else None)
         else:
-            ruleset = resolve_ruleset(ruleset, policy)
+            if names is not None:
+                ruleset = names.ruleset(ruleset, policy)
+            elif ruleset is not None and not isinstance(ruleset, (Ruleset, RulesetSeries)):
+                raise TypeError(f"SettleRun takes a Ruleset or RulesetSeries (or names=, to "
+                                f"resolve {ruleset!r})")
             if ruleset is None:
                 raise CaseDataError("the cases are not grouped (no status/drg columns) and no "
                                     "ruleset was given to group them", file=source)
             self.group_run = GroupRun(ruleset, schema, source, layout=layout, columns=columns,
                                       check_duplicates=check_duplicates, tracker=tracker,
-                                      row_offset=row_offset)
-        from ..registry import default_registry
-
+                                      row_offset=row_offset,
+                                      layouts=names.layouts if names is not None else None)
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
                                         fields=SETTLE_FIELDS, required=("total_cost",),
-                                        layouts=default_registry().layouts)
+                                        layouts=names.layouts if names is not None else None)
         if policy.share_method == "claim" and not ({"self_pay", "own_pay"} & set(
                 self.plan.source)):
             raise CaseDataError(
@@ -310,13 +317,8 @@ class SettleRun:
         if not ruleset_id:
             return ""
         if ruleset_id not in self._rs_hash:
-            from ..errors import DrgkitError
-            from ..registry import default_registry
-
-            try:
-                self._rs_hash[ruleset_id] = default_registry().ruleset(ruleset_id).content_hash
-            except DrgkitError:
-                self._rs_hash[ruleset_id] = ""
+            found = self.names.registered_ruleset(ruleset_id) if self.names is not None else None
+            self._rs_hash[ruleset_id] = found.content_hash if found is not None else ""
         return self._rs_hash[ruleset_id]
 
     # ------------------------------------------------------------------ ruleset check
@@ -342,7 +344,7 @@ class SettleRun:
             if name not in self._accepted:
                 # the policy may name a region whose versions (demo -> demo_2024) group cases
                 for wanted in list(self._accepted):
-                    found = try_resolve(wanted)
+                    found = self.names.try_ruleset(wanted) if self.names is not None else None
                     if isinstance(found, RulesetSeries):
                         self._accepted.update(v.id for v in found.versions)
                     if found is not None:

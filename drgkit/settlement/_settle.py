@@ -17,16 +17,12 @@ import pyarrow as pa
 
 from .._io import CaseSource, open_cases, open_writer
 from .._jit import set_threads
+from .._resolve import RESOLVER
 from ..errors import CaseDataError
 from ..schema import Layout
-from ._inputs import policy_of, read_hospitals
 from ._output import PAYMENT_CLASSES, read_settled, settle_schema
 from ._run import SettleRun
 from ._sums import Partial, Reduced, SettleSummary, point_values
-
-# older private names, still imported by other modules (bulk settlement, benchmarks)
-_hospitals = read_hospitals
-_policy_of = policy_of
 
 __all__ = ["PAYMENT_CLASSES", "Partial", "Reduced", "SettleRun", "SettleSummary", "point_values",
            "read_settled", "settle", "settle_batches", "settle_file", "settle_schema"]
@@ -52,8 +48,8 @@ def settle_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Settle cases batch by batch. The points method reads the input twice (first pass:
     partial sums for the point values) unless ``reduced`` gives the point values."""
-    pol = policy_of(policy, weights, overrides)
-    rs = ruleset  # resolved by SettleRun, only when the cases still need grouping
+    pol = RESOLVER.policy(policy, weights, overrides)
+    rs = ruleset  # resolved by SettleRun through RESOLVER, only when the cases need grouping
     kwargs = {"encoding": encoding, **({"batch_rows": batch_rows} if batch_rows else {})}
     previous = set_threads(threads) if threads else None
     try:
@@ -66,14 +62,15 @@ def settle_batches(
             src = open_cases(cases, **kwargs)
             first = SettleRun(pol, rs, src.schema, src.name, layout=layout, columns=columns,
                               hospitals=hospitals, keep=keep,
-                              check_duplicates=check_duplicates)
+                              check_duplicates=check_duplicates, names=RESOLVER)
             total = Partial.zero()
             for batch in src.batches:
                 total = total + first.partial(first.prepare(batch))
             reduced = point_values(pol, total)
         src = open_cases(cases, **kwargs)
         run = SettleRun(pol, rs, src.schema, src.name, layout=layout, columns=columns,
-                        hospitals=hospitals, keep=keep, check_duplicates=check_duplicates)
+                        hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
+                        names=RESOLVER)
         if reduced is not None:
             run.summary.point_values = dict(reduced.point_values)
         if run_hook is not None:

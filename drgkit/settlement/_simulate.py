@@ -87,6 +87,7 @@ from .._money import (
     to_cents,
     yuan,
 )
+from .._resolve import RESOLVER, Names
 from ..errors import ArgumentError, CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._policy import Policy, PolicyError
@@ -312,14 +313,12 @@ def _plain(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
 # ------------------------------------------------------------------ inputs
 
 
-def _policy(spec: Any, weights: Any) -> Policy:
+def _policy(spec: Any, weights: Any, names: Names) -> Policy:
     if isinstance(spec, Policy):
         if weights is None:
             return spec
         return Policy.from_config(spec.config, path=spec.path, weights=weights)
-    from ..registry import default_registry
-
-    return default_registry().policy(spec, weights=weights)
+    return names.policy(spec, weights)
 
 
 def _same_policy(a: Policy, b: Policy) -> bool:
@@ -328,12 +327,8 @@ def _same_policy(a: Policy, b: Policy) -> bool:
                       and a.weights.content_hash == b.weights.content_hash)
 
 
-def _ruleset(spec: Any) -> Ruleset | RulesetSeries | None:
-    if spec is None:
-        return None
-    from ..grouping._group import _resolve
-
-    return _resolve(spec)
+def _ruleset(spec: Any, names: Names) -> Ruleset | RulesetSeries | None:
+    return None if spec is None else names.ruleset(spec)
 
 
 def _ruleset_key(rs: Ruleset | RulesetSeries | None) -> Any:
@@ -400,11 +395,11 @@ def simulate(
     if len(set(by)) != len(by):
         raise ArgumentError(f"by names a column twice: {by!r}")
 
-    base_pol = _policy(base_policy, weights)
+    base_pol = _policy(base_policy, weights, RESOLVER)
     if alt_policy is None:
-        alt_pol = base_pol if alt_weights is None else _policy(base_pol, alt_weights)
+        alt_pol = base_pol if alt_weights is None else _policy(base_pol, alt_weights, RESOLVER)
     else:
-        alt_pol = _policy(alt_policy, alt_weights)
+        alt_pol = _policy(alt_policy, alt_weights, RESOLVER)
     policy_changes = not _same_policy(base_pol, alt_pol)
 
     # a file is read by each run (its name stays in messages); other inputs once
@@ -415,13 +410,13 @@ def simulate(
         source = _as_table(cases, encoding)
         schema = source.schema
     grouped = {"status", "drg"} <= set(schema.names)
-    base_rs = _ruleset(base_ruleset)
+    base_rs = _ruleset(base_ruleset, RESOLVER)
     if base_rs is None and not grouped:
         if not base_pol.ruleset:
             raise CaseDataError("the cases are not grouped (no status/drg columns) and neither "
                                 "base_ruleset nor the base policy names a ruleset")
-        base_rs = _ruleset(base_pol.ruleset)
-    alt_rs = base_rs if alt_ruleset is None else _ruleset(alt_ruleset)
+        base_rs = _ruleset(base_pol.ruleset, RESOLVER)
+    alt_rs = base_rs if alt_ruleset is None else _ruleset(alt_ruleset, RESOLVER)
     ruleset_changes = alt_rs is not base_rs and _ruleset_key(alt_rs) != _ruleset_key(base_rs)
     stripped: list[pa.Table] = []
 
