@@ -30,7 +30,8 @@ from .errors import CaseDataError
 from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
 
 __all__ = ["PLAUSIBLE", "VALUE_CHECKS", "CodeHint", "ColumnPlan", "ParsedField", "code_hints",
-           "code_lists", "implausible", "parse_dates", "parse_scalar", "plan_columns"]
+           "code_lists", "encode_values", "implausible", "parse_dates", "parse_scalar",
+           "plan_columns"]
 
 F_NUMBER, F_INT_OK, F_TRUTHY = 1, 2, 4
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -171,7 +172,7 @@ class ParsedField:
         """``fn`` of each case's raw value, evaluated once per distinct value."""
         if self.raw is None:
             return np.full(len(self.kind), fn(None), dtype=dtype)
-        uniques, index = _encode(self.raw)
+        uniques, index = encode_values(self.raw)
         table = np.array([fn(v) for v in uniques], dtype=dtype)
         return table[index]
 
@@ -238,7 +239,7 @@ def _as_float(v: int) -> float:
         return math.inf if v > 0 else -math.inf
 
 
-def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
+def encode_values(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
     """Distinct values of ``arr`` and, per row, the index of its value (nulls -> None)."""
     if pa.types.is_null(arr.type):
         return [None], np.zeros(len(arr), dtype=np.int32)
@@ -259,9 +260,13 @@ def _encode(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
     return uniques, indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
+# the old name, still used by the DIP settlement run (to go when it calls encode_values)
+_encode = encode_values
+
+
 def _parse_python(arr: pa.Array) -> tuple[np.ndarray, ...]:
     """(kind, num, intv, missing) by Python's own rules, once per distinct value."""
-    uniques, index = _encode(arr)
+    uniques, index = encode_values(arr)
     parsed = [parse_value(v) for v in uniques]
     kind = np.array([p[0] for p in parsed], dtype=np.uint8)
     num = np.array([p[1] for p in parsed], dtype=np.float64)
@@ -421,7 +426,7 @@ def parse_dates(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         days = arr.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
         flag = np.where(arr.is_null().to_numpy(zero_copy_only=False), 1, 0).astype(np.int8)
         return days.astype(np.int32), flag
-    uniques, index = _encode(arr)
+    uniques, index = encode_values(arr)
     parsed = [_parse_date(v) for v in uniques]
     days = np.array([p[0] for p in parsed], dtype=np.int32)
     flag = np.array([p[1] for p in parsed], dtype=np.int8)

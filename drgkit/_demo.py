@@ -17,7 +17,7 @@ import os
 
 import pyarrow as pa
 
-from ._demo_generate import _generate
+from ._demo_generate import generate
 from ._demo_mix import BAD_KINDS, DEMO_CASE_SCHEMA
 from ._demo_scenarios import demo_ruleset_root
 
@@ -38,4 +38,4 @@ def generate_cases(
     ``seed`` always gives the same table. ``ruleset_dir`` is a demo ruleset version folder
     (default: the 2024 demo); its code lists are what the cases are drawn from.
     """
-    return _generate(n, seed=seed, ruleset_dir=ruleset_dir, bad_fraction=bad_fraction)[0]
+    return generate(n, seed=seed, ruleset_dir=ruleset_dir, bad_fraction=bad_fraction)[0]

@@ -15,30 +15,30 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._demo_mix import (
-    _BIRTH_WEIGHT_CODES,
-    _COMORBIDITY_PREFIXES,
-    _DEPT_OUT_OF_SCOPE,
-    _FIRST_2024,
-    _FIRST_DAY,
-    _HOSPITALS,
-    _LAST_DAY,
-    _LEVEL_COST,
-    _LEVEL_SHARE,
-    _N_QUANTILES,
-    _NORMAL_QUANTILES,
-    _T,
-    _VENT_LONG,
-    _VENT_SHORT,
     BAD_KINDS,
+    BIRTH_WEIGHT_CODES,
+    COMORBIDITY_PREFIXES,
     DEMO_CASE_SCHEMA,
+    DEPT_OUT_OF_SCOPE,
+    FIRST_2024,
+    FIRST_DAY,
+    HOSPITALS,
+    LAST_DAY,
+    LEVEL_COST,
+    LEVEL_SHARE,
+    N_QUANTILES,
+    NORMAL_QUANTILES,
+    VENT_LONG,
+    VENT_SHORT,
+    T,
 )
 from ._demo_scenarios import (
-    _FEMALE_ONLY,
-    _MALE_ONLY,
-    _build_scenarios,
-    _fits,
-    _read_tables,
+    FEMALE_ONLY,
+    MALE_ONLY,
+    build_scenarios,
     demo_ruleset_root,
+    fits,
+    read_demo_tables,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ from ._demo_scenarios import (
 # ---------------------------------------------------------------------------------------------
 
 
-def _generate(
+def generate(
     n: int,
     *,
     seed: int = 20231,
@@ -60,21 +60,21 @@ def _generate(
     if not 0.0 <= bad_fraction <= 1.0:
         raise ValueError(f"bad_fraction must be between 0 and 1, got {bad_fraction}")
     folder = Path(ruleset_dir) if ruleset_dir is not None else demo_ruleset_root() / "2024"
-    tables = _read_tables(folder)
-    scenarios = _build_scenarios(tables)
+    tables = read_demo_tables(folder)
+    scenarios = build_scenarios(tables)
     if not scenarios:
         raise ValueError(f"{folder}: no ADRG entry of this ruleset can be drawn from")
 
     rng = random.Random(seed)
     rand = rng.random
 
-    def pick(seq: Sequence[_T]) -> _T:  # faster than rng.choice for the short lists used here
+    def pick(seq: Sequence[T]) -> T:  # faster than rng.choice for the short lists used here
         return seq[int(rand() * len(seq))]
 
     # Normal and log-normal draws come from tables of quantiles, indexed by one uniform draw:
     # a fraction of rng.gauss's cost, which matters at several draws per case.
-    nq = _N_QUANTILES
-    normal = _NORMAL_QUANTILES
+    nq = N_QUANTILES
+    normal = NORMAL_QUANTILES
     los_spread = [math.exp(0.45 * q) for q in normal]  # stays vary about ±45 % (1 sd)
     cost_spread = [math.exp(0.2 * q) for q in normal]
 
@@ -106,9 +106,9 @@ def _generate(
 
     # CC / MCC candidates per population, and plain comorbidities
     populations = ("newborn", "obstetric", "trauma", "adult")
-    mcc_pool = {p: [c for c in tables.mcc if _fits(c, p)] for p in populations}
-    cc_pool = {p: [c for c in tables.cc if _fits(c, p)] for p in populations}
-    comorbid = [c for c in tables.dx_codes if c.startswith(_COMORBIDITY_PREFIXES)
+    mcc_pool = {p: [c for c in tables.mcc if fits(c, p)] for p in populations}
+    cc_pool = {p: [c for c in tables.cc if fits(c, p)] for p in populations}
+    comorbid = [c for c in tables.dx_codes if c.startswith(COMORBIDITY_PREFIXES)
                 and c not in tables.mcc and c not in tables.cc]
     excl = tables.pdx_excl
     sev_table = {**tables.cc, **tables.mcc}
@@ -116,8 +116,8 @@ def _generate(
     hospitals_by_tier: dict[int, tuple[list[tuple[str, int]], list[float]]] = {}
     for tier in (1, 2, 3):
         chosen, cum, tot = [], [], 0.0
-        for hid, level, volume in _HOSPITALS:
-            share = _LEVEL_SHARE[tier][level] * volume
+        for hid, level, volume in HOSPITALS:
+            share = LEVEL_SHARE[tier][level] * volume
             if share > 0:
                 tot += share
                 chosen.append((hid, level))
@@ -140,7 +140,7 @@ def _generate(
     int_str = [str(k) for k in range(400)]  # str() of small ages and stays, looked up
     kinds: list[str] = []
     letters: list[str] = []
-    day_span = _LAST_DAY - _FIRST_DAY + 1
+    day_span = LAST_DAY - FIRST_DAY + 1
 
     def add_secondary(dx: list[str], pool: list[str], pdx_table: str | None,
                       forbidden: frozenset[str], wrong_sex: tuple[str, ...]) -> None:
@@ -190,12 +190,12 @@ def _generate(
         # --- diagnoses ----------------------------------------------------------------------
         pdx = pick(sc.pdx)
         if weight is not None:
-            band = _BIRTH_WEIGHT_CODES.get(pdx)
+            band = BIRTH_WEIGHT_CODES.get(pdx)
             if band and not band[0] <= weight <= band[1]:
-                pdx = pick([c for c in sc.pdx if c not in _BIRTH_WEIGHT_CODES] or sc.pdx)
+                pdx = pick([c for c in sc.pdx if c not in BIRTH_WEIGHT_CODES] or sc.pdx)
         dx = [pdx]
         if sc.any_dx is not None and pdx not in sc.any_dx:
-            fitting = [c for c in sc.any_dx if (band := _BIRTH_WEIGHT_CODES.get(c)) is None
+            fitting = [c for c in sc.any_dx if (band := BIRTH_WEIGHT_CODES.get(c)) is None
                        or weight is None or band[0] <= weight <= band[1]]
             dx.append(pick(fitting or sc.any_dx))
         if sc.sdx_required:
@@ -210,7 +210,7 @@ def _generate(
                     dx.append(code)
         population = sc.population
         pdx_table = excl.get(pdx)
-        wrong_sex = _MALE_ONLY if sex == "2" else _FEMALE_ONLY
+        wrong_sex = MALE_ONLY if sex == "2" else FEMALE_ONLY
         r = rand()
         elderly = age >= 70
         severity = 2 if r < (0.22 if elderly else 0.15) else \
@@ -263,11 +263,11 @@ def _generate(
         if sc.dept_values and rand() < 0.12:
             dept = pick(sc.dept_values)
         elif sc.letter == "-":
-            dept = _DEPT_OUT_OF_SCOPE.get(pdx[0], "0300")
+            dept = DEPT_OUT_OF_SCOPE.get(pdx[0], "0300")
         vent = None
-        if _VENT_LONG in px:
+        if VENT_LONG in px:
             vent = round(96 + rand() * 400, 1)
-        elif _VENT_SHORT in px:
+        elif VENT_SHORT in px:
             vent = round(4 + rand() * 90, 1)
 
         tier_hosps, tier_cum = hospitals_by_tier[sc.tier]
@@ -275,13 +275,13 @@ def _generate(
         # 390 residents (居民; every child), 310 employees (职工)
         insurance = "390" if age < 18 or rand() < 0.45 else "310"
 
-        discharge = _FIRST_DAY + int(rand() * day_span)
-        case_id = f"D{2024 if discharge >= _FIRST_2024 else 2023}-{i + 1:06d}"
+        discharge = FIRST_DAY + int(rand() * day_span)
+        case_id = f"D{2024 if discharge >= FIRST_2024 else 2023}-{i + 1:06d}"
 
         # --- money, in cents so that the parts add up exactly --------------------------------
         los_factor = 0.55 + 0.45 * los / (med_los or 1)
         los_factor = 3.0 if los_factor > 3.0 else los_factor
-        total_yuan = (sc.cost * _LEVEL_COST[level] * (1.0, 1.3, 1.75)[severity] * los_factor
+        total_yuan = (sc.cost * LEVEL_COST[level] * (1.0, 1.3, 1.75)[severity] * los_factor
                       * cost_spread[int(rand() * nq)])
         total = max(30000, int(total_yuan * 100))
         # shares of the cost: uniform around typical values is enough for a demo

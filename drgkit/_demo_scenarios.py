@@ -9,21 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._demo_mix import (
-    _AGE_BY_ENTRY,
-    _AGE_BY_LETTER,
-    _AGE_DEFAULT,
-    _BASE_COST,
-    _CONSUMABLES,
-    _DEPT_BY_ENTRY,
-    _DEPT_BY_LETTER,
-    _LOS,
-    _MALE_SHARE,
-    _NON_OR,
-    _NON_OR_RATE,
-    _OUT_OF_SCOPE_PREFIXES,
-    _OUT_OF_SCOPE_SHARE,
-    _PDX_HINTS,
-    _VOLUME,
+    AGE_BY_ENTRY,
+    AGE_BY_LETTER,
+    AGE_DEFAULT,
+    BASE_COST,
+    CONSUMABLES,
+    DEPT_BY_ENTRY,
+    DEPT_BY_LETTER,
+    LOS,
+    MALE_SHARE,
+    NON_OR,
+    NON_OR_RATE,
+    OUT_OF_SCOPE_PREFIXES,
+    OUT_OF_SCOPE_SHARE,
+    PDX_HINTS,
+    VOLUME,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class _Tables:
     steps: dict[str, list[list[dict[str, str]]]]
 
 
-def _read_tables(folder: Path) -> _Tables:
+def read_demo_tables(folder: Path) -> _Tables:
     rules: dict[str, list[dict[str, str]]] = {}
     for row in _rows(folder, "rules.csv"):
         rules.setdefault(row["rule_id"], []).append(row)
@@ -129,7 +129,7 @@ class _Scenario:
     non_or: list[str] = field(default_factory=list)
     volume: float = 1.0  # relative frequency in the case mix
     # derived
-    age: tuple[int, int, int, int] = _AGE_DEFAULT
+    age: tuple[int, int, int, int] = AGE_DEFAULT
     male_share: float = 0.5
     los: tuple[int, int] = (7, 1)
     cost: float = 9000.0
@@ -160,13 +160,13 @@ def _mdc_constraints(atoms: list[dict[str, str]]) -> tuple[str, str | None, bool
 
 def _hint_codes(entry: str, tables: _Tables) -> list[str]:
     codes: list[str] = []
-    for source, prefixes in _PDX_HINTS.get(entry, ()):
+    for source, prefixes in PDX_HINTS.get(entry, ()):
         pool = tables.dx_codes if source == "dx_dict" else tables.lists.get(source, [])
         codes += [c for c in pool if (not prefixes or c.startswith(prefixes)) and c not in codes]
     return codes
 
 
-def _build_scenarios(tables: _Tables) -> list[_Scenario]:
+def build_scenarios(tables: _Tables) -> list[_Scenario]:
     scenarios: list[_Scenario] = []
     mdc_pool_codes: set[str] = set()
     for mdc, matoms in tables.mdcs:
@@ -241,13 +241,13 @@ def _build_scenarios(tables: _Tables) -> list[_Scenario]:
                                    and a["op"] == "=="]
             scenarios.append(sc)
     out_of_scope = [c for c in tables.dx_codes
-                    if c.startswith(_OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes]
+                    if c.startswith(OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes]
     for sc in scenarios:
-        sc.volume = _VOLUME.get(sc.entry, 1.0)
+        sc.volume = VOLUME.get(sc.entry, 1.0)
     total = sum(sc.volume for sc in scenarios)
     if out_of_scope:
         scenarios.append(_Scenario(entry="-", letter="-", pdx=out_of_scope,
-                                   volume=total * _OUT_OF_SCOPE_SHARE / (1 - _OUT_OF_SCOPE_SHARE)))
+                                   volume=total * OUT_OF_SCOPE_SHARE / (1 - OUT_OF_SCOPE_SHARE)))
     in_lists = {c for codes in tables.lists.values() for c in codes}
     for sc in scenarios:
         _derive(sc, tables, in_lists)
@@ -256,20 +256,20 @@ def _build_scenarios(tables: _Tables) -> list[_Scenario]:
 
 def _derive(sc: _Scenario, tables: _Tables, procedure_list_codes: set[str]) -> None:
     """Fill the demographic, stay and cost parameters of a scenario."""
-    sc.age = _AGE_BY_ENTRY.get(sc.entry) or _AGE_BY_LETTER.get(sc.letter, _AGE_DEFAULT)
-    sc.male_share = _MALE_SHARE.get(sc.letter, 0.5)
+    sc.age = AGE_BY_ENTRY.get(sc.entry) or AGE_BY_LETTER.get(sc.letter, AGE_DEFAULT)
+    sc.male_share = MALE_SHARE.get(sc.letter, 0.5)
     if sc.sex is None and sc.letter == "O":
         sc.sex = "2"
-    sc.los = _LOS.get(sc.entry, (9, 2) if sc.surgical else (7, 1))
-    sc.cost = float(_BASE_COST.get(sc.entry, 30000 if sc.surgical else 9000))
-    sc.consumables = _CONSUMABLES.get(sc.entry, 0.28) if sc.surgical else 0.08
+    sc.los = LOS.get(sc.entry, (9, 2) if sc.surgical else (7, 1))
+    sc.cost = float(BASE_COST.get(sc.entry, 30000 if sc.surgical else 9000))
+    sc.consumables = CONSUMABLES.get(sc.entry, 0.28) if sc.surgical else 0.08
     sc.tier = 3 if sc.cost >= 40000 else 2 if sc.cost >= 12000 or sc.surgical else 1
-    surgical_dept, medical_dept = _DEPT_BY_LETTER.get(sc.letter, ("0401", "0300"))
-    sc.dept = _DEPT_BY_ENTRY.get(sc.entry, surgical_dept if sc.surgical else medical_dept)
-    sc.non_or = [c for c in _NON_OR.get(sc.letter, ())
+    surgical_dept, medical_dept = DEPT_BY_LETTER.get(sc.letter, ("0401", "0300"))
+    sc.dept = DEPT_BY_ENTRY.get(sc.entry, surgical_dept if sc.surgical else medical_dept)
+    sc.non_or = [c for c in NON_OR.get(sc.letter, ())
                  if c in tables.px_codes and c not in tables.ss_valid
                  and c not in procedure_list_codes]
-    sc.non_or_rate = _NON_OR_RATE.get(sc.entry, 0.3 if sc.surgical else 0.2)
+    sc.non_or_rate = NON_OR_RATE.get(sc.entry, 0.3 if sc.surgical else 0.2)
     sc.population = _population(sc)
     # a principal procedure must be an operating-room one where an MDC is entered by it (MDCA)
     sc.proc_plan = [(frozenset(pool), [c for c in pool if c in tables.ss_valid] or pool, pool)
@@ -292,11 +292,11 @@ def _population(sc: _Scenario) -> str:
 
 
 _OBSTETRIC_EXTRA = ("D6", "E86", "E87", "J18", "N39", "A41")
-_FEMALE_ONLY = ("O", "M80.0", "M81.0", "C5", "D25", "D27", "N7", "N8", "N9")
-_MALE_ONLY = ("N4", "C6")
+FEMALE_ONLY = ("O", "M80.0", "M81.0", "C5", "D25", "D27", "N7", "N8", "N9")
+MALE_ONLY = ("N4", "C6")
 
 
-def _fits(code: str, population: str) -> bool:
+def fits(code: str, population: str) -> bool:
     if population == "newborn":
         return code.startswith(("P", "Q"))
     if population == "obstetric":

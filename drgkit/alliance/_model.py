@@ -68,8 +68,13 @@ import attrs
 
 from .._money import LIMIT_CENTS, OK, SUB_CENT, TOO_LARGE, cents_of, yuan
 from ..errors import TableError
-from ..settlement._period import OverspendBand, PeriodRules, RetentionBand, _bands
-from ..settlement._period import _ratio as _period_ratio
+from ..settlement._period import (
+    OverspendBand,
+    PeriodRules,
+    RetentionBand,
+    period_bands,
+    period_ratio,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -245,7 +250,7 @@ def _ratio(value: Any, where: str, path: Any, *, limit: Decimal = Decimal(1),
            ) -> Decimal:
     """An exact decimal in [0, limit] with at most six decimals (the policy files' rule)."""
     try:
-        return _period_ratio(value, where, path, limit=limit, positive=positive)
+        return period_ratio(value, where, path, limit=limit, positive=positive)
     except TableError as exc:
         raise _err(exc.message, path, row, column) from None
 
@@ -488,9 +493,9 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
             raise _err(f"package.share_by must be one of {', '.join(SHARE_BY)}, got "
                        f"{share_by!r}", path)
         try:
-            retention = tuple(RetentionBand(u, s) for u, s in _bands(
+            retention = tuple(RetentionBand(u, s) for u, s in period_bands(
                 package.get("retention"), "keep", "package.retention", path))
-            overspend = tuple(OverspendBand(u, s) for u, s in _bands(
+            overspend = tuple(OverspendBand(u, s) for u, s in period_bands(
                 package.get("overspend"), "fund_share", "package.overspend", path))
         except TableError as exc:
             raise _err(exc.message, path) from None

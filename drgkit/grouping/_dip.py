@@ -23,7 +23,7 @@ from .. import _cases
 from .._codes import IdTracker
 from .._io import CaseSource, MalformedRow, open_cases, open_writer
 from .._jit import set_threads
-from .._resolve import RESOLVER
+from .._resolve import RESOLVER, resolve_catalogue  # noqa: F401 (DIP settlement imports it)
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries
@@ -32,8 +32,8 @@ from ..schema import Layout
 from . import _dip_kernel as K
 from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
 
-__all__ = ["DIP_REASONS", "DIP_RESULT_SCHEMA", "DipSummary", "group_dip", "group_dip_batches",
-           "group_dip_file"]
+__all__ = ["DIP_FIELDS", "DIP_REASONS", "DIP_RESULT_SCHEMA", "DipSummary", "group_dip",
+           "group_dip_batches", "group_dip_file"]
 
 _DIP_REASONS = (
     Reason("", OK, "SUCCESS", "grouped", "入组成功"),
@@ -79,7 +79,7 @@ DIP_RESULT_SCHEMA = pa.schema([
     pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
 ], metadata={b"drgkit.scheme": b"dip"})
 
-_DIP_FIELDS = ("case_id", "age", "age_days", "birth_weight", "leaving_type", "diagnoses",
+DIP_FIELDS = ("case_id", "age", "age_days", "birth_weight", "leaving_type", "diagnoses",
                "procedures", "ventilation_hours")
 
 
@@ -390,7 +390,7 @@ class DipRun:
         self.target = target
         self.series = target if isinstance(target, CatalogueSeries) else None
         versions = [v for v, _a, _b in self.series.periods()] if self.series else [target]
-        fields = _DIP_FIELDS + (("discharge_date",) if self.series else ())
+        fields = DIP_FIELDS + (("discharge_date",) if self.series else ())
         self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
                                         fields=fields, layouts=layouts)
         self.source = source

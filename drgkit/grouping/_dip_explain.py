@@ -22,7 +22,7 @@ from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._model import CatalogueSeries
 from ..errors import CaseNotFoundError
-from ._dip import _DIP_FIELDS, group_dip
+from ._dip import DIP_FIELDS, group_dip
 
 __all__ = ["Candidate", "DipExplanation", "candidates", "explain_dip"]
 
@@ -127,7 +127,7 @@ def _case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
     """One case of a file or table (the first, or the one with ``case_id``) as case fields."""
     src = open_cases(cases)
     plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
-                               fields=(*_DIP_FIELDS, "discharge_date"), layouts=known_layouts)
+                               fields=(*DIP_FIELDS, "discharge_date"), layouts=known_layouts)
     id_col = plan.source.get("case_id")
     for batch in src.batches:
         row = None

@@ -198,7 +198,7 @@ def explain(
 
 
 def _one_outcome(run: GroupRun, f):
-    from ._group import _Outcome
+    from ._group import Outcome
 
     reason = np.zeros(1, dtype=np.int8)
     result = np.full(1, -1, dtype=np.int32)
@@ -207,7 +207,7 @@ def _one_outcome(run: GroupRun, f):
                            reason, result, f.detail)
     else:
         reason[0] = f.pre[0]
-    return _Outcome(reason, result, f.version, f.detail)
+    return Outcome(reason, result, f.version, f.detail)
 
 
 def _field_texts(f) -> dict[str, str]:

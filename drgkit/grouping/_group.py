@@ -32,7 +32,7 @@ from ..schema import FIELDS_BY_NAME, GROUP_RESULT_SCHEMA, RULE_FIELDS, Layout
 from . import _kernel as K
 from ._status import REASON_CODES, REASON_STATUS, REASONS, STATUSES, rid
 
-__all__ = ["GroupRun", "GroupSummary", "group", "group_batches", "group_file"]
+__all__ = ["GroupRun", "GroupSummary", "Outcome", "group", "group_batches", "group_file"]
 
 _TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
 _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
@@ -121,7 +121,7 @@ def _result_codes(compiled: CompiledRuleset) -> _ResultCodes:
 
 
 @attrs.define(slots=True, eq=False)
-class _Outcome:
+class Outcome:
     """Kernel results for one batch, in row order, before they become Arrow columns."""
 
     reason: np.ndarray  # int8 reason id per case
@@ -314,7 +314,7 @@ class GroupRun:
                                         detail)
         not_grouped = version < 0
         reason[not_grouped] = pre[not_grouped]
-        return self._assemble(batch, f.ids, _Outcome(reason, result, version, detail))
+        return self._assemble(batch, f.ids, Outcome(reason, result, version, detail))
 
     def case_ids(self, arr: pa.Array | None, n: int, row0: int) -> pa.Array:
         """The case ids of a batch as grouping reports them: text, empty -> null, and the
@@ -369,7 +369,7 @@ class GroupRun:
         others = np.flatnonzero(~sex_ok & ~sex.missing)
         if len(others) and sex.raw is not None:
             values = sex.raw.take(pa.array(others))
-            uniques, index = _cases._encode(values)
+            uniques, index = _cases.encode_values(values)
             table = np.array([_sex_ok(v) for v in uniques], dtype=np.bool_)
             sex_ok[others] = table[index]
         age_ok = (age.kind & K.F_INT_OK) != 0
@@ -543,7 +543,7 @@ class GroupRun:
             result[idx] = sub_res
 
     # ---------------------------------------------------------------- results
-    def _assemble(self, batch: pa.RecordBatch, ids: pa.Array, out: _Outcome) -> pa.RecordBatch:
+    def _assemble(self, batch: pa.RecordBatch, ids: pa.Array, out: Outcome) -> pa.RecordBatch:
         n = len(out.reason)
         status = _REASON_STATUS[out.reason]
         mdc_parts, adrg_parts, drg_parts = [], [], []

@@ -32,7 +32,7 @@ def parse_level(value: Any) -> str | None:
 
 
 def rows_of(drg: pa.Array, book: PriceBook) -> np.ndarray:
-    uniques, index = _cases._encode(drg)
+    uniques, index = _cases.encode_values(drg)
     table = np.array([book.row_index.get(v, -1) if v is not None else -1 for v in uniques],
                      dtype=np.int64)
     return table[index].copy()

@@ -135,7 +135,7 @@ def flags_array(arr: pa.Array | None, n: int) -> pa.Array:
         return pa.nulls(n, pa.bool_())
     if pa.types.is_boolean(arr.type):
         return arr
-    uniques, index = _cases._encode(arr)
+    uniques, index = _cases.encode_values(arr)
     truth = {"1", "true", "yes", "y", "是", "t"}
     table = [None if v is None or _cases.value_text(v) == "" else
              _cases.value_text(v).strip().lower() in truth for v in uniques]

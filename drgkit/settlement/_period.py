@@ -128,7 +128,7 @@ from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cen
 from .._money import group_sums as _sum
 from .._money import half_up as _half_up
 from ..errors import ArgumentError, CaseDataError
-from ._policy import Policy, PolicyError, _dec
+from ._policy import Policy, PolicyError, policy_decimal
 
 __all__ = [
     "OverspendBand",
@@ -136,6 +136,8 @@ __all__ = [
     "QualityRule",
     "RetentionBand",
     "hospital_totals",
+    "period_bands",
+    "period_ratio",
     "presettle",
     "presettle_all",
     "quality_deductions",
@@ -223,9 +225,10 @@ class PeriodRules:
             raise PolicyError("[period] must be a table", file=path)
         _no_other_keys(period, _PERIOD_KEYS, "[period]", path)
         retention = tuple(RetentionBand(u, s) for u, s in
-                          _bands(period.get("retention"), "keep", "period.retention", path))
+                          period_bands(period.get("retention"), "keep", "period.retention", path))
         overspend = tuple(OverspendBand(u, s) for u, s in
-                          _bands(period.get("overspend"), "fund_share", "period.overspend", path))
+                          period_bands(period.get("overspend"), "fund_share", "period.overspend",
+                                       path))
         quality = _quality_rules(period.get("quality"), path)
         ratio = None
         pre = period.get("presettlement")
@@ -235,7 +238,7 @@ class PeriodRules:
             _no_other_keys(pre, ("ratio",), "[period.presettlement]", path)
             if "ratio" not in pre:
                 raise PolicyError("period.presettlement.ratio is required", file=path)
-            ratio = _ratio(pre["ratio"], "period.presettlement.ratio", path, limit=Decimal(1))
+            ratio = period_ratio(pre["ratio"], "period.presettlement.ratio", path, limit=Decimal(1))
         return cls(retention, overspend, quality, ratio)
 
     def retain(self, surplus: int, base: int) -> tuple[int, int]:
@@ -264,10 +267,10 @@ def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str,
                               f"{', '.join(allowed)})", file=path)
 
 
-def _ratio(value: Any, where: str, path: Any, *, limit: Decimal,
+def period_ratio(value: Any, where: str, path: Any, *, limit: Decimal,
            positive: bool = False) -> Decimal:
     """An exact decimal in [0, limit] (or (0, limit]) with at most 6 decimals."""
-    number = _dec(value, where, path, positive=positive)
+    number = policy_decimal(value, where, path, positive=positive)
     if number > limit:
         raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
     exponent = number.as_tuple().exponent
@@ -277,7 +280,7 @@ def _ratio(value: Any, where: str, path: Any, *, limit: Decimal,
     return number
 
 
-def _bands(spec: Any, share: str, where: str, path: Any
+def period_bands(spec: Any, share: str, where: str, path: Any
            ) -> list[tuple[Decimal | None, Decimal]]:
     """Validated (up_to, share) bands: a non-empty list, up_to strictly increasing, the last
     band without up_to (open), every other band with one."""
@@ -295,7 +298,7 @@ def _bands(spec: Any, share: str, where: str, path: Any
         _no_other_keys(band, ("up_to", share), here, path)
         if share not in band:
             raise PolicyError(f"{here}.{share} is required", file=path)
-        value = _ratio(band[share], f"{here}.{share}", path, limit=Decimal(1))
+        value = period_ratio(band[share], f"{here}.{share}", path, limit=Decimal(1))
         last = k == len(spec) - 1
         if "up_to" not in band:
             if not last:
@@ -306,7 +309,8 @@ def _bands(spec: Any, share: str, where: str, path: Any
         if last:
             raise PolicyError(f"{where} must end with an open band (no up_to); {here} has "
                               f"up_to = {band['up_to']!r}", file=path)
-        up_to = _ratio(band["up_to"], f"{here}.up_to", path, limit=Decimal(100), positive=True)
+        up_to = period_ratio(band["up_to"], f"{here}.up_to", path, limit=Decimal(100),
+                             positive=True)
         if up_to <= previous:
             raise PolicyError(f"{where} must be ordered: {here}.up_to ({up_to}) must be above "
                               f"the previous band's ({previous})", file=path)
@@ -343,9 +347,9 @@ def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
                               f"got {metric!r}", file=path)
         rules.append(QualityRule(
             str(metric),
-            _ratio(rule["above_average_by"], f"{here}.above_average_by", path,
+            period_ratio(rule["above_average_by"], f"{here}.above_average_by", path,
                    limit=Decimal(100)),
-            _ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
+            period_ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
             tuple(str(x) for x in statuses)))
     return tuple(rules)
 

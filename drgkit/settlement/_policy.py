@@ -37,7 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Band", "GroupRow", "Policy", "PolicyError", "Special", "Weights"]
+__all__ = ["Band", "GroupRow", "Policy", "PolicyError", "Special", "Weights", "policy_decimal"]
 
 METHODS = ("rate", "points")
 #: How a case outside normal DRG payment is paid.
@@ -52,7 +52,8 @@ class PolicyError(TableError):
     """A policy file or a weights table is malformed; names file, row and field."""
 
 
-def _dec(value: Any, where: str, path: Path | None, *, positive: bool = False) -> Decimal:
+def policy_decimal(value: Any, where: str, path: Path | None, *, positive: bool = False
+                   ) -> Decimal:
     """An exact, finite decimal ≥ 0 (> 0 when ``positive``) from a TOML or CSV value."""
     if isinstance(value, bool) or value is None or value == "" or not isinstance(
             value, (str, int, float, Decimal)):
@@ -65,6 +66,10 @@ def _dec(value: Any, where: str, path: Path | None, *, positive: bool = False) -
         raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
                           f"number, got {value!r}", file=path)
     return number
+
+
+# the short name of the calls in this module (and of the DIP policy parser)
+_dec = policy_decimal
 
 
 def _budget(value: Any, where: str, path: Path | None) -> Decimal:

@@ -275,7 +275,7 @@ class SettleRun:
         if arr is None:
             k = schemes.index(self.policy.default_scheme) if self.policy.default_scheme else -1
             return np.full(n, k, dtype=np.int64)
-        uniques, index = _cases._encode(arr)
+        uniques, index = _cases.encode_values(arr)
         table = []
         for v in uniques:
             s = self.policy.scheme_of(_cases.value_text(v) or None)
@@ -289,11 +289,11 @@ class SettleRun:
             "aliases", {}).items()}
         level_text: np.ndarray = np.full(n, None, dtype=object)
         if arr is not None:
-            uniques, index = _cases._encode(arr)
+            uniques, index = _cases.encode_values(arr)
             level_text = np.array([parse_level(v) for v in uniques], dtype=object)[index]
         coef = np.zeros(n, dtype=np.int64)
         if self.hospitals and hospital is not None:
-            uniques, index = _cases._encode(hospital.cast(pa.string()))
+            uniques, index = _cases.encode_values(hospital.cast(pa.string()))
             known_levels = np.array([self.hospitals.get(v, (None, None))[0] for v in uniques],
                                     dtype=object)[index]
             coefs = [self.hospitals.get(v, (None, None))[1] for v in uniques]
