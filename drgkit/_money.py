@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from ._codes import string_buffers
 from ._jit import jit
+from .schema import MONEY  # the Arrow type of every money column drgkit writes
 
 __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
            "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
@@ -36,8 +37,6 @@ __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_
            "group_sums", "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
            "scaled_half_up", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
 
-#: Arrow type of every money column drgkit writes: yuan with two decimals, exact.
-MONEY = pa.decimal128(18, 2)
 
 OK, MISSING, NOT_A_NUMBER, SUB_CENT, TOO_LARGE = 0, 1, 2, 3, 4
 FLAG_TEXT = {

@@ -21,7 +21,13 @@ import pyarrow as pa
 __all__ = [
     "CASE_FIELDS",
     "GROUP_RESULT_SCHEMA",
+    "HOSPITAL_TOTALS_SCHEMA",
     "LAYOUTS",
+    "MONEY",
+    "PERIOD_SCHEMA",
+    "PRESETTLE_SCHEMA",
+    "QUALITY_SCHEMA",
+    "RATE",
     "REQUIRED_FOR_GROUPING",
     "STATUSES",
     "CaseField",
@@ -246,3 +252,45 @@ LAYOUTS: dict[str, Layout] = {
         ),
     )
 }
+
+
+# ------------------------------------------------------------------------ settlement outputs
+
+#: Arrow type of every money column drgkit writes: yuan with two decimals, exact.
+MONEY = pa.decimal128(18, 2)
+#: Arrow type of rate columns: a ratio rounded half up to 6 decimals (display only).
+RATE = pa.decimal128(9, 6)
+
+
+def _columns(*pairs: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(name, typ) for name, typ in pairs])
+
+
+_MONEY_TOTALS = ("payment", "fund_payment", "patient_share", "total_cost", "gain_loss")
+
+#: :func:`drgkit.settlement.hospital_totals`: per hospital, rows, settled rows and money sums.
+HOSPITAL_TOTALS_SCHEMA = _columns(
+    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
+    *((name, MONEY) for name in _MONEY_TOTALS))
+
+#: :func:`drgkit.settlement.quality_deductions`: per hospital and group, the quality link.
+QUALITY_SCHEMA = _columns(
+    ("hospital_id", pa.string()), ("drg", pa.string()), ("cases", pa.int64()),
+    ("readmitted", pa.int64()), ("rate", RATE), ("regional_rate", RATE), ("payment", MONEY),
+    ("deduction", MONEY), ("known", pa.int64()), ("regional_known", pa.int64()),
+    ("regional_readmitted", pa.int64()), ("exceeded", pa.bool_()), ("rule", pa.int32()))
+
+#: :func:`drgkit.settlement.settle_period`: per hospital, the period settlement.
+PERIOD_SCHEMA = _columns(
+    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
+    ("payment", MONEY), ("fund_payment", MONEY), ("patient_share", MONEY),
+    ("deduction", MONEY), ("due", MONEY), ("cost", MONEY), ("balance", MONEY),
+    ("base_kind", pa.string()), ("base", MONEY), ("surplus", MONEY), ("kept", MONEY),
+    ("returned", MONEY), ("overspend", MONEY), ("fund_overspend", MONEY),
+    ("hospital_overspend", MONEY), ("hospital_result", MONEY), ("fund_due", MONEY),
+    ("already_paid", MONEY), ("clearing", MONEY))
+
+#: :func:`drgkit.settlement.presettle` and ``presettle_all``: per month and hospital.
+PRESETTLE_SCHEMA = _columns(
+    ("month", pa.string()), ("hospital_id", pa.string()), ("cases", pa.int64()),
+    ("settled", pa.int64()), ("fund_payment", MONEY), ("prepayment", MONEY))

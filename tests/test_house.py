@@ -338,3 +338,47 @@ def test_no_module_reaches_into_another_modules_private_names():
                     not _is_module(f"{modules_bound[node.value.id]}.{node.attr}"):
                 found.append(f"{module}:{node.lineno} {node.value.id}.{node.attr}")
     assert found == []
+
+
+# ------------------------------------------------------------------ output schemas, declared once
+
+
+def test_each_period_output_has_the_schema_declared_in_drgkit_schema(demo_cases):
+    import drgkit
+    from drgkit import schema as S
+    from drgkit.settlement import (
+        hospital_totals,
+        presettle,
+        presettle_all,
+        quality_deductions,
+        settle,
+        settle_period,
+    )
+
+    settled = settle(demo_cases, "demo")
+    assert settled.num_rows == 60
+    assert "readmitted_31d" in settled.column_names  # the demo cases carry the quality flag
+    month = str(settled.column("discharge_date")[0])[:7]
+    outputs = {
+        "hospital_totals": (hospital_totals(settled), S.HOSPITAL_TOTALS_SCHEMA),
+        "quality_deductions": (quality_deductions(settled, drgkit.settlement.Policy.from_toml(
+            POLICIES / "demo.toml")), S.QUALITY_SCHEMA),
+        "settle_period": (settle_period(settled, drgkit.settlement.Policy.from_toml(
+            POLICIES / "demo.toml")), S.PERIOD_SCHEMA),
+        "presettle": (presettle(settled, drgkit.settlement.Policy.from_toml(
+            POLICIES / "demo.toml"), month=month), S.PRESETTLE_SCHEMA),
+        "presettle_all": (presettle_all(settled, drgkit.settlement.Policy.from_toml(
+            POLICIES / "demo.toml")), S.PRESETTLE_SCHEMA),
+        "group": (drgkit.group(demo_cases, "demo_2024"), S.GROUP_RESULT_SCHEMA),
+    }
+    for name, (table, declared) in outputs.items():
+        assert table.num_rows > 0, name
+        got = pa.schema([pa.field(f.name, f.type) for f in table.schema])
+        want = pa.schema([pa.field(f.name, f.type) for f in declared])
+        if name == "group":  # the result columns follow the input's kept columns
+            got = pa.schema([got.field(n) for n in want.names])
+        assert got.equals(want), (name, got, want)
+    # money has one Arrow type, owned by the schema module
+    from drgkit import _money
+
+    assert _money.MONEY is S.MONEY

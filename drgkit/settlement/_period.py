@@ -128,6 +128,7 @@ from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cen
 from .._money import group_sums as _sum
 from .._money import half_up as _half_up
 from ..errors import ArgumentError, CaseDataError
+from ..schema import HOSPITAL_TOTALS_SCHEMA, PERIOD_SCHEMA, PRESETTLE_SCHEMA, QUALITY_SCHEMA
 from ._policy import Policy, PolicyError, policy_decimal
 
 __all__ = [
@@ -148,8 +149,6 @@ __all__ = [
 QUALITY_METRICS = ("readmitted_31d",)
 #: Grouping statuses a quality rule may look at (``statuses``; default ``["ok"]``).
 QUALITY_STATUSES = ("ok", "ungroupable", "ambiguous")
-#: Arrow type of rate columns: a ratio rounded half up to 6 decimals (display only).
-RATE = pa.decimal128(9, 6)
 #: The most decimals a period ratio may have (as for the policy's other coefficients).
 MAX_DECIMALS = 6
 
@@ -485,7 +484,7 @@ def _table(columns: Sequence[tuple[str, pa.DataType, Any]],
 
 # --------------------------------------------------------------------------- hospital totals
 
-_TOTAL_MONEY = ("payment", "fund_payment", "patient_share", "total_cost", "gain_loss")
+_TOTAL_MONEY = tuple(f.name for f in HOSPITAL_TOTALS_SCHEMA if f.type == MONEY)
 
 
 def hospital_totals(settled: pa.Table) -> pa.Table:
@@ -496,24 +495,19 @@ def hospital_totals(settled: pa.Table) -> pa.Table:
     sum over hospitals equals its sum over the settled cases, to the cent."""
     data = _read(settled, _TOTAL_MONEY)
     size = len(data.hospitals)
-    columns: list[tuple[str, pa.DataType, Any]] = [
-        ("hospital_id", pa.string(), data.hospitals),
-        ("cases", pa.int64(), np.bincount(data.hospital, minlength=size).astype(np.int64)),
-        ("settled", pa.int64(), _sum(data.hospital, data.settled, size)),
-    ]
-    columns += [(name, MONEY, _sum(data.hospital, data.money[name], size))
-                for name in _TOTAL_MONEY]
-    return _table(columns, _metadata(None))
+    values: dict[str, Any] = {
+        "hospital_id": data.hospitals,
+        "cases": np.bincount(data.hospital, minlength=size).astype(np.int64),
+        "settled": _sum(data.hospital, data.settled, size),
+        **{name: _sum(data.hospital, data.money[name], size) for name in _TOTAL_MONEY}}
+    return _table([(f.name, f.type, values[f.name]) for f in HOSPITAL_TOTALS_SCHEMA],
+                  _metadata(None))
 
 
 # --------------------------------------------------------------------------- quality
 
 
-_QUALITY_SCHEMA = (
-    ("hospital_id", pa.string()), ("drg", pa.string()), ("cases", pa.int64()),
-    ("readmitted", pa.int64()), ("rate", RATE), ("regional_rate", RATE), ("payment", MONEY),
-    ("deduction", MONEY), ("known", pa.int64()), ("regional_known", pa.int64()),
-    ("regional_readmitted", pa.int64()), ("exceeded", pa.bool_()), ("rule", pa.int32()))
+_QUALITY_SCHEMA = tuple((f.name, f.type) for f in QUALITY_SCHEMA)
 
 
 def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
@@ -621,20 +615,13 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
         if not negative_ok and value < 0:
             raise ArgumentError(f"{what}[{key!r}] must not be negative, got {value}")
         if abs(value) > LIMIT_CENTS:  # the one bound on every amount drgkit reads
-            raise ArgumentError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got "
-                             f"{value}")
+            raise ArgumentError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, "
+                                f"got {value}")
         out[key] = int(value)
     return out
 
 
-_PERIOD_SCHEMA = (
-    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
-    ("payment", MONEY), ("fund_payment", MONEY), ("patient_share", MONEY),
-    ("deduction", MONEY), ("due", MONEY), ("cost", MONEY), ("balance", MONEY),
-    ("base_kind", pa.string()), ("base", MONEY), ("surplus", MONEY), ("kept", MONEY),
-    ("returned", MONEY), ("overspend", MONEY), ("fund_overspend", MONEY),
-    ("hospital_overspend", MONEY), ("hospital_result", MONEY), ("fund_due", MONEY),
-    ("already_paid", MONEY), ("clearing", MONEY))
+_PERIOD_SCHEMA = tuple((f.name, f.type) for f in PERIOD_SCHEMA)
 
 
 def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
@@ -718,9 +705,7 @@ def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
 
 # --------------------------------------------------------------------------- pre-settlement
 
-_PRESETTLE_SCHEMA = (
-    ("month", pa.string()), ("hospital_id", pa.string()), ("cases", pa.int64()),
-    ("settled", pa.int64()), ("fund_payment", MONEY), ("prepayment", MONEY))
+_PRESETTLE_SCHEMA = tuple((f.name, f.type) for f in PRESETTLE_SCHEMA)
 
 
 def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | None
@@ -761,12 +746,10 @@ def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | Non
     month_of, hosp_of = np.divmod(groups, max(size, 1))
     labels = np.datetime_as_string(month_of.astype("datetime64[M]"), unit="M").tolist()
     prepayment = [_half_up(ratio * int(f)) for f in fund.tolist()]
-    columns = [("month", pa.string(), labels),
-               ("hospital_id", pa.string(), [data.hospitals[int(h)] for h in hosp_of]),
-               ("cases", pa.int64(), cases.astype(np.int64)),
-               ("settled", pa.int64(), n_settled),
-               ("fund_payment", MONEY, fund),
-               ("prepayment", MONEY, np.asarray(prepayment, dtype=np.int64))]
+    values = {"month": labels, "hospital_id": [data.hospitals[int(h)] for h in hosp_of],
+              "cases": cases.astype(np.int64), "settled": n_settled, "fund_payment": fund,
+              "prepayment": np.asarray(prepayment, dtype=np.int64)}
+    columns = [(name, typ, values[name]) for name, typ in _PRESETTLE_SCHEMA]
     return _table(columns, _metadata(rules, presettlement_ratio=str(rules.presettlement_ratio)))
 
 
