@@ -165,7 +165,7 @@ def pay_points(n: int, points: np.ndarray, formula: np.ndarray, value_num: int,
                value_den: int) -> np.ndarray:
     """Payment in cents of each case paid by points (see :func:`_pay_points`); a payment
     beyond MAX_PAYMENT_CENTS is an :class:`AmountRangeError`, never a wrong amount."""
-    if not (0 <= value_num <= _INT64_MAX and 0 < value_den <= _INT64_MAX):
+    if not (abs(value_num) <= _INT64_MAX and 0 < value_den <= _INT64_MAX):
         # the kernel takes int64: a point value this large could pay no case within range
         raise AmountRangeError(f"the point value ({value_num}/{value_den} cents per point unit)"
                                " is beyond the exact range of int64; check points.budget")
