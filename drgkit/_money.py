@@ -33,9 +33,9 @@ from .schema import MONEY  # the Arrow type of every money column drgkit writes
 
 __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
            "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
-           "exact_sum",
-           "group_sums", "half_up", "round_cents", "round_fraction", "rw_units", "scaled_array",
-           "scaled_half_up", "sum_cents", "to_cents", "to_decimal_cents", "to_scaled", "yuan"]
+           "exact_sum", "group_sums", "half_up", "round_cents", "round_fraction", "rw_units",
+           "scaled_array", "scaled_decimal", "scaled_half_up", "sum_cents", "to_cents",
+           "to_decimal_cents", "to_scaled", "yuan"]
 
 
 OK, MISSING, NOT_A_NUMBER, SUB_CENT, TOO_LARGE = 0, 1, 2, 3, 4
@@ -97,9 +97,15 @@ def coefficient_units(value: Decimal | Fraction) -> int:
     return exact_int(value, COEF_DECIMALS)
 
 
+def scaled_decimal(units: int, places: int) -> Decimal:
+    """``units / 10^places`` as an exact Decimal with ``places`` decimals (any size: no context
+    rounding)."""
+    return Decimal(int(units)).scaleb(-places, context=_EXACT)
+
+
 def round_fraction(value: Fraction, places: int) -> Decimal:
     """An exact rational as a Decimal rounded half up (away from zero) to ``places``."""
-    return Decimal(half_up(value * 10**places)).scaleb(-places, context=_EXACT)
+    return scaled_decimal(half_up(value * 10**places), places)
 
 
 def half_up(x: Fraction | int) -> int:

@@ -382,3 +382,28 @@ def test_each_period_output_has_the_schema_declared_in_drgkit_schema(demo_cases)
     from drgkit import _money
 
     assert _money.MONEY is S.MONEY
+
+
+# ------------------------------------------------------------------ one half-up, one exact decimal
+
+
+def test_one_half_up_and_one_exact_decimal_serve_settlement_and_the_catalogue_builder():
+    from decimal import Decimal, localcontext
+    from fractions import Fraction
+
+    from drgkit._money import half_up, round_fraction, scaled_decimal
+    from drgkit.catalogue._build_stats import round_half_up
+    from drgkit.settlement._sums import _fraction_text
+
+    big = 10**40 + 7  # more digits than any default decimal context keeps
+    with localcontext() as ctx:
+        ctx.prec = 5
+        assert scaled_decimal(big, 2) == Decimal("100000000000000000000000000000000000000.07")
+        assert str(scaled_decimal(-5, 4)) == "-0.0005"
+    for x in (Fraction(5, 2), Fraction(-5, 2), Fraction(1, 3), Fraction(-7, 20),
+              Fraction(-25, 100)):
+        assert round_half_up(x, 1) == Fraction(half_up(x * 10), 10)
+        assert Fraction(round_fraction(x, 1)) == round_half_up(x, 1)
+    assert round_half_up(Fraction(-25, 100), 1) == Fraction(-3, 10)  # away from zero
+    assert _fraction_text(Fraction(1, 3)) == "≈ 0.333333"
+    assert _fraction_text(Fraction(-5, 2)) == "-2.5"

@@ -37,13 +37,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .._io import atomic_output
+from .._money import scaled_decimal
 from ._build_options import BuildOptions
 
 __all__ = ["BuildReport", "BuildResult"]
 
 
 def _dec(units: int | None, places: int) -> Decimal | None:
-    return None if units is None else Decimal(int(units)).scaleb(-places)
+    return None if units is None else scaled_decimal(units, places)
 
 
 def decimal_array(units: Any, places: int, valid: Any = None) -> pa.Array:

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 
 from .._jit import jit
+from .._money import half_up
 
 __all__ = ["GroupStats", "cv_text", "div_round", "group_stats", "round_half_up", "sqrt_round",
            "trim_bounds"]
@@ -181,10 +182,7 @@ def group_stats(gid: np.ndarray, ngroups: int, cost: np.ndarray, w: np.ndarray,
 
 def round_half_up(x: Fraction, decimals: int) -> Fraction:
     """``x`` rounded half up (away from zero) to ``decimals`` places, still exact."""
-    scale = 10**decimals
-    y = abs(x) * scale
-    q = (y.numerator * 2 + y.denominator) // (2 * y.denominator)
-    return Fraction(q if x >= 0 else -q, scale)
+    return Fraction(half_up(x * 10**decimals), 10**decimals)
 
 
 def cv_text(var_num: Fraction, sw: int, mean: Fraction, decimals: int = 4) -> Fraction:

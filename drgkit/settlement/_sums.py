@@ -4,7 +4,6 @@ per-hospital totals of a run."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
@@ -15,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._money import group_sums
+from .._money import group_sums, half_up, scaled_decimal
 from ._output import PAYMENT_CLASSES
 from ._policy import Policy, PolicyError
 
@@ -53,21 +52,15 @@ class Reduced:
         return self.point_values.get(scheme, self.point_values.get("all"))
 
 
-def _decimal(num: int, decimals: int) -> Decimal:
-    """``num / 10^decimals`` as an exact Decimal (built from text: no context rounding)."""
-    return Decimal(f"{num}E-{decimals}")
+# the old name, still imported by the DIP settlement branch (to go when it imports _money's)
+_decimal = scaled_decimal
 
 
 def _fraction_text(value: Fraction, decimals: int = 6) -> str:
     """A fraction for a message: exact when it has few decimals, else ≈ to ``decimals``."""
     scaled = value * 10**decimals
     approx = "" if scaled.denominator == 1 else "≈ "
-    return approx + str(_decimal(_half_up(scaled), decimals).normalize())
-
-
-def _half_up(value: Fraction) -> int:
-    """Round half up (away from zero at .5 for positive values; toward +inf generally)."""
-    return math.floor(value + Fraction(1, 2))
+    return approx + str(scaled_decimal(half_up(scaled), decimals).normalize())
 
 
 def point_values(policy: Policy, total: Partial) -> Reduced:
@@ -92,11 +85,11 @@ def point_values(policy: Policy, total: Partial) -> Reduced:
         if distributable <= 0:
             raise PolicyError(
                 f"budget pool {pool!r} leaves nothing for points: budget {budget} × (1 − "
-                f"reserve {policy.reserve}) minus {_decimal(by_item, 2)} paid by item "
+                f"reserve {policy.reserve}) minus {scaled_decimal(by_item, 2)} paid by item "
                 f"is {_fraction_text(distributable)}", file=policy.path)
         # yuan per point = distributable ÷ (points / 10^pd); kept as value × 10^vd
         scaled = distributable * 10 ** (policy.point_decimals + policy.value_decimals) / points
-        pools[pool] = _decimal(_half_up(scaled), policy.value_decimals)
+        pools[pool] = scaled_decimal(half_up(scaled), policy.value_decimals)
     return Reduced(pools, total)
 
 
