@@ -222,8 +222,9 @@ def open_cases(
             names = [c for c in columns if c in dataset.schema.names] if columns else None
             return CaseSource(str(path), dataset.schema if names is None else pa.schema(
                 [dataset.schema.field(c) for c in names]),
-                _rechunk(dataset.to_batches(columns=names, batch_size=batch_rows), batch_rows),
-                dataset.count_rows())
+                _rechunk(_guarded(dataset.to_batches(columns=names, batch_size=batch_rows),
+                                  path), batch_rows),
+                _guarded_call(dataset.count_rows, path))
         suffix = _suffix(path)
         if suffix in PARQUET_SUFFIXES:
             try:
@@ -236,9 +237,14 @@ def open_cases(
 
             def batches() -> Iterator[pa.RecordBatch]:
                 nonlocal read
-                for batch in pf.iter_batches(batch_size=batch_rows, columns=names):
-                    read += batch.num_rows
-                    yield batch
+                try:
+                    for batch in pf.iter_batches(batch_size=batch_rows, columns=names):
+                        read += batch.num_rows
+                        yield batch
+                except (pa.ArrowException, OSError) as exc:
+                    # a damaged page or column chunk: the rows from here on cannot be read
+                    raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}",
+                                        file=path) from None
             total = pf.metadata.num_rows
             return CaseSource(
                 str(path),
@@ -285,6 +291,25 @@ def open_cases(
 
 
 # ------------------------------------------------------------------------------ writing
+
+
+def _guarded(batches: Iterable[pa.RecordBatch], path: Path) -> Iterator[pa.RecordBatch]:
+    """``batches`` of a Parquet folder; damaged data is a CaseDataError naming the folder."""
+    read = 0
+    try:
+        for batch in batches:
+            read += batch.num_rows
+            yield batch
+    except (pa.ArrowException, OSError) as exc:
+        raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}",
+                            file=path) from None
+
+
+def _guarded_call(func: Callable[[], Any], path: Path) -> Any:
+    try:
+        return func()
+    except (pa.ArrowException, OSError) as exc:
+        raise CaseDataError(f"damaged Parquet data: {exc}", file=path) from None
 
 
 @contextlib.contextmanager

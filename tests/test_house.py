@@ -407,3 +407,39 @@ def test_one_half_up_and_one_exact_decimal_serve_settlement_and_the_catalogue_bu
     assert round_half_up(Fraction(-25, 100), 1) == Fraction(-3, 10)  # away from zero
     assert _fraction_text(Fraction(1, 3)) == "≈ 0.333333"
     assert _fraction_text(Fraction(-5, 2)) == "-2.5"
+
+
+# ------------------------------------------------------------------ damaged Parquet
+
+
+def _damaged_parquet(folder: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    n = 4000
+    table = pa.table({"case_id": [f"c{i:06d}" for i in range(n)],
+                      "diagnoses": [f"K35.{i % 997:03d}" for i in range(n)],
+                      "sex": ["1"] * n, "age": [str(20 + i % 60) for i in range(n)]})
+    path = folder / "cases.parquet"
+    pq.write_table(table, path, compression="snappy", row_group_size=1000)
+    meta = pq.ParquetFile(path).metadata
+    # zero the middle of the second row group's diagnoses chunk: the footer stays readable
+    chunk = meta.row_group(1).column(1)
+    start = chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    middle = start + chunk.total_compressed_size // 2
+    data[middle:middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_damaged_parquet_data_is_a_case_data_error_naming_the_file(tmp_path, as_folder):
+    import drgkit
+    from drgkit.errors import CaseDataError
+
+    path = _damaged_parquet(tmp_path)
+    target = tmp_path if as_folder else path
+    damaged = r"damaged Parquet data after [0-9,]+ rows: Corrupt snappy"
+    with pytest.raises(CaseDataError, match=damaged) as err:
+        drgkit.group(target, "demo_2024")
+    assert err.value.file == str(target)
