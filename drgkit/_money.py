@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ._codes import string_buffers
 from ._jit import jit
-from .schema import MONEY  # the Arrow type of every money column drgkit writes
+from .schema import MONEY, RW_DECIMALS  # owned by the schema: the Arrow types use them
 
 __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
            "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
@@ -60,8 +60,6 @@ assert LIMIT_CENTS <= KERNEL_EXACT_CENTS
 #: yuan, above any fund; point values are exact rationals, so only int64 bounds them further
 LIMIT_POOL_CENTS = 10**4 * LIMIT_CENTS
 
-#: decimals of every RW drgkit reads or writes (published tables have up to 9)
-RW_DECIMALS = 9
 RW_SCALE = 10**RW_DECIMALS
 #: Arrow type of every RW column drgkit writes
 RW_TYPE = pa.decimal128(18, RW_DECIMALS)

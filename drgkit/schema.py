@@ -19,6 +19,11 @@ import attrs
 import pyarrow as pa
 
 __all__ = [
+    "ALLIANCE_CASES_SCHEMA",
+    "ALLIANCE_ITEMS_SCHEMA",
+    "ALLIANCE_MEMBERS_SCHEMA",
+    "ALLIANCE_SUMMARY_SCHEMA",
+    "ALLIANCE_TRANSFERS_SCHEMA",
     "CASE_FIELDS",
     "GROUP_RESULT_SCHEMA",
     "HOSPITAL_TOTALS_SCHEMA",
@@ -29,6 +34,7 @@ __all__ = [
     "QUALITY_SCHEMA",
     "RATE",
     "REQUIRED_FOR_GROUPING",
+    "RW_DECIMALS",
     "STATUSES",
     "CaseField",
     "Layout",
@@ -294,3 +300,52 @@ PERIOD_SCHEMA = _columns(
 PRESETTLE_SCHEMA = _columns(
     ("month", pa.string()), ("hospital_id", pa.string()), ("cases", pa.int64()),
     ("settled", pa.int64()), ("fund_payment", MONEY), ("prepayment", MONEY))
+
+
+# ------------------------------------------------------------------------ alliance outputs
+
+#: decimals of every RW drgkit reads or writes (published tables have up to 9)
+RW_DECIMALS = 9
+_COEF = pa.decimal128(9, 6)  # a member's coefficient, six decimals as in the model file
+_VOLUME = pa.decimal128(38, RW_DECIMALS)  # a member's volume: a sum of RW (or of cases)
+_ALLIANCE_COUNTS = ("members", "cases", "settled_cases", "paid_cases", "absorbed_cases",
+                    "up_links", "down_links")
+_ALLIANCE_MONEY = ("budget", "claims", "surplus", "overspend", "kept", "returned",
+                   "fund_overspend", "alliance_overspend", "package_adjustment", "package",
+                   "shared_costs", "joint_revenue", "cost_increase_total",
+                   "cost_increase_members", "cost_increase_suppliers", "net")
+_MEMBER_MONEY = ("own_payment", "referred_up", "up_received", "up_paid_out", "down_received",
+                 "down_paid_out", "claims", "package_adjustment", "shared_costs",
+                 "joint_revenue", "cost_increase", "net")
+
+#: :func:`drgkit.alliance.split` ``summary``: one row per alliance.
+ALLIANCE_SUMMARY_SCHEMA = _columns(
+    ("alliance_id", pa.string()), ("basis", pa.string()),
+    *((name, pa.int64()) for name in _ALLIANCE_COUNTS),
+    *((name, MONEY) for name in _ALLIANCE_MONEY))
+
+#: ``members``: one row per member hospital.
+ALLIANCE_MEMBERS_SCHEMA = _columns(
+    ("alliance_id", pa.string()), ("hospital_id", pa.string()), ("role", pa.string()),
+    ("level", pa.int8()), ("coefficient", _COEF), ("cases", pa.int64()),
+    ("settled_cases", pa.int64()), ("volume", _VOLUME),
+    *((name, MONEY) for name in _MEMBER_MONEY))
+
+#: ``items``: each allocated amount, with its weight.
+ALLIANCE_ITEMS_SCHEMA = _columns(
+    ("alliance_id", pa.string()), ("kind", pa.string()), ("item", pa.string()),
+    ("hospital_id", pa.string()), ("weight", pa.string()), ("amount", MONEY))
+
+#: ``cases``: every input case, with its referral link and claim.
+ALLIANCE_CASES_SCHEMA = _columns(
+    ("case_id", pa.string()), ("hospital_id", pa.string()), ("alliance_id", pa.string()),
+    ("link", pa.dictionary(pa.int8(), pa.string())), ("parent_case_id", pa.string()),
+    ("absorbed_into", pa.string()), ("paid", pa.bool_()), ("payment", MONEY),
+    ("claim", MONEY), ("down_surplus", MONEY))
+
+#: ``transfers``: each referral transfer between members.
+ALLIANCE_TRANSFERS_SCHEMA = _columns(
+    ("alliance_id", pa.string()), ("kind", pa.string()), ("case_id", pa.string()),
+    ("child_case_id", pa.string()), ("parent_case_id", pa.string()),
+    ("payer_hospital_id", pa.string()), ("payee_hospital_id", pa.string()), ("base", MONEY),
+    ("amount", MONEY))

@@ -443,3 +443,20 @@ def test_damaged_parquet_data_is_a_case_data_error_naming_the_file(tmp_path, as_
     with pytest.raises(CaseDataError, match=damaged) as err:
         drgkit.group(target, "demo_2024")
     assert err.value.file == str(target)
+
+
+def test_each_alliance_table_has_the_schema_declared_in_drgkit_schema():
+    import test_alliance as TA
+
+    from drgkit import schema as S
+    from drgkit.alliance import Alliance, split
+
+    r = split(TA.cases(("c1", "P1", "100.00", "90.00", None),
+                       ("c2", "L3", "1000.00", "800.00", "c1")), TA.model(Alliance("A", TA.THREE)))
+    declared = {"alliances": S.ALLIANCE_SUMMARY_SCHEMA, "members": S.ALLIANCE_MEMBERS_SCHEMA,
+                "items": S.ALLIANCE_ITEMS_SCHEMA, "cases": S.ALLIANCE_CASES_SCHEMA,
+                "transfers": S.ALLIANCE_TRANSFERS_SCHEMA}
+    for name, schema in declared.items():
+        table = getattr(r, name)
+        assert table.num_rows > 0 or name == "items", name  # no package or shared items here
+        assert table.schema.equals(schema), (name, table.schema, schema)

@@ -11,7 +11,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._money import RW_DECIMALS, cents_array
+from .._money import cents_array
+from ..schema import (
+    ALLIANCE_CASES_SCHEMA,
+    ALLIANCE_ITEMS_SCHEMA,
+    ALLIANCE_MEMBERS_SCHEMA,
+    ALLIANCE_SUMMARY_SCHEMA,
+    ALLIANCE_TRANSFERS_SCHEMA,
+)
 from ._input import Columns, Members
 from ._kernels import LINKS, UP
 from ._model import AllianceModel
@@ -19,19 +26,13 @@ from ._model import AllianceModel
 __all__ = ["SUMMARY_NAMES", "cases_table", "items_table", "members_table", "summary_table",
            "transfers_table"]
 
-#: volume per member: a sum of RW (or of cases), exact at RW_DECIMALS
-VOLUME_TYPE = pa.decimal128(38, RW_DECIMALS)
-COEF_TYPE = pa.decimal128(9, 6)
+SUMMARY_NAMES = tuple(ALLIANCE_SUMMARY_SCHEMA.names)
+_MEMBER_MONEY = tuple(f.name for f in ALLIANCE_MEMBERS_SCHEMA if f.type == pa.decimal128(18, 2))
 
 
-SUMMARY_NAMES = ("alliance_id", "basis", "members", "cases", "settled_cases", "paid_cases",
-                  "absorbed_cases", "up_links", "down_links", "budget", "claims", "surplus",
-                  "overspend", "kept", "returned", "fund_overspend", "alliance_overspend",
-                  "package_adjustment", "package", "shared_costs", "joint_revenue",
-                  "cost_increase_total", "cost_increase_members", "cost_increase_suppliers",
-                  "net")
-_COUNT_NAMES = ("members", "cases", "settled_cases", "paid_cases", "absorbed_cases",
-                "up_links", "down_links")
+def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
+    """The columns in the declared order and types (a mismatch raises: a bug here)."""
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
 def _money(values: Sequence[int | None]) -> pa.Array:
@@ -41,20 +42,9 @@ def _money(values: Sequence[int | None]) -> pa.Array:
 
 
 def summary_table(rows: dict[str, list[Any]]) -> pa.Table:
-    arrays = {}
-    for name in SUMMARY_NAMES:
-        if name in ("alliance_id", "basis"):
-            arrays[name] = pa.array(rows[name], pa.string())
-        elif name in _COUNT_NAMES:
-            arrays[name] = pa.array(rows[name], pa.int64())
-        else:
-            arrays[name] = _money(rows[name])
-    return pa.table(arrays)
-
-
-_MEMBER_MONEY = ("own_payment", "referred_up", "up_received", "up_paid_out", "down_received",
-                 "down_paid_out", "claims", "package_adjustment", "shared_costs",
-                 "joint_revenue", "cost_increase", "net")
+    arrays = {f.name: _money(rows[f.name]) if pa.types.is_decimal(f.type)
+              else pa.array(rows[f.name], f.type) for f in ALLIANCE_SUMMARY_SCHEMA}
+    return _table(arrays, ALLIANCE_SUMMARY_SCHEMA)
 
 
 def members_table(mem: Members, model: AllianceModel, cases_m: np.ndarray,
@@ -64,29 +54,30 @@ def members_table(mem: Members, model: AllianceModel, cases_m: np.ndarray,
     net = claims_m + extra.sum(axis=0)
     money = dict(zip(_MEMBER_MONEY, [*sums, claims_m, *extra, net], strict=True))
     vol = [Decimal(v.numerator) / Decimal(v.denominator) for v in volume]
-    return pa.table({
+    types = {f.name: f.type for f in ALLIANCE_MEMBERS_SCHEMA}
+    return _table({
         "alliance_id": pa.array(alliance_ids, pa.string()),
         "hospital_id": pa.array(mem.ids, pa.string()),
         "role": pa.array([m.role for m in mem.members], pa.string()),
         "level": pa.array(mem.level, pa.int8()),
-        "coefficient": pa.array([m.coefficient for m in mem.members], COEF_TYPE),
+        "coefficient": pa.array([m.coefficient for m in mem.members], types["coefficient"]),
         "cases": pa.array(cases_m, pa.int64()),
         "settled_cases": pa.array(settled_m, pa.int64()),
-        "volume": pa.array(vol, VOLUME_TYPE),
+        "volume": pa.array(vol, types["volume"]),
         **{name: cents_array(np.asarray(v, np.int64)) for name, v in money.items()},
-    })
+    }, ALLIANCE_MEMBERS_SCHEMA)
 
 
 def items_table(rows: list[tuple]) -> pa.Table:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
-    return pa.table({
+    return _table({
         "alliance_id": pa.array(cols[0], pa.string()),
         "kind": pa.array(cols[1], pa.string()),
         "item": pa.array(cols[2], pa.string()),
         "hospital_id": pa.array(cols[3], pa.string()),
         "weight": pa.array(cols[4], pa.string()),
         "amount": cents_array(np.array(cols[5], np.int64)),
-    })
+    }, ALLIANCE_ITEMS_SCHEMA)
 
 
 def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
@@ -106,7 +97,7 @@ def cases_table(cols: Columns, mem: Members, model: AllianceModel, member: np.nd
     link = pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()),
                                           pa.array(LINKS, pa.string()))
     pay_valid = cols.settled & cols.pay_valid
-    return pa.table({
+    return _table({
         "case_id": cols.case_id.cast(pa.string()),
         "hospital_id": cols.hospital_id.cast(pa.string()),
         "alliance_id": _take(alliance_names, alliance_idx),
@@ -117,14 +108,14 @@ def cases_table(cols: Columns, mem: Members, model: AllianceModel, member: np.nd
         "payment": cents_array(cols.pay, pay_valid),
         "claim": cents_array(np.where(paid, cols.pay, 0), in_alliance),
         "down_surplus": cents_array(surplus, surplus_ok),
-    })
+    }, ALLIANCE_CASES_SCHEMA)
 
 
 def transfers_table(cols: Columns, mem: Members, model: AllianceModel, t_kind, t_case,
                      t_child, t_parent, t_payer, t_payee, t_base, t_amount) -> pa.Table:
     ids = pa.array(mem.ids, pa.string())
     alliance_names = pa.array([a.id for a in model.alliances], pa.string())
-    table = pa.table({
+    table = _table({
         "alliance_id": alliance_names.take(pa.array(mem.alliance[t_payer])),
         "kind": pa.array(np.where(t_kind == UP, "up", "down").astype(object), pa.string()),
         "case_id": _take(cols.case_id, t_case),
@@ -134,7 +125,7 @@ def transfers_table(cols: Columns, mem: Members, model: AllianceModel, t_kind, t
         "payee_hospital_id": ids.take(pa.array(t_payee)),
         "base": cents_array(t_base),
         "amount": cents_array(t_amount),
-    })
+    }, ALLIANCE_TRANSFERS_SCHEMA)
     # a canonical order, whatever the input order: by alliance, kind and the paying case
     # (its id, then hospital, payment, cost and referral source, for repeated ids), then the
     # steps of a chain from the paying case up
