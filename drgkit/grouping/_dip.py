@@ -69,6 +69,8 @@ DIP_RESULT_SCHEMA = pa.schema([
     pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
     pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
     pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+    # the group column every scheme's result has (the DRG in a DRG result): here the packet
+    pa.field("group", pa.string()),
     pa.field("packet", pa.string()),
     pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
     pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
@@ -353,6 +355,7 @@ class _VersionRun:
                                            self._reason_dict),
             detail_arr,
             pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["dip"])),
+            self._packets.take(pick),
             self._packets.take(pick),
             pa.DictionaryArray.from_arrays(pa.array(self._kind_of[pick], pa.int8(), mask=none),
                                            self._kind_dict),
