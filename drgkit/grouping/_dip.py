@@ -214,9 +214,15 @@ def _numbers(field: _cases.ParsedField) -> np.ndarray:
 
 @attrs.define(slots=False)
 class DipSummary:
+    """Counts of one DIP grouping run (``none`` counts the cases without a value)."""
+
     cases: int = 0
     by_status: dict[str, int] = attrs.field(factory=dict)
     by_tier: dict[str, int] = attrs.field(factory=dict)
+    by_reason: dict[str, int] = attrs.field(factory=dict)
+    #: core / comprehensive / blank / primary …, as packets.csv names the packet's kind
+    by_packet_kind: dict[str, int] = attrs.field(factory=dict)
+    by_packet: dict[str, int] = attrs.field(factory=dict)
 
 
 class _VersionRun:
@@ -458,7 +464,7 @@ class DipRun:
             out = pa.RecordBatch.from_arrays(kept + list(out.columns), schema=self.schema)
         s = self.summary
         s.cases += out.num_rows
-        for name in ("status", "tier"):
+        for name in ("status", "tier", "reason", "packet_kind", "packet"):
             counts = getattr(s, "by_" + name)
             for item in pc.value_counts(out.column(name)).to_pylist():
                 key = item["values"] or "none"
