@@ -210,12 +210,18 @@ def _explain_dip(cases, case, target, case_id, layout, columns, encoding, as_jso
 
 def render_candidates(found) -> str:
     """The candidate packets as a plain table: the case as coded first."""
-    lines = ["candidates (points = score × auxiliary × hospital coefficient):",
-             f"  {'packet':<12} {'kind':<14} {'tier':<13} {'score':>12} {'points':>14}  change"]
-    for c in found:
-        lines.append(f"  {c.packet:<12} {c.kind:<14} {c.tier:<13} {_plain(c.score):>12} "
-                     f"{_plain(c.points):>14}  {c.change}")
-    return "\n".join(lines)
+    rows = [(c.packet, c.kind, c.tier, _plain(c.score), _plain(c.points), c.change)
+            for c in found]
+    head = ("packet", "kind", "tier", "score", "points", "change")
+    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(5)]
+
+    def line(r: tuple[str, ...]) -> str:
+        left = "  ".join(v.ljust(w) for v, w in zip(r[:3], widths[:3], strict=True))
+        right = "  ".join(v.rjust(w) for v, w in zip(r[3:5], widths[3:], strict=True))
+        return f"  {left}  {right}  {r[5]}"
+
+    return "\n".join(["candidates (points = score × auxiliary × hospital coefficient):",
+                      line(head), *(line(r) for r in rows)])
 
 
 def _plain(value) -> str:
