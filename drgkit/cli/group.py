@@ -184,7 +184,14 @@ def _explain_dip(cases, case, target, case_id, layout, columns, encoding, as_jso
 
         case, _separators = _case_from_input(open_cases(cases, encoding=encoding), case_id,
                                              layout, columns)
+    from ..catalogue import CatalogueSeries
+
     case = {k: v for k, v in case.items() if v not in (None, "")}
+    if isinstance(target, CatalogueSeries) and "discharge_date" not in case:
+        # a described case without a date is one coded today: the newest version decides
+        target = target.periods()[-1][0]
+        if not as_json:
+            click.echo(f"(no discharge date: explained with the newest version, {target.id})")
     result = explain_dip(case, target)
     try:
         coefficient = decimal.Decimal(hospital_coefficient)
