@@ -6,6 +6,7 @@ and, when it did not group, a reason; any case can be explained step by step.
 
 >>> import drgkit
 >>> result = drgkit.group("cases.csv", "demo")        # doctest: +SKIP
+>>> result = drgkit.group("cases.csv", "dip:demo")    # DIP, the demo catalogue  # doctest: +SKIP
 >>> drgkit.explain({"diagnoses": "K35.800x001", "sex": 1, "age": 30}, "demo_2024")  # doctest: +SKIP
 """
 
@@ -26,7 +27,7 @@ from .errors import (
     RulesetError,
     TableError,
 )
-from .grouping import GroupSummary, group_batches, group_file
+from .grouping import GroupSummary, group_batches
 from .grouping._dip import (
     DIP_REASONS,
     DIP_RESULT_SCHEMA,
@@ -76,6 +77,13 @@ def group(cases, target, **options):
     """
     scheme, resolved = _schemes.resolve_target(target)
     return scheme.group(cases, resolved, **options)
+
+
+def group_file(cases, out, target, **options):
+    """Stream cases to ``out`` (CSV or Parquet by extension) grouped with a DRG ruleset or a
+    DIP catalogue (``target`` as :func:`group` takes it); returns the run's summary."""
+    scheme, resolved = _schemes.resolve_target(target)
+    return scheme.group_file(cases, out, resolved, **options)
 
 
 def explain(case, target, **options):

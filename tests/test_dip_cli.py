@@ -72,6 +72,16 @@ def test_group_takes_a_catalogue_in_every_form(cases: Path, target: str) -> None
         assert row["group"] == row["packet"]
 
 
+def test_group_file_takes_a_catalogue(cases: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    summary = drgkit.group_file(cases, out, "dip:demo")
+    got = pq.read_table(out).to_pylist()
+    assert [(r["case_id"], r["group"] or "") for r in got] == [
+        (k, v[1]) for k, v in EXPECTED.items()]
+    assert summary.by_packet_kind == {"core": 2, "blank": 1, "none": 1}
+    assert summary.by_status == {"ok": 3, "invalid": 1}
+
+
 def test_drg_results_name_scheme_and_group(cases: Path) -> None:
     table = drgkit.group(pa.table({"case_id": ["a", "b"], "diagnoses": ["K35.800", ""],
                                    "sex": ["1", "1"], "age": ["30", "30"],
