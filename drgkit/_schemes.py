@@ -208,4 +208,14 @@ def scheme_for(spec: Any) -> tuple[Scheme, Any]:
 def resolve_target(spec: Any) -> tuple[Scheme, Any]:
     """The scheme of ``spec`` and its resolved target (ruleset, catalogue or series)."""
     scheme, rest = scheme_for(spec)
-    return scheme, scheme.resolve(rest)
+    try:
+        return scheme, scheme.resolve(rest)
+    except RegistryError as exc:
+        if split_scheme(spec)[0] is not None or any(s.recognises(spec) for s in SCHEMES):
+            raise
+        # nothing knew the name: say what the other schemes have too, not only DRG's list
+        from .registry import default_registry
+
+        reg = default_registry()
+        known = [*reg.catalogues, *(f"dip:{r}" for r in reg.catalogue_regions())]
+        raise RegistryError(f"{exc} DIP catalogues: {', '.join(known) or 'none'}.") from None

@@ -133,8 +133,9 @@ def test_a_third_scheme_is_one_table_entry() -> None:
 
 
 def test_unknown_target_is_a_clear_error(cases: Path) -> None:
-    with pytest.raises(drgkit.RegistryError, match="unknown"):
+    with pytest.raises(drgkit.RegistryError, match="unknown") as info:
         drgkit.group(cases, "no_such_thing")
+    assert "DIP catalogues: dip_demo_2024, dip:demo." in str(info.value)
     with pytest.raises(drgkit.RegistryError, match="unknown DIP catalogue"):
         drgkit.group(cases, "dip:no_such_region")
 
