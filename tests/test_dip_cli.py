@@ -339,3 +339,10 @@ def test_dip_build_bad_options_file_names_the_file(history: Path, tmp_path: Path
     toml.write_text("[build]\nminimum = 3\n", encoding="utf-8")
     code, text = run("dip", "build", history, tmp_path / "x", "--options", toml)
     assert code == 2 and "build.toml" in text and "minimum" in text, text
+
+
+def test_warmup_compiles_a_catalogue_too() -> None:
+    code, text = run("warmup")
+    assert code == 0 and "ready: dip_demo_2024" in text, text
+    code, text = run("warmup", "-r", "dip:demo")
+    assert code == 0 and "ready: dip:demo" in text, text

@@ -194,13 +194,15 @@ def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
 
 
 @click.command("warmup")
-@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET",
-              help="Also compile (and cache) these rulesets.")
+@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET|CATALOGUE",
+              help="Compile (and cache) these rulesets or DIP catalogues (default: the first "
+                   "registered of each).")
 def warmup(rulesets_: tuple[str, ...]) -> None:
     """Compile the numba kernels (and rulesets) ahead of time, so first runs start fast."""
     started = time.perf_counter()
     reg = _registry.default_registry()
-    targets = list(rulesets_) or [next(iter(reg.rulesets), None)]
+    targets = list(rulesets_) or [next(iter(reg.rulesets), None),
+                                  next(iter(reg.catalogues), None)]
     for spec in targets:
         if spec is None:
             continue
@@ -210,14 +212,16 @@ def warmup(rulesets_: tuple[str, ...]) -> None:
 
 
 def _warm_up(ruleset: Any, case: Any = None, settle_policy: str | None = None) -> None:
-    """Group (and settle) one case so that numba compiles and caches the kernels now."""
+    """Group (and settle) one case so that numba compiles and caches the kernels now (a
+    ruleset's or a catalogue's: :func:`drgkit.group` tells them apart)."""
     import pyarrow as pa
 
-    from ..grouping import group
+    from .. import group
 
     if case is None:
+        # dated, so that a region's version is chosen and its kernel really runs
         case = pa.table({"case_id": ["w"], "diagnoses": ["A00.000"], "procedures": [""],
-                         "sex": ["1"], "age": ["30"]})
+                         "sex": ["1"], "age": ["30"], "discharge_date": ["2024-06-30"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a one-case probe lacks optional columns
         group(case, ruleset)
