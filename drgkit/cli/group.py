@@ -13,6 +13,7 @@ import click
 from .._schemes import resolve_target
 from ._common import (
     UserError,
+    data_warnings,
     print_accounting,
     print_dip_summary,
     print_group_summary,
@@ -65,14 +66,13 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
             raise UserError(f"--rejects is not available for {scheme.name.upper()} grouping: "
                             "rows that cannot be used come out in OUT as status invalid, "
                             "with the reason and the line in detail")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with progress_bar("grouping", silent) as progress:
-                summary = scheme.group_file(
-                    cases, out, target, progress=progress, layout=layout, columns=columns,
-                    encoding=encoding, keep="all" if keep_all else (list(keep) or None),
-                    check_duplicates=not no_duplicate_check, threads=threads,
-                    batch_rows=batch_rows)
+        # DIP's summary has no warnings list: each data warning is shown once on stderr
+        with data_warnings(), progress_bar("grouping", silent) as progress:
+            summary = scheme.group_file(
+                cases, out, target, progress=progress, layout=layout, columns=columns,
+                encoding=encoding, keep="all" if keep_all else (list(keep) or None),
+                check_duplicates=not no_duplicate_check, threads=threads,
+                batch_rows=batch_rows)
         if not silent:
             print_dip_summary(summary, time.perf_counter() - started, top=8)
             click.echo(f"wrote {out}")
