@@ -1,0 +1,86 @@
+"""DIP point values from the first pass's integer sums: the special-review cap (region-wide,
+deterministic) and the clearing point value per insurance scheme; plus the start-of-year
+point value from weighted history (DIP.md §5).
+
+Special review (特例单议): candidates are cases above the extreme threshold; at most
+⌊cap × DIP discharges of the region⌋ are accepted (all schemes together, not per hospital),
+chosen by the highest r = cost ÷ reference, ties by case id (text order), so the choice does not
+depend on batching or partitions. Accepted cases are paid by item × factor; the others keep the
+high formula.
+
+Clearing point value of a scheme = (fund ÷ fund payment ratio − paid by item) ÷ Σ points,
+rounded half up to ``points.value_decimals`` (the one rounding of the point value). By-item
+payments (ungroupable cases, special review) are taken out first, so Σ fund payments of all the
+scheme's cases equals the fund up to the per-case roundings; the residue is reported by
+:func:`fund_residue`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+
+from .._money import half_up
+from ._policy import Policy, PolicyError
+from ._sums import Partial, Reduced, _decimal
+
+__all__ = ["dip_point_values", "review_choice", "start_point_value"]
+
+
+def review_choice(policy: Policy, total: Partial) -> frozenset[str]:
+    """The case ids accepted for special review within the cap."""
+    cap = int(Fraction(policy.dip.review_cap) * total.discharges)  # floor: the cap is a limit
+    ranked = sorted(total.review, key=lambda c: (-Fraction(c[1], c[2]), c[3]))
+    return frozenset(c[3] for c in ranked[:cap])
+
+
+def dip_point_values(policy: Policy, total: Partial) -> Reduced:
+    rules = policy.dip
+    if not rules.fund:
+        raise PolicyError(f"policy {policy.id} has no dip.fund (the DIP fund of the year per "
+                          "scheme, or 'all')", file=policy.path)
+    approved = review_choice(policy, total)
+    points = dict(total.points)
+    by_item = dict(total.by_item)
+    for scheme, _cost, _ref, case_id, pts, cents in total.review:
+        if case_id in approved:
+            by_item[scheme] = by_item.get(scheme, 0) + cents
+        else:
+            points[scheme] = points.get(scheme, 0) + pts
+    pd, vd = policy.point_decimals, policy.value_decimals
+    values: dict[str, Decimal] = {}
+    for pool, fund in rules.fund.items():
+        schemes = list(points) if pool == "all" else [pool]
+        ratio = policy.fund_ratio.get(pool)
+        if ratio is None and pool == "all":
+            ratios = {policy.fund_ratio.get(s) for s in schemes}
+            ratio = ratios.pop() if len(ratios) == 1 else None
+        if not ratio:
+            raise PolicyError(f"dip.fund.{pool} needs shares.fund_ratio.{pool} (above 0)",
+                              file=policy.path)
+        pts = sum(points.get(s, 0) for s in schemes)
+        item = sum(by_item.get(s, 0) for s in schemes)
+        if pts == 0:
+            continue
+        spendable = Fraction(fund) / Fraction(ratio) - Fraction(item, 100)
+        if spendable <= 0:
+            raise PolicyError(f"dip.fund.{pool} ({fund}) ÷ ratio {ratio} leaves nothing for "
+                              f"points after {_decimal(item, 2)} paid by item", file=policy.path)
+        values[pool] = _decimal(half_up(spendable * 10 ** (pd + vd) / pts), vd)
+    adjusted = Partial(points, by_item, total.cases, total.discharges, total.review)
+    return Reduced(values, adjusted, approved)
+
+
+def start_point_value(years: Sequence[Mapping[str, object]],
+                      weights: Sequence[int] = (1, 2, 7), decimals: int = 4) -> Decimal:
+    """Start-of-year point value = Σ wᵢ·costᵢ ÷ Σ wᵢ·pointsᵢ over the history years (oldest
+    first; default weights 1:2:7), rounded half up to ``decimals``. ``years``: rows with
+    ``cost`` (yuan) and ``points`` (exact decimals or their text)."""
+    if len(years) != len(weights):
+        raise ValueError(f"{len(years)} history years but {len(weights)} weights")
+    cost = sum(w * Fraction(Decimal(str(y["cost"]))) for w, y in zip(weights, years, strict=True))
+    pts = sum(w * Fraction(Decimal(str(y["points"]))) for w, y in zip(weights, years, strict=True))
+    if pts <= 0:
+        raise ValueError("the history has no points")
+    return _decimal(half_up(cost / pts * 10**decimals), decimals)
