@@ -388,6 +388,8 @@ class DipSettleRun:
             if not mine.any():
                 continue
             value = reduced.value_for(name)
+            if value is None and not x["points"][mine].any():
+                continue  # the pool has no points at all: its point cases pay 0
             if value is None:
                 raise PolicyError(f"no point value for scheme {name}: give dip.fund for it",
                                   file=p.path)

@@ -1,0 +1,247 @@
+"""DIP settlement: hand-computed examples per variant, every boundary, the special-review cap,
+point values, fast == the Fraction reference (tests/dip_settle_reference.py) on generated
+cases, and a partitioned run equal to the single run byte for byte."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drgkit.errors import DrgkitError
+from drgkit.settlement import DaskRunner, Policy, settle, settle_dataset
+from drgkit.settlement._dip_values import start_point_value
+
+from dip_settle_reference import Reference
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "drgkit" / "policies"
+DEMO = ROOT / "catalogues" / "demo" / "2024"
+VARIANTS = ("dip-national-1.0", "dip-taian", "dip-jining")
+
+# packets of the demo catalogue: (packet, kind, score); mean costs: packet_stats.csv
+PACKETS = [("K35.8-1", "core", "850"), ("I21.0-1", "core", "3000"),
+           ("J18.9-0", "primary", "480"), ("KBBZ", "blank", "300"),
+           ("I63.9-0", "core", "900"), ("I21.0-2", "core", "4700")]
+
+
+def grouped(cases: list[dict]) -> pa.Table:
+    """Cases as an already-grouped table (the DIP grouper's columns plus the claim's)."""
+    dec = pa.decimal128(18, 6)
+    return pa.table({
+        "case_id": [c["case_id"] for c in cases],
+        "status": [c.get("status", "ok") for c in cases],
+        "reason": [None] * len(cases),
+        "packet": [c.get("packet") for c in cases],
+        "packet_kind": [c.get("kind") for c in cases],
+        "score": pa.array([Decimal(c["score"]) if c.get("score") else None for c in cases],
+                          dec),
+        "aux_coefficient": pa.array([Decimal(c["aux"]) if c.get("aux") else None
+                                     for c in cases], pa.decimal128(12, 6)),
+        "catalogue": ["dip_demo_2024"] * len(cases),
+        "total_cost": [c["cost"] for c in cases],
+        "insurance_type": [c.get("scheme", "employee") for c in cases],
+        "hospital_id": [c.get("hospital", "H1") for c in cases],
+        "hospital_level": [c.get("level", "3") for c in cases],
+    })
+
+
+def one(policy: str, **case) -> dict:
+    case.setdefault("case_id", "1")
+    out = settle(grouped([case]), policy)
+    return out.to_pylist()[0]
+
+
+def case(cost: str, packet: str = "K35.8-1", level: str = "3", **kw) -> dict:
+    kind, score = next((k, s) for p, k, s in PACKETS if p == packet)
+    return {"packet": packet, "kind": kind, "score": score, "cost": cost, "level": level, **kw}
+
+
+# ------------------------------------------------------------------ hand-computed examples
+# K35.8-1: score 850, mean cost 9,100.00 at level 3 (packet_stats.csv)
+# national 1.0: level 3 coefficient 1.05; Tai'an 0.7; Jining 1.1
+
+
+@pytest.mark.parametrize("policy, cost, deviation, points", [
+    # national 1.0: r < 0.5 low (factor r, coefficients apply); r > 2: r − 2 + 1
+    ("dip-national-1.0", "9100", "normal", "892.5000"),  # 850 × 1.05
+    ("dip-national-1.0", "4550", "normal", "892.5000"),  # exactly 50%: not low (<)
+    ("dip-national-1.0", "4549.99", "low", "446.2490"),  # 892.5 × 4549.99/9100 = 446.24902
+    ("dip-national-1.0", "18200", "normal", "892.5000"),  # exactly 2×: not high
+    ("dip-national-1.0", "18200.91", "high", "892.5893"),  # 892.5 × 1.0001 = 892.58925, half up
+    ("dip-national-1.0", "45500", "high", "3570.0000"),  # exactly 5×: 850 × 1.05 × 4
+    ("dip-national-1.0", "45500.01", "extreme", "3570.0010"),  # > 5×: review candidate
+    # Tai'an: r ≤ 0.5 low, coefficients not again on outliers; high r − 2 + h (h = 0.7)
+    ("dip-taian", "9100", "normal", "595.0000"),  # 850 × 0.7
+    ("dip-taian", "4550", "low", "425.0000"),  # exactly 50%: low (≤), 850 × 0.5
+    ("dip-taian", "4550.01", "normal", "595.0000"),
+    ("dip-taian", "18200", "normal", "595.0000"),
+    ("dip-taian", "27300", "high", "1445.0000"),  # 850 × (3 − 2 + 0.7)
+    ("dip-taian", "45500", "high", "3145.0000"),  # 850 × 3.7
+    ("dip-taian", "54600", "extreme", "3995.0000"),  # 6×: high formula continues, 850 × 4.7
+    # Jining: ≤ 0.5 low without coefficients; 2 < r ≤ 5: r − 2 + h with coefficients; > 5: h
+    ("dip-jining", "4550", "low", "425.0000"),
+    ("dip-jining", "18200", "normal", "935.0000"),  # 850 × 1.1
+    ("dip-jining", "45500", "high", "3833.5000"),  # 850 × 4.1 × 1.1
+    ("dip-jining", "45500.01", "extreme", "1028.5000"),  # 850 × 1.1 × 1.1
+])
+def test_hand_computed_and_boundaries(policy: str, cost: str, deviation: str, points: str):
+    row = one(policy, **case(cost))
+    assert row["deviation"] == deviation
+    assert row["points"] == Decimal(points)
+    assert row["scheme"] == "dip" and row["group"] == "K35.8-1"
+
+
+def test_blank_packet_and_primary_care():
+    # blank packet KBBZ (score 300, mean 3,000): national × 0.7; Tai'an cost/mean × 0.4368 × 0.9
+    assert one("dip-national-1.0", **case("3000", "KBBZ"))["points"] == Decimal("210")
+    assert one("dip-taian", **case("6000", "KBBZ"))["points"] == Decimal("235.8720")
+    # primary-care packet: the same points at every level (no hospital coefficient)
+    a = one("dip-national-1.0", **case("4800", "J18.9-0", level="3"))
+    b = one("dip-national-1.0", **case("4800", "J18.9-0", level="1"))
+    assert a["points"] == b["points"] == Decimal("480")
+
+
+def test_auxiliary_coefficient_applies():
+    row = one("dip-national-1.0", **case("28033", "I21.0-1", aux="1.25"))
+    assert row["points"] == Decimal("3000") * Decimal("1.25") * Decimal("1.05")
+
+
+def test_ungroupable_and_unknown_level_are_not_dropped():
+    rows = settle(grouped([
+        {"case_id": "u", "status": "ungroupable", "cost": "1000"},
+        {"case_id": "x", **case("9100", level="9")},
+    ]), "dip-jining").to_pylist()
+    assert [(r["settled"], r["reason"]) for r in rows] == [(False, "ungroupable"),
+                                                           (False, "level_unknown")]
+    rows = settle(grouped([{"case_id": "u", "status": "ungroupable", "cost": "1000"}]),
+                  "dip-national-1.0").to_pylist()
+    assert rows[0]["payment_class"] == "ungroupable" and rows[0]["payment"] == Decimal("700")
+
+
+def test_payment_and_fund_with_the_clearing_point_value():
+    cases = [{"case_id": str(k), **case(c, scheme=s)} for k, (c, s) in enumerate(
+        [("9100", "employee"), ("4000", "employee"), ("20000", "resident")])]
+    out = settle(grouped(cases), "dip-national-1.0").to_pylist()
+    # employee points: 892.5 + 850·1.05·4000/9100 = 892.5 + 392.3077 = 1284.8077
+    pv = Fraction(1200000) / Fraction("0.85") / Fraction("1284.8077")
+    pv = Fraction(round(pv * 10**6), 10**6)  # (no .5 tie here)
+    assert out[0]["payment"] == Decimal(round(Fraction("892.5") * pv * 100)) / 100
+    assert out[0]["fund_payment"] == (out[0]["payment"] * Decimal("0.85")).quantize(
+        Decimal("0.01"))
+
+
+def test_special_review_cap_is_region_wide_and_deterministic():
+    # 400 discharges → cap ⌊0.005 × 400⌋ = 2 of the 4 cases above 5×: the two highest r
+    cases = [{"case_id": f"c{k:03d}", **case("9100", hospital=f"H{k % 3}")} for k in range(396)]
+    extreme = {"e1": "60000", "e2": "91000", "e3": "91000", "e4": "50000"}
+    cases += [{"case_id": cid, **case(cost)} for cid, cost in extreme.items()]
+    out = {r["case_id"]: r for r in settle(grouped(cases), "dip-national-1.0").to_pylist()}
+    assert [cid for cid in extreme if out[cid]["deviation"] == "review"] == ["e2", "e3"]
+    assert out["e2"]["payment"] == Decimal("91000")  # by item
+    assert out["e1"]["deviation"] == "extreme" and out["e1"]["payment_class"] == "high_outlier"
+    # r ties broken by case id: e2 before e3 when the cap is 1
+    out = {r["case_id"]: r for r in settle(grouped(cases[:200] + cases[396:]),
+                                           "dip-national-1.0").to_pylist()}
+    assert [cid for cid in extreme if out[cid]["deviation"] == "review"] == ["e2"]
+
+
+def test_start_of_year_point_value_weights_1_2_7():
+    years = [{"cost": "1000000", "points": "100000"}, {"cost": "1200000", "points": "110000"},
+             {"cost": "1500000", "points": "120000"}]
+    want = Fraction(1000000 + 2 * 1200000 + 7 * 1500000, 100000 + 2 * 110000 + 7 * 120000)
+    assert start_point_value(years) == Decimal(round(want * 10**4)) / 10**4
+
+
+def test_policy_errors_name_the_file(tmp_path):
+    text = (POLICIES / "dip-taian.toml").read_text("utf-8").replace(
+        'high_add = "hospital"', 'high_add = "two"')
+    path = tmp_path / "bad.toml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(DrgkitError, match="dip.deviation.high_add") as err:
+        Policy.from_toml(path)
+    assert "bad.toml" in str(err.value)
+
+
+# ------------------------------------------------------------------ against the reference
+_case = st.builds(
+    lambda p, cents, scheme, level, aux: {
+        "packet": p[0], "kind": p[1], "score": p[2], "cost": f"{cents // 100}.{cents % 100:02d}",
+        "scheme": scheme, "level": level, "aux": aux},
+    st.sampled_from(PACKETS),
+    st.one_of(st.integers(0, 8_000_000), st.sampled_from([455000, 910000, 1820000, 4550000,
+                                                          300000, 150000, 2400000])),
+    st.sampled_from(["employee", "resident"]), st.sampled_from(["1", "2", "3"]),
+    st.sampled_from([None, None, "1.25", "1.08"]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_case, min_size=1, max_size=40), st.sampled_from(VARIANTS))
+def test_fast_equals_reference(cases, policy):
+    for k, c in enumerate(cases):
+        c["case_id"] = f"{k:04d}"
+        c["status"] = "ok"
+    ref = Reference(POLICIES / f"{policy}.toml", DEMO)
+    expected, values = ref.settle(cases)
+    out = settle(grouped(cases), policy).to_pylist()
+    for c, e, r in zip(cases, expected, out, strict=True):
+        assert r["settled"] == (e["class"] != "not_settled"), (c, e, r)
+        if not r["settled"]:
+            continue
+        assert r["payment_class"] == e["class"], (c, e, r)
+        if "points" in e:
+            assert Fraction(r["points"]) == e["points"], (c, e, r)
+        assert Fraction(r["payment"]) == e["payment"], (c, e, r)
+        assert Fraction(r["fund_payment"]) == e["fund"], (c, e, r)
+
+
+def test_fund_identity_after_the_documented_rounding():
+    """Σ fund payments = fund − residue, the residue coming only from rounding the point value
+    to value_decimals and each case half up to the cent (bounded, and equal to the
+    reference's)."""
+    cases = [{"case_id": f"{k:04d}", "status": "ok",
+              **case(str(3000 + 37 * k), PACKETS[k % 5][0], level=str(1 + k % 3),
+                     scheme=("employee", "resident")[k % 2])} for k in range(300)]
+    out = settle(grouped(cases), "dip-national-1.0").to_pylist()
+    ref = Reference(POLICIES / "dip-national-1.0.toml", DEMO)
+    expected, values = ref.settle(cases)
+    for scheme, fund in (("employee", Fraction(1200000)), ("resident", Fraction(800000))):
+        mine = [r for r in out if r["insurance_type"] == scheme and r["settled"]]
+        paid = sum(Fraction(r["fund_payment"]) for r in mine)
+        pts = sum(Fraction(r["points"]) for r in mine if r["points"] is not None)
+        # exact share of each case before rounding: Σ = fund exactly
+        exact = sum(Fraction(r["points"]) * fund / pts for r in mine)
+        assert exact == fund
+        bound = Fraction(len(mine), 100) + pts * Fraction(1, 2 * 10**6)
+        assert abs(fund - paid) <= bound
+        assert paid == sum(e["fund"] for c, e in zip(cases, expected, strict=True)
+                           if c["scheme"] == scheme and e["class"] != "not_settled")
+
+
+def test_partitioned_and_dask_runs_equal_the_single_run(tmp_path):
+    # extreme cases too, so the special-review cap (region-wide) crosses partitions
+    cases = [{"case_id": f"{k:04d}", "status": "ok",
+              **case(str(1000 + 211 * k), PACKETS[k % 6][0], level=str(1 + k % 3),
+                     scheme=("employee", "resident")[k % 2])} for k in range(400)]
+    table = grouped(cases)
+    path = tmp_path / "cases.parquet"
+    pq.write_table(table, path, row_group_size=100)
+    single = settle(table, "dip-national-1.0")
+    assert "review" in single.column("deviation").to_pylist()
+    local = settle_dataset(path, tmp_path / "out", "dip-national-1.0")
+    got = local.table()
+    assert len(local.paths) == 4
+    assert got.schema == single.schema
+    assert got.to_pylist() == single.to_pylist()
+    assert local.point_values == settle_dataset(path, tmp_path / "o2", "dip-national-1.0",
+                                                row_groups_per_partition=4).point_values
+    with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
+        dask = settle_dataset(path, tmp_path / "dask", "dip-national-1.0", runner=runner)
+    for a, b in zip(local.paths, dask.paths, strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
