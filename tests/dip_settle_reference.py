@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import math
-import tomllib
 from fractions import Fraction as F
 from pathlib import Path
+
+import tomllib
 
 
 def half_up(x: F) -> int:
@@ -119,19 +120,19 @@ class Reference:
         cands = sorted((p["review"] for p in priced if "review" in p),
                        key=lambda rc: (-rc[0], rc[1]))
         approved = {cid for _r, cid in cands[:cap]}
-        for c, p in zip(cases, priced):
+        for c, p in zip(cases, priced, strict=True):
             if "review" in p and c["case_id"] in approved:
                 p.update({"class": "special_review", "dev": "review", "item": p["review_item"]})
                 del p["points"]
         values: dict[str, F] = {}
         for pool, fund in self.fund.items():
-            mine = [(c, p) for c, p in zip(cases, priced)
+            mine = [(c, p) for c, p in zip(cases, priced, strict=True)
                     if p["class"] != "not_settled" and (pool == "all" or c["scheme"] == pool)]
             pts = sum((p["points"] for _c, p in mine if "points" in p), F(0))
             item = sum((p["item"] for _c, p in mine if "item" in p), F(0))
             if pts:
                 values[pool] = rnd((fund / self.ratio[pool] - item) / pts, self.vd)
-        for c, p in zip(cases, priced):
+        for c, p in zip(cases, priced, strict=True):
             if p["class"] == "not_settled":
                 continue
             if "points" in p:
