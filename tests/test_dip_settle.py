@@ -244,3 +244,61 @@ def test_partitioned_and_dask_runs_equal_the_single_run(tmp_path):
         dask = settle_dataset(path, tmp_path / "dask", "dip-national-1.0", runner=runner)
     for a, b in zip(local.paths, dask.paths, strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+# ------------------------------------------------------------------ prepayment and clearing
+def _year() -> tuple[pa.Table, Policy]:
+    cases = [
+        {"case_id": "1", **case("9100", level="3", scheme="employee", hospital="H1"),
+         "month": "2024-03-02"},
+        {"case_id": "2", **case("4000", level="3", scheme="resident", hospital="H1"),
+         "month": "2024-03-20"},
+        {"case_id": "3", **case("7600", level="2", scheme="employee", hospital="H2"),
+         "month": "2024-04-01"},
+    ]
+    table = grouped(cases).append_column("discharge_date",
+                                         pa.array([c["month"] for c in cases]))
+    return settle(table, "dip-national-1.0"), Policy.from_toml(POLICIES /
+                                                               "dip-national-1.0.toml")
+
+
+def test_monthly_prepayment_with_deposit_hand_computed():
+    from drgkit.settlement._dip_period import dip_prepayments
+
+    settled, policy = _year()
+    rows = dip_prepayments(settled, policy).to_pylist()
+    assert [(r["month"], r["hospital_id"]) for r in rows] == [("2024-03", "H1"),
+                                                             ("2024-04", "H2")]
+    # H1, March: case 1 892.5 points × 9.8 = 8746.50; case 2 resident, low r = 4000/9100:
+    # 850 × 1.05 × 4000/9100 = 392.3077 points × 9.5 = 3726.92 (3726.92315)
+    # patients at the ratios: 8746.50 − 7434.53 (7434.525 up) = 1311.97;
+    # 3726.92 − 2608.84 (2608.844) = 1118.08
+    h1 = rows[0]
+    assert h1["amount"] == Decimal("12473.42")
+    assert h1["patient_share"] == Decimal("2430.05")
+    assert h1["prepayment"] == Decimal("9039.03")  # (12473.42 − 2430.05) × 0.9 = 9039.033
+    assert h1["deposit"] == Decimal("451.95")  # 5%: 451.9515
+    assert h1["paid"] == Decimal("8587.08")
+
+
+def test_annual_clearing_uses_the_period_settlement():
+    from drgkit.settlement import settle_period
+    from drgkit.settlement._dip_period import dip_clearing, dip_prepayments
+
+    settled, policy = _year()
+    pre = dip_prepayments(settled, policy)
+    out = {r["hospital_id"]: r for r in dip_clearing(settled, policy,
+                                                     advance={"H1": 100000}).to_pylist()}
+    period = {r["hospital_id"]: r for r in settle_period(settled, policy).to_pylist()}
+    paid = {r["hospital_id"]: r["paid"] for r in pre.to_pylist()}
+    assert out["H1"]["already_paid"] == paid["H1"] + Decimal("1000.00")
+    assert out["H1"]["clearing"] == period["H1"]["fund_due"] - paid["H1"] - Decimal("1000")
+    assert out["H2"]["clearing"] == period["H2"]["fund_due"] - paid["H2"]
+    assert out["H1"]["deposit_released"] == Decimal("451.95")
+
+
+def test_budget_override_sets_the_dip_fund(tmp_path):
+    policy = Policy.from_toml(POLICIES / "dip-taian.toml",
+                              overrides={"points.budget.employee": "2000000"})
+    assert policy.dip.fund["employee"] == Decimal("2000000")
+    assert policy.dip.fund["resident"] == Decimal("700000")

@@ -210,12 +210,21 @@ def period(settled, policy, weights, overrides, out, month, all_months, hospital
     bands, and clearing against what was already paid; or, with --month, the monthly
     pre-settlement.
     """
+    import pyarrow.compute as pc
+
     from ..settlement import presettle, presettle_all, quality_deductions, settle_period
     from ..settlement._settle import read_settled
 
     pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
     table = read_settled(settled)
-    if month:
+    if pol.method == "dip" and (month or all_months):
+        from ..settlement._dip_period import dip_prepayments
+
+        # DIP: points × start-of-year point value, with the quality deposit withheld
+        result = dip_prepayments(table, pol)
+        if month:
+            result = result.filter(pc.equal(result.column("month"), month))
+    elif month:
         result = presettle(table, pol, month=month)
     elif all_months:
         result = presettle_all(table, pol)

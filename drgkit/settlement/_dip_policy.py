@@ -146,6 +146,9 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
         if v == 0:
             raise err(f"dip.hospital_coefficients.{k} must be above 0")
     fund = {str(k): dec(v, f"dip.fund.{k}", path) for k, v in table("fund").items()}
+    # ``--budget POOL=YUAN`` (points.budget) gives the DIP fund of a pool on the command line
+    budget = config.get("points", {}).get("budget", {})
+    fund.update({str(k): dec(v, f"points.budget.{k}", path) for k, v in budget.items()})
     start = {str(k): dec(v, f"dip.start_point_value.{k}", path, positive=True)
              for k, v in table("start_point_value").items()}
     if deviation.reference == "standard" and not start:
