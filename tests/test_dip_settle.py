@@ -129,7 +129,8 @@ def test_payment_and_fund_with_the_clearing_point_value():
         [("9100", "employee"), ("4000", "employee"), ("20000", "resident")])]
     out = settle(grouped(cases), "dip-national-1.0").to_pylist()
     # employee points: 892.5 + 850·1.05·4000/9100 = 892.5 + 392.3077 = 1284.8077
-    pv = Fraction(1200000) / Fraction("0.85") / Fraction("1284.8077")
+    fund = Policy.from_toml(POLICIES / "dip-national-1.0.toml").dip.fund["employee"]
+    pv = Fraction(fund) / Fraction("0.85") / Fraction("1284.8077")
     pv = Fraction(round(pv * 10**6), 10**6)  # (no .5 tie here)
     assert out[0]["payment"] == Decimal(round(Fraction("892.5") * pv * 100)) / 100
     assert out[0]["fund_payment"] == (out[0]["payment"] * Decimal("0.85")).quantize(
@@ -210,7 +211,8 @@ def test_fund_identity_after_the_documented_rounding():
     out = settle(grouped(cases), "dip-national-1.0").to_pylist()
     ref = Reference(POLICIES / "dip-national-1.0.toml", DEMO)
     expected, _values = ref.settle(cases)
-    for scheme, fund in (("employee", Fraction(1200000)), ("resident", Fraction(800000))):
+    funds = Policy.from_toml(POLICIES / "dip-national-1.0.toml").dip.fund
+    for scheme, fund in ((s, Fraction(funds[s])) for s in ("employee", "resident")):
         mine = [r for r in out if r["insurance_type"] == scheme and r["settled"]]
         paid = sum(Fraction(r["fund_payment"]) for r in mine)
         pts = sum(Fraction(r["points"]) for r in mine if r["points"] is not None)
@@ -301,4 +303,55 @@ def test_budget_override_sets_the_dip_fund(tmp_path):
     policy = Policy.from_toml(POLICIES / "dip-taian.toml",
                               overrides={"points.budget.employee": "2000000"})
     assert policy.dip.fund["employee"] == Decimal("2000000")
-    assert policy.dip.fund["resident"] == Decimal("700000")
+    assert policy.dip.fund["resident"] == Decimal("40000000")
+
+
+# ------------------------------------------------------------------ across schemes, CLI
+@pytest.fixture(scope="module")
+def demo_cases(tmp_path_factory) -> Path:
+    from drgkit._demo import generate_cases
+
+    path = tmp_path_factory.mktemp("dipcases") / "cases.parquet"
+    pq.write_table(generate_cases(300, bad_fraction=0.0), path)
+    return path
+
+
+def test_compare_drg_and_dip_per_hospital(demo_cases):
+    from drgkit.settlement._scheme_simulate import compare_schemes
+
+    table = compare_schemes(demo_cases, "demo-points", "dip-national-1.0")
+    drg = settle(demo_cases, "demo-points").to_pylist()
+    dip = settle(demo_cases, "dip-national-1.0").to_pylist()
+    for row in table.to_pylist():
+        h = row["hospital_id"]
+        want_b = sum((r["payment"] for r in drg if r["hospital_id"] == h and r["settled"]),
+                     Decimal(0))
+        want_a = sum((r["payment"] for r in dip if r["hospital_id"] == h and r["settled"]),
+                     Decimal(0))
+        assert (row["payment_base"], row["payment_alt"]) == (want_b, want_a)
+        assert row["payment_change"] == (row["normal_alt"] - row["normal_base"]) + (
+            row["special_alt"] - row["special_base"])
+    assert table.column("cases").to_pylist() and sum(table.column("cases").to_pylist()) == 300
+
+
+def test_cli_settle_period_and_simulate_with_a_dip_policy(demo_cases, tmp_path):
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = tmp_path / "settled.csv"
+    res = CliRunner().invoke(cli, ["settle", str(demo_cases), "-p", "dip-jining", "-r",
+                                   "dip_demo_2024", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "point value (all)" in res.output
+    res = CliRunner().invoke(cli, ["period", str(out), "-p", "dip-jining", "-o",
+                                   str(tmp_path / "period.csv")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["period", str(out), "-p", "dip-national-1.0", "--all-months",
+                                   "-o", str(tmp_path / "pre.csv")])
+    assert res.exit_code == 0, res.output
+    assert "deposit" in (tmp_path / "pre.csv").read_text()
+    res = CliRunner().invoke(cli, ["simulate", str(demo_cases), "--base-policy", "demo-points",
+                                   "--alt-policy", "dip-taian", "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert "payment_change" in (tmp_path / "s.csv").read_text()

@@ -271,6 +271,25 @@ def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     if len(set(keys)) != len(keys):
         raise UserError(f"--by names a key twice: {by!r}")
+    reg = _registry.default_registry()
+    pols = [reg.policy(p, weights=w) if p else None
+            for p, w in ((base_policy, weights), (alt_policy, alt_weights))]
+    if any(p is not None and p.method == "dip" for p in pols):
+        # across schemes (DRG ↔ DIP): each side grouped by its own ruleset or catalogue
+        from ..settlement._scheme_simulate import compare_schemes
+
+        with data_warnings():
+            table = compare_schemes(cases, pols[0], pols[1] or pols[0],
+                                    base_grouper=base_ruleset, alt_grouper=alt_ruleset,
+                                    by=keys)
+        click.echo(render_table(table, rows))
+        if out is not None:
+            write_table(out, table)
+            click.echo(f"wrote {out}")
+        if cases_out is not None:
+            raise UserError("--cases-out is not available across schemes: settle each side "
+                            "with drgkit settle")
+        return
     with data_warnings():
         sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
                         alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,
