@@ -355,3 +355,29 @@ def test_cli_settle_period_and_simulate_with_a_dip_policy(demo_cases, tmp_path):
                                    "--alt-policy", "dip-taian", "-o", str(tmp_path / "s.csv")])
     assert res.exit_code == 0, res.output
     assert "payment_change" in (tmp_path / "s.csv").read_text()
+
+
+def test_both_schemes_name_their_scheme_and_group(demo_cases):
+    drg = settle(demo_cases, "demo-points")
+    dip = settle(demo_cases, "dip-national-1.0")
+    assert set(drg.column("scheme").to_pylist()) == {"drg"}
+    assert set(dip.column("scheme").to_pylist()) == {"dip"}
+    assert drg.column("group").to_pylist() == drg.column("drg").to_pylist()
+    # the money columns period, alliance and simulate read are in both tables, same types
+    for name in ("payment", "fund_payment", "patient_share", "gain_loss", "standard",
+                 "total_cost", "settled", "payment_class", "hospital_id", "department"):
+        assert drg.schema.field(name).type == dip.schema.field(name).type, name
+
+
+def test_dip_settled_csv_reads_back_with_its_types(tmp_path, demo_cases):
+    from drgkit.settlement._output import read_settled
+
+    out = tmp_path / "s.csv"
+    from drgkit.settlement import settle_file
+
+    settle_file(demo_cases, out, "dip-national-1.0")
+    back = read_settled(out)
+    direct = settle(demo_cases, "dip-national-1.0")
+    for name in ("points", "factor", "score", "payment", "reference_cost"):
+        assert back.column(name).type == direct.schema.field(name).type, name
+        assert back.column(name).to_pylist() == direct.column(name).to_pylist(), name

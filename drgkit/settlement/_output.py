@@ -70,6 +70,9 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("discharge_date", pa.date32()),
         pa.field("status", pa.dictionary(pa.int8(), pa.string())),
         pa.field("drg", pa.string()),
+        # both schemes' tables name the scheme and the group (DRG code or DIP packet)
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("group", pa.string()),
         pa.field("rw", RW_TYPE),
         pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
         pa.field("settled", pa.bool_()),
@@ -163,8 +166,10 @@ def read_settled(source: Any) -> pa.Table:
 
 
 def settle_schema_fields() -> list[pa.Field]:
-    """The typed columns of a settlement result (both methods)."""
+    """The typed columns of a settlement result (every method, both schemes)."""
     fields = list(settle_schema(_SchemaProbe()))
+    names = {f.name for f in fields}
+    fields += [f for f in dip_settle_schema(_SchemaProbe()) if f.name not in names]
     return fields
 
 
