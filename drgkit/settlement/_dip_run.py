@@ -35,8 +35,10 @@ from .._money import (
     cents_array,
     coefficient_units,
     exact_int,
+    exact_sum,
     scaled_array,
     to_cents,
+    to_scaled,
 )
 from ..errors import CaseDataError
 from ..schema import Layout
@@ -160,14 +162,19 @@ class DipSettleRun:
         idc = g.column("case_id") if "case_id" in names else None
         ids = idc.cast(pa.string()) if idc is not None else pa.array(
             [str(row0 + i + 1) for i in range(n)])
-        status = text("status").to_pylist()
-        greason = text("reason").to_pylist()
+        status = text("status")
+
+        def status_is(value: str) -> np.ndarray:
+            return pc.fill_null(pc.equal(status, value), False).to_numpy(zero_copy_only=False)
+
+        ok, ungroupable = status_is("ok"), status_is("ungroupable")
         cols = {f: self.plan.column(batch, f) for f in self.plan.source}
         p = self.policy
         reason = np.full(n, None, dtype=object)
-        for i, s in enumerate(status):
-            if s not in ("ok", "ungroupable"):
-                reason[i] = greason[i] or "not_grouped"
+        other = ~(ok | ungroupable)
+        if other.any():
+            greason = text("reason").to_numpy(zero_copy_only=False)
+            reason[other] = [g or "not_grouped" for g in greason[other]]
 
         def unsettled(mask: np.ndarray, why: str) -> None:
             reason[mask & (reason == None)] = why  # noqa: E711
@@ -194,167 +201,186 @@ class DipSettleRun:
             scheme = np.array([self.schemes.index(t) if t in self.schemes else -1
                                for t in tab] + [-1], dtype=np.int64)[index]
         unsettled(scheme < 0, "scheme_unknown")
-        level, hcoef = self._levels(cols.get("hospital_level"), cols.get("hospital_id"), n)
-        ok = np.array([s == "ok" for s in status], dtype=np.bool_)
-        unsettled(ok & (hcoef == None), "level_unknown")  # noqa: E711
-        ungroupable = np.array([s == "ungroupable" for s in status], dtype=np.bool_)
+        level, hcoef, h_ok = self._levels(cols.get("hospital_level"), cols.get("hospital_id"),
+                                          n)
+        unsettled(ok & ~h_ok, "level_unknown")
         if self.rules.ungroupable_factor is None:
             unsettled(ungroupable, "ungroupable")
+        group = text("packet")
+        kind = text("packet_kind")
+
+        def kind_is(value: str) -> np.ndarray:
+            return pc.fill_null(pc.equal(kind, value), False).to_numpy(zero_copy_only=False)
+
+        score, _s_ok = _units(g, "score", n)
+        aux, aux_ok = _units(g, "aux_coefficient", n)
+        mean, mean_ok = self._means(group, level, n)
         return _Prepared(
-            n=n, ids=ids, status=status, status_arr=g.column("status"), group=text("packet"),
-            kind=text("packet_kind").to_pylist(), score=_units(g, "score", n),
-            aux=_units(g, "aux_coefficient", n), catalogue=text("catalogue"),
+            n=n, ids=ids, status_arr=g.column("status"), ok=ok, ungroupable=ungroupable,
+            group=group, kind=kind, blank=kind_is("blank"), primary=kind_is("primary"),
+            score=score, aux=aux, aux_ok=aux_ok, catalogue=text("catalogue"),
             cost=cost, cost_ok=cflag == OK, patient=patient, scheme=scheme, level=level,
-            hcoef=hcoef, reason=reason, columns={**cols, **{k: batch.column(k)
-                                                            for k in self.keep}})
+            hcoef=hcoef, h_ok=h_ok, mean=mean, mean_ok=mean_ok, reason=reason,
+            columns={**cols, **{k: batch.column(k) for k in self.keep}})
+
+    def _means(self, group: pa.Array, level: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The packet's mean cost (cents) at the case's level, else at ``all``."""
+        key = pc.binary_join_element_wise(pc.fill_null(group, ""), pc.fill_null(level, ""),
+                                          "\x1f")
+        enc = pc.dictionary_encode(key)
+        table = []
+        for text in enc.dictionary.to_pylist():
+            packet, lv = text.split("\x1f")
+            table.append(self._stats.get((packet, lv), self._stats.get((packet, "all"), -1)))
+        values = np.array([*table, -1], dtype=np.int64)[
+            enc.indices.fill_null(len(table)).to_numpy(zero_copy_only=False)] if n else \
+            np.zeros(0, np.int64)
+        return np.maximum(values, 0), values >= 0
 
     def _levels(self, arr: pa.Array | None, hospital: pa.Array | None, n: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+                ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """Level text per case (hospitals table first, then the case's column, then the
+        policy's default; aliases applied) and the hospital coefficient in units of 10^-6:
+        the hospitals table's coefficient, else the policy's level coefficient (1 when the
+        policy has no level table)."""
         level = np.full(n, None, dtype=object)
         if arr is not None:
             uniq, index = _cases._encode(arr)
             level = np.array([parse_level(v) for v in uniq] + [None], dtype=object)[index]
-        coef = np.full(n, None, dtype=object)
+        coef = np.full(n, -1, dtype=np.int64)
         if self.hospitals and hospital is not None:
             uniq, index = _cases._encode(hospital.cast(pa.string()))
             known = [self.hospitals.get(v, (None, None)) for v in uniq]
             lv = np.array([k[0] for k in known] + [None], dtype=object)[index]
-            cf = np.array([k[1] for k in known] + [None], dtype=object)[index]
+            coef = np.array([coefficient_units(k[1]) if k[1] is not None else -1
+                             for k in known] + [-1], dtype=np.int64)[index]
             level = np.where(lv != None, lv, level)  # noqa: E711
-            coef = cf
         if self.policy.default_level:
             level = np.where(level == None, self.policy.default_level, level)  # noqa: E711
         aliases = {str(k): str(v) for k, v in self.policy.config.get("levels", {}).get(
             "aliases", {}).items()}
-        level = np.array([aliases.get(x, x) if x is not None else None for x in level],
-                         dtype=object)
+        enc = pc.dictionary_encode(pa.array(level, pa.string()))
+        names = [aliases.get(x, x) for x in enc.dictionary.to_pylist()]
         table = self.rules.level_coefficients
-        out = np.full(n, None, dtype=object)
-        for i in range(n):
-            c = coef[i]
-            if c is not None:
-                out[i] = coefficient_units(c)
-            elif not table:
-                out[i] = U
-            elif level[i] in table:
-                out[i] = coefficient_units(table[level[i]])
-        return level, out
+        units = [coefficient_units(table[x]) if x in table else (-1 if table else U)
+                 for x in names]
+        idx = enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False) if n else \
+            np.zeros(0, np.int64)
+        by_level = np.array([*units, -1 if table else U], dtype=np.int64)[idx]
+        out = np.where(coef >= 0, coef, by_level)
+        level_arr = pa.array(np.array([*names, None], dtype=object)[idx], pa.string()) if n \
+            else pa.nulls(0, pa.string())
+        return level_arr, out, out >= 0
 
     # ------------------------------------------------------------------ pricing
     def _price(self, q: _Prepared, approved: frozenset[str] | None) -> dict[str, Any]:
         """Per case: payment class, deviation class, points (×10^point_decimals), money paid
         by item, the factor, the reference and the packet's standard. ``approved``: the case
-        ids accepted for special review (None in pass 1: candidates are only marked)."""
+        ids accepted for special review (None in pass 1: candidates are only marked).
+
+        Vectorised over Python integers (numpy object arrays): every product is exact, with no
+        int64 overflow, and each amount is rounded once, half up."""
         n = q.n
         r = self.rules
         d = r.deviation
-        pd = self.policy.point_decimals
-        pclass = np.full(n, P["not_settled"], dtype=np.int8)
-        dev = np.full(n, D_NONE, dtype=np.int8)
-        points = np.zeros(n, dtype=np.int64)
-        by_item = np.zeros(n, dtype=np.int64)
-        is_points = np.zeros(n, dtype=np.bool_)
-        is_item = np.zeros(n, dtype=np.bool_)
-        candidate = np.zeros(n, dtype=np.bool_)
-        alt_points = np.zeros(n, dtype=np.int64)  # a candidate's points if not approved
-        factor: list[Fraction | None] = [None] * n
-        ref = np.zeros(n, dtype=np.int64)
-        has_ref = np.zeros(n, dtype=np.bool_)
-        standard = np.zeros(n, dtype=np.int64)
+        scale = 10**self.policy.point_decimals
+        live = q.reason == None  # noqa: E711
+        ung = live & q.ungroupable
+        pts_case = live & q.ok
+        blank = pts_case & q.blank
+        zero = np.zeros(n, dtype=object)
+        cost = q.cost.astype(object)
+        score = np.where(pts_case, q.score, 0).astype(object)
+        a = np.where(q.aux_ok & r.auxiliary, q.aux, U).astype(object)
+        hh = np.where(q.primary & (not r.primary_hospital_coefficient), U,
+                      np.where(q.h_ok, q.hcoef, U)).astype(object)
+        # the packet's standard at the start-of-year point value (reference "standard")
+        standard = zero.copy()
         has_std = np.zeros(n, dtype=np.bool_)
-        group = q.group.to_pylist()
-        ids = q.ids.to_pylist() if approved is not None else None
-        scale = 10**pd
-        den3 = U * U * U
-        for i in range(n):
-            if q.reason[i] is not None:
+        for k, name in enumerate(self.schemes):
+            pv = self._start.get(name, self._start.get("all"))
+            mine = pts_case & (q.scheme == k)
+            if pv is None or not mine.any():
                 continue
-            cost = int(q.cost[i])
-            if q.status[i] == "ungroupable":
-                f = r.ungroupable_factor
-                by_item[i] = _half_up(cost * coefficient_units(f), U)
-                is_item[i] = True
-                pclass[i] = P["ungroupable"]
-                factor[i] = Fraction(f)
-                continue
-            packet, kind = group[i], q.kind[i]
-            score = q.score[i]
-            h = q.hcoef[i]
-            a = q.aux[i] if (r.auxiliary and q.aux[i] is not None) else U
-            hh = U if (kind == "primary" and not r.primary_hospital_coefficient) else h
-            sname = self.schemes[q.scheme[i]]
-            pv = self._start.get(sname, self._start.get("all"))
-            if pv is not None:
-                standard[i] = _half_up(score * a * hh * pv.numerator * 100,
-                                       den3 * pv.denominator)
-                has_std[i] = True
-            if d.reference == "standard":
-                rc = int(standard[i]) if pv is not None else None
+            num = score[mine] * a[mine] * hh[mine] * (pv.numerator * 100)
+            den = U**3 * pv.denominator
+            standard[mine] = (2 * num + den) // (2 * den)
+            has_std |= mine
+        ref = (standard if d.reference == "standard" else q.mean).copy()
+        has_ref = pts_case & (has_std if d.reference == "standard" else q.mean_ok) & (ref > 0)
+        ref = np.where(has_ref, ref, 1).astype(object)
+        cu = cost * U
+        low_t = self._low * ref
+        low = has_ref & ~blank & ((cu <= low_t) if d.low_inclusive else (cu < low_t))
+        low = low.astype(np.bool_)
+        high = (has_ref & ~blank & ~low & (cu > self._high * ref)).astype(np.bool_)
+        extreme = high & ((cu > self._extreme * ref) if self._extreme is not None
+                          else np.zeros(n, np.bool_)).astype(np.bool_)
+        normal = pts_case & ~blank & ~low & ~high
+        # factor fn/fd and whether the coefficients apply, per class
+        fn = np.where(pts_case, 1, 0).astype(object)
+        fd = np.ones(n, dtype=object)
+        fn[low], fd[low] = cost[low], ref[low]
+        add = U if d.high_add == "one" else hh[high]
+        fn[high] = cu[high] - self._high * ref[high] + add * ref[high]
+        fd[high] = ref[high] * U
+        if d.extreme == "hospital":
+            fn[extreme], fd[extreme] = hh[extreme], U
+        coefs = normal | (low & d.coefficients_on_low) | (high & d.coefficients_on_high)
+        ca = np.where(coefs, a, U)
+        ch = np.where(coefs, hh, U)
+        bad_blank = np.zeros(n, dtype=np.bool_)
+        if blank.any():
+            b = r.blank
+            ca[blank], ch[blank] = U, U
+            if b.method == "factor":
+                fn[blank], fd[blank] = coefficient_units(b.factor), U
             else:
-                rc = self._stats.get((packet, q.level[i]), self._stats.get((packet, "all")))
-            if rc is not None and rc > 0:
-                ref[i], has_ref[i] = rc, True
-            is_points[i] = True
-            pclass[i] = P["normal"]
-            if kind == "blank":
-                dev[i] = D_BLANK
-                b = r.blank
-                if b.method == "factor":
-                    fn, fd = coefficient_units(b.factor), U
-                else:
-                    if not has_ref[i]:
-                        q.reason[i] = "no_reference"
-                        is_points[i] = False
-                        pclass[i] = P["not_settled"]
-                        continue
-                    fn = cost * coefficient_units(b.k) * coefficient_units(b.m)
-                    fd = rc * U * U
-                points[i] = _half_up(score * fn * scale, U * fd)
-                factor[i] = Fraction(fn, fd)
-                continue
-            if not has_ref[i]:
-                dev[i] = D_NOREF
-                points[i] = _half_up(score * a * hh * scale, den3)
-                factor[i] = Fraction(1)
-                continue
-            cu = cost * U
-            low = cu <= self._low * rc if d.low_inclusive else cu < self._low * rc
-            high = cu > self._high * rc
-            extreme = self._extreme is not None and cu > self._extreme * rc
-            if low:
-                fn, fd = cost, rc
-                coefs = d.coefficients_on_low
-                dev[i], pclass[i] = D_LOW, P["low_outlier"]
-            elif high:
-                add = U if d.high_add == "one" else hh
-                fn, fd = cu - self._high * rc + add * rc, rc * U
-                coefs = d.coefficients_on_high
-                dev[i], pclass[i] = D_HIGH, P["high_outlier"]
-                if extreme:
-                    dev[i] = D_EXTREME
-                    if d.extreme == "hospital":
-                        fn, fd = hh, U
-            else:
-                fn, fd = 1, 1
-                coefs = True
-                dev[i] = D_NORMAL
-            ca, ch = (a, hh) if coefs else (U, U)
-            pts = _half_up(score * ca * ch * fn * scale, den3 * fd)
-            factor[i] = Fraction(fn, fd)
-            if extreme and d.extreme == "review":
-                candidate[i] = True
-                alt_points[i] = pts
-                by_item[i] = _half_up(cost * coefficient_units(r.review_factor), U)
-                if approved is not None and ids[i] in approved:
-                    is_points[i], is_item[i] = False, True
-                    dev[i], pclass[i] = D_REVIEW, P["special_review"]
-                    factor[i] = Fraction(r.review_factor)
-                    continue
-            points[i] = pts
+                has_bref = blank & q.mean_ok & (q.mean > 0)
+                bad_blank = blank & ~has_bref
+                mref = np.where(has_bref, q.mean, 1).astype(object)
+                fn[blank] = cost[blank] * (coefficient_units(b.k) * coefficient_units(b.m))
+                fd[blank] = mref[blank] * (U * U)
+        num = score * ca * ch * fn * scale
+        den = U**3 * fd
+        points = ((2 * num + den) // (2 * den)).astype(np.int64)
+        factor = ((2 * fn * U + fd) // (2 * fd)).astype(np.int64)
+        dev = np.full(n, D_NONE, dtype=np.int8)
+        dev[pts_case & ~has_ref] = D_NOREF
+        dev[normal & has_ref] = D_NORMAL
+        dev[low], dev[high], dev[extreme], dev[blank] = D_LOW, D_HIGH, D_EXTREME, D_BLANK
+        pclass = np.full(n, P["not_settled"], dtype=np.int8)
+        pclass[pts_case] = P["normal"]
+        pclass[low], pclass[high] = P["low_outlier"], P["high_outlier"]
+        pclass[ung] = P["ungroupable"]
+        by_item = np.zeros(n, dtype=np.int64)
+        if ung.any():
+            f = coefficient_units(r.ungroupable_factor)
+            by_item[ung] = ((2 * cost[ung] * f + U) // (2 * U)).astype(np.int64)
+            factor[ung] = f
+        candidate = extreme & (d.extreme == "review")
+        alt_points = np.where(candidate, points, 0)
+        if candidate.any():
+            f = coefficient_units(r.review_factor)
+            by_item[candidate] = ((2 * cost[candidate] * f + U) // (2 * U)).astype(np.int64)
+        is_points = pts_case & ~bad_blank
+        is_item = ung.copy()
+        if bad_blank.any():
+            q.reason[bad_blank] = "no_reference"
+            pclass[bad_blank] = P["not_settled"]
+        if approved and candidate.any():
+            rows = np.flatnonzero(candidate)
+            ids = q.ids.take(pa.array(rows)).to_pylist()
+            yes = rows[np.array([i in approved for i in ids], dtype=np.bool_)]
+            is_points[yes], is_item[yes] = False, True
+            dev[yes], pclass[yes] = D_REVIEW, P["special_review"]
+            factor[yes] = coefficient_units(r.review_factor)
         return {"pclass": pclass, "dev": dev, "points": points, "by_item": by_item,
                 "is_points": is_points, "is_item": is_item, "candidate": candidate,
-                "alt_points": alt_points, "factor": factor, "ref": ref, "has_ref": has_ref,
-                "standard": standard, "has_std": has_std}
+                "alt_points": alt_points, "factor": factor,
+                "has_factor": is_points | is_item,
+                "ref": np.where(has_ref, ref, 0).astype(np.int64), "has_ref": has_ref,
+                "standard": standard.astype(np.int64), "has_std": has_std}
 
     # ------------------------------------------------------------------ pass 1
     def partial(self, q: _Prepared) -> Partial:
@@ -363,13 +389,14 @@ class DipSettleRun:
         pts: dict[str, int] = {}
         item: dict[str, int] = {}
         review = []
-        ids = q.ids.to_pylist()
         for k, name in enumerate(self.schemes):
             mine = q.scheme == k
-            pts[name] = int(sum(int(v) for v in x["points"][mine & x["is_points"] &
-                                                           ~x["candidate"]]))
-            item[name] = int(sum(int(v) for v in x["by_item"][mine & x["is_item"]]))
-        for i in np.flatnonzero(x["candidate"]).tolist():
+            pts[name] = exact_sum(x["points"][mine & x["is_points"] & ~x["candidate"]])
+            item[name] = exact_sum(x["by_item"][mine & x["is_item"]])
+        rows = np.flatnonzero(x["candidate"])
+        ids = dict(zip(rows.tolist(), q.ids.take(pa.array(rows, pa.int64())).to_pylist(),
+                       strict=True))
+        for i in rows.tolist():
             review.append((self.schemes[q.scheme[i]], int(q.cost[i]), int(x["ref"][i]),
                            str(ids[i]), int(x["alt_points"][i]), int(x["by_item"][i])))
         discharges = int(np.count_nonzero(x["is_points"] | x["is_item"]))
@@ -395,19 +422,18 @@ class DipSettleRun:
                                   file=p.path)
             num = exact_int(value, vd) * 100
             den = 10 ** (p.point_decimals + vd)
-            for i in np.flatnonzero(mine).tolist():
-                pay[i] = _half_up(int(x["points"][i]) * num, den)
+            pts = x["points"][mine].astype(object)
+            pay[mine] = ((2 * pts * num + den) // (2 * den)).astype(np.int64)
         settled = q.reason == None  # noqa: E711
         if p.share_method == "claim":
             over = settled & (q.patient > pay)
             self.summary.shares_capped += int(over.sum())
             patient = np.where(over, np.maximum(pay, 0), q.patient)
         else:
-            ratios = np.array([coefficient_units(p.fund_ratio.get(s, Decimal(0)))
-                               for s in self.schemes], dtype=np.int64)
-            rr = ratios[np.maximum(q.scheme, 0)]
-            fund = np.array([_half_up(int(a) * int(b), U) for a, b in zip(pay, rr, strict=True)],
-                            dtype=np.int64)
+            ratios = np.array([coefficient_units(p.fund_ratio.get(s, p.fund_ratio.get(
+                "all", Decimal(0)))) for s in self.schemes] + [0], dtype=object)
+            rr = ratios[q.scheme]
+            fund = ((2 * pay.astype(object) * rr + U) // (2 * U)).astype(np.int64)
             patient = pay - fund
         fund = pay - patient
         gain = pay - q.cost
@@ -425,8 +451,6 @@ class DipSettleRun:
         reasons = np.where(settled, None, q.reason)
         pclass = x["pclass"]
         pts_valid = settled & x["is_points"]
-        factor = np.array([_half_up(f.numerator * U, f.denominator) if f is not None else 0
-                           for f in x["factor"]], dtype=np.int64)
         group = q.group
         status = q.status_arr if pa.types.is_dictionary(q.status_arr.type) else \
             q.status_arr.dictionary_encode()
@@ -436,7 +460,7 @@ class DipSettleRun:
             text("hospital_id"),
             text("department"),
             text("insurance_type"),
-            pa.array(list(q.level), pa.string()),
+            q.level,
             discharge,
             status,
             constant("dip", n).cast(pa.dictionary(pa.int8(), pa.string())),
@@ -452,13 +476,11 @@ class DipSettleRun:
             cents_array(patient, settled),
             cents_array(gain, settled),
             scaled_array(x["points"], p.point_decimals, pts_valid),
-            scaled_array(np.array([v if v is not None else 0 for v in q.score], np.int64), 6,
-                         np.array([v is not None for v in q.score], np.bool_)),
-            pa.array(q.kind, pa.string()),
+            scaled_array(q.score, 6, q.ok & settled),
+            q.kind,
             pa.DictionaryArray.from_arrays(pa.array(x["dev"], pa.int8()),
                                            pa.array(DEVIATIONS)),
-            scaled_array(factor, 6, np.array([f is not None for f in x["factor"]], np.bool_)
-                         & settled),
+            scaled_array(x["factor"], 6, x["has_factor"] & settled),
             cents_array(x["ref"], x["has_ref"] & settled),
             flags_array(cols.get("readmitted_31d"), n),
             q.catalogue.dictionary_encode().cast(pa.dictionary(pa.int16(), pa.string())),
@@ -482,13 +504,13 @@ class DipSettleRun:
             warnings.warn(message, DataWarning, stacklevel=3)
 
 
-def _units(g: pa.RecordBatch, name: str, n: int) -> np.ndarray:
-    """Decimal column → exact integer units of 10^-6 (None for null or absent)."""
-    out = np.full(n, None, dtype=object)
+def _units(g: pa.RecordBatch, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A decimal column (≤ 6 decimals) → exact integers in units of 10^-6, and validity."""
     if name not in g.schema.names:
-        return out
-    values = g.column(name).to_pylist()
-    for i, v in enumerate(values):
-        if v is not None:
-            out[i] = exact_int(Decimal(str(v)), 6)
-    return out
+        return np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    arr = g.column(name)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    scaled, flag = to_scaled(arr, n, 6, 10**17)
+    return np.where(valid, scaled, 0), valid & (flag == OK)
