@@ -186,7 +186,7 @@ _case = st.builds(
 def test_fast_equals_reference(cases, policy):
     for k, c in enumerate(cases):
         c["case_id"] = f"{k:04d}"
-        c["status"] = "ok"
+        c["status"] = "ungroupable" if k % 7 == 3 else "ok"
     ref = Reference(POLICIES / f"{policy}.toml", DEMO)
     expected, _values = ref.settle(cases)
     out = settle(grouped(cases), policy).to_pylist()
@@ -381,3 +381,19 @@ def test_dip_settled_csv_reads_back_with_its_types(tmp_path, demo_cases):
     for name in ("points", "factor", "score", "payment", "reference_cost"):
         assert back.column(name).type == direct.schema.field(name).type, name
         assert back.column(name).to_pylist() == direct.column(name).to_pylist(), name
+
+
+def test_ungrouped_cases_with_repeated_ids_partitioned_equal_single(tmp_path):
+    from drgkit._demo import generate_cases
+
+    table = generate_cases(400, bad_fraction=0.0)
+    ids = table.column("case_id").to_pylist()
+    ids[250], ids[399] = ids[10], ids[120]  # repeats across partitions
+    table = table.set_column(0, "case_id", pa.array(ids))
+    path = tmp_path / "cases.parquet"
+    pq.write_table(table, path, row_group_size=100)
+    single = settle(table, "dip-national-1.0")
+    reasons = single.column("reason").to_pylist()
+    assert reasons[250] == reasons[399] == "duplicate_case_id"
+    got = settle_dataset(path, tmp_path / "out", "dip-national-1.0").table()
+    assert got.to_pylist() == single.to_pylist()
