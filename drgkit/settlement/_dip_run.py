@@ -42,6 +42,7 @@ from .._money import (
 )
 from ..errors import CaseDataError
 from ..schema import Layout
+from . import _kernel as K
 from ._inputs import parse_level, read_hospitals
 from ._output import (
     PAYMENT_CLASSES,
@@ -172,12 +173,16 @@ class DipSettleRun:
         p = self.policy
         reason = np.full(n, None, dtype=object)
         other = ~(ok | ungroupable)
+        live = ~other  # not yet given a reason (kept beside ``reason`` for speed)
         if other.any():
             greason = text("reason").to_numpy(zero_copy_only=False)
             reason[other] = [g or "not_grouped" for g in greason[other]]
 
         def unsettled(mask: np.ndarray, why: str) -> None:
-            reason[mask & (reason == None)] = why  # noqa: E711
+            new = mask & live
+            if new.any():
+                reason[new] = why
+                live[new] = False
 
         cost, cflag = to_cents(cols.get("total_cost"), n)
         unsettled(cflag == 1, "cost_missing")
@@ -221,6 +226,7 @@ class DipSettleRun:
             score=score, aux=aux, aux_ok=aux_ok, catalogue=text("catalogue"),
             cost=cost, cost_ok=cflag == OK, patient=patient, scheme=scheme, level=level,
             hcoef=hcoef, h_ok=h_ok, mean=mean, mean_ok=mean_ok, reason=reason,
+            live=live,
             columns={**cols, **{k: batch.column(k) for k in self.keep}})
 
     def _means(self, group: pa.Array, level: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -278,73 +284,75 @@ class DipSettleRun:
         by item, the factor, the reference and the packet's standard. ``approved``: the case
         ids accepted for special review (None in pass 1: candidates are only marked).
 
-        Vectorised over Python integers (numpy object arrays): every product is exact, with no
-        int64 overflow, and each amount is rounded once, half up."""
+        Exact and rounded once, half up. Amounts that depend only on the packet's score and
+        the coefficients (normal cases, the standard, the blank packet by factor) are computed
+        once per distinct (score, auxiliary, hospital coefficient, scheme) in Python integers;
+        deviation cases, whose factor depends on the cost, in Python integers on their rows
+        (numpy object arrays): nothing can overflow."""
         n = q.n
         r = self.rules
         d = r.deviation
         scale = 10**self.policy.point_decimals
-        live = q.reason == None  # noqa: E711
+        live = q.live
         ung = live & q.ungroupable
         pts_case = live & q.ok
         blank = pts_case & q.blank
-        zero = np.zeros(n, dtype=object)
-        cost = q.cost.astype(object)
-        score = np.where(pts_case, q.score, 0).astype(object)
-        a = np.where(q.aux_ok & r.auxiliary, q.aux, U).astype(object)
+        score = np.where(pts_case, q.score, 0)
+        a = np.where(q.aux_ok & r.auxiliary, q.aux, U)
         hh = np.where(q.primary & (not r.primary_hospital_coefficient), U,
-                      np.where(q.h_ok, q.hcoef, U)).astype(object)
-        # the packet's standard at the start-of-year point value (reference "standard")
-        standard = zero.copy()
-        has_std = np.zeros(n, dtype=np.bool_)
-        for k, name in enumerate(self.schemes):
-            pv = self._start.get(name, self._start.get("all"))
-            mine = pts_case & (q.scheme == k)
-            if pv is None or not mine.any():
-                continue
-            num = score[mine] * a[mine] * hh[mine] * (pv.numerator * 100)
-            den = U**3 * pv.denominator
-            standard[mine] = (2 * num + den) // (2 * den)
-            has_std |= mine
-        ref = (standard if d.reference == "standard" else q.mean).copy()
-        has_ref = pts_case & (has_std if d.reference == "standard" else q.mean_ok) & (ref > 0)
-        ref = np.where(has_ref, ref, 1).astype(object)
-        cu = cost * U
-        low_t = self._low * ref
-        low = has_ref & ~blank & ((cu <= low_t) if d.low_inclusive else (cu < low_t))
-        low = low.astype(np.bool_)
-        high = (has_ref & ~blank & ~low & (cu > self._high * ref)).astype(np.bool_)
-        extreme = high & ((cu > self._extreme * ref) if self._extreme is not None
-                          else np.zeros(n, np.bool_)).astype(np.bool_)
-        normal = pts_case & ~blank & ~low & ~high
-        # factor fn/fd and whether the coefficients apply, per class
-        fn = np.where(pts_case, 1, 0).astype(object)
-        fd = np.ones(n, dtype=object)
-        fn[low], fd[low] = cost[low], ref[low]
-        add = U if d.high_add == "one" else hh[high]
-        fn[high] = cu[high] - self._high * ref[high] + add * ref[high]
-        fd[high] = ref[high] * U
-        if d.extreme == "hospital":
-            fn[extreme], fd[extreme] = hh[extreme], U
-        coefs = normal | (low & d.coefficients_on_low) | (high & d.coefficients_on_high)
-        ca = np.where(coefs, a, U)
-        ch = np.where(coefs, hh, U)
-        bad_blank = np.zeros(n, dtype=np.bool_)
-        if blank.any():
-            b = r.blank
-            ca[blank], ch[blank] = U, U
-            if b.method == "factor":
-                fn[blank], fd[blank] = coefficient_units(b.factor), U
+                      np.where(q.h_ok, q.hcoef, U))
+        combo, first = _combos((score, a, hh, np.maximum(q.scheme, 0)))
+        u3 = U**3
+        c_normal, c_std, c_has_std, c_blank = [], [], [], []
+        bf = coefficient_units(r.blank.factor)
+        for s_, a_, h_, k_ in zip(score[first].tolist(), a[first].tolist(), hh[first].tolist(),
+                                  np.maximum(q.scheme, 0)[first].tolist(), strict=True):
+            base = s_ * a_ * h_
+            c_normal.append((2 * base * scale + u3) // (2 * u3))
+            c_blank.append((2 * s_ * bf * scale + U * U) // (2 * U * U))
+            pv = self._start.get(self.schemes[k_] if k_ < len(self.schemes) else "",
+                                 self._start.get("all"))
+            if pv is None:
+                c_std.append(0)
+                c_has_std.append(False)
             else:
-                has_bref = blank & q.mean_ok & (q.mean > 0)
-                bad_blank = blank & ~has_bref
-                mref = np.where(has_bref, q.mean, 1).astype(object)
-                fn[blank] = cost[blank] * (coefficient_units(b.k) * coefficient_units(b.m))
-                fd[blank] = mref[blank] * (U * U)
-        num = score * ca * ch * fn * scale
-        den = U**3 * fd
-        points = ((2 * num + den) // (2 * den)).astype(np.int64)
-        factor = ((2 * fn * U + fd) // (2 * fd)).astype(np.int64)
+                num, den = base * pv.numerator * 100, u3 * pv.denominator
+                c_std.append((2 * num + den) // (2 * den))
+                c_has_std.append(True)
+        standard = np.array(c_std, dtype=np.int64)[combo] if n else np.zeros(0, np.int64)
+        has_std = pts_case & (np.array(c_has_std, dtype=np.bool_)[combo] if n else
+                              np.zeros(0, np.bool_))
+        if d.reference == "standard":
+            ref, has_ref = standard.copy(), has_std & (standard > 0)
+        else:
+            ref, has_ref = q.mean.copy(), pts_case & q.mean_ok & (q.mean > 0)
+        ref = np.where(has_ref, ref, 1)
+        cost = np.where(live, q.cost, 0)
+        # thresholds in int64: cost·U ≤ 4·10^17; ratio·ref ≤ 10^8 · 9·10^10 < 2^63
+        safe = ref <= 9 * 10**10
+        cu = cost * U
+        low_t = self._low * np.where(safe, ref, 1)
+        low = has_ref & ~blank & safe & ((cu <= low_t) if d.low_inclusive else (cu < low_t))
+        high = has_ref & ~blank & safe & ~low & (cu > self._high * np.where(safe, ref, 1))
+        extreme = high & (cu > self._extreme * np.where(safe, ref, 1)) \
+            if self._extreme is not None else np.zeros(n, np.bool_)
+        slow = (pts_case & has_ref & ~blank & ~safe) | (low | high)
+        if r.blank.method == "cost_ratio":
+            slow |= blank
+        points = np.where(pts_case, np.array(c_normal, dtype=object)[combo].astype(np.int64)
+                          if n else np.zeros(0, np.int64), 0)
+        factor = np.where(pts_case, U, 0).astype(np.int64)
+        if r.blank.method == "factor" and blank.any():
+            points[blank] = np.array(c_blank, dtype=np.int64)[combo[blank]]
+            factor[blank] = bf
+        bad_blank = np.zeros(n, dtype=np.bool_)
+        rows = np.flatnonzero(slow)
+        if len(rows):
+            o = self._slow(rows, cost, score, a, hh, ref, has_ref, blank, q)
+            points[rows], factor[rows] = o["points"], o["factor"]
+            low[rows], high[rows], extreme[rows] = o["low"], o["high"], o["extreme"]
+            bad_blank[rows] = o["bad_blank"]
+        normal = pts_case & ~blank & ~low & ~high
         dev = np.full(n, D_NONE, dtype=np.int8)
         dev[pts_case & ~has_ref] = D_NOREF
         dev[normal & has_ref] = D_NORMAL
@@ -356,22 +364,24 @@ class DipSettleRun:
         by_item = np.zeros(n, dtype=np.int64)
         if ung.any():
             f = coefficient_units(r.ungroupable_factor)
-            by_item[ung] = ((2 * cost[ung] * f + U) // (2 * U)).astype(np.int64)
+            by_item[ung] = ((2 * cost[ung].astype(object) * f + U) // (2 * U)).astype(np.int64)
             factor[ung] = f
         candidate = extreme & (d.extreme == "review")
         alt_points = np.where(candidate, points, 0)
         if candidate.any():
             f = coefficient_units(r.review_factor)
-            by_item[candidate] = ((2 * cost[candidate] * f + U) // (2 * U)).astype(np.int64)
+            by_item[candidate] = ((2 * cost[candidate].astype(object) * f + U) // (2 * U)
+                                  ).astype(np.int64)
         is_points = pts_case & ~bad_blank
         is_item = ung.copy()
         if bad_blank.any():
             q.reason[bad_blank] = "no_reference"
+            q.live[bad_blank] = False
             pclass[bad_blank] = P["not_settled"]
         if approved and candidate.any():
-            rows = np.flatnonzero(candidate)
-            ids = q.ids.take(pa.array(rows)).to_pylist()
-            yes = rows[np.array([i in approved for i in ids], dtype=np.bool_)]
+            cand = np.flatnonzero(candidate)
+            ids = q.ids.take(pa.array(cand)).to_pylist()
+            yes = cand[np.array([i in approved for i in ids], dtype=np.bool_)]
             is_points[yes], is_item[yes] = False, True
             dev[yes], pclass[yes] = D_REVIEW, P["special_review"]
             factor[yes] = coefficient_units(r.review_factor)
@@ -379,8 +389,55 @@ class DipSettleRun:
                 "is_points": is_points, "is_item": is_item, "candidate": candidate,
                 "alt_points": alt_points, "factor": factor,
                 "has_factor": is_points | is_item,
-                "ref": np.where(has_ref, ref, 0).astype(np.int64), "has_ref": has_ref,
-                "standard": standard.astype(np.int64), "has_std": has_std}
+                "ref": np.where(has_ref, ref, 0), "has_ref": has_ref,
+                "standard": standard, "has_std": has_std}
+
+    def _slow(self, rows: np.ndarray, cost: np.ndarray, score: np.ndarray, a: np.ndarray,
+              hh: np.ndarray, ref: np.ndarray, has_ref: np.ndarray, blank: np.ndarray,
+              q: _Prepared) -> dict[str, np.ndarray]:
+        """Deviation cases (and the blank packet by cost ratio, and any case whose reference
+        is too large for the int64 thresholds): classes and points in Python integers."""
+        r = self.rules
+        d = r.deviation
+        scale = 10**self.policy.point_decimals
+        m = len(rows)
+        cost_o = cost[rows].astype(object)
+        ref_o = ref[rows].astype(object)
+        hr = has_ref[rows]
+        bl = blank[rows]
+        hh_o = hh[rows].astype(object)
+        cu = cost_o * U
+        low_t = self._low * ref_o
+        low = (hr & ~bl & ((cu <= low_t) if d.low_inclusive else (cu < low_t))).astype(np.bool_)
+        high = (hr & ~bl & ~low & (cu > self._high * ref_o)).astype(np.bool_)
+        extreme = (high & (cu > self._extreme * ref_o)).astype(np.bool_) \
+            if self._extreme is not None else np.zeros(m, np.bool_)
+        normal = ~bl & ~low & ~high
+        fn = np.ones(m, dtype=object)
+        fd = np.ones(m, dtype=object)
+        fn[low], fd[low] = cost_o[low], ref_o[low]
+        add = U if d.high_add == "one" else hh_o[high]
+        fn[high] = cu[high] - self._high * ref_o[high] + add * ref_o[high]
+        fd[high] = ref_o[high] * U
+        if d.extreme == "hospital":
+            fn[extreme], fd[extreme] = hh_o[extreme], U
+        coefs = normal | (low & d.coefficients_on_low) | (high & d.coefficients_on_high)
+        ca = np.where(coefs, a[rows].astype(object), U)
+        ch = np.where(coefs, hh_o, U)
+        bad_blank = np.zeros(m, dtype=np.bool_)
+        if bl.any():
+            b = r.blank
+            ca[bl], ch[bl] = U, U
+            mean_ok = q.mean_ok[rows] & (q.mean[rows] > 0)
+            bad_blank = bl & ~mean_ok
+            mref = np.where(mean_ok, q.mean[rows], 1).astype(object)
+            fn[bl] = cost_o[bl] * (coefficient_units(b.k) * coefficient_units(b.m))
+            fd[bl] = mref[bl] * (U * U)
+        num = score[rows].astype(object) * ca * ch * fn * scale
+        den = U**3 * fd
+        return {"points": ((2 * num + den) // (2 * den)).astype(np.int64),
+                "factor": ((2 * fn * U + fd) // (2 * fd)).astype(np.int64),
+                "low": low, "high": high, "extreme": extreme, "bad_blank": bad_blank}
 
     # ------------------------------------------------------------------ pass 1
     def partial(self, q: _Prepared) -> Partial:
@@ -422,18 +479,25 @@ class DipSettleRun:
                                   file=p.path)
             num = exact_int(value, vd) * 100
             den = 10 ** (p.point_decimals + vd)
-            pts = x["points"][mine].astype(object)
-            pay[mine] = ((2 * pts * num + den) // (2 * den)).astype(np.int64)
-        settled = q.reason == None  # noqa: E711
+            # round half up of points·num/den with a 128-bit intermediate (exact)
+            pts = x["points"][mine]
+            pay[mine] = K.pay_points(len(pts), pts, np.full(len(pts), K.F_FIXED, np.int8),
+                                     num, den)
+        settled = q.live
         if p.share_method == "claim":
             over = settled & (q.patient > pay)
             self.summary.shares_capped += int(over.sum())
             patient = np.where(over, np.maximum(pay, 0), q.patient)
         else:
             ratios = np.array([coefficient_units(p.fund_ratio.get(s, p.fund_ratio.get(
-                "all", Decimal(0)))) for s in self.schemes] + [0], dtype=object)
+                "all", Decimal(0)))) for s in self.schemes] + [0], dtype=np.int64)
             rr = ratios[q.scheme]
-            fund = ((2 * pay.astype(object) * rr + U) // (2 * U)).astype(np.int64)
+            small = np.abs(pay) < 4 * 10**12  # pay·ratio (ratio ≤ 10^6) stays in int64
+            fund = (2 * np.where(small, pay, 0) * rr + U) // (2 * U)
+            if not small.all():
+                big = ~small
+                fund[big] = ((2 * pay[big].astype(object) * rr[big] + U) // (2 * U)
+                             ).astype(np.int64)
             patient = pay - fund
         fund = pay - patient
         gain = pay - q.cost
@@ -448,7 +512,7 @@ class DipSettleRun:
         days, dflag = _cases.parse_dates(cols.get("discharge_date"), n)
         discharge = pa.array(days, pa.int32()).cast(pa.date32())
         discharge = pc.if_else(pa.array(dflag == 0), discharge, pa.scalar(None, pa.date32()))
-        reasons = np.where(settled, None, q.reason)
+        reasons = q.reason
         pclass = x["pclass"]
         pts_valid = settled & x["is_points"]
         group = q.group
@@ -502,6 +566,24 @@ class DipSettleRun:
 
         for message in self.summary.data_warnings(self.policy):
             warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def _combos(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, first row of each code) of the distinct tuples of int64 columns."""
+    n = len(columns[0])
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    key = np.zeros(n, dtype=np.int64)
+    for col in columns:
+        enc = pc.dictionary_encode(pa.array(col, pa.int64()))
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        key = key * (len(enc.dictionary) + 1) + codes
+        # keep the key small: re-encode the running key after each column
+        enc = pc.dictionary_encode(pa.array(key, pa.int64()))
+        key = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # codes are dense (0..m-1), so the sorted uniques are 0..m-1 and index the first rows
+    _codes, first = np.unique(key, return_index=True)
+    return key, first
 
 
 def _units(g: pa.RecordBatch, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
