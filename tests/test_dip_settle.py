@@ -397,3 +397,21 @@ def test_ungrouped_cases_with_repeated_ids_partitioned_equal_single(tmp_path):
     assert reasons[250] == reasons[399] == "duplicate_case_id"
     got = settle_dataset(path, tmp_path / "out", "dip-national-1.0").table()
     assert got.to_pylist() == single.to_pylist()
+
+
+def test_start_point_values_from_a_history_table(tmp_path):
+    from drgkit.settlement._dip_values import start_point_values
+
+    path = tmp_path / "history.csv"
+    path.write_text("scheme,year,cost,points\n"
+                    "employee,2023,1500000,120000\nemployee,2021,1000000,100000\n"
+                    "employee,2022,1200000,110000\nresident,2021,800,100\n"
+                    "resident,2022,900,100\nresident,2023,1000,100\n", "utf-8")
+    values = start_point_values(path)
+    assert values["resident"] == Decimal("9.6")  # (800 + 2·900 + 7·1000) ÷ (100·10)
+    want = Fraction(1000000 + 2 * 1200000 + 7 * 1500000, 100000 + 2 * 110000 + 7 * 120000)
+    assert values["employee"] == Decimal(round(want * 10**4)) / 10**4
+    path.write_text("scheme,year,cost,points\nemployee,2021,abc,1\n", "utf-8")
+    with pytest.raises(DrgkitError, match="cost") as err:
+        start_point_values(path)
+    assert "history.csv" in str(err.value) and "2" in str(err.value)

@@ -59,6 +59,9 @@ def policies_show(policy: str, weights: Path | None) -> None:
     from ..settlement._price import PriceBook
 
     pol = _registry.default_registry().policy(policy, weights=weights)
+    if pol.method == "dip":
+        _show_dip(pol)
+        return
     click.echo(f"{pol.id}: {pol.name}")
     click.echo(f"  method {pol.method}, region {pol.region or '-'}, ruleset {pol.ruleset or '-'}")
     click.echo(f"  file {pol.path}; weights {pol.weights.path} ({len(pol.weights.rows)} rows)")
@@ -82,6 +85,33 @@ def policies_show(policy: str, weights: Path | None) -> None:
                        f"{std if std is not None else why}")
 
 
+def _show_dip(pol) -> None:
+    d = pol.dip
+    v = d.deviation
+    click.echo(f"{pol.id}: {pol.name}{' (example parameters)' if d.example else ''}")
+    click.echo(f"  method dip, region {pol.region or '-'}, catalogue {d.catalogue}")
+    click.echo(f"  file {pol.path}; content hash {pol.content_hash}")
+    click.echo("  hospital coefficients: " + (", ".join(
+        f"level {k}: {c}" for k, c in d.level_coefficients.items()) or "none") +
+        f"; auxiliary {'on' if d.auxiliary else 'off'}; primary-care packets "
+        f"{'with' if d.primary_hospital_coefficient else 'without'} hospital coefficient")
+    ref = "packet mean cost at the level" if v.reference == "mean" else "payment standard"
+    click.echo(f"  deviation: r = cost ÷ {ref}; "
+               f"low r {'≤' if v.low_inclusive else '<'} {v.low_ratio} → factor r; high r > "
+               f"{v.high_ratio} → r − {v.high_ratio} + {'1' if v.high_add == 'one' else 'h'}; "
+               f"extreme r > {v.extreme_ratio} → {v.extreme}")
+    click.echo(f"  coefficients again on low / high cases: {v.coefficients_on_low} / "
+               f"{v.coefficients_on_high}; special review cap {d.review_cap} of discharges")
+    ung = f"by item × {d.ungroupable_factor}" if d.ungroupable_factor else "not settled"
+    click.echo(f"  blank packet: {d.blank.method} (factor {d.blank.factor}, k {d.blank.k}, "
+               f"m {d.blank.m}); ungroupable: {ung}")
+    click.echo("  fund: " + ", ".join(f"{k} {v}" for k, v in d.fund.items()) +
+               "; fund ratio: " + ", ".join(f"{k} {v}" for k, v in pol.fund_ratio.items()))
+    if d.start_point_value:
+        click.echo("  start-of-year point value: " + ", ".join(
+            f"{k} {v}" for k, v in d.start_point_value.items()))
+
+
 @policies.command("validate")
 @click.argument("policies_", metavar="POLICY...", nargs=-1, required=True)
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path))
@@ -97,6 +127,15 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
         except DrgkitError as exc:
             failed += 1
             click.echo(f"✗ {spec}: {exc}")
+            continue
+        if pol.method == "dip":
+            from ..settlement._dip_run import check_dip_policy
+
+            try:
+                click.echo(f"✓ {pol.id}: {check_dip_policy(pol)}")
+            except DrgkitError as exc:
+                failed += 1
+                click.echo(f"✗ {spec}: {exc}")
             continue
         report = check_published(pol)
         mark = "✓" if not report.mismatches else "✗"

@@ -2,6 +2,9 @@
 
 from .._money import MONEY
 from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
+from ._dip_period import dip_clearing, dip_prepayments
+from ._dip_run import DipSettleRun, check_dip_policy
+from ._dip_values import start_point_value, start_point_values
 from ._period import (
     PeriodRules,
     hospital_totals,
@@ -22,6 +25,8 @@ from ._settle import (
     settle_batches,
     settle_file,
 )
+from ._scheme_simulate import compare_schemes
+from ._schemes import SCHEMES, Scheme, register_scheme
 from ._simulate import Simulation, simulate
 
 __all__ = [
@@ -29,25 +34,35 @@ __all__ = [
     "PAYMENT_CLASSES",
     "DaskRunner",
     "DatasetResult",
+    "DipSettleRun",
     "LocalRunner",
     "Partial",
     "PeriodRules",
     "Policy",
     "PolicyError",
     "Reduced",
+    "SCHEMES",
+    "Scheme",
     "SettleContext",
     "SettleRun",
     "SettleSummary",
     "Simulation",
+    "check_dip_policy",
+    "compare_schemes",
+    "dip_clearing",
+    "dip_prepayments",
     "hospital_totals",
     "point_values",
     "presettle",
     "presettle_all",
     "quality_deductions",
+    "register_scheme",
     "settle",
     "settle_batches",
     "settle_dataset",
     "settle_file",
     "settle_period",
     "simulate",
+    "start_point_value",
+    "start_point_values",
 ]

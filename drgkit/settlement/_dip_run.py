@@ -596,3 +596,27 @@ def _units(g: pa.RecordBatch, name: str, n: int) -> tuple[np.ndarray, np.ndarray
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     scaled, flag = to_scaled(arr, n, 6, 10**17)
     return np.where(valid, scaled, 0), valid & (flag == OK)
+
+
+def check_dip_policy(policy: Policy) -> str:
+    """Resolve the policy's catalogue and check it fits (score scale, packets with mean costs);
+    a one-line description, or a PolicyError naming the policy file."""
+    from ..errors import DrgkitError
+
+    try:
+        target = resolve_dip_catalogue(None, policy)
+    except DrgkitError as exc:
+        raise PolicyError(f"dip.catalogue {policy.dip.catalogue!r}: {exc}",
+                          file=policy.path) from None
+    versions = [v for v, _a, _b in target.periods()] if hasattr(target, "periods") \
+        else [target]
+    parts = []
+    for v in versions:
+        scale = v.info.score_scale
+        if policy.dip.score_scale is not None and scale != policy.dip.score_scale:
+            raise PolicyError(f"dip.score_scale is {policy.dip.score_scale}, catalogue {v.id} "
+                              f"has {scale}", file=policy.path)
+        packets = {p for p, _lv in v.tables.stats}
+        parts.append(f"catalogue {v.id} (scale {scale}, {len(packets)} packets with mean "
+                     "costs)")
+    return "; ".join(parts)

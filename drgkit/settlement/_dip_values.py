@@ -18,14 +18,17 @@ scheme's cases equals the fund up to the per-case roundings; the residue is repo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import Any
+
+import pyarrow as pa
 
 from .._money import half_up
 from ._policy import Policy, PolicyError
 from ._sums import Partial, Reduced, _decimal
 
-__all__ = ["dip_point_values", "review_choice", "start_point_value"]
+__all__ = ["dip_point_values", "review_choice", "start_point_value", "start_point_values"]
 
 
 def review_choice(policy: Policy, total: Partial) -> frozenset[str]:
@@ -84,3 +87,47 @@ def start_point_value(years: Sequence[Mapping[str, object]],
     if pts <= 0:
         raise ValueError("the history has no points")
     return _decimal(half_up(cost / pts * 10**decimals), decimals)
+
+
+def start_point_values(source: Any, weights: Sequence[int] = (1, 2, 7),
+                       decimals: int = 4) -> dict[str, Decimal]:
+    """Start-of-year point value per scheme from a small history table (CSV path or Arrow
+    table) with columns ``scheme, year, cost, points``: one row per scheme and year, the years
+    of a scheme weighted oldest to newest by ``weights`` (1:2:7). Errors name file, row and
+    column."""
+    from .._io import open_cases
+    from ..errors import CaseDataError
+
+    src = open_cases(source)
+    table = pa.Table.from_batches(list(src.batches), schema=src.schema)
+    for name in ("scheme", "year", "cost", "points"):
+        if name not in table.column_names:
+            raise CaseDataError(f"the history table needs a {name} column", file=src.name,
+                                column=name)
+    rows: dict[str, list[tuple[int, dict[str, object], int]]] = {}
+    for k, rec in enumerate(table.to_pylist(), start=2):
+        for name in ("cost", "points"):
+            try:
+                value = Decimal(str(rec[name]).strip())
+                ok = value.is_finite() and value >= 0
+            except (InvalidOperation, ValueError):
+                ok = False
+            if rec[name] is None or not ok:
+                raise CaseDataError(f"{name} must be a non-negative number, got {rec[name]!r}",
+                                    file=src.name, row=k, column=name)
+        try:
+            year = int(str(rec["year"]).strip())
+        except ValueError:
+            raise CaseDataError(f"year must be a whole number, got {rec['year']!r}",
+                                file=src.name, row=k, column="year") from None
+        rows.setdefault(str(rec["scheme"]), []).append((year, rec, k))
+    out = {}
+    for scheme, items in rows.items():
+        items.sort(key=lambda t: t[0])
+        if len(items) != len(weights) or len({y for y, _r, _k in items}) != len(items):
+            raise CaseDataError(f"scheme {scheme}: {len(items)} history rows, expected one per "
+                                f"year for {len(weights)} years (weights "
+                                f"{':'.join(map(str, weights))})", file=src.name,
+                                row=items[-1][2], column="year")
+        out[scheme] = start_point_value([r for _y, r, _k in items], weights, decimals)
+    return out
