@@ -14,6 +14,8 @@ from ._period import (
     settle_period,
 )
 from ._policy import Policy, PolicyError
+from ._scheme_simulate import compare_schemes
+from ._schemes import SCHEMES, Scheme, register_scheme
 from ._settle import (
     PAYMENT_CLASSES,
     Partial,
@@ -25,13 +27,12 @@ from ._settle import (
     settle_batches,
     settle_file,
 )
-from ._scheme_simulate import compare_schemes
-from ._schemes import SCHEMES, Scheme, register_scheme
 from ._simulate import Simulation, simulate
 
 __all__ = [
     "MONEY",
     "PAYMENT_CLASSES",
+    "SCHEMES",
     "DaskRunner",
     "DatasetResult",
     "DipSettleRun",
@@ -41,7 +42,6 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Reduced",
-    "SCHEMES",
     "Scheme",
     "SettleContext",
     "SettleRun",
