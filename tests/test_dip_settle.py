@@ -208,10 +208,14 @@ def test_fund_identity_after_the_documented_rounding():
     cases = [{"case_id": f"{k:04d}", "status": "ok",
               **case(str(3000 + 37 * k), PACKETS[k % 5][0], level=str(1 + k % 3),
                      scheme=("employee", "resident")[k % 2])} for k in range(300)]
-    out = settle(grouped(cases), "dip-national-1.0").to_pylist()
+    from drgkit.settlement._dip_values import fund_residue
+
+    settled = settle(grouped(cases), "dip-national-1.0")
+    out = settled.to_pylist()
     ref = Reference(POLICIES / "dip-national-1.0.toml", DEMO)
     expected, _values = ref.settle(cases)
-    funds = Policy.from_toml(POLICIES / "dip-national-1.0.toml").dip.fund
+    policy = Policy.from_toml(POLICIES / "dip-national-1.0.toml")
+    funds = policy.dip.fund
     for scheme, fund in ((s, Fraction(funds[s])) for s in ("employee", "resident")):
         mine = [r for r in out if r["insurance_type"] == scheme and r["settled"]]
         paid = sum(Fraction(r["fund_payment"]) for r in mine)
@@ -223,6 +227,10 @@ def test_fund_identity_after_the_documented_rounding():
         assert abs(fund - paid) <= bound
         assert paid == sum(e["fund"] for c, e in zip(cases, expected, strict=True)
                            if c["scheme"] == scheme and e["class"] != "not_settled")
+        # the residue is reported exactly: Σ fund payments + residue = fund, to the cent
+        residue = fund_residue(policy, settled)[scheme]
+        assert Fraction(residue["fund_payments"]) + Fraction(residue["residue"]) == fund
+        assert Fraction(residue["fund_payments"]) == paid
 
 
 def test_partitioned_and_dask_runs_equal_the_single_run(tmp_path):

@@ -4,7 +4,7 @@ from .._money import MONEY
 from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
 from ._dip_period import dip_clearing, dip_prepayments
 from ._dip_run import DipSettleRun, check_dip_policy
-from ._dip_values import start_point_value, start_point_values
+from ._dip_values import fund_residue, start_point_value, start_point_values
 from ._period import (
     PeriodRules,
     hospital_totals,
@@ -51,6 +51,7 @@ __all__ = [
     "compare_schemes",
     "dip_clearing",
     "dip_prepayments",
+    "fund_residue",
     "hospital_totals",
     "point_values",
     "presettle",

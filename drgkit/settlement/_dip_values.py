@@ -28,7 +28,8 @@ from .._money import half_up
 from ._policy import Policy, PolicyError
 from ._sums import Partial, Reduced, _decimal
 
-__all__ = ["dip_point_values", "review_choice", "start_point_value", "start_point_values"]
+__all__ = ["dip_point_values", "fund_residue", "review_choice", "start_point_value",
+           "start_point_values"]
 
 
 def review_choice(policy: Policy, total: Partial) -> frozenset[str]:
@@ -130,4 +131,29 @@ def start_point_values(source: Any, weights: Sequence[int] = (1, 2, 7),
                                 f"{':'.join(map(str, weights))})", file=src.name,
                                 row=items[-1][2], column="year")
         out[scheme] = start_point_value([r for _y, r, _k in items], weights, decimals)
+    return out
+
+
+def fund_residue(policy: Policy, settled: pa.Table) -> dict[str, dict[str, Decimal]]:
+    """Per fund pool of a DIP policy: the fund, Σ fund payments of its settled cases and the
+    rounding residue = fund − Σ fund payments (exactly; the residue stays in the fund).
+
+    The residue comes only from the documented roundings: the clearing point value rounded
+    half up to ``points.value_decimals``, then each case's payment and fund payment half up to
+    the cent. |residue| ≤ Σ points × ½·10^-value_decimals × ratio + ½ cent per case."""
+    if policy.dip is None:
+        raise PolicyError(f"policy {policy.id} is not a dip policy", file=policy.path)
+
+    def col(name: str) -> list:
+        arr = settled.column(name).combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        return arr.to_pylist()
+
+    ok, fund_paid, kind = col("settled"), col("fund_payment"), col("insurance_type")
+    out: dict[str, dict[str, Decimal]] = {}
+    for pool, fund in policy.dip.fund.items():
+        paid = sum((f for s, f, k in zip(ok, fund_paid, kind, strict=True)
+                    if s and (pool == "all" or policy.scheme_of(k) == pool)), Decimal(0))
+        out[pool] = {"fund": fund, "fund_payments": paid, "residue": fund - paid}
     return out
