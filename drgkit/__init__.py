@@ -6,6 +6,7 @@ and, when it did not group, a reason; any case can be explained step by step.
 
 >>> import drgkit
 >>> result = drgkit.group("cases.csv", "demo")        # doctest: +SKIP
+>>> result = drgkit.group("cases.csv", "dip:demo")    # DIP, the demo catalogue  # doctest: +SKIP
 >>> drgkit.explain({"diagnoses": "K35.800x001", "sex": 1, "age": 30}, "demo_2024")  # doctest: +SKIP
 """
 
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import _schemes
 from ._io import DataWarning, open_cases
 from ._jit import get_threads, set_threads
+from ._schemes import Scheme, register_scheme
 from .catalogue import Catalogue, CatalogueInfo, CatalogueSeries
 from .errors import (
     CaseDataError,
@@ -24,8 +27,7 @@ from .errors import (
     RulesetError,
     TableError,
 )
-from .grouping import GroupSummary, group_batches, group_file
-from .grouping import group as _group_drg
+from .grouping import GroupSummary, group_batches
 from .grouping._dip import (
     DIP_REASONS,
     DIP_RESULT_SCHEMA,
@@ -35,7 +37,6 @@ from .grouping._dip import (
 )
 from .grouping._dip_explain import Candidate, DipExplanation, candidates, explain_dip
 from .grouping._explain import Explanation
-from .grouping._explain import explain as _explain_drg
 from .grouping._status import REASONS, STATUSES
 from .hookspecs import hookimpl
 from .registry import Registry, default_registry, plugin_manager
@@ -66,31 +67,30 @@ def load_catalogue(spec) -> Catalogue | CatalogueSeries:
     return target
 
 
-def _is_catalogue(target) -> bool:
-    if isinstance(target, (Catalogue, CatalogueSeries)):
-        return True
-    if isinstance(target, str):
-        return target in default_registry().catalogues
-    return False
-
-
 def group(cases, target, **options):
     """Group cases with a DRG ruleset or a DIP catalogue; one Arrow table, every input row.
 
-    ``target``: a :class:`Catalogue` or a registered DIP catalogue id groups by DIP
-    (:func:`group_dip`); anything else is a DRG ruleset as :func:`drgkit.grouping.group` takes.
+    ``target``: a ruleset or catalogue (object, registered id, region or folder; a folder is
+    told apart by its ``meta.csv``), or ``"dip:REGION"`` / ``"drg:REGION"`` to name the scheme
+    of a region that has both. Every result has ``scheme`` and ``group`` columns; the other
+    columns are the scheme's own (:data:`GROUP_RESULT_SCHEMA`, :data:`DIP_RESULT_SCHEMA`).
     """
-    if _is_catalogue(target):
-        return group_dip(cases, target, **options)
-    return _group_drg(cases, target, **options)
+    scheme, resolved = _schemes.resolve_target(target)
+    return scheme.group(cases, resolved, **options)
+
+
+def group_file(cases, out, target, **options):
+    """Stream cases to ``out`` (CSV or Parquet by extension) grouped with a DRG ruleset or a
+    DIP catalogue (``target`` as :func:`group` takes it); returns the run's summary."""
+    scheme, resolved = _schemes.resolve_target(target)
+    return scheme.group_file(cases, out, resolved, **options)
 
 
 def explain(case, target, **options):
-    """Explain how one case groups: DRG (a ruleset) or DIP (a :class:`Catalogue` or a registered
-    catalogue id, every tier tried and why)."""
-    if _is_catalogue(target):
-        return explain_dip(case, target, **options)
-    return _explain_drg(case, target, **options)
+    """Explain how one case groups: DRG (a ruleset) or DIP (a catalogue: every tier tried and
+    why); ``target`` as :func:`group` takes it."""
+    scheme, resolved = _schemes.resolve_target(target)
+    return scheme.explain(case, resolved, **options)
 
 
 __all__ = [
@@ -119,6 +119,7 @@ __all__ = [
     "RulesetError",
     "RulesetInfo",
     "RulesetSeries",
+    "Scheme",
     "TableError",
     "__version__",
     "candidates",
@@ -137,5 +138,6 @@ __all__ = [
     "load_ruleset",
     "open_cases",
     "plugin_manager",
+    "register_scheme",
     "set_threads",
 ]

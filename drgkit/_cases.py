@@ -260,10 +260,6 @@ def encode_values(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
     return uniques, indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
-# the old name, still used by the DIP settlement run (to go when it calls encode_values)
-_encode = encode_values
-
-
 def _parse_python(arr: pa.Array) -> tuple[np.ndarray, ...]:
     """(kind, num, intv, missing) by Python's own rules, once per distinct value."""
     uniques, index = encode_values(arr)

@@ -134,6 +134,9 @@ GROUP_RESULT_SCHEMA = pa.schema(
         pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
         pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
         pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
+        # common to every scheme's result (DIP's has them too), so one reader serves both
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("group", pa.string()),
         pa.field("mdc", pa.string(), nullable=False),
         pa.field("adrg", pa.string(), nullable=False),
         pa.field("drg", pa.string(), nullable=False),
@@ -144,10 +147,13 @@ GROUP_RESULT_SCHEMA = pa.schema(
         b"status": "ok 分组成功 | ungroupable 无法入组 | ambiguous 歧义组 | invalid 信息校验不通过",
         b"reason": "machine-readable reason code for every status but ok",
         b"detail": "human-readable explanation of the reason",
+        b"scheme": "drg (this table) | dip: the payment scheme that grouped the case",
+        b"group": "the case's group in its scheme (the DRG; the DIP packet); null when none",
         b"mdc": "主要诊断大类, e.g. MDCG; 0000 when none",
         b"adrg": "核心疾病诊断相关组, e.g. GZ1; 00 when none, QY for ambiguity groups",
         b"drg": "DRG 细分组, e.g. GZ13; 0000 when none",
         b"ruleset": "id of the ruleset version that grouped the case",
+        b"drgkit.scheme": "drg",
     },
 )
 

@@ -33,14 +33,16 @@ def test_group_command_agrees_with_the_oracle(shared: Path, tmp_path: Path, name
         got = list(csv.DictReader(fh))
     with open(shared / "oracle" / name / "expected.csv", encoding="utf-8", newline="") as fh:
         expected = list(csv.DictReader(fh))
-    assert list(got[0])[:8] == ["case_id", "status", "reason", "detail", "mdc", "adrg", "drg",
-                                "ruleset"]
+    assert list(got[0])[:10] == ["case_id", "status", "reason", "detail", "scheme", "group",
+                                 "mdc", "adrg", "drg", "ruleset"]
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert g["case_id"] == e["Index"]
         assert g["status"] == STATUS_MAP[e["status"]], (g, e)
+        assert g["scheme"] == "drg"
         if g["status"] in ("ok", "ambiguous"):
             assert (g["mdc"], g["adrg"], g["drg"]) == (e["mdc"], e["adrg"], e["drg"]), (g, e)
+            assert g["group"] == e["drg"], (g, e)
 
 
 def test_group_to_parquet_with_kept_columns(tmp_path: Path) -> None:

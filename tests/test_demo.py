@@ -64,3 +64,109 @@ def test_versions_differ_where_the_readme_says() -> None:
             "age": ["60", "60"], "discharge_date": ["2023-06-01", "2024-06-01"]}
     result = drgkit.group(pa.table(case), "demo").to_pylist()
     assert result[0]["adrg"] == "BZ1" and result[1]["adrg"] == "BR2"
+
+
+# ------------------------------------------------------------------------------- DIP part
+
+
+def _dip_built(tmp_path):
+    from drgkit import _demo_dip
+    from drgkit.catalogue._build import build_catalogue
+    from drgkit.catalogue._build_options import BuildOptions
+
+    data = _demo_dip.generate(800, 800, seed=11)
+    result = build_catalogue(data.history, BuildOptions(
+        procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES))
+    return data, result, result.write(tmp_path / "cat", catalogue="t")
+
+
+def test_dip_generator_is_deterministic_and_covers_three_levels_and_years() -> None:
+    from drgkit import _demo_dip
+
+    a, b = _demo_dip.generate(300, 200, seed=5), _demo_dip.generate(300, 200, seed=5)
+    c = _demo_dip.generate(300, 200, seed=6)
+    assert a.history.equals(b.history) and a.current.equals(b.current)
+    assert not a.history.equals(c.history)
+    assert a.history.num_rows == 900 and a.current.num_rows == 200
+    years = Counter(d.year for d in a.history.column("discharge_date").to_pylist())
+    assert set(years) == set(_demo_dip.HISTORY_YEARS)
+    assert {d.year for d in a.current.column("discharge_date").to_pylist()} == {2024}
+    assert set(a.history.column("hospital_level").to_pylist()) == {1, 2, 3}
+    assert len(set(a.history.column("case_id").to_pylist())) == 900
+    assert a.history.schema.field("total_cost").type == pa.decimal128(12, 2)
+
+
+def test_dip_demo_catalogue_has_every_packet_kind_and_costs_straddle_break_even(
+        tmp_path) -> None:
+    data, result, folder = _dip_built(tmp_path)
+    r = result.report
+    assert r.core_packets > 10 and r.comprehensive_packets >= 1 and r.blank_cases >= 1
+    grouped = drgkit.group(data.current, str(folder), keep=["hospital_id", "total_cost"])
+    kinds = Counter(grouped.column("packet_kind").to_pylist())
+    assert kinds["core"] > 0.9 * grouped.num_rows and kinds["comprehensive"] and kinds["blank"]
+    assert set(grouped.column("status").to_pylist()) == {"ok"}
+    # what a packet is worth: score × (score base M / scale), M in cents; a hospital's cost
+    # against that: the demo has hospitals on both sides of break-even
+    worth_per_point = Decimal(r.score_base) / 100 / 1000
+    cost: Counter = Counter()
+    worth: Counter = Counter()
+    for row in grouped.to_pylist():
+        cost[row["hospital_id"]] += row["total_cost"]
+        worth[row["hospital_id"]] += row["score"] * worth_per_point
+    ratios = {h: cost[h] / worth[h] for h in cost}
+    assert len(ratios) == 6
+    assert min(ratios.values()) < 1 < max(ratios.values()), ratios
+
+
+def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--cases", "300", "--dip-cases", "400", "--out",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    drg_at = text.index("Result:")
+    dip_at = text.index("DIP (按病种分值付费): 1,200 cases")
+    assert drg_at < dip_at
+    assert (out / "dip" / "catalogue" / "meta.csv").is_file()
+    assert (out / "dip" / "catalogue" / "build" / "report.md").is_file()
+    grouped = (out / "dip" / "grouped.csv").read_text(encoding="utf-8").splitlines()
+    assert len(grouped) == 401 and '"scheme"' in grouped[0]
+    for part in ("5. built a local catalogue", "core packets hold", "6. grouped 400 cases",
+                 "packet kinds:", "most frequent packets:", "7. why did case",
+                 "candidates (points", "as coded"):
+        assert part in text, part
+    # no DIP policy is registered yet: the settlement step says so instead of failing
+    assert "8. DIP settlement: no DIP policy" in text
+
+
+def test_demo_settles_dip_when_a_dip_policy_is_registered(tmp_path, monkeypatch) -> None:
+    """The one call that lands with DIP settlement: settle_file(cases, out, policy, catalogue)."""
+    import importlib
+
+    import click
+
+    import drgkit.settlement
+    from drgkit.registry import default_registry
+
+    demo_cli = importlib.import_module("drgkit.cli.demo")  # drgkit.cli.demo is the command
+
+    reg = default_registry()
+    calls = []
+    monkeypatch.setattr(type(reg), "policies", property(
+        lambda self: {"demo": "x", "dip-national": "y", "dip-other": "z"}))
+    monkeypatch.setattr(drgkit.settlement, "settle_file",
+                        lambda *args, **kw: calls.append(args) or "summary", raising=False)
+    monkeypatch.setattr(demo_cli, "print_settle_summary",
+                        lambda summary, elapsed: click.echo(f"printed {summary}"))
+    catalogue = drgkit.load_catalogue("dip_demo_2024")
+    runner_out = []
+    monkeypatch.setattr(click, "echo", lambda text="", **kw: runner_out.append(str(text)))
+    demo_cli._dip_settle(tmp_path / "cases.parquet", catalogue, tmp_path)
+    assert calls == [(tmp_path / "cases.parquet", tmp_path / "settled.csv", "dip-national",
+                      catalogue)]
+    assert any("settled under policy 'dip-national'" in t for t in runner_out)
+    assert "printed summary" in runner_out

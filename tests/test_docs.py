@@ -67,6 +67,9 @@ def test_readme_ruleset_examples_work_after_the_quick_start(monkeypatch) -> None
     monkeypatch.delenv("DRGKIT_DISABLE_PLUGINS", raising=False)
     shipped = Registry.from_plugins(plugin_manager(entry_points=False))
     known = set(shipped.rulesets) | set(shipped.regions())
+    # DIP: a catalogue id or region, or a region's DIP side (dip:REGION, dip_REGION)
+    dip_regions = set(shipped.catalogue_regions())
+    known |= set(shipped.catalogues) | {f"dip{sep}{r}" for r in dip_regions for sep in ":_"}
     text = _readme()
     quick = text[text.index("## Quick start"):text.index("## Grouping")]
     assert "plugins/drgkit-refdata" in quick and "DRGKIT_REFDATA" in quick
@@ -83,6 +86,59 @@ def test_readme_ruleset_examples_work_after_the_quick_start(monkeypatch) -> None
         assert spec in known or "/" in spec, match.group(0)
         checked += 1
     assert checked >= 6
+
+
+def test_every_dip_reason_is_documented_in_the_dip_section() -> None:
+    text = _readme()
+    section = text[text.index("## DIP (按病种分值付费)"):text.index("## Settlement")]
+    for code in drgkit.DIP_REASONS:
+        if code:
+            assert f"`{code}`" in section, code
+    assert "drgkit/catalogue/FORMAT.md" in section
+    assert (REPO / "drgkit" / "catalogue" / "FORMAT.md").is_file()
+
+
+def test_every_documented_subcommand_exists() -> None:
+    """`drgkit GROUP SUB` in the README (dip build, catalogues show, rulesets list, …) is a
+    real command; a plain `drgkit CMD` is one too."""
+    import click
+
+    from drgkit.cli import cli
+
+    text = _readme()
+    # commands: lines of the sh blocks, and inline code spans, that start with `drgkit `
+    lines = [line for block in re.findall(r"```sh\n(.*?)```", text, re.S)
+             for line in block.splitlines()] + re.findall(r"`(drgkit [^`]+)`", text)
+    found = [m.groups() for line in lines
+             for m in [re.match(r"\s*drgkit ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", line)] if m]
+    checked = 0
+    for name, sub in found:
+        command = cli.commands.get(name)
+        assert command is not None, name
+        if isinstance(command, click.Group) and sub:
+            assert sub in command.commands, (name, sub)
+            checked += 1
+    assert checked >= 8  # rulesets list/show/validate, dip build/validate/list/candidates, …
+    for name, sub in (("dip", "build"), ("dip", "validate"), ("dip", "list"),
+                      ("dip", "candidates"), ("catalogues", "list"), ("catalogues", "show")):
+        assert (name, sub) in found, (name, sub)
+
+
+def test_readme_dip_commands_that_need_no_file_run() -> None:
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    text = _readme()
+    section = text[text.index("## DIP (按病种分值付费)"):text.index("## Settlement")]
+    ran = 0
+    for line in section.splitlines():
+        line = line.split("  #")[0].strip()
+        if re.match(r"drgkit (explain -r dip|catalogues (list|show))", line):
+            result = CliRunner().invoke(cli, line.split()[1:])
+            assert result.exit_code == 0, (line, result.output)
+            ran += 1
+    assert ran == 3
 
 
 def test_plugin_fixtures_are_documented() -> None:

@@ -207,7 +207,8 @@ import ast  # noqa: E402
 PACKAGE = Path(__file__).resolve().parent.parent / "drgkit"
 #: the API edge: these resolve names through the registry; every other module is a lower
 #: layer and takes objects (or asks a resolver object it was given)
-EDGE = {"drgkit", "drgkit.registry", "drgkit._resolve", "drgkit.testing", "drgkit.cli"}
+EDGE = {"drgkit", "drgkit.registry", "drgkit._resolve", "drgkit.testing", "drgkit.cli",
+        "drgkit._schemes"}  # the scheme table: which scheme a named target belongs to
 
 
 def _module_name(path: Path) -> str:

@@ -1,9 +1,10 @@
 """The ``drgkit`` command line: thin commands over the library.
 
-One module per command group (``rulesets``, ``group``, ``settle``, ``alliance``, ``demo``), the
-reusable option bundles in ``_options``. Exceptions are turned into what the user sees in one
-place, :class:`_Group.invoke`: drgkit's own errors are one ``Error: …`` line (exit 2), OS errors
-one line naming the path (exit 1), anything else a traceback asking for a bug report (exit 1).
+One module per command group (``rulesets``, ``dip``, ``group``, ``settle``, ``alliance``,
+``demo``), the reusable option bundles in ``_options``. Exceptions are turned into what the
+user sees in one place, :class:`_Group.invoke`: drgkit's own errors are one ``Error: …`` line
+(exit 2), OS errors one line naming the path (exit 1), anything else a traceback asking for a
+bug report (exit 1).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..registry import PluginError
 from ._common import EXIT_RUNTIME, EXIT_USAGE, UserError
 from .alliance import alliance
 from .demo import demo, warmup
+from .dip import catalogues, dip
 from .group import explain, group
 from .rulesets import layouts, rulesets
 from .settle import period, policies, settle, simulate
@@ -106,13 +108,14 @@ def _asks_for_help(ctx: click.Context) -> bool:
 def cli() -> None:
     """drgkit — DRG/DIP grouping and settlement for China's payment reform.
 
-    Start with `drgkit demo`, list rulesets with `drgkit rulesets list`, group a file with
-    `drgkit group CASES -r RULESET -o OUT`, and ask why with `drgkit explain`.
+    Start with `drgkit demo`, list rulesets with `drgkit rulesets list` (DIP catalogues:
+    `drgkit catalogues list`), group a file with `drgkit group CASES -r RULESET -o OUT` (or
+    -r CATALOGUE for DIP), and ask why with `drgkit explain`.
     """
 
 
-for _command in (rulesets, policies, group, settle, period, simulate, alliance, explain, demo,
-                 warmup, layouts):
+for _command in (rulesets, catalogues, dip, policies, group, settle, period, simulate, alliance,
+                 explain, demo, warmup, layouts):
     cli.add_command(_command)
 
 

@@ -44,6 +44,35 @@ def print_group_summary(summary: Any, elapsed: float) -> None:
         click.echo(f"  warning: {message}")
 
 
+def print_dip_summary(summary: Any, elapsed: float, top: int = 0) -> None:
+    """The summary of a DIP grouping run: counts by status, reason, packet kind and tier (and
+    the ``top`` most frequent packets)."""
+    from ..grouping._dip import DIP_REASONS
+
+    total = summary.cases or 1
+    rate = summary.cases / max(elapsed, 1e-9)
+    click.echo(f"{summary.cases:,} cases in {elapsed:.2f} s ({rate:,.0f} cases/s); DIP")
+    for status in ("ok", "ungroupable", "invalid"):
+        n = summary.by_status.get(status, 0)
+        click.echo(f"  {status:<15} {n:>10,}  {100 * n / total:6.2f}%")
+    reasons = {k: v for k, v in summary.by_reason.items() if k != "none"}
+    if reasons:
+        click.echo("  reasons:")
+        for code, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            click.echo(f"    {code:<28} {n:>10,}  {DIP_REASONS[code].zh}")
+    for title, counts in (("packet kinds", summary.by_packet_kind), ("tiers", summary.by_tier)):
+        shown = {k: v for k, v in counts.items() if k != "none"}
+        if shown:
+            click.echo(f"  {title}:")
+            for name, n in sorted(shown.items(), key=lambda kv: -kv[1]):
+                click.echo(f"    {name:<15} {n:>10,}  {100 * n / total:6.2f}%")
+    packets = sorted(((k, v) for k, v in summary.by_packet.items() if k != "none"),
+                     key=lambda kv: (-kv[1], kv[0]))
+    if top and packets:
+        click.echo("  most frequent packets: " + ", ".join(f"{k} {v:,}"
+                                                        for k, v in packets[:top]))
+
+
 def money(cents: int) -> str:
     """Cents as ``1,234.56`` yuan."""
     sign = "-" if cents < 0 else ""

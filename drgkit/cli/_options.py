@@ -48,9 +48,10 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 def ruleset_option(required: bool = True) -> Any:
     return click.option(
-        "-r", "--ruleset", "ruleset", required=required, metavar="RULESET",
-        help="A registered ruleset id, a region (each case grouped by the version in force on "
-             "its discharge date), or a ruleset folder.")
+        "-r", "--ruleset", "ruleset", required=required, metavar="RULESET|CATALOGUE",
+        help="A DRG ruleset or a DIP catalogue: a registered id, a region (each case grouped "
+             "by the version in force on its discharge date), or a folder. A region with both "
+             "takes DRG; write dip:REGION (or dip_REGION) for its DIP catalogues.")
 
 
 def silent_option(func: Any) -> Any:

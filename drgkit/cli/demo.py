@@ -1,4 +1,4 @@
-"""``drgkit demo`` (end to end on generated cases) and ``drgkit warmup``."""
+"""``drgkit demo`` (end to end on generated cases, DRG and then DIP) and ``drgkit warmup``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from .. import registry as _registry
-from ._common import indent, print_group_summary, print_settle_summary, render_table
+from ._common import (
+    indent,
+    print_dip_summary,
+    print_group_summary,
+    print_settle_summary,
+    render_table,
+)
 
 
 @click.command("demo")
@@ -19,8 +25,12 @@ from ._common import indent, print_group_summary, print_settle_summary, render_t
 @click.option("--out", "out_dir", default="drgkit-demo", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo files.")
 @click.option("--seed", default=20231, show_default=True, help="Random seed of the generator.")
-def demo(n: int, out_dir: Path, seed: int) -> None:
-    """Run drgkit end to end on generated cases and the shipped demo rulesets."""
+@click.option("--dip-cases", "dip_n", type=click.IntRange(min=100), default=1500,
+              show_default=True,
+              help="DIP part: cases per year of history (three years) and of this year.")
+def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
+    """Run drgkit end to end on generated cases: DRG with the shipped demo rulesets, then DIP
+    with a catalogue built from three generated years of history."""
     import pyarrow.parquet as pq
 
     from .. import _demo
@@ -89,16 +99,110 @@ def demo(n: int, out_dir: Path, seed: int) -> None:
         click.echo("")
         explanation = explain(cases_path, series, case_id=pick)
         click.echo(indent(explanation.render(), "   "))
+    click.echo("")
+    _dip_demo(out_dir / "dip", dip_n, seed)
+
+
+def _dip_demo(out_dir: Path, n: int, seed: int) -> None:
+    """The DIP half of the demo: history → built catalogue → this year's cases grouped →
+    one case explained with its candidates → settled when a DIP policy is registered."""
+    import pyarrow.parquet as pq
+
+    from .. import _demo_dip
+    from .._schemes import resolve_target
+    from ..catalogue._build import build_catalogue
+    from ..catalogue._build_options import BuildOptions
+    from ..grouping._dip_explain import candidates, explain_dip
+    from .group import render_candidates
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = _demo_dip.generate(n, n, seed=seed)
+    history_path, cases_path = out_dir / "history.parquet", out_dir / "cases.parquet"
+    pq.write_table(data.history, history_path)
+    pq.write_table(data.current, cases_path)
+    levels = ", ".join(f"{h} (level {lv})" for h, lv, _e in _demo_dip.HOSPITALS)
+    click.echo(f"DIP (按病种分值付费): {data.history.num_rows:,} cases of "
+               f"{'–'.join(map(str, _demo_dip.HISTORY_YEARS[::2]))} from {levels} → "
+               f"{history_path}")
+    result = build_catalogue(history_path, BuildOptions(
+        procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES))
+    folder = result.write(out_dir / "catalogue", catalogue="dip_demo_local",
+                          name="demo local DIP catalogue", version=str(_demo_dip.CURRENT_YEAR),
+                          effective_from=f"{_demo_dip.CURRENT_YEAR}-01-01")
+    r = result.report
+    click.echo(f"5. built a local catalogue (drgkit dip build {history_path} {folder}) → "
+               f"{folder}/")
+    click.echo(f"   threshold n = {r.threshold}; {r.core_packets} core packets hold "
+               f"{float(r.coverage) * 100:.1f}% of the cases, {r.comprehensive_packets} "
+               f"comprehensive packets {r.comprehensive_cases:,}, blank packet "
+               f"{r.blank_cases:,}; score base {r.score_base / 100:,.2f} yuan "
+               f"(report: {folder}/build/report.md)")
+    scheme, catalogue = resolve_target(str(folder))
+    grouped_path = out_dir / "grouped.csv"
+    started = time.perf_counter()
+    summary = scheme.group_file(cases_path, grouped_path, catalogue,
+                                keep=["hospital_id", "hospital_level"])
+    click.echo(f"6. grouped {data.current.num_rows:,} cases of {_demo_dip.CURRENT_YEAR} with it "
+               f"(drgkit group {cases_path} -r {folder}) → {grouped_path}")
+    print_dip_summary(summary, time.perf_counter() - started, top=8)
+    pick = _dip_case_to_explain(data.current, grouped_path)
+    if pick is not None:
+        case = {k: v for k, v in pick.items() if k in ("case_id", "diagnoses", "procedures",
+                                                          "age", "leaving_type")}
+        click.echo(f"7. why did case {case['case_id']} land in its packet, and what else was "
+                   f"within reach?  (drgkit explain {cases_path} -r {folder} --case "
+                   f"{case['case_id']} --candidates)")
+        click.echo(indent(str(explain_dip(case, catalogue)), "   "))
+        click.echo(indent(render_candidates(candidates(case, catalogue)), "   "))
+    _dip_settle(cases_path, catalogue, out_dir)
+
+
+def _dip_case_to_explain(cases, grouped_path: Path) -> dict | None:
+    """A case with a procedure that grouped to a core packet (the interesting kind)."""
+    import pyarrow.csv as pacsv
+
+    grouped = pacsv.read_csv(grouped_path, convert_options=pacsv.ConvertOptions(
+        column_types={"case_id": "string", "packet": "string"}))
+    core = {c for c, kind in zip(grouped["case_id"].to_pylist(),
+                                 grouped["packet_kind"].to_pylist(), strict=True)
+            if kind == "core"}
+    for row in cases.to_pylist():
+        if row["case_id"] in core and len(row["procedures"]) > 1:
+            return row
+    return None
+
+
+def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
+    """Settle under a registered DIP policy (``dip-national`` first, else any ``dip-*``) when
+    DIP settlement is installed; otherwise say so and stop."""
+    reg = _registry.default_registry()
+    names = [p for p in reg.policies if p.startswith("dip-")]
+    policy = "dip-national" if "dip-national" in names else (names[0] if names else None)
+    if policy is None:
+        click.echo("8. DIP settlement: no DIP policy (dip-*) is registered in this drgkit, so "
+                   "the point value and each hospital's amount are not computed here")
+        return
+    from ..settlement import settle_file
+
+    settled_path = out_dir / "settled.csv"
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = settle_file(cases_path, settled_path, policy, catalogue)
+    click.echo(f"8. settled under policy {policy!r} (points method) → {settled_path}")
+    print_settle_summary(summary, time.perf_counter() - started)
 
 
 @click.command("warmup")
-@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET",
-              help="Also compile (and cache) these rulesets.")
+@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET|CATALOGUE",
+              help="Compile (and cache) these rulesets or DIP catalogues (default: the first "
+                   "registered of each).")
 def warmup(rulesets_: tuple[str, ...]) -> None:
     """Compile the numba kernels (and rulesets) ahead of time, so first runs start fast."""
     started = time.perf_counter()
     reg = _registry.default_registry()
-    targets = list(rulesets_) or [next(iter(reg.rulesets), None)]
+    targets = list(rulesets_) or [next(iter(reg.rulesets), None),
+                                  next(iter(reg.catalogues), None)]
     for spec in targets:
         if spec is None:
             continue
@@ -108,14 +212,16 @@ def warmup(rulesets_: tuple[str, ...]) -> None:
 
 
 def _warm_up(ruleset: Any, case: Any = None, settle_policy: str | None = None) -> None:
-    """Group (and settle) one case so that numba compiles and caches the kernels now."""
+    """Group (and settle) one case so that numba compiles and caches the kernels now (a
+    ruleset's or a catalogue's: :func:`drgkit.group` tells them apart)."""
     import pyarrow as pa
 
-    from ..grouping import group
+    from .. import group
 
     if case is None:
+        # dated, so that a region's version is chosen and its kernel really runs
         case = pa.table({"case_id": ["w"], "diagnoses": ["A00.000"], "procedures": [""],
-                         "sex": ["1"], "age": ["30"]})
+                         "sex": ["1"], "age": ["30"], "discharge_date": ["2024-06-30"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a one-case probe lacks optional columns
         group(case, ruleset)

@@ -1,4 +1,5 @@
-"""``drgkit group`` and ``drgkit explain``."""
+"""``drgkit group`` and ``drgkit explain``, for DRG rulesets and DIP catalogues alike (the
+scheme is told from ``-r``, see :mod:`drgkit._schemes`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from ._common import UserError, print_accounting, print_group_summary, progress_bar
+from .._schemes import resolve_target
+from ._common import (
+    UserError,
+    data_warnings,
+    print_accounting,
+    print_dip_summary,
+    print_group_summary,
+    progress_bar,
+)
 from ._options import (
     batch_rows_option,
     case_input_options,
@@ -41,21 +50,42 @@ from ._options import (
 @silent_option
 def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_all,
           no_duplicate_check, threads, batch_rows, rejects, value_checks, silent) -> None:
-    """Group CASES (CSV or Parquet) with RULESET and write every case's result to OUT.
+    """Group CASES (CSV or Parquet) with a DRG RULESET or a DIP CATALOGUE and write every
+    case's result to OUT.
 
-    Output columns: case_id, status (ok / ungroupable / ambiguous / invalid), reason, detail,
-    mdc, adrg, drg, ruleset, after any kept input columns.
+    Output columns (after any kept input columns): case_id, status (ok / ungroupable /
+    ambiguous / invalid), reason, detail, scheme (drg / dip), group; then for DRG mdc, adrg,
+    drg, ruleset; for DIP packet, packet_kind, tier, score, aux_subtype, aux_coefficient,
+    catalogue.
     """
+    started = time.perf_counter()
+    scheme, target = resolve_target(ruleset)
+    if scheme.name != "drg":
+        _only_drg(scheme.name, translate=translate, value_checks=value_checks != "format")
+        if rejects is not None:
+            raise UserError(f"--rejects is not available for {scheme.name.upper()} grouping: "
+                            "rows that cannot be used come out in OUT as status invalid, "
+                            "with the reason and the line in detail")
+        # DIP's summary has no warnings list: each data warning is shown once on stderr
+        with data_warnings(), progress_bar("grouping", silent) as progress:
+            summary = scheme.group_file(
+                cases, out, target, progress=progress, layout=layout, columns=columns,
+                encoding=encoding, keep="all" if keep_all else (list(keep) or None),
+                check_duplicates=not no_duplicate_check, threads=threads,
+                batch_rows=batch_rows)
+        if not silent:
+            print_dip_summary(summary, time.perf_counter() - started, top=8)
+            click.echo(f"wrote {out}")
+        return
     from ..grouping import group_file
 
-    started = time.perf_counter()
     # keywords of newer library features are passed only when asked for
     extra = {"rejects": rejects} if rejects is not None else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported in the summary instead
         with progress_bar("grouping", silent) as progress:
             summary = group_file(
-                cases, out, ruleset, progress=progress, layout=layout, columns=columns,
+                cases, out, target, progress=progress, layout=layout, columns=columns,
                 encoding=encoding, translate=translate,
                 keep="all" if keep_all else (list(keep) or None),
                 check_duplicates=not no_duplicate_check, threads=threads, batch_rows=batch_rows,
@@ -64,6 +94,14 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
         print_group_summary(summary, time.perf_counter() - started)
         print_accounting(summary)
         click.echo(f"wrote {out}")
+
+
+def _only_drg(scheme: str, **given: bool) -> None:
+    """A DRG-only option given with another scheme's target is a usage error, not ignored."""
+    for name, on in given.items():
+        if on:
+            raise UserError(f"--{name.replace('_', '-')} applies to DRG rulesets only, and "
+                            f"-r names a {scheme.upper()} catalogue")
 
 
 @click.command("explain")
@@ -83,13 +121,19 @@ def group(cases, ruleset, out, layout, columns, encoding, translate, keep, keep_
 @case_input_options
 @click.option("--translate", is_flag=True, help="Translation mode (dx_map/px_map first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--candidates", "show_candidates", is_flag=True,
+              help="DIP: also list the packets the case could fall into, their points, and "
+                   "which change of a secondary diagnosis or procedure moves it there.")
+@click.option("--hospital-coefficient", default="1", show_default=True, metavar="X",
+              help="DIP --candidates: the hospital's level coefficient in the points.")
 @value_checks_option
 def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, dept,
             leaving_type, discharge_date, layout, columns, encoding, translate,
-            as_json, value_checks) -> None:
-    """Explain, step by step, how RULESET groups one case.
+            as_json, show_candidates, hospital_coefficient, value_checks) -> None:
+    """Explain, step by step, how a DRG RULESET or a DIP CATALOGUE groups one case.
 
     Either pick a case from CASES (--case ID), or describe one with --dx, --px, --sex, --age…
+    For DIP every tier is shown as tried, and --candidates lists the packets within reach.
     """
     from ..grouping._explain import explain as _explain
 
@@ -97,20 +141,97 @@ def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, de
         raise UserError("give a case file (and --case ID) or describe a case with --dx …")
     if cases is not None and dx is not None:
         raise UserError("give either a case file or --dx, not both")
+    scheme, target = resolve_target(ruleset)
+    if scheme.name == "dip":
+        _only_drg("dip", translate=translate, value_checks=value_checks != "format")
+        case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px,
+                "age": age, "age_days": age_days, "birth_weight": weight,
+                "leaving_type": leaving_type, "discharge_date": discharge_date}
+        explain_dip_case(cases if dx is None else None, case, target, case_id, layout, columns,
+                     encoding, as_json, show_candidates, hospital_coefficient)
+        return
+    if show_candidates:
+        raise UserError("--candidates applies to DIP catalogues only, and -r names a DRG "
+                        "ruleset")
     if dx is not None:
         case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "sex": sex,
                 "age": age, "age_days": age_days, "birth_weight": weight, "los": los,
                 "department": dept, "leaving_type": leaving_type,
                 "discharge_date": discharge_date}
-        result = _explain(case, ruleset, layout="drgkit", translate=translate,
+        result = _explain(case, target, layout="drgkit", translate=translate,
                           value_checks=value_checks)
     else:
         from .._io import open_cases
 
         source = open_cases(cases, encoding=encoding)
-        result = _explain(source, ruleset, case_id=case_id, layout=layout, columns=columns,
+        result = _explain(source, target, case_id=case_id, layout=layout, columns=columns,
                           translate=translate, value_checks=value_checks)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
         click.echo(result.render())
+
+
+def explain_dip_case(cases, case, target, case_id, layout, columns, encoding, as_json,
+                 show_candidates, hospital_coefficient) -> None:
+    """``drgkit explain`` (and ``drgkit dip candidates``) for a DIP catalogue."""
+    import decimal
+
+    from .._resolve import RESOLVER
+    from ..grouping._dip_explain import candidates, case_from_input, explain_dip
+
+    if cases is not None:
+        from .._io import open_cases
+
+        case, _separators = case_from_input(open_cases(cases, encoding=encoding), case_id,
+                                            layout, columns, RESOLVER.layouts)
+    from ..catalogue import CatalogueSeries
+
+    case = {k: v for k, v in case.items() if v not in (None, "")}
+    if isinstance(target, CatalogueSeries) and "discharge_date" not in case:
+        # a described case without a date is one coded today: the newest version decides
+        target = target.periods()[-1][0]
+        if not as_json:
+            click.echo(f"(no discharge date: explained with the newest version, {target.id})")
+    result = explain_dip(case, target)
+    try:
+        coefficient = decimal.Decimal(hospital_coefficient)
+    except decimal.InvalidOperation:
+        raise UserError(f"--hospital-coefficient expects a number, got "
+                        f"{hospital_coefficient!r}") from None
+    found = candidates(case, target, hospital_coefficient=coefficient) \
+        if show_candidates else None
+    if as_json:
+        data = result.to_dict()
+        if found is not None:
+            data["candidates"] = [{"packet": c.packet, "name": c.name, "kind": c.kind,
+                                   "tier": c.tier, "score": str(c.score),
+                                   "aux_coefficient": None if c.aux_coefficient is None
+                                   else str(c.aux_coefficient),
+                                   "points": str(c.points), "change": c.change} for c in found]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(str(result))
+    if found is not None:
+        click.echo(render_candidates(found))
+
+
+def render_candidates(found) -> str:
+    """The candidate packets as a plain table: the case as coded first."""
+    rows = [(c.packet, c.kind, c.tier, _plain(c.score), _plain(c.points), c.change)
+            for c in found]
+    head = ("packet", "kind", "tier", "score", "points", "change")
+    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(5)]
+
+    def line(r: tuple[str, ...]) -> str:
+        left = "  ".join(v.ljust(w) for v, w in zip(r[:3], widths[:3], strict=True))
+        right = "  ".join(v.rjust(w) for v, w in zip(r[3:5], widths[3:], strict=True))
+        return f"  {left}  {right}  {r[5]}"
+
+    return "\n".join(["candidates (points = score × auxiliary × hospital coefficient):",
+                      line(head), *(line(r) for r in rows)])
+
+
+def _plain(value) -> str:
+    """A decimal without trailing zeros and never in exponent form (420, not 4.2E+2)."""
+    return format(value.normalize(), "f")

@@ -59,6 +59,9 @@ def policies_show(policy: str, weights: Path | None) -> None:
     from ..settlement._price import PriceBook
 
     pol = _registry.default_registry().policy(policy, weights=weights)
+    if pol.method == "dip":
+        _show_dip(pol)
+        return
     click.echo(f"{pol.id}: {pol.name}")
     click.echo(f"  method {pol.method}, region {pol.region or '-'}, ruleset {pol.ruleset or '-'}")
     click.echo(f"  file {pol.path}; weights {pol.weights.path} ({len(pol.weights.rows)} rows)")
@@ -82,6 +85,33 @@ def policies_show(policy: str, weights: Path | None) -> None:
                        f"{std if std is not None else why}")
 
 
+def _show_dip(pol) -> None:
+    d = pol.dip
+    v = d.deviation
+    click.echo(f"{pol.id}: {pol.name}{' (example parameters)' if d.example else ''}")
+    click.echo(f"  method dip, region {pol.region or '-'}, catalogue {d.catalogue}")
+    click.echo(f"  file {pol.path}; content hash {pol.content_hash}")
+    click.echo("  hospital coefficients: " + (", ".join(
+        f"level {k}: {c}" for k, c in d.level_coefficients.items()) or "none") +
+        f"; auxiliary {'on' if d.auxiliary else 'off'}; primary-care packets "
+        f"{'with' if d.primary_hospital_coefficient else 'without'} hospital coefficient")
+    ref = "packet mean cost at the level" if v.reference == "mean" else "payment standard"
+    click.echo(f"  deviation: r = cost ÷ {ref}; "
+               f"low r {'≤' if v.low_inclusive else '<'} {v.low_ratio} → factor r; high r > "
+               f"{v.high_ratio} → r − {v.high_ratio} + {'1' if v.high_add == 'one' else 'h'}; "
+               f"extreme r > {v.extreme_ratio} → {v.extreme}")
+    click.echo(f"  coefficients again on low / high cases: {v.coefficients_on_low} / "
+               f"{v.coefficients_on_high}; special review cap {d.review_cap} of discharges")
+    ung = f"by item × {d.ungroupable_factor}" if d.ungroupable_factor else "not settled"
+    click.echo(f"  blank packet: {d.blank.method} (factor {d.blank.factor}, k {d.blank.k}, "
+               f"m {d.blank.m}); ungroupable: {ung}")
+    click.echo("  fund: " + ", ".join(f"{k} {v}" for k, v in d.fund.items()) +
+               "; fund ratio: " + ", ".join(f"{k} {v}" for k, v in pol.fund_ratio.items()))
+    if d.start_point_value:
+        click.echo("  start-of-year point value: " + ", ".join(
+            f"{k} {v}" for k, v in d.start_point_value.items()))
+
+
 @policies.command("validate")
 @click.argument("policies_", metavar="POLICY...", nargs=-1, required=True)
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path))
@@ -97,6 +127,15 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
         except DrgkitError as exc:
             failed += 1
             click.echo(f"✗ {spec}: {exc}")
+            continue
+        if pol.method == "dip":
+            from ..settlement._dip_run import check_dip_policy
+
+            try:
+                click.echo(f"✓ {pol.id}: {check_dip_policy(pol)}")
+            except DrgkitError as exc:
+                failed += 1
+                click.echo(f"✗ {spec}: {exc}")
             continue
         report = check_published(pol)
         mark = "✓" if not report.mismatches else "✗"
@@ -210,12 +249,21 @@ def period(settled, policy, weights, overrides, out, month, all_months, hospital
     bands, and clearing against what was already paid; or, with --month, the monthly
     pre-settlement.
     """
+    import pyarrow.compute as pc
+
     from ..settlement import presettle, presettle_all, quality_deductions, settle_period
     from ..settlement._settle import read_settled
 
     pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
     table = read_settled(settled)
-    if month:
+    if pol.method == "dip" and (month or all_months):
+        from ..settlement._dip_period import dip_prepayments
+
+        # DIP: points × start-of-year point value, with the quality deposit withheld
+        result = dip_prepayments(table, pol)
+        if month:
+            result = result.filter(pc.equal(result.column("month"), month))
+    elif month:
         result = presettle(table, pol, month=month)
     elif all_months:
         result = presettle_all(table, pol)
@@ -262,6 +310,25 @@ def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     if len(set(keys)) != len(keys):
         raise UserError(f"--by names a key twice: {by!r}")
+    reg = _registry.default_registry()
+    pols = [reg.policy(p, weights=w) if p else None
+            for p, w in ((base_policy, weights), (alt_policy, alt_weights))]
+    if any(p is not None and p.method == "dip" for p in pols):
+        # across schemes (DRG ↔ DIP): each side grouped by its own ruleset or catalogue
+        from ..settlement._scheme_simulate import compare_schemes
+
+        with data_warnings():
+            table = compare_schemes(cases, pols[0], pols[1] or pols[0],
+                                    base_grouper=base_ruleset, alt_grouper=alt_ruleset,
+                                    by=keys)
+        click.echo(render_table(table, rows))
+        if out is not None:
+            write_table(out, table)
+            click.echo(f"wrote {out}")
+        if cases_out is not None:
+            raise UserError("--cases-out is not available across schemes: settle each side "
+                            "with drgkit settle")
+        return
     with data_warnings():
         sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
                         alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,

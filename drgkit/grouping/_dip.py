@@ -23,7 +23,7 @@ from .. import _cases
 from .._codes import IdTracker
 from .._io import CaseSource, MalformedRow, open_cases, open_writer
 from .._jit import set_threads
-from .._resolve import RESOLVER, resolve_catalogue  # noqa: F401 (DIP settlement imports it)
+from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries
@@ -70,6 +70,8 @@ DIP_RESULT_SCHEMA = pa.schema([
     pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
     pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
     pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+    # the group column every scheme's result has (the DRG in a DRG result): here the packet
+    pa.field("group", pa.string()),
     pa.field("packet", pa.string()),
     pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
     pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
@@ -213,9 +215,15 @@ def _numbers(field: _cases.ParsedField) -> np.ndarray:
 
 @attrs.define(slots=False)
 class DipSummary:
+    """Counts of one DIP grouping run (``none`` counts the cases without a value)."""
+
     cases: int = 0
     by_status: dict[str, int] = attrs.field(factory=dict)
     by_tier: dict[str, int] = attrs.field(factory=dict)
+    by_reason: dict[str, int] = attrs.field(factory=dict)
+    #: core / comprehensive / blank / primary …, as packets.csv names the packet's kind
+    by_packet_kind: dict[str, int] = attrs.field(factory=dict)
+    by_packet: dict[str, int] = attrs.field(factory=dict)
 
 
 class _VersionRun:
@@ -355,6 +363,7 @@ class _VersionRun:
             detail_arr,
             pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["dip"])),
             self._packets.take(pick),
+            self._packets.take(pick),
             pa.DictionaryArray.from_arrays(pa.array(self._kind_of[pick], pa.int8(), mask=none),
                                            self._kind_dict),
             pa.DictionaryArray.from_arrays(pa.array(tier, pa.int8(), mask=none),
@@ -459,7 +468,7 @@ class DipRun:
             out = pa.RecordBatch.from_arrays(kept + list(out.columns), schema=self.schema)
         s = self.summary
         s.cases += out.num_rows
-        for name in ("status", "tier"):
+        for name in ("status", "tier", "reason", "packet_kind", "packet"):
             counts = getattr(s, "by_" + name)
             for item in pc.value_counts(out.column(name)).to_pylist():
                 key = item["values"] or "none"

@@ -24,7 +24,7 @@ from ..catalogue._model import CatalogueSeries
 from ..errors import CaseNotFoundError
 from ._dip import DIP_FIELDS, group_dip
 
-__all__ = ["Candidate", "DipExplanation", "candidates", "explain_dip"]
+__all__ = ["Candidate", "DipExplanation", "candidates", "case_from_input", "explain_dip"]
 
 
 @attrs.frozen(slots=True)
@@ -122,8 +122,8 @@ def _spec_best(spec: T.Spec, codes: list[str]) -> int:
     return best
 
 
-def _case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
-                     known_layouts: Any) -> tuple[dict[str, Any], str]:
+def case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
+                    known_layouts: Any = None) -> tuple[dict[str, Any], str]:
     """One case of a file or table (the first, or the one with ``case_id``) as case fields."""
     src = open_cases(cases)
     plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
@@ -153,7 +153,7 @@ def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
     target = RESOLVER.catalogue(catalogue)
     separators = ",|"
     if not isinstance(case, Mapping):
-        case, separators = _case_from_input(case, case_id, layout, columns, RESOLVER.layouts)
+        case, separators = case_from_input(case, case_id, layout, columns, RESOLVER.layouts)
     row = _row(case, separators)
     row.setdefault("case_id", "1")
     result = group_dip(_table([row]), target, check_duplicates=False).to_pylist()[0]

@@ -42,6 +42,17 @@ def _dictionaries() -> tuple[pa.Array, pa.Array]:
     pyarrow probe for pandas, which should not cost every ``import drgkit`` 0.3 s."""
     # index 0 of the reasons (ok) is always masked
     return pa.array(STATUSES, pa.string()), pa.array(list(REASON_CODES), pa.string())
+
+
+def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
+    """The ``scheme`` and ``group`` columns every scheme's result shares: "drg", and the DRG
+    (null where the case has none, ``0000``)."""
+    n = len(drg)
+    scheme = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["drg"]))
+    group = pc.if_else(pc.equal(drg, "0000"), pa.scalar(None, pa.string()), drg)
+    return [scheme, group]
+
+
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
@@ -587,6 +598,7 @@ class GroupRun:
             pa.DictionaryArray.from_arrays(
                 pa.array(out.reason, pa.int8(), mask=out.reason == 0), _dictionaries()[1]),
             detail,
+            *_scheme_columns(drg),
             mdc,
             adrg,
             drg,
@@ -618,6 +630,7 @@ class GroupRun:
             pa.DictionaryArray.from_arrays(pa.array(reason), _dictionaries()[1]),
             pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)),
                                            pa.array(details, pa.string())),
+            *_scheme_columns(pa.array(["0000"] * n)),
             pa.array(["0000"] * n), pa.array(["00"] * n), pa.array(["0000"] * n),
             pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int16()), self._ruleset_dict),
         ]

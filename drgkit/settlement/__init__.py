@@ -2,6 +2,9 @@
 
 from .._money import MONEY
 from ._bulk import DaskRunner, DatasetResult, LocalRunner, SettleContext, settle_dataset
+from ._dip_period import dip_clearing, dip_prepayments
+from ._dip_run import DipSettleRun, check_dip_policy
+from ._dip_values import fund_residue, start_point_value, start_point_values
 from ._period import (
     PeriodRules,
     hospital_totals,
@@ -11,6 +14,8 @@ from ._period import (
     settle_period,
 )
 from ._policy import Policy, PolicyError
+from ._scheme_simulate import compare_schemes
+from ._schemes import SCHEMES, Scheme, register_scheme
 from ._settle import (
     PAYMENT_CLASSES,
     Partial,
@@ -27,27 +32,38 @@ from ._simulate import Simulation, simulate
 __all__ = [
     "MONEY",
     "PAYMENT_CLASSES",
+    "SCHEMES",
     "DaskRunner",
     "DatasetResult",
+    "DipSettleRun",
     "LocalRunner",
     "Partial",
     "PeriodRules",
     "Policy",
     "PolicyError",
     "Reduced",
+    "Scheme",
     "SettleContext",
     "SettleRun",
     "SettleSummary",
     "Simulation",
+    "check_dip_policy",
+    "compare_schemes",
+    "dip_clearing",
+    "dip_prepayments",
+    "fund_residue",
     "hospital_totals",
     "point_values",
     "presettle",
     "presettle_all",
     "quality_deductions",
+    "register_scheme",
     "settle",
     "settle_batches",
     "settle_dataset",
     "settle_file",
     "settle_period",
     "simulate",
+    "start_point_value",
+    "start_point_values",
 ]

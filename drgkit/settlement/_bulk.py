@@ -219,14 +219,15 @@ def _partial_json(p: Partial | None) -> Any:
     if p is None:
         return None
     return {"points": dict(sorted(p.points.items())), "by_item": dict(sorted(p.by_item.items())),
-            "cases": p.cases}
+            "cases": p.cases, "discharges": p.discharges, "review": [list(c) for c in p.review]}
 
 
 def _partial_of(doc: Any) -> Partial | None:
     if doc is None:
         return None
     return Partial({str(k): int(v) for k, v in doc["points"].items()},
-                   {str(k): int(v) for k, v in doc["by_item"].items()}, int(doc["cases"]))
+                   {str(k): int(v) for k, v in doc["by_item"].items()}, int(doc["cases"]),
+                   int(doc.get("discharges", 0)), tuple(tuple(c) for c in doc.get("review", ())))
 
 
 def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
@@ -235,6 +236,7 @@ def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
     return {
         "point_values": {k: str(v) for k, v in reduced.point_values.items()},
         "totals": _partial_json(reduced.totals),
+        "approved": sorted(reduced.approved),
         "duplicates": {str(k): {"start": d.start, "rows": d.rows.tolist(),
                                 "first": d.first.tolist()}
                        for k, d in sorted(reduction.duplicates.items())},
@@ -244,7 +246,7 @@ def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
 
 def _reduction_of(doc: Mapping[str, Any]) -> Reduction:
     reduced = Reduced({str(k): Decimal(v) for k, v in doc["point_values"].items()},
-                      _partial_of(doc["totals"]))
+                      _partial_of(doc["totals"]), frozenset(doc.get("approved", ())))
     duplicates = {int(k): KnownDuplicates(int(d["start"]), np.asarray(d["rows"], np.int64),
                                           np.asarray(d["first"], np.int64))
                   for k, d in doc["duplicates"].items()}

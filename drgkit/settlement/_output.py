@@ -15,9 +15,22 @@ from .._money import LIMIT_CENTS, MONEY, RW_DECIMALS, RW_TYPE
 from ..errors import CaseDataError
 from ._policy import Policy
 
-__all__ = ["GROUP_COLUMNS", "PAYMENT_CLASSES", "RW_DECIMALS", "SETTLE_FIELDS", "SETTLE_REASONS",
-           "SPECIAL_CLASS", "constant", "flags_array", "plain", "read_settled",
-           "settle_schema", "settle_schema_fields"]
+__all__ = [
+    "DIP_COLUMNS",
+    "GROUP_COLUMNS",
+    "PAYMENT_CLASSES",
+    "RW_DECIMALS",
+    "SETTLE_FIELDS",
+    "SETTLE_REASONS",
+    "SPECIAL_CLASS",
+    "constant",
+    "dip_settle_schema",
+    "flags_array",
+    "plain",
+    "read_settled",
+    "settle_schema",
+    "settle_schema_fields",
+]
 
 
 PAYMENT_CLASSES = ("normal", "low_outlier", "high_outlier", "excluded_stay", "ungroupable",
@@ -57,6 +70,9 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("discharge_date", pa.date32()),
         pa.field("status", pa.dictionary(pa.int8(), pa.string())),
         pa.field("drg", pa.string()),
+        # both schemes' tables name the scheme and the group (DRG code or DIP packet)
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("group", pa.string()),
         pa.field("rw", RW_TYPE),
         pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
         pa.field("settled", pa.bool_()),
@@ -80,6 +96,50 @@ def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
     return pa.schema(fields, metadata={
         b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
         b"policy": policy.id, b"policy_hash": policy.content_hash})
+
+
+#: columns of the DIP settled table beyond the money columns both schemes share
+DIP_COLUMNS = ("points", "score", "packet_kind", "deviation", "factor", "reference_cost")
+
+
+def dip_settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
+    """The settled table of a DIP policy: the shared columns (ids, status, ``scheme``,
+    ``group``, payment class, the money columns of the DRG table) and the DIP ones (points,
+    score, packet kind, deviation class, factor, reference cost)."""
+    fields = list(keep) if keep is not None else []
+    fields += [
+        pa.field("case_id", pa.string()),
+        pa.field("hospital_id", pa.string()),
+        pa.field("department", pa.string()),
+        pa.field("insurance_type", pa.string()),
+        pa.field("hospital_level", pa.string()),
+        pa.field("discharge_date", pa.date32()),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("group", pa.string()),
+        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("settled", pa.bool_()),
+        pa.field("reason", pa.string()),
+        pa.field("total_cost", MONEY),
+        pa.field("standard", MONEY),
+        pa.field("payment", MONEY),
+        pa.field("fund_payment", MONEY),
+        pa.field("patient_share", MONEY),
+        pa.field("gain_loss", MONEY),
+        pa.field("points", pa.decimal128(18, policy.point_decimals)),
+        pa.field("score", pa.decimal128(18, 6)),
+        pa.field("packet_kind", pa.string()),
+        pa.field("deviation", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("factor", pa.decimal128(18, 6)),
+        pa.field("reference_cost", MONEY),
+        pa.field("readmitted_31d", pa.bool_()),
+        pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
+    ]
+    return pa.schema(fields, metadata={
+        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+        b"drgkit.scheme": b"dip", b"policy": policy.id, b"policy_hash": policy.content_hash})
 
 
 def read_settled(source: Any) -> pa.Table:
@@ -106,8 +166,10 @@ def read_settled(source: Any) -> pa.Table:
 
 
 def settle_schema_fields() -> list[pa.Field]:
-    """The typed columns of a settlement result (both methods)."""
+    """The typed columns of a settlement result (every method, both schemes)."""
     fields = list(settle_schema(_SchemaProbe()))
+    names = {f.name for f in fields}
+    fields += [f for f in dip_settle_schema(_SchemaProbe()) if f.name not in names]
     return fields
 
 

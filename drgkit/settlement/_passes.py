@@ -37,6 +37,7 @@ from ..errors import DrgkitError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._inputs import read_hospitals
 from ._policy import Policy
+from ._schemes import run_class, two_pass
 from ._settle import (
     Partial,
     Reduced,
@@ -216,7 +217,7 @@ class SettleContext:
             schema: pa.Schema | None = None) -> SettleRun:
         res = self.resources()
         check = self.check_duplicates if check_duplicates is None else check_duplicates
-        run = SettleRun(res.policy, res.ruleset, schema or part.schema(), part.name,
+        run = run_class(res.policy)(res.policy, res.ruleset, schema or part.schema(), part.name,
                         layout=self.layout, columns=dict(self.columns) or None,
                         hospitals=res.hospitals, keep=list(self.keep) or None,
                         check_duplicates=check, tracker=tracker if check else None,
@@ -274,7 +275,7 @@ def partial_of_partition(ctx: SettleContext, part: Partition, partial: bool | No
         recorder = _Recorder(part.rows)
         run = ctx.run(part, tracker=recorder)
         tracked = _tracks_ids(run, ctx)
-        want = run.policy.method == "points" if partial is None else partial
+        want = two_pass(run.policy) if partial is None else partial
         if want:
             total = Partial.zero()
             for batch in part.batches(ctx.batch_rows):
@@ -321,7 +322,7 @@ def correction_of_partition(ctx: SettleContext, part: Partition, rows: np.ndarra
         total = Partial.zero()
         for batch in taken:
             total = total + run.partial(run.prepare(batch))
-        return Partial(total.points, total.by_item, 0)
+        return attrs.evolve(total, cases=0)
 
 
 # ------------------------------------------------------------------ driver
@@ -382,15 +383,14 @@ def reduce_facts(ctx: SettleContext, parts: Sequence[Partition], facts: Sequence
             total = total + (f.partial if f.partial is not None else
                              Partial({}, {}, f.rows))
         policy = ctx.resources().policy
-        if corrections and policy.method == "points":
+        if corrections and two_pass(policy):
             runner = runner or LocalRunner()
             todo = sorted(corrections)
             by_index = {p.index: p for p in parts}
             fixes = runner.map(correction_of_partition, [ctx] * len(todo),
                                [by_index[k] for k in todo], [corrections[k] for k in todo])
             for fix in fixes:
-                total = total + Partial({k: -v for k, v in fix.points.items()},
-                                        {k: -v for k, v in fix.by_item.items()}, 0)
+                total = total.minus(fix)
         reduced = point_values(policy, total)
     return Reduction(reduced, duplicates, corrections)
 

@@ -518,7 +518,8 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
     if not pa.types.is_boolean(flag_arr.type):
         raise CaseDataError(f"column 'readmitted_31d' must be boolean, got {flag_arr.type}",
                             column="readmitted_31d")
-    drg_arr = _column(data.table, "drg")
+    # the group of either scheme: a DRG code, or a DIP packet (column "group")
+    drg_arr = _column(data.table, "drg" if "drg" in data.table.column_names else "group")
     if not pa.types.is_string(drg_arr.type):
         drg_arr = drg_arr.cast(pa.string())
     status = _column(data.table, "status")

@@ -39,7 +39,7 @@ else:  # pragma: no cover
 
 __all__ = ["Band", "GroupRow", "Policy", "PolicyError", "Special", "Weights", "policy_decimal"]
 
-METHODS = ("rate", "points")
+METHODS = ("rate", "points", "dip")
 #: How a case outside normal DRG payment is paid.
 SPECIAL_METHODS = ("by_item", "rw", "table_row", "standard")
 LOW_PAYMENTS = ("by_item", "standard", "standard_times")
@@ -193,6 +193,8 @@ class Policy:
     fund_ratio: Mapping[str, Decimal]
     weights: Weights
     content_hash: str
+    #: the [dip] section (method "dip"), else None
+    dip: Any = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -285,7 +287,18 @@ class Policy:
         for key, value in weights_t.items():
             if key.endswith("_rows"):
                 c.list(value, f"weights.{key}", str)
-        table = _read_weights(weights, weights_t, path, pid, c)
+        dip = None
+        if method == "dip":
+            from ._dip_policy import parse_dip
+
+            # scores come from the DIP catalogue: no published weights table
+            dip = parse_dip(config, path, c.error, _dec, _coefficient)
+            if not fund_ratio:
+                raise c.error("a dip policy needs shares.fund_ratio per scheme (the fund "
+                              "payment ratio: clearing point value = fund ÷ ratio ÷ points)")
+            table = Weights(None, {}, "")
+        else:
+            table = _read_weights(weights, weights_t, path, pid, c)
         # the hash covers what the policy *is*: the effective configuration (overrides
         # included, so an overridden policy never carries the file's hash) and the table
         digest = hashlib.sha256()
@@ -328,6 +341,7 @@ class Policy:
             fund_ratio=fund_ratio,
             weights=table,
             content_hash=digest.hexdigest(),
+            dip=dip,
         )
         policy._check()
         return policy
@@ -366,7 +380,10 @@ class Policy:
         names = list(dict.fromkeys(self.schemes.values()))
         if self.default_scheme and self.default_scheme not in names:
             names.append(self.default_scheme)
-        for s in (*self.base, *self.reference_rate):
+        extra = tuple(s for s in (*self.dip.fund, *self.dip.start_point_value, *self.fund_ratio)
+                      if s != "all") if self.dip \
+            else ()
+        for s in (*self.base, *self.reference_rate, *extra):
             if s not in names:
                 names.append(s)
         return names

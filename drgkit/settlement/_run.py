@@ -464,6 +464,8 @@ class SettleRun:
             prep.group["status"] if pa.types.is_dictionary(prep.group["status"].type) else
             prep.group["status"].dictionary_encode().cast(pa.dictionary(pa.int8(), pa.string())),
             plain(prep.group["drg"]),
+            constant("drg", n).cast(pa.dictionary(pa.int8(), pa.string())),
+            plain(prep.group["drg"]),
             rw_arr,
             pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()),
                                            pa.array(PAYMENT_CLASSES)),

@@ -22,6 +22,7 @@ from ..errors import CaseDataError
 from ..schema import Layout
 from ._output import PAYMENT_CLASSES, read_settled, settle_schema
 from ._run import SettleRun
+from ._schemes import run_class, two_pass
 from ._sums import Partial, Reduced, SettleSummary, point_values
 
 __all__ = ["PAYMENT_CLASSES", "Partial", "Reduced", "SettleRun", "SettleSummary", "point_values",
@@ -53,24 +54,25 @@ def settle_batches(
     kwargs = {"encoding": encoding, **({"batch_rows": batch_rows} if batch_rows else {})}
     previous = set_threads(threads) if threads else None
     try:
-        if pol.method == "points" and reduced is None:
+        Run = run_class(pol)
+        if two_pass(pol) and reduced is None:
             if not isinstance(cases, (str, os.PathLike, pa.Table, pa.RecordBatch, list)) and \
                     type(cases).__module__.split(".")[0] not in ("pandas", "polars"):
                 # a one-shot stream: keep it in memory to read it twice
                 src = open_cases(cases, **kwargs)
                 cases = pa.Table.from_batches(list(src.batches), schema=src.schema)
             src = open_cases(cases, **kwargs)
-            first = SettleRun(pol, rs, src.schema, src.name, layout=layout, columns=columns,
-                              hospitals=hospitals, keep=keep,
-                              check_duplicates=check_duplicates, names=RESOLVER)
+            first = Run(pol, rs, src.schema, src.name, layout=layout, columns=columns,
+                        hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
+                        names=RESOLVER)
             total = Partial.zero()
             for batch in src.batches:
                 total = total + first.partial(first.prepare(batch))
             reduced = point_values(pol, total)
         src = open_cases(cases, **kwargs)
-        run = SettleRun(pol, rs, src.schema, src.name, layout=layout, columns=columns,
-                        hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
-                        names=RESOLVER)
+        run = Run(pol, rs, src.schema, src.name, layout=layout, columns=columns,
+                  hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
+                  names=RESOLVER)
         if reduced is not None:
             run.summary.point_values = dict(reduced.point_values)
         if run_hook is not None:

@@ -28,12 +28,31 @@ class Partial:
     points: Mapping[str, int]  # scheme -> Σ points·10^point_decimals
     by_item: Mapping[str, int]  # scheme -> Σ cents paid by item
     cases: int
+    #: DIP: settled DIP discharges (the base of the special-review cap)
+    discharges: int = 0
+    #: DIP: special-review candidates (scheme, cost cents, reference cents, case id, points
+    #: if not approved, cents if approved), in row order
+    review: tuple = ()
 
     def __add__(self, other: Partial) -> Partial:
         def add(a, b):
             return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
         return Partial(add(self.points, other.points), add(self.by_item, other.by_item),
-                       self.cases + other.cases)
+                       self.cases + other.cases, self.discharges + other.discharges,
+                       self.review + other.review)
+
+    def minus(self, other: Partial) -> Partial:
+        """These sums without ``other``'s (rows taken back out after pass 1)."""
+        gone = Counter(other.review)
+        kept = []
+        for item in self.review:
+            if gone[item]:
+                gone[item] -= 1
+            else:
+                kept.append(item)
+        return Partial({k: v - other.points.get(k, 0) for k, v in self.points.items()},
+                       {k: v - other.by_item.get(k, 0) for k, v in self.by_item.items()},
+                       self.cases, self.discharges - other.discharges, tuple(kept))
 
     @classmethod
     def zero(cls) -> Partial:
@@ -47,13 +66,12 @@ class Reduced:
 
     point_values: Mapping[str, Decimal] = attrs.field(factory=dict)
     totals: Partial | None = None
+    #: DIP: case ids accepted for special review (within the region-wide cap)
+    approved: frozenset = frozenset()
 
     def value_for(self, scheme: str) -> Decimal | None:
         return self.point_values.get(scheme, self.point_values.get("all"))
 
-
-# the old name, still imported by the DIP settlement branch (to go when it imports _money's)
-_decimal = scaled_decimal
 
 
 def _fraction_text(value: Fraction, decimals: int = 6) -> str:
@@ -69,6 +87,10 @@ def point_values(policy: Policy, total: Partial) -> Reduced:
 
     Computed with exact rationals (budget, reserve and sums are exact), so the value does not
     depend on the ambient ``decimal`` context (its precision or rounding)."""
+    if policy.method == "dip":
+        from ._dip_values import dip_point_values
+
+        return dip_point_values(policy, total)
     if policy.method != "points":
         return Reduced({}, total)
     if not policy.budget:
