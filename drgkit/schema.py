@@ -25,6 +25,7 @@ __all__ = [
     "ALLIANCE_SUMMARY_SCHEMA",
     "ALLIANCE_TRANSFERS_SCHEMA",
     "CASE_FIELDS",
+    "DIP_RESULT_SCHEMA",
     "GROUP_RESULT_SCHEMA",
     "HOSPITAL_TOTALS_SCHEMA",
     "LAYOUTS",
@@ -355,3 +356,24 @@ ALLIANCE_TRANSFERS_SCHEMA = _columns(
     ("child_case_id", pa.string()), ("parent_case_id", pa.string()),
     ("payer_hospital_id", pa.string()), ("payee_hospital_id", pa.string()), ("base", MONEY),
     ("amount", MONEY))
+
+
+# ------------------------------------------------------------------------ DIP results
+
+#: :func:`drgkit.group_dip`: every input row with its DIP packet, score and why.
+DIP_RESULT_SCHEMA = pa.schema([
+    pa.field("case_id", pa.string()),
+    pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+    pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
+    pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
+    pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+    # the group column every scheme's result has (the DRG in a DRG result): here the packet
+    pa.field("group", pa.string()),
+    pa.field("packet", pa.string()),
+    pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
+    pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
+    pa.field("score", pa.decimal128(18, 6)),
+    pa.field("aux_subtype", pa.string()),
+    pa.field("aux_coefficient", pa.decimal128(12, 6)),
+    pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
+], metadata={b"drgkit.scheme": b"dip"})

@@ -461,3 +461,14 @@ def test_each_alliance_table_has_the_schema_declared_in_drgkit_schema():
         table = getattr(r, name)
         assert table.num_rows > 0 or name == "items", name  # no package or shared items here
         assert table.schema.equals(schema), (name, table.schema, schema)
+
+
+def test_dip_results_have_the_schema_declared_in_drgkit_schema(demo_cases):
+    import drgkit
+    from drgkit import schema as S
+    from drgkit.grouping import _dip
+
+    result = drgkit.group_dip(demo_cases, "dip_demo_2024")
+    assert result.num_rows == 60
+    assert result.schema.equals(S.DIP_RESULT_SCHEMA)
+    assert _dip.DIP_RESULT_SCHEMA is S.DIP_RESULT_SCHEMA is drgkit.DIP_RESULT_SCHEMA

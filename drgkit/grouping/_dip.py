@@ -28,7 +28,7 @@ from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries
 from ..errors import CaseDataError
-from ..schema import Layout
+from ..schema import DIP_RESULT_SCHEMA, Layout
 from . import _dip_kernel as K
 from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
 
@@ -64,25 +64,9 @@ _REASON_STATUS = np.array([r.status for r in _DIP_REASONS], dtype=np.int8)
 _REASON_TEXTS = [r.text for r in _DIP_REASONS]
 TIERS = ("", "pregroup", "merge", "subdivide", "core", "comprehensive", "prefix", "blank")
 
-DIP_RESULT_SCHEMA = pa.schema([
-    pa.field("case_id", pa.string()),
-    pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-    pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
-    pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-    # the group column every scheme's result has (the DRG in a DRG result): here the packet
-    pa.field("group", pa.string()),
-    pa.field("packet", pa.string()),
-    pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("score", pa.decimal128(18, 6)),
-    pa.field("aux_subtype", pa.string()),
-    pa.field("aux_coefficient", pa.decimal128(12, 6)),
-    pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
-], metadata={b"drgkit.scheme": b"dip"})
 
 DIP_FIELDS = ("case_id", "age", "age_days", "birth_weight", "leaving_type", "diagnoses",
-               "procedures", "ventilation_hours")
+              "procedures", "ventilation_hours")
 
 
 # ------------------------------------------------------------------------- per-code facts
