@@ -472,3 +472,22 @@ def test_dip_results_have_the_schema_declared_in_drgkit_schema(demo_cases):
     assert result.num_rows == 60
     assert result.schema.equals(S.DIP_RESULT_SCHEMA)
     assert _dip.DIP_RESULT_SCHEMA is S.DIP_RESULT_SCHEMA is drgkit.DIP_RESULT_SCHEMA
+
+
+def test_both_schemes_refuse_bad_costs_with_the_same_reasons(demo_cases):
+    """One rule reads the cost and the patient's share for DRG and DIP settlement."""
+    import pyarrow.parquet as pq
+
+    from drgkit.settlement import settle
+
+    table = pq.read_table(demo_cases).slice(0, 5)
+    costs = ["", "abc", "-1.00", "5000000000.00", "100.00"]
+    table = table.set_column(table.schema.get_field_index("total_cost"), "total_cost",
+                             pa.array(costs, pa.string()))
+    table = table.set_column(table.schema.get_field_index("self_pay"), "self_pay",
+                             pa.array(["0", "0", "0", "0", "x"], pa.string()))
+    want = ["cost_missing", "cost_invalid", "cost_negative", "cost_too_large"]
+    drg = settle(table, "demo").column("reason").to_pylist()
+    assert drg == [*want, "patient_share_invalid"]
+    dip = settle(table, "dip-national-1.0").column("reason").to_pylist()
+    assert dip[:4] == want  # the DIP policy takes the share by ratio: no self-pay check

@@ -31,20 +31,18 @@ import pyarrow.compute as pc
 from .. import _cases
 from .._money import (
     OK,
-    TOO_LARGE,
     cents_array,
     coefficient_units,
     exact_int,
     exact_sum,
     scaled_array,
-    to_cents,
     to_scaled,
 )
 from .._resolve import RESOLVER, Names
 from ..errors import CaseDataError
 from ..schema import Layout
 from . import _kernel as K
-from ._inputs import parse_level, read_hospitals
+from ._inputs import case_money, parse_level, read_hospitals
 from ._output import (
     PAYMENT_CLASSES,
     SETTLE_FIELDS,
@@ -194,18 +192,7 @@ class DipSettleRun:
                 reason[new] = why
                 live[new] = False
 
-        cost, cflag = to_cents(cols.get("total_cost"), n)
-        unsettled(cflag == 1, "cost_missing")
-        unsettled(cflag == TOO_LARGE, "cost_too_large")
-        unsettled(cflag > 1, "cost_invalid")
-        unsettled((cflag == OK) & (cost < 0), "cost_negative")
-        patient = np.zeros(n, dtype=np.int64)
-        if p.share_method == "claim":
-            for name in ("self_pay", "own_pay"):
-                if name in cols:
-                    cents, flag = to_cents(cols[name], n)
-                    unsettled(flag > 1, "patient_share_invalid")
-                    patient += np.where(flag == OK, cents, 0)
+        cost, cflag, patient = case_money(cols, n, p, unsettled)
         arr = cols.get("insurance_type")
         if arr is None:
             s = p.default_scheme

@@ -4,7 +4,7 @@ row checked), the policy and ruleset behind ids, and the rulesets a policy price
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -13,12 +13,13 @@ import pyarrow as pa
 
 from .. import _cases
 from .._io import open_cases
+from .._money import MISSING, OK, TOO_LARGE, to_cents
 from ..errors import CaseDataError
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
-__all__ = ["MAX_HOSPITAL_COEFFICIENT", "accepted_rulesets", "parse_level", "read_hospitals",
-           "rows_of"]
+__all__ = ["MAX_HOSPITAL_COEFFICIENT", "accepted_rulesets", "case_money", "parse_level",
+           "read_hospitals", "rows_of"]
 
 
 def parse_level(value: Any) -> str | None:
@@ -141,3 +142,25 @@ def accepted_rulesets(policy: Policy) -> set[str] | None:
         raise PolicyError(f"policy.accepted_rulesets must be a list of ruleset ids, got "
                           f"{extra!r}", file=policy.path)
     return {policy.ruleset, *extra}
+
+
+def case_money(cols: Mapping[str, Any], n: int, policy: Policy,
+               not_settled: Callable[[np.ndarray, str], None]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cost cents, cost flags, patient's share cents) of each case, one rule for both
+    schemes: a cost that is missing, too large, not an amount or negative, and a self-pay
+    that is not an amount, are passed to ``not_settled`` with their reason; under the claim
+    method the patient's share is self_pay + own_pay (a missing part is 0)."""
+    cost, cflag = to_cents(cols.get("total_cost"), n)
+    not_settled(cflag == MISSING, "cost_missing")
+    not_settled(cflag == TOO_LARGE, "cost_too_large")
+    not_settled((cflag != OK) & (cflag != MISSING), "cost_invalid")
+    not_settled((cflag == OK) & (cost < 0), "cost_negative")
+    patient = np.zeros(n, dtype=np.int64)
+    if policy.share_method == "claim":
+        for name in ("self_pay", "own_pay"):
+            if name in cols:
+                cents, flag = to_cents(cols[name], n)
+                not_settled((flag != OK) & (flag != MISSING), "patient_share_invalid")
+                patient += np.where(flag == OK, cents, 0)
+    return cost, cflag, patient

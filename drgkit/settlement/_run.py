@@ -20,20 +20,18 @@ from .._io import DataWarning
 from .._money import (
     OK,
     RW_DECIMALS,
-    TOO_LARGE,
     cents_array,
     coefficient_units,
     exact_int,
     exact_sum,
     scaled_array,
-    to_cents,
 )
 from ..errors import CaseDataError
 from ..grouping._group import GroupRun
 from ..ruleset._model import Ruleset, RulesetSeries
 from ..schema import Layout
 from . import _kernel as K
-from ._inputs import accepted_rulesets, parse_level, read_hospitals, rows_of
+from ._inputs import accepted_rulesets, case_money, parse_level, read_hospitals, rows_of
 from ._output import (
     P_NOT_COVERED,
     P_NOT_SETTLED,
@@ -194,18 +192,7 @@ class SettleRun:
         not_settled(status_is("invalid"),
                     lambda rows: greason.take(pa.array(rows, pa.int64())).to_pylist())
         # 2. money
-        cost, cflag = to_cents(cols.get("total_cost"), n)
-        not_settled(cflag == 1, "cost_missing")
-        not_settled(cflag == TOO_LARGE, "cost_too_large")
-        not_settled(cflag > 1, "cost_invalid")
-        not_settled((cflag == OK) & (cost < 0), "cost_negative")
-        patient = np.zeros(n, dtype=np.int64)
-        if p.share_method == "claim":
-            for name in ("self_pay", "own_pay"):
-                if name in cols:
-                    cents, flag = to_cents(cols[name], n)
-                    not_settled(flag > 1, "patient_share_invalid")
-                    patient += np.where(flag == OK, cents, 0)  # a missing part is 0
+        cost, cflag, patient = case_money(cols, n, p, not_settled)
         # 3. scheme and level
         scheme = self._schemes(cols.get("insurance_type"), n)
         not_settled(scheme < 0, "scheme_unknown")
