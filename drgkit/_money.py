@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ._codes import string_buffers
 from ._jit import jit
-from .schema import MONEY, RW_DECIMALS  # owned by the schema: the Arrow types use them
+from .schema import MONEY, RW_DECIMALS, RW_TYPE  # owned by the schema (the Arrow types)
 
 __all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
            "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
@@ -61,8 +61,6 @@ assert LIMIT_CENTS <= KERNEL_EXACT_CENTS
 LIMIT_POOL_CENTS = 10**4 * LIMIT_CENTS
 
 RW_SCALE = 10**RW_DECIMALS
-#: Arrow type of every RW column drgkit writes
-RW_TYPE = pa.decimal128(18, RW_DECIMALS)
 #: decimals of a policy coefficient (factor, share, ratio): kernels take them as B·COEF_SCALE
 COEF_DECIMALS = 6
 COEF_SCALE = 10**COEF_DECIMALS

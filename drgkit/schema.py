@@ -14,6 +14,7 @@ is an error). Code lists are ``list<string>``; the first element is the principa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 import pyarrow as pa
@@ -25,6 +26,7 @@ __all__ = [
     "ALLIANCE_SUMMARY_SCHEMA",
     "ALLIANCE_TRANSFERS_SCHEMA",
     "CASE_FIELDS",
+    "DIP_COLUMNS",
     "DIP_RESULT_SCHEMA",
     "GROUP_RESULT_SCHEMA",
     "HOSPITAL_TOTALS_SCHEMA",
@@ -36,9 +38,12 @@ __all__ = [
     "RATE",
     "REQUIRED_FOR_GROUPING",
     "RW_DECIMALS",
+    "RW_TYPE",
     "STATUSES",
     "CaseField",
     "Layout",
+    "dip_settle_schema",
+    "settle_schema",
 ]
 
 
@@ -377,3 +382,94 @@ DIP_RESULT_SCHEMA = pa.schema([
     pa.field("aux_coefficient", pa.decimal128(12, 6)),
     pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
 ], metadata={b"drgkit.scheme": b"dip"})
+
+
+# ------------------------------------------------------------------------ settled cases
+# the settled-case tables depend on the policy: its method (points add a column, at the
+# policy's point decimals), its id and content hash (in the metadata)
+
+#: Arrow type of every RW column drgkit writes: exact at RW_DECIMALS
+RW_TYPE = pa.decimal128(18, RW_DECIMALS)
+
+
+def settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
+    fields = list(keep) if keep is not None else []
+    fields += [
+        pa.field("case_id", pa.string()),
+        pa.field("hospital_id", pa.string()),
+        pa.field("department", pa.string()),
+        pa.field("insurance_type", pa.string()),
+        pa.field("hospital_level", pa.string()),
+        pa.field("discharge_date", pa.date32()),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("drg", pa.string()),
+        # both schemes' tables name the scheme and the group (DRG code or DIP packet)
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("group", pa.string()),
+        pa.field("rw", RW_TYPE),
+        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("settled", pa.bool_()),
+        pa.field("reason", pa.string()),
+        pa.field("total_cost", MONEY),
+        pa.field("standard", MONEY),
+        pa.field("payment", MONEY),
+        pa.field("fund_payment", MONEY),
+        pa.field("patient_share", MONEY),
+        pa.field("gain_loss", MONEY),
+    ]
+    if policy.method == "points":
+        fields.append(pa.field("points", pa.decimal128(18, policy.point_decimals)))
+    fields += [
+        pa.field("readmitted_31d", pa.bool_()),
+        pa.field("ruleset", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("ruleset_hash", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
+    ]
+    return pa.schema(fields, metadata={
+        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+        b"policy": policy.id, b"policy_hash": policy.content_hash})
+
+
+#: columns of the DIP settled table beyond the money columns both schemes share
+DIP_COLUMNS = ("points", "score", "packet_kind", "deviation", "factor", "reference_cost")
+
+
+def dip_settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
+    """The settled table of a DIP policy: the shared columns (ids, status, ``scheme``,
+    ``group``, payment class, the money columns of the DRG table) and the DIP ones (points,
+    score, packet kind, deviation class, factor, reference cost)."""
+    fields = list(keep) if keep is not None else []
+    fields += [
+        pa.field("case_id", pa.string()),
+        pa.field("hospital_id", pa.string()),
+        pa.field("department", pa.string()),
+        pa.field("insurance_type", pa.string()),
+        pa.field("hospital_level", pa.string()),
+        pa.field("discharge_date", pa.date32()),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("group", pa.string()),
+        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("settled", pa.bool_()),
+        pa.field("reason", pa.string()),
+        pa.field("total_cost", MONEY),
+        pa.field("standard", MONEY),
+        pa.field("payment", MONEY),
+        pa.field("fund_payment", MONEY),
+        pa.field("patient_share", MONEY),
+        pa.field("gain_loss", MONEY),
+        pa.field("points", pa.decimal128(18, policy.point_decimals)),
+        pa.field("score", pa.decimal128(18, 6)),
+        pa.field("packet_kind", pa.string()),
+        pa.field("deviation", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("factor", pa.decimal128(18, 6)),
+        pa.field("reference_cost", MONEY),
+        pa.field("readmitted_31d", pa.bool_()),
+        pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
+    ]
+    return pa.schema(fields, metadata={
+        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+        b"drgkit.scheme": b"dip", b"policy": policy.id, b"policy_hash": policy.content_hash})

@@ -491,3 +491,18 @@ def test_both_schemes_refuse_bad_costs_with_the_same_reasons(demo_cases):
     assert drg == [*want, "patient_share_invalid"]
     dip = settle(table, "dip-national-1.0").column("reason").to_pylist()
     assert dip[:4] == want  # the DIP policy takes the share by ratio: no self-pay check
+
+
+@pytest.mark.parametrize("policy_id", ["demo", "demo-points", "dip-national-1.0"])
+def test_settled_tables_have_the_schema_declared_in_drgkit_schema(demo_cases, policy_id):
+    from drgkit import schema as S
+    from drgkit._resolve import resolve_policy
+    from drgkit.settlement import settle
+
+    policy = resolve_policy(policy_id)
+    table = settle(demo_cases, policy)
+    declared = (S.dip_settle_schema if policy.method == "dip" else S.settle_schema)(policy)
+    assert table.num_rows == 60
+    assert table.schema.equals(declared, check_metadata=True)
+    if policy.method == "points":
+        assert table.schema.field("points").type == pa.decimal128(18, policy.point_decimals)

@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._io import open_cases
-from .._money import LIMIT_CENTS, MONEY, RW_DECIMALS, RW_TYPE
+from .._money import LIMIT_CENTS, RW_DECIMALS
 from ..errors import CaseDataError
-from ._policy import Policy
+from ..schema import DIP_COLUMNS, dip_settle_schema, settle_schema
 
 __all__ = [
     "DIP_COLUMNS",
@@ -57,89 +57,6 @@ SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "
                  "los", "total_cost", "self_pay", "own_pay", "discharge_date",
                  "readmitted_31d", "diagnoses")
 GROUP_COLUMNS = ("status", "reason", "mdc", "adrg", "drg")
-
-
-def settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
-    fields = list(keep) if keep is not None else []
-    fields += [
-        pa.field("case_id", pa.string()),
-        pa.field("hospital_id", pa.string()),
-        pa.field("department", pa.string()),
-        pa.field("insurance_type", pa.string()),
-        pa.field("hospital_level", pa.string()),
-        pa.field("discharge_date", pa.date32()),
-        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("drg", pa.string()),
-        # both schemes' tables name the scheme and the group (DRG code or DIP packet)
-        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("group", pa.string()),
-        pa.field("rw", RW_TYPE),
-        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("settled", pa.bool_()),
-        pa.field("reason", pa.string()),
-        pa.field("total_cost", MONEY),
-        pa.field("standard", MONEY),
-        pa.field("payment", MONEY),
-        pa.field("fund_payment", MONEY),
-        pa.field("patient_share", MONEY),
-        pa.field("gain_loss", MONEY),
-    ]
-    if policy.method == "points":
-        fields.append(pa.field("points", pa.decimal128(18, policy.point_decimals)))
-    fields += [
-        pa.field("readmitted_31d", pa.bool_()),
-        pa.field("ruleset", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("ruleset_hash", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
-    ]
-    return pa.schema(fields, metadata={
-        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
-        b"policy": policy.id, b"policy_hash": policy.content_hash})
-
-
-#: columns of the DIP settled table beyond the money columns both schemes share
-DIP_COLUMNS = ("points", "score", "packet_kind", "deviation", "factor", "reference_cost")
-
-
-def dip_settle_schema(policy: Policy, keep: pa.Schema | None = None) -> pa.Schema:
-    """The settled table of a DIP policy: the shared columns (ids, status, ``scheme``,
-    ``group``, payment class, the money columns of the DRG table) and the DIP ones (points,
-    score, packet kind, deviation class, factor, reference cost)."""
-    fields = list(keep) if keep is not None else []
-    fields += [
-        pa.field("case_id", pa.string()),
-        pa.field("hospital_id", pa.string()),
-        pa.field("department", pa.string()),
-        pa.field("insurance_type", pa.string()),
-        pa.field("hospital_level", pa.string()),
-        pa.field("discharge_date", pa.date32()),
-        pa.field("status", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("scheme", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("group", pa.string()),
-        pa.field("payment_class", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("settled", pa.bool_()),
-        pa.field("reason", pa.string()),
-        pa.field("total_cost", MONEY),
-        pa.field("standard", MONEY),
-        pa.field("payment", MONEY),
-        pa.field("fund_payment", MONEY),
-        pa.field("patient_share", MONEY),
-        pa.field("gain_loss", MONEY),
-        pa.field("points", pa.decimal128(18, policy.point_decimals)),
-        pa.field("score", pa.decimal128(18, 6)),
-        pa.field("packet_kind", pa.string()),
-        pa.field("deviation", pa.dictionary(pa.int8(), pa.string())),
-        pa.field("factor", pa.decimal128(18, 6)),
-        pa.field("reference_cost", MONEY),
-        pa.field("readmitted_31d", pa.bool_()),
-        pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
-    ]
-    return pa.schema(fields, metadata={
-        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
-        b"drgkit.scheme": b"dip", b"policy": policy.id, b"policy_hash": policy.content_hash})
 
 
 def read_settled(source: Any) -> pa.Table:
