@@ -26,6 +26,7 @@ __all__ = [
     "ALLIANCE_SUMMARY_SCHEMA",
     "ALLIANCE_TRANSFERS_SCHEMA",
     "CASE_FIELDS",
+    "CMI_TYPE",
     "DIP_COLUMNS",
     "DIP_RESULT_SCHEMA",
     "GROUP_RESULT_SCHEMA",
@@ -39,6 +40,10 @@ __all__ = [
     "REQUIRED_FOR_GROUPING",
     "RW_DECIMALS",
     "RW_TYPE",
+    "SIMULATE_CASE_SCHEMA",
+    "SIMULATE_COMPONENTS",
+    "SIMULATE_KEY_SCHEMA",
+    "SIMULATE_SCENARIOS",
     "STATUSES",
     "CaseField",
     "Layout",
@@ -473,3 +478,31 @@ def dip_settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
     return pa.schema(fields, metadata={
         b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
         b"drgkit.scheme": b"dip", b"policy": policy.id, b"policy_hash": policy.content_hash})
+
+
+# ------------------------------------------------------------------------ simulation
+
+#: the scenarios of a simulation: base rules; base policy on the alt groups; alt rules
+SIMULATE_SCENARIOS = ("base", "regrouped", "alt")
+#: the parts a payment change is decomposed into (they add up to it)
+SIMULATE_COMPONENTS = ("regrouping", "casemix", "price", "outlier")
+#: Arrow type of a case-mix index (CMI) column: mean RW, four decimals
+CMI_TYPE = pa.decimal128(18, 4)
+
+#: :func:`drgkit.settlement.simulate` ``by_key``: after the ``by`` key columns, per key.
+SIMULATE_KEY_SCHEMA = _columns(
+    ("cases", pa.int64()), *((f"settled_{s}", pa.int64()) for s in SIMULATE_SCENARIOS),
+    ("not_settled", pa.int64()), *((f"cmi_{s}", CMI_TYPE) for s in SIMULATE_SCENARIOS),
+    *((f"payment_{s}", MONEY) for s in SIMULATE_SCENARIOS), ("change", MONEY),
+    *((c, MONEY) for c in SIMULATE_COMPONENTS))
+
+#: :func:`drgkit.settlement.simulate` ``cases``: after ``case_id`` and the ``by`` key columns
+#: (those that are not one of these), per case.
+SIMULATE_CASE_SCHEMA = _columns(
+    ("drg_base", pa.string()), ("drg_alt", pa.string()),
+    ("class_base", pa.string()), ("class_alt", pa.string()),
+    *((f"settled_{s}", pa.bool_()) for s in SIMULATE_SCENARIOS),
+    *((f"rw_{s}", RW_TYPE) for s in SIMULATE_SCENARIOS),
+    *((f"standard_{s}", MONEY) for s in SIMULATE_SCENARIOS),
+    *((f"payment_{s}", MONEY) for s in SIMULATE_SCENARIOS),
+    ("change", MONEY), *((c, MONEY) for c in SIMULATE_COMPONENTS))

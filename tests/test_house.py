@@ -506,3 +506,18 @@ def test_settled_tables_have_the_schema_declared_in_drgkit_schema(demo_cases, po
     assert table.schema.equals(declared, check_metadata=True)
     if policy.method == "points":
         assert table.schema.field("points").type == pa.decimal128(18, policy.point_decimals)
+
+
+def test_simulation_tables_have_the_columns_declared_in_drgkit_schema(demo_cases):
+    from drgkit import schema as S
+    from drgkit.settlement import simulate
+
+    sim = simulate(demo_cases, base_ruleset="demo_2023", base_policy="demo",
+                   alt_ruleset="demo_2024", by=("hospital_id", "department"))
+    key = sim.table.schema
+    assert key.names[:2] == ["hospital_id", "department"]
+    assert pa.schema(list(key)[2:]).equals(S.SIMULATE_KEY_SCHEMA)
+    cases = sim.cases.schema
+    assert cases.names[:3] == ["case_id", "hospital_id", "department"]
+    assert pa.schema(list(cases)[3:]).equals(S.SIMULATE_CASE_SCHEMA)
+    assert sim.table.num_rows > 0 and sim.cases.num_rows == 60

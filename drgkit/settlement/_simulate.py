@@ -90,15 +90,21 @@ from .._money import (
 from .._resolve import RESOLVER, Names
 from ..errors import ArgumentError, CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
+from ..schema import (
+    CMI_TYPE,
+    SIMULATE_CASE_SCHEMA,
+    SIMULATE_COMPONENTS,
+    SIMULATE_KEY_SCHEMA,
+    SIMULATE_SCENARIOS,
+)
 from ._policy import Policy, PolicyError
 from ._settle import Reduced, settle_batches, settle_schema
 
 __all__ = ["COMPONENTS", "Simulation", "simulate"]
 
 #: the parts of a change, in order; they add up to ``change``
-COMPONENTS = ("regrouping", "casemix", "price", "outlier")
-SCENARIOS = ("base", "regrouped", "alt")
-CMI_TYPE = pa.decimal128(18, 4)
+COMPONENTS = SIMULATE_COMPONENTS
+SCENARIOS = SIMULATE_SCENARIOS
 #: columns of a grouped input that would stop settlement from regrouping it
 _GROUP_OUTPUT = ("status", "reason", "detail", "mdc", "adrg", "drg", "ruleset")
 _OUTLIER_CLASSES = ("low_outlier", "high_outlier")
@@ -543,7 +549,9 @@ def simulate(
             b"rounding": "per case exact; case mix summed exactly per key and rounded once "
                          "half up to 0.01 yuan; price = Δstandard − case mix",
             **{k.encode(): v for k, v in labels.items()}}
-    key_table = pa.table(columns).replace_schema_metadata(meta)
+    key_schema = pa.schema([pa.field(name, columns[name].type) for name in by]
+                           + list(SIMULATE_KEY_SCHEMA), metadata=meta)
+    key_table = pa.Table.from_arrays([columns[f.name] for f in key_schema], schema=key_schema)
 
     # ---- per case
     fixed_names = {"case_id", "drg_base", "drg_alt", "class_base", "class_alt",
@@ -568,7 +576,11 @@ def simulate(
     case_cols.update({"change": cents_array(change), "regrouping": cents_array(regrouping),
                       "casemix": cents_array(casemix), "price": cents_array(price),
                       "outlier": cents_array(outlier)})
-    case_table = pa.table(case_cols).replace_schema_metadata(meta)
+    case_schema = pa.schema([pa.field(name, case_cols[name].type) for name in case_cols
+                             if name not in SIMULATE_CASE_SCHEMA.names]
+                            + list(SIMULATE_CASE_SCHEMA), metadata=meta)
+    case_table = pa.Table.from_arrays([case_cols[f.name] for f in case_schema],
+                                      schema=case_schema)
 
     everything = np.zeros(n, dtype=np.int64)
     total: dict[str, Any] = {name: sum(values.tolist()) for name, values in counts.items()}
