@@ -12,6 +12,7 @@ import os
 __all__ = [
     "CaseDataError",
     "DrgkitError",
+    "OutputError",
     "RegistryError",
     "RulesetError",
     "TableError",
@@ -63,3 +64,8 @@ class CaseDataError(TableError):
 
 class RegistryError(DrgkitError, LookupError):
     """An unknown ruleset or policy id, or two plugins registering the same id."""
+
+
+class OutputError(DrgkitError, OSError):
+    """An output cannot be written (full disk, no permission, a folder in the way). Nothing
+    is left under the output's name: see :func:`drgkit._io.atomic_output`."""
