@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_ROWS = 1 << 18
-CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zst")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
 
@@ -287,6 +287,8 @@ class _BlockParser:
         if (b"\x00" in data or b"\n\n" in data or b"\n\r\n" in data
                 or data.startswith((b"\n", b"\r\n")) or data.count(b"\r") != data.count(b"\r\n")):
             return None
+        if len(data) > MAX_FIELD_CHARS and max(map(len, data.split(b"\n"))) > MAX_FIELD_CHARS:
+            return None  # a line that may hold an over-long field: checked field by field
         try:
             text = data if self.utf8 else data.decode(self.encoding).encode("utf-8")
             if self.utf8:
@@ -352,9 +354,14 @@ class _BlockParser:
                 reader = csv.reader([text, "\x01"], delimiter=self.delimiter)
                 try:
                     fields = next(reader)
-                except csv.Error as exc:  # a field over the csv module's limit
-                    reject(MalformedRow(line, text, width, None, "field_too_long",
-                                                None, f"{exc}"))
+                except csv.Error:  # a field over the csv module's limit
+                    naive = text.split(self.delimiter)
+                    longest = max(range(len(naive)), key=lambda i: len(naive[i]))
+                    reject(MalformedRow(
+                        line, text[:200] + "…", width, None, "field_too_long",
+                        self.header[longest] if longest < width else None,
+                        f"a field of about {len(naive[longest]):,} characters (limit "
+                        f"{MAX_FIELD_CHARS:,})"))
                     continue
                 if reader.line_num > 1:
                     reject(MalformedRow(
@@ -616,6 +623,13 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     name) is an :class:`~drgkit.errors.OutputError` naming the target.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write the output: it is a folder")
+    if path.exists() and not path.is_file():
+        # a device or pipe (/dev/null, /dev/stdout, a FIFO): renaming a file onto it would
+        # replace the device itself, and there is nothing to keep atomic
+        yield path
+        return
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
                                         dir=path.parent)
