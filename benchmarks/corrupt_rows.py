@@ -191,7 +191,9 @@ def account(damaged: Path, out: Path, rejects: Path, kinds: dict[int, str], blan
     raw = damaged.read_bytes()
     physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
     result = pq.read_table(out, columns=["case_id", "status", "reason"])
-    rej = pacsv.read_csv(rejects, convert_options=pacsv.ConvertOptions(
+    # the raw text of a rejected line may hold a carriage return (quoted in the CSV)
+    rej = pacsv.read_csv(rejects, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                         convert_options=pacsv.ConvertOptions(
         column_types={"line": pa.int64(), "reason": pa.string(), "text": pa.string()}))
     rejected_lines = dict(zip(rej.column("line").to_pylist(), rej.column("reason").to_pylist(),
                               strict=True))

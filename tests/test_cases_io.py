@@ -475,3 +475,28 @@ def test_corrupted_file_every_row_accounted_by_kind(tmp_path: Path) -> None:
         assert all(not k.startswith("rejects") for k in outcomes[kind]), outcomes[kind]
     assert report["rows_rejected"] == sum(
         n for kind in rejected_as for n in outcomes[kind].values())
+
+
+def test_the_last_batch_keeps_every_chunk(monkeypatch) -> None:
+    """combine_chunks may leave several chunks (a text column over 2 GiB); the tail batch
+    must still carry every row. Simulated: a table type whose combine_chunks combines nothing."""
+    import types
+
+    from drgkit import _io
+
+    class Uncombined:
+        def __init__(self, table: pa.Table) -> None:
+            self.table = table
+
+        def combine_chunks(self) -> pa.Table:
+            return self.table
+
+        @staticmethod
+        def from_batches(batches) -> Uncombined:
+            return Uncombined(pa.Table.from_batches(batches))
+
+    monkeypatch.setattr(_io, "pa", types.SimpleNamespace(Table=Uncombined))
+    parts = [pa.RecordBatch.from_pydict({"case_id": [f"{k}-{i}" for i in range(3)]})
+             for k in range(4)]
+    merged = list(_io._merge(iter(parts), 100))
+    assert sum(b.num_rows for b in merged) == 12
