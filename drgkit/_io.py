@@ -5,6 +5,14 @@ table, record batch, reader or list of batches, a pandas or polars frame, or any
 speaks the Arrow C stream protocol, and returns a :class:`CaseSource`: a schema, a name for
 messages, and an iterator of batches. CSV is read with every column as text so that codes
 keep their trailing zeros and a text age stays a text age.
+
+Nothing is lost: a CSV is read line by line (one physical line is one case); a line that
+cannot be read as a case is kept aside with its line number, column and reason
+(:class:`MalformedRow`), and the source counts what it read (:class:`ReadCounts`), so a
+caller can show that every line went to the output or to a rejects file
+(:func:`write_rejects`). Nothing is half-written: every output goes through
+:func:`atomic_output`. CSV output neutralises spreadsheet formulas in text cells
+(:func:`_neutralise_formulas`).
 """
 
 from __future__ import annotations
