@@ -14,6 +14,7 @@ __all__ = [
     "CaseNotFoundError",
     "CatalogueError",
     "DrgkitError",
+    "OutputError",
     "RegistryError",
     "RulesetError",
     "TableError",
@@ -73,3 +74,8 @@ class CaseNotFoundError(CaseDataError, LookupError):
 
 class RegistryError(DrgkitError, LookupError):
     """An unknown ruleset or policy id, or two plugins registering the same id."""
+
+
+class OutputError(DrgkitError, OSError):
+    """An output cannot be written (full disk, no permission, a folder in the way). Nothing
+    is left under the output's name: see :func:`drgkit._io.atomic_output`."""

@@ -141,6 +141,11 @@ class SettleSummary:
     foreign_not_covered: Counter = attrs.field(factory=Counter)
     #: cases whose claimed self-pay exceeded the payment (fund pays 0, share capped)
     shares_capped: int = 0
+    #: rows read; rows written; unreadable CSV lines sent to the rejects file (IO accounting:
+    #: rows_in == rows_out + rows_rejected)
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
 
     def add_checks(self, other: SettleSummary) -> None:
         """Merge another run's check counts (for runners that merge partition summaries)."""
