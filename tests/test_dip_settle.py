@@ -4,6 +4,7 @@ cases, and a partitioned run equal to the single run byte for byte."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -423,3 +424,108 @@ def test_start_point_values_from_a_history_table(tmp_path):
     with pytest.raises(DrgkitError, match="cost") as err:
         start_point_values(path)
     assert "history.csv" in str(err.value) and "2" in str(err.value)
+
+
+# ------------------------------------------------------------------ exact fund rounding
+def _pools(out: list[dict], funds: Mapping = ()) -> dict[str, Fraction]:
+    """Σ fund payments of the settled rows per fund pool (the scheme, or ``all``)."""
+    paid: dict[str, Fraction] = {}
+    for r in out:
+        if r["settled"]:
+            pool = r["insurance_type"] if r["insurance_type"] in funds or not funds else "all"
+            paid[pool] = paid.get(pool, 0) + Fraction(r["fund_payment"])
+    return paid
+
+
+def test_exact_fund_rounding_hand_example():
+    """Fund 100.00, ratio 0.85, three equal cases: each case's exact fund payment is 33.33…
+    and its exact payment 117.647…/3 = 39.2156…; cumulative rounding pays 33.33, 33.34, 33.33
+    (Σ = 100.00 exactly) and 39.22, 39.21, 39.22. Rounding the point value (0.043939) and each
+    case half up would pay 39.22 and 33.34 each: Σ fund payments 100.02."""
+    cases = [{"case_id": str(k), **case("9100")} for k in range(3)]
+    out = settle(grouped(cases), "dip-national-1.0",
+                 overrides={"points.budget.employee": "100"}).to_pylist()
+    assert [r["points"] for r in out] == [Decimal("892.5000")] * 3
+    assert [r["fund_payment"] for r in out] == [Decimal(x) for x in ("33.33", "33.34", "33.33")]
+    assert [r["payment"] for r in out] == [Decimal(x) for x in ("39.22", "39.21", "39.22")]
+    assert [r["patient_share"] for r in out] == [Decimal(x) for x in ("5.89", "5.87", "5.89")]
+    old = settle(grouped(cases), "dip-national-1.0",
+                 overrides={"points.budget.employee": "100",
+                            "dip.fund_rounding": "per_case"}).to_pylist()
+    assert [r["fund_payment"] for r in old] == [Decimal("33.34")] * 3
+
+
+def test_exact_fund_rounding_policy_checks(tmp_path):
+    text = (POLICIES / "dip-national-1.0.toml").read_text("utf-8")
+    bad = tmp_path / "p.toml"
+    bad.write_text(text.replace('employee = "66000000"', 'employee = "66000000.005"'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"dip\.fund\.employee.*more than 2 decimals"):
+        Policy.from_toml(bad)
+    bad.write_text(text.replace('method = "ratio"', 'method = "claim"').replace(
+        "[dip]\n", '[dip]\nfund_rounding = "exact"\n'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"needs shares\.method = 'ratio'"):
+        Policy.from_toml(bad)
+    bad.write_text(text.replace("[dip]\n", '[dip]\nfund_rounding = "nearest"\n'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"dip\.fund_rounding must be one of"):
+        Policy.from_toml(bad)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_case, min_size=1, max_size=40), st.sampled_from(VARIANTS),
+       st.integers(1, 7))
+def test_exact_identity_on_generated_cases(cases, policy, batch_rows):
+    """Σ fund payments per pool == the fund to the cent, each case within a cent of its exact
+    amount at the unrounded point value, and the same bytes whatever the batch size."""
+    for k, c in enumerate(cases):
+        c["case_id"] = f"{k:04d}"
+        c["status"] = "ungroupable" if k % 5 == 2 else "ok"
+    pol = Policy.from_toml(POLICIES / f"{policy}.toml")
+    table = grouped(cases)
+    single = settle(table, policy)
+    assert settle(table, policy, batch_rows=batch_rows).to_pylist() == single.to_pylist()
+    out = single.to_pylist()
+    ref = Reference(POLICIES / f"{policy}.toml", DEMO)
+    expected, _values = ref.settle(cases)
+    funds = pol.dip.fund
+    for pool, paid in _pools(out, funds).items():
+        mine = [(r, e) for r, e in zip(out, expected, strict=True)
+                if r["settled"] and (r["insurance_type"] if r["insurance_type"] in funds
+                                     else "all") == pool]
+        pts = sum((e["points"] for _r, e in mine if "points" in e), Fraction(0))
+        item = sum((e["item"] for _r, e in mine if "item" in e), Fraction(0))
+        fund, ratio = Fraction(funds[pool]), Fraction(pol.fund_ratio[pool])
+        if pts:
+            assert paid == fund
+            v = (fund / ratio - item) / pts
+        else:
+            v = Fraction(0)
+        for r, e in mine:
+            x = e["points"] * v if "points" in e else e["item"]
+            assert abs(Fraction(r["payment"]) - x) < Fraction(1, 100), (r, x)
+            assert abs(Fraction(r["fund_payment"]) - x * ratio) < Fraction(1, 100), (r, x)
+
+
+def test_exact_identity_partitioned_and_dask(tmp_path):
+    """Partitions continue the cumulative rounding where the previous one stopped: Σ fund
+    payments == fund per pool on the partitioned and the Dask run, byte-equal to one another
+    and equal to the single run (special review crosses partitions too)."""
+    cases = [{"case_id": f"{k:04d}", "status": "ungroupable" if k % 13 == 4 else "ok",
+              **case(str(1000 + 211 * k + (k % 7) * 0.37), PACKETS[k % 6][0],
+                     level=str(1 + k % 3), scheme=("employee", "resident")[k % 3 == 0])}
+             for k in range(400)]
+    table = grouped(cases)
+    path = tmp_path / "cases.parquet"
+    pq.write_table(table, path, row_group_size=90)
+    single = settle(table, "dip-national-1.0")
+    assert "review" in single.column("deviation").to_pylist()
+    pol = Policy.from_toml(POLICIES / "dip-national-1.0.toml")
+    local = settle_dataset(path, tmp_path / "out", "dip-national-1.0")
+    assert len(local.paths) == 5
+    assert local.table().to_pylist() == single.to_pylist()
+    assert _pools(local.table().to_pylist(), pol.dip.fund) == {
+        s: Fraction(f) for s, f in pol.dip.fund.items()}
+    with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
+        dask = settle_dataset(path, tmp_path / "dask", "dip-national-1.0", runner=runner,
+                              batch_rows=17)
+    for a, b in zip(local.paths, dask.paths, strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
