@@ -461,11 +461,11 @@ def test_exact_fund_rounding_policy_checks(tmp_path):
     bad.write_text(text.replace('employee = "66000000"', 'employee = "66000000.005"'), "utf-8")
     with pytest.raises(DrgkitError, match=r"dip\.fund\.employee.*more than 2 decimals"):
         Policy.from_toml(bad)
-    bad.write_text(text.replace('method = "ratio"', 'method = "claim"').replace(
-        "[dip]\n", '[dip]\nfund_rounding = "exact"\n'), "utf-8")
+    assert 'fund_rounding = "exact"' in text
+    bad.write_text(text.replace('method = "ratio"', 'method = "claim"'), "utf-8")
     with pytest.raises(DrgkitError, match=r"needs shares\.method = 'ratio'"):
         Policy.from_toml(bad)
-    bad.write_text(text.replace("[dip]\n", '[dip]\nfund_rounding = "nearest"\n'), "utf-8")
+    bad.write_text(text.replace('fund_rounding = "exact"', 'fund_rounding = "nearest"'), "utf-8")
     with pytest.raises(DrgkitError, match=r"dip\.fund_rounding must be one of"):
         Policy.from_toml(bad)
 
