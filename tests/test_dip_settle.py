@@ -529,3 +529,43 @@ def test_exact_identity_partitioned_and_dask(tmp_path):
                               batch_rows=17)
     for a, b in zip(local.paths, dask.paths, strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+# ------------------------------------------------------------------ alliance on DIP output
+def test_alliance_split_reads_dip_settled_output_by_cases():
+    """An alliance split (volume = "cases") over a DIP-settled table: the ``scheme`` and
+    ``group`` columns (dictionary text) do not disturb it; each member's own payment is the Σ
+    of its DIP payments, its volume its settled cases, and a referral moves money without
+    creating any (Σ claims == Σ payments)."""
+    from drgkit.alliance import Alliance, AllianceModel, AllianceRules, Member, split
+    from drgkit.settlement._period import OverspendBand, PeriodRules, RetentionBand
+
+    cs = [{"case_id": f"{k:03d}", "hospital": ("H1", "H2", "H3")[k % 3],
+           **case(str(5000 + 500 * k), PACKETS[k % 5][0], level=str(3 - k % 3))}
+          for k in range(12)]
+    cs[5]["cost"] = "x"  # one case not settled: not in the volume
+    table = grouped(cs).append_column(
+        "referral_from", pa.array([None] * 4 + ["000"] + [None] * 7, pa.string()))
+    settled = settle(table, "dip-national-1.0", keep=["referral_from"],
+                     overrides={"points.budget.employee": "100000"})
+    assert settled.column("scheme").to_pylist() == ["dip"] * 12
+    assert pa.types.is_dictionary(settled.schema.field("scheme").type)
+    bands = PeriodRules((RetentionBand(Decimal("0.10"), Decimal("1")),
+                         RetentionBand(None, Decimal("0.5"))),
+                        (OverspendBand(Decimal("0.10"), Decimal("0.5")),
+                         OverspendBand(None, Decimal("0"))))
+    model = AllianceModel.of((Alliance("A", (
+        Member("H1", 3, "lead", Decimal("1.2")), Member("H2", 2, "member", Decimal("1")),
+        Member("H3", 1, "member", Decimal("0.8")))),), AllianceRules(package=bands,
+                                                                      volume="cases"))
+    result = split(settled, model)
+    rows = settled.to_pylist()
+    members = {m["hospital_id"]: m for m in result.members.to_pylist()}
+    for h in ("H1", "H2", "H3"):
+        mine = [r for r in rows if r["hospital_id"] == h and r["settled"]]
+        assert members[h]["own_payment"] == sum(r["payment"] for r in mine)
+        assert members[h]["volume"] == len(mine)
+    assert members["H3"]["settled_cases"] == 3  # case 005 (H3) is not settled
+    total = sum(r["payment"] for r in rows if r["settled"])
+    assert sum(m["claims"] for m in members.values()) == total
+    assert any(m["down_received"] or m["up_received"] for m in members.values())
