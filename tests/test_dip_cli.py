@@ -129,7 +129,9 @@ def test_a_third_scheme_is_one_table_entry() -> None:
         with pytest.raises(drgkit.RegistryError, match="registered twice"):
             _schemes.register_scheme(toy)
     finally:
-        _schemes.SCHEMES.remove(toy)
+        from drgkit.registry import default_registry
+
+        default_registry()._scheme_map.pop("toy")  # the process-wide table, as it was
 
 
 def test_unknown_target_is_a_clear_error(cases: Path) -> None:
