@@ -202,20 +202,24 @@ def test_fast_equals_reference(cases, policy):
         assert Fraction(r["fund_payment"]) == e["fund"], (c, e, r)
 
 
-def test_fund_identity_after_the_documented_rounding():
-    """Σ fund payments = fund − residue, the residue coming only from rounding the point value
-    to value_decimals and each case half up to the cent (bounded, and equal to the
-    reference's)."""
+def test_fund_identity_after_the_documented_rounding(tmp_path):
+    """per_case: Σ fund payments = fund − residue, the residue coming only from rounding the
+    point value to value_decimals and each case half up to the cent (bounded, and equal to
+    the reference's)."""
     cases = [{"case_id": f"{k:04d}", "status": "ok",
               **case(str(3000 + 37 * k), PACKETS[k % 5][0], level=str(1 + k % 3),
                      scheme=("employee", "resident")[k % 2])} for k in range(300)]
     from drgkit.settlement._dip_values import fund_residue
 
-    settled = settle(grouped(cases), "dip-national-1.0")
+    path = tmp_path / "per-case.toml"
+    path.write_text((POLICIES / "dip-national-1.0.toml").read_text("utf-8").replace(
+        'fund_rounding = "exact"', 'fund_rounding = "per_case"'), "utf-8")
+    settled = settle(grouped(cases), str(path))
     out = settled.to_pylist()
-    ref = Reference(POLICIES / "dip-national-1.0.toml", DEMO)
+    ref = Reference(path, DEMO)
     expected, _values = ref.settle(cases)
-    policy = Policy.from_toml(POLICIES / "dip-national-1.0.toml")
+    policy = Policy.from_toml(path)
+    assert policy.dip.fund_rounding == "per_case"
     funds = policy.dip.fund
     for scheme, fund in ((s, Fraction(funds[s])) for s in ("employee", "resident")):
         mine = [r for r in out if r["insurance_type"] == scheme and r["settled"]]
