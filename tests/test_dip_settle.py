@@ -4,6 +4,7 @@ cases, and a partitioned run equal to the single run byte for byte."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -573,3 +574,24 @@ def test_alliance_split_reads_dip_settled_output_by_cases():
     total = sum(r["payment"] for r in rows if r["settled"])
     assert sum(m["claims"] for m in members.values()) == total
     assert any(m["down_received"] or m["up_received"] for m in members.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**62), st.integers(0, 2**40)), min_size=1,
+                max_size=20),
+       st.integers(0, 2**62 - 1), st.integers(0, 2**62 - 1), st.integers(1, 2**62 - 1))
+def test_cumulative_round_is_exact(rows, a, b, den):
+    """The 128-bit kernel (and its Python-integer fallback when a result does not fit) equal
+    Fraction arithmetic: (cp·a + ci·b) / den, half up."""
+    import numpy as np
+
+    from drgkit.settlement._dip_run import cumulative_round
+
+    cp = np.array([r[0] for r in rows], dtype=np.int64)
+    ci = np.array([r[1] for r in rows], dtype=np.int64)
+    got = [int(x) for x in cumulative_round(cp, ci, a, b, den)]
+    want = [math.floor(Fraction(x * a + y * b, den) + Fraction(1, 2)) for x, y in rows]
+    assert got == want
+    big = cumulative_round(cp, ci, a * 2**70, b, den)  # beyond the kernel: Python integers
+    assert [int(x) for x in big] == [math.floor(Fraction(x * a * 2**70 + y * b, den)
+                                                + Fraction(1, 2)) for x, y in rows]

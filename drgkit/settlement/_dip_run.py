@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _cases
+from .._jit import jit
 from .._money import (
     OK,
     TOO_LARGE,
@@ -47,6 +48,7 @@ from ..errors import CaseDataError
 from ..schema import Layout
 from . import _kernel as K
 from ._inputs import parse_level, read_hospitals
+from ._kernel import SATURATED, _div_u128, _mul_u64
 from ._output import (
     PAYMENT_CLASSES,
     SETTLE_FIELDS,
@@ -603,23 +605,20 @@ class DipSettleRun:
                 raise PolicyError(f"no point value for pool {name}", file=p.path)
             cum = self._cum.setdefault(name, [0, 0])
             # prefix sums with the state before the batch in front (int64: Σ points < 2^63)
-            cp = np.concatenate(([cum[0]], cum[0] + np.cumsum(pts))).astype(object)
-            ci = np.concatenate(([cum[1]], cum[1] + np.cumsum(item))).astype(object)
+            cp = np.concatenate(([cum[0]], cum[0] + np.cumsum(pts))).astype(np.int64)
+            ci = np.concatenate(([cum[1]], cum[1] + np.cumsum(item))).astype(np.int64)
             cum[0], cum[1] = int(cp[-1]), int(ci[-1])
+            # D·Sd·P = Sn·points + Sd·P·by item; E = ratio·D (S = Sn/Sd: cents for points)
             if pool.points:
-                spend = pool.fund / pool.ratio - pool.by_item  # cents for the points
-                a, b = spend.numerator, spend.denominator * pool.points
-                d = (2 * a * cp + b) // (2 * b) + ci  # round(v·points) + by item (exact)
-                # E = (fund − ratio·Σ by item)·points/Σ points + ratio·by item
-                ef = (pool.fund - pool.ratio * pool.by_item) / pool.points
-                en, ed = ef.numerator, ef.denominator
+                spend = pool.fund / pool.ratio - pool.by_item
+                sn, sdp = spend.numerator, spend.denominator * pool.points
             else:
-                d, en, ed = ci, 0, 1
+                sn, sdp = 0, 1
             rn, rd = pool.ratio.numerator, pool.ratio.denominator
-            top, bot = en * rd * cp + rn * ed * ci, ed * rd
-            e = (2 * top + bot) // (2 * bot)
-            pay[rows] = np.diff(d).astype(np.int64)
-            fund[rows] = np.diff(e).astype(np.int64)
+            d = cumulative_round(cp, ci, sn, sdp, sdp)
+            e = cumulative_round(cp, ci, rn * sn, rn * sdp, rd * sdp)
+            pay[rows] = np.diff(d)
+            fund[rows] = np.diff(e)
         return pooled
 
     def warn_data(self) -> None:
@@ -629,6 +628,45 @@ class DipSettleRun:
 
         for message in self.summary.data_warnings(self.policy):
             warnings.warn(message, DataWarning, stacklevel=3)
+
+
+_LIMIT = 2**62
+
+
+@jit
+def _cum_round_kernel(cp, ci, a, b, den):
+    """round half up of (cp·a + ci·b) / den per row, exactly (128-bit intermediate), for
+    non-negative int64 inputs with a, b, den < 2^62; SATURATED where the result does not fit."""
+    n = len(cp)
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        h1, l1 = _mul_u64(cp[i], a)
+        h2, l2 = _mul_u64(ci[i], b)
+        lo = l1 + l2
+        hi = h1 + h2 + (np.uint64(1) if lo < l1 else np.uint64(0))
+        # ×2, + den, then ÷ 2·den: floor((2x + den) / 2den) is x/den rounded half up
+        hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
+        lo = lo << np.uint64(1)
+        lo2 = lo + np.uint64(den)
+        if lo2 < lo:
+            hi += np.uint64(1)
+        if hi >= np.uint64(den):
+            out[i] = SATURATED
+        else:
+            out[i] = _div_u128(hi, lo2, 2 * den)
+    return out
+
+
+def cumulative_round(cp: np.ndarray, ci: np.ndarray, a: int, b: int, den: int) -> np.ndarray:
+    """(cp·a + ci·b) / den rounded half up, per row, exactly: a 128-bit kernel when the
+    constants fit, else Python integers (never a wrapped or approximate value)."""
+    if 0 <= a < _LIMIT and 0 <= b < _LIMIT and 0 < den < _LIMIT and \
+            (cp >= 0).all() and (ci >= 0).all():
+        out = _cum_round_kernel(cp, ci, a, b, den)
+        if not (out == SATURATED).any():
+            return out
+    top = cp.astype(object) * a + ci.astype(object) * b
+    return ((2 * top + den) // (2 * den)).astype(object)
 
 
 def _combos(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
