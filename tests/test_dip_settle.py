@@ -595,3 +595,21 @@ def test_cumulative_round_is_exact(rows, a, b, den):
     big = cumulative_round(cp, ci, a * 2**70, b, den)  # beyond the kernel: Python integers
     assert [int(x) for x in big] == [math.floor(Fraction(x * a * 2**70 + y * b, den)
                                                 + Fraction(1, 2)) for x, y in rows]
+
+
+def test_partition_offsets_survive_the_resume_manifest():
+    """A resumed partitioned run reads the reduction back from its manifest: the partitions'
+    cumulative offsets must come back exactly, or a resumed partition would restart at 0."""
+    import json
+
+    from drgkit.settlement import Reduced
+    from drgkit.settlement._bulk import _first_pass_json, _reduction_of
+    from drgkit.settlement._passes import Reduction
+
+    reduced = Reduced({"employee": Decimal("12.345678")}, None, frozenset({"c9"}),
+                      {0: {}, 400: {"employee": (12_345_678_901_234, 5_00)},
+                       900: {"employee": (2**62, 7), "resident": (1, 0)}})
+    doc = json.loads(json.dumps(_first_pass_json(Reduction(reduced, {}, {}))))
+    back = _reduction_of(doc).reduced
+    assert back.offsets == reduced.offsets
+    assert back.point_values == reduced.point_values and back.approved == reduced.approved
