@@ -69,6 +69,9 @@ class Reduced:
     totals: Partial | None = None
     #: DIP: case ids accepted for special review (within the region-wide cap)
     approved: frozenset = frozenset()
+    #: DIP exact fund rounding: partition's first global row -> {pool: (Σ points, Σ cents by
+    #: item)} of the rows before it, so each partition continues the cumulative rounding
+    offsets: Mapping[int, Mapping[str, tuple[int, int]]] = attrs.field(factory=dict)
 
     def value_for(self, scheme: str) -> Decimal | None:
         return self.point_values.get(scheme, self.point_values.get("all"))
