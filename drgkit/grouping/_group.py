@@ -205,6 +205,7 @@ class GroupRun:
         self._row0 = 0
         self._mistakes: dict[str, list] = {}
         self._implausible: dict[str, list] = {}
+        self._batch_ids: pa.Array | None = None
         self.source = source
         self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
                                         else [target])
@@ -288,6 +289,7 @@ class GroupRun:
         self._row0 = row0
         cols = {f: self.plan.column(batch, f) for f in self.plan.source}
         ids = self._case_ids(cols.get("case_id"), n, row0)
+        self._batch_ids = ids  # for messages that name a case
         pre = np.zeros(n, dtype=np.int8)
         detail: dict[int, str] = {}
 
@@ -440,7 +442,7 @@ class GroupRun:
             seen = self._implausible.setdefault(label, [0, ""])
             seen[0] += len(hit)
             if not seen[1]:
-                seen[1] = (f"row {self._row0 + first + 1}: {parsed[label].text(first)!r} "
+                seen[1] = (f"{self._case_name(first)}: {parsed[label].text(first)!r} "
                            f"(it must be {allowed})")
                 warnings.warn(
                     f"{self.source}: implausible {label} values, e.g. {seen[1]}; such cases "
@@ -525,11 +527,17 @@ class GroupRun:
             count = self._mistakes.setdefault(hint.kind, [0, ""])
             count[0] += 1
             if not count[1]:
-                count[1] = f"row {self._row0 + row + 1}: {hint.text(what)}"
+                count[1] = f"{self._case_name(row)}: {hint.text(what)}"
                 message = (f"{self.source}: codes that look mistyped ({_MISTAKES[hint.kind]}),"
                            f" e.g. {count[1]}; such cases may not group: fix the file (each "
                            "case's detail says which code)")
                 warnings.warn(message, DataWarning, stacklevel=5)
+
+    def _case_name(self, row: int) -> str:
+        """A case of the current batch as messages name it: its id (input line numbers are
+        not row numbers once unreadable lines have been set aside)."""
+        case_id = self._batch_ids[row].as_py() if self._batch_ids is not None else None
+        return f"case {case_id}" if case_id else f"case at row {self._row0 + row + 1}"
 
     def mistakes(self) -> dict[str, tuple[int, str]]:
         """Per mistake kind seen so far: (cases, first example)."""
