@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import _schemes
 from ._io import DataWarning, open_cases
 from ._jit import get_threads, set_threads
-from ._schemes import Scheme, register_scheme
+from ._schemes import Scheme, SettleMethod, register_scheme
 from .catalogue import Catalogue, CatalogueInfo, CatalogueSeries
 from .errors import (
     CaseDataError,
@@ -120,6 +120,7 @@ __all__ = [
     "RulesetInfo",
     "RulesetSeries",
     "Scheme",
+    "SettleMethod",
     "TableError",
     "__version__",
     "candidates",

@@ -1,4 +1,5 @@
-"""drgkit's built-in plugin: the shipped demo rulesets and DIP catalogue, the standard layouts.
+"""drgkit's built-in plugin: the DRG and DIP payment schemes, the shipped demo rulesets and DIP
+catalogue, the policies, the standard layouts.
 
 It registers through the same hooks as any third-party plugin.
 """
@@ -9,6 +10,14 @@ from pathlib import Path
 
 from .hookspecs import PluginRegistry, hookimpl
 from .schema import LAYOUTS
+
+
+@hookimpl
+def drgkit_register_schemes(registry: PluginRegistry) -> None:
+    from ._schemes import DIP, DRG
+
+    registry.add_scheme(DRG)  # first: a bare name known to both schemes means DRG
+    registry.add_scheme(DIP)
 
 
 def shipped_rulesets_dir() -> Path:

@@ -15,6 +15,7 @@ import datetime as dt
 import math
 import random
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import pyarrow as pa
@@ -157,3 +158,28 @@ def generate(history_per_year: int = 1500, current: int = 1500, *,
         rows += _draw(rng, year, history_per_year, f"D{year}-", new=False)
     now = _draw(rng, CURRENT_YEAR, current, f"D{CURRENT_YEAR}-", new=True)
     return DipDemoData(_table(rows), _table(now))
+
+
+#: the demo's DIP fund as a share of what the fund would pay by item this year: a fund a little
+#: short of cost, as most pooling regions run theirs
+FUND_SHARE = Decimal("0.97")
+
+
+def demo_funds(cases: pa.Table, policy: Any) -> dict[str, Decimal]:
+    """The demo's DIP fund per pool of ``policy``: Σ this year's cost of the pool's cases ×
+    its fund payment ratio × :data:`FUND_SHARE`, to the cent (half up: the demo chooses its
+    budget, no case amount is rounded here). Keys are pools (schemes) as ``--budget``
+    takes them."""
+    from decimal import ROUND_HALF_UP
+
+    cost: dict[str, Decimal] = {}
+    for kind, value in zip(cases.column("insurance_type").to_pylist(),
+                           cases.column("total_cost").to_pylist(), strict=True):
+        scheme = policy.scheme_of(kind)
+        pool = scheme if scheme in policy.dip.fund else "all"
+        cost[pool] = cost.get(pool, Decimal(0)) + Decimal(value)
+    out = {}
+    for pool, total in sorted(cost.items()):
+        ratio = policy.fund_ratio.get(pool, policy.fund_ratio.get("all"))
+        out[pool] = (total * ratio * FUND_SHARE).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return out

@@ -5,13 +5,21 @@ table, record batch, reader or list of batches, a pandas or polars frame, or any
 speaks the Arrow C stream protocol, and returns a :class:`CaseSource`: a schema, a name for
 messages, and an iterator of batches. CSV is read with every column as text so that codes
 keep their trailing zeros and a text age stays a text age.
+
+Nothing is lost: a CSV is read line by line (one physical line is one case); a line that
+cannot be read as a case is kept aside with its line number, column and reason
+(:class:`MalformedRow`), and the source counts what it read (:class:`ReadCounts`), so a
+caller can show that every line went to the output or to a rejects file
+(:func:`write_rejects`). Nothing is half-written: every output goes through
+:func:`atomic_output`. CSV output neutralises spreadsheet formulas in text cells
+(:func:`_neutralise_formulas`).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
-import io
 import os
 import tempfile
 import warnings
@@ -24,12 +32,20 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import CaseDataError
+from .errors import CaseDataError, OutputError
 
-__all__ = ["CaseSource", "DataWarning", "atomic_output", "open_cases", "open_writer"]
+__all__ = [
+    "CaseSource",
+    "DataWarning",
+    "atomic_output",
+    "check_not_input",
+    "open_cases",
+    "open_writer",
+    "write_rejects",
+]
 
 DEFAULT_BATCH_ROWS = 1 << 18
-CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zst")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
 
@@ -40,12 +56,30 @@ class DataWarning(UserWarning):
 
 @attrs.define(slots=True, eq=False)
 class MalformedRow:
-    """A CSV row whose field count does not match its header."""
+    """A CSV line that could not be read as a case, with where and why."""
 
+    #: physical line number in the file (header = 1)
     row: int | None
+    #: the line's text (bad bytes shown as backslash escapes)
     text: str
     expected: int
-    actual: int
+    #: fields found, when the line could be split
+    actual: int | None
+    #: short reason code: field_count, unclosed_quote, bad_encoding, nul_byte,
+    #: stray_carriage_return, field_too_long
+    reason: str = "field_count"
+    #: the column the damage is in, when known
+    column: str | None = None
+    message: str = ""
+    #: the line's fields, when it could be split (used to find its case id)
+    fields: list[str] | None = None
+
+    def describe(self) -> str:
+        where = f"line {self.row}" if self.row else "a line"
+        if self.column:
+            where += f", column {self.column!r}"
+        text = self.message or f"{self.actual} fields, the header has {self.expected}"
+        return f"{where}: {text}: {self.text[:120]!r}"
 
 
 @attrs.define(slots=True, eq=False)
@@ -57,10 +91,12 @@ class CaseSource:
     batches: Iterator[pa.RecordBatch]
     #: total rows when known in advance (Parquet, in-memory tables), else None
     num_rows: int | None = None
-    #: CSV only: rows the parser could not split; reported as invalid cases, never dropped
+    #: CSV only: lines that could not be read as cases; reported, never dropped
     malformed: list[MalformedRow] = attrs.field(factory=list)
     #: fraction of the input consumed so far (0..1), for progress bars; None if unknown
     progress: Callable[[], float] | None = None
+    #: rows consumed so far (CSV: read as cases or set aside in ``malformed``) and blank lines
+    counts: ReadCounts | None = None
 
 
 def _suffix(path: Path) -> str:
@@ -71,39 +107,134 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-class _CountingFile(io.RawIOBase):
-    """Read-only file wrapper that counts bytes, so a CSV stream can report progress."""
+# ------------------------------------------------------------------------------ CSV
+#
+# The CSV reader is line-based on purpose: one physical line is one case. pyarrow parses the
+# clean blocks (the fast path); a block with anything unusual (an unclosed quote, a field count
+# that does not match the header, bad bytes for the encoding, a NUL byte, a stray carriage
+# return, a blank line, a line longer than pyarrow's block) is split line by line in Python,
+# and each bad line is set aside with its line number and reason instead of shifting or
+# swallowing its neighbours. A quoted field can therefore not span lines: such a field is
+# reported as an unclosed quote (its continuation lines usually as field-count mismatches).
+# No background thread and no Python callback outlives a call, so an error raised between
+# batches (or before the first one) leaves nothing running.
+
+#: raw bytes read per step; a block holds whole lines only
+_BLOCK_BYTES = 1 << 22
+#: longest field accepted, as Python's csv module (a larger field is damage, not a case)
+MAX_FIELD_CHARS = 1 << 17
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd"),
+          (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
+
+
+@attrs.define(slots=True)
+class ReadCounts:
+    """What a reader has consumed so far: data rows (read as cases or rejected) and blank
+    lines. For a CSV file, 1 (header) + rows + blank lines == the file's physical lines."""
+
+    rows: int = 0
+    blank_lines: int = 0
+
+
+def _ascii_compatible(encoding: str, path: Path) -> str:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise CaseDataError(f"unknown encoding {encoding!r} (try utf-8 or gbk)",
+                            file=path) from None
+    if "\n,;\t\"".encode(name, errors="replace") != b"\n,;\t\"":
+        raise CaseDataError(f"encoding {encoding!r} is not supported for CSV: use an "
+                            "ASCII-compatible encoding such as utf-8, gbk or gb18030", file=path)
+    return name
+
+
+class _RawInput:
+    """The bytes of a CSV file, decompressed by what the file holds (not by its name), with
+    the position in the file on disk for progress."""
 
     def __init__(self, path: Path) -> None:
-        self._f = open(path, "rb")
-        self.size = max(1, os.fstat(self._f.fileno()).st_size)
-        self.read_bytes = 0
+        try:
+            self._file = open(path, "rb")  # closed by close()
+        except OSError as exc:
+            raise CaseDataError(f"cannot open: {exc.strerror or exc}", file=path) from None
+        self.size = max(1, os.fstat(self._file.fileno()).st_size)
+        head = self._file.read(8)
+        self._file.seek(0)
+        kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
+        self.kind = kind
+        if kind == "zip":
+            self._file.close()
+            raise CaseDataError("this is a ZIP archive, not a CSV file: unzip it first",
+                                file=path)
+        self._stream: Any
+        if kind == "gzip":
+            import gzip
 
-    def readable(self) -> bool:
-        return True
+            self._stream = gzip.GzipFile(fileobj=self._file, mode="rb")
+        elif kind == "bz2":
+            import bz2
 
-    def readinto(self, buffer) -> int:
-        n = self._f.readinto(buffer)
-        self.read_bytes += n or 0
-        return n
+            self._stream = bz2.BZ2File(self._file, mode="rb")
+        elif kind == "xz":
+            import lzma
+
+            self._stream = lzma.LZMAFile(self._file, mode="rb")
+        elif kind == "zstd":
+            self._stream = pa.CompressedInputStream(pa.PythonFile(self._file, mode="r"), "zstd")
+        else:
+            self._stream = self._file
+        self.path = path
+
+    def read(self, n: int) -> bytes:
+        try:
+            return bytes(self._stream.read(n))
+        except (OSError, EOFError, pa.ArrowException) as exc:
+            what = f"{self.kind}-compressed data" if self.kind else "the file"
+            raise CaseDataError(f"cannot read {what}: {exc}", file=self.path) from None
+
+    def position(self) -> float:
+        try:
+            return min(1.0, self._file.tell() / self.size)
+        except (OSError, ValueError):
+            return 1.0
 
     def close(self) -> None:
-        self._f.close()
-        super().close()
+        with contextlib.suppress(Exception):
+            if self._stream is not self._file:
+                self._stream.close()
+        self._file.close()
 
 
-def _read_csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
-    import gzip
+def _lines(raw: _RawInput) -> Iterator[bytes]:
+    """Blocks of whole lines (each ending in a newline, except a last unterminated line)."""
+    tail = b""
+    while True:
+        chunk = raw.read(_BLOCK_BYTES)
+        if not chunk:
+            break
+        data = tail + chunk if tail else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            tail = data
+            continue
+        tail = data[cut + 1:]
+        yield data[:cut + 1]
+    if tail:
+        yield tail
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+
+def _split_header(line: bytes, encoding: str, delimiter: str, path: Path) -> list[str]:
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if encoding == "utf-8" and line.startswith(codecs.BOM_UTF8):
+        line = line[len(codecs.BOM_UTF8):]
     try:
-        with opener(path, "rt", encoding=encoding if encoding != "utf-8" else "utf-8-sig",
-                    newline="") as handle:
-            header = next(csv.reader(handle, delimiter=delimiter), None)
+        text = line.decode(encoding)
     except UnicodeDecodeError as exc:
         raise CaseDataError(
-            f"cannot decode the header as {encoding} ({exc.reason}); pass the file's encoding "
-            "(e.g. --encoding gbk)", file=path, row=1) from None
+            f"cannot decode the header as {encoding} ({exc.reason} at byte {exc.start + 1}); "
+            "pass the file's encoding (e.g. --encoding gbk)", file=path, row=1) from None
+    header = next(csv.reader([text], delimiter=delimiter), None) if text.strip() else None
     if not header:
         raise CaseDataError("the file is empty: a header row is required", file=path, row=1)
     seen: set[str] = set()
@@ -115,50 +246,214 @@ def _read_csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     return header
 
 
+def _read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], int]:
+    """The header's fields and the number of bytes (of decompressed data) it takes."""
+    raw = _RawInput(path)
+    try:
+        data = b""
+        while b"\n" not in data:
+            chunk = raw.read(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        raw.close()
+    cut = data.find(b"\n")
+    line = data if cut < 0 else data[:cut]
+    return _split_header(line, encoding, delimiter, path), (len(data) if cut < 0 else cut + 1)
+
+
+class _BlockParser:
+    """Turns blocks of lines into tables of text columns plus set-aside bad lines."""
+
+    def __init__(self, path: Path, header: list[str], encoding: str, delimiter: str) -> None:
+        self.path = path
+        self.header = header
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.utf8 = encoding == "utf-8"
+        self.delim_bytes = delimiter.encode(encoding)
+        self.schema = pa.schema([(name, pa.string()) for name in header])
+        self.convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False, quoted_strings_can_be_null=False)
+        self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+
+    def block(self, data: bytes, line0: int, counts: ReadCounts,
+              rejects: list[MalformedRow]) -> pa.Table | None:
+        """Parse ``data`` whose first line is line ``line0`` of the file (header = 1)."""
+        n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        table = self._fast(data, n_lines)
+        if table is None:
+            table = self._slow(data, line0, counts, rejects)
+        else:
+            counts.rows += table.num_rows
+        return table if table.num_rows else None
+
+    def _fast(self, data: bytes, n_lines: int) -> pa.Table | None:
+        # anything unusual goes the careful way; these checks are single passes in C
+        if (b"\x00" in data or b"\n\n" in data or b"\n\r\n" in data
+                or data.startswith((b"\n", b"\r\n")) or data.count(b"\r") != data.count(b"\r\n")):
+            return None
+        if len(data) > MAX_FIELD_CHARS and max(map(len, data.split(b"\n"))) > MAX_FIELD_CHARS:
+            return None  # a line that may hold an over-long field: checked field by field
+        try:
+            text = data if self.utf8 else data.decode(self.encoding).encode("utf-8")
+            if self.utf8:
+                data.decode("utf-8")  # validates; pyarrow's own message names no line
+        except UnicodeDecodeError:
+            return None
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(text),
+                read_options=pacsv.ReadOptions(column_names=self.header, block_size=1 << 20),
+                parse_options=self.parse, convert_options=self.convert)
+        except pa.ArrowInvalid:  # a field-count mismatch, a line longer than a block, ...
+            return None
+        # every record is at least one line (no bare CR, no blank line), so equal counts
+        # mean one record per line: no quote ran over a line end
+        if table.num_rows != n_lines:
+            return None
+        return table
+
+    def _slow(self, data: bytes, line0: int, counts: ReadCounts,
+              rejects: list[MalformedRow]) -> pa.Table:
+        width = len(self.header)
+        rows: list[list[str]] = []
+
+        def reject(row: MalformedRow) -> None:
+            if row.fields is None:  # a best guess, to find the line's case id
+                row.fields = [f.strip('"') for f in row.text.split(self.delimiter)]
+            rejects.append(row)
+        raw_lines = data.split(b"\n")
+        if data.endswith(b"\n"):
+            raw_lines.pop()
+        for k, raw in enumerate(raw_lines):
+            line = line0 + k
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw:
+                counts.blank_lines += 1
+                continue
+            counts.rows += 1
+            try:
+                text = raw.decode(self.encoding)
+            except UnicodeDecodeError as exc:
+                column = self._column_at(raw, exc.start)
+                reject(MalformedRow(
+                    line, raw.decode(self.encoding, errors="backslashreplace"), width, None,
+                    "bad_encoding", column,
+                    f"bytes that are not {self.encoding} ({exc.reason}) at byte "
+                    f"{exc.start + 1} of the line"))
+                continue
+            if "\x00" in text:
+                reject(MalformedRow(
+                    line, text, width, None, "nul_byte",
+                    self._column_at(raw, raw.index(b"\x00")), "a NUL byte (binary damage)"))
+                continue
+            if "\r" in text:
+                reject(MalformedRow(
+                    line, text, width, None, "stray_carriage_return",
+                    self._column_at(raw, raw.index(b"\r")),
+                    "a carriage return inside the line"))
+                continue
+            if '"' in text:
+                # a second element shows whether the quote ran over the line's end
+                reader = csv.reader([text, "\x01"], delimiter=self.delimiter)
+                try:
+                    fields = next(reader)
+                except csv.Error:  # a field over the csv module's limit
+                    naive = text.split(self.delimiter)
+                    longest = max(range(len(naive)), key=lambda i: len(naive[i]))
+                    reject(MalformedRow(
+                        line, text[:200] + "…", width, None, "field_too_long",
+                        self.header[longest] if longest < width else None,
+                        f"a field of about {len(naive[longest]):,} characters (limit "
+                        f"{MAX_FIELD_CHARS:,})"))
+                    continue
+                if reader.line_num > 1:
+                    reject(MalformedRow(
+                        line, text, width, None, "unclosed_quote",
+                        self._column_at(raw, self._open_quote(text)),
+                        "a quote opened and not closed on this line"))
+                    continue
+            else:
+                fields = text.split(self.delimiter)
+            if len(fields) != width:
+                reject(MalformedRow(
+                    line, text, width, len(fields), "field_count", None,
+                    f"{len(fields)} field{'' if len(fields) == 1 else 's'}, the header has "
+                    f"{width}", fields))
+                continue
+            longest = max(range(width), key=lambda i: len(fields[i]))
+            if len(fields[longest]) > MAX_FIELD_CHARS:
+                reject(MalformedRow(
+                    line, text[:200] + "…", width, width, "field_too_long",
+                    self.header[longest],
+                    f"a field of {len(fields[longest]):,} characters (limit "
+                    f"{MAX_FIELD_CHARS:,})", fields))
+                continue
+            rows.append(fields)
+        columns = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)] if rows \
+            else [pa.array([], pa.string()) for _ in self.header]
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def _column_at(self, raw: bytes, offset: int) -> str | None:
+        # the field an offset falls in, counting delimiters (quotes ignored: a good guess)
+        index = raw.count(self.delim_bytes, 0, offset)
+        return self.header[index] if index < len(self.header) else None
+
+    def _open_quote(self, text: str) -> int:
+        # start of the last field that opens a quote (the unclosed one)
+        pos = 0
+        start = 0
+        for field in text.split(self.delimiter):
+            if field.startswith('"'):
+                start = pos
+            pos += len(field) + len(self.delimiter)
+        return len(text[:start].encode(self.encoding, errors="replace"))
+
+
 def _open_csv(path: Path, *, encoding: str, delimiter: str | None,
               batch_rows: int) -> CaseSource:
     if delimiter is None:
         delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
-    header = _read_csv_header(path, encoding, delimiter)
+    if len(delimiter) != 1:
+        raise CaseDataError(f"the delimiter must be one character, got {delimiter!r}",
+                            file=path)
+    codec = _ascii_compatible(encoding, path)
+    encoding = "utf-8" if codec == "utf-8" else encoding
+    header, header_bytes = _read_header(path, encoding, delimiter)
+    parser = _BlockParser(path, header, encoding, delimiter)
     malformed: list[MalformedRow] = []
+    counts = ReadCounts()
+    state: dict[str, _RawInput] = {}
 
-    def on_invalid(row) -> str:
-        malformed.append(MalformedRow(row.number, row.text, row.expected_columns,
-                                      row.actual_columns))
-        return "skip"
-
-    counting = _CountingFile(path) if not path.name.lower().endswith(
-        (".gz", ".bz2", ".zst")) else None
-    source: Any = counting if counting is not None else pa.input_stream(
-        str(path), compression="detect")
-    try:
-        reader = pacsv.open_csv(
-            source,
-            # small blocks keep the reader's own buffers small (16 MiB blocks cost ~250 MiB
-            # of reader memory on a 120 MB file); _merge builds full-size batches from them
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise CaseDataError(f"cannot read as CSV: {exc}", file=path) from None
-
-    def batches() -> Iterator[pa.RecordBatch]:
+    def tables() -> Iterator[pa.RecordBatch]:
+        # the file is opened only when the first batch is asked for, so a source that is
+        # never iterated (an error in the caller's setup) holds nothing open
+        raw = state["raw"] = _RawInput(path)
         try:
-            yield from _merge(reader, batch_rows)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise CaseDataError(f"cannot read as CSV ({encoding}): {exc}", file=path) from None
+            skip = header_bytes
+            line = 2
+            for data in _lines(raw):
+                if skip:
+                    taken = min(skip, len(data))
+                    data, skip = data[taken:], skip - taken
+                    if not data:
+                        continue
+                table = parser.block(data, line, counts, malformed)
+                line += data.count(b"\n")
+                if table is not None:
+                    yield from table.to_batches()
         finally:
-            if counting is not None:
-                counting.close()
+            raw.close()
 
-    progress = (lambda: counting.read_bytes / counting.size) if counting is not None else None
-    return CaseSource(str(path), reader.schema, batches(), None, malformed, progress)
+    def progress() -> float:
+        return state["raw"].position() if "raw" in state else 0.0
+
+    return CaseSource(str(path), parser.schema, _merge(tables(), batch_rows), None, malformed,
+                      progress, counts)
 
 
 def _merge(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -175,7 +470,8 @@ def _merge(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBa
             yield from _rechunk(table.to_batches(), rows)
             pending, count = [], 0
     if pending:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+        # every chunk of the tail, not only the first (combine_chunks may leave several)
+        yield from _rechunk(pa.Table.from_batches(pending).combine_chunks().to_batches(), rows)
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -204,10 +500,41 @@ def open_cases(
 ) -> CaseSource:
     """Coerce any supported case input to a :class:`CaseSource`.
 
-    ``columns`` (Parquet only) limits what is read from disk.
+    ``columns`` (Parquet only) limits what is read from disk. ``batch_rows`` must be a
+    positive whole number. CSV files are read line by line: one physical line is one case, a
+    line that cannot be read as one (see :class:`MalformedRow`) is set aside in
+    ``source.malformed`` with its line number and reason, blank lines are counted
+    (``source.counts``) and skipped. gzip, bz2, xz and zstd files are recognised by their
+    content, whatever their name.
     """
     if isinstance(cases, CaseSource):
         return cases
+    check_batch_rows(batch_rows)
+    src = _open_cases(cases, encoding=encoding, delimiter=delimiter, batch_rows=batch_rows,
+                      columns=columns)
+    if src.counts is None:
+        src.counts = ReadCounts()
+        src.batches = _counted(src.batches, src.counts)
+    return src
+
+
+def check_batch_rows(batch_rows: Any) -> int:
+    """``batch_rows`` if it is a positive whole number, else a :class:`CaseDataError`."""
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise CaseDataError(f"batch_rows must be a whole number of at least 1, got "
+                            f"{batch_rows!r}")
+    return batch_rows
+
+
+def _counted(batches: Iterator[pa.RecordBatch], counts: ReadCounts
+             ) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        counts.rows += batch.num_rows
+        yield batch
+
+
+def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows: int,
+                columns: list[str] | None) -> CaseSource:
     if isinstance(cases, (str, os.PathLike)):
         path = Path(cases)
         if not path.exists():
@@ -312,6 +639,11 @@ def _guarded_call(func: Callable[[], Any], path: Path) -> Any:
         raise CaseDataError(f"damaged Parquet data: {exc}", file=path) from None
 
 
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{path}: cannot write the output: {reason}")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is flushed to disk and renamed
@@ -319,18 +651,34 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     A reader of ``path`` therefore sees the old file or the complete new one, never a
     truncated one; a killed process leaves at most a ``.<name>.*.part`` file behind, never a
-    file under the final name. Every output drgkit writes goes through here.
+    file under the final name. Every output drgkit writes goes through here. A failure of
+    its own steps (no permission, a full disk at flush time, a folder under the target's
+    name) is an :class:`~drgkit.errors.OutputError` naming the target.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write the output: it is a folder")
+    if path.exists() and not path.is_file():
+        # a device or pipe (/dev/null, /dev/stdout, a FIFO): renaming a file onto it would
+        # replace the device itself, and there is nothing to keep atomic
+        yield path
+        return
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                        dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         # mkstemp makes the file 0600; an output should get the mode any new file gets here
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
+        try:
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _output_error(path, exc) from None
         _fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -387,15 +735,20 @@ class _Writer:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.fmt == "csv":
-            batch = _plain_for_csv(batch)
-        if self._writer is None:
-            if self.fmt == "parquet":
-                self._writer = pq.ParquetWriter(self._tmp, batch.schema, compression="zstd")
-            else:
-                self._writer = pacsv.CSVWriter(
-                    str(self._tmp), batch.schema,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"))
-        self._writer.write_batch(batch)
+            batch = _neutralise_formulas(_plain_for_csv(batch))
+        try:
+            if self._writer is None:
+                if self.fmt == "parquet":
+                    self._writer = pq.ParquetWriter(self._tmp, batch.schema,
+                                                    compression="zstd")
+                else:
+                    self._writer = pacsv.CSVWriter(
+                        str(self._tmp), batch.schema,
+                        write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self._writer.write_batch(batch)
+        except OSError as exc:  # a full disk, a lost mount: one clear error, nothing left
+            self.abort()
+            raise _output_error(self.path, exc) from None
         self.rows += batch.num_rows
 
     def close(self, schema: pa.Schema | None = None) -> None:
@@ -408,6 +761,9 @@ class _Writer:
                 self.write(pa.RecordBatch.from_pylist([], schema=schema))
             if self._writer is not None:
                 self._writer.close()
+        except OSError as exc:
+            self.abort()
+            raise _output_error(self.path, exc) from None
         except BaseException:
             self.abort()
             raise
@@ -442,6 +798,91 @@ def _plain_for_csv(data):
     if isinstance(data, pa.RecordBatch):
         return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+#: a cell a spreadsheet would run as a formula starts with one of these
+_FORMULA_START = "^[=+\\-@\t\r]"
+#: ... unless it is a plain number, such as a negative amount kept as text
+_PLAIN_NUMBER = "^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _neutralise_formulas(data):
+    """Prefix ``'`` to text cells that a spreadsheet would run as a formula.
+
+    The rule (CSV output only, text columns only): a cell of a text column that starts with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, unless the
+    whole cell is a plain number (``-55.80``, ``+3``, ``1e5``), which a spreadsheet reads as
+    a number anyway. Number, decimal and date columns are written unchanged, so amounts such
+    as -55.80 stay numbers. Parquet output is never changed.
+    """
+    import pyarrow.compute as pc
+
+    columns = list(data.columns)
+    changed = False
+    for k, (field, col) in enumerate(zip(data.schema, columns, strict=True)):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        risky = pc.and_kleene(pc.match_substring_regex(col, _FORMULA_START),
+                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        if not pc.any(risky).as_py():
+            continue
+        quoted = pc.binary_join_element_wise(pa.scalar("'", field.type), col,
+                                             pa.scalar("", field.type))
+        columns[k] = pc.if_else(risky, quoted, col)
+        changed = True
+    if not changed:
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays(columns, schema=data.schema)
+    return pa.Table.from_arrays(columns, schema=data.schema)
+
+
+def check_not_input(out: str | os.PathLike[str], *inputs: Any) -> None:
+    """Refuse an output path that is (or lies inside) one of the input paths: writing it
+    would replace the data being read."""
+    target = Path(out)
+    resolved = target.resolve()
+    for source in inputs:
+        if not isinstance(source, (str, os.PathLike)):
+            continue
+        src = Path(source)
+        same = resolved == src.resolve()
+        if not same and target.exists() and src.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(target, src)
+        if same:
+            raise CaseDataError("the output path is the input file: writing it would replace "
+                                "the input; choose another output path", file=target)
+        if src.is_dir() and resolved.is_relative_to(src.resolve()):
+            raise CaseDataError(f"the output path is inside the input folder {src}: it would "
+                                "be read as input next time; write it elsewhere", file=target)
+
+
+REJECTS_SCHEMA = pa.schema([
+    ("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
+    ("reason", pa.string()), ("message", pa.string()), ("text", pa.string()),
+])
+
+
+def write_rejects(path: str | os.PathLike[str], rows: list[MalformedRow], source: str,
+                  fmt: str | None = None) -> int:
+    """Write the lines that could not be read as cases to ``path`` (CSV or Parquet, by
+    extension), atomically: file, line (header = 1), column (when known), reason code, a
+    message and the raw text of the line. A run without rejects writes a file with the
+    header only, so a rejects file always belongs to its run. Returns the rows written."""
+    table = pa.table({
+        "file": pa.array([source] * len(rows), pa.string()),
+        "line": pa.array([r.row for r in rows], pa.int64()),
+        "column": pa.array([r.column for r in rows], pa.string()),
+        "reason": pa.array([r.reason for r in rows], pa.string()),
+        "message": pa.array([r.message or r.describe() for r in rows], pa.string()),
+        "text": pa.array([r.text for r in rows], pa.string()),
+    }, schema=REJECTS_SCHEMA)
+    with open_writer(path, fmt) as writer:
+        for batch in table.to_batches():
+            writer.write(batch)
+        writer.close(REJECTS_SCHEMA)
+    return len(rows)
 
 
 def open_writer(path: str | os.PathLike[str], fmt: str | None = None) -> _Writer:

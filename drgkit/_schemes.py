@@ -1,10 +1,15 @@
-"""One pipeline, several payment schemes: which scheme a grouping target belongs to.
+"""One pipeline, several payment schemes: the one table of schemes.
 
-``drgkit.group(cases, X)``, ``drgkit.explain`` and ``drgkit group -r X`` take a DRG ruleset or a
-DIP catalogue alike. A :class:`Scheme` says how to recognise its targets (an object, a
-registered id or region, a folder) and how to group and explain with them; :data:`SCHEMES` is
-the table the pipeline walks, in order. A third scheme is one more entry
-(:func:`register_scheme`), not another ``if`` in every caller.
+``drgkit.group(cases, X)``, ``drgkit.explain``, ``drgkit group -r X`` and settlement take a DRG
+ruleset or a DIP catalogue, and a DRG or DIP policy, alike. A :class:`Scheme` says how to
+recognise its grouping targets (an object, a registered id or region, a folder), how to group
+and explain with them, and which settlement methods (a policy's ``method``) it provides, each a
+:class:`SettleMethod` whose run class is made by a lazy factory (this foundation module does not
+import settlement). The table lives in the registry: plugins add schemes through the
+``drgkit_register_schemes`` hook (``registry.add_scheme``); drgkit's built-in plugin registers
+:data:`DRG` and :data:`DIP` that way, in that order. :func:`register_scheme` adds one to the
+process-wide registry from code. A third scheme is one more entry, not another ``if`` in every
+caller.
 
 A target may also name its scheme explicitly, ``dip:demo`` or ``drg:demo``: a region such as
 ``demo`` can have both rulesets and catalogues, and then the bare name means the first scheme
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +28,30 @@ import attrs
 
 from .errors import RegistryError
 
-__all__ = ["SCHEMES", "Scheme", "register_scheme", "scheme_for", "split_scheme"]
+__all__ = ["DIP", "DRG", "Scheme", "SettleMethod", "register_scheme", "scheme_for", "schemes",
+           "settle_method", "split_scheme"]
+
+
+@attrs.frozen(slots=True)
+class SettleMethod:
+    """A settlement method a scheme provides (a policy's ``method``).
+
+    ``run``: a factory returning the run class (called on first use, so a scheme can be
+    registered without importing its settlement code), or the class itself. A run class takes
+    ``(policy, target, schema, source, **options)`` and has ``prepare``, ``partial``,
+    ``finish``, ``summary``, ``schema``, ``rows_done``, ``group_run`` and ``warn_data`` (see
+    :class:`drgkit.settlement.SettleRun`). ``two_pass``: the point values need a first pass."""
+
+    run: Callable[[], Any]
+    two_pass: bool = False
+
+    def run_class(self) -> Any:
+        return self.run if isinstance(self.run, type) else self.run()
 
 
 @attrs.frozen(slots=True)
 class Scheme:
-    """How one payment scheme plugs into the pipeline."""
+    """How one payment scheme plugs into the pipeline: grouping and settlement."""
 
     #: the value of the result's ``scheme`` column, and the prefix that forces it (``dip:``)
     name: str
@@ -44,6 +67,31 @@ class Scheme:
     group_file: Callable[..., Any]
     #: ``explain(case, target, **options)``
     explain: Callable[..., Any]
+    #: policy method -> how a policy of that method is settled
+    methods: Mapping[str, SettleMethod] = attrs.field(factory=dict)
+
+
+def schemes() -> list[Scheme]:
+    """The schemes of the process-wide registry, in registration order."""
+    from .registry import default_registry
+
+    return list(default_registry().schemes.values())
+
+
+def register_scheme(scheme: Scheme) -> None:
+    """Add a payment scheme to the process-wide registry (after the registered ones); a
+    plugin does it in its ``drgkit_register_schemes`` hook instead."""
+    from .registry import default_registry
+
+    default_registry().add_scheme(scheme)
+
+
+def settle_method(method: str) -> tuple[Scheme, SettleMethod] | None:
+    """The scheme providing policy method ``method`` and the method, or None."""
+    for scheme in schemes():
+        if method in scheme.methods:
+            return scheme, scheme.methods[method]
+    return None
 
 
 def _meta_keys(folder: Path) -> set[str]:
@@ -163,28 +211,32 @@ def _dip_explain(case: Any, target: Any, **options: Any) -> Any:
     return explain_dip(case, target, **options)
 
 
-#: the schemes, in the order a bare name is tried; the last one that matches nothing is DRG's
-#: "unknown ruleset" error, which lists what is registered
-SCHEMES: list[Scheme] = [
-    Scheme("drg", "DRG ruleset", _drg_recognises, _drg_resolve, _drg_group, _drg_group_file,
-           _drg_explain),
-    Scheme("dip", "DIP catalogue", _dip_recognises, _dip_resolve, _dip_group, _dip_group_file,
-           _dip_explain),
-]
+def _drg_run() -> Any:
+    from .settlement._run import SettleRun
+
+    return SettleRun
 
 
-def register_scheme(scheme: Scheme) -> None:
-    """Add a payment scheme to the pipeline (after the built-in ones)."""
-    if any(s.name == scheme.name for s in SCHEMES):
-        raise RegistryError(f"payment scheme {scheme.name!r} is registered twice")
-    SCHEMES.append(scheme)
+def _dip_run() -> Any:
+    from .settlement._dip_run import DipSettleRun
+
+    return DipSettleRun
+
+
+#: DRG: rulesets; policies of method rate (费率法) and points (点数法, two passes)
+DRG = Scheme("drg", "DRG ruleset", _drg_recognises, _drg_resolve, _drg_group, _drg_group_file,
+             _drg_explain, {"rate": SettleMethod(_drg_run, False),
+                            "points": SettleMethod(_drg_run, True)})
+#: DIP: catalogues; policies of method dip (clearing point value: two passes)
+DIP = Scheme("dip", "DIP catalogue", _dip_recognises, _dip_resolve, _dip_group,
+             _dip_group_file, _dip_explain, {"dip": SettleMethod(_dip_run, True)})
 
 
 def split_scheme(spec: Any) -> tuple[Scheme | None, Any]:
     """``("dip", "demo")`` for ``"dip:demo"``; ``(None, spec)`` when no scheme is named."""
     if isinstance(spec, str) and ":" in spec:
         prefix, rest = spec.split(":", 1)
-        for scheme in SCHEMES:
+        for scheme in schemes():
             if scheme.name == prefix.strip().lower():
                 return scheme, rest.strip()
     return None, spec
@@ -199,10 +251,14 @@ def scheme_for(spec: Any) -> tuple[Scheme, Any]:
     named, rest = split_scheme(spec)
     if named is not None:
         return named, rest
-    for scheme in SCHEMES:
+    table = schemes()
+    for scheme in table:
         if scheme.recognises(spec):
             return scheme, spec
-    return SCHEMES[0], spec
+    if not table:
+        raise RegistryError("no payment scheme is registered (is drgkit's built-in plugin "
+                            "blocked by DRGKIT_DISABLE_PLUGINS?)")
+    return table[0], spec
 
 
 def resolve_target(spec: Any) -> tuple[Scheme, Any]:
@@ -211,7 +267,7 @@ def resolve_target(spec: Any) -> tuple[Scheme, Any]:
     try:
         return scheme, scheme.resolve(rest)
     except RegistryError as exc:
-        if split_scheme(spec)[0] is not None or any(s.recognises(spec) for s in SCHEMES):
+        if split_scheme(spec)[0] is not None or any(s.recognises(spec) for s in schemes()):
             raise
         # nothing knew the name: say what the other schemes have too, not only DRG's list
         from .registry import default_registry

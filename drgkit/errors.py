@@ -14,6 +14,7 @@ __all__ = [
     "CaseNotFoundError",
     "CatalogueError",
     "DrgkitError",
+    "OutputError",
     "RegistryError",
     "RulesetError",
     "TableError",
@@ -78,3 +79,8 @@ class ArgumentError(DrgkitError, ValueError):
 
 class RegistryError(DrgkitError, LookupError):
     """An unknown ruleset or policy id, or two plugins registering the same id."""
+
+
+class OutputError(DrgkitError, OSError):
+    """An output cannot be written (full disk, no permission, a folder in the way). Nothing
+    is left under the output's name: see :func:`drgkit._io.atomic_output`."""

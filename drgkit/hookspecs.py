@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
+    from ._schemes import Scheme
     from .catalogue._model import CatalogueInfo
     from .ruleset._model import RulesetInfo
     from .schema import Layout
@@ -69,12 +70,45 @@ class PluginRegistry(Protocol):
         """Register a case file layout; see :func:`drgkit_register_layouts`."""
         ...
 
+    def add_scheme(self, scheme: Scheme) -> None:
+        """Register a payment scheme; see :func:`drgkit_register_schemes`."""
+        ...
+
 
 PROJECT = "drgkit"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Mark a plugin function as the implementation of a drgkit hook.
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def drgkit_register_schemes(registry: PluginRegistry) -> None:
+    """Register payment schemes (DRG and DIP are drgkit's, registered by its built-in plugin
+    through this hook; a plugin may add a third).
+
+    Call ``registry.add_scheme(drgkit.Scheme(name, label, recognises, resolve, group,
+    group_file, explain, methods={policy_method: drgkit.SettleMethod(run_factory,
+    two_pass)}))`` once per scheme:
+
+    * ``name``: the value of the results' ``scheme`` column and the ``name:`` prefix that
+      forces the scheme for a grouping target (``-r name:TARGET``);
+    * ``recognises(target) -> bool``: whether a target (object, id, region, folder) is this
+      scheme's; schemes are tried in registration order (DRG, DIP, then plugins' ones);
+    * ``resolve(target)``: the target made ready to group; ``group(cases, target, **opts)``
+      returns an Arrow table with ``scheme`` and ``group`` columns and every input row;
+      ``group_file(cases, out, target, **opts)`` streams to a file and returns a summary;
+      ``explain(case, target, **opts)`` explains one case;
+    * ``methods``: the policy ``method`` values the scheme settles (``[policy] method`` in a
+      policy TOML). ``run_factory()`` returns the run class (called on first use: keep the
+      import inside it); ``two_pass`` says whether a first pass computes point values. The
+      run class has the interface of :class:`drgkit.settlement.SettleRun` (``prepare``,
+      ``partial``, ``finish``, ``summary``, ``schema``, ``rows_done``, ``group_run``,
+      ``warn_data``), so settle, partitions and Dask runners work unchanged.
+
+    A scheme name or a policy method that another plugin already registered raises
+    :class:`~drgkit.errors.RegistryError` naming both plugins. Return nothing.
+    """
 
 
 @hookspec

@@ -115,7 +115,8 @@ class Registry:
         pm = pm or plugin_manager()
         registry = cls()
         registry.plugin_manager = pm
-        for hook in (pm.hook.drgkit_register_layouts, pm.hook.drgkit_register_rulesets,
+        for hook in (pm.hook.drgkit_register_schemes, pm.hook.drgkit_register_layouts,
+                     pm.hook.drgkit_register_rulesets,
                      pm.hook.drgkit_register_policies, pm.hook.drgkit_register_catalogues):
             # one call per plugin, in registration order, so the registry knows who is calling
             for impl in hook.get_hookimpls():
@@ -288,6 +289,32 @@ class Registry:
         except KeyError:
             raise RegistryError(f"unknown layout {name!r}; known: "
                                 f"{', '.join(self.layouts)}") from None
+
+    # ------------------------------------------------------------------ payment schemes
+    @property
+    def _scheme_map(self) -> dict[str, tuple[Any, str]]:
+        if "_schemes" not in self.__dict__:
+            self.__dict__["_schemes"] = {}
+        return self.__dict__["_schemes"]
+
+    def add_scheme(self, scheme: Any) -> None:
+        """Register a payment scheme (see the ``drgkit_register_schemes`` hook): its name
+        and each of its policy methods must be new."""
+        if scheme.name in self._scheme_map:
+            raise RegistryError(f"payment scheme {scheme.name!r} is registered twice: by "
+                                f"{self._scheme_map[scheme.name][1]} and by {self._source()}")
+        for other, by in self._scheme_map.values():
+            clash = sorted(set(other.methods) & set(scheme.methods))
+            if clash:
+                raise RegistryError(f"policy method {clash[0]!r} is settled by scheme "
+                                    f"{other.name!r} ({by}) and by scheme {scheme.name!r} "
+                                    f"({self._source()})")
+        self._scheme_map[scheme.name] = (scheme, self._source())
+
+    @property
+    def schemes(self) -> dict[str, Any]:
+        """Payment schemes by name, in registration order (the order targets are tried)."""
+        return {k: v for k, (v, _by) in self._scheme_map.items()}
 
     # ------------------------------------------------------------------ DIP catalogues
     @property

@@ -6,6 +6,10 @@ A case is a dict: ``case_id``, ``status`` (ok / ungroupable / other), ``packet``
 (packet kind), ``score`` and ``aux`` (decimal text or None), ``cost`` (yuan text), ``scheme``
 (employee / resident), ``level`` (hospital level text) and ``h`` (the hospital coefficient as
 text, or None for the policy's level table).
+
+Fund rounding (``dip.fund_rounding``): "exact" pays each case of a fund pool the increase of the
+rounded running total (in case order) of the exact amounts at the unrounded point value, so the
+fund payments of a pool add up to its fund; "per_case" rounds the point value, then each case.
 """
 
 from __future__ import annotations
@@ -124,14 +128,45 @@ class Reference:
             if "review" in p and c["case_id"] in approved:
                 p.update({"class": "special_review", "dev": "review", "item": p["review_item"]})
                 del p["points"]
+        by_ratio = self.cfg["shares"].get("method", "claim") == "ratio"
+        exact = self.d.get("fund_rounding", "exact" if by_ratio else "per_case") == "exact"
+
+        def pool_of(scheme: str) -> str | None:
+            if scheme in self.fund:
+                return scheme
+            return "all" if "all" in self.fund else None
+
         values: dict[str, F] = {}
+        exact_v: dict[str, F] = {}
         for pool, fund in self.fund.items():
             mine = [(c, p) for c, p in zip(cases, priced, strict=True)
-                    if p["class"] != "not_settled" and (pool == "all" or c["scheme"] == pool)]
+                    if p["class"] != "not_settled" and pool_of(c["scheme"]) == pool]
             pts = sum((p["points"] for _c, p in mine if "points" in p), F(0))
             item = sum((p["item"] for _c, p in mine if "item" in p), F(0))
             if pts:
-                values[pool] = rnd((fund / self.ratio[pool] - item) / pts, self.vd)
+                exact_v[pool] = (fund / self.ratio[pool] - item) / pts
+                values[pool] = rnd(exact_v[pool], self.vd)
+        if exact:
+            # exact rule: per pool, walk the cases in order; each case gets the growth of the
+            # rounded running total of exact payments (and of exact fund payments)
+            run_pay: dict[str, F] = {}
+            run_fund: dict[str, F] = {}
+            for c, p in zip(cases, priced, strict=True):
+                if p["class"] == "not_settled":
+                    continue
+                pool = pool_of(c["scheme"])
+                if pool is None:  # no fund for the scheme: by-item only, per case
+                    p["payment"] = p["item"]
+                    p["fund"] = rnd(p["item"] * self.ratio.get(c["scheme"],
+                                                               self.ratio.get("all")), 2)
+                    continue
+                x = p["points"] * exact_v.get(pool, F(0)) if "points" in p else p["item"]
+                before_pay, before_fund = run_pay.get(pool, F(0)), run_fund.get(pool, F(0))
+                run_pay[pool] = before_pay + x
+                run_fund[pool] = before_fund + x * self.ratio[pool]
+                p["payment"] = rnd(run_pay[pool], 2) - rnd(before_pay, 2)
+                p["fund"] = rnd(run_fund[pool], 2) - rnd(before_fund, 2)
+            return priced, values
         for c, p in zip(cases, priced, strict=True):
             if p["class"] == "not_settled":
                 continue

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from conftest import DEMO
 
 import drgkit
@@ -139,34 +141,36 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
                  "packet kinds:", "most frequent packets:", "7. why did case",
                  "candidates (points", "as coded"):
         assert part in text, part
-    # no DIP policy is registered yet: the settlement step says so instead of failing
-    assert "8. DIP settlement: no DIP policy" in text
-
-
-def test_demo_settles_dip_when_a_dip_policy_is_registered(tmp_path, monkeypatch) -> None:
-    """The one call that lands with DIP settlement: settle_file(cases, out, policy, catalogue)."""
-    import importlib
-
-    import click
-
-    import drgkit.settlement
-    from drgkit.registry import default_registry
-
-    demo_cli = importlib.import_module("drgkit.cli.demo")  # drgkit.cli.demo is the command
-
-    reg = default_registry()
-    calls = []
-    monkeypatch.setattr(type(reg), "policies", property(
-        lambda self: {"demo": "x", "dip-national": "y", "dip-other": "z"}))
-    monkeypatch.setattr(drgkit.settlement, "settle_file",
-                        lambda *args, **kw: calls.append(args) or "summary", raising=False)
-    monkeypatch.setattr(demo_cli, "print_settle_summary",
-                        lambda summary, elapsed: click.echo(f"printed {summary}"))
-    catalogue = drgkit.load_catalogue("dip_demo_2024")
-    runner_out = []
-    monkeypatch.setattr(click, "echo", lambda text="", **kw: runner_out.append(str(text)))
-    demo_cli._dip_settle(tmp_path / "cases.parquet", catalogue, tmp_path)
-    assert calls == [(tmp_path / "cases.parquet", tmp_path / "settled.csv", "dip-national",
-                      catalogue)]
-    assert any("settled under policy 'dip-national'" in t for t in runner_out)
-    assert "printed summary" in runner_out
+    # DIP settled under the national rules with a fund derived from the data: Σ fund
+    # payments equal the fund of each scheme to the cent, hospitals on both sides of cost
+    assert "8. settled under policy 'dip-national-1.0'" in text
+    assert "clearing point value" in text
+    for scheme in ("employee", "resident"):
+        line = next(t for t in text.splitlines() if f"Σ fund payments ({scheme})" in t)
+        paid, fund = re.fullmatch(r"\s*Σ fund payments \(\w+\) = ([\d,.]+) == DIP fund "
+                                  r"([\d,.]+) \(to the cent\)", line).groups()
+        assert paid == fund
+        value = re.search(rf"point value \({scheme}\): ([\d.]+) yuan", text).group(1)
+        assert 1 < float(value) < 100  # yuan per point at score scale 1000
+    # independently of the printed lines: from the settled file
+    settled = pacsv.read_csv(out / "dip" / "settled.csv", convert_options=pacsv.ConvertOptions(
+        column_types={"fund_payment": "string", "payment": "string", "total_cost": "string",
+                      "hospital_id": "string", "insurance_type": "string"}))
+    rows = settled.to_pylist()
+    assert len(rows) == 400
+    funds = {}
+    for r in rows:
+        funds.setdefault(r["insurance_type"], [Decimal(0), Decimal(0)])
+        funds[r["insurance_type"]][0] += Decimal(r["fund_payment"])
+        funds[r["insurance_type"]][1] += Decimal(r["total_cost"])
+    ratio = {"310": Decimal("0.85"), "390": Decimal("0.70")}  # employee, resident
+    for scheme, (paid, cost) in funds.items():
+        assert paid == (cost * ratio[scheme] * Decimal("0.97")).quantize(Decimal("0.01"),
+                                                                       ROUND_HALF_UP)
+    gain = Counter()
+    for r in rows:
+        gain[r["hospital_id"]] += Decimal(r["payment"]) - Decimal(r["total_cost"])
+    assert min(gain.values()) < 0 < max(gain.values())
+    match = re.search(r"(\d) hospitals paid above their cost, (\d) below", text)
+    assert int(match.group(1)) > 0 and int(match.group(2)) > 0
+    assert int(match.group(1)) == sum(1 for g in gain.values() if g > 0)

@@ -129,7 +129,9 @@ def test_a_third_scheme_is_one_table_entry() -> None:
         with pytest.raises(drgkit.RegistryError, match="registered twice"):
             _schemes.register_scheme(toy)
     finally:
-        _schemes.SCHEMES.remove(toy)
+        from drgkit.registry import default_registry
+
+        default_registry()._scheme_map.pop("toy")  # the process-wide table, as it was
 
 
 def test_unknown_target_is_a_clear_error(cases: Path) -> None:
@@ -346,3 +348,14 @@ def test_warmup_compiles_a_catalogue_too() -> None:
     assert code == 0 and "ready: dip_demo_2024" in text, text
     code, text = run("warmup", "-r", "dip:demo")
     assert code == 0 and "ready: dip:demo" in text, text
+
+
+def test_budget_option_help_names_the_dip_fund() -> None:
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = CliRunner().invoke(cli, ["settle", "--help"], terminal_width=200).output
+    text = " ".join(out.split())
+    assert "the DIP fund of a DIP policy" in text
+    assert "Points method: the budget" not in text

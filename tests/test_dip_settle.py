@@ -4,6 +4,8 @@ cases, and a partitioned run equal to the single run byte for byte."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -201,20 +203,24 @@ def test_fast_equals_reference(cases, policy):
         assert Fraction(r["fund_payment"]) == e["fund"], (c, e, r)
 
 
-def test_fund_identity_after_the_documented_rounding():
-    """Σ fund payments = fund − residue, the residue coming only from rounding the point value
-    to value_decimals and each case half up to the cent (bounded, and equal to the
-    reference's)."""
+def test_fund_identity_after_the_documented_rounding(tmp_path):
+    """per_case: Σ fund payments = fund − residue, the residue coming only from rounding the
+    point value to value_decimals and each case half up to the cent (bounded, and equal to
+    the reference's)."""
     cases = [{"case_id": f"{k:04d}", "status": "ok",
               **case(str(3000 + 37 * k), PACKETS[k % 5][0], level=str(1 + k % 3),
                      scheme=("employee", "resident")[k % 2])} for k in range(300)]
     from drgkit.settlement._dip_values import fund_residue
 
-    settled = settle(grouped(cases), "dip-national-1.0")
+    path = tmp_path / "per-case.toml"
+    path.write_text((POLICIES / "dip-national-1.0.toml").read_text("utf-8").replace(
+        'fund_rounding = "exact"', 'fund_rounding = "per_case"'), "utf-8")
+    settled = settle(grouped(cases), str(path))
     out = settled.to_pylist()
-    ref = Reference(POLICIES / "dip-national-1.0.toml", DEMO)
+    ref = Reference(path, DEMO)
     expected, _values = ref.settle(cases)
-    policy = Policy.from_toml(POLICIES / "dip-national-1.0.toml")
+    policy = Policy.from_toml(path)
+    assert policy.dip.fund_rounding == "per_case"
     funds = policy.dip.fund
     for scheme, fund in ((s, Fraction(funds[s])) for s in ("employee", "resident")):
         mine = [r for r in out if r["insurance_type"] == scheme and r["settled"]]
@@ -423,3 +429,187 @@ def test_start_point_values_from_a_history_table(tmp_path):
     with pytest.raises(DrgkitError, match="cost") as err:
         start_point_values(path)
     assert "history.csv" in str(err.value) and "2" in str(err.value)
+
+
+# ------------------------------------------------------------------ exact fund rounding
+def _pools(out: list[dict], funds: Mapping = ()) -> dict[str, Fraction]:
+    """Σ fund payments of the settled rows per fund pool (the scheme, or ``all``)."""
+    paid: dict[str, Fraction] = {}
+    for r in out:
+        if r["settled"]:
+            pool = r["insurance_type"] if r["insurance_type"] in funds or not funds else "all"
+            paid[pool] = paid.get(pool, 0) + Fraction(r["fund_payment"])
+    return paid
+
+
+def test_exact_fund_rounding_hand_example():
+    """Fund 100.00, ratio 0.85, three equal cases: each case's exact fund payment is 33.33…
+    and its exact payment 117.647…/3 = 39.2156…; cumulative rounding pays 33.33, 33.34, 33.33
+    (Σ = 100.00 exactly) and 39.22, 39.21, 39.22. Rounding the point value (0.043939) and each
+    case half up would pay 39.22 and 33.34 each: Σ fund payments 100.02."""
+    cases = [{"case_id": str(k), **case("9100")} for k in range(3)]
+    out = settle(grouped(cases), "dip-national-1.0",
+                 overrides={"points.budget.employee": "100"}).to_pylist()
+    assert [r["points"] for r in out] == [Decimal("892.5000")] * 3
+    assert [r["fund_payment"] for r in out] == [Decimal(x) for x in ("33.33", "33.34", "33.33")]
+    assert [r["payment"] for r in out] == [Decimal(x) for x in ("39.22", "39.21", "39.22")]
+    assert [r["patient_share"] for r in out] == [Decimal(x) for x in ("5.89", "5.87", "5.89")]
+    old = settle(grouped(cases), "dip-national-1.0",
+                 overrides={"points.budget.employee": "100",
+                            "dip.fund_rounding": "per_case"}).to_pylist()
+    assert [r["fund_payment"] for r in old] == [Decimal("33.34")] * 3
+
+
+def test_exact_fund_rounding_policy_checks(tmp_path):
+    text = (POLICIES / "dip-national-1.0.toml").read_text("utf-8")
+    bad = tmp_path / "p.toml"
+    bad.write_text(text.replace('employee = "66000000"', 'employee = "66000000.005"'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"dip\.fund\.employee.*more than 2 decimals"):
+        Policy.from_toml(bad)
+    assert 'fund_rounding = "exact"' in text
+    bad.write_text(text.replace('method = "ratio"', 'method = "claim"'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"needs shares\.method = 'ratio'"):
+        Policy.from_toml(bad)
+    bad.write_text(text.replace('fund_rounding = "exact"', 'fund_rounding = "nearest"'), "utf-8")
+    with pytest.raises(DrgkitError, match=r"dip\.fund_rounding must be one of"):
+        Policy.from_toml(bad)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_case, min_size=1, max_size=40), st.sampled_from(VARIANTS),
+       st.integers(1, 7))
+def test_exact_identity_on_generated_cases(cases, policy, batch_rows):
+    """Σ fund payments per pool == the fund to the cent, each case within a cent of its exact
+    amount at the unrounded point value, and the same bytes whatever the batch size."""
+    for k, c in enumerate(cases):
+        c["case_id"] = f"{k:04d}"
+        c["status"] = "ungroupable" if k % 5 == 2 else "ok"
+    pol = Policy.from_toml(POLICIES / f"{policy}.toml")
+    table = grouped(cases)
+    single = settle(table, policy)
+    assert settle(table, policy, batch_rows=batch_rows).to_pylist() == single.to_pylist()
+    out = single.to_pylist()
+    ref = Reference(POLICIES / f"{policy}.toml", DEMO)
+    expected, _values = ref.settle(cases)
+    funds = pol.dip.fund
+    for pool, paid in _pools(out, funds).items():
+        mine = [(r, e) for r, e in zip(out, expected, strict=True)
+                if r["settled"] and (r["insurance_type"] if r["insurance_type"] in funds
+                                     else "all") == pool]
+        pts = sum((e["points"] for _r, e in mine if "points" in e), Fraction(0))
+        item = sum((e["item"] for _r, e in mine if "item" in e), Fraction(0))
+        fund, ratio = Fraction(funds[pool]), Fraction(pol.fund_ratio[pool])
+        if pts:
+            assert paid == fund
+            v = (fund / ratio - item) / pts
+        else:
+            v = Fraction(0)
+        for r, e in mine:
+            x = e["points"] * v if "points" in e else e["item"]
+            assert abs(Fraction(r["payment"]) - x) < Fraction(1, 100), (r, x)
+            assert abs(Fraction(r["fund_payment"]) - x * ratio) < Fraction(1, 100), (r, x)
+
+
+def test_exact_identity_partitioned_and_dask(tmp_path):
+    """Partitions continue the cumulative rounding where the previous one stopped: Σ fund
+    payments == fund per pool on the partitioned and the Dask run, byte-equal to one another
+    and equal to the single run (special review crosses partitions too)."""
+    cases = [{"case_id": f"{k:04d}", "status": "ungroupable" if k % 13 == 4 else "ok",
+              **case(str(1000 + 211 * k + (k % 7) * 0.37), PACKETS[k % 6][0],
+                     level=str(1 + k % 3), scheme=("employee", "resident")[k % 3 == 0])}
+             for k in range(400)]
+    table = grouped(cases)
+    path = tmp_path / "cases.parquet"
+    pq.write_table(table, path, row_group_size=90)
+    single = settle(table, "dip-national-1.0")
+    assert "review" in single.column("deviation").to_pylist()
+    pol = Policy.from_toml(POLICIES / "dip-national-1.0.toml")
+    local = settle_dataset(path, tmp_path / "out", "dip-national-1.0")
+    assert len(local.paths) == 5
+    assert local.table().to_pylist() == single.to_pylist()
+    assert _pools(local.table().to_pylist(), pol.dip.fund) == {
+        s: Fraction(f) for s, f in pol.dip.fund.items()}
+    with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
+        dask = settle_dataset(path, tmp_path / "dask", "dip-national-1.0", runner=runner,
+                              batch_rows=17)
+    for a, b in zip(local.paths, dask.paths, strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+# ------------------------------------------------------------------ alliance on DIP output
+def test_alliance_split_reads_dip_settled_output_by_cases():
+    """An alliance split (volume = "cases") over a DIP-settled table: the ``scheme`` and
+    ``group`` columns (dictionary text) do not disturb it; each member's own payment is the Σ
+    of its DIP payments, its volume its settled cases, and a referral moves money without
+    creating any (Σ claims == Σ payments)."""
+    from drgkit.alliance import Alliance, AllianceModel, AllianceRules, Member, split
+    from drgkit.settlement._period import OverspendBand, PeriodRules, RetentionBand
+
+    cs = [{"case_id": f"{k:03d}", "hospital": ("H1", "H2", "H3")[k % 3],
+           **case(str(5000 + 500 * k), PACKETS[k % 5][0], level=str(3 - k % 3))}
+          for k in range(12)]
+    cs[5]["cost"] = "x"  # one case not settled: not in the volume
+    table = grouped(cs).append_column(
+        "referral_from", pa.array([None] * 4 + ["000"] + [None] * 7, pa.string()))
+    settled = settle(table, "dip-national-1.0", keep=["referral_from"],
+                     overrides={"points.budget.employee": "100000"})
+    assert settled.column("scheme").to_pylist() == ["dip"] * 12
+    assert pa.types.is_dictionary(settled.schema.field("scheme").type)
+    bands = PeriodRules((RetentionBand(Decimal("0.10"), Decimal("1")),
+                         RetentionBand(None, Decimal("0.5"))),
+                        (OverspendBand(Decimal("0.10"), Decimal("0.5")),
+                         OverspendBand(None, Decimal("0"))))
+    model = AllianceModel.of((Alliance("A", (
+        Member("H1", 3, "lead", Decimal("1.2")), Member("H2", 2, "member", Decimal("1")),
+        Member("H3", 1, "member", Decimal("0.8")))),), AllianceRules(package=bands,
+                                                                      volume="cases"))
+    result = split(settled, model)
+    rows = settled.to_pylist()
+    members = {m["hospital_id"]: m for m in result.members.to_pylist()}
+    for h in ("H1", "H2", "H3"):
+        mine = [r for r in rows if r["hospital_id"] == h and r["settled"]]
+        assert members[h]["own_payment"] == sum(r["payment"] for r in mine)
+        assert members[h]["volume"] == len(mine)
+    assert members["H3"]["settled_cases"] == 3  # case 005 (H3) is not settled
+    total = sum(r["payment"] for r in rows if r["settled"])
+    assert sum(m["claims"] for m in members.values()) == total
+    assert any(m["down_received"] or m["up_received"] for m in members.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**62), st.integers(0, 2**40)), min_size=1,
+                max_size=20),
+       st.integers(0, 2**62 - 1), st.integers(0, 2**62 - 1), st.integers(1, 2**62 - 1))
+def test_cumulative_round_is_exact(rows, a, b, den):
+    """The 128-bit kernel (and its Python-integer fallback when a result does not fit) equal
+    Fraction arithmetic: (cp·a + ci·b) / den, half up."""
+    import numpy as np
+
+    from drgkit.settlement._dip_run import cumulative_round
+
+    cp = np.array([r[0] for r in rows], dtype=np.int64)
+    ci = np.array([r[1] for r in rows], dtype=np.int64)
+    got = [int(x) for x in cumulative_round(cp, ci, a, b, den)]
+    want = [math.floor(Fraction(x * a + y * b, den) + Fraction(1, 2)) for x, y in rows]
+    assert got == want
+    big = cumulative_round(cp, ci, a * 2**70, b, den)  # beyond the kernel: Python integers
+    assert [int(x) for x in big] == [math.floor(Fraction(x * a * 2**70 + y * b, den)
+                                                + Fraction(1, 2)) for x, y in rows]
+
+
+def test_partition_offsets_survive_the_resume_manifest():
+    """A resumed partitioned run reads the reduction back from its manifest: the partitions'
+    cumulative offsets must come back exactly, or a resumed partition would restart at 0."""
+    import json
+
+    from drgkit.settlement import Reduced
+    from drgkit.settlement._bulk import _first_pass_json, _reduction_of
+    from drgkit.settlement._passes import Reduction
+
+    reduced = Reduced({"employee": Decimal("12.345678")}, None, frozenset({"c9"}),
+                      {0: {}, 400: {"employee": (12_345_678_901_234, 5_00)},
+                       900: {"employee": (2**62, 7), "resident": (1, 0)}})
+    doc = json.loads(json.dumps(_first_pass_json(Reduction(reduced, {}, {}))))
+    back = _reduction_of(doc).reduced
+    assert back.offsets == reduced.offsets
+    assert back.point_values == reduced.point_values and back.approved == reduced.approved

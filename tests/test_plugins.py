@@ -201,7 +201,7 @@ def test_hooks_are_typed_by_a_protocol_not_the_registry() -> None:
     assert "registry" not in imported and "drgkit.registry" not in imported
     assert isinstance(Registry(), hookspecs.PluginRegistry)
     for name in ("drgkit_register_rulesets", "drgkit_register_policies",
-                 "drgkit_register_layouts"):
+                 "drgkit_register_layouts", "drgkit_register_schemes"):
         assert getattr(hookspecs, name).__annotations__["registry"] == "PluginRegistry"
 
 
@@ -227,15 +227,20 @@ def test_built_in_hooks_work_with_any_object_of_the_protocol() -> None:
         def add_layout(self, layout):
             self.calls.append(("layout", layout.name))
 
+        def add_scheme(self, scheme):
+            self.calls.append(("scheme", scheme.name))
+
     stub = Recorder()
     assert isinstance(stub, hookspecs.PluginRegistry)
     _builtin.drgkit_register_rulesets(stub)
     _builtin.drgkit_register_policies(stub)
     _builtin.drgkit_register_layouts(stub)
     _builtin.drgkit_register_catalogues(stub)
+    _builtin.drgkit_register_schemes(stub)
     assert ("ruleset", "2024") in stub.calls and ("policy", "demo") in stub.calls
     assert ("catalogue", "2024") in stub.calls
     assert ("layout", "opendrg") in stub.calls
+    assert [c for c in stub.calls if c[0] == "scheme"] == [("scheme", "drg"), ("scheme", "dip")]
 
 
 # --------------------------------------------------------------------------- the fixtures
@@ -277,3 +282,118 @@ def test_registry_fixture_isolates_and_restores(pytester: pytest.Pytester) -> No
         """))
     result = pytester.runpytest_inprocess("-p", "drgkit.testing", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+# --------------------------------------------------------------------------- a third scheme
+
+
+class _AllInOne:
+    """A toy grouping target: every case goes to the one group ``ALL``."""
+
+
+def _toy_group(cases, target, **options):
+    import pyarrow as pa
+
+    table = cases if isinstance(cases, pa.Table) else pa.table(cases)
+    n = table.num_rows
+    return pa.table({"case_id": table.column("case_id").cast(pa.string()),
+                     "scheme": pa.array(["item"] * n), "group": pa.array(["ALL"] * n),
+                     "status": pa.array(["ok"] * n)})
+
+
+def _toy_group_file(cases, out, target, **options):
+    import pyarrow.csv as pacsv
+
+    table = _toy_group(cases, target)
+    pacsv.write_csv(table, out)
+    return table.num_rows
+
+
+class _ByItemRun:
+    """Settles every case by item (payment = cost), grouping it to ``ALL`` itself: the run
+    class interface of drgkit.settlement.SettleRun, one pass."""
+
+    def __init__(self, policy, target, schema, source="<cases>", **options):
+        import pyarrow as pa
+
+        from drgkit.settlement import SettleSummary
+
+        self.policy, self.rows_done, self.group_run = policy, 0, None
+        self.summary = SettleSummary()
+        self.schema = pa.schema([("case_id", pa.string()), ("scheme", pa.string()),
+                                 ("group", pa.string()), ("settled", pa.bool_()),
+                                 ("payment", pa.decimal128(18, 2))])
+
+    def prepare(self, batch):
+        self.rows_done += batch.num_rows
+        return batch
+
+    def partial(self, batch):  # pragma: no cover - one pass
+        raise AssertionError("the by-item method has no first pass")
+
+    def finish(self, batch, reduced=None):
+        import pyarrow as pa
+
+        grouped = _toy_group(pa.Table.from_batches([batch]), None)
+        cost = batch.column("total_cost").cast(pa.decimal128(18, 2))
+        n = batch.num_rows
+        return pa.RecordBatch.from_arrays(
+            [grouped["case_id"].combine_chunks(), grouped["scheme"].combine_chunks(),
+             grouped["group"].combine_chunks(), pa.array([True] * n), cost],
+            schema=self.schema)
+
+    def warn_data(self):
+        pass
+
+
+class _ToySchemePlugin:
+    """A third-party plugin adding a third payment scheme through the hook."""
+
+    @drgkit.hookimpl
+    def drgkit_register_schemes(self, registry) -> None:
+        registry.add_scheme(drgkit.Scheme(
+            "item", "by-item toy", lambda t: isinstance(t, _AllInOne) or t == "all_in_one",
+            lambda t: t if isinstance(t, _AllInOne) else _AllInOne(), _toy_group,
+            _toy_group_file, lambda case, target, **o: "every case groups to ALL",
+            {"item": drgkit.SettleMethod(lambda: _ByItemRun, two_pass=False)}))
+
+
+def test_a_third_scheme_plugs_in_through_the_hook(drgkit_registry, tmp_path: Path) -> None:
+    """One registration (drgkit_register_schemes) and the third scheme groups, explains and
+    settles through drgkit's own entry points; DRG and DIP still work beside it."""
+    import pyarrow as pa
+
+    from drgkit.settlement import settle
+
+    reg = drgkit_registry(_ToySchemePlugin())
+    assert list(reg.schemes) == ["drg", "dip", "item"]
+    cases = pa.table({"case_id": ["a", "b"], "total_cost": ["120.50", "80.00"],
+                      "diagnoses": ["I21.000", "K35.800"]})
+    grouped = drgkit.group(cases, "all_in_one")
+    assert grouped.column("group").to_pylist() == ["ALL", "ALL"]
+    assert drgkit.group(cases, "item:anything").column("scheme").to_pylist() == ["item"] * 2
+    assert drgkit.explain({"case_id": "a"}, "all_in_one") == "every case groups to ALL"
+    assert drgkit.group_file(cases, tmp_path / "g.csv", "all_in_one") == 2
+    policy = tmp_path / "item.toml"
+    policy.write_text('[policy]\nid = "toy-item"\nname = "toy"\nmethod = "item"\n',
+                      encoding="utf-8")
+    settled = settle(cases, str(policy), "all_in_one").to_pylist()
+    assert [(r["group"], str(r["payment"])) for r in settled] == [("ALL", "120.50"),
+                                                                  ("ALL", "80.00")]
+    # the built-in schemes are untouched
+    assert drgkit.group(cases, "dip_demo_2024").column("scheme").to_pylist() == ["dip"] * 2
+    assert drgkit.group(cases, "demo_2024").column("scheme").to_pylist() == ["drg"] * 2
+
+
+def test_a_scheme_or_method_registered_twice_names_both_plugins(drgkit_registry) -> None:
+    from drgkit.errors import RegistryError
+
+    class Again:
+        @drgkit.hookimpl
+        def drgkit_register_schemes(self, registry) -> None:
+            registry.add_scheme(drgkit.Scheme("dip2", "x", bool, bool, bool, bool, bool,
+                                              {"dip": drgkit.SettleMethod(lambda: object)}))
+
+    with pytest.raises(RegistryError, match=r"policy method 'dip' is settled by scheme 'dip' "
+                                            r"\(plugin drgkit\.builtin"):
+        drgkit_registry(Again())

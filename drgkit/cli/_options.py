@@ -67,7 +67,9 @@ def policy_options(func: Any) -> Any:
                   help="The region's published weights table the policy reads (or put the "
                        "folder of tables in DRGKIT_PAYMENT_TABLES).")
     @click.option("--budget", "budgets", multiple=True, metavar="POOL=YUAN",
-                  help="Points method: the budget of a pool (a scheme, or 'all'). Repeatable.")
+                  help="The money of a pool (a scheme, or 'all'): the budget of a DRG points "
+                       "policy, or the DIP fund of a DIP policy (replaces dip.fund). "
+                       "Repeatable.")
     @functools.wraps(func)
     def wrapper(*args: Any, budgets: tuple[str, ...] = (), **kwargs: Any) -> Any:
         overrides = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -172,25 +173,62 @@ def _dip_case_to_explain(cases, grouped_path: Path) -> dict | None:
     return None
 
 
+#: the DIP policy the demo settles under: the national rules (an example policy)
+DEMO_DIP_POLICY = "dip-national-1.0"
+
+
 def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
-    """Settle under a registered DIP policy (``dip-national`` first, else any ``dip-*``) when
-    DIP settlement is installed; otherwise say so and stop."""
+    """Settle this year's cases under :data:`DEMO_DIP_POLICY` with a fund derived from the
+    data (:func:`drgkit._demo_dip.demo_funds`, given as ``--budget POOL=YUAN``), then show the
+    clearing point value, that Σ fund payments of each pool equals its fund to the cent, and
+    each hospital against break-even."""
     reg = _registry.default_registry()
-    names = [p for p in reg.policies if p.startswith("dip-")]
-    policy = "dip-national" if "dip-national" in names else (names[0] if names else None)
-    if policy is None:
+    policy_id = DEMO_DIP_POLICY if DEMO_DIP_POLICY in reg.policies else next(
+        (p for p in reg.policies if p.startswith("dip-")), None)
+    if policy_id is None:
         click.echo("8. DIP settlement: no DIP policy (dip-*) is registered in this drgkit, so "
                    "the point value and each hospital's amount are not computed here")
         return
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from .. import _demo_dip
     from ..settlement import settle_file
 
+    policy = reg.policy(policy_id)
+    funds = _demo_dip.demo_funds(pq.read_table(cases_path, columns=["insurance_type",
+                                                                    "total_cost"]), policy)
+    budget = " ".join(f"--budget {k}={v}" for k, v in funds.items())
     settled_path = out_dir / "settled.csv"
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = settle_file(cases_path, settled_path, policy, catalogue)
-    click.echo(f"8. settled under policy {policy!r} (points method) → {settled_path}")
+        summary = settle_file(cases_path, settled_path, policy_id, catalogue,
+                              overrides={f"points.budget.{k}": str(v) for k, v in funds.items()})
+    click.echo(f"8. settled under policy {policy_id!r} with a DIP fund of Σ this year's cost × "
+               f"fund payment ratio × {_demo_dip.FUND_SHARE} per scheme (drgkit settle "
+               f"{cases_path} -p {policy_id} -r {out_dir / 'catalogue'} {budget}) → {settled_path}")
     print_settle_summary(summary, time.perf_counter() - started)
+    click.echo("  clearing point value = (fund ÷ fund payment ratio − paid by item) ÷ Σ points, "
+               f"shown to {policy.value_decimals} decimals; amounts use the exact value")
+    settled = pacsv.read_csv(settled_path, convert_options=pacsv.ConvertOptions(
+        column_types={"insurance_type": "string", "fund_payment": "string",
+                      "settled": "bool"}))
+    paid: dict[str, Decimal] = {}
+    for ok, kind, fund in zip(settled["settled"].to_pylist(),
+                              settled["insurance_type"].to_pylist(),
+                              settled["fund_payment"].to_pylist(), strict=True):
+        if ok:
+            scheme = policy.scheme_of(kind)
+            pool = scheme if scheme in funds else "all"
+            paid[pool] = paid.get(pool, Decimal(0)) + Decimal(fund)
+    for pool, fund in funds.items():
+        mark = "==" if paid.get(pool, Decimal(0)) == fund else "!="
+        click.echo(f"  Σ fund payments ({pool}) = {paid.get(pool, Decimal(0)):,} {mark} "
+                   f"DIP fund {fund:,} (to the cent)")
+    hospitals = summary.hospitals.values()
+    gain = sum(1 for h in hospitals if h["payment"] > h["total_cost"])
+    click.echo(f"  {gain} hospitals paid above their cost, {len(hospitals) - gain} below")
 
 
 @click.command("warmup")

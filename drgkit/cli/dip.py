@@ -32,12 +32,12 @@ def catalogues() -> None:
 def _resolve(spec: str) -> Any:
     """A catalogue or series from an id, region (``dip:REGION`` or ``dip_REGION`` too) or
     folder."""
-    from .._schemes import SCHEMES, split_scheme
+    from .._schemes import DIP, split_scheme
 
     named, rest = split_scheme(spec)
     if named is not None and named.name != "dip":
         raise UserError(f"{spec!r} names a {named.name.upper()} target, not a DIP catalogue")
-    return next(s for s in SCHEMES if s.name == "dip").resolve(rest)
+    return DIP.resolve(rest)
 
 
 def _versions(target: Any) -> list[Any]:

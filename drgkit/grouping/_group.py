@@ -13,6 +13,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -22,7 +23,16 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._codes import IdTracker
-from .._io import CaseSource, DataWarning, MalformedRow, open_cases, open_writer
+from .._io import (
+    CaseSource,
+    DataWarning,
+    MalformedRow,
+    check_batch_rows,
+    check_not_input,
+    open_cases,
+    open_writer,
+    write_rejects,
+)
 from .._jit import set_threads
 from .._resolve import RESOLVER
 from ..errors import CaseDataError
@@ -71,6 +81,15 @@ class GroupSummary:
     by_drg: Counter = attrs.field(factory=Counter)
     warnings: list[str] = attrs.field(factory=list)
     layout: str = ""
+    #: rows read from the input (CSV: physical non-blank lines after the header)
+    rows_in: int = 0
+    #: rows written to the output (every grouped case, plus ``invalid``/``malformed_row``
+    #: rows for unreadable lines when no rejects file is given)
+    rows_out: int = 0
+    #: unreadable lines written to the rejects file instead of the output
+    rows_rejected: int = 0
+    #: blank lines skipped (CSV); not rows
+    blank_lines: int = 0
 
     def add(self, status: np.ndarray, reason: np.ndarray, pick: np.ndarray,
             drg_codes: pa.Array, ruleset_ids: list[str], ruleset_index: np.ndarray) -> None:
@@ -190,6 +209,7 @@ class GroupRun:
         self._row0 = 0
         self._mistakes: dict[str, list] = {}
         self._implausible: dict[str, list] = {}
+        self._batch_ids: pa.Array | None = None
         self.source = source
         self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
                                         else [target])
@@ -271,6 +291,7 @@ class GroupRun:
         self._row0 = row0
         cols = {f: self.plan.column(batch, f) for f in self.plan.source}
         ids = self._case_ids(cols.get("case_id"), n, row0)
+        self._batch_ids = ids  # for messages that name a case
         pre = np.zeros(n, dtype=np.int8)
         detail: dict[int, str] = {}
 
@@ -423,7 +444,7 @@ class GroupRun:
             seen = self._implausible.setdefault(label, [0, ""])
             seen[0] += len(hit)
             if not seen[1]:
-                seen[1] = (f"row {self._row0 + first + 1}: {parsed[label].text(first)!r} "
+                seen[1] = (f"{self._case_name(first)}: {parsed[label].text(first)!r} "
                            f"(it must be {allowed})")
                 warnings.warn(
                     f"{self.source}: implausible {label} values, e.g. {seen[1]}; such cases "
@@ -508,11 +529,17 @@ class GroupRun:
             count = self._mistakes.setdefault(hint.kind, [0, ""])
             count[0] += 1
             if not count[1]:
-                count[1] = f"row {self._row0 + row + 1}: {hint.text(what)}"
+                count[1] = f"{self._case_name(row)}: {hint.text(what)}"
                 message = (f"{self.source}: codes that look mistyped ({_MISTAKES[hint.kind]}),"
                            f" e.g. {count[1]}; such cases may not group: fix the file (each "
                            "case's detail says which code)")
                 warnings.warn(message, DataWarning, stacklevel=5)
+
+    def _case_name(self, row: int) -> str:
+        """A case of the current batch as messages name it: its id (input line numbers are
+        not row numbers once unreadable lines have been set aside)."""
+        case_id = self._batch_ids[row].as_py() if self._batch_ids is not None else None
+        return f"case {case_id}" if case_id else f"case at row {self._row0 + row + 1}"
 
     def mistakes(self) -> dict[str, tuple[int, str]]:
         """Per mistake kind seen so far: (cases, first example)."""
@@ -610,19 +637,22 @@ class GroupRun:
                          drg_codes, self.ruleset_ids, version.astype(np.int64))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
-    def malformed_rows(self, rows: list[MalformedRow]) -> pa.RecordBatch | None:
-        """Invalid-case rows for CSV lines that could not be split into columns."""
+    def malformed_rows(self, rows: list[MalformedRow], header: Sequence[str] | None = None
+                       ) -> pa.RecordBatch | None:
+        """Invalid-case rows for CSV lines that could not be read as cases. The case id is
+        taken from the line's id column when the line could be split (``header``: the
+        file's column names)."""
         if not rows:
             return None
         n = len(rows)
-        ids = []
+        id_column = self.plan.source.get("case_id")
+        at = list(header).index(id_column) if header and id_column in header else None
+        ids: list[str | None] = []
         details = []
         for r in rows:
-            first = r.text.split(",", 1)[0].strip('"') if r.text else ""
-            ids.append(first or None)
-            where = f"line {r.row}" if r.row else "a line"
-            details.append(f"{where} has {r.actual} fields, the header has {r.expected}: "
-                           f"{r.text[:120]!r}")
+            value = r.fields[at] if at is not None and r.fields and at < len(r.fields) else ""
+            ids.append(value or None)
+            details.append(r.describe())
         reason = np.full(n, rid("malformed_row"), dtype=np.int8)
         columns = [pa.nulls(n, self.schema.field(name).type) for name in self.keep] + [
             pa.array(ids, pa.string()),
@@ -680,27 +710,37 @@ def group_batches(
     threads: int | None = None,
     run_hook: Callable[[GroupRun, CaseSource], None] | None = None,
     value_checks: str = "format",
+    malformed_as_rows: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """Group cases batch by batch; yields one result batch per input batch, in order.
 
-    Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
+    CSV lines that cannot be read as cases (see :class:`~drgkit._io.MalformedRow`) come
+    last, as ``invalid``/``malformed_row`` rows naming line and reason, unless
+    ``malformed_as_rows`` is false: then the caller takes them from the source
+    (``run_hook``) and accounts for them itself (:func:`group_file` writes a rejects file).
     ``value_checks``: see :class:`GroupRun`.
     """
+    if batch_rows is not None:
+        check_batch_rows(batch_rows)
     target = RESOLVER.ruleset(ruleset)
     src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
-                                                   if batch_rows else {}))
+                                                   if batch_rows is not None else {}))
     run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
                    translate=translate, keep=keep, check_duplicates=check_duplicates,
                    value_checks=value_checks, layouts=RESOLVER.layouts)
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None
+    summary = run.summary
     try:
         for batch in src.batches:
             yield run.process(batch)
-        tail = run.malformed_rows(src.malformed)
-        if tail is not None:
-            yield tail
+        if malformed_as_rows:
+            tail = run.malformed_rows(src.malformed, src.schema.names)
+            if tail is not None:
+                yield tail
+        else:
+            summary.rows_rejected = len(src.malformed)
         for kind, (count, example) in run.mistakes().items():
             run.summary.warnings.append(
                 f"{run.source}: {count:,} case(s) with {_MISTAKES[kind]}, e.g. {example}")
@@ -708,6 +748,14 @@ def group_batches(
             run.summary.warnings.append(
                 f"{run.source}: {count:,} case(s) with an implausible {label}, e.g. {example}; "
                 "grouped as the ruleset format prescribes (--value-checks strict: invalid)")
+        counts = src.counts
+        summary.rows_in = counts.rows if counts is not None else summary.rows
+        summary.blank_lines = counts.blank_lines if counts is not None else 0
+        summary.rows_out = summary.rows
+        if summary.rows_in != summary.rows_out + summary.rows_rejected:  # a bug, never data
+            raise AssertionError(f"{src.name}: {summary.rows_in} rows read but "
+                                 f"{summary.rows_out} written and {summary.rows_rejected} "
+                                 "rejected")
     finally:
         if previous is not None:
             set_threads(previous)
@@ -736,20 +784,37 @@ def group_file(
     *,
     out_format: str | None = None,
     progress: Callable[[float, int], None] | None = None,
+    rejects: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> GroupSummary:
     """Stream cases from ``cases`` to ``out`` (CSV or Parquet by extension), batch by batch.
 
     ``progress(fraction, rows)`` is called after each batch when given.
+
+    Rows accounted: every input row ends up in exactly one place. CSV lines that cannot be
+    read as cases go to the ``rejects`` file when one is given (file, line, column, reason,
+    raw text; written atomically, header only when there are none) and are then *not* in
+    the output; without ``rejects`` they stay in the output as ``invalid``/``malformed_row``
+    rows. Either way ``summary.rows_in == summary.rows_out + summary.rows_rejected``. Blank
+    lines are not rows (``summary.blank_lines``). ``out`` (and ``rejects``) may not name the
+    input file.
     """
-    writer = open_writer(out, out_format)
+    check_not_input(out, cases)
+    if rejects is not None:
+        check_not_input(rejects, cases)
+        if Path(rejects).resolve() == Path(out).resolve():
+            raise CaseDataError("the rejects file and the output are the same file",
+                                file=rejects)
+    if "batch_rows" in options and options["batch_rows"] is not None:
+        check_batch_rows(options["batch_rows"])
     state: dict[str, Any] = {}
 
     def hook(run: GroupRun, src: CaseSource) -> None:
         state["run"], state["src"] = run, src
 
-    try:
-        for batch in group_batches(cases, ruleset, run_hook=hook, **options):
+    with open_writer(out, out_format) as writer:
+        for batch in group_batches(cases, ruleset, run_hook=hook,
+                                   malformed_as_rows=rejects is None, **options):
             writer.write(batch)
             if progress is not None:
                 src = state["src"]
@@ -760,8 +825,9 @@ def group_file(
                 else:
                     fraction = 0.0
                 progress(min(1.0, fraction), state["run"].rows_done)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close(state["run"].schema if "run" in state else None)
+        if rejects is not None:
+            # written before the output is renamed into place: an output never appears
+            # without its rejects file
+            write_rejects(rejects, state["src"].malformed, state["src"].name)
+        writer.close(state["run"].schema if "run" in state else None)
     return state["run"].summary

@@ -15,7 +15,7 @@ from ._period import (
 )
 from ._policy import Policy, PolicyError
 from ._scheme_simulate import compare_schemes
-from ._schemes import SCHEMES, Scheme, register_scheme
+from ._schemes import Scheme, SettleMethod, register_scheme
 from ._settle import (
     PAYMENT_CLASSES,
     Partial,
@@ -32,7 +32,6 @@ from ._simulate import Simulation, simulate
 __all__ = [
     "MONEY",
     "PAYMENT_CLASSES",
-    "SCHEMES",
     "DaskRunner",
     "DatasetResult",
     "DipSettleRun",
@@ -44,6 +43,7 @@ __all__ = [
     "Reduced",
     "Scheme",
     "SettleContext",
+    "SettleMethod",
     "SettleRun",
     "SettleSummary",
     "Simulation",

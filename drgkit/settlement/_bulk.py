@@ -237,6 +237,8 @@ def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
         "point_values": {k: str(v) for k, v in reduced.point_values.items()},
         "totals": _partial_json(reduced.totals),
         "approved": sorted(reduced.approved),
+        "offsets": {str(k): {pool: list(v) for pool, v in sorted(o.items())}
+                    for k, o in sorted(reduced.offsets.items())},
         "duplicates": {str(k): {"start": d.start, "rows": d.rows.tolist(),
                                 "first": d.first.tolist()}
                        for k, d in sorted(reduction.duplicates.items())},
@@ -246,7 +248,9 @@ def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
 
 def _reduction_of(doc: Mapping[str, Any]) -> Reduction:
     reduced = Reduced({str(k): Decimal(v) for k, v in doc["point_values"].items()},
-                      _partial_of(doc["totals"]), frozenset(doc.get("approved", ())))
+                      _partial_of(doc["totals"]), frozenset(doc.get("approved", ())),
+                      {int(k): {str(pool): (int(v[0]), int(v[1])) for pool, v in o.items()}
+                       for k, o in doc.get("offsets", {}).items()})
     duplicates = {int(k): KnownDuplicates(int(d["start"]), np.asarray(d["rows"], np.int64),
                                           np.asarray(d["first"], np.int64))
                   for k, d in doc["duplicates"].items()}

@@ -23,6 +23,7 @@ REFERENCES = ("mean", "standard")
 HIGH_ADDS = ("one", "hospital")
 EXTREMES = ("review", "high", "hospital")
 BLANK_METHODS = ("factor", "cost_ratio")
+FUND_ROUNDINGS = ("exact", "per_case")
 
 
 @attrs.frozen(slots=True)
@@ -77,6 +78,10 @@ class DipRules:
     start_point_value: Mapping[str, Decimal]
     prepayment: Prepayment
     example: bool
+    #: "exact": the exact clearing point value and cumulative rounding in row order, so
+    #: Σ fund payments of a pool == its fund to the cent; "per_case": the point value rounded
+    #: to ``points.value_decimals`` (a region that publishes a rounded value), each case half up
+    fund_rounding: str = "exact"
 
 
 def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, coef: Any
@@ -149,6 +154,20 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
     # ``--budget POOL=YUAN`` (points.budget) gives the DIP fund of a pool on the command line
     budget = config.get("points", {}).get("budget", {})
     fund.update({str(k): dec(v, f"points.budget.{k}", path) for k, v in budget.items()})
+    by_ratio = config.get("shares", {}).get("method", "claim") == "ratio"
+    # default: exact whenever the fund payment is payment × ratio (the identity can hold)
+    fund_rounding = choice(d, "fund_rounding", "exact" if by_ratio else "per_case",
+                           FUND_ROUNDINGS, "dip")
+    if fund_rounding == "exact":
+        # the identity Σ fund payments == fund is to the cent: a fund with finer digits
+        # could only be met after a rounding nobody asked for
+        for k, v in fund.items():
+            if v != v.quantize(Decimal("0.01")):
+                raise err(f"dip.fund.{k} = {v} has more than 2 decimals: with "
+                          "dip.fund_rounding = 'exact' the fund is paid out to the cent")
+        if not by_ratio:
+            raise err("dip.fund_rounding = 'exact' needs shares.method = 'ratio' (the fund "
+                      "payment is payment × fund payment ratio); use 'per_case' otherwise")
     start = {str(k): dec(v, f"dip.start_point_value.{k}", path, positive=True)
              for k, v in table("start_point_value").items()}
     if deviation.reference == "standard" and not start:
@@ -172,4 +191,5 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
         start_point_value=start,
         prepayment=prepay,
         example=bool(meta.get("example", False)),
+        fund_rounding=fund_rounding,
     )

@@ -12,9 +12,12 @@ The rules (DIP.md §4–§5), with the policy's ``[dip]`` section (:class:`DipRu
   (capped region-wide, see :func:`dip_point_values`), the high formula, or factor h;
 * a packet without a reference cost is paid as a normal case (deviation ``no_reference``);
 * blank packet: score × factor, or score × r × k × m; ungroupable cases: by item × factor;
-* points are rounded once per case, half up, to ``points.point_decimals``; payment = points ×
-  point value, half up to the cent; fund payment = payment × fund payment ratio, half up to the
-  cent; totals are sums of the case amounts.
+* points are rounded once per case, half up, to ``points.point_decimals``;
+* ``dip.fund_rounding = "exact"``: payment and fund payment by cumulative rounding of the exact
+  amounts in row order within each fund pool (see :mod:`._dip_values`), so the fund_payment
+  column of a pool sums to its fund to the cent; ``"per_case"``: payment = points × rounded
+  point value, half up to the cent; fund payment = payment × fund payment ratio, half up;
+* totals are sums of the case amounts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _cases
+from .._jit import jit
 from .._money import (
     OK,
     cents_array,
@@ -43,6 +47,7 @@ from ..errors import CaseDataError
 from ..schema import Layout
 from . import _kernel as K
 from ._inputs import case_money, parse_level, read_hospitals
+from ._kernel import SATURATED, div_u128, mul_u64
 from ._output import (
     PAYMENT_CLASSES,
     SETTLE_FIELDS,
@@ -147,6 +152,10 @@ class DipSettleRun:
         self.hospitals = read_hospitals(hospitals, policy)
         self.schemes = policy.scheme_names()
         self.rows_done = row_offset
+        self._row0 = row_offset
+        #: exact fund rounding: pool -> [Σ points, Σ cents by item] of the rows before the next
+        #: batch (None until the first batch is finished)
+        self._cum: dict[str, list[int]] | None = None
         self.summary = SettleSummary()
         d = self.rules.deviation
         self._low = coefficient_units(d.low_ratio)
@@ -463,8 +472,13 @@ class DipSettleRun:
         reduced = reduced or Reduced()
         x = self._price(q, frozenset(reduced.approved))
         pay = np.where(x["is_item"], x["by_item"], 0).astype(np.int64)
+        exact = self.rules.fund_rounding == "exact" and reduced.totals is not None
+        fund = np.zeros(n, dtype=np.int64)
+        pooled = np.zeros(n, dtype=np.bool_)
+        if exact:
+            pooled = self._exact(q, x, reduced, pay, fund)
         vd = p.value_decimals
-        for k, name in enumerate(self.schemes):
+        for k, name in enumerate(() if exact else self.schemes):
             mine = (q.scheme == k) & x["is_points"]
             if not mine.any():
                 continue
@@ -490,11 +504,12 @@ class DipSettleRun:
                 "all", Decimal(0)))) for s in self.schemes] + [0], dtype=np.int64)
             rr = ratios[q.scheme]
             small = np.abs(pay) < 4 * 10**12  # pay·ratio (ratio ≤ 10^6) stays in int64
-            fund = (2 * np.where(small, pay, 0) * rr + U) // (2 * U)
+            per_case = (2 * np.where(small, pay, 0) * rr + U) // (2 * U)
             if not small.all():
                 big = ~small
-                fund[big] = ((2 * pay[big].astype(object) * rr[big] + U) // (2 * U)
-                             ).astype(np.int64)
+                per_case[big] = ((2 * pay[big].astype(object) * rr[big] + U) // (2 * U)
+                                 ).astype(np.int64)
+            fund = np.where(pooled, fund, per_case)
             patient = pay - fund
         fund = pay - patient
         gain = pay - q.cost
@@ -556,6 +571,53 @@ class DipSettleRun:
                          reasons)
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
+    def _exact(self, q: _Prepared, x: dict[str, Any], reduced: Reduced, pay: np.ndarray,
+               fund: np.ndarray) -> np.ndarray:
+        """Exact fund rounding: fill ``pay`` and ``fund`` (cents) of the rows paid from a fund
+        pool by cumulative rounding in row order, continuing from the rows before this batch;
+        returns the mask of those rows. D = v·points + cents by item, E = ratio·D (exact
+        rationals, v = spendable ÷ Σ points); a row gets round(D) − round(D before it)."""
+        from ._dip_values import dip_pools, pool_of
+
+        p = self.policy
+        if self._cum is None:
+            if self._row0 and self._row0 not in reduced.offsets:
+                raise PolicyError(
+                    f"exact DIP fund rounding: no cumulative sums for the rows before row "
+                    f"{self._row0}; settle the whole dataset (settle_dataset computes them in "
+                    "pass 1) or use dip.fund_rounding = 'per_case'", file=p.path)
+            self._cum = {k: list(v) for k, v in reduced.offsets.get(self._row0, {}).items()}
+        pools = dip_pools(p, reduced.totals)
+        settled = q.live & (x["is_points"] | x["is_item"])
+        pooled = np.zeros(q.n, dtype=np.bool_)
+        for name, pool in pools.items():
+            ks = [k for k, s in enumerate(self.schemes) if pool_of(p, s) == name]
+            rows = np.flatnonzero(settled & np.isin(q.scheme, ks))
+            if not len(rows):
+                continue
+            pooled[rows] = True
+            pts = np.where(x["is_points"][rows], x["points"][rows], 0)
+            item = np.where(x["is_item"][rows], x["by_item"][rows], 0)
+            if pool.points == 0 and pts.any():
+                raise PolicyError(f"no point value for pool {name}", file=p.path)
+            cum = self._cum.setdefault(name, [0, 0])
+            # prefix sums with the state before the batch in front (int64: Σ points < 2^63)
+            cp = np.concatenate(([cum[0]], cum[0] + np.cumsum(pts))).astype(np.int64)
+            ci = np.concatenate(([cum[1]], cum[1] + np.cumsum(item))).astype(np.int64)
+            cum[0], cum[1] = int(cp[-1]), int(ci[-1])
+            # D·Sd·P = Sn·points + Sd·P·by item; E = ratio·D (S = Sn/Sd: cents for points)
+            if pool.points:
+                spend = pool.fund / pool.ratio - pool.by_item
+                sn, sdp = spend.numerator, spend.denominator * pool.points
+            else:
+                sn, sdp = 0, 1
+            rn, rd = pool.ratio.numerator, pool.ratio.denominator
+            d = cumulative_round(cp, ci, sn, sdp, sdp)
+            e = cumulative_round(cp, ci, rn * sn, rn * sdp, rd * sdp)
+            pay[rows] = np.diff(d)
+            fund[rows] = np.diff(e)
+        return pooled
+
     def warn_data(self) -> None:
         import warnings
 
@@ -563,6 +625,45 @@ class DipSettleRun:
 
         for message in self.summary.data_warnings(self.policy):
             warnings.warn(message, DataWarning, stacklevel=3)
+
+
+_LIMIT = 2**62
+
+
+@jit
+def _cum_round_kernel(cp, ci, a, b, den):
+    """round half up of (cp·a + ci·b) / den per row, exactly (128-bit intermediate), for
+    non-negative int64 inputs with a, b, den < 2^62; SATURATED where the result does not fit."""
+    n = len(cp)
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        h1, l1 = mul_u64(cp[i], a)
+        h2, l2 = mul_u64(ci[i], b)
+        lo = l1 + l2
+        hi = h1 + h2 + (np.uint64(1) if lo < l1 else np.uint64(0))
+        # ×2, + den, then ÷ 2·den: floor((2x + den) / 2den) is x/den rounded half up
+        hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
+        lo = lo << np.uint64(1)
+        lo2 = lo + np.uint64(den)
+        if lo2 < lo:
+            hi += np.uint64(1)
+        if hi >= np.uint64(den):
+            out[i] = SATURATED
+        else:
+            out[i] = div_u128(hi, lo2, 2 * den)
+    return out
+
+
+def cumulative_round(cp: np.ndarray, ci: np.ndarray, a: int, b: int, den: int) -> np.ndarray:
+    """(cp·a + ci·b) / den rounded half up, per row, exactly: a 128-bit kernel when the
+    constants fit, else Python integers (never a wrapped or approximate value)."""
+    if 0 <= a < _LIMIT and 0 <= b < _LIMIT and 0 < den < _LIMIT and \
+            (cp >= 0).all() and (ci >= 0).all():
+        out = _cum_round_kernel(cp, ci, a, b, den)
+        if not (out == SATURATED).any():
+            return out
+    top = cp.astype(object) * a + ci.astype(object) * b
+    return ((2 * top + den) // (2 * den)).astype(object)
 
 
 def _combos(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -83,7 +83,7 @@ def price_all(formula, cell, cost, item_b, std_g, low_c, high_c, low_a, low_b, h
 
 
 @jit(inline="always")
-def _mul_u64(a, b):
+def mul_u64(a, b):
     """(hi, lo) of the 128-bit product of two non-negative int64 values."""
     mask = np.uint64(0xFFFFFFFF)
     a = np.uint64(a)
@@ -103,7 +103,7 @@ def _mul_u64(a, b):
 
 
 @jit(inline="always")
-def _div_u128(hi, lo, d):
+def div_u128(hi, lo, d):
     """floor((hi·2^64 + lo) / d) for d > 0 and a quotient below 2^63 (long division)."""
     d = np.uint64(d)
     r = hi % d
@@ -136,7 +136,7 @@ def muldiv_round(a, b, d):
     0 < d < 2^62: floor((2|ab| + d) / 2d) with a 128-bit intermediate, then the sign. A
     result that does not fit in 63 bits is ±SATURATED (never a wrapped value)."""
     negative = (a < 0) != (b < 0)
-    hi, lo = _mul_u64(abs(a), abs(b))
+    hi, lo = mul_u64(abs(a), abs(b))
     hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
     lo = lo << np.uint64(1)
     lo2 = lo + np.uint64(d)
@@ -146,7 +146,7 @@ def muldiv_round(a, b, d):
     if hi >= np.uint64(d):
         q = SATURATED
     else:
-        q = _div_u128(hi, lo2, 2 * d)
+        q = div_u128(hi, lo2, 2 * d)
     return -q if negative else q
 
 

@@ -389,9 +389,20 @@ def reduce_facts(ctx: SettleContext, parts: Sequence[Partition], facts: Sequence
             by_index = {p.index: p for p in parts}
             fixes = runner.map(correction_of_partition, [ctx] * len(todo),
                                [by_index[k] for k in todo], [corrections[k] for k in todo])
+            fixed = dict(zip(todo, fixes, strict=True))
             for fix in fixes:
                 total = total.minus(fix)
+        else:
+            fixed = {}
         reduced = point_values(policy, total)
+        if policy.method == "dip":  # each partition's start for the exact fund rounding
+            from ._dip_values import dip_offsets
+
+            by_index = {f.index: f for f in facts}
+            reduced = dip_offsets(policy, reduced, [
+                (p.start, by_index[p.index].partial.minus(fixed[p.index])
+                 if p.index in fixed else by_index[p.index].partial)
+                for p in sorted(parts, key=lambda p: p.index)])
     return Reduction(reduced, duplicates, corrections)
 
 

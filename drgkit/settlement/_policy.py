@@ -231,7 +231,13 @@ class Policy:
         pid = c.str(meta, "id", required=True)
         method = c.str(meta, "method", required=True)
         if method not in METHODS:
-            raise c.error(f"policy.method must be one of {', '.join(METHODS)}, got {method!r}")
+            # a method of a scheme a plugin registered (drgkit_register_schemes)
+            from .._schemes import schemes
+
+            known = [*METHODS, *(m for s in schemes() for m in s.methods if m not in METHODS)]
+            if method not in known:
+                raise c.error(f"policy.method must be one of {', '.join(known)}, got "
+                              f"{method!r}")
         schemes_t = c.table("schemes")
         schemes = {str(k): c.name(v, f"schemes.{k}") for k, v in schemes_t.items()
                    if k != "default"}
@@ -297,6 +303,8 @@ class Policy:
                 raise c.error("a dip policy needs shares.fund_ratio per scheme (the fund "
                               "payment ratio: clearing point value = fund ÷ ratio ÷ points)")
             table = Weights(None, {}, "")
+        elif method not in METHODS and weights is None and not weights_t:
+            table = Weights(None, {}, "")  # a plugin scheme's method that prices no weights
         else:
             table = _read_weights(weights, weights_t, path, pid, c)
         # the hash covers what the policy *is*: the effective configuration (overrides

@@ -1,55 +1,33 @@
-"""Payment schemes as plugins of one pipeline: a policy's ``method`` names a scheme, and the
-scheme gives the run class that prepares, sums (first pass) and finishes batches.
+"""Settlement's view of the one scheme table (:mod:`drgkit._schemes`): a policy's ``method``
+names a settlement method of a registered scheme, which gives the run class that prepares,
+sums (first pass) and finishes batches, and whether point values need a first pass.
 
-A run class takes ``(policy, grouper_spec, schema, source, **options)`` and has ``prepare``,
-``partial``, ``finish``, ``summary``, ``schema``, ``rows_done``, ``group_run`` and
-``warn_data``; ``two_pass`` says whether point values need a first pass. DRG (rate and points)
-and DIP are the two registered here; a third scheme registers its run class with
-:func:`register_scheme` instead of forking the runners.
+There is no second table here: DRG (rate, points) and DIP (dip) are registered by drgkit's
+built-in plugin like any plugin's scheme (``drgkit_register_schemes``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import attrs
+from .._schemes import Scheme, SettleMethod, register_scheme, settle_method
+from ._policy import PolicyError
 
-__all__ = ["SCHEMES", "Scheme", "register_scheme", "run_class", "two_pass"]
-
-
-@attrs.frozen(slots=True)
-class Scheme:
-    name: str  # "drg", "dip"
-    run: Any  # the run class
-    two_pass: bool
+__all__ = ["Scheme", "SettleMethod", "register_scheme", "run_class", "scheme_of", "two_pass"]
 
 
-SCHEMES: dict[str, Scheme] = {}
-
-
-def register_scheme(method: str, scheme: Scheme) -> None:
-    SCHEMES[method] = scheme
-
-
-def _builtin() -> None:
-    if SCHEMES:
-        return
-    from ._dip_run import DipSettleRun
-    from ._run import SettleRun
-
-    register_scheme("rate", Scheme("drg", SettleRun, False))
-    register_scheme("points", Scheme("drg", SettleRun, True))
-    register_scheme("dip", Scheme("dip", DipSettleRun, True))
-
-
-def scheme_of(policy: Any) -> Scheme:
-    _builtin()
-    return SCHEMES[policy.method]
+def scheme_of(policy: Any) -> tuple[Scheme, SettleMethod]:
+    """The scheme and settlement method of ``policy`` (its ``method``)."""
+    found = settle_method(policy.method)
+    if found is None:
+        raise PolicyError(f"policy {policy.id}: no registered payment scheme settles method "
+                          f"{policy.method!r}", file=policy.path)
+    return found
 
 
 def run_class(policy: Any) -> Any:
-    return scheme_of(policy).run
+    return scheme_of(policy)[1].run_class()
 
 
 def two_pass(policy: Any) -> bool:
-    return scheme_of(policy).two_pass
+    return scheme_of(policy)[1].two_pass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .._io import CaseSource, open_cases, open_writer
+from .._io import CaseSource, check_not_input, open_cases, open_writer, write_rejects
 from .._jit import set_threads
 from .._resolve import RESOLVER
 from ..errors import CaseDataError
@@ -46,12 +46,17 @@ def settle_batches(
     check_duplicates: bool = True,
     encoding: str = "utf-8",
     run_hook: Any = None,
+    rejects_ok: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Settle cases batch by batch. The points method reads the input twice (first pass:
-    partial sums for the point values) unless ``reduced`` gives the point values."""
+    partial sums for the point values) unless ``reduced`` gives the point values.
+
+    CSV lines that cannot be read as cases are an error unless ``rejects_ok`` (the caller
+    then takes them from the source and writes a rejects file, see :func:`settle_file`)."""
     pol = RESOLVER.policy(policy, weights, overrides)
     rs = ruleset  # resolved by SettleRun through RESOLVER, only when the cases need grouping
-    kwargs = {"encoding": encoding, **({"batch_rows": batch_rows} if batch_rows else {})}
+    kwargs = {"encoding": encoding,
+              **({"batch_rows": batch_rows} if batch_rows is not None else {})}
     previous = set_threads(threads) if threads else None
     try:
         Run = run_class(pol)
@@ -80,12 +85,15 @@ def settle_batches(
         for batch in src.batches:
             yield run.finish(run.prepare(batch), reduced)
         run.warn_data()
-        if run.group_run is not None:
-            tail = run.group_run.malformed_rows(src.malformed)
-            if tail is not None:
-                raise CaseDataError(f"{len(src.malformed)} line(s) of the input could not be "
-                                    "split into columns; group the file first (drgkit group) "
-                                    "to see them", file=src.name)
+        # grouped or not, an unreadable line is never dropped silently
+        if src.malformed and not rejects_ok:
+            raise CaseDataError(f"{len(src.malformed)} line(s) of the input could not be "
+                                f"read as cases (the first: {src.malformed[0].describe()}); "
+                                "give a rejects file or group the file first (drgkit group) "
+                                "to see them", file=src.name)
+        run.summary.rows_rejected = len(src.malformed)
+        run.summary.rows_out = run.summary.rows
+        run.summary.rows_in = src.counts.rows if src.counts is not None else run.summary.rows
     finally:
         if previous is not None:
             set_threads(previous)
@@ -102,9 +110,17 @@ def settle(cases: Any, policy: Any, ruleset: Any = None, **options: Any) -> pa.T
 
 
 def settle_file(cases: Any, out: str | os.PathLike[str], policy: Any, ruleset: Any = None, *,
-                out_format: str | None = None, progress: Any = None, **options: Any
+                out_format: str | None = None, progress: Any = None,
+                rejects: str | os.PathLike[str] | None = None, **options: Any
                 ) -> SettleSummary:
-    """Stream cases from ``cases`` to ``out`` (CSV or Parquet); returns the run's totals."""
+    """Stream cases from ``cases`` to ``out`` (CSV or Parquet); returns the run's totals.
+
+    ``rejects``: where CSV lines that cannot be read as cases go (see
+    :func:`drgkit.group_file`); without it such lines are an error. ``out`` may not name
+    the input."""
+    check_not_input(out, cases)
+    if rejects is not None:
+        check_not_input(rejects, cases, out)
     writer = open_writer(out, out_format)
     state: dict[str, Any] = {}
 
@@ -112,13 +128,16 @@ def settle_file(cases: Any, out: str | os.PathLike[str], policy: Any, ruleset: A
         state["run"], state["src"] = run, src
 
     try:
-        for batch in settle_batches(cases, policy, ruleset, run_hook=hook, **options):
+        for batch in settle_batches(cases, policy, ruleset, run_hook=hook,
+                                    rejects_ok=rejects is not None, **options):
             writer.write(batch)
             if progress is not None:
                 src = state["src"]
                 fraction = src.progress() if src.progress else (
                     state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
                 progress(min(1.0, fraction), state["run"].rows_done)
+        if rejects is not None:
+            write_rejects(rejects, state["src"].malformed, state["src"].name)
     except BaseException:
         writer.abort()
         raise

@@ -68,6 +68,9 @@ class Reduced:
     totals: Partial | None = None
     #: DIP: case ids accepted for special review (within the region-wide cap)
     approved: frozenset = frozenset()
+    #: DIP exact fund rounding: partition's first global row -> {pool: (Σ points, Σ cents by
+    #: item)} of the rows before it, so each partition continues the cumulative rounding
+    offsets: Mapping[int, Mapping[str, tuple[int, int]]] = attrs.field(factory=dict)
 
     def value_for(self, scheme: str) -> Decimal | None:
         return self.point_values.get(scheme, self.point_values.get("all"))
@@ -131,6 +134,11 @@ class SettleSummary:
     foreign_not_covered: Counter = attrs.field(factory=Counter)
     #: cases whose claimed self-pay exceeded the payment (fund pays 0, share capped)
     shares_capped: int = 0
+    #: rows read; rows written; unreadable CSV lines sent to the rejects file (IO accounting:
+    #: rows_in == rows_out + rows_rejected)
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
 
     def add_checks(self, other: SettleSummary) -> None:
         """Merge another run's check counts (for runners that merge partition summaries)."""
