@@ -521,3 +521,27 @@ def test_simulation_tables_have_the_columns_declared_in_drgkit_schema(demo_cases
     assert cases.names[:3] == ["case_id", "hospital_id", "department"]
     assert pa.schema(list(cases)[3:]).equals(S.SIMULATE_CASE_SCHEMA)
     assert sim.table.num_rows > 0 and sim.cases.num_rows == 60
+
+
+def test_one_128_bit_half_up_serves_points_payments_and_dip_cumulative_amounts():
+    import random
+
+    from drgkit.settlement._dip_run import cumulative_round
+    from drgkit.settlement._kernel import SATURATED, half_up_u128, muldiv_round
+
+    def exact(x: int, d: int) -> int:
+        q = (2 * x + d) // (2 * d)
+        return q if q < 2**63 else int(SATURATED)
+
+    rng = random.Random(5)
+    cp = np.array([rng.randrange(2**40) for _ in range(50)], np.int64)
+    ci = np.array([rng.randrange(2**40) for _ in range(50)], np.int64)
+    for _ in range(40):
+        a, b, d = rng.randrange(2**62), rng.randrange(2**62), rng.randrange(1, 2**62)
+        assert muldiv_round(a, b, d) == exact(a * b, d)
+        assert muldiv_round(-a, b, d) == -exact(a * b, d)
+        got = cumulative_round(cp, ci, a % 2**30, b % 2**30, d % 2**40 + 1)
+        assert got.tolist() == [exact(int(x) * (a % 2**30) + int(y) * (b % 2**30),
+                                      d % 2**40 + 1) for x, y in zip(cp, ci, strict=True)]
+    assert half_up_u128(np.uint64(0), np.uint64(5), 2) == 3  # 2.5 → 3
+    assert half_up_u128(np.uint64(1), np.uint64(0), 2**62 - 1) == 4  # 2^64 / (2^62 - 1) ≈ 4

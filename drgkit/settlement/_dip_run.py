@@ -47,7 +47,7 @@ from ..errors import CaseDataError
 from ..schema import Layout
 from . import _kernel as K
 from ._inputs import case_money, parse_level, read_hospitals
-from ._kernel import SATURATED, div_u128, mul_u64
+from ._kernel import SATURATED, half_up_u128, mul_u64
 from ._output import (
     PAYMENT_CLASSES,
     SETTLE_FIELDS,
@@ -641,16 +641,7 @@ def _cum_round_kernel(cp, ci, a, b, den):
         h2, l2 = mul_u64(ci[i], b)
         lo = l1 + l2
         hi = h1 + h2 + (np.uint64(1) if lo < l1 else np.uint64(0))
-        # ×2, + den, then ÷ 2·den: floor((2x + den) / 2den) is x/den rounded half up
-        hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
-        lo = lo << np.uint64(1)
-        lo2 = lo + np.uint64(den)
-        if lo2 < lo:
-            hi += np.uint64(1)
-        if hi >= np.uint64(den):
-            out[i] = SATURATED
-        else:
-            out[i] = div_u128(hi, lo2, 2 * den)
+        out[i] = half_up_u128(hi, lo, den)
     return out
 
 

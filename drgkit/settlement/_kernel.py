@@ -130,13 +130,10 @@ class AmountRangeError(DrgkitError, ValueError):
     """An amount computed from the policy (points × point value) is beyond exact range."""
 
 
-@jit
-def muldiv_round(a, b, d):
-    """round half up (away from zero) of a·b/d, exactly, for |a|, |b| < 2^63 and
-    0 < d < 2^62: floor((2|ab| + d) / 2d) with a 128-bit intermediate, then the sign. A
-    result that does not fit in 63 bits is ±SATURATED (never a wrapped value)."""
-    negative = (a < 0) != (b < 0)
-    hi, lo = mul_u64(abs(a), abs(b))
+@jit(inline="always")
+def half_up_u128(hi, lo, d):
+    """(hi·2^64 + lo) / d rounded half up, for 0 < d < 2^62: floor((2x + d) / 2d) with a
+    128-bit intermediate; SATURATED when the result does not fit in 63 bits."""
     hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
     lo = lo << np.uint64(1)
     lo2 = lo + np.uint64(d)
@@ -144,9 +141,18 @@ def muldiv_round(a, b, d):
         hi += np.uint64(1)
     # the quotient of (hi·2^64 + lo2) by 2d is below 2^63 exactly when hi < d
     if hi >= np.uint64(d):
-        q = SATURATED
-    else:
-        q = div_u128(hi, lo2, 2 * d)
+        return SATURATED
+    return div_u128(hi, lo2, 2 * d)
+
+
+@jit
+def muldiv_round(a, b, d):
+    """round half up (away from zero) of a·b/d, exactly, for |a|, |b| < 2^63 and
+    0 < d < 2^62: floor((2|ab| + d) / 2d) with a 128-bit intermediate, then the sign. A
+    result that does not fit in 63 bits is ±SATURATED (never a wrapped value)."""
+    negative = (a < 0) != (b < 0)
+    hi, lo = mul_u64(abs(a), abs(b))
+    q = half_up_u128(hi, lo, d)
     return -q if negative else q
 
 
