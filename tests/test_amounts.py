@@ -28,7 +28,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_amounts_are_read_exactly(tmp_path: Path) -> None:
     path = _write(tmp_path, "\ufeffname,hospital_id,amount\n"
-                  "A,H1,1000000.00\nB, H2 ,+0.5\nC,H3,0\nD,H4,1E+3\nE,H5," + AT + "\n")
+                  "A,H1,1000000.00\nB, H2 ,+0.5\nC,H3,0\nD,H4,1000\nE,H5," + AT + "\n")
     assert read_amounts(path, "already-paid") == {
         "H1": 100_000_000, "H2": 50, "H3": 0, "H4": 100_000, "H5": LIMIT_CENTS}
 
@@ -45,7 +45,9 @@ def test_amounts_are_read_exactly(tmp_path: Path) -> None:
     ("H1,0.001\n", 2, "amount", "fractions of a cent"),
     ("H1,-1.00\n", 2, "amount", "negative"),
     ("H1," + OVER + "\n", 2, "amount", "beyond drgkit's exact bound"),
-    ("H1,1e400\n", 2, "amount", "beyond drgkit's exact bound"),
+    # read as a case file's money column is: no exponents (1E+3 there is not an amount either)
+    ("H1,1e400\n", 2, "amount", "not an amount"),
+    ("H1,1E+3\n", 2, "amount", "not an amount"),
     ("H1,1.00\n,2.00\n", 3, "hospital_id", "no hospital id"),
     ("H1,1.00\nH2,\n", 3, "amount", "no amount"),
     ("H1,1.00\nH2\n", 3, "amount", "no amount"),

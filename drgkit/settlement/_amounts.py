@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from .._money import LIMIT_CENTS, round_cents
+from .._money import LIMIT_CENTS, OK, SUB_CENT, TOO_LARGE, cents_of
 from ..errors import TableError
 
 __all__ = ["read_amounts"]
@@ -67,22 +67,20 @@ def read_amounts(path: str | os.PathLike[str], what: str) -> dict[str, int]:
 
 
 def _cents(text: str | None, path: str | os.PathLike[str], row: int) -> int:
+    """One amount in yuan, read exactly as a case file's money columns are (drgkit._money)."""
     value = (text or "").strip()
     if not value:
         raise TableError("no amount", file=path, row=row, column=AMOUNT)
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise TableError(f"not an amount in yuan: {text!r}", file=path, row=row, column=AMOUNT)
-    if number < 0:
-        raise TableError(f"{value} is negative", file=path, row=row, column=AMOUNT)
-    if number * 100 > LIMIT_CENTS:  # checked first: quantize() is exact only below it
+    cents, flag = cents_of(value)
+    if flag == TOO_LARGE:
         raise TableError(f"{value} is beyond drgkit's exact bound of "
                          f"{Decimal(LIMIT_CENTS) / 100:,.2f} yuan", file=path, row=row,
                          column=AMOUNT)
-    if number != number.quantize(Decimal("0.01")):
+    if flag == SUB_CENT:
         raise TableError(f"{value} has fractions of a cent; amounts are never rounded",
                          file=path, row=row, column=AMOUNT)
-    return round_cents(number)  # exact here: a whole number of cents
+    if flag != OK:
+        raise TableError(f"not an amount in yuan: {text!r}", file=path, row=row, column=AMOUNT)
+    if cents < 0:
+        raise TableError(f"{value} is negative", file=path, row=row, column=AMOUNT)
+    return cents
