@@ -67,7 +67,7 @@ def make_clean_csv(rows: int, seed: int, path: Path) -> tuple[pa.Table, list[str
     """A valid case CSV (every string quoted, as pyarrow writes it); returns the table and
     the header."""
     from drgkit import _demo
-    from drgkit._io import _plain_for_csv
+    from drgkit._write import _plain_for_csv
 
     table = _demo.generate_cases(rows, seed=seed, bad_fraction=0.0)
     plain = _plain_for_csv(table)

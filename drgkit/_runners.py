@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._io import PARQUET_SUFFIXES, atomic_output
+from ._io import PARQUET_SUFFIXES
+from ._write import atomic_output
 from .errors import CaseDataError, DrgkitError, TableError
 
 __all__ = [

@@ -83,4 +83,4 @@ class RegistryError(DrgkitError, LookupError):
 
 class OutputError(DrgkitError, OSError):
     """An output cannot be written (full disk, no permission, a folder in the way). Nothing
-    is left under the output's name: see :func:`drgkit._io.atomic_output`."""
+    is left under the output's name: see :func:`drgkit._write.atomic_output`."""

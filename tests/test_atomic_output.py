@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from drgkit._io import open_writer
+from drgkit._write import open_writer
 
 
 def _batches(fail_after: int):
@@ -76,7 +76,7 @@ from pathlib import Path  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 import drgkit  # noqa: E402
-from drgkit._io import atomic_output  # noqa: E402
+from drgkit._write import atomic_output  # noqa: E402
 from drgkit.errors import CaseDataError, DrgkitError, OutputError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

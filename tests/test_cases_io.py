@@ -37,7 +37,7 @@ def expected(cases: pa.Table) -> dict:
 
 
 def _text_csv(cases: pa.Table, path: Path) -> None:
-    from drgkit._io import _plain_for_csv
+    from drgkit._write import _plain_for_csv
 
     pacsv.write_csv(_plain_for_csv(cases), path)
 

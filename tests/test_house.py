@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from drgkit._io import atomic_output, open_writer
+from drgkit._write import atomic_output, open_writer
 from drgkit.settlement import Policy, PolicyError
 
 

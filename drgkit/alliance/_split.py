@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._io import open_writer
 from .._money import RW_SCALE, coefficient_units, group_sums
+from .._write import open_writer
 from ..errors import CaseDataError
 from ._allocate import alliance_money, largest_remainder
 from ._input import Columns, concat, id_key, members_of, read_batch

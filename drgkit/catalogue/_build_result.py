@@ -36,8 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .._io import atomic_output
 from .._money import scaled_decimal
+from .._write import atomic_output
 from ._build_options import BuildOptions
 
 __all__ = ["BuildReport", "BuildResult"]

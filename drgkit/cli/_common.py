@@ -129,7 +129,7 @@ def indent(text: str, prefix: str) -> str:
 
 def write_table(target: Any, data: Any) -> None:
     """Write an Arrow table to CSV or Parquet (by suffix) through drgkit's atomic writer."""
-    from .._io import open_writer
+    from .._write import open_writer
 
     with open_writer(target) as writer:
         for batch in data.to_batches():

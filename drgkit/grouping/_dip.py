@@ -21,9 +21,10 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._codes import IdTracker
-from .._io import CaseSource, MalformedRow, open_cases, open_writer
+from .._io import CaseSource, MalformedRow, open_cases
 from .._jit import set_threads
 from .._resolve import RESOLVER
+from .._write import open_writer
 from ..catalogue import _tables as T
 from ..catalogue._compile import CompiledCatalogue
 from ..catalogue._model import Catalogue, CatalogueSeries

@@ -23,18 +23,10 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._codes import IdTracker
-from .._io import (
-    CaseSource,
-    DataWarning,
-    MalformedRow,
-    check_batch_rows,
-    check_not_input,
-    open_cases,
-    open_writer,
-    write_rejects,
-)
+from .._io import CaseSource, DataWarning, MalformedRow, check_batch_rows, open_cases
 from .._jit import set_threads
 from .._resolve import RESOLVER
+from .._write import check_not_input, open_writer, write_rejects
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
 from ..ruleset._model import Ruleset, RulesetSeries

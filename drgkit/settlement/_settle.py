@@ -15,9 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from .._io import CaseSource, check_not_input, open_cases, open_writer, write_rejects
+from .._io import CaseSource, open_cases
 from .._jit import set_threads
 from .._resolve import RESOLVER
+from .._write import check_not_input, open_writer, write_rejects
 from ..errors import CaseDataError
 from ..schema import Layout
 from ._output import PAYMENT_CLASSES, read_settled, settle_schema
