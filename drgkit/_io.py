@@ -224,7 +224,11 @@ def _split_header(line: bytes, encoding: str, delimiter: str, path: Path) -> lis
         raise CaseDataError(
             f"cannot decode the header as {encoding} ({exc.reason} at byte {exc.start + 1}); "
             "pass the file's encoding (e.g. --encoding gbk)", file=path, row=1) from None
-    header = next(csv.reader([text], delimiter=delimiter), None) if text.strip() else None
+    try:
+        header = next(csv.reader([text], delimiter=delimiter), None) if text.strip() else None
+    except csv.Error as exc:  # e.g. a stray carriage return inside the header line
+        raise CaseDataError(f"the header is not a readable CSV line: {exc}", file=path,
+                            row=1) from None
     if not header:
         raise CaseDataError("the file is empty: a header row is required", file=path, row=1)
     seen: set[str] = set()

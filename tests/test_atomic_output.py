@@ -40,9 +40,9 @@ def test_failed_run_keeps_the_previous_file(tmp_path, suffix):
 
 def test_group_file_failing_midway_writes_nothing(tmp_path, monkeypatch):
     import drgkit
-    from drgkit.grouping import _group
+    from drgkit.grouping import _stream
 
-    real = _group.group_batches
+    real = _stream.group_batches
 
     def broken(*args, **kwargs):
         for k, batch in enumerate(real(*args, **kwargs)):
@@ -50,7 +50,7 @@ def test_group_file_failing_midway_writes_nothing(tmp_path, monkeypatch):
                 raise OSError("No space left on device")
             yield batch
 
-    monkeypatch.setattr(_group, "group_batches", broken)
+    monkeypatch.setattr(_stream, "group_batches", broken)
     cases = tmp_path / "cases.csv"
     rows = ["case_id,sex,age,diagnoses,procedures"]
     rows += [f"{i},1,40,K35.800x001," for i in range(50)]

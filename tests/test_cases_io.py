@@ -500,3 +500,12 @@ def test_the_last_batch_keeps_every_chunk(monkeypatch) -> None:
              for k in range(4)]
     merged = list(_io._merge(iter(parts), 100))
     assert sum(b.num_rows for b in merged) == 12
+
+
+def test_a_stray_carriage_return_in_the_header_is_one_clear_error(tmp_path: Path) -> None:
+    # found by tests/test_fuzz.py: csv.reader raised its own error on this header
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"case_id,se\rx,age,diagnoses\n1,1,40,K35.800x001\n")
+    with pytest.raises(drgkit.CaseDataError, match="header") as info:
+        drgkit.group(path, "demo_2024")
+    assert info.value.row == 1 and info.value.file == str(path)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,10 +21,7 @@ import pyarrow.compute as pc
 
 from .. import _cases
 from .._codes import IdTracker
-from .._io import CaseSource, DataWarning, MalformedRow, check_batch_rows, open_cases
-from .._jit import set_threads
-from .._resolve import RESOLVER
-from .._write import check_not_input, open_writer, write_rejects
+from .._io import DataWarning, MalformedRow
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
 from ..ruleset._model import Ruleset, RulesetSeries
@@ -34,7 +29,7 @@ from ..schema import FIELDS_BY_NAME, GROUP_RESULT_SCHEMA, RULE_FIELDS, Layout
 from . import _kernel as K
 from ._status import REASON_CODES, REASON_STATUS, REASONS, STATUSES, rid
 
-__all__ = ["GroupRun", "GroupSummary", "Outcome", "group", "group_batches", "group_file"]
+__all__ = ["MISTAKES", "GroupRun", "GroupSummary", "Outcome"]
 
 _TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
 _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
@@ -58,7 +53,7 @@ def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
-_MISTAKES = {"semicolon": "';' between codes", "slash": "'/' between codes",
+MISTAKES = {"semicolon": "';' between codes", "slash": "'/' between codes",
              "whitespace": "a space or tab between codes", "lower_case": "lower-case codes"}
 
 
@@ -522,7 +517,7 @@ class GroupRun:
             count[0] += 1
             if not count[1]:
                 count[1] = f"{self._case_name(row)}: {hint.text(what)}"
-                message = (f"{self.source}: codes that look mistyped ({_MISTAKES[hint.kind]}),"
+                message = (f"{self.source}: codes that look mistyped ({MISTAKES[hint.kind]}),"
                            f" e.g. {count[1]}; such cases may not group: fix the file (each "
                            "case's detail says which code)")
                 warnings.warn(message, DataWarning, stacklevel=5)
@@ -532,6 +527,11 @@ class GroupRun:
         not row numbers once unreadable lines have been set aside)."""
         case_id = self._batch_ids[row].as_py() if self._batch_ids is not None else None
         return f"case {case_id}" if case_id else f"case at row {self._row0 + row + 1}"
+
+    def implausible(self) -> dict[str, tuple[int, str]]:
+        """Per field with values outside the plausibility bounds (format checks only): (cases,
+        first example)."""
+        return {k: (v[0], v[1]) for k, v in self._implausible.items()}
 
     def mistakes(self) -> dict[str, tuple[int, str]]:
         """Per mistake kind seen so far: (cases, first example)."""
@@ -683,143 +683,3 @@ def _error_detail(comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.Par
                                f" compares int({fname}) {op} {value}")
     return "text_compared", (f"{case_field} {text!r} is text, but rule {rule_id} compares "
                              f"{fname} {op} {value}")
-
-
-# ------------------------------------------------------------------------------ entry points
-
-
-def group_batches(
-    cases: Any,
-    ruleset: Any,
-    *,
-    layout: str | Layout | None = None,
-    columns: dict[str, str] | None = None,
-    translate: bool = False,
-    keep: Sequence[str] | str | None = None,
-    check_duplicates: bool = True,
-    batch_rows: int | None = None,
-    encoding: str = "utf-8",
-    threads: int | None = None,
-    run_hook: Callable[[GroupRun, CaseSource], None] | None = None,
-    value_checks: str = "format",
-    malformed_as_rows: bool = True,
-) -> Iterator[pa.RecordBatch]:
-    """Group cases batch by batch; yields one result batch per input batch, in order.
-
-    CSV lines that cannot be read as cases (see :class:`~drgkit._io.MalformedRow`) come
-    last, as ``invalid``/``malformed_row`` rows naming line and reason, unless
-    ``malformed_as_rows`` is false: then the caller takes them from the source
-    (``run_hook``) and accounts for them itself (:func:`group_file` writes a rejects file).
-    ``value_checks``: see :class:`GroupRun`.
-    """
-    if batch_rows is not None:
-        check_batch_rows(batch_rows)
-    target = RESOLVER.ruleset(ruleset)
-    src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
-                                                   if batch_rows is not None else {}))
-    run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
-                   translate=translate, keep=keep, check_duplicates=check_duplicates,
-                   value_checks=value_checks, layouts=RESOLVER.layouts)
-    if run_hook is not None:
-        run_hook(run, src)
-    previous = set_threads(threads) if threads else None
-    summary = run.summary
-    try:
-        for batch in src.batches:
-            yield run.process(batch)
-        if malformed_as_rows:
-            tail = run.malformed_rows(src.malformed, src.schema.names)
-            if tail is not None:
-                yield tail
-        else:
-            summary.rows_rejected = len(src.malformed)
-        for kind, (count, example) in run.mistakes().items():
-            run.summary.warnings.append(
-                f"{run.source}: {count:,} case(s) with {_MISTAKES[kind]}, e.g. {example}")
-        for label, (count, example) in run._implausible.items():
-            run.summary.warnings.append(
-                f"{run.source}: {count:,} case(s) with an implausible {label}, e.g. {example}; "
-                "grouped as the ruleset format prescribes (--value-checks strict: invalid)")
-        counts = src.counts
-        summary.rows_in = counts.rows if counts is not None else summary.rows
-        summary.blank_lines = counts.blank_lines if counts is not None else 0
-        summary.rows_out = summary.rows
-        if summary.rows_in != summary.rows_out + summary.rows_rejected:  # a bug, never data
-            raise AssertionError(f"{src.name}: {summary.rows_in} rows read but "
-                                 f"{summary.rows_out} written and {summary.rows_rejected} "
-                                 "rejected")
-    finally:
-        if previous is not None:
-            set_threads(previous)
-
-
-def group(cases: Any, ruleset: Any, **options: Any) -> pa.Table:
-    """Group cases and return one Arrow table: every input row, in order, with its result.
-
-    ``cases``: a CSV/Parquet path, Arrow table/batches/reader, pandas or polars frame.
-    ``ruleset``: a :class:`Ruleset`, a :class:`RulesetSeries`, a registered id or region, or a
-    folder path. See :func:`group_batches` for the options.
-    """
-    schema_holder: list[pa.Schema] = []
-
-    def hook(run: GroupRun, _src: CaseSource) -> None:
-        schema_holder.append(run.schema)
-
-    batches = list(group_batches(cases, ruleset, run_hook=hook, **options))
-    return pa.Table.from_batches(batches, schema=schema_holder[0])
-
-
-def group_file(
-    cases: Any,
-    out: str | os.PathLike[str],
-    ruleset: Any,
-    *,
-    out_format: str | None = None,
-    progress: Callable[[float, int], None] | None = None,
-    rejects: str | os.PathLike[str] | None = None,
-    **options: Any,
-) -> GroupSummary:
-    """Stream cases from ``cases`` to ``out`` (CSV or Parquet by extension), batch by batch.
-
-    ``progress(fraction, rows)`` is called after each batch when given.
-
-    Rows accounted: every input row ends up in exactly one place. CSV lines that cannot be
-    read as cases go to the ``rejects`` file when one is given (file, line, column, reason,
-    raw text; written atomically, header only when there are none) and are then *not* in
-    the output; without ``rejects`` they stay in the output as ``invalid``/``malformed_row``
-    rows. Either way ``summary.rows_in == summary.rows_out + summary.rows_rejected``. Blank
-    lines are not rows (``summary.blank_lines``). ``out`` (and ``rejects``) may not name the
-    input file.
-    """
-    check_not_input(out, cases)
-    if rejects is not None:
-        check_not_input(rejects, cases)
-        if Path(rejects).resolve() == Path(out).resolve():
-            raise CaseDataError("the rejects file and the output are the same file",
-                                file=rejects)
-    if "batch_rows" in options and options["batch_rows"] is not None:
-        check_batch_rows(options["batch_rows"])
-    state: dict[str, Any] = {}
-
-    def hook(run: GroupRun, src: CaseSource) -> None:
-        state["run"], state["src"] = run, src
-
-    with open_writer(out, out_format) as writer:
-        for batch in group_batches(cases, ruleset, run_hook=hook,
-                                   malformed_as_rows=rejects is None, **options):
-            writer.write(batch)
-            if progress is not None:
-                src = state["src"]
-                if src.progress is not None:
-                    fraction = src.progress()
-                elif src.num_rows:
-                    fraction = state["run"].rows_done / src.num_rows
-                else:
-                    fraction = 0.0
-                progress(min(1.0, fraction), state["run"].rows_done)
-        if rejects is not None:
-            # written before the output is renamed into place: an output never appears
-            # without its rejects file
-            write_rejects(rejects, state["src"].malformed, state["src"].name)
-        writer.close(state["run"].schema if "run" in state else None)
-    return state["run"].summary
