@@ -90,3 +90,20 @@ def test_tables_hash_depends_on_format_label_names_and_bytes(tmp_path: Path) -> 
     assert base != _versions.tables_hash(tmp_path, "fmt-2", ["a.csv", "b.csv"])
     (tmp_path / "b.csv").write_bytes(b"")  # an empty table is not an absent one
     assert base != _versions.tables_hash(tmp_path, "fmt-1", ["a.csv", "b.csv"])
+
+
+def test_catalogue_list_shows_the_period_the_series_applies(capsys) -> None:
+    """`catalogues list` and `rulesets list` print through one helper: an older catalogue
+    version without its own end date is shown ending the day before the next one starts."""
+    from drgkit.cli._listing import echo_versions
+
+    old = Catalogue.from_path(DIP_DEMO, id="old", effective_from="2023-01-01")
+    new = Catalogue.from_path(DIP_DEMO, id="new", effective_from="2024-01-01")
+    echo_versions({"new": new, "old": old}, {"demo": drgkit.CatalogueSeries("demo", (new, old))},
+                  none="nothing", regions_hint="Regions:")
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("old ")).split()[3:6] == [
+        "2023-01-01", "–", "2023-12-31"]
+    assert "  demo: old, new" in lines
+    echo_versions({}, {}, none="nothing registered", regions_hint="Regions:")
+    assert capsys.readouterr().out == "nothing registered\n"

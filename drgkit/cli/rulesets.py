@@ -7,6 +7,7 @@ import click
 from .. import registry as _registry
 from ..errors import DrgkitError
 from ._common import UserError
+from ._listing import echo_versions
 
 
 @click.group()
@@ -24,26 +25,10 @@ def _versions(target):
 def rulesets_list() -> None:
     """Every registered ruleset version, grouped by region."""
     reg = _registry.default_registry()
-    items = reg.rulesets
-    if not items:
-        click.echo("No rulesets are registered. Give a ruleset folder with -r PATH.")
-        return
-    periods = {v.id: (a, b) for series in reg.regions().values()
-               for v, a, b in series.periods()}
-    click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
-    for rid_, rs in items.items():
-        info = rs.info
-        first, last = periods.get(rid_, (info.effective_from, info.effective_to))
-        period = f"{first or '…'} – {last or '…'}"
-        click.echo(f"{rid_:<22} {info.region or '-':<12} {info.version or '-':<9} "
-                   f"{period:<25} {info.name}")
-    regions = reg.regions()
-    if regions:
-        click.echo("")
-        click.echo("Regions (group with -r REGION: each case uses the version in force on its "
-                   "discharge date):")
-        for region, series in regions.items():
-            click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
+    echo_versions(reg.rulesets, reg.regions(),
+                  none="No rulesets are registered. Give a ruleset folder with -r PATH.",
+                  regions_hint="Regions (group with -r REGION: each case uses the version in "
+                  "force on its discharge date):")
 
 
 @rulesets.command("show")
