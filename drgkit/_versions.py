@@ -178,27 +178,34 @@ def load_cached(folder: Path, cls: type[C], prefix: str, digest: str,
 # --------------------------------------------------------------------------- identity
 
 
+@attrs.frozen(slots=True)
 class VersionInfoBase:
-    """Behaviour shared by ``RulesetInfo`` and ``CatalogueInfo`` (attrs classes with ``id``,
-    ``path``, ``name``, ``effective_from`` and ``effective_to``)."""
+    """Identity and dates in force of one version (of a ruleset or a catalogue); subclasses add
+    their own fields after these and set ``_error`` and ``_noun``."""
 
-    __slots__ = ()
-    _error: ClassVar[type[TableError]]
-    _noun: ClassVar[str]
+    _error: ClassVar[type[TableError]] = TableError
+    _noun: ClassVar[str] = "version"
 
-    def _check_dates(self) -> None:
-        first, last = self.effective_from, self.effective_to  # type: ignore[attr-defined]
+    id: str
+    path: Path = attrs.field(converter=Path)
+    name: str = ""
+    region: str = ""
+    version: str = ""
+    effective_from: dt.date | None = attrs.field(default=None, converter=parse_date)
+    effective_to: dt.date | None = attrs.field(default=None, converter=parse_date)
+
+    def __attrs_post_init__(self) -> None:
+        first, last = self.effective_from, self.effective_to
         if first and last and last < first:
-            raise self._error(f"{self._noun} {self.id}: effective_to {last} is before "  # type: ignore[attr-defined]
-                              f"effective_from {first}", file=self.path / "meta.csv")  # type: ignore[attr-defined]
+            raise self._error(f"{self._noun} {self.id}: effective_to {last} is before "
+                              f"effective_from {first}", file=self.path / "meta.csv")
 
     @property
     def label(self) -> str:
-        name = self.name  # type: ignore[attr-defined]
-        return f"{self.id} ({name})" if name else self.id  # type: ignore[attr-defined]
+        return f"{self.id} ({self.name})" if self.name else self.id
 
     def in_force(self, day: dt.date) -> bool:
-        first, last = self.effective_from, self.effective_to  # type: ignore[attr-defined]
+        first, last = self.effective_from, self.effective_to
         return (first is None or first <= day) and (last is None or day <= last)
 
 

@@ -100,10 +100,11 @@ def test_catalogue_list_shows_the_period_the_series_applies(capsys) -> None:
     old = Catalogue.from_path(DIP_DEMO, id="old", effective_from="2023-01-01")
     new = Catalogue.from_path(DIP_DEMO, id="new", effective_from="2024-01-01")
     echo_versions({"new": new, "old": old}, {"demo": drgkit.CatalogueSeries("demo", (new, old))},
-                  none="nothing", regions_hint="Regions:")
+                  noun="DIP catalogue", region_option="dip:REGION")
     lines = capsys.readouterr().out.splitlines()
     assert next(line for line in lines if line.startswith("old ")).split()[3:6] == [
         "2023-01-01", "–", "2023-12-31"]
     assert "  demo: old, new" in lines
-    echo_versions({}, {}, none="nothing registered", regions_hint="Regions:")
-    assert capsys.readouterr().out == "nothing registered\n"
+    echo_versions({}, {}, noun="DIP catalogue", region_option="dip:REGION")
+    assert capsys.readouterr().out == ("No DIP catalogues are registered. Give a catalogue "
+                                       "folder with -r PATH.\n")

@@ -6,7 +6,6 @@ the national tiers it carries. It is read from a folder in the format of ``FORMA
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import os
 from functools import cached_property
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from .._versions import SeriesBase, VersionBase, VersionInfoBase, parse_date, read_info
+from .._versions import SeriesBase, VersionBase, VersionInfoBase, read_info
 from ..errors import CatalogueError
 from . import _tables as T
 from ._compile import CompiledCatalogue, load_compiled
@@ -34,20 +33,10 @@ class CatalogueInfo(VersionInfoBase):
     _error = CatalogueError
     _noun = "catalogue"
 
-    id: str
-    path: Path = attrs.field(converter=Path)
-    name: str = ""
-    region: str = ""
-    version: str = ""
-    effective_from: dt.date | None = attrs.field(default=None, converter=parse_date)
-    effective_to: dt.date | None = attrs.field(default=None, converter=parse_date)
     score_scale: int = 1000
     description: str = ""
     #: who registered it: a plugin name, or "path" for an ad-hoc folder
     source: str = "path"
-
-    def __attrs_post_init__(self) -> None:
-        self._check_dates()
 
     @classmethod
     def from_folder(cls, path: str | os.PathLike[str], source: str = "path",

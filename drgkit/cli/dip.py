@@ -51,10 +51,8 @@ def _versions(target: Any) -> list[Any]:
 
 def _list() -> None:
     reg = _registry.default_registry()
-    echo_versions(reg.catalogues, reg.catalogue_regions(),
-                  none="No DIP catalogues are registered. Give a catalogue folder with -r PATH.",
-                  regions_hint="Regions (group with -r dip:REGION: each case uses the version in "
-                  "force on its discharge date):")
+    echo_versions(reg.catalogues, reg.catalogue_regions(), noun="DIP catalogue",
+                  region_option="dip:REGION")
 
 
 @dip.command("list")

@@ -25,10 +25,7 @@ def _versions(target):
 def rulesets_list() -> None:
     """Every registered ruleset version, grouped by region."""
     reg = _registry.default_registry()
-    echo_versions(reg.rulesets, reg.regions(),
-                  none="No rulesets are registered. Give a ruleset folder with -r PATH.",
-                  regions_hint="Regions (group with -r REGION: each case uses the version in "
-                  "force on its discharge date):")
+    echo_versions(reg.rulesets, reg.regions(), noun="ruleset", region_option="REGION")
 
 
 @rulesets.command("show")

@@ -7,14 +7,13 @@ version in force on its discharge date (按出院日期).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from functools import cached_property
 from pathlib import Path
 
 import attrs
 
-from .._versions import SeriesBase, VersionBase, VersionInfoBase, parse_date, read_info
+from .._versions import SeriesBase, VersionBase, VersionInfoBase, read_info
 from ..errors import RulesetError
 from . import _tables as T
 from ._compile import CompiledRuleset, load_compiled
@@ -29,19 +28,9 @@ class RulesetInfo(VersionInfoBase):
     _error = RulesetError
     _noun = "ruleset"
 
-    id: str
-    path: Path = attrs.field(converter=Path)
-    name: str = ""
-    region: str = ""
-    version: str = ""
-    effective_from: dt.date | None = attrs.field(default=None, converter=parse_date)
-    effective_to: dt.date | None = attrs.field(default=None, converter=parse_date)
     description: str = ""
     #: who registered it: a plugin name, or "path" for an ad-hoc folder
     source: str = "path"
-
-    def __attrs_post_init__(self) -> None:
-        self._check_dates()
 
     @classmethod
     def from_folder(cls, path: str | os.PathLike[str], source: str = "path",
