@@ -16,7 +16,7 @@ import attrs
 from .._versions import SeriesBase, VersionBase, VersionInfoBase, read_info
 from ..errors import CatalogueError
 from . import _tables as T
-from ._compile import CompiledCatalogue, load_compiled
+from ._compile import load_compiled
 
 __all__ = ["Catalogue", "CatalogueInfo", "CatalogueSeries"]
 
@@ -55,9 +55,6 @@ class Catalogue(VersionBase):
     _noun = "catalogue"
     info: CatalogueInfo
     _load_compiled = staticmethod(load_compiled)
-
-    def __init__(self, info: CatalogueInfo, compiled: CompiledCatalogue | None = None) -> None:
-        super().__init__(info, compiled)
 
     def validate(self) -> T.CatalogueTables:
         """Re-read and check every table; raise on the first error."""

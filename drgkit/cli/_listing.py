@@ -1,11 +1,15 @@
-"""The ``list`` table shared by ``drgkit rulesets list`` and ``drgkit catalogues list``."""
+"""What ``drgkit rulesets list|validate`` and ``drgkit catalogues list`` / ``dip validate``
+share: the table of registered versions, and the check of each version's tables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
+
+from ..errors import DrgkitError
+from ._common import UserError
 
 
 def echo_versions(items: Mapping[str, Any], regions: Mapping[str, Any], *, noun: str,
@@ -36,3 +40,27 @@ def echo_versions(items: Mapping[str, Any], regions: Mapping[str, Any], *, noun:
                    "force on its discharge date):")
         for region, series in regions.items():
             click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
+
+
+def echo_validation(versions: Iterable[Any], noun: str,
+                    describe: Callable[[Any], tuple[str, Sequence[str]]]) -> None:
+    """Validate each version: ``✓`` with its folder, or ``✗`` with the error (naming file, row
+    and column); then fail with a count if any did not validate.
+
+    ``describe`` turns what ``validate()`` returned into a text to follow the folder and notes
+    to print below it.
+    """
+    failed = 0
+    for version in versions:
+        try:
+            outcome = version.validate()
+        except DrgkitError as exc:
+            failed += 1
+            click.echo(f"✗ {version.id}: {exc}")
+            continue
+        tail, notes = describe(outcome)
+        click.echo(f"✓ {version.id} ({version.info.path}){tail}")
+        for note in notes:
+            click.echo(f"    note: {note}")
+    if failed:
+        raise UserError(f"{failed} {noun}(s) failed validation")

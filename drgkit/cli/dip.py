@@ -11,9 +11,8 @@ import attrs
 import click
 
 from .. import registry as _registry
-from ..errors import DrgkitError
 from ._common import UserError
-from ._listing import echo_versions
+from ._listing import echo_validation, echo_versions
 from ._options import case_input_options
 
 
@@ -102,18 +101,8 @@ def catalogues_show(catalogue: str) -> None:
 def dip_validate(folders: tuple[str, ...]) -> None:
     """Check every table of each catalogue (folder, id or region); errors name the file, row
     and column."""
-    failed = 0
-    for spec in folders:
-        for cat in _versions(_resolve(spec)):
-            try:
-                tables = cat.validate()
-            except DrgkitError as exc:
-                failed += 1
-                click.echo(f"✗ {cat.id}: {exc}")
-                continue
-            click.echo(f"✓ {cat.id} ({cat.info.path}): {len(tables.packets)} packets")
-    if failed:
-        raise UserError(f"{failed} catalogue(s) failed validation")
+    echo_validation((cat for spec in folders for cat in _versions(_resolve(spec))),
+                    "catalogue", lambda tables: (f": {len(tables.packets)} packets", ()))
 
 
 @dip.command("build")

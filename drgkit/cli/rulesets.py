@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import registry as _registry
-from ..errors import DrgkitError
-from ._common import UserError
-from ._listing import echo_versions
+from ._listing import echo_validation, echo_versions
 
 
 @click.group()
@@ -58,20 +56,8 @@ def rulesets_show(ruleset: str) -> None:
 def rulesets_validate(rulesets_: tuple[str, ...]) -> None:
     """Check every table of each ruleset; errors name the file, row and column."""
     reg = _registry.default_registry()
-    failed = 0
-    for spec in rulesets_:
-        for rs in _versions(reg.resolve(spec)):
-            try:
-                notes = rs.validate()
-            except DrgkitError as exc:
-                failed += 1
-                click.echo(f"✗ {rs.id}: {exc}")
-                continue
-            click.echo(f"✓ {rs.id} ({rs.info.path})")
-            for note in notes:
-                click.echo(f"    note: {note}")
-    if failed:
-        raise UserError(f"{failed} ruleset(s) failed validation")
+    echo_validation((rs for spec in rulesets_ for rs in _versions(reg.resolve(spec))),
+                    "ruleset", lambda notes: ("", notes))
 
 
 @click.command("layouts")

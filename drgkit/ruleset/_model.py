@@ -16,7 +16,7 @@ import attrs
 from .._versions import SeriesBase, VersionBase, VersionInfoBase, read_info
 from ..errors import RulesetError
 from . import _tables as T
-from ._compile import CompiledRuleset, load_compiled
+from ._compile import load_compiled
 
 __all__ = ["Ruleset", "RulesetInfo", "RulesetSeries"]
 
@@ -48,9 +48,6 @@ class Ruleset(VersionBase):
     _noun = "ruleset"
     info: RulesetInfo
     _load_compiled = staticmethod(load_compiled)
-
-    def __init__(self, info: RulesetInfo, compiled: CompiledRuleset | None = None) -> None:
-        super().__init__(info, compiled)
 
     def validate(self) -> tuple[str, ...]:
         """Re-read and check every table; raise on the first error, return the warnings."""
