@@ -6,6 +6,7 @@ It registers through the same hooks as any third-party plugin.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from .hookspecs import PluginRegistry, hookimpl
@@ -20,46 +21,49 @@ def drgkit_register_schemes(registry: PluginRegistry) -> None:
     registry.add_scheme(DIP)
 
 
+def _shipped_dir(name: str, what: str) -> Path:
+    """A data folder shipped with drgkit: ``drgkit/_<name>`` when installed from a wheel, the
+    repository's top-level ``<name>`` in a source checkout or an editable install."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / f"_{name}", here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"drgkit's shipped {what} are missing (looked in {here / f'_{name}'}"
+                            f" and {here.parent / name}); reinstall drgkit")
+
+
+def _version_folders(root: Path) -> Iterator[Path]:
+    """``root/REGION/VERSION`` folders that have a ``meta.csv``, in name order."""
+    for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
+            if (version_dir / "meta.csv").is_file():
+                yield version_dir
+
+
 def shipped_rulesets_dir() -> Path:
     """The ``rulesets`` folder shipped with drgkit.
 
     Installed from a wheel it lives inside the package (``drgkit/_rulesets``); in a source
     checkout or an editable install it is the repository's top-level ``rulesets`` folder.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_rulesets", here.parent / "rulesets"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"drgkit's shipped rulesets are missing (looked in {here / '_rulesets'}"
-                            f" and {here.parent / 'rulesets'}); reinstall drgkit")
+    return _shipped_dir("rulesets", "rulesets")
 
 
 @hookimpl
 def drgkit_register_rulesets(registry: PluginRegistry) -> None:
-    root = shipped_rulesets_dir()
-    for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
-            if (version_dir / "meta.csv").is_file():
-                registry.add_ruleset(version_dir)
+    for folder in _version_folders(shipped_rulesets_dir()):
+        registry.add_ruleset(folder)
 
 
 def shipped_catalogues_dir() -> Path:
     """The ``catalogues`` folder shipped with drgkit (demo DIP catalogue), like the rulesets."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_catalogues", here.parent / "catalogues"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"drgkit's shipped DIP catalogues are missing (looked in "
-                            f"{here / '_catalogues'} and {here.parent / 'catalogues'})")
+    return _shipped_dir("catalogues", "DIP catalogues")
 
 
 @hookimpl
 def drgkit_register_catalogues(registry) -> None:
-    root = shipped_catalogues_dir()
-    for region_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for version_dir in sorted(p for p in region_dir.iterdir() if p.is_dir()):
-            if (version_dir / "meta.csv").is_file():
-                registry.add_catalogue(version_dir)
+    for folder in _version_folders(shipped_catalogues_dir()):
+        registry.add_catalogue(folder)
 
 
 def shipped_policies_dir() -> Path:

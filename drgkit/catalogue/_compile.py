@@ -19,16 +19,13 @@ it matches) are derived per *distinct* code of each batch from the string tables
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import numpy as np
 
-from ..ruleset._compile import cache_dir
+from .._versions import CompiledTables, load_cached
 from . import _tables as T
 
 COMPILER_VERSION = 1
@@ -38,40 +35,13 @@ TIE_IDS = {name: i for i, name in enumerate(T.TIE_RULES)}
 
 
 @attrs.define(slots=True, eq=False)
-class CompiledCatalogue:
-    content_hash: str
-    arrays: dict[str, np.ndarray]
-    names: dict
+class CompiledCatalogue(CompiledTables):
+    """Arrays for the DIP kernel plus the names that explain them (one cache entry)."""
+
+    compiler: ClassVar[int] = COMPILER_VERSION
+
     #: per-catalogue lookups built on first use (prefix dictionaries)
     derived: dict = attrs.field(factory=dict)
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self.arrays[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        blob = np.frombuffer(json.dumps(self.names, ensure_ascii=False).encode(), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, __names__=blob, **self.arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    @classmethod
-    def load(cls, path: Path, content_hash: str) -> CompiledCatalogue:
-        with np.load(path, allow_pickle=False) as data:
-            names = json.loads(bytes(data["__names__"]).decode())
-            arrays = {k: data[k] for k in data.files if k != "__names__"}
-        if names.get("content_hash") != content_hash or names.get(
-                "compiler") != COMPILER_VERSION:
-            raise ValueError("stale cache entry")
-        return cls(content_hash, arrays, names)
 
 
 class _Specs:
@@ -190,15 +160,5 @@ def compile_tables(t: T.CatalogueTables) -> CompiledCatalogue:
 
 def load_compiled(folder: Path, *, use_cache: bool = True) -> CompiledCatalogue:
     """Compiled form of a catalogue folder, from the cache when its content hash is there."""
-    digest = T.content_hash(folder)
-    path = cache_dir() / f"dip-catalogue-{digest[:32]}-c{COMPILER_VERSION}.npz"
-    if use_cache and path.is_file():
-        try:
-            return CompiledCatalogue.load(path, digest)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale: rebuild below
-    compiled = compile_tables(T.read_tables(folder))
-    if use_cache:
-        with contextlib.suppress(OSError):  # a read-only cache must not stop grouping
-            compiled.save(path)
-    return compiled
+    return load_cached(folder, CompiledCatalogue, "dip-catalogue", T.content_hash(folder),
+                       lambda f: compile_tables(T.read_tables(f)), use_cache=use_cache)

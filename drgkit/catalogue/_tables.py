@@ -7,16 +7,15 @@ references. A problem raises :class:`~drgkit.errors.CatalogueError` naming the f
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import decimal
-import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
 
+from .._versions import iter_csv, tables_hash
 from ..errors import CatalogueError
 
 FORMAT_VERSION = "1"
@@ -168,56 +167,35 @@ class CatalogueTables:
 
 def content_hash(folder: Path) -> str:
     """SHA-256 over the names and bytes of every table file, in name order."""
-    digest = hashlib.sha256(f"drgkit-dip-catalogue-format-{FORMAT_VERSION}\n".encode())
-    for name in sorted(FILES):
-        path = folder / name
-        if path.is_file():
-            data = path.read_bytes()
-            digest.update(f"{name}\n{len(data)}\n".encode())
-            digest.update(data)
-    return digest.hexdigest()
+    return tables_hash(folder, f"drgkit-dip-catalogue-format-{FORMAT_VERSION}", FILES)
+
+
+def _any_order_header(expected: tuple[str, ...], path: Path) -> Callable[[list[str]], list[str]]:
+    """A header check: exactly the ``expected`` columns, in any order, each once."""
+
+    def check(header: list[str]) -> list[str]:
+        header = [h.strip() for h in header]
+        for column in header:
+            if column not in expected:
+                raise CatalogueError(f"unexpected column (expected {','.join(expected)})",
+                                     file=path, row=1, column=column)
+        for column in expected:
+            if column not in header:
+                raise CatalogueError("column is missing", file=path, row=1, column=column)
+        if len(set(header)) != len(header):
+            dup = next(h for h in header if header.count(h) > 1)
+            raise CatalogueError("column appears twice", file=path, row=1, column=dup)
+        return header
+
+    return check
 
 
 def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
     """``(row number, {column: value})`` of each data row; an absent optional file is empty."""
     path = folder / name
-    expected = FILES[name]
-    if not path.is_file():
-        if name in REQUIRED_FILES:
-            raise CatalogueError("file is missing", file=path)
-        return
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise CatalogueError("file is empty (a header row is required)", file=path, row=1)
-            header = [h.strip() for h in header]
-            for column in header:
-                if column not in expected:
-                    raise CatalogueError(f"unexpected column (expected {','.join(expected)})",
-                                         file=path, row=1, column=column)
-            for column in expected:
-                if column not in header:
-                    raise CatalogueError("column is missing", file=path, row=1, column=column)
-            if len(set(header)) != len(header):
-                dup = next(h for h in header if header.count(h) > 1)
-                raise CatalogueError("column appears twice", file=path, row=1, column=dup)
-            start = reader.line_num + 1
-            for values in reader:
-                if not values or values == [""]:
-                    start = reader.line_num + 1
-                    continue
-                if len(values) != len(header):
-                    raise CatalogueError(f"expected {len(header)} fields, found {len(values)}",
-                                         file=path, row=start)
-                yield start, {h: v.strip() for h, v in zip(header, values, strict=True)}
-                start = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise CatalogueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                             file=path) from None
-    except csv.Error as exc:
-        raise CatalogueError(f"not a valid CSV file ({exc})", file=path) from None
+    if not path.is_file() and name not in REQUIRED_FILES:
+        return iter(())
+    return iter_csv(path, CatalogueError, _any_order_header(FILES[name], path), strip=True)
 
 
 class _Ctx:

@@ -11,8 +11,8 @@ import attrs
 import click
 
 from .. import registry as _registry
-from ..errors import DrgkitError
 from ._common import UserError
+from ._listing import echo_validation, echo_versions
 from ._options import case_input_options
 
 
@@ -50,23 +50,8 @@ def _versions(target: Any) -> list[Any]:
 
 def _list() -> None:
     reg = _registry.default_registry()
-    items = reg.catalogues
-    if not items:
-        click.echo("No DIP catalogues are registered. Give a catalogue folder with -r PATH.")
-        return
-    click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
-    for cid, cat in items.items():
-        info = cat.info
-        period = f"{info.effective_from or '…'} – {info.effective_to or '…'}"
-        click.echo(f"{cid:<22} {info.region or '-':<12} {info.version or '-':<9} "
-                   f"{period:<25} {info.name}")
-    regions = reg.catalogue_regions()
-    if regions:
-        click.echo("")
-        click.echo("Regions (group with -r dip:REGION: each case uses the version in force on "
-                   "its discharge date):")
-        for region, series in regions.items():
-            click.echo(f"  {region}: {', '.join(v.id for v, _a, _b in series.periods())}")
+    echo_versions(reg.catalogues, reg.catalogue_regions(), noun="DIP catalogue",
+                  region_option="dip:REGION")
 
 
 @dip.command("list")
@@ -116,18 +101,8 @@ def catalogues_show(catalogue: str) -> None:
 def dip_validate(folders: tuple[str, ...]) -> None:
     """Check every table of each catalogue (folder, id or region); errors name the file, row
     and column."""
-    failed = 0
-    for spec in folders:
-        for cat in _versions(_resolve(spec)):
-            try:
-                tables = cat.validate()
-            except DrgkitError as exc:
-                failed += 1
-                click.echo(f"✗ {cat.id}: {exc}")
-                continue
-            click.echo(f"✓ {cat.id} ({cat.info.path}): {len(tables.packets)} packets")
-    if failed:
-        raise UserError(f"{failed} catalogue(s) failed validation")
+    echo_validation((cat for spec in folders for cat in _versions(_resolve(spec))),
+                    "catalogue", lambda tables: (f": {len(tables.packets)} packets", ()))
 
 
 @dip.command("build")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import registry as _registry
-from ..errors import DrgkitError
-from ._common import UserError
+from ._listing import echo_validation, echo_versions
 
 
 @click.group()
@@ -24,26 +23,7 @@ def _versions(target):
 def rulesets_list() -> None:
     """Every registered ruleset version, grouped by region."""
     reg = _registry.default_registry()
-    items = reg.rulesets
-    if not items:
-        click.echo("No rulesets are registered. Give a ruleset folder with -r PATH.")
-        return
-    periods = {v.id: (a, b) for series in reg.regions().values()
-               for v, a, b in series.periods()}
-    click.echo(f"{'id':<22} {'region':<12} {'version':<9} {'in force':<25} name")
-    for rid_, rs in items.items():
-        info = rs.info
-        first, last = periods.get(rid_, (info.effective_from, info.effective_to))
-        period = f"{first or '…'} – {last or '…'}"
-        click.echo(f"{rid_:<22} {info.region or '-':<12} {info.version or '-':<9} "
-                   f"{period:<25} {info.name}")
-    regions = reg.regions()
-    if regions:
-        click.echo("")
-        click.echo("Regions (group with -r REGION: each case uses the version in force on its "
-                   "discharge date):")
-        for region, series in regions.items():
-            click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
+    echo_versions(reg.rulesets, reg.regions(), noun="ruleset", region_option="REGION")
 
 
 @rulesets.command("show")
@@ -76,20 +56,8 @@ def rulesets_show(ruleset: str) -> None:
 def rulesets_validate(rulesets_: tuple[str, ...]) -> None:
     """Check every table of each ruleset; errors name the file, row and column."""
     reg = _registry.default_registry()
-    failed = 0
-    for spec in rulesets_:
-        for rs in _versions(reg.resolve(spec)):
-            try:
-                notes = rs.validate()
-            except DrgkitError as exc:
-                failed += 1
-                click.echo(f"✗ {rs.id}: {exc}")
-                continue
-            click.echo(f"✓ {rs.id} ({rs.info.path})")
-            for note in notes:
-                click.echo(f"    note: {note}")
-    if failed:
-        raise UserError(f"{failed} ruleset(s) failed validation")
+    echo_validation((rs for spec in rulesets_ for rs in _versions(reg.resolve(spec))),
+                    "ruleset", lambda notes: ("", notes))
 
 
 @click.command("layouts")

@@ -31,16 +31,23 @@ from ..catalogue._model import Catalogue, CatalogueSeries
 from ..errors import CaseDataError
 from ..schema import DIP_RESULT_SCHEMA, Layout
 from . import _dip_kernel as K
-from ._status import INVALID, OK, STATUSES, UNGROUPABLE, Reason
+from ._status import (
+    CASE_ID_REASONS,
+    INVALID,
+    MALFORMED_ROW,
+    OK,
+    STATUSES,
+    UNGROUPABLE,
+    Reason,
+    version_reasons,
+)
 
 __all__ = ["DIP_FIELDS", "DIP_REASONS", "DIP_RESULT_SCHEMA", "DipSummary", "group_dip",
            "group_dip_batches", "group_dip_file"]
 
 _DIP_REASONS = (
     Reason("", OK, "SUCCESS", "grouped", "入组成功"),
-    Reason("case_id_missing", INVALID, "", "the case has no id", "病例编号缺失"),
-    Reason("duplicate_case_id", INVALID, "", "the case id occurs earlier in the input",
-           "病例编号重复"),
+    *CASE_ID_REASONS,
     Reason("principal_dx_missing", INVALID, "", "the case has no principal diagnosis",
            "主要诊断缺失"),
     Reason("excluded_principal_dx", UNGROUPABLE, "",
@@ -48,15 +55,8 @@ _DIP_REASONS = (
     Reason("no_packet", UNGROUPABLE, "",
            "no packet of the catalogue takes the case and it has no blank packet",
            "未能入组且无空白病种"),
-    Reason("malformed_row", INVALID, "", "the input row could not be split into its columns",
-           "行格式错误"),
-    Reason("discharge_date_missing", INVALID, "",
-           "no discharge date: the catalogue version in force cannot be chosen", "出院日期缺失"),
-    Reason("discharge_date_invalid", INVALID, "", "the discharge date is not a date",
-           "出院日期格式错误"),
-    Reason("no_catalogue_in_force", INVALID, "",
-           "no version of the catalogue was in force on the discharge date",
-           "出院日期无适用的病种目录版本"),
+    MALFORMED_ROW,
+    *version_reasons("catalogue", "病种目录"),
 )
 R_DATE_MISSING, R_DATE_INVALID, R_NOT_IN_FORCE = 7, 8, 9
 #: reason code -> Reason; ids are positions (the kernel's R_* constants)

@@ -22,6 +22,32 @@ class Reason:
     zh: str
 
 
+# The input reasons every scheme (DRG and DIP) shares; each scheme places them in its own
+# reason table, whose positions are the ids its kernel uses.
+CASE_ID_REASONS = (
+    Reason("case_id_missing", INVALID, "", "the case has no id", "病例编号缺失"),
+    Reason("duplicate_case_id", INVALID, "", "the case id occurs earlier in the input",
+           "病例编号重复"),
+)
+MALFORMED_ROW = Reason("malformed_row", INVALID, "",
+                       "the input row could not be split into its columns", "行格式错误")
+
+
+def version_reasons(noun: str, noun_zh: str) -> tuple[Reason, Reason, Reason]:
+    """The reasons a case gets when no version of the ``noun`` (ruleset, catalogue; Chinese
+    ``noun_zh``) can be chosen by its discharge date: date missing, not a date, none in force."""
+    return (
+        Reason("discharge_date_missing", INVALID, "",
+               f"no discharge date: the {noun} version in force cannot be chosen",
+               "出院日期缺失"),
+        Reason("discharge_date_invalid", INVALID, "", "the discharge date is not a date",
+               "出院日期格式错误"),
+        Reason(f"no_{noun}_in_force", INVALID, "",
+               f"no version of the {noun} was in force on the discharge date",
+               f"出院日期无适用的{noun_zh}版本"),
+    )
+
+
 _REASONS = (
     Reason("", OK, "SUCCESS", "grouped", "分组成功"),
     Reason("no_mdc", UNGROUPABLE, "FAIL", "no MDC entry rule holds for the principal diagnosis",
@@ -54,18 +80,9 @@ _REASONS = (
            "a rule needs a field as a whole number but it is text", "字段不是整数"),
     Reason("no_principal_procedure", INVALID, "ERROR",
            "a rule reads the principal procedure but there is none", "缺少主要手术"),
-    Reason("case_id_missing", INVALID, "", "the case has no id", "病例编号缺失"),
-    Reason("duplicate_case_id", INVALID, "", "the case id occurs earlier in the input",
-           "病例编号重复"),
-    Reason("malformed_row", INVALID, "", "the input row could not be split into its columns",
-           "行格式错误"),
-    Reason("discharge_date_missing", INVALID, "",
-           "no discharge date: the ruleset version in force cannot be chosen", "出院日期缺失"),
-    Reason("discharge_date_invalid", INVALID, "", "the discharge date is not a date",
-           "出院日期格式错误"),
-    Reason("no_ruleset_in_force", INVALID, "",
-           "no version of the ruleset was in force on the discharge date",
-           "出院日期无适用的分组方案版本"),
+    *CASE_ID_REASONS,
+    MALFORMED_ROW,
+    *version_reasons("ruleset", "分组方案"),
     # drgkit's plausibility checks (drgkit._cases.PLAUSIBLE); the reference grouper has none,
     # so these have no OpenDRG status (only value_checks="strict" produces them)
     Reason("age_implausible", INVALID, "",

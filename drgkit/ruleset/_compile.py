@@ -21,16 +21,15 @@ ruleset after the first time reads a few megabytes and builds nothing.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import numpy as np
 
 from .._codes import CodeTable
+from .._versions import CompiledTables, load_cached
+from .._versions import cache_dir as cache_dir  # re-exported: its public home before
 from . import _tables as T
 
 #: Bump when the compiled layout or its semantics change: old cache entries are then ignored.
@@ -43,25 +42,21 @@ NO_MAP = -2
 
 
 @attrs.define(slots=True, eq=False)
-class CompiledRuleset:
-    """Arrays for the kernels plus the names needed to explain and report."""
+class CompiledRuleset(CompiledTables):
+    """Arrays for the kernels plus the names needed to explain and report.
 
-    content_hash: str
-    arrays: dict[str, np.ndarray]
-    #: strings: codes, lists, tags, rules, atoms, mdcs, entries, results, fields, meta, warnings
-    names: dict
+    ``names`` holds strings: codes, lists, tags, rules, atoms, mdcs, entries, results, fields,
+    meta, warnings.
+    """
+
+    compiler: ClassVar[int] = COMPILER_VERSION
+
     codes: CodeTable = attrs.field(init=False)
     #: derived per-ruleset lookups that callers build once and keep with the ruleset
     derived: dict = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.codes = CodeTable(self.names["codes"], slots=self.arrays["code_slots"])
-
-    def __getattr__(self, name: str) -> np.ndarray:  # convenient array access: c.a_tmpl
-        try:
-            return self.arrays[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def rule_fields(self) -> list[str]:
@@ -72,29 +67,6 @@ class CompiledRuleset:
     def cmp_str(self) -> list[tuple[str, str]]:
         """(field, value) of each CMP_STR column the kernel reads."""
         return [tuple(x) for x in self.names["cmp_str"]]
-
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        blob = np.frombuffer(json.dumps(self.names, ensure_ascii=False).encode(), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, __names__=blob, **self.arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    @classmethod
-    def load(cls, path: Path, content_hash: str) -> CompiledRuleset:
-        with np.load(path, allow_pickle=False) as data:
-            names = json.loads(bytes(data["__names__"]).decode())
-            arrays = {k: data[k] for k in data.files if k != "__names__"}
-        if names.get("content_hash") != content_hash or names.get(
-                "compiler") != COMPILER_VERSION:
-            raise ValueError("stale cache entry")
-        return cls(content_hash, arrays, names)
 
 
 def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
@@ -297,27 +269,8 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
     return CompiledRuleset(tables.content_hash, arrays, names)
 
 
-def cache_dir() -> Path:
-    """Where compiled rulesets are cached: ``$DRGKIT_CACHE_DIR``, else the user cache."""
-    env = os.environ.get("DRGKIT_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "drgkit"
-
-
 def load_compiled(folder: Path, *, use_cache: bool = True) -> CompiledRuleset:
     """Compiled form of a ruleset folder, from the cache when its content hash is there."""
-    digest = T.content_hash(folder)
-    path = cache_dir() / f"ruleset-{digest[:32]}-c{COMPILER_VERSION}.npz"
-    if use_cache and path.is_file():
-        try:
-            return CompiledRuleset.load(path, digest)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale: rebuild below
-    tables = T.read_tables(folder)
-    compiled = compile_tables(tables)
-    if use_cache:
-        with contextlib.suppress(OSError):  # a read-only cache must not stop grouping
-            compiled.save(path)
-    return compiled
+    # compile_tables is looked up at call time (tests count the compilations)
+    return load_cached(folder, CompiledRuleset, "ruleset", T.content_hash(folder),
+                       lambda f: compile_tables(T.read_tables(f)), use_cache=use_cache)

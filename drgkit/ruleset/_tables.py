@@ -9,15 +9,14 @@ list, a rule nobody references) are collected as warnings instead.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
 
+from .._versions import iter_csv, tables_hash
 from ..errors import RulesetError
 
 FORMAT_VERSION = "1"
@@ -179,72 +178,45 @@ class RulesetTables:
 
 def content_hash(folder: Path) -> str:
     """SHA-256 over the names and bytes of every table file of the ruleset, in name order."""
-    digest = hashlib.sha256(f"drgkit-ruleset-format-{FORMAT_VERSION}\n".encode())
-    for name in sorted(FILES):
-        path = folder / name
-        if path.is_file():
-            data = path.read_bytes()
-            digest.update(f"{name}\n{len(data)}\n".encode())
-            digest.update(data)
-    return digest.hexdigest()
+    return tables_hash(folder, f"drgkit-ruleset-format-{FORMAT_VERSION}", FILES)
+
+
+def _exact_header(expected: tuple[str, ...], path: Path) -> Callable[[list[str]], tuple[str, ...]]:
+    """A header check: the columns must be exactly ``expected``, in that order."""
+
+    def check(header: list[str]) -> tuple[str, ...]:
+        if tuple(header) != expected:
+            missing = [c for c in expected if c not in header]
+            extra = [c for c in header if c not in expected]
+            what = []
+            if missing:
+                what.append(f"missing {missing}")
+            if extra:
+                what.append(f"unexpected {extra}")
+            if not what:
+                what.append("columns out of order")
+            raise RulesetError(
+                f"header must be {','.join(expected)}; found {','.join(header)} "
+                f"({'; '.join(what)})",
+                file=path,
+                row=1,
+                column=(missing or extra or [None])[0],
+            )
+        return expected
+
+    return check
 
 
 def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(row number, {column: value})`` for each data row of one file, checking shape."""
     path = folder / name
-    expected = FILES[name]
-    try:
-        handle = open(path, encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise RulesetError("file is missing", file=path) from None
-    with handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise RulesetError("file is empty (a header row is required)", file=path, row=1)
-            if tuple(header) != expected:
-                missing = [c for c in expected if c not in header]
-                extra = [c for c in header if c not in expected]
-                what = []
-                if missing:
-                    what.append(f"missing {missing}")
-                if extra:
-                    what.append(f"unexpected {extra}")
-                if not what:
-                    what.append("columns out of order")
-                raise RulesetError(
-                    f"header must be {','.join(expected)}; found {','.join(header)} "
-                    f"({'; '.join(what)})",
-                    file=path,
-                    row=1,
-                    column=(missing or extra or [None])[0],
-                )
-            start = reader.line_num + 1
-            for values in reader:
-                if not values or values == [""]:
-                    start = reader.line_num + 1
-                    continue  # blank line
-                if len(values) != len(expected):
-                    raise RulesetError(
-                        f"expected {len(expected)} fields ({','.join(expected)}), "
-                        f"found {len(values)}",
-                        file=path,
-                        row=start,
-                    )
-                for column, value in zip(expected, values, strict=True):
-                    # a text of at most MAX_VALUE_BYTES // 4 characters fits (≤ 4 bytes each)
-                    if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > \
-                            MAX_VALUE_BYTES:
-                        raise RulesetError(f"a value longer than {MAX_VALUE_BYTES} bytes (the "
-                                           "code tables' limit)", file=path, row=start,
-                                           column=column)
-                yield start, dict(zip(expected, values, strict=True))
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise RulesetError(f"not valid CSV: {exc}", file=path, row=reader.line_num) from None
-        except UnicodeDecodeError as exc:
-            raise RulesetError(f"not UTF-8 text: {exc.reason}", file=path) from None
+    for row, values in iter_csv(path, RulesetError, _exact_header(FILES[name], path)):
+        for column, value in values.items():
+            # a text of at most MAX_VALUE_BYTES // 4 characters fits (≤ 4 bytes each)
+            if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > MAX_VALUE_BYTES:
+                raise RulesetError(f"a value longer than {MAX_VALUE_BYTES} bytes (the code "
+                                   "tables' limit)", file=path, row=row, column=column)
+        yield row, values
 
 
 def _seq(value: str, path: Path, row: int, column: str = "seq") -> int:
