@@ -21,7 +21,7 @@ from .._io import open_cases
 from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._model import CatalogueSeries
-from ..errors import CaseNotFoundError
+from ..errors import ArgumentError, CaseNotFoundError
 from ._dip import DIP_FIELDS, group_dip
 
 __all__ = ["Candidate", "DipExplanation", "candidates", "case_from_input", "explain_dip"]
@@ -390,9 +390,9 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
         try:
             given = decimal.Decimal(str(point_value))
         except decimal.InvalidOperation:
-            raise ValueError(f"point value must be a number, got {point_value!r}") from None
+            raise ArgumentError(f"point value must be a number, got {point_value!r}") from None
         if not given.is_finite() or given <= 0:
-            raise ValueError(f"point value must be above 0, got {point_value!r}")
+            raise ArgumentError(f"point value must be above 0, got {point_value!r}")
     rows = []
     for r in grouped:
         row = {k: r[k] for k in ("case_id", "status", "packet", "packet_kind", "score",
@@ -410,7 +410,11 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
     for c, pr in zip(found, priced, strict=True):
         extra: dict[str, Any] = {"deviation": pr.deviation, "pay_points": pr.points}
         if pr.points is None:
-            extra["note"] = f"not payable by points: {pr.reason}"
+            why = {"scheme_unknown": f"the policy has no scheme for insurance type "
+                                     f"{case.get('insurance_type')!r} (give insurance_type)",
+                   "level_unknown": f"the policy has no coefficient for hospital level "
+                                    f"{case.get('hospital_level')!r}"}.get(pr.reason or "", "")
+            extra["note"] = f"not payable by points: {pr.reason}" + (f", {why}" if why else "")
             out.append(attrs.evolve(c, **extra))
             continue
         value = given if point_value is not None else pol.dip.start_point_value.get(
