@@ -180,8 +180,8 @@ def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, de
                          point_value)
         return
     if show_candidates or policy or point_value:
-        raise UserError("--candidates, -p/--policy and --point-value apply to DIP catalogues "
-                        "only, and -r names a DRG ruleset")
+        raise UserError(f"{'--candidates' if show_candidates else '-p/--policy, --point-value'}"
+                        " applies to DIP catalogues only, and -r names a DRG ruleset")
     if dx is not None:
         case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "sex": sex,
                 "age": age, "age_days": age_days, "birth_weight": weight, "los": los,
