@@ -14,6 +14,7 @@ from .. import registry as _registry
 from ._common import UserError
 from ._listing import echo_validation, echo_versions
 from ._options import case_input_options
+from .group import pay_options
 
 
 @click.group()
@@ -169,16 +170,20 @@ def dip_build(history: Path, out: Path, options_file: Path | None, min_cases: in
 @click.option("--age", default="", help="Ad-hoc case: age in years.")
 @click.option("--hospital-coefficient", default="1", show_default=True, metavar="X",
               help="The hospital's level coefficient in the points.")
+@pay_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @case_input_options
-def dip_candidates(cases, catalogue, case_id, dx, px, age, hospital_coefficient, as_json,
-                   layout, columns, encoding) -> None:
+def dip_candidates(cases, catalogue, case_id, dx, px, age, hospital_coefficient, policy,
+                   point_value, cost, insurance_type, level, as_json, layout, columns,
+                   encoding) -> None:
     """The packets one case could fall into, their points, and which change of a secondary
-    diagnosis or procedure moves it there (as `drgkit explain --candidates`)."""
+    diagnosis or procedure moves it there (as `drgkit explain --candidates`); with -p POLICY
+    also what the case would be paid in each (payment and fund payment, yuan)."""
     from .group import explain_dip_case
 
     if (cases is None) == (dx is None):
         raise UserError("give a case file (and --case ID) or describe a case with --dx …")
-    case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "age": age}
+    case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "age": age,
+            "total_cost": cost, "insurance_type": insurance_type, "hospital_level": level}
     explain_dip_case(cases, case, _resolve(catalogue), case_id, layout, columns,
-                     encoding, as_json, True, hospital_coefficient)
+                     encoding, as_json, True, hospital_coefficient, policy, point_value)

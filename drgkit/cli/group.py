@@ -104,6 +104,27 @@ def _only_drg(scheme: str, **given: bool) -> None:
                             f"-r names a {scheme.upper()} catalogue")
 
 
+def pay_options(f):
+    """``-p/--policy`` and ``--point-value`` (and the ad-hoc case's cost, scheme and level):
+    what each DIP candidate would be paid."""
+    for option in reversed([
+        click.option("-p", "--policy", metavar="POLICY",
+                     help="DIP --candidates: price each candidate under this DIP policy "
+                          "(deviation rule for the case's cost, payment, fund payment)."),
+        click.option("--point-value", metavar="YUAN",
+                     help="Yuan per point (default: the policy's start-of-year point value "
+                          "for the case's insurance scheme)."),
+        click.option("--cost", default="", metavar="YUAN",
+                     help="Ad-hoc case: total cost (decides low/high deviation)."),
+        click.option("--insurance-type", default="", metavar="CODE",
+                     help="Ad-hoc case: insurance type or scheme (e.g. 310, resident)."),
+        click.option("--level", default="", metavar="LEVEL",
+                     help="Ad-hoc case: the hospital's level (its coefficient in the policy)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @click.command("explain")
 @click.argument("cases", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @ruleset_option()
@@ -126,14 +147,17 @@ def _only_drg(scheme: str, **given: bool) -> None:
                    "which change of a secondary diagnosis or procedure moves it there.")
 @click.option("--hospital-coefficient", default="1", show_default=True, metavar="X",
               help="DIP --candidates: the hospital's level coefficient in the points.")
+@pay_options
 @value_checks_option
 def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, dept,
             leaving_type, discharge_date, layout, columns, encoding, translate,
-            as_json, show_candidates, hospital_coefficient, value_checks) -> None:
+            as_json, show_candidates, hospital_coefficient, policy, point_value, cost,
+            insurance_type, level, value_checks) -> None:
     """Explain, step by step, how a DRG RULESET or a DIP CATALOGUE groups one case.
 
     Either pick a case from CASES (--case ID), or describe one with --dx, --px, --sex, --age…
-    For DIP every tier is shown as tried, and --candidates lists the packets within reach.
+    For DIP every tier is shown as tried, and --candidates lists the packets within reach
+    (with -p POLICY: what the case would be paid in each).
     """
     from ..grouping._explain import explain as _explain
 
@@ -146,13 +170,18 @@ def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, de
         _only_drg("dip", translate=translate, value_checks=value_checks != "format")
         case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px,
                 "age": age, "age_days": age_days, "birth_weight": weight,
-                "leaving_type": leaving_type, "discharge_date": discharge_date}
+                "leaving_type": leaving_type, "discharge_date": discharge_date,
+                "total_cost": cost, "insurance_type": insurance_type, "hospital_level": level}
+        if not show_candidates and (policy or point_value):
+            raise UserError("-p/--policy and --point-value price the candidates: add "
+                            "--candidates")
         explain_dip_case(cases if dx is None else None, case, target, case_id, layout, columns,
-                     encoding, as_json, show_candidates, hospital_coefficient)
+                         encoding, as_json, show_candidates, hospital_coefficient, policy,
+                         point_value)
         return
-    if show_candidates:
-        raise UserError("--candidates applies to DIP catalogues only, and -r names a DRG "
-                        "ruleset")
+    if show_candidates or policy or point_value:
+        raise UserError(f"{'--candidates' if show_candidates else '-p/--policy, --point-value'}"
+                        " applies to DIP catalogues only, and -r names a DRG ruleset")
     if dx is not None:
         case = {"case_id": case_id or "ad-hoc", "diagnoses": dx, "procedures": px, "sex": sex,
                 "age": age, "age_days": age_days, "birth_weight": weight, "los": los,
@@ -173,18 +202,20 @@ def explain(cases, ruleset, case_id, dx, px, sex, age, age_days, weight, los, de
 
 
 def explain_dip_case(cases, case, target, case_id, layout, columns, encoding, as_json,
-                 show_candidates, hospital_coefficient) -> None:
+                     show_candidates, hospital_coefficient, policy=None,
+                     point_value=None) -> None:
     """``drgkit explain`` (and ``drgkit dip candidates``) for a DIP catalogue."""
     import decimal
 
     from .._resolve import RESOLVER
-    from ..grouping._dip_explain import candidates, case_from_input, explain_dip
+    from ..grouping._dip_explain import PAY_FIELDS, candidates, case_from_input, explain_dip
 
     if cases is not None:
         from .._io import open_cases
 
         case, _separators = case_from_input(open_cases(cases, encoding=encoding), case_id,
-                                            layout, columns, RESOLVER.layouts)
+                                            layout, columns, RESOLVER.layouts,
+                                            PAY_FIELDS if policy else ())
     from ..catalogue import CatalogueSeries
 
     case = {k: v for k, v in case.items() if v not in (None, "")}
@@ -199,8 +230,10 @@ def explain_dip_case(cases, case, target, case_id, layout, columns, encoding, as
     except decimal.InvalidOperation:
         raise UserError(f"--hospital-coefficient expects a number, got "
                         f"{hospital_coefficient!r}") from None
-    found = candidates(case, target, hospital_coefficient=coefficient) \
-        if show_candidates else None
+    if point_value is not None and not policy:
+        raise UserError("--point-value prices the candidates under a policy: give -p POLICY")
+    found = candidates(case, target, hospital_coefficient=coefficient, policy=policy or None,
+                       point_value=point_value) if show_candidates else None
     if as_json:
         data = result.to_dict()
         if found is not None:
@@ -208,28 +241,56 @@ def explain_dip_case(cases, case, target, case_id, layout, columns, encoding, as
                                    "tier": c.tier, "score": str(c.score),
                                    "aux_coefficient": None if c.aux_coefficient is None
                                    else str(c.aux_coefficient),
-                                   "points": str(c.points), "change": c.change} for c in found]
+                                   "points": str(c.points), "change": c.change,
+                                   **(_pay_json(c) if policy else {})} for c in found]
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
     click.echo(str(result))
     if found is not None:
-        click.echo(render_candidates(found))
+        if policy and found:
+            c = found[0]
+            click.echo(f"priced under {policy}: point value {c.point_value or '-'}")
+        click.echo(render_candidates(found, priced=bool(policy)))
 
 
-def render_candidates(found) -> str:
-    """The candidate packets as a plain table: the case as coded first."""
-    rows = [(c.packet, c.kind, c.tier, _plain(c.score), _plain(c.points), c.change)
-            for c in found]
-    head = ("packet", "kind", "tier", "score", "points", "change")
-    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(5)]
+def _pay_json(c) -> dict:
+    """A priced candidate's payment fields for --json (amounts as exact text)."""
+    def text(v):
+        return None if v is None else str(v)
+
+    return {"deviation": c.deviation, "pay_points": text(c.pay_points),
+            "point_value": text(c.point_value), "payment": text(c.payment),
+            "fund_payment": text(c.fund_payment), "note": c.note}
+
+
+def render_candidates(found, priced: bool = False) -> str:
+    """The candidate packets as a plain table: the case as coded first; ``priced``: with the
+    deviation class, points after it, payment and fund payment under the policy."""
+    def num(v) -> str:
+        return "-" if v is None else _plain(v)
+
+    def money(v) -> str:
+        return "-" if v is None else format(v, "f")
+
+    rows = [(c.packet, c.kind, c.tier, _plain(c.score), _plain(c.points))
+            + ((c.deviation or "-", num(c.pay_points), money(c.payment), money(c.fund_payment))
+               if priced else ())
+            + (c.change + (f" [{c.note}]" if priced and c.note else ""),) for c in found]
+    head = ("packet", "kind", "tier", "score", "points") + (
+        ("deviation", "paid points", "payment", "fund") if priced else ()) + ("change",)
+    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head) - 1)]
 
     def line(r: tuple[str, ...]) -> str:
-        left = "  ".join(v.ljust(w) for v, w in zip(r[:3], widths[:3], strict=True))
-        right = "  ".join(v.rjust(w) for v, w in zip(r[3:5], widths[3:], strict=True))
-        return f"  {left}  {right}  {r[5]}"
+        cells = []
+        for k, (v, w) in enumerate(zip(r[:-1], widths, strict=True)):
+            # text columns left, numbers right (deviation is text, after the points)
+            cells.append(v.ljust(w) if k < 3 or (priced and k == 5) else v.rjust(w))
+        return "  " + "  ".join(cells) + f"  {r[-1]}"
 
-    return "\n".join(["candidates (points = score × auxiliary × hospital coefficient):",
-                      line(head), *(line(r) for r in rows)])
+    title = "candidates (points = score × auxiliary × hospital coefficient"
+    title += ("; paid points, payment and fund (yuan) under the policy for this case's cost):"
+              if priced else "):")
+    return "\n".join([title, line(head), *(line(r) for r in rows)])
 
 
 def _plain(value) -> str:

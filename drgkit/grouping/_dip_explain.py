@@ -21,7 +21,7 @@ from .._io import open_cases
 from .._resolve import RESOLVER
 from ..catalogue import _tables as T
 from ..catalogue._model import CatalogueSeries
-from ..errors import CaseNotFoundError
+from ..errors import ArgumentError, CaseNotFoundError
 from ._dip import DIP_FIELDS, group_dip
 
 __all__ = ["Candidate", "DipExplanation", "candidates", "case_from_input", "explain_dip"]
@@ -64,6 +64,15 @@ class Candidate:
     points: decimal.Decimal
     #: "as coded", or the change that moves the case here
     change: str
+    #: with a policy: the deviation class for this case's cost, the points after that rule
+    #: (as settlement rounds them), the point value used, the payment and fund payment (yuan)
+    deviation: str | None = None
+    pay_points: decimal.Decimal | None = None
+    point_value: decimal.Decimal | None = None
+    payment: decimal.Decimal | None = None
+    fund_payment: decimal.Decimal | None = None
+    #: why there is no payment, or what the payment assumes (no cost, special review)
+    note: str = ""
 
 
 def _row(case: Mapping[str, Any], separators: str = ",|") -> dict[str, Any]:
@@ -122,12 +131,19 @@ def _spec_best(spec: T.Spec, codes: list[str]) -> int:
     return best
 
 
+#: case fields the payment of a candidate needs besides the grouping fields
+PAY_FIELDS = ("total_cost", "insurance_type", "hospital_level", "hospital_id")
+
+
 def case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
-                    known_layouts: Any = None) -> tuple[dict[str, Any], str]:
-    """One case of a file or table (the first, or the one with ``case_id``) as case fields."""
+                    known_layouts: Any = None, extra_fields: tuple[str, ...] = ()
+                    ) -> tuple[dict[str, Any], str]:
+    """One case of a file or table (the first, or the one with ``case_id``) as case fields
+    (``extra_fields``: more fields to read when the input has them, e.g. :data:`PAY_FIELDS`)."""
     src = open_cases(cases)
     plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
-                               fields=(*DIP_FIELDS, "discharge_date"), layouts=known_layouts)
+                               fields=(*DIP_FIELDS, "discharge_date", *extra_fields),
+                               layouts=known_layouts)
     id_col = plan.source.get("case_id")
     for batch in src.batches:
         row = None
@@ -274,13 +290,23 @@ def _trace_chain(t: T.CatalogueTables, steps: list, pdx: str, principal: str | N
 
 
 def candidates(case: Mapping[str, Any], catalogue: Any, *,
-               hospital_coefficient: decimal.Decimal | str | int = 1) -> list[Candidate]:
+               hospital_coefficient: decimal.Decimal | str | int = 1, policy: Any = None,
+               point_value: decimal.Decimal | str | int | None = None) -> list[Candidate]:
     """The packets one case could fall into and what each would pay in points.
 
     The first entry is the case as coded. Each further entry is a distinct packet reached by
     one change the catalogue makes meaningful: adding a procedure or secondary diagnosis a
     packet rule names, using a named procedure as the principal one, or removing one coded
     procedure or secondary diagnosis. Every variant is grouped by the kernel.
+
+    With a DIP ``policy`` (id, path or :class:`~drgkit.settlement.Policy`) each candidate also
+    gets what the case would be paid there: the settlement's own pricing
+    (:func:`drgkit.settlement._dip_run.case_points`) applies the deviation rule to the case's
+    ``total_cost`` (none: normal points, said in ``note``) with the level coefficient of its
+    ``hospital_level``; payment = points × ``point_value`` (default: the policy's start-of-year
+    point value of the case's scheme, from ``insurance_type``) and fund payment = payment ×
+    the scheme's fund payment ratio, each half up to the cent as settlement rounds a lone case
+    (in a whole run, exact fund rounding spreads cents cumulatively: ±1 cent).
     """
     cat = RESOLVER.catalogue(catalogue)
     if isinstance(cat, CatalogueSeries):  # the newest version: what a case coded today gets
@@ -338,7 +364,88 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
             points *= hosp
         result.append(Candidate(p.packet, p.name, p.kind, r["tier"], p.score, coef, points,
                                 change))
+    if policy is not None:
+        kept = [r for r in out if r["packet"] is not None]
+        kept = [r for k, r in enumerate(kept) if r["packet"] not in
+                {x["packet"] for x in kept[:k]}]
+        result = _with_payments(result, kept, case, cat, policy, point_value)
     return result
+
+
+def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
+                   case: Mapping[str, Any], cat: Any, policy: Any,
+                   point_value: decimal.Decimal | str | int | None) -> list[Candidate]:
+    """``found`` with each candidate's payment under ``policy`` (see :func:`candidates`)."""
+    from fractions import Fraction
+
+    from .._money import half_up
+    from ..settlement._dip_run import case_points
+    from ..settlement._policy import PolicyError
+
+    pol = RESOLVER.policy(policy)
+    if pol.dip is None:
+        raise PolicyError(f"policy {pol.id} is not a DIP policy: candidates are priced by a "
+                          "[dip] policy", file=pol.path)
+    if point_value is not None:
+        try:
+            given = decimal.Decimal(str(point_value))
+        except decimal.InvalidOperation:
+            raise ArgumentError(f"point value must be a number, got {point_value!r}") from None
+        if not given.is_finite() or given <= 0:
+            raise ArgumentError(f"point value must be above 0, got {point_value!r}")
+    rows = []
+    for r in grouped:
+        row = {k: r[k] for k in ("case_id", "status", "packet", "packet_kind", "score",
+                                 "aux_coefficient", "catalogue")}
+        for name in PAY_FIELDS:
+            value = case.get(name)
+            row[name] = None if value in (None, "") else str(value)
+        rows.append(row)
+    table = pa.table({k: pa.array([x[k] for x in rows],
+                                  pa.string() if k in PAY_FIELDS else None)
+                      for k in rows[0]}) if rows else None
+    priced = case_points(pol, table, cat, names=RESOLVER) if table is not None else []
+    no_cost = case.get("total_cost") in (None, "")
+    out = []
+    for c, pr in zip(found, priced, strict=True):
+        extra: dict[str, Any] = {"deviation": pr.deviation, "pay_points": pr.points}
+        if pr.points is None:
+            why = {"scheme_unknown": f"the policy has no scheme for insurance type "
+                                     f"{case.get('insurance_type')!r} (give insurance_type)",
+                   "level_unknown": f"the policy has no coefficient for hospital level "
+                                    f"{case.get('hospital_level')!r}"}.get(pr.reason or "", "")
+            extra["note"] = f"not payable by points: {pr.reason}" + (f", {why}" if why else "")
+            out.append(attrs.evolve(c, **extra))
+            continue
+        value = given if point_value is not None else pol.dip.start_point_value.get(
+            pr.scheme or "", pol.dip.start_point_value.get("all"))
+        if value is None:
+            raise PolicyError(f"policy {pol.id} has no start-of-year point value for scheme "
+                              f"{pr.scheme}: give the point value (--point-value YUAN)",
+                              file=pol.path)
+        exact = Fraction(pr.points) * Fraction(value) * 100  # cents
+        pay = half_up(exact)
+        notes = []
+        if no_cost:
+            notes.append("no cost given: normal points, no deviation rule")
+        if pr.review_candidate:
+            notes.append("above the extreme threshold: special review candidate (paid by item "
+                         "if accepted)")
+        ratio = pol.fund_ratio.get(pr.scheme or "", pol.fund_ratio.get("all"))
+        fund = None
+        if pol.share_method != "ratio":
+            notes.append("no fund payment: the policy takes the patient's share from the claim")
+        elif ratio is None:
+            notes.append(f"no fund payment: no fund payment ratio for scheme {pr.scheme}")
+        elif pol.dip.fund_rounding == "exact":  # fund = ratio × exact amount, rounded once
+            fund = half_up(exact * Fraction(ratio))
+        else:  # per_case: fund = ratio × the rounded payment
+            fund = half_up(pay * Fraction(ratio))
+        out.append(attrs.evolve(
+            c, **extra, point_value=value, payment=decimal.Decimal(pay).scaleb(-2),
+            fund_payment=None if fund is None else decimal.Decimal(fund).scaleb(-2),
+            note="; ".join(notes)))
+    return out
 
 
 def _display(pattern: str) -> str:

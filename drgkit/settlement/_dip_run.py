@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +59,8 @@ from ._output import (
 from ._policy import Policy, PolicyError
 from ._sums import Partial, Reduced, SettleSummary
 
-__all__ = ["DEVIATIONS", "DipSettleRun", "check_dip_policy", "resolve_dip_catalogue"]
+__all__ = ["DEVIATIONS", "CasePoints", "DipSettleRun", "case_points", "check_dip_policy",
+           "resolve_dip_catalogue"]
 
 DEVIATIONS = ("normal", "low", "high", "extreme", "review", "blank", "no_reference", "none")
 D_NORMAL, D_LOW, D_HIGH, D_EXTREME, D_REVIEW, D_BLANK, D_NOREF, D_NONE = range(8)
@@ -285,7 +286,8 @@ class DipSettleRun:
         return level_arr, out, out >= 0
 
     # ------------------------------------------------------------------ pricing
-    def _price(self, q: _Prepared, approved: frozenset[str] | None) -> dict[str, Any]:
+    def _price(self, q: _Prepared, approved: frozenset[str] | None,
+               no_cost: np.ndarray | None = None) -> dict[str, Any]:
         """Per case: payment class, deviation class, points (×10^point_decimals), money paid
         by item, the factor, the reference and the packet's standard. ``approved``: the case
         ids accepted for special review (None in pass 1: candidates are only marked).
@@ -294,7 +296,10 @@ class DipSettleRun:
         the coefficients (normal cases, the standard, the blank packet by factor) are computed
         once per distinct (score, auxiliary, hospital coefficient, scheme) in Python integers;
         deviation cases, whose factor depends on the cost, in Python integers on their rows
-        (numpy object arrays): nothing can overflow."""
+        (numpy object arrays): nothing can overflow.
+
+        ``no_cost``: rows priced without a cost (:func:`case_points` for a case described
+        without one): normal points, no deviation rule (shown as ``no_reference``)."""
         n = q.n
         r = self.rules
         d = r.deviation
@@ -332,6 +337,8 @@ class DipSettleRun:
             ref, has_ref = standard.copy(), has_std & (standard > 0)
         else:
             ref, has_ref = q.mean.copy(), pts_case & q.mean_ok & (q.mean > 0)
+        if no_cost is not None:
+            has_ref &= ~no_cost
         ref = np.where(has_ref, ref, 1)
         cost = np.where(live, q.cost, 0)
         # thresholds in int64: cost·U ≤ 4·10^17; ratio·ref ≤ 10^8 · 9·10^10 < 2^63
@@ -709,3 +716,69 @@ def check_dip_policy(policy: Policy) -> str:
         parts.append(f"catalogue {v.id} (scale {scale}, {len(packets)} packets with mean "
                      "costs)")
     return "; ".join(parts)
+
+
+class CasePoints(NamedTuple):
+    """One grouped case priced in points by the settlement's own rule (:func:`case_points`)."""
+
+    #: the case's insurance scheme under the policy (None when the policy does not know it)
+    scheme: str | None
+    level: str | None
+    #: one of :data:`DEVIATIONS` (``no_reference`` also for a case priced without a cost)
+    deviation: str
+    #: points after the deviation rule, rounded as settled (None: not payable by points)
+    points: Decimal | None
+    factor: Decimal | None
+    #: the reference cost r is measured against (yuan), when there is one
+    reference: Decimal | None
+    #: above the extreme threshold under ``extreme = "review"``: a special-review candidate,
+    #: paid by item if accepted within the region's cap, else these (high formula) points
+    review_candidate: bool
+    #: why the case is not payable by points (the settled ``reason``), else None
+    reason: str | None
+
+
+def case_points(policy: Policy, grouped: pa.Table, catalogue: Any = None, *,
+                names: Names | None = None, hospitals: Any = None) -> list[CasePoints]:
+    """Deviation class and points of grouped DIP cases (columns ``status``, ``packet``,
+    ``score``, ``aux_coefficient``, ``packet_kind``, ``catalogue`` as grouping writes them,
+    plus ``total_cost``, ``insurance_type``, ``hospital_level`` …), priced by
+    :meth:`DipSettleRun._price` — the very code settlement uses, so a per-case answer cannot
+    drift from the settled one. A case with no ``total_cost`` is priced as a normal case
+    (deviation ``no_reference``): its cost decides any deviation, and there is none to judge.
+    """
+    n = grouped.num_rows
+    if "total_cost" not in grouped.column_names:
+        grouped = grouped.append_column("total_cost", pa.nulls(n, pa.string()))
+    # a missing cost is priced as 0 with the deviation rule off (every other check still runs)
+    k_cost = grouped.column_names.index("total_cost")
+    cost_col = grouped.column(k_cost)
+    missing = cost_col.is_null().to_numpy(zero_copy_only=False)
+    grouped = grouped.set_column(k_cost, "total_cost", pc.if_else(
+        cost_col.is_null(), pa.scalar("0"), cost_col.cast(pa.string())))
+    run = DipSettleRun(policy, catalogue, grouped.schema, "<case>", check_duplicates=False,
+                       hospitals=hospitals, names=names)
+    out: list[CasePoints] = []
+    start = 0
+    for batch in grouped.to_batches():
+        q = run.prepare(batch)
+        no_cost = missing[start:start + q.n]
+        start += q.n
+        x = run._price(q, None, no_cost)
+        pd = policy.point_decimals
+        for i in range(q.n):
+            if no_cost[i] and q.blank[i] and run.rules.blank.method == "cost_ratio" \
+                    and q.live[i]:
+                q.reason[i], q.live[i] = "cost_missing", False  # score × cost/mean needs it
+            ok = bool(q.live[i] and x["is_points"][i])
+            k = int(q.scheme[i])
+            out.append(CasePoints(
+                run.schemes[k] if 0 <= k < len(run.schemes) else None,
+                q.level[i].as_py(),
+                DEVIATIONS[int(x["dev"][i])],
+                Decimal(int(x["points"][i])).scaleb(-pd) if ok else None,
+                Decimal(int(x["factor"][i])).scaleb(-6) if ok else None,
+                Decimal(int(x["ref"][i])).scaleb(-2) if x["has_ref"][i] else None,
+                bool(x["candidate"][i]),
+                None if ok else (q.reason[i] or "not_settled")))
+    return out
