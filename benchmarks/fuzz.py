@@ -183,8 +183,10 @@ def csv_bytes(rng: Any, max_rows: int, layout: str | None = None,
 
 
 def csv_records(data: bytes) -> int | None:
-    """Data records of ``data`` as RFC 4180 reads it (blank lines skipped), or None when the
-    bytes are not UTF-8 or the quoting is broken: then no count is certain."""
+    """Data records of ``data`` as drgkit reads a CSV: one physical line is one case (a quote
+    left open at the end of a line is that line's error, never a line break inside a field),
+    blank lines skipped; None when the bytes are not UTF-8 or hold a lone CR or NUL (counted
+    differently by design: see drgkit._io)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -192,11 +194,9 @@ def csv_records(data: bytes) -> int | None:
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text or "\r" in text.replace("\r\n", ""):
-        return None  # csv module and Arrow treat lone CR and NUL differently
-    try:
-        records = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if r]
-    except csv.Error:
         return None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    records = [line for line in lines if line != ""]
     return max(0, len(records) - 1)
 
 

@@ -368,21 +368,23 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
         kept = [r for r in out if r["packet"] is not None]
         kept = [r for k, r in enumerate(kept) if r["packet"] not in
                 {x["packet"] for x in kept[:k]}]
-        result = _with_payments(result, kept, case, cat, policy, point_value)
+        result = _with_payments(result, kept, case, cat, RESOLVER.policy(policy), point_value,
+                                names=RESOLVER)
     return result
 
 
 def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
-                   case: Mapping[str, Any], cat: Any, policy: Any,
-                   point_value: decimal.Decimal | str | int | None) -> list[Candidate]:
-    """``found`` with each candidate's payment under ``policy`` (see :func:`candidates`)."""
+                   case: Mapping[str, Any], cat: Any, pol: Any,
+                   point_value: decimal.Decimal | str | int | None, *,
+                   names: Any = None) -> list[Candidate]:
+    """``found`` with each candidate's payment under the resolved policy ``pol`` (see
+    :func:`candidates`)."""
     from fractions import Fraction
 
     from .._money import half_up
     from ..settlement._dip_run import case_points
     from ..settlement._policy import PolicyError
 
-    pol = RESOLVER.policy(policy)
     if pol.dip is None:
         raise PolicyError(f"policy {pol.id} is not a DIP policy: candidates are priced by a "
                           "[dip] policy", file=pol.path)
@@ -404,7 +406,7 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
     table = pa.table({k: pa.array([x[k] for x in rows],
                                   pa.string() if k in PAY_FIELDS else None)
                       for k in rows[0]}) if rows else None
-    priced = case_points(pol, table, cat, names=RESOLVER) if table is not None else []
+    priced = case_points(pol, table, cat, names=names) if table is not None else []
     no_cost = case.get("total_cost") in (None, "")
     out = []
     for c, pr in zip(found, priced, strict=True):
