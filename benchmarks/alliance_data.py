@@ -63,9 +63,18 @@ LEVEL_COEF = {3: Decimal("1.2"), 2: Decimal("1.0"), 1: Decimal("0.8")}
 MEAN_PAYMENT = {1: 3_000_00, 2: 7_000_00, 3: 15_000_00}  # cents
 ID_WIDTH = 9  # case ids: "C" + 9 digits
 RATES = {  # planned share of all cases, per referral pattern (rows with referral_from)
-    "up2": 0.018, "up3": 0.004, "conflict": 0.0005, "down": 0.007, "down_up": 0.0005,
-    "lateral": 0.001, "same_member": 0.001, "outside": 0.0015, "unresolved": 0.001,
-    "self": 0.0002, "ambiguous": 0.00005, "from_outside": 0.0002,
+    "up2": 0.018,
+    "up3": 0.004,
+    "conflict": 0.0005,
+    "down": 0.007,
+    "down_up": 0.0005,
+    "lateral": 0.001,
+    "same_member": 0.001,
+    "outside": 0.0015,
+    "unresolved": 0.001,
+    "self": 0.0002,
+    "ambiguous": 0.00005,
+    "from_outside": 0.0002,
 }
 
 
@@ -80,8 +89,13 @@ class Province:
     seconds: float = 0.0
 
 
-def province(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_alliance: int = 8,
-             seed: int = 0, **kw: Any) -> tuple[pa.Table, AllianceModel]:
+def province(
+    n_cases: int = 5_000_000,
+    n_alliances: int = 250,
+    members_per_alliance: int = 8,
+    seed: int = 0,
+    **kw: Any,
+) -> tuple[pa.Table, AllianceModel]:
     """(settled cases, model) of a synthetic province; see the module docstring."""
     p = generate(n_cases, n_alliances, members_per_alliance, seed, **kw)
     return p.table, p.model
@@ -90,8 +104,9 @@ def province(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
 # ------------------------------------------------------------------------------ arrays
 
 
-def _fixed_strings(prefix: np.ndarray, nums: np.ndarray, valid: np.ndarray | None = None,
-                   width: int = ID_WIDTH) -> pa.Array:
+def _fixed_strings(
+    prefix: np.ndarray, nums: np.ndarray, valid: np.ndarray | None = None, width: int = ID_WIDTH
+) -> pa.Array:
     """Strings ``prefix[i]`` + ``nums[i]`` as ``width`` zero-padded digits, without Python
     objects (null where not ``valid``; null slots take no bytes)."""
     import numpy as np
@@ -119,19 +134,30 @@ def _fixed_strings(prefix: np.ndarray, nums: np.ndarray, valid: np.ndarray | Non
     nulls = n - len(keep)
     if nulls:
         validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
-    return pa.Array.from_buffers(pa.string(), n, [validity,
-                                                  pa.py_buffer(offsets.astype(np.int32)),
-                                                  pa.py_buffer(buf.reshape(-1))],
-                                 null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.string(),
+        n,
+        [validity, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buf.reshape(-1))],
+        null_count=nulls,
+    )
 
 
 # ------------------------------------------------------------------------------ generator
 
 
-def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_alliance: int = 8,
-             seed: int = 0, *, outside_share: float = 0.05, volume: str = "cases",
-             share_by: str = "coefficient_volume", up_referrer_share: str = "0.3",
-             down_sender_share: str = "0.5", down_share_losses: bool = False) -> Province:
+def generate(
+    n_cases: int = 5_000_000,
+    n_alliances: int = 250,
+    members_per_alliance: int = 8,
+    seed: int = 0,
+    *,
+    outside_share: float = 0.05,
+    volume: str = "cases",
+    share_by: str = "coefficient_volume",
+    up_referrer_share: str = "0.3",
+    down_sender_share: str = "0.5",
+    down_share_losses: bool = False,
+) -> Province:
     """The province with what was planned (see the module docstring)."""
     import numpy as np
     import pyarrow as pa
@@ -151,8 +177,9 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
     t0 = time.perf_counter()
     n, A, M = int(n_cases), int(n_alliances), int(members_per_alliance)
     if M < 4:
-        raise ValueError("members_per_alliance must be at least 4 (a lead, level-2 and two "
-                         "level-1 members)")
+        raise ValueError(
+            "members_per_alliance must be at least 4 (a lead, level-2 and two level-1 members)"
+        )
     if A < 2:
         raise ValueError("n_alliances must be at least 2")
     rng = np.random.default_rng(seed)
@@ -180,13 +207,30 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
 
     def slot_of(levels: np.ndarray) -> np.ndarray:
         """A random member slot of each given level."""
-        return np.where(levels == 3, 0, np.where(
-            levels == 2, 1 + rng.integers(0, n2, len(levels)),
-            1 + n2 + rng.integers(0, n1, len(levels))))
+        return np.where(
+            levels == 3,
+            0,
+            np.where(
+                levels == 2,
+                1 + rng.integers(0, n2, len(levels)),
+                1 + n2 + rng.integers(0, n1, len(levels)),
+            ),
+        )
 
     # ---- referral episodes on disjoint alliance rows
-    rows_per = {"up2": 2, "up3": 3, "conflict": 1, "down": 2, "down_up": 3, "lateral": 2,
-                "same_member": 2, "outside": 2, "unresolved": 1, "self": 1, "ambiguous": 3}
+    rows_per = {
+        "up2": 2,
+        "up3": 3,
+        "conflict": 1,
+        "down": 2,
+        "down_up": 3,
+        "lateral": 2,
+        "same_member": 2,
+        "outside": 2,
+        "unresolved": 1,
+        "self": 1,
+        "ambiguous": 3,
+    }
     want = {k: round(RATES[k] * n) for k in rows_per}
     need = sum(want[k] * rows_per[k] for k in rows_per)
     if need > len(ia):
@@ -198,7 +242,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
 
     def take(k: int) -> np.ndarray:
         nonlocal pos
-        out = pool[pos:pos + k]
+        out = pool[pos : pos + k]
         pos += k
         return out
 
@@ -285,8 +329,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
 
     k = want["ambiguous"]
     s, t, c, a = take(k), take(k), take(k), alliances(k)
-    hosp[s], hosp[t] = a * M + slot_of(np.ones(k, np.int64)), a * M + slot_of(np.ones(k,
-                                                                                    np.int64))
+    hosp[s], hosp[t] = a * M + slot_of(np.ones(k, np.int64)), a * M + slot_of(np.ones(k, np.int64))
     hosp[c] = a * M
     ref[c] = s
     planned["ambiguous"] = k
@@ -305,8 +348,7 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
     level = hosp_level[hosp]
     mean = np.array([0, MEAN_PAYMENT[1], MEAN_PAYMENT[2], MEAN_PAYMENT[3]], np.float64)[level]
     sigma = 0.6
-    pay = np.maximum((mean * rng.lognormal(-sigma * sigma / 2, sigma, n)).astype(np.int64),
-                     500)
+    pay = np.maximum((mean * rng.lognormal(-sigma * sigma / 2, sigma, n)).astype(np.int64), 500)
     cost = (pay * rng.uniform(0.75, 1.30, n)).astype(np.int64)
     cost_valid = rng.random(n) >= 0.001
     # RW = payment / 8,000 yuan: cents × 10^9 / 800,000 = cents × 1,250, exact at 9 decimals
@@ -316,15 +358,17 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
     ref_num = np.where(ref >= 0, id_num[np.maximum(ref, 0)], rng.integers(0, n, n))
     ref_prefix = np.where(missing, ord("M"), ord("C")).astype(np.uint8)
     name_arr = pa.array(names, pa.string())
-    table = pa.table({
-        "case_id": _fixed_strings(np.array(ord("C"), np.uint8), id_num),
-        "hospital_id": name_arr.take(pa.array(hosp)),
-        "settled": pa.array(settled),
-        "payment": cents_array(pay, settled),
-        "total_cost": cents_array(cost, cost_valid),
-        "referral_from": _fixed_strings(ref_prefix, ref_num, ref_valid),
-        "rw": scaled_array(rw_units, RW_DECIMALS, settled),
-    })
+    table = pa.table(
+        {
+            "case_id": _fixed_strings(np.array(ord("C"), np.uint8), id_num),
+            "hospital_id": name_arr.take(pa.array(hosp)),
+            "settled": pa.array(settled),
+            "payment": cents_array(pay, settled),
+            "total_cost": cents_array(cost, cost_valid),
+            "referral_from": _fixed_strings(ref_prefix, ref_num, ref_valid),
+            "rw": scaled_array(rw_units, RW_DECIMALS, settled),
+        }
+    )
 
     # ---- the model: budgets near an estimate of each alliance's claims
     absorbed = np.zeros(n, np.bool_)
@@ -340,10 +384,20 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
     alliances_ = []
     for k in range(A):
         slots = range(k * M, (k + 1) * M)
-        members = tuple(sorted(
-            (Member(names[g], int(hosp_level[g]), "lead" if g == k * M else "member",
-                    LEVEL_COEF[int(hosp_level[g])]) for g in slots),
-            key=lambda m: m.hospital_id))
+        members = tuple(
+            sorted(
+                (
+                    Member(
+                        names[g],
+                        int(hosp_level[g]),
+                        "lead" if g == k * M else "member",
+                        LEVEL_COEF[int(hosp_level[g])],
+                    )
+                    for g in slots
+                ),
+                key=lambda m: m.hospital_id,
+            )
+        )
         lead = names[k * M]
         upper = tuple(sorted(names[g] for g in range(k * M, k * M + 1 + n2)))
         target = int(claims[k] * factor[k])
@@ -359,29 +413,50 @@ def generate(n_cases: int = 5_000_000, n_alliances: int = 250, members_per_allia
         c = float(claims[k])
         if k % 4 == 3:
             q = (Decimal("0.5") / n2).quantize(two, rounding="ROUND_DOWN")
-            shares = tuple(sorted([(lead, Decimal(1) - q * n2)]
-                                  + [(h, q) for h in upper if h != lead]))
+            shares = tuple(
+                sorted([(lead, Decimal(1) - q * n2)] + [(h, q) for h in upper if h != lead])
+            )
             joint = JointService("远程会诊", int(c * 0.003 * share_cost[k, 2]), shares=shares)
         else:
-            joint = JointService("远程会诊", int(c * 0.003 * share_cost[k, 2]),
-                                 lead_share=Decimal("0.4"))
-        alliances_.append(Alliance(
-            f"YGT{k + 1:03d}", members, basis, f"第{k + 1}医共体", budget, enrolled,
-            per_person,
-            shared_costs=(SharedCost("信息平台运维", int(c * 0.004 * share_cost[k, 0])),
-                          SharedCost("区域检验中心", int(c * 0.002 * share_cost[k, 1]), upper)),
-            joint_services=(joint,),
-            cost_increases=(CostIncrease("耗材涨价", int(c * 0.0015 * share_cost[k, 3]),
-                                         Decimal("0.6")),)))
+            joint = JointService(
+                "远程会诊", int(c * 0.003 * share_cost[k, 2]), lead_share=Decimal("0.4")
+            )
+        alliances_.append(
+            Alliance(
+                f"YGT{k + 1:03d}",
+                members,
+                basis,
+                f"第{k + 1}医共体",
+                budget,
+                enrolled,
+                per_person,
+                shared_costs=(
+                    SharedCost("信息平台运维", int(c * 0.004 * share_cost[k, 0])),
+                    SharedCost("区域检验中心", int(c * 0.002 * share_cost[k, 1]), upper),
+                ),
+                joint_services=(joint,),
+                cost_increases=(
+                    CostIncrease("耗材涨价", int(c * 0.0015 * share_cost[k, 3]), Decimal("0.6")),
+                ),
+            )
+        )
     rules = AllianceRules(
         up_referrer_share=Decimal(up_referrer_share),
-        down_sender_share=Decimal(down_sender_share), down_share_losses=down_share_losses,
-        volume=volume, share_by=share_by,
+        down_sender_share=Decimal(down_sender_share),
+        down_share_losses=down_share_losses,
+        volume=volume,
+        share_by=share_by,
         package=PeriodRules(
-            retention=(RetentionBand(Decimal("0.10"), Decimal("1")),
-                       RetentionBand(None, Decimal("0.5"))),
-            overspend=(OverspendBand(Decimal("0.10"), Decimal("0.5")),
-                       OverspendBand(None, Decimal("0")))))
+            retention=(
+                RetentionBand(Decimal("0.10"), Decimal("1")),
+                RetentionBand(None, Decimal("0.5")),
+            ),
+            overspend=(
+                OverspendBand(Decimal("0.10"), Decimal("0.5")),
+                OverspendBand(None, Decimal("0")),
+            ),
+        ),
+    )
     model = AllianceModel.of(alliances_, rules, id=f"province-{A}x{M}-seed{seed}")
     return Province(table, model, int(outside.sum()), planned, time.perf_counter() - t0)
 
@@ -424,8 +499,9 @@ def _group_sum(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def largest_remainder(total: int, weights: list[Fraction], ids: list[str],
-                      order: list[int] | None = None) -> list[int]:
+def largest_remainder(
+    total: int, weights: list[Fraction], ids: list[str], order: list[int] | None = None
+) -> list[int]:
     """The spec's rounding rule, written again from the docstring (reference only).
 
     ``order``: tie-break rank per party (default: binary order of ``ids``)."""
@@ -438,8 +514,13 @@ def largest_remainder(total: int, weights: list[Fraction], ids: list[str],
     exact = [total * w / s for w in weights]
     base = [x.numerator // x.denominator for x in exact]
     left = total - sum(base)
-    rank = order if order is not None else [
-        sorted(range(len(ids)), key=lambda i: ids[i].encode()).index(i) for i in range(len(ids))]
+    rank = (
+        order
+        if order is not None
+        else [
+            sorted(range(len(ids)), key=lambda i: ids[i].encode()).index(i) for i in range(len(ids))
+        ]
+    )
     by = sorted(range(len(ids)), key=lambda i: (-(exact[i] - base[i]), rank[i]))
     for i in by[:left]:
         base[i] += 1
@@ -454,8 +535,9 @@ def split2(total: int, share: Fraction, payee: str, payer: str) -> int:
     num, den = share.numerator, share.denominator
     mine, r_mine = divmod(total * num, den)
     theirs, r_theirs = divmod(total * (den - num), den)
-    if total - mine - theirs and (r_mine > r_theirs or (
-            r_mine == r_theirs and payee.encode() < payer.encode())):
+    if total - mine - theirs and (
+        r_mine > r_theirs or (r_mine == r_theirs and payee.encode() < payer.encode())
+    ):
         mine += 1
     return mine
 
@@ -494,19 +576,41 @@ def identities(res: Any, table: pa.Table | None = None) -> tuple[list[str], dict
     bad: list[str] = []
     members = _rows(res.members)
     alliances = {r["alliance_id"]: r for r in _rows(res.alliances)}
-    money_m = ("own_payment", "referred_up", "up_received", "up_paid_out", "down_received",
-               "down_paid_out", "claims", "package_adjustment", "shared_costs",
-               "joint_revenue", "cost_increase", "net")
+    money_m = (
+        "own_payment",
+        "referred_up",
+        "up_received",
+        "up_paid_out",
+        "down_received",
+        "down_paid_out",
+        "claims",
+        "package_adjustment",
+        "shared_costs",
+        "joint_revenue",
+        "cost_increase",
+        "net",
+    )
     tot: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     out = paid_out_sign(res)
     for m in members:
         c = {k: _int(m[k]) for k in money_m}
-        claims = (c["own_payment"] + c["referred_up"] + c["up_received"]
-                  - out * c["up_paid_out"] + c["down_received"] - out * c["down_paid_out"])
+        claims = (
+            c["own_payment"]
+            + c["referred_up"]
+            + c["up_received"]
+            - out * c["up_paid_out"]
+            + c["down_received"]
+            - out * c["down_paid_out"]
+        )
         if claims != c["claims"]:
             bad.append(f"member {m['hospital_id']}: claims {c['claims']} != parts {claims}")
-        net = (c["claims"] + c["package_adjustment"] + c["shared_costs"] + c["joint_revenue"]
-               + c["cost_increase"])
+        net = (
+            c["claims"]
+            + c["package_adjustment"]
+            + c["shared_costs"]
+            + c["joint_revenue"]
+            + c["cost_increase"]
+        )
         if net != c["net"]:
             bad.append(f"member {m['hospital_id']}: net {c['net']} != parts {net}")
         for k, v in c.items():
@@ -538,38 +642,50 @@ def identities(res: Any, table: pa.Table | None = None) -> tuple[list[str], dict
     paid_n = np.bincount(codes[sel], minlength=len(names))
     if (claim_valid != (codes >= 0)).any():
         bad.append("claim is null on a row with an alliance, or set on a row without")
-    by_case = {a: (int(paid_sum[i]), int(claim_sum[i]), int(paid_n[i]))
-               for i, a in enumerate(names)}
+    by_case = {
+        a: (int(paid_sum[i]), int(claim_sum[i]), int(paid_n[i])) for i, a in enumerate(names)
+    }
     if not pa.types.is_boolean(paid.type):
         bad.append(f"paid is {paid.type}")
 
     for a, r in alliances.items():
         t = tot[a]
-        for k, col in (("net", "net"), ("claims", "claims"),
-                       ("package_adjustment", "package_adjustment"),
-                       ("shared_costs", "shared_costs"), ("joint_revenue", "joint_revenue"),
-                       ("cost_increase", "cost_increase_members")):
+        for k, col in (
+            ("net", "net"),
+            ("claims", "claims"),
+            ("package_adjustment", "package_adjustment"),
+            ("shared_costs", "shared_costs"),
+            ("joint_revenue", "joint_revenue"),
+            ("cost_increase", "cost_increase_members"),
+        ):
             if t[k] != _int(r[col]):
-                bad.append(f"alliance {a}: Σ member {k} {t[k]} != alliance {col} "
-                           f"{_int(r[col])}")
+                bad.append(f"alliance {a}: Σ member {k} {t[k]} != alliance {col} {_int(r[col])}")
         if t["members"] != r["members"]:
             bad.append(f"alliance {a}: {t['members']} member rows, members = {r['members']}")
         ps, cs, pn = by_case.get(a, (0, 0, 0))
         if _int(r["claims"]) != ps or cs != ps:
-            bad.append(f"alliance {a}: claims {_int(r['claims'])}, Σ paid payment {ps}, "
-                       f"Σ claim {cs}")
+            bad.append(
+                f"alliance {a}: claims {_int(r['claims'])}, Σ paid payment {ps}, Σ claim {cs}"
+            )
         if pn != r["paid_cases"]:
             bad.append(f"alliance {a}: paid_cases {r['paid_cases']} != {pn} paid rows")
         claims, adj = _int(r["claims"]), _int(r["package_adjustment"])
         if _int(r["package"]) != claims + adj:
             bad.append(f"alliance {a}: package != claims + package_adjustment")
-        net = _int(r["package"]) + _int(r["shared_costs"]) + _int(r["joint_revenue"]) + \
-            _int(r["cost_increase_members"])
+        net = (
+            _int(r["package"])
+            + _int(r["shared_costs"])
+            + _int(r["joint_revenue"])
+            + _int(r["cost_increase_members"])
+        )
         if net != _int(r["net"]):
-            bad.append(f"alliance {a}: net {_int(r['net'])} != package + shared + joint + "
-                       f"members' increase {net}")
-        if abs(_int(r["cost_increase_members"])) + abs(_int(r["cost_increase_suppliers"])) \
-                != abs(_int(r["cost_increase_total"])):
+            bad.append(
+                f"alliance {a}: net {_int(r['net'])} != package + shared + joint + "
+                f"members' increase {net}"
+            )
+        if abs(_int(r["cost_increase_members"])) + abs(_int(r["cost_increase_suppliers"])) != abs(
+            _int(r["cost_increase_total"])
+        ):
             bad.append(f"alliance {a}: cost increase members + suppliers != total")
         if r["budget"] is None:
             if adj != 0:
@@ -582,8 +698,10 @@ def identities(res: Any, table: pa.Table | None = None) -> tuple[list[str], dict
             if (sur, over) != (max(bal, 0), max(-bal, 0)):
                 bad.append(f"alliance {a}: surplus/overspend {sur}/{over}, balance {bal}")
             if kept + ret != sur or fund + mine != over or adj != kept - mine:
-                bad.append(f"alliance {a}: bands do not add up: kept {kept} returned {ret} "
-                           f"fund {fund} alliance {mine} adjustment {adj}")
+                bad.append(
+                    f"alliance {a}: bands do not add up: kept {kept} returned {ret} "
+                    f"fund {fund} alliance {mine} adjustment {adj}"
+                )
 
     # transfers and items against the member columns
     got: dict[tuple[str, str], int] = defaultdict(int)
@@ -591,27 +709,41 @@ def identities(res: Any, table: pa.Table | None = None) -> tuple[list[str], dict
         amt = _int(tr["amount"])
         got[(tr["payee_hospital_id"], f"{tr['kind']}_received")] += amt
         got[(tr["payer_hospital_id"], f"{tr['kind']}_paid_out")] += amt
-    item_kind = {"shared_cost": "shared_costs", "joint_service": "joint_revenue",
-                 "cost_increase": "cost_increase", "package_adjustment": "package_adjustment"}
+    item_kind = {
+        "shared_cost": "shared_costs",
+        "joint_service": "joint_revenue",
+        "cost_increase": "cost_increase",
+        "package_adjustment": "package_adjustment",
+    }
     for it in _rows(res.items):
         got[(it["hospital_id"], item_kind[it["kind"]])] += _int(it["amount"])
     for m in members:
-        for k in ("up_received", "up_paid_out", "down_received", "down_paid_out",
-                  *item_kind.values()):
+        for k in (
+            "up_received",
+            "up_paid_out",
+            "down_received",
+            "down_paid_out",
+            *item_kind.values(),
+        ):
             want = got[(m["hospital_id"], k)] * (out if k.endswith("_paid_out") else 1)
             if want != _int(m[k]):
-                bad.append(f"member {m['hospital_id']}: {k} {_int(m[k])} != transfers/items "
-                           f"{want}")
-    counts = {"alliances": len(alliances), "members": len(members), "cases": cases.num_rows,
-              "transfers": res.transfers.num_rows, "items": res.items.num_rows}
+                bad.append(f"member {m['hospital_id']}: {k} {_int(m[k])} != transfers/items {want}")
+    counts = {
+        "alliances": len(alliances),
+        "members": len(members),
+        "cases": cases.num_rows,
+        "transfers": res.transfers.num_rows,
+        "items": res.items.num_rows,
+    }
     return bad, counts
 
 
 # ------------------------------------------------------------------------------ reference
 
 
-def reference_check(res: Any, table: pa.Table, model: AllianceModel,
-                    max_report: int = 8) -> tuple[list[str], dict[str, Any]]:
+def reference_check(
+    res: Any, table: pa.Table, model: AllianceModel, max_report: int = 8
+) -> tuple[list[str], dict[str, Any]]:
     """Re-derive from the input and the spec (not from the result): each row's alliance, link
     kind, paid flag and paying case; every up and down transfer (base and amount, with the
     largest-remainder rule and its tie-break); each member's volume, own payment, referred_up
@@ -634,8 +766,9 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     in_a = mrow >= 0
     alli = np.where(in_a, m_alli[np.maximum(mrow, 0)], -1)
     lvl = np.where(in_a, m_level[np.maximum(mrow, 0)], 0)
-    settled = table.column("settled").combine_chunks().fill_null(False).to_numpy(
-        zero_copy_only=False)
+    settled = (
+        table.column("settled").combine_chunks().fill_null(False).to_numpy(zero_copy_only=False)
+    )
     pay, _ = cents(table.column("payment"))
     cost, cost_ok = cents(table.column("total_cost"))
 
@@ -646,13 +779,20 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     count = np.bincount(code, minlength=len(enc.dictionary))
     first = np.full(len(enc.dictionary), -1, np.int64)
     first[code[::-1]] = np.arange(n - 1, -1, -1)
-    rf = _text(table.column("referral_from")) if "referral_from" in table.column_names \
+    rf = (
+        _text(table.column("referral_from"))
+        if "referral_from" in table.column_names
         else pa.nulls(n, pa.string())
+    )
     # an empty text is no referral (split() reads it so; the spec does not say)
     rf = pc.if_else(pc.equal(rf, ""), pa.scalar(None, pa.string()), rf)
     has = rf.is_valid().to_numpy(zero_copy_only=False)
-    pcode = pc.index_in(rf, value_set=enc.dictionary).fill_null(-1).to_numpy(
-        zero_copy_only=False).astype(np.int64)
+    pcode = (
+        pc.index_in(rf, value_set=enc.dictionary)
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
     selfref = pc.fill_null(pc.equal(rf, ids), False).to_numpy(zero_copy_only=False)
     cnt = np.where(pcode >= 0, count[np.maximum(pcode, 0)], 0)
     parent = np.where(has & (cnt == 1), first[np.maximum(pcode, 0)], -1)
@@ -682,8 +822,10 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     # conflicts: of the up-children of one parent, the smallest case_id keeps the link
     cu = np.flatnonzero(up)
     if len(cu):
-        idkey = pc.sort_indices(pa.table({"p": parent[cu], "id": ids.take(pa.array(cu))}),
-                                sort_keys=[("p", "ascending"), ("id", "ascending")])
+        idkey = pc.sort_indices(
+            pa.table({"p": parent[cu], "id": ids.take(pa.array(cu))}),
+            sort_keys=[("p", "ascending"), ("id", "ascending")],
+        )
         cu = cu[idkey.to_numpy()]
         first_of_parent = np.ones(len(cu), np.bool_)
         first_of_parent[1:] = parent[cu[1:]] != parent[cu[:-1]]
@@ -703,21 +845,29 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
 
     # ---- compare the cases table
     cases = res.cases
-    got_kind = cases.column("link").combine_chunks().fill_null("none").to_numpy(
-        zero_copy_only=False).astype(object)
+    got_kind = (
+        cases.column("link")
+        .combine_chunks()
+        .fill_null("none")
+        .to_numpy(zero_copy_only=False)
+        .astype(object)
+    )
     diff = np.flatnonzero((got_kind != kind) & in_a)
     if len(diff):
         ex = [(ids[int(i)].as_py(), kind[i], got_kind[i]) for i in diff[:max_report]]
-        bad.append(f"link kind differs on {len(diff)} alliance rows "
-                   f"(case, expected, got): {ex}")
-    out_kinds = dict(zip(*np.unique(got_kind[~in_a & has].astype(str), return_counts=True),
-                         strict=True)) if (~in_a & has).any() else {}
-    got_paid = cases.column("paid").combine_chunks().fill_null(False).to_numpy(
-        zero_copy_only=False)
+        bad.append(f"link kind differs on {len(diff)} alliance rows (case, expected, got): {ex}")
+    out_kinds = (
+        dict(zip(*np.unique(got_kind[~in_a & has].astype(str), return_counts=True), strict=True))
+        if (~in_a & has).any()
+        else {}
+    )
+    got_paid = cases.column("paid").combine_chunks().fill_null(False).to_numpy(zero_copy_only=False)
     diff = np.flatnonzero(got_paid != paid)
     if len(diff):
-        bad.append(f"paid differs on {len(diff)} rows, e.g. "
-                   f"{[ids[int(i)].as_py() for i in diff[:max_report]]}")
+        bad.append(
+            f"paid differs on {len(diff)} rows, e.g. "
+            f"{[ids[int(i)].as_py() for i in diff[:max_report]]}"
+        )
     into = _text(cases.column("absorbed_into"))
     exp_into = pa.array(np.where(absorbed, pay_row, 0)).cast(pa.int64())
     exp_into = ids.take(exp_into)
@@ -726,16 +876,18 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
         ne = pc.fill_null(pc.not_equal(into, exp_into), True).to_numpy(zero_copy_only=False)
         ne &= absorbed | into.is_valid().to_numpy(zero_copy_only=False)
         rows_ = np.flatnonzero(ne)
-        ex = [(ids[int(i)].as_py(), exp_into[int(i)].as_py(), into[int(i)].as_py())
-              for i in rows_[:max_report]]
-        bad.append(f"absorbed_into differs on {len(rows_)} rows (case, expected, got), e.g. "
-                   f"{ex}")
+        ex = [
+            (ids[int(i)].as_py(), exp_into[int(i)].as_py(), into[int(i)].as_py())
+            for i in rows_[:max_report]
+        ]
+        bad.append(f"absorbed_into differs on {len(rows_)} rows (case, expected, got), e.g. {ex}")
     got_aid = cases.column("alliance_id").combine_chunks()
     a_ids = pa.array([a.id for a in model.alliances], pa.string())
     exp_aid = a_ids.take(pa.array(np.where(in_a, alli, 0))).to_numpy(zero_copy_only=False)
     got_aid_np = got_aid.fill_null("").to_numpy(zero_copy_only=False)
-    if ((got_aid_np != np.where(in_a, exp_aid, "")).any()
-            or not np.array_equal(got_aid.is_null().to_numpy(zero_copy_only=False), ~in_a)):
+    if (got_aid_np != np.where(in_a, exp_aid, "")).any() or not np.array_equal(
+        got_aid.is_null().to_numpy(zero_copy_only=False), ~in_a
+    ):
         bad.append("alliance_id of the cases differs from the members' alliances")
 
     # ---- transfers: every up link from the paying case back, every down link
@@ -760,8 +912,13 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
             p = int(parent[c])
             payee, payer = hid[member_of[p]], hid[member_of[c]]
             x = split2(int(base[c]), s_up, payee, payer)
-            expected[("up", name[c], name[p])] = (name[int(pay_row[c])], int(base[c]), x,
-                                                  payer, payee)
+            expected[("up", name[c], name[p])] = (
+                name[int(pay_row[c])],
+                int(base[c]),
+                x,
+                payer,
+                payee,
+            )
             if up[p] and kind[p] == "up":  # the parent is itself the child of an up link
                 base[p] = x
                 nxt.append(p)
@@ -776,27 +933,40 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
         if u < 0 and not rules.down_share_losses:
             continue
         payee, payer = hid[member_of[p]], hid[member_of[c]]
-        expected[("down", name[c], name[p])] = (name[c], u, split2(u, s_down, payee, payer),
-                                                payer, payee)
+        expected[("down", name[c], name[p])] = (
+            name[c],
+            u,
+            split2(u, s_down, payee, payer),
+            payer,
+            payee,
+        )
     got_tr = {}
     for tr in _rows(res.transfers):
         key = (tr["kind"], tr["child_case_id"], tr["parent_case_id"])
-        got_tr[key] = (tr["case_id"], _int(tr["base"]), _int(tr["amount"]),
-                       tr["payer_hospital_id"], tr["payee_hospital_id"])
+        got_tr[key] = (
+            tr["case_id"],
+            _int(tr["base"]),
+            _int(tr["amount"]),
+            tr["payer_hospital_id"],
+            tr["payee_hospital_id"],
+        )
     if len(got_tr) != res.transfers.num_rows:
         bad.append(f"transfers has {res.transfers.num_rows} rows for {len(got_tr)} links")
     zero_ok = {k for k, v in got_tr.items() if k not in expected and v[2] == 0 and v[1] <= 0}
     missing_tr = [k for k in expected if k not in got_tr]
     extra_tr = [k for k in got_tr if k not in expected and k not in zero_ok]
-    wrong_tr = [(k, expected[k], got_tr[k]) for k in expected if k in got_tr
-                and got_tr[k] != expected[k]]
+    wrong_tr = [
+        (k, expected[k], got_tr[k]) for k in expected if k in got_tr and got_tr[k] != expected[k]
+    ]
     if missing_tr:
         bad.append(f"{len(missing_tr)} transfers missing, e.g. {missing_tr[:max_report]}")
     if extra_tr:
         bad.append(f"{len(extra_tr)} unexpected transfers, e.g. {extra_tr[:max_report]}")
     if wrong_tr:
-        bad.append(f"{len(wrong_tr)} transfers differ ((kind, child, parent), expected "
-                   f"(case, base, amount, payer, payee), got), e.g. {wrong_tr[:max_report]}")
+        bad.append(
+            f"{len(wrong_tr)} transfers differ ((kind, child, parent), expected "
+            f"(case, base, amount, payer, payee), got), e.g. {wrong_tr[:max_report]}"
+        )
 
     # ---- members: volume, own payment, referred_up, transfer totals, claims
     nm = len(hid)
@@ -814,9 +984,14 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     for (k, _c, _p), (_case, _b, amt, payer, payee) in expected.items():
         flows[(payee, f"{k}_received")] += amt
         flows[(payer, f"{k}_paid_out")] += amt
-    claims = {h: int(own[i] + referred[i]) + flows[(h, "up_received")]
-              - flows[(h, "up_paid_out")] + flows[(h, "down_received")]
-              - flows[(h, "down_paid_out")] for i, h in enumerate(hid)}
+    claims = {
+        h: int(own[i] + referred[i])
+        + flows[(h, "up_received")]
+        - flows[(h, "up_paid_out")]
+        + flows[(h, "down_received")]
+        - flows[(h, "down_paid_out")]
+        for i, h in enumerate(hid)
+    }
     got_m = {r["hospital_id"]: r for r in _rows(res.members)}
     idx = {h: i for i, h in enumerate(hid)}
     out = paid_out_sign(res)
@@ -825,8 +1000,12 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
         if r is None:
             bad.append(f"member {h} missing from members")
             continue
-        exp = {"own_payment": int(own[i]), "referred_up": int(referred[i]),
-               "claims": claims[h], "settled_cases": int(vol_cases[i])}
+        exp = {
+            "own_payment": int(own[i]),
+            "referred_up": int(referred[i]),
+            "claims": claims[h],
+            "settled_cases": int(vol_cases[i]),
+        }
         for k in ("up_received", "up_paid_out", "down_received", "down_paid_out"):
             exp[k] = flows[(h, k)] * (out if k.endswith("_paid_out") else 1)
         for k, v in exp.items():
@@ -844,50 +1023,70 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
     joint_lead_off = 0
     for a in model.alliances:
         ms = [m.hospital_id for m in a.members]
-        cv = {m.hospital_id: Fraction(m.coefficient) * vol[idx[m.hospital_id]]
-              for m in a.members}
+        cv = {m.hospital_id: Fraction(m.coefficient) * vol[idx[m.hospital_id]] for m in a.members}
         coef = {m.hospital_id: Fraction(m.coefficient) for m in a.members}
 
-        def alloc(total: int, who: list[str], w: dict[str, Fraction] = cv,
-                  _coef: dict[str, Fraction] = coef) -> dict[str, int]:
+        def alloc(
+            total: int,
+            who: list[str],
+            w: dict[str, Fraction] = cv,
+            _coef: dict[str, Fraction] = coef,
+        ) -> dict[str, int]:
             ws = [w[h] for h in who]
             if sum(ws) == 0:
                 ws = [_coef[h] for h in who]
             return dict(zip(who, largest_remainder(total, ws, who), strict=True))
 
-        def compare(kind_: str, item: str, exp: dict[str, int], aid: str = a.id,
-                    ms: list[str] = ms) -> None:
+        def compare(
+            kind_: str, item: str, exp: dict[str, int], aid: str = a.id, ms: list[str] = ms
+        ) -> None:
             for h in ms:
                 g = got_items.get((kind_, item, h), 0)
                 if g != exp.get(h, 0):
-                    bad.append(f"alliance {aid} {kind_} {item!r} {h}: {g}, expected "
-                               f"{exp.get(h, 0)}")
+                    bad.append(
+                        f"alliance {aid} {kind_} {item!r} {h}: {g}, expected {exp.get(h, 0)}"
+                    )
 
         for sc in a.shared_costs:
             who = list(sc.members) if sc.members else ms
             compare("shared_cost", sc.name, {h: -v for h, v in alloc(sc.amount, who).items()})
         for ci in a.cost_increases:
-            part = largest_remainder(ci.amount, [Fraction(ci.member_share),
-                                                 1 - Fraction(ci.member_share)],
-                                     ["members", "suppliers"], order=[0, 1])[0]
+            part = largest_remainder(
+                ci.amount,
+                [Fraction(ci.member_share), 1 - Fraction(ci.member_share)],
+                ["members", "suppliers"],
+                order=[0, 1],
+            )[0]
             compare("cost_increase", ci.name, {h: -v for h, v in alloc(part, ms).items()})
         for js in a.joint_services:
             got_js = {h: got_items.get(("joint_service", js.name, h), 0) for h in ms}
             if sum(got_js.values()) != js.revenue:
-                bad.append(f"alliance {a.id} joint {js.name}: Σ {sum(got_js.values())} != "
-                           f"revenue {js.revenue}")
+                bad.append(
+                    f"alliance {a.id} joint {js.name}: Σ {sum(got_js.values())} != "
+                    f"revenue {js.revenue}"
+                )
             if js.shares is not None:
-                exp = dict(zip([h for h, _ in js.shares], largest_remainder(
-                    js.revenue, [Fraction(s) for _, s in js.shares],
-                    [h for h, _ in js.shares]), strict=True))
+                exp = dict(
+                    zip(
+                        [h for h, _ in js.shares],
+                        largest_remainder(
+                            js.revenue,
+                            [Fraction(s) for _, s in js.shares],
+                            [h for h, _ in js.shares],
+                        ),
+                        strict=True,
+                    )
+                )
                 compare("joint_service", js.name, exp)
             else:
                 lead = a.lead.hospital_id
                 off = abs(got_js[lead] - js.revenue * Fraction(js.lead_share))
                 joint_lead_off = max(joint_lead_off, int(off >= 1))
                 if off >= 1:
-                    bad.append(f"alliance {a.id} joint {js.name}: lead {got_js[lead]}, "
-                               f"expected ≈ {float(js.revenue * Fraction(js.lead_share)):.2f}")
+                    bad.append(
+                        f"alliance {a.id} joint {js.name}: lead {got_js[lead]}, "
+                        f"expected ≈ {float(js.revenue * Fraction(js.lead_share)):.2f}"
+                    )
         ga = got_a[a.id]
         cl = sum(claims[h] for h in ms)
         if _int(ga["claims"]) != cl:
@@ -904,17 +1103,24 @@ def reference_check(res: Any, table: pa.Table, model: AllianceModel,
             if _int(ga["budget"]) != a.budget:
                 bad.append(f"alliance {a.id}: budget {ga['budget']}, expected {a.budget}")
         if _int(ga["package_adjustment"]) != adj:
-            bad.append(f"alliance {a.id}: package_adjustment {_int(ga['package_adjustment'])}"
-                       f", expected {adj}")
+            bad.append(
+                f"alliance {a.id}: package_adjustment {_int(ga['package_adjustment'])}"
+                f", expected {adj}"
+            )
         if adj:
-            w = cv if rules.share_by == "coefficient_volume" else {
-                h: Fraction(claims[h]) for h in ms}
+            w = (
+                cv
+                if rules.share_by == "coefficient_volume"
+                else {h: Fraction(claims[h]) for h in ms}
+            )
             compare("package_adjustment", "package", alloc(adj, ms, w))
-    figures = {"links": dict(zip(*np.unique(kind[has].astype(str), return_counts=True),
-                                 strict=True)),
-               "links_of_rows_in_no_alliance": out_kinds,
-               "transfers": len(expected), "absorbed": int(absorbed.sum()),
-               "paid": int(paid.sum())}
+    figures = {
+        "links": dict(zip(*np.unique(kind[has].astype(str), return_counts=True), strict=True)),
+        "links_of_rows_in_no_alliance": out_kinds,
+        "transfers": len(expected),
+        "absorbed": int(absorbed.sum()),
+        "paid": int(paid.sum()),
+    }
     return bad, figures
 
 
@@ -934,9 +1140,10 @@ def _units(column: Any, scale: int) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
 
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not (pa.types.is_decimal128(arr.type) and arr.type.scale == scale
-            and arr.type.precision <= 18):
+    if not (
+        pa.types.is_decimal128(arr.type) and arr.type.scale == scale and arr.type.precision <= 18
+    ):
         raise TypeError(f"expected decimal128(≤18, {scale}), got {arr.type}")
-    words = np.frombuffer(arr.buffers()[1], np.int64)[2 * arr.offset:2 * (arr.offset + len(arr))]
+    words = np.frombuffer(arr.buffers()[1], np.int64)[2 * arr.offset : 2 * (arr.offset + len(arr))]
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     return np.where(valid, words[0::2], 0), valid

@@ -40,8 +40,13 @@ ID_COLUMN = "Index"
 CODE_COLUMNS = ("ICD10_DRGS", "ICD9_DRGS")
 EMPTY_IS_ONE = {"ICD10_DRGS": True, "ICD9_DRGS": False}
 #: naive status -> drgkit status (the brief's mapping)
-STATUS_MAP = {"SUCCESS": "ok", "FAIL": "ungroupable", "QY": "ambiguous",
-              "CHECK_FAILED": "invalid", "ERROR": "invalid"}
+STATUS_MAP = {
+    "SUCCESS": "ok",
+    "FAIL": "ungroupable",
+    "QY": "ambiguous",
+    "CHECK_FAILED": "invalid",
+    "ERROR": "invalid",
+}
 GROUPED = ("ok", "ambiguous")  # statuses whose drg must agree
 DEFAULT_ROWS = 1_000_000
 
@@ -79,8 +84,10 @@ def missing_message() -> str | None:
     """Why the benchmarks cannot run (None when the data is there)."""
     for path in (ruleset_dir(), cases_csv()):
         if not path.exists():
-            return (f"shared reference data not found: {path} is missing; set DRGKIT_SHARED "
-                    "to the folder holding rulesets/ and oracle/")
+            return (
+                f"shared reference data not found: {path} is missing; set DRGKIT_SHARED "
+                "to the folder holding rulesets/ and oracle/"
+            )
     return None
 
 
@@ -121,7 +128,9 @@ def read_base(path: Path | None = None) -> pa.Table:
         path,
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
-            strings_can_be_null=False, quoted_strings_can_be_null=False),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     ).combine_chunks()
 
 
@@ -226,16 +235,30 @@ def read_expected(path: Path | None = None) -> tuple[list[str], list[str]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pacsv.read_csv(path or expected_csv(), convert_options=pacsv.ConvertOptions(
-        column_types={"Index": pa.string(), "status": pa.string(), "drg": pa.string(),
-                      "mdc": pa.string(), "adrg": pa.string()},
-        strings_can_be_null=False))
+    table = pacsv.read_csv(
+        path or expected_csv(),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                "Index": pa.string(),
+                "status": pa.string(),
+                "drg": pa.string(),
+                "mdc": pa.string(),
+                "adrg": pa.string(),
+            },
+            strings_can_be_null=False,
+        ),
+    )
     statuses = [STATUS_MAP[s] for s in table.column("status").to_pylist()]
     return statuses, table.column("drg").to_pylist()
 
 
-def compare(result: pa.Table, input_ids: pa.Array | pa.ChunkedArray | None,
-            statuses: list[str], drgs: list[str], n_base: int) -> dict:
+def compare(
+    result: pa.Table,
+    input_ids: pa.Array | pa.ChunkedArray | None,
+    statuses: list[str],
+    drgs: list[str],
+    n_base: int,
+) -> dict:
     """Compare drgkit results row by row with expectations per base case.
 
     Row ``i`` of ``result`` is base case ``i % n_base``; only base cases with an expectation
@@ -252,8 +275,9 @@ def compare(result: pa.Table, input_ids: pa.Array | pa.ChunkedArray | None,
     take = pa.array(base[mask])
     sel = pa.array(mask)
     got_status = pc.filter(result.column("status"), sel)
-    got_status = got_status.cast(pa.string()) if pa.types.is_dictionary(
-        got_status.type) else got_status
+    got_status = (
+        got_status.cast(pa.string()) if pa.types.is_dictionary(got_status.type) else got_status
+    )
     got_drg = pc.filter(result.column("drg"), sel)
     exp_status = pa.array(statuses, pa.string()).take(take)
     exp_drg = pa.array(drgs, pa.string()).take(take)
@@ -262,20 +286,31 @@ def compare(result: pa.Table, input_ids: pa.Array | pa.ChunkedArray | None,
     bad_drg = pc.and_(grouped, pc.invert(pc.equal(got_drg, exp_drg)))
     bad = pc.or_(bad_status, bad_drg)
     n_bad = int(pc.sum(bad.cast(pa.int64())).as_py() or 0)
-    report = {"rows": rows, "compared": int(mask.sum()), "mismatches": n_bad,
-              "ids_ok": None, "examples": []}
+    report = {
+        "rows": rows,
+        "compared": int(mask.sum()),
+        "mismatches": n_bad,
+        "ids_ok": None,
+        "examples": [],
+    }
     if input_ids is not None:
         got_ids = result.column("case_id")
-        report["ids_ok"] = bool(len(got_ids) == len(input_ids) and pc.all(
-            pc.equal(got_ids, input_ids)).as_py())
+        report["ids_ok"] = bool(
+            len(got_ids) == len(input_ids) and pc.all(pc.equal(got_ids, input_ids)).as_py()
+        )
     if n_bad:
         rows_compared = np.flatnonzero(mask)
         where = np.flatnonzero(bad.to_numpy(zero_copy_only=False))[:3]
         for j in where:
             i = int(rows_compared[j])
-            report["examples"].append({
-                "row": i, "case_id": result.column("case_id")[i].as_py(),
-                "status": got_status[int(j)].as_py(), "drg": got_drg[int(j)].as_py(),
-                "expected_status": exp_status[int(j)].as_py(),
-                "expected_drg": exp_drg[int(j)].as_py()})
+            report["examples"].append(
+                {
+                    "row": i,
+                    "case_id": result.column("case_id")[i].as_py(),
+                    "status": got_status[int(j)].as_py(),
+                    "drg": got_drg[int(j)].as_py(),
+                    "expected_status": exp_status[int(j)].as_py(),
+                    "expected_drg": exp_drg[int(j)].as_py(),
+                }
+            )
     return report

@@ -41,8 +41,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if getattr(opt, "benchmark_only", False) or getattr(opt, "benchmark_enable", False):
         return
     here = Path(__file__).resolve().parent
-    skip = pytest.mark.skip(reason="grouping benchmarks run only with --benchmark-only "
-                                   "(python -m pytest benchmarks --benchmark-only)")
+    skip = pytest.mark.skip(
+        reason="grouping benchmarks run only with --benchmark-only "
+        "(python -m pytest benchmarks --benchmark-only)"
+    )
     for item in items:
         if here in Path(item.path).resolve().parents:
             item.add_marker(skip)
@@ -51,8 +53,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """A short cases/s table after pytest-benchmark's own."""
     session = getattr(config, "_benchmarksession", None)
-    benches = [b for b in getattr(session, "benchmarks", []) or []
-               if getattr(b, "extra_info", None)]
+    benches = [
+        b for b in getattr(session, "benchmarks", []) or [] if getattr(b, "extra_info", None)
+    ]
     if not benches:
         return
     tr = terminalreporter
@@ -60,10 +63,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for b in sorted(benches, key=lambda b: b.name):
         info = b.extra_info
         if "cases_per_s" in info:
-            tr.write_line(f"{b.name:<52} {info.get('rows', 0):>10,} cases  "
-                          f"{info['cases_per_s']:>12,.0f} cases/s (best of "
-                          f"{info.get('rounds', '?')}, mean {info.get('cases_per_s_mean', 0):,.0f})"
-                          f"  check: {info.get('check', '-')}")
+            tr.write_line(
+                f"{b.name:<52} {info.get('rows', 0):>10,} cases  "
+                f"{info['cases_per_s']:>12,.0f} cases/s (best of "
+                f"{info.get('rounds', '?')}, mean {info.get('cases_per_s_mean', 0):,.0f})"
+                f"  check: {info.get('check', '-')}"
+            )
         elif "seconds" in info:
             tr.write_line(f"{b.name:<52} {info['seconds'] * 1000:>10.1f} ms (best)")
 

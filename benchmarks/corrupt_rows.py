@@ -45,19 +45,19 @@ ROOT = Path(__file__).resolve().parents[1]
 #: damage kinds, applied in turn to the chosen lines. "huge_field" is capped (each one is
 #: 2 MB) and "truncated_last_line" happens once, to the last line.
 KINDS = (
-    "unclosed_quote",      # a quoted field that never closes
-    "extra_field",         # one field too many
-    "missing_field",       # one field too few
-    "bad_utf8",            # bytes that are not UTF-8 in the case id
-    "nul_byte",            # a NUL byte in a field
-    "wrong_delimiter",     # ';' instead of ',' on this line
-    "stray_cr",            # a bare carriage return inside the line
-    "blank_line_before",   # an empty line inserted before this (good) line
-    "crlf",                # this line ends in CRLF, the others in LF
-    "text_in_numeric",     # the age is text
-    "duplicate_id",        # the case id of an earlier line
-    "missing_id",          # an empty case id
-    "huge_field",          # a 2 MB diagnoses field
+    "unclosed_quote",  # a quoted field that never closes
+    "extra_field",  # one field too many
+    "missing_field",  # one field too few
+    "bad_utf8",  # bytes that are not UTF-8 in the case id
+    "nul_byte",  # a NUL byte in a field
+    "wrong_delimiter",  # ';' instead of ',' on this line
+    "stray_cr",  # a bare carriage return inside the line
+    "blank_line_before",  # an empty line inserted before this (good) line
+    "crlf",  # this line ends in CRLF, the others in LF
+    "text_in_numeric",  # the age is text
+    "duplicate_id",  # the case id of an earlier line
+    "missing_id",  # an empty case id
+    "huge_field",  # a 2 MB diagnoses field
 )
 HUGE_FIELD_CAP = 3
 HUGE_FIELD_CHARS = 2_000_000
@@ -75,8 +75,9 @@ def make_clean_csv(rows: int, seed: int, path: Path) -> tuple[pa.Table, list[str
     return table, plain.schema.names
 
 
-def damage(clean: Path, damaged: Path, header: list[str], fraction: float, seed: int
-           ) -> tuple[dict[int, str], int]:
+def damage(
+    clean: Path, damaged: Path, header: list[str], fraction: float, seed: int
+) -> tuple[dict[int, str], int]:
     """Write ``damaged`` from ``clean``; returns {data index (0-based): kind} and the number of
     blank lines inserted."""
     lines = clean.read_bytes().split(b"\n")
@@ -85,8 +86,7 @@ def damage(clean: Path, damaged: Path, header: list[str], fraction: float, seed:
     head, data = lines[0], lines[1:]
     n = len(data)
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(n - 1, size=max(len(KINDS), int(n * fraction)) - 1,
-                                replace=False))
+    chosen = np.sort(rng.choice(n - 1, size=max(len(KINDS), int(n * fraction)) - 1, replace=False))
     age = header.index("age")
     diag = header.index("diagnoses")
     kinds: dict[int, str] = {}
@@ -155,8 +155,12 @@ def damage(clean: Path, damaged: Path, header: list[str], fraction: float, seed:
 
 
 def _cli_has_rejects() -> bool:
-    proc = subprocess.run([str(Path(sys.executable).with_name("drgkit")), "group", "--help"],
-                          capture_output=True, text=True, env=_env())
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("drgkit")), "group", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
     return "--rejects" in proc.stdout
 
 
@@ -174,29 +178,49 @@ def group(damaged: Path, out: Path, rejects: Path, library: bool) -> dict[str, A
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             summary = drgkit.group_file(damaged, out, "demo_2024", rejects=rejects)
-        return {"via": "drgkit.group_file", "rows_in": summary.rows_in,
-                "rows_out": summary.rows_out, "rows_rejected": summary.rows_rejected,
-                "blank_lines": summary.blank_lines}
-    cmd = [str(Path(sys.executable).with_name("drgkit")), "group", str(damaged), "-r",
-           "demo_2024", "-o", str(out), "--rejects", str(rejects), "--silent"]
+        return {
+            "via": "drgkit.group_file",
+            "rows_in": summary.rows_in,
+            "rows_out": summary.rows_out,
+            "rows_rejected": summary.rows_rejected,
+            "blank_lines": summary.blank_lines,
+        }
+    cmd = [
+        str(Path(sys.executable).with_name("drgkit")),
+        "group",
+        str(damaged),
+        "-r",
+        "demo_2024",
+        "-o",
+        str(out),
+        "--rejects",
+        str(rejects),
+        "--silent",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if proc.returncode != 0:
         raise SystemExit(f"drgkit group failed ({proc.returncode}):\n{proc.stderr}")
     return {"via": "drgkit group (CLI)"}
 
 
-def account(damaged: Path, out: Path, rejects: Path, kinds: dict[int, str], blanks: int,
-            n_clean: int) -> dict[str, Any]:
+def account(
+    damaged: Path, out: Path, rejects: Path, kinds: dict[int, str], blanks: int, n_clean: int
+) -> dict[str, Any]:
     """Match every output row and every reject back to its input line; per kind outcomes."""
     raw = damaged.read_bytes()
     physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
     result = pq.read_table(out, columns=["case_id", "status", "reason"])
     # the raw text of a rejected line may hold a carriage return (quoted in the CSV)
-    rej = pacsv.read_csv(rejects, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                         convert_options=pacsv.ConvertOptions(
-        column_types={"line": pa.int64(), "reason": pa.string(), "text": pa.string()}))
-    rejected_lines = dict(zip(rej.column("line").to_pylist(), rej.column("reason").to_pylist(),
-                              strict=True))
+    rej = pacsv.read_csv(
+        rejects,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"line": pa.int64(), "reason": pa.string(), "text": pa.string()}
+        ),
+    )
+    rejected_lines = dict(
+        zip(rej.column("line").to_pylist(), rej.column("reason").to_pylist(), strict=True)
+    )
     # physical line of each data index: +2 for the header and 1-based numbering, +1 for every
     # blank line inserted before it
     line_of: list[int] = []
@@ -209,8 +233,10 @@ def account(damaged: Path, out: Path, rejects: Path, kinds: dict[int, str], blan
     status = result.column("status").to_pylist()
     reason = pc.fill_null(result.column("reason").cast(pa.string()), "").to_pylist()
     if len(kept) != result.num_rows:
-        raise SystemExit(f"output has {result.num_rows} rows but {len(kept)} lines were "
-                         "neither rejected nor blank: a row is lost or invented")
+        raise SystemExit(
+            f"output has {result.num_rows} rows but {len(kept)} lines were "
+            "neither rejected nor blank: a row is lost or invented"
+        )
     row_of = {i: k for k, i in enumerate(kept)}
     outcomes: dict[str, Counter] = {kind: Counter() for kind in (*KINDS, "truncated_last_line")}
     for i, kind in kinds.items():
@@ -233,8 +259,13 @@ def account(damaged: Path, out: Path, rejects: Path, kinds: dict[int, str], blan
     }
 
 
-def run(rows: int, seed: int = 7, fraction: float = 0.05, workdir: Path | None = None,
-        library: bool = False) -> dict[str, Any]:
+def run(
+    rows: int,
+    seed: int = 7,
+    fraction: float = 0.05,
+    workdir: Path | None = None,
+    library: bool = False,
+) -> dict[str, Any]:
     """Generate, damage, group and account; returns the report (see :func:`account`)."""
     own = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="drgkit-corrupt-")) if own else Path(workdir)
@@ -250,8 +281,7 @@ def run(rows: int, seed: int = 7, fraction: float = 0.05, workdir: Path | None =
         t2 = time.perf_counter()
         report = account(damaged, out, rejects, kinds, blanks, rows)
         report["run"] = run_info
-        report["seconds"] = {"generate_and_damage": round(t1 - t0, 1),
-                             "group": round(t2 - t1, 1)}
+        report["seconds"] = {"generate_and_damage": round(t1 - t0, 1), "group": round(t2 - t1, 1)}
         return report
     finally:
         if own:
@@ -264,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the files in this folder")
-    parser.add_argument("--library", action="store_true",
-                        help="call drgkit.group_file instead of the drgkit CLI")
+    parser.add_argument(
+        "--library", action="store_true", help="call drgkit.group_file instead of the drgkit CLI"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     report = run(args.rows, args.seed, args.fraction, args.keep, args.library)
@@ -273,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0 if report["balanced"] else 1
     print(f"grouped via {report['run']['via']}")
-    print(f"physical lines   {report['physical_lines']:>12,}  (1 header + rows in + "
-          f"{report['blank_lines']:,} blank)")
+    print(
+        f"physical lines   {report['physical_lines']:>12,}  (1 header + rows in + "
+        f"{report['blank_lines']:,} blank)"
+    )
     print(f"rows in          {report['rows_in']:>12,}")
     print(f"rows out         {report['rows_out']:>12,}")
     print(f"rows rejected    {report['rows_rejected']:>12,}")

@@ -48,8 +48,7 @@ def _list_column(offsets: np.ndarray, ids: np.ndarray, codes: list[str]) -> pa.A
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
 
 
-def history(n: int = 10_000_000, seed: int = 0, n_dx: int = 6000,
-            n_proc: int = 800) -> pa.Table:
+def history(n: int = 10_000_000, seed: int = 0, n_dx: int = 6000, n_proc: int = 800) -> pa.Table:
     rng = np.random.default_rng(seed)
     dx_codes = _dx_codes(n_dx)
     proc_codes = _proc_codes(n_proc)
@@ -68,8 +67,11 @@ def history(n: int = 10_000_000, seed: int = 0, n_dx: int = 6000,
     total_sec = int(n_sec.sum())
     owner = np.repeat(np.arange(n), n_sec)
     usual = rng.random(total_sec) < 0.8
-    sec = np.where(usual, related[dx[owner], rng.integers(0, 3, size=total_sec)],
-                   rng.integers(0, n_proc, size=total_sec))
+    sec = np.where(
+        usual,
+        related[dx[owner], rng.integers(0, 3, size=total_sec)],
+        rng.integers(0, n_proc, size=total_sec),
+    )
     lengths = has_proc.astype(np.int64) + n_sec
     p_off = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=p_off[1:])
@@ -86,8 +88,12 @@ def history(n: int = 10_000_000, seed: int = 0, n_dx: int = 6000,
     np.logical_or.at(heavy, owner, (sec % 3) == 0)
     year = rng.choice(np.array([2021, 2022, 2023], np.int16), size=n, p=[0.3, 0.33, 0.37])
     level = rng.choice(np.array([1, 2, 3], np.int8), size=n, p=[0.35, 0.4, 0.25])
-    factor = proc_factor * np.where(heavy, 1.6, 1.0) * 1.05 ** (year - 2021) * np.array(
-        [0.0, 0.8, 1.0, 1.3])[level]
+    factor = (
+        proc_factor
+        * np.where(heavy, 1.6, 1.0)
+        * 1.05 ** (year - 2021)
+        * np.array([0.0, 0.8, 1.0, 1.3])[level]
+    )
     cost = np.maximum(np.rint(base * factor * rng.lognormal(0.0, 0.45, size=n)), 100)
     # second diagnosis: anything
     d_off = np.arange(0, 2 * n + 1, 2, dtype=np.int64)
@@ -101,18 +107,20 @@ def history(n: int = 10_000_000, seed: int = 0, n_dx: int = 6000,
     icu = np.where(rng.random(n) < 0.05, rng.integers(1, 40, size=n), 0)
     from drgkit._money import cents_array
 
-    return pa.table({
-        "case_id": pa.array(np.char.add("C", np.char.zfill(np.arange(n).astype(str), 9))),
-        "hospital_id": pa.array(np.char.add("H", (rng.integers(0, 400, size=n)).astype(str))),
-        "hospital_level": pa.array(level),
-        "year": pa.array(year),
-        "diagnoses": _list_column(d_off, d_ids, dx_codes),
-        "procedures": _list_column(p_off, p_ids, proc_codes),
-        "total_cost": cents_array(cost.astype(np.int64)),
-        "los": pa.array(rng.integers(1, 41, size=n).astype(np.int16)),
-        "age": pa.array(age.astype(np.int16)),
-        "age_days": pa.array(age_days.astype(np.int16), mask=age_days < 0),
-        "leaving_type": pa.array(np.where(rng.random(n) < 0.015, "5", "1")),
-        "icu_days": pa.array(icu.astype(np.int16)),
-        "cci": pa.array(np.minimum(rng.poisson(1.2, size=n), 7).astype(np.int8)),
-    })
+    return pa.table(
+        {
+            "case_id": pa.array(np.char.add("C", np.char.zfill(np.arange(n).astype(str), 9))),
+            "hospital_id": pa.array(np.char.add("H", (rng.integers(0, 400, size=n)).astype(str))),
+            "hospital_level": pa.array(level),
+            "year": pa.array(year),
+            "diagnoses": _list_column(d_off, d_ids, dx_codes),
+            "procedures": _list_column(p_off, p_ids, proc_codes),
+            "total_cost": cents_array(cost.astype(np.int64)),
+            "los": pa.array(rng.integers(1, 41, size=n).astype(np.int16)),
+            "age": pa.array(age.astype(np.int16)),
+            "age_days": pa.array(age_days.astype(np.int16), mask=age_days < 0),
+            "leaving_type": pa.array(np.where(rng.random(n) < 0.015, "5", "1")),
+            "icu_days": pa.array(icu.astype(np.int16)),
+            "cci": pa.array(np.minimum(rng.poisson(1.2, size=n), 7).astype(np.int8)),
+        }
+    )

@@ -56,13 +56,72 @@ DEMO_ALLIANCE = REPO / "drgkit" / "alliances" / "demo.toml"
 # ------------------------------------------------------------------------------ values
 
 #: field values that have broken parsers somewhere: signs, exponents, huge, unicode, NUL
-NASTY = ["", " ", "0", "-0", "1", "2", "-5", "45.5", "99999999999999999999", "1e309", "-1e309",
-         "nan", "NaN", "inf", "-inf", "1_0", "１２", "0x10", "+", "-", ".", "1.", ".5", "1e5",
-         "男", "女", "\x00", "\u200b", "\ufeff1", "=1+1", "@SUM(A1)", "'", '"', ",", "|", ";",
-         "\t", "a" * 300, "I10.x05", "i63.500", "I63.500;E03.900", "9" * 400]
-CODES = ["I63.500", "E03.900", "I20.800x001", "O42.000", "P28.500", "N80.100", "K62.100",
-         "S72.200", "J18.900", "C18.200", "74.0x00", "65.2500", "36.0600", "93.3900",
-         "45.4300x004", "17.3600", "", "ZZZ", "i63.500", " I63.500 "]
+NASTY = [
+    "",
+    " ",
+    "0",
+    "-0",
+    "1",
+    "2",
+    "-5",
+    "45.5",
+    "99999999999999999999",
+    "1e309",
+    "-1e309",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1_0",
+    "１２",
+    "0x10",
+    "+",
+    "-",
+    ".",
+    "1.",
+    ".5",
+    "1e5",
+    "男",
+    "女",
+    "\x00",
+    "\u200b",
+    "\ufeff1",
+    "=1+1",
+    "@SUM(A1)",
+    "'",
+    '"',
+    ",",
+    "|",
+    ";",
+    "\t",
+    "a" * 300,
+    "I10.x05",
+    "i63.500",
+    "I63.500;E03.900",
+    "9" * 400,
+]
+CODES = [
+    "I63.500",
+    "E03.900",
+    "I20.800x001",
+    "O42.000",
+    "P28.500",
+    "N80.100",
+    "K62.100",
+    "S72.200",
+    "J18.900",
+    "C18.200",
+    "74.0x00",
+    "65.2500",
+    "36.0600",
+    "93.3900",
+    "45.4300x004",
+    "17.3600",
+    "",
+    "ZZZ",
+    "i63.500",
+    " I63.500 ",
+]
 SEPARATORS = ["|", ",", ";", "/", "\t", " | ", "||"]
 
 
@@ -84,8 +143,19 @@ def _columns(rng: Any, layout_name: str | None = None) -> list[str]:
     """The column names of a layout (random when not named), plus sometimes an unknown or
     repeated one."""
     layout = LAYOUTS[layout_name or rng.choice(sorted(LAYOUTS))]
-    fields = ["case_id", "sex", "age", "age_days", "birth_weight", "los", "diagnoses",
-              "procedures", "discharge_date", "department", "leaving_type"]
+    fields = [
+        "case_id",
+        "sex",
+        "age",
+        "age_days",
+        "birth_weight",
+        "los",
+        "diagnoses",
+        "procedures",
+        "discharge_date",
+        "department",
+        "leaving_type",
+    ]
     names = []
     for f in fields:
         if rng.random() < 0.9:
@@ -117,8 +187,23 @@ def _rows(rng: Any, names: list[str], n: int) -> list[list[str]]:
 
 # ------------------------------------------------------------------------------ CSV bytes
 
-_DAMAGE_BYTES = [b'"', b",", b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xef\xbb\xbf", b";",
-                 b"\t", b"\xe4\xb8", b" ", b"|", b"=", b"\\"]
+_DAMAGE_BYTES = [
+    b'"',
+    b",",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b";",
+    b"\t",
+    b"\xe4\xb8",
+    b" ",
+    b"|",
+    b"=",
+    b"\\",
+]
 
 
 _TEXT_DAMAGE = [b for b in _DAMAGE_BYTES if b not in (b"\xff", b"\xe4\xb8")]
@@ -135,12 +220,12 @@ def damage(data: bytes, rng: Any, edits: int, binary: bool = True) -> bytes:
         if kind == 0:
             buf[pos:pos] = rng.choice(_DAMAGE_BYTES if binary else _TEXT_DAMAGE)
         elif kind == 1 and buf:
-            del buf[pos:pos + rng.randrange(1, 8)]
+            del buf[pos : pos + rng.randrange(1, 8)]
         elif kind == 2 and pos < len(buf):
             buf[pos] = rng.randrange(256 if binary else 128)
         elif kind == 3 and buf:
             start = rng.randrange(len(buf))
-            buf[pos:pos] = buf[start:start + rng.randrange(1, 80)]
+            buf[pos:pos] = buf[start : start + rng.randrange(1, 80)]
         elif kind == 4:
             del buf[pos:]
         else:
@@ -150,8 +235,9 @@ def damage(data: bytes, rng: Any, edits: int, binary: bool = True) -> bytes:
     return bytes(buf)
 
 
-def csv_bytes(rng: Any, max_rows: int, layout: str | None = None,
-              binary: bool | None = None) -> tuple[bytes, int]:
+def csv_bytes(
+    rng: Any, max_rows: int, layout: str | None = None, binary: bool | None = None
+) -> tuple[bytes, int]:
     """A damaged case CSV (a layout's columns) and its number of data rows before damage.
     Each line is damaged on its own (rarely), so one file holds many hostile rows. ``binary``:
     damage may write bytes that are not UTF-8 (default: in 10% of the files)."""
@@ -219,7 +305,7 @@ def _arrow_column(rng: Any, values: list[str], name: str) -> pa.Array:
 
     if kind == 0:
         data = [None if z else num(v, int) for v, z in zip(values, nulls, strict=True)]
-        data = [x if x is None or -2**63 <= x < 2**63 else None for x in data]
+        data = [x if x is None or -(2**63) <= x < 2**63 else None for x in data]
         return pa.array(data, pa.int64())
     if kind == 1:
         data = [None if z else num(v, float) for v, z in zip(values, nulls, strict=True)]
@@ -229,21 +315,28 @@ def _arrow_column(rng: Any, values: list[str], name: str) -> pa.Array:
     if kind == 3:
         return pa.nulls(n)
     if kind == 4:
-        return pa.array([None if z else v.split("|") for v, z in zip(values, nulls,
-                                                                   strict=True)],
-                        pa.list_(pa.string()))
+        return pa.array(
+            [None if z else v.split("|") for v, z in zip(values, nulls, strict=True)],
+            pa.list_(pa.string()),
+        )
     if kind == 5:
-        return pa.array([None if z else v for v, z in zip(values, nulls, strict=True)],
-                        pa.string()).dictionary_encode()
+        return pa.array(
+            [None if z else v for v, z in zip(values, nulls, strict=True)], pa.string()
+        ).dictionary_encode()
     if kind == 6:
-        return pa.array([None if z else v.encode("utf-8", "surrogatepass")
-                         for v, z in zip(values, nulls, strict=True)], pa.binary())
+        return pa.array(
+            [
+                None if z else v.encode("utf-8", "surrogatepass")
+                for v, z in zip(values, nulls, strict=True)
+            ],
+            pa.binary(),
+        )
     if kind == 7:
-        return pa.array([None if z else rng.randrange(-10**6, 10**6) for z in nulls],
-                        pa.date32())
+        return pa.array([None if z else rng.randrange(-(10**6), 10**6) for z in nulls], pa.date32())
     if kind == 8:
-        return pa.array([None if z else v for v, z in zip(values, nulls, strict=True)],
-                        pa.large_string())
+        return pa.array(
+            [None if z else v for v, z in zip(values, nulls, strict=True)], pa.large_string()
+        )
     return pa.array([None if z else v for v, z in zip(values, nulls, strict=True)], pa.string())
 
 
@@ -305,9 +398,28 @@ def _toml_lines(text: str) -> list[str]:
     return text.splitlines()
 
 
-_TOML_VALUES = ['""', '"0"', '"-1"', '"1e309"', '"NaN"', '"0.0000000001"', '"abc"', "0", "-1",
-                "1e400", "true", "[]", "{}", '"99999999999999999999"', '"1.234567891"',
-                '[{ up_to = "2", keep = "1" }]', '"3"', '"rw"', '"cases"', '"2024-13-01"']
+_TOML_VALUES = [
+    '""',
+    '"0"',
+    '"-1"',
+    '"1e309"',
+    '"NaN"',
+    '"0.0000000001"',
+    '"abc"',
+    "0",
+    "-1",
+    "1e400",
+    "true",
+    "[]",
+    "{}",
+    '"99999999999999999999"',
+    '"1.234567891"',
+    '[{ up_to = "2", keep = "1" }]',
+    '"3"',
+    '"rw"',
+    '"cases"',
+    '"2024-13-01"',
+]
 
 
 def mutate_toml(text: str, rng: Any, edits: int, retype: bool = True) -> str:
@@ -333,11 +445,13 @@ def mutate_toml(text: str, rng: Any, edits: int, retype: bool = True) -> str:
             lines.insert(i, line)
         elif kind == 4:
             cut = rng.randrange(len(line) + 1)
-            lines[i] = line[:cut] + rng.choice(["", '"', "[", "]", "=", "{", ",", "\\"]) \
-                + line[cut:]
+            lines[i] = (
+                line[:cut] + rng.choice(["", '"', "[", "]", "=", "{", ",", "\\"]) + line[cut:]
+            )
         else:
-            lines.insert(i, f"{rng.choice(['extra', 'rw', 'id', 'name'])} = "
-                            f"{rng.choice(_TOML_VALUES)}")
+            lines.insert(
+                i, f"{rng.choice(['extra', 'rw', 'id', 'name'])} = {rng.choice(_TOML_VALUES)}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -346,9 +460,14 @@ _STRINGS = [v for v in _TOML_VALUES if v.startswith('"')]
 
 def _mutate_strings(lines: list[str], rng: Any, edits: int) -> str:
     """Replace quoted values of ``key = "value"`` lines by other quoted values."""
-    candidates = [i for i, line in enumerate(lines)
-                  if "=" in line and line.split("=", 1)[1].strip().startswith('"')
-                  and line.rstrip().endswith('"') and not line.lstrip().startswith("#")]
+    candidates = [
+        i
+        for i, line in enumerate(lines)
+        if "=" in line
+        and line.split("=", 1)[1].strip().startswith('"')
+        and line.rstrip().endswith('"')
+        and not line.lstrip().startswith("#")
+    ]
     for _ in range(edits):
         if candidates:
             i = rng.choice(candidates)
@@ -382,9 +501,15 @@ class Context:
 
     @classmethod
     def make(cls, scratch: Path, max_rows: int = 12, damage_binary: bool = True) -> Context:
-        return cls(scratch, DEMO_POLICY.read_text(encoding="utf-8"),
-                   DEMO_ALLIANCE.read_text(encoding="utf-8"), drgkit.load_ruleset("demo_2024"),
-                   max_rows, damage_binary, True)
+        return cls(
+            scratch,
+            DEMO_POLICY.read_text(encoding="utf-8"),
+            DEMO_ALLIANCE.read_text(encoding="utf-8"),
+            drgkit.load_ruleset("demo_2024"),
+            max_rows,
+            damage_binary,
+            True,
+        )
 
 
 def _group(source: Any, ctx: Context, **options: Any) -> pa.Table:
@@ -457,11 +582,18 @@ def target_ruleset(rng: Any, ctx: Context) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ruleset = drgkit.load_ruleset(folder)
-        cases = pa.table({"case_id": ["a", "b", "c"], "sex": ["1", "2", "1"],
-                          "age": ["72", "0", "33"], "age_days": ["", "3", ""],
-                          "birth_weight": ["", "3200", ""], "los": ["5", "4", "7"],
-                          "diagnoses": ["I63.500|E03.900", "P28.500", "O42.000"],
-                          "procedures": ["93.3900", "", "74.0x00"]})
+        cases = pa.table(
+            {
+                "case_id": ["a", "b", "c"],
+                "sex": ["1", "2", "1"],
+                "age": ["72", "0", "33"],
+                "age_days": ["", "3", ""],
+                "birth_weight": ["", "3200", ""],
+                "los": ["5", "4", "7"],
+                "diagnoses": ["I63.500|E03.900", "P28.500", "O42.000"],
+                "procedures": ["93.3900", "", "74.0x00"],
+            }
+        )
         _check_group(drgkit.group(cases, ruleset), 3)
     return 1
 
@@ -473,8 +605,9 @@ def target_policy(rng: Any, ctx: Context) -> int:
     folder.mkdir(exist_ok=True)
     shutil.copy(DEMO_POLICY.parent / "demo-weights.csv", folder / "demo-weights.csv")
     path = folder / "demo.toml"
-    path.write_text(mutate_toml(ctx.policy_text, rng, rng.randrange(1, 4), ctx.retype),
-                    encoding="utf-8")
+    path.write_text(
+        mutate_toml(ctx.policy_text, rng, rng.randrange(1, 4), ctx.retype), encoding="utf-8"
+    )
     Policy.from_toml(path)
     return 1
 
@@ -483,8 +616,9 @@ def target_alliance(rng: Any, ctx: Context) -> int:
     from drgkit.alliance._model import load_model
 
     path = ctx.scratch / "alliance.toml"
-    path.write_text(mutate_toml(ctx.alliance_text, rng, rng.randrange(1, 4), ctx.retype),
-                    encoding="utf-8")
+    path.write_text(
+        mutate_toml(ctx.alliance_text, rng, rng.randrange(1, 4), ctx.retype), encoding="utf-8"
+    )
     load_model(path)
     return 1
 
@@ -526,8 +660,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=sorted(TARGETS), action="append")
     parser.add_argument("--seed", type=int, default=0, help="first seed; input k uses seed+k")
     parser.add_argument("--report-every", type=float, default=60.0, help="seconds")
-    parser.add_argument("--max-rows", type=int, default=2000,
-                        help="rows of a generated case file at most (each row is one input)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=2000,
+        help="rows of a generated case file at most (each row is one input)",
+    )
     args = parser.parse_args(argv)
     names = args.target or list(TARGETS)
     weights = [TARGETS[n][1] for n in names]
@@ -558,12 +696,17 @@ def main(argv: list[str] | None = None) -> int:
                 now = time.perf_counter()
                 if now - last > args.report_every:
                     last = now
-                    print(f"  {sum(inputs.values()):,} inputs, {now - started:,.0f} s",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  {sum(inputs.values()):,} inputs, {now - started:,.0f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     ran = sum(inputs.values())
     elapsed = time.perf_counter() - started
-    print(f"{ran:,} inputs ({files:,} generated files/folders) in {elapsed:,.1f} s "
-          f"({ran / max(elapsed, 1e-9):,.0f} inputs/s); outcomes count files:")
+    print(
+        f"{ran:,} inputs ({files:,} generated files/folders) in {elapsed:,.1f} s "
+        f"({ran / max(elapsed, 1e-9):,.0f} inputs/s); outcomes count files:"
+    )
     for name in names:
         parts = ", ".join(f"{k} {v:,}" for k, v in outcomes[name].most_common())
         print(f"  {name} ({inputs[name]:,} inputs): {parts}")

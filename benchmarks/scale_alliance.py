@@ -124,9 +124,13 @@ def members_table(model):
     import pyarrow as pa
 
     rows = [(a.id, m.hospital_id, m.level) for a in model.alliances for m in a.members]
-    return pa.table({"hospital_id": pa.array([r[1] for r in rows], pa.string()),
-                     "alliance_id": pa.array([r[0] for r in rows], pa.string()),
-                     "level": pa.array([r[2] for r in rows], pa.int8())})
+    return pa.table(
+        {
+            "hospital_id": pa.array([r[1] for r in rows], pa.string()),
+            "alliance_id": pa.array([r[0] for r in rows], pa.string()),
+            "level": pa.array([r[2] for r in rows], pa.int8()),
+        }
+    )
 
 
 def baseline(table, members):
@@ -137,20 +141,26 @@ def baseline(table, members):
     t = table.select(["case_id", "hospital_id", "settled", "payment", "referral_from"])
     t = t.append_column("row", _row_numbers(t.num_rows))
     t = t.join(members, "hospital_id", join_type="left outer")
-    own = (t.filter(pc.and_(t["settled"], pc.is_valid(t["alliance_id"])))
-           .group_by("hospital_id")
-           .aggregate([("payment", "sum"), ("payment", "count")]))
-    kids = t.filter(pc.and_(t["settled"], pc.is_valid(t["referral_from"]))).select(
-        ["row", "referral_from", "alliance_id", "level"]).rename_columns(
-        ["c_row", "pid", "c_alliance", "c_level"])
+    own = (
+        t.filter(pc.and_(t["settled"], pc.is_valid(t["alliance_id"])))
+        .group_by("hospital_id")
+        .aggregate([("payment", "sum"), ("payment", "count")])
+    )
+    kids = (
+        t.filter(pc.and_(t["settled"], pc.is_valid(t["referral_from"])))
+        .select(["row", "referral_from", "alliance_id", "level"])
+        .rename_columns(["c_row", "pid", "c_alliance", "c_level"])
+    )
     par = t.select(["case_id", "hospital_id", "payment", "alliance_id", "level"]).rename_columns(
-        ["p_case_id", "p_hospital", "p_payment", "p_alliance", "p_level"])
+        ["p_case_id", "p_hospital", "p_payment", "p_alliance", "p_level"]
+    )
     j = par.join(kids, keys="p_case_id", right_keys="pid", join_type="inner")
     once = j.group_by("c_row").aggregate([("c_row", "count")])
     once = once.filter(pc.equal(once["c_row_count"], 1)).select(["c_row"])
     j = j.join(once, "c_row", join_type="inner")
-    j = j.filter(pc.and_(pc.equal(j["p_alliance"], j["c_alliance"]),
-                         pc.greater(j["c_level"], j["p_level"])))
+    j = j.filter(
+        pc.and_(pc.equal(j["p_alliance"], j["c_alliance"]), pc.greater(j["c_level"], j["p_level"]))
+    )
     absorbed = j.group_by("p_case_id").aggregate([("p_hospital", "min"), ("p_payment", "min")])
     lost = absorbed.group_by("p_hospital_min").aggregate([("p_payment_min", "sum")])
     return own, lost
@@ -198,20 +208,26 @@ def _versions() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--cases", type=int, default=5_000_000)
     ap.add_argument("--alliances", type=int, default=250)
     ap.add_argument("--members", type=int, default=8, help="members per alliance")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs, best reported")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--volume", choices=("cases", "rw"), default="cases")
-    ap.add_argument("--share-by", choices=("coefficient_volume", "claims"),
-                    default="coefficient_volume")
-    ap.add_argument("--no-reference", action="store_true",
-                    help="skip the independent re-derivation (the identities still run)")
-    ap.add_argument("--tracemalloc", action="store_true",
-                    help="one more (untimed) split() under tracemalloc")
+    ap.add_argument(
+        "--share-by", choices=("coefficient_volume", "claims"), default="coefficient_volume"
+    )
+    ap.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the independent re-derivation (the identities still run)",
+    )
+    ap.add_argument(
+        "--tracemalloc", action="store_true", help="one more (untimed) split() under tracemalloc"
+    )
     ap.add_argument("--json", help="write the figures as one JSON object to this file")
     args = ap.parse_args(argv)
 
@@ -224,25 +240,34 @@ def main(argv: list[str] | None = None) -> int:
     stamp, newest = B.source_stamp()
     print(f"drgkit alliance split scale benchmark — {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"versions: {_versions()}")
-    print(f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
-          f"(newest file: {newest})")
+    print(
+        f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
+        f"(newest file: {newest})"
+    )
     print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     rss0 = _maxrss_mib()
 
     t0 = time.perf_counter()
-    prov = D.generate(args.cases, args.alliances, args.members, args.seed,
-                      volume=args.volume, share_by=args.share_by)
+    prov = D.generate(
+        args.cases,
+        args.alliances,
+        args.members,
+        args.seed,
+        volume=args.volume,
+        share_by=args.share_by,
+    )
     gen_s = time.perf_counter() - t0
     table, model = prov.table, prov.model
     n = table.num_rows
     n_members = sum(len(a.members) for a in model.alliances)
     refs = n - table.column("referral_from").null_count
-    print(f"\nprovince: {n:,} cases, {len(model.alliances)} alliances, {n_members:,} members, "
-          f"{prov.outside_rows:,} cases at hospitals in no alliance, {refs:,} with "
-          f"referral_from ({refs / n:.1%}); volume = {args.volume}, share_by = "
-          f"{args.share_by}; input {table.nbytes / 2**20:,.0f} MiB; generated in {gen_s:.1f} s")
-    print("  planned referral rows: " + ", ".join(f"{k} {v:,}" for k, v in
-                                                 prov.planned.items()))
+    print(
+        f"\nprovince: {n:,} cases, {len(model.alliances)} alliances, {n_members:,} members, "
+        f"{prov.outside_rows:,} cases at hospitals in no alliance, {refs:,} with "
+        f"referral_from ({refs / n:.1%}); volume = {args.volume}, share_by = "
+        f"{args.share_by}; input {table.nbytes / 2**20:,.0f} MiB; generated in {gen_s:.1f} s"
+    )
+    print("  planned referral rows: " + ", ".join(f"{k} {v:,}" for k, v in prov.planned.items()))
     rss_gen = _maxrss_mib()
 
     # ---- warm-up (JIT, imports) on a slice, then the timed runs
@@ -266,68 +291,101 @@ def main(argv: list[str] | None = None) -> int:
         kept = split(table, model)
         _cur, tpeak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        trace = {"tracemalloc_peak_mib": tpeak / 2**20,
-                 "arrow_pool_growth_mib": (pa.total_allocated_bytes() - pool0) / 2**20}
+        trace = {
+            "tracemalloc_peak_mib": tpeak / 2**20,
+            "arrow_pool_growth_mib": (pa.total_allocated_bytes() - pool0) / 2**20,
+        }
         del kept
 
     # ---- report
     rate, b_rate = n / best, n / b_best
     print(f"\n{'':<44} {'wall s':>8} {'cases/s':>12}  runs")
-    print(f"{'split() (first call, 20,000 cases: warm-up)':<44} {first_s:>8.3f} "
-          f"{min(n, 20_000) / first_s:>12,.0f}")
-    print(f"{'split(), best of ' + str(args.repeat):<44} {best:>8.3f} {rate:>12,.0f}  "
-          + " ".join(f"{w:.3f}" for w in walls))
-    print(f"{'baseline (pyarrow group-by), best of ' + str(args.repeat):<44} {b_best:>8.3f} "
-          f"{b_rate:>12,.0f}  " + " ".join(f"{w:.3f}" for w in b_walls))
-    print(f"\nsplit() / baseline: {rate / b_rate:.2f}x the baseline's cases/s "
-          f"(split() takes {best / b_best:.2f}x the baseline's time; the baseline does less, "
-          "see --help)")
-    print(f"\nmemory: process peak (ru_maxrss) {rss_split:,.0f} MiB (start {rss0:,.0f}, after "
-          f"generating the data {rss_gen:,.0f});")
+    print(
+        f"{'split() (first call, 20,000 cases: warm-up)':<44} {first_s:>8.3f} "
+        f"{min(n, 20_000) / first_s:>12,.0f}"
+    )
+    print(
+        f"{'split(), best of ' + str(args.repeat):<44} {best:>8.3f} {rate:>12,.0f}  "
+        + " ".join(f"{w:.3f}" for w in walls)
+    )
+    print(
+        f"{'baseline (pyarrow group-by), best of ' + str(args.repeat):<44} {b_best:>8.3f} "
+        f"{b_rate:>12,.0f}  " + " ".join(f"{w:.3f}" for w in b_walls)
+    )
+    print(
+        f"\nsplit() / baseline: {rate / b_rate:.2f}x the baseline's cases/s "
+        f"(split() takes {best / b_best:.2f}x the baseline's time; the baseline does less, "
+        "see --help)"
+    )
+    print(
+        f"\nmemory: process peak (ru_maxrss) {rss_split:,.0f} MiB (start {rss0:,.0f}, after "
+        f"generating the data {rss_gen:,.0f});"
+    )
     if rss is not None:
-        print(f"  split(): resident {rss[0]:,.0f} MiB before, peak {rss[1]:,.0f} MiB during "
-              f"(+{rss[1] - rss[0]:,.0f} MiB; the run that added most); baseline: "
-              f"{b_rss[0]:,.0f} -> {b_rss[1]:,.0f} MiB (+{b_rss[1] - b_rss[0]:,.0f}; with "
-              "split()'s result alive)")
+        print(
+            f"  split(): resident {rss[0]:,.0f} MiB before, peak {rss[1]:,.0f} MiB during "
+            f"(+{rss[1] - rss[0]:,.0f} MiB; the run that added most); baseline: "
+            f"{b_rss[0]:,.0f} -> {b_rss[1]:,.0f} MiB (+{b_rss[1] - b_rss[0]:,.0f}; with "
+            "split()'s result alive)"
+        )
     if trace:
-        print(f"  tracemalloc peak of one split() {trace['tracemalloc_peak_mib']:,.0f} MiB "
-              f"(Python + numpy); Arrow pool growth {trace['arrow_pool_growth_mib']:,.0f} MiB "
-              "(the result tables)")
-    print(f"  result: cases {res.cases.nbytes / 2**20:,.0f} MiB, transfers "
-          f"{res.transfers.num_rows:,} rows, items {res.items.num_rows:,} rows")
+        print(
+            f"  tracemalloc peak of one split() {trace['tracemalloc_peak_mib']:,.0f} MiB "
+            f"(Python + numpy); Arrow pool growth {trace['arrow_pool_growth_mib']:,.0f} MiB "
+            "(the result tables)"
+        )
+    print(
+        f"  result: cases {res.cases.nbytes / 2**20:,.0f} MiB, transfers "
+        f"{res.transfers.num_rows:,} rows, items {res.items.num_rows:,} rows"
+    )
 
     links = pc.value_counts(res.cases.column("link").combine_chunks()).to_pylist()
-    print("\nlinks: " + ", ".join(f"{d['values']} {d['counts']:,}" for d in
-                                 sorted(links, key=lambda d: -d["counts"])))
+    print(
+        "\nlinks: "
+        + ", ".join(
+            f"{d['values']} {d['counts']:,}" for d in sorted(links, key=lambda d: -d["counts"])
+        )
+    )
     al = res.alliances.to_pylist()
     with_budget = [r for r in al if r["budget"] is not None]
-    print(f"alliances: {len(al)}, with a budget {len(with_budget)} (surplus "
-          f"{sum(1 for r in with_budget if D._int(r['surplus']) > 0)}, over-spend "
-          f"{sum(1 for r in with_budget if D._int(r['overspend']) > 0)}); paid cases "
-          f"{sum(r['paid_cases'] for r in al):,}, absorbed "
-          f"{sum(r['absorbed_cases'] for r in al):,}")
+    print(
+        f"alliances: {len(al)}, with a budget {len(with_budget)} (surplus "
+        f"{sum(1 for r in with_budget if D._int(r['surplus']) > 0)}, over-spend "
+        f"{sum(1 for r in with_budget if D._int(r['overspend']) > 0)}); paid cases "
+        f"{sum(r['paid_cases'] for r in al):,}, absorbed "
+        f"{sum(r['absorbed_cases'] for r in al):,}"
+    )
 
     # ---- checks
     failures: list[str] = []
     t0 = time.perf_counter()
     bad, counts = D.identities(res, table)
-    print(f"\ncheck identities ({counts['alliances']} alliances, {counts['members']:,} members, "
-          f"{counts['transfers']:,} transfers, {counts['items']:,} items; "
-          f"{time.perf_counter() - t0:.1f} s): " + ("OK" if not bad else
-                                                   f"FAILED ({len(bad)})"))
+    print(
+        f"\ncheck identities ({counts['alliances']} alliances, {counts['members']:,} members, "
+        f"{counts['transfers']:,} transfers, {counts['items']:,} items; "
+        f"{time.perf_counter() - t0:.1f} s): " + ("OK" if not bad else f"FAILED ({len(bad)})")
+    )
     for line in bad[:20]:
         print(f"    {line}")
     failures += bad
 
     own_p, _claims, per_alliance = baseline_figures(own, lost, model)
     got_m = {r["hospital_id"]: r for r in res.members.to_pylist()}
-    bad = [f"member {h}: own_payment {D._int(got_m[h]['own_payment'])}, baseline {v}"
-           for h, v in own_p.items() if D._int(got_m[h]["own_payment"]) != v]
-    bad += [f"alliance {r['alliance_id']}: claims {D._int(r['claims'])}, baseline "
-            f"{per_alliance[r['alliance_id']]}" for r in al
-            if D._int(r["claims"]) != per_alliance[r["alliance_id"]]]
-    print("check split() = baseline (own payment per member, claims per alliance): "
-          + ("OK" if not bad else f"FAILED ({len(bad)})"))
+    bad = [
+        f"member {h}: own_payment {D._int(got_m[h]['own_payment'])}, baseline {v}"
+        for h, v in own_p.items()
+        if D._int(got_m[h]["own_payment"]) != v
+    ]
+    bad += [
+        f"alliance {r['alliance_id']}: claims {D._int(r['claims'])}, baseline "
+        f"{per_alliance[r['alliance_id']]}"
+        for r in al
+        if D._int(r["claims"]) != per_alliance[r["alliance_id"]]
+    ]
+    print(
+        "check split() = baseline (own payment per member, claims per alliance): "
+        + ("OK" if not bad else f"FAILED ({len(bad)})")
+    )
     for line in bad[:20]:
         print(f"    {line}")
     failures += bad
@@ -336,32 +394,47 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_reference:
         t0 = time.perf_counter()
         bad, figures = D.reference_check(res, table, model)
-        print(f"check against an independent re-derivation ({figures['transfers']:,} "
-              f"transfers, {figures['absorbed']:,} absorbed, {figures['paid']:,} paid; "
-              f"{time.perf_counter() - t0:.1f} s): " + ("OK" if not bad else
-                                                       f"FAILED ({len(bad)})"))
+        print(
+            f"check against an independent re-derivation ({figures['transfers']:,} "
+            f"transfers, {figures['absorbed']:,} absorbed, {figures['paid']:,} paid; "
+            f"{time.perf_counter() - t0:.1f} s): " + ("OK" if not bad else f"FAILED ({len(bad)})")
+        )
         for line in bad[:30]:
             print(f"    {line[:1500]}")
         if figures["links_of_rows_in_no_alliance"]:
-            print("  links of referred rows at hospitals in no alliance (not checked): "
-                  + ", ".join(f"{k} {v}" for k, v in
-                              figures["links_of_rows_in_no_alliance"].items()))
+            print(
+                "  links of referred rows at hospitals in no alliance (not checked): "
+                + ", ".join(f"{k} {v}" for k, v in figures["links_of_rows_in_no_alliance"].items())
+            )
         failures += bad
 
     if B.source_stamp()[0] != stamp:
         failures.append("drgkit's source changed during the run: the figures mix versions")
     print("\nload average after the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
-        out = {"cases": n, "alliances": len(model.alliances), "members": n_members,
-               "volume": args.volume, "share_by": args.share_by, "generate_s": gen_s,
-               "first_call_s": first_s, "seconds": best, "all_seconds": walls,
-               "cases_per_s": rate, "baseline_seconds": b_best,
-               "baseline_all_seconds": b_walls, "baseline_cases_per_s": b_rate,
-               "ratio_to_baseline": rate / b_rate, "peak_rss_mib": rss_split,
-               "rss_before_split_mib": rss and rss[0], "rss_peak_split_mib": rss and rss[1],
-               "baseline_rss_mib": b_rss,
-               "tracemalloc": trace, "failures": failures[:50],
-               "links": {d["values"]: d["counts"] for d in links}}
+        out = {
+            "cases": n,
+            "alliances": len(model.alliances),
+            "members": n_members,
+            "volume": args.volume,
+            "share_by": args.share_by,
+            "generate_s": gen_s,
+            "first_call_s": first_s,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": rate,
+            "baseline_seconds": b_best,
+            "baseline_all_seconds": b_walls,
+            "baseline_cases_per_s": b_rate,
+            "ratio_to_baseline": rate / b_rate,
+            "peak_rss_mib": rss_split,
+            "rss_before_split_mib": rss and rss[0],
+            "rss_peak_split_mib": rss and rss[1],
+            "baseline_rss_mib": b_rss,
+            "tracemalloc": trace,
+            "failures": failures[:50],
+            "links": {d["values"]: d["counts"] for d in links},
+        }
         Path(args.json).write_text(json.dumps(out, default=str, indent=1), encoding="utf-8")
         print(f"wrote {args.json}")
     if failures:

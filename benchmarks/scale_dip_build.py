@@ -84,24 +84,33 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
     best = min(times)
     rep = result.report
-    total = (sum(result.packets.column("cases").to_pylist())
-             + sum(result.comprehensive.column("cases").to_pylist()))
+    total = sum(result.packets.column("cases").to_pylist()) + sum(
+        result.comprehensive.column("cases").to_pylist()
+    )
     levels = result.packet_stats.column("hospital_level").to_pylist()
     stat_cases = result.packet_stats.column("cases").to_pylist()
-    ok = (total + result.excluded.num_rows == table.num_rows
-          and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv == "all") == total
-          and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv != "all") == total)
+    ok = (
+        total + result.excluded.num_rows == table.num_rows
+        and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv == "all") == total
+        and sum(c for lv, c in zip(levels, stat_cases, strict=True) if lv != "all") == total
+    )
     figures = {
-        "cases": table.num_rows, "seed": args.seed, "generate_s": round(gen_s, 2),
-        "build_s": round(best, 2), "build_runs_s": [round(t, 2) for t in times],
+        "cases": table.num_rows,
+        "seed": args.seed,
+        "generate_s": round(gen_s, 2),
+        "build_s": round(best, 2),
+        "build_runs_s": [round(t, 2) for t in times],
         "cases_per_s": round(table.num_rows / best),
-        "combinations": result.combinations.num_rows, "core_packets": rep.core_packets,
+        "combinations": result.combinations.num_rows,
+        "core_packets": rep.core_packets,
         "comprehensive_packets": rep.comprehensive_packets,
-        "core_coverage": round(float(rep.coverage), 4), "subtype_rows":
-        result.subtypes.num_rows, "rss_before_mib": round(rss_before),
+        "core_coverage": round(float(rep.coverage), 4),
+        "subtype_rows": result.subtypes.num_rows,
+        "rss_before_mib": round(rss_before),
         "peak_rss_build_mib": round(peak.peak),
         "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "threads": os.cpu_count(), "checks_ok": ok,
+        "threads": os.cpu_count(),
+        "checks_ok": ok,
     }
     for key, value in figures.items():
         print(f"{key:>22}: {value}")

@@ -77,8 +77,15 @@ PROFILES = {
     "profile_list_t1": "cProfile: Arrow list<dict>, 1 thread",
     "profile_csv_t1": "cProfile: CSV -> CSV group_file, 1 thread",
 }
-DEFAULT_SCENARIOS = ["compile", "naive", *IN_MEMORY, *END_TO_END, "cold_start", "jit_warm",
-                     "jit_empty"]
+DEFAULT_SCENARIOS = [
+    "compile",
+    "naive",
+    *IN_MEMORY,
+    *END_TO_END,
+    "cold_start",
+    "jit_warm",
+    "jit_empty",
+]
 
 
 # ============================================================================ child side
@@ -122,9 +129,14 @@ def _versions() -> dict:
 
     import drgkit
 
-    out = {"python": sys.version.split()[0], "numpy": numpy.__version__,
-           "numba": numba.__version__, "pyarrow": pyarrow.__version__,
-           "drgkit": drgkit.__version__, "cpus": os.cpu_count()}
+    out = {
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "pyarrow": pyarrow.__version__,
+        "drgkit": drgkit.__version__,
+        "cpus": os.cpu_count(),
+    }
     try:
         out["threading_layer"] = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
@@ -141,8 +153,9 @@ def child_prepare(args) -> None:
     table = B.build(args.rows, "text")
     work = Path(args.workdir)
     if "csv" in args.formats:
-        pacsv.write_csv(table, work / "cases.csv",
-                        write_options=pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(
+            table, work / "cases.csv", write_options=pacsv.WriteOptions(quoting_style="needed")
+        )
     if "parquet" in args.formats:
         pq.write_table(table, work / "cases.parquet", compression="zstd")
     _emit({"scenario": "prepare", "rows": table.num_rows, "formats": args.formats})
@@ -184,11 +197,21 @@ def child_jit(args) -> None:
             s = time.perf_counter()
             drgkit.group(table, rs, threads=2)
             timings[f"{label}_{call}_s"] = time.perf_counter() - s
-    _emit({"scenario": args.scenario, "import_s": t1 - t0, "load_s": t2 - t1,
-           "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "(default)"),
-           "rows": base.num_rows, "small_rows": SMALL_ROWS, **timings,
-           **{f"jit_{label}_s": timings[f"{label}_first_s"] - timings[f"{label}_second_s"]
-              for label, _t in inputs}})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "import_s": t1 - t0,
+            "load_s": t2 - t1,
+            "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "(default)"),
+            "rows": base.num_rows,
+            "small_rows": SMALL_ROWS,
+            **timings,
+            **{
+                f"jit_{label}_s": timings[f"{label}_first_s"] - timings[f"{label}_second_s"]
+                for label, _t in inputs
+            },
+        }
+    )
 
 
 def child_naive(args) -> None:
@@ -220,18 +243,31 @@ def child_naive(args) -> None:
     statuses = [B.STATUS_MAP[r[0]] for r in results[:covered]]
     drgs = [r[3] for r in results[:covered]]
     oracle_status, oracle_drg = B.read_expected()
-    vs_oracle = sum(1 for k in range(covered)
-                    if statuses[k] != oracle_status[k]
-                    or (statuses[k] in B.GROUPED and drgs[k] != oracle_drg[k]))
-    Path(args.naive_out).write_text(json.dumps(
-        {"n_base": n, "statuses": statuses, "drgs": drgs}), encoding="utf-8")
+    vs_oracle = sum(
+        1
+        for k in range(covered)
+        if statuses[k] != oracle_status[k]
+        or (statuses[k] in B.GROUPED and drgs[k] != oracle_drg[k])
+    )
+    Path(args.naive_out).write_text(
+        json.dumps({"n_base": n, "statuses": statuses, "drgs": drgs}), encoding="utf-8"
+    )
     counts: dict[str, int] = {}
     for r in results:
         counts[r[0]] = counts.get(r[0], 0) + 1
-    _emit({"scenario": "naive", "rows": rows, "seconds": seconds,
-           "cases_per_s": rows / seconds, "load_s": load_s, "inconsistent_copies": inconsistent,
-           "mismatches_vs_oracle": vs_oracle, "statuses": counts,
-           "check": {"mismatches": inconsistent + vs_oracle, "compared": rows}})
+    _emit(
+        {
+            "scenario": "naive",
+            "rows": rows,
+            "seconds": seconds,
+            "cases_per_s": rows / seconds,
+            "load_s": load_s,
+            "inconsistent_copies": inconsistent,
+            "mismatches_vs_oracle": vs_oracle,
+            "statuses": counts,
+            "check": {"mismatches": inconsistent + vs_oracle, "compared": rows},
+        }
+    )
 
 
 def child_in_memory(args) -> None:
@@ -259,13 +295,26 @@ def child_in_memory(args) -> None:
     best = min(walls)
     check = _check(result, table.column(B.ID_COLUMN), args.naive_file)
     kernel_s = _kernel_only_seconds(rs, table, args.repeat) if threads == 1 else None
-    _emit({"scenario": args.scenario, "label": label, "shape": shape, "threads": threads,
-           "rows": table.num_rows, "seconds": best, "all_seconds": walls,
-           "cases_per_s": table.num_rows / best, "build_s": build_s,
-           "kernel_s": kernel_s,
-           "kernel_cases_per_s": table.num_rows / kernel_s if kernel_s else None,
-           "input_nbytes": table.nbytes, "input_rss_mib": round(input_rss, 1),
-           "schema": B.typed_summary(table), "check": check, "versions": _versions()})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "label": label,
+            "shape": shape,
+            "threads": threads,
+            "rows": table.num_rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": table.num_rows / best,
+            "build_s": build_s,
+            "kernel_s": kernel_s,
+            "kernel_cases_per_s": table.num_rows / kernel_s if kernel_s else None,
+            "input_nbytes": table.nbytes,
+            "input_rss_mib": round(input_rss, 1),
+            "schema": B.typed_summary(table),
+            "check": check,
+            "versions": _versions(),
+        }
+    )
 
 
 def _kernel_only_seconds(rs, table, repeat: int) -> float:
@@ -312,10 +361,20 @@ def child_parquet(args) -> None:
     peak = _maxrss_mib()
     result = pq.read_table(out)  # after the peak was taken
     check = _check(result, None, args.naive_file)
-    _emit({"scenario": args.scenario, "rows": summary.rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": summary.rows / best,
-           "input_rss_mib": round(input_rss, 1), "peak_rss_mib": round(peak, 1),
-           "in_bytes": src.stat().st_size, "out_bytes": out.stat().st_size, "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "rows": summary.rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": summary.rows / best,
+            "input_rss_mib": round(input_rss, 1),
+            "peak_rss_mib": round(peak, 1),
+            "in_bytes": src.stat().st_size,
+            "out_bytes": out.stat().st_size,
+            "check": check,
+        }
+    )
 
 
 def _drgkit_command() -> list[str]:
@@ -330,8 +389,18 @@ def child_cli(args) -> None:
     B = _bench()
     src = Path(args.workdir) / "cases.csv"
     out = Path(args.workdir) / "groups.csv"
-    cmd = [*_drgkit_command(), "group", str(src), "-r", str(B.ruleset_dir()), "-o", str(out),
-           "--threads", "2", "--silent"]
+    cmd = [
+        *_drgkit_command(),
+        "group",
+        str(src),
+        "-r",
+        str(B.ruleset_dir()),
+        "-o",
+        str(out),
+        "--threads",
+        "2",
+        "--silent",
+    ]
     walls, peaks = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
@@ -350,13 +419,27 @@ def child_cli(args) -> None:
 
     with open(out, encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
-    result = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header}, strings_can_be_null=False))
+    result = pacsv.read_csv(
+        out,
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
     check = _check(result, None, args.naive_file)
-    _emit({"scenario": args.scenario, "rows": result.num_rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": result.num_rows / best,
-           "peak_rss_mib": round(max(peaks), 1), "command": " ".join(cmd[1:]),
-           "in_bytes": src.stat().st_size, "out_bytes": out.stat().st_size, "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "rows": result.num_rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": result.num_rows / best,
+            "peak_rss_mib": round(max(peaks), 1),
+            "command": " ".join(cmd[1:]),
+            "in_bytes": src.stat().st_size,
+            "out_bytes": out.stat().st_size,
+            "check": check,
+        }
+    )
 
 
 # stages of a profiled run: (label, file suffix, function name); cumulative times
@@ -385,8 +468,10 @@ def _profile_breakdown(stats, total: float) -> list[tuple[str, float]]:
         if name == "batches":
             # the reading generators are nested (a rechunker around the reader): keep the
             # outermost, which is the largest
-            ct = max((v[3] for (f, _l, fn), v in table.items()
-                      if fn == name and f.endswith(suffix)), default=0.0)
+            ct = max(
+                (v[3] for (f, _l, fn), v in table.items() if fn == name and f.endswith(suffix)),
+                default=0.0,
+            )
         if ct:
             rows.append((label, ct))
             if not label.startswith("  "):
@@ -424,13 +509,19 @@ def child_profile(args) -> None:
         seconds = time.perf_counter() - t0
         rows = result.num_rows
     stats = pstats.Stats(profiler)
-    total = max(v[3] for (_f, _l, fn), v in stats.stats.items()
-                if fn in ("group", "group_file"))
+    total = max(v[3] for (_f, _l, fn), v in stats.stats.items() if fn in ("group", "group_file"))
     buf = io.StringIO()
     pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(12)
-    _emit({"scenario": args.scenario, "rows": rows, "seconds": seconds,
-           "profiled_total_s": total,
-           "stages": _profile_breakdown(stats, total), "top_tottime": buf.getvalue()})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "rows": rows,
+            "seconds": seconds,
+            "profiled_total_s": total,
+            "stages": _profile_breakdown(stats, total),
+            "top_tottime": buf.getvalue(),
+        }
+    )
 
 
 # ============================================================================ parent side
@@ -442,9 +533,21 @@ class ScenarioFailed(RuntimeError):
 
 def run_child(scenario: str, args, env: dict[str, str], extra: list[str] | None = None) -> dict:
     """Run ``--scenario`` in a fresh interpreter; its JSON line plus wall time and rusage."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--scenario", scenario,
-           "--rows", str(args.rows), "--baseline-rows", str(args.baseline_rows),
-           "--repeat", str(args.repeat), "--workdir", str(args.workdir), *(extra or [])]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--scenario",
+        scenario,
+        "--rows",
+        str(args.rows),
+        "--baseline-rows",
+        str(args.baseline_rows),
+        "--repeat",
+        str(args.repeat),
+        "--workdir",
+        str(args.workdir),
+        *(extra or []),
+    ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -457,13 +560,16 @@ def run_child(scenario: str, args, env: dict[str, str], extra: list[str] | None 
         stderr = err.read().decode("utf-8", "replace")
     lines = [ln for ln in stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode or not lines:
-        raise ScenarioFailed(f"scenario {scenario} failed (exit {proc.returncode}):\n"
-                             f"{stderr[-3000:]}{stdout[-1000:]}")
-    payload = json.loads(lines[-1][len(MARK):])
+        raise ScenarioFailed(
+            f"scenario {scenario} failed (exit {proc.returncode}):\n"
+            f"{stderr[-3000:]}{stdout[-1000:]}"
+        )
+    payload = json.loads(lines[-1][len(MARK) :])
     payload["process_wall_s"] = wall
     rss = usage.ru_maxrss
-    payload["wait4_maxrss_mib"] = round(rss / (1024 * 1024) if sys.platform == "darwin"
-                                        else rss / 1024, 1)
+    payload["wait4_maxrss_mib"] = round(
+        rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1
+    )
     return payload
 
 
@@ -513,16 +619,27 @@ def parent(args) -> int:
 
     print(f"drgkit grouping scale benchmark — {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"data: {B.cases_csv()} (replicated to {args.rows:,} rows); ruleset {B.ruleset_dir()}")
-    print("versions: " + ", ".join(f"{p} {version(p)}" for p in
-                                   ("drgkit", "numba", "llvmlite", "numpy", "pyarrow"))
-          + f", python {sys.version.split()[0]}; {os.cpu_count()} cpus")
-    print(f"work folder: {args.workdir}; drgkit cache: {env['DRGKIT_CACHE_DIR']}; numba cache: "
-          f"{env.get('NUMBA_CACHE_DIR', 'default (next to the package)')}")
+    print(
+        "versions: "
+        + ", ".join(
+            f"{p} {version(p)}" for p in ("drgkit", "numba", "llvmlite", "numpy", "pyarrow")
+        )
+        + f", python {sys.version.split()[0]}; {os.cpu_count()} cpus"
+    )
+    print(
+        f"work folder: {args.workdir}; drgkit cache: {env['DRGKIT_CACHE_DIR']}; numba cache: "
+        f"{env.get('NUMBA_CACHE_DIR', 'default (next to the package)')}"
+    )
     stamp, newest = B.source_stamp()
-    print(f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
-          f"(newest file: {newest})")
-    print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-          + " (other work on the machine skews every figure)")
+    print(
+        f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
+        f"(newest file: {newest})"
+    )
+    print(
+        "load average before the run: "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " (other work on the machine skews every figure)"
+    )
     print(flush=True)
 
     def run(name: str, **kw) -> dict | None:
@@ -555,9 +672,14 @@ def parent(args) -> int:
                 results["naive"] = res
         naive_extra = ["--naive-file", str(naive_file)] if naive_file.exists() else []
 
-        formats = [f for f, users in (("csv", ("cli_csv_e2e", "profile_csv_t1")),
-                                      ("parquet", ("parquet_e2e_t2",)))
-                   if any(u in scenarios for u in users)]
+        formats = [
+            f
+            for f, users in (
+                ("csv", ("cli_csv_e2e", "profile_csv_t1")),
+                ("parquet", ("parquet_e2e_t2",)),
+            )
+            if any(u in scenarios for u in users)
+        ]
         if formats:
             run("prepare", extra=["--formats", ",".join(formats)])
         for name in [*IN_MEMORY, *END_TO_END]:
@@ -572,7 +694,9 @@ def parent(args) -> int:
                     "import_s": statistics.median(r["import_s"] for r in runs),
                     "load_s": statistics.median(r["load_s"] for r in runs),
                     "process_wall_s": statistics.median(r["process_wall_s"] for r in runs),
-                    "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "runs": runs}
+                    "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                    "runs": runs,
+                }
         if "jit_warm" in scenarios:
             res = run("jit_warm")
             if res:
@@ -598,8 +722,10 @@ def parent(args) -> int:
     if B.source_stamp()[0] != stamp:
         failures.append("drgkit's source changed during the run: the figures mix versions")
     print("\nload average after the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"this parent process peaked at {_maxrss_mib():.0f} MiB (a child's ru_maxrss cannot "
-          "be below its parent's resident size at spawn)")
+    print(
+        f"this parent process peaked at {_maxrss_mib():.0f} MiB (a child's ru_maxrss cannot "
+        "be below its parent's resident size at spawn)"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             for name, res in results.items():
@@ -617,8 +743,10 @@ def report(results: dict[str, dict], args) -> None:
     naive = results.get("naive")
     naive_rate = naive["cases_per_s"] if naive else None
     print()
-    head = (f"{'scenario':<44} {'rows':>10} {'wall s':>8} {'cases/s':>11} {'per core':>11} "
-            f"{'x naive':>8} {'peak MiB':>9} {'input MiB':>9}  check")
+    head = (
+        f"{'scenario':<44} {'rows':>10} {'wall s':>8} {'cases/s':>11} {'per core':>11} "
+        f"{'x naive':>8} {'peak MiB':>9} {'input MiB':>9}  check"
+    )
     print(head)
     print("-" * len(head) + "-" * 12)
     for name in [*IN_MEMORY, *END_TO_END]:
@@ -628,54 +756,72 @@ def report(results: dict[str, dict], args) -> None:
         label = IN_MEMORY[name][0] if name in IN_MEMORY else END_TO_END[name]
         threads = r.get("threads") or 2
         ratio = f"{r['cases_per_s'] / naive_rate:.1f}" if naive_rate else "-"
-        print(f"{label:<44} {r['rows']:>10,} {r['seconds']:>8.2f} "
-              f"{_fmt_rate(r['cases_per_s']):>11} "
-              f"{_fmt_rate(r['cases_per_s'] / threads):>11} {ratio:>8} "
-              f"{r['peak_rss_mib']:>9,.0f} {_fmt_rate(r.get('input_rss_mib')):>9}  "
-              f"{_check_text(r.get('check'))}")
+        print(
+            f"{label:<44} {r['rows']:>10,} {r['seconds']:>8.2f} "
+            f"{_fmt_rate(r['cases_per_s']):>11} "
+            f"{_fmt_rate(r['cases_per_s'] / threads):>11} {ratio:>8} "
+            f"{r['peak_rss_mib']:>9,.0f} {_fmt_rate(r.get('input_rss_mib')):>9}  "
+            f"{_check_text(r.get('check'))}"
+        )
     if naive:
         if naive["check"]["mismatches"]:
-            naive_check = (f"FAIL: {naive['inconsistent_copies']} copies disagree, "
-                           f"{naive['mismatches_vs_oracle']} differ from the oracle")
+            naive_check = (
+                f"FAIL: {naive['inconsistent_copies']} copies disagree, "
+                f"{naive['mismatches_vs_oracle']} differ from the oracle"
+            )
         else:
             naive_check = f"ok (= oracle on {min(naive['rows'], 10000):,} base cases)"
-        print(f"{'naive pure Python (tests/naive.py), 1 thread':<44} {naive['rows']:>10,} "
-              f"{naive['seconds']:>8.2f} {_fmt_rate(naive_rate):>11} {_fmt_rate(naive_rate):>11} "
-              f"{'1.0':>8} {naive['peak_rss_mib']:>9,.0f} {'-':>9}  {naive_check}")
+        print(
+            f"{'naive pure Python (tests/naive.py), 1 thread':<44} {naive['rows']:>10,} "
+            f"{naive['seconds']:>8.2f} {_fmt_rate(naive_rate):>11} {_fmt_rate(naive_rate):>11} "
+            f"{'1.0':>8} {naive['peak_rss_mib']:>9,.0f} {'-':>9}  {naive_check}"
+        )
     print()
     if "compile" in results:
         print(f"ruleset compile into an empty cache: {results['compile']['seconds']:.2f} s")
     cs = results.get("cold_start")
     if cs:
-        print(f"cold start (median of 3 fresh processes): import drgkit {cs['import_s']:.2f} s, "
-              f"load chs_drg_11 from the warm cache {cs['load_s']:.3f} s; whole process "
-              f"{cs['process_wall_s']:.2f} s, peak {cs['peak_rss_mib']:.0f} MiB")
+        print(
+            f"cold start (median of 3 fresh processes): import drgkit {cs['import_s']:.2f} s, "
+            f"load chs_drg_11 from the warm cache {cs['load_s']:.3f} s; whole process "
+            f"{cs['process_wall_s']:.2f} s, peak {cs['peak_rss_mib']:.0f} MiB"
+        )
     for name, what in (("jit_warm", "warm numba cache"), ("jit_empty", "empty numba cache")):
         j = results.get(name)
         if j:
-            print(f"first group() call, {what}: {j['text_first_s']:.2f} s on {j['rows']:,} "
-                  f"text cases (second call {j['text_second_s']:.3f} s -> JIT/cache load "
-                  f"{j['jit_text_s']:.2f} s); then the first list<dict> call adds "
-                  f"{j['jit_typed_s']:.2f} s and the first {j['small_rows']}-case call "
-                  f"{j['jit_small_s']:.2f} s")
+            print(
+                f"first group() call, {what}: {j['text_first_s']:.2f} s on {j['rows']:,} "
+                f"text cases (second call {j['text_second_s']:.3f} s -> JIT/cache load "
+                f"{j['jit_text_s']:.2f} s); then the first list<dict> call adds "
+                f"{j['jit_typed_s']:.2f} s and the first {j['small_rows']}-case call "
+                f"{j['jit_small_s']:.2f} s"
+            )
     for name in IN_MEMORY:
         r = results.get(name)
         if r and r.get("kernel_cases_per_s"):
-            print(f"grouping kernel alone ({r['shape']} input, serial build, one core): "
-                  f"{r['kernel_s']:.2f} s for {r['rows']:,} cases -> "
-                  f"{r['kernel_cases_per_s']:,.0f} cases/s")
-    best = max((results[n]["cases_per_s"] / results[n]["threads"] for n in IN_MEMORY
-                if n in results), default=None)
+            print(
+                f"grouping kernel alone ({r['shape']} input, serial build, one core): "
+                f"{r['kernel_s']:.2f} s for {r['rows']:,} cases -> "
+                f"{r['kernel_cases_per_s']:,.0f} cases/s"
+            )
+    best = max(
+        (results[n]["cases_per_s"] / results[n]["threads"] for n in IN_MEMORY if n in results),
+        default=None,
+    )
     if best is not None:
         verdict = "MET" if best >= 1_000_000 else "NOT MET"
-        print(f"\ntarget >= 1,000,000 cases/s per core from Arrow in memory: best measured "
-              f"{best:,.0f} cases/s per core -> {verdict}")
+        print(
+            f"\ntarget >= 1,000,000 cases/s per core from Arrow in memory: best measured "
+            f"{best:,.0f} cases/s per core -> {verdict}"
+        )
     for name in PROFILES:
         p = results.get(name)
         if not p:
             continue
-        print(f"\n{PROFILES[name]} ({p['rows']:,} rows, {p['profiled_total_s']:.2f} s under "
-              f"cProfile):")
+        print(
+            f"\n{PROFILES[name]} ({p['rows']:,} rows, {p['profiled_total_s']:.2f} s under "
+            f"cProfile):"
+        )
         for label, seconds in p["stages"]:
             share = 100 * seconds / p["profiled_total_s"] if p["profiled_total_s"] else 0
             print(f"    {label:<48} {seconds:>8.2f} s  {share:5.1f}%")
@@ -683,30 +829,53 @@ def report(results: dict[str, dict], args) -> None:
             print(p["top_tottime"])
 
 
-CHILDREN = {"prepare": child_prepare, "compile": child_compile,
-            "cold_start": child_cold_start, "jit_warm": child_jit, "jit_empty": child_jit,
-            "naive": child_naive, "parquet_e2e_t2": child_parquet, "cli_csv_e2e": child_cli,
-            **{k: child_in_memory for k in IN_MEMORY}, **{k: child_profile for k in PROFILES}}
+CHILDREN = {
+    "prepare": child_prepare,
+    "compile": child_compile,
+    "cold_start": child_cold_start,
+    "jit_warm": child_jit,
+    "jit_empty": child_jit,
+    "naive": child_naive,
+    "parquet_e2e_t2": child_parquet,
+    "cli_csv_e2e": child_cli,
+    **{k: child_in_memory for k in IN_MEMORY},
+    **{k: child_profile for k in PROFILES},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=1_000_000, help="cases per scenario")
-    ap.add_argument("--baseline-rows", type=int, default=20_000,
-                    help="cases the pure-Python naive grouper groups")
-    ap.add_argument("--scenarios", help="comma-separated subset of: "
-                    + ", ".join(DEFAULT_SCENARIOS + list(PROFILES)))
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="timed runs per scenario (the best is reported)")
-    ap.add_argument("--profile", action="store_true",
-                    help="also profile 1-thread runs with cProfile and print where time goes")
-    ap.add_argument("--skip-jit-empty", action="store_true",
-                    help="skip the empty-numba-cache scenario (it compiles every kernel)")
+    ap.add_argument(
+        "--baseline-rows",
+        type=int,
+        default=20_000,
+        help="cases the pure-Python naive grouper groups",
+    )
+    ap.add_argument(
+        "--scenarios",
+        help="comma-separated subset of: " + ", ".join(DEFAULT_SCENARIOS + list(PROFILES)),
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="timed runs per scenario (the best is reported)"
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile 1-thread runs with cProfile and print where time goes",
+    )
+    ap.add_argument(
+        "--skip-jit-empty",
+        action="store_true",
+        help="skip the empty-numba-cache scenario (it compiles every kernel)",
+    )
     ap.add_argument("--json", help="write every scenario's JSON record to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder")
-    ap.add_argument("-v", "--verbose", action="store_true",
-                    help="print the cProfile top functions too")
+    ap.add_argument(
+        "-v", "--verbose", action="store_true", help="print the cProfile top functions too"
+    )
     # internal: run one scenario in this (child) process
     ap.add_argument("--scenario", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)

@@ -72,9 +72,18 @@ SCENARIOS = {
     "duckdb_t2": "DuckDB SQL baseline -> Arrow, 2 threads",
 }
 DEFAULT_SCENARIOS = list(SCENARIOS)
-THREADS = {"kernel_t1": 1, "kernel_t2": 2, "settle_mem_t1": 1, "settle_mem_t2": 2,
-           "settle_parquet_t2": 2, "e2e_parquet_t2": 2, "dataset_local_t2": 2,
-           "dataset_dask_2w": 2, "duckdb_t1": 1, "duckdb_t2": 2}
+THREADS = {
+    "kernel_t1": 1,
+    "kernel_t2": 2,
+    "settle_mem_t1": 1,
+    "settle_mem_t2": 2,
+    "settle_parquet_t2": 2,
+    "e2e_parquet_t2": 2,
+    "dataset_local_t2": 2,
+    "dataset_dask_2w": 2,
+    "duckdb_t1": 1,
+    "duckdb_t2": 2,
+}
 
 
 # ============================================================================ child side
@@ -100,10 +109,16 @@ def _data():
 
 def _paths(args) -> dict[str, Path]:
     w = Path(args.workdir)
-    return {"cases": w / "cases.parquet", "grouped": w / "grouped.parquet",
-            "folder": w / "cases-parts", "settled": w / "settled-grouped.parquet",
-            "e2e": w / "settled-e2e.parquet", "local": w / "dataset-local",
-            "dask": w / "dataset-dask", "duck": w / "duckdb.parquet"}
+    return {
+        "cases": w / "cases.parquet",
+        "grouped": w / "grouped.parquet",
+        "folder": w / "cases-parts",
+        "settled": w / "settled-grouped.parquet",
+        "e2e": w / "settled-e2e.parquet",
+        "local": w / "dataset-local",
+        "dask": w / "dataset-dask",
+        "duck": w / "duckdb.parquet",
+    }
 
 
 def _timed(fn, repeat: int):
@@ -137,8 +152,12 @@ def _same_payments(got, ref) -> dict:
     c, d = S.cents_of(got.column("patient_share")), S.cents_of(ref.column("patient_share"))
     ids = got.column("case_id").to_pylist() == ref.column("case_id").to_pylist()
     bad = np.flatnonzero((a != b) | (c != d)) if len(a) == len(b) else np.arange(len(a))
-    return {"compared": len(a), "mismatches": len(bad), "ids_ok": ids,
-            "examples": [int(i) for i in bad[:5]]}
+    return {
+        "compared": len(a),
+        "mismatches": len(bad),
+        "ids_ok": ids,
+        "examples": [int(i) for i in bad[:5]],
+    }
 
 
 def _versions() -> dict:
@@ -146,8 +165,12 @@ def _versions() -> dict:
     import numpy
     import pyarrow
 
-    out = {"numba": numba.__version__, "numpy": numpy.__version__,
-           "pyarrow": pyarrow.__version__, "cpus": os.cpu_count()}
+    out = {
+        "numba": numba.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "cpus": os.cpu_count(),
+    }
     try:
         out["threading_layer"] = numba.threading_layer()
     except ValueError:
@@ -170,20 +193,32 @@ def child_prepare(args) -> None:
     p["folder"].mkdir()
     step = -(-table.num_rows // args.partitions)
     for k in range(args.partitions):
-        pq.write_table(table.slice(k * step, step), p["folder"] / f"cases-{k:03d}.parquet",
-                       compression="zstd", row_group_size=ROW_GROUP)
+        pq.write_table(
+            table.slice(k * step, step),
+            p["folder"] / f"cases-{k:03d}.parquet",
+            compression="zstd",
+            row_group_size=ROW_GROUP,
+        )
     rs = drgkit.load_ruleset(S.ruleset_dir())
     t0 = time.perf_counter()
     grouped = drgkit.group(table, rs, keep=S.grouped_keep(table), threads=2)
     group_s = time.perf_counter() - t0
-    pq.write_table(S.nullable_ids(grouped), p["grouped"], compression="zstd",
-                   row_group_size=ROW_GROUP)
+    pq.write_table(
+        S.nullable_ids(grouped), p["grouped"], compression="zstd", row_group_size=ROW_GROUP
+    )
     status = grouped.column("status").combine_chunks().cast("string").value_counts()
-    _emit({"scenario": "prepare", "rows": table.num_rows, "build_s": build_s,
-           "group_s": group_s, "partitions": args.partitions,
-           "status": {s["values"]: s["counts"] for s in status.to_pylist()},
-           "cases_bytes": p["cases"].stat().st_size,
-           "grouped_bytes": p["grouped"].stat().st_size})
+    _emit(
+        {
+            "scenario": "prepare",
+            "rows": table.num_rows,
+            "build_s": build_s,
+            "group_s": group_s,
+            "partitions": args.partitions,
+            "status": {s["values"]: s["counts"] for s in status.to_pylist()},
+            "cases_bytes": p["cases"].stat().st_size,
+            "grouped_bytes": p["grouped"].stat().st_size,
+        }
+    )
 
 
 def child_kernel(args) -> None:
@@ -202,8 +237,19 @@ def child_kernel(args) -> None:
     batch = grouped.to_batches()[0]
     prep = run.prepare(batch)
     a = run.book.arrays()
-    kernel_args = (prep.formula, prep.cell, prep.cost, prep.item_b, a["std_g"], a["low_c"],
-                   a["high_c"], a["low_a"], a["low_b"], a["high_a"], a["high_b"])
+    kernel_args = (
+        prep.formula,
+        prep.cell,
+        prep.cost,
+        prep.item_b,
+        a["std_g"],
+        a["low_c"],
+        a["high_c"],
+        a["low_a"],
+        a["low_b"],
+        a["high_a"],
+        a["high_b"],
+    )
     set_threads(threads)
     K.price_all(prep.n, *kernel_args)  # warm (compiled or loaded from the numba cache)
     best, walls, out = _timed(lambda: K.price_all(prep.n, *kernel_args), max(args.repeat, 5))
@@ -215,11 +261,23 @@ def child_kernel(args) -> None:
     ref_pay = S.cents_of(ref.column("payment"))
     settled = ref_pay != np.iinfo(np.int64).min
     bad = int((money[settled] != ref_pay[settled]).sum())
-    _emit({"scenario": args.scenario, "threads": threads, "rows": prep.n, "seconds": best,
-           "all_seconds": walls, "cases_per_s": prep.n / best, "peak_rss_mib": round(peak, 1),
-           "check": {"compared": int(settled.sum()), "mismatches": bad,
-                     "what": "kernel payment = settle() payment, every settled case"},
-           "versions": _versions()})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": threads,
+            "rows": prep.n,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": prep.n / best,
+            "peak_rss_mib": round(peak, 1),
+            "check": {
+                "compared": int(settled.sum()),
+                "mismatches": bad,
+                "what": "kernel payment = settle() payment, every settled case",
+            },
+            "versions": _versions(),
+        }
+    )
 
 
 def child_settle_mem(args) -> None:
@@ -232,15 +290,25 @@ def child_settle_mem(args) -> None:
     grouped = pq.read_table(_paths(args)["grouped"]).combine_chunks()
     settle(grouped.slice(0, 10_000), S.POLICY, weights=S.weights_csv(), threads=threads)
     input_rss = _maxrss_mib()
-    best, walls, out = _timed(lambda: settle(grouped, S.POLICY, weights=S.weights_csv(),
-                                             threads=threads), args.repeat)
+    best, walls, out = _timed(
+        lambda: settle(grouped, S.POLICY, weights=S.weights_csv(), threads=threads), args.repeat
+    )
     peak = _maxrss_mib()
     classes = out.column("payment_class").combine_chunks().cast("string").value_counts()
-    _emit({"scenario": args.scenario, "threads": threads, "rows": out.num_rows,
-           "seconds": best, "all_seconds": walls, "cases_per_s": out.num_rows / best,
-           "input_rss_mib": round(input_rss, 1), "peak_rss_mib": round(peak, 1),
-           "input_nbytes": grouped.nbytes,
-           "payment_classes": {c["values"]: c["counts"] for c in classes.to_pylist()}})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": threads,
+            "rows": out.num_rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": out.num_rows / best,
+            "input_rss_mib": round(input_rss, 1),
+            "peak_rss_mib": round(peak, 1),
+            "input_nbytes": grouped.nbytes,
+            "payment_classes": {c["values"]: c["counts"] for c in classes.to_pylist()},
+        }
+    )
 
 
 def child_settle_parquet(args) -> None:
@@ -250,17 +318,34 @@ def child_settle_parquet(args) -> None:
 
     S = _data()
     p = _paths(args)
-    settle_file(pq.read_table(p["grouped"]).slice(0, 10_000), p["settled"], S.POLICY,
-                weights=S.weights_csv(), threads=2)
-    best, walls, summary = _timed(lambda: settle_file(p["grouped"], p["settled"], S.POLICY,
-                                                      weights=S.weights_csv(), threads=2),
-                                  args.repeat)
+    settle_file(
+        pq.read_table(p["grouped"]).slice(0, 10_000),
+        p["settled"],
+        S.POLICY,
+        weights=S.weights_csv(),
+        threads=2,
+    )
+    best, walls, summary = _timed(
+        lambda: settle_file(
+            p["grouped"], p["settled"], S.POLICY, weights=S.weights_csv(), threads=2
+        ),
+        args.repeat,
+    )
     peak = _maxrss_mib()
     check = _same_payments(pq.read_table(p["settled"]), _reference(args))
-    _emit({"scenario": args.scenario, "threads": 2, "rows": summary.rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": summary.rows / best,
-           "peak_rss_mib": round(peak, 1), "out_bytes": p["settled"].stat().st_size,
-           "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": 2,
+            "rows": summary.rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": summary.rows / best,
+            "peak_rss_mib": round(peak, 1),
+            "out_bytes": p["settled"].stat().st_size,
+            "check": check,
+        }
+    )
 
 
 def _e2e_reference(args):
@@ -277,17 +362,34 @@ def child_e2e(args) -> None:
     S = _data()
     p = _paths(args)
     rs = str(S.ruleset_dir())
-    settle_file(pq.read_table(p["cases"]).slice(0, 10_000), p["e2e"], S.POLICY, rs,
-                weights=S.weights_csv(), threads=2)
-    best, walls, summary = _timed(lambda: settle_file(p["cases"], p["e2e"], S.POLICY, rs,
-                                                      weights=S.weights_csv(), threads=2),
-                                  args.repeat)
+    settle_file(
+        pq.read_table(p["cases"]).slice(0, 10_000),
+        p["e2e"],
+        S.POLICY,
+        rs,
+        weights=S.weights_csv(),
+        threads=2,
+    )
+    best, walls, summary = _timed(
+        lambda: settle_file(p["cases"], p["e2e"], S.POLICY, rs, weights=S.weights_csv(), threads=2),
+        args.repeat,
+    )
     peak = _maxrss_mib()
     check = _same_payments(pq.read_table(p["e2e"]), _e2e_reference(args))
-    _emit({"scenario": args.scenario, "threads": 2, "rows": summary.rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": summary.rows / best,
-           "peak_rss_mib": round(peak, 1), "in_bytes": p["cases"].stat().st_size,
-           "out_bytes": p["e2e"].stat().st_size, "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": 2,
+            "rows": summary.rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": summary.rows / best,
+            "peak_rss_mib": round(peak, 1),
+            "in_bytes": p["cases"].stat().st_size,
+            "out_bytes": p["e2e"].stat().st_size,
+            "check": check,
+        }
+    )
 
 
 def _dataset_table(paths):
@@ -311,16 +413,33 @@ def child_dataset_local(args) -> None:
     settle_dataset(warm, warm / "out", S.POLICY, rs, weights=S.weights_csv(), threads=2)
 
     def run():
-        return settle_dataset(p["folder"], p["local"], S.POLICY, rs, weights=S.weights_csv(),
-                              runner=LocalRunner(), threads=2, overwrite=True)
+        return settle_dataset(
+            p["folder"],
+            p["local"],
+            S.POLICY,
+            rs,
+            weights=S.weights_csv(),
+            runner=LocalRunner(),
+            threads=2,
+            overwrite=True,
+        )
 
     best, walls, result = _timed(run, args.repeat)
     peak = _maxrss_mib()
     check = _same_payments(_dataset_table(result.paths), _e2e_reference(args))
-    _emit({"scenario": args.scenario, "threads": 2, "rows": result.rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": result.rows / best,
-           "partitions": len(result.partitions), "peak_rss_mib": round(peak, 1),
-           "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": 2,
+            "rows": result.rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": result.rows / best,
+            "partitions": len(result.partitions),
+            "peak_rss_mib": round(peak, 1),
+            "check": check,
+        }
+    )
 
 
 def child_dataset_dask(args) -> None:
@@ -344,30 +463,58 @@ def child_dataset_dask(args) -> None:
     t0 = time.perf_counter()
     with DaskRunner(n_workers=2, threads_per_worker=1, processes=True) as runner:
         start_s = time.perf_counter() - t0
-        settle_dataset(warm, warm / "out", S.POLICY, rs, weights=S.weights_csv(),
-                       runner=runner, threads=1, overwrite=True)
+        settle_dataset(
+            warm,
+            warm / "out",
+            S.POLICY,
+            rs,
+            weights=S.weights_csv(),
+            runner=runner,
+            threads=1,
+            overwrite=True,
+        )
 
         def run():
-            return settle_dataset(p["folder"], p["dask"], S.POLICY, rs,
-                                  weights=S.weights_csv(), runner=runner, threads=1,
-                                  overwrite=True)
+            return settle_dataset(
+                p["folder"],
+                p["dask"],
+                S.POLICY,
+                rs,
+                weights=S.weights_csv(),
+                runner=runner,
+                threads=1,
+                overwrite=True,
+            )
 
         best, walls, result = _timed(run, args.repeat)
     peak = _maxrss_mib()
     workers_peak = _maxrss_mib(resource.RUSAGE_CHILDREN)
     local = sorted(p["local"].glob("part-*.parquet"))
     mine = [Path(x) for x in result.paths]
-    same = bool(local) and [x.name for x in local] == [x.name for x in mine] and all(
-        a.read_bytes() == b.read_bytes() for a, b in zip(local, mine, strict=True))
+    same = (
+        bool(local)
+        and [x.name for x in local] == [x.name for x in mine]
+        and all(a.read_bytes() == b.read_bytes() for a, b in zip(local, mine, strict=True))
+    )
     check = _same_payments(_dataset_table(result.paths), _e2e_reference(args))
     check["bytes_equal_local"] = same if local else None
     if local and not same:
         check["mismatches"] = max(1, check["mismatches"])
-    _emit({"scenario": args.scenario, "threads": 2, "rows": result.rows, "seconds": best,
-           "all_seconds": walls, "cases_per_s": result.rows / best,
-           "cluster_start_s": start_s, "partitions": len(result.partitions),
-           "peak_rss_mib": round(peak, 1), "workers_peak_rss_mib": round(workers_peak, 1),
-           "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": 2,
+            "rows": result.rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": result.rows / best,
+            "cluster_start_s": start_s,
+            "partitions": len(result.partitions),
+            "peak_rss_mib": round(peak, 1),
+            "workers_peak_rss_mib": round(workers_peak, 1),
+            "check": check,
+        }
+    )
 
 
 def child_duckdb(args) -> None:
@@ -385,22 +532,43 @@ def child_duckdb(args) -> None:
     con.sql(sql).limit(10).to_arrow_table()  # warm: catalog, CSV of the weights
     best, walls, duck = _timed(lambda: con.sql(sql).to_arrow_table(), args.repeat)
     out = str(p["duck"]).replace("'", "''")
-    pbest, pwalls, _ = _timed(lambda: con.execute(
-        f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"), args.repeat)
+    pbest, pwalls, _ = _timed(
+        lambda: con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"),
+        args.repeat,
+    )
     peak = _maxrss_mib()
     check = S.compare_with_duckdb(duck, _reference(args))
-    _emit({"scenario": args.scenario, "threads": threads, "rows": duck.num_rows,
-           "seconds": best, "all_seconds": walls, "cases_per_s": duck.num_rows / best,
-           "parquet_s": pbest, "parquet_all_s": pwalls,
-           "parquet_cases_per_s": duck.num_rows / pbest, "peak_rss_mib": round(peak, 1),
-           "duckdb": duckdb.__version__, "check": check})
+    _emit(
+        {
+            "scenario": args.scenario,
+            "threads": threads,
+            "rows": duck.num_rows,
+            "seconds": best,
+            "all_seconds": walls,
+            "cases_per_s": duck.num_rows / best,
+            "parquet_s": pbest,
+            "parquet_all_s": pwalls,
+            "parquet_cases_per_s": duck.num_rows / pbest,
+            "peak_rss_mib": round(peak, 1),
+            "duckdb": duckdb.__version__,
+            "check": check,
+        }
+    )
 
 
-CHILDREN = {"prepare": child_prepare, "kernel_t1": child_kernel, "kernel_t2": child_kernel,
-            "settle_mem_t1": child_settle_mem, "settle_mem_t2": child_settle_mem,
-            "settle_parquet_t2": child_settle_parquet, "e2e_parquet_t2": child_e2e,
-            "dataset_local_t2": child_dataset_local, "dataset_dask_2w": child_dataset_dask,
-            "duckdb_t1": child_duckdb, "duckdb_t2": child_duckdb}
+CHILDREN = {
+    "prepare": child_prepare,
+    "kernel_t1": child_kernel,
+    "kernel_t2": child_kernel,
+    "settle_mem_t1": child_settle_mem,
+    "settle_mem_t2": child_settle_mem,
+    "settle_parquet_t2": child_settle_parquet,
+    "e2e_parquet_t2": child_e2e,
+    "dataset_local_t2": child_dataset_local,
+    "dataset_dask_2w": child_dataset_dask,
+    "duckdb_t1": child_duckdb,
+    "duckdb_t2": child_duckdb,
+}
 
 
 # ============================================================================ parent side
@@ -411,9 +579,20 @@ class ScenarioFailed(RuntimeError):
 
 
 def run_child(scenario: str, args, env: dict[str, str]) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--scenario", scenario,
-           "--rows", str(args.rows), "--repeat", str(args.repeat), "--partitions",
-           str(args.partitions), "--workdir", str(args.workdir)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--scenario",
+        scenario,
+        "--rows",
+        str(args.rows),
+        "--repeat",
+        str(args.repeat),
+        "--partitions",
+        str(args.partitions),
+        "--workdir",
+        str(args.workdir),
+    ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -426,13 +605,15 @@ def run_child(scenario: str, args, env: dict[str, str]) -> dict:
         stderr = err.read().decode("utf-8", "replace")
     lines = [ln for ln in stdout.splitlines() if ln.startswith(MARK)]
     if code or not lines:
-        raise ScenarioFailed(f"scenario {scenario} failed (exit {code}):\n"
-                             f"{stderr[-3000:]}{stdout[-1000:]}")
-    payload = json.loads(lines[-1][len(MARK):])
+        raise ScenarioFailed(
+            f"scenario {scenario} failed (exit {code}):\n{stderr[-3000:]}{stdout[-1000:]}"
+        )
+    payload = json.loads(lines[-1][len(MARK) :])
     payload["process_wall_s"] = wall
     rss = usage.ru_maxrss
-    payload["wait4_maxrss_mib"] = round(rss / (1024 * 1024) if sys.platform == "darwin"
-                                        else rss / 1024, 1)
+    payload["wait4_maxrss_mib"] = round(
+        rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1
+    )
     return payload
 
 
@@ -477,14 +658,23 @@ def parent(args) -> int:
             return "absent"
 
     print(f"drgkit settlement scale benchmark — {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"data: {S.cases_csv()} replicated to {args.rows:,} rows with synthetic claims; "
-          f"ruleset {S.ruleset_dir()}; policy {S.POLICY} + {S.weights_csv()}")
-    print("versions: " + ", ".join(f"{p} {ver(p)}" for p in (
-        "drgkit", "numba", "numpy", "pyarrow", "duckdb", "dask", "distributed"))
-        + f", python {sys.version.split()[0]}; {os.cpu_count()} cpus")
+    print(
+        f"data: {S.cases_csv()} replicated to {args.rows:,} rows with synthetic claims; "
+        f"ruleset {S.ruleset_dir()}; policy {S.POLICY} + {S.weights_csv()}"
+    )
+    print(
+        "versions: "
+        + ", ".join(
+            f"{p} {ver(p)}"
+            for p in ("drgkit", "numba", "numpy", "pyarrow", "duckdb", "dask", "distributed")
+        )
+        + f", python {sys.version.split()[0]}; {os.cpu_count()} cpus"
+    )
     stamp, newest = S.B.source_stamp()
-    print(f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
-          f"(newest file: {newest})")
+    print(
+        f"drgkit source as of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))} "
+        f"(newest file: {newest})"
+    )
     print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(flush=True)
     results: dict[str, dict] = {}
@@ -535,12 +725,16 @@ def parent(args) -> int:
 def report(results: dict[str, dict]) -> None:
     prep = results.get("prepare")
     if prep:
-        print(f"\nprepared {prep['rows']:,} cases in {prep['build_s']:.1f} s; grouped in "
-              f"{prep['group_s']:.2f} s (2 threads): {prep['status']}")
+        print(
+            f"\nprepared {prep['rows']:,} cases in {prep['build_s']:.1f} s; grouped in "
+            f"{prep['group_s']:.2f} s (2 threads): {prep['status']}"
+        )
     duck = results.get("duckdb_t2") or results.get("duckdb_t1")
     duck_rate = duck.get("cases_per_s") if duck else None
-    head = (f"{'scenario':<46} {'rows':>10} {'wall s':>7} {'cases/s':>11} {'per core':>10} "
-            f"{'x DuckDB':>8} {'peak MiB':>9}  check")
+    head = (
+        f"{'scenario':<46} {'rows':>10} {'wall s':>7} {'cases/s':>11} {'per core':>10} "
+        f"{'x DuckDB':>8} {'peak MiB':>9}  check"
+    )
     print()
     print(head)
     print("-" * (len(head) + 14))
@@ -552,49 +746,69 @@ def report(results: dict[str, dict]) -> None:
             print(f"{label:<46} skipped: {r['skipped']}")
             continue
         threads = r.get("threads") or 1
-        ratio = f"{r['cases_per_s'] / duck_rate:.2f}" if duck_rate and not \
-            name.startswith(("duckdb", "kernel")) else "-"
-        print(f"{label:<46} {r['rows']:>10,} {r['seconds']:>7.3f} {_rate(r['cases_per_s']):>11} "
-              f"{_rate(r['cases_per_s'] / threads):>10} {ratio:>8} {r['peak_rss_mib']:>9,.0f}"
-              f"  {_check_text(r.get('check'))}")
+        ratio = (
+            f"{r['cases_per_s'] / duck_rate:.2f}"
+            if duck_rate and not name.startswith(("duckdb", "kernel"))
+            else "-"
+        )
+        print(
+            f"{label:<46} {r['rows']:>10,} {r['seconds']:>7.3f} {_rate(r['cases_per_s']):>11} "
+            f"{_rate(r['cases_per_s'] / threads):>10} {ratio:>8} {r['peak_rss_mib']:>9,.0f}"
+            f"  {_check_text(r.get('check'))}"
+        )
         if name.startswith("duckdb"):
-            print(f"{'  … same SQL, Parquet -> Parquet (COPY)':<46} {r['rows']:>10,} "
-                  f"{r['parquet_s']:>7.3f} {_rate(r['parquet_cases_per_s']):>11} "
-                  f"{_rate(r['parquet_cases_per_s'] / threads):>10}")
+            print(
+                f"{'  … same SQL, Parquet -> Parquet (COPY)':<46} {r['rows']:>10,} "
+                f"{r['parquet_s']:>7.3f} {_rate(r['parquet_cases_per_s']):>11} "
+                f"{_rate(r['parquet_cases_per_s'] / threads):>10}"
+            )
         if name == "dataset_dask_2w":
-            print(f"{'  … dask workers peak (each process)':<46} {'':>10} {'':>7} {'':>11} "
-                  f"{'':>10} {'':>8} {r['workers_peak_rss_mib']:>9,.0f}  cluster start "
-                  f"{r['cluster_start_s']:.1f} s (not timed)")
+            print(
+                f"{'  … dask workers peak (each process)':<46} {'':>10} {'':>7} {'':>11} "
+                f"{'':>10} {'':>8} {r['workers_peak_rss_mib']:>9,.0f}  cluster start "
+                f"{r['cluster_start_s']:.1f} s (not timed)"
+            )
     for name in ("duckdb_t1", "duckdb_t2"):
         r = results.get(name)
         if r and "check" in r:
             c = r["check"]
-            print(f"\n{name}: DuckDB vs drgkit, case by case: {c['mismatches']:,} mismatches in "
-                  f"{c['compared']:,} cases ({c['settled']:,} settled)")
+            print(
+                f"\n{name}: DuckDB vs drgkit, case by case: {c['mismatches']:,} mismatches in "
+                f"{c['compared']:,} cases ({c['settled']:,} settled)"
+            )
             for e in c["examples"]:
                 print(f"    {e}")
-    pairs = [("settle_mem_t2", "duckdb_t2", "cases_per_s", "cases_per_s"),
-             ("settle_parquet_t2", "duckdb_t2", "cases_per_s", "parquet_cases_per_s"),
-             ("settle_mem_t1", "duckdb_t1", "cases_per_s", "cases_per_s")]
+    pairs = [
+        ("settle_mem_t2", "duckdb_t2", "cases_per_s", "cases_per_s"),
+        ("settle_parquet_t2", "duckdb_t2", "cases_per_s", "parquet_cases_per_s"),
+        ("settle_mem_t1", "duckdb_t1", "cases_per_s", "cases_per_s"),
+    ]
     lines = []
     for mine, theirs, k1, k2 in pairs:
         a, b = results.get(mine), results.get(theirs)
         if a and b and k1 in a and k2 in b:
-            lines.append(f"  {SCENARIOS[mine]} / DuckDB ({k2.replace('_', ' ')}): "
-                         f"{a[k1] / b[k2]:.2f}x")
+            lines.append(
+                f"  {SCENARIOS[mine]} / DuckDB ({k2.replace('_', ' ')}): {a[k1] / b[k2]:.2f}x"
+            )
     if lines:
         print("\nratios, drgkit / DuckDB:")
         print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=1_000_000, help="cases per scenario")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="timed runs per scenario, best reported (the kernel runs >= 5)")
-    ap.add_argument("--partitions", type=int, default=8,
-                    help="Parquet files of the dataset scenarios")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="timed runs per scenario, best reported (the kernel runs >= 5)",
+    )
+    ap.add_argument(
+        "--partitions", type=int, default=8, help="Parquet files of the dataset scenarios"
+    )
     ap.add_argument("--scenarios", help="comma-separated subset of: " + ", ".join(SCENARIOS))
     ap.add_argument("--json", help="write every scenario's JSON record to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder")

@@ -51,8 +51,10 @@ def weights_csv() -> Path:
 def missing_message() -> str | None:
     for path in (ruleset_dir(), cases_csv(), weights_csv()):
         if not path.exists():
-            return (f"shared reference data not found: {path} is missing; set DRGKIT_SHARED "
-                    "to the folder holding rulesets/, oracle/ and payment/")
+            return (
+                f"shared reference data not found: {path} is missing; set DRGKIT_SHARED "
+                "to the folder holding rulesets/, oracle/ and payment/"
+            )
     return None
 
 
@@ -182,8 +184,10 @@ FROM p
 
 
 def duckdb_sql(grouped: Path, weights: Path | None = None) -> str:
-    return DUCKDB_SQL.format(grouped=str(grouped).replace("'", "''"),
-                             weights=str(weights or weights_csv()).replace("'", "''"))
+    return DUCKDB_SQL.format(
+        grouped=str(grouped).replace("'", "''"),
+        weights=str(weights or weights_csv()).replace("'", "''"),
+    )
 
 
 def cents_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -195,8 +199,9 @@ def cents_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_decimal128(arr.type) or arr.type.scale != 2:
         raise TypeError(f"expected decimal128(p, 2) money, got {arr.type}")
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[2 * arr.offset:
-                                                             2 * (arr.offset + len(arr))]
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+        2 * arr.offset : 2 * (arr.offset + len(arr))
+    ]
     out = words[0::2].copy()  # low words; |amounts| < 2^63 cents
     if arr.null_count:
         out[~arr.is_valid().to_numpy(zero_copy_only=False)] = np.iinfo(np.int64).min
@@ -214,20 +219,41 @@ def compare_with_duckdb(duck: pa.Table, settled: pa.Table) -> dict:
     d_pat = duck.column("patient_cents").fill_null(none).to_numpy()[order]
     k_pay = cents_of(settled.column("payment"))
     k_pat = cents_of(settled.column("patient_share"))
-    same_ids = duck.column("case_id").take(order).to_pylist() == \
-        settled.column("case_id").to_pylist()
+    same_ids = (
+        duck.column("case_id").take(order).to_pylist() == settled.column("case_id").to_pylist()
+    )
     bad = np.flatnonzero((d_pay != k_pay) | (d_pat != k_pat))
     examples = []
     for i in bad[:5].tolist():
-        examples.append({"row": i, "case_id": settled.column("case_id")[i].as_py(),
-                         "drgkit": {k: settled.column(k)[i].as_py() for k in (
-                             "status", "drg", "payment_class", "reason", "total_cost",
-                             "standard", "payment", "patient_share")},
-                         "duckdb_payment_cents": int(d_pay[i]),
-                         "duckdb_patient_cents": int(d_pat[i])})
-    return {"rows": settled.num_rows, "compared": len(d_pay), "mismatches": len(bad),
-            "ids_ok": bool(same_ids), "settled": int((k_pay != none).sum()),
-            "examples": examples}
+        examples.append(
+            {
+                "row": i,
+                "case_id": settled.column("case_id")[i].as_py(),
+                "drgkit": {
+                    k: settled.column(k)[i].as_py()
+                    for k in (
+                        "status",
+                        "drg",
+                        "payment_class",
+                        "reason",
+                        "total_cost",
+                        "standard",
+                        "payment",
+                        "patient_share",
+                    )
+                },
+                "duckdb_payment_cents": int(d_pay[i]),
+                "duckdb_patient_cents": int(d_pat[i]),
+            }
+        )
+    return {
+        "rows": settled.num_rows,
+        "compared": len(d_pay),
+        "mismatches": len(bad),
+        "ids_ok": bool(same_ids),
+        "settled": int((k_pay != none).sum()),
+        "examples": examples,
+    }
 
 
 # ------------------------------------------------------------------------------ pytest-benchmark
@@ -245,4 +271,5 @@ def record(benchmark, rows: int, rounds: int, **info) -> None:
     benchmark.extra_info["cases_per_s_mean"] = rows / stats.mean
     benchmark.extra_info["seconds_best"] = stats.min
     benchmark.extra_info["drgkit_source_mtime"] = time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.localtime(B.source_stamp()[0]))
+        "%Y-%m-%d %H:%M:%S", time.localtime(B.source_stamp()[0])
+    )

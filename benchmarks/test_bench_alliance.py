@@ -42,8 +42,9 @@ def _province(volume: str, share_by: str) -> D.Province:
     key = (volume, share_by)
     if key not in _PROVINCES:
         _PROVINCES.clear()  # one province alive at a time
-        _PROVINCES[key] = D.generate(ROWS, ALLIANCES, MEMBERS, seed=0, volume=volume,
-                                     share_by=share_by)
+        _PROVINCES[key] = D.generate(
+            ROWS, ALLIANCES, MEMBERS, seed=0, volume=volume, share_by=share_by
+        )
     return _PROVINCES[key]
 
 
@@ -58,21 +59,30 @@ def _checked(result, prov: D.Province) -> str:
     assert not bad, f"{len(bad)} identities fail: {bad[:5]}"
     bad, figures = D.reference_check(result, prov.table, prov.model)
     assert not bad, f"{len(bad)} differences from the reference: {bad[:5]}"
-    return (f"{counts['cases']:,} cases, {counts['alliances']} alliances, "
-            f"{figures['transfers']:,} transfers = reference")
+    return (
+        f"{counts['cases']:,} cases, {counts['alliances']} alliances, "
+        f"{figures['transfers']:,} transfers = reference"
+    )
 
 
-@pytest.mark.parametrize(("volume", "share_by"), [("cases", "coefficient_volume"),
-                                                  ("rw", "claims")],
-                         ids=["cases-coefficient_volume", "rw-claims"])
+@pytest.mark.parametrize(
+    ("volume", "share_by"),
+    [("cases", "coefficient_volume"), ("rw", "claims")],
+    ids=["cases-coefficient_volume", "rw-claims"],
+)
 def test_split(benchmark, volume, share_by):
     prov = _province(volume, share_by)
     split(prov.table.slice(0, 10_000), prov.model)  # warm: kernels, imports
     benchmark.group = f"alliance split, {ROWS:,} cases, {ALLIANCES * MEMBERS:,} members"
-    result = benchmark.pedantic(split, args=(prov.table, prov.model), rounds=ROUNDS,
-                                iterations=1)
-    S.record(benchmark, prov.table.num_rows, ROUNDS, volume=volume, share_by=share_by,
-             check=_checked(result, prov))
+    result = benchmark.pedantic(split, args=(prov.table, prov.model), rounds=ROUNDS, iterations=1)
+    S.record(
+        benchmark,
+        prov.table.num_rows,
+        ROUNDS,
+        volume=volume,
+        share_by=share_by,
+        check=_checked(result, prov),
+    )
 
 
 def test_split_batches(benchmark):
@@ -80,9 +90,15 @@ def test_split_batches(benchmark):
     batches = prov.table.to_batches(max_chunksize=min(50_000, max(1_000, ROWS // 4)))
     reference = split(prov.table, prov.model)
     benchmark.group = f"alliance split, {ROWS:,} cases, {ALLIANCES * MEMBERS:,} members"
-    result = benchmark.pedantic(split_batches, args=(batches, prov.model), rounds=ROUNDS,
-                                iterations=1)
+    result = benchmark.pedantic(
+        split_batches, args=(batches, prov.model), rounds=ROUNDS, iterations=1
+    )
     differ = [t for t in TABLES if not getattr(result, t).equals(getattr(reference, t))]
     assert not differ, f"split_batches differs from split() in {differ}"
-    S.record(benchmark, prov.table.num_rows, ROUNDS, batches=len(batches),
-             check=f"{len(batches)} batches = split(); " + _checked(result, prov))
+    S.record(
+        benchmark,
+        prov.table.num_rows,
+        ROUNDS,
+        batches=len(batches),
+        check=f"{len(batches)} batches = split(); " + _checked(result, prov),
+    )

@@ -28,8 +28,17 @@ from drgkit.settlement import settle
 
 ROWS = B.bench_rows()
 ROUNDS = 3
-KEEP = ["hospital_id", "hospital_level", "insurance_type", "department", "total_cost",
-        "self_pay", "own_pay", "discharge_date", "readmitted_31d"]
+KEEP = [
+    "hospital_id",
+    "hospital_level",
+    "insurance_type",
+    "department",
+    "total_cost",
+    "self_pay",
+    "own_pay",
+    "discharge_date",
+    "readmitted_31d",
+]
 SEEN: dict[str, float] = {}
 
 
@@ -49,16 +58,23 @@ def _inputs(cases: pa.Table, scheme: str):
         grouped = drgkit.group(cases, "demo", keep=KEEP)
         return grouped, "demo-points", {"points.budget.all": str(per_case * ROWS)}
     grouped = group_dip(cases, "dip_demo_2024", keep=KEEP)
-    return grouped, "dip-national-1.0", {"points.budget.employee": str(per_case * ROWS // 2),
-                                         "points.budget.resident": str(per_case * ROWS // 3)}
+    return (
+        grouped,
+        "dip-national-1.0",
+        {
+            "points.budget.employee": str(per_case * ROWS // 2),
+            "points.budget.resident": str(per_case * ROWS // 3),
+        },
+    )
 
 
 @pytest.mark.parametrize("scheme", ["drg", "dip"])
 def test_settle(benchmark, cases, scheme):
     grouped, policy, overrides = _inputs(cases, scheme)
     benchmark.group = f"settle DRG vs DIP, {ROWS:,} cases"
-    result = benchmark.pedantic(settle, args=(grouped, policy),
-                                kwargs={"overrides": overrides}, rounds=ROUNDS, iterations=1)
+    result = benchmark.pedantic(
+        settle, args=(grouped, policy), kwargs={"overrides": overrides}, rounds=ROUNDS, iterations=1
+    )
     assert result.num_rows == ROWS
     settled = result.column("settled").to_pylist()
     assert all(settled), f"{settled.count(False)} cases not settled"

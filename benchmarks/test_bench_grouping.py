@@ -40,7 +40,8 @@ def _record(benchmark, rows: int, **info) -> None:
     benchmark.extra_info["cases_per_s_mean"] = rows / stats.mean
     benchmark.extra_info["seconds_best"] = stats.min
     benchmark.extra_info["drgkit_source_mtime"] = time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.localtime(B.source_stamp()[0]))
+        "%Y-%m-%d %H:%M:%S", time.localtime(B.source_stamp()[0])
+    )
 
 
 def _check(result, input_ids, expected, n_base: int) -> str:
@@ -56,22 +57,30 @@ def _check(result, input_ids, expected, n_base: int) -> str:
 def test_group_arrow(benchmark, shape, threads, ruleset, big_table, warm, expected, base_text):
     table = big_table(shape)
     benchmark.group = f"arrow in memory, {ROWS:,} cases"
-    result = benchmark.pedantic(drgkit.group, args=(table, ruleset),
-                                kwargs={"threads": threads}, rounds=ROUNDS, iterations=1)
+    result = benchmark.pedantic(
+        drgkit.group,
+        args=(table, ruleset),
+        kwargs={"threads": threads},
+        rounds=ROUNDS,
+        iterations=1,
+    )
     check = _check(result, table.column(B.ID_COLUMN), expected, base_text.num_rows)
     _record(benchmark, table.num_rows, shape=shape, threads=threads, check=check)
 
 
-def test_group_file_parquet(benchmark, ruleset, parquet_cases, warm, expected, base_text,
-                            tmp_path):
+def test_group_file_parquet(benchmark, ruleset, parquet_cases, warm, expected, base_text, tmp_path):
     out = tmp_path / "groups.parquet"
     benchmark.group = f"end to end, {ROWS:,} cases"
-    summary = benchmark.pedantic(drgkit.group_file, args=(parquet_cases, out, ruleset),
-                                 kwargs={"threads": 2}, rounds=ROUNDS, iterations=1)
+    summary = benchmark.pedantic(
+        drgkit.group_file,
+        args=(parquet_cases, out, ruleset),
+        kwargs={"threads": 2},
+        rounds=ROUNDS,
+        iterations=1,
+    )
     result = pq.read_table(out)
     check = _check(result, None, expected, base_text.num_rows)
-    _record(benchmark, summary.rows, threads=2, check=check,
-            by_status=dict(summary.by_status))
+    _record(benchmark, summary.rows, threads=2, check=check, by_status=dict(summary.by_status))
 
 
 def test_ruleset_load_warm(benchmark, ruleset_dir, ruleset):
@@ -105,17 +114,21 @@ def test_group_kernel_only(benchmark, ruleset, big_table, warm, base_text):
     table = big_table("text")
     cases, arrays = kernel_inputs(ruleset, table)
     benchmark.group = f"grouping kernel alone, 1 core, {ROWS:,} cases"
-    outcome, res, _err, _mdc = benchmark.pedantic(K.group_all.serial, args=(cases, arrays),
-                                                  rounds=ROUNDS, iterations=1,
-                                                  warmup_rounds=1)
+    outcome, res, _err, _mdc = benchmark.pedantic(
+        K.group_all.serial, args=(cases, arrays), rounds=ROUNDS, iterations=1, warmup_rounds=1
+    )
     # the kernel's groups are those of the whole grouper, on the base cases
     n = base_text.num_rows
     whole = drgkit.group(table.slice(0, n), ruleset)
     drgs = _result_codes(ruleset.compiled).drg.to_pylist()
-    got = [drgs[r] if o == K.OUT_GROUPED else None for o, r in zip(outcome[:n], res[:n],
-                                                                      strict=True)]
-    want = [d if s in ("ok", "ambiguous") else None for s, d in
-            zip(whole.column("status").to_pylist(), whole.column("drg").to_pylist(),
-                strict=True)]
+    got = [
+        drgs[r] if o == K.OUT_GROUPED else None for o, r in zip(outcome[:n], res[:n], strict=True)
+    ]
+    want = [
+        d if s in ("ok", "ambiguous") else None
+        for s, d in zip(
+            whole.column("status").to_pylist(), whole.column("drg").to_pylist(), strict=True
+        )
+    ]
     assert got == want
     _record(benchmark, table.num_rows, threads=1, check=f"{n:,} rows = drgkit.group")

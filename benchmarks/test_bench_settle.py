@@ -59,8 +59,7 @@ def cases(suzhou):
 
 @pytest.fixture(scope="module")
 def grouped(suzhou, cases):
-    return S.nullable_ids(drgkit.group(cases, suzhou, keep=S.grouped_keep(cases))
-                          ).combine_chunks()
+    return S.nullable_ids(drgkit.group(cases, suzhou, keep=S.grouped_keep(cases))).combine_chunks()
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +68,7 @@ def files(tmp_path_factory, cases, grouped):
     folder = tmp_path_factory.mktemp("bench-settle")
     # row groups of 131,072 rows: DuckDB parallelises over row groups
     pq.write_table(cases, folder / "cases.parquet", compression="zstd", row_group_size=1 << 17)
-    pq.write_table(grouped, folder / "grouped.parquet", compression="zstd",
-                   row_group_size=1 << 17)
+    pq.write_table(grouped, folder / "grouped.parquet", compression="zstd", row_group_size=1 << 17)
     parts = folder / "parts"
     parts.mkdir()
     step = -(-cases.num_rows // 8)
@@ -83,16 +81,19 @@ def files(tmp_path_factory, cases, grouped):
 def reference(grouped):
     """drgkit's settlement of the grouped cases (also warms every kernel)."""
     out = settle(grouped, S.POLICY, weights=S.weights_csv())
-    return {"table": out, "payment": S.cents_of(out.column("payment")),
-            "patient": S.cents_of(out.column("patient_share"))}
+    return {
+        "table": out,
+        "payment": S.cents_of(out.column("payment")),
+        "patient": S.cents_of(out.column("patient_share")),
+    }
 
 
 def _check(result, reference) -> str:
-    pay, patient = S.cents_of(result.column("payment")), S.cents_of(
-        result.column("patient_share"))
+    pay, patient = S.cents_of(result.column("payment")), S.cents_of(result.column("patient_share"))
     assert result.num_rows == ROWS
-    assert result.column("case_id").to_pylist() == \
-        reference["table"].column("case_id").to_pylist(), "rows are not the input rows"
+    assert (
+        result.column("case_id").to_pylist() == reference["table"].column("case_id").to_pylist()
+    ), "rows are not the input rows"
     bad = int(((pay != reference["payment"]) | (patient != reference["patient"])).sum())
     assert bad == 0, f"{bad} cases differ from settle() of the grouped cases"
     hospitals: Counter = Counter()
@@ -108,8 +109,20 @@ def test_price_kernel(benchmark, threads, grouped, reference):
     run = SettleRun(policy, None, grouped.schema, "grouped")
     prep = run.prepare(grouped.to_batches(max_chunksize=grouped.num_rows)[0])
     a = run.book.arrays()
-    args = (prep.n, prep.formula, prep.cell, prep.cost, prep.item_b, a["std_g"], a["low_c"],
-            a["high_c"], a["low_a"], a["low_b"], a["high_a"], a["high_b"])
+    args = (
+        prep.n,
+        prep.formula,
+        prep.cell,
+        prep.cost,
+        prep.item_b,
+        a["std_g"],
+        a["low_c"],
+        a["high_c"],
+        a["low_a"],
+        a["low_b"],
+        a["high_a"],
+        a["high_b"],
+    )
     previous = set_threads(threads)
     try:
         K.price_all(*args)
@@ -120,41 +133,67 @@ def test_price_kernel(benchmark, threads, grouped, reference):
     settled = reference["payment"] != NONE
     bad = int((money[settled] != reference["payment"][settled]).sum())
     assert bad == 0, f"{bad} kernel payments differ from settle()"
-    S.record(benchmark, prep.n, 7, threads=threads,
-             check=f"{int(settled.sum()):,} settled cases = settle()")
+    S.record(
+        benchmark,
+        prep.n,
+        7,
+        threads=threads,
+        check=f"{int(settled.sum()):,} settled cases = settle()",
+    )
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_settle_arrow(benchmark, threads, grouped, reference):
     benchmark.group = f"settle in memory, {ROWS:,} cases"
-    result = benchmark.pedantic(settle, args=(grouped, S.POLICY),
-                                kwargs={"weights": S.weights_csv(), "threads": threads},
-                                rounds=ROUNDS, iterations=1)
-    S.record(benchmark, result.num_rows, ROUNDS, threads=threads,
-             check=_check(result, reference))
+    result = benchmark.pedantic(
+        settle,
+        args=(grouped, S.POLICY),
+        kwargs={"weights": S.weights_csv(), "threads": threads},
+        rounds=ROUNDS,
+        iterations=1,
+    )
+    S.record(benchmark, result.num_rows, ROUNDS, threads=threads, check=_check(result, reference))
 
 
 def test_group_settle_parquet(benchmark, files, reference, suzhou, tmp_path):
     out = tmp_path / "settled.parquet"
     benchmark.group = f"end to end, {ROWS:,} cases"
     summary = benchmark.pedantic(
-        settle_file, args=(files / "cases.parquet", out, S.POLICY, str(S.ruleset_dir())),
-        kwargs={"weights": S.weights_csv(), "threads": 2}, rounds=ROUNDS, iterations=1)
-    S.record(benchmark, summary.rows, ROUNDS, threads=2,
-             check=_check(pq.read_table(out), reference))
+        settle_file,
+        args=(files / "cases.parquet", out, S.POLICY, str(S.ruleset_dir())),
+        kwargs={"weights": S.weights_csv(), "threads": 2},
+        rounds=ROUNDS,
+        iterations=1,
+    )
+    S.record(
+        benchmark, summary.rows, ROUNDS, threads=2, check=_check(pq.read_table(out), reference)
+    )
 
 
 def test_settle_dataset_local(benchmark, files, reference, suzhou, tmp_path):
     benchmark.group = f"end to end, {ROWS:,} cases"
 
     def run():
-        return settle_dataset(files / "parts", tmp_path / "out", S.POLICY,
-                              str(S.ruleset_dir()), weights=S.weights_csv(),
-                              runner=LocalRunner(), threads=2, overwrite=True)
+        return settle_dataset(
+            files / "parts",
+            tmp_path / "out",
+            S.POLICY,
+            str(S.ruleset_dir()),
+            weights=S.weights_csv(),
+            runner=LocalRunner(),
+            threads=2,
+            overwrite=True,
+        )
 
     result = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    S.record(benchmark, result.rows, ROUNDS, threads=2, partitions=len(result.partitions),
-             check=_check(result.table(), reference))
+    S.record(
+        benchmark,
+        result.rows,
+        ROUNDS,
+        threads=2,
+        partitions=len(result.partitions),
+        check=_check(result.table(), reference),
+    )
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -165,10 +204,15 @@ def test_duckdb_baseline(benchmark, threads, files, reference):
     sql = S.duckdb_sql(files / "grouped.parquet")
     con.sql(sql).limit(10).to_arrow_table()
     benchmark.group = f"settle in memory, {ROWS:,} cases"
-    duck = benchmark.pedantic(lambda: con.sql(sql).to_arrow_table(), rounds=ROUNDS,
-                              iterations=1)
+    duck = benchmark.pedantic(lambda: con.sql(sql).to_arrow_table(), rounds=ROUNDS, iterations=1)
     report = S.compare_with_duckdb(duck, reference["table"])
     assert report["ids_ok"] and report["compared"] == ROWS
     assert report["mismatches"] == 0, f"DuckDB differs from drgkit: {report['examples']}"
-    S.record(benchmark, duck.num_rows, ROUNDS, threads=threads, duckdb=duckdb.__version__,
-             check=f"{ROWS:,} cases: DuckDB = drgkit to the cent")
+    S.record(
+        benchmark,
+        duck.num_rows,
+        ROUNDS,
+        threads=threads,
+        duckdb=duckdb.__version__,
+        check=f"{ROWS:,} cases: DuckDB = drgkit to the cent",
+    )

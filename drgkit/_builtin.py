@@ -28,8 +28,10 @@ def _shipped_dir(name: str, what: str) -> Path:
     for candidate in (here / f"_{name}", here.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"drgkit's shipped {what} are missing (looked in {here / f'_{name}'}"
-                            f" and {here.parent / name}); reinstall drgkit")
+    raise FileNotFoundError(
+        f"drgkit's shipped {what} are missing (looked in {here / f'_{name}'}"
+        f" and {here.parent / name}); reinstall drgkit"
+    )
 
 
 def _version_folders(root: Path) -> Iterator[Path]:

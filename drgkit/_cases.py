@@ -29,9 +29,20 @@ from ._jit import jit
 from .errors import CaseDataError
 from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
 
-__all__ = ["PLAUSIBLE", "VALUE_CHECKS", "CodeHint", "ColumnPlan", "ParsedField", "code_hints",
-           "code_lists", "encode_values", "implausible", "parse_dates", "parse_scalar",
-           "plan_columns"]
+__all__ = [
+    "PLAUSIBLE",
+    "VALUE_CHECKS",
+    "CodeHint",
+    "ColumnPlan",
+    "ParsedField",
+    "code_hints",
+    "code_lists",
+    "encode_values",
+    "implausible",
+    "parse_dates",
+    "parse_scalar",
+    "plan_columns",
+]
 
 F_NUMBER, F_INT_OK, F_TRUTHY = 1, 2, 4
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -61,8 +72,12 @@ class ColumnPlan:
         return f"layout {self.layout.name}" + (f" ({mapped})" if mapped else "")
 
 
-def resolve_layout(layout: str | Layout | None, names: list[str], source: str,
-                   layouts: Mapping[str, Layout] = LAYOUTS) -> Layout:
+def resolve_layout(
+    layout: str | Layout | None,
+    names: list[str],
+    source: str,
+    layouts: Mapping[str, Layout] = LAYOUTS,
+) -> Layout:
     if isinstance(layout, Layout):
         return layout
     if layout is not None:
@@ -94,14 +109,20 @@ def plan_columns(
     if columns:
         unknown = set(columns) - set(FIELDS_BY_NAME)
         if unknown:
-            raise CaseDataError(f"unknown case field(s) {sorted(unknown)} in the column mapping;"
-                                f" case fields are {sorted(FIELDS_BY_NAME)}", file=source)
+            raise CaseDataError(
+                f"unknown case field(s) {sorted(unknown)} in the column mapping;"
+                f" case fields are {sorted(FIELDS_BY_NAME)}",
+                file=source,
+            )
         chosen = chosen.with_overrides(columns)
         for field, col in columns.items():
             if col not in names:
                 raise CaseDataError(
                     f"column {col!r} (mapped to case field {field}) is not in the input. "
-                    f"Columns found: {', '.join(names)}", file=source, column=col)
+                    f"Columns found: {', '.join(names)}",
+                    file=source,
+                    column=col,
+                )
     present: dict[str, str] = {}
     missing: list[str] = []
     for field in fields:
@@ -121,28 +142,40 @@ def plan_columns(
                 f"required column {expected!r} (case field {field}) is not in the input; "
                 f"{chosen.name} layout expected it. Columns found: {', '.join(names)}. "
                 "Choose a layout or map the column (e.g. --map diagnoses=MYCOL).",
-                file=source, column=expected)
+                file=source,
+                column=expected,
+            )
     return ColumnPlan(chosen, present, tuple(missing))
 
 
 def _scalar_type(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_integer(t)
-            or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
-            or pa.types.is_null(t))
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
 
 
-def _check_column(schema: pa.Schema, names: list[str], field: str, col: str,
-                  source: str) -> None:
+def _check_column(schema: pa.Schema, names: list[str], field: str, col: str, source: str) -> None:
     """A column feeding ``field`` must be unique and of a type the field can hold: one value
     per case (text, number, boolean), a date for the discharge date, text or a list of texts
     for codes. Checked once per input, before any row is read, so no row is lost to it."""
     if names.count(col) > 1:
-        raise CaseDataError(f"the column (case field {field}) appears {names.count(col)} "
-                            "times in the input; rename or drop the copies", file=source,
-                            column=col)
+        raise CaseDataError(
+            f"the column (case field {field}) appears {names.count(col)} "
+            "times in the input; rename or drop the copies",
+            file=source,
+            column=col,
+        )
     t = schema.field(col).type
     if field in ("diagnoses", "procedures"):
         return  # text or lists of texts; code_lists names anything else
@@ -150,8 +183,11 @@ def _check_column(schema: pa.Schema, names: list[str], field: str, col: str,
         return
     if field == "discharge_date" and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
         return
-    raise CaseDataError(f"the column (case field {field}) holds {t}; it must hold one text "
-                        "or number per case", file=source, column=col)
+    raise CaseDataError(
+        f"the column (case field {field}) holds {t}; it must hold one text or number per case",
+        file=source,
+        column=col,
+    )
 
 
 # ------------------------------------------------------------------------------ scalars
@@ -247,10 +283,16 @@ def encode_values(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
         arr = arr.cast(pa.large_string())
     if not pa.types.is_dictionary(arr.type):
         t = arr.type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
-                or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                or pa.types.is_decimal(t) or pa.types.is_binary(t)
-                or pa.types.is_large_binary(t)):
+        if not (
+            pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+            or pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t)
+            or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)
+        ):
             arr = arr.cast(pa.string())
         arr = pc.dictionary_encode(arr)
     uniques = [*arr.dictionary.to_pylist(), None]
@@ -327,8 +369,9 @@ def _parse_utf8(offsets, data, valid):
 def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
     """Parse one raw field column (None: the field is absent, missing for every case)."""
     if arr is None:
-        return ParsedField(np.zeros(n, np.uint8), np.zeros(n), np.zeros(n, np.int64),
-                           np.ones(n, np.bool_), None)
+        return ParsedField(
+            np.zeros(n, np.uint8), np.zeros(n), np.zeros(n, np.int64), np.ones(n, np.bool_), None
+        )
     t = arr.type
     if pa.types.is_string_view(t):
         arr = arr.cast(pa.large_string())
@@ -373,8 +416,12 @@ PLAUSIBLE: dict[str, tuple[float, float, bool]] = {
     "los": (0, 36_600, False),
 }
 _NEWBORN_MAX_DAYS = 366
-_PLAUSIBLE_REASON = {"age": "age_implausible", "age_days": "age_days_implausible",
-                     "birth_weight": "birth_weight_implausible", "los": "los_implausible"}
+_PLAUSIBLE_REASON = {
+    "age": "age_implausible",
+    "age_days": "age_days_implausible",
+    "birth_weight": "birth_weight_implausible",
+    "los": "los_implausible",
+}
 
 
 def _numeric(p: ParsedField) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -399,9 +446,13 @@ def implausible(fields: Mapping[str, ParsedField]) -> list[tuple[str, np.ndarray
         bad = has & ((value < low) | (value > high))
         if whole_only:
             bad |= has & ~whole
-        allowed = (f"a whole number from {low} to {high:,}" if whole_only and high != math.inf
-                   else f"a whole number from {low}" if whole_only
-                   else f"from {low} to {high:,}")
+        allowed = (
+            f"a whole number from {low} to {high:,}"
+            if whole_only and high != math.inf
+            else f"a whole number from {low}"
+            if whole_only
+            else f"from {low} to {high:,}"
+        )
         if name == "age_days":
             newborn = age_has & (age_value == 0) & has & (value > _NEWBORN_MAX_DAYS)
             bad |= newborn
@@ -481,8 +532,11 @@ def code_lists(
     no_flags = np.zeros(n, dtype=np.uint8)
     if arr is None or pa.types.is_null(arr.type):
         if empty_is_one:
-            return (np.arange(n + 1, dtype=np.int64), np.full(n, empty_id, dtype=np.int32),
-                    no_flags)
+            return (
+                np.arange(n + 1, dtype=np.int64),
+                np.full(n, empty_id, dtype=np.int32),
+                no_flags,
+            )
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), no_flags
     t = arr.type
     if pa.types.is_dictionary(t):
@@ -496,13 +550,17 @@ def code_lists(
         vt = t.value_type
         if pa.types.is_dictionary(vt):
             vt = vt.value_type
-        if not (pa.types.is_string(vt) or pa.types.is_large_string(vt)
-                or pa.types.is_string_view(vt) or pa.types.is_null(vt)):
-            raise CaseDataError(f"codes must be text, got a list of {vt}", file=source,
-                                column=field)
+        if not (
+            pa.types.is_string(vt)
+            or pa.types.is_large_string(vt)
+            or pa.types.is_string_view(vt)
+            or pa.types.is_null(vt)
+        ):
+            raise CaseDataError(
+                f"codes must be text, got a list of {vt}", file=source, column=field
+            )
         if arr.null_count or pa.types.is_fixed_size_list(t):
-            lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(
-                zero_copy_only=False)
+            lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
             values = pc.list_flatten(arr)
         else:
             offs = arr.offsets.to_numpy(zero_copy_only=False)
@@ -523,7 +581,9 @@ def code_lists(
         return offsets, ids, flags
     raise CaseDataError(
         f"codes must be text ('|'-separated) or a list of texts, got {arr.type}",
-        file=source, column=field)
+        file=source,
+        column=field,
+    )
 
 
 # ------------------------------------------------------------------------------ code hints
@@ -539,11 +599,15 @@ class CodeHint:
 
     def text(self, what: str) -> str:
         if self.kind == "lower_case":
-            return (f"{what} {self.code!r} is unknown but {self.known!r} is known: codes are "
-                    "case-sensitive")
+            return (
+                f"{what} {self.code!r} is unknown but {self.known!r} is known: codes are "
+                "case-sensitive"
+            )
         mark = {"semicolon": "';'", "slash": "'/'", "whitespace": "a space or tab"}[self.kind]
-        return (f"{what} {self.code!r} is unknown; it looks like codes separated by {mark} "
-                f"({self.known!r} is known): codes are separated by '|' or ','")
+        return (
+            f"{what} {self.code!r} is unknown; it looks like codes separated by {mark} "
+            f"({self.known!r} is known): codes are separated by '|' or ','"
+        )
 
 
 def _upper_cased(code: str) -> list[str]:

@@ -115,8 +115,12 @@ def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
         sh = slots[slot, 0]
         if sh == 0:
             return np.int32(-1)
-        if sh == h and (slots[slot, 1] & np.uint64(0xFFFF)) == np.uint64(n) \
-                and slots[slot, 2] == w0 and slots[slot, 3] == w1:
+        if (
+            sh == h
+            and (slots[slot, 1] & np.uint64(0xFFFF)) == np.uint64(n)
+            and slots[slot, 2] == w0
+            and slots[slot, 3] == w1
+        ):
             ident = np.int64(slots[slot, 1] >> np.uint64(16))
             if n <= 16:
                 return np.int32(ident)
@@ -188,8 +192,19 @@ def _split_count(offsets, data, valid, sep, empty_is_one):
 
 
 @dual
-def _split_fill(offsets, data, valid, sep, empty_is_one, out_offsets, slots, mask, key_bytes,
-                key_offsets, empty_id):
+def _split_fill(
+    offsets,
+    data,
+    valid,
+    sep,
+    empty_is_one,
+    out_offsets,
+    slots,
+    mask,
+    key_bytes,
+    key_offsets,
+    empty_id,
+):
     """Ids of the pieces of every text, and per text the OR of its unknown pieces' SUSPECT
     bits."""
     n = len(offsets) - 1
@@ -227,9 +242,12 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     large = pa.types.is_large_string(arr.type)
     bufs = arr.buffers()
     dtype = np.int64 if large else np.int32
-    offsets = np.frombuffer(bufs[1], dtype=dtype)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None and len(bufs[2]) \
+    offsets = np.frombuffer(bufs[1], dtype=dtype)[arr.offset : arr.offset + len(arr) + 1]
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8)
+        if bufs[2] is not None and len(bufs[2])
         else np.zeros(1, dtype=np.uint8)
+    )
     valid = None
     if arr.null_count:
         valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
@@ -244,14 +262,17 @@ class CodeTable:
         encoded = [c.encode("utf-8") for c in self.codes]
         for code, raw in zip(self.codes, encoded, strict=True):
             if len(raw) > MAX_CODE_BYTES:  # a slot keeps the length in 16 bits
-                raise TableError(f"a code longer than {MAX_CODE_BYTES} bytes: "
-                                 f"{code[:40]!r}... ({len(raw)} bytes)")
+                raise TableError(
+                    f"a code longer than {MAX_CODE_BYTES} bytes: "
+                    f"{code[:40]!r}... ({len(raw)} bytes)"
+                )
         self.key_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=self.key_offsets[1:])
         self.key_bytes = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8).copy()
         capacity = 1 << max(4, (3 * len(encoded) // 2 + 1).bit_length())  # load <= 2/3
-        self.slots = slots if slots is not None else _build_slots(
-            self.key_bytes, self.key_offsets, capacity)
+        self.slots = (
+            slots if slots is not None else _build_slots(self.key_bytes, self.key_offsets, capacity)
+        )
         self.mask = np.int64(len(self.slots) - 1)
         self.index = {c: i for i, c in enumerate(self.codes)}
 
@@ -279,11 +300,21 @@ class CodeTable:
                 return out, flags
             return dict_ids[idx], dict_flags[idx]
         offsets, data, valid = string_buffers(arr)
-        return _map_values(len(offsets) - 1, offsets, data, valid, self.slots, self.mask,
-                           self.key_bytes, self.key_offsets, np.int32(empty_id))
+        return _map_values(
+            len(offsets) - 1,
+            offsets,
+            data,
+            valid,
+            self.slots,
+            self.mask,
+            self.key_bytes,
+            self.key_offsets,
+            np.int32(empty_id),
+        )
 
-    def split_and_map(self, arr: pa.Array, separators: bytes, empty_is_one: bool,
-                      empty_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def split_and_map(
+        self, arr: pa.Array, separators: bytes, empty_is_one: bool, empty_id: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Split each text of ``arr`` on any byte of ``separators``; map every piece.
 
         Returns ``(offsets, ids)`` of the per-row lists and the per-row SUSPECT bits. Pieces
@@ -300,9 +331,20 @@ class CodeTable:
         counts = _split_count(n, offsets, data, valid, sep, empty_is_one)
         out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=out_offsets[1:])
-        ids, flags = _split_fill(n, offsets, data, valid, sep, empty_is_one, out_offsets,
-                                 self.slots, self.mask, self.key_bytes, self.key_offsets,
-                                 np.int32(empty_id))
+        ids, flags = _split_fill(
+            n,
+            offsets,
+            data,
+            valid,
+            sep,
+            empty_is_one,
+            out_offsets,
+            self.slots,
+            self.mask,
+            self.key_bytes,
+            self.key_offsets,
+            np.int32(empty_id),
+        )
         return out_offsets, ids, flags
 
 

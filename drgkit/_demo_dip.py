@@ -24,8 +24,12 @@ __all__ = ["HISTORY_YEARS", "HOSPITALS", "PROCEDURE_ATTRIBUTES", "DipDemoData", 
 
 #: (hospital id, level, efficiency: cost factor against the region's usual cost)
 HOSPITALS: tuple[tuple[str, int, float], ...] = (
-    ("H3A", 3, 0.92), ("H3B", 3, 1.12), ("H2A", 2, 0.95), ("H2B", 2, 1.08),
-    ("H1A", 1, 0.90), ("H1B", 1, 1.10),
+    ("H3A", 3, 0.92),
+    ("H3B", 3, 1.12),
+    ("H2A", 2, 0.95),
+    ("H2B", 2, 1.08),
+    ("H1A", 1, 0.90),
+    ("H1B", 1, 1.10),
 )
 #: share of a level's cases: tertiary hospitals see most cases
 _HOSPITAL_WEIGHTS = (30, 24, 16, 14, 9, 7)
@@ -36,19 +40,28 @@ CURRENT_YEAR = 2024
 #: principal diagnosis, weight, treatments: (principal procedure or "", share, mean cost in
 #: yuan, related second procedure or "", share of the treatment's cases that have it)
 _MIX: tuple[tuple[str, int, tuple[tuple[str, int, int, str, int], ...]], ...] = (
-    ("K35.800", 10, (("", 2, 5200, "", 0), ("47.0100", 6, 11800, "54.5100", 15),
-                     ("47.0900", 2, 9600, "", 0))),
+    (
+        "K35.800",
+        10,
+        (("", 2, 5200, "", 0), ("47.0100", 6, 11800, "54.5100", 15), ("47.0900", 2, 9600, "", 0)),
+    ),
     ("J18.900", 14, (("", 8, 6900, "", 0), ("33.2200", 2, 9400, "", 0))),
     ("I63.900", 10, (("", 7, 12500, "", 0), ("99.1000", 2, 19800, "", 0))),
     ("I21.900", 5, (("", 2, 14800, "", 0), ("36.0700", 5, 46000, "37.2200", 40))),
     ("K80.100", 6, (("", 2, 5600, "", 0), ("51.2300", 6, 15200, "", 0))),
     ("E11.900", 8, (("", 1, 6100, "", 0),)),
     ("I10.x00", 7, (("", 1, 4400, "", 0),)),
-    ("S72.000", 4, (("", 1, 9800, "", 0), ("81.5100", 3, 47000, "", 0),
-                    ("79.3500", 2, 31000, "", 0))),
+    (
+        "S72.000",
+        4,
+        (("", 1, 9800, "", 0), ("81.5100", 3, 47000, "", 0), ("79.3500", 2, 31000, "", 0)),
+    ),
     ("N18.500", 5, (("", 1, 7200, "", 0), ("39.9500", 3, 9300, "", 0))),
-    ("C34.900", 5, (("", 1, 9100, "", 0), ("99.2500", 3, 8200, "", 0),
-                    ("32.4100", 2, 62000, "", 0))),
+    (
+        "C34.900",
+        5,
+        (("", 1, 9100, "", 0), ("99.2500", 3, 8200, "", 0), ("32.4100", 2, 62000, "", 0)),
+    ),
     ("H25.900", 6, (("13.4100", 1, 6300, "", 0),)),
     ("O80.000", 5, (("73.5900", 1, 4100, "", 0),)),
 )
@@ -67,11 +80,23 @@ _SECONDARY = ("I10.x00", "E11.900", "J44.900", "N18.500", "I48.x00")
 
 #: the procedure attribute dictionary the catalogue is built with (DIP.md §2)
 PROCEDURE_ATTRIBUTES: dict[str, str] = {
-    "47.0100": "surgery", "47.0900": "surgery", "54.5100": "surgery", "33.2200": "diagnostic",
-    "99.1000": "therapeutic", "36.0700": "surgery", "37.2200": "diagnostic",
-    "51.2300": "surgery", "81.5100": "surgery", "79.3500": "surgery", "39.9500": "therapeutic",
-    "99.2500": "therapeutic", "32.4100": "surgery", "13.4100": "surgery",
-    "73.5900": "therapeutic", "45.6200": "surgery", "86.0400": "therapeutic",
+    "47.0100": "surgery",
+    "47.0900": "surgery",
+    "54.5100": "surgery",
+    "33.2200": "diagnostic",
+    "99.1000": "therapeutic",
+    "36.0700": "surgery",
+    "37.2200": "diagnostic",
+    "51.2300": "surgery",
+    "81.5100": "surgery",
+    "79.3500": "surgery",
+    "39.9500": "therapeutic",
+    "99.2500": "therapeutic",
+    "32.4100": "surgery",
+    "13.4100": "surgery",
+    "73.5900": "therapeutic",
+    "45.6200": "surgery",
+    "86.0400": "therapeutic",
     "81.5400": "surgery",
 }
 
@@ -84,8 +109,15 @@ class DipDemoData:
     current: pa.Table
 
 
-def _case(rng: random.Random, case_id: str, year: int, hospital: tuple[str, int, float],
-          dx: str, px: list[str], mean: float) -> dict:
+def _case(
+    rng: random.Random,
+    case_id: str,
+    year: int,
+    hospital: tuple[str, int, float],
+    dx: str,
+    px: list[str],
+    mean: float,
+) -> dict:
     hid, level, efficiency = hospital
     secondary = [d for d in _SECONDARY if d != dx and rng.random() < 0.12]
     cost = mean * _LEVEL_COST[level] * efficiency * 1.03 ** (year - HISTORY_YEARS[0])
@@ -95,11 +127,16 @@ def _case(rng: random.Random, case_id: str, year: int, hospital: tuple[str, int,
     los = max(1, round(cost / 1200 * rng.uniform(0.6, 1.4)))
     age = rng.randint(18, 92) if not dx.startswith("O") else rng.randint(20, 40)
     return {
-        "case_id": case_id, "hospital_id": hid, "hospital_level": level,
+        "case_id": case_id,
+        "hospital_id": hid,
+        "hospital_level": level,
         "insurance_type": "310" if rng.random() < 0.6 else "390",
-        "sex": "2" if dx.startswith("O") else rng.choice("12"), "age": age,
-        "los": los, "leaving_type": "5" if rng.random() < 0.01 else "1",
-        "diagnoses": [dx, *secondary], "procedures": px,
+        "sex": "2" if dx.startswith("O") else rng.choice("12"),
+        "age": age,
+        "los": los,
+        "leaving_type": "5" if rng.random() < 0.01 else "1",
+        "diagnoses": [dx, *secondary],
+        "procedures": px,
         "discharge_date": discharge,
         "total_cost": Decimal(max(100, round(cost * 100))) / 100,
     }
@@ -122,7 +159,8 @@ def _draw(rng: random.Random, year: int, n: int, prefix: str, new: bool) -> list
         else:
             dx, _w, treatments = rng.choices(_MIX, dx_weights)[0]
             principal, _s, mean, related, share = rng.choices(
-                treatments, [t[1] for t in treatments])[0]
+                treatments, [t[1] for t in treatments]
+            )[0]
             px = [principal] if principal else []
             if related and rng.randrange(100) < share:
                 px.append(related)
@@ -132,24 +170,25 @@ def _draw(rng: random.Random, year: int, n: int, prefix: str, new: bool) -> list
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    return pa.table({
-        "case_id": pa.array([r["case_id"] for r in rows], pa.string()),
-        "hospital_id": pa.array([r["hospital_id"] for r in rows], pa.string()),
-        "hospital_level": pa.array([r["hospital_level"] for r in rows], pa.int8()),
-        "insurance_type": pa.array([r["insurance_type"] for r in rows], pa.string()),
-        "sex": pa.array([r["sex"] for r in rows], pa.string()),
-        "age": pa.array([r["age"] for r in rows], pa.int16()),
-        "los": pa.array([r["los"] for r in rows], pa.int16()),
-        "leaving_type": pa.array([r["leaving_type"] for r in rows], pa.string()),
-        "diagnoses": pa.array([r["diagnoses"] for r in rows], pa.list_(pa.string())),
-        "procedures": pa.array([r["procedures"] for r in rows], pa.list_(pa.string())),
-        "discharge_date": pa.array([r["discharge_date"] for r in rows], pa.date32()),
-        "total_cost": pa.array([r["total_cost"] for r in rows], pa.decimal128(12, 2)),
-    })
+    return pa.table(
+        {
+            "case_id": pa.array([r["case_id"] for r in rows], pa.string()),
+            "hospital_id": pa.array([r["hospital_id"] for r in rows], pa.string()),
+            "hospital_level": pa.array([r["hospital_level"] for r in rows], pa.int8()),
+            "insurance_type": pa.array([r["insurance_type"] for r in rows], pa.string()),
+            "sex": pa.array([r["sex"] for r in rows], pa.string()),
+            "age": pa.array([r["age"] for r in rows], pa.int16()),
+            "los": pa.array([r["los"] for r in rows], pa.int16()),
+            "leaving_type": pa.array([r["leaving_type"] for r in rows], pa.string()),
+            "diagnoses": pa.array([r["diagnoses"] for r in rows], pa.list_(pa.string())),
+            "procedures": pa.array([r["procedures"] for r in rows], pa.list_(pa.string())),
+            "discharge_date": pa.array([r["discharge_date"] for r in rows], pa.date32()),
+            "total_cost": pa.array([r["total_cost"] for r in rows], pa.decimal128(12, 2)),
+        }
+    )
 
 
-def generate(history_per_year: int = 1500, current: int = 1500, *,
-             seed: int = 2024) -> DipDemoData:
+def generate(history_per_year: int = 1500, current: int = 1500, *, seed: int = 2024) -> DipDemoData:
     """Three years of history (``history_per_year`` cases each) and ``current`` cases of this
     year, from ``seed``."""
     rng = random.Random(seed)
@@ -173,8 +212,11 @@ def demo_funds(cases: pa.Table, policy: Any) -> dict[str, Decimal]:
     from decimal import ROUND_HALF_UP
 
     cost: dict[str, Decimal] = {}
-    for kind, value in zip(cases.column("insurance_type").to_pylist(),
-                           cases.column("total_cost").to_pylist(), strict=True):
+    for kind, value in zip(
+        cases.column("insurance_type").to_pylist(),
+        cases.column("total_cost").to_pylist(),
+        strict=True,
+    ):
         scheme = policy.scheme_of(kind)
         pool = scheme if scheme in policy.dip.fund else "all"
         cost[pool] = cost.get(pool, Decimal(0)) + Decimal(value)

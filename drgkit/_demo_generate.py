@@ -100,16 +100,25 @@ def generate(
     for sc in ordinary:
         if sc.letter not in foreign_or:
             own = set(or_by_letter.get(sc.letter, ()))
-            foreign_or[sc.letter] = list(dict.fromkeys(
-                c for other, codes in or_by_letter.items() if other != sc.letter
-                for c in codes if c not in own))
+            foreign_or[sc.letter] = list(
+                dict.fromkeys(
+                    c
+                    for other, codes in or_by_letter.items()
+                    if other != sc.letter
+                    for c in codes
+                    if c not in own
+                )
+            )
 
     # CC / MCC candidates per population, and plain comorbidities
     populations = ("newborn", "obstetric", "trauma", "adult")
     mcc_pool = {p: [c for c in tables.mcc if fits(c, p)] for p in populations}
     cc_pool = {p: [c for c in tables.cc if fits(c, p)] for p in populations}
-    comorbid = [c for c in tables.dx_codes if c.startswith(COMORBIDITY_PREFIXES)
-                and c not in tables.mcc and c not in tables.cc]
+    comorbid = [
+        c
+        for c in tables.dx_codes
+        if c.startswith(COMORBIDITY_PREFIXES) and c not in tables.mcc and c not in tables.cc
+    ]
     excl = tables.pdx_excl
     sev_table = {**tables.cc, **tables.mcc}
 
@@ -126,15 +135,21 @@ def generate(
 
     cols: dict[str, list] = {name: [] for name in DEMO_CASE_SCHEMA.names}
     c_case, c_hosp, c_level = cols["case_id"], cols["hospital_id"], cols["hospital_level"]
-    c_ins, c_sex, c_age, c_days = (cols["insurance_type"], cols["sex"], cols["age"],
-                                   cols["age_days"])
+    c_ins, c_sex, c_age, c_days = (
+        cols["insurance_type"],
+        cols["sex"],
+        cols["age"],
+        cols["age_days"],
+    )
     c_bw, c_dept, c_los = cols["birth_weight"], cols["department"], cols["los"]
     cols["admission_weight"] = [""] * n  # not recorded in the demo
     c_leave, c_dx, c_px = cols["leaving_type"], cols["diagnoses"], cols["procedures"]
     c_adm, c_dis, c_vent = cols["admission_date"], cols["discharge_date"], cols["ventilation_hours"]
     c_readm, c_ref = cols["readmitted_31d"], cols["referral_from"]
-    cents: dict[str, list[int]] = {k: [] for k in ("total_cost", "drug_cost", "consumables_cost",
-                                                   "fund_paid", "self_pay", "own_pay")}
+    cents: dict[str, list[int]] = {
+        k: []
+        for k in ("total_cost", "drug_cost", "consumables_cost", "fund_paid", "self_pay", "own_pay")
+    }
     m_total, m_drug, m_cons = cents["total_cost"], cents["drug_cost"], cents["consumables_cost"]
     m_fund, m_self, m_own = cents["fund_paid"], cents["self_pay"], cents["own_pay"]
     int_str = [str(k) for k in range(400)]  # str() of small ages and stays, looked up
@@ -142,8 +157,13 @@ def generate(
     letters: list[str] = []
     day_span = LAST_DAY - FIRST_DAY + 1
 
-    def add_secondary(dx: list[str], pool: list[str], pdx_table: str | None,
-                      forbidden: frozenset[str], wrong_sex: tuple[str, ...]) -> None:
+    def add_secondary(
+        dx: list[str],
+        pool: list[str],
+        pdx_table: str | None,
+        forbidden: frozenset[str],
+        wrong_sex: tuple[str, ...],
+    ) -> None:
         # prefer a complication the principal diagnosis does not exclude (排除表), but keep a few
         # excluded ones: real coders record them and the grouper must ignore them
         strict = rand() < 0.85
@@ -173,8 +193,16 @@ def generate(
 
         # --- who --------------------------------------------------------------------------
         if sc.newborn:
-            age, age_days = 0, (0 if rand() < 0.6 else 1 + int(rand() * 7) if rand() < 0.6
-                                else 8 + int(rand() * 21))
+            age, age_days = (
+                0,
+                (
+                    0
+                    if rand() < 0.6
+                    else 1 + int(rand() * 7)
+                    if rand() < 0.6
+                    else 8 + int(rand() * 21)
+                ),
+            )
             if sc.weight_range:
                 lo, hi = sc.weight_range
                 lo = max(lo, 550)
@@ -195,8 +223,13 @@ def generate(
                 pdx = pick([c for c in sc.pdx if c not in BIRTH_WEIGHT_CODES] or sc.pdx)
         dx = [pdx]
         if sc.any_dx is not None and pdx not in sc.any_dx:
-            fitting = [c for c in sc.any_dx if (band := BIRTH_WEIGHT_CODES.get(c)) is None
-                       or weight is None or band[0] <= weight <= band[1]]
+            fitting = [
+                c
+                for c in sc.any_dx
+                if (band := BIRTH_WEIGHT_CODES.get(c)) is None
+                or weight is None
+                or band[0] <= weight <= band[1]
+            ]
             dx.append(pick(fitting or sc.any_dx))
         if sc.sdx_required:
             dx.append(pick(sc.sdx_required))
@@ -213,8 +246,9 @@ def generate(
         wrong_sex = MALE_ONLY if sex == "2" else FEMALE_ONLY
         r = rand()
         elderly = age >= 70
-        severity = 2 if r < (0.22 if elderly else 0.15) else \
-            1 if r < (0.55 if elderly else 0.42) else 0
+        severity = (
+            2 if r < (0.22 if elderly else 0.15) else 1 if r < (0.55 if elderly else 0.42) else 0
+        )
         if severity == 2:
             add_secondary(dx, mcc_pool[population], pdx_table, sc.forbidden, wrong_sex)
             if rand() < 0.4:
@@ -225,8 +259,7 @@ def generate(
         if age >= 35 and comorbid and population != "obstetric":
             for _ in range(0 if rand() < 0.45 else 1 if rand() < 0.6 else 2):
                 code = pick(comorbid)
-                if code not in dx and code not in sc.forbidden \
-                        and not code.startswith(wrong_sex):
+                if code not in dx and code not in sc.forbidden and not code.startswith(wrong_sex):
                     dx.append(code)
 
         # --- procedures ---------------------------------------------------------------------
@@ -257,8 +290,15 @@ def generate(
         if sc.newborn and sc.weight_range and sc.weight_range[1] <= 1500:
             p_death = 0.05
         r = rand()
-        leaving = "5" if r < p_death else "2" if r < p_death + 0.02 else \
-            "9" if r < p_death + 0.03 else "1"
+        leaving = (
+            "5"
+            if r < p_death
+            else "2"
+            if r < p_death + 0.02
+            else "9"
+            if r < p_death + 0.03
+            else "1"
+        )
         dept = sc.dept
         if sc.dept_values and rand() < 0.12:
             dept = pick(sc.dept_values)
@@ -281,8 +321,13 @@ def generate(
         # --- money, in cents so that the parts add up exactly --------------------------------
         los_factor = 0.55 + 0.45 * los / (med_los or 1)
         los_factor = 3.0 if los_factor > 3.0 else los_factor
-        total_yuan = (sc.cost * LEVEL_COST[level] * (1.0, 1.3, 1.75)[severity] * los_factor
-                      * cost_spread[int(rand() * nq)])
+        total_yuan = (
+            sc.cost
+            * LEVEL_COST[level]
+            * (1.0, 1.3, 1.75)[severity]
+            * los_factor
+            * cost_spread[int(rand() * nq)]
+        )
         total = max(30000, int(total_yuan * 100))
         # shares of the cost: uniform around typical values is enough for a demo
         drug_share = (0.12 if sc.surgical else 0.26) + 0.16 * rand()

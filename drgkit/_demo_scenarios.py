@@ -82,8 +82,10 @@ def read_demo_tables(folder: Path) -> _Tables:
         lists.setdefault(row["list_id"], []).append(row["code"])
         if row["tag"]:
             tags.setdefault(row["list_id"], {})[row["code"]] = row["tag"]
-    mdcs = [(r["mdc"], rules.get(r["rule_id"], []))
-            for r in sorted(_rows(folder, "mdc.csv"), key=lambda r: int(r["seq"]))]
+    mdcs = [
+        (r["mdc"], rules.get(r["rule_id"], []))
+        for r in sorted(_rows(folder, "mdc.csv"), key=lambda r: int(r["seq"]))
+    ]
     entries: dict[str, list[tuple[dict[str, str], list[dict[str, str]]]]] = {}
     for r in sorted(_rows(folder, "adrg.csv"), key=lambda r: (r["mdc"], int(r["seq"]))):
         entries.setdefault(r["mdc"], []).append((r, rules.get(r["rule_id"], [])))
@@ -186,8 +188,9 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
             if row["kind"] != "ADRG" or any(a["template"] == "FALSE" for a in atoms):
                 continue
             entry = row["entry"]
-            sc = _Scenario(entry=entry, letter=letter, pdx=[], sex=sex, newborn=newborn,
-                           regions=regions)
+            sc = _Scenario(
+                entry=entry, letter=letter, pdx=[], sex=sex, newborn=newborn, regions=regions
+            )
             pdx_list: list[str] | None = None
             lo, hi = None, None
             for a in atoms:
@@ -209,8 +212,10 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
                 elif t == "PROC_TAGS":
                     tag_map = tables.tags.get(lid, {})
                     for alternative in val.split("|"):
-                        pools = [[c for c, g in tag_map.items() if g == tag]
-                                 for tag in alternative.split("+")]
+                        pools = [
+                            [c for c, g in tag_map.items() if g == tag]
+                            for tag in alternative.split("+")
+                        ]
                         if all(pools):
                             sc.tag_alternatives.append(pools)
                     sc.surgical = True
@@ -236,18 +241,29 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
             if not sc.pdx or (sc.surgical and not (sc.proc_pools or sc.tag_alternatives)):
                 continue  # nothing sensible to draw (e.g. an ADRG of a pre-MDC without hints)
             for step in tables.steps.get(entry, []):
-                sc.dept_values += [a["value"] for a in step
-                                   if a["template"] == "CMP_STR" and a["field"] == "dept"
-                                   and a["op"] == "=="]
+                sc.dept_values += [
+                    a["value"]
+                    for a in step
+                    if a["template"] == "CMP_STR" and a["field"] == "dept" and a["op"] == "=="
+                ]
             scenarios.append(sc)
-    out_of_scope = [c for c in tables.dx_codes
-                    if c.startswith(OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes]
+    out_of_scope = [
+        c
+        for c in tables.dx_codes
+        if c.startswith(OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes
+    ]
     for sc in scenarios:
         sc.volume = VOLUME.get(sc.entry, 1.0)
     total = sum(sc.volume for sc in scenarios)
     if out_of_scope:
-        scenarios.append(_Scenario(entry="-", letter="-", pdx=out_of_scope,
-                                   volume=total * OUT_OF_SCOPE_SHARE / (1 - OUT_OF_SCOPE_SHARE)))
+        scenarios.append(
+            _Scenario(
+                entry="-",
+                letter="-",
+                pdx=out_of_scope,
+                volume=total * OUT_OF_SCOPE_SHARE / (1 - OUT_OF_SCOPE_SHARE),
+            )
+        )
     in_lists = {c for codes in tables.lists.values() for c in codes}
     for sc in scenarios:
         _derive(sc, tables, in_lists)
@@ -266,14 +282,18 @@ def _derive(sc: _Scenario, tables: _Tables, procedure_list_codes: set[str]) -> N
     sc.tier = 3 if sc.cost >= 40000 else 2 if sc.cost >= 12000 or sc.surgical else 1
     surgical_dept, medical_dept = DEPT_BY_LETTER.get(sc.letter, ("0401", "0300"))
     sc.dept = DEPT_BY_ENTRY.get(sc.entry, surgical_dept if sc.surgical else medical_dept)
-    sc.non_or = [c for c in NON_OR.get(sc.letter, ())
-                 if c in tables.px_codes and c not in tables.ss_valid
-                 and c not in procedure_list_codes]
+    sc.non_or = [
+        c
+        for c in NON_OR.get(sc.letter, ())
+        if c in tables.px_codes and c not in tables.ss_valid and c not in procedure_list_codes
+    ]
     sc.non_or_rate = NON_OR_RATE.get(sc.entry, 0.3 if sc.surgical else 0.2)
     sc.population = _population(sc)
     # a principal procedure must be an operating-room one where an MDC is entered by it (MDCA)
-    sc.proc_plan = [(frozenset(pool), [c for c in pool if c in tables.ss_valid] or pool, pool)
-                    for pool in sc.proc_pools]
+    sc.proc_plan = [
+        (frozenset(pool), [c for c in pool if c in tables.ss_valid] or pool, pool)
+        for pool in sc.proc_pools
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,8 +113,13 @@ def suffix_of(path: Path) -> str:
 _BLOCK_BYTES = 1 << 22
 #: longest field accepted, as Python's csv module (a larger field is damage, not a case)
 MAX_FIELD_CHARS = 1 << 17
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd"),
-          (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+)
 
 
 @attrs.define(slots=True)
@@ -130,11 +135,15 @@ def _ascii_compatible(encoding: str, path: Path) -> str:
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise CaseDataError(f"unknown encoding {encoding!r} (try utf-8 or gbk)",
-                            file=path) from None
-    if "\n,;\t\"".encode(name, errors="replace") != b"\n,;\t\"":
-        raise CaseDataError(f"encoding {encoding!r} is not supported for CSV: use an "
-                            "ASCII-compatible encoding such as utf-8, gbk or gb18030", file=path)
+        raise CaseDataError(
+            f"unknown encoding {encoding!r} (try utf-8 or gbk)", file=path
+        ) from None
+    if '\n,;\t"'.encode(name, errors="replace") != b'\n,;\t"':
+        raise CaseDataError(
+            f"encoding {encoding!r} is not supported for CSV: use an "
+            "ASCII-compatible encoding such as utf-8, gbk or gb18030",
+            file=path,
+        )
     return name
 
 
@@ -154,8 +163,7 @@ class _RawInput:
         self.kind = kind
         if kind == "zip":
             self._file.close()
-            raise CaseDataError("this is a ZIP archive, not a CSV file: unzip it first",
-                                file=path)
+            raise CaseDataError("this is a ZIP archive, not a CSV file: unzip it first", file=path)
         self._stream: Any
         if kind == "gzip":
             import gzip
@@ -207,8 +215,8 @@ def _lines(raw: _RawInput) -> Iterator[bytes]:
         if cut < 0:
             tail = data
             continue
-        tail = data[cut + 1:]
-        yield data[:cut + 1]
+        tail = data[cut + 1 :]
+        yield data[: cut + 1]
     if tail:
         yield tail
 
@@ -217,25 +225,30 @@ def _split_header(line: bytes, encoding: str, delimiter: str, path: Path) -> lis
     if line.endswith(b"\r"):
         line = line[:-1]
     if encoding == "utf-8" and line.startswith(codecs.BOM_UTF8):
-        line = line[len(codecs.BOM_UTF8):]
+        line = line[len(codecs.BOM_UTF8) :]
     try:
         text = line.decode(encoding)
     except UnicodeDecodeError as exc:
         raise CaseDataError(
             f"cannot decode the header as {encoding} ({exc.reason} at byte {exc.start + 1}); "
-            "pass the file's encoding (e.g. --encoding gbk)", file=path, row=1) from None
+            "pass the file's encoding (e.g. --encoding gbk)",
+            file=path,
+            row=1,
+        ) from None
     try:
         header = next(csv.reader([text], delimiter=delimiter), None) if text.strip() else None
     except csv.Error as exc:  # e.g. a stray carriage return inside the header line
-        raise CaseDataError(f"the header is not a readable CSV line: {exc}", file=path,
-                            row=1) from None
+        raise CaseDataError(
+            f"the header is not a readable CSV line: {exc}", file=path, row=1
+        ) from None
     if not header:
         raise CaseDataError("the file is empty: a header row is required", file=path, row=1)
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise CaseDataError(f"column {name!r} appears twice in the header", file=path,
-                                row=1, column=name)
+            raise CaseDataError(
+                f"column {name!r} appears twice in the header", file=path, row=1, column=name
+            )
         seen.add(name)
     return header
 
@@ -270,11 +283,14 @@ class _BlockParser:
         self.schema = pa.schema([(name, pa.string()) for name in header])
         self.convert = pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
-            strings_can_be_null=False, quoted_strings_can_be_null=False)
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
         self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
 
-    def block(self, data: bytes, line0: int, counts: ReadCounts,
-              rejects: list[MalformedRow]) -> pa.Table | None:
+    def block(
+        self, data: bytes, line0: int, counts: ReadCounts, rejects: list[MalformedRow]
+    ) -> pa.Table | None:
         """Parse ``data`` whose first line is line ``line0`` of the file (header = 1)."""
         n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         table = self._fast(data, n_lines)
@@ -286,8 +302,13 @@ class _BlockParser:
 
     def _fast(self, data: bytes, n_lines: int) -> pa.Table | None:
         # anything unusual goes the careful way; these checks are single passes in C
-        if (b"\x00" in data or b"\n\n" in data or b"\n\r\n" in data
-                or data.startswith((b"\n", b"\r\n")) or data.count(b"\r") != data.count(b"\r\n")):
+        if (
+            b"\x00" in data
+            or b"\n\n" in data
+            or b"\n\r\n" in data
+            or data.startswith((b"\n", b"\r\n"))
+            or data.count(b"\r") != data.count(b"\r\n")
+        ):
             return None
         if len(data) > MAX_FIELD_CHARS and max(map(len, data.split(b"\n"))) > MAX_FIELD_CHARS:
             return None  # a line that may hold an over-long field: checked field by field
@@ -301,7 +322,9 @@ class _BlockParser:
             table = pacsv.read_csv(
                 pa.py_buffer(text),
                 read_options=pacsv.ReadOptions(column_names=self.header, block_size=1 << 20),
-                parse_options=self.parse, convert_options=self.convert)
+                parse_options=self.parse,
+                convert_options=self.convert,
+            )
         except pa.ArrowInvalid:  # a field-count mismatch, a line longer than a block, ...
             return None
         # every record is at least one line (no bare CR, no blank line), so equal counts
@@ -310,8 +333,9 @@ class _BlockParser:
             return None
         return table
 
-    def _slow(self, data: bytes, line0: int, counts: ReadCounts,
-              rejects: list[MalformedRow]) -> pa.Table:
+    def _slow(
+        self, data: bytes, line0: int, counts: ReadCounts, rejects: list[MalformedRow]
+    ) -> pa.Table:
         width = len(self.header)
         rows: list[list[str]] = []
 
@@ -319,6 +343,7 @@ class _BlockParser:
             if row.fields is None:  # a best guess, to find the line's case id
                 row.fields = [f.strip('"') for f in row.text.split(self.delimiter)]
             rejects.append(row)
+
         raw_lines = data.split(b"\n")
         if data.endswith(b"\n"):
             raw_lines.pop()
@@ -334,22 +359,44 @@ class _BlockParser:
                 text = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
                 column = self._column_at(raw, exc.start)
-                reject(MalformedRow(
-                    line, raw.decode(self.encoding, errors="backslashreplace"), width, None,
-                    "bad_encoding", column,
-                    f"bytes that are not {self.encoding} ({exc.reason}) at byte "
-                    f"{exc.start + 1} of the line"))
+                reject(
+                    MalformedRow(
+                        line,
+                        raw.decode(self.encoding, errors="backslashreplace"),
+                        width,
+                        None,
+                        "bad_encoding",
+                        column,
+                        f"bytes that are not {self.encoding} ({exc.reason}) at byte "
+                        f"{exc.start + 1} of the line",
+                    )
+                )
                 continue
             if "\x00" in text:
-                reject(MalformedRow(
-                    line, text, width, None, "nul_byte",
-                    self._column_at(raw, raw.index(b"\x00")), "a NUL byte (binary damage)"))
+                reject(
+                    MalformedRow(
+                        line,
+                        text,
+                        width,
+                        None,
+                        "nul_byte",
+                        self._column_at(raw, raw.index(b"\x00")),
+                        "a NUL byte (binary damage)",
+                    )
+                )
                 continue
             if "\r" in text:
-                reject(MalformedRow(
-                    line, text, width, None, "stray_carriage_return",
-                    self._column_at(raw, raw.index(b"\r")),
-                    "a carriage return inside the line"))
+                reject(
+                    MalformedRow(
+                        line,
+                        text,
+                        width,
+                        None,
+                        "stray_carriage_return",
+                        self._column_at(raw, raw.index(b"\r")),
+                        "a carriage return inside the line",
+                    )
+                )
                 continue
             if '"' in text:
                 # a second element shows whether the quote ran over the line's end
@@ -359,37 +406,71 @@ class _BlockParser:
                 except csv.Error:  # a field over the csv module's limit
                     naive = text.split(self.delimiter)
                     longest = max(range(len(naive)), key=lambda i: len(naive[i]))
-                    reject(MalformedRow(
-                        line, text[:200] + "…", width, None, "field_too_long",
-                        self.header[longest] if longest < width else None,
-                        f"a field of about {len(naive[longest]):,} characters (limit "
-                        f"{MAX_FIELD_CHARS:,})"))
+                    reject(
+                        MalformedRow(
+                            line,
+                            text[:200] + "…",
+                            width,
+                            None,
+                            "field_too_long",
+                            self.header[longest] if longest < width else None,
+                            f"a field of about {len(naive[longest]):,} characters (limit "
+                            f"{MAX_FIELD_CHARS:,})",
+                        )
+                    )
                     continue
                 if reader.line_num > 1:
-                    reject(MalformedRow(
-                        line, text, width, None, "unclosed_quote",
-                        self._column_at(raw, self._open_quote(text)),
-                        "a quote opened and not closed on this line"))
+                    reject(
+                        MalformedRow(
+                            line,
+                            text,
+                            width,
+                            None,
+                            "unclosed_quote",
+                            self._column_at(raw, self._open_quote(text)),
+                            "a quote opened and not closed on this line",
+                        )
+                    )
                     continue
             else:
                 fields = text.split(self.delimiter)
             if len(fields) != width:
-                reject(MalformedRow(
-                    line, text, width, len(fields), "field_count", None,
-                    f"{len(fields)} field{'' if len(fields) == 1 else 's'}, the header has "
-                    f"{width}", fields))
+                reject(
+                    MalformedRow(
+                        line,
+                        text,
+                        width,
+                        len(fields),
+                        "field_count",
+                        None,
+                        f"{len(fields)} field{'' if len(fields) == 1 else 's'}, the header has "
+                        f"{width}",
+                        fields,
+                    )
+                )
                 continue
             longest = max(range(width), key=lambda i: len(fields[i]))
             if len(fields[longest]) > MAX_FIELD_CHARS:
-                reject(MalformedRow(
-                    line, text[:200] + "…", width, width, "field_too_long",
-                    self.header[longest],
-                    f"a field of {len(fields[longest]):,} characters (limit "
-                    f"{MAX_FIELD_CHARS:,})", fields))
+                reject(
+                    MalformedRow(
+                        line,
+                        text[:200] + "…",
+                        width,
+                        width,
+                        "field_too_long",
+                        self.header[longest],
+                        f"a field of {len(fields[longest]):,} characters (limit "
+                        f"{MAX_FIELD_CHARS:,})",
+                        fields,
+                    )
+                )
                 continue
             rows.append(fields)
-        columns = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)] if rows \
+        columns = (
+            [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)]
+            if rows
             else [pa.array([], pa.string()) for _ in self.header]
+        )
         return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _column_at(self, raw: bytes, offset: int) -> str | None:
@@ -408,13 +489,11 @@ class _BlockParser:
         return len(text[:start].encode(self.encoding, errors="replace"))
 
 
-def _open_csv(path: Path, *, encoding: str, delimiter: str | None,
-              batch_rows: int) -> CaseSource:
+def _open_csv(path: Path, *, encoding: str, delimiter: str | None, batch_rows: int) -> CaseSource:
     if delimiter is None:
         delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
     if len(delimiter) != 1:
-        raise CaseDataError(f"the delimiter must be one character, got {delimiter!r}",
-                            file=path)
+        raise CaseDataError(f"the delimiter must be one character, got {delimiter!r}", file=path)
     codec = _ascii_compatible(encoding, path)
     encoding = "utf-8" if codec == "utf-8" else encoding
     header, header_bytes = _read_header(path, encoding, delimiter)
@@ -446,8 +525,9 @@ def _open_csv(path: Path, *, encoding: str, delimiter: str | None,
     def progress() -> float:
         return state["raw"].position() if "raw" in state else 0.0
 
-    return CaseSource(str(path), parser.schema, _merge(tables(), batch_rows), None, malformed,
-                      progress, counts)
+    return CaseSource(
+        str(path), parser.schema, _merge(tables(), batch_rows), None, malformed, progress, counts
+    )
 
 
 def _merge(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -480,8 +560,12 @@ def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Record
 
 
 def _from_table(name: str, table: pa.Table, batch_rows: int) -> CaseSource:
-    return CaseSource(name, table.schema, _rechunk(table.to_batches(max_chunksize=batch_rows),
-                                                   batch_rows), table.num_rows)
+    return CaseSource(
+        name,
+        table.schema,
+        _rechunk(table.to_batches(max_chunksize=batch_rows), batch_rows),
+        table.num_rows,
+    )
 
 
 def open_cases(
@@ -504,8 +588,9 @@ def open_cases(
     if isinstance(cases, CaseSource):
         return cases
     check_batch_rows(batch_rows)
-    src = _open_cases(cases, encoding=encoding, delimiter=delimiter, batch_rows=batch_rows,
-                      columns=columns)
+    src = _open_cases(
+        cases, encoding=encoding, delimiter=delimiter, batch_rows=batch_rows, columns=columns
+    )
     if src.counts is None:
         src.counts = ReadCounts()
         src.batches = _counted(src.batches, src.counts)
@@ -515,20 +600,19 @@ def open_cases(
 def check_batch_rows(batch_rows: Any) -> int:
     """``batch_rows`` if it is a positive whole number, else a :class:`CaseDataError`."""
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
-        raise CaseDataError(f"batch_rows must be a whole number of at least 1, got "
-                            f"{batch_rows!r}")
+        raise CaseDataError(f"batch_rows must be a whole number of at least 1, got {batch_rows!r}")
     return batch_rows
 
 
-def _counted(batches: Iterator[pa.RecordBatch], counts: ReadCounts
-             ) -> Iterator[pa.RecordBatch]:
+def _counted(batches: Iterator[pa.RecordBatch], counts: ReadCounts) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         counts.rows += batch.num_rows
         yield batch
 
 
-def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows: int,
-                columns: list[str] | None) -> CaseSource:
+def _open_cases(
+    cases: Any, *, encoding: str, delimiter: str | None, batch_rows: int, columns: list[str] | None
+) -> CaseSource:
     if isinstance(cases, (str, os.PathLike)):
         path = Path(cases)
         if not path.exists():
@@ -541,11 +625,17 @@ def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows:
             except (pa.ArrowInvalid, OSError) as exc:
                 raise CaseDataError(f"not a folder of Parquet files: {exc}", file=path) from None
             names = [c for c in columns if c in dataset.schema.names] if columns else None
-            return CaseSource(str(path), dataset.schema if names is None else pa.schema(
-                [dataset.schema.field(c) for c in names]),
-                _rechunk(_guarded(dataset.to_batches(columns=names, batch_size=batch_rows),
-                                  path), batch_rows),
-                _guarded_call(dataset.count_rows, path))
+            return CaseSource(
+                str(path),
+                dataset.schema
+                if names is None
+                else pa.schema([dataset.schema.field(c) for c in names]),
+                _rechunk(
+                    _guarded(dataset.to_batches(columns=names, batch_size=batch_rows), path),
+                    batch_rows,
+                ),
+                _guarded_call(dataset.count_rows, path),
+            )
         suffix = suffix_of(path)
         if suffix in PARQUET_SUFFIXES:
             try:
@@ -564,13 +654,18 @@ def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows:
                         yield batch
                 except (pa.ArrowException, OSError) as exc:
                     # a damaged page or column chunk: the rows from here on cannot be read
-                    raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}",
-                                        file=path) from None
+                    raise CaseDataError(
+                        f"damaged Parquet data after {read:,} rows: {exc}", file=path
+                    ) from None
+
             total = pf.metadata.num_rows
             return CaseSource(
                 str(path),
                 schema if names is None else pa.schema([schema.field(c) for c in names]),
-                batches(), total, progress=lambda: read / max(1, total))
+                batches(),
+                total,
+                progress=lambda: read / max(1, total),
+            )
         if suffix in ARROW_SUFFIXES:
             import pyarrow.feather as feather
 
@@ -580,23 +675,27 @@ def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows:
                 raise CaseDataError(f"not a readable Arrow IPC file: {exc}", file=path) from None
             return _from_table(str(path), table, batch_rows)
         if suffix in CSV_SUFFIXES or suffix == "":
-            return _open_csv(path, encoding=encoding, delimiter=delimiter,
-                             batch_rows=batch_rows)
+            return _open_csv(path, encoding=encoding, delimiter=delimiter, batch_rows=batch_rows)
         raise CaseDataError(
-            f"unknown file type {suffix!r}: use .csv, .parquet or .arrow", file=path)
+            f"unknown file type {suffix!r}: use .csv, .parquet or .arrow", file=path
+        )
     if isinstance(cases, pa.Table):
         return _from_table("<table>", cases, batch_rows)
     if isinstance(cases, pa.RecordBatch):
         return _from_table("<batch>", pa.Table.from_batches([cases]), batch_rows)
     if isinstance(cases, pa.RecordBatchReader):
         return CaseSource("<reader>", cases.schema, _rechunk(cases, batch_rows))
-    if isinstance(cases, (list, tuple)) and cases and all(
-            isinstance(b, pa.RecordBatch) for b in cases):
+    if (
+        isinstance(cases, (list, tuple))
+        and cases
+        and all(isinstance(b, pa.RecordBatch) for b in cases)
+    ):
         return _from_table("<batches>", pa.Table.from_batches(list(cases)), batch_rows)
     module = type(cases).__module__.split(".")[0]
     if module == "pandas":
-        return _from_table("<pandas>", pa.Table.from_pandas(cases, preserve_index=False),
-                           batch_rows)
+        return _from_table(
+            "<pandas>", pa.Table.from_pandas(cases, preserve_index=False), batch_rows
+        )
     if module == "polars":
         if type(cases).__name__ == "LazyFrame":
             cases = cases.collect()
@@ -608,7 +707,8 @@ def _open_cases(cases: Any, *, encoding: str, delimiter: str | None, batch_rows:
         return _from_table("<dict>", pa.table(cases), batch_rows)
     raise CaseDataError(
         f"cannot read cases from a {type(cases).__name__}: give a CSV or Parquet path, an Arrow "
-        "table, batch or reader, or a pandas or polars frame")
+        "table, batch or reader, or a pandas or polars frame"
+    )
 
 
 # ------------------------------------------------------------------------------ Parquet guards
@@ -622,8 +722,7 @@ def _guarded(batches: Iterable[pa.RecordBatch], path: Path) -> Iterator[pa.Recor
             read += batch.num_rows
             yield batch
     except (pa.ArrowException, OSError) as exc:
-        raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}",
-                            file=path) from None
+        raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}", file=path) from None
 
 
 def _guarded_call(func: Callable[[], Any], path: Path) -> Any:

@@ -21,8 +21,18 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
-__all__ = ["PARALLEL_MIN_ROWS", "Dual", "dual", "get_threads", "jit", "pjit", "prange",
-           "set_threads", "threading_layer", "threads"]
+__all__ = [
+    "PARALLEL_MIN_ROWS",
+    "Dual",
+    "dual",
+    "get_threads",
+    "jit",
+    "pjit",
+    "prange",
+    "set_threads",
+    "threading_layer",
+    "threads",
+]
 
 #: Below this many rows a kernel runs serially: waking the thread pool costs milliseconds,
 #: which matters when one case is grouped while a coder types.
@@ -58,8 +68,7 @@ def jit(func=None, **kwargs):
 
 def pjit(func):
     """Parallel kernel: ``prange`` over cases in the outer loop only."""
-    return _pure(func, numba.njit(cache=True, nogil=True, parallel=True,
-                                  error_model="numpy")(func))
+    return _pure(func, numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")(func))
 
 
 class Dual:
@@ -73,8 +82,13 @@ class Dual:
 
         self.parallel = pjit(func)
         # a clone with its own name, so numba's on-disk cache keeps the two apart
-        clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
-                                   func.__defaults__, func.__closure__)
+        clone = types.FunctionType(
+            func.__code__,
+            func.__globals__,
+            func.__name__ + "_serial",
+            func.__defaults__,
+            func.__closure__,
+        )
         clone.__qualname__ = func.__qualname__ + "_serial"
         clone.__module__ = func.__module__
         self.serial = jit(clone)

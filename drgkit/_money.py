@@ -31,11 +31,34 @@ from ._codes import string_buffers
 from ._jit import jit
 from .schema import MONEY, RW_DECIMALS, RW_TYPE  # owned by the schema (the Arrow types)
 
-__all__ = ["COEF_SCALE", "FLAG_TEXT", "LIMIT_CENTS", "LIMIT_POOL_CENTS", "LIMIT_RW", "MONEY",
-           "RW_DECIMALS", "RW_SCALE", "RW_TYPE", "cents_array", "cents_of", "coefficient_units",
-           "exact_sum", "group_sums", "half_up", "round_cents", "round_fraction", "rw_units",
-           "scaled_array", "scaled_decimal", "scaled_half_up", "sum_cents", "to_cents",
-           "to_decimal_cents", "to_scaled", "yuan"]
+__all__ = [
+    "COEF_SCALE",
+    "FLAG_TEXT",
+    "LIMIT_CENTS",
+    "LIMIT_POOL_CENTS",
+    "LIMIT_RW",
+    "MONEY",
+    "RW_DECIMALS",
+    "RW_SCALE",
+    "RW_TYPE",
+    "cents_array",
+    "cents_of",
+    "coefficient_units",
+    "exact_sum",
+    "group_sums",
+    "half_up",
+    "round_cents",
+    "round_fraction",
+    "rw_units",
+    "scaled_array",
+    "scaled_decimal",
+    "scaled_half_up",
+    "sum_cents",
+    "to_cents",
+    "to_decimal_cents",
+    "to_scaled",
+    "yuan",
+]
 
 
 OK, MISSING, NOT_A_NUMBER, SUB_CENT, TOO_LARGE = 0, 1, 2, 3, 4
@@ -67,6 +90,8 @@ COEF_SCALE = 10**COEF_DECIMALS
 #: the largest RW drgkit accepts (published RW are below 100): RW·RW_SCALE ≤ 10^12 fits int64,
 #: and so does the sum of RW over 9·10^6 cases; larger sums are taken in Python integers
 LIMIT_RW = 1000
+
+
 def round_cents(value: Decimal) -> int:
     """Exact decimal yuan -> cents, half up (away from zero)."""
     return scaled_half_up(value, 2)
@@ -74,8 +99,11 @@ def round_cents(value: Decimal) -> int:
 
 def scaled_half_up(value: Decimal, decimals: int) -> int:
     """value·10^decimals rounded half up (away from zero) to an integer, exactly."""
-    return int(value.scaleb(decimals, context=_EXACT).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP, context=_EXACT))
+    return int(
+        value.scaleb(decimals, context=_EXACT).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP, context=_EXACT
+        )
+    )
 
 
 def exact_int(value: Decimal | Fraction, decimals: int) -> int:
@@ -191,8 +219,9 @@ def rw_units(arr: pa.Array | pa.ChunkedArray | None, n: int) -> tuple[np.ndarray
     return to_scaled(arr, n, RW_DECIMALS, LIMIT_RW * RW_SCALE)
 
 
-def to_scaled(arr: pa.Array | pa.ChunkedArray | None, n: int, scale: int, limit: int
-              ) -> tuple[np.ndarray, np.ndarray]:
+def to_scaled(
+    arr: pa.Array | pa.ChunkedArray | None, n: int, scale: int, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(value·10^scale int64, flag int8) of a numeric or text column, exactly; a value with
     more decimals is flagged ``SUB_CENT``, one with |value·10^scale| > ``limit`` ``TOO_LARGE``.
     ``limit`` < 2^62 / 10 keeps every step of the reading inside int64."""
@@ -210,10 +239,14 @@ def to_scaled(arr: pa.Array | pa.ChunkedArray | None, n: int, scale: int, limit:
         unit = 10**scale
         values = arr.fill_null(0).to_numpy(zero_copy_only=False)
         # compare before any cast: a uint64 above 2^63 must not wrap to a small negative
-        big = (values > limit // unit) if pa.types.is_unsigned_integer(t) else (
-            (values > limit // unit) | (values < -(limit // unit)))
-        flag = np.where(arr.is_null().to_numpy(zero_copy_only=False), MISSING,
-                        np.where(big, TOO_LARGE, OK)).astype(np.int8)
+        big = (
+            (values > limit // unit)
+            if pa.types.is_unsigned_integer(t)
+            else ((values > limit // unit) | (values < -(limit // unit)))
+        )
+        flag = np.where(
+            arr.is_null().to_numpy(zero_copy_only=False), MISSING, np.where(big, TOO_LARGE, OK)
+        ).astype(np.int8)
         safe = np.where(flag == OK, values, 0).astype(np.int64)
         return safe * unit, flag
     if pa.types.is_floating(t):
@@ -223,8 +256,9 @@ def to_scaled(arr: pa.Array | pa.ChunkedArray | None, n: int, scale: int, limit:
             units = np.rint(x * unit)
             exact = (units / unit == x) & np.isfinite(x)
             big = exact & (np.abs(units) > limit)
-        flag = np.where(np.isnan(x), MISSING, np.where(exact, np.where(big, TOO_LARGE, OK),
-                                                       SUB_CENT))
+        flag = np.where(
+            np.isnan(x), MISSING, np.where(exact, np.where(big, TOO_LARGE, OK), SUB_CENT)
+        )
         return np.where(flag == OK, units, 0).astype(np.int64), flag.astype(np.int8)
     if pa.types.is_string_view(t) or not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         arr = arr.cast(pa.large_string())
@@ -240,8 +274,9 @@ def _decimal_scaled(arr: pa.Array, scale: int, limit: int) -> tuple[np.ndarray, 
     flag = np.where(arr.is_null().to_numpy(zero_copy_only=False), MISSING, OK).astype(np.int8)
     if pa.types.is_decimal128(t) and t.precision <= 18 and 0 <= t.scale <= scale:
         # unscaled values fit in the low word; read them without Python objects
-        words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[2 * arr.offset: 2 * (
-            arr.offset + n)]
+        words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+            2 * arr.offset : 2 * (arr.offset + n)
+        ]
         unscaled = words[0::2].copy()
         unscaled[flag != OK] = 0
         factor = 10 ** (scale - t.scale)
@@ -284,15 +319,17 @@ def cents_of(value: Any) -> tuple[int, int]:
     return int(cents[0]), int(flag[0])
 
 
-def scaled_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None,
-                 precision: int = 18) -> pa.Array:
+def scaled_array(
+    values: np.ndarray, scale: int, valid: np.ndarray | None = None, precision: int = 18
+) -> pa.Array:
     """Integers ``value·10^scale`` as an exact ``decimal128(precision, scale)`` Arrow array
     (no float, no Python object ever involved); ``valid`` False -> null."""
     limit = 10**precision  # Arrow does not check a decimal's precision: we do
-    if len(values) and any(not -limit < int(v) < limit for v in (np.max(values),
-                                                                  np.min(values))):
-        raise ValueError(f"an amount ({max(abs(int(np.max(values))), abs(int(np.min(values))))}"
-                         f" × 10^-{scale}) does not fit decimal128({precision}, {scale})")
+    if len(values) and any(not -limit < int(v) < limit for v in (np.max(values), np.min(values))):
+        raise ValueError(
+            f"an amount ({max(abs(int(np.max(values))), abs(int(np.min(values))))}"
+            f" × 10^-{scale}) does not fit decimal128({precision}, {scale})"
+        )
     values = np.ascontiguousarray(values, dtype=np.int64)
     words = np.empty((len(values), 2), dtype=np.int64)
     words[:, 0] = values
@@ -302,8 +339,12 @@ def scaled_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None
     if valid is not None and not valid.all():
         validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
         null_count = int((~valid).sum())
-    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(values),
-                                 [validity, pa.py_buffer(words)], null_count=null_count)
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, scale),
+        len(values),
+        [validity, pa.py_buffer(words)],
+        null_count=null_count,
+    )
 
 
 def cents_array(cents: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:

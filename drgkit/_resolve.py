@@ -21,8 +21,16 @@ if TYPE_CHECKING:
     from .schema import Layout
     from .settlement._policy import Policy
 
-__all__ = ["RESOLVER", "Names", "Resolver", "layouts", "resolve_catalogue", "resolve_policy",
-           "resolve_ruleset", "try_ruleset"]
+__all__ = [
+    "RESOLVER",
+    "Names",
+    "Resolver",
+    "layouts",
+    "resolve_catalogue",
+    "resolve_policy",
+    "resolve_ruleset",
+    "try_ruleset",
+]
 
 
 class Names(Protocol):
@@ -31,15 +39,17 @@ class Names(Protocol):
     @property
     def layouts(self) -> Mapping[str, Layout]: ...
 
-    def ruleset(self, spec: Any, policy: Policy | None = None
-                ) -> Ruleset | RulesetSeries | None: ...
+    def ruleset(
+        self, spec: Any, policy: Policy | None = None
+    ) -> Ruleset | RulesetSeries | None: ...
 
     def try_ruleset(self, spec: Any) -> Ruleset | RulesetSeries | None: ...
 
     def registered_ruleset(self, ruleset_id: str) -> Ruleset | None: ...
 
-    def policy(self, spec: Any, weights: Any = None,
-               overrides: Mapping[str, Any] | None = None) -> Policy: ...
+    def policy(
+        self, spec: Any, weights: Any = None, overrides: Mapping[str, Any] | None = None
+    ) -> Policy: ...
 
     def catalogue(self, spec: Any) -> Catalogue | CatalogueSeries: ...
 
@@ -57,8 +67,7 @@ class Resolver:
         """Every case file layout: the built-in ones and the plugins'."""
         return _registry().layouts
 
-    def ruleset(self, spec: Any, policy: Policy | None = None
-                ) -> Ruleset | RulesetSeries | None:
+    def ruleset(self, spec: Any, policy: Policy | None = None) -> Ruleset | RulesetSeries | None:
         """A ruleset or region's series from itself, a registered id or region, or a folder;
         with a ``policy``, ``spec`` None takes the ruleset it names (None when it names none).
         """
@@ -91,8 +100,9 @@ class Resolver:
         except DrgkitError:
             return None
 
-    def policy(self, spec: Any, weights: Any = None,
-               overrides: Mapping[str, Any] | None = None) -> Policy:
+    def policy(
+        self, spec: Any, weights: Any = None, overrides: Mapping[str, Any] | None = None
+    ) -> Policy:
         """A policy from itself (as it is), a registered id or a TOML path."""
         from .settlement._policy import Policy
 
@@ -145,8 +155,9 @@ def try_ruleset(spec: Any) -> Ruleset | RulesetSeries | None:
     return RESOLVER.try_ruleset(spec)
 
 
-def resolve_policy(spec: Any, weights: Any = None,
-                   overrides: Mapping[str, Any] | None = None) -> Policy:
+def resolve_policy(
+    spec: Any, weights: Any = None, overrides: Mapping[str, Any] | None = None
+) -> Policy:
     return RESOLVER.policy(spec, weights, overrides)
 
 

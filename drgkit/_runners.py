@@ -103,28 +103,38 @@ class Partition:
     def schema(self) -> pa.Schema:
         return pq.ParquetFile(self.path).schema_arrow
 
-    def batches(self, batch_rows: int, columns: Sequence[str] | None = None
-                ) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, batch_rows: int, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(self.path)
         groups = list(self.row_groups) if self.row_groups is not None else None
         read = 0
         if groups == []:
             return
-        for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups,
-                                     columns=list(columns) if columns is not None else None):
+        for batch in pf.iter_batches(
+            batch_size=batch_rows,
+            row_groups=groups,
+            columns=list(columns) if columns is not None else None,
+        ):
             read += batch.num_rows
             yield batch
         if read != self.rows:
-            raise CaseDataError(f"the partition has {read} rows now, {self.rows} when the run "
-                                "started: the input changed during the run", file=self.path)
+            raise CaseDataError(
+                f"the partition has {read} rows now, {self.rows} when the run "
+                "started: the input changed during the run",
+                file=self.path,
+            )
 
 
 def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith(PARQUET_SUFFIXES)
 
 
-def partitions_of(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-                  row_groups_per_partition: int = 1) -> list[Partition]:
+def partitions_of(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    row_groups_per_partition: int = 1,
+) -> list[Partition]:
     """The partitions of ``source``: a folder of Parquet files (one per file, in the order of
     ``pyarrow.dataset`` discovery, which is how ``settle(folder)`` reads it), a list of
     Parquet files (in that order), or one Parquet file (``row_groups_per_partition`` of its
@@ -145,8 +155,9 @@ def partitions_of(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             raise CaseDataError("the folder holds no Parquet files", file=path)
         return _file_partitions([os.path.abspath(f) for f in files])
     if not _is_parquet(path):
-        raise CaseDataError("a partitioned run reads Parquet: give a .parquet file or a "
-                            "folder of them", file=path)
+        raise CaseDataError(
+            "a partitioned run reads Parquet: give a .parquet file or a folder of them", file=path
+        )
     try:
         meta = pq.ParquetFile(path).metadata
     except (pa.ArrowInvalid, OSError) as exc:
@@ -183,8 +194,12 @@ def _file_partitions(files: Sequence[str]) -> list[Partition]:
 class LocalRunner:
     """Runs the tasks in this process, one after the other, in order."""
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-            done: Callable[[Any], None] | None = None) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        done: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
         out = []
         for args in zip(*iterables, strict=True):
             result = fn(*args)
@@ -213,13 +228,16 @@ class DaskRunner:
     files themselves. Results come back in task order whatever order the tasks finish in.
     """
 
-    def __init__(self, address: str | None = None, *, client: Any = None,
-                 **cluster_options: Any) -> None:
+    def __init__(
+        self, address: str | None = None, *, client: Any = None, **cluster_options: Any
+    ) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise DrgkitError('DaskRunner needs dask.distributed, which is not installed: '
-                              'pip install "drgkit[dask]"') from None
+            raise DrgkitError(
+                "DaskRunner needs dask.distributed, which is not installed: "
+                'pip install "drgkit[dask]"'
+            ) from None
         self._own: list[Any] = []
         if client is not None:
             self.client = client
@@ -232,8 +250,12 @@ class DaskRunner:
             self.client = Client(cluster)
             self._own += [self.client, cluster]
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
-            done: Callable[[Any], None] | None = None) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        done: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
         args = [list(it) for it in iterables]
         if not args or not args[0]:
             return []
@@ -277,8 +299,9 @@ class PartWriter:
     :attr:`sha256` holds its checksum. On an error (or a killed process) no file appears under
     the final name."""
 
-    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema,
-                 rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], schema: pa.Schema, rows: int = ROW_GROUP_ROWS
+    ) -> None:
         self.path = Path(path)
         self.schema = schema
         self.rows = rows
@@ -366,8 +389,12 @@ def input_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
                     digest.update(chunk)
         else:
             digest.update(fh.read())
-    return {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "footer_sha256": digest.hexdigest()}
+    return {
+        "path": path,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "footer_sha256": digest.hexdigest(),
+    }
 
 
 @attrs.frozen(slots=True)
@@ -399,9 +426,12 @@ class Manifest:
         return Path(folder) / MANIFEST_NAME
 
     def to_json(self) -> str:
-        doc = {"format": MANIFEST_FORMAT, "identity": self.identity,
-               "first_pass": self.first_pass,
-               "parts": {str(k): attrs.asdict(r) for k, r in sorted(self.parts.items())}}
+        doc = {
+            "format": MANIFEST_FORMAT,
+            "identity": self.identity,
+            "first_pass": self.first_pass,
+            "parts": {str(k): attrs.asdict(r) for k, r in sorted(self.parts.items())},
+        }
         return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
     def write(self, folder: str | os.PathLike[str]) -> None:
@@ -419,11 +449,17 @@ class Manifest:
         try:
             doc = json.loads(text)
             if doc.get("format") != MANIFEST_FORMAT:
-                raise ManifestError(f"manifest format {doc.get('format')!r}, this drgkit "
-                                    f"reads format {MANIFEST_FORMAT}", file=path)
-            parts = {int(k): PartRecord(str(v["name"]), int(v["rows"]), str(v["sha256"]),
-                                        dict(v.get("info") or {}))
-                     for k, v in doc["parts"].items()}
+                raise ManifestError(
+                    f"manifest format {doc.get('format')!r}, this drgkit "
+                    f"reads format {MANIFEST_FORMAT}",
+                    file=path,
+                )
+            parts = {
+                int(k): PartRecord(
+                    str(v["name"]), int(v["rows"]), str(v["sha256"]), dict(v.get("info") or {})
+                )
+                for k, v in doc["parts"].items()
+            }
             return cls(dict(doc["identity"]), dict(doc["first_pass"]), parts)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ManifestError(f"not a readable manifest: {exc}", file=path) from None
@@ -459,13 +495,17 @@ def _value_differences(name: str, old: Any, new: Any) -> list[str]:
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
-        return [line for key in sorted({*old, *new})
-                for line in _value_differences(f"{name}.{key}", old.get(key), new.get(key))]
+        return [
+            line
+            for key in sorted({*old, *new})
+            for line in _value_differences(f"{name}.{key}", old.get(key), new.get(key))
+        ]
     return [f"{name} was {_short(old)} when the run started, {_short(new)} now"]
 
 
-def _input_differences(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
-                       ) -> list[str]:
+def _input_differences(
+    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
+) -> list[str]:
     out: list[str] = []
     before = {f["path"]: f for f in old}
     now = {f["path"]: f for f in new}
@@ -474,8 +514,11 @@ def _input_differences(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[s
     for path in now.keys() - before.keys():
         out.append(f"input {path} is new")
     for path in before.keys() & now.keys():
-        changed = [k for k in ("size", "mtime_ns", "footer_sha256")
-                   if before[path].get(k) != now[path].get(k)]
+        changed = [
+            k
+            for k in ("size", "mtime_ns", "footer_sha256")
+            if before[path].get(k) != now[path].get(k)
+        ]
         if changed:
             out.append(f"input {path} changed ({', '.join(changed)})")
     if not out and [f["path"] for f in old] != [f["path"] for f in new]:

@@ -28,8 +28,17 @@ import attrs
 
 from .errors import RegistryError
 
-__all__ = ["DIP", "DRG", "Scheme", "SettleMethod", "register_scheme", "scheme_for", "schemes",
-           "settle_method", "split_scheme"]
+__all__ = [
+    "DIP",
+    "DRG",
+    "Scheme",
+    "SettleMethod",
+    "register_scheme",
+    "scheme_for",
+    "schemes",
+    "settle_method",
+    "split_scheme",
+]
 
 
 @attrs.frozen(slots=True)
@@ -224,12 +233,27 @@ def _dip_run() -> Any:
 
 
 #: DRG: rulesets; policies of method rate (费率法) and points (点数法, two passes)
-DRG = Scheme("drg", "DRG ruleset", _drg_recognises, _drg_resolve, _drg_group, _drg_group_file,
-             _drg_explain, {"rate": SettleMethod(_drg_run, False),
-                            "points": SettleMethod(_drg_run, True)})
+DRG = Scheme(
+    "drg",
+    "DRG ruleset",
+    _drg_recognises,
+    _drg_resolve,
+    _drg_group,
+    _drg_group_file,
+    _drg_explain,
+    {"rate": SettleMethod(_drg_run, False), "points": SettleMethod(_drg_run, True)},
+)
 #: DIP: catalogues; policies of method dip (clearing point value: two passes)
-DIP = Scheme("dip", "DIP catalogue", _dip_recognises, _dip_resolve, _dip_group,
-             _dip_group_file, _dip_explain, {"dip": SettleMethod(_dip_run, True)})
+DIP = Scheme(
+    "dip",
+    "DIP catalogue",
+    _dip_recognises,
+    _dip_resolve,
+    _dip_group,
+    _dip_group_file,
+    _dip_explain,
+    {"dip": SettleMethod(_dip_run, True)},
+)
 
 
 def split_scheme(spec: Any) -> tuple[Scheme | None, Any]:
@@ -256,8 +280,10 @@ def scheme_for(spec: Any) -> tuple[Scheme, Any]:
         if scheme.recognises(spec):
             return scheme, spec
     if not table:
-        raise RegistryError("no payment scheme is registered (is drgkit's built-in plugin "
-                            "blocked by DRGKIT_DISABLE_PLUGINS?)")
+        raise RegistryError(
+            "no payment scheme is registered (is drgkit's built-in plugin "
+            "blocked by DRGKIT_DISABLE_PLUGINS?)"
+        )
     return table[0], spec
 
 

@@ -68,9 +68,13 @@ def tables_hash(folder: Path, label: str, names: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def iter_csv(path: Path, error: type[TableError],
-             check_header: Callable[[list[str]], Sequence[str]], *,
-             strip: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
+def iter_csv(
+    path: Path,
+    error: type[TableError],
+    check_header: Callable[[list[str]], Sequence[str]],
+    *,
+    strip: bool = False,
+) -> Iterator[tuple[int, dict[str, str]]]:
     """``(row number, {column: value})`` of each data row of one CSV table.
 
     ``check_header`` gets the header row and returns the column names in file order (or raises
@@ -94,8 +98,12 @@ def iter_csv(path: Path, error: type[TableError],
                     start = reader.line_num + 1
                     continue  # blank line
                 if len(values) != len(columns):
-                    raise error(f"expected {len(columns)} fields ({','.join(columns)}), "
-                                f"found {len(values)}", file=path, row=start)
+                    raise error(
+                        f"expected {len(columns)} fields ({','.join(columns)}), "
+                        f"found {len(values)}",
+                        file=path,
+                        row=start,
+                    )
                 if strip:
                     values = [v.strip() for v in values]
                 yield start, dict(zip(columns, values, strict=True))
@@ -103,8 +111,7 @@ def iter_csv(path: Path, error: type[TableError],
         except csv.Error as exc:
             raise error(f"not valid CSV: {exc}", file=path, row=reader.line_num) from None
         except UnicodeDecodeError as exc:
-            raise error(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                        file=path) from None
+            raise error(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=path) from None
 
 
 # --------------------------------------------------------------------------- compiled cache
@@ -158,8 +165,15 @@ class CompiledTables:
 C = TypeVar("C", bound=CompiledTables)
 
 
-def load_cached(folder: Path, cls: type[C], prefix: str, digest: str,
-                build: Callable[[Path], C], *, use_cache: bool = True) -> C:
+def load_cached(
+    folder: Path,
+    cls: type[C],
+    prefix: str,
+    digest: str,
+    build: Callable[[Path], C],
+    *,
+    use_cache: bool = True,
+) -> C:
     """The compiled form of ``folder`` from the cache entry for ``digest``, else ``build`` it
     (and store it; a read-only or full cache must not stop grouping)."""
     path = cache_dir() / f"{prefix}-{digest[:32]}-c{cls.compiler}.npz"
@@ -197,8 +211,10 @@ class VersionInfoBase:
     def __attrs_post_init__(self) -> None:
         first, last = self.effective_from, self.effective_to
         if first and last and last < first:
-            raise self._error(f"{self._noun} {self.id}: effective_to {last} is before "
-                              f"effective_from {first}", file=self.path / "meta.csv")
+            raise self._error(
+                f"{self._noun} {self.id}: effective_to {last} is before effective_from {first}",
+                file=self.path / "meta.csv",
+            )
 
     @property
     def label(self) -> str:
@@ -212,9 +228,16 @@ class VersionInfoBase:
 I = TypeVar("I", bound=VersionInfoBase)
 
 
-def read_info(cls: type[I], path: Path, source: str, overrides: dict[str, Any], *,
-              id_key: str, read_rows: Callable[[Path, str], Iterable[tuple[int, dict]]],
-              extra: Callable[[dict[str, str]], dict[str, Any]] | None = None) -> I:
+def read_info(
+    cls: type[I],
+    path: Path,
+    source: str,
+    overrides: dict[str, Any],
+    *,
+    id_key: str,
+    read_rows: Callable[[Path, str], Iterable[tuple[int, dict]]],
+    extra: Callable[[dict[str, str]], dict[str, Any]] | None = None,
+) -> I:
     """An info object from ``path/meta.csv`` (the first value of a repeated key counts), with
     ``overrides`` that are not None taking precedence."""
     meta: dict[str, str] = {}
@@ -309,15 +332,19 @@ class SeriesBase:
             raise self._error(f"region {region!r} has no {self._noun} versions")
         undated = [v for v in versions if v.info.effective_from is None]
         if undated and len(versions) > 1:
-            raise self._error(f"region {region!r} has several {self._noun} versions but "
-                              f"{', '.join(v.id for v in undated)} has no effective_from date",
-                              file=undated[0].info.path / "meta.csv")
+            raise self._error(
+                f"region {region!r} has several {self._noun} versions but "
+                f"{', '.join(v.id for v in undated)} has no effective_from date",
+                file=undated[0].info.path / "meta.csv",
+            )
         seen: dict[dt.date | None, str] = {}
         for v in versions:
             start = v.info.effective_from
             if start in seen:
-                raise self._error(f"region {region!r}: {seen[start]} and {v.id} both take "
-                                  f"effect on {start}", file=v.info.path / "meta.csv")
+                raise self._error(
+                    f"region {region!r}: {seen[start]} and {v.id} both take effect on {start}",
+                    file=v.info.path / "meta.csv",
+                )
             seen[start] = v.id
 
     @property
@@ -326,8 +353,10 @@ class SeriesBase:
 
     def ordered(self) -> list[Any]:
         """The versions, oldest first."""
-        return sorted(self.versions,  # type: ignore[attr-defined]
-                      key=lambda v: v.info.effective_from or dt.date.min)
+        return sorted(
+            self.versions,  # type: ignore[attr-defined]
+            key=lambda v: v.info.effective_from or dt.date.min,
+        )
 
     def periods(self) -> list[tuple[Any, dt.date | None, dt.date | None]]:
         """(version, first day, last day) of each version's period in force, oldest first."""

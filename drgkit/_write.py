@@ -48,8 +48,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield path
         return
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                        dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     except OSError as exc:
         raise _output_error(path, exc) from None
     os.close(fd)
@@ -123,12 +122,13 @@ class _Writer:
         try:
             if self._writer is None:
                 if self.fmt == "parquet":
-                    self._writer = pq.ParquetWriter(self._tmp, batch.schema,
-                                                    compression="zstd")
+                    self._writer = pq.ParquetWriter(self._tmp, batch.schema, compression="zstd")
                 else:
                     self._writer = pacsv.CSVWriter(
-                        str(self._tmp), batch.schema,
-                        write_options=pacsv.WriteOptions(quoting_style="needed"))
+                        str(self._tmp),
+                        batch.schema,
+                        write_options=pacsv.WriteOptions(quoting_style="needed"),
+                    )
             self._writer.write_batch(batch)
         except OSError as exc:  # a full disk, a lost mount: one clear error, nothing left
             self.abort()
@@ -206,12 +206,15 @@ def _neutralise_formulas(data):
     for k, (field, col) in enumerate(zip(data.schema, columns, strict=True)):
         if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             continue
-        risky = pc.and_kleene(pc.match_substring_regex(col, _FORMULA_START),
-                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        risky = pc.and_kleene(
+            pc.match_substring_regex(col, _FORMULA_START),
+            pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)),
+        )
         if not pc.any(risky).as_py():
             continue
-        quoted = pc.binary_join_element_wise(pa.scalar("'", field.type), col,
-                                             pa.scalar("", field.type))
+        quoted = pc.binary_join_element_wise(
+            pa.scalar("'", field.type), col, pa.scalar("", field.type)
+        )
         columns[k] = pc.if_else(risky, quoted, col)
         changed = True
     if not changed:
@@ -235,33 +238,49 @@ def check_not_input(out: str | os.PathLike[str], *inputs: Any) -> None:
             with contextlib.suppress(OSError):
                 same = os.path.samefile(target, src)
         if same:
-            raise CaseDataError("the output path is the input file: writing it would replace "
-                                "the input; choose another output path", file=target)
+            raise CaseDataError(
+                "the output path is the input file: writing it would replace "
+                "the input; choose another output path",
+                file=target,
+            )
         if src.is_dir() and resolved.is_relative_to(src.resolve()):
-            raise CaseDataError(f"the output path is inside the input folder {src}: it would "
-                                "be read as input next time; write it elsewhere", file=target)
+            raise CaseDataError(
+                f"the output path is inside the input folder {src}: it would "
+                "be read as input next time; write it elsewhere",
+                file=target,
+            )
 
 
-REJECTS_SCHEMA = pa.schema([
-    ("file", pa.string()), ("line", pa.int64()), ("column", pa.string()),
-    ("reason", pa.string()), ("message", pa.string()), ("text", pa.string()),
-])
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("column", pa.string()),
+        ("reason", pa.string()),
+        ("message", pa.string()),
+        ("text", pa.string()),
+    ]
+)
 
 
-def write_rejects(path: str | os.PathLike[str], rows: list[MalformedRow], source: str,
-                  fmt: str | None = None) -> int:
+def write_rejects(
+    path: str | os.PathLike[str], rows: list[MalformedRow], source: str, fmt: str | None = None
+) -> int:
     """Write the lines that could not be read as cases to ``path`` (CSV or Parquet, by
     extension), atomically: file, line (header = 1), column (when known), reason code, a
     message and the raw text of the line. A run without rejects writes a file with the
     header only, so a rejects file always belongs to its run. Returns the rows written."""
-    table = pa.table({
-        "file": pa.array([source] * len(rows), pa.string()),
-        "line": pa.array([r.row for r in rows], pa.int64()),
-        "column": pa.array([r.column for r in rows], pa.string()),
-        "reason": pa.array([r.reason for r in rows], pa.string()),
-        "message": pa.array([r.message or r.describe() for r in rows], pa.string()),
-        "text": pa.array([r.text for r in rows], pa.string()),
-    }, schema=REJECTS_SCHEMA)
+    table = pa.table(
+        {
+            "file": pa.array([source] * len(rows), pa.string()),
+            "line": pa.array([r.row for r in rows], pa.int64()),
+            "column": pa.array([r.column for r in rows], pa.string()),
+            "reason": pa.array([r.reason for r in rows], pa.string()),
+            "message": pa.array([r.message or r.describe() for r in rows], pa.string()),
+            "text": pa.array([r.text for r in rows], pa.string()),
+        },
+        schema=REJECTS_SCHEMA,
+    )
     with open_writer(path, fmt) as writer:
         for batch in table.to_batches():
             writer.write(batch)

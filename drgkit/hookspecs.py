@@ -51,18 +51,25 @@ class PluginRegistry(Protocol):
     and a plugin's tests may pass any object with these methods.
     """
 
-    def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
-                    **info: Any) -> RulesetInfo:
+    def add_ruleset(
+        self, path: str | os.PathLike[str], *, id: str | None = None, **info: Any
+    ) -> RulesetInfo:
         """Register the ruleset folder at ``path``; see :func:`drgkit_register_rulesets`."""
         ...
 
-    def add_policy(self, path: str | os.PathLike[str], *, id: str | None = None,
-                   weights: str | os.PathLike[str] | None = None) -> str:
+    def add_policy(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        id: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> str:
         """Register a policy TOML file; see :func:`drgkit_register_policies`."""
         ...
 
-    def add_catalogue(self, path: str | os.PathLike[str], *, id: str | None = None,
-                      **info: Any) -> CatalogueInfo:
+    def add_catalogue(
+        self, path: str | os.PathLike[str], *, id: str | None = None, **info: Any
+    ) -> CatalogueInfo:
         """Register a DIP catalogue folder; see :func:`drgkit_register_catalogues`."""
         ...
 

@@ -24,16 +24,23 @@ from .errors import CatalogueError, DrgkitError, RegistryError, RulesetError
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import LAYOUTS, Layout
 
-__all__ = ["PluginError", "Registry", "default_registry", "plugin_manager",
-           "reset_default_registry"]
+__all__ = [
+    "PluginError",
+    "Registry",
+    "default_registry",
+    "plugin_manager",
+    "reset_default_registry",
+]
 
 BUILTIN_PLUGIN = "drgkit.builtin"
 ENTRY_POINT_GROUP = "drgkit"
 #: what a newcomer asking for chs_drg_11 (or any regional ruleset) needs to hear
-REFDATA_HINT = ("drgkit ships only the demo rulesets; CHS-DRG 1.0/1.1 (chs_drg_10, chs_drg_11, "
-                "region chs-drg) and the regional ones are registered by a plugin such as "
-                "drgkit-refdata (pip install plugins/drgkit-refdata, then set DRGKIT_REFDATA to "
-                "the folder holding rulesets/), or give a ruleset folder with -r PATH")
+REFDATA_HINT = (
+    "drgkit ships only the demo rulesets; CHS-DRG 1.0/1.1 (chs_drg_10, chs_drg_11, "
+    "region chs-drg) and the regional ones are registered by a plugin such as "
+    "drgkit-refdata (pip install plugins/drgkit-refdata, then set DRGKIT_REFDATA to "
+    "the folder holding rulesets/), or give a ruleset folder with -r PATH"
+)
 
 
 class PluginError(DrgkitError):
@@ -115,9 +122,13 @@ class Registry:
         pm = pm or plugin_manager()
         registry = cls()
         registry.plugin_manager = pm
-        for hook in (pm.hook.drgkit_register_schemes, pm.hook.drgkit_register_layouts,
-                     pm.hook.drgkit_register_rulesets,
-                     pm.hook.drgkit_register_policies, pm.hook.drgkit_register_catalogues):
+        for hook in (
+            pm.hook.drgkit_register_schemes,
+            pm.hook.drgkit_register_layouts,
+            pm.hook.drgkit_register_rulesets,
+            pm.hook.drgkit_register_policies,
+            pm.hook.drgkit_register_catalogues,
+        ):
             # one call per plugin, in registration order, so the registry knows who is calling
             for impl in hook.get_hookimpls():
                 registry._current = impl.plugin_name
@@ -128,8 +139,12 @@ class Registry:
                 except Exception as exc:
                     if impl.plugin_name == BUILTIN_PLUGIN:
                         raise  # drgkit's own bug: keep the traceback
-                    raise PluginError(impl.plugin_name, registry.plugin_location(impl.plugin_name),
-                                      exc, f"in {hook.name}") from exc
+                    raise PluginError(
+                        impl.plugin_name,
+                        registry.plugin_location(impl.plugin_name),
+                        exc,
+                        f"in {hook.name}",
+                    ) from exc
                 finally:
                     registry._current = "<direct>"
         return registry
@@ -154,25 +169,34 @@ class Registry:
         # a plugin registered in code without a name is called by its id(): show where instead
         return f"plugin {where}" if plugin.isdigit() else f"plugin {plugin} ({where})"
 
-    def add_ruleset(self, path: str | os.PathLike[str], *, id: str | None = None,
-                    **info: Any) -> RulesetInfo:
+    def add_ruleset(
+        self, path: str | os.PathLike[str], *, id: str | None = None, **info: Any
+    ) -> RulesetInfo:
         """Register the ruleset folder at ``path`` (see the ``drgkit_register_rulesets`` hook)."""
         path = Path(path)
         if not (path / "meta.csv").is_file():
-            raise RulesetError(f"{self._source()} registers a ruleset here, but the folder has "
-                               "no meta.csv", file=path)
+            raise RulesetError(
+                f"{self._source()} registers a ruleset here, but the folder has no meta.csv",
+                file=path,
+            )
         ruleset_info = RulesetInfo.from_folder(path, source=self._current, id=id, **info)
         if ruleset_info.id in self._rulesets:
             other, by = self._rulesets[ruleset_info.id]
             raise RegistryError(
                 f"ruleset id {ruleset_info.id!r} is registered twice: by {by} "
-                f"({other.info.path}) and by {self._source()} ({path})")
+                f"({other.info.path}) and by {self._source()} ({path})"
+            )
         ruleset = Ruleset(ruleset_info)
         self._rulesets[ruleset_info.id] = (ruleset, self._source())
         return ruleset_info
 
-    def add_policy(self, path: str | os.PathLike[str], *, id: str | None = None,
-                   weights: str | os.PathLike[str] | None = None) -> str:
+    def add_policy(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        id: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+    ) -> str:
         """Register a policy file (see the ``drgkit_register_policies`` hook)."""
         path = Path(path)
         if id is None:
@@ -181,12 +205,16 @@ class Registry:
             try:
                 id = str(tomllib.loads(path.read_text(encoding="utf-8"))["policy"]["id"])
             except (OSError, KeyError, ValueError) as exc:
-                raise RegistryError(f"{self._source()} registers policy {path}, which has no "
-                                    f"readable policy.id ({exc})") from None
+                raise RegistryError(
+                    f"{self._source()} registers policy {path}, which has no "
+                    f"readable policy.id ({exc})"
+                ) from None
         if id in self._policies:
             other, _w, by = self._policies[id]
-            raise RegistryError(f"policy id {id!r} is registered twice: by {by} ({other}) and "
-                                f"by {self._source()} ({path})")
+            raise RegistryError(
+                f"policy id {id!r} is registered twice: by {by} ({other}) and "
+                f"by {self._source()} ({path})"
+            )
         self._policies[id] = (path, Path(weights) if weights else None, self._source())
         return id
 
@@ -206,22 +234,24 @@ class Registry:
         text = os.fspath(spec)
         if text in self._policies:
             path, default_weights, _by = self._policies[text]
-            return Policy.from_toml(path, weights=weights or default_weights,
-                                    overrides=overrides)
+            return Policy.from_toml(path, weights=weights or default_weights, overrides=overrides)
         path = Path(text)
         if path.is_file():
             return Policy.from_toml(path, weights=weights, overrides=overrides)
         close = difflib.get_close_matches(text, list(self._policies), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise RegistryError(f"unknown policy {text!r}: not a registered id and not a file."
-                            f"{hint} Registered: {', '.join(self._policies) or 'none'}")
+        raise RegistryError(
+            f"unknown policy {text!r}: not a registered id and not a file."
+            f"{hint} Registered: {', '.join(self._policies) or 'none'}"
+        )
 
     def add_layout(self, layout: Layout) -> None:
         """Register a case file layout (see the ``drgkit_register_layouts`` hook)."""
         if layout.name in self._layouts:
             _other, by = self._layouts[layout.name]
-            raise RegistryError(f"layout {layout.name!r} is registered twice: by {by} and by "
-                                f"{self._source()}")
+            raise RegistryError(
+                f"layout {layout.name!r} is registered twice: by {by} and by {self._source()}"
+            )
         self._layouts[layout.name] = (layout, self._source())
 
     # ------------------------------------------------------------------ queries
@@ -241,8 +271,10 @@ class Registry:
         for ruleset in self.rulesets.values():
             if ruleset.info.region:
                 by_region.setdefault(ruleset.info.region, []).append(ruleset)
-        return {region: RulesetSeries(region, tuple(versions))
-                for region, versions in sorted(by_region.items())}
+        return {
+            region: RulesetSeries(region, tuple(versions))
+            for region, versions in sorted(by_region.items())
+        }
 
     def ruleset(self, ruleset_id: str) -> Ruleset:
         try:
@@ -250,8 +282,9 @@ class Registry:
         except KeyError:
             raise RegistryError(self._unknown(ruleset_id)) from None
 
-    def resolve(self, spec: str | os.PathLike[str] | Ruleset | RulesetSeries
-                ) -> Ruleset | RulesetSeries:
+    def resolve(
+        self, spec: str | os.PathLike[str] | Ruleset | RulesetSeries
+    ) -> Ruleset | RulesetSeries:
         """A registered id, a region (every version, by discharge date), or a folder path.
 
         A folder that holds version sub-folders (each with a ``meta.csv``) is a series too.
@@ -268,27 +301,32 @@ class Registry:
         if path.is_dir():
             if (path / "meta.csv").is_file():
                 return Ruleset.from_path(path)
-            versions = [Ruleset.from_path(p) for p in sorted(path.iterdir())
-                        if (p / "meta.csv").is_file()]
+            versions = [
+                Ruleset.from_path(p) for p in sorted(path.iterdir()) if (p / "meta.csv").is_file()
+            ]
             if versions:
                 return RulesetSeries(path.name, tuple(versions))
-            raise RulesetError("neither a ruleset folder (no meta.csv) nor a folder of ruleset "
-                               "versions", file=path)
+            raise RulesetError(
+                "neither a ruleset folder (no meta.csv) nor a folder of ruleset versions", file=path
+            )
         raise RegistryError(self._unknown(text))
 
     def _unknown(self, text: str) -> str:
         known = list(self._rulesets) + list(self.regions())
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return (f"unknown ruleset {text!r}: not a registered id or region, and not a folder.{hint}"
-                f" Registered: {', '.join(known) or 'none'}. {REFDATA_HINT}")
+        return (
+            f"unknown ruleset {text!r}: not a registered id or region, and not a folder.{hint}"
+            f" Registered: {', '.join(known) or 'none'}. {REFDATA_HINT}"
+        )
 
     def layout(self, name: str) -> Layout:
         try:
             return self.layouts[name]
         except KeyError:
-            raise RegistryError(f"unknown layout {name!r}; known: "
-                                f"{', '.join(self.layouts)}") from None
+            raise RegistryError(
+                f"unknown layout {name!r}; known: {', '.join(self.layouts)}"
+            ) from None
 
     # ------------------------------------------------------------------ payment schemes
     @property
@@ -301,14 +339,18 @@ class Registry:
         """Register a payment scheme (see the ``drgkit_register_schemes`` hook): its name
         and each of its policy methods must be new."""
         if scheme.name in self._scheme_map:
-            raise RegistryError(f"payment scheme {scheme.name!r} is registered twice: by "
-                                f"{self._scheme_map[scheme.name][1]} and by {self._source()}")
+            raise RegistryError(
+                f"payment scheme {scheme.name!r} is registered twice: by "
+                f"{self._scheme_map[scheme.name][1]} and by {self._source()}"
+            )
         for other, by in self._scheme_map.values():
             clash = sorted(set(other.methods) & set(scheme.methods))
             if clash:
-                raise RegistryError(f"policy method {clash[0]!r} is settled by scheme "
-                                    f"{other.name!r} ({by}) and by scheme {scheme.name!r} "
-                                    f"({self._source()})")
+                raise RegistryError(
+                    f"policy method {clash[0]!r} is settled by scheme "
+                    f"{other.name!r} ({by}) and by scheme {scheme.name!r} "
+                    f"({self._source()})"
+                )
         self._scheme_map[scheme.name] = (scheme, self._source())
 
     @property
@@ -323,19 +365,23 @@ class Registry:
             self.__dict__["_catalogues"] = {}
         return self.__dict__["_catalogues"]
 
-    def add_catalogue(self, path: str | os.PathLike[str], *, id: str | None = None,
-                      **info: Any) -> CatalogueInfo:
+    def add_catalogue(
+        self, path: str | os.PathLike[str], *, id: str | None = None, **info: Any
+    ) -> CatalogueInfo:
         """Register the DIP catalogue folder at ``path`` (see ``drgkit_register_catalogues``)."""
         path = Path(path)
         if not (path / "meta.csv").is_file():
-            raise CatalogueError(f"{self._source()} registers a DIP catalogue here, but the "
-                                 "folder has no meta.csv", file=path)
+            raise CatalogueError(
+                f"{self._source()} registers a DIP catalogue here, but the folder has no meta.csv",
+                file=path,
+            )
         cat_info = CatalogueInfo.from_folder(path, source=self._current, id=id, **info)
         if cat_info.id in self._catalogue_map:
             other, by = self._catalogue_map[cat_info.id]
             raise RegistryError(
                 f"catalogue id {cat_info.id!r} is registered twice: by {by} "
-                f"({other.info.path}) and by {self._source()} ({path})")
+                f"({other.info.path}) and by {self._source()} ({path})"
+            )
         self._catalogue_map[cat_info.id] = (Catalogue(cat_info), self._source())
         return cat_info
 
@@ -348,11 +394,14 @@ class Registry:
         for cat in self.catalogues.values():
             if cat.info.region:
                 by_region.setdefault(cat.info.region, []).append(cat)
-        return {region: CatalogueSeries(region, tuple(versions))
-                for region, versions in sorted(by_region.items())}
+        return {
+            region: CatalogueSeries(region, tuple(versions))
+            for region, versions in sorted(by_region.items())
+        }
 
-    def resolve_catalogue(self, spec: str | os.PathLike[str] | Catalogue | CatalogueSeries
-                          ) -> Catalogue | CatalogueSeries:
+    def resolve_catalogue(
+        self, spec: str | os.PathLike[str] | Catalogue | CatalogueSeries
+    ) -> Catalogue | CatalogueSeries:
         """A registered catalogue id, a region (every version, by discharge date), a catalogue
         folder, or a folder of version folders."""
         if isinstance(spec, (Catalogue, CatalogueSeries)):
@@ -367,16 +416,21 @@ class Registry:
         if path.is_dir():
             if (path / "meta.csv").is_file():
                 return Catalogue.from_path(path)
-            versions = [Catalogue.from_path(p) for p in sorted(path.iterdir())
-                        if (p / "meta.csv").is_file()]
+            versions = [
+                Catalogue.from_path(p) for p in sorted(path.iterdir()) if (p / "meta.csv").is_file()
+            ]
             if versions:
                 return CatalogueSeries(path.name, tuple(versions))
-            raise CatalogueError("neither a catalogue folder (no meta.csv) nor a folder of "
-                                 "catalogue versions", file=path)
+            raise CatalogueError(
+                "neither a catalogue folder (no meta.csv) nor a folder of catalogue versions",
+                file=path,
+            )
         close = difflib.get_close_matches(text, list(self._catalogue_map), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise RegistryError(f"unknown DIP catalogue {text!r}: not a registered id and not a "
-                            f"folder.{hint} Registered: {', '.join(self._catalogue_map) or 'none'}")
+        raise RegistryError(
+            f"unknown DIP catalogue {text!r}: not a registered id and not a "
+            f"folder.{hint} Registered: {', '.join(self._catalogue_map) or 'none'}"
+        )
 
 
 _DEFAULT: Registry | None = None

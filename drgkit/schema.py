@@ -68,58 +68,131 @@ class CaseField:
 
 
 CASE_FIELDS: tuple[CaseField, ...] = (
-    CaseField("case_id", "string", "setl_id", "病例编号/结算ID",
-              "Unique id of the case (settlement id or medical record number)."),
-    CaseField("hospital_id", "string", "fixmedins_code", "定点医疗机构编码",
-              "Hospital (designated medical institution) code."),
-    CaseField("hospital_level", "raw", "hosp_lv", "医院等级",
-              "Hospital level: 1, 2 or 3 (一级/二级/三级)."),
-    CaseField("insurance_type", "string", "insutype", "险种类型",
-              "Insurance scheme: 310 employees (职工), 390 residents (居民)."),
+    CaseField(
+        "case_id",
+        "string",
+        "setl_id",
+        "病例编号/结算ID",
+        "Unique id of the case (settlement id or medical record number).",
+    ),
+    CaseField(
+        "hospital_id",
+        "string",
+        "fixmedins_code",
+        "定点医疗机构编码",
+        "Hospital (designated medical institution) code.",
+    ),
+    CaseField(
+        "hospital_level",
+        "raw",
+        "hosp_lv",
+        "医院等级",
+        "Hospital level: 1, 2 or 3 (一级/二级/三级).",
+    ),
+    CaseField(
+        "insurance_type",
+        "string",
+        "insutype",
+        "险种类型",
+        "Insurance scheme: 310 employees (职工), 390 residents (居民).",
+    ),
     CaseField("sex", "raw", "gend", "性别", "1 male (男), 2 female (女)."),
     CaseField("age", "raw", "age", "年龄(岁)", "Age in whole years."),
-    CaseField("age_days", "raw", "nwb_age", "年龄不足1周岁的年龄(天)",
-              "Age in days, for infants."),
-    CaseField("birth_weight", "raw", "nwb_bir_wt", "新生儿出生体重(克)",
-              "Birth weight in grams, for newborns."),
-    CaseField("admission_weight", "raw", "nwb_adm_wt", "新生儿入院体重(克)",
-              "Admission weight in grams, for newborns."),
+    CaseField("age_days", "raw", "nwb_age", "年龄不足1周岁的年龄(天)", "Age in days, for infants."),
+    CaseField(
+        "birth_weight",
+        "raw",
+        "nwb_bir_wt",
+        "新生儿出生体重(克)",
+        "Birth weight in grams, for newborns.",
+    ),
+    CaseField(
+        "admission_weight",
+        "raw",
+        "nwb_adm_wt",
+        "新生儿入院体重(克)",
+        "Admission weight in grams, for newborns.",
+    ),
     CaseField("department", "raw", "dscg_caty", "出院科别", "Discharge department code."),
     CaseField("los", "raw", "act_ipt_days", "实际住院天数", "Length of stay in days."),
-    CaseField("leaving_type", "raw", "dscg_way", "离院方式",
-              "1 on medical advice, 2 transferred to hospital, 3 to community/township centre, "
-              "4 against advice, 5 died, 9 other."),
-    CaseField("diagnoses", "codes", "diag_code", "诊断代码",
-              "Diagnosis codes (ICD-10 extension); the first is the principal diagnosis "
-              "(主要诊断)."),
-    CaseField("procedures", "codes", "oprn_oprt_code", "手术及操作代码",
-              "Procedure codes (ICD-9-CM-3 extension); the first is the principal procedure "
-              "(主要手术)."),
+    CaseField(
+        "leaving_type",
+        "raw",
+        "dscg_way",
+        "离院方式",
+        "1 on medical advice, 2 transferred to hospital, 3 to community/township centre, "
+        "4 against advice, 5 died, 9 other.",
+    ),
+    CaseField(
+        "diagnoses",
+        "codes",
+        "diag_code",
+        "诊断代码",
+        "Diagnosis codes (ICD-10 extension); the first is the principal diagnosis (主要诊断).",
+    ),
+    CaseField(
+        "procedures",
+        "codes",
+        "oprn_oprt_code",
+        "手术及操作代码",
+        "Procedure codes (ICD-9-CM-3 extension); the first is the principal procedure (主要手术).",
+    ),
     CaseField("admission_date", "date", "adm_time", "入院时间", "Admission date."),
-    CaseField("discharge_date", "date", "dscg_time", "出院时间",
-              "Discharge date; selects the ruleset version in force."),
-    CaseField("ventilation_hours", "number", "vent_used_dura", "呼吸机使用时长(小时)",
-              "Invasive ventilation hours."),
-    CaseField("readmitted_31d", "flag", "days_rinp_flag_31", "31天内再住院",
-              "Readmitted within 31 days of a previous discharge."),
-    CaseField("total_cost", "money", "medfee_sumamt", "医疗费总额",
-              "Total cost of the stay (yuan)."),
+    CaseField(
+        "discharge_date",
+        "date",
+        "dscg_time",
+        "出院时间",
+        "Discharge date; selects the ruleset version in force.",
+    ),
+    CaseField(
+        "ventilation_hours",
+        "number",
+        "vent_used_dura",
+        "呼吸机使用时长(小时)",
+        "Invasive ventilation hours.",
+    ),
+    CaseField(
+        "readmitted_31d",
+        "flag",
+        "days_rinp_flag_31",
+        "31天内再住院",
+        "Readmitted within 31 days of a previous discharge.",
+    ),
+    CaseField(
+        "total_cost", "money", "medfee_sumamt", "医疗费总额", "Total cost of the stay (yuan)."
+    ),
     CaseField("drug_cost", "money", "drug_fee", "药品费", "Drug cost (yuan)."),
     CaseField("consumables_cost", "money", "mcs_fee", "耗材费", "Medical consumables cost (yuan)."),
     CaseField("fund_paid", "money", "hifp_pay", "统筹基金支付", "Paid by the pooled fund (yuan)."),
     CaseField("self_pay", "money", "psn_selfpay", "个人自付", "Patient co-payment (yuan)."),
-    CaseField("own_pay", "money", "psn_ownpay", "个人自费",
-              "Patient out-of-scheme payment (yuan)."),
-    CaseField("referral_from", "string", "refl_setl_id", "转诊来源病例编号",
-              "Case id of the stay this case was referred from, if any."),
+    CaseField(
+        "own_pay", "money", "psn_ownpay", "个人自费", "Patient out-of-scheme payment (yuan)."
+    ),
+    CaseField(
+        "referral_from",
+        "string",
+        "refl_setl_id",
+        "转诊来源病例编号",
+        "Case id of the stay this case was referred from, if any.",
+    ),
 )
 
 FIELDS_BY_NAME: dict[str, CaseField] = {f.name: f for f in CASE_FIELDS}
 
 #: Fields the grouper reads. Every other field passes through untouched.
 GROUPING_FIELDS = (
-    "case_id", "sex", "age", "age_days", "birth_weight", "department", "los", "leaving_type",
-    "diagnoses", "procedures", "discharge_date",
+    "case_id",
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "department",
+    "los",
+    "leaving_type",
+    "diagnoses",
+    "procedures",
+    "discharge_date",
 )
 
 #: A case table must have these columns; every other grouping field may be absent (then it is
@@ -192,8 +265,10 @@ class Layout:
                 f"case fields are {[f.name for f in CASE_FIELDS]}"
             )
         if not self.separators or any(ord(ch) > 127 for ch in self.separators):
-            raise ValueError(f"layout {self.name!r}: separators must be ASCII characters, "
-                             f"got {self.separators!r}")
+            raise ValueError(
+                f"layout {self.name!r}: separators must be ASCII characters, "
+                f"got {self.separators!r}"
+            )
 
     def source_for(self, field: str) -> str | None:
         return self.columns.get(field)
@@ -293,30 +368,64 @@ _MONEY_TOTALS = ("payment", "fund_payment", "patient_share", "total_cost", "gain
 
 #: :func:`drgkit.settlement.hospital_totals`: per hospital, rows, settled rows and money sums.
 HOSPITAL_TOTALS_SCHEMA = _columns(
-    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
-    *((name, MONEY) for name in _MONEY_TOTALS))
+    ("hospital_id", pa.string()),
+    ("cases", pa.int64()),
+    ("settled", pa.int64()),
+    *((name, MONEY) for name in _MONEY_TOTALS),
+)
 
 #: :func:`drgkit.settlement.quality_deductions`: per hospital and group, the quality link.
 QUALITY_SCHEMA = _columns(
-    ("hospital_id", pa.string()), ("drg", pa.string()), ("cases", pa.int64()),
-    ("readmitted", pa.int64()), ("rate", RATE), ("regional_rate", RATE), ("payment", MONEY),
-    ("deduction", MONEY), ("known", pa.int64()), ("regional_known", pa.int64()),
-    ("regional_readmitted", pa.int64()), ("exceeded", pa.bool_()), ("rule", pa.int32()))
+    ("hospital_id", pa.string()),
+    ("drg", pa.string()),
+    ("cases", pa.int64()),
+    ("readmitted", pa.int64()),
+    ("rate", RATE),
+    ("regional_rate", RATE),
+    ("payment", MONEY),
+    ("deduction", MONEY),
+    ("known", pa.int64()),
+    ("regional_known", pa.int64()),
+    ("regional_readmitted", pa.int64()),
+    ("exceeded", pa.bool_()),
+    ("rule", pa.int32()),
+)
 
 #: :func:`drgkit.settlement.settle_period`: per hospital, the period settlement.
 PERIOD_SCHEMA = _columns(
-    ("hospital_id", pa.string()), ("cases", pa.int64()), ("settled", pa.int64()),
-    ("payment", MONEY), ("fund_payment", MONEY), ("patient_share", MONEY),
-    ("deduction", MONEY), ("due", MONEY), ("cost", MONEY), ("balance", MONEY),
-    ("base_kind", pa.string()), ("base", MONEY), ("surplus", MONEY), ("kept", MONEY),
-    ("returned", MONEY), ("overspend", MONEY), ("fund_overspend", MONEY),
-    ("hospital_overspend", MONEY), ("hospital_result", MONEY), ("fund_due", MONEY),
-    ("already_paid", MONEY), ("clearing", MONEY))
+    ("hospital_id", pa.string()),
+    ("cases", pa.int64()),
+    ("settled", pa.int64()),
+    ("payment", MONEY),
+    ("fund_payment", MONEY),
+    ("patient_share", MONEY),
+    ("deduction", MONEY),
+    ("due", MONEY),
+    ("cost", MONEY),
+    ("balance", MONEY),
+    ("base_kind", pa.string()),
+    ("base", MONEY),
+    ("surplus", MONEY),
+    ("kept", MONEY),
+    ("returned", MONEY),
+    ("overspend", MONEY),
+    ("fund_overspend", MONEY),
+    ("hospital_overspend", MONEY),
+    ("hospital_result", MONEY),
+    ("fund_due", MONEY),
+    ("already_paid", MONEY),
+    ("clearing", MONEY),
+)
 
 #: :func:`drgkit.settlement.presettle` and ``presettle_all``: per month and hospital.
 PRESETTLE_SCHEMA = _columns(
-    ("month", pa.string()), ("hospital_id", pa.string()), ("cases", pa.int64()),
-    ("settled", pa.int64()), ("fund_payment", MONEY), ("prepayment", MONEY))
+    ("month", pa.string()),
+    ("hospital_id", pa.string()),
+    ("cases", pa.int64()),
+    ("settled", pa.int64()),
+    ("fund_payment", MONEY),
+    ("prepayment", MONEY),
+)
 
 
 # ------------------------------------------------------------------------ alliance outputs
@@ -325,68 +434,129 @@ PRESETTLE_SCHEMA = _columns(
 RW_DECIMALS = 9
 _COEF = pa.decimal128(9, 6)  # a member's coefficient, six decimals as in the model file
 _VOLUME = pa.decimal128(38, RW_DECIMALS)  # a member's volume: a sum of RW (or of cases)
-_ALLIANCE_COUNTS = ("members", "cases", "settled_cases", "paid_cases", "absorbed_cases",
-                    "up_links", "down_links")
-_ALLIANCE_MONEY = ("budget", "claims", "surplus", "overspend", "kept", "returned",
-                   "fund_overspend", "alliance_overspend", "package_adjustment", "package",
-                   "shared_costs", "joint_revenue", "cost_increase_total",
-                   "cost_increase_members", "cost_increase_suppliers", "net")
-_MEMBER_MONEY = ("own_payment", "referred_up", "up_received", "up_paid_out", "down_received",
-                 "down_paid_out", "claims", "package_adjustment", "shared_costs",
-                 "joint_revenue", "cost_increase", "net")
+_ALLIANCE_COUNTS = (
+    "members",
+    "cases",
+    "settled_cases",
+    "paid_cases",
+    "absorbed_cases",
+    "up_links",
+    "down_links",
+)
+_ALLIANCE_MONEY = (
+    "budget",
+    "claims",
+    "surplus",
+    "overspend",
+    "kept",
+    "returned",
+    "fund_overspend",
+    "alliance_overspend",
+    "package_adjustment",
+    "package",
+    "shared_costs",
+    "joint_revenue",
+    "cost_increase_total",
+    "cost_increase_members",
+    "cost_increase_suppliers",
+    "net",
+)
+_MEMBER_MONEY = (
+    "own_payment",
+    "referred_up",
+    "up_received",
+    "up_paid_out",
+    "down_received",
+    "down_paid_out",
+    "claims",
+    "package_adjustment",
+    "shared_costs",
+    "joint_revenue",
+    "cost_increase",
+    "net",
+)
 
 #: :func:`drgkit.alliance.split` ``summary``: one row per alliance.
 ALLIANCE_SUMMARY_SCHEMA = _columns(
-    ("alliance_id", pa.string()), ("basis", pa.string()),
+    ("alliance_id", pa.string()),
+    ("basis", pa.string()),
     *((name, pa.int64()) for name in _ALLIANCE_COUNTS),
-    *((name, MONEY) for name in _ALLIANCE_MONEY))
+    *((name, MONEY) for name in _ALLIANCE_MONEY),
+)
 
 #: ``members``: one row per member hospital.
 ALLIANCE_MEMBERS_SCHEMA = _columns(
-    ("alliance_id", pa.string()), ("hospital_id", pa.string()), ("role", pa.string()),
-    ("level", pa.int8()), ("coefficient", _COEF), ("cases", pa.int64()),
-    ("settled_cases", pa.int64()), ("volume", _VOLUME),
-    *((name, MONEY) for name in _MEMBER_MONEY))
+    ("alliance_id", pa.string()),
+    ("hospital_id", pa.string()),
+    ("role", pa.string()),
+    ("level", pa.int8()),
+    ("coefficient", _COEF),
+    ("cases", pa.int64()),
+    ("settled_cases", pa.int64()),
+    ("volume", _VOLUME),
+    *((name, MONEY) for name in _MEMBER_MONEY),
+)
 
 #: ``items``: each allocated amount, with its weight.
 ALLIANCE_ITEMS_SCHEMA = _columns(
-    ("alliance_id", pa.string()), ("kind", pa.string()), ("item", pa.string()),
-    ("hospital_id", pa.string()), ("weight", pa.string()), ("amount", MONEY))
+    ("alliance_id", pa.string()),
+    ("kind", pa.string()),
+    ("item", pa.string()),
+    ("hospital_id", pa.string()),
+    ("weight", pa.string()),
+    ("amount", MONEY),
+)
 
 #: ``cases``: every input case, with its referral link and claim.
 ALLIANCE_CASES_SCHEMA = _columns(
-    ("case_id", pa.string()), ("hospital_id", pa.string()), ("alliance_id", pa.string()),
-    ("link", pa.dictionary(pa.int8(), pa.string())), ("parent_case_id", pa.string()),
-    ("absorbed_into", pa.string()), ("paid", pa.bool_()), ("payment", MONEY),
-    ("claim", MONEY), ("down_surplus", MONEY))
+    ("case_id", pa.string()),
+    ("hospital_id", pa.string()),
+    ("alliance_id", pa.string()),
+    ("link", pa.dictionary(pa.int8(), pa.string())),
+    ("parent_case_id", pa.string()),
+    ("absorbed_into", pa.string()),
+    ("paid", pa.bool_()),
+    ("payment", MONEY),
+    ("claim", MONEY),
+    ("down_surplus", MONEY),
+)
 
 #: ``transfers``: each referral transfer between members.
 ALLIANCE_TRANSFERS_SCHEMA = _columns(
-    ("alliance_id", pa.string()), ("kind", pa.string()), ("case_id", pa.string()),
-    ("child_case_id", pa.string()), ("parent_case_id", pa.string()),
-    ("payer_hospital_id", pa.string()), ("payee_hospital_id", pa.string()), ("base", MONEY),
-    ("amount", MONEY))
+    ("alliance_id", pa.string()),
+    ("kind", pa.string()),
+    ("case_id", pa.string()),
+    ("child_case_id", pa.string()),
+    ("parent_case_id", pa.string()),
+    ("payer_hospital_id", pa.string()),
+    ("payee_hospital_id", pa.string()),
+    ("base", MONEY),
+    ("amount", MONEY),
+)
 
 
 # ------------------------------------------------------------------------ DIP results
 
 #: :func:`drgkit.group_dip`: every input row with its DIP packet, score and why.
-DIP_RESULT_SCHEMA = pa.schema([
-    pa.field("case_id", pa.string()),
-    pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-    pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
-    pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-    # the group column every scheme's result has (the DRG in a DRG result): here the packet
-    pa.field("group", pa.string()),
-    pa.field("packet", pa.string()),
-    pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
-    pa.field("score", pa.decimal128(18, 6)),
-    pa.field("aux_subtype", pa.string()),
-    pa.field("aux_coefficient", pa.decimal128(12, 6)),
-    pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
-], metadata={b"drgkit.scheme": b"dip"})
+DIP_RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("case_id", pa.string()),
+        pa.field("status", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("reason", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("detail", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("scheme", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        # the group column every scheme's result has (the DRG in a DRG result): here the packet
+        pa.field("group", pa.string()),
+        pa.field("packet", pa.string()),
+        pa.field("packet_kind", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("tier", pa.dictionary(pa.int8(), pa.string())),
+        pa.field("score", pa.decimal128(18, 6)),
+        pa.field("aux_subtype", pa.string()),
+        pa.field("aux_coefficient", pa.decimal128(12, 6)),
+        pa.field("catalogue", pa.dictionary(pa.int16(), pa.string())),
+    ],
+    metadata={b"drgkit.scheme": b"dip"},
+)
 
 
 # ------------------------------------------------------------------------ settled cases
@@ -431,9 +601,14 @@ def settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
         pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
     ]
-    return pa.schema(fields, metadata={
-        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
-        b"policy": policy.id, b"policy_hash": policy.content_hash})
+    return pa.schema(
+        fields,
+        metadata={
+            b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+            b"policy": policy.id,
+            b"policy_hash": policy.content_hash,
+        },
+    )
 
 
 #: columns of the DIP settled table beyond the money columns both schemes share
@@ -475,9 +650,15 @@ def dip_settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
         pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
     ]
-    return pa.schema(fields, metadata={
-        b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
-        b"drgkit.scheme": b"dip", b"policy": policy.id, b"policy_hash": policy.content_hash})
+    return pa.schema(
+        fields,
+        metadata={
+            b"money": "exact yuan (decimal128(18,2)); each case rounded once, half up, to 0.01",
+            b"drgkit.scheme": b"dip",
+            b"policy": policy.id,
+            b"policy_hash": policy.content_hash,
+        },
+    )
 
 
 # ------------------------------------------------------------------------ simulation
@@ -491,18 +672,26 @@ CMI_TYPE = pa.decimal128(18, 4)
 
 #: :func:`drgkit.settlement.simulate` ``by_key``: after the ``by`` key columns, per key.
 SIMULATE_KEY_SCHEMA = _columns(
-    ("cases", pa.int64()), *((f"settled_{s}", pa.int64()) for s in SIMULATE_SCENARIOS),
-    ("not_settled", pa.int64()), *((f"cmi_{s}", CMI_TYPE) for s in SIMULATE_SCENARIOS),
-    *((f"payment_{s}", MONEY) for s in SIMULATE_SCENARIOS), ("change", MONEY),
-    *((c, MONEY) for c in SIMULATE_COMPONENTS))
+    ("cases", pa.int64()),
+    *((f"settled_{s}", pa.int64()) for s in SIMULATE_SCENARIOS),
+    ("not_settled", pa.int64()),
+    *((f"cmi_{s}", CMI_TYPE) for s in SIMULATE_SCENARIOS),
+    *((f"payment_{s}", MONEY) for s in SIMULATE_SCENARIOS),
+    ("change", MONEY),
+    *((c, MONEY) for c in SIMULATE_COMPONENTS),
+)
 
 #: :func:`drgkit.settlement.simulate` ``cases``: after ``case_id`` and the ``by`` key columns
 #: (those that are not one of these), per case.
 SIMULATE_CASE_SCHEMA = _columns(
-    ("drg_base", pa.string()), ("drg_alt", pa.string()),
-    ("class_base", pa.string()), ("class_alt", pa.string()),
+    ("drg_base", pa.string()),
+    ("drg_alt", pa.string()),
+    ("class_base", pa.string()),
+    ("class_alt", pa.string()),
     *((f"settled_{s}", pa.bool_()) for s in SIMULATE_SCENARIOS),
     *((f"rw_{s}", RW_TYPE) for s in SIMULATE_SCENARIOS),
     *((f"standard_{s}", MONEY) for s in SIMULATE_SCENARIOS),
     *((f"payment_{s}", MONEY) for s in SIMULATE_SCENARIOS),
-    ("change", MONEY), *((c, MONEY) for c in SIMULATE_COMPONENTS))
+    ("change", MONEY),
+    *((c, MONEY) for c in SIMULATE_COMPONENTS),
+)

@@ -44,10 +44,10 @@ def drgkit_registry(monkeypatch: pytest.MonkeyPatch) -> Callable[..., _registry.
     default comes back afterwards. ``DRGKIT_DISABLE_PLUGINS`` still applies.
     """
 
-    def build(*plugins: Any, builtin: bool = True,
-              entry_points: bool = False) -> _registry.Registry:
-        pm = _registry.plugin_manager(entry_points=entry_points, plugins=plugins,
-                                      builtin=builtin)
+    def build(
+        *plugins: Any, builtin: bool = True, entry_points: bool = False
+    ) -> _registry.Registry:
+        pm = _registry.plugin_manager(entry_points=entry_points, plugins=plugins, builtin=builtin)
         reg = _registry.Registry.from_plugins(pm)
         monkeypatch.setattr(_registry, "_DEFAULT", reg)
         return reg
@@ -69,7 +69,11 @@ def drgkit_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         group = command_line()
-        return CliRunner().invoke(group, [os.fspath(a) if isinstance(a, os.PathLike) else str(a)
-                                          for a in args], input=input, prog_name="drgkit")
+        return CliRunner().invoke(
+            group,
+            [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args],
+            input=input,
+            prog_name="drgkit",
+        )
 
     return run

@@ -42,8 +42,19 @@ from typing import Any
 
 __all__ = ["Reference", "SpecGap", "largest_remainder", "reference_split", "two_party"]
 
-LINK_KINDS = ("none", "self", "unresolved", "ambiguous", "outside", "same_member", "lateral",
-              "not_settled", "up", "down", "conflict")
+LINK_KINDS = (
+    "none",
+    "self",
+    "unresolved",
+    "ambiguous",
+    "outside",
+    "same_member",
+    "lateral",
+    "not_settled",
+    "up",
+    "down",
+    "conflict",
+)
 
 
 CLAIMS_WEIGHTS_AT_LEAST_ZERO = True
@@ -89,8 +100,9 @@ def two_party(total: int, share: Fraction, payee_key: Any, payer_key: Any) -> in
     return largest_remainder(total, [share, 1 - share], [payee_key, payer_key])[0]
 
 
-def allocate(total: int, parties: list[str], weight: dict[str, Fraction],
-             coefficient: dict[str, Fraction]) -> dict[str, int]:
+def allocate(
+    total: int, parties: list[str], weight: dict[str, Fraction], coefficient: dict[str, Fraction]
+) -> dict[str, int]:
     """Allocate among members by their weights; when every weight is zero, the coefficients
     alone are the weights."""
     weights = [weight[h] for h in parties]
@@ -113,9 +125,20 @@ class Reference:
         self.outside_cases = 0
 
 
-MEMBER_MONEY = ("own_payment", "referred_up", "up_received", "up_paid_out", "down_received",
-                "down_paid_out", "claims", "package_adjustment", "shared_costs",
-                "joint_revenue", "cost_increase", "net")
+MEMBER_MONEY = (
+    "own_payment",
+    "referred_up",
+    "up_received",
+    "up_paid_out",
+    "down_received",
+    "down_paid_out",
+    "claims",
+    "package_adjustment",
+    "shared_costs",
+    "joint_revenue",
+    "cost_increase",
+    "net",
+)
 
 
 def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
@@ -188,11 +211,16 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
         if link[i] == "up":
             up_children.setdefault(parent[i], []).append(i)
     up_child_of: dict[int, int] = {}
+
     def tie_key(c: int) -> tuple[Any, ...]:
         # repeated ids are told apart by hospital id, payment and cost (a missing cost first)
         cost = rows[c]["cost_cents"]
-        return (rows[c]["case_id"].encode(), rows[c]["hospital_id"].encode(),
-                rows[c]["payment_cents"], -(2**62) if cost is None else cost)
+        return (
+            rows[c]["case_id"].encode(),
+            rows[c]["hospital_id"].encode(),
+            rows[c]["payment_cents"],
+            -(2**62) if cost is None else cost,
+        )
 
     for p, children in up_children.items():
         smallest = min(tie_key(c) for c in children)
@@ -225,9 +253,15 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
     for alliance in model.alliances:
         for m in alliance.members:
             row: dict[str, Any] = {
-                "alliance_id": alliance.id, "hospital_id": m.hospital_id, "role": m.role,
-                "level": m.level, "coefficient": m.coefficient, "cases": 0,
-                "settled_cases": 0, "volume": Fraction(0)}
+                "alliance_id": alliance.id,
+                "hospital_id": m.hospital_id,
+                "role": m.role,
+                "level": m.level,
+                "coefficient": m.coefficient,
+                "cases": 0,
+                "settled_cases": 0,
+                "volume": Fraction(0),
+            }
             row.update({name: 0 for name in MEMBER_MONEY})
             acct[m.hospital_id] = row
     for i in range(n):
@@ -257,11 +291,19 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
             amount = two_party(base, up_share, payee, payer)
             acct[payee]["up_received"] += amount
             acct[payer]["up_paid_out"] -= amount  # signed as it enters the claims
-            out.transfers.append({
-                "alliance_id": aid[pay_row], "kind": "up",
-                "case_id": rows[pay_row]["case_id"], "child_case_id": rows[child]["case_id"],
-                "parent_case_id": rows[par]["case_id"], "payer_hospital_id": payer,
-                "payee_hospital_id": payee, "base": base, "amount": amount})
+            out.transfers.append(
+                {
+                    "alliance_id": aid[pay_row],
+                    "kind": "up",
+                    "case_id": rows[pay_row]["case_id"],
+                    "child_case_id": rows[child]["case_id"],
+                    "parent_case_id": rows[par]["case_id"],
+                    "payer_hospital_id": payer,
+                    "payee_hospital_id": payee,
+                    "base": base,
+                    "amount": amount,
+                }
+            )
             base = amount
 
     # down transfers: the child is paid and has a known total cost
@@ -277,27 +319,49 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
         acct[payee]["down_received"] += amount
         acct[payer]["down_paid_out"] -= amount
         down_surplus[i] = surplus
-        out.transfers.append({
-            "alliance_id": aid[i], "kind": "down", "case_id": rows[i]["case_id"],
-            "child_case_id": rows[i]["case_id"], "parent_case_id": rows[parent[i]]["case_id"],
-            "payer_hospital_id": payer, "payee_hospital_id": payee, "base": surplus,
-            "amount": amount})
+        out.transfers.append(
+            {
+                "alliance_id": aid[i],
+                "kind": "down",
+                "case_id": rows[i]["case_id"],
+                "child_case_id": rows[i]["case_id"],
+                "parent_case_id": rows[parent[i]]["case_id"],
+                "payer_hospital_id": payer,
+                "payee_hospital_id": payee,
+                "base": surplus,
+                "amount": amount,
+            }
+        )
 
     for a in acct.values():
         # every column signed as it enters the sum: what a member gives is negative
-        a["claims"] = (a["own_payment"] + a["referred_up"] + a["up_received"]
-                       + a["up_paid_out"] + a["down_received"] + a["down_paid_out"])
+        a["claims"] = (
+            a["own_payment"]
+            + a["referred_up"]
+            + a["up_received"]
+            + a["up_paid_out"]
+            + a["down_received"]
+            + a["down_paid_out"]
+        )
 
     # ---- cases table
     for i, r in enumerate(rows):
-        out.cases.append({
-            "case_id": r["case_id"], "hospital_id": hosp[i], "alliance_id": aid[i],
-            "link": link[i], "parent_case_id": r["referral_from"] or None,
-            "absorbed_into": (None if absorbed_into[i] is None
-                              else rows[absorbed_into[i]]["case_id"]),
-            "paid": paid[i], "payment": payment[i],
-            "claim": None if aid[i] is None else (payment[i] if paid[i] else 0),
-            "down_surplus": down_surplus[i]})
+        out.cases.append(
+            {
+                "case_id": r["case_id"],
+                "hospital_id": hosp[i],
+                "alliance_id": aid[i],
+                "link": link[i],
+                "parent_case_id": r["referral_from"] or None,
+                "absorbed_into": (
+                    None if absorbed_into[i] is None else rows[absorbed_into[i]]["case_id"]
+                ),
+                "paid": paid[i],
+                "payment": payment[i],
+                "claim": None if aid[i] is None else (payment[i] if paid[i] else 0),
+                "down_surplus": down_surplus[i],
+            }
+        )
 
     # ---- per alliance: package, shared costs, joint services, cost increases
     for alliance in model.alliances:
@@ -308,14 +372,18 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
         rows_here = [i for i in range(n) if aid[i] == alliance.id]
         claims = sum(acct[h]["claims"] for h in ids)
         tot: dict[str, Any] = {
-            "alliance_id": alliance.id, "basis": alliance.basis, "members": len(ids),
+            "alliance_id": alliance.id,
+            "basis": alliance.basis,
+            "members": len(ids),
             "cases": len(rows_here),
             "settled_cases": sum(1 for i in rows_here if settled[i]),
             "paid_cases": sum(1 for i in rows_here if paid[i]),
             "absorbed_cases": sum(1 for i in rows_here if absorbed_into[i] is not None),
             "up_links": sum(1 for i in rows_here if link[i] == "up"),
             "down_links": sum(1 for i in rows_here if link[i] == "down"),
-            "budget": alliance.budget, "claims": claims}
+            "budget": alliance.budget,
+            "claims": claims,
+        }
         assert claims == sum(payment[i] for i in rows_here if paid[i])
 
         surplus = overspend = kept = returned = fund_over = alliance_over = 0
@@ -326,9 +394,16 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
             kept, returned = rules.package.retain(surplus, budget)
             fund_over, alliance_over = rules.package.share_overspend(overspend, budget)
         adjustment = kept - alliance_over
-        tot.update(surplus=surplus, overspend=overspend, kept=kept, returned=returned,
-                   fund_overspend=fund_over, alliance_overspend=alliance_over,
-                   package_adjustment=adjustment, package=claims + adjustment)
+        tot.update(
+            surplus=surplus,
+            overspend=overspend,
+            kept=kept,
+            returned=returned,
+            fund_overspend=fund_over,
+            alliance_overspend=alliance_over,
+            package_adjustment=adjustment,
+            package=claims + adjustment,
+        )
         if rules.share_by == "coefficient_volume":
             weight = cv
         else:
@@ -355,8 +430,13 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
             if service.shares is not None:
                 parties = sorted(h for h, _s in service.shares)
                 share = {h: Fraction(s) for h, s in service.shares}
-                got = dict(zip(parties, largest_remainder(
-                    service.revenue, [share[h] for h in parties], parties), strict=True))
+                got = dict(
+                    zip(
+                        parties,
+                        largest_remainder(service.revenue, [share[h] for h in parties], parties),
+                        strict=True,
+                    )
+                )
             else:
                 got = _joint_lead_share(service, lead, ids, cv, coef)
             for h, amount in sorted(got.items()):
@@ -367,41 +447,52 @@ def reference_split(rows: list[dict[str, Any]], model: Any) -> Reference:
         for increase in alliance.cost_increases:
             # split(T, member_share): the members against the suppliers, the members first
             # on a tie; the members' part then by coefficient × volume
-            members_part = two_party(increase.amount, Fraction(increase.member_share),
-                                     (0, ""), (1, ""))
+            members_part = two_party(
+                increase.amount, Fraction(increase.member_share), (0, ""), (1, "")
+            )
             increase_total += increase.amount
             increase_members += members_part
             for h, amount in allocate(members_part, ids, cv, coef).items():
                 acct[h]["cost_increase"] -= amount
-                out.items.append(_item(alliance.id, "cost_increase", increase.name, h,
-                                       -amount))
+                out.items.append(_item(alliance.id, "cost_increase", increase.name, h, -amount))
 
         for h in ids:
             a = acct[h]
-            a["net"] = (a["claims"] + a["package_adjustment"] + a["shared_costs"]
-                        + a["joint_revenue"] + a["cost_increase"])
+            a["net"] = (
+                a["claims"]
+                + a["package_adjustment"]
+                + a["shared_costs"]
+                + a["joint_revenue"]
+                + a["cost_increase"]
+            )
             out.members[(alliance.id, h)] = a
         net = sum(acct[h]["net"] for h in ids)
-        tot.update(shared_costs=-shared_total, joint_revenue=joint_total,
-                   cost_increase_total=increase_total,
-                   cost_increase_members=-increase_members,
-                   cost_increase_suppliers=increase_total - increase_members, net=net)
+        tot.update(
+            shared_costs=-shared_total,
+            joint_revenue=joint_total,
+            cost_increase_total=increase_total,
+            cost_increase_members=-increase_members,
+            cost_increase_suppliers=increase_total - increase_members,
+            net=net,
+        )
         # Σ net = package − Σ shared costs + Σ joint revenue − members' part of increases
         assert net == tot["package"] - shared_total + joint_total - increase_members
         out.alliances[alliance.id] = tot
     return out
 
 
-def _joint_lead_share(service: Any, lead: str, ids: list[str], cv: dict[str, Fraction],
-                      coef: dict[str, Fraction]) -> dict[str, int]:
+def _joint_lead_share(
+    service: Any, lead: str, ids: list[str], cv: dict[str, Fraction], coef: dict[str, Fraction]
+) -> dict[str, int]:
     """Joint service by ``lead_share``: the lead takes lead_share; the other members (or those
     listed) the rest by coefficient × volume (coefficients when those are all zero).
 
     One allocation among members, with exact weights lead_share for the lead and
     (1 − lead_share)·cv_i/Σcv for the others, so that every party has a member id for the
     tie rule."""
-    others = sorted(service.members) if service.members is not None else [
-        h for h in ids if h != lead]
+    others = (
+        sorted(service.members) if service.members is not None else [h for h in ids if h != lead]
+    )
     lead_share = Fraction(service.lead_share)
     if not others:
         if lead_share != 1 and service.revenue != 0 and not LEAD_ALONE_TAKES_JOINT_REVENUE:
@@ -419,10 +510,14 @@ def _joint_lead_share(service: Any, lead: str, ids: list[str], cv: dict[str, Fra
     return dict(zip(parties, amounts, strict=True))
 
 
-def _item(alliance_id: str, kind: str, item: str, hospital_id: str, amount: int
-          ) -> dict[str, Any]:
-    return {"alliance_id": alliance_id, "kind": kind, "item": item, "hospital_id": hospital_id,
-            "amount": amount}
+def _item(alliance_id: str, kind: str, item: str, hospital_id: str, amount: int) -> dict[str, Any]:
+    return {
+        "alliance_id": alliance_id,
+        "kind": kind,
+        "item": item,
+        "hospital_id": hospital_id,
+        "amount": amount,
+    }
 
 
 def cents(value: Decimal | None) -> int | None:

@@ -29,8 +29,10 @@ def require_shared() -> Path:
     """The shared folder; skip the test when it is absent (fail on CI)."""
     folder = shared_dir()
     if not (folder / "rulesets").is_dir() or not (folder / "oracle").is_dir():
-        message = (f"shared reference data not found at {folder}; "
-                   "set DRGKIT_SHARED to the folder holding rulesets/ and oracle/")
+        message = (
+            f"shared reference data not found at {folder}; "
+            "set DRGKIT_SHARED to the folder holding rulesets/ and oracle/"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

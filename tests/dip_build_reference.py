@@ -14,8 +14,12 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 
-SUFFIX = {"surgery": ("SS", "相关手术组"), "therapeutic": ("ZL", "治疗性操作组"),
-          "diagnostic": ("ZD", "诊断性操作组"), "medical": ("NK", "内科诊疗组")}
+SUFFIX = {
+    "surgery": ("SS", "相关手术组"),
+    "therapeutic": ("ZL", "治疗性操作组"),
+    "diagnostic": ("ZD", "诊断性操作组"),
+    "medical": ("NK", "内科诊疗组"),
+}
 ATTR_ORDER = ["surgery", "therapeutic", "diagnostic", "medical"]
 
 
@@ -103,11 +107,13 @@ def charlson(secondary):
     for code in secondary:
         plain = code.replace(".", "")
         for name, _weight, prefixes in CONDITIONS:
-            if any(plain[:len(p)] == p for p in prefixes):
+            if any(plain[: len(p)] == p for p in prefixes):
                 present.add(name)
-    for light, heavy in (("mild_liver", "severe_liver"),
-                         ("diabetes", "diabetes_complicated"),
-                         ("malignancy", "metastatic_tumour")):
+    for light, heavy in (
+        ("mild_liver", "severe_liver"),
+        ("diabetes", "diabetes_complicated"),
+        ("malignancy", "metastatic_tumour"),
+    ):
         if heavy in present:
             present.discard(light)
     return sum(w for name, w, _p in CONDITIONS if name in present)
@@ -149,20 +155,30 @@ def read(rows, opt):
         if reason is None and dx is None:
             reason = "diagnoses: principal diagnosis is not an ICD-10 code"
         if reason is not None:
-            excluded.append({"row": i + 1, "case_id": r.get("case_id") or "",
-                             "reason": reason})
+            excluded.append({"row": i + 1, "case_id": r.get("case_id") or "", "reason": reason})
             continue
         procs = codes(r.get("procedures"))
         principal = procs[0] if procs else ""
         related = "+".join(sorted({p for p in procs[1:] if p != principal}))
-        if principal in opt.procedure_attributes and \
-                opt.procedure_attributes[principal] in opt.conservative_attributes:
+        if (
+            principal in opt.procedure_attributes
+            and opt.procedure_attributes[principal] in opt.conservative_attributes
+        ):
             principal, related = "", ""  # counts as conservative
-        cases.append({"year": year, "level": level, "cost": c, "dx": dx, "proc": principal,
-                      "rel": related, "death": str(r.get("leaving_type") or "").strip()
-                      in opt.death_codes, **extra})
+        cases.append(
+            {
+                "year": year,
+                "level": level,
+                "cost": c,
+                "dx": dx,
+                "proc": principal,
+                "rel": related,
+                "death": str(r.get("leaving_type") or "").strip() in opt.death_codes,
+                **extra,
+            }
+        )
     years = sorted({x["year"] for x in cases})
-    weights = list(opt.year_weights)[len(opt.year_weights) - len(years):]
+    weights = list(opt.year_weights)[len(opt.year_weights) - len(years) :]
     for x in cases:
         x["w"] = weights[years.index(x["year"])]
     return cases, excluded, years
@@ -221,13 +237,26 @@ def band(x, dim):
         d = x["icu_days"]
         if d is None:
             return ""
-        return ("2-7" if 2 <= d <= 7 else "8-14" if 8 <= d <= 14 else "15-30" if 15 <= d <= 30
-                else ">=31" if d >= 31 else "")
+        return (
+            "2-7"
+            if 2 <= d <= 7
+            else "8-14"
+            if 8 <= d <= 14
+            else "15-30"
+            if 15 <= d <= 30
+            else ">=31"
+            if d >= 31
+            else ""
+        )
     return "death" if x["death"] else ""
 
 
-BANDS = {"cci": ["0", "1-2", "3-4", ">=5"], "age": ["0-28d", "29d-1y", "1-6", "7-17", ">65"],
-         "icu": ["2-7", "8-14", "15-30", ">=31"], "death": ["death"]}
+BANDS = {
+    "cci": ["0", "1-2", "3-4", ">=5"],
+    "age": ["0-28d", "29d-1y", "1-6", "7-17", ">65"],
+    "icu": ["2-7", "8-14", "15-30", ">=31"],
+    "death": ["death"],
+}
 
 
 def build(rows, opt):
@@ -266,8 +295,11 @@ def build(rows, opt):
         candidates.setdefault(decision[key][2], []).extend(cs)
     attr = {}
     for x in cases:
-        a = opt.procedure_attributes.get(x["proc"], opt.unknown_attribute) if x["proc"] \
+        a = (
+            opt.procedure_attributes.get(x["proc"], opt.unknown_attribute)
+            if x["proc"]
             else "medical"
+        )
         attr[id(x)] = a
     packet_of_case = {}
     core = {}
@@ -309,17 +341,21 @@ def build(rows, opt):
     def packet_row(cs):
         k = kept_cases(cs, opt)
         m = wmean(k)
-        return {"cases": len(cs), "cases_kept": len(k), "mean_cost": money(m),
-                "score": rnd(m / big_m * opt.scale, opt.score_decimals), "cv": cv(None, k)}
+        return {
+            "cases": len(cs),
+            "cases_kept": len(k),
+            "mean_cost": money(m),
+            "score": rnd(m / big_m * opt.scale, opt.score_decimals),
+            "cv": cv(None, k),
+        }
 
     packets = []
     for key in sorted(core):
         code, cs = core[key]
-        row = {"code": code, "dx": key[0], "procedure": key[1], "related": key[2],
-               **packet_row(cs)}
+        row = {"code": code, "dx": key[0], "procedure": key[1], "related": key[2], **packet_row(cs)}
         k = kept_cases(cs, opt)
         m = wmean(k)
-        var_ok = ssd(k) / sum(x["w"] for x in k) <= opt.primary_care_cv ** 2 * m * m
+        var_ok = ssd(k) / sum(x["w"] for x in k) <= opt.primary_care_cv**2 * m * m
         l1 = Fraction(sum(1 for x in cs if x["level"] == 1), len(cs))
         row["primary_care"] = bool(var_ok and l1 >= opt.primary_care_level1_share)
         packets.append(row)
@@ -327,12 +363,27 @@ def build(rows, opt):
     for key in sorted(comp_packets):
         code, cs = comp_packets[key]
         a = ATTR_ORDER[key[1]]
-        comprehensive.append({"code": code, "kind": "comprehensive", "dx": key[0],
-                              "attribute": a, "name": f"{key[0]} {SUFFIX[a][1]}",
-                              **packet_row(cs)})
+        comprehensive.append(
+            {
+                "code": code,
+                "kind": "comprehensive",
+                "dx": key[0],
+                "attribute": a,
+                "name": f"{key[0]} {SUFFIX[a][1]}",
+                **packet_row(cs),
+            }
+        )
     if blank:
-        comprehensive.append({"code": opt.blank_code, "kind": "blank", "dx": "",
-                              "attribute": "", "name": "空白病种", **packet_row(blank)})
+        comprehensive.append(
+            {
+                "code": opt.blank_code,
+                "kind": "blank",
+                "dx": "",
+                "attribute": "",
+                "name": "空白病种",
+                **packet_row(blank),
+            }
+        )
 
     # auxiliary sub-types
     subtypes = []
@@ -353,18 +404,31 @@ def build(rows, opt):
                 continue
             for b in subs:
                 mb = wmean(by[b])
-                subtypes.append({"packet": code, "dimension": dim, "band": b,
-                                 "cases": len(by[b]), "mean_cost": money(mb),
-                                 "coefficient": rnd(mb / m, opt.coefficient_decimals),
-                                 "cv_before": cv(total, cs), "cv_after": cv(within, cs)})
+                subtypes.append(
+                    {
+                        "packet": code,
+                        "dimension": dim,
+                        "band": b,
+                        "cases": len(by[b]),
+                        "mean_cost": money(mb),
+                        "coefficient": rnd(mb / m, opt.coefficient_decimals),
+                        "cv_before": cv(total, cs),
+                        "cv_after": cv(within, cs),
+                    }
+                )
 
     levels = []
     for lv in (1, 2, 3):
         cs = [x for x in cases if x["level"] == lv]
         if cs:
-            levels.append({"hospital_level": lv, "cases": len(cs),
-                           "mean_cost": money(wmean(cs)),
-                           "coefficient": rnd(wmean(cs) / M_all, opt.coefficient_decimals)})
+            levels.append(
+                {
+                    "hospital_level": lv,
+                    "cases": len(cs),
+                    "mean_cost": money(wmean(cs)),
+                    "coefficient": rnd(wmean(cs) / M_all, opt.coefficient_decimals),
+                }
+            )
 
     order = [p["code"] for p in packets] + [p["code"] for p in comprehensive]
     members = {code: [x for x in cases if packet_of_case[id(x)] == code] for code in order}
@@ -375,24 +439,60 @@ def build(rows, opt):
             if not cs:
                 continue
             with_los = [x for x in cs if x["los"] is not None]
-            los = (rnd(Fraction(sum(x["w"] * x["los"] for x in with_los),
-                                sum(x["w"] for x in with_los)), 2) if with_los else None)
+            los = (
+                rnd(
+                    Fraction(
+                        sum(x["w"] * x["los"] for x in with_los), sum(x["w"] for x in with_los)
+                    ),
+                    2,
+                )
+                if with_los
+                else None
+            )
             # the "all" row: the packet's trimmed mean and CV, as in the packet table
             k = kept_cases(cs, opt) if lv == "all" else cs
-            stats.append({"packet": code, "hospital_level": str(lv), "cases": len(cs),
-                          "mean_cost": money(wmean(k)), "mean_los": los, "cv": cv(None, k)})
+            stats.append(
+                {
+                    "packet": code,
+                    "hospital_level": str(lv),
+                    "cases": len(cs),
+                    "mean_cost": money(wmean(k)),
+                    "mean_los": los,
+                    "cv": cv(None, k),
+                }
+            )
 
     combinations = []
     for key in sorted(combos):
         cs = combos[key]
         how, change, _to = decision[key]
         pk = packet_of_case[id(cs[0])]
-        kind = "core" if any(code == pk for code, _ in core.values()) else (
-            "blank" if pk == opt.blank_code and blank else "comprehensive")
-        combinations.append({"dx": key[0], "procedure": key[1], "related": key[2],
-                             "cases": len(cs), "mean_cost": money(tm(cs, opt)),
-                             "change_pct": None if change is None else rnd(change * 100, 2),
-                             "related_decision": how, "packet": pk, "kind": kind})
-    return {"packets": packets, "comprehensive": comprehensive, "subtypes": subtypes,
-            "levels": levels, "packet_stats": stats, "combinations": combinations,
-            "excluded": excluded, "threshold": n, "years": years}
+        kind = (
+            "core"
+            if any(code == pk for code, _ in core.values())
+            else ("blank" if pk == opt.blank_code and blank else "comprehensive")
+        )
+        combinations.append(
+            {
+                "dx": key[0],
+                "procedure": key[1],
+                "related": key[2],
+                "cases": len(cs),
+                "mean_cost": money(tm(cs, opt)),
+                "change_pct": None if change is None else rnd(change * 100, 2),
+                "related_decision": how,
+                "packet": pk,
+                "kind": kind,
+            }
+        )
+    return {
+        "packets": packets,
+        "comprehensive": comprehensive,
+        "subtypes": subtypes,
+        "levels": levels,
+        "packet_stats": stats,
+        "combinations": combinations,
+        "excluded": excluded,
+        "threshold": n,
+        "years": years,
+    }

@@ -18,8 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 
 ATTRS = ["相关手术", "治疗性操作", "诊断性操作", "内科诊疗"]  # highest priority first
-ALIASES = {"surgery": "相关手术", "therapeutic": "治疗性操作", "diagnostic": "诊断性操作",
-           "medical": "内科诊疗"}
+ALIASES = {
+    "surgery": "相关手术",
+    "therapeutic": "治疗性操作",
+    "diagnostic": "诊断性操作",
+    "medical": "内科诊疗",
+}
 
 
 def norm(code: str) -> str:
@@ -58,8 +62,9 @@ def read(folder: Path, name: str) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        return [{k.strip(): (v or "").strip() for k, v in row.items()}
-                for row in csv.DictReader(handle)]
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)
+        ]
 
 
 class NaiveCatalogue:
@@ -69,16 +74,22 @@ class NaiveCatalogue:
         self.excluded_dx = [r["code"] for r in read(folder, "excluded_dx.csv")]
         self.excluded_px = [r["code"] for r in read(folder, "excluded_px.csv")]
         self.tiers = []
-        for name, tier in (("pregroup.csv", "pregroup"), ("merge.csv", "merge"),
-                           ("subdivide.csv", "subdivide")):
+        for name, tier in (
+            ("pregroup.csv", "pregroup"),
+            ("merge.csv", "merge"),
+            ("subdivide.csv", "subdivide"),
+        ):
             rows = sorted(read(folder, name), key=lambda r: int(r["seq"]))
             self.tiers.append((tier, rows))
         self.core = read(folder, "core.csv")
-        self.attributes = {r["code"]: ALIASES.get(r["attribute"], r["attribute"])
-                           for r in read(folder, "px_attribute.csv")}
-        self.comprehensive = {(norm(r["dx_category"]),
-                               ALIASES.get(r["attribute"], r["attribute"])): r["packet"]
-                              for r in read(folder, "comprehensive.csv")}
+        self.attributes = {
+            r["code"]: ALIASES.get(r["attribute"], r["attribute"])
+            for r in read(folder, "px_attribute.csv")
+        }
+        self.comprehensive = {
+            (norm(r["dx_category"]), ALIASES.get(r["attribute"], r["attribute"])): r["packet"]
+            for r in read(folder, "comprehensive.csv")
+        }
         self.fallback = read(folder, "fallback.csv")
         self.key_chars = int(self.meta.get("dx_key_chars") or 4)
         self.tie = self.meta.get("tie_rule") or "highest_score"
@@ -125,7 +136,7 @@ class NaiveCatalogue:
                 if self.rule_holds(r, pdx, sdx, principal, pxs, case):
                     return "", r["packet"], tier
         # steps 5-6: basic rules with the partial-match preferences
-        key = norm(pdx)[:self.key_chars]
+        key = norm(pdx)[: self.key_chars]
         attr = self.attribute(principal)
         conservative = principal is None or (attr is not None and attr in self.conservative)
         candidates = []  # (count, row order, packet)
@@ -135,8 +146,9 @@ class NaiveCatalogue:
             if r["principal_px"] == "":
                 if not conservative:
                     continue
-            elif principal is None or not any(matches(principal, p)
-                                              for p in r["principal_px"].split("|")):
+            elif principal is None or not any(
+                matches(principal, p) for p in r["principal_px"].split("|")
+            ):
                 continue
             count = 0
             if r["related_px"]:
@@ -159,7 +171,7 @@ class NaiveCatalogue:
             if step == "comprehensive":
                 cat = norm(pdx)[:3]
                 own = attr if (principal is not None and attr is not None) else "内科诊疗"
-                for a in ATTRS[ATTRS.index(own):]:
+                for a in ATTRS[ATTRS.index(own) :]:
                     if len(norm(pdx)) >= 3 and (cat, a) in self.comprehensive:
                         return "", self.comprehensive[(cat, a)], "comprehensive"
             elif step == "prefix":
@@ -209,14 +221,17 @@ class NaiveCatalogue:
         lo_text, _, hi_text = band.partition("-")
         return value >= int(lo_text) and (not hi_text or value <= int(hi_text))
 
-    def rule_holds(self, r: dict, pdx: str, sdx: list[str], principal: str | None,
-                   pxs: list[str], case: dict) -> bool:
+    def rule_holds(
+        self, r: dict, pdx: str, sdx: list[str], principal: str | None, pxs: list[str], case: dict
+    ) -> bool:
         if r["principal_dx"] and not any(matches(pdx, p) for p in r["principal_dx"].split("|")):
             return False
         if r["secondary_dx"] and spec_best(r["secondary_dx"], sdx) < 0:
             return False
-        if r["principal_px"] and (principal is None or not any(
-                matches(principal, p) for p in r["principal_px"].split("|"))):
+        if r["principal_px"] and (
+            principal is None
+            or not any(matches(principal, p) for p in r["principal_px"].split("|"))
+        ):
             return False
         if r["procedures"] and spec_best(r["procedures"], pxs) < 0:
             return False
@@ -244,8 +259,11 @@ class NaiveCatalogue:
         code = norm(pdx)
         for length in (3, 2, 1):
             for r in self.fallback:
-                if "-" not in r["dx_prefix"] and len(code) >= length \
-                        and norm(r["dx_prefix"]) == code[:length]:
+                if (
+                    "-" not in r["dx_prefix"]
+                    and len(code) >= length
+                    and norm(r["dx_prefix"]) == code[:length]
+                ):
                     return r["packet"]
         for r in self.fallback:
             if "-" in r["dx_prefix"]:

@@ -75,8 +75,9 @@ class Reference:
         if self.dev.get("reference", "mean") == "standard":
             ref = rnd(score * aux * h * start, 2) if start is not None else None
         else:
-            ref = self.mean.get((case["packet"], case["level"]),
-                                self.mean.get((case["packet"], "all")))
+            ref = self.mean.get(
+                (case["packet"], case["level"]), self.mean.get((case["packet"], "all"))
+            )
         if case["kind"] == "blank":
             b = self.d.get("blank", {})
             if b.get("method", "factor") == "factor":
@@ -87,8 +88,11 @@ class Reference:
                 f = cost / ref * F(b.get("k", "1")) * F(b.get("m", "1"))
             return {"class": "normal", "dev": "blank", "points": rnd(score * f, self.pd)}
         if not ref:
-            return {"class": "normal", "dev": "no_reference",
-                    "points": rnd(score * aux * h, self.pd)}
+            return {
+                "class": "normal",
+                "dev": "no_reference",
+                "points": rnd(score * aux * h, self.pd),
+            }
         r = cost / ref
         low = F(self.dev.get("low_ratio", "0.5"))
         high = F(self.dev.get("high_ratio", "2"))
@@ -97,8 +101,7 @@ class Reference:
         is_low = r <= low if self.dev.get("low_inclusive", False) else r < low
         if is_low:
             coefs = aux * h if self.dev.get("coefficients_on_low", True) else F(1)
-            return {"class": "low_outlier", "dev": "low", "points": rnd(score * r * coefs,
-                                                                        self.pd)}
+            return {"class": "low_outlier", "dev": "low", "points": rnd(score * r * coefs, self.pd)}
         if r > high:
             coefs = aux * h if self.dev.get("coefficients_on_high", True) else F(1)
             add = F(1) if self.dev.get("high_add", "one") == "one" else h
@@ -121,8 +124,9 @@ class Reference:
         priced = [self.price(c) for c in cases]
         settled = [p for p in priced if p["class"] != "not_settled"]
         cap = math.floor(F(self.d.get("special_review", {}).get("cap", "0.005")) * len(settled))
-        cands = sorted((p["review"] for p in priced if "review" in p),
-                       key=lambda rc: (-rc[0], rc[1]))
+        cands = sorted(
+            (p["review"] for p in priced if "review" in p), key=lambda rc: (-rc[0], rc[1])
+        )
         approved = {cid for _r, cid in cands[:cap]}
         for c, p in zip(cases, priced, strict=True):
             if "review" in p and c["case_id"] in approved:
@@ -139,8 +143,11 @@ class Reference:
         values: dict[str, F] = {}
         exact_v: dict[str, F] = {}
         for pool, fund in self.fund.items():
-            mine = [(c, p) for c, p in zip(cases, priced, strict=True)
-                    if p["class"] != "not_settled" and pool_of(c["scheme"]) == pool]
+            mine = [
+                (c, p)
+                for c, p in zip(cases, priced, strict=True)
+                if p["class"] != "not_settled" and pool_of(c["scheme"]) == pool
+            ]
             pts = sum((p["points"] for _c, p in mine if "points" in p), F(0))
             item = sum((p["item"] for _c, p in mine if "item" in p), F(0))
             if pts:
@@ -157,8 +164,9 @@ class Reference:
                 pool = pool_of(c["scheme"])
                 if pool is None:  # no fund for the scheme: by-item only, per case
                     p["payment"] = p["item"]
-                    p["fund"] = rnd(p["item"] * self.ratio.get(c["scheme"],
-                                                               self.ratio.get("all")), 2)
+                    p["fund"] = rnd(
+                        p["item"] * self.ratio.get(c["scheme"], self.ratio.get("all")), 2
+                    )
                     continue
                 x = p["points"] * exact_v.get(pool, F(0)) if "points" in p else p["item"]
                 before_pay, before_fund = run_pay.get(pool, F(0)), run_fund.get(pool, F(0))

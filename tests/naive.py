@@ -59,8 +59,12 @@ STATUSES = (SUCCESS, FAIL, QY, CHECK_FAILED, ERROR, ZD_NOT_MAPPING, SS_NOT_MAPPI
 
 # field (rule name) -> lowest, highest, whole numbers only; ageDay is at most 366 when age is 0
 _SPACE = " \t\n\r\x0b\x0c"
-_BOUNDS = {"age": (0, 150, True), "ageDay": (0, None, True), "weight": (0, 10000, False),
-           "los": (0, 36600, False)}
+_BOUNDS = {
+    "age": (0, 150, True),
+    "ageDay": (0, None, True),
+    "weight": (0, 10000, False),
+    "los": (0, 36600, False),
+}
 
 # A case on which the reference grouper raised an exception has no group at all; the
 # oracle's expected files carry empty mdc/adrg/drg columns on ERROR rows.
@@ -210,8 +214,16 @@ def _parse_number_constant(text: str, where: str) -> Number:
 
 # Templates and whether they need a list (§3).
 _LIST_TEMPLATES = {
-    "PDX_IN", "ANY_DX_IN", "SDX_IN", "PPROC_IN", "ANY_PROC_IN", "NO_PROC_IN",
-    "PROC_TAGS", "MULTI_REGION", "NO_DX_IN", "NO_SDX_IN",
+    "PDX_IN",
+    "ANY_DX_IN",
+    "SDX_IN",
+    "PPROC_IN",
+    "ANY_PROC_IN",
+    "NO_PROC_IN",
+    "PROC_TAGS",
+    "MULTI_REGION",
+    "NO_DX_IN",
+    "NO_SDX_IN",
 }
 _FIELD_TEMPLATES = {"CMP", "CMP_INT", "CMP_STR", "TRUTHY", "NOT_NONE"}
 _OTHER_TEMPLATES = {"TRUE", "FALSE", "HAS_PROC", "HAS_MCC", "HAS_CC", "HAS_CC_OR_MCC"}
@@ -248,8 +260,15 @@ class NaiveRuleset:
 
         # adrg.csv: entries of each MDC in seq order.
         for r in _read_csv(folder / "adrg.csv"):
-            e = Entry(r["mdc"], int(r["seq"]), r["entry"], r["kind"], r["code"],
-                      r["rule_id"], r["fallback"])
+            e = Entry(
+                r["mdc"],
+                int(r["seq"]),
+                r["entry"],
+                r["kind"],
+                r["code"],
+                r["rule_id"],
+                r["fallback"],
+            )
             if e.kind not in ("ADRG", "QY"):
                 raise ValueError(f"adrg.csv: unknown kind {e.kind!r} in entry {e.entry}")
             rs.entries.setdefault(e.mdc, []).append(e)
@@ -265,8 +284,15 @@ class NaiveRuleset:
 
         # rules.csv: atoms of each rule in seq order.
         for r in _read_csv(folder / "rules.csv"):
-            a = Atom(r["rule_id"], int(r["seq"]), r["template"], r["list_id"],
-                     r["field"], r["op"], r["value"])
+            a = Atom(
+                r["rule_id"],
+                int(r["seq"]),
+                r["template"],
+                r["list_id"],
+                r["field"],
+                r["op"],
+                r["value"],
+            )
             rs.rules.setdefault(a.rule_id, []).append(a)
         for lst in rs.rules.values():
             lst.sort(key=lambda a: a.seq)
@@ -283,8 +309,7 @@ class NaiveRuleset:
 
         rs.mcc = {r["code"]: r["excl_table"] for r in _read_csv(folder / "mcc.csv")}
         rs.cc = {r["code"]: r["excl_table"] for r in _read_csv(folder / "cc.csv")}
-        rs.pdx_excl = {r["code"]: r["excl_table"]
-                       for r in _read_csv(folder / "pdx_excl.csv")}
+        rs.pdx_excl = {r["code"]: r["excl_table"] for r in _read_csv(folder / "pdx_excl.csv")}
 
         # dx_map.csv / px_map.csv are optional (§1, §6).
         if (folder / "dx_map.csv").exists():
@@ -392,8 +417,7 @@ class NaiveRuleset:
         if t == "HAS_CC":
             return self._has_complication(self.cc, case)
         if t == "HAS_CC_OR_MCC":
-            return (self._has_complication(self.mcc, case)
-                    or self._has_complication(self.cc, case))
+            return self._has_complication(self.mcc, case) or self._has_complication(self.cc, case)
 
         value = case.fields[atom.field]
         if t == "CMP":
@@ -406,14 +430,16 @@ class NaiveRuleset:
             if atom.op == "!=":
                 return True
             raise NaiveGroupingError(
-                f"{atom.rule_id}: {atom.field} {atom.op} {atom.value} on text {value.text!r}")
+                f"{atom.rule_id}: {atom.field} {atom.op} {atom.value} on text {value.text!r}"
+            )
         if t == "CMP_INT":
             n = _parse_number_constant(atom.value, atom.rule_id)
             try:
                 as_int = python_int(value)
             except (ValueError, OverflowError) as exc:
                 raise NaiveGroupingError(
-                    f"{atom.rule_id}: int({value.text!r}) failed: {exc}") from exc
+                    f"{atom.rule_id}: int({value.text!r}) failed: {exc}"
+                ) from exc
             return _OPS[atom.op](as_int, n)
         if t == "CMP_STR":
             if atom.op == "==":
@@ -543,8 +569,9 @@ class NaiveRuleset:
         return None
 
     # ---------------------------------------------------------------- public API
-    def _run(self, record: Mapping[str, object], translate: bool,
-             trace: list, checks: str = "format") -> tuple[str, str, str, str]:
+    def _run(
+        self, record: Mapping[str, object], translate: bool, trace: list, checks: str = "format"
+    ) -> tuple[str, str, str, str]:
         fields = {name: parse_field(record.get(key)) for name, key in FIELD_TO_KEY.items()}
         raw_dx = record.get("ICD10_DRGS")
         raw_px = record.get("ICD9_DRGS")
@@ -561,7 +588,8 @@ class NaiveRuleset:
             # §6 runs before the checks of §5.
             if self.dx_map is None or self.px_map is None:
                 raise FileNotFoundError(
-                    f"translation mode needs dx_map.csv and px_map.csv in {self.folder}")
+                    f"translation mode needs dx_map.csv and px_map.csv in {self.folder}"
+                )
             L, unmapped = self._translate_codes(split(raw_dx), self.dx_map)
             trace.append(("translate_dx", "|".join(L), not unmapped))
             if unmapped:
@@ -602,15 +630,17 @@ class NaiveRuleset:
         trace.append(("result", code, True))
         return self._map_result(code)
 
-    def group(self, record: Mapping[str, object], translate: bool = False,
-              checks: str = "format") -> tuple[str, str, str, str]:
+    def group(
+        self, record: Mapping[str, object], translate: bool = False, checks: str = "format"
+    ) -> tuple[str, str, str, str]:
         """Group one case: ``(status, mdc, adrg, drg)`` as in FORMAT §4/§5 (``checks``:
         ``opendrg`` is FORMAT alone; ``drgkit`` also drops whitespace around codes and adds
         the plausibility checks)."""
         return self._run(record, translate, [], checks)
 
-    def explain_path(self, record: Mapping[str, object], translate: bool = False,
-                     checks: str = "format") -> list[tuple]:
+    def explain_path(
+        self, record: Mapping[str, object], translate: bool = False, checks: str = "format"
+    ) -> list[tuple]:
         """The ordered decisions: ``(level, id, held)`` with level one of
         ``mdc, entry, drg, fallback, result`` (plus ``translate_dx, translate_px,
         check, error`` when those end or shape the grouping)."""

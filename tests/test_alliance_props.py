@@ -59,16 +59,37 @@ D = Decimal
 SEEN: Counter = Counter()
 
 # hospital and case ids whose binary order is not their numeric order, with some non-ASCII
-HOSPITAL_IDS = ([f"H{k:02d}" for k in range(1, 41)] + [f"h{k}" for k in range(1, 13)]
-                + [f"医院{k}" for k in range(1, 9)] + ["Z", "a", "H1", "H100"])
+HOSPITAL_IDS = (
+    [f"H{k:02d}" for k in range(1, 41)]
+    + [f"h{k}" for k in range(1, 13)]
+    + [f"医院{k}" for k in range(1, 9)]
+    + ["Z", "a", "H1", "H100"]
+)
 CASE_PREFIXES = ("C", "c", "C0", "案", "Z")
 
-RATIOS = ("0", "1", "0.5", "0.3", "0.333333", "0.666667", "0.25", "0.000001", "0.999999",
-          "0.1", "0.7", "0.05")
+RATIOS = (
+    "0",
+    "1",
+    "0.5",
+    "0.3",
+    "0.333333",
+    "0.666667",
+    "0.25",
+    "0.000001",
+    "0.999999",
+    "0.1",
+    "0.7",
+    "0.05",
+)
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                      HealthCheck.data_too_large,
-                                                      HealthCheck.filter_too_much])
+SETTINGS = dict(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 # --------------------------------------------------------------------------- generation
@@ -91,8 +112,9 @@ class Drawn:
         return self.draw(st.sampled_from(seq))
 
     def subset(self, seq: Sequence[Any], least: int) -> list[Any]:
-        return self.draw(st.lists(st.sampled_from(seq), min_size=least, max_size=len(seq),
-                                  unique=True))
+        return self.draw(
+            st.lists(st.sampled_from(seq), min_size=least, max_size=len(seq), unique=True)
+        )
 
     def permutation(self, seq: Sequence[Any]) -> list[Any]:
         return list(self.draw(st.permutations(seq)))
@@ -142,16 +164,17 @@ def money(ch: Any, high: int) -> int:
 
 
 def bands(ch: Any) -> list[tuple[Decimal | None, Decimal]]:
-    ups = sorted({D(ch.pick(["0.05", "0.1", "0.2", "0.5", "1"]))
-                  for _ in range(ch.integer(0, 3))})
+    ups = sorted({D(ch.pick(["0.05", "0.1", "0.2", "0.5", "1"])) for _ in range(ch.integer(0, 3))})
     return [(u, ratio(ch)) for u in ups] + [(None, ratio(ch))]
 
 
 def make_alliance(ch: Any, aid: str, hospitals: list[str]) -> Alliance:
     n = len(hospitals)
     lead = ch.integer(0, n - 1)
-    members = tuple(Member(h, ch.integer(1, 3), "lead" if k == lead else "member",
-                           coefficient(ch)) for k, h in enumerate(hospitals))
+    members = tuple(
+        Member(h, ch.integer(1, 3), "lead" if k == lead else "member", coefficient(ch))
+        for k, h in enumerate(hospitals)
+    )
     ids = sorted(hospitals)
     others = [h for h in ids if h != hospitals[lead]]
 
@@ -169,27 +192,47 @@ def make_alliance(ch: Any, aid: str, hospitals: list[str]) -> Alliance:
         enrolled = ch.integer(0, 2000)
         per_person = money(ch, 20000)
         budget = enrolled * per_person  # a capitation budget built in Python is given
-    shared = tuple(SharedCost(f"cost{j}", money(ch, 10**6), subset(ids))
-                   for j in range(ch.integer(0, 3)))
+    shared = tuple(
+        SharedCost(f"cost{j}", money(ch, 10**6), subset(ids)) for j in range(ch.integer(0, 3))
+    )
     joint = []
     for j in range(ch.integer(0, 3)):
         revenue = money(ch, 10**6)
         if chance(ch, 1, 2):
-            joint.append(JointService(f"joint{j}", revenue, lead_share=ratio(ch),
-                                      members=subset(others)))
+            joint.append(
+                JointService(f"joint{j}", revenue, lead_share=ratio(ch), members=subset(others))
+            )
         else:  # explicit shares adding up to 1 (some may be 0)
             takers = ch.subset(ids, 1)
             top = ch.pick([10, 10**6])
             cuts = sorted(ch.integer(0, top) for _ in takers[1:])
             parts = [b - a for a, b in zip([0, *cuts], [*cuts, top], strict=True)]
-            joint.append(JointService(f"joint{j}", revenue, shares=tuple(sorted(
-                (h, (D(p) / top).normalize()) for h, p in zip(takers, parts, strict=True)))))
-    increases = tuple(CostIncrease(f"increase{j}", money(ch, 10**6), ratio(ch))
-                      for j in range(ch.integer(0, 3)))
-    return Alliance(aid, tuple(sorted(members, key=lambda m: m.hospital_id)), basis,
-                    budget=budget, enrolled=enrolled, per_person=per_person,
-                    shared_costs=shared, joint_services=tuple(joint),
-                    cost_increases=increases)
+            joint.append(
+                JointService(
+                    f"joint{j}",
+                    revenue,
+                    shares=tuple(
+                        sorted(
+                            (h, (D(p) / top).normalize())
+                            for h, p in zip(takers, parts, strict=True)
+                        )
+                    ),
+                )
+            )
+    increases = tuple(
+        CostIncrease(f"increase{j}", money(ch, 10**6), ratio(ch)) for j in range(ch.integer(0, 3))
+    )
+    return Alliance(
+        aid,
+        tuple(sorted(members, key=lambda m: m.hospital_id)),
+        basis,
+        budget=budget,
+        enrolled=enrolled,
+        per_person=per_person,
+        shared_costs=shared,
+        joint_services=tuple(joint),
+        cost_increases=increases,
+    )
 
 
 #: alliances per model: 4–6 three times in four (the module must see ≥ 10,000 alliances);
@@ -201,19 +244,27 @@ def make_model(ch: Any) -> tuple[AllianceModel, list[str]]:
     """A model and the hospitals outside every alliance."""
     sizes = [ch.integer(1, 8) for _ in range(ch.pick(ALLIANCE_COUNTS))]
     n_outside = ch.integer(0, 3)
-    hospitals = ch.permutation(HOSPITAL_IDS)[:sum(sizes) + n_outside]
+    hospitals = ch.permutation(HOSPITAL_IDS)[: sum(sizes) + n_outside]
     alliances, start = [], 0
     for k, size in enumerate(sizes):
-        alliances.append(make_alliance(ch, f"A{k}" if k % 3 else f"医共体{k}",
-                                       hospitals[start:start + size]))
+        alliances.append(
+            make_alliance(ch, f"A{k}" if k % 3 else f"医共体{k}", hospitals[start : start + size])
+        )
         start += size
     package = None
     if any(a.budget is not None for a in alliances) or chance(ch, 1, 2):
-        package = PeriodRules(tuple(RetentionBand(u, s) for u, s in bands(ch)),
-                              tuple(OverspendBand(u, s) for u, s in bands(ch)))
-    rules = AllianceRules(ratio(ch), ratio(ch), chance(ch, 1, 2),
-                          ch.pick(["cases", "rw"]), ch.pick(["coefficient_volume", "claims"]),
-                          package)
+        package = PeriodRules(
+            tuple(RetentionBand(u, s) for u, s in bands(ch)),
+            tuple(OverspendBand(u, s) for u, s in bands(ch)),
+        )
+    rules = AllianceRules(
+        ratio(ch),
+        ratio(ch),
+        chance(ch, 1, 2),
+        ch.pick(["cases", "rw"]),
+        ch.pick(["coefficient_volume", "claims"]),
+        package,
+    )
     return AllianceModel.of(alliances, rules), hospitals[start:]
 
 
@@ -230,9 +281,15 @@ def make_scenario(ch: Any) -> tuple[AllianceModel, list[dict[str, Any]]]:
         if not settled and chance(ch, 1, 2):
             pay = None  # an unsettled row may show an amount or not; it carries no money
         cost = None if chance(ch, 1, 8) else money(ch, ch.pick([10**5, 2_500_000]))
-        row = {"case_id": f"{ch.pick(CASE_PREFIXES)}{next(serial)}", "hospital_id": hospital,
-               "settled": settled, "payment_cents": pay, "cost_cents": cost,
-               "referral_from": None, "rw": D(ch.integer(0, 60000)).scaleb(-4)}
+        row = {
+            "case_id": f"{ch.pick(CASE_PREFIXES)}{next(serial)}",
+            "hospital_id": hospital,
+            "settled": settled,
+            "payment_cents": pay,
+            "cost_cents": cost,
+            "referral_from": None,
+            "rw": D(ch.integer(0, 60000)).scaleb(-4),
+        }
         rows.append(row)
         return row
 
@@ -260,8 +317,9 @@ def make_scenario(ch: Any) -> tuple[AllianceModel, list[dict[str, Any]]]:
         if len(by_level) > 1 and chance(ch, 1, 2):  # one member per level: a true up chain
             chain = [ch.pick(by_level[lv]) for lv in sorted(ch.subset(sorted(by_level), 2))]
         else:
-            chain = sorted((ch.pick(alliance.members) for _ in range(ch.integer(2, 4))),
-                           key=lambda m: m.level)
+            chain = sorted(
+                (ch.pick(alliance.members) for _ in range(ch.integer(2, 4))), key=lambda m: m.level
+            )
         parent = ch.pick(rows)["case_id"] if rows and chance(ch, 1, 3) else None
         for m in chain:
             row = new_row(m.hospital_id, settled=chance(ch, 19, 20))
@@ -309,9 +367,17 @@ seeded_scenarios = st.integers(0, 2**64 - 1).map(lambda seed: make_scenario(Seed
 # --------------------------------------------------------------------------- tables
 
 MONEY = pa.decimal128(18, 2)
-SCHEMA = pa.schema([("case_id", pa.string()), ("hospital_id", pa.string()),
-                    ("settled", pa.bool_()), ("payment", MONEY), ("total_cost", MONEY),
-                    ("referral_from", pa.string()), ("rw", pa.decimal128(12, 4))])
+SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("hospital_id", pa.string()),
+        ("settled", pa.bool_()),
+        ("payment", MONEY),
+        ("total_cost", MONEY),
+        ("referral_from", pa.string()),
+        ("rw", pa.decimal128(12, 4)),
+    ]
+)
 
 
 def yuan(c: int | None) -> Decimal | None:
@@ -319,14 +385,18 @@ def yuan(c: int | None) -> Decimal | None:
 
 
 def table_of(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.table({
-        "case_id": [r["case_id"] for r in rows],
-        "hospital_id": [r["hospital_id"] for r in rows],
-        "settled": [r["settled"] for r in rows],
-        "payment": [yuan(r["payment_cents"]) for r in rows],
-        "total_cost": [yuan(r["cost_cents"]) for r in rows],
-        "referral_from": [r["referral_from"] for r in rows],
-        "rw": [r["rw"] for r in rows]}, schema=SCHEMA)
+    return pa.table(
+        {
+            "case_id": [r["case_id"] for r in rows],
+            "hospital_id": [r["hospital_id"] for r in rows],
+            "settled": [r["settled"] for r in rows],
+            "payment": [yuan(r["payment_cents"]) for r in rows],
+            "total_cost": [yuan(r["cost_cents"]) for r in rows],
+            "referral_from": [r["referral_from"] for r in rows],
+            "rw": [r["rw"] for r in rows],
+        },
+        schema=SCHEMA,
+    )
 
 
 def plain(value: Any) -> Any:
@@ -341,10 +411,24 @@ def money_cents(value: Any) -> Any:
 
 
 MEMBER_MONEY = ref.MEMBER_MONEY
-ALLIANCE_MONEY = ("budget", "claims", "surplus", "overspend", "kept", "returned",
-                  "fund_overspend", "alliance_overspend", "package_adjustment", "package",
-                  "shared_costs", "joint_revenue", "cost_increase_total",
-                  "cost_increase_members", "cost_increase_suppliers", "net")
+ALLIANCE_MONEY = (
+    "budget",
+    "claims",
+    "surplus",
+    "overspend",
+    "kept",
+    "returned",
+    "fund_overspend",
+    "alliance_overspend",
+    "package_adjustment",
+    "package",
+    "shared_costs",
+    "joint_revenue",
+    "cost_increase_total",
+    "cost_increase_members",
+    "cost_increase_suppliers",
+    "net",
+)
 CASE_MONEY = ("payment", "claim", "down_surplus")
 
 
@@ -376,7 +460,8 @@ def check_agreement(result: Any, expect: ref.Reference) -> None:
     got_members = rows_of(result.members, MEMBER_MONEY)
     want_members = expected_members(expect)
     assert [(m["alliance_id"], m["hospital_id"]) for m in got_members] == [
-        (m["alliance_id"], m["hospital_id"]) for m in want_members]
+        (m["alliance_id"], m["hospital_id"]) for m in want_members
+    ]
     for got, want in zip(got_members, want_members, strict=True):
         assert {c: got[c] for c in want} == want, f"member {want['hospital_id']}"
     got_alliances = rows_of(result.alliances, ALLIANCE_MONEY)
@@ -401,11 +486,22 @@ def check_identities(result: Any, model: AllianceModel) -> None:
     for m in members:
         by_alliance[m["alliance_id"]].append(m)
         # every column signed as it enters the sum: what a member gives is negative
-        assert m["claims"] == (m["own_payment"] + m["referred_up"] + m["up_received"]
-                               + m["up_paid_out"] + m["down_received"] + m["down_paid_out"])
+        assert m["claims"] == (
+            m["own_payment"]
+            + m["referred_up"]
+            + m["up_received"]
+            + m["up_paid_out"]
+            + m["down_received"]
+            + m["down_paid_out"]
+        )
         assert m["referred_up"] <= 0 and m["up_received"] >= 0 and m["up_paid_out"] <= 0
-        assert m["net"] == (m["claims"] + m["package_adjustment"] + m["shared_costs"]
-                            + m["joint_revenue"] + m["cost_increase"])
+        assert m["net"] == (
+            m["claims"]
+            + m["package_adjustment"]
+            + m["shared_costs"]
+            + m["joint_revenue"]
+            + m["cost_increase"]
+        )
     for alliance in model.alliances:
         a = alliances[alliance.id]
         mine = by_alliance[alliance.id]
@@ -474,16 +570,21 @@ def check_identities(result: Any, model: AllianceModel) -> None:
         assert t["amount"] == ref.two_party(t["base"], Fraction(share), payee, payer)
         if t["kind"] == "down":
             assert t["case_id"] == t["child_case_id"]
-            children = [c for c in by_id[t["child_case_id"]]
-                        if c["hospital_id"] == payer and c["link"] == "down"
-                        and c["parent_case_id"] == t["parent_case_id"]]
+            children = [
+                c
+                for c in by_id[t["child_case_id"]]
+                if c["hospital_id"] == payer
+                and c["link"] == "down"
+                and c["parent_case_id"] == t["parent_case_id"]
+            ]
             assert any(c["down_surplus"] == t["base"] and c["paid"] for c in children)
             assert hospital[payee].level > hospital[payer].level
             assert t["base"] >= 0 or rules.down_share_losses
         else:
             assert hospital[payee].level < hospital[payer].level
     assert sum(1 for c in cases if c["down_surplus"] is not None) == sum(
-        1 for t in transfers if t["kind"] == "down")
+        1 for t in transfers if t["kind"] == "down"
+    )
 
 
 def check_paid_once(result: Any) -> None:
@@ -520,13 +621,20 @@ def check_paid_once(result: Any) -> None:
     ups = [t for t in transfers if t["kind"] == "up"]
     starts = [t for t in ups if t["child_case_id"] == t["case_id"]]
     # further links of an episode: their child is an absorbed case (a unique id)
-    later = {(t["case_id"], t["child_case_id"]): t for t in ups
-             if t["child_case_id"] != t["case_id"]}
+    later = {
+        (t["case_id"], t["child_case_id"]): t for t in ups if t["child_case_id"] != t["case_id"]
+    }
     assert len(starts) + len(later) == len(ups)
     walked = 0
     for first in starts:
-        paying = [c for c in cases if c["case_id"] == first["case_id"] and c["paid"]
-                  and c["link"] == "up" and c["parent_case_id"] == first["parent_case_id"]]
+        paying = [
+            c
+            for c in cases
+            if c["case_id"] == first["case_id"]
+            and c["paid"]
+            and c["link"] == "up"
+            and c["parent_case_id"] == first["parent_case_id"]
+        ]
         assert len(paying) == 1
         pay = paying[0]["payment"]
         assert first["base"] == pay and abs(first["amount"]) <= abs(pay)
@@ -569,7 +677,8 @@ def check_split(model: AllianceModel, rows: list[dict[str, Any]]) -> None:
     SEEN["rows"] += len(rows)
     SEEN["up links"] += sum(1 for c in expect.cases if c["link"] == "up")
     SEEN["up transfers past the first link"] += sum(
-        1 for t in expect.transfers if t["kind"] == "up" and t["case_id"] != t["child_case_id"])
+        1 for t in expect.transfers if t["kind"] == "up" and t["case_id"] != t["child_case_id"]
+    )
     SEEN["down transfers"] += sum(1 for t in expect.transfers if t["kind"] == "down")
     SEEN["conflicts"] += sum(1 for c in expect.cases if c["link"] == "conflict")
     result = split(table_of(rows), model)
@@ -585,23 +694,24 @@ def check_split(model: AllianceModel, rows: list[dict[str, Any]]) -> None:
 # ≈ 11,400 > 10,000; test_enough_alliances checks the count. About 50 s on 2 slow cores.
 @settings(max_examples=1800, **SETTINGS)
 @given(seeded_scenarios)
-def test_split_agrees_with_reference(scenario: tuple[AllianceModel, list[dict[str, Any]]]
-                                     ) -> None:
+def test_split_agrees_with_reference(scenario: tuple[AllianceModel, list[dict[str, Any]]]) -> None:
     check_split(*scenario)
 
 
 @settings(max_examples=100, **SETTINGS)
 @given(scenarios())
 def test_split_agrees_with_reference_drawn(
-        scenario: tuple[AllianceModel, list[dict[str, Any]]]) -> None:
+    scenario: tuple[AllianceModel, list[dict[str, Any]]],
+) -> None:
     """The same, every choice drawn by Hypothesis (fewer examples, minimal failures)."""
     check_split(*scenario)
 
 
 @settings(max_examples=700, **SETTINGS)
 @given(seeded_scenarios, st.integers(0, 2**32), st.lists(st.integers(0, 25), max_size=8))
-def test_batches_and_shuffles(scenario: tuple[AllianceModel, list[dict[str, Any]]],
-                              seed: int, sizes: list[int]) -> None:
+def test_batches_and_shuffles(
+    scenario: tuple[AllianceModel, list[dict[str, Any]]], seed: int, sizes: list[int]
+) -> None:
     """(d) shuffled rows cut into batches (some empty; tables and record batches) give the
     same members, alliances, transfers and items, and the cases permuted alike."""
     model, rows = scenario
@@ -617,8 +727,7 @@ def test_batches_and_shuffles(scenario: tuple[AllianceModel, list[dict[str, Any]
         batches.append(table.slice(start, size))
         start += size
     batches.append(table.slice(start))
-    batches = [b.to_batches()[0] if b.num_rows and rnd.random() < 0.5 else b
-               for b in batches]
+    batches = [b.to_batches()[0] if b.num_rows and rnd.random() < 0.5 else b for b in batches]
     parts = split_batches(iter(batches), model)
     for name in ("members", "alliances", "transfers", "items"):
         got, want = getattr(parts, name), getattr(whole, name)
@@ -631,14 +740,24 @@ def test_batches_and_shuffles(scenario: tuple[AllianceModel, list[dict[str, Any]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(-10**9, 10**9), st.lists(
-    st.one_of(st.integers(0, 1000), st.fractions(0, 10), st.integers(0, 10**6).map(
-        lambda k: D(k).scaleb(-6))), min_size=1, max_size=8))
+@given(
+    st.integers(-(10**9), 10**9),
+    st.lists(
+        st.one_of(
+            st.integers(0, 1000),
+            st.fractions(0, 10),
+            st.integers(0, 10**6).map(lambda k: D(k).scaleb(-6)),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
 def test_largest_remainder_matches_reference(total: int, weights: list[Any]) -> None:
     assume(sum(Fraction(w) for w in weights) > 0)
     ids = [HOSPITAL_IDS[k] for k in range(len(weights))][::-1]
     assert largest_remainder(total, weights, ids) == ref.largest_remainder(
-        total, [Fraction(w) for w in weights], ids)
+        total, [Fraction(w) for w in weights], ids
+    )
 
 
 def test_enough_alliances() -> None:

@@ -100,16 +100,25 @@ def big_csv(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("args", [
-    ["group", "-r", "demo_2024", "--keep", "nosuch"],
-    ["group", "-r", "demo_2024", "--layout", "nosuch"],
-    ["group", "-r", "demo_2024", "--map", "diagnoses=nosuch"],
-    ["settle", "-r", "demo_2024", "-p", "demo", "--keep", "nosuch"],
-], ids=["keep", "layout", "map", "settle-keep"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["group", "-r", "demo_2024", "--keep", "nosuch"],
+        ["group", "-r", "demo_2024", "--layout", "nosuch"],
+        ["group", "-r", "demo_2024", "--map", "diagnoses=nosuch"],
+        ["settle", "-r", "demo_2024", "-p", "demo", "--keep", "nosuch"],
+    ],
+    ids=["keep", "layout", "map", "settle-keep"],
+)
 def test_a_usage_error_on_a_large_csv_exits_cleanly(big_csv: Path, tmp_path: Path, args):
     out = tmp_path / "out.csv"
-    proc = subprocess.run([str(DRGKIT), args[0], str(big_csv), "-o", str(out), *args[1:]],
-                          capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(
+        [str(DRGKIT), args[0], str(big_csv), "-o", str(out), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert "Fatal Python error" not in proc.stderr
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.startswith("Error:") or "\nError:" in proc.stderr, proc.stderr[-2000:]
@@ -118,9 +127,22 @@ def test_a_usage_error_on_a_large_csv_exits_cleanly(big_csv: Path, tmp_path: Pat
 
 def test_sigkill_midway_leaves_no_output_file(big_csv: Path, tmp_path: Path):
     out = tmp_path / "out.csv"
-    proc = subprocess.Popen([str(DRGKIT), "group", str(big_csv), "-r", "demo_2024", "-o",
-                             str(out), "--batch-rows", "5000"], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(DRGKIT),
+            "group",
+            str(big_csv),
+            "-r",
+            "demo_2024",
+            "-o",
+            str(out),
+            "--batch-rows",
+            "5000",
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         part = None
@@ -147,9 +169,13 @@ def test_an_error_after_writing_started_leaves_no_file(big_csv: Path, tmp_path: 
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(data[: len(data) * 2 // 3])
     out = tmp_path / "out.csv"
-    proc = subprocess.run([str(DRGKIT), "group", str(cut), "-r", "demo_2024", "-o", str(out),
-                           "--batch-rows", "5000"], capture_output=True, text=True,
-                          env=_env(), timeout=300)
+    proc = subprocess.run(
+        [str(DRGKIT), "group", str(cut), "-r", "demo_2024", "-o", str(out), "--batch-rows", "5000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "gzip" in proc.stderr
     assert not out.exists()
@@ -161,8 +187,11 @@ def test_an_error_after_writing_started_leaves_no_file(big_csv: Path, tmp_path: 
 
 def _small_csv(tmp_path: Path) -> Path:
     cases = tmp_path / "cases.csv"
-    cases.write_text("case_id,sex,age,diagnoses,procedures\n"
-                     + "".join(f"{i},1,40,K35.800x001,\n" for i in range(30)), encoding="utf-8")
+    cases.write_text(
+        "case_id,sex,age,diagnoses,procedures\n"
+        + "".join(f"{i},1,40,K35.800x001,\n" for i in range(30)),
+        encoding="utf-8",
+    )
     return cases
 
 
@@ -202,8 +231,9 @@ def test_the_cli_reports_a_full_disk_in_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
     cases = _small_csv(tmp_path)
-    result = CliRunner().invoke(cli, ["group", str(cases), "-r", "demo_2024", "-o",
-                                      str(tmp_path / "out.parquet")])
+    result = CliRunner().invoke(
+        cli, ["group", str(cases), "-r", "demo_2024", "-o", str(tmp_path / "out.parquet")]
+    )
     assert result.exit_code != 0
     assert isinstance(result.exception, SystemExit)  # a handled exit, not a crash
     assert "No space left on device" in result.output

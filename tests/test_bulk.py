@@ -52,8 +52,9 @@ def messy_cases(n: int = 1500, seed: int = 11) -> pa.Table:
     ids[300] = ids[301]  # inside one partition: the later row is the repeat
     ids[90] = None
     ids[91] = ""
-    return table.set_column(table.schema.get_field_index("case_id"), "case_id",
-                            pa.array(ids, pa.string()))
+    return table.set_column(
+        table.schema.get_field_index("case_id"), "case_id", pa.array(ids, pa.string())
+    )
 
 
 CUTS = (0, 400, 400, 700, 1100, 1500)  # one empty partition
@@ -96,8 +97,9 @@ def test_dataset_equals_single_process(cases, dataset, tmp_path, policy) -> None
     assert reasons["duplicate_case_id"] >= 8 and reasons["case_id_missing"] == 2
     assert result.duplicates == reasons["duplicate_case_id"]
     assert len(result.paths) == len(CUTS) - 1
-    assert [Path(p).name for p in result.paths] == [f"part-{k:05d}.parquet"
-                                                    for k in range(len(CUTS) - 1)]
+    assert [Path(p).name for p in result.paths] == [
+        f"part-{k:05d}.parquet" for k in range(len(CUTS) - 1)
+    ]
     assert pq.read_table(result.paths[1]).num_rows == 0
     # the totals are those of a single-process run
     summary = settle_file(cases, tmp_path / "single.parquet", policy)
@@ -105,7 +107,8 @@ def test_dataset_equals_single_process(cases, dataset, tmp_path, policy) -> None
     assert result.summary.by_reason == summary.by_reason
     assert result.summary.by_class == summary.by_class
     assert {h: dict(v) for h, v in result.hospitals.items()} == {
-        h: dict(v) for h, v in summary.hospitals.items()}
+        h: dict(v) for h, v in summary.hospitals.items()
+    }
     if policy == "demo-points":
         assert result.point_values == summary.point_values
         assert set(result.point_values) == {"all"}
@@ -146,8 +149,9 @@ def test_one_file_split_by_row_groups(cases, tmp_path) -> None:
     pq.write_table(cases, path, row_group_size=250)
     single = settle(cases, "demo-points").to_pylist()
     for per in (1, 3):
-        result = settle_dataset(path, tmp_path / f"out{per}", "demo-points",
-                                row_groups_per_partition=per)
+        result = settle_dataset(
+            path, tmp_path / f"out{per}", "demo-points", row_groups_per_partition=per
+        )
         assert len(result.partitions) == -(-6 // per)
         assert result.table().to_pylist() == single
 
@@ -162,8 +166,9 @@ def test_duplicate_details_match_single_process(cases, dataset) -> None:
     ruleset = drgkit.load_ruleset("demo")
     pieces = []
     for p in parts:
-        run = GroupRun(ruleset, p.schema(), p.name, tracker=reduction.duplicates[p.index],
-                       row_offset=p.start)
+        run = GroupRun(
+            ruleset, p.schema(), p.name, tracker=reduction.duplicates[p.index], row_offset=p.start
+        )
         pieces += [run.process(b) for b in p.batches(64)]
     got = pa.Table.from_batches(pieces)
     for name in ("case_id", "status", "reason", "detail", "drg"):
@@ -220,15 +225,15 @@ def test_dask_local_cluster_writes_the_same_bytes(dataset, tmp_path) -> None:
     local = {p: settle_dataset(dataset, tmp_path / f"local-{p}", p) for p in POLICIES}
     with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
         for policy in POLICIES:
-            remote = settle_dataset(dataset, tmp_path / f"dask-{policy}", policy,
-                                    runner=runner, batch_rows=333)
+            remote = settle_dataset(
+                dataset, tmp_path / f"dask-{policy}", policy, runner=runner, batch_rows=333
+            )
             assert part_bytes(remote.paths) == part_bytes(local[policy].paths)
             assert remote.point_values == local[policy].point_values
             assert remote.hospitals == local[policy].hospitals
     # worker processes rebuild policy and ruleset from the pickled context
     with DaskRunner(n_workers=2, threads_per_worker=1, processes=True) as runner:
-        remote = settle_dataset(dataset, tmp_path / "dask-processes", "demo-points",
-                                runner=runner)
+        remote = settle_dataset(dataset, tmp_path / "dask-processes", "demo-points", runner=runner)
         assert part_bytes(remote.paths) == part_bytes(local["demo-points"].paths)
 
 
@@ -241,13 +246,21 @@ def test_dask_missing_says_how_to_install(monkeypatch) -> None:
 # --------------------------------------------------------------------------- (d) properties
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 400),
-       cuts=st.lists(st.integers(0, 400), max_size=5),
-       policy=st.sampled_from(POLICIES), batch_rows=st.sampled_from([7, 64, 4096]))
-def test_rows_and_money_reconcile_for_any_partitioning(tmp_path_factory, seed, n, cuts, policy,
-                                                        batch_rows) -> None:
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 400),
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+    policy=st.sampled_from(POLICIES),
+    batch_rows=st.sampled_from([7, 64, 4096]),
+)
+def test_rows_and_money_reconcile_for_any_partitioning(
+    tmp_path_factory, seed, n, cuts, policy, batch_rows
+) -> None:
     table = _demo.generate_cases(n, seed=seed)
     if n > 3:  # a repeated id, maybe across partitions
         ids = table.column("case_id").to_pylist()
@@ -255,8 +268,7 @@ def test_rows_and_money_reconcile_for_any_partitioning(tmp_path_factory, seed, n
         table = table.set_column(0, "case_id", pa.array(ids, pa.string()))
     bounds = sorted({0, n, *(c for c in cuts if c < n)})
     folder = write_parts(table, tmp_path_factory.mktemp("in"), cuts=bounds)
-    result = settle_dataset(folder, tmp_path_factory.mktemp("out"), policy,
-                            batch_rows=batch_rows)
+    result = settle_dataset(folder, tmp_path_factory.mktemp("out"), policy, batch_rows=batch_rows)
     out = result.table()
     assert out.num_rows == result.rows == n
     assert out.column("case_id").to_pylist() == table.column("case_id").to_pylist()
@@ -294,10 +306,20 @@ def test_parallel_kernels_from_several_threads_under_workqueue(tmp_path) -> None
     import os
     import subprocess
 
-    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2",
-           "PYTHONPATH": str(Path(drgkit.__file__).parent.parent)}
-    proc = subprocess.run([sys.executable, "-c", WORKQUEUE_SCRIPT], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "NUMBA_THREADING_LAYER": "workqueue",
+        "NUMBA_NUM_THREADS": "2",
+        "PYTHONPATH": str(Path(drgkit.__file__).parent.parent),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKQUEUE_SCRIPT],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["workqueue", "12"]
 

@@ -66,8 +66,9 @@ def test_every_input_shape_groups_the_same(cases: pa.Table, expected: dict, tmp_
         "table": cases,
         "batch": cases.combine_chunks().to_batches()[0],
         "batches": cases.to_batches(max_chunksize=333),
-        "reader": pa.RecordBatchReader.from_batches(cases.schema,
-                                                    cases.to_batches(max_chunksize=250)),
+        "reader": pa.RecordBatchReader.from_batches(
+            cases.schema, cases.to_batches(max_chunksize=250)
+        ),
         "pandas": cases.to_pandas(),
         "polars": pl.from_arrow(cases),
         "polars-lazy": pl.from_arrow(cases).lazy(),
@@ -106,10 +107,10 @@ def test_layouts_are_detected_and_can_be_overridden(cases: pa.Table, expected: d
             got = _result(drgkit.group(renamed, "demo_2024"))
         assert got == expected, layout
     # a file with its own names, mapped by the user
-    odd = cases.rename_columns([{"case_id": "病案号", "diagnoses": "DX"}.get(n, n)
-                                for n in cases.column_names])
-    got = _result(drgkit.group(odd, "demo_2024", columns={"case_id": "病案号",
-                                                          "diagnoses": "DX"}))
+    odd = cases.rename_columns(
+        [{"case_id": "病案号", "diagnoses": "DX"}.get(n, n) for n in cases.column_names]
+    )
+    got = _result(drgkit.group(odd, "demo_2024", columns={"case_id": "病案号", "diagnoses": "DX"}))
     assert got == expected
 
 
@@ -138,18 +139,19 @@ def test_bad_input_csv_every_row_accounted_for(tmp_path: Path) -> None:
     duplicated ids — and a malformed line. Every row comes out, each bad one with a reason."""
     path = tmp_path / "bad.csv"
     path.write_text(
-        "case_id,sex,age,diagnoses,procedures\n"       # no age_days, weight, los… columns
-        "c1,1,45,I21.000|E11.900,\n"                     # fine
-        "c2,2,30,ZZZ.999,\n"                             # unknown principal diagnosis
-        "c3,1,50,,\n"                                    # empty diagnoses
-        "c4,2,abc,K35.800x001,47.0100\n"                 # text age
-        "c1,1,45,I21.000,\n"                             # duplicated id
-        "c6,,70,I21.000,\n"                              # missing sex
-        "c7,1,0,P07.100,\n"                              # newborn without age in days
-        ",1,60,I21.000,\n"                               # no case id
-        "c9,1,60\n"                                      # malformed: too few fields
+        "case_id,sex,age,diagnoses,procedures\n"  # no age_days, weight, los… columns
+        "c1,1,45,I21.000|E11.900,\n"  # fine
+        "c2,2,30,ZZZ.999,\n"  # unknown principal diagnosis
+        "c3,1,50,,\n"  # empty diagnoses
+        "c4,2,abc,K35.800x001,47.0100\n"  # text age
+        "c1,1,45,I21.000,\n"  # duplicated id
+        "c6,,70,I21.000,\n"  # missing sex
+        "c7,1,0,P07.100,\n"  # newborn without age in days
+        ",1,60,I21.000,\n"  # no case id
+        "c9,1,60\n"  # malformed: too few fields
         "c10,2,33,O80.000,\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         result = drgkit.group(path, "demo_2024")
@@ -177,8 +179,7 @@ def test_bad_input_csv_every_row_accounted_for(tmp_path: Path) -> None:
 
 def test_gbk_csv_needs_and_accepts_its_encoding(tmp_path: Path) -> None:
     path = tmp_path / "gbk.csv"
-    path.write_bytes("病例编号,性别,年龄,诊断编码,手术操作编码\n甲1,男,40,I21.000,\n"
-                     .encode("gbk"))
+    path.write_bytes("病例编号,性别,年龄,诊断编码,手术操作编码\n甲1,男,40,I21.000,\n".encode("gbk"))
     with pytest.raises(CaseDataError, match="--encoding gbk"):
         drgkit.group(path, "demo_2024")
     with warnings.catch_warnings():
@@ -223,8 +224,12 @@ def test_group_file_writes_csv_and_parquet(cases: pa.Table, expected: dict, tmp_
         summary = drgkit.group_file(cases, out, "demo_2024")
         assert summary.rows == cases.num_rows
         if name.endswith(".csv"):
-            table = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in RESULT}, strings_can_be_null=True))
+            table = pacsv.read_csv(
+                out,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in RESULT}, strings_can_be_null=True
+                ),
+            )
         else:
             table = pq.read_table(out)
         got = {c: table.column(c).cast(pa.string()).to_pylist() for c in RESULT}
@@ -238,7 +243,7 @@ def test_id_tracker_matches_a_set() -> None:
     first_seen: dict[str, int] = {}
     got = []
     for start in range(0, len(ids), 777):
-        chunk = pa.array(ids[start:start + 777])
+        chunk = pa.array(ids[start : start + 777])
         got.extend(tracker.check(chunk, start).tolist())
     want = []
     for row, value in enumerate(ids):
@@ -291,9 +296,9 @@ def test_unclosed_quote_costs_one_line_not_half_the_file(tmp_path: Path) -> None
 
 def test_rejects_file_accounts_for_every_line(tmp_path: Path) -> None:
     lines = [_good_line(i) for i in range(300)]
-    lines[10] = '"c10","1","40'                       # unclosed quote and too few fields
-    lines[20] = '"c20";"1";"40";"K35.800x001";""'     # wrong delimiter
-    lines[30] = ""                                    # blank line: not a row
+    lines[10] = '"c10","1","40'  # unclosed quote and too few fields
+    lines[20] = '"c20";"1";"40";"K35.800x001";""'  # wrong delimiter
+    lines[30] = ""  # blank line: not a row
     lines[40] = '"c40","1","40","K35.800x001","","x"'  # one field too many
     path = _write_lines(tmp_path / "r.csv", lines)
     out, rejects = tmp_path / "out.csv", tmp_path / "rejects.csv"
@@ -302,23 +307,30 @@ def test_rejects_file_accounts_for_every_line(tmp_path: Path) -> None:
         summary = drgkit.group_file(path, out, "demo_2024", rejects=rejects)
     assert (summary.rows_in, summary.rows_out, summary.rows_rejected) == (299, 296, 3)
     assert summary.blank_lines == 1
-    got = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(
-        column_types={"case_id": pa.string()}))
+    got = pacsv.read_csv(
+        out, convert_options=pacsv.ConvertOptions(column_types={"case_id": pa.string()})
+    )
     assert got.column("case_id").to_pylist() == [
-        f"c{i}" for i in range(300) if i not in (10, 20, 30, 40)]
+        f"c{i}" for i in range(300) if i not in (10, 20, 30, 40)
+    ]
     import csv
 
     with open(rejects, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["line"], r["reason"]) for r in rows] == [
-        ("12", "unclosed_quote"), ("22", "field_count"), ("42", "field_count")]
+        ("12", "unclosed_quote"),
+        ("22", "field_count"),
+        ("42", "field_count"),
+    ]
     assert rows[1]["text"] == lines[20] and rows[0]["file"] == str(path)
 
 
 def test_malformed_ids_follow_the_delimiter_and_the_id_column(tmp_path: Path) -> None:
     path = tmp_path / "t.tsv"
-    path.write_text("sex\tcase_id\tage\tdiagnoses\n1\ta1\t40\tK35.800x001\n"
-                    "2\ta2\t40\n1\ta3\t40\tK35.800x001\n", encoding="utf-8")
+    path.write_text(
+        "sex\tcase_id\tage\tdiagnoses\n1\ta1\t40\tK35.800x001\n2\ta2\t40\n1\ta3\t40\tK35.800x001\n",
+        encoding="utf-8",
+    )
     result = _quiet_group(path)
     assert result.column("case_id").to_pylist() == ["a1", "a3", "a2"]
     assert result.column("reason").to_pylist()[2] == "malformed_row"
@@ -421,13 +433,16 @@ def test_csv_output_neutralises_formulas_in_text_columns_only(tmp_path: Path) ->
     from decimal import Decimal
 
     ids = ["=1+2", "@SUM(A1)", "+cmd", "-x", "-55.80", "ok", "\t=x"]
-    table = pa.table({
-        "case_id": ids,
-        "department": ["=HYPERLINK(\"http://x\")"] * len(ids),
-        "sex": ["1"] * len(ids), "age": ["40"] * len(ids),
-        "diagnoses": ["K35.800x001"] * len(ids),
-        "total_cost": pa.array([Decimal("-55.80")] * len(ids), pa.decimal128(14, 2)),
-    })
+    table = pa.table(
+        {
+            "case_id": ids,
+            "department": ['=HYPERLINK("http://x")'] * len(ids),
+            "sex": ["1"] * len(ids),
+            "age": ["40"] * len(ids),
+            "diagnoses": ["K35.800x001"] * len(ids),
+            "total_cost": pa.array([Decimal("-55.80")] * len(ids), pa.decimal128(14, 2)),
+        }
+    )
     out = tmp_path / "out.csv"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -435,8 +450,15 @@ def test_csv_output_neutralises_formulas_in_text_columns_only(tmp_path: Path) ->
     with open(out, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["case_id"] for r in rows] == [
-        "'=1+2", "'@SUM(A1)", "'+cmd", "'-x", "-55.80", "ok", "'\t=x"]
-    assert {r["department"] for r in rows} == {"'=HYPERLINK(\"http://x\")"}
+        "'=1+2",
+        "'@SUM(A1)",
+        "'+cmd",
+        "'-x",
+        "-55.80",
+        "ok",
+        "'\t=x",
+    ]
+    assert {r["department"] for r in rows} == {'\'=HYPERLINK("http://x")'}
     assert {r["total_cost"] for r in rows} == {"-55.80"}  # a number stays a number
     # Parquet output keeps the text as it is
     pq_out = tmp_path / "out.parquet"
@@ -461,10 +483,15 @@ def test_corrupted_file_every_row_accounted_by_kind(tmp_path: Path) -> None:
     outcomes = report["outcomes"]
     assert set(outcomes) == {*KINDS, "truncated_last_line"}
     rejected_as = {
-        "unclosed_quote": "unclosed_quote", "extra_field": "field_count",
-        "missing_field": "field_count", "bad_utf8": "bad_encoding", "nul_byte": "nul_byte",
-        "wrong_delimiter": "field_count", "stray_cr": "stray_carriage_return",
-        "huge_field": "field_too_long", "truncated_last_line": "unclosed_quote",
+        "unclosed_quote": "unclosed_quote",
+        "extra_field": "field_count",
+        "missing_field": "field_count",
+        "bad_utf8": "bad_encoding",
+        "nul_byte": "nul_byte",
+        "wrong_delimiter": "field_count",
+        "stray_cr": "stray_carriage_return",
+        "huge_field": "field_too_long",
+        "truncated_last_line": "unclosed_quote",
     }
     for kind, reason in rejected_as.items():
         assert list(outcomes[kind]) == [f"rejects file: {reason}"], (kind, outcomes[kind])
@@ -474,7 +501,8 @@ def test_corrupted_file_every_row_accounted_by_kind(tmp_path: Path) -> None:
     for kind in ("crlf", "blank_line_before"):  # read as the clean line would be
         assert all(not k.startswith("rejects") for k in outcomes[kind]), outcomes[kind]
     assert report["rows_rejected"] == sum(
-        n for kind in rejected_as for n in outcomes[kind].values())
+        n for kind in rejected_as for n in outcomes[kind].values()
+    )
 
 
 def test_the_last_batch_keeps_every_chunk(monkeypatch) -> None:
@@ -496,8 +524,9 @@ def test_the_last_batch_keeps_every_chunk(monkeypatch) -> None:
             return Uncombined(pa.Table.from_batches(batches))
 
     monkeypatch.setattr(_io, "pa", types.SimpleNamespace(Table=Uncombined))
-    parts = [pa.RecordBatch.from_pydict({"case_id": [f"{k}-{i}" for i in range(3)]})
-             for k in range(4)]
+    parts = [
+        pa.RecordBatch.from_pydict({"case_id": [f"{k}-{i}" for i in range(3)]}) for k in range(4)
+    ]
     merged = list(_io._merge(iter(parts), 100))
     assert sum(b.num_rows for b in merged) == 12
 

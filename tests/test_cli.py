@@ -25,16 +25,27 @@ def run(*args: str) -> tuple[int, str]:
 @pytest.mark.parametrize("name", SHARED_RULESETS)
 def test_group_command_agrees_with_the_oracle(shared: Path, tmp_path: Path, name: str) -> None:
     out = tmp_path / "out.csv"
-    code, text = run("group", shared / "oracle" / name / "cases.csv", "-r",
-                     shared / "rulesets" / name, "-o", out)
+    code, text = run(
+        "group", shared / "oracle" / name / "cases.csv", "-r", shared / "rulesets" / name, "-o", out
+    )
     assert code == 0, text
     assert "10,000 cases" in text
     with open(out, encoding="utf-8", newline="") as fh:
         got = list(csv.DictReader(fh))
     with open(shared / "oracle" / name / "expected.csv", encoding="utf-8", newline="") as fh:
         expected = list(csv.DictReader(fh))
-    assert list(got[0])[:10] == ["case_id", "status", "reason", "detail", "scheme", "group",
-                                 "mdc", "adrg", "drg", "ruleset"]
+    assert list(got[0])[:10] == [
+        "case_id",
+        "status",
+        "reason",
+        "detail",
+        "scheme",
+        "group",
+        "mdc",
+        "adrg",
+        "drg",
+        "ruleset",
+    ]
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert g["case_id"] == e["Index"]
@@ -51,8 +62,20 @@ def test_group_to_parquet_with_kept_columns(tmp_path: Path) -> None:
     cases = tmp_path / "cases.parquet"
     pq.write_table(_demo.generate_cases(800, seed=3), cases)
     out = tmp_path / "out.parquet"
-    code, text = run("group", cases, "-r", "demo", "-o", out, "--keep", "hospital_id",
-                     "--threads", "1", "--batch-rows", "100")
+    code, text = run(
+        "group",
+        cases,
+        "-r",
+        "demo",
+        "-o",
+        out,
+        "--keep",
+        "hospital_id",
+        "--threads",
+        "1",
+        "--batch-rows",
+        "100",
+    )
     assert code == 0, text
     table = pq.read_table(out)
     assert table.num_rows == 800
@@ -71,16 +94,33 @@ def test_rulesets_list_show_validate() -> None:
 
 
 def test_explain_command_from_file_ad_hoc_and_json(shared: Path) -> None:
-    code, text = run("explain", shared / "oracle" / "samples.csv", "-r",
-                     shared / "rulesets" / "chs_drg_11", "--case", "22058878")
+    code, text = run(
+        "explain",
+        shared / "oracle" / "samples.csv",
+        "-r",
+        shared / "rulesets" / "chs_drg_11",
+        "--case",
+        "22058878",
+    )
     assert code == 0, text
     assert "✓ GZ13 其他消化系统诊断，伴并发症或合并症" in text
-    code, text = run("explain", "-r", shared / "rulesets" / "chs_drg_11",
-                     "--dx", "K22.301|K11.901|E11.900|I10.x05", "--px", "96.0800x005",
-                     "--sex", "2", "--age", "88")
+    code, text = run(
+        "explain",
+        "-r",
+        shared / "rulesets" / "chs_drg_11",
+        "--dx",
+        "K22.301|K11.901|E11.900|I10.x05",
+        "--px",
+        "96.0800x005",
+        "--sex",
+        "2",
+        "--age",
+        "88",
+    )
     assert code == 0 and "Result: GZ13" in text
-    code, text = run("explain", "-r", "demo_2024", "--dx", "I21.000", "--sex", "1",
-                     "--age", "60", "--json")
+    code, text = run(
+        "explain", "-r", "demo_2024", "--dx", "I21.000", "--sex", "1", "--age", "60", "--json"
+    )
     data = json.loads(text)
     assert data["status"] == "ok" and data["trail"]
 
@@ -100,19 +140,26 @@ def test_layouts_and_warmup() -> None:
     assert code == 0 and "ready: demo_2024" in text
 
 
-@pytest.mark.parametrize("args, words", [
-    (["group", "nope.csv", "-r", "demo", "-o", "x.csv"], "nope.csv: no such file"),
-    (["group", "{cases}", "-r", "demo_2042", "-o", "x.csv"], "Did you mean demo_2024"),
-    (["group", "{cases}", "-r", "demo", "-o", "x.csv", "--map", "nonsense"],
-     "--map expects FIELD=COLUMN"),
-    (["group", "{cases}", "-r", "demo", "-o", "x.csv", "--map", "diagnoses=DX"],
-     "column 'DX' (mapped to case field diagnoses) is not in the input"),
-    (["group", "{cases}", "-r", "demo", "-o", "x.csv", "--layout", "hl7"], "unknown layout"),
-    (["group", "{cases}", "-r", "{bad_ruleset}", "-o", "x.csv"], "rules.csv, row 2"),
-    (["explain", "{cases}", "-r", "demo", "--case", "nobody"], "case 'nobody' is not in"),
-    (["explain", "-r", "demo"], "give a case file"),
-    (["rulesets", "show", "nope"], "unknown ruleset 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["group", "nope.csv", "-r", "demo", "-o", "x.csv"], "nope.csv: no such file"),
+        (["group", "{cases}", "-r", "demo_2042", "-o", "x.csv"], "Did you mean demo_2024"),
+        (
+            ["group", "{cases}", "-r", "demo", "-o", "x.csv", "--map", "nonsense"],
+            "--map expects FIELD=COLUMN",
+        ),
+        (
+            ["group", "{cases}", "-r", "demo", "-o", "x.csv", "--map", "diagnoses=DX"],
+            "column 'DX' (mapped to case field diagnoses) is not in the input",
+        ),
+        (["group", "{cases}", "-r", "demo", "-o", "x.csv", "--layout", "hl7"], "unknown layout"),
+        (["group", "{cases}", "-r", "{bad_ruleset}", "-o", "x.csv"], "rules.csv, row 2"),
+        (["explain", "{cases}", "-r", "demo", "--case", "nobody"], "case 'nobody' is not in"),
+        (["explain", "-r", "demo"], "give a case file"),
+        (["rulesets", "show", "nope"], "unknown ruleset 'nope'"),
+    ],
+)
 def test_user_mistakes_are_one_line_with_exit_code_2(tmp_path: Path, monkeypatch, args, words):
     import shutil
 
@@ -123,8 +170,9 @@ def test_user_mistakes_are_one_line_with_exit_code_2(tmp_path: Path, monkeypatch
     rules = (bad / "rules.csv").read_text(encoding="utf-8").splitlines()
     head, first = rules[0], rules[1].split(",")
     first[2] = "NOT_A_TEMPLATE"
-    (bad / "rules.csv").write_text("\n".join([head, ",".join(first), *rules[2:]]) + "\n",
-                                   encoding="utf-8")
+    (bad / "rules.csv").write_text(
+        "\n".join([head, ",".join(first), *rules[2:]]) + "\n", encoding="utf-8"
+    )
     monkeypatch.chdir(tmp_path)
     args = [a.format(cases=cases, bad_ruleset=bad) for a in args]
     result = CliRunner().invoke(cli, args)
@@ -169,8 +217,16 @@ def test_settle_period_and_simulate_commands(tmp_path: Path) -> None:
     total = sum(v for v in table.column("payment").to_pylist() if v is not None)
     assert f"{total:,.2f}" in text
 
-    code, text = run("settle", cases, "-p", "demo-points", "-o", tmp_path / "p.parquet",
-                     "--budget", "all=26000000")
+    code, text = run(
+        "settle",
+        cases,
+        "-p",
+        "demo-points",
+        "-o",
+        tmp_path / "p.parquet",
+        "--budget",
+        "all=26000000",
+    )
     assert code == 0, text
     assert "point value (all)" in text
     points = pq.read_table(tmp_path / "p.parquet")
@@ -179,17 +235,37 @@ def test_settle_period_and_simulate_commands(tmp_path: Path) -> None:
 
     paid_file = tmp_path / "paid.csv"
     paid_file.write_text("hospital_id,amount\nH320500001,1000000.00\n", encoding="utf-8")
-    code, text = run("period", settled, "-p", "demo", "-o", tmp_path / "period.csv",
-                     "--already-paid", paid_file, "--deductions", tmp_path / "ded.csv")
+    code, text = run(
+        "period",
+        settled,
+        "-p",
+        "demo",
+        "-o",
+        tmp_path / "period.csv",
+        "--already-paid",
+        paid_file,
+        "--deductions",
+        tmp_path / "ded.csv",
+    )
     assert code == 0, text
     assert "clearing" in text and (tmp_path / "ded.csv").is_file()
-    code, text = run("period", settled, "-p", "demo", "-o", tmp_path / "pre.csv",
-                     "--all-months")
+    code, text = run("period", settled, "-p", "demo", "-o", tmp_path / "pre.csv", "--all-months")
     assert code == 0 and "prepayment" in text
 
-    code, text = run("simulate", cases, "--base-policy", "demo", "--base-ruleset", "demo_2023",
-                     "--alt-ruleset", "demo_2024", "--by", "hospital_id", "-o",
-                     tmp_path / "sim.csv")
+    code, text = run(
+        "simulate",
+        cases,
+        "--base-policy",
+        "demo",
+        "--base-ruleset",
+        "demo_2023",
+        "--alt-ruleset",
+        "demo_2024",
+        "--by",
+        "hospital_id",
+        "-o",
+        tmp_path / "sim.csv",
+    )
     assert code == 0, text
     assert "regrouping" in text and "合计" in text
 
@@ -222,8 +298,9 @@ def test_settle_partitioned_dataset_from_the_cli(tmp_path: Path) -> None:
     run("settle", parts, "-p", "demo", "-o", single)
     import pyarrow as pa
 
-    merged = pa.concat_tables(pq.read_table(p)
-                              for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    merged = pa.concat_tables(
+        pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet"))
+    )
     assert merged.to_pylist() == pq.read_table(single).to_pylist()
 
 
@@ -240,13 +317,18 @@ def _one_case(tmp_path: Path) -> Path:
     return cases
 
 
-@pytest.mark.parametrize("exc", [
-    ValueError("Could not convert 'x' with type str: tried to convert to int64"),
-    LookupError("lost track of a batch"),
-    TypeError("unsupported operand"),
-], ids=["ValueError", "LookupError", "TypeError"])
-def test_a_bug_is_a_traceback_asking_for_a_report_with_exit_code_1(tmp_path: Path, monkeypatch,
-                                                                   exc: Exception) -> None:
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("Could not convert 'x' with type str: tried to convert to int64"),
+        LookupError("lost track of a batch"),
+        TypeError("unsupported operand"),
+    ],
+    ids=["ValueError", "LookupError", "TypeError"],
+)
+def test_a_bug_is_a_traceback_asking_for_a_report_with_exit_code_1(
+    tmp_path: Path, monkeypatch, exc: Exception
+) -> None:
     """A bare ValueError/LookupError from deep inside (Arrow, numpy, a slip) is not passed off
     as the user's mistake: the traceback is shown and the exit code is 1, not 2."""
     import drgkit.grouping
@@ -255,8 +337,9 @@ def test_a_bug_is_a_traceback_asking_for_a_report_with_exit_code_1(tmp_path: Pat
         raise exc
 
     monkeypatch.setattr(drgkit.grouping, "group_file", broken)
-    result = _invoke("group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv",
-                     "--silent")
+    result = _invoke(
+        "group", _one_case(tmp_path), "-r", "demo", "-o", tmp_path / "x.csv", "--silent"
+    )
     assert result.exit_code == 1, result.output
     assert "Traceback" in result.output and str(exc) in result.output
     assert "bug in drgkit" in result.output and "report it" in result.output
@@ -276,8 +359,9 @@ def test_an_arrow_error_from_a_real_bug_is_not_a_user_error(tmp_path: Path, monk
     assert result.exit_code == 1 and "ArrowInvalid" in result.output, result.output
 
 
-def test_os_errors_are_one_line_naming_the_path_with_exit_code_1(tmp_path: Path,
-                                                                  monkeypatch) -> None:
+def test_os_errors_are_one_line_naming_the_path_with_exit_code_1(
+    tmp_path: Path, monkeypatch
+) -> None:
     import errno
     import os
 
@@ -302,25 +386,42 @@ def test_a_missing_amounts_file_is_one_line_with_exit_code_1(tmp_path: Path) -> 
     settled = tmp_path / "settled.parquet"
     assert _invoke("settle", cases, "-p", "demo", "-o", settled, "--silent").exit_code == 0
     missing = tmp_path / "paid.csv"
-    result = _invoke("period", settled, "-p", "demo", "-o", tmp_path / "p.csv",
-                     "--already-paid", missing)
+    result = _invoke(
+        "period", settled, "-p", "demo", "-o", tmp_path / "p.csv", "--already-paid", missing
+    )
     assert result.exit_code == 1, result.output
     assert result.output.strip().startswith(f"Error: {missing}")
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args, words", [
-    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "0"], "--batch-rows"),
-    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "-5"], "--batch-rows"),
-    (["settle", "{cases}", "-p", "demo", "-o", "{out}", "--batch-rows", "-1"], "--batch-rows"),
-    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--threads", "0"], "--threads"),
-    (["period", "{cases}", "-p", "demo", "-o", "{out}", "--month", "2024-13"], "YYYY-MM"),
-    (["simulate", "{cases}", "--base-policy", "demo", "--alt-ruleset", "demo_2023", "--by",
-      "hospital_id,hospital_id"], "--by names a key twice"),
-    (["demo", "--cases", "-1", "--out", "{out}"], "--cases"),
-    (["group", "{cases}", "-r", "demo", "-o", "{out}", "--encoding", "gbkk"],
-     "unknown text encoding 'gbkk'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "0"], "--batch-rows"),
+        (["group", "{cases}", "-r", "demo", "-o", "{out}", "--batch-rows", "-5"], "--batch-rows"),
+        (["settle", "{cases}", "-p", "demo", "-o", "{out}", "--batch-rows", "-1"], "--batch-rows"),
+        (["group", "{cases}", "-r", "demo", "-o", "{out}", "--threads", "0"], "--threads"),
+        (["period", "{cases}", "-p", "demo", "-o", "{out}", "--month", "2024-13"], "YYYY-MM"),
+        (
+            [
+                "simulate",
+                "{cases}",
+                "--base-policy",
+                "demo",
+                "--alt-ruleset",
+                "demo_2023",
+                "--by",
+                "hospital_id,hospital_id",
+            ],
+            "--by names a key twice",
+        ),
+        (["demo", "--cases", "-1", "--out", "{out}"], "--cases"),
+        (
+            ["group", "{cases}", "-r", "demo", "-o", "{out}", "--encoding", "gbkk"],
+            "unknown text encoding 'gbkk'",
+        ),
+    ],
+)
 def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
     """Values the library would choke on (or, for --batch-rows < 1, turn into an empty output
     with exit 0) are refused by the command line before anything runs."""
@@ -354,24 +455,55 @@ def _warnings(text: str) -> list[str]:
 def test_settle_shows_the_grouper_warning_once(tmp_path: Path, undated_cases: Path) -> None:
     """Before: suppressed, so every case came out not_settled with only a reason count."""
     for extra in ([], ["--silent"]):
-        result = _invoke("settle", undated_cases, "-p", "demo", "-r", "demo", "-o",
-                         tmp_path / "s.csv", "--batch-rows", "50", *extra)
+        result = _invoke(
+            "settle",
+            undated_cases,
+            "-p",
+            "demo",
+            "-r",
+            "demo",
+            "-o",
+            tmp_path / "s.csv",
+            "--batch-rows",
+            "50",
+            *extra,
+        )
         assert result.exit_code == 0, result.output
         shown = _warnings(result.stderr)
         assert len(shown) == 1, result.stderr
         assert "no column for discharge_date" in shown[0] and str(undated_cases) in shown[0]
 
 
-def test_simulate_and_alliance_show_the_grouper_warning_once(tmp_path: Path,
-                                                             undated_cases: Path) -> None:
-    result = _invoke("simulate", undated_cases, "--base-policy", "demo", "--base-ruleset", "demo",
-                     "--alt-ruleset", "demo_2024")
+def test_simulate_and_alliance_show_the_grouper_warning_once(
+    tmp_path: Path, undated_cases: Path
+) -> None:
+    result = _invoke(
+        "simulate",
+        undated_cases,
+        "--base-policy",
+        "demo",
+        "--base-ruleset",
+        "demo",
+        "--alt-ruleset",
+        "demo_2024",
+    )
     assert result.exit_code == 0, result.output
-    assert [w for w in _warnings(result.stderr) if "no column for discharge_date" in w], \
+    assert [w for w in _warnings(result.stderr) if "no column for discharge_date" in w], (
         result.stderr
+    )
     assert len(_warnings(result.stderr)) == len(set(_warnings(result.stderr)))
-    result = _invoke("alliance", undated_cases, "-a", "demo", "-p", "demo", "-r", "demo",
-                     "-o", tmp_path / "alliance")
+    result = _invoke(
+        "alliance",
+        undated_cases,
+        "-a",
+        "demo",
+        "-p",
+        "demo",
+        "-r",
+        "demo",
+        "-o",
+        tmp_path / "alliance",
+    )
     assert result.exit_code == 0, result.output
     shown = _warnings(result.stderr)
     assert len(shown) == 1 and "no column for discharge_date" in shown[0], result.stderr
@@ -407,8 +539,9 @@ def _fake_summaries():
 
 
 @pytest.mark.parametrize("accounted", [True, False])
-def test_group_and_settle_pass_rejects_and_print_the_accounting(tmp_path: Path, monkeypatch,
-                                                                accounted: bool) -> None:
+def test_group_and_settle_pass_rejects_and_print_the_accounting(
+    tmp_path: Path, monkeypatch, accounted: bool
+) -> None:
     import drgkit.grouping
     import drgkit.settlement
 
@@ -423,6 +556,7 @@ def test_group_and_settle_pass_rejects_and_print_the_accounting(tmp_path: Path, 
             if accounted:
                 summary.rows_in, summary.rows_out, summary.rows_rejected = 1012, 1000, 12
             return summary
+
         return run
 
     monkeypatch.setattr(drgkit.grouping, "group_file", fake("group", Group))
@@ -455,8 +589,9 @@ def test_settle_resume_is_passed_to_partitioned_runs_only(tmp_path: Path, monkey
 
     monkeypatch.setattr(drgkit.settlement, "settle_dataset", fake)
     cases = _one_case(tmp_path)
-    result = _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions",
-                     "--resume")
+    result = _invoke(
+        "settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions", "--resume"
+    )
     assert result.exit_code == 0, result.output
     assert seen[-1]["resume"] is True
     _invoke("settle", cases, "-p", "demo", "-o", tmp_path / "out", "--partitions")

@@ -31,8 +31,10 @@ def test_generated_money_adds_up_and_dates_are_coherent() -> None:
     for r in t:
         assert r["fund_paid"] + r["self_pay"] + r["own_pay"] == r["total_cost"]
         assert r["drug_cost"] + r["consumables_cost"] < r["total_cost"]
-        assert all(isinstance(r[k], Decimal) and r[k] == r[k].quantize(Decimal("0.01"))
-                   for k in ("total_cost", "fund_paid"))
+        assert all(
+            isinstance(r[k], Decimal) and r[k] == r[k].quantize(Decimal("0.01"))
+            for k in ("total_cost", "fund_paid")
+        )
         if r["los"].isdigit():
             assert r["discharge_date"] - r["admission_date"] == dt.timedelta(days=int(r["los"]))
     years = Counter(r["discharge_date"].year for r in t)
@@ -62,8 +64,13 @@ def test_demo_rulesets_cover_the_templates() -> None:
 
 def test_versions_differ_where_the_readme_says() -> None:
     """G45.900 (TIA) moved from BZ1 to BR2 in 2024."""
-    case = {"case_id": ["a", "b"], "diagnoses": ["G45.900", "G45.900"], "sex": ["1", "1"],
-            "age": ["60", "60"], "discharge_date": ["2023-06-01", "2024-06-01"]}
+    case = {
+        "case_id": ["a", "b"],
+        "diagnoses": ["G45.900", "G45.900"],
+        "sex": ["1", "1"],
+        "age": ["60", "60"],
+        "discharge_date": ["2023-06-01", "2024-06-01"],
+    }
     result = drgkit.group(pa.table(case), "demo").to_pylist()
     assert result[0]["adrg"] == "BZ1" and result[1]["adrg"] == "BR2"
 
@@ -77,8 +84,9 @@ def _dip_built(tmp_path):
     from drgkit.catalogue._build_options import BuildOptions
 
     data = _demo_dip.generate(800, 800, seed=11)
-    result = build_catalogue(data.history, BuildOptions(
-        procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES))
+    result = build_catalogue(
+        data.history, BuildOptions(procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES)
+    )
     return data, result, result.write(tmp_path / "cat", catalogue="t")
 
 
@@ -98,8 +106,7 @@ def test_dip_generator_is_deterministic_and_covers_three_levels_and_years() -> N
     assert a.history.schema.field("total_cost").type == pa.decimal128(12, 2)
 
 
-def test_dip_demo_catalogue_has_every_packet_kind_and_costs_straddle_break_even(
-        tmp_path) -> None:
+def test_dip_demo_catalogue_has_every_packet_kind_and_costs_straddle_break_even(tmp_path) -> None:
     data, result, folder = _dip_built(tmp_path)
     r = result.report
     assert r.core_packets > 10 and r.comprehensive_packets >= 1 and r.blank_cases >= 1
@@ -126,8 +133,9 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
     from drgkit.cli import cli
 
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--cases", "300", "--dip-cases", "400", "--out",
-                                      str(out)])
+    result = CliRunner().invoke(
+        cli, ["demo", "--cases", "300", "--dip-cases", "400", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     text = result.output
     drg_at = text.index("Result:")
@@ -137,9 +145,16 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
     assert (out / "dip" / "catalogue" / "build" / "report.md").is_file()
     grouped = (out / "dip" / "grouped.csv").read_text(encoding="utf-8").splitlines()
     assert len(grouped) == 401 and '"scheme"' in grouped[0]
-    for part in ("5. built a local catalogue", "core packets hold", "6. grouped 400 cases",
-                 "packet kinds:", "most frequent packets:", "7. why did case",
-                 "candidates (points", "as coded"):
+    for part in (
+        "5. built a local catalogue",
+        "core packets hold",
+        "6. grouped 400 cases",
+        "packet kinds:",
+        "most frequent packets:",
+        "7. why did case",
+        "candidates (points",
+        "as coded",
+    ):
         assert part in text, part
     # DIP settled under the national rules with a fund derived from the data: Σ fund
     # payments equal the fund of each scheme to the cent, hospitals on both sides of cost
@@ -147,15 +162,27 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
     assert "clearing point value" in text
     for scheme in ("employee", "resident"):
         line = next(t for t in text.splitlines() if f"Σ fund payments ({scheme})" in t)
-        paid, fund = re.fullmatch(r"\s*Σ fund payments \(\w+\) = ([\d,.]+) == DIP fund "
-                                  r"([\d,.]+) \(to the cent\)", line).groups()
+        paid, fund = re.fullmatch(
+            r"\s*Σ fund payments \(\w+\) = ([\d,.]+) == DIP fund "
+            r"([\d,.]+) \(to the cent\)",
+            line,
+        ).groups()
         assert paid == fund
         value = re.search(rf"point value \({scheme}\): ([\d.]+) yuan", text).group(1)
         assert 1 < float(value) < 100  # yuan per point at score scale 1000
     # independently of the printed lines: from the settled file
-    settled = pacsv.read_csv(out / "dip" / "settled.csv", convert_options=pacsv.ConvertOptions(
-        column_types={"fund_payment": "string", "payment": "string", "total_cost": "string",
-                      "hospital_id": "string", "insurance_type": "string"}))
+    settled = pacsv.read_csv(
+        out / "dip" / "settled.csv",
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                "fund_payment": "string",
+                "payment": "string",
+                "total_cost": "string",
+                "hospital_id": "string",
+                "insurance_type": "string",
+            }
+        ),
+    )
     rows = settled.to_pylist()
     assert len(rows) == 400
     funds = {}
@@ -165,8 +192,9 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
         funds[r["insurance_type"]][1] += Decimal(r["total_cost"])
     ratio = {"310": Decimal("0.85"), "390": Decimal("0.70")}  # employee, resident
     for scheme, (paid, cost) in funds.items():
-        assert paid == (cost * ratio[scheme] * Decimal("0.97")).quantize(Decimal("0.01"),
-                                                                       ROUND_HALF_UP)
+        assert paid == (cost * ratio[scheme] * Decimal("0.97")).quantize(
+            Decimal("0.01"), ROUND_HALF_UP
+        )
     gain = Counter()
     for r in rows:
         gain[r["hospital_id"]] += Decimal(r["payment"]) - Decimal(r["total_cost"])

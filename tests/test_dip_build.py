@@ -23,11 +23,24 @@ STENT, ANGIO, IVUS = "36.0700", "88.5600", "00.2400"
 HYST_LAP, HYST_OPEN = "68.4100", "68.4900"
 
 
-def case(i: int, dx: str, procs: list[str], cost: str, *, year: int = 2023, level: int = 2,
-         **extra) -> dict:
-    row = {"case_id": f"c{i}", "hospital_id": "H1", "hospital_level": level, "year": year,
-           "diagnoses": dx, "procedures": "|".join(procs), "total_cost": cost, "los": 5,
-           "age": 50, "age_days": None, "leaving_type": "1", "icu_days": 0, "cci": 0}
+def case(
+    i: int, dx: str, procs: list[str], cost: str, *, year: int = 2023, level: int = 2, **extra
+) -> dict:
+    row = {
+        "case_id": f"c{i}",
+        "hospital_id": "H1",
+        "hospital_level": level,
+        "year": year,
+        "diagnoses": dx,
+        "procedures": "|".join(procs),
+        "total_cost": cost,
+        "los": 5,
+        "age": 50,
+        "age_days": None,
+        "leaving_type": "1",
+        "icu_days": 0,
+        "cci": 0,
+    }
     row.update(extra)
     return row
 
@@ -83,16 +96,22 @@ def test_c54_comprehensive_collapse_worked_example():
     """C54.1/C54.9 combinations with 14, 8, 13 and 10 cases, all below 15, become one packet
     'C54 相关手术组'."""
     rows = []
-    for dx, proc, count in (("C54.1", HYST_LAP, 14), ("C54.1", HYST_OPEN, 8),
-                            ("C54.9", HYST_LAP, 13), ("C54.9", HYST_OPEN, 10)):
+    for dx, proc, count in (
+        ("C54.1", HYST_LAP, 14),
+        ("C54.1", HYST_OPEN, 8),
+        ("C54.9", HYST_LAP, 13),
+        ("C54.9", HYST_OPEN, 10),
+    ):
         rows += [case(len(rows), dx, [proc], str(20000 + 10 * k)) for k in range(count)]
-    opt = BuildOptions(min_cases=15, procedure_attributes={HYST_LAP: "surgery",
-                                                           HYST_OPEN: "surgery"})
+    opt = BuildOptions(
+        min_cases=15, procedure_attributes={HYST_LAP: "surgery", HYST_OPEN: "surgery"}
+    )
     res = build_catalogue(table(rows), opt)
     assert res.packets.num_rows == 0
     comp = rows_of(res, "comprehensive")
     assert [(c["code"], c["kind"], c["name"], c["cases"]) for c in comp] == [
-        ("C54:SS", "comprehensive", "C54 相关手术组", 45)]
+        ("C54:SS", "comprehensive", "C54 相关手术组", 45)
+    ]
     assert {r["packet"] for r in rows_of(res, "combinations")} == {"C54:SS"}
 
 
@@ -100,8 +119,10 @@ def test_c54_comprehensive_collapse_worked_example():
 
 
 def test_year_weights_1_2_7():
-    rows = [case(i, "K35.3", [], str(c), year=y) for i, (y, c) in
-            enumerate(((2021, 100), (2022, 200), (2023, 700)))]
+    rows = [
+        case(i, "K35.3", [], str(c), year=y)
+        for i, (y, c) in enumerate(((2021, 100), (2022, 200), (2023, 700)))
+    ]
     res = build_catalogue(table(rows), BuildOptions(min_cases=1))
     # (1×100 + 2×200 + 7×700) / 10 = 540
     assert rows_of(res, "packets")[0]["mean_cost"] == Decimal("540.00")
@@ -119,16 +140,30 @@ def _two_packets() -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize(("opts", "expected"), [
-    ({"scale": 1000}, {"K35.3:47.0100": "500.0000", "K35.3": "1500.0000"}),
-    ({"scale": 1, "score_decimals": 2}, {"K35.3:47.0100": "0.50", "K35.3": "1.50"}),
-    ({"score_method": "reference", "reference_packet": "K35.3", "scale": 1000},
-     {"K35.3:47.0100": "333.3333", "K35.3": "1000.0000"}),
-    ({"score_method": "reference", "reference_packet": "K35.3", "scale": 100,
-      "score_decimals": 1}, {"K35.3:47.0100": "33.3", "K35.3": "100.0"}),
-    ({"score_method": "fixed", "fixed_mean": "250", "scale": 1},
-     {"K35.3:47.0100": "0.4000", "K35.3": "1.2000"}),
-])
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        ({"scale": 1000}, {"K35.3:47.0100": "500.0000", "K35.3": "1500.0000"}),
+        ({"scale": 1, "score_decimals": 2}, {"K35.3:47.0100": "0.50", "K35.3": "1.50"}),
+        (
+            {"score_method": "reference", "reference_packet": "K35.3", "scale": 1000},
+            {"K35.3:47.0100": "333.3333", "K35.3": "1000.0000"},
+        ),
+        (
+            {
+                "score_method": "reference",
+                "reference_packet": "K35.3",
+                "scale": 100,
+                "score_decimals": 1,
+            },
+            {"K35.3:47.0100": "33.3", "K35.3": "100.0"},
+        ),
+        (
+            {"score_method": "fixed", "fixed_mean": "250", "scale": 1},
+            {"K35.3:47.0100": "0.4000", "K35.3": "1.2000"},
+        ),
+    ],
+)
 def test_score_is_mean_over_base_times_scale(opts, expected):
     res = build_catalogue(table(_two_packets()), BuildOptions(min_cases=15, **opts))
     assert {p["code"]: str(p["score"]) for p in rows_of(res, "packets")} == expected
@@ -136,8 +171,10 @@ def test_score_is_mean_over_base_times_scale(opts, expected):
 
 def test_reference_packet_must_exist():
     with pytest.raises(BuildOptionsError, match=r"reference packet 'X99\.9'"):
-        build_catalogue(table(_two_packets()), BuildOptions(
-            min_cases=15, score_method="reference", reference_packet="X99.9"))
+        build_catalogue(
+            table(_two_packets()),
+            BuildOptions(min_cases=15, score_method="reference", reference_packet="X99.9"),
+        )
 
 
 def test_trimming_cuts_2_5_and_97_5_percent_quantiles():
@@ -171,8 +208,10 @@ def test_exactly_n_cases_is_core_and_one_less_is_not():
     assert [(c["code"], c["cases"]) for c in rows_of(res, "comprehensive")] == [("K35:NK", 14)]
 
 
-@pytest.mark.parametrize(("related_mean", "decision"), [
-    ("1100", "split"), ("1099.99", "merged"), ("900", "split"), ("900.01", "merged")])
+@pytest.mark.parametrize(
+    ("related_mean", "decision"),
+    [("1100", "split"), ("1099.99", "merged"), ("900", "split"), ("900.01", "merged")],
+)
 def test_exactly_ten_percent_splits(related_mean, decision):
     rows = [case(i, "I21.0", [STENT], "1000") for i in range(15)]
     rows += [case(15 + i, "I21.0", [STENT, IVUS], related_mean) for i in range(15)]
@@ -184,8 +223,9 @@ def test_exactly_ten_percent_splits(related_mean, decision):
 def test_related_set_below_threshold_merges_even_with_big_change():
     rows = [case(i, "I21.0", [STENT], "1000") for i in range(15)]
     rows += [case(15 + i, "I21.0", [STENT, IVUS], "5000") for i in range(14)]
-    comb = by(rows_of(build_catalogue(table(rows), BuildOptions(min_cases=15)),
-                      "combinations"), "related")
+    comb = by(
+        rows_of(build_catalogue(table(rows), BuildOptions(min_cases=15)), "combinations"), "related"
+    )
     assert comb[IVUS]["related_decision"] == "merged"
     assert comb[IVUS]["change_pct"] == Decimal("400.00")
 
@@ -204,7 +244,8 @@ def test_blank_packet_for_small_comprehensive_groups():
     rows = [case(i, "K35.3", [], "100") for i in range(3)]
     res = build_catalogue(table(rows), BuildOptions(min_cases=15))
     assert [(c["code"], c["kind"], c["cases"]) for c in rows_of(res, "comprehensive")] == [
-        ("KBBZ", "blank", 3)]
+        ("KBBZ", "blank", 3)
+    ]
 
 
 # ------------------------------------------------------------------ sub-types, levels, care
@@ -213,12 +254,14 @@ def test_blank_packet_for_small_comprehensive_groups():
 def test_death_subtype_kept_with_coefficient():
     rows = [case(i, "J18.9", [], "1000") for i in range(40)]
     rows += [case(40 + i, "J18.9", [], "5000", leaving_type="5") for i in range(10)]
-    res = build_catalogue(table(rows), BuildOptions(min_cases=15, aux_min_cases=50,
-                                                    aux_min_band_cases=10))
+    res = build_catalogue(
+        table(rows), BuildOptions(min_cases=15, aux_min_cases=50, aux_min_band_cases=10)
+    )
     subs = rows_of(res, "subtypes")
     # packet mean (40×1000 + 10×5000)/50 = 1800; deaths 5000 / 1800 = 2.7778
     assert [(s["dimension"], s["band"], s["cases"], s["coefficient"]) for s in subs] == [
-        ("death", "death", 10, Decimal("2.7778"))]
+        ("death", "death", 10, Decimal("2.7778"))
+    ]
     assert subs[0]["cv_after"] == Decimal("0.0000")
     # one case short of the packet minimum: no sub-typing
     res = build_catalogue(table(rows[1:]), BuildOptions(min_cases=15, aux_min_cases=50))
@@ -231,7 +274,9 @@ def test_level_coefficients_and_primary_care():
     res = build_catalogue(table(rows), BuildOptions(min_cases=15))
     # all-case mean (30×100 + 10×400)/40 = 175: level 1 100/175, level 3 400/175
     assert [(r["hospital_level"], r["coefficient"]) for r in rows_of(res, "levels")] == [
-        (1, Decimal("0.5714")), (3, Decimal("2.2857"))]
+        (1, Decimal("0.5714")),
+        (3, Decimal("2.2857")),
+    ]
     p = rows_of(res, "packets")[0]
     # CV = sqrt(0.75×75² + 0.25×225²)/175 = 129.9/175 = 0.7423 > 0.7: not primary care
     assert p["cv"] == Decimal("0.7423") and p["primary_care"] is False
@@ -245,9 +290,14 @@ def test_level_coefficients_and_primary_care():
 
 def test_bad_rows_are_excluded_with_reasons_never_dropped():
     rows = [case(i, "K35.3", [], "100") for i in range(3)]
-    rows += [case(3, "K35.3", [], "12.345"), case(4, "", [], "100"),
-             case(5, "K35.3", [], "-1"), case(6, "K35.3", [], "100", hospital_level=7),
-             case(7, "7", [], "100"), case(8, "K35.3", [], "100", los="x")]
+    rows += [
+        case(3, "K35.3", [], "12.345"),
+        case(4, "", [], "100"),
+        case(5, "K35.3", [], "-1"),
+        case(6, "K35.3", [], "100", hospital_level=7),
+        case(7, "7", [], "100"),
+        case(8, "K35.3", [], "100", los="x"),
+    ]
     for r in rows:  # a text column, as read from CSV
         r["los"] = str(r["los"])
     res = build_catalogue(table(rows), BuildOptions(min_cases=1))
@@ -256,8 +306,11 @@ def test_bad_rows_are_excluded_with_reasons_never_dropped():
         {"row": 5, "case_id": "c4", "reason": "diagnoses: no principal diagnosis"},
         {"row": 6, "case_id": "c5", "reason": "total_cost: not positive"},
         {"row": 7, "case_id": "c6", "reason": "hospital_level: not 1, 2 or 3"},
-        {"row": 8, "case_id": "c7",
-         "reason": "diagnoses: principal diagnosis is not an ICD-10 code"},
+        {
+            "row": 8,
+            "case_id": "c7",
+            "reason": "diagnoses: principal diagnosis is not an ICD-10 code",
+        },
         {"row": 9, "case_id": "c8", "reason": "los: not a whole number >= 0"},
     ]
     assert res.report.valid + res.report.excluded == len(rows)
@@ -274,21 +327,39 @@ def test_missing_column_is_an_error_naming_it():
 def test_write_folder_and_toml_options(tmp_path):
     toml = tmp_path / "build.toml"
     (tmp_path / "attrs.csv").write_text(f"procedure,attribute\n{HYST_LAP},surgery\n")
-    toml.write_text('[build]\nmin_cases = 2\nrelated_split = "10%"\nyear_weights = [1, 2, 7]\n'
-                    'procedure_attributes = "attrs.csv"\nscale = 100\n')
+    toml.write_text(
+        '[build]\nmin_cases = 2\nrelated_split = "10%"\nyear_weights = [1, 2, 7]\n'
+        'procedure_attributes = "attrs.csv"\nscale = 100\n'
+    )
     opt = BuildOptions.from_toml(toml)
     assert opt.min_cases == 2 and opt.related_split == Fraction(1, 10)
     assert dict(opt.procedure_attributes) == {HYST_LAP: "surgery"}
     rows = [case(i, "C54.1", [HYST_LAP], "100") for i in range(3)] + [
-        case(3, "C54.9", [HYST_LAP], "200")]
+        case(3, "C54.9", [HYST_LAP], "200")
+    ]
     res = build_catalogue(table(rows), opt)
     out = res.write(tmp_path / "cat", catalogue="test_local", region="demo")
     assert sorted(p.name for p in out.iterdir()) == [
-        "aux.csv", "build", "comprehensive.csv", "core.csv", "meta.csv", "packet_stats.csv",
-        "packets.csv", "px_attribute.csv"]
+        "aux.csv",
+        "build",
+        "comprehensive.csv",
+        "core.csv",
+        "meta.csv",
+        "packet_stats.csv",
+        "packets.csv",
+        "px_attribute.csv",
+    ]
     assert sorted(p.name for p in (out / "build").iterdir()) == [
-        "combinations.csv", "comprehensive.csv", "excluded.csv", "levels.csv",
-        "packet_stats.csv", "packets.csv", "report.json", "report.md", "subtypes.csv"]
+        "combinations.csv",
+        "comprehensive.csv",
+        "excluded.csv",
+        "levels.csv",
+        "packet_stats.csv",
+        "packets.csv",
+        "report.json",
+        "report.md",
+        "subtypes.csv",
+    ]
 
     def read(name: str) -> list[dict]:
         with open(out / name, encoding="utf-8", newline="") as fh:
@@ -300,18 +371,32 @@ def test_write_folder_and_toml_options(tmp_path):
     assert meta["base_year_weights"] == "7"
     # M = (3×100 + 200)/4 = 125: core score 100/125 × 100 = 80, blank 200/125 × 100 = 160
     assert read("packets.csv") == [
-        {"packet": f"C54.1:{HYST_LAP}", "name": f"C54.1:{HYST_LAP}", "kind": "core",
-         "score": "80.0000"},
-        {"packet": "KBBZ", "name": "空白病种", "kind": "blank", "score": "160.0000"}]
-    assert read("core.csv") == [{"packet": f"C54.1:{HYST_LAP}", "dx_key": "C54.1",
-                                 "principal_px": HYST_LAP, "related_px": ""}]
+        {
+            "packet": f"C54.1:{HYST_LAP}",
+            "name": f"C54.1:{HYST_LAP}",
+            "kind": "core",
+            "score": "80.0000",
+        },
+        {"packet": "KBBZ", "name": "空白病种", "kind": "blank", "score": "160.0000"},
+    ]
+    assert read("core.csv") == [
+        {
+            "packet": f"C54.1:{HYST_LAP}",
+            "dx_key": "C54.1",
+            "principal_px": HYST_LAP,
+            "related_px": "",
+        }
+    ]
     assert read("px_attribute.csv") == [{"code": HYST_LAP, "attribute": "相关手术"}]
     stats = read("packet_stats.csv")
-    assert [(r["packet"], r["hospital_level"], r["cases"], r["mean_cost"], r["cv"])
-            for r in stats] == [(f"C54.1:{HYST_LAP}", "all", "3", "100.00", "0.0000"),
-                                (f"C54.1:{HYST_LAP}", "2", "3", "100.00", "0.0000"),
-                                ("KBBZ", "all", "1", "200.00", "0.0000"),
-                                ("KBBZ", "2", "1", "200.00", "0.0000")]
+    assert [
+        (r["packet"], r["hospital_level"], r["cases"], r["mean_cost"], r["cv"]) for r in stats
+    ] == [
+        (f"C54.1:{HYST_LAP}", "all", "3", "100.00", "0.0000"),
+        (f"C54.1:{HYST_LAP}", "2", "3", "100.00", "0.0000"),
+        ("KBBZ", "all", "1", "200.00", "0.0000"),
+        ("KBBZ", "2", "1", "200.00", "0.0000"),
+    ]
     assert "threshold n = 2" in (out / "build" / "report.md").read_text(encoding="utf-8")
     toml.write_text("[build]\nmin_case = 2\n")
     with pytest.raises(BuildOptionsError, match="unknown option 'min_case'"):
@@ -325,8 +410,15 @@ def _compare(rows: list[dict], opt: BuildOptions) -> None:
     expected = ref.build(rows, opt)
     got = build_catalogue(table(rows), opt)
     assert got.report.threshold == expected["threshold"]
-    for name in ("packets", "comprehensive", "subtypes", "levels", "packet_stats",
-                 "combinations", "excluded"):
+    for name in (
+        "packets",
+        "comprehensive",
+        "subtypes",
+        "levels",
+        "packet_stats",
+        "combinations",
+        "excluded",
+    ):
         actual = rows_of(got, name)
         if name == "combinations":
             actual = [{k: v for k, v in r.items() if k != "reason"} for r in actual]
@@ -341,27 +433,42 @@ PROCS = ["36.0700", "88.5600", "00.2400", "68.4100", "47.0100"]
 @st.composite
 def histories(draw):
     n = draw(st.integers(1, 60))
-    years = draw(st.lists(st.sampled_from([2021, 2022, 2023]), min_size=1, max_size=3,
-                          unique=True))
+    years = draw(st.lists(st.sampled_from([2021, 2022, 2023]), min_size=1, max_size=3, unique=True))
     rows = []
     for i in range(n):
         procs = draw(st.lists(st.sampled_from(PROCS), max_size=3))
-        cost = draw(st.one_of(st.integers(1, 60).map(lambda c: str(c * 50)),
-                              st.sampled_from(["1234.56", "1234.5", "0.01"]))
-                    if draw(st.integers(0, 30)) else st.sampled_from(["", "x", "1.005", "0"]))
-        rows.append({
-            "case_id": f"c{i}", "hospital_id": "H", "hospital_level": draw(
-                st.sampled_from([1, 1, 2, 3] + ([4] if i % 17 == 5 else []))),
-            "year": draw(st.sampled_from(years)),
-            "diagnoses": "|".join([draw(st.sampled_from(DXS)), *draw(st.lists(
-                st.sampled_from(SECONDARY), max_size=3))]),
-            "procedures": "|".join(procs), "total_cost": cost,
-            "los": draw(st.one_of(st.none(), st.integers(0, 30))),
-            "age": draw(st.integers(0, 90)),
-            "age_days": draw(st.one_of(st.none(), st.integers(0, 400))),
-            "leaving_type": draw(st.sampled_from(["1", "1", "5"])),
-            "icu_days": draw(st.integers(0, 35)), "cci": draw(st.integers(0, 7)),
-        })
+        cost = draw(
+            st.one_of(
+                st.integers(1, 60).map(lambda c: str(c * 50)),
+                st.sampled_from(["1234.56", "1234.5", "0.01"]),
+            )
+            if draw(st.integers(0, 30))
+            else st.sampled_from(["", "x", "1.005", "0"])
+        )
+        rows.append(
+            {
+                "case_id": f"c{i}",
+                "hospital_id": "H",
+                "hospital_level": draw(
+                    st.sampled_from([1, 1, 2, 3] + ([4] if i % 17 == 5 else []))
+                ),
+                "year": draw(st.sampled_from(years)),
+                "diagnoses": "|".join(
+                    [
+                        draw(st.sampled_from(DXS)),
+                        *draw(st.lists(st.sampled_from(SECONDARY), max_size=3)),
+                    ]
+                ),
+                "procedures": "|".join(procs),
+                "total_cost": cost,
+                "los": draw(st.one_of(st.none(), st.integers(0, 30))),
+                "age": draw(st.integers(0, 90)),
+                "age_days": draw(st.one_of(st.none(), st.integers(0, 400))),
+                "leaving_type": draw(st.sampled_from(["1", "1", "5"])),
+                "icu_days": draw(st.integers(0, 35)),
+                "cci": draw(st.integers(0, 7)),
+            }
+        )
     if draw(st.booleans()):  # no cci column: CCI from the secondary diagnoses
         for r in rows:
             del r["cci"]
@@ -375,13 +482,17 @@ def options(draw):
         min_cases=draw(st.integers(1, 6)),
         coverage=draw(st.sampled_from([None, None, "0.5", "0.9"])),
         related_split=draw(st.sampled_from(["0", "0.1", "0.5"])),
-        score_method=method, fixed_mean="321.5" if method == "fixed" else None,
+        score_method=method,
+        fixed_mean="321.5" if method == "fixed" else None,
         scale=draw(st.sampled_from([1, 100, 1000])),
         score_decimals=draw(st.integers(0, 4)),
         trim_share=draw(st.sampled_from(["0", "0.025", "0.1", "0.25"])),
         trim_min_cases=draw(st.integers(1, 12)),
-        procedure_attributes={"36.0700": "surgery", "88.5600": "diagnostic",
-                              "47.0100": "therapeutic"},
+        procedure_attributes={
+            "36.0700": "surgery",
+            "88.5600": "diagnostic",
+            "47.0100": "therapeutic",
+        },
         blank_packet=draw(st.booleans()),
         aux_min_cases=draw(st.integers(1, 10)),
         aux_min_band_cases=draw(st.integers(1, 4)),
@@ -403,8 +514,18 @@ def test_fast_equals_reference(rows, opt):
 def test_fast_equals_reference_on_worked_examples():
     rows = []
     for mean, procs in ((28033, [STENT]), (28849, [STENT, ANGIO]), (44003, [STENT, IVUS])):
-        rows += [case(len(rows), "I21.0", procs, str(c), year=2021 + len(rows) % 3,
-                      level=1 + len(rows) % 3, cci=len(rows) % 6) for c in spread(mean, 30)]
+        rows += [
+            case(
+                len(rows),
+                "I21.0",
+                procs,
+                str(c),
+                year=2021 + len(rows) % 3,
+                level=1 + len(rows) % 3,
+                cci=len(rows) % 6,
+            )
+            for c in spread(mean, 30)
+        ]
     _compare(rows, BuildOptions(min_cases=15, aux_min_cases=20, aux_min_band_cases=5))
 
 
@@ -415,9 +536,14 @@ def test_list_columns_equal_text_columns():
     for mean, procs in ((28033, [STENT]), (28849, [STENT, ANGIO]), (44003, [STENT, IVUS])):
         rows += [case(len(rows), "I21.0|E11.9", procs, str(c)) for c in spread(mean, 16)]
     rows += [case(len(rows), "K35.3", [], "500") for _ in range(16)]
-    listed = [dict(r, diagnoses=[" " + r["diagnoses"].split("|")[0].lower(), None, "E11.9"],
-                   procedures=[p for p in r["procedures"].split("|") if p] + [""] or None)
-              for r in rows]
+    listed = [
+        dict(
+            r,
+            diagnoses=[" " + r["diagnoses"].split("|")[0].lower(), None, "E11.9"],
+            procedures=[p for p in r["procedures"].split("|") if p] + [""] or None,
+        )
+        for r in rows
+    ]
     listed[-1]["procedures"] = None
     opt = BuildOptions(min_cases=15)
     a, b = build_catalogue(table(rows), opt), build_catalogue(table(listed), opt)
@@ -432,11 +558,22 @@ def test_exact_with_huge_costs():
     from drgkit._money import LIMIT_CENTS
 
     big = LIMIT_CENTS // 100  # yuan: the largest cost drgkit accepts
-    rows = [case(i, "K35.3", ["47.0100"] if i % 3 else [], str(big - 7_777_777 * i),
-                 year=2021 + i % 3, level=1 + i % 3, cci=i % 6, leaving_type="5" if i % 7 == 0
-                 else "1") for i in range(300)]
-    _compare(rows, BuildOptions(min_cases=15, aux_min_cases=20, aux_min_band_cases=5,
-                                aux_cv_cut="0"))
+    rows = [
+        case(
+            i,
+            "K35.3",
+            ["47.0100"] if i % 3 else [],
+            str(big - 7_777_777 * i),
+            year=2021 + i % 3,
+            level=1 + i % 3,
+            cci=i % 6,
+            leaving_type="5" if i % 7 == 0 else "1",
+        )
+        for i in range(300)
+    ]
+    _compare(
+        rows, BuildOptions(min_cases=15, aux_min_cases=20, aux_min_band_cases=5, aux_cv_cut="0")
+    )
     res = build_catalogue(table(rows), BuildOptions(min_cases=15))
     assert sum(int(r["mean_cost"]) for r in rows_of(res, "packets")) > 2 * big - 10**10
 
@@ -450,8 +587,12 @@ def test_group_sums_are_exact_in_128_bits():
 
     rng = np.random.default_rng(7)
     n = 5000
-    cost = np.concatenate([rng.integers(10**13 - 10**6, 10**13, n // 2),
-                           rng.integers(1, 2**44 - 1, n // 2).clip(max=10**13)])
+    cost = np.concatenate(
+        [
+            rng.integers(10**13 - 10**6, 10**13, n // 2),
+            rng.integers(1, 2**44 - 1, n // 2).clip(max=10**13),
+        ]
+    )
     w = rng.integers(1, 65536, n)
     gid = rng.integers(-1, 3, n)
     st = group_stats(gid, 3, cost, w)
@@ -469,12 +610,15 @@ def test_diagnostic_principal_procedure_counts_as_conservative(tmp_path):
     attrs_ = {ANGIO: "diagnostic", IVUS: "diagnostic"}
     res = build_catalogue(table(rows), BuildOptions(min_cases=15, procedure_attributes=attrs_))
     assert [(p["code"], p["cases"], p["mean_cost"]) for p in rows_of(res, "packets")] == [
-        ("I21.0", 20, Decimal("1500.00"))]
+        ("I21.0", 20, Decimal("1500.00"))
+    ]
     res.write(tmp_path / "cat")
     meta = (tmp_path / "cat" / "meta.csv").read_text(encoding="utf-8")
     assert "conservative_attributes,内科诊疗|诊断性操作" in meta
-    res = build_catalogue(table(rows), BuildOptions(
-        min_cases=10, procedure_attributes=attrs_, conservative_attributes=()))
+    res = build_catalogue(
+        table(rows),
+        BuildOptions(min_cases=10, procedure_attributes=attrs_, conservative_attributes=()),
+    )
     # no case of I21.0 + angiography alone: the IVUS set cannot split and joins it
     assert [p["code"] for p in rows_of(res, "packets")] == ["I21.0", f"I21.0:{ANGIO}"]
 
@@ -484,8 +628,17 @@ def test_csv_file_builds_like_the_table(tmp_path):
     a malformed CSV row is an error naming the file and row, not a silent drop."""
     rows = []
     for mean, procs in ((28033, [STENT]), (44003, [STENT, IVUS])):
-        rows += [case(len(rows), "I21.0|E11.9", procs, f"{c}.50", year=2022 + len(rows) % 2,
-                      level=1 + len(rows) % 3) for c in spread(mean, 16)]
+        rows += [
+            case(
+                len(rows),
+                "I21.0|E11.9",
+                procs,
+                f"{c}.50",
+                year=2022 + len(rows) % 2,
+                level=1 + len(rows) % 3,
+            )
+            for c in spread(mean, 16)
+        ]
     path = tmp_path / "history.csv"
     pacsv.write_csv(table(rows), path)
     opt = BuildOptions(min_cases=15)
@@ -511,8 +664,15 @@ def test_fast_equals_reference_reference_packet_method(rows, opt, pick):
         return
     import attrs
 
-    _compare(rows, attrs.evolve(opt, score_method="reference", fixed_mean=None,
-                                reference_packet=codes[pick % len(codes)]))
+    _compare(
+        rows,
+        attrs.evolve(
+            opt,
+            score_method="reference",
+            fixed_mean=None,
+            reference_packet=codes[pick % len(codes)],
+        ),
+    )
 
 
 def test_cci_from_secondary_diagnoses_when_no_cci_column():
@@ -520,14 +680,26 @@ def test_cci_from_secondary_diagnoses_when_no_cci_column():
 
     # MI 1 + complicated diabetes 2 (the plain one dropped) + metastasis 6 (the primary
     # cancer dropped) = 9; the principal diagnosis never counts; severe liver 3 only
-    lists = [["I21.0", "I21.0", "E11.2", "E11.9", "C78.0", "C34.1"], ["C34.1"],
-             [], ["K35.3", "K70.3", "K72.1"], ["K35.3", "c34.1", "I50.0x001"]]
+    lists = [
+        ["I21.0", "I21.0", "E11.2", "E11.9", "C78.0", "C34.1"],
+        ["C34.1"],
+        [],
+        ["K35.3", "K70.3", "K72.1"],
+        ["K35.3", "c34.1", "I50.0x001"],
+    ]
     codes = sorted({c.upper() for lst in lists for c in lst})
     offsets = np.cumsum([0] + [len(x) for x in lists])
     ids = np.array([codes.index(c.upper()) for lst in lists for c in lst], np.int64)
     assert cci_per_case(offsets, ids, codes).tolist() == [9, 0, 0, 3, 3]
-    rows = [case(i, "|".join(["J18.9", *(["I21.0", "E11.2"] if i % 2 else ["I10"])]), [],
-                 str(1000 + 3000 * (i % 2))) for i in range(60)]
+    rows = [
+        case(
+            i,
+            "|".join(["J18.9", *(["I21.0", "E11.2"] if i % 2 else ["I10"])]),
+            [],
+            str(1000 + 3000 * (i % 2)),
+        )
+        for i in range(60)
+    ]
     for r in rows:
         del r["cci"]
     opt = BuildOptions(min_cases=15, aux_min_cases=50, aux_min_band_cases=10)
@@ -535,4 +707,6 @@ def test_cci_from_secondary_diagnoses_when_no_cci_column():
     subs = rows_of(build_catalogue(table(rows), opt), "subtypes")
     # CCI 3 (band 3-4) costs 4000 against a mean of 2500; CCI 0 costs 1000
     assert [(s["dimension"], s["band"], s["coefficient"]) for s in subs] == [
-        ("cci", "0", Decimal("0.4000")), ("cci", "3-4", Decimal("1.6000"))]
+        ("cci", "0", Decimal("0.4000")),
+        ("cci", "3-4", Decimal("1.6000")),
+    ]

@@ -49,63 +49,117 @@ def test_demo_catalogue_reads() -> None:
 
 # (file, text to replace, replacement, the column the error must name, words in the message)
 BAD = [
-    ("packets.csv", "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
-     "K35.8-1,急性阑尾炎,core,85O", "score", "not a decimal"),
-    ("packets.csv", "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
-     "K35.8-1,x,core,850.1234567", "score", "more than 6 decimals"),
-    ("packets.csv", "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
-     "K35.8-1,x,kernel,850", "kind", "not a packet kind"),
+    (
+        "packets.csv",
+        "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
+        "K35.8-1,急性阑尾炎,core,85O",
+        "score",
+        "not a decimal",
+    ),
+    (
+        "packets.csv",
+        "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
+        "K35.8-1,x,core,850.1234567",
+        "score",
+        "more than 6 decimals",
+    ),
+    (
+        "packets.csv",
+        "K35.8-1,急性阑尾炎(其他和未特指):腹腔镜下阑尾切除术,core,850",
+        "K35.8-1,x,kernel,850",
+        "kind",
+        "not a packet kind",
+    ),
     ("packets.csv", "K35.8-2,", "K35.8-1,", "packet", "repeats row"),
     ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-9,K35.8,47.01,", "packet", "not in packets.csv"),
     ("core.csv", "K35.8-1,K35.8,47.01,", "K35-S,K35.8,47.01,", "packet", "kind"),
     ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35,47.01,", "dx_key", "4-character"),
-    ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35.8,47.01+47.09,", "principal_px",
-     "'+'"),
-    ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35.8,47.01,47.09||47.1", "related_px",
-     "empty item"),
-    ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35.8,,47.09", "related_px",
-     "need a principal"),
+    ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35.8,47.01+47.09,", "principal_px", "'+'"),
+    (
+        "core.csv",
+        "K35.8-1,K35.8,47.01,",
+        "K35.8-1,K35.8,47.01,47.09||47.1",
+        "related_px",
+        "empty item",
+    ),
+    ("core.csv", "K35.8-1,K35.8,47.01,", "K35.8-1,K35.8,,47.09", "related_px", "need a principal"),
     ("core.csv", "K35.8-2,K35.8,47.09,", "K35.8-1,K35.8,47.01,", "packet", "repeats row"),
-    ("pregroup.csv", "PA-VENT96,30,,,,,96,,,", "PA-VENT96,30,,,,,,,,", "packet",
-     "no condition"),
+    ("pregroup.csv", "PA-VENT96,30,,,,,96,,,", "PA-VENT96,30,,,,,,,,", "packet", "no condition"),
     ("pregroup.csv", "PA-VENT96,30,", "PA-VENT96,20,", "seq", "repeats row"),
     ("pregroup.csv", "PA-VENT96,30,,,,,96,,,", "MG-HIP,30,,,,,96,,,", "packet", "kind"),
-    ("pregroup.csv", "PA-NB2,50,,,,,,1500,2500,28", "PA-NB2,50,,,,,,2500,1500,28",
-     "max_weight", "above min_weight"),
-    ("pregroup.csv", "PA-VENT96,30,,,,,96,,,", "PA-VENT96,30,,,,,-96,,,", "min_vent_hours",
-     "not a decimal"),
-    ("comprehensive.csv", "K35-M,K35,内科诊疗", "K35-M,K35,保守", "attribute",
-     "not an attribute"),
+    (
+        "pregroup.csv",
+        "PA-NB2,50,,,,,,1500,2500,28",
+        "PA-NB2,50,,,,,,2500,1500,28",
+        "max_weight",
+        "above min_weight",
+    ),
+    (
+        "pregroup.csv",
+        "PA-VENT96,30,,,,,96,,,",
+        "PA-VENT96,30,,,,,-96,,,",
+        "min_vent_hours",
+        "not a decimal",
+    ),
+    ("comprehensive.csv", "K35-M,K35,内科诊疗", "K35-M,K35,保守", "attribute", "not an attribute"),
     ("comprehensive.csv", "K35-M,K35,内科诊疗", "K35-M,K35,相关手术", "attribute", "repeats"),
-    ("comprehensive.csv", "K35-M,K35,内科诊疗", "K35-M,K35.8,内科诊疗", "dx_category",
-     "3-character"),
+    (
+        "comprehensive.csv",
+        "K35-M,K35,内科诊疗",
+        "K35-M,K35.8,内科诊疗",
+        "dx_category",
+        "3-character",
+    ),
     ("fallback.csv", "FB-J,J00-J99", "FB-J,J99-J00", "dx_prefix", "backwards"),
     ("fallback.csv", "FB-J,J00-J99", "FB-J,J00.1", "dx_prefix", "neither"),
     ("px_attribute.csv", "47.0,相关手术", "47.0,surgical", "attribute", "not an attribute"),
-    ("aux.csv", "I21.0-0,age,66-,A66,1.12", "I21.0-0,age,66-,A66,0", "coefficient",
-     "greater than 0"),
-    ("aux.csv", "I21.0-0,age,66-,A66,1.12", "I21.0-0,height,66-,A66,1.1", "dimension",
-     "not one of"),
+    (
+        "aux.csv",
+        "I21.0-0,age,66-,A66,1.12",
+        "I21.0-0,age,66-,A66,0",
+        "coefficient",
+        "greater than 0",
+    ),
+    (
+        "aux.csv",
+        "I21.0-0,age,66-,A66,1.12",
+        "I21.0-0,height,66-,A66,1.1",
+        "dimension",
+        "not one of",
+    ),
     ("aux.csv", "I21.0-0,age,66-,A66,1.12", "I21.0-0,age,66-7,A66,1.1", "band", "backwards"),
     ("aux.csv", "I21.0-0,age,66-,A66,1.12", "K35-S,age,66-,A66,1.1", "packet", "kind"),
-    ("packet_stats.csv", "K35.8-1,3,250,9100.00", "K35.8-1,4,250,9100.00", "hospital_level",
-     "not 1, 2, 3"),
-    ("packet_stats.csv", "K35.8-1,3,250,9100.00", "K35.8-1,3,250,9100.001", "mean_cost",
-     "more than 2 decimals"),
+    (
+        "packet_stats.csv",
+        "K35.8-1,3,250,9100.00",
+        "K35.8-1,4,250,9100.00",
+        "hospital_level",
+        "not 1, 2, 3",
+    ),
+    (
+        "packet_stats.csv",
+        "K35.8-1,3,250,9100.00",
+        "K35.8-1,3,250,9100.001",
+        "mean_cost",
+        "more than 2 decimals",
+    ),
     ("meta.csv", "score_scale,1000", "score_scale,10", "value", "score_scale"),
     ("meta.csv", "tie_rule,highest_score", "tie_rule,random", "value", "tie_rule"),
-    ("meta.csv", "fallback_chain,comprehensive|prefix|blank",
-     "fallback_chain,comprehensive|blank|blank", "value", "fallback_chain"),
+    (
+        "meta.csv",
+        "fallback_chain,comprehensive|prefix|blank",
+        "fallback_chain,comprehensive|blank|blank",
+        "value",
+        "fallback_chain",
+    ),
     ("meta.csv", "blank_packet,KBBZ", "blank_packet,K35-S", "value", "blank"),
-    ("meta.csv", "effective_from,2024-01-01", "effective_from,2024-13-01", "value",
-     "ISO date"),
+    ("meta.csv", "effective_from,2024-01-01", "effective_from,2024-13-01", "value", "ISO date"),
     ("meta.csv", "format,1", "format,2", "value", "not supported"),
 ]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "column", "words"), BAD)
-def test_bad_catalogue_errors_name_file_row_column(tmp_path, name, old, new, column,
-                                                   words) -> None:
+def test_bad_catalogue_errors_name_file_row_column(tmp_path, name, old, new, column, words) -> None:
     folder = _copy(tmp_path)
     _edit(folder, name, old, new)
     row = _line_of(folder, name, new.split("\n")[0])
@@ -200,8 +254,7 @@ def test_plugin_catalogue_overrides(tmp_path: Path) -> None:
     class Plugin:
         @drgkit.hookimpl
         def drgkit_register_catalogues(self, registry) -> None:
-            registry.add_catalogue(DEMO, id="city_2025", region="city",
-                                   effective_from="2025-01-01")
+            registry.add_catalogue(DEMO, id="city_2025", region="city", effective_from="2025-01-01")
 
     pm = drgkit.plugin_manager()
     pm.register(Plugin(), name="city")

@@ -12,8 +12,9 @@ DEMO = REPO / "catalogues" / "demo" / "2024"
 
 
 def test_explain_core_partial_match_lists_every_row() -> None:
-    e = drgkit.explain({"diagnoses": "I21.000|E11.900", "procedures": "36.0700x001|99.2900"},
-                       "dip_demo_2024")
+    e = drgkit.explain(
+        {"diagnoses": "I21.000|E11.900", "procedures": "36.0700x001|99.2900"}, "dip_demo_2024"
+    )
     assert isinstance(e, drgkit.DipExplanation)
     assert (e.packet, e.tier, e.score) == ("I21.0-1", "core", Decimal(3000))
     tiers = [tier for tier, _text in e.steps]
@@ -25,16 +26,16 @@ def test_explain_core_partial_match_lists_every_row() -> None:
 
 
 def test_explain_names_the_deciding_tier() -> None:
-    e = drgkit.explain({"diagnoses": ["I63.500"], "procedures": ["47.0100"]},
-                       drgkit.Catalogue.from_path(DEMO))
+    e = drgkit.explain(
+        {"diagnoses": ["I63.500"], "procedures": ["47.0100"]}, drgkit.Catalogue.from_path(DEMO)
+    )
     assert e.packet == "I63-T"
     assert e.steps[-1][0] == "comprehensive" and "相关手术" in e.steps[-1][1]
     assert any(t == "core" and "no core packet for diagnosis key I63.5" in x for t, x in e.steps)
     sub = drgkit.explain({"diagnoses": "Z51.100|C34.100"}, "dip_demo_2024")
     assert sub.steps[-1] == ("subdivide", "subdivide.csv row 4 holds -> SD-CHEMO")
     excl = drgkit.explain({"diagnoses": "Z00.000"}, "dip_demo_2024")
-    assert (excl.status, excl.reason, excl.packet) == ("ungroupable", "excluded_principal_dx",
-                                                       None)
+    assert (excl.status, excl.reason, excl.packet) == ("ungroupable", "excluded_principal_dx", None)
     px_excl = drgkit.explain({"diagnoses": "K35.800", "procedures": "57.9400"}, "dip_demo_2024")
     assert px_excl.packet == "K35.8-0"
     assert any("treated as no procedure" in text for _t, text in px_excl.steps)
@@ -43,8 +44,11 @@ def test_explain_names_the_deciding_tier() -> None:
 
 
 def test_candidates_points_and_changes() -> None:
-    found = drgkit.candidates({"diagnoses": "I21.000", "procedures": "36.0700x001|88.5600"},
-                              "dip_demo_2024", hospital_coefficient="0.95")
+    found = drgkit.candidates(
+        {"diagnoses": "I21.000", "procedures": "36.0700x001|88.5600"},
+        "dip_demo_2024",
+        hospital_coefficient="0.95",
+    )
     first = found[0]
     assert (first.packet, first.change, first.points) == ("I21.0-1", "as coded", Decimal("2850"))
     by_packet = {c.packet: c for c in found}
@@ -55,15 +59,18 @@ def test_candidates_points_and_changes() -> None:
 
 
 def test_candidates_primary_care_has_no_hospital_coefficient() -> None:
-    found = drgkit.candidates({"diagnoses": "J18.900", "age": 40}, "dip_demo_2024",
-                              hospital_coefficient="1.2")
-    assert (found[0].packet, found[0].kind, found[0].points) == ("J18.9-0", "primary",
-                                                                 Decimal(480))
+    found = drgkit.candidates(
+        {"diagnoses": "J18.900", "age": 40}, "dip_demo_2024", hospital_coefficient="1.2"
+    )
+    assert (found[0].packet, found[0].kind, found[0].points) == ("J18.9-0", "primary", Decimal(480))
 
 
 def test_candidates_with_aux_coefficient() -> None:
-    found = drgkit.candidates({"diagnoses": "I21.000", "age": 70, "leaving_type": 1},
-                              "dip_demo_2024", hospital_coefficient=2)
+    found = drgkit.candidates(
+        {"diagnoses": "I21.000", "age": 70, "leaving_type": 1},
+        "dip_demo_2024",
+        hospital_coefficient=2,
+    )
     assert found[0].packet == "I21.0-0"
     assert found[0].points == Decimal(1200) * Decimal("1.12") * 2
 
@@ -78,9 +85,10 @@ def test_explain_a_case_of_a_file_by_id(tmp_path) -> None:
     import pytest
 
     path = tmp_path / "cases.csv"
-    path.write_text("case_id,diagnoses,procedures\n"
-                    "a,K35.800,47.01\n"
-                    "b,I21.000|E11.900,36.0700|00.2400\n", encoding="utf-8")
+    path.write_text(
+        "case_id,diagnoses,procedures\na,K35.800,47.01\nb,I21.000|E11.900,36.0700|00.2400\n",
+        encoding="utf-8",
+    )
     e = drgkit.explain(path, "dip_demo_2024", case_id="b")
     assert (e.case_id, e.packet) == ("b", "I21.0-2")
     assert drgkit.explain(path, "dip_demo_2024").packet == "K35.8-1"  # first row

@@ -22,19 +22,22 @@ DEMO = REPO / "catalogues" / "demo" / "2024"
 
 
 def _table(cases: list[dict]) -> pa.Table:
-    return pa.table({
-        "case_id": pa.array([c.get("case_id") for c in cases], pa.string()),
-        "diagnoses": pa.array([c.get("diagnoses") for c in cases], pa.list_(pa.string())),
-        "procedures": pa.array([c.get("procedures") for c in cases], pa.list_(pa.string())),
-        "ventilation_hours": pa.array([c.get("ventilation_hours") for c in cases],
-                                      pa.float64()),
-        "birth_weight": pa.array([c.get("birth_weight") for c in cases], pa.float64()),
-        "age_days": pa.array([c.get("age_days") for c in cases], pa.float64()),
-        "age": pa.array([c.get("age") for c in cases], pa.int64()),
-        "leaving_type": pa.array([c.get("leaving_type") for c in cases], pa.int64()),
-        "icu_days": pa.array([c.get("icu_days") for c in cases], pa.int64()),
-        "cci": pa.array([c.get("cci") for c in cases], pa.int64()),
-    })
+    return pa.table(
+        {
+            "case_id": pa.array([c.get("case_id") for c in cases], pa.string()),
+            "diagnoses": pa.array([c.get("diagnoses") for c in cases], pa.list_(pa.string())),
+            "procedures": pa.array([c.get("procedures") for c in cases], pa.list_(pa.string())),
+            "ventilation_hours": pa.array(
+                [c.get("ventilation_hours") for c in cases], pa.float64()
+            ),
+            "birth_weight": pa.array([c.get("birth_weight") for c in cases], pa.float64()),
+            "age_days": pa.array([c.get("age_days") for c in cases], pa.float64()),
+            "age": pa.array([c.get("age") for c in cases], pa.int64()),
+            "leaving_type": pa.array([c.get("leaving_type") for c in cases], pa.int64()),
+            "icu_days": pa.array([c.get("icu_days") for c in cases], pa.int64()),
+            "cci": pa.array([c.get("cci") for c in cases], pa.int64()),
+        }
+    )
 
 
 def _one(catalogue, **case) -> dict:
@@ -94,8 +97,7 @@ HAND = [
 @pytest.mark.parametrize(("dx", "px", "extra", "packet", "tier"), HAND)
 def test_demo_tiers_hand_computed(dx, px, extra, packet, tier) -> None:
     row = _one("dip_demo_2024", diagnoses=dx, procedures=px, **extra)
-    assert (row["status"], row["packet"], row["tier"], row["scheme"]) == ("ok", packet, tier,
-                                                                          "dip")
+    assert (row["status"], row["packet"], row["tier"], row["scheme"]) == ("ok", packet, tier, "dip")
     assert row["score"] == Catalogue.from_path(DEMO).score(packet)
     naive = NaiveCatalogue.load(DEMO).group({"diagnoses": dx, "procedures": px, **extra})
     assert naive == ("", packet, tier)
@@ -153,16 +155,21 @@ def test_no_blank_packet_means_ungroupable(tmp_path: Path) -> None:
 
 def test_text_code_columns_and_csv_input(tmp_path: Path) -> None:
     path = tmp_path / "cases.csv"
-    path.write_text("case_id,diagnoses,procedures\n"
-                    "a,I21.000|E11.900,36.0700x001|00.2400\n"
-                    "b,K35.800x001,\n", encoding="utf-8")
+    path.write_text(
+        "case_id,diagnoses,procedures\na,I21.000|E11.900,36.0700x001|00.2400\nb,K35.800x001,\n",
+        encoding="utf-8",
+    )
     out = drgkit.group(path, "dip_demo_2024").to_pylist()
     assert [r["packet"] for r in out] == ["I21.0-2", "K35.8-0"]
 
 
 def test_group_dispatch_keeps_drg_path() -> None:
-    assert "drg" in drgkit.group(_table([{"case_id": "a", "diagnoses": ["K35.800"]}]),
-                                 "demo_2024").column_names
+    assert (
+        "drg"
+        in drgkit.group(
+            _table([{"case_id": "a", "diagnoses": ["K35.800"]}]), "demo_2024"
+        ).column_names
+    )
 
 
 def _copy_demo(tmp_path: Path, meta: dict[str, str] | None = None) -> Path:
@@ -199,7 +206,8 @@ px_pattern = st.builds(_prefix, st.sampled_from(PX_CODES), st.integers(1, 4))
 def _spec(pattern, max_alts=2, max_items=2, allow_all=True):
     alt = st.lists(pattern, min_size=1, max_size=max_items if allow_all else 1)
     return st.lists(alt, min_size=1, max_size=max_alts).map(
-        lambda alts: "|".join("+".join(a) for a in alts))
+        lambda alts: "|".join("+".join(a) for a in alts)
+    )
 
 
 def _opt(strategy):
@@ -211,8 +219,9 @@ SCORES = ["1", "2", "2.5", "3"]
 
 
 @st.composite
-def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
-               ) -> dict[str, list[list[str]]]:
+def catalogues(
+    draw, rules: bool = True, dx_codes: list[str] = DX_CODES
+) -> dict[str, list[list[str]]]:
     files: dict[str, list[list[str]]] = {}
     packets: list[list[str]] = []
 
@@ -221,10 +230,23 @@ def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
         packets.append([code, code, kind, draw(st.sampled_from(SCORES))])
         return code
 
-    rule_header = ["packet", "seq", "principal_dx", "secondary_dx", "principal_px",
-                   "procedures", "min_vent_hours", "min_weight", "max_weight", "max_age_days"]
-    for name, kind in (("pregroup.csv", "pregroup"), ("merge.csv", "merged"),
-                       ("subdivide.csv", "subdivided")):
+    rule_header = [
+        "packet",
+        "seq",
+        "principal_dx",
+        "secondary_dx",
+        "principal_px",
+        "procedures",
+        "min_vent_hours",
+        "min_weight",
+        "max_weight",
+        "max_age_days",
+    ]
+    for name, kind in (
+        ("pregroup.csv", "pregroup"),
+        ("merge.csv", "merged"),
+        ("subdivide.csv", "subdivided"),
+    ):
         rows = [rule_header]
         for seq in draw(st.lists(st.integers(1, 50), max_size=2 if rules else 0, unique=True)):
             cond = [
@@ -234,8 +256,9 @@ def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
                 draw(_opt(_spec(px_pattern))),
                 draw(st.sampled_from(["", "", "48", "96"])),
             ]
-            wmin, wmax = draw(st.sampled_from([("", ""), ("0", "1500"), ("1500", "2500"),
-                                               ("", "2000")]))
+            wmin, wmax = draw(
+                st.sampled_from([("", ""), ("0", "1500"), ("1500", "2500"), ("", "2000")])
+            )
             age = draw(st.sampled_from(["", "", "28"]))
             if not any(cond) and not (wmin or wmax or age):
                 cond[0] = draw(rule_dx_pattern)
@@ -251,26 +274,44 @@ def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
             continue
         seen.add((key, principal, related))
         reuse = [r[0] for r in core[1:]]
-        code = draw(st.sampled_from(reuse)) if reuse and draw(st.booleans()) else \
-            packet(draw(st.sampled_from(["core", "primary"])))
+        code = (
+            draw(st.sampled_from(reuse))
+            if reuse and draw(st.booleans())
+            else packet(draw(st.sampled_from(["core", "primary"])))
+        )
         core.append([code, key, principal, related])
     files["core.csv"] = core
     files["excluded_dx.csv"] = [["code", "name"]] + [
-        [p, ""] for p in draw(st.lists(rule_dx_pattern, max_size=1, unique=True))]
+        [p, ""] for p in draw(st.lists(rule_dx_pattern, max_size=1, unique=True))
+    ]
     files["excluded_px.csv"] = [["code", "name"]] + [
-        [p, ""] for p in draw(st.lists(px_pattern, max_size=1, unique=True))]
+        [p, ""] for p in draw(st.lists(px_pattern, max_size=1, unique=True))
+    ]
     files["px_attribute.csv"] = [["code", "attribute"]] + [
         [p, draw(st.sampled_from(ATTR_NAMES))]
-        for p in draw(st.lists(px_pattern, max_size=4, unique_by=lambda x: x.replace(".", "")))]
+        for p in draw(st.lists(px_pattern, max_size=4, unique_by=lambda x: x.replace(".", "")))
+    ]
     comp = [["packet", "dx_category", "attribute"]]
-    for cat, attr in draw(st.lists(st.tuples(st.sampled_from(sorted({c[:3] for c in DX_CODES})),
-                                             st.sampled_from(ATTR_NAMES)),
-                                   min_size=2, max_size=10, unique=True)):
+    for cat, attr in draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(sorted({c[:3] for c in DX_CODES})), st.sampled_from(ATTR_NAMES)
+            ),
+            min_size=2,
+            max_size=10,
+            unique=True,
+        )
+    ):
         comp.append([packet("comprehensive"), cat, attr])
     files["comprehensive.csv"] = comp
     fb = [["packet", "dx_prefix"]]
-    for prefix in draw(st.lists(st.builds(_prefix, st.sampled_from(DX_CODES),
-                                          st.integers(1, 3)), max_size=3, unique=True)):
+    for prefix in draw(
+        st.lists(
+            st.builds(_prefix, st.sampled_from(DX_CODES), st.integers(1, 3)),
+            max_size=3,
+            unique=True,
+        )
+    ):
         fb.append([packet("fallback"), prefix])
     if draw(st.booleans()):
         fb.append([packet("fallback"), draw(st.sampled_from(["A00-A10", "A05-K00", "K01-K11"]))])
@@ -278,37 +319,63 @@ def catalogues(draw, rules: bool = True, dx_codes: list[str] = DX_CODES
     aux = [["packet", "dimension", "band", "subtype", "coefficient"]]
     core_packets = sorted({r[0] for r in core[1:]})
     for k in range(draw(st.integers(0, 4)) if core_packets else 0):
-        dim, band = draw(st.sampled_from([("age", "66-"), ("age", "0d-28d"), ("age", "1-17"),
-                                          ("death", "1"), ("icu_days", "2-7"),
-                                          ("cci", "3-")]))
-        aux.append([draw(st.sampled_from(core_packets)), dim, band, f"S{k}",
-                    draw(st.sampled_from(["0.9", "1.1", "1.25", "1.25"]))])
+        dim, band = draw(
+            st.sampled_from(
+                [
+                    ("age", "66-"),
+                    ("age", "0d-28d"),
+                    ("age", "1-17"),
+                    ("death", "1"),
+                    ("icu_days", "2-7"),
+                    ("cci", "3-"),
+                ]
+            )
+        )
+        aux.append(
+            [
+                draw(st.sampled_from(core_packets)),
+                dim,
+                band,
+                f"S{k}",
+                draw(st.sampled_from(["0.9", "1.1", "1.25", "1.25"])),
+            ]
+        )
     files["aux.csv"] = aux
     blank = packet("blank") if draw(st.booleans()) else ""
     steps = draw(st.permutations(["comprehensive", "prefix", "blank"]))
-    chain = steps[:draw(st.sampled_from([1, 2, 3, 3, 3]))]
+    chain = steps[: draw(st.sampled_from([1, 2, 3, 3, 3]))]
     cons = draw(st.lists(st.sampled_from(ATTR_NAMES), min_size=1, max_size=2, unique=True))
-    files["meta.csv"] = [["key", "value"], ["format", "1"], ["catalogue", "gen"],
-                         ["score_scale", "1000"],
-                         ["tie_rule", draw(st.sampled_from(["highest_score", "lowest_score",
-                                                            "first"]))],
-                         ["fallback_chain", "|".join(chain)], ["blank_packet", blank],
-                         ["conservative_attributes", "|".join(cons)]]
+    files["meta.csv"] = [
+        ["key", "value"],
+        ["format", "1"],
+        ["catalogue", "gen"],
+        ["score_scale", "1000"],
+        ["tie_rule", draw(st.sampled_from(["highest_score", "lowest_score", "first"]))],
+        ["fallback_chain", "|".join(chain)],
+        ["blank_packet", blank],
+        ["conservative_attributes", "|".join(cons)],
+    ]
     files["packets.csv"] = [["packet", "name", "kind", "score"], *packets]
     return files
 
 
-cases_strategy = st.lists(st.fixed_dictionaries({
-    "diagnoses": st.lists(st.sampled_from([*DX_CODES, ""]), min_size=1, max_size=3),
-    "procedures": st.lists(st.sampled_from(PX_CODES) | st.just(""), max_size=3),
-    "ventilation_hours": st.sampled_from([None, 10.0, 48.0, 96.0, 120.0]),
-    "birth_weight": st.sampled_from([None, 900.0, 1500.0, 2499.0, 3000.0]),
-    "age_days": st.sampled_from([None, 0.0, 28.0, 29.0]),
-    "age": st.sampled_from([None, 0, 1, 17, 18, 65, 66]),
-    "leaving_type": st.sampled_from([None, 1, 5]),
-    "icu_days": st.sampled_from([None, 1, 2, 7, 8]),
-    "cci": st.sampled_from([None, 2, 3]),
-}), min_size=5, max_size=25)
+cases_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "diagnoses": st.lists(st.sampled_from([*DX_CODES, ""]), min_size=1, max_size=3),
+            "procedures": st.lists(st.sampled_from(PX_CODES) | st.just(""), max_size=3),
+            "ventilation_hours": st.sampled_from([None, 10.0, 48.0, 96.0, 120.0]),
+            "birth_weight": st.sampled_from([None, 900.0, 1500.0, 2499.0, 3000.0]),
+            "age_days": st.sampled_from([None, 0.0, 28.0, 29.0]),
+            "age": st.sampled_from([None, 0, 1, 17, 18, 65, 66]),
+            "leaving_type": st.sampled_from([None, 1, 5]),
+            "icu_days": st.sampled_from([None, 1, 2, 7, 8]),
+            "cci": st.sampled_from([None, 2, 3]),
+        }
+    ),
+    min_size=5,
+    max_size=25,
+)
 
 
 def _write(folder: Path, files: dict[str, list[list[str]]]) -> None:
@@ -321,8 +388,11 @@ def _write(folder: Path, files: dict[str, list[list[str]]]) -> None:
 _counter = iter(range(10**9))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(files=catalogues(), cases=cases_strategy)
 def test_kernel_matches_naive_on_generated_catalogues(tmp_path: Path, files, cases) -> None:
     folder = tmp_path / f"c{next(_counter)}"
@@ -333,11 +403,24 @@ def test_kernel_matches_naive_on_generated_catalogues(tmp_path: Path, files, cas
 CORE_DX = DX_CODES[:2]
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(files=catalogues(rules=False, dx_codes=CORE_DX), cases=st.lists(st.fixed_dictionaries({
-    "diagnoses": st.lists(st.sampled_from(CORE_DX), min_size=1, max_size=2),
-    "procedures": st.lists(st.sampled_from(PX_CODES), max_size=4)}), min_size=5, max_size=25))
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    files=catalogues(rules=False, dx_codes=CORE_DX),
+    cases=st.lists(
+        st.fixed_dictionaries(
+            {
+                "diagnoses": st.lists(st.sampled_from(CORE_DX), min_size=1, max_size=2),
+                "procedures": st.lists(st.sampled_from(PX_CODES), max_size=4),
+            }
+        ),
+        min_size=5,
+        max_size=25,
+    ),
+)
 def test_core_partial_matches_match_naive(tmp_path: Path, files, cases) -> None:
     """Dense core rows around two dx keys: related-procedure counts, ties, conservative rows."""
     folder = tmp_path / f"c{next(_counter)}"
@@ -360,18 +443,65 @@ def _compare(folder: Path, cases: list[dict]) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.fixed_dictionaries({
-    "diagnoses": st.lists(st.sampled_from(
-        ["K35.800x001", "K35.300", "K80.100", "K80.500", "I21.000", "I21.400", "I63.900",
-         "J18.900", "Z51.100", "C34.100", "T22.300", "T31.400", "A15.000", "U84.300",
-         "Z00.000", "S72.000", "D36.900", "A01.000", ""]), max_size=3),
-    "procedures": st.lists(st.sampled_from(
-        ["47.0100", "51.2300", "51.4100", "51.1000", "36.0700", "00.2400", "88.5600",
-         "57.9400", "50.5900", "81.5100", "99.2800", "99.1000", ""]), max_size=3),
-    "ventilation_hours": st.sampled_from([None, 96.0]),
-    "birth_weight": st.sampled_from([None, 1200.0]),
-    "age_days": st.sampled_from([None, 5.0]),
-}), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "diagnoses": st.lists(
+                    st.sampled_from(
+                        [
+                            "K35.800x001",
+                            "K35.300",
+                            "K80.100",
+                            "K80.500",
+                            "I21.000",
+                            "I21.400",
+                            "I63.900",
+                            "J18.900",
+                            "Z51.100",
+                            "C34.100",
+                            "T22.300",
+                            "T31.400",
+                            "A15.000",
+                            "U84.300",
+                            "Z00.000",
+                            "S72.000",
+                            "D36.900",
+                            "A01.000",
+                            "",
+                        ]
+                    ),
+                    max_size=3,
+                ),
+                "procedures": st.lists(
+                    st.sampled_from(
+                        [
+                            "47.0100",
+                            "51.2300",
+                            "51.4100",
+                            "51.1000",
+                            "36.0700",
+                            "00.2400",
+                            "88.5600",
+                            "57.9400",
+                            "50.5900",
+                            "81.5100",
+                            "99.2800",
+                            "99.1000",
+                            "",
+                        ]
+                    ),
+                    max_size=3,
+                ),
+                "ventilation_hours": st.sampled_from([None, 96.0]),
+                "birth_weight": st.sampled_from([None, 1200.0]),
+                "age_days": st.sampled_from([None, 5.0]),
+            }
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_kernel_matches_naive_on_demo(cases) -> None:
     for k, c in enumerate(cases):
         c["case_id"] = str(k)
@@ -382,10 +512,10 @@ def test_kernel_matches_naive_on_demo(cases) -> None:
         reason, packet, tier = naive.group(case)
         assert (row["reason"] or "", row["packet"], row["tier"]) == (reason, packet, tier), case
     # the same cases as '|'-joined text columns (as read from CSV) group the same
-    as_text = table.set_column(1, "diagnoses", pa.array(["|".join(c["diagnoses"])
-                                                        for c in cases]))
-    as_text = as_text.set_column(2, "procedures", pa.array(["|".join(c["procedures"])
-                                                           for c in cases]))
+    as_text = table.set_column(1, "diagnoses", pa.array(["|".join(c["diagnoses"]) for c in cases]))
+    as_text = as_text.set_column(
+        2, "procedures", pa.array(["|".join(c["procedures"]) for c in cases])
+    )
     text_out = group_dip(as_text, DEMO).to_pylist()
     for case, a, b in zip(cases, out, text_out, strict=True):
         if case["diagnoses"]:  # an empty list and an empty text are both "no diagnosis"
@@ -401,37 +531,55 @@ def test_versions_by_discharge_date(tmp_path: Path) -> None:
     (old / "packets.csv").write_text(text.replace("core,850\n", "core,800\n"), encoding="utf-8")
     old.rename(root / "2023")
     new.rename(root / "2024")
-    cases = pa.table({
-        "case_id": ["a", "b", "c", "d", "e", "f"],
-        "diagnoses": ["K35.800"] * 5 + ["Z00.000"],
-        "procedures": ["47.01"] * 6,
-        "discharge_date": ["2023-12-31", "2024-01-01", None, "2023-02-30", "2022-12-31",
-                           "2024-05-01"],
-    })
+    cases = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d", "e", "f"],
+            "diagnoses": ["K35.800"] * 5 + ["Z00.000"],
+            "procedures": ["47.01"] * 6,
+            "discharge_date": [
+                "2023-12-31",
+                "2024-01-01",
+                None,
+                "2023-02-30",
+                "2022-12-31",
+                "2024-05-01",
+            ],
+        }
+    )
     out = group_dip(cases, root).to_pylist()
     assert [r["case_id"] for r in out] == ["a", "b", "c", "d", "e", "f"]  # input order kept
     assert [(r["catalogue"], r["score"]) for r in out[:2]] == [
-        ("city_2023", decimal.Decimal(800)), ("city_2024", decimal.Decimal(850))]
-    assert [r["reason"] for r in out[2:]] == ["discharge_date_missing", "discharge_date_invalid",
-                                              "no_catalogue_in_force", "excluded_principal_dx"]
+        ("city_2023", decimal.Decimal(800)),
+        ("city_2024", decimal.Decimal(850)),
+    ]
+    assert [r["reason"] for r in out[2:]] == [
+        "discharge_date_missing",
+        "discharge_date_invalid",
+        "no_catalogue_in_force",
+        "excluded_principal_dx",
+    ]
     assert out[2]["catalogue"] is None and out[5]["catalogue"] == "city_2024"
-    assert "2022-12-31" in out[4]["detail"] and "city_2023 2023-01-01 to 2023-12-31" in \
-        out[4]["detail"]
+    assert (
+        "2022-12-31" in out[4]["detail"]
+        and "city_2023 2023-01-01 to 2023-12-31" in out[4]["detail"]
+    )
 
 
 def test_group_dip_file_streams_to_parquet_and_csv(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     src = tmp_path / "cases.csv"
-    src.write_text("case_id,diagnoses,procedures\n"
-                   "a,I21.000,36.0700|00.2400\n"
-                   "b,Z00.000,\n"
-                   "c,K35.800,47.01\n", encoding="utf-8")
-    summary = drgkit.group_dip_file(src, tmp_path / "out.parquet", "dip_demo_2024",
-                                    batch_rows=2)
+    src.write_text(
+        "case_id,diagnoses,procedures\na,I21.000,36.0700|00.2400\nb,Z00.000,\nc,K35.800,47.01\n",
+        encoding="utf-8",
+    )
+    summary = drgkit.group_dip_file(src, tmp_path / "out.parquet", "dip_demo_2024", batch_rows=2)
     out = pq.read_table(tmp_path / "out.parquet").to_pylist()
-    assert [(r["case_id"], r["packet"]) for r in out] == [("a", "I21.0-2"), ("b", None),
-                                                          ("c", "K35.8-1")]
+    assert [(r["case_id"], r["packet"]) for r in out] == [
+        ("a", "I21.0-2"),
+        ("b", None),
+        ("c", "K35.8-1"),
+    ]
     assert summary.cases == 3 and summary.by_status == {"ok": 2, "ungroupable": 1}
     drgkit.group_dip_file(src, tmp_path / "out.csv", "dip_demo_2024")
     lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
@@ -440,21 +588,29 @@ def test_group_dip_file_streams_to_parquet_and_csv(tmp_path: Path) -> None:
 
 def test_malformed_csv_rows_are_reported_not_dropped(tmp_path: Path) -> None:
     src = tmp_path / "cases.csv"
-    src.write_text("case_id,diagnoses,procedures\n"
-                   "a,K35.800,47.01\n"
-                   "b,K35.800,47.01,extra\n"
-                   "c,K35.800,\n", encoding="utf-8")
+    src.write_text(
+        "case_id,diagnoses,procedures\na,K35.800,47.01\nb,K35.800,47.01,extra\nc,K35.800,\n",
+        encoding="utf-8",
+    )
     out = group_dip(src, "dip_demo_2024").to_pylist()
     assert [(r["case_id"], r["status"], r["reason"]) for r in out] == [
-        ("a", "ok", None), ("c", "ok", None), ("b", "invalid", "malformed_row")]
+        ("a", "ok", None),
+        ("c", "ok", None),
+        ("b", "invalid", "malformed_row"),
+    ]
     assert "has 4 fields, the header has 3" in out[2]["detail"]
 
 
 def test_keep_passes_input_columns_through(tmp_path: Path) -> None:
-    cases = pa.table({"case_id": ["a", "b"], "hospital_id": ["H1", "H2"],
-                      "total_cost": [1234.5, 99.0],
-                      "diagnoses": ["K35.800", "Z00.000"],
-                      "discharge_date": ["2024-02-01", "2024-02-02"]})
+    cases = pa.table(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H2"],
+            "total_cost": [1234.5, 99.0],
+            "diagnoses": ["K35.800", "Z00.000"],
+            "discharge_date": ["2024-02-01", "2024-02-02"],
+        }
+    )
     out = group_dip(cases, "dip_demo_2024", keep=["hospital_id", "total_cost"])
     assert out.column_names[:3] == ["hospital_id", "total_cost", "case_id"]
     assert out.column("hospital_id").to_pylist() == ["H1", "H2"]

@@ -71,7 +71,7 @@ def test_readme_ruleset_examples_work_after_the_quick_start(monkeypatch) -> None
     dip_regions = set(shipped.catalogue_regions())
     known |= set(shipped.catalogues) | {f"dip{sep}{r}" for r in dip_regions for sep in ":_"}
     text = _readme()
-    quick = text[text.index("## Quick start"):text.index("## Grouping")]
+    quick = text[text.index("## Quick start") : text.index("## Grouping")]
     assert "plugins/drgkit-refdata" in quick and "DRGKIT_REFDATA" in quick
     checked = 0
     for line in text.splitlines():
@@ -90,7 +90,7 @@ def test_readme_ruleset_examples_work_after_the_quick_start(monkeypatch) -> None
 
 def test_every_dip_reason_is_documented_in_the_dip_section() -> None:
     text = _readme()
-    section = text[text.index("## DIP (按病种分值付费)"):text.index("## Settlement")]
+    section = text[text.index("## DIP (按病种分值付费)") : text.index("## Settlement")]
     for code in drgkit.DIP_REASONS:
         if code:
             assert f"`{code}`" in section, code
@@ -107,10 +107,15 @@ def test_every_documented_subcommand_exists() -> None:
 
     text = _readme()
     # commands: lines of the sh blocks, and inline code spans, that start with `drgkit `
-    lines = [line for block in re.findall(r"```sh\n(.*?)```", text, re.S)
-             for line in block.splitlines()] + re.findall(r"`(drgkit [^`]+)`", text)
-    found = [m.groups() for line in lines
-             for m in [re.match(r"\s*drgkit ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", line)] if m]
+    lines = [
+        line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()
+    ] + re.findall(r"`(drgkit [^`]+)`", text)
+    found = [
+        m.groups()
+        for line in lines
+        for m in [re.match(r"\s*drgkit ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", line)]
+        if m
+    ]
     checked = 0
     for name, sub in found:
         command = cli.commands.get(name)
@@ -119,8 +124,14 @@ def test_every_documented_subcommand_exists() -> None:
             assert sub in command.commands, (name, sub)
             checked += 1
     assert checked >= 8  # rulesets list/show/validate, dip build/validate/list/candidates, …
-    for name, sub in (("dip", "build"), ("dip", "validate"), ("dip", "list"),
-                      ("dip", "candidates"), ("catalogues", "list"), ("catalogues", "show")):
+    for name, sub in (
+        ("dip", "build"),
+        ("dip", "validate"),
+        ("dip", "list"),
+        ("dip", "candidates"),
+        ("catalogues", "list"),
+        ("catalogues", "show"),
+    ):
         assert (name, sub) in found, (name, sub)
 
 
@@ -130,7 +141,7 @@ def test_readme_dip_commands_that_need_no_file_run() -> None:
     from drgkit.cli import cli
 
     text = _readme()
-    section = text[text.index("## DIP (按病种分值付费)"):text.index("## Settlement")]
+    section = text[text.index("## DIP (按病种分值付费)") : text.index("## Settlement")]
     ran = 0
     for line in section.splitlines():
         line = line.split("  #")[0].strip()
@@ -143,7 +154,7 @@ def test_readme_dip_commands_that_need_no_file_run() -> None:
 
 def test_plugin_fixtures_are_documented() -> None:
     text = _readme()
-    section = text[text.index("### Rulesets, versions and plugins"):text.index("## Settlement")]
+    section = text[text.index("### Rulesets, versions and plugins") : text.index("## Settlement")]
     from drgkit import testing
 
     for name in testing.__all__:
@@ -153,6 +164,7 @@ def test_plugin_fixtures_are_documented() -> None:
 
 def test_docs_hold_no_machine_specific_paths() -> None:
     for doc in (REPO / "README.md", REPO / "benchmarks" / "README.md"):
-        found = re.findall(r"(?<![\w.])/(?:work|home|Users|root|tmp|opt)/\S*", doc.read_text(
-            encoding="utf-8"))
+        found = re.findall(
+            r"(?<![\w.])/(?:work|home|Users|root|tmp|opt)/\S*", doc.read_text(encoding="utf-8")
+        )
         assert not found, (doc, found)

@@ -18,8 +18,9 @@ SAMPLE = "22058878"  # K22.301 with K11.901, E11.900, I10.x05; procedure 96.0800
 
 @pytest.fixture(scope="module")
 def sample(shared: Path) -> drgkit.Explanation:
-    return drgkit.explain(shared / "oracle" / "samples.csv", shared / "rulesets" / "chs_drg_11",
-                          case_id=SAMPLE)
+    return drgkit.explain(
+        shared / "oracle" / "samples.csv", shared / "rulesets" / "chs_drg_11", case_id=SAMPLE
+    )
 
 
 def test_sample_case_reads_like_a_coder_explanation(sample: drgkit.Explanation) -> None:
@@ -48,9 +49,14 @@ def test_sample_case_reads_like_a_coder_explanation(sample: drgkit.Explanation) 
     assert [t.target for t in drgs if t.held] == ["GZ13"]
     assert "K11.901 腮腺区肿物 is a CC (exclusion table 110)" in drgs[-1].why
     text = e.render()
-    for words in ("Case 22058878", "✓ MDCG 消化系统疾病及功能障碍", "✓ GZ1 其他消化系统诊断",
-                  "✓ GZ13 其他消化系统诊断，伴并发症或合并症", "[CC, table 110]",
-                  "Result: GZ13"):
+    for words in (
+        "Case 22058878",
+        "✓ MDCG 消化系统疾病及功能障碍",
+        "✓ GZ1 其他消化系统诊断",
+        "✓ GZ13 其他消化系统诊断，伴并发症或合并症",
+        "[CC, table 110]",
+        "Result: GZ13",
+    ):
         assert words in text, words
 
 
@@ -84,19 +90,21 @@ def test_trail_is_the_reference_decision_path(shared: Path, name: str) -> None:
         if e.status == "invalid" and not e.trail:
             continue  # stopped by an input check before any rule
         record = {k: v for k, v in row.items() if k != "Index"}
-        mine = [(t.level, t.target, t.held)
-                for t in e.trail]
+        mine = [(t.level, t.target, t.held) for t in e.trail]
         theirs = _naive_path(reference, record)
         if e.reason in ("text_compared", "not_integer", "no_principal_procedure"):
             # the erroring rule is the last step of ours; the reference records an error
             mine = mine[:-1]
-            theirs = theirs[:len(mine)]
+            theirs = theirs[: len(mine)]
         assert mine == theirs, (row, mine[-5:], theirs[-5:])
 
 
 def test_error_case_names_field_and_rule(shared: Path) -> None:
-    e = drgkit.explain(shared / "oracle" / "beijing_2022" / "cases.csv",
-                       shared / "rulesets" / "beijing_2022", case_id="BEIJING2022-004243")
+    e = drgkit.explain(
+        shared / "oracle" / "beijing_2022" / "cases.csv",
+        shared / "rulesets" / "beijing_2022",
+        case_id="BEIJING2022-004243",
+    )
     assert (e.status, e.reason) == ("invalid", "text_compared")
     last = e.trail[-1]
     assert last.outcome == "error" and last.target == "PS1"
@@ -106,8 +114,9 @@ def test_error_case_names_field_and_rule(shared: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore::drgkit.DataWarning")
 def test_invalid_case_without_trail_explains_the_check() -> None:
-    e = drgkit.explain({"case_id": "x", "diagnoses": "I21.000", "sex": "", "age": "60"},
-                       "demo_2024")
+    e = drgkit.explain(
+        {"case_id": "x", "diagnoses": "I21.000", "sex": "", "age": "60"}, "demo_2024"
+    )
     assert e.status == "invalid" and e.reason == "sex_missing"
     assert "Not grouped: sex_missing — sex '' is not 1, 2, 男 or 女" in e.render()
 
@@ -117,13 +126,30 @@ def test_ad_hoc_case_picks_the_version_by_date_and_agrees_with_bulk() -> None:
     import pyarrow as pa
 
     for day, version in (("2023-05-01", "demo_2023"), ("2024-05-01", "demo_2024")):
-        case = {"case_id": "adhoc", "diagnoses": ["G45.900", "E11.900"], "procedures": [],
-                "sex": 1, "age": 70, "discharge_date": day}
+        case = {
+            "case_id": "adhoc",
+            "diagnoses": ["G45.900", "E11.900"],
+            "procedures": [],
+            "sex": 1,
+            "age": 70,
+            "discharge_date": day,
+        }
         e = drgkit.explain(case, "demo")
         assert e.ruleset == version
-        bulk = drgkit.group(pa.Table.from_pylist([{
-            "case_id": "adhoc", "diagnoses": "G45.900|E11.900", "sex": "1", "age": "70",
-            "discharge_date": day}]), "demo").to_pylist()[0]
+        bulk = drgkit.group(
+            pa.Table.from_pylist(
+                [
+                    {
+                        "case_id": "adhoc",
+                        "diagnoses": "G45.900|E11.900",
+                        "sex": "1",
+                        "age": "70",
+                        "discharge_date": day,
+                    }
+                ]
+            ),
+            "demo",
+        ).to_pylist()[0]
         assert (e.status, e.drg, bulk["ruleset"]) == (bulk["status"], bulk["drg"], version)
 
 
@@ -145,8 +171,14 @@ def test_demo_rulesets_explain_every_template() -> None:
 
 @pytest.mark.kernel
 def test_explain_shows_trimmed_codes_and_the_mistake_hint() -> None:
-    case = {"case_id": "H1", "sex": "1", "age": "72", "los": "5",
-            "diagnoses": " I63.500 | E03.900 ", "procedures": "93.3900"}
+    case = {
+        "case_id": "H1",
+        "sex": "1",
+        "age": "72",
+        "los": "5",
+        "diagnoses": " I63.500 | E03.900 ",
+        "procedures": "93.3900",
+    }
     e = drgkit.explain(case, "demo_2024")
     assert e.status == "ok" and e.principal[0] == "I63.500"
     assert [s.code for s in e.secondaries] == ["E03.900"]

@@ -26,8 +26,12 @@ from benchmarks import fuzz
 from drgkit.schema import LAYOUTS
 
 EXAMPLES = int(os.environ.get("DRGKIT_FUZZ_EXAMPLES", "100"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 RANDOMS = st.randoms(use_true_random=False)
 
 
@@ -35,8 +39,11 @@ RANDOMS = st.randoms(use_true_random=False)
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> fuzz.Context:
     # text damage only: bytes that are not UTF-8 in a CSV still escape the reader as a foreign
     # error at times (reported; see the fuzz script); damaged Parquet is tested below
-    return dataclasses.replace(fuzz.Context.make(tmp_path_factory.mktemp("fuzz"), max_rows=12),
-                               damage_binary=False, retype=False)
+    return dataclasses.replace(
+        fuzz.Context.make(tmp_path_factory.mktemp("fuzz"), max_rows=12),
+        damage_binary=False,
+        retype=False,
+    )
 
 
 def _holds(name: str, rng: Any, ctx: fuzz.Context) -> str:
@@ -54,8 +61,9 @@ def test_damaged_csv_is_an_error_or_every_row_is_accounted(ctx: fuzz.Context, rn
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
 @given(rng=RANDOMS)
-def test_every_layout_with_random_arrow_types_and_nulls(ctx: fuzz.Context, layout: str,
-                                                        rng) -> None:
+def test_every_layout_with_random_arrow_types_and_nulls(
+    ctx: fuzz.Context, layout: str, rng
+) -> None:
     table = fuzz.arrow_table(rng, ctx.max_rows, layout)
     try:
         fuzz._check_group(fuzz._group(table, ctx), table.num_rows)
@@ -77,36 +85,37 @@ def test_damaged_parquet_pages_are_a_drgkit_error(ctx: fuzz.Context, rng) -> Non
 
 @settings(FUZZ, max_examples=max(1, EXAMPLES // 4))
 @given(rng=RANDOMS)
-def test_damaged_ruleset_folder_is_refused_or_groups_every_case(ctx: fuzz.Context,
-                                                                rng) -> None:
+def test_damaged_ruleset_folder_is_refused_or_groups_every_case(ctx: fuzz.Context, rng) -> None:
     _holds("ruleset", rng, ctx)
 
 
 @FUZZ
 @given(rng=RANDOMS)
-def test_policy_file_with_bad_values_is_refused_with_a_drgkit_error(ctx: fuzz.Context,
-                                                                    rng) -> None:
+def test_policy_file_with_bad_values_is_refused_with_a_drgkit_error(ctx: fuzz.Context, rng) -> None:
     _holds("policy", rng, ctx)
 
 
 @FUZZ
 @given(rng=RANDOMS)
-def test_alliance_model_with_bad_values_is_refused_with_a_drgkit_error(ctx: fuzz.Context,
-                                                                      rng) -> None:
+def test_alliance_model_with_bad_values_is_refused_with_a_drgkit_error(
+    ctx: fuzz.Context, rng
+) -> None:
     _holds("alliance", rng, ctx)
 
 
 @FUZZ
 @given(rng=RANDOMS)
 def test_alliance_model_with_mistyped_values_is_refused_with_a_drgkit_error(
-        ctx: fuzz.Context, rng) -> None:
+    ctx: fuzz.Context, rng
+) -> None:
     _holds("alliance", rng, dataclasses.replace(ctx, retype=True))
 
 
 @settings(FUZZ, report_multiple_bugs=False)
 @given(rng=RANDOMS)
 def test_policy_file_with_mistyped_values_is_refused_with_a_drgkit_error(
-        ctx: fuzz.Context, rng) -> None:
+    ctx: fuzz.Context, rng
+) -> None:
     _holds("policy", rng, dataclasses.replace(ctx, retype=True))
 
 
@@ -114,8 +123,9 @@ def test_the_property_can_fail(ctx: fuzz.Context) -> None:
     """The checker itself: a lost row and a foreign exception are failures."""
     import pyarrow as pa
 
-    result = fuzz._group(pa.table({"case_id": ["a"], "sex": ["1"], "age": ["3"],
-                                   "diagnoses": ["I63.500"]}), ctx)
+    result = fuzz._group(
+        pa.table({"case_id": ["a"], "sex": ["1"], "age": ["3"], "diagnoses": ["I63.500"]}), ctx
+    )
     with pytest.raises(fuzz.Lost):
         fuzz._check_group(result, 2)
 
@@ -128,8 +138,20 @@ def test_the_property_can_fail(ctx: fuzz.Context) -> None:
 
 
 def test_fuzz_script_runs_and_counts(tmp_path: Path, capsys) -> None:
-    code = fuzz.main(["--inputs", "60", "--max-rows", "20", "--target", "csv", "--target",
-                      "alliance", "--seed", "3"])
+    code = fuzz.main(
+        [
+            "--inputs",
+            "60",
+            "--max-rows",
+            "20",
+            "--target",
+            "csv",
+            "--target",
+            "alliance",
+            "--seed",
+            "3",
+        ]
+    )
     text = capsys.readouterr().out
     assert "inputs (" in text and "failures: 0" in text
     assert code == 0

@@ -49,34 +49,64 @@ def _demo_policy(tmp_path: Path, old: str, new: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize(("old", "new", "key"), [
-    ('embedded = "demo-weights.csv"', "embedded = true", "weights.embedded"),
-    ('classes.basic = { column = "基础病组", values = ["是"] }', 'classes.basic = "x"',
-     "weights.classes.basic"),
-    ('classes.basic = { column = "基础病组", values = ["是"] }', 'classes.basic = { values = [] }',
-     "weights.classes.basic.column"),
-    ('values = ["是"]', "values = 3", "weights.classes.basic.values"),
-    ('ungroupable_rows = ["0000"]', "ungroupable_rows = 7", "weights.ungroupable_rows"),
-    ('ungroupable_rows = ["0000"]', 'ungroupable_rows = "0000"', "weights.ungroupable_rows"),
-    ('rw = "RW"', "rw = [1]", "weights.rw"),
-    ('level_coefficients = { "1"', 'level_coefficients = 5\nx = { "1"', "level_coefficients"),
-    ('"310" = "employee"', '"310" = { a = 1 }', "schemes.310"),
-    ('base = { employee = "15000", resident = "14000" }', "base = 3", "rate.base"),
-    ('[shares]\nmethod = "claim"', '[shares]\nmethod = "claim"\nfund_ratio = "0.9"',
-     "shares.fund_ratio"),
-    ('bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
-     '{ ratio = "2" }]', "bands = 4", "outliers.high.bands"),
-    ('bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
-     '{ ratio = "2" }]', 'bands = ["x"]', "outliers.high.bands"),
-    ('[exclusions]', '[hospital_coefficients]\napply = "yes"\n[exclusions]',
-     "hospital_coefficients.apply"),
-    ('drg = "DRG编码"', 'drg = "DRG编码"\nencoding = "klingon"', "weights.encoding"),
-    ('ambiguous = { method = "by_item", factor = "0.9" }', "ambiguous = 1", "special.ambiguous"),
-    ('ambiguous = { method = "by_item", factor = "0.9" }', 'ambiguous = { method = [1] }',
-     "special.ambiguous.method"),
-    ('id = "demo"', 'id = { a = 1 }', "policy.id"),
-    ('[schemes]', '[levels]\naliases = ["x"]\n[schemes]', "levels.aliases"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('embedded = "demo-weights.csv"', "embedded = true", "weights.embedded"),
+        (
+            'classes.basic = { column = "基础病组", values = ["是"] }',
+            'classes.basic = "x"',
+            "weights.classes.basic",
+        ),
+        (
+            'classes.basic = { column = "基础病组", values = ["是"] }',
+            "classes.basic = { values = [] }",
+            "weights.classes.basic.column",
+        ),
+        ('values = ["是"]', "values = 3", "weights.classes.basic.values"),
+        ('ungroupable_rows = ["0000"]', "ungroupable_rows = 7", "weights.ungroupable_rows"),
+        ('ungroupable_rows = ["0000"]', 'ungroupable_rows = "0000"', "weights.ungroupable_rows"),
+        ('rw = "RW"', "rw = [1]", "weights.rw"),
+        ('level_coefficients = { "1"', 'level_coefficients = 5\nx = { "1"', "level_coefficients"),
+        ('"310" = "employee"', '"310" = { a = 1 }', "schemes.310"),
+        ('base = { employee = "15000", resident = "14000" }', "base = 3", "rate.base"),
+        (
+            '[shares]\nmethod = "claim"',
+            '[shares]\nmethod = "claim"\nfund_ratio = "0.9"',
+            "shares.fund_ratio",
+        ),
+        (
+            'bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
+            '{ ratio = "2" }]',
+            "bands = 4",
+            "outliers.high.bands",
+        ),
+        (
+            'bands = [{ rw_below = "1", ratio = "3" }, { rw_below = "3", ratio = "2.5" }, '
+            '{ ratio = "2" }]',
+            'bands = ["x"]',
+            "outliers.high.bands",
+        ),
+        (
+            "[exclusions]",
+            '[hospital_coefficients]\napply = "yes"\n[exclusions]',
+            "hospital_coefficients.apply",
+        ),
+        ('drg = "DRG编码"', 'drg = "DRG编码"\nencoding = "klingon"', "weights.encoding"),
+        (
+            'ambiguous = { method = "by_item", factor = "0.9" }',
+            "ambiguous = 1",
+            "special.ambiguous",
+        ),
+        (
+            'ambiguous = { method = "by_item", factor = "0.9" }',
+            "ambiguous = { method = [1] }",
+            "special.ambiguous.method",
+        ),
+        ('id = "demo"', "id = { a = 1 }", "policy.id"),
+        ("[schemes]", '[levels]\naliases = ["x"]\n[schemes]', "levels.aliases"),
+    ],
+)
 def test_a_mistyped_policy_value_is_a_policy_error_naming_key_and_file(tmp_path, old, new, key):
     path = _demo_policy(tmp_path, old, new)
     with pytest.raises(PolicyError) as err:
@@ -118,8 +148,16 @@ def _cli(*args: Any) -> tuple[int, str]:
 
 @pytest.mark.parametrize("budget", ["1e309", "1e30", "40000000000000.01"])
 def test_a_budget_beyond_any_fund_is_a_clear_error(demo_cases, tmp_path, budget):
-    code, text = _cli("settle", demo_cases, "-p", "demo-points", "--budget", f"all={budget}",
-                      "-o", tmp_path / "out.csv")
+    code, text = _cli(
+        "settle",
+        demo_cases,
+        "-p",
+        "demo-points",
+        "--budget",
+        f"all={budget}",
+        "-o",
+        tmp_path / "out.csv",
+    )
     assert code != 0
     assert "points.budget.all is above the limit of 40000000000000.00 yuan" in text
     assert not (tmp_path / "out.csv").exists()
@@ -172,8 +210,14 @@ def test_a_case_code_over_64_kb_is_a_per_case_status():
     import drgkit
 
     long_code = "K35.800x001" + "0" * 0x10000
-    table = pa.table({"case_id": ["a", "b"], "sex": ["1", "1"], "age": ["30", "30"],
-                      "diagnoses": [long_code, "K35.800x001"]})
+    table = pa.table(
+        {
+            "case_id": ["a", "b"],
+            "sex": ["1", "1"],
+            "age": ["30", "30"],
+            "diagnoses": [long_code, "K35.800x001"],
+        }
+    )
     result = drgkit.group(table, "demo_2024")
     assert result.num_rows == 2
     status = result.column("status").to_pylist()
@@ -192,8 +236,9 @@ def test_a_bad_month_a_column_named_twice_and_an_empty_case_are_drgkit_errors(de
     with pytest.raises(ArgumentError, match="YYYY-MM"):
         presettle(settled, "demo", month="2024-3")
     with pytest.raises(ArgumentError, match="by names a column twice"):
-        simulate(demo_cases, base_ruleset="demo", base_policy="demo",
-                 by=("hospital_id", "hospital_id"))
+        simulate(
+            demo_cases, base_ruleset="demo", base_policy="demo", by=("hospital_id", "hospital_id")
+        )
     with pytest.raises(CaseDataError, match="the case is empty") as err:
         drgkit.explain({}, "demo_2024")
     assert err.value.file == "<case>"
@@ -207,8 +252,14 @@ import ast  # noqa: E402
 PACKAGE = Path(__file__).resolve().parent.parent / "drgkit"
 #: the API edge: these resolve names through the registry; every other module is a lower
 #: layer and takes objects (or asks a resolver object it was given)
-EDGE = {"drgkit", "drgkit.registry", "drgkit._resolve", "drgkit.testing", "drgkit.cli",
-        "drgkit._schemes"}  # the scheme table: which scheme a named target belongs to
+EDGE = {
+    "drgkit",
+    "drgkit.registry",
+    "drgkit._resolve",
+    "drgkit.testing",
+    "drgkit.cli",
+    "drgkit._schemes",
+}  # the scheme table: which scheme a named target belongs to
 
 
 def _module_name(path: Path) -> str:
@@ -228,13 +279,15 @@ def _source_of(module: str, path: Path, node: ast.ImportFrom) -> str:
     base = module.split(".")
     if path.name != "__init__.py":
         base = base[:-1]
-    base = base[:len(base) - (node.level - 1)]
+    base = base[: len(base) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
 def _modules() -> list[tuple[str, Path, ast.Module]]:
-    return [(_module_name(p), p, ast.parse(p.read_text(encoding="utf-8")))
-            for p in sorted(PACKAGE.rglob("*.py"))]
+    return [
+        (_module_name(p), p, ast.parse(p.read_text(encoding="utf-8")))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    ]
 
 
 def _imports(module: str, path: Path, tree: ast.Module) -> list[tuple[int, str, str, str]]:
@@ -246,8 +299,11 @@ def _imports(module: str, path: Path, tree: ast.Module) -> list[tuple[int, str, 
             if src == "drgkit" or src.startswith("drgkit."):
                 out += [(node.lineno, src, a.name, a.asname or a.name) for a in node.names]
         elif isinstance(node, ast.Import):
-            out += [(node.lineno, a.name, "", a.asname or a.name) for a in node.names
-                    if a.name == "drgkit" or a.name.startswith("drgkit.")]
+            out += [
+                (node.lineno, a.name, "", a.asname or a.name)
+                for a in node.names
+                if a.name == "drgkit" or a.name.startswith("drgkit.")
+            ]
     return out
 
 
@@ -259,7 +315,7 @@ def test_the_ast_checks_see_every_module_and_their_imports():
     modules = {m for m, _p, _t in _modules()}
     assert {"drgkit.settlement._run", "drgkit.grouping._group", "drgkit._resolve"} <= modules
     m, p, t = next(x for x in _modules() if x[0] == "drgkit.settlement._settle")
-    assert (_source_of(m, p, ast.parse("from .._io import x").body[0]) == "drgkit._io")
+    assert _source_of(m, p, ast.parse("from .._io import x").body[0]) == "drgkit._io"
     assert ("drgkit._resolve", "RESOLVER") in {(s, n) for _l, s, n, _a in _imports(m, p, t)}
 
 
@@ -269,8 +325,11 @@ def test_lower_layers_do_not_import_the_registry():
         if _is_edge(module):
             continue
         for line, src, name, _as in _imports(module, path, tree):
-            if src == "drgkit.registry" or (src == "drgkit" and name == "registry") or \
-                    (src == "drgkit" and name in ("default_registry", "Registry")):
+            if (
+                src == "drgkit.registry"
+                or (src == "drgkit" and name == "registry")
+                or (src == "drgkit" and name in ("default_registry", "Registry"))
+            ):
                 found.append(f"{module}:{line}")
     assert found == []
 
@@ -289,7 +348,8 @@ def _top_level_owner(tree: ast.Module) -> dict[int, str]:
 def _exported(tree: ast.Module) -> set[str]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
             return set(ast.literal_eval(node.value))
     return set()
 
@@ -302,16 +362,23 @@ def test_lower_layers_resolve_names_only_in_their_public_entry_points():
     for module, path, tree in _modules():
         if _is_edge(module):
             continue
-        names = {bound for _l, src, name, bound in _imports(module, path, tree)
-                 if src == "drgkit._resolve" and name not in ("Names", "Resolver")}
+        names = {
+            bound
+            for _l, src, name, bound in _imports(module, path, tree)
+            if src == "drgkit._resolve" and name not in ("Names", "Resolver")
+        }
         if not names:
             continue
         owner, public = _top_level_owner(tree), _exported(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id in names and \
-                    owner.get(node.lineno) not in public:
-                found.append(f"{module}:{node.lineno} {node.id} in "
-                             f"{owner.get(node.lineno, 'module level')}")
+            if (
+                isinstance(node, ast.Name)
+                and node.id in names
+                and owner.get(node.lineno) not in public
+            ):
+                found.append(
+                    f"{module}:{node.lineno} {node.id} in {owner.get(node.lineno, 'module level')}"
+                )
     assert found == []
 
 
@@ -333,10 +400,14 @@ def test_no_module_reaches_into_another_modules_private_names():
                 continue
             found.append(f"{module}:{line} from {src} import {name}")
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                    node.value.id in modules_bound and node.attr.startswith("_") and \
-                    not node.attr.startswith("__") and \
-                    not _is_module(f"{modules_bound[node.value.id]}.{node.attr}"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules_bound
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not _is_module(f"{modules_bound[node.value.id]}.{node.attr}")
+            ):
                 found.append(f"{module}:{node.lineno} {node.value.id}.{node.attr}")
     assert found == []
 
@@ -362,14 +433,24 @@ def test_each_period_output_has_the_schema_declared_in_drgkit_schema(demo_cases)
     month = str(settled.column("discharge_date")[0])[:7]
     outputs = {
         "hospital_totals": (hospital_totals(settled), S.HOSPITAL_TOTALS_SCHEMA),
-        "quality_deductions": (quality_deductions(settled, drgkit.settlement.Policy.from_toml(
-            POLICIES / "demo.toml")), S.QUALITY_SCHEMA),
-        "settle_period": (settle_period(settled, drgkit.settlement.Policy.from_toml(
-            POLICIES / "demo.toml")), S.PERIOD_SCHEMA),
-        "presettle": (presettle(settled, drgkit.settlement.Policy.from_toml(
-            POLICIES / "demo.toml"), month=month), S.PRESETTLE_SCHEMA),
-        "presettle_all": (presettle_all(settled, drgkit.settlement.Policy.from_toml(
-            POLICIES / "demo.toml")), S.PRESETTLE_SCHEMA),
+        "quality_deductions": (
+            quality_deductions(settled, drgkit.settlement.Policy.from_toml(POLICIES / "demo.toml")),
+            S.QUALITY_SCHEMA,
+        ),
+        "settle_period": (
+            settle_period(settled, drgkit.settlement.Policy.from_toml(POLICIES / "demo.toml")),
+            S.PERIOD_SCHEMA,
+        ),
+        "presettle": (
+            presettle(
+                settled, drgkit.settlement.Policy.from_toml(POLICIES / "demo.toml"), month=month
+            ),
+            S.PRESETTLE_SCHEMA,
+        ),
+        "presettle_all": (
+            presettle_all(settled, drgkit.settlement.Policy.from_toml(POLICIES / "demo.toml")),
+            S.PRESETTLE_SCHEMA,
+        ),
         "group": (drgkit.group(demo_cases, "demo_2024"), S.GROUP_RESULT_SCHEMA),
     }
     for name, (table, declared) in outputs.items():
@@ -401,8 +482,13 @@ def test_one_half_up_and_one_exact_decimal_serve_settlement_and_the_catalogue_bu
         ctx.prec = 5
         assert scaled_decimal(big, 2) == Decimal("100000000000000000000000000000000000000.07")
         assert str(scaled_decimal(-5, 4)) == "-0.0005"
-    for x in (Fraction(5, 2), Fraction(-5, 2), Fraction(1, 3), Fraction(-7, 20),
-              Fraction(-25, 100)):
+    for x in (
+        Fraction(5, 2),
+        Fraction(-5, 2),
+        Fraction(1, 3),
+        Fraction(-7, 20),
+        Fraction(-25, 100),
+    ):
         assert round_half_up(x, 1) == Fraction(half_up(x * 10), 10)
         assert Fraction(round_fraction(x, 1)) == round_half_up(x, 1)
     assert round_half_up(Fraction(-25, 100), 1) == Fraction(-3, 10)  # away from zero
@@ -417,9 +503,14 @@ def _damaged_parquet(folder: Path) -> Path:
     import pyarrow.parquet as pq
 
     n = 4000
-    table = pa.table({"case_id": [f"c{i:06d}" for i in range(n)],
-                      "diagnoses": [f"K35.{i % 997:03d}" for i in range(n)],
-                      "sex": ["1"] * n, "age": [str(20 + i % 60) for i in range(n)]})
+    table = pa.table(
+        {
+            "case_id": [f"c{i:06d}" for i in range(n)],
+            "diagnoses": [f"K35.{i % 997:03d}" for i in range(n)],
+            "sex": ["1"] * n,
+            "age": [str(20 + i % 60) for i in range(n)],
+        }
+    )
     path = folder / "cases.parquet"
     pq.write_table(table, path, compression="snappy", row_group_size=1000)
     meta = pq.ParquetFile(path).metadata
@@ -428,7 +519,7 @@ def _damaged_parquet(folder: Path) -> Path:
     start = chunk.data_page_offset
     data = bytearray(path.read_bytes())
     middle = start + chunk.total_compressed_size // 2
-    data[middle:middle + 64] = b"\xff" * 64
+    data[middle : middle + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
     return path
 
@@ -452,11 +543,17 @@ def test_each_alliance_table_has_the_schema_declared_in_drgkit_schema():
     from drgkit import schema as S
     from drgkit.alliance import Alliance, split
 
-    r = split(TA.cases(("c1", "P1", "100.00", "90.00", None),
-                       ("c2", "L3", "1000.00", "800.00", "c1")), TA.model(Alliance("A", TA.THREE)))
-    declared = {"alliances": S.ALLIANCE_SUMMARY_SCHEMA, "members": S.ALLIANCE_MEMBERS_SCHEMA,
-                "items": S.ALLIANCE_ITEMS_SCHEMA, "cases": S.ALLIANCE_CASES_SCHEMA,
-                "transfers": S.ALLIANCE_TRANSFERS_SCHEMA}
+    r = split(
+        TA.cases(("c1", "P1", "100.00", "90.00", None), ("c2", "L3", "1000.00", "800.00", "c1")),
+        TA.model(Alliance("A", TA.THREE)),
+    )
+    declared = {
+        "alliances": S.ALLIANCE_SUMMARY_SCHEMA,
+        "members": S.ALLIANCE_MEMBERS_SCHEMA,
+        "items": S.ALLIANCE_ITEMS_SCHEMA,
+        "cases": S.ALLIANCE_CASES_SCHEMA,
+        "transfers": S.ALLIANCE_TRANSFERS_SCHEMA,
+    }
     for name, schema in declared.items():
         table = getattr(r, name)
         assert table.num_rows > 0 or name == "items", name  # no package or shared items here
@@ -482,10 +579,14 @@ def test_both_schemes_refuse_bad_costs_with_the_same_reasons(demo_cases):
 
     table = pq.read_table(demo_cases).slice(0, 5)
     costs = ["", "abc", "-1.00", "5000000000.00", "100.00"]
-    table = table.set_column(table.schema.get_field_index("total_cost"), "total_cost",
-                             pa.array(costs, pa.string()))
-    table = table.set_column(table.schema.get_field_index("self_pay"), "self_pay",
-                             pa.array(["0", "0", "0", "0", "x"], pa.string()))
+    table = table.set_column(
+        table.schema.get_field_index("total_cost"), "total_cost", pa.array(costs, pa.string())
+    )
+    table = table.set_column(
+        table.schema.get_field_index("self_pay"),
+        "self_pay",
+        pa.array(["0", "0", "0", "0", "x"], pa.string()),
+    )
     want = ["cost_missing", "cost_invalid", "cost_negative", "cost_too_large"]
     drg = settle(table, "demo").column("reason").to_pylist()
     assert drg == [*want, "patient_share_invalid"]
@@ -512,8 +613,13 @@ def test_simulation_tables_have_the_columns_declared_in_drgkit_schema(demo_cases
     from drgkit import schema as S
     from drgkit.settlement import simulate
 
-    sim = simulate(demo_cases, base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", by=("hospital_id", "department"))
+    sim = simulate(
+        demo_cases,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        by=("hospital_id", "department"),
+    )
     key = sim.table.schema
     assert key.names[:2] == ["hospital_id", "department"]
     assert pa.schema(list(key)[2:]).equals(S.SIMULATE_KEY_SCHEMA)
@@ -541,7 +647,9 @@ def test_one_128_bit_half_up_serves_points_payments_and_dip_cumulative_amounts()
         assert muldiv_round(a, b, d) == exact(a * b, d)
         assert muldiv_round(-a, b, d) == -exact(a * b, d)
         got = cumulative_round(cp, ci, a % 2**30, b % 2**30, d % 2**40 + 1)
-        assert got.tolist() == [exact(int(x) * (a % 2**30) + int(y) * (b % 2**30),
-                                      d % 2**40 + 1) for x, y in zip(cp, ci, strict=True)]
+        assert got.tolist() == [
+            exact(int(x) * (a % 2**30) + int(y) * (b % 2**30), d % 2**40 + 1)
+            for x, y in zip(cp, ci, strict=True)
+        ]
     assert half_up_u128(np.uint64(0), np.uint64(5), 2) == 3  # 2.5 → 3
     assert half_up_u128(np.uint64(1), np.uint64(0), 2**62 - 1) == 4  # 2^64 / (2^62 - 1) ≈ 4

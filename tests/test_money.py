@@ -56,18 +56,44 @@ def flags(arr: pa.Array) -> tuple[list[int], list[int]]:
     return cents.tolist(), flag.tolist()
 
 
-@pytest.mark.parametrize("arr", [
-    pa.array([LIMIT_YUAN, f"-{LIMIT_YUAN}", OVER_YUAN, f"-{OVER_YUAN}", "90000000000.00"]),
-    pa.array([LIMIT_YUAN, f"-{LIMIT_YUAN}", OVER_YUAN, f"-{OVER_YUAN}", "90000000000.00"],
-             pa.large_string()).dictionary_encode(),
-    pa.array([Decimal(x) for x in (LIMIT_YUAN, f"-{LIMIT_YUAN}", OVER_YUAN, f"-{OVER_YUAN}",
-                                   "90000000000.00")], pa.decimal128(18, 2)),
-    # the slow path: a wide decimal with more (zero) decimals
-    pa.array([Decimal(x) for x in ("4000000000.0000", "-4000000000.0000", "4000000000.0100",
-                                   "-4000000000.0100", "90000000000.0000")],
-             pa.decimal128(38, 4)),
-    pa.array([4e9, -4e9, 4000000000.01, -4000000000.01, 9e10]),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        pa.array([LIMIT_YUAN, f"-{LIMIT_YUAN}", OVER_YUAN, f"-{OVER_YUAN}", "90000000000.00"]),
+        pa.array(
+            [LIMIT_YUAN, f"-{LIMIT_YUAN}", OVER_YUAN, f"-{OVER_YUAN}", "90000000000.00"],
+            pa.large_string(),
+        ).dictionary_encode(),
+        pa.array(
+            [
+                Decimal(x)
+                for x in (
+                    LIMIT_YUAN,
+                    f"-{LIMIT_YUAN}",
+                    OVER_YUAN,
+                    f"-{OVER_YUAN}",
+                    "90000000000.00",
+                )
+            ],
+            pa.decimal128(18, 2),
+        ),
+        # the slow path: a wide decimal with more (zero) decimals
+        pa.array(
+            [
+                Decimal(x)
+                for x in (
+                    "4000000000.0000",
+                    "-4000000000.0000",
+                    "4000000000.0100",
+                    "-4000000000.0100",
+                    "90000000000.0000",
+                )
+            ],
+            pa.decimal128(38, 4),
+        ),
+        pa.array([4e9, -4e9, 4000000000.01, -4000000000.01, 9e10]),
+    ],
+)
 def test_every_column_type_at_the_bound_and_one_cent_over(arr: pa.Array) -> None:
     cents, flag = flags(arr)
     assert flag == [OK, OK, TOO_LARGE, TOO_LARGE, TOO_LARGE]
@@ -75,23 +101,24 @@ def test_every_column_type_at_the_bound_and_one_cent_over(arr: pa.Array) -> None
 
 
 def test_integer_columns_in_yuan() -> None:
-    assert flags(pa.array([4_000_000_000, -4_000_000_000, 4_000_000_001, -(2**63)],
-                          pa.int64())) == (
-        [LIMIT_CENTS, -LIMIT_CENTS, 0, 0], [OK, OK, TOO_LARGE, TOO_LARGE])
+    assert flags(
+        pa.array([4_000_000_000, -4_000_000_000, 4_000_000_001, -(2**63)], pa.int64())
+    ) == ([LIMIT_CENTS, -LIMIT_CENTS, 0, 0], [OK, OK, TOO_LARGE, TOO_LARGE])
     # a uint64 above 2^63 must not wrap to a small negative amount
     assert flags(pa.array([2**64 - 5, 3], pa.uint64())) == ([0, 300], [TOO_LARGE, OK])
 
 
 def test_texts_far_beyond_int64_are_too_large_not_wrapped() -> None:
     assert flags(pa.array(["9" * 40, "9" * 40 + ".5x", "1" + "0" * 25 + ".00"])) == (
-        [0, 0, 0], [TOO_LARGE, _money.NOT_A_NUMBER, TOO_LARGE])
+        [0, 0, 0],
+        [TOO_LARGE, _money.NOT_A_NUMBER, TOO_LARGE],
+    )
 
 
 def test_one_amount_reads_like_a_column() -> None:
     for value in (LIMIT_YUAN, 4_000_000_000, Decimal(LIMIT_YUAN), 4e9):
         assert cents_of(value) == (LIMIT_CENTS, OK)
-    for value in (OVER_YUAN, 4_000_000_001, Decimal(OVER_YUAN), 9e10, 10**30,
-                  Decimal("1E+30")):
+    for value in (OVER_YUAN, 4_000_000_001, Decimal(OVER_YUAN), 9e10, 10**30, Decimal("1E+30")):
         assert cents_of(value)[1] == TOO_LARGE
     assert cents_of(Decimal("1E+2")) == (10000, OK)  # exponent notation of a Decimal
     assert cents_of("0.005")[1] == SUB_CENT
@@ -101,8 +128,12 @@ def test_one_amount_reads_like_a_column() -> None:
 
 def test_rw_at_nine_decimals() -> None:
     # Qingdao 2023 AA19 23.99262817; Yancheng publishes 9 decimals
-    values, flag = rw_units(pa.array(["23.99262817", "0.123456789", "0.1234567891",
-                                      str(LIMIT_RW), f"{LIMIT_RW}.000000001"]), 5)
+    values, flag = rw_units(
+        pa.array(
+            ["23.99262817", "0.123456789", "0.1234567891", str(LIMIT_RW), f"{LIMIT_RW}.000000001"]
+        ),
+        5,
+    )
     assert flag.tolist() == [OK, OK, SUB_CENT, OK, TOO_LARGE]
     assert values.tolist()[:2] == [23_992_628_170, 123_456_789]
     assert values[3] == LIMIT_RW * RW_SCALE
@@ -135,18 +166,32 @@ def test_kernel_is_exact_at_the_bound() -> None:
     threshold = Fraction(S) / 2  # a high outlier above half the standard (hypothetical)
     high_a = S - share * threshold
     cell = {
-        "std_g": [S * G], "low_c": [1], "high_c": [int(threshold)],
-        "low_a": [10 * S * G], "low_b": [0],
-        "high_a": [int((high_a * G) // 1)], "high_b": [900_000],
+        "std_g": [S * G],
+        "low_c": [1],
+        "high_c": [int(threshold)],
+        "low_a": [10 * S * G],
+        "low_b": [0],
+        "high_a": [int((high_a * G) // 1)],
+        "high_b": [900_000],
     }
     arrays = {k: np.array(v, dtype=np.int64) for k, v in cell.items()}
     costs = [LIMIT_CENTS, -LIMIT_CENTS, LIMIT_CENTS, 0, LIMIT_CENTS - 1]
     formula = np.array([K.F_BY_ITEM, K.F_BY_ITEM, K.F_DRG, K.F_DRG, K.F_DRG], np.int8)
     item_b = np.array([10_000_000, 10_000_000, 0, 0, 0], np.int64)
     cls, standard, pay = K.price_all(
-        len(costs), formula, np.zeros(len(costs), np.int64), np.array(costs, np.int64),
-        item_b, arrays["std_g"], arrays["low_c"], arrays["high_c"], arrays["low_a"],
-        arrays["low_b"], arrays["high_a"], arrays["high_b"])
+        len(costs),
+        formula,
+        np.zeros(len(costs), np.int64),
+        np.array(costs, np.int64),
+        item_b,
+        arrays["std_g"],
+        arrays["low_c"],
+        arrays["high_c"],
+        arrays["low_a"],
+        arrays["low_b"],
+        arrays["high_a"],
+        arrays["high_b"],
+    )
     expected = [
         10 * LIMIT_CENTS,  # by item × 10
         -10 * LIMIT_CENTS,
@@ -161,16 +206,28 @@ def test_kernel_is_exact_at_the_bound() -> None:
 
 # ----------------------------------------------------------------------------- settle
 
-TIA = {"hospital_id": "H1", "hospital_level": "3", "insurance_type": "310", "sex": "1",
-       "age": "60", "department": "0303", "los": "5", "leaving_type": "1",
-       "diagnoses": ["G45.900"], "procedures": [], "discharge_date": "2023-06-01",
-       "self_pay": "0", "own_pay": "0"}
+TIA = {
+    "hospital_id": "H1",
+    "hospital_level": "3",
+    "insurance_type": "310",
+    "sex": "1",
+    "age": "60",
+    "department": "0303",
+    "los": "5",
+    "leaving_type": "1",
+    "diagnoses": ["G45.900"],
+    "procedures": [],
+    "discharge_date": "2023-06-01",
+    "self_pay": "0",
+    "own_pay": "0",
+}
 
 
 def settle_costs(*costs: str, **overrides: str) -> pa.Table:
     policy = Policy.from_toml(POLICIES / "demo.toml", overrides=overrides)
-    raw = pa.Table.from_pylist([{**TIA, "case_id": f"c{k}", "total_cost": cost}
-                                for k, cost in enumerate(costs)])
+    raw = pa.Table.from_pylist(
+        [{**TIA, "case_id": f"c{k}", "total_cost": cost} for k, cost in enumerate(costs)]
+    )
     return settle(raw, policy, "demo_2023")
 
 
@@ -181,8 +238,9 @@ def test_a_cost_beyond_the_bound_is_not_settled_never_paid_wrong() -> None:
     assert [r["settled"] for r in t] == [False, True, False]
     assert [r["reason"] for r in t] == ["cost_too_large", None, "cost_too_large"]
     assert t[0]["payment"] is None and t[2]["payment"] is None  # was −11,233,741,118.92
-    assert t[1]["payment"] == Decimal("13455") + Decimal("0.9") * (Decimal(LIMIT_YUAN)
-                                                                    - Decimal("40365"))
+    assert t[1]["payment"] == Decimal("13455") + Decimal("0.9") * (
+        Decimal(LIMIT_YUAN) - Decimal("40365")
+    )
     assert t[1]["payment"] == Decimal("3599977126.50")
     assert t[1]["payment_class"] == "high_outlier"
 
@@ -214,27 +272,36 @@ members = [{ hospital_id = "H1", level = 3, role = "lead" }]
 
 def model_file(tmp_path: Path, line: str) -> Path:
     """MODEL with ``line`` in alliance A (a ``[[…]]`` table goes after it)."""
-    text = MODEL + line + "\n" if line.startswith("[[") else MODEL.replace(
-        'id = "A"\n', f'id = "A"\n{line}\n')
+    text = (
+        MODEL + line + "\n"
+        if line.startswith("[[")
+        else MODEL.replace('id = "A"\n', f'id = "A"\n{line}\n')
+    )
     path = tmp_path / "m.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-@pytest.mark.parametrize("line", [
-    f'budget = "{LIMIT_YUAN}"',
-    'basis = "capitation"\nenrolled = 4\nper_person = "1000000000.00"',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'budget = "{LIMIT_YUAN}"',
+        'basis = "capitation"\nenrolled = 4\nper_person = "1000000000.00"',
+    ],
+)
 def test_alliance_amounts_at_the_bound(tmp_path: Path, line: str) -> None:
     assert AllianceModel.load(model_file(tmp_path, line)).alliances[0].budget == LIMIT_CENTS
 
 
-@pytest.mark.parametrize("line", [
-    f'budget = "{OVER_YUAN}"',
-    'budget = "90000000000.00"',
-    'basis = "capitation"\nenrolled = 4\nper_person = "1000000000.01"',
-    f'[[alliances.shared_costs]]\nname = "x"\namount = "{OVER_YUAN}"',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'budget = "{OVER_YUAN}"',
+        'budget = "90000000000.00"',
+        'basis = "capitation"\nenrolled = 4\nper_person = "1000000000.01"',
+        f'[[alliances.shared_costs]]\nname = "x"\namount = "{OVER_YUAN}"',
+    ],
+)
 def test_alliance_amounts_one_cent_over_are_refused(tmp_path: Path, line: str) -> None:
     path = model_file(tmp_path, line)
     with pytest.raises(AllianceError, match=r"too large|above the limit") as info:
@@ -298,14 +365,18 @@ def test_exact_sums_and_decimal_precision_are_checked() -> None:
     assert _money.exact_sum(np.array([2**62, 2**62, 2**62], np.int64)) == 3 * 2**62
     assert _money.exact_sum(np.zeros(0, np.int64)) == 0
     assert _money.cents_array(np.array([10**18 - 1])).to_pylist() == [
-        Decimal("9999999999999999.99")]
+        Decimal("9999999999999999.99")
+    ]
     with pytest.raises(ValueError, match=r"does not fit decimal128\(18, 2\)"):
         _money.cents_array(np.array([10**18]))  # Arrow would store it without a word
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(-2 * LIMIT_CENTS, 2 * LIMIT_CENTS), st.integers(0, 4),
-       st.sampled_from(["", "+", " "]))
+@given(
+    st.integers(-2 * LIMIT_CENTS, 2 * LIMIT_CENTS),
+    st.integers(0, 4),
+    st.sampled_from(["", "+", " "]),
+)
 def test_text_amounts_agree_with_decimal(cents: int, extra_zeros: int, prefix: str) -> None:
     """Any cent amount written as text reads back exactly, or TOO_LARGE past the bound."""
     text = prefix + format(Decimal(cents).scaleb(-2), "f") + "0" * extra_zeros

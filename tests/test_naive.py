@@ -83,8 +83,21 @@ def _write(path: Path, header: list[str], rows: list) -> None:
             writer.writerow(row)
 
 
-def write_ruleset(folder: Path, *, mdcs, entries, steps, rules, lists=(), ss_valid=(),
-                  mcc=(), cc=(), pdx_excl=(), dx_map=None, px_map=None) -> NaiveRuleset:
+def write_ruleset(
+    folder: Path,
+    *,
+    mdcs,
+    entries,
+    steps,
+    rules,
+    lists=(),
+    ss_valid=(),
+    mcc=(),
+    cc=(),
+    pdx_excl=(),
+    dx_map=None,
+    px_map=None,
+) -> NaiveRuleset:
     """Write the CSV tables of a ruleset and load it.
 
     mdcs: [mdc]; the rule of each is ``MDC:<mdc>``.
@@ -95,16 +108,22 @@ def write_ruleset(folder: Path, *, mdcs, entries, steps, rules, lists=(), ss_val
     lists: [(list_id, code, tag)].
     """
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / "mdc.csv", ["seq", "mdc", "rule_id"],
-           [(i + 1, m, f"MDC:{m}") for i, m in enumerate(mdcs)])
+    _write(
+        folder / "mdc.csv",
+        ["seq", "mdc", "rule_id"],
+        [(i + 1, m, f"MDC:{m}") for i, m in enumerate(mdcs)],
+    )
     seq_in_mdc: dict[str, int] = {}
     adrg_rows = []
     for mdc, entry, kind, code, fallback in entries:
         seq_in_mdc[mdc] = seq_in_mdc.get(mdc, 0) + 1
         rule_id = f"QY:{mdc}" if kind == "QY" else f"ADRG:{entry}"
         adrg_rows.append((mdc, seq_in_mdc[mdc], entry, kind, code, rule_id, fallback))
-    _write(folder / "adrg.csv",
-           ["mdc", "seq", "entry", "kind", "code", "rule_id", "fallback"], adrg_rows)
+    _write(
+        folder / "adrg.csv",
+        ["mdc", "seq", "entry", "kind", "code", "rule_id", "fallback"],
+        adrg_rows,
+    )
     seq_in_entry: dict[str, int] = {}
     step_rows = []
     for entry, drg in steps:
@@ -115,8 +134,11 @@ def write_ruleset(folder: Path, *, mdcs, entries, steps, rules, lists=(), ss_val
     for rule_id, atoms in rules.items():
         for i, (template, list_id, field, op, value) in enumerate(atoms):
             rule_rows.append((rule_id, i + 1, template, list_id, field, op, value))
-    _write(folder / "rules.csv",
-           ["rule_id", "seq", "template", "list_id", "field", "op", "value"], rule_rows)
+    _write(
+        folder / "rules.csv",
+        ["rule_id", "seq", "template", "list_id", "field", "op", "value"],
+        rule_rows,
+    )
     _write(folder / "lists.csv", ["list_id", "code", "tag"], list(lists))
     _write(folder / "ss_valid.csv", ["code", "name"], [(c, "") for c in ss_valid])
     _write(folder / "mcc.csv", ["code", "excl_table"], list(mcc))
@@ -137,16 +159,30 @@ def one_rule_ruleset(folder: Path, atoms, **tables) -> NaiveRuleset:
 
     The case groups to AA11 exactly when the rule holds, and to FAIL otherwise."""
     return write_ruleset(
-        folder, mdcs=["MDCA"], entries=[("MDCA", "AA1", "ADRG", "AA1", "")],
+        folder,
+        mdcs=["MDCA"],
+        entries=[("MDCA", "AA1", "ADRG", "AA1", "")],
         steps=[("AA1", "AA11")],
-        rules={"MDC:MDCA": TRUE, "ADRG:AA1": list(atoms), "DRG:AA11": TRUE}, **tables)
+        rules={"MDC:MDCA": TRUE, "ADRG:AA1": list(atoms), "DRG:AA11": TRUE},
+        **tables,
+    )
 
 
-def rec(dx="A00", px="", gender="1", age="40", ageDay="", weight="", dept="",
-        los="5", leavingType="1") -> dict:
-    return {"Index": "1", "gender": gender, "age": age, "ageDay": ageDay,
-            "weight": weight, "dept": dept, "inHospitalTime": los,
-            "leavingType": leavingType, "ICD10_DRGS": dx, "ICD9_DRGS": px}
+def rec(
+    dx="A00", px="", gender="1", age="40", ageDay="", weight="", dept="", los="5", leavingType="1"
+) -> dict:
+    return {
+        "Index": "1",
+        "gender": gender,
+        "age": age,
+        "ageDay": ageDay,
+        "weight": weight,
+        "dept": dept,
+        "inHospitalTime": los,
+        "leavingType": leavingType,
+        "ICD10_DRGS": dx,
+        "ICD9_DRGS": px,
+    }
 
 
 HOLDS = ("SUCCESS", "MDCA", "AA1", "AA11")
@@ -162,9 +198,14 @@ def test_proc_tags_alternatives(tmp_path):
     rs = one_rule_ruleset(
         tmp_path,
         [("HAS_PROC", "", "", "", ""), ("PROC_TAGS", "JA1.proc_tags", "", "", "1+2|1+3+4")],
-        lists=[("JA1.proc_tags", "p1", "1"), ("JA1.proc_tags", "p2", "2"),
-               ("JA1.proc_tags", "p3", "3"), ("JA1.proc_tags", "p4", "4"),
-               ("JA1.proc_tags", "p1b", "1")])
+        lists=[
+            ("JA1.proc_tags", "p1", "1"),
+            ("JA1.proc_tags", "p2", "2"),
+            ("JA1.proc_tags", "p3", "3"),
+            ("JA1.proc_tags", "p4", "4"),
+            ("JA1.proc_tags", "p1b", "1"),
+        ],
+    )
     assert rs.group(rec(px="p1|p2")) == HOLDS
     assert rs.group(rec(px="p2|p1")) == HOLDS  # order does not matter
     assert rs.group(rec(px="x|p4|p3|p1b")) == HOLDS  # any code carrying tag 1
@@ -177,9 +218,14 @@ def test_proc_tags_alternatives(tmp_path):
 def test_multi_region_counts_distinct_tags_over_set_of_dx(tmp_path):
     # §3 MULTI_REGION: the diagnoses set(dx) (principal included) in L fall into >= n tags
     rs = one_rule_ruleset(
-        tmp_path, [("MULTI_REGION", "MDCZ.regions", "", ">=", "2")],
-        lists=[("MDCZ.regions", "s1", "head"), ("MDCZ.regions", "s2", "head"),
-               ("MDCZ.regions", "s3", "chest")])
+        tmp_path,
+        [("MULTI_REGION", "MDCZ.regions", "", ">=", "2")],
+        lists=[
+            ("MDCZ.regions", "s1", "head"),
+            ("MDCZ.regions", "s2", "head"),
+            ("MDCZ.regions", "s3", "chest"),
+        ],
+    )
     assert rs.group(rec(dx="s1|s3")) == HOLDS
     assert rs.group(rec(dx="s3|x|s1")) == HOLDS  # the principal counts too
     assert rs.group(rec(dx="s1|s2")) == NOT_HOLDS  # two codes, one region
@@ -189,8 +235,7 @@ def test_multi_region_counts_distinct_tags_over_set_of_dx(tmp_path):
 
 def test_has_mcc_exclusion_via_pdx_excl(tmp_path):
     # §3 HAS_MCC: a secondary in mcc.csv not excluded by the principal's pdx_excl row
-    tables = dict(mcc=[("m1", "T1"), ("m2", "T2")], cc=[("c1", "T1")],
-                  pdx_excl=[("P", "T1")])
+    tables = dict(mcc=[("m1", "T1"), ("m2", "T2")], cc=[("c1", "T1")], pdx_excl=[("P", "T1")])
     rs = one_rule_ruleset(tmp_path / "mcc", [("HAS_MCC", "", "", "", "")], **tables)
     assert rs.group(rec(dx="P|m1")) == NOT_HOLDS  # excluded: same table T1
     assert rs.group(rec(dx="P|m2")) == HOLDS  # other table
@@ -270,8 +315,9 @@ def test_false_short_circuits_later_erroring_atoms(tmp_path):
     disabled = one_rule_ruleset(tmp_path / "f", [("FALSE", "", "", "", ""), bad_cmp])
     assert disabled.group(rec(weight="abc")) == NOT_HOLDS
     # an earlier false atom protects the same way
-    guarded = one_rule_ruleset(tmp_path / "g", [("HAS_PROC", "", "", "", ""),
-                                                ("PPROC_IN", "L", "", "", "")])
+    guarded = one_rule_ruleset(
+        tmp_path / "g", [("HAS_PROC", "", "", "", ""), ("PPROC_IN", "L", "", "", "")]
+    )
     assert guarded.group(rec(px="")) == NOT_HOLDS
     # without the guard, PPROC_IN on an empty px is an error
     unguarded = one_rule_ruleset(tmp_path / "u", [("PPROC_IN", "L", "", "", "")])
@@ -281,9 +327,12 @@ def test_false_short_circuits_later_erroring_atoms(tmp_path):
     assert reached.group(rec(weight="abc")) == ERROR
     # a rule that is never reached cannot error: first match wins at DRG level
     rs = write_ruleset(
-        tmp_path / "steps", mdcs=["MDCA"], entries=[("MDCA", "AA1", "ADRG", "AA1", "")],
+        tmp_path / "steps",
+        mdcs=["MDCA"],
+        entries=[("MDCA", "AA1", "ADRG", "AA1", "")],
         steps=[("AA1", "AA11"), ("AA1", "AA13")],
-        rules={"MDC:MDCA": TRUE, "ADRG:AA1": TRUE, "DRG:AA11": TRUE, "DRG:AA13": [bad_cmp]})
+        rules={"MDC:MDCA": TRUE, "ADRG:AA1": TRUE, "DRG:AA11": TRUE, "DRG:AA13": [bad_cmp]},
+    )
     assert rs.group(rec(weight="abc")) == HOLDS
 
 
@@ -295,16 +344,29 @@ def _fallthrough_ruleset(folder: Path) -> NaiveRuleset:
     has_p1 = [("ANY_PROC_IN", "P1", "", "", "")]
     use_fallback = [("ANY_DX_IN", "FB", "", "", "")]
     return write_ruleset(
-        folder, mdcs=["MDCA", "MDCB"],
-        entries=[("MDCA", "AA1", "ADRG", "AA1", "AA1"), ("MDCA", "AB1", "ADRG", "AB1", ""),
-                 ("MDCA", "AC1", "ADRG", "AC1", ""), ("MDCB", "BB1", "ADRG", "BB1", "")],
+        folder,
+        mdcs=["MDCA", "MDCB"],
+        entries=[
+            ("MDCA", "AA1", "ADRG", "AA1", "AA1"),
+            ("MDCA", "AB1", "ADRG", "AB1", ""),
+            ("MDCA", "AC1", "ADRG", "AC1", ""),
+            ("MDCB", "BB1", "ADRG", "BB1", ""),
+        ],
         steps=[("AA1", "AA11"), ("AB1", "AB11"), ("AC1", "AC11"), ("BB1", "BB11")],
-        rules={"MDC:MDCA": TRUE, "ADRG:AA1": use_fallback, "DRG:AA11": no,
-               "ADRG:AB1": TRUE, "DRG:AB11": no,
-               "ADRG:AC1": has_p1, "DRG:AC11": TRUE,
-               "MDC:MDCB": [("PDX_IN", "MDCB.mdc_zd", "", "", "")],
-               "ADRG:BB1": TRUE, "DRG:BB11": TRUE},
-        lists=[("P1", "p1", ""), ("FB", "fb", ""), ("MDCB.mdc_zd", "b", "")])
+        rules={
+            "MDC:MDCA": TRUE,
+            "ADRG:AA1": use_fallback,
+            "DRG:AA11": no,
+            "ADRG:AB1": TRUE,
+            "DRG:AB11": no,
+            "ADRG:AC1": has_p1,
+            "DRG:AC11": TRUE,
+            "MDC:MDCB": [("PDX_IN", "MDCB.mdc_zd", "", "", "")],
+            "ADRG:BB1": TRUE,
+            "DRG:BB11": TRUE,
+        },
+        lists=[("P1", "p1", ""), ("FB", "fb", ""), ("MDCB.mdc_zd", "b", "")],
+    )
 
 
 def test_fallback_and_fall_through(tmp_path):
@@ -316,20 +378,35 @@ def test_fallback_and_fall_through(tmp_path):
     assert rs.group(rec(dx="b")) == ("SUCCESS", "MDCB", "BB1", "BB11")
     assert rs.group(rec(dx="x")) == ("FAIL", "0000", "00", "0000")
     path = rs.explain_path(rec(dx="b"))
-    assert path == [("mdc", "MDCA", True), ("entry", "AA1", False), ("entry", "AB1", True),
-                    ("drg", "AB11", False), ("entry", "AC1", False), ("mdc", "MDCB", True),
-                    ("entry", "BB1", True), ("drg", "BB11", True), ("result", "BB11", True)]
+    assert path == [
+        ("mdc", "MDCA", True),
+        ("entry", "AA1", False),
+        ("entry", "AB1", True),
+        ("drg", "AB11", False),
+        ("entry", "AC1", False),
+        ("mdc", "MDCB", True),
+        ("entry", "BB1", True),
+        ("drg", "BB11", True),
+        ("result", "BB11", True),
+    ]
 
 
 def test_qy_and_result_code_mapping(tmp_path):
     # §4: QY entry returns its code; 'X00' -> FAIL; mdc is taken from the code's letter
     rs = write_ruleset(
-        tmp_path, mdcs=["MDCA"],
+        tmp_path,
+        mdcs=["MDCA"],
         entries=[("MDCA", "AQY", "QY", "AQY", ""), ("MDCA", "AA1", "ADRG", "AA1", "")],
         steps=[("AA1", "C00"), ("AA1", "ZZ15")],
-        rules={"MDC:MDCA": TRUE, "QY:MDCA": [("ANY_PROC_IN", "SS_VALID", "", "", "")],
-               "ADRG:AA1": TRUE, "DRG:C00": [("HAS_PROC", "", "", "", "")], "DRG:ZZ15": TRUE},
-        ss_valid=["or1"])
+        rules={
+            "MDC:MDCA": TRUE,
+            "QY:MDCA": [("ANY_PROC_IN", "SS_VALID", "", "", "")],
+            "ADRG:AA1": TRUE,
+            "DRG:C00": [("HAS_PROC", "", "", "", "")],
+            "DRG:ZZ15": TRUE,
+        },
+        ss_valid=["or1"],
+    )
     assert rs.group(rec(px="or1")) == ("QY", "MDCA", "QY", "AQY")
     assert rs.group(rec(px="x1")) == ("FAIL", "MDCC", "00", "0000")
     assert rs.group(rec(px="")) == ("SUCCESS", "MDCZ", "ZZ1", "ZZ15")
@@ -367,8 +444,12 @@ def test_empty_dx_field_outside_translation(tmp_path):
 def _translation_ruleset(folder: Path, dx_map, px_map=(("p", "p"),)) -> NaiveRuleset:
     """AA1 holds when the principal is in PD and some secondary is in SD."""
     return one_rule_ruleset(
-        folder, [("PDX_IN", "PD", "", "", ""), ("SDX_IN", "SD", "", "", "")],
-        lists=[("PD", "C", ""), ("SD", "B", "")], dx_map=list(dx_map), px_map=list(px_map))
+        folder,
+        [("PDX_IN", "PD", "", "", ""), ("SDX_IN", "SD", "", "", "")],
+        lists=[("PD", "C", ""), ("SD", "B", "")],
+        dx_map=list(dx_map),
+        px_map=list(px_map),
+    )
 
 
 def test_translation_first_position_rule(tmp_path):
@@ -391,8 +472,8 @@ def test_translation_chains_not_followed(tmp_path):
 
 def test_translation_dash_target_and_unmapped(tmp_path):
     rs = _translation_ruleset(
-        tmp_path, [("C", "C"), ("B", "B"), ("D", "-")],
-        px_map=[("p", "p"), ("q", "-"), ("r", "r2")])
+        tmp_path, [("C", "C"), ("B", "B"), ("D", "-")], px_map=[("p", "p"), ("q", "-"), ("r", "r2")]
+    )
     # '-' on a secondary: dropped
     assert rs.group(rec(dx="C|D|B"), translate=True) == HOLDS
     # '-' on the principal: unmapped
@@ -410,9 +491,13 @@ def test_translation_dash_target_and_unmapped(tmp_path):
     assert rs.group(rec(dx="nope", gender=""), translate=True) == ZD_NOT_MAPPING
     assert rs.group(rec(dx="C|B", gender=""), translate=True) == CHECK_FAILED
     # translated procedures are what the rules see
-    hp = one_rule_ruleset(tmp_path / "hp", [("PPROC_IN", "PP", "", "", "")],
-                          lists=[("PP", "r2", "")], dx_map=[("C", "C")],
-                          px_map=[("r", "r2")])
+    hp = one_rule_ruleset(
+        tmp_path / "hp",
+        [("PPROC_IN", "PP", "", "", "")],
+        lists=[("PP", "r2", "")],
+        dx_map=[("C", "C")],
+        px_map=[("r", "r2")],
+    )
     assert hp.group(rec(dx="C", px="r"), translate=True) == HOLDS
     assert hp.group(rec(dx="C", px="r")) == NOT_HOLDS
 

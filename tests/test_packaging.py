@@ -14,11 +14,13 @@ from conftest import REPO
 @pytest.mark.slow
 def test_wheel_ships_demo_rulesets_and_finds_them(tmp_path: Path) -> None:
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-         str(REPO)], capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if built.returncode != 0:
-        if "Could not find a version" in built.stderr or "No matching distribution" in \
-                built.stderr:
+        if "Could not find a version" in built.stderr or "No matching distribution" in built.stderr:
             pytest.skip("the build backend could not be fetched (no package index)")
         raise AssertionError(built.stderr)
     wheel = next(tmp_path.glob("drgkit-*.whl"))
@@ -32,11 +34,18 @@ def test_wheel_ships_demo_rulesets_and_finds_them(tmp_path: Path) -> None:
     assert "drgkit/policies/demo.toml" in names and "drgkit/alliances/demo.toml" in names
     # the unpacked package (not this checkout) finds its own rulesets
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import drgkit, drgkit._builtin as b; print(drgkit.__file__); "
-         "print(b.shipped_rulesets_dir())"],
-        capture_output=True, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import drgkit, drgkit._builtin as b; print(drgkit.__file__); "
+            "print(b.shipped_rulesets_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert probe.returncode == 0, probe.stderr
     package, rulesets = probe.stdout.split()
     assert package.startswith(str(tmp_path / "site"))

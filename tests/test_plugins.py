@@ -38,17 +38,19 @@ def thirdparty(monkeypatch: pytest.MonkeyPatch):
 def _cases(tmp_path: Path) -> Path:
     """Two cases in the plugin's own layout: its column names and ';' between codes."""
     path = tmp_path / "export.csv"
-    path.write_text("MRN,SEX,AGE,DX_CODES,PX_CODES,DISCHARGED,COST\n"
-                    "m1,1,60,I21.000;I10.x00,,2024-03-01,12000.00\n"
-                    "m2,2,30,,,2024-03-02,800.00\n", encoding="utf-8")
+    path.write_text(
+        "MRN,SEX,AGE,DX_CODES,PX_CODES,DISCHARGED,COST\n"
+        "m1,1,60,I21.000;I10.x00,,2024-03-01,12000.00\n"
+        "m2,2,30,,,2024-03-02,800.00\n",
+        encoding="utf-8",
+    )
     return path
 
 
 # --------------------------------------------------------------------------- every hook
 
 
-def test_every_hook_from_an_entry_point_plugin(thirdparty, drgkit_registry,
-                                               tmp_path: Path) -> None:
+def test_every_hook_from_an_entry_point_plugin(thirdparty, drgkit_registry, tmp_path: Path) -> None:
     reg = drgkit_registry(entry_points=True)
     # drgkit_register_rulesets: an id, a region, the plugin named as the source
     assert reg.registered_by("thirdparty_2024").startswith("plugin thirdparty (")
@@ -61,8 +63,12 @@ def test_every_hook_from_an_entry_point_plugin(thirdparty, drgkit_registry,
     assert result[1]["status"] == "ungroupable"  # no diagnosis
     import pyarrow as pa
 
-    plain = drgkit.group(pa.table({"case_id": ["m1"], "sex": ["1"], "age": ["60"],
-                                   "diagnoses": ["I21.000|I10.x00"]}), "demo_2024")
+    plain = drgkit.group(
+        pa.table(
+            {"case_id": ["m1"], "sex": ["1"], "age": ["60"], "diagnoses": ["I21.000|I10.x00"]}
+        ),
+        "demo_2024",
+    )
     assert plain.column("drg").to_pylist() == [result[0]["drg"]]  # same tables, same group
     # drgkit_register_policies: the id resolves to the file the plugin gave
     assert "thirdparty-demo" in reg.policies
@@ -70,8 +76,9 @@ def test_every_hook_from_an_entry_point_plugin(thirdparty, drgkit_registry,
     assert reg.policy("thirdparty-demo").method == "rate"
 
 
-def test_a_plugin_command_runs_through_the_console_entry_point(thirdparty, drgkit_registry,
-                                                               tmp_path: Path, capsys) -> None:
+def test_a_plugin_command_runs_through_the_console_entry_point(
+    thirdparty, drgkit_registry, tmp_path: Path, capsys
+) -> None:
     """drgkit_register_commands really adds a command, reachable from `drgkit`'s main."""
     from drgkit.cli import cli, main
 
@@ -87,8 +94,9 @@ def test_a_plugin_command_runs_through_the_console_entry_point(thirdparty, drgki
     assert "thirdparty-count" not in cli.commands  # the module's group is left alone
 
 
-def test_a_plugin_command_through_the_cli_fixture(thirdparty, drgkit_registry, drgkit_cli,
-                                                  tmp_path: Path) -> None:
+def test_a_plugin_command_through_the_cli_fixture(
+    thirdparty, drgkit_registry, drgkit_cli, tmp_path: Path
+) -> None:
     drgkit_registry(entry_points=True)
     result = drgkit_cli("thirdparty-count", _cases(tmp_path))
     assert result.exit_code == 0, result.output
@@ -100,8 +108,9 @@ def test_a_plugin_command_through_the_cli_fixture(thirdparty, drgkit_registry, d
 
     pq.write_table(_demo.generate_cases(300, seed=4), tmp_path / "demo.parquet")
     for policy, out in (("thirdparty-demo", "a.csv"), ("demo", "b.csv")):
-        result = drgkit_cli("settle", tmp_path / "demo.parquet", "-p", policy, "-o",
-                            tmp_path / out, "--silent")
+        result = drgkit_cli(
+            "settle", tmp_path / "demo.parquet", "-p", policy, "-o", tmp_path / out, "--silent"
+        )
         assert result.exit_code == 0, result.output
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
@@ -144,7 +153,8 @@ def broken_site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     (site / "drgkit_broken").mkdir(parents=True)
     (site / "drgkit_broken" / "__init__.py").write_text(
-        "raise RuntimeError('boom: this plugin needs a licence server')\n", encoding="utf-8")
+        "raise RuntimeError('boom: this plugin needs a licence server')\n", encoding="utf-8"
+    )
     dist = site / "drgkit_broken-0.3.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: drgkit-broken\nVersion: 0.3\n")
@@ -155,8 +165,9 @@ def broken_site(tmp_path: Path) -> Path:
 def _drgkit(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "DRGKIT_DISABLE_PLUGINS"}
     environ.update(PYTHONPATH=os.pathsep.join([str(site), str(REPO)]), **env)
-    return subprocess.run([str(DRGKIT), *args], capture_output=True, text=True, env=environ,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [str(DRGKIT), *args], capture_output=True, text=True, env=environ, timeout=300, check=False
+    )
 
 
 def test_a_plugin_broken_on_import_is_named_and_help_still_works(broken_site: Path) -> None:
@@ -169,15 +180,19 @@ def test_a_plugin_broken_on_import_is_named_and_help_still_works(broken_site: Pa
     assert run.stdout == "" and "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: plugin 'broken'"), run.stderr
-    for words in ("drgkit_broken", "RuntimeError: boom: this plugin needs a licence server",
-                  "DRGKIT_DISABLE_PLUGINS=broken"):
+    for words in (
+        "drgkit_broken",
+        "RuntimeError: boom: this plugin needs a licence server",
+        "DRGKIT_DISABLE_PLUGINS=broken",
+    ):
         assert words in lines[0], lines[0]
     run = _drgkit(broken_site, "rulesets", "list", DRGKIT_DISABLE_PLUGINS="broken")
     assert run.returncode == 0 and "demo_2024" in run.stdout, run.stderr
 
 
-def test_a_plugin_broken_on_import_fails_the_library_with_its_name(broken_site: Path,
-                                                                    monkeypatch) -> None:
+def test_a_plugin_broken_on_import_fails_the_library_with_its_name(
+    broken_site: Path, monkeypatch
+) -> None:
     monkeypatch.syspath_prepend(str(broken_site))
     importlib.invalidate_caches()
     try:
@@ -196,12 +211,17 @@ def test_hooks_are_typed_by_a_protocol_not_the_registry() -> None:
     """hookspecs does not import the registry (which imports hookspecs), even for typing;
     the registry satisfies the protocol hooks are typed with."""
     tree = ast.parse(Path(hookspecs.__file__).read_text(encoding="utf-8"))
-    imported = {node.module for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert "registry" not in imported and "drgkit.registry" not in imported
     assert isinstance(Registry(), hookspecs.PluginRegistry)
-    for name in ("drgkit_register_rulesets", "drgkit_register_policies",
-                 "drgkit_register_layouts", "drgkit_register_schemes"):
+    for name in (
+        "drgkit_register_rulesets",
+        "drgkit_register_policies",
+        "drgkit_register_layouts",
+        "drgkit_register_schemes",
+    ):
         assert getattr(hookspecs, name).__annotations__["registry"] == "PluginRegistry"
 
 
@@ -258,7 +278,8 @@ def test_fixtures_are_declared_as_a_pytest_plugin() -> None:
 def test_registry_fixture_isolates_and_restores(pytester: pytest.Pytester) -> None:
     """Run a plugin author's test file with the fixtures: registries hold only the given
     plugins, commands see them, and the default registry comes back after each test."""
-    pytester.makepyfile(test_author=textwrap.dedent("""
+    pytester.makepyfile(
+        test_author=textwrap.dedent("""
         import drgkit
         from drgkit import registry
 
@@ -279,7 +300,8 @@ def test_registry_fixture_isolates_and_restores(pytester: pytest.Pytester) -> No
         def test_default_is_back(drgkit_cli):
             assert "demo_2024" in registry.default_registry().rulesets
             assert drgkit_cli("layouts").output.startswith("drgkit:")
-        """))
+        """)
+    )
     result = pytester.runpytest_inprocess("-p", "drgkit.testing", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
@@ -296,9 +318,14 @@ def _toy_group(cases, target, **options):
 
     table = cases if isinstance(cases, pa.Table) else pa.table(cases)
     n = table.num_rows
-    return pa.table({"case_id": table.column("case_id").cast(pa.string()),
-                     "scheme": pa.array(["item"] * n), "group": pa.array(["ALL"] * n),
-                     "status": pa.array(["ok"] * n)})
+    return pa.table(
+        {
+            "case_id": table.column("case_id").cast(pa.string()),
+            "scheme": pa.array(["item"] * n),
+            "group": pa.array(["ALL"] * n),
+            "status": pa.array(["ok"] * n),
+        }
+    )
 
 
 def _toy_group_file(cases, out, target, **options):
@@ -320,9 +347,15 @@ class _ByItemRun:
 
         self.policy, self.rows_done, self.group_run = policy, 0, None
         self.summary = SettleSummary()
-        self.schema = pa.schema([("case_id", pa.string()), ("scheme", pa.string()),
-                                 ("group", pa.string()), ("settled", pa.bool_()),
-                                 ("payment", pa.decimal128(18, 2))])
+        self.schema = pa.schema(
+            [
+                ("case_id", pa.string()),
+                ("scheme", pa.string()),
+                ("group", pa.string()),
+                ("settled", pa.bool_()),
+                ("payment", pa.decimal128(18, 2)),
+            ]
+        )
 
     def prepare(self, batch):
         self.rows_done += batch.num_rows
@@ -338,9 +371,15 @@ class _ByItemRun:
         cost = batch.column("total_cost").cast(pa.decimal128(18, 2))
         n = batch.num_rows
         return pa.RecordBatch.from_arrays(
-            [grouped["case_id"].combine_chunks(), grouped["scheme"].combine_chunks(),
-             grouped["group"].combine_chunks(), pa.array([True] * n), cost],
-            schema=self.schema)
+            [
+                grouped["case_id"].combine_chunks(),
+                grouped["scheme"].combine_chunks(),
+                grouped["group"].combine_chunks(),
+                pa.array([True] * n),
+                cost,
+            ],
+            schema=self.schema,
+        )
 
     def warn_data(self):
         pass
@@ -351,11 +390,18 @@ class _ToySchemePlugin:
 
     @drgkit.hookimpl
     def drgkit_register_schemes(self, registry) -> None:
-        registry.add_scheme(drgkit.Scheme(
-            "item", "by-item toy", lambda t: isinstance(t, _AllInOne) or t == "all_in_one",
-            lambda t: t if isinstance(t, _AllInOne) else _AllInOne(), _toy_group,
-            _toy_group_file, lambda case, target, **o: "every case groups to ALL",
-            {"item": drgkit.SettleMethod(lambda: _ByItemRun, two_pass=False)}))
+        registry.add_scheme(
+            drgkit.Scheme(
+                "item",
+                "by-item toy",
+                lambda t: isinstance(t, _AllInOne) or t == "all_in_one",
+                lambda t: t if isinstance(t, _AllInOne) else _AllInOne(),
+                _toy_group,
+                _toy_group_file,
+                lambda case, target, **o: "every case groups to ALL",
+                {"item": drgkit.SettleMethod(lambda: _ByItemRun, two_pass=False)},
+            )
+        )
 
 
 def test_a_third_scheme_plugs_in_through_the_hook(drgkit_registry, tmp_path: Path) -> None:
@@ -367,19 +413,27 @@ def test_a_third_scheme_plugs_in_through_the_hook(drgkit_registry, tmp_path: Pat
 
     reg = drgkit_registry(_ToySchemePlugin())
     assert list(reg.schemes) == ["drg", "dip", "item"]
-    cases = pa.table({"case_id": ["a", "b"], "total_cost": ["120.50", "80.00"],
-                      "diagnoses": ["I21.000", "K35.800"]})
+    cases = pa.table(
+        {
+            "case_id": ["a", "b"],
+            "total_cost": ["120.50", "80.00"],
+            "diagnoses": ["I21.000", "K35.800"],
+        }
+    )
     grouped = drgkit.group(cases, "all_in_one")
     assert grouped.column("group").to_pylist() == ["ALL", "ALL"]
     assert drgkit.group(cases, "item:anything").column("scheme").to_pylist() == ["item"] * 2
     assert drgkit.explain({"case_id": "a"}, "all_in_one") == "every case groups to ALL"
     assert drgkit.group_file(cases, tmp_path / "g.csv", "all_in_one") == 2
     policy = tmp_path / "item.toml"
-    policy.write_text('[policy]\nid = "toy-item"\nname = "toy"\nmethod = "item"\n',
-                      encoding="utf-8")
+    policy.write_text(
+        '[policy]\nid = "toy-item"\nname = "toy"\nmethod = "item"\n', encoding="utf-8"
+    )
     settled = settle(cases, str(policy), "all_in_one").to_pylist()
-    assert [(r["group"], str(r["payment"])) for r in settled] == [("ALL", "120.50"),
-                                                                  ("ALL", "80.00")]
+    assert [(r["group"], str(r["payment"])) for r in settled] == [
+        ("ALL", "120.50"),
+        ("ALL", "80.00"),
+    ]
     # the built-in schemes are untouched
     assert drgkit.group(cases, "dip_demo_2024").column("scheme").to_pylist() == ["dip"] * 2
     assert drgkit.group(cases, "demo_2024").column("scheme").to_pylist() == ["drg"] * 2
@@ -391,9 +445,22 @@ def test_a_scheme_or_method_registered_twice_names_both_plugins(drgkit_registry)
     class Again:
         @drgkit.hookimpl
         def drgkit_register_schemes(self, registry) -> None:
-            registry.add_scheme(drgkit.Scheme("dip2", "x", bool, bool, bool, bool, bool,
-                                              {"dip": drgkit.SettleMethod(lambda: object)}))
+            registry.add_scheme(
+                drgkit.Scheme(
+                    "dip2",
+                    "x",
+                    bool,
+                    bool,
+                    bool,
+                    bool,
+                    bool,
+                    {"dip": drgkit.SettleMethod(lambda: object)},
+                )
+            )
 
-    with pytest.raises(RegistryError, match=r"policy method 'dip' is settled by scheme 'dip' "
-                                            r"\(plugin drgkit\.builtin"):
+    with pytest.raises(
+        RegistryError,
+        match=r"policy method 'dip' is settled by scheme 'dip' "
+        r"\(plugin drgkit\.builtin",
+    ):
         drgkit_registry(Again())

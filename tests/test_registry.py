@@ -74,18 +74,25 @@ def test_entry_point_plugins_are_loaded(tmp_path: Path, monkeypatch) -> None:
     folder = tmp_path / "regional"
     shutil.copytree(DEMO / "2024", folder)
     meta = folder / "meta.csv"
-    meta.write_text(meta.read_text(encoding="utf-8").replace("demo_2024", "xian_2024")
-                    .replace(",demo\n", ",xian\n"), encoding="utf-8")
+    meta.write_text(
+        meta.read_text(encoding="utf-8")
+        .replace("demo_2024", "xian_2024")
+        .replace(",demo\n", ",xian\n"),
+        encoding="utf-8",
+    )
     site = tmp_path / "site"
     (site / "drgkit_xian").mkdir(parents=True)
-    (site / "drgkit_xian" / "__init__.py").write_text(textwrap.dedent(f"""
+    (site / "drgkit_xian" / "__init__.py").write_text(
+        textwrap.dedent(f"""
         import drgkit
 
         @drgkit.hookimpl
         def drgkit_register_rulesets(registry):
             registry.add_ruleset({str(folder)!r}, region="xian", version="2024",
                                  effective_from="2024-01-01")
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     dist = site / "drgkit_xian-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: drgkit-xian\nVersion: 1.0\n")
@@ -115,19 +122,33 @@ def test_folder_paths_are_ad_hoc_rulesets(tmp_path: Path) -> None:
 
 
 def _demo_case(day: str | None, case_id: str) -> dict:
-    return {"case_id": case_id, "diagnoses": "I21.000", "procedures": "", "sex": "1",
-            "age": "60", "discharge_date": day}
+    return {
+        "case_id": case_id,
+        "diagnoses": "I21.000",
+        "procedures": "",
+        "sex": "1",
+        "age": "60",
+        "discharge_date": day,
+    }
 
 
 def test_region_groups_each_case_by_the_version_in_force() -> None:
     series = drgkit.default_registry().resolve("demo")
     periods = {v.id: (a, b) for v, a, b in series.periods()}
-    assert periods == {"demo_2023": (dt.date(2023, 1, 1), dt.date(2023, 12, 31)),
-                       "demo_2024": (dt.date(2024, 1, 1), None)}
-    rows = [_demo_case("2023-01-01", "a"), _demo_case("2023-12-31", "b"),
-            _demo_case("2024-01-01", "c"), _demo_case("2022-12-31", "d"),
-            _demo_case(None, "e"), _demo_case("2024-13-01", "f"),
-            _demo_case("2024/06/30", "g"), _demo_case("20230615", "h")]
+    assert periods == {
+        "demo_2023": (dt.date(2023, 1, 1), dt.date(2023, 12, 31)),
+        "demo_2024": (dt.date(2024, 1, 1), None),
+    }
+    rows = [
+        _demo_case("2023-01-01", "a"),
+        _demo_case("2023-12-31", "b"),
+        _demo_case("2024-01-01", "c"),
+        _demo_case("2022-12-31", "d"),
+        _demo_case(None, "e"),
+        _demo_case("2024-13-01", "f"),
+        _demo_case("2024/06/30", "g"),
+        _demo_case("20230615", "h"),
+    ]
     result = drgkit.group(pa.Table.from_pylist(rows), "demo").to_pylist()
     got = {r["case_id"]: (r["ruleset"], r["reason"]) for r in result}
     assert got["a"] == ("demo_2023", None)
@@ -150,10 +171,13 @@ def test_overlapping_versions_are_rejected(tmp_path: Path) -> None:
 def test_national_versions_by_discharge_date(shared: Path, monkeypatch) -> None:
     """chs_drg_10 and chs_drg_11 registered as one region: each oracle case, dated into the
     period of its own version, groups exactly as that version's expected file says."""
-    pm = plugin_manager(entry_points=False, plugins=[
-        _Plugin(shared / "rulesets" / "chs_drg_10", region="chs", effective_from="2020-06-01"),
-        _Plugin(shared / "rulesets" / "chs_drg_11", region="chs", effective_from="2022-01-01"),
-    ])
+    pm = plugin_manager(
+        entry_points=False,
+        plugins=[
+            _Plugin(shared / "rulesets" / "chs_drg_10", region="chs", effective_from="2020-06-01"),
+            _Plugin(shared / "rulesets" / "chs_drg_11", region="chs", effective_from="2022-01-01"),
+        ],
+    )
     reg = Registry.from_plugins(pm)
     series = reg.resolve("chs")
     rows, expected = [], []

@@ -94,12 +94,11 @@ def test_manifest_records_first_pass_and_parts_exactly(dataset, tmp_path, refere
     policy = SettleContext("demo-points").resources().policy
     assert doc["identity"]["policy_hash"] == policy.content_hash
     assert [f["path"] for f in doc["identity"]["inputs"]] == [
-        str(p) for p in sorted(dataset.iterdir())]
-    assert all(f["size"] > 0 and len(f["footer_sha256"]) == 64
-               for f in doc["identity"]["inputs"])
+        str(p) for p in sorted(dataset.iterdir())
+    ]
+    assert all(f["size"] > 0 and len(f["footer_sha256"]) == 64 for f in doc["identity"]["inputs"])
     # point values exactly, as strings
-    assert doc["first_pass"]["point_values"] == {
-        k: str(v) for k, v in result.point_values.items()}
+    assert doc["first_pass"]["point_values"] == {k: str(v) for k, v in result.point_values.items()}
     assert Decimal(doc["first_pass"]["point_values"]["all"]) == result.point_values["all"]
     dups = sum(len(d["rows"]) for d in doc["first_pass"]["duplicates"].values())
     assert dups == result.duplicates
@@ -125,8 +124,11 @@ def test_part_writer_leaves_nothing_on_error(tmp_path) -> None:
     with PartWriter(target, schema, rows=4) as w:
         w.write(pa.record_batch([pa.array(range(10))], schema=schema))
     assert pq.read_table(target).column("x").to_pylist() == list(range(10))
-    assert [rg.num_rows for rg in map(pq.ParquetFile(target).metadata.row_group, range(3))] \
-        == [4, 4, 2]
+    assert [rg.num_rows for rg in map(pq.ParquetFile(target).metadata.row_group, range(3))] == [
+        4,
+        4,
+        2,
+    ]
     assert list(tmp_path.iterdir()) == [target]
 
 
@@ -148,8 +150,7 @@ def test_resume_after_a_crash_is_byte_identical(dataset, tmp_path, reference, do
     assert result.table().to_pylist() == settle(dataset, "demo-points").to_pylist()
 
 
-def test_resume_reuses_the_stored_first_pass(dataset, tmp_path, reference,
-                                            monkeypatch) -> None:
+def test_resume_reuses_the_stored_first_pass(dataset, tmp_path, reference, monkeypatch) -> None:
     """The parts still to do are settled with the manifest's point value, not a new one."""
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
@@ -158,8 +159,9 @@ def test_resume_reuses_the_stored_first_pass(dataset, tmp_path, reference,
     doc = json.loads(path.read_text())
     doc["first_pass"]["point_values"]["all"] = "1.5"
     path.write_text(json.dumps(doc))
-    given = settle_dataset(dataset, tmp_path / "given", "demo-points",
-                           reduced=Reduced({"all": Decimal("1.5")}))
+    given = settle_dataset(
+        dataset, tmp_path / "given", "demo-points", reduced=Reduced({"all": Decimal("1.5")})
+    )
 
     def no_first_pass(*args, **kwargs):
         raise AssertionError("pass 1 ran again")
@@ -175,8 +177,7 @@ def test_resume_reuses_the_stored_first_pass(dataset, tmp_path, reference,
             assert Path(p).read_bytes() == Path(given.paths[k]).read_bytes() != reference[name]
 
 
-def test_resume_redoes_a_damaged_part_and_keeps_the_others(dataset, tmp_path,
-                                                           reference) -> None:
+def test_resume_redoes_a_damaged_part_and_keeps_the_others(dataset, tmp_path, reference) -> None:
     out = tmp_path / "out"
     settle_dataset(dataset, out, "demo-points")
     damaged = out / "part-00002.parquet"
@@ -203,8 +204,7 @@ def test_resume_refuses_changed_inputs_or_settings(dataset, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         settle_dataset(src, out, "demo-points", runner=FailingRunner(1))
     with pytest.raises(ManifestError, match=r"points\.reserve|policy_hash"):
-        settle_dataset(src, out, "demo-points", overrides={"points.reserve": "0.2"},
-                       resume=True)
+        settle_dataset(src, out, "demo-points", overrides={"points.reserve": "0.2"}, resume=True)
     with pytest.raises(ManifestError, match="options"):
         settle_dataset(src, out, "demo-points", keep=["los"], resume=True)
     monkeypatch.setattr(drgkit, "__version__", "99.0")
@@ -284,9 +284,25 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path) -> Non
     for k, mode in enumerate(modes):
         out = tmp_path / f"out-{k}"
         proc = subprocess.Popen(
-            [str(DRGKIT), "settle", str(src), "-p", "demo-points", "-o", str(out),
-             "--partitions", "--batch-rows", "1000", "--threads", "1", "--silent"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                str(DRGKIT),
+                "settle",
+                str(src),
+                "-p",
+                "demo-points",
+                "-o",
+                str(out),
+                "--partitions",
+                "--batch-rows",
+                "1000",
+                "--threads",
+                "1",
+                "--silent",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         _kill_at(proc, out, rng, mode)
         killed += proc.returncode == -signal.SIGKILL
         if proc.returncode not in (0, -signal.SIGKILL):
@@ -317,20 +333,28 @@ def test_resume_on_dask_records_parts_as_they_finish(dataset, tmp_path, referenc
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.dictionaries(st.text(min_size=1, max_size=5),
-                              st.decimals(allow_nan=False, allow_infinity=False, places=None),
-                              max_size=4),
-       points=st.dictionaries(st.text(max_size=4), st.integers(-10**40, 10**40), max_size=3),
-       dup_rows=st.lists(st.integers(0, 10**12), max_size=20, unique=True))
+@given(
+    values=st.dictionaries(
+        st.text(min_size=1, max_size=5),
+        st.decimals(allow_nan=False, allow_infinity=False, places=None),
+        max_size=4,
+    ),
+    points=st.dictionaries(st.text(max_size=4), st.integers(-(10**40), 10**40), max_size=3),
+    dup_rows=st.lists(st.integers(0, 10**12), max_size=20, unique=True),
+)
 def test_first_pass_reads_back_exactly(values, points, dup_rows) -> None:
     """Point values keep every digit and exponent, sums every integer, through JSON."""
     rows = np.array(sorted(dup_rows), np.int64)
-    reduction = Reduction(Reduced(values, Partial(points, {"x": -1}, 7)),
-                          {3: KnownDuplicates(10, rows, rows // 2)}, {3: rows[:1]})
+    reduction = Reduction(
+        Reduced(values, Partial(points, {"x": -1}, 7)),
+        {3: KnownDuplicates(10, rows, rows // 2)},
+        {3: rows[:1]},
+    )
     doc = json.loads(json.dumps(_bulk._first_pass_json(reduction)))
     back = _bulk._reduction_of(doc)
     assert {k: (v, str(v)) for k, v in back.reduced.point_values.items()} == {
-        k: (v, str(v)) for k, v in values.items()}
+        k: (v, str(v)) for k, v in values.items()
+    }
     assert back.reduced.totals == reduction.reduced.totals
     assert back.duplicates[3].rows.tolist() == rows.tolist()
     assert back.duplicates[3].first.tolist() == (rows // 2).tolist()

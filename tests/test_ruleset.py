@@ -33,9 +33,11 @@ def _rewrite(path: Path, fn) -> None:
 
 def _set_cell(path: Path, row: int, column: str, value: str) -> None:
     """Set one cell; ``row`` is the file row (header = 1)."""
+
     def fn(rows):
         rows[row - 1][rows[0].index(column)] = value
         return rows
+
     _rewrite(path, fn)
 
 
@@ -126,6 +128,7 @@ def test_duplicate_code_in_list(demo_copy: Path) -> None:
 
     def dup(rows):
         return [*rows, rows[1]]
+
     _rewrite(lists, dup)
     with open(lists, encoding="utf-8") as fh:
         last = sum(1 for _ in fh)
@@ -223,8 +226,9 @@ def test_cache_is_keyed_by_content(demo_copy: Path, tmp_path: Path, monkeypatch)
     assert calls == [1] and changed.content_hash != first.content_hash
 
     # a corrupt cache entry is rebuilt, not trusted
-    entry = next(p for p in (tmp_path / "cache").glob("*.npz")
-                 if changed.content_hash[:32] in p.name)
+    entry = next(
+        p for p in (tmp_path / "cache").glob("*.npz") if changed.content_hash[:32] in p.name
+    )
     entry.write_bytes(b"garbage")
     _compile.load_compiled(demo_copy)
     assert calls == [1, 1]
@@ -242,8 +246,9 @@ def test_cached_load_is_fast_for_a_national_ruleset(shared: Path) -> None:
     print(f"cached load of chs_drg_11: {elapsed * 1000:.0f} ms")
 
 
-def test_read_only_cache_does_not_stop_grouping(demo_copy: Path, tmp_path: Path,
-                                                monkeypatch) -> None:
+def test_read_only_cache_does_not_stop_grouping(
+    demo_copy: Path, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("DRGKIT_CACHE_DIR", str(tmp_path / "ro"))
 
     def refuse(self, path):
@@ -252,9 +257,10 @@ def test_read_only_cache_does_not_stop_grouping(demo_copy: Path, tmp_path: Path,
     monkeypatch.setattr(_compile.CompiledRuleset, "save", refuse)
     compiled = _compile.load_compiled(demo_copy)
     assert compiled.names["mdcs"]
-    result = drgkit.group({"case_id": ["a"], "diagnoses": ["I21.000"], "sex": ["1"],
-                           "age": ["50"]}, drgkit.Ruleset(drgkit.RulesetInfo("x", demo_copy),
-                                                          compiled))
+    result = drgkit.group(
+        {"case_id": ["a"], "diagnoses": ["I21.000"], "sex": ["1"], "age": ["50"]},
+        drgkit.Ruleset(drgkit.RulesetInfo("x", demo_copy), compiled),
+    )
     assert result.num_rows == 1
 
 
@@ -273,11 +279,13 @@ def test_a_drg_code_listed_twice_is_refused(demo_copy: Path) -> None:
     test_demo_and_shared_rulesets_validate."""
     steps = demo_copy / "adrg_drg.csv"
     _set_cell(steps, 4, "drg", "AB19")  # AH1's second step returns AB1's group
-    _expect(demo_copy, "adrg_drg.csv", 4, "drg", "DRG AB19 is listed twice (first on row 2, "
-            "ADRG AB1)")
+    _expect(
+        demo_copy, "adrg_drg.csv", 4, "drg", "DRG AB19 is listed twice (first on row 2, ADRG AB1)"
+    )
     _set_cell(steps, 4, "drg", "AH11")  # AH1 returns AH11 from two steps
-    _expect(demo_copy, "adrg_drg.csv", 4, "drg", "DRG AH11 is listed twice (first on row 3, "
-            "entry AH1)")
+    _expect(
+        demo_copy, "adrg_drg.csv", 4, "drg", "DRG AH11 is listed twice (first on row 3, entry AH1)"
+    )
 
 
 def test_a_drg_named_twice_is_refused(demo_copy: Path) -> None:

@@ -33,25 +33,49 @@ POLICIES = Path(drgkit.__file__).parent / "policies"
 DEMO_WEIGHTS = POLICIES / "demo-weights.csv"
 MONEY_COLUMNS = ("payment_base", "payment_regrouped", "payment_alt", "change", *COMPONENTS)
 
-SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("hospital_id", pa.string()), ("hospital_level", pa.string()),
-    ("insurance_type", pa.string()), ("sex", pa.string()), ("age", pa.string()),
-    ("department", pa.string()), ("los", pa.string()), ("leaving_type", pa.string()),
-    ("diagnoses", pa.list_(pa.string())), ("procedures", pa.list_(pa.string())),
-    ("discharge_date", pa.string()), ("total_cost", pa.string()), ("self_pay", pa.string()),
-    ("own_pay", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("hospital_id", pa.string()),
+        ("hospital_level", pa.string()),
+        ("insurance_type", pa.string()),
+        ("sex", pa.string()),
+        ("age", pa.string()),
+        ("department", pa.string()),
+        ("los", pa.string()),
+        ("leaving_type", pa.string()),
+        ("diagnoses", pa.list_(pa.string())),
+        ("procedures", pa.list_(pa.string())),
+        ("discharge_date", pa.string()),
+        ("total_cost", pa.string()),
+        ("self_pay", pa.string()),
+        ("own_pay", pa.string()),
+    ]
+)
 #: a TIA, 60-year-old man, no complication, level-3 hospital, employee scheme (职工)
-TIA = {"hospital_id": "H1", "hospital_level": "3", "insurance_type": "310", "sex": "1",
-       "age": "60", "department": "0303", "los": "5", "leaving_type": "1",
-       "diagnoses": ["G45.900"], "procedures": [], "discharge_date": "2023-06-01",
-       "total_cost": "9000.00", "self_pay": "0", "own_pay": "0"}
+TIA = {
+    "hospital_id": "H1",
+    "hospital_level": "3",
+    "insurance_type": "310",
+    "sex": "1",
+    "age": "60",
+    "department": "0303",
+    "los": "5",
+    "leaving_type": "1",
+    "diagnoses": ["G45.900"],
+    "procedures": [],
+    "discharge_date": "2023-06-01",
+    "total_cost": "9000.00",
+    "self_pay": "0",
+    "own_pay": "0",
+}
 INFARCTION = {**TIA, "diagnoses": ["I63.900"]}
 
 
 def cases(*rows: dict) -> pa.Table:
-    return pa.Table.from_pylist([{**TIA, "case_id": f"c{k}", **r} for k, r in enumerate(rows)],
-                                schema=SCHEMA)
+    return pa.Table.from_pylist(
+        [{**TIA, "case_id": f"c{k}", **r} for k, r in enumerate(rows)], schema=SCHEMA
+    )
 
 
 def demo(**overrides: str) -> Policy:
@@ -103,15 +127,29 @@ def test_policy_only_is_a_price_effect() -> None:
         {**INFARCTION, "hospital_id": "H2", "hospital_level": "2"},  # BR25, basic group:
         # 1.02 × 15000 × 1.02 = 15606.00 → 1.02 × 16500 × 1.02 = 17166.60 (+1560.60)
     )
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_policy=demo(**{"rate.base.employee": "16500"}))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_policy=demo(**{"rate.base.employee": "16500"}),
+    )
     assert sim.runs == ("base", "alt")  # the ruleset does not change: no BA run
     got = rows(sim)
-    assert money(got[("H1",)]) == {"change": "1345.50", "regrouping": "0.00",
-                                   "casemix": "0.00", "price": "1345.50", "outlier": "0.00"}
+    assert money(got[("H1",)]) == {
+        "change": "1345.50",
+        "regrouping": "0.00",
+        "casemix": "0.00",
+        "price": "1345.50",
+        "outlier": "0.00",
+    }
     # H2: 1170.00 + 1560.60 = 2730.60
-    assert money(got[("H2",)]) == {"change": "2730.60", "regrouping": "0.00",
-                                   "casemix": "0.00", "price": "2730.60", "outlier": "0.00"}
+    assert money(got[("H2",)]) == {
+        "change": "2730.60",
+        "regrouping": "0.00",
+        "casemix": "0.00",
+        "price": "2730.60",
+        "outlier": "0.00",
+    }
     assert got[("H1",)]["payment_base"] == Decimal("26013.00")  # 13455.00 + 12558.00
     assert got[("H1",)]["payment_alt"] == Decimal("27358.50")  # 14800.50 + 12558.00
     assert got[("H2",)]["cmi_base"] == got[("H2",)]["cmi_alt"] == Decimal("0.9000")  # (0.78+1.02)/2
@@ -122,21 +160,34 @@ def test_policy_only_is_a_price_effect() -> None:
 def test_ruleset_only_is_a_regrouping_effect() -> None:
     """demo_2023 → demo_2024: the TIA moves BZ15 → BR25; the infarction stays in BR25."""
     data = cases({}, INFARCTION)
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", by=("hospital_id", "drg"))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        by=("hospital_id", "drg"),
+    )
     assert sim.runs == ("base", "regrouped")  # same rate policy: BB = BA
     got = rows(sim)
     # TIA: BZ15 0.78 × 15000 × 1.15 = 13455.00 → BR25 1.02 × 15000 × 1.02 = 15606.00
-    assert money(got[("H1", "BZ15")]) == {"change": "2151.00", "regrouping": "2151.00",
-                                          "casemix": "0.00", "price": "0.00",
-                                          "outlier": "0.00"}
+    assert money(got[("H1", "BZ15")]) == {
+        "change": "2151.00",
+        "regrouping": "2151.00",
+        "casemix": "0.00",
+        "price": "0.00",
+        "outlier": "0.00",
+    }
     assert money(got[("H1", "BR25")])["change"] == "0.00"  # 15606.00 in both
     case = sim.cases.to_pylist()[0]
     assert (case["drg_base"], case["drg_alt"]) == ("BZ15", "BR25")
-    assert (case["payment_base"], case["payment_alt"]) == (Decimal("13455.00"),
-                                                           Decimal("15606.00"))
-    by_alt = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                      alt_ruleset="demo_2024", by=("hospital_id", "drg_alt"))
+    assert (case["payment_base"], case["payment_alt"]) == (Decimal("13455.00"), Decimal("15606.00"))
+    by_alt = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        by=("hospital_id", "drg_alt"),
+    )
     (only,) = by_alt.table.to_pylist()  # both cases are BR25 next year
     assert (only["drg_alt"], only["cases"], str(only["regrouping"])) == ("BR25", 2, "2151.00")
     assert only["cmi_base"] == Decimal("0.9000")  # (0.78 + 1.02) / 2
@@ -157,14 +208,29 @@ def test_ruleset_and_policy_together() -> None:
         # BB: threshold 2.5 × 17166.60 = 42916.50 ≥ 40000: normal again, 17166.60
         #     price 17166.60 − 15606.00 = 1560.60; outlier (0) − (16492.50 − 15606) = −886.50
     )
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", alt_policy=demo(**{"rate.base.employee": "16500"}))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        alt_policy=demo(**{"rate.base.employee": "16500"}),
+    )
     assert sim.runs == ("base", "regrouped", "alt")
     got = rows(sim)
-    assert money(got[("H1",)]) == {"change": "3711.60", "regrouping": "2151.00",
-                                   "casemix": "0.00", "price": "1560.60", "outlier": "0.00"}
-    assert money(got[("H2",)]) == {"change": "3711.60", "regrouping": "3037.50",
-                                   "casemix": "0.00", "price": "1560.60", "outlier": "-886.50"}
+    assert money(got[("H1",)]) == {
+        "change": "3711.60",
+        "regrouping": "2151.00",
+        "casemix": "0.00",
+        "price": "1560.60",
+        "outlier": "0.00",
+    }
+    assert money(got[("H2",)]) == {
+        "change": "3711.60",
+        "regrouping": "3037.50",
+        "casemix": "0.00",
+        "price": "1560.60",
+        "outlier": "-886.50",
+    }
     h2 = sim.cases.to_pylist()[1]
     assert (h2["class_base"], h2["class_alt"]) == ("normal", "normal")
     assert h2["payment_regrouped"] == Decimal("16492.50")
@@ -179,15 +245,22 @@ def test_a_price_cut_makes_a_high_outlier() -> None:
     # BB: standard 0.78 × 12000 × 1.15 = 10764.00, threshold 3 × 10764 = 32292 < 38000:
     #     10764 + 0.9 × (38000 − 32292) = 10764 + 5137.20 = 15901.20
     # price = 10764.00 − 13455.00 = −2691.00; outlier = (15901.20 − 10764) − 0 = 5137.20
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_policy=demo(**{"rate.base.employee": "12000"}))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_policy=demo(**{"rate.base.employee": "12000"}),
+    )
     assert money(sim.table.to_pylist()[0]) == {
-        "change": "2446.20", "regrouping": "0.00", "casemix": "0.00", "price": "-2691.00",
-        "outlier": "5137.20"}
+        "change": "2446.20",
+        "regrouping": "0.00",
+        "casemix": "0.00",
+        "price": "-2691.00",
+        "outlier": "5137.20",
+    }
     case = sim.cases.to_pylist()[0]
     assert (case["class_base"], case["class_alt"]) == ("normal", "high_outlier")
-    assert (case["standard_alt"], case["payment_alt"]) == (Decimal("10764.00"),
-                                                           Decimal("15901.20"))
+    assert (case["standard_alt"], case["payment_alt"]) == (Decimal("10764.00"), Decimal("15901.20"))
     assert_reconciles(sim)
 
 
@@ -206,43 +279,60 @@ def _weights(tmp_path: Path, changes: dict[str, str]) -> Path:
 def test_new_weights_are_a_casemix_effect(tmp_path: Path) -> None:
     """Next year's weights table: BR25 1.02 → 1.10 (alt_weights, same rules)."""
     new = _weights(tmp_path, {"BR25": "1.1000", "BZ15": "0.8100"})
-    sim = simulate(cases({}), base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", alt_weights=new)
+    sim = simulate(
+        cases({}),
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        alt_weights=new,
+    )
     # AA BZ15 13455.00; BA BR25 15606.00, u_BA = 15606 / 1.02 = 15300 yuan per RW
     # BB BR25 1.10 × 15000 × 1.02 = 16830.00
     # casemix = (1.10 − 1.02) × 15300 = 1224.00; price = 1.10 × (16830/1.10 − 15300) = 0
     assert money(sim.table.to_pylist()[0]) == {
-        "change": "3375.00", "regrouping": "2151.00", "casemix": "1224.00", "price": "0.00",
-        "outlier": "0.00"}
+        "change": "3375.00",
+        "regrouping": "2151.00",
+        "casemix": "1224.00",
+        "price": "0.00",
+        "outlier": "0.00",
+    }
     assert sim.total["cmi_alt"] == Decimal("1.1000")
     assert_reconciles(sim)
 
     # a rational split: rate 15000.03, BZ15 0.78 → 0.81, same ruleset
     base = demo(**{"rate.base.employee": "15000.03"})
-    sim = simulate(cases({}), base_ruleset="demo_2023", base_policy=base, alt_weights=new,
-                   weights=DEMO_WEIGHTS)
+    sim = simulate(
+        cases({}), base_ruleset="demo_2023", base_policy=base, alt_weights=new, weights=DEMO_WEIGHTS
+    )
     # S_BA = 0.78 × 15000.03 × 1.15 = 13455.026910 → 13455.03
     # S_BB = 0.81 × 15000.03 × 1.15 = 13972.527945 → 13972.53
     # casemix = (0.81 − 0.78) × 13455.03 / 0.78 = 403.6509 / 0.78 = 517.50115… → 517.50
     # price = 13972.53 − 13455.03 − 517.50 = 0.00 (0.81 × (u_BB − u_BA) = −0.00115…)
     assert money(sim.table.to_pylist()[0]) == {
-        "change": "517.50", "regrouping": "0.00", "casemix": "517.50", "price": "0.00",
-        "outlier": "0.00"}
+        "change": "517.50",
+        "regrouping": "0.00",
+        "casemix": "517.50",
+        "price": "0.00",
+        "outlier": "0.00",
+    }
     assert_reconciles(sim)
 
 
 def test_points_regrouping_at_the_same_point_value_then_dilution() -> None:
     """Points method, one TIA, budget 8970 yuan, no reserve: a budget-neutral regrouping."""
     policy = demo_points(**{"points.budget": {"all": "8970"}, "points.reserve": "0"})
-    sim = simulate(cases({}), base_ruleset="demo_2023", base_policy=policy,
-                   alt_ruleset="demo_2024")
+    sim = simulate(cases({}), base_ruleset="demo_2023", base_policy=policy, alt_ruleset="demo_2024")
     # AA: BZ15 0.78 × 100 × 1.15 = 89.70 points, value 8970 / 89.70 = 100 → 8970.00
     # BA: BR25 1.02 × 100 × 1.02 = 104.04 points at AA's value 100 → 10404.00
     # BB: value 8970 / 104.04 = 86.21684 → 86.2168; 104.04 × 86.2168 = 8969.995872 → 8970.00
     assert sim.runs == ("base", "regrouped", "alt")  # BB computes its own point value
     assert money(sim.table.to_pylist()[0]) == {
-        "change": "0.00", "regrouping": "1434.00", "casemix": "0.00", "price": "-1434.00",
-        "outlier": "0.00"}
+        "change": "0.00",
+        "regrouping": "1434.00",
+        "casemix": "0.00",
+        "price": "-1434.00",
+        "outlier": "0.00",
+    }
     assert_reconciles(sim)
 
 
@@ -258,16 +348,23 @@ def test_points_standard_of_an_outlier_is_its_normal_payment() -> None:
     price = 9867.00 − 8970.00 = 897.00; outlier = (12926.10 − 9867) − (11751 − 8970) = 278.10
     """
     data = cases({"total_cost": "45000.00"})
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo-points",
-                   alt_policy=demo_points(**{"points.per_rw": "110"}),
-                   reduced=Reduced({"all": Decimal("100")}))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo-points",
+        alt_policy=demo_points(**{"points.per_rw": "110"}),
+        reduced=Reduced({"all": Decimal("100")}),
+    )
     assert money(sim.table.to_pylist()[0]) == {
-        "change": "1175.10", "regrouping": "0.00", "casemix": "0.00", "price": "897.00",
-        "outlier": "278.10"}
+        "change": "1175.10",
+        "regrouping": "0.00",
+        "casemix": "0.00",
+        "price": "897.00",
+        "outlier": "278.10",
+    }
     case = sim.cases.to_pylist()[0]
     assert case["class_base"] == case["class_alt"] == "high_outlier"
-    assert (case["standard_base"], case["standard_alt"]) == (Decimal("8970.00"),
-                                                             Decimal("9867.00"))
+    assert (case["standard_base"], case["standard_alt"]) == (Decimal("8970.00"), Decimal("9867.00"))
     # the settlement's own `standard` column is the money standard at the reference rate
     assert sim.settlements["base"].column("standard").to_pylist() == [Decimal("13455.00")]
     assert_reconciles(sim)
@@ -280,12 +377,21 @@ def test_unsettled_cases_are_counted_not_dropped() -> None:
     alt = demo(schemes={"310": "employee"})
     sim = simulate(data, base_ruleset="demo_2023", base_policy="demo", alt_policy=alt)
     (row,) = sim.table.to_pylist()
-    assert (row["cases"], row["settled_base"], row["settled_alt"], row["not_settled"]) == \
-        (2, 1, 0, 1)
+    assert (row["cases"], row["settled_base"], row["settled_alt"], row["not_settled"]) == (
+        2,
+        1,
+        0,
+        1,
+    )
     # resident: 0.78 × 14000 × 1.15 = 12558.00 → not settled (scheme_unknown): its standard
     # leaves with its RW (RW_BB = 0): casemix = −12558.00
-    assert money(row) == {"change": "-12558.00", "regrouping": "0.00", "casemix": "-12558.00",
-                          "price": "0.00", "outlier": "0.00"}
+    assert money(row) == {
+        "change": "-12558.00",
+        "regrouping": "0.00",
+        "casemix": "-12558.00",
+        "price": "0.00",
+        "outlier": "0.00",
+    }
     assert (row["cmi_base"], row["cmi_alt"]) == (Decimal("0.7800"), None)
     invalid, resident = sim.cases.to_pylist()
     assert (invalid["settled_base"], invalid["settled_alt"]) == (False, False)
@@ -297,29 +403,34 @@ def test_unsettled_cases_are_counted_not_dropped() -> None:
 
 
 def test_grouped_input_is_regrouped_when_a_ruleset_is_given() -> None:
-    data = cases({}).append_column("status", pa.array(["ok"])).append_column(
-        "drg", pa.array(["BR25"]))
+    data = (
+        cases({}).append_column("status", pa.array(["ok"])).append_column("drg", pa.array(["BR25"]))
+    )
     # base_ruleset=None: the cases' own grouping (BR25, 15606.00) against demo_2024 (BR25)
     own = simulate(data, base_ruleset=None, base_policy="demo", alt_ruleset="demo_2024")
     assert own.cases.column("drg_base").to_pylist() == ["BR25"]
     assert own.total["change"] == 0
     assert own.labels["base_ruleset"] == "the cases' own grouping"
     # a ruleset given: grouped again (BZ15 under demo_2023)
-    again = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                     alt_ruleset="demo_2024")
+    again = simulate(data, base_ruleset="demo_2023", base_policy="demo", alt_ruleset="demo_2024")
     assert again.cases.column("drg_base").to_pylist() == ["BZ15"]
     assert again.total["regrouping"] == Decimal("2151.00")
 
 
 def test_keys_from_the_input_and_no_keys() -> None:
     data = cases({}, {"leaving_type": "5"}, INFARCTION)
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", by="leaving_type")
-    assert [(r["leaving_type"], r["cases"]) for r in sim.table.to_pylist()] == [("1", 2),
-                                                                                ("5", 1)]
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        by="leaving_type",
+    )
+    assert [(r["leaving_type"], r["cases"]) for r in sim.table.to_pylist()] == [("1", 2), ("5", 1)]
     assert "leaving_type" in sim.cases.column_names
-    whole = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                     alt_ruleset="demo_2024", by=())
+    whole = simulate(
+        data, base_ruleset="demo_2023", base_policy="demo", alt_ruleset="demo_2024", by=()
+    )
     (row,) = whole.table.to_pylist()
     assert row["change"] == whole.total["change"] == Decimal("4302.00")  # 2 × 2151.00
     assert "合计 total" in whole.render()
@@ -331,11 +442,28 @@ def test_keys_from_the_input_and_no_keys() -> None:
 
 def test_render_is_a_readable_table() -> None:
     data = cases({}, {"hospital_id": "H2"})
-    sim = simulate(data, base_ruleset="demo_2023", base_policy="demo",
-                   alt_ruleset="demo_2024", alt_policy=demo(**{"rate.base.employee": "16500"}))
+    sim = simulate(
+        data,
+        base_ruleset="demo_2023",
+        base_policy="demo",
+        alt_ruleset="demo_2024",
+        alt_policy=demo(**{"rate.base.employee": "16500"}),
+    )
     text = sim.render()
-    for word in ("基线", "方案", "差额", "分组变化", "病例组合", "价格", "极值", "合计 total",
-                 "demo_2023", "demo_2024", "3,711.60", "7,423.20"):
+    for word in (
+        "基线",
+        "方案",
+        "差额",
+        "分组变化",
+        "病例组合",
+        "价格",
+        "极值",
+        "合计 total",
+        "demo_2023",
+        "demo_2024",
+        "3,711.60",
+        "7,423.20",
+    ):
         assert word in text
     lines = text.splitlines()
     assert any(line.startswith("H1") for line in lines)
@@ -364,19 +492,40 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     with open(perturbed, "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows(table)
     dearer = demo(**{"rate.base.employee": "16500.07", "rate.base.resident": "13999.99"})
-    return _Named({
-        "policy": {"base_ruleset": "demo_2023", "base_policy": "demo", "alt_policy": dearer},
-        "ruleset": {"base_ruleset": "demo_2023", "base_policy": "demo",
-                    "alt_ruleset": "demo_2024"},
-        "both": {"base_ruleset": "demo_2023", "base_policy": "demo",
-                 "alt_ruleset": "demo_2024", "alt_policy": dearer, "alt_weights": perturbed},
-        "weights": {"base_ruleset": "demo_2024", "base_policy": "demo",
-                    "alt_weights": perturbed},
-        "points": {"base_ruleset": "demo_2023", "base_policy": "demo-points",
-                   "alt_ruleset": "demo_2024"},
-        "by-date": {"base_ruleset": "demo", "base_policy": dearer, "alt_ruleset": "demo_2024",
-                    "alt_policy": "demo", "alt_weights": perturbed},
-    })
+    return _Named(
+        {
+            "policy": {"base_ruleset": "demo_2023", "base_policy": "demo", "alt_policy": dearer},
+            "ruleset": {
+                "base_ruleset": "demo_2023",
+                "base_policy": "demo",
+                "alt_ruleset": "demo_2024",
+            },
+            "both": {
+                "base_ruleset": "demo_2023",
+                "base_policy": "demo",
+                "alt_ruleset": "demo_2024",
+                "alt_policy": dearer,
+                "alt_weights": perturbed,
+            },
+            "weights": {
+                "base_ruleset": "demo_2024",
+                "base_policy": "demo",
+                "alt_weights": perturbed,
+            },
+            "points": {
+                "base_ruleset": "demo_2023",
+                "base_policy": "demo-points",
+                "alt_ruleset": "demo_2024",
+            },
+            "by-date": {
+                "base_ruleset": "demo",
+                "base_policy": dearer,
+                "alt_ruleset": "demo_2024",
+                "alt_policy": "demo",
+                "alt_weights": perturbed,
+            },
+        }
+    )
 
 
 def _half_up(q: Fraction) -> Decimal:
@@ -396,11 +545,15 @@ def _exact_casemix(case: dict) -> Fraction:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 120),
-       name=st.sampled_from(["policy", "ruleset", "both", "weights", "points", "by-date"]),
-       by=st.sampled_from([("hospital_id",), ("hospital_id", "department", "drg")]))
-def test_components_add_up_exactly(scenarios, seed: int, n: int, name: str,
-                                   by: tuple[str, ...]) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 120),
+    name=st.sampled_from(["policy", "ruleset", "both", "weights", "points", "by-date"]),
+    by=st.sampled_from([("hospital_id",), ("hospital_id", "department", "drg")]),
+)
+def test_components_add_up_exactly(
+    scenarios, seed: int, n: int, name: str, by: tuple[str, ...]
+) -> None:
     data = _demo.generate_cases(n, seed=seed)
     spec = scenarios[name]
     sim = simulate(data, by=by, **spec)
@@ -415,13 +568,16 @@ def test_components_add_up_exactly(scenarios, seed: int, n: int, name: str,
         s_bb = c["standard_alt"] or 0
         assert c["casemix"] + c["price"] == s_bb - s_ba
         assert c["outlier"] == ((c["payment_alt"] or 0) - s_bb) - (
-            (c["payment_regrouped"] or 0) - s_ba)
+            (c["payment_regrouped"] or 0) - s_ba
+        )
     for key, row in rows(sim).items():
         assert row["casemix"] == _half_up(exact[key])
     # independently: the base payment is what settle() pays
     base = settle(data, spec["base_policy"], spec["base_ruleset"])
-    assert sum((p for p in base.column("payment").to_pylist() if p is not None),
-               Decimal(0)) == sim.total["payment_base"]
+    assert (
+        sum((p for p in base.column("payment").to_pylist() if p is not None), Decimal(0))
+        == sim.total["payment_base"]
+    )
 
 
 # --------------------------------------------------------------------------- real tables
@@ -449,16 +605,30 @@ def test_suzhou_2022_to_2023_is_the_published_price_change(shared: Path) -> None
         for level, column in columns.items():
             if not old[column].strip() or not new[column].strip():
                 continue
-            rows_in.append({"case_id": f"{code}-{level}", "hospital_id": f"L{level}",
-                            "hospital_level": level, "insurance_type": "310",
-                            "status": "ok", "drg": code, "los": "8",
-                            "total_cost": str(cents(old[column])), "self_pay": "0",
-                            "own_pay": "0"})
+            rows_in.append(
+                {
+                    "case_id": f"{code}-{level}",
+                    "hospital_id": f"L{level}",
+                    "hospital_level": level,
+                    "insurance_type": "310",
+                    "status": "ok",
+                    "drg": code,
+                    "los": "8",
+                    "total_cost": str(cents(old[column])),
+                    "self_pay": "0",
+                    "own_pay": "0",
+                }
+            )
             expected.append(cents(new[column]) - cents(old[column]))
     assert len(expected) > 1000
-    sim = simulate(pa.Table.from_pylist(rows_in), base_ruleset=None,
-                   base_policy="suzhou-2022", weights=tables["2022"],
-                   alt_policy="suzhou-2023", alt_weights=tables["2023"])
+    sim = simulate(
+        pa.Table.from_pylist(rows_in),
+        base_ruleset=None,
+        base_policy="suzhou-2022",
+        weights=tables["2022"],
+        alt_policy="suzhou-2023",
+        alt_weights=tables["2023"],
+    )
     per_case = sim.cases.to_pylist()
     assert [c["change"] for c in per_case] == expected
     assert [c["price"] for c in per_case] == expected
@@ -475,8 +645,9 @@ def test_weights_with_nine_decimals_are_read_exactly(tmp_path: Path) -> None:
     alt_dir.mkdir()
     base_w = _weights(base_dir, {"BR25": "1.020000001"})
     alt_w = _weights(alt_dir, {"BR25": "1.100000009"})
-    sim = simulate(cases({}), base_ruleset="demo_2024", base_policy="demo", weights=base_w,
-                   alt_weights=alt_w)
+    sim = simulate(
+        cases({}), base_ruleset="demo_2024", base_policy="demo", weights=base_w, alt_weights=alt_w
+    )
     case = sim.cases.to_pylist()[0]
     assert case["rw_base"] == Decimal("1.020000001")
     assert case["rw_alt"] == Decimal("1.100000009")

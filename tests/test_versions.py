@@ -23,7 +23,8 @@ DRG_DEMO = REPO / "rulesets" / "demo"
 
 
 def test_a_failed_cache_write_leaves_the_old_entry_and_no_temporary_file(
-        tmp_path: Path, monkeypatch) -> None:
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("DRGKIT_CACHE_DIR", str(tmp_path / "cache"))
     first = load_compiled(DIP_DEMO)
     (entry,) = (tmp_path / "cache").iterdir()
@@ -46,8 +47,9 @@ def test_a_failed_cache_write_leaves_the_old_entry_and_no_temporary_file(
 def test_catalogue_csv_errors_name_file_and_row(tmp_path: Path) -> None:
     folder = tmp_path / "cat"
     folder.mkdir()
-    (folder / "fallback.csv").write_text("packet,dx_prefix\nFB-K,K\nFB-J,J,extra\n",
-                                         encoding="utf-8")
+    (folder / "fallback.csv").write_text(
+        "packet,dx_prefix\nFB-K,K\nFB-J,J,extra\n", encoding="utf-8"
+    )
     with pytest.raises(CatalogueError) as info:
         list(CT.iter_rows(folder, "fallback.csv"))
     assert info.value.file == str(folder / "fallback.csv") and info.value.row == 3
@@ -72,8 +74,9 @@ def test_undated_ruleset_version_is_named_with_its_meta_file() -> None:
 
 
 def test_catalogue_series_picks_the_version_in_force_by_date() -> None:
-    old = Catalogue.from_path(DIP_DEMO, id="old", effective_from="2023-01-01",
-                              effective_to="2023-12-31")
+    old = Catalogue.from_path(
+        DIP_DEMO, id="old", effective_from="2023-01-01", effective_to="2023-12-31"
+    )
     new = Catalogue.from_path(DIP_DEMO, id="new", effective_from="2024-01-01")
     series = drgkit.CatalogueSeries("demo", (new, old))
     assert [v.id for v in series.ordered()] == ["old", "new"]
@@ -99,12 +102,20 @@ def test_catalogue_list_shows_the_period_the_series_applies(capsys) -> None:
 
     old = Catalogue.from_path(DIP_DEMO, id="old", effective_from="2023-01-01")
     new = Catalogue.from_path(DIP_DEMO, id="new", effective_from="2024-01-01")
-    echo_versions({"new": new, "old": old}, {"demo": drgkit.CatalogueSeries("demo", (new, old))},
-                  noun="DIP catalogue", region_option="dip:REGION")
+    echo_versions(
+        {"new": new, "old": old},
+        {"demo": drgkit.CatalogueSeries("demo", (new, old))},
+        noun="DIP catalogue",
+        region_option="dip:REGION",
+    )
     lines = capsys.readouterr().out.splitlines()
     assert next(line for line in lines if line.startswith("old ")).split()[3:6] == [
-        "2023-01-01", "–", "2023-12-31"]
+        "2023-01-01",
+        "–",
+        "2023-12-31",
+    ]
     assert "  demo: old, new" in lines
     echo_versions({}, {}, noun="DIP catalogue", region_option="dip:REGION")
-    assert capsys.readouterr().out == ("No DIP catalogues are registered. Give a catalogue "
-                                       "folder with -r PATH.\n")
+    assert capsys.readouterr().out == (
+        "No DIP catalogues are registered. Give a catalogue folder with -r PATH.\n"
+    )

@@ -62,23 +62,39 @@ def _weight_text(w: Fraction) -> str:
     if d != 1:
         return f"{w.numerator}/{w.denominator}"
     places = max(twos, fives)
-    text = str((Decimal(w.numerator) / Decimal(w.denominator)).quantize(
-        Decimal(1).scaleb(-places))) if places else str(w.numerator)
+    text = (
+        str((Decimal(w.numerator) / Decimal(w.denominator)).quantize(Decimal(1).scaleb(-places)))
+        if places
+        else str(w.numerator)
+    )
     return text
 
 
-def _allocate(total: int, parties: Sequence[int], weights: Sequence[Fraction],
-              mem: Members, fallback: Sequence[Fraction]) -> tuple[list[int], list[Fraction]]:
+def _allocate(
+    total: int,
+    parties: Sequence[int],
+    weights: Sequence[Fraction],
+    mem: Members,
+    fallback: Sequence[Fraction],
+) -> tuple[list[int], list[Fraction]]:
     if sum(weights) == 0:
         weights = fallback
     ids = [mem.ids[p] for p in parties]
     return largest_remainder(total, weights, ids), list(weights)
 
 
-def alliance_money(model: AllianceModel, mem: Members, claims_m: np.ndarray,
-                    volume: list[Fraction], sums: np.ndarray, paid: np.ndarray,
-                    absorbed: np.ndarray, kind: np.ndarray, member: np.ndarray,
-                    cols: Columns) -> tuple[np.ndarray, list[tuple], pa.Table]:
+def alliance_money(
+    model: AllianceModel,
+    mem: Members,
+    claims_m: np.ndarray,
+    volume: list[Fraction],
+    sums: np.ndarray,
+    paid: np.ndarray,
+    absorbed: np.ndarray,
+    kind: np.ndarray,
+    member: np.ndarray,
+    cols: Columns,
+) -> tuple[np.ndarray, list[tuple], pa.Table]:
     n_members = len(mem.ids)
     # per member: package adjustment, shared costs, joint revenue, cost increase
     extra = np.zeros((4, n_members), np.int64)
@@ -108,8 +124,15 @@ def alliance_money(model: AllianceModel, mem: Members, claims_m: np.ndarray,
         cv = [c * volume[p] for c, p in zip(coef, parties, strict=True)]
         claims = int(sum(int(claims_m[p]) for p in parties))
 
-        def record(kind_: str, item: str, ps: Sequence[int], amounts: Sequence[int],
-                   weights: Sequence[Fraction], row: int, a: Alliance = a) -> None:
+        def record(
+            kind_: str,
+            item: str,
+            ps: Sequence[int],
+            amounts: Sequence[int],
+            weights: Sequence[Fraction],
+            row: int,
+            a: Alliance = a,
+        ) -> None:
             for p, amount, w in zip(ps, amounts, weights, strict=True):
                 extra[row, p] += amount
                 item_rows.append((a.id, kind_, item, mem.ids[p], _weight_text(w), amount))
@@ -161,19 +184,32 @@ def alliance_money(model: AllianceModel, mem: Members, claims_m: np.ndarray,
         if net != expected:  # an internal invariant; cannot happen with exact allocations
             raise AssertionError(f"alliance {a.id}: Σ net {net} != {expected}")
         values = dict(
-            alliance_id=a.id, basis=a.basis, members=len(parties),
+            alliance_id=a.id,
+            basis=a.basis,
+            members=len(parties),
             cases=int(counts["cases"][a_index]),
             settled_cases=int(counts["settled_cases"][a_index]),
             paid_cases=int(counts["paid_cases"][a_index]),
             absorbed_cases=int(counts["absorbed_cases"][a_index]),
             up_links=int(counts["up_links"][a_index]),
             down_links=int(counts["down_links"][a_index]),
-            budget=a.budget, claims=claims, surplus=surplus, overspend=overspend, kept=kept,
-            returned=returned, fund_overspend=fund_over, alliance_overspend=alliance_over,
-            package_adjustment=adjustment, package=package, shared_costs=-shared_total,
-            joint_revenue=joint_total, cost_increase_total=inc_total,
+            budget=a.budget,
+            claims=claims,
+            surplus=surplus,
+            overspend=overspend,
+            kept=kept,
+            returned=returned,
+            fund_overspend=fund_over,
+            alliance_overspend=alliance_over,
+            package_adjustment=adjustment,
+            package=package,
+            shared_costs=-shared_total,
+            joint_revenue=joint_total,
+            cost_increase_total=inc_total,
             cost_increase_members=-inc_members,
-            cost_increase_suppliers=inc_total - inc_members, net=net)
+            cost_increase_suppliers=inc_total - inc_members,
+            net=net,
+        )
         for name in SUMMARY_NAMES:
             rows[name].append(values[name])
     return extra, item_rows, summary_table(rows)
@@ -186,8 +222,14 @@ def _subset(parties: list[int], names: tuple[str, ...] | None, mem: Members) -> 
     return [p for p in parties if mem.ids[p] in wanted]
 
 
-def _joint_weights(a: Alliance, service: Any, parties: list[int], cv: list[Fraction],
-                   coef: list[Fraction], mem: Members) -> tuple[list[int], list[Fraction]]:
+def _joint_weights(
+    a: Alliance,
+    service: Any,
+    parties: list[int],
+    cv: list[Fraction],
+    coef: list[Fraction],
+    mem: Members,
+) -> tuple[list[int], list[Fraction]]:
     if service.shares is not None:
         share = dict(service.shares)
         ps = [p for p in parties if mem.ids[p] in share]

@@ -52,10 +52,13 @@ def _rw_units(arr: Any, n: int, row0: int) -> np.ndarray:
     bad = np.flatnonzero((flag != OK) & (flag != MISSING))
     if len(bad):
         k = int(bad[0])
-        raise CaseDataError(f"rw {_value_text(arr, k)} is not a weight with at most "
-                            f"{RW_DECIMALS} decimals up to {LIMIT_RW} "
-                            f"({FLAG_TEXT[int(flag[k])]}; {len(bad)} such rows)",
-                            row=row0 + k + 1, column="rw")
+        raise CaseDataError(
+            f"rw {_value_text(arr, k)} is not a weight with at most "
+            f"{RW_DECIMALS} decimals up to {LIMIT_RW} "
+            f"({FLAG_TEXT[int(flag[k])]}; {len(bad)} such rows)",
+            row=row0 + k + 1,
+            column="rw",
+        )
     negative = np.flatnonzero(values < 0)
     if len(negative):
         raise CaseDataError("rw is negative", row=row0 + int(negative[0]) + 1, column="rw")
@@ -73,26 +76,33 @@ def read_batch(batch: pa.RecordBatch | pa.Table, row0: int, need_rw: bool) -> Co
     names = batch.schema.names
     for name in _NEEDED:
         if name not in names:
-            raise CaseDataError(f"the settled cases have no {name!r} column (needed: "
-                                f"{', '.join(_NEEDED)}; optional: referral_from, rw)",
-                                column=name)
+            raise CaseDataError(
+                f"the settled cases have no {name!r} column (needed: "
+                f"{', '.join(_NEEDED)}; optional: referral_from, rw)",
+                column=name,
+            )
     if need_rw and "rw" not in names:
-        raise CaseDataError("the model's volume is \"rw\" but the cases have no 'rw' column",
-                            column="rw")
+        raise CaseDataError(
+            "the model's volume is \"rw\" but the cases have no 'rw' column", column="rw"
+        )
     settled_arr = batch.column("settled")
     if isinstance(settled_arr, pa.ChunkedArray):
         settled_arr = settled_arr.combine_chunks()
     if not pa.types.is_boolean(settled_arr.type):
-        raise CaseDataError(f"'settled' must be a boolean column, it is {settled_arr.type}",
-                            column="settled")
+        raise CaseDataError(
+            f"'settled' must be a boolean column, it is {settled_arr.type}", column="settled"
+        )
     settled = settled_arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.bool_)
     pay, pay_flag = to_cents(batch.column("payment"), n)
     bad = np.flatnonzero(settled & (pay_flag != OK))
     if len(bad):
         k = int(bad[0])
         case = _string(batch, "case_id", n)[k].as_py()
-        raise CaseDataError(f"case {case!r} is settled but its payment is not an amount "
-                            f"({len(bad)} such rows)", row=row0 + k + 1, column="payment")
+        raise CaseDataError(
+            f"case {case!r} is settled but its payment is not an amount ({len(bad)} such rows)",
+            row=row0 + k + 1,
+            column="payment",
+        )
     cost, cost_flag = to_cents(batch.column("total_cost"), n)
     # a missing cost is unknown (no down-transfer surplus); a cost that is there but is not an
     # amount is a mistake in the input
@@ -100,14 +110,25 @@ def read_batch(batch: pa.RecordBatch | pa.Table, row0: int, need_rw: bool) -> Co
     if len(bad):
         k = int(bad[0])
         case = _string(batch, "case_id", n)[k].as_py()
-        raise CaseDataError(f"case {case!r}: total_cost is {FLAG_TEXT[int(cost_flag[k])]} "
-                            f"({len(bad)} such rows)", row=row0 + k + 1, column="total_cost")
+        raise CaseDataError(
+            f"case {case!r}: total_cost is {FLAG_TEXT[int(cost_flag[k])]} ({len(bad)} such rows)",
+            row=row0 + k + 1,
+            column="total_cost",
+        )
     refs = _string(batch, "referral_from", n)
     refs = pc.if_else(pc.equal(refs, ""), pa.scalar(None, pa.large_string()), refs)
     rw = _rw_units(batch.column("rw") if "rw" in names else None, n, row0)
-    return Columns(_string(batch, "case_id", n), _string(batch, "hospital_id", n), refs,
-                    settled, np.where(pay_flag == OK, pay, 0), pay_flag == OK,
-                    np.where(cost_flag == OK, cost, 0), cost_flag == OK, rw)
+    return Columns(
+        _string(batch, "case_id", n),
+        _string(batch, "hospital_id", n),
+        refs,
+        settled,
+        np.where(pay_flag == OK, pay, 0),
+        pay_flag == OK,
+        np.where(cost_flag == OK, cost, 0),
+        cost_flag == OK,
+        rw,
+    )
 
 
 def concat(parts: list[Columns]) -> Columns:
@@ -120,9 +141,12 @@ def concat(parts: list[Columns]) -> Columns:
     def arrays(name: str) -> np.ndarray:
         return np.concatenate([getattr(p, name) for p in parts])
 
-    return Columns(strings("case_id"), strings("hospital_id"), strings("referral_from"),
-                    *(arrays(n) for n in ("settled", "pay", "pay_valid", "cost", "cost_ok",
-                                          "rw")))
+    return Columns(
+        strings("case_id"),
+        strings("hospital_id"),
+        strings("referral_from"),
+        *(arrays(n) for n in ("settled", "pay", "pay_valid", "cost", "cost_ok", "rw")),
+    )
 
 
 # --------------------------------------------------------------------------- members

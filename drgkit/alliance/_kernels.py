@@ -11,14 +11,35 @@ import numpy as np
 from .._jit import jit
 from .._money import COEF_SCALE
 
-__all__ = ["CONFLICT", "DOWN", "LINKS", "SCALE", "UP", "episodes", "link_kinds",
-           "member_counts"]
+__all__ = ["CONFLICT", "DOWN", "LINKS", "SCALE", "UP", "episodes", "link_kinds", "member_counts"]
 
 #: link kinds, in the order they are decided (see the package docstring)
-LINKS = ("none", "self", "unresolved", "ambiguous", "outside", "same_member", "lateral",
-         "not_settled", "up", "down", "conflict")
-(NONE, SELF, UNRESOLVED, AMBIGUOUS, OUTSIDE, SAME_MEMBER, LATERAL, NOT_SETTLED, UP, DOWN,
- CONFLICT) = range(len(LINKS))
+LINKS = (
+    "none",
+    "self",
+    "unresolved",
+    "ambiguous",
+    "outside",
+    "same_member",
+    "lateral",
+    "not_settled",
+    "up",
+    "down",
+    "conflict",
+)
+(
+    NONE,
+    SELF,
+    UNRESOLVED,
+    AMBIGUOUS,
+    OUTSIDE,
+    SAME_MEMBER,
+    LATERAL,
+    NOT_SETTLED,
+    UP,
+    DOWN,
+    CONFLICT,
+) = range(len(LINKS))
 #: ratios are exact multiples of 10^-6 (the model allows at most six decimals)
 SCALE = COEF_SCALE
 
@@ -46,8 +67,7 @@ def _split2(total, num, payee_first):
 
 
 @jit
-def link_kinds(own_code, parent_code, code_count, code_first, member, m_alliance, m_level,
-                settled):
+def link_kinds(own_code, parent_code, code_count, code_first, member, m_alliance, m_level, settled):
     n = len(member)
     kind = np.zeros(n, np.int8)
     parent = np.full(n, -1, np.int64)
@@ -104,8 +124,9 @@ def _transfer(tr, t, kind, case, child, parent, payer, payee, base, amount, sums
 
 
 @jit
-def episodes(kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num, down_num,
-              losses, n_members):
+def episodes(
+    kind, parent, member, settled, pay, cost, cost_ok, m_rank, up_num, down_num, losses, n_members
+):
     """Absorbed cases, transfers and per-member sums (see the package docstring)."""
     n = len(kind)
     absorbed = np.zeros(n, np.bool_)

@@ -98,10 +98,28 @@ ROLES = ("lead", "member")
 VOLUMES = ("cases", "rw")
 SHARE_BY = ("coefficient_volume", "claims")
 BASES = ("payments", "capitation")
-_TOP_KEYS = ("id", "name", "volume", "members_file", "coefficients", "referral", "package",
-             "alliances")
-_ALLIANCE_KEYS = ("id", "name", "basis", "budget", "enrolled", "per_person", "members",
-                  "shared_costs", "joint_services", "cost_increases")
+_TOP_KEYS = (
+    "id",
+    "name",
+    "volume",
+    "members_file",
+    "coefficients",
+    "referral",
+    "package",
+    "alliances",
+)
+_ALLIANCE_KEYS = (
+    "id",
+    "name",
+    "basis",
+    "budget",
+    "enrolled",
+    "per_person",
+    "members",
+    "shared_costs",
+    "joint_services",
+    "cost_increases",
+)
 _MEMBER_COLUMNS = ("alliance_id", "hospital_id", "level", "role", "coefficient")
 
 
@@ -200,19 +218,24 @@ class AllianceModel:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise AllianceError(f"not valid TOML (UTF-8): {exc}", file=path) from None
         except OSError as exc:
-            raise AllianceError(f"cannot read the model file: {exc.strerror or exc}",
-                                file=path) from None
+            raise AllianceError(
+                f"cannot read the model file: {exc.strerror or exc}", file=path
+            ) from None
         return cls.from_config(config, path=path)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, path: Path | None = None
-                    ) -> AllianceModel:
+    def from_config(cls, config: Mapping[str, Any], *, path: Path | None = None) -> AllianceModel:
         """Validate a model given as a mapping (as read from TOML)."""
         return _build(config, path)
 
     @classmethod
-    def of(cls, alliances: Sequence[Alliance], rules: AllianceRules | None = None, *,
-           id: str = "alliances") -> AllianceModel:
+    def of(
+        cls,
+        alliances: Sequence[Alliance],
+        rules: AllianceRules | None = None,
+        *,
+        id: str = "alliances",
+    ) -> AllianceModel:
         """A model built in Python (checked like a file); its hash covers every field."""
         model = cls(id, tuple(sorted(alliances, key=lambda a: a.id)), rules or AllianceRules())
         _check_model(model, None)
@@ -226,17 +249,16 @@ class AllianceModel:
 # --------------------------------------------------------------------------- parsing
 
 
-def _err(message: str, path: Any, row: int | None = None, column: str | None = None
-         ) -> AllianceError:
+def _err(
+    message: str, path: Any, row: int | None = None, column: str | None = None
+) -> AllianceError:
     return AllianceError(message, file=path, row=row, column=column)
 
 
-def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str,
-                   path: Any) -> None:
+def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, path: Any) -> None:
     for key in table:
         if key not in allowed:
-            raise _err(f"{where} has an unknown key {key!r} (expected {', '.join(allowed)})",
-                       path)
+            raise _err(f"{where} has an unknown key {key!r} (expected {', '.join(allowed)})", path)
 
 
 def _text(value: Any, where: str, path: Any) -> str:
@@ -245,9 +267,16 @@ def _text(value: Any, where: str, path: Any) -> str:
     return value.strip()
 
 
-def _ratio(value: Any, where: str, path: Any, *, limit: Decimal = Decimal(1),
-           positive: bool = False, row: int | None = None, column: str | None = None
-           ) -> Decimal:
+def _ratio(
+    value: Any,
+    where: str,
+    path: Any,
+    *,
+    limit: Decimal = Decimal(1),
+    positive: bool = False,
+    row: int | None = None,
+    column: str | None = None,
+) -> Decimal:
     """An exact decimal in [0, limit] with at most six decimals (the policy files' rule)."""
     try:
         return period_ratio(value, where, path, limit=limit, positive=positive)
@@ -258,8 +287,7 @@ def _ratio(value: Any, where: str, path: Any, *, limit: Decimal = Decimal(1),
 def _cents(value: Any, where: str, path: Any) -> int:
     """Yuan -> exact cents (≥ 0); a float is refused unless it is a whole number of yuan."""
     if isinstance(value, float) and not value.is_integer():
-        raise _err(f"{where}: write amounts as text (\"1234.56\"), not as a float {value!r}",
-                   path)
+        raise _err(f'{where}: write amounts as text ("1234.56"), not as a float {value!r}', path)
     cents, flag = cents_of(value)
     if flag == SUB_CENT:
         raise _err(f"{where} has fractions of a cent: {value!r}", path)
@@ -270,68 +298,101 @@ def _cents(value: Any, where: str, path: Any) -> int:
     return cents
 
 
-def _level(value: Any, where: str, path: Any, row: int | None = None,
-           column: str | None = None) -> int:
+def _level(
+    value: Any, where: str, path: Any, row: int | None = None, column: str | None = None
+) -> int:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9:
-        raise _err(f"{where} must be a level from 1 (primary) to 9, got {value!r}", path, row,
-                   column)
+        raise _err(
+            f"{where} must be a level from 1 (primary) to 9, got {value!r}", path, row, column
+        )
     return value
 
 
-def _member(raw: Mapping[str, Any], where: str, path: Any, coefficients: Mapping[int, Decimal],
-            row: int | None = None) -> Member:
+def _member(
+    raw: Mapping[str, Any],
+    where: str,
+    path: Any,
+    coefficients: Mapping[int, Decimal],
+    row: int | None = None,
+) -> Member:
     def col(name: str) -> str | None:
         return name if row is not None else None
 
     hospital = raw.get("hospital_id")
     if not isinstance(hospital, str) or not hospital.strip():
-        raise _err(f"{where}.hospital_id must be a non-empty text, got {hospital!r}", path, row,
-                   col("hospital_id"))
+        raise _err(
+            f"{where}.hospital_id must be a non-empty text, got {hospital!r}",
+            path,
+            row,
+            col("hospital_id"),
+        )
     level = _level(raw.get("level"), f"{where}.level", path, row, col("level"))
     role = raw.get("role") or "member"
     if role not in ROLES:
-        raise _err(f"{where}.role must be one of {', '.join(ROLES)}, got {role!r}", path, row,
-                   col("role"))
+        raise _err(
+            f"{where}.role must be one of {', '.join(ROLES)}, got {role!r}", path, row, col("role")
+        )
     coefficient = raw.get("coefficient")
     if coefficient is None or coefficient == "":
         if level not in coefficients:
-            raise _err(f"{where} has no coefficient and [coefficients] has none for level "
-                       f"{level}", path, row, col("coefficient"))
+            raise _err(
+                f"{where} has no coefficient and [coefficients] has none for level {level}",
+                path,
+                row,
+                col("coefficient"),
+            )
         value = coefficients[level]
     else:
-        value = _ratio(coefficient, f"{where}.coefficient", path, limit=Decimal(100),
-                       positive=True, row=row, column=col("coefficient"))
+        value = _ratio(
+            coefficient,
+            f"{where}.coefficient",
+            path,
+            limit=Decimal(100),
+            positive=True,
+            row=row,
+            column=col("coefficient"),
+        )
     return Member(hospital.strip(), level, role, value)
 
 
-def _read_members_file(file: Path, coefficients: Mapping[int, Decimal]
-                       ) -> dict[str, list[Member]]:
+def _read_members_file(file: Path, coefficients: Mapping[int, Decimal]) -> dict[str, list[Member]]:
     try:
         with open(file, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             for needed in ("alliance_id", "hospital_id", "level"):
                 if needed not in header:
-                    raise _err(f"the members file has no {needed!r} column (columns: "
-                               f"{', '.join(_MEMBER_COLUMNS)})", file, 1, needed)
+                    raise _err(
+                        f"the members file has no {needed!r} column (columns: "
+                        f"{', '.join(_MEMBER_COLUMNS)})",
+                        file,
+                        1,
+                        needed,
+                    )
             for name in header:
                 if name not in _MEMBER_COLUMNS:
-                    raise _err(f"unknown column {name!r} (expected "
-                               f"{', '.join(_MEMBER_COLUMNS)})", file, 1, name)
+                    raise _err(
+                        f"unknown column {name!r} (expected {', '.join(_MEMBER_COLUMNS)})",
+                        file,
+                        1,
+                        name,
+                    )
             out: dict[str, list[Member]] = {}
             for row in reader:
                 row_no = reader.line_num
                 if None in row:
-                    raise _err(f"the row has {len(row[None])} more field(s) than the header",
-                               file, row_no)
+                    raise _err(
+                        f"the row has {len(row[None])} more field(s) than the header", file, row_no
+                    )
                 alliance = (row.get("alliance_id") or "").strip()
                 if not alliance:
                     raise _err("alliance_id is empty", file, row_no, "alliance_id")
                 raw = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
                 out.setdefault(alliance, []).append(
-                    _member(raw, "member", file, coefficients, row=row_no))
+                    _member(raw, "member", file, coefficients, row=row_no)
+                )
             return out
     except FileNotFoundError:
         raise _err("no such members file", file) from None
@@ -344,8 +405,11 @@ def _read_members_file(file: Path, coefficients: Mapping[int, Decimal]
 def _names(value: Any, where: str, path: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not value or not all(
-            isinstance(v, str) and v.strip() for v in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
         raise _err(f"{where} must be a non-empty list of hospital ids", path)
     return tuple(v.strip() for v in value)
 
@@ -358,8 +422,13 @@ def _items(raw: Any, where: str, path: Any) -> list[Mapping[str, Any]]:
     return raw
 
 
-def _alliance(raw: Any, k: int, path: Any, coefficients: Mapping[int, Decimal],
-              from_file: Mapping[str, list[Member]]) -> Alliance:
+def _alliance(
+    raw: Any,
+    k: int,
+    path: Any,
+    coefficients: Mapping[int, Decimal],
+    from_file: Mapping[str, list[Member]],
+) -> Alliance:
     where = f"alliances[{k}]"
     if not isinstance(raw, Mapping):
         raise _err(f"{where} must be a table", path)
@@ -384,12 +453,12 @@ def _alliance(raw: Any, k: int, path: Any, coefficients: Mapping[int, Decimal],
             if key not in raw:
                 raise _err(f"{where}: a capitation alliance needs {key}", path)
         if "budget" in raw:
-            raise _err(f"{where}: a capitation budget is enrolled × per_person; drop budget",
-                       path)
+            raise _err(f"{where}: a capitation budget is enrolled × per_person; drop budget", path)
         enrolled = raw["enrolled"]
         if isinstance(enrolled, bool) or not isinstance(enrolled, int) or enrolled < 0:
-            raise _err(f"{where}: enrolled must be a whole number of persons, got "
-                       f"{enrolled!r}", path)
+            raise _err(
+                f"{where}: enrolled must be a whole number of persons, got {enrolled!r}", path
+            )
         per_person = _cents(raw["per_person"], f"{where}.per_person", path)
         budget = enrolled * per_person
         if budget > LIMIT_CENTS:
@@ -397,7 +466,7 @@ def _alliance(raw: Any, k: int, path: Any, coefficients: Mapping[int, Decimal],
     else:
         for key in ("enrolled", "per_person"):
             if key in raw:
-                raise _err(f"{where}: {key} is only for basis = \"capitation\"", path)
+                raise _err(f'{where}: {key} is only for basis = "capitation"', path)
         if "budget" in raw:
             budget = _cents(raw["budget"], f"{where}.budget", path)
 
@@ -405,12 +474,15 @@ def _alliance(raw: Any, k: int, path: Any, coefficients: Mapping[int, Decimal],
     for j, item in enumerate(_items(raw.get("shared_costs"), f"{where}.shared_costs", path)):
         here = f"{where}.shared_costs[{j}]"
         _no_other_keys(item, ("name", "amount", "members"), here, path)
-        shared.append(SharedCost(_text(item.get("name"), f"{here}.name", path),
-                                 _cents(item.get("amount"), f"{here}.amount", path),
-                                 _names(item.get("members"), f"{here}.members", path)))
+        shared.append(
+            SharedCost(
+                _text(item.get("name"), f"{here}.name", path),
+                _cents(item.get("amount"), f"{here}.amount", path),
+                _names(item.get("members"), f"{here}.members", path),
+            )
+        )
     joint = []
-    for j, item in enumerate(_items(raw.get("joint_services"), f"{where}.joint_services",
-                                    path)):
+    for j, item in enumerate(_items(raw.get("joint_services"), f"{where}.joint_services", path)):
         here = f"{where}.joint_services[{j}]"
         _no_other_keys(item, ("name", "revenue", "lead_share", "members", "shares"), here, path)
         shares = item.get("shares")
@@ -423,32 +495,52 @@ def _alliance(raw: Any, k: int, path: Any, coefficients: Mapping[int, Decimal],
                 raise _err(f"{here}.shares must be a table {{ hospital_id = ratio }}", path)
             if "members" in item:
                 raise _err(f"{here}: members goes with lead_share, not with shares", path)
-            parsed_shares = tuple(sorted(
-                (str(h), _ratio(v, f"{here}.shares.{h}", path)) for h, v in shares.items()))
+            parsed_shares = tuple(
+                sorted((str(h), _ratio(v, f"{here}.shares.{h}", path)) for h, v in shares.items())
+            )
             if sum(v for _h, v in parsed_shares) != 1:
-                raise _err(f"{here}.shares must add up to 1, they add up to "
-                           f"{sum(v for _h, v in parsed_shares)}", path)
-        joint.append(JointService(
-            _text(item.get("name"), f"{here}.name", path),
-            _cents(item.get("revenue"), f"{here}.revenue", path),
-            None if lead_share is None else _ratio(lead_share, f"{here}.lead_share", path),
-            _names(item.get("members"), f"{here}.members", path), parsed_shares))
+                raise _err(
+                    f"{here}.shares must add up to 1, they add up to "
+                    f"{sum(v for _h, v in parsed_shares)}",
+                    path,
+                )
+        joint.append(
+            JointService(
+                _text(item.get("name"), f"{here}.name", path),
+                _cents(item.get("revenue"), f"{here}.revenue", path),
+                None if lead_share is None else _ratio(lead_share, f"{here}.lead_share", path),
+                _names(item.get("members"), f"{here}.members", path),
+                parsed_shares,
+            )
+        )
     increases = []
-    for j, item in enumerate(_items(raw.get("cost_increases"), f"{where}.cost_increases",
-                                    path)):
+    for j, item in enumerate(_items(raw.get("cost_increases"), f"{where}.cost_increases", path)):
         here = f"{where}.cost_increases[{j}]"
         _no_other_keys(item, ("name", "amount", "member_share"), here, path)
         if "member_share" not in item:
             raise _err(f"{here}.member_share is required", path)
-        increases.append(CostIncrease(_text(item.get("name"), f"{here}.name", path),
-                                      _cents(item.get("amount"), f"{here}.amount", path),
-                                      _ratio(item["member_share"], f"{here}.member_share",
-                                             path)))
+        increases.append(
+            CostIncrease(
+                _text(item.get("name"), f"{here}.name", path),
+                _cents(item.get("amount"), f"{here}.amount", path),
+                _ratio(item["member_share"], f"{here}.member_share", path),
+            )
+        )
     name = raw.get("name", "")
     if not isinstance(name, str):
         raise _err(f"{where}.name must be a text", path)
-    return Alliance(aid, tuple(sorted(members, key=lambda m: m.hospital_id)), basis, name,
-                    budget, enrolled, per_person, tuple(shared), tuple(joint), tuple(increases))
+    return Alliance(
+        aid,
+        tuple(sorted(members, key=lambda m: m.hospital_id)),
+        basis,
+        name,
+        budget,
+        enrolled,
+        per_person,
+        tuple(shared),
+        tuple(joint),
+        tuple(increases),
+    )
 
 
 def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
@@ -469,14 +561,19 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
         lv = _level(level, f"coefficients key {level!r}", path)
         if lv in coefficients:
             raise _err(f"[coefficients] gives level {lv} twice", path)
-        coefficients[lv] = _ratio(value, f"coefficients.{level}", path, limit=Decimal(100),
-                                  positive=True)
+        coefficients[lv] = _ratio(
+            value, f"coefficients.{level}", path, limit=Decimal(100), positive=True
+        )
 
     referral = config.get("referral", {})
     if not isinstance(referral, Mapping):
         raise _err("[referral] must be a table", path)
-    _no_other_keys(referral, ("up_referrer_share", "down_sender_share", "down_share_losses"),
-                   "[referral]", path)
+    _no_other_keys(
+        referral,
+        ("up_referrer_share", "down_sender_share", "down_share_losses"),
+        "[referral]",
+        path,
+    )
     losses = referral.get("down_share_losses", False)
     if not isinstance(losses, bool):
         raise _err(f"referral.down_share_losses must be true or false, got {losses!r}", path)
@@ -490,13 +587,22 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
         _no_other_keys(package, ("retention", "overspend", "share_by"), "[package]", path)
         share_by = package.get("share_by", share_by)
         if share_by not in SHARE_BY:
-            raise _err(f"package.share_by must be one of {', '.join(SHARE_BY)}, got "
-                       f"{share_by!r}", path)
+            raise _err(
+                f"package.share_by must be one of {', '.join(SHARE_BY)}, got {share_by!r}", path
+            )
         try:
-            retention = tuple(RetentionBand(u, s) for u, s in period_bands(
-                package.get("retention"), "keep", "package.retention", path))
-            overspend = tuple(OverspendBand(u, s) for u, s in period_bands(
-                package.get("overspend"), "fund_share", "package.overspend", path))
+            retention = tuple(
+                RetentionBand(u, s)
+                for u, s in period_bands(
+                    package.get("retention"), "keep", "package.retention", path
+                )
+            )
+            overspend = tuple(
+                OverspendBand(u, s)
+                for u, s in period_bands(
+                    package.get("overspend"), "fund_share", "package.overspend", path
+                )
+            )
         except TableError as exc:
             raise _err(exc.message, path) from None
         rules_pkg = PeriodRules(retention, overspend)
@@ -504,7 +610,11 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
     rules = AllianceRules(
         _ratio(referral.get("up_referrer_share", "0.3"), "referral.up_referrer_share", path),
         _ratio(referral.get("down_sender_share", "0.5"), "referral.down_sender_share", path),
-        losses, volume, share_by, rules_pkg)
+        losses,
+        volume,
+        share_by,
+        rules_pkg,
+    )
 
     from_file: dict[str, list[Member]] = {}
     digest = hashlib.sha256()
@@ -519,18 +629,19 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
     raw_alliances = config.get("alliances")
     if not isinstance(raw_alliances, list) or not raw_alliances:
         raise _err("the model needs at least one [[alliances]] table", path)
-    alliances = [_alliance(a, k, path, coefficients, from_file)
-                 for k, a in enumerate(raw_alliances)]
+    alliances = [
+        _alliance(a, k, path, coefficients, from_file) for k, a in enumerate(raw_alliances)
+    ]
     declared = {a.id for a in alliances}
     for aid in from_file:
         if aid not in declared:
-            raise _err(f"the members file names alliance {aid!r}, which has no [[alliances]] "
-                       "table", path)
+            raise _err(
+                f"the members file names alliance {aid!r}, which has no [[alliances]] table", path
+            )
     name = config.get("name", "")
     if not isinstance(name, str):
         raise _err("name must be a text", path)
-    model = AllianceModel(model_id, tuple(sorted(alliances, key=lambda a: a.id)), rules, name,
-                          path)
+    model = AllianceModel(model_id, tuple(sorted(alliances, key=lambda a: a.id)), rules, name, path)
     _check_model(model, path)
     digest.update(_canonical(model).encode())
     return attrs.evolve(model, content_hash=digest.hexdigest()[:16])
@@ -543,43 +654,59 @@ def _check_values(model: AllianceModel, path: Any) -> None:
         _ratio(getattr(rules, name), f"referral.{name}", path)
     for name, allowed in (("volume", VOLUMES), ("share_by", SHARE_BY)):
         if getattr(rules, name) not in allowed:
-            raise _err(f"{name} must be one of {', '.join(allowed)}, got "
-                       f"{getattr(rules, name)!r}", path)
+            raise _err(
+                f"{name} must be one of {', '.join(allowed)}, got {getattr(rules, name)!r}", path
+            )
     for a in model.alliances:
         where = f"alliance {a.id!r}"
         if a.basis not in BASES:
             raise _err(f"{where}: basis must be one of {', '.join(BASES)}", path)
-        if a.basis == "capitation" and (a.enrolled is None or a.per_person is None or
-                                        a.budget != a.enrolled * a.per_person):
+        if a.basis == "capitation" and (
+            a.enrolled is None or a.per_person is None or a.budget != a.enrolled * a.per_person
+        ):
             raise _err(f"{where}: a capitation budget is enrolled × per_person", path)
         for m in a.members:
             _level(m.level, f"{where} member {m.hospital_id!r} level", path)
             if m.role not in ROLES:
-                raise _err(f"{where} member {m.hospital_id!r}: role must be one of "
-                           f"{', '.join(ROLES)}", path)
-            _ratio(m.coefficient, f"{where} member {m.hospital_id!r} coefficient", path,
-                   limit=Decimal(100), positive=True)
-        amounts = [("budget", a.budget)] + [(f"shared cost {c.name!r}", c.amount)
-                                            for c in a.shared_costs]
+                raise _err(
+                    f"{where} member {m.hospital_id!r}: role must be one of {', '.join(ROLES)}",
+                    path,
+                )
+            _ratio(
+                m.coefficient,
+                f"{where} member {m.hospital_id!r} coefficient",
+                path,
+                limit=Decimal(100),
+                positive=True,
+            )
+        amounts = [("budget", a.budget)] + [
+            (f"shared cost {c.name!r}", c.amount) for c in a.shared_costs
+        ]
         amounts += [(f"joint service {j.name!r}", j.revenue) for j in a.joint_services]
         amounts += [(f"cost increase {c.name!r}", c.amount) for c in a.cost_increases]
         for what, cents in amounts:
-            if cents is not None and (isinstance(cents, bool) or not isinstance(cents, int)
-                                      or not 0 <= cents <= LIMIT_CENTS):
-                raise _err(f"{where}: {what} must be a whole number of cents from 0 to "
-                           f"{LIMIT_CENTS}, got {cents!r}", path)
+            if cents is not None and (
+                isinstance(cents, bool)
+                or not isinstance(cents, int)
+                or not 0 <= cents <= LIMIT_CENTS
+            ):
+                raise _err(
+                    f"{where}: {what} must be a whole number of cents from 0 to "
+                    f"{LIMIT_CENTS}, got {cents!r}",
+                    path,
+                )
         for j in a.joint_services:
             if (j.lead_share is None) == (j.shares is None):
-                raise _err(f"{where} joint service {j.name!r} needs either lead_share or "
-                           "shares", path)
+                raise _err(
+                    f"{where} joint service {j.name!r} needs either lead_share or shares", path
+                )
             if j.lead_share is not None:
                 _ratio(j.lead_share, f"{where} joint service {j.name!r} lead_share", path)
             else:
                 for h, share in j.shares or ():
                     _ratio(share, f"{where} joint service {j.name!r} share of {h}", path)
                 if sum(share for _h, share in j.shares or ()) != 1:
-                    raise _err(f"{where} joint service {j.name!r}: shares must add up to 1",
-                               path)
+                    raise _err(f"{where} joint service {j.name!r}: shares must add up to 1", path)
         for c in a.cost_increases:
             _ratio(c.member_share, f"{where} cost increase {c.name!r} member_share", path)
 
@@ -596,28 +723,44 @@ def _check_model(model: AllianceModel, path: Any) -> None:
             raise _err(f"alliance {a.id!r} has no members", path)
         leads = [m.hospital_id for m in a.members if m.role == "lead"]
         if len(leads) != 1:
-            raise _err(f"alliance {a.id!r} must have exactly one member with role = \"lead\", "
-                       f"it has {len(leads)}" + (f" ({', '.join(leads)})" if leads else ""), path)
+            raise _err(
+                f'alliance {a.id!r} must have exactly one member with role = "lead", '
+                f"it has {len(leads)}" + (f" ({', '.join(leads)})" if leads else ""),
+                path,
+            )
         ids = {m.hospital_id for m in a.members}
         for m in a.members:
             if m.hospital_id in where_member:
-                raise _err(f"hospital {m.hospital_id!r} is a member of alliance "
-                           f"{where_member[m.hospital_id]!r} and of {a.id!r}; a hospital "
-                           "belongs to one alliance", path)
+                raise _err(
+                    f"hospital {m.hospital_id!r} is a member of alliance "
+                    f"{where_member[m.hospital_id]!r} and of {a.id!r}; a hospital "
+                    "belongs to one alliance",
+                    path,
+                )
             where_member[m.hospital_id] = a.id
         if a.budget is not None and model.rules.package is None:
-            raise _err(f"alliance {a.id!r} has a budget, but the model has no [package] "
-                       "retention and overspend bands", path)
+            raise _err(
+                f"alliance {a.id!r} has a budget, but the model has no [package] "
+                "retention and overspend bands",
+                path,
+            )
         for item in a.shared_costs:
             _known(item.members, ids, f"alliance {a.id!r} shared cost {item.name!r}", path)
         for item in a.joint_services:
             _known(item.members, ids, f"alliance {a.id!r} joint service {item.name!r}", path)
             if item.shares is not None:
-                _known(tuple(h for h, _s in item.shares), ids,
-                       f"alliance {a.id!r} joint service {item.name!r}", path)
+                _known(
+                    tuple(h for h, _s in item.shares),
+                    ids,
+                    f"alliance {a.id!r} joint service {item.name!r}",
+                    path,
+                )
             elif item.members is not None and a.lead.hospital_id in item.members:
-                raise _err(f"alliance {a.id!r} joint service {item.name!r}: members are the "
-                           "members besides the lead, who takes lead_share", path)
+                raise _err(
+                    f"alliance {a.id!r} joint service {item.name!r}: members are the "
+                    "members besides the lead, who takes lead_share",
+                    path,
+                )
 
 
 def _known(names: tuple[str, ...] | None, ids: set[str], where: str, path: Any) -> None:
@@ -629,8 +772,11 @@ def _known(names: tuple[str, ...] | None, ids: set[str], where: str, path: Any) 
 def _canonical(model: AllianceModel) -> str:
     def plain(x: Any) -> Any:
         if attrs.has(type(x)):
-            return {f.name: plain(getattr(x, f.name)) for f in attrs.fields(type(x))
-                    if f.name not in ("path", "content_hash", "policy_id", "policy_hash")}
+            return {
+                f.name: plain(getattr(x, f.name))
+                for f in attrs.fields(type(x))
+                if f.name not in ("path", "content_hash", "policy_id", "policy_hash")
+            }
         if isinstance(x, (tuple, list)):
             return [plain(v) for v in x]
         if isinstance(x, Decimal):
@@ -661,5 +807,7 @@ def load_model(spec: str | os.PathLike[str] | AllianceModel) -> AllianceModel:
     path = Path(text)
     if path.is_file() or path.suffix == ".toml":
         return AllianceModel.load(path)
-    raise AllianceError(f"no alliance model file {text!r}, and no shipped model of that "
-                        f"name (shipped: {', '.join(shipped) or 'none'})")
+    raise AllianceError(
+        f"no alliance model file {text!r}, and no shipped model of that "
+        f"name (shipped: {', '.join(shipped) or 'none'})"
+    )

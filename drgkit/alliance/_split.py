@@ -73,8 +73,9 @@ def split(settled: pa.Table | pa.RecordBatch, model: AllianceModel) -> AllianceS
     return split_batches([settled], model)
 
 
-def split_batches(batches: Iterable[pa.RecordBatch | pa.Table], model: AllianceModel
-                  ) -> AllianceSplit:
+def split_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table], model: AllianceModel
+) -> AllianceSplit:
     """:func:`split` over a stream of batches (the result does not depend on the batching)."""
     need_rw = model.rules.volume == "rw"
     parts = []
@@ -106,38 +107,58 @@ def _split(cols: Columns, model: AllianceModel) -> AllianceSplit:
     parent_code = parent_code.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     parent_code[refs.is_null().to_numpy(zero_copy_only=False)] = -2
 
-    kind, parent = link_kinds(own_code, parent_code, code_count, code_first, member,
-                               mem.alliance, mem.level, cols.settled)
+    kind, parent = link_kinds(
+        own_code, parent_code, code_count, code_first, member, mem.alliance, mem.level, cols.settled
+    )
     _resolve_conflicts(kind, parent, cols)
 
     rules = model.rules
     up_num = coefficient_units(rules.up_referrer_share)
     down_num = coefficient_units(rules.down_sender_share)
     absorbed, paid, paying, surplus, surplus_ok, sums, tr = episodes(
-        kind, parent, member, cols.settled, cols.pay, cols.cost, cols.cost_ok, mem.rank,
-        up_num, down_num, rules.down_share_losses, n_members)
+        kind,
+        parent,
+        member,
+        cols.settled,
+        cols.pay,
+        cols.cost,
+        cols.cost_ok,
+        mem.rank,
+        up_num,
+        down_num,
+        rules.down_share_losses,
+        n_members,
+    )
     cases_m, settled_m = member_counts(member, cols.settled, n_members)
     counted = (member >= 0) & cols.settled
     rw_m = group_sums(member[counted], cols.rw[counted], n_members)  # exact at any size
 
     claims_m = sums.sum(axis=0)
-    volume = [Fraction(int(v)) for v in settled_m] if rules.volume == "cases" else [
-        Fraction(int(v), RW_SCALE) for v in rw_m]
-    extra, item_rows, summary = alliance_money(model, mem, claims_m, volume, sums, paid,
-                                                absorbed, kind, member, cols)
+    volume = (
+        [Fraction(int(v)) for v in settled_m]
+        if rules.volume == "cases"
+        else [Fraction(int(v), RW_SCALE) for v in rw_m]
+    )
+    extra, item_rows, summary = alliance_money(
+        model, mem, claims_m, volume, sums, paid, absorbed, kind, member, cols
+    )
 
-    cases = cases_table(cols, mem, model, member, kind, absorbed, paid, paying, surplus,
-                         surplus_ok)
+    cases = cases_table(cols, mem, model, member, kind, absorbed, paid, paying, surplus, surplus_ok)
     transfers = transfers_table(cols, mem, model, *np.ascontiguousarray(tr.T))
     members = members_table(mem, model, cases_m, settled_m, volume, sums, claims_m, extra)
     items = items_table(item_rows)
-    meta = {b"drgkit.alliance_model": model.id.encode(),
-            b"drgkit.alliance_model_hash": model.content_hash.encode(),
-            b"drgkit.rounding": b"largest remainder per split, ties to the smaller hospital id"}
-    tables = [t.replace_schema_metadata(meta) for t in (cases, transfers, items, members,
-                                                         summary)]
-    return AllianceSplit(*tables, outside_cases=int((member < 0).sum()), model_id=model.id,
-                         model_hash=model.content_hash)
+    meta = {
+        b"drgkit.alliance_model": model.id.encode(),
+        b"drgkit.alliance_model_hash": model.content_hash.encode(),
+        b"drgkit.rounding": b"largest remainder per split, ties to the smaller hospital id",
+    }
+    tables = [t.replace_schema_metadata(meta) for t in (cases, transfers, items, members, summary)]
+    return AllianceSplit(
+        *tables,
+        outside_cases=int((member < 0).sum()),
+        model_id=model.id,
+        model_hash=model.content_hash,
+    )
 
 
 def _resolve_conflicts(kind: np.ndarray, parent: np.ndarray, cols: Columns) -> None:
@@ -156,9 +177,15 @@ def _resolve_conflicts(kind: np.ndarray, parent: np.ndarray, cols: Columns) -> N
         groups.setdefault(int(parent[i]), []).append(i)
     case_ids = cols.case_id.take(pa.array(contested)).to_pylist()
     hospitals = cols.hospital_id.take(pa.array(contested)).to_pylist()
-    key = {i: (id_key(c or ""), id_key(h or ""), int(cols.pay[i]),
-               int(cols.cost[i]) if cols.cost_ok[i] else -(2**62))
-           for i, c, h in zip(contested.tolist(), case_ids, hospitals, strict=True)}
+    key = {
+        i: (
+            id_key(c or ""),
+            id_key(h or ""),
+            int(cols.pay[i]),
+            int(cols.cost[i]) if cols.cost_ok[i] else -(2**62),
+        )
+        for i, c, h in zip(contested.tolist(), case_ids, hospitals, strict=True)
+    }
     for children in groups.values():
         winner = min(children, key=lambda i: (key[i], i))
         for i in children:

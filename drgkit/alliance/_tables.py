@@ -23,8 +23,14 @@ from ._input import Columns, Members
 from ._kernels import LINKS, UP
 from ._model import AllianceModel
 
-__all__ = ["SUMMARY_NAMES", "cases_table", "items_table", "members_table", "summary_table",
-           "transfers_table"]
+__all__ = [
+    "SUMMARY_NAMES",
+    "cases_table",
+    "items_table",
+    "members_table",
+    "summary_table",
+    "transfers_table",
+]
 
 SUMMARY_NAMES = tuple(ALLIANCE_SUMMARY_SCHEMA.names)
 _MEMBER_MONEY = tuple(f.name for f in ALLIANCE_MEMBERS_SCHEMA if f.type == pa.decimal128(18, 2))
@@ -42,42 +48,59 @@ def _money(values: Sequence[int | None]) -> pa.Array:
 
 
 def summary_table(rows: dict[str, list[Any]]) -> pa.Table:
-    arrays = {f.name: _money(rows[f.name]) if pa.types.is_decimal(f.type)
-              else pa.array(rows[f.name], f.type) for f in ALLIANCE_SUMMARY_SCHEMA}
+    arrays = {
+        f.name: _money(rows[f.name])
+        if pa.types.is_decimal(f.type)
+        else pa.array(rows[f.name], f.type)
+        for f in ALLIANCE_SUMMARY_SCHEMA
+    }
     return _table(arrays, ALLIANCE_SUMMARY_SCHEMA)
 
 
-def members_table(mem: Members, model: AllianceModel, cases_m: np.ndarray,
-                   settled_m: np.ndarray, volume: list[Fraction], sums: np.ndarray,
-                   claims_m: np.ndarray, extra: np.ndarray) -> pa.Table:
+def members_table(
+    mem: Members,
+    model: AllianceModel,
+    cases_m: np.ndarray,
+    settled_m: np.ndarray,
+    volume: list[Fraction],
+    sums: np.ndarray,
+    claims_m: np.ndarray,
+    extra: np.ndarray,
+) -> pa.Table:
     alliance_ids = [model.alliances[int(a)].id for a in mem.alliance]
     net = claims_m + extra.sum(axis=0)
     money = dict(zip(_MEMBER_MONEY, [*sums, claims_m, *extra, net], strict=True))
     vol = [Decimal(v.numerator) / Decimal(v.denominator) for v in volume]
     types = {f.name: f.type for f in ALLIANCE_MEMBERS_SCHEMA}
-    return _table({
-        "alliance_id": pa.array(alliance_ids, pa.string()),
-        "hospital_id": pa.array(mem.ids, pa.string()),
-        "role": pa.array([m.role for m in mem.members], pa.string()),
-        "level": pa.array(mem.level, pa.int8()),
-        "coefficient": pa.array([m.coefficient for m in mem.members], types["coefficient"]),
-        "cases": pa.array(cases_m, pa.int64()),
-        "settled_cases": pa.array(settled_m, pa.int64()),
-        "volume": pa.array(vol, types["volume"]),
-        **{name: cents_array(np.asarray(v, np.int64)) for name, v in money.items()},
-    }, ALLIANCE_MEMBERS_SCHEMA)
+    return _table(
+        {
+            "alliance_id": pa.array(alliance_ids, pa.string()),
+            "hospital_id": pa.array(mem.ids, pa.string()),
+            "role": pa.array([m.role for m in mem.members], pa.string()),
+            "level": pa.array(mem.level, pa.int8()),
+            "coefficient": pa.array([m.coefficient for m in mem.members], types["coefficient"]),
+            "cases": pa.array(cases_m, pa.int64()),
+            "settled_cases": pa.array(settled_m, pa.int64()),
+            "volume": pa.array(vol, types["volume"]),
+            **{name: cents_array(np.asarray(v, np.int64)) for name, v in money.items()},
+        },
+        ALLIANCE_MEMBERS_SCHEMA,
+    )
 
 
 def items_table(rows: list[tuple]) -> pa.Table:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
-    return _table({
-        "alliance_id": pa.array(cols[0], pa.string()),
-        "kind": pa.array(cols[1], pa.string()),
-        "item": pa.array(cols[2], pa.string()),
-        "hospital_id": pa.array(cols[3], pa.string()),
-        "weight": pa.array(cols[4], pa.string()),
-        "amount": cents_array(np.array(cols[5], np.int64)),
-    }, ALLIANCE_ITEMS_SCHEMA)
+    return _table(
+        {
+            "alliance_id": pa.array(cols[0], pa.string()),
+            "kind": pa.array(cols[1], pa.string()),
+            "item": pa.array(cols[2], pa.string()),
+            "hospital_id": pa.array(cols[3], pa.string()),
+            "weight": pa.array(cols[4], pa.string()),
+            "amount": cents_array(np.array(cols[5], np.int64)),
+        },
+        ALLIANCE_ITEMS_SCHEMA,
+    )
 
 
 def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
@@ -87,45 +110,69 @@ def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
     return arr.take(idx).cast(pa.string())
 
 
-def cases_table(cols: Columns, mem: Members, model: AllianceModel, member: np.ndarray,
-                 kind: np.ndarray, absorbed: np.ndarray, paid: np.ndarray,
-                 paying: np.ndarray, surplus: np.ndarray, surplus_ok: np.ndarray
-                 ) -> pa.Table:
+def cases_table(
+    cols: Columns,
+    mem: Members,
+    model: AllianceModel,
+    member: np.ndarray,
+    kind: np.ndarray,
+    absorbed: np.ndarray,
+    paid: np.ndarray,
+    paying: np.ndarray,
+    surplus: np.ndarray,
+    surplus_ok: np.ndarray,
+) -> pa.Table:
     in_alliance = member >= 0
     alliance_names = pa.array([a.id for a in model.alliances], pa.string())
     alliance_idx = np.where(in_alliance, mem.alliance[np.maximum(member, 0)], -1)
-    link = pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()),
-                                          pa.array(LINKS, pa.string()))
+    link = pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()), pa.array(LINKS, pa.string()))
     pay_valid = cols.settled & cols.pay_valid
-    return _table({
-        "case_id": cols.case_id.cast(pa.string()),
-        "hospital_id": cols.hospital_id.cast(pa.string()),
-        "alliance_id": _take(alliance_names, alliance_idx),
-        "link": link,
-        "parent_case_id": cols.referral_from.cast(pa.string()),
-        "absorbed_into": _take(cols.case_id, np.where(absorbed, paying, -1)),
-        "paid": pa.array(paid, pa.bool_()),
-        "payment": cents_array(cols.pay, pay_valid),
-        "claim": cents_array(np.where(paid, cols.pay, 0), in_alliance),
-        "down_surplus": cents_array(surplus, surplus_ok),
-    }, ALLIANCE_CASES_SCHEMA)
+    return _table(
+        {
+            "case_id": cols.case_id.cast(pa.string()),
+            "hospital_id": cols.hospital_id.cast(pa.string()),
+            "alliance_id": _take(alliance_names, alliance_idx),
+            "link": link,
+            "parent_case_id": cols.referral_from.cast(pa.string()),
+            "absorbed_into": _take(cols.case_id, np.where(absorbed, paying, -1)),
+            "paid": pa.array(paid, pa.bool_()),
+            "payment": cents_array(cols.pay, pay_valid),
+            "claim": cents_array(np.where(paid, cols.pay, 0), in_alliance),
+            "down_surplus": cents_array(surplus, surplus_ok),
+        },
+        ALLIANCE_CASES_SCHEMA,
+    )
 
 
-def transfers_table(cols: Columns, mem: Members, model: AllianceModel, t_kind, t_case,
-                     t_child, t_parent, t_payer, t_payee, t_base, t_amount) -> pa.Table:
+def transfers_table(
+    cols: Columns,
+    mem: Members,
+    model: AllianceModel,
+    t_kind,
+    t_case,
+    t_child,
+    t_parent,
+    t_payer,
+    t_payee,
+    t_base,
+    t_amount,
+) -> pa.Table:
     ids = pa.array(mem.ids, pa.string())
     alliance_names = pa.array([a.id for a in model.alliances], pa.string())
-    table = _table({
-        "alliance_id": alliance_names.take(pa.array(mem.alliance[t_payer])),
-        "kind": pa.array(np.where(t_kind == UP, "up", "down").astype(object), pa.string()),
-        "case_id": _take(cols.case_id, t_case),
-        "child_case_id": _take(cols.case_id, t_child),
-        "parent_case_id": _take(cols.case_id, t_parent),
-        "payer_hospital_id": ids.take(pa.array(t_payer)),
-        "payee_hospital_id": ids.take(pa.array(t_payee)),
-        "base": cents_array(t_base),
-        "amount": cents_array(t_amount),
-    }, ALLIANCE_TRANSFERS_SCHEMA)
+    table = _table(
+        {
+            "alliance_id": alliance_names.take(pa.array(mem.alliance[t_payer])),
+            "kind": pa.array(np.where(t_kind == UP, "up", "down").astype(object), pa.string()),
+            "case_id": _take(cols.case_id, t_case),
+            "child_case_id": _take(cols.case_id, t_child),
+            "parent_case_id": _take(cols.case_id, t_parent),
+            "payer_hospital_id": ids.take(pa.array(t_payer)),
+            "payee_hospital_id": ids.take(pa.array(t_payee)),
+            "base": cents_array(t_base),
+            "amount": cents_array(t_amount),
+        },
+        ALLIANCE_TRANSFERS_SCHEMA,
+    )
     # a canonical order, whatever the input order: by alliance, kind and the paying case
     # (its id, then hospital, payment, cost and referral source, for repeated ids), then the
     # steps of a chain from the paying case up
@@ -134,10 +181,18 @@ def transfers_table(cols: Columns, mem: Members, model: AllianceModel, t_kind, t
         new_episode = np.r_[True, t_case[1:] != t_case[:-1]]
         starts = np.flatnonzero(new_episode)
         step = np.arange(len(t_case)) - np.repeat(starts, np.diff(np.r_[starts, len(t_case)]))
-    keyed = table.append_column("_h", _take(cols.hospital_id, t_case)).append_column(
-        "_p", pa.array(cols.pay[t_case])).append_column(
-        "_c", pa.array(np.where(cols.cost_ok[t_case], cols.cost[t_case], -(2**62)))).append_column(
-        "_r", _take(cols.referral_from, t_case)).append_column("_s", pa.array(step))
-    order = pc.sort_indices(keyed, [(name, "ascending") for name in (
-        "alliance_id", "kind", "case_id", "_h", "_p", "_c", "_r", "_s")])
+    keyed = (
+        table.append_column("_h", _take(cols.hospital_id, t_case))
+        .append_column("_p", pa.array(cols.pay[t_case]))
+        .append_column("_c", pa.array(np.where(cols.cost_ok[t_case], cols.cost[t_case], -(2**62))))
+        .append_column("_r", _take(cols.referral_from, t_case))
+        .append_column("_s", pa.array(step))
+    )
+    order = pc.sort_indices(
+        keyed,
+        [
+            (name, "ascending")
+            for name in ("alliance_id", "kind", "case_id", "_h", "_p", "_c", "_r", "_s")
+        ],
+    )
     return table.take(order)

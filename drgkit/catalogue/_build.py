@@ -64,8 +64,9 @@ def _combined(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.n
     if c is not None:
         nc = int(c.max()) + 1 if len(c) else 1
         if (int(a.max()) + 1 if len(a) else 1) * nb * nc >= 2**62:
-            raise CaseDataError("too many distinct diagnosis and procedure codes to combine "
-                                "into one 62-bit key")
+            raise CaseDataError(
+                "too many distinct diagnosis and procedure codes to combine into one 62-bit key"
+            )
         key = key * nc + c
     return key
 
@@ -108,8 +109,12 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     cost, w = h.cost, h.weight
     # conservative cases: principal procedure with a conservative attribute in the dictionary
     conservative_proc = np.array(
-        [False] + [opt.procedure_attributes.get(c) in opt.conservative_attributes
-                   for c in h.proc_codes[1:]], bool)
+        [False]
+        + [
+            opt.procedure_attributes.get(c) in opt.conservative_attributes for c in h.proc_codes[1:]
+        ],
+        bool,
+    )
     if conservative_proc.any():
         cons = conservative_proc[h.proc]
         h = attrs.evolve(h, proc=np.where(cons, 0, h.proc), rel=np.where(cons, 0, h.rel))
@@ -121,8 +126,10 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     base_count = np.bincount(base_id)
     if opt.coverage is not None:
         n_min = _coverage_threshold(base_count, opt.coverage)
-        how = (f"coverage: the largest n at which (dx, principal) combinations with >= n "
-               f"cases hold >= {float(opt.coverage * 100):g}% of cases")
+        how = (
+            f"coverage: the largest n at which (dx, principal) combinations with >= n "
+            f"cases hold >= {float(opt.coverage * 100):g}% of cases"
+        )
     else:
         n_min = opt.min_cases
         how = "fixed"
@@ -149,8 +156,9 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     big_change = np.abs(num) * t.denominator >= den * t.numerator
     enough = full.n_all >= n_min
     split = comparable & enough & big_change.astype(bool)
-    pct = np.where(comparable, div_round(np.where(comparable, num * 10000, 0),
-                                         np.where(comparable, den, 1)), 0)
+    pct = np.where(
+        comparable, div_round(np.where(comparable, num * 10000, 0), np.where(comparable, den, 1)), 0
+    )
 
     # candidate packet per case: own (split) or its (dx, principal); split combinations take
     # ids nb + f so that both live in one id space
@@ -162,10 +170,18 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
 
     # comprehensive key of every case not in a core candidate
     attr_of_proc = np.array(
-        [_ATTR_INDEX["medical"]] + [_ATTR_INDEX[opt.procedure_attributes.get(
-            c, opt.unknown_attribute)] for c in h.proc_codes[1:]], np.int64)
-    unknown_procs = {h.proc_codes[p] for p in np.unique(h.proc).tolist()
-                     if p and h.proc_codes[p] not in opt.procedure_attributes}
+        [_ATTR_INDEX["medical"]]
+        + [
+            _ATTR_INDEX[opt.procedure_attributes.get(c, opt.unknown_attribute)]
+            for c in h.proc_codes[1:]
+        ],
+        np.int64,
+    )
+    unknown_procs = {
+        h.proc_codes[p]
+        for p in np.unique(h.proc).tolist()
+        if p and h.proc_codes[p] not in opt.procedure_attributes
+    }
     dx3_codes = sorted({c[:3] for c in h.dx_codes})
     dx3_pos = {c: i for i, c in enumerate(dx3_codes)}
     dx3_of_dx = np.array([dx3_pos[c[:3]] for c in h.dx_codes] or [0], np.int64)
@@ -181,13 +197,13 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     # category, attribute), blank
     core_cands = np.flatnonzero(is_core_cand)
     own = core_cands >= nb
-    rep = np.where(own, full_first[np.where(own, core_cands - nb, 0)],
-                   base_first[np.where(own, 0, core_cands)])
+    rep = np.where(
+        own, full_first[np.where(own, core_cands - nb, 0)], base_first[np.where(own, 0, core_cands)]
+    )
     c_dx, c_proc = h.dx[rep], h.proc[rep]
     c_rel = np.where(own, h.rel[rep], 0)
     order = np.lexsort((c_rel, c_proc, c_dx))
-    core_cands, c_dx, c_proc, c_rel = (core_cands[order], c_dx[order], c_proc[order],
-                                       c_rel[order])
+    core_cands, c_dx, c_proc, c_rel = (core_cands[order], c_dx[order], c_proc[order], c_rel[order])
     codes: list[str] = []
     kinds: list[str] = []
     p_dx: list[str] = []
@@ -198,8 +214,9 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
     for d, p, r in zip(c_dx.tolist(), c_proc.tolist(), c_rel.tolist(), strict=True):
         dx, proc, rel = h.dx_codes[d], h.proc_codes[p], h.rel_codes[r]
         # packet codes may not hold + | , or spaces (FORMAT.md): related codes joined by &
-        codes.append(dx + (":" + proc if proc else "") + ("&" + rel.replace("+", "&")
-                                                          if rel else ""))
+        codes.append(
+            dx + (":" + proc if proc else "") + ("&" + rel.replace("+", "&") if rel else "")
+        )
         p_dx.append(dx)
         p_proc.append(proc)
         p_rel.append(rel)
@@ -244,28 +261,44 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
         big_m = opt.fixed_mean * 100
     else:
         if opt.reference_packet not in codes[:n_core]:
-            raise BuildOptionsError(f"reference packet {opt.reference_packet!r} was not built "
-                                    "(no core packet with that code)",
-                                    column="build.reference_packet")
+            raise BuildOptionsError(
+                f"reference packet {opt.reference_packet!r} was not built "
+                "(no core packet with that code)",
+                column="build.reference_packet",
+            )
         big_m = kept.mean(codes.index(opt.reference_packet))
 
     # score = round(m / M × scale) = round(Σwc · M_den · scale · 10^d / (Σw · M_num))
     sd = opt.score_decimals
-    score = div_round(kept.swc * (big_m.denominator * opt.scale * 10**sd),
-                      kept.sw * big_m.numerator)
+    score = div_round(
+        kept.swc * (big_m.denominator * opt.scale * 10**sd), kept.sw * big_m.numerator
+    )
     disp_a, disp_b = kept.dispersion()
     cv = sqrt_round(disp_a, disp_b)
     pc_cv = opt.primary_care_cv
     low_cv = disp_a * pc_cv.denominator**2 <= disp_b * pc_cv.numerator**2
     level1 = np.bincount(packet[h.level == 1], minlength=npk)
     share = opt.primary_care_level1_share
-    primary = (np.array(kinds) == "core") & low_cv.astype(bool) & (
-        level1 * share.denominator >= kept.n_all * share.numerator)
+    primary = (
+        (np.array(kinds) == "core")
+        & low_cv.astype(bool)
+        & (level1 * share.denominator >= kept.n_all * share.numerator)
+    )
 
     packet_cols = {
-        "code": codes, "kind": kinds, "dx": p_dx, "procedure": p_proc, "related": p_rel,
-        "attribute": p_attr, "name": p_name, "cases": kept.n_all, "cases_kept": kept.n,
-        "mean_cost": kept.mean_cents(), "score": score, "cv": cv, "primary_care": primary,
+        "code": codes,
+        "kind": kinds,
+        "dx": p_dx,
+        "procedure": p_proc,
+        "related": p_rel,
+        "attribute": p_attr,
+        "name": p_name,
+        "cases": kept.n_all,
+        "cases_kept": kept.n,
+        "mean_cost": kept.mean_cents(),
+        "score": score,
+        "cv": cv,
+        "primary_care": primary,
     }
     subtypes, sub_log = _subtypes(h, opt, packet, codes, n_core, allc)
     levels = _levels(h, opt, mean_all)
@@ -297,47 +330,61 @@ def _build(h: History, opt: BuildOptions) -> BuildResult:
             base = h.dx_codes[f_dx[f]] + (":" + h.proc_codes[f_proc[f]] if f_proc[f] else "")
             where = f"{base} has {cand_count[c]} cases < {n_min}"
             if comb_kind[f] == "blank":
-                where += (f"; comprehensive group has {comp_count[comp_of_full[f]]} cases "
-                          f"< {n_min}: blank")
+                where += (
+                    f"; comprehensive group has {comp_count[comp_of_full[f]]} cases "
+                    f"< {n_min}: blank"
+                )
             else:
                 where += ": comprehensive"
         reasons.append(f"{why}; {where}" if why else where)
     decision = np.where(f_rel > 0, np.where(split, "split", "merged"), None)
-    comb = pa.table({
-        "dx": pa.array([h.dx_codes[i] for i in f_dx.tolist()], pa.string()),
-        "procedure": pa.array([h.proc_codes[i] for i in f_proc.tolist()], pa.string()),
-        "related": pa.array([h.rel_codes[i] for i in f_rel.tolist()], pa.string()),
-        "cases": pa.array(full.n_all, pa.int64()),
-        "mean_cost": decimal_array(full.mean_cents(), 2),
-        "change_pct": decimal_array(pct, 2, valid=comparable),
-        "related_decision": pa.array(decision.tolist(), pa.string()),
-        "packet": pa.array(codes, pa.string()).take(pa.array(packet_of_full)),
-        "kind": pa.array(comb_kind.tolist(), pa.string()),
-        "reason": pa.array(reasons, pa.string()),
-    })
+    comb = pa.table(
+        {
+            "dx": pa.array([h.dx_codes[i] for i in f_dx.tolist()], pa.string()),
+            "procedure": pa.array([h.proc_codes[i] for i in f_proc.tolist()], pa.string()),
+            "related": pa.array([h.rel_codes[i] for i in f_rel.tolist()], pa.string()),
+            "cases": pa.array(full.n_all, pa.int64()),
+            "mean_cost": decimal_array(full.mean_cents(), 2),
+            "change_pct": decimal_array(pct, 2, valid=comparable),
+            "related_decision": pa.array(decision.tolist(), pa.string()),
+            "packet": pa.array(codes, pa.string()).take(pa.array(packet_of_full)),
+            "kind": pa.array(comb_kind.tolist(), pa.string()),
+            "reason": pa.array(reasons, pa.string()),
+        }
+    )
 
     is_core = kinds_arr == "core"
     split_rows = np.flatnonzero(split)
     report = BuildReport(
-        source=h.source, rows=h.rows, valid=n_cases, excluded=h.excluded.num_rows,
-        years=tuple(h.years), weights=tuple(opt.year_weights[len(opt.year_weights)
-                                                             - len(h.years):]),
-        threshold=n_min, threshold_rule=how, core_packets=n_core,
+        source=h.source,
+        rows=h.rows,
+        valid=n_cases,
+        excluded=h.excluded.num_rows,
+        years=tuple(h.years),
+        weights=tuple(opt.year_weights[len(opt.year_weights) - len(h.years) :]),
+        threshold=n_min,
+        threshold_rule=how,
+        core_packets=n_core,
         core_cases=int(kept.n_all[is_core].sum()),
         comprehensive_packets=int((kinds_arr == "comprehensive").sum()),
         comprehensive_cases=int(kept.n_all[kinds_arr == "comprehensive"].sum()),
         blank_cases=int(kept.n_all[kinds_arr == "blank"].sum()),
         overall_mean=int(overall.mean_cents()[0]),
-        score_base=int(div_round(np.array([big_m.numerator], object),
-                                 np.array([big_m.denominator], object))[0]),
-        splits=tuple((h.dx_codes[f_dx[f]], h.proc_codes[f_proc[f]], h.rel_codes[f_rel[f]],
-                      int(pct[f])) for f in split_rows.tolist()),
+        score_base=int(
+            div_round(np.array([big_m.numerator], object), np.array([big_m.denominator], object))[0]
+        ),
+        splits=tuple(
+            (h.dx_codes[f_dx[f]], h.proc_codes[f_proc[f]], h.rel_codes[f_rel[f]], int(pct[f]))
+            for f in split_rows.tolist()
+        ),
         merges=int(((f_rel > 0) & ~split).sum()),
-        subtypes=tuple(sub_log), unknown_procedures=tuple(sorted(unknown_procs)),
+        subtypes=tuple(sub_log),
+        unknown_procedures=tuple(sorted(unknown_procs)),
         excluded_reasons=_reason_counts(h.excluded),
     )
-    return BuildResult.from_columns(packet_cols, subtypes, levels, packet_stats, comb,
-                                    h.excluded, report, opt)
+    return BuildResult.from_columns(
+        packet_cols, subtypes, levels, packet_stats, comb, h.excluded, report, opt
+    )
 
 
 def _reason_counts(excluded: pa.Table) -> Mapping[str, int]:
@@ -352,22 +399,41 @@ def _bands(h: History, dim: str) -> np.ndarray:
     _BAND_NAMES)."""
     if dim == "cci":
         c = h.cci
-        return np.select([c == 0, (c >= 1) & (c <= 2), (c >= 3) & (c <= 4), c >= 5],
-                         [1, 2, 3, 4], 0)
+        return np.select(
+            [c == 0, (c >= 1) & (c <= 2), (c >= 3) & (c <= 4), c >= 5], [1, 2, 3, 4], 0
+        )
     if dim == "age":
         days, age = h.age_days, h.age
         infant = (days >= 0) & (days < 365)
-        return np.select([infant & (days <= 28), infant, (age >= 1) & (age <= 6),
-                          (age >= 7) & (age <= 17), age > 65], [1, 2, 3, 4, 5], 0)
+        return np.select(
+            [
+                infant & (days <= 28),
+                infant,
+                (age >= 1) & (age <= 6),
+                (age >= 7) & (age <= 17),
+                age > 65,
+            ],
+            [1, 2, 3, 4, 5],
+            0,
+        )
     if dim == "icu":
         d = h.icu_days
-        return np.select([(d >= 2) & (d <= 7), (d >= 8) & (d <= 14), (d >= 15) & (d <= 30),
-                          d >= 31], [1, 2, 3, 4], 0)
+        return np.select(
+            [(d >= 2) & (d <= 7), (d >= 8) & (d <= 14), (d >= 15) & (d <= 30), d >= 31],
+            [1, 2, 3, 4],
+            0,
+        )
     return h.death.astype(np.int64)
 
 
-def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, codes: list[str],
-              n_core: int, allc: GroupStats) -> tuple[dict[str, Any], list[tuple]]:
+def _subtypes(
+    h: History,
+    opt: BuildOptions,
+    packet: np.ndarray,
+    codes: list[str],
+    n_core: int,
+    allc: GroupStats,
+) -> tuple[dict[str, Any], list[tuple]]:
     """Auxiliary sub-types. Per dimension, the pooled within-sub-type sum of squares W and the
     packet's T are compared exactly (W <= (1 − cut)² T); a float screen with a wide margin
     decides the clear cases and only packets near the boundary use Fractions."""
@@ -397,26 +463,50 @@ def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, codes: list[str
         clear_no = (within_f > float(cut2) * tot_f + margin) | (tot_f <= 0)
         for i in cand[~clear_no].tolist():
             t_exact = allc.var_num(i)
-            w_exact = sum((st.var_num(i * nbands + b) for b in range(nbands)
-                           if st.n[i * nbands + b]), Fraction(0))
+            w_exact = sum(
+                (st.var_num(i * nbands + b) for b in range(nbands) if st.n[i * nbands + b]),
+                Fraction(0),
+            )
             if t_exact <= 0 or w_exact > cut2 * t_exact:
                 continue
-            found.append((i, di, nbands, np.flatnonzero(effective[i]), st,
-                          np.array([w_exact.numerator, w_exact.denominator], object)))
+            found.append(
+                (
+                    i,
+                    di,
+                    nbands,
+                    np.flatnonzero(effective[i]),
+                    st,
+                    np.array([w_exact.numerator, w_exact.denominator], object),
+                )
+            )
     found.sort(key=lambda x: (x[0], x[1]))
-    cols: dict[str, list] = {k: [] for k in ("packet", "dimension", "band", "cases",
-                                             "mean_cost", "coefficient", "cv_before",
-                                             "cv_after")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "packet",
+            "dimension",
+            "band",
+            "cases",
+            "mean_cost",
+            "coefficient",
+            "cv_before",
+            "cv_after",
+        )
+    }
     log = []
     disp_a, disp_b = allc.dispersion()
     cd = opt.coefficient_decimals
     for i, di, nbands, subs, st, wnd in found:
         dim = opt.aux_dimensions[di]
         names = _BAND_NAMES[dim]
-        before = int(sqrt_round(disp_a[i:i + 1], disp_b[i:i + 1])[0])
+        before = int(sqrt_round(disp_a[i : i + 1], disp_b[i : i + 1])[0])
         # CV after² = (W/Σw)/m² = W·Σw / (Σwc)², W = wn/wd
-        after = int(sqrt_round(np.array([int(wnd[0]) * int(allc.sw[i])], object),
-                               np.array([int(wnd[1]) * int(allc.swc[i]) ** 2], object))[0])
+        after = int(
+            sqrt_round(
+                np.array([int(wnd[0]) * int(allc.sw[i])], object),
+                np.array([int(wnd[1]) * int(allc.swc[i]) ** 2], object),
+            )[0]
+        )
         log.append((codes[i], dim, before / 10**4, after / 10**4))
         for b in subs.tolist():
             g = i * nbands + b
@@ -424,9 +514,11 @@ def _subtypes(h: History, opt: BuildOptions, packet: np.ndarray, codes: list[str
             cols["dimension"].append(dim)
             cols["band"].append(names[b])
             cols["cases"].append(int(st.n[g]))
-            cols["mean_cost"].append(int(div_round(st.swc[g:g + 1], st.sw[g:g + 1])[0]))
-            coef = div_round(np.array([int(st.swc[g]) * int(allc.sw[i]) * 10**cd], object),
-                             np.array([int(st.sw[g]) * int(allc.swc[i])], object))
+            cols["mean_cost"].append(int(div_round(st.swc[g : g + 1], st.sw[g : g + 1])[0]))
+            coef = div_round(
+                np.array([int(st.swc[g]) * int(allc.sw[i]) * 10**cd], object),
+                np.array([int(st.sw[g]) * int(allc.swc[i])], object),
+            )
             cols["coefficient"].append(int(coef[0]))
             cols["cv_before"].append(before)
             cols["cv_after"].append(after)
@@ -445,14 +537,20 @@ def _levels(h: History, opt: BuildOptions, mean_all: Fraction) -> dict[str, Any]
     st = group_stats(h.level - 1, 3, h.cost, h.weight)
     present = np.flatnonzero(st.n)
     cd = opt.coefficient_decimals
-    coef = div_round(st.swc[present] * (mean_all.denominator * 10**cd),
-                     st.sw[present] * mean_all.numerator)
-    return {"hospital_level": present + 1, "cases": st.n[present],
-            "mean_cost": st.mean_cents()[present], "coefficient": coef}
+    coef = div_round(
+        st.swc[present] * (mean_all.denominator * 10**cd), st.sw[present] * mean_all.numerator
+    )
+    return {
+        "hospital_level": present + 1,
+        "cases": st.n[present],
+        "mean_cost": st.mean_cents()[present],
+        "coefficient": coef,
+    }
 
 
-def _packet_levels(h: History, packet: np.ndarray, codes: list[str], kept: GroupStats,
-                   cv: np.ndarray) -> dict[str, Any]:
+def _packet_levels(
+    h: History, packet: np.ndarray, codes: list[str], kept: GroupStats, cv: np.ndarray
+) -> dict[str, Any]:
     """Per packet: one row per hospital level present (all cases, untrimmed: weighted mean
     cost, weighted mean LOS over cases with a LOS, CV) and an ``all`` row (cases, the packet's
     trimmed mean and CV as in the packet table, mean LOS over all its cases)."""
@@ -478,6 +576,11 @@ def _packet_levels(h: History, packet: np.ndarray, codes: list[str], kept: Group
     has_los = los_n[rows] > 0
     mean_los = div_round(los_swc[rows] * 100, np.where(has_los, los_sw[rows], 1))
     level_names = np.array(["all", "1", "2", "3"])
-    return {"packet": pa.array(codes, pa.string()).take(pa.array(rows // 4)),
-            "hospital_level": level_names[rows % 4].tolist(), "cases": n[rows],
-            "mean_cost": mean[rows], "mean_los": (mean_los, has_los), "cv": cvs[rows]}
+    return {
+        "packet": pa.array(codes, pa.string()).take(pa.array(rows // 4)),
+        "hospital_level": level_names[rows % 4].tolist(),
+        "cases": n[rows],
+        "mean_cost": mean[rows],
+        "mean_los": (mean_los, has_los),
+        "cv": cvs[rows],
+    }

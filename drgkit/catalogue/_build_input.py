@@ -76,8 +76,7 @@ def _text(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def _code_ids(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, np.ndarray,
-                                                                list[str]]:
+def _code_ids(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(offsets[n+1], code ids, codes) of a code column: text is split on | or ,; every code
     is trimmed and upper-cased, empty codes are left out, and ids are ranks in the sorted
     list of distinct codes (so id order = text order). Distinct values are normalised once
@@ -88,12 +87,16 @@ def _code_ids(arr: pa.Array, source: str, field: str) -> tuple[np.ndarray, np.nd
         return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), []
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         arr = pc.split_pattern_regex(_text(arr), r"[|,]")
-    elif pa.types.is_list_view(t) or pa.types.is_large_list_view(t) or \
-            pa.types.is_fixed_size_list(t):
+    elif (
+        pa.types.is_list_view(t) or pa.types.is_large_list_view(t) or pa.types.is_fixed_size_list(t)
+    ):
         arr = arr.cast(pa.large_list(t.value_type))
     elif not (pa.types.is_list(t) or pa.types.is_large_list(t)):
-        raise CaseDataError(f"codes must be text ('|'-separated) or a list of texts, got {t}",
-                            file=source, column=field)
+        raise CaseDataError(
+            f"codes must be text ('|'-separated) or a list of texts, got {t}",
+            file=source,
+            column=field,
+        )
     if arr.null_count:
         arr = pc.if_else(pc.is_null(arr), pa.scalar([], arr.type), arr)
     offsets = arr.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -171,22 +174,24 @@ def _integers(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray, np.
     return vals, ok_np, ~ok_np & ~empty
 
 
-def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
-                 need: Sequence[str] = ()) -> History:
+def read_history(
+    history, *, weights: Sequence[int], death_codes: Sequence[str], need: Sequence[str] = ()
+) -> History:
     """Read and check every row of ``history`` (anything :func:`drgkit._io.open_cases` reads)."""
     src = open_cases(history)
     batches = list(src.batches)
     # columns are joined one at a time when used (col), so the whole table is never copied
-    table = pa.Table.from_batches(batches, schema=src.schema) if batches \
-        else src.schema.empty_table()
+    table = (
+        pa.Table.from_batches(batches, schema=src.schema) if batches else src.schema.empty_table()
+    )
     names = set(table.column_names)
     for name in (*REQUIRED, *need):
         if name not in names:
-            raise CaseDataError(f"the history has no {name!r} column", file=src.name,
-                                column=name)
+            raise CaseDataError(f"the history has no {name!r} column", file=src.name, column=name)
     if "year" not in names and "discharge_date" not in names:
-        raise CaseDataError("the history needs a 'year' or a 'discharge_date' column",
-                            file=src.name, column="year")
+        raise CaseDataError(
+            "the history needs a 'year' or a 'discharge_date' column", file=src.name, column="year"
+        )
     n = table.num_rows
 
     def col(name: str) -> pa.Array | None:
@@ -205,11 +210,15 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
         bad = src.malformed[0]
         raise CaseDataError(
             f"{len(src.malformed)} row(s) cannot be split into the header's fields; the first "
-            f"has {bad.actual} fields, not {bad.expected}: {bad.text[:80]!r}", file=src.name,
-            row=bad.row)
+            f"has {bad.actual} fields, not {bad.expected}: {bad.text[:80]!r}",
+            file=src.name,
+            row=bad.row,
+        )
     case_id = _text(col("case_id")).fill_null("")
-    flag(pc.equal(pc.utf8_trim_whitespace(case_id), "").to_numpy(zero_copy_only=False),
-         "case_id: missing")
+    flag(
+        pc.equal(pc.utf8_trim_whitespace(case_id), "").to_numpy(zero_copy_only=False),
+        "case_id: missing",
+    )
     cost, cflag = to_cents(col("total_cost"), n)
     for code, text in FLAG_TEXT.items():
         flag(cflag == code, f"total_cost: {text}")
@@ -222,8 +231,7 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
         days, dflag = parse_dates(col("discharge_date"), n)
         flag(dflag == 1, "discharge_date: missing")
         flag(dflag == 2, "discharge_date: not a date")
-        year = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-                + 1970)
+        year = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     level, present, bad = _integers(col("hospital_level"), n)
     flag(bad | (present & ((level < 1) | (level > 3))), "hospital_level: not 1, 2 or 3")
     flag(~present, "hospital_level: missing")
@@ -236,7 +244,8 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
     if "leaving_type" in names:
         lt = pc.utf8_trim_whitespace(_text(col("leaving_type"))).fill_null("")
         death = pc.is_in(lt, pa.array(list(death_codes), pa.large_string())).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
 
     d_off, d_ids, d_codes = _code_ids(col("diagnoses"), src.name, "diagnoses")
     has_dx = np.diff(d_off) > 0
@@ -259,9 +268,14 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
     principal[has_p] = ids[p_off[:-1][has_p]]
     r_off, r_ids = _related_sets(p_off, ids, principal)
     rel_bin = pa.Array.from_buffers(
-        pa.large_binary(), n,
-        [None, pa.py_buffer((r_off * 4).astype(np.int64)),
-         pa.py_buffer(r_ids.astype(">u4").tobytes())])
+        pa.large_binary(),
+        n,
+        [
+            None,
+            pa.py_buffer((r_off * 4).astype(np.int64)),
+            pa.py_buffer(r_ids.astype(">u4").tobytes()),
+        ],
+    )
     enc = pc.dictionary_encode(rel_bin)
     sets = [np.frombuffer(b, ">u4") for b in enc.dictionary.to_pylist()]
     texts = ["+".join(proc_codes[int(i)] for i in s) for s in sets]
@@ -278,23 +292,43 @@ def read_history(history, *, weights: Sequence[int], death_codes: Sequence[str],
     row = np.flatnonzero(valid)
     years = sorted({int(y) for y in np.unique(year[valid])})
     if len(years) > len(weights):
-        raise CaseDataError(f"the history has {len(years)} years ({years}) but only "
-                            f"{len(weights)} year weights are set", file=src.name,
-                            column="year")
-    wts = list(weights)[len(weights) - len(years):]  # the newest years take the last weights
+        raise CaseDataError(
+            f"the history has {len(years)} years ({years}) but only "
+            f"{len(weights)} year weights are set",
+            file=src.name,
+            column="year",
+        )
+    wts = list(weights)[len(weights) - len(years) :]  # the newest years take the last weights
     y_index = np.searchsorted(np.array(years, np.int64), year[valid]).astype(np.int64)
     bad_rows = np.flatnonzero(~valid)
-    excluded = pa.table({
-        "row": pa.array(bad_rows + 1, pa.int64()),
-        "case_id": case_id.take(pa.array(bad_rows)),
-        "reason": pa.array([reasons[i] for i in reason[bad_rows]], pa.string()),
-    })
+    excluded = pa.table(
+        {
+            "row": pa.array(bad_rows + 1, pa.int64()),
+            "case_id": case_id.take(pa.array(bad_rows)),
+            "reason": pa.array([reasons[i] for i in reason[bad_rows]], pa.string()),
+        }
+    )
     return History(
-        source=src.name, rows=n, row=row, years=years,
+        source=src.name,
+        rows=n,
+        row=row,
+        years=years,
         weight=np.array(wts, np.int64)[y_index] if years else np.zeros(0, np.int64),
-        year_index=y_index, level=level[valid], cost=cost[valid],
-        los=optional["los"][valid], age=optional["age"][valid],
-        age_days=optional["age_days"][valid], icu_days=optional["icu_days"][valid],
-        cci=optional["cci"][valid], death=death[valid], dx=dx_full[valid], dx_codes=dx_codes,
-        proc=principal[valid].astype(np.int64), proc_codes=proc_codes, rel=rel_all[valid],
-        rel_codes=rel_codes, excluded=excluded, columns=frozenset(names))
+        year_index=y_index,
+        level=level[valid],
+        cost=cost[valid],
+        los=optional["los"][valid],
+        age=optional["age"][valid],
+        age_days=optional["age_days"][valid],
+        icu_days=optional["icu_days"][valid],
+        cci=optional["cci"][valid],
+        death=death[valid],
+        dx=dx_full[valid],
+        dx_codes=dx_codes,
+        proc=principal[valid].astype(np.int64),
+        proc_codes=proc_codes,
+        rel=rel_all[valid],
+        rel_codes=rel_codes,
+        excluded=excluded,
+        columns=frozenset(names),
+    )

@@ -67,8 +67,9 @@ def _positive(_inst, attribute, value: int) -> None:
 
 def _weights(value: Any) -> tuple[int, ...]:
     out = tuple(value)
-    if not out or any(isinstance(w, bool) or not isinstance(w, int) or not 1 <= w < 2**16
-                      for w in out):
+    if not out or any(
+        isinstance(w, bool) or not isinstance(w, int) or not 1 <= w < 2**16 for w in out
+    ):
         raise ValueError(f"year_weights must be whole numbers 1..65535, got {value!r}")
     return out
 
@@ -90,13 +91,12 @@ class BuildOptions:
     min_cases: int = attrs.field(default=15, validator=_positive)
     #: if set, n is instead the largest n at which (dx, principal) combinations with >= n
     #: cases cover at least this share of the valid cases
-    coverage: Fraction | None = attrs.field(default=None, converter=_opt_fraction,
-                                            validator=_share)
+    coverage: Fraction | None = attrs.field(default=None, converter=_opt_fraction, validator=_share)
     #: a related procedure set stays its own packet when |m_rel − m_base| >= this × m_base
-    related_split: Fraction = attrs.field(default=Fraction(1, 10), converter=_fraction,
-                                          validator=_share)
-    score_method: str = attrs.field(default="mean",
-                                    validator=attrs.validators.in_(SCORE_METHODS))
+    related_split: Fraction = attrs.field(
+        default=Fraction(1, 10), converter=_fraction, validator=_share
+    )
+    score_method: str = attrs.field(default="mean", validator=attrs.validators.in_(SCORE_METHODS))
     reference_packet: str | None = None
     #: fixed-quota method: the fixed M in yuan
     fixed_mean: Fraction | None = attrs.field(default=None, converter=_opt_fraction)
@@ -105,31 +105,39 @@ class BuildOptions:
     score_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(7)))
     #: oldest -> newest; with fewer years than weights the newest years take the last ones
     year_weights: tuple[int, ...] = attrs.field(default=(1, 2, 7), converter=_weights)
-    trim_share: Fraction = attrs.field(default=Fraction(25, 1000), converter=_fraction,
-                                       validator=_share)
+    trim_share: Fraction = attrs.field(
+        default=Fraction(25, 1000), converter=_fraction, validator=_share
+    )
     trim_min_cases: int = attrs.field(default=25, validator=_positive)
     procedure_attributes: Mapping[str, str] = attrs.field(factory=dict, converter=_attributes)
     #: attribute of a principal procedure missing from the dictionary
-    unknown_attribute: str = attrs.field(default="medical",
-                                         validator=attrs.validators.in_(_ATTR_KEYS))
+    unknown_attribute: str = attrs.field(
+        default="medical", validator=attrs.validators.in_(_ATTR_KEYS)
+    )
     #: a case whose principal procedure has one of these attributes in the dictionary counts
     #: as conservative (no procedure, related procedures ignored), as the catalogue format's
     #: conservative rows do (FORMAT.md §4; the format's default is medical|diagnostic)
     conservative_attributes: tuple[str, ...] = attrs.field(
-        default=("medical", "diagnostic"), converter=tuple,
-        validator=attrs.validators.deep_iterable(attrs.validators.in_(_ATTR_KEYS)))
+        default=("medical", "diagnostic"),
+        converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(_ATTR_KEYS)),
+    )
     blank_packet: bool = True
     blank_code: str = "KBBZ"
     primary_care_cv: Fraction = attrs.field(default=Fraction(7, 10), converter=_fraction)
-    primary_care_level1_share: Fraction = attrs.field(default=Fraction(1, 2),
-                                                      converter=_fraction, validator=_share)
+    primary_care_level1_share: Fraction = attrs.field(
+        default=Fraction(1, 2), converter=_fraction, validator=_share
+    )
     aux_dimensions: tuple[str, ...] = attrs.field(
-        default=DIMENSIONS, converter=tuple,
-        validator=attrs.validators.deep_iterable(attrs.validators.in_(DIMENSIONS)))
+        default=DIMENSIONS,
+        converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(DIMENSIONS)),
+    )
     aux_min_cases: int = attrs.field(default=50, validator=_positive)
     aux_min_band_cases: int = attrs.field(default=10, validator=_positive)
-    aux_cv_cut: Fraction = attrs.field(default=Fraction(1, 5), converter=_fraction,
-                                       validator=_share)
+    aux_cv_cut: Fraction = attrs.field(
+        default=Fraction(1, 5), converter=_fraction, validator=_share
+    )
     coefficient_decimals: int = attrs.field(default=4, validator=attrs.validators.in_(range(7)))
     death_codes: tuple[str, ...] = attrs.field(default=("5",), converter=tuple)
 
@@ -161,8 +169,7 @@ class BuildOptions:
         known = {f.name for f in attrs.fields(cls)}
         for key in section:
             if key not in known:
-                raise BuildOptionsError(f"unknown option {key!r}", file=path,
-                                        column=f"build.{key}")
+                raise BuildOptionsError(f"unknown option {key!r}", file=path, column=f"build.{key}")
         if "year_weights" in section:
             section["year_weights"] = tuple(section["year_weights"])
         try:
@@ -177,17 +184,23 @@ def _read_attributes(path: Path) -> dict[str, str]:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or not {"procedure", "attribute"} <= set(
-                    reader.fieldnames):
+                reader.fieldnames
+            ):
                 raise BuildOptionsError("needs columns procedure,attribute", file=path, row=1)
             for line, rec in enumerate(reader, start=2):
                 code = (rec["procedure"] or "").strip().upper()
                 value = (rec["attribute"] or "").strip()
                 if value not in _ATTR_KEYS:
-                    raise BuildOptionsError(f"attribute must be one of {_ATTR_KEYS}",
-                                            file=path, row=line, column="attribute")
+                    raise BuildOptionsError(
+                        f"attribute must be one of {_ATTR_KEYS}",
+                        file=path,
+                        row=line,
+                        column="attribute",
+                    )
                 if code in out:
-                    raise BuildOptionsError(f"procedure {code!r} appears twice", file=path,
-                                            row=line, column="procedure")
+                    raise BuildOptionsError(
+                        f"procedure {code!r} appears twice", file=path, row=line, column="procedure"
+                    )
                 out[code] = value
     except OSError as exc:
         raise BuildOptionsError(f"cannot read: {exc}", file=path) from None

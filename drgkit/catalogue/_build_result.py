@@ -59,8 +59,9 @@ def decimal_array(units: Any, places: int, valid: Any = None) -> pa.Array:
         if not valid.all():
             validity = pa.py_buffer(np.packbits(valid.astype(np.uint8), bitorder="little"))
             nulls = int((~valid).sum())
-    return pa.Array.from_buffers(pa.decimal128(18, places), len(units),
-                                 [validity, pa.py_buffer(words)], null_count=nulls)
+    return pa.Array.from_buffers(
+        pa.decimal128(18, places), len(units), [validity, pa.py_buffer(words)], null_count=nulls
+    )
 
 
 @attrs.frozen(slots=True)
@@ -104,7 +105,8 @@ class BuildReport:
 
     def text(self) -> str:
         lines = [
-            "# DIP catalogue build report", "",
+            "# DIP catalogue build report",
+            "",
             f"- source: {self.source}",
             f"- rows read: {self.rows}; valid cases: {self.valid}; excluded: {self.excluded}",
         ]
@@ -125,15 +127,18 @@ class BuildReport:
         if len(self.splits) > 50:
             lines.append(f"  - … {len(self.splits) - 50} more in combinations.csv")
         lines.append(f"- auxiliary sub-typings kept: {len(self.subtypes)}")
-        lines += [f"  - {code} by {dim}: CV {a:.4f} -> {b:.4f}" for code, dim, a, b in
-                  self.subtypes[:50]]
+        lines += [
+            f"  - {code} by {dim}: CV {a:.4f} -> {b:.4f}" for code, dim, a, b in self.subtypes[:50]
+        ]
         if len(self.subtypes) > 50:
             lines.append(f"  - … {len(self.subtypes) - 50} more in subtypes.csv")
         if self.unknown_procedures:
             shown = ", ".join(self.unknown_procedures[:20])
             more = "" if len(self.unknown_procedures) <= 20 else " …"
-            lines.append(f"- principal procedures missing from the attribute dictionary "
-                         f"({len(self.unknown_procedures)}): {shown}{more}")
+            lines.append(
+                f"- principal procedures missing from the attribute dictionary "
+                f"({len(self.unknown_procedures)}): {shown}{more}"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -152,10 +157,17 @@ class BuildResult:
     options: BuildOptions
 
     @classmethod
-    def from_columns(cls, packets: dict[str, Any], subtypes: dict[str, Any],
-                     levels: dict[str, Any], packet_stats: dict[str, Any],
-                     combinations: pa.Table, excluded: pa.Table, report: BuildReport,
-                     options: BuildOptions) -> BuildResult:
+    def from_columns(
+        cls,
+        packets: dict[str, Any],
+        subtypes: dict[str, Any],
+        levels: dict[str, Any],
+        packet_stats: dict[str, Any],
+        combinations: pa.Table,
+        excluded: pa.Table,
+        report: BuildReport,
+        options: BuildOptions,
+    ) -> BuildResult:
         """Assemble the tables; money and decimal columns arrive as int64 units."""
         sd, cd = options.score_decimals, options.coefficient_decimals
         kind = np.array(packets["kind"])
@@ -171,62 +183,89 @@ class BuildResult:
         def money(key: str, rows: np.ndarray) -> pa.Array:
             return decimal_array(np.asarray(packets[key])[rows], 2)
 
-        core_t = pa.table({
-            "code": pick("code", core), "dx": pick("dx", core),
-            "procedure": pick("procedure", core), "related": pick("related", core),
-            "cases": pick("cases", core, pa.int64()),
-            "cases_kept": pick("cases_kept", core, pa.int64()),
-            "mean_cost": money("mean_cost", core),
-            "score": decimal_array(np.asarray(packets["score"])[core], sd),
-            "cv": decimal_array(np.asarray(packets["cv"])[core], 4),
-            "primary_care": pick("primary_care", core, pa.bool_()),
-        })
-        comp_t = pa.table({
-            "code": pick("code", comp), "kind": pick("kind", comp), "dx": pick("dx", comp),
-            "attribute": pick("attribute", comp), "name": pick("name", comp),
-            "cases": pick("cases", comp, pa.int64()),
-            "cases_kept": pick("cases_kept", comp, pa.int64()),
-            "mean_cost": money("mean_cost", comp),
-            "score": decimal_array(np.asarray(packets["score"])[comp], sd),
-            "cv": decimal_array(np.asarray(packets["cv"])[comp], 4),
-        })
-        sub_t = pa.table({
-            "packet": pa.array(subtypes["packet"], pa.string()),
-            "dimension": pa.array(subtypes["dimension"], pa.string()),
-            "band": pa.array(subtypes["band"], pa.string()),
-            "cases": pa.array(subtypes["cases"], pa.int64()),
-            "mean_cost": decimal_array(subtypes["mean_cost"], 2),
-            "coefficient": decimal_array(subtypes["coefficient"], cd),
-            "cv_before": decimal_array(subtypes["cv_before"], 4),
-            "cv_after": decimal_array(subtypes["cv_after"], 4),
-        })
-        lev_t = pa.table({
-            "hospital_level": pa.array(levels["hospital_level"], pa.int8()),
-            "cases": pa.array(levels["cases"], pa.int64()),
-            "mean_cost": decimal_array(levels["mean_cost"], 2),
-            "coefficient": decimal_array(levels["coefficient"], cd),
-        })
+        core_t = pa.table(
+            {
+                "code": pick("code", core),
+                "dx": pick("dx", core),
+                "procedure": pick("procedure", core),
+                "related": pick("related", core),
+                "cases": pick("cases", core, pa.int64()),
+                "cases_kept": pick("cases_kept", core, pa.int64()),
+                "mean_cost": money("mean_cost", core),
+                "score": decimal_array(np.asarray(packets["score"])[core], sd),
+                "cv": decimal_array(np.asarray(packets["cv"])[core], 4),
+                "primary_care": pick("primary_care", core, pa.bool_()),
+            }
+        )
+        comp_t = pa.table(
+            {
+                "code": pick("code", comp),
+                "kind": pick("kind", comp),
+                "dx": pick("dx", comp),
+                "attribute": pick("attribute", comp),
+                "name": pick("name", comp),
+                "cases": pick("cases", comp, pa.int64()),
+                "cases_kept": pick("cases_kept", comp, pa.int64()),
+                "mean_cost": money("mean_cost", comp),
+                "score": decimal_array(np.asarray(packets["score"])[comp], sd),
+                "cv": decimal_array(np.asarray(packets["cv"])[comp], 4),
+            }
+        )
+        sub_t = pa.table(
+            {
+                "packet": pa.array(subtypes["packet"], pa.string()),
+                "dimension": pa.array(subtypes["dimension"], pa.string()),
+                "band": pa.array(subtypes["band"], pa.string()),
+                "cases": pa.array(subtypes["cases"], pa.int64()),
+                "mean_cost": decimal_array(subtypes["mean_cost"], 2),
+                "coefficient": decimal_array(subtypes["coefficient"], cd),
+                "cv_before": decimal_array(subtypes["cv_before"], 4),
+                "cv_after": decimal_array(subtypes["cv_after"], 4),
+            }
+        )
+        lev_t = pa.table(
+            {
+                "hospital_level": pa.array(levels["hospital_level"], pa.int8()),
+                "cases": pa.array(levels["cases"], pa.int64()),
+                "mean_cost": decimal_array(levels["mean_cost"], 2),
+                "coefficient": decimal_array(levels["coefficient"], cd),
+            }
+        )
         los, has_los = packet_stats["mean_los"]
-        stat_t = pa.table({
-            "packet": packet_stats["packet"],
-            "hospital_level": pa.array(packet_stats["hospital_level"], pa.string()),
-            "cases": pa.array(packet_stats["cases"], pa.int64()),
-            "mean_cost": decimal_array(packet_stats["mean_cost"], 2),
-            "mean_los": decimal_array(los, 2, valid=has_los),
-            "cv": decimal_array(packet_stats["cv"], 4),
-        })
-        return cls(core_t, comp_t, sub_t, lev_t, stat_t, combinations, excluded, report,
-                   options)
+        stat_t = pa.table(
+            {
+                "packet": packet_stats["packet"],
+                "hospital_level": pa.array(packet_stats["hospital_level"], pa.string()),
+                "cases": pa.array(packet_stats["cases"], pa.int64()),
+                "mean_cost": decimal_array(packet_stats["mean_cost"], 2),
+                "mean_los": decimal_array(los, 2, valid=has_los),
+                "cv": decimal_array(packet_stats["cv"], 4),
+            }
+        )
+        return cls(core_t, comp_t, sub_t, lev_t, stat_t, combinations, excluded, report, options)
 
     def tables(self) -> dict[str, pa.Table]:
-        return {"packets": self.packets, "comprehensive": self.comprehensive,
-                "subtypes": self.subtypes, "levels": self.levels,
-                "packet_stats": self.packet_stats, "combinations": self.combinations,
-                "excluded": self.excluded}
+        return {
+            "packets": self.packets,
+            "comprehensive": self.comprehensive,
+            "subtypes": self.subtypes,
+            "levels": self.levels,
+            "packet_stats": self.packet_stats,
+            "combinations": self.combinations,
+            "excluded": self.excluded,
+        }
 
-    def write(self, folder: str | os.PathLike[str], *, catalogue: str = "local",
-              name: str = "", region: str = "", version: str = "",
-              effective_from: str = "", effective_to: str = "") -> Path:
+    def write(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        catalogue: str = "local",
+        name: str = "",
+        region: str = "",
+        version: str = "",
+        effective_from: str = "",
+        effective_to: str = "",
+    ) -> Path:
         """Write a catalogue folder in the DIP catalogue format (drgkit/catalogue/FORMAT.md:
         meta, packets, core, px_attribute, comprehensive, packet_stats, aux) plus the
         builder's own tables and report under ``build/`` (which the catalogue reader
@@ -237,61 +276,134 @@ class BuildResult:
         packets = self.packets.to_pylist()
         comp = self.comprehensive.to_pylist()
         blank = [c["code"] for c in comp if c["kind"] == "blank"]
-        meta = [("format", "1"), ("catalogue", catalogue), ("name", name), ("region", region),
-                ("version", version), ("source", f"drgkit dip build from {self.report.source}"),
-                ("effective_from", effective_from), ("effective_to", effective_to),
-                ("score_scale", str(opt.scale)), ("dx_key_chars", "4"),
-                ("conservative_attributes", "|".join(
-                    _ATTR_CN[a] for a in opt.conservative_attributes) or "内科诊疗"),
-                ("fallback_chain", "comprehensive|blank" if blank else "comprehensive"),
-                ("blank_packet", blank[0] if blank else ""),
-                ("base_year_weights", ":".join(map(str, self.report.weights)))]
+        meta = [
+            ("format", "1"),
+            ("catalogue", catalogue),
+            ("name", name),
+            ("region", region),
+            ("version", version),
+            ("source", f"drgkit dip build from {self.report.source}"),
+            ("effective_from", effective_from),
+            ("effective_to", effective_to),
+            ("score_scale", str(opt.scale)),
+            ("dx_key_chars", "4"),
+            (
+                "conservative_attributes",
+                "|".join(_ATTR_CN[a] for a in opt.conservative_attributes) or "内科诊疗",
+            ),
+            ("fallback_chain", "comprehensive|blank" if blank else "comprehensive"),
+            ("blank_packet", blank[0] if blank else ""),
+            ("base_year_weights", ":".join(map(str, self.report.weights))),
+        ]
         _write_csv(folder / "meta.csv", ("key", "value"), [m for m in meta if m[1]])
-        _write_csv(folder / "packets.csv", ("packet", "name", "kind", "score"),
-                   [(p["code"], p["code"], "primary" if p["primary_care"] else "core",
-                     f"{p['score']:f}") for p in packets]
-                   + [(c["code"], c["name"], c["kind"], f"{c['score']:f}") for c in comp])
-        _write_csv(folder / "core.csv", ("packet", "dx_key", "principal_px", "related_px"),
-                   [(p["code"], p["dx"], p["procedure"], p["related"]) for p in packets])
-        _write_csv(folder / "px_attribute.csv", ("code", "attribute"),
-                   sorted((code, _ATTR_CN[a]) for code, a in opt.procedure_attributes.items()))
-        _write_csv(folder / "comprehensive.csv", ("packet", "dx_category", "attribute"),
-                   [(c["code"], c["dx"], _ATTR_CN[c["attribute"]]) for c in comp
-                    if c["kind"] == "comprehensive"])
+        _write_csv(
+            folder / "packets.csv",
+            ("packet", "name", "kind", "score"),
+            [
+                (
+                    p["code"],
+                    p["code"],
+                    "primary" if p["primary_care"] else "core",
+                    f"{p['score']:f}",
+                )
+                for p in packets
+            ]
+            + [(c["code"], c["name"], c["kind"], f"{c['score']:f}") for c in comp],
+        )
+        _write_csv(
+            folder / "core.csv",
+            ("packet", "dx_key", "principal_px", "related_px"),
+            [(p["code"], p["dx"], p["procedure"], p["related"]) for p in packets],
+        )
+        _write_csv(
+            folder / "px_attribute.csv",
+            ("code", "attribute"),
+            sorted((code, _ATTR_CN[a]) for code, a in opt.procedure_attributes.items()),
+        )
+        _write_csv(
+            folder / "comprehensive.csv",
+            ("packet", "dx_category", "attribute"),
+            [
+                (c["code"], c["dx"], _ATTR_CN[c["attribute"]])
+                for c in comp
+                if c["kind"] == "comprehensive"
+            ],
+        )
         stats = self.packet_stats.to_pylist()
         no_los = [r for r in stats if r["mean_los"] is None]
-        _write_csv(folder / "packet_stats.csv",
-                   ("packet", "hospital_level", "cases", "mean_cost", "mean_los", "cv"),
-                   [(r["packet"], r["hospital_level"], r["cases"], f"{r['mean_cost']:f}",
-                     f"{r['mean_los']:f}", f"{r['cv']:f}") for r in stats
-                    if r["mean_los"] is not None])
-        _write_csv(folder / "aux.csv", ("packet", "dimension", "band", "subtype",
-                                        "coefficient"),
-                   [(r["packet"], _AUX_DIM[r["dimension"]], _AUX_BAND[r["band"]],
-                     f"{_AUX_DIM[r['dimension']]}:{_AUX_BAND[r['band']]}",
-                     f"{r['coefficient']:f}") for r in self.subtypes.to_pylist()])
+        _write_csv(
+            folder / "packet_stats.csv",
+            ("packet", "hospital_level", "cases", "mean_cost", "mean_los", "cv"),
+            [
+                (
+                    r["packet"],
+                    r["hospital_level"],
+                    r["cases"],
+                    f"{r['mean_cost']:f}",
+                    f"{r['mean_los']:f}",
+                    f"{r['cv']:f}",
+                )
+                for r in stats
+                if r["mean_los"] is not None
+            ],
+        )
+        _write_csv(
+            folder / "aux.csv",
+            ("packet", "dimension", "band", "subtype", "coefficient"),
+            [
+                (
+                    r["packet"],
+                    _AUX_DIM[r["dimension"]],
+                    _AUX_BAND[r["band"]],
+                    f"{_AUX_DIM[r['dimension']]}:{_AUX_BAND[r['band']]}",
+                    f"{r['coefficient']:f}",
+                )
+                for r in self.subtypes.to_pylist()
+            ],
+        )
         for table_name, table in self.tables().items():
             with atomic_output(folder / "build" / f"{table_name}.csv") as tmp:
-                pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(
-                    quoting_style="needed"))
+                pacsv.write_csv(
+                    table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed")
+                )
         text = self.report.text()
         if no_los:
-            text += (f"- packet_stats.csv leaves out {len(no_los)} (packet, level) rows whose "
-                     "cases have no LOS (the format needs one); see build/packet_stats.csv\n")
+            text += (
+                f"- packet_stats.csv leaves out {len(no_los)} (packet, level) rows whose "
+                "cases have no LOS (the format needs one); see build/packet_stats.csv\n"
+            )
         with atomic_output(folder / "build" / "report.md") as tmp:
             tmp.write_text(text, encoding="utf-8")
         with atomic_output(folder / "build" / "report.json") as tmp:
-            tmp.write_text(json.dumps(self.report.as_dict(), ensure_ascii=False, indent=1),
-                           encoding="utf-8")
+            tmp.write_text(
+                json.dumps(self.report.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8"
+            )
         return folder
 
 
-_ATTR_CN = {"surgery": "相关手术", "therapeutic": "治疗性操作", "diagnostic": "诊断性操作",
-            "medical": "内科诊疗"}
+_ATTR_CN = {
+    "surgery": "相关手术",
+    "therapeutic": "治疗性操作",
+    "diagnostic": "诊断性操作",
+    "medical": "内科诊疗",
+}
 _AUX_DIM = {"cci": "cci", "age": "age", "icu": "icu_days", "death": "death"}
-_AUX_BAND = {"0": "0-0", "1-2": "1-2", "3-4": "3-4", ">=5": "5-", "0-28d": "0d-28d",
-             "29d-1y": "29d-364d", "1-6": "1-6", "7-17": "7-17", ">65": "66-", "2-7": "2-7",
-             "8-14": "8-14", "15-30": "15-30", ">=31": "31-", "death": "1"}
+_AUX_BAND = {
+    "0": "0-0",
+    "1-2": "1-2",
+    "3-4": "3-4",
+    ">=5": "5-",
+    "0-28d": "0d-28d",
+    "29d-1y": "29d-364d",
+    "1-6": "1-6",
+    "7-17": "7-17",
+    ">65": "66-",
+    "2-7": "2-7",
+    "8-14": "8-14",
+    "15-30": "15-30",
+    ">=31": "31-",
+    "death": "1",
+}
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple]) -> None:

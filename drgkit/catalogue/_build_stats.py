@@ -18,8 +18,15 @@ import numpy as np
 from .._jit import jit
 from .._money import half_up
 
-__all__ = ["GroupStats", "cv_text", "div_round", "group_stats", "round_half_up", "sqrt_round",
-           "trim_bounds"]
+__all__ = [
+    "GroupStats",
+    "cv_text",
+    "div_round",
+    "group_stats",
+    "round_half_up",
+    "sqrt_round",
+    "trim_bounds",
+]
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -123,8 +130,10 @@ class GroupStats:
 
 
 def _join(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    return np.array([(h << 64) | low for h, low in zip(hi.tolist(), lo.tolist(),
-                                                        strict=True)] or [], dtype=object)
+    return np.array(
+        [(h << 64) | low for h, low in zip(hi.tolist(), lo.tolist(), strict=True)] or [],
+        dtype=object,
+    )
 
 
 def div_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -152,16 +161,28 @@ def sqrt_round(a: np.ndarray, b: np.ndarray, decimals: int = 4) -> np.ndarray:
     return out
 
 
-def trim_bounds(gid: np.ndarray, cost: np.ndarray, by_cost: np.ndarray, ngroups: int,
-                trim_min: int | None, share: Fraction) -> tuple[np.ndarray, np.ndarray]:
+def trim_bounds(
+    gid: np.ndarray,
+    cost: np.ndarray,
+    by_cost: np.ndarray,
+    ngroups: int,
+    trim_min: int | None,
+    share: Fraction,
+) -> tuple[np.ndarray, np.ndarray]:
     if trim_min is None or share == 0:
         return np.zeros(ngroups, np.int64), np.full(ngroups, np.iinfo(np.int64).max)
     return _bounds(gid, cost, by_cost, ngroups, trim_min, share.numerator, share.denominator)
 
 
-def group_stats(gid: np.ndarray, ngroups: int, cost: np.ndarray, w: np.ndarray,
-                by_cost: np.ndarray | None = None, trim_min: int | None = None,
-                share: Fraction = Fraction(0)) -> GroupStats:
+def group_stats(
+    gid: np.ndarray,
+    ngroups: int,
+    cost: np.ndarray,
+    w: np.ndarray,
+    by_cost: np.ndarray | None = None,
+    trim_min: int | None = None,
+    share: Fraction = Fraction(0),
+) -> GroupStats:
     """Statistics of cases grouped by ``gid`` (-1 = in no group). With ``by_cost`` (the
     indices of all cases in ascending cost order) and ``trim_min``, groups with at least
     ``trim_min`` cases keep only cases with lo <= cost <= hi (see :func:`trim_bounds`)."""
@@ -176,8 +197,9 @@ def group_stats(gid: np.ndarray, ngroups: int, cost: np.ndarray, w: np.ndarray,
         keep = everything
         n_all = None
     n, sw, c_hi, c_lo, q_hi, q_lo = _accumulate(gid, cost, w, keep, ngroups)
-    return GroupStats(n if n_all is None else n_all, n, sw.astype(object),
-                      _join(c_hi, c_lo), _join(q_hi, q_lo))
+    return GroupStats(
+        n if n_all is None else n_all, n, sw.astype(object), _join(c_hi, c_lo), _join(q_hi, q_lo)
+    )
 
 
 def round_half_up(x: Fraction, decimals: int) -> Fraction:

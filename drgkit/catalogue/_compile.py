@@ -78,20 +78,29 @@ def compile_tables(t: T.CatalogueTables) -> CompiledCatalogue:
     r = {
         "r_tier": np.array([TIER_IDS[x.tier] for x in rules], dtype=np.int8),
         "r_packet": np.array([pid[x.packet] for x in rules], dtype=np.int32),
-        "r_pdx": np.array([specs.add(as_spec(x.principal_dx), dx_pat) for x in rules],
-                          dtype=np.int32),
+        "r_pdx": np.array(
+            [specs.add(as_spec(x.principal_dx), dx_pat) for x in rules], dtype=np.int32
+        ),
         "r_sdx": np.array([specs.add(x.secondary_dx, dx_pat) for x in rules], dtype=np.int32),
-        "r_ppx": np.array([specs.add(as_spec(x.principal_px), px_pat) for x in rules],
-                          dtype=np.int32),
+        "r_ppx": np.array(
+            [specs.add(as_spec(x.principal_px), px_pat) for x in rules], dtype=np.int32
+        ),
         "r_px": np.array([specs.add(x.procedures, px_pat) for x in rules], dtype=np.int32),
-        "r_vent": np.array([float(x.min_vent_hours) if x.min_vent_hours is not None else nan
-                            for x in rules], dtype=np.float64),
-        "r_wmin": np.array([float(x.min_weight) if x.min_weight is not None else nan
-                            for x in rules], dtype=np.float64),
-        "r_wmax": np.array([float(x.max_weight) if x.max_weight is not None else nan
-                            for x in rules], dtype=np.float64),
-        "r_agemax": np.array([x.max_age_days if x.max_age_days is not None else -1
-                              for x in rules], dtype=np.int64),
+        "r_vent": np.array(
+            [float(x.min_vent_hours) if x.min_vent_hours is not None else nan for x in rules],
+            dtype=np.float64,
+        ),
+        "r_wmin": np.array(
+            [float(x.min_weight) if x.min_weight is not None else nan for x in rules],
+            dtype=np.float64,
+        ),
+        "r_wmax": np.array(
+            [float(x.max_weight) if x.max_weight is not None else nan for x in rules],
+            dtype=np.float64,
+        ),
+        "r_agemax": np.array(
+            [x.max_age_days if x.max_age_days is not None else -1 for x in rules], dtype=np.int64
+        ),
     }
 
     keys = sorted({c.dx_key for c in t.core})
@@ -104,10 +113,10 @@ def compile_tables(t: T.CatalogueTables) -> CompiledCatalogue:
     c = {
         "core_ptr": core_ptr,
         "c_packet": np.array([pid[t.core[i].packet] for i in order], dtype=np.int32),
-        "c_ppx": np.array([specs.add(as_spec(t.core[i].principal_px), px_pat) for i in order],
-                          dtype=np.int32),
-        "c_rel": np.array([specs.add(t.core[i].related_px, px_pat) for i in order],
-                          dtype=np.int32),
+        "c_ppx": np.array(
+            [specs.add(as_spec(t.core[i].principal_px), px_pat) for i in order], dtype=np.int32
+        ),
+        "c_rel": np.array([specs.add(t.core[i].related_px, px_pat) for i in order], dtype=np.int32),
         "c_order": np.array(order, dtype=np.int32),
     }
 
@@ -125,7 +134,8 @@ def compile_tables(t: T.CatalogueTables) -> CompiledCatalogue:
         "spec_ptr": np.array(specs.spec_ptr, dtype=np.int32),
         "alt_ptr": np.array(specs.alt_ptr, dtype=np.int32),
         "items": np.array(specs.items or [0], dtype=np.int32),
-        **r, **c,
+        **r,
+        **c,
         "comp": comp,
         "cons": cons,
         "chain": np.array([STEP_IDS[s] for s in t.chain], dtype=np.int8),
@@ -152,13 +162,21 @@ def compile_tables(t: T.CatalogueTables) -> CompiledCatalogue:
         "px_attribute": t.px_attribute,
         "rules": [[x.tier, x.row, x.packet] for x in rules],
         "core": [[t.core[i].row, t.core[i].packet] for i in order],
-        "aux": [[a.packet, a.dimension, a.band, a.lo, a.hi, a.subtype, str(a.coefficient), a.row]
-                for a in t.aux],
+        "aux": [
+            [a.packet, a.dimension, a.band, a.lo, a.hi, a.subtype, str(a.coefficient), a.row]
+            for a in t.aux
+        ],
     }
     return CompiledCatalogue(t.content_hash, arrays, names)
 
 
 def load_compiled(folder: Path, *, use_cache: bool = True) -> CompiledCatalogue:
     """Compiled form of a catalogue folder, from the cache when its content hash is there."""
-    return load_cached(folder, CompiledCatalogue, "dip-catalogue", T.content_hash(folder),
-                       lambda f: compile_tables(T.read_tables(f)), use_cache=use_cache)
+    return load_cached(
+        folder,
+        CompiledCatalogue,
+        "dip-catalogue",
+        T.content_hash(folder),
+        lambda f: compile_tables(T.read_tables(f)),
+        use_cache=use_cache,
+    )

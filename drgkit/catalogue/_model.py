@@ -39,11 +39,19 @@ class CatalogueInfo(VersionInfoBase):
     source: str = "path"
 
     @classmethod
-    def from_folder(cls, path: str | os.PathLike[str], source: str = "path",
-                    **overrides) -> CatalogueInfo:
+    def from_folder(
+        cls, path: str | os.PathLike[str], source: str = "path", **overrides
+    ) -> CatalogueInfo:
         """Identity from the folder's ``meta.csv``; keyword arguments take precedence."""
-        return read_info(cls, Path(path), source, overrides, id_key="catalogue",
-                         read_rows=T.iter_rows, extra=_score_scale)
+        return read_info(
+            cls,
+            Path(path),
+            source,
+            overrides,
+            id_key="catalogue",
+            read_rows=T.iter_rows,
+            extra=_score_scale,
+        )
 
 
 class Catalogue(VersionBase):

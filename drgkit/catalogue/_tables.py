@@ -20,8 +20,18 @@ from ..errors import CatalogueError
 
 FORMAT_VERSION = "1"
 
-RULE_COLUMNS = ("packet", "seq", "principal_dx", "secondary_dx", "principal_px", "procedures",
-                "min_vent_hours", "min_weight", "max_weight", "max_age_days")
+RULE_COLUMNS = (
+    "packet",
+    "seq",
+    "principal_dx",
+    "secondary_dx",
+    "principal_px",
+    "procedures",
+    "min_vent_hours",
+    "min_weight",
+    "max_weight",
+    "max_age_days",
+)
 
 #: file -> its columns (any order in the file)
 FILES: dict[str, tuple[str, ...]] = {
@@ -43,14 +53,30 @@ REQUIRED_FILES = ("meta.csv", "packets.csv", "core.csv")
 
 #: rule tiers in evaluation order, with the packet kind each may name
 RULE_TIERS: tuple[tuple[str, str], ...] = (
-    ("pregroup.csv", "pregroup"), ("merge.csv", "merged"), ("subdivide.csv", "subdivided"))
+    ("pregroup.csv", "pregroup"),
+    ("merge.csv", "merged"),
+    ("subdivide.csv", "subdivided"),
+)
 
-KINDS = ("core", "primary", "comprehensive", "pregroup", "merged", "subdivided", "fallback",
-         "blank")
+KINDS = (
+    "core",
+    "primary",
+    "comprehensive",
+    "pregroup",
+    "merged",
+    "subdivided",
+    "fallback",
+    "blank",
+)
 #: treatment attributes, highest priority first (index = priority rank)
 ATTRIBUTES = ("相关手术", "治疗性操作", "诊断性操作", "内科诊疗")
-ATTRIBUTE_ALIASES = {"surgery": 0, "therapeutic": 1, "diagnostic": 2, "medical": 3,
-                     **{a: i for i, a in enumerate(ATTRIBUTES)}}
+ATTRIBUTE_ALIASES = {
+    "surgery": 0,
+    "therapeutic": 1,
+    "diagnostic": 2,
+    "medical": 3,
+    **{a: i for i, a in enumerate(ATTRIBUTES)},
+}
 MEDICAL = 3
 TIE_RULES = ("highest_score", "lowest_score", "first")
 CHAIN_STEPS = ("comprehensive", "prefix", "blank")
@@ -177,8 +203,12 @@ def _any_order_header(expected: tuple[str, ...], path: Path) -> Callable[[list[s
         header = [h.strip() for h in header]
         for column in header:
             if column not in expected:
-                raise CatalogueError(f"unexpected column (expected {','.join(expected)})",
-                                     file=path, row=1, column=column)
+                raise CatalogueError(
+                    f"unexpected column (expected {','.join(expected)})",
+                    file=path,
+                    row=1,
+                    column=column,
+                )
         for column in expected:
             if column not in header:
                 raise CatalogueError("column is missing", file=path, row=1, column=column)
@@ -219,18 +249,26 @@ class _Ctx:
         for alternative in text.split("|"):
             items = alternative.split("+")
             if len(items) > 1 and not allow_all:
-                raise self.error(row, column, f"{text!r}: '+' (all of) is not allowed here; "
-                                              "a case has one principal code")
+                raise self.error(
+                    row,
+                    column,
+                    f"{text!r}: '+' (all of) is not allowed here; a case has one principal code",
+                )
             if any(item.strip() == "" for item in items):
                 raise self.error(row, column, f"{text!r} has an empty item (check + and |)")
             alternatives.append(tuple(self.pattern(row, column, item.strip()) for item in items))
         return tuple(alternatives)
 
-    def decimal(self, row: int, column: str, text: str, *, places: int = 6,
-                positive: bool = False) -> decimal.Decimal:
+    def decimal(
+        self, row: int, column: str, text: str, *, places: int = 6, positive: bool = False
+    ) -> decimal.Decimal:
         if not _DECIMAL.fullmatch(text):
-            raise self.error(row, column, f"{text!r} is not a decimal number ≥ 0 "
-                                          "(digits, optional point; no sign or exponent)")
+            raise self.error(
+                row,
+                column,
+                f"{text!r} is not a decimal number ≥ 0 "
+                "(digits, optional point; no sign or exponent)",
+            )
         value = decimal.Decimal(text)
         if len(text.partition(".")[2]) > places:
             raise self.error(row, column, f"{text!r} has more than {places} decimals")
@@ -247,8 +285,9 @@ class _Ctx:
         try:
             return ATTRIBUTE_ALIASES[text]
         except KeyError:
-            raise self.error(row, column, f"{text!r} is not an attribute (one of "
-                                          f"{', '.join(ATTRIBUTES)})") from None
+            raise self.error(
+                row, column, f"{text!r} is not an attribute (one of {', '.join(ATTRIBUTES)})"
+            ) from None
 
 
 def _read_meta(folder: Path) -> dict[str, str]:
@@ -268,17 +307,21 @@ def _read_meta(folder: Path) -> dict[str, str]:
         return meta[key]
 
     if need("format") != FORMAT_VERSION:
-        raise ctx.error(rows["format"], "value",
-                        f"format {meta['format']!r} is not supported (this drgkit reads "
-                        f"{FORMAT_VERSION})")
+        raise ctx.error(
+            rows["format"],
+            "value",
+            f"format {meta['format']!r} is not supported (this drgkit reads {FORMAT_VERSION})",
+        )
     need("catalogue")
     if need("score_scale") not in SCALES:
         raise ctx.error(rows["score_scale"], "value", f"score_scale must be one of {SCALES}")
     checks = {
         "dx_key_chars": lambda x: x in ("3", "4", "5", "6"),
         "tie_rule": lambda x: x in TIE_RULES,
-        "fallback_chain": lambda x: all(s in CHAIN_STEPS for s in x.split("|"))
-        and len(set(x.split("|"))) == len(x.split("|")),
+        "fallback_chain": lambda x: (
+            all(s in CHAIN_STEPS for s in x.split("|"))
+            and len(set(x.split("|"))) == len(x.split("|"))
+        ),
         "conservative_attributes": lambda x: all(a in ATTRIBUTE_ALIASES for a in x.split("|")),
     }
     for key, ok in checks.items():
@@ -289,8 +332,9 @@ def _read_meta(folder: Path) -> dict[str, str]:
             try:
                 dt.date.fromisoformat(meta[key])
             except ValueError:
-                raise ctx.error(rows[key], "value",
-                                f"{meta[key]!r} is not an ISO date (YYYY-MM-DD)") from None
+                raise ctx.error(
+                    rows[key], "value", f"{meta[key]!r} is not an ISO date (YYYY-MM-DD)"
+                ) from None
     meta["_blank_row"] = str(rows.get("blank_packet", last))
     return meta
 
@@ -313,35 +357,46 @@ def read_tables(folder: str | Path) -> CatalogueTables:
             raise ctx.error(row, "packet", f"packet {code} repeats row {packets[code].row}")
         if v["kind"] not in KINDS:
             raise ctx.error(row, "kind", f"{v['kind']!r} is not a packet kind ({', '.join(KINDS)})")
-        packets[code] = Packet(code, v["name"], v["kind"], ctx.decimal(row, "score", v["score"]),
-                               row)
+        packets[code] = Packet(
+            code, v["name"], v["kind"], ctx.decimal(row, "score", v["score"]), row
+        )
     blanks = [p for p in packets.values() if p.kind == "blank"]
     if len(blanks) > 1:
-        raise ctx.error(blanks[1].row, "kind", f"a second blank packet (first: {blanks[0].packet}"
-                                               f" at row {blanks[0].row})")
+        raise ctx.error(
+            blanks[1].row,
+            "kind",
+            f"a second blank packet (first: {blanks[0].packet} at row {blanks[0].row})",
+        )
 
     def packet_ref(c: _Ctx, row: int, code: str, kinds: tuple[str, ...]) -> str:
         if code not in packets:
             raise c.error(row, "packet", f"packet {code!r} is not in packets.csv")
         if packets[code].kind not in kinds:
-            raise c.error(row, "packet", f"packet {code} has kind {packets[code].kind!r} in "
-                                         f"packets.csv; here it must be {' or '.join(kinds)}")
+            raise c.error(
+                row,
+                "packet",
+                f"packet {code} has kind {packets[code].kind!r} in "
+                f"packets.csv; here it must be {' or '.join(kinds)}",
+            )
         return code
 
     blank = meta.get("blank_packet", "")
     if blank:
         mctx = _Ctx(folder, "meta.csv")
         if blank not in packets or packets[blank].kind != "blank":
-            raise mctx.error(int(meta["_blank_row"]), "value",
-                             f"blank_packet {blank!r} is not a packet of kind 'blank' in "
-                             "packets.csv")
+            raise mctx.error(
+                int(meta["_blank_row"]),
+                "value",
+                f"blank_packet {blank!r} is not a packet of kind 'blank' in packets.csv",
+            )
 
     # ---- exclusion lists
     excluded: dict[str, tuple[str, ...]] = {}
     for name in ("excluded_dx.csv", "excluded_px.csv"):
         c = _Ctx(folder, name)
-        excluded[name] = tuple(c.pattern(row, "code", v["code"]) for row, v in
-                               iter_rows(folder, name))
+        excluded[name] = tuple(
+            c.pattern(row, "code", v["code"]) for row, v in iter_rows(folder, name)
+        )
 
     # ---- rule tiers
     rules: list[RuleRow] = []
@@ -356,29 +411,47 @@ def read_tables(folder: str | Path) -> CatalogueTables:
                 raise c.error(row, "seq", f"seq {seq} repeats row {seqs[seq]}")
             seqs[seq] = row
 
-            def opt_dec(col: str, r: int = row, vals: dict = v,
-                        cx: _Ctx = c) -> decimal.Decimal | None:
+            def opt_dec(
+                col: str, r: int = row, vals: dict = v, cx: _Ctx = c
+            ) -> decimal.Decimal | None:
                 return cx.decimal(r, col, vals[col]) if vals[col] else None
 
             rule = RuleRow(
-                name, packet, seq,
-                tuple(a[0] for a in c.spec(row, "principal_dx", v["principal_dx"],
-                                          allow_all=False)),
+                name,
+                packet,
+                seq,
+                tuple(
+                    a[0] for a in c.spec(row, "principal_dx", v["principal_dx"], allow_all=False)
+                ),
                 c.spec(row, "secondary_dx", v["secondary_dx"]),
-                tuple(a[0] for a in c.spec(row, "principal_px", v["principal_px"],
-                                          allow_all=False)),
+                tuple(
+                    a[0] for a in c.spec(row, "principal_px", v["principal_px"], allow_all=False)
+                ),
                 c.spec(row, "procedures", v["procedures"]),
-                opt_dec("min_vent_hours"), opt_dec("min_weight"), opt_dec("max_weight"),
+                opt_dec("min_vent_hours"),
+                opt_dec("min_weight"),
+                opt_dec("max_weight"),
                 c.integer(row, "max_age_days", v["max_age_days"]) if v["max_age_days"] else None,
-                row)
-            if not any((rule.principal_dx, rule.secondary_dx, rule.principal_px,
-                        rule.procedures, rule.min_vent_hours is not None,
-                        rule.min_weight is not None, rule.max_weight is not None,
-                        rule.max_age_days is not None)):
-                raise c.error(row, "packet", "the rule has no condition (it would take every "
-                                             "case)")
-            if (rule.min_weight is not None and rule.max_weight is not None
-                    and rule.min_weight >= rule.max_weight):
+                row,
+            )
+            if not any(
+                (
+                    rule.principal_dx,
+                    rule.secondary_dx,
+                    rule.principal_px,
+                    rule.procedures,
+                    rule.min_vent_hours is not None,
+                    rule.min_weight is not None,
+                    rule.max_weight is not None,
+                    rule.max_age_days is not None,
+                )
+            ):
+                raise c.error(row, "packet", "the rule has no condition (it would take every case)")
+            if (
+                rule.min_weight is not None
+                and rule.max_weight is not None
+                and rule.min_weight >= rule.max_weight
+            ):
                 raise c.error(row, "max_weight", "max_weight must be above min_weight")
             tier.append(rule)
         rules.extend(sorted(tier, key=lambda r: r.seq))
@@ -392,10 +465,15 @@ def read_tables(folder: str | Path) -> CatalogueTables:
         packet = packet_ref(c, row, v["packet"], ("core", "primary"))
         key = c.pattern(row, "dx_key", v["dx_key"]) if v["dx_key"] else ""
         if len(key) != key_chars:
-            raise c.error(row, "dx_key", f"{v['dx_key']!r} is not a {key_chars}-character "
-                                         "diagnosis key (dx_key_chars in meta.csv)")
-        principal = tuple(a[0] for a in c.spec(row, "principal_px", v["principal_px"],
-                                               allow_all=False))
+            raise c.error(
+                row,
+                "dx_key",
+                f"{v['dx_key']!r} is not a {key_chars}-character "
+                "diagnosis key (dx_key_chars in meta.csv)",
+            )
+        principal = tuple(
+            a[0] for a in c.spec(row, "principal_px", v["principal_px"], allow_all=False)
+        )
         related = c.spec(row, "related_px", v["related_px"])
         if related and not principal:
             raise c.error(row, "related_px", "related procedures need a principal procedure")
@@ -423,12 +501,16 @@ def read_tables(folder: str | Path) -> CatalogueTables:
         packet = packet_ref(c, row, v["packet"], ("comprehensive",))
         cat = c.pattern(row, "dx_category", v["dx_category"])
         if len(cat) != 3:
-            raise c.error(row, "dx_category", f"{v['dx_category']!r} is not a 3-character "
-                                              "diagnosis category")
+            raise c.error(
+                row, "dx_category", f"{v['dx_category']!r} is not a 3-character diagnosis category"
+            )
         pair = (cat, c.attribute(row, "attribute", v["attribute"]))
         if pair in comprehensive:
-            raise c.error(row, "attribute", f"category {cat} with this attribute repeats row "
-                                            f"{comp_rows[pair]}")
+            raise c.error(
+                row,
+                "attribute",
+                f"category {cat} with this attribute repeats row {comp_rows[pair]}",
+            )
         comprehensive[pair], comp_rows[pair] = packet, row
 
     c = _Ctx(folder, "fallback.csv")
@@ -446,8 +528,11 @@ def read_tables(folder: str | Path) -> CatalogueTables:
             continue
         prefix = c.pattern(row, "dx_prefix", text) if text else ""
         if not 1 <= len(prefix) <= 3:
-            raise c.error(row, "dx_prefix", f"{v['dx_prefix']!r} is neither a 1–3 character "
-                                            "prefix nor a range like A00-B99")
+            raise c.error(
+                row,
+                "dx_prefix",
+                f"{v['dx_prefix']!r} is neither a 1–3 character prefix nor a range like A00-B99",
+            )
         if prefix in prefixes:
             raise c.error(row, "dx_prefix", f"prefix {prefix} repeats row {fb_rows[prefix]}")
         prefixes[prefix], fb_rows[prefix] = packet, row
@@ -479,14 +564,35 @@ def read_tables(folder: str | Path) -> CatalogueTables:
         lo, hi = _band(c, row, dim, v["band"])
         if not v["subtype"]:
             raise c.error(row, "subtype", "subtype code is empty")
-        aux.append(AuxRow(packet, dim, v["band"], lo, hi, v["subtype"],
-                          c.decimal(row, "coefficient", v["coefficient"], positive=True), row))
+        aux.append(
+            AuxRow(
+                packet,
+                dim,
+                v["band"],
+                lo,
+                hi,
+                v["subtype"],
+                c.decimal(row, "coefficient", v["coefficient"], positive=True),
+                row,
+            )
+        )
 
     return CatalogueTables(
-        folder, {k: v for k, v in meta.items() if not k.startswith("_")}, packets,
-        excluded["excluded_dx.csv"], excluded["excluded_px.csv"], tuple(rules), tuple(core),
-        px_attribute, comprehensive, prefixes, tuple(ranges), stats, tuple(aux),
-        content_hash(folder))
+        folder,
+        {k: v for k, v in meta.items() if not k.startswith("_")},
+        packets,
+        excluded["excluded_dx.csv"],
+        excluded["excluded_px.csv"],
+        tuple(rules),
+        tuple(core),
+        px_attribute,
+        comprehensive,
+        prefixes,
+        tuple(ranges),
+        stats,
+        tuple(aux),
+        content_hash(folder),
+    )
 
 
 _BAND = re.compile(r"([0-9]+)(d?)-(?:([0-9]+)(d?))?")

@@ -35,9 +35,11 @@ __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "UserError", "cli", "command_line", "ma
 _PLUGIN_FAILURE: DrgkitError | None = None
 
 #: where a bug report goes; printed under the traceback of an unexpected exception
-BUG_REPORT = ("This is a bug in drgkit (or in a plugin), not a problem with your input: please "
-              "report it to the drgkit maintainers with the command you ran and the traceback "
-              "above.")
+BUG_REPORT = (
+    "This is a bug in drgkit (or in a plugin), not a problem with your input: please "
+    "report it to the drgkit maintainers with the command you ran and the traceback "
+    "above."
+)
 
 
 class _Group(click.Group):
@@ -102,8 +104,9 @@ def _asks_for_help(ctx: click.Context) -> bool:
     return any(a in ("-h", "--help") for a in args) or not args
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
-                                           "max_content_width": 100})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="drgkit", message="drgkit %(version)s")
 def cli() -> None:
     """drgkit — DRG/DIP grouping and settlement for China's payment reform.
@@ -114,8 +117,21 @@ def cli() -> None:
     """
 
 
-for _command in (rulesets, catalogues, dip, policies, group, settle, period, simulate, alliance,
-                 explain, demo, warmup, layouts):
+for _command in (
+    rulesets,
+    catalogues,
+    dip,
+    policies,
+    group,
+    settle,
+    period,
+    simulate,
+    alliance,
+    explain,
+    demo,
+    warmup,
+    layouts,
+):
     cli.add_command(_command)
 
 
@@ -136,13 +152,20 @@ def command_line(registry: _registry.Registry | None = None) -> click.Group:
         try:
             impl.function(cli=group)
         except Exception as exc:
-            raise PluginError(impl.plugin_name, reg.plugin_location(impl.plugin_name), exc,
-                              "in drgkit_register_commands") from exc
+            raise PluginError(
+                impl.plugin_name,
+                reg.plugin_location(impl.plugin_name),
+                exc,
+                "in drgkit_register_commands",
+            ) from exc
         replaced = [n for n, c in before.items() if group.commands.get(n) is not c]
         if replaced:
-            raise PluginError(impl.plugin_name, reg.plugin_location(impl.plugin_name),
-                              ValueError(f"it replaces the command {replaced[0]!r}"),
-                              "in drgkit_register_commands")
+            raise PluginError(
+                impl.plugin_name,
+                reg.plugin_location(impl.plugin_name),
+                ValueError(f"it replaces the command {replaced[0]!r}"),
+                "in drgkit_register_commands",
+            )
     return group
 
 
@@ -163,5 +186,8 @@ def main(argv: list[str] | None = None) -> Any:
         plugin = exc.plugin
         _PLUGIN_FAILURE = PluginError(
             getattr(plugin, "__name__", None) or type(plugin).__qualname__,
-            getattr(plugin, "__file__", None) or type(plugin).__module__, exc, "its hook check")
+            getattr(plugin, "__file__", None) or type(plugin).__module__,
+            exc,
+            "its hook check",
+        )
     return group.main(args=argv, prog_name="drgkit")

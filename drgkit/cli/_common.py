@@ -28,8 +28,7 @@ def print_group_summary(summary: Any, elapsed: float) -> None:
 
     total = summary.rows or 1
     rate = summary.rows / max(elapsed, 1e-9)
-    click.echo(f"{summary.rows:,} cases in {elapsed:.2f} s ({rate:,.0f} cases/s); "
-               f"{summary.layout}")
+    click.echo(f"{summary.rows:,} cases in {elapsed:.2f} s ({rate:,.0f} cases/s); {summary.layout}")
     for status in ("ok", "ungroupable", "ambiguous", "invalid"):
         n = summary.by_status.get(status, 0)
         click.echo(f"  {status:<12} {n:>10,}  {100 * n / total:6.2f}%")
@@ -38,8 +37,10 @@ def print_group_summary(summary: Any, elapsed: float) -> None:
         for code, n in summary.by_reason.most_common():
             click.echo(f"    {code:<28} {n:>10,}  {REASONS[code].zh}")
     if len(summary.by_ruleset) > 1 or "-" in summary.by_ruleset:
-        click.echo("  by ruleset version: " + ", ".join(
-            f"{k} {v:,}" for k, v in sorted(summary.by_ruleset.items())))
+        click.echo(
+            "  by ruleset version: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_ruleset.items()))
+        )
     for message in summary.warnings:
         click.echo(f"  warning: {message}")
 
@@ -66,11 +67,12 @@ def print_dip_summary(summary: Any, elapsed: float, top: int = 0) -> None:
             click.echo(f"  {title}:")
             for name, n in sorted(shown.items(), key=lambda kv: -kv[1]):
                 click.echo(f"    {name:<15} {n:>10,}  {100 * n / total:6.2f}%")
-    packets = sorted(((k, v) for k, v in summary.by_packet.items() if k != "none"),
-                     key=lambda kv: (-kv[1], kv[0]))
+    packets = sorted(
+        ((k, v) for k, v in summary.by_packet.items() if k != "none"),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     if top and packets:
-        click.echo("  most frequent packets: " + ", ".join(f"{k} {v:,}"
-                                                        for k, v in packets[:top]))
+        click.echo("  most frequent packets: " + ", ".join(f"{k} {v:,}" for k, v in packets[:top]))
 
 
 def money(cents: int) -> str:
@@ -86,20 +88,27 @@ def print_settle_summary(summary: Any, elapsed: float) -> None:
     for name, count in summary.by_class.most_common():
         click.echo(f"  {name:<15} {count:>10,}")
     if summary.by_reason:
-        click.echo("  not settled: " + ", ".join(f"{k} {v:,}" for k, v in
-                                                  summary.by_reason.most_common()))
+        click.echo(
+            "  not settled: " + ", ".join(f"{k} {v:,}" for k, v in summary.by_reason.most_common())
+        )
     for pool, value in summary.point_values.items():
         click.echo(f"  point value ({pool}): {value} yuan per point")
-    click.echo(f"  {'hospital':<14} {'cases':>8} {'payment':>18} {'fund':>18} {'cost':>18} "
-               f"{'gain/loss':>16}")
+    click.echo(
+        f"  {'hospital':<14} {'cases':>8} {'payment':>18} {'fund':>18} {'cost':>18} "
+        f"{'gain/loss':>16}"
+    )
     for hosp, sums in sorted(summary.hospitals.items()):
-        click.echo(f"  {hosp or '-':<14} {sums['cases']:>8,} {money(sums['payment']):>18} "
-                   f"{money(sums['fund_payment']):>18} {money(sums['total_cost']):>18} "
-                   f"{money(sums['payment'] - sums['total_cost']):>16}")
+        click.echo(
+            f"  {hosp or '-':<14} {sums['cases']:>8,} {money(sums['payment']):>18} "
+            f"{money(sums['fund_payment']):>18} {money(sums['total_cost']):>18} "
+            f"{money(sums['payment'] - sums['total_cost']):>16}"
+        )
     total = {k: summary.total(k) for k in ("cases", "payment", "fund_payment", "total_cost")}
-    click.echo(f"  {'total':<14} {total['cases']:>8,} {money(total['payment']):>18} "
-               f"{money(total['fund_payment']):>18} {money(total['total_cost']):>18} "
-               f"{money(total['payment'] - total['total_cost']):>16}")
+    click.echo(
+        f"  {'total':<14} {total['cases']:>8,} {money(total['payment']):>18} "
+        f"{money(total['fund_payment']):>18} {money(total['total_cost']):>18} "
+        f"{money(total['payment'] - total['total_cost']):>16}"
+    )
 
 
 def print_accounting(summary: Any) -> None:
@@ -113,8 +122,10 @@ def print_accounting(summary: Any) -> None:
 def render_table(table: Any, limit: int = 30) -> str:
     """A plain text rendering of a small Arrow table."""
     names = table.column_names
-    rows = [["" if v is None else str(v) for v in row.values()]
-            for row in table.slice(0, limit).to_pylist()]
+    rows = [
+        ["" if v is None else str(v) for v in row.values()]
+        for row in table.slice(0, limit).to_pylist()
+    ]
     widths = [max([len(n), *(len(r[k]) for r in rows)]) for k, n in enumerate(names)]
     lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]

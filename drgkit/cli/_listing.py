@@ -12,8 +12,9 @@ from ..errors import DrgkitError
 from ._common import UserError
 
 
-def echo_versions(items: Mapping[str, Any], regions: Mapping[str, Any], *, noun: str,
-                  region_option: str) -> None:
+def echo_versions(
+    items: Mapping[str, Any], regions: Mapping[str, Any], *, noun: str, region_option: str
+) -> None:
     """One line per registered version (id, region, version, period in force, name), then the
     versions of each region oldest first.
 
@@ -32,18 +33,22 @@ def echo_versions(items: Mapping[str, Any], regions: Mapping[str, Any], *, noun:
         info = version.info
         first, last = periods.get(vid, (info.effective_from, info.effective_to))
         period = f"{first or '…'} – {last or '…'}"
-        click.echo(f"{vid:<22} {info.region or '-':<12} {info.version or '-':<9} "
-                   f"{period:<25} {info.name}")
+        click.echo(
+            f"{vid:<22} {info.region or '-':<12} {info.version or '-':<9} {period:<25} {info.name}"
+        )
     if regions:
         click.echo("")
-        click.echo(f"Regions (group with -r {region_option}: each case uses the version in "
-                   "force on its discharge date):")
+        click.echo(
+            f"Regions (group with -r {region_option}: each case uses the version in "
+            "force on its discharge date):"
+        )
         for region, series in regions.items():
             click.echo(f"  {region}: {', '.join(v.id for v in series.ordered())}")
 
 
-def echo_validation(versions: Iterable[Any], noun: str,
-                    describe: Callable[[Any], tuple[str, Sequence[str]]]) -> None:
+def echo_validation(
+    versions: Iterable[Any], noun: str, describe: Callable[[Any], tuple[str, Sequence[str]]]
+) -> None:
     """Validate each version: ``✓`` with its folder, or ``✗`` with the error (naming file, row
     and column); then fail with a count if any did not validate.
 

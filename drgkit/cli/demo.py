@@ -21,14 +21,31 @@ from ._common import (
 
 
 @click.command("demo")
-@click.option("--cases", "n", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="How many demo cases.")
-@click.option("--out", "out_dir", default="drgkit-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo files.")
+@click.option(
+    "--cases",
+    "n",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="How many demo cases.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="drgkit-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo files.",
+)
 @click.option("--seed", default=20231, show_default=True, help="Random seed of the generator.")
-@click.option("--dip-cases", "dip_n", type=click.IntRange(min=100), default=1500,
-              show_default=True,
-              help="DIP part: cases per year of history (three years) and of this year.")
+@click.option(
+    "--dip-cases",
+    "dip_n",
+    type=click.IntRange(min=100),
+    default=1500,
+    show_default=True,
+    help="DIP part: cases per year of history (three years) and of this year.",
+)
 def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
     """Run drgkit end to end on generated cases: DRG with the shipped demo rulesets, then DIP
     with a catalogue built from three generated years of history."""
@@ -45,58 +62,93 @@ def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
     cases = _demo.generate_cases(n, seed=seed)
     cases_path = out_dir / "cases.parquet"
     pq.write_table(cases, cases_path)
-    click.echo(f"1. generated {cases.num_rows:,} demo cases (about 2% deliberately bad) → "
-               f"{cases_path}")
+    click.echo(
+        f"1. generated {cases.num_rows:,} demo cases (about 2% deliberately bad) → {cases_path}"
+    )
     series = _registry.default_registry().resolve("demo")
-    click.echo(f"2. ruleset region 'demo': {', '.join(v.id for v in series.ordered())} — each "
-               "case is grouped by the version in force on its discharge date")
+    click.echo(
+        f"2. ruleset region 'demo': {', '.join(v.id for v in series.ordered())} — each "
+        "case is grouped by the version in force on its discharge date"
+    )
     # numba compiles the kernels on the very first run (seconds); timed apart, so that the
     # grouping and settlement figures below are what every later run gets
     compiling = time.perf_counter()
     _warm_up(series, cases.slice(0, 1), settle_policy="demo")
-    click.echo(f"   kernels ready in {time.perf_counter() - compiling:.2f} s (compiled on the "
-               "first run, then cached; `drgkit warmup` does it ahead)")
+    click.echo(
+        f"   kernels ready in {time.perf_counter() - compiling:.2f} s (compiled on the "
+        "first run, then cached; `drgkit warmup` does it ahead)"
+    )
     grouped_path = out_dir / "grouped.csv"
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = group_file(cases_path, grouped_path, series, keep=["hospital_id",
-                                                                     "discharge_date"])
+        summary = group_file(
+            cases_path, grouped_path, series, keep=["hospital_id", "discharge_date"]
+        )
     click.echo(f"3. grouped → {grouped_path}")
     print_group_summary(summary, time.perf_counter() - started)
-    click.echo("   most frequent DRGs: " + ", ".join(
-        f"{drg} {count:,}" for drg, count in summary.by_drg.most_common(8)))
+    click.echo(
+        "   most frequent DRGs: "
+        + ", ".join(f"{drg} {count:,}" for drg, count in summary.by_drg.most_common(8))
+    )
     settled_path = out_dir / "settled.csv"
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        settle_summary = settle_file(cases_path, settled_path, "demo", series,
-                                     keep=["referral_from"])
+        settle_summary = settle_file(
+            cases_path, settled_path, "demo", series, keep=["referral_from"]
+        )
     click.echo(f"   settled under policy 'demo' (rate method) → {settled_path}")
     print_settle_summary(settle_summary, time.perf_counter() - started)
     alliance_dir = out_dir / "alliance"
     result = split(read_settled(settled_path), load_model("demo"))
     result.write(alliance_dir)
-    click.echo(f"   split the packages of the demo alliances (model 'demo': up-transfers paid "
-               f"once and split 30/70, down-transfer surplus 50/50, shared costs by "
-               f"coefficient × volume) → {alliance_dir}/")
-    click.echo(indent(render_table(result.members.select(
-        ["alliance_id", "hospital_id", "claims", "package_adjustment", "shared_costs",
-         "joint_revenue", "cost_increase", "net"])), "   "))
+    click.echo(
+        f"   split the packages of the demo alliances (model 'demo': up-transfers paid "
+        f"once and split 30/70, down-transfer surplus 50/50, shared costs by "
+        f"coefficient × volume) → {alliance_dir}/"
+    )
+    click.echo(
+        indent(
+            render_table(
+                result.members.select(
+                    [
+                        "alliance_id",
+                        "hospital_id",
+                        "claims",
+                        "package_adjustment",
+                        "shared_costs",
+                        "joint_revenue",
+                        "cost_increase",
+                        "net",
+                    ]
+                )
+            ),
+            "   ",
+        )
+    )
     # explain a case with a complication, as a coder would look at it
     import pyarrow.csv as pacsv
 
-    grouped = pacsv.read_csv(grouped_path, convert_options=pacsv.ConvertOptions(
-        column_types={"drg": "string", "case_id": "string"}))
+    grouped = pacsv.read_csv(
+        grouped_path,
+        convert_options=pacsv.ConvertOptions(column_types={"drg": "string", "case_id": "string"}),
+    )
     pick = None
-    for case_id, drg, status in zip(grouped["case_id"].to_pylist(), grouped["drg"].to_pylist(),
-                                    grouped["status"].to_pylist(), strict=True):
+    for case_id, drg, status in zip(
+        grouped["case_id"].to_pylist(),
+        grouped["drg"].to_pylist(),
+        grouped["status"].to_pylist(),
+        strict=True,
+    ):
         if status == "ok" and drg.endswith("3"):
             pick = case_id
             break
     if pick is not None:
-        click.echo(f"4. why did case {pick} group to its DRG?  (drgkit explain "
-                   f"{cases_path} -r demo --case {pick})")
+        click.echo(
+            f"4. why did case {pick} group to its DRG?  (drgkit explain "
+            f"{cases_path} -r demo --case {pick})"
+        )
         click.echo("")
         explanation = explain(cases_path, series, case_id=pick)
         click.echo(indent(explanation.render(), "   "))
@@ -122,37 +174,53 @@ def _dip_demo(out_dir: Path, n: int, seed: int) -> None:
     pq.write_table(data.history, history_path)
     pq.write_table(data.current, cases_path)
     levels = ", ".join(f"{h} (level {lv})" for h, lv, _e in _demo_dip.HOSPITALS)
-    click.echo(f"DIP (按病种分值付费): {data.history.num_rows:,} cases of "
-               f"{'–'.join(map(str, _demo_dip.HISTORY_YEARS[::2]))} from {levels} → "
-               f"{history_path}")
-    result = build_catalogue(history_path, BuildOptions(
-        procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES))
-    folder = result.write(out_dir / "catalogue", catalogue="dip_demo_local",
-                          name="demo local DIP catalogue", version=str(_demo_dip.CURRENT_YEAR),
-                          effective_from=f"{_demo_dip.CURRENT_YEAR}-01-01")
+    click.echo(
+        f"DIP (按病种分值付费): {data.history.num_rows:,} cases of "
+        f"{'–'.join(map(str, _demo_dip.HISTORY_YEARS[::2]))} from {levels} → "
+        f"{history_path}"
+    )
+    result = build_catalogue(
+        history_path, BuildOptions(procedure_attributes=_demo_dip.PROCEDURE_ATTRIBUTES)
+    )
+    folder = result.write(
+        out_dir / "catalogue",
+        catalogue="dip_demo_local",
+        name="demo local DIP catalogue",
+        version=str(_demo_dip.CURRENT_YEAR),
+        effective_from=f"{_demo_dip.CURRENT_YEAR}-01-01",
+    )
     r = result.report
-    click.echo(f"5. built a local catalogue (drgkit dip build {history_path} {folder}) → "
-               f"{folder}/")
-    click.echo(f"   threshold n = {r.threshold}; {r.core_packets} core packets hold "
-               f"{float(r.coverage) * 100:.1f}% of the cases, {r.comprehensive_packets} "
-               f"comprehensive packets {r.comprehensive_cases:,}, blank packet "
-               f"{r.blank_cases:,}; score base {r.score_base / 100:,.2f} yuan "
-               f"(report: {folder}/build/report.md)")
+    click.echo(f"5. built a local catalogue (drgkit dip build {history_path} {folder}) → {folder}/")
+    click.echo(
+        f"   threshold n = {r.threshold}; {r.core_packets} core packets hold "
+        f"{float(r.coverage) * 100:.1f}% of the cases, {r.comprehensive_packets} "
+        f"comprehensive packets {r.comprehensive_cases:,}, blank packet "
+        f"{r.blank_cases:,}; score base {r.score_base / 100:,.2f} yuan "
+        f"(report: {folder}/build/report.md)"
+    )
     scheme, catalogue = resolve_target(str(folder))
     grouped_path = out_dir / "grouped.csv"
     started = time.perf_counter()
-    summary = scheme.group_file(cases_path, grouped_path, catalogue,
-                                keep=["hospital_id", "hospital_level"])
-    click.echo(f"6. grouped {data.current.num_rows:,} cases of {_demo_dip.CURRENT_YEAR} with it "
-               f"(drgkit group {cases_path} -r {folder}) → {grouped_path}")
+    summary = scheme.group_file(
+        cases_path, grouped_path, catalogue, keep=["hospital_id", "hospital_level"]
+    )
+    click.echo(
+        f"6. grouped {data.current.num_rows:,} cases of {_demo_dip.CURRENT_YEAR} with it "
+        f"(drgkit group {cases_path} -r {folder}) → {grouped_path}"
+    )
     print_dip_summary(summary, time.perf_counter() - started, top=8)
     pick = _dip_case_to_explain(data.current, grouped_path)
     if pick is not None:
-        case = {k: v for k, v in pick.items() if k in ("case_id", "diagnoses", "procedures",
-                                                          "age", "leaving_type")}
-        click.echo(f"7. why did case {case['case_id']} land in its packet, and what else was "
-                   f"within reach?  (drgkit explain {cases_path} -r {folder} --case "
-                   f"{case['case_id']} --candidates)")
+        case = {
+            k: v
+            for k, v in pick.items()
+            if k in ("case_id", "diagnoses", "procedures", "age", "leaving_type")
+        }
+        click.echo(
+            f"7. why did case {case['case_id']} land in its packet, and what else was "
+            f"within reach?  (drgkit explain {cases_path} -r {folder} --case "
+            f"{case['case_id']} --candidates)"
+        )
         click.echo(indent(str(explain_dip(case, catalogue)), "   "))
         click.echo(indent(render_candidates(candidates(case, catalogue)), "   "))
     _dip_settle(cases_path, catalogue, out_dir)
@@ -162,11 +230,19 @@ def _dip_case_to_explain(cases, grouped_path: Path) -> dict | None:
     """A case with a procedure that grouped to a core packet (the interesting kind)."""
     import pyarrow.csv as pacsv
 
-    grouped = pacsv.read_csv(grouped_path, convert_options=pacsv.ConvertOptions(
-        column_types={"case_id": "string", "packet": "string"}))
-    core = {c for c, kind in zip(grouped["case_id"].to_pylist(),
-                                 grouped["packet_kind"].to_pylist(), strict=True)
-            if kind == "core"}
+    grouped = pacsv.read_csv(
+        grouped_path,
+        convert_options=pacsv.ConvertOptions(
+            column_types={"case_id": "string", "packet": "string"}
+        ),
+    )
+    core = {
+        c
+        for c, kind in zip(
+            grouped["case_id"].to_pylist(), grouped["packet_kind"].to_pylist(), strict=True
+        )
+        if kind == "core"
+    }
     for row in cases.to_pylist():
         if row["case_id"] in core and len(row["procedures"]) > 1:
             return row
@@ -183,11 +259,16 @@ def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
     clearing point value, that Σ fund payments of each pool equals its fund to the cent, and
     each hospital against break-even."""
     reg = _registry.default_registry()
-    policy_id = DEMO_DIP_POLICY if DEMO_DIP_POLICY in reg.policies else next(
-        (p for p in reg.policies if p.startswith("dip-")), None)
+    policy_id = (
+        DEMO_DIP_POLICY
+        if DEMO_DIP_POLICY in reg.policies
+        else next((p for p in reg.policies if p.startswith("dip-")), None)
+    )
     if policy_id is None:
-        click.echo("8. DIP settlement: no DIP policy (dip-*) is registered in this drgkit, so "
-                   "the point value and each hospital's amount are not computed here")
+        click.echo(
+            "8. DIP settlement: no DIP policy (dip-*) is registered in this drgkit, so "
+            "the point value and each hospital's amount are not computed here"
+        )
         return
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -196,51 +277,74 @@ def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
     from ..settlement import settle_file
 
     policy = reg.policy(policy_id)
-    funds = _demo_dip.demo_funds(pq.read_table(cases_path, columns=["insurance_type",
-                                                                    "total_cost"]), policy)
+    funds = _demo_dip.demo_funds(
+        pq.read_table(cases_path, columns=["insurance_type", "total_cost"]), policy
+    )
     budget = " ".join(f"--budget {k}={v}" for k, v in funds.items())
     settled_path = out_dir / "settled.csv"
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = settle_file(cases_path, settled_path, policy_id, catalogue,
-                              overrides={f"points.budget.{k}": str(v) for k, v in funds.items()})
-    click.echo(f"8. settled under policy {policy_id!r} with a DIP fund of Σ this year's cost × "
-               f"fund payment ratio × {_demo_dip.FUND_SHARE} per scheme (drgkit settle "
-               f"{cases_path} -p {policy_id} -r {out_dir / 'catalogue'} {budget}) → {settled_path}")
+        summary = settle_file(
+            cases_path,
+            settled_path,
+            policy_id,
+            catalogue,
+            overrides={f"points.budget.{k}": str(v) for k, v in funds.items()},
+        )
+    click.echo(
+        f"8. settled under policy {policy_id!r} with a DIP fund of Σ this year's cost × "
+        f"fund payment ratio × {_demo_dip.FUND_SHARE} per scheme (drgkit settle "
+        f"{cases_path} -p {policy_id} -r {out_dir / 'catalogue'} {budget}) → {settled_path}"
+    )
     print_settle_summary(summary, time.perf_counter() - started)
-    click.echo("  clearing point value = (fund ÷ fund payment ratio − paid by item) ÷ Σ points, "
-               f"shown to {policy.value_decimals} decimals; amounts use the exact value")
-    settled = pacsv.read_csv(settled_path, convert_options=pacsv.ConvertOptions(
-        column_types={"insurance_type": "string", "fund_payment": "string",
-                      "settled": "bool"}))
+    click.echo(
+        "  clearing point value = (fund ÷ fund payment ratio − paid by item) ÷ Σ points, "
+        f"shown to {policy.value_decimals} decimals; amounts use the exact value"
+    )
+    settled = pacsv.read_csv(
+        settled_path,
+        convert_options=pacsv.ConvertOptions(
+            column_types={"insurance_type": "string", "fund_payment": "string", "settled": "bool"}
+        ),
+    )
     paid: dict[str, Decimal] = {}
-    for ok, kind, fund in zip(settled["settled"].to_pylist(),
-                              settled["insurance_type"].to_pylist(),
-                              settled["fund_payment"].to_pylist(), strict=True):
+    for ok, kind, fund in zip(
+        settled["settled"].to_pylist(),
+        settled["insurance_type"].to_pylist(),
+        settled["fund_payment"].to_pylist(),
+        strict=True,
+    ):
         if ok:
             scheme = policy.scheme_of(kind)
             pool = scheme if scheme in funds else "all"
             paid[pool] = paid.get(pool, Decimal(0)) + Decimal(fund)
     for pool, fund in funds.items():
         mark = "==" if paid.get(pool, Decimal(0)) == fund else "!="
-        click.echo(f"  Σ fund payments ({pool}) = {paid.get(pool, Decimal(0)):,} {mark} "
-                   f"DIP fund {fund:,} (to the cent)")
+        click.echo(
+            f"  Σ fund payments ({pool}) = {paid.get(pool, Decimal(0)):,} {mark} "
+            f"DIP fund {fund:,} (to the cent)"
+        )
     hospitals = summary.hospitals.values()
     gain = sum(1 for h in hospitals if h["payment"] > h["total_cost"])
     click.echo(f"  {gain} hospitals paid above their cost, {len(hospitals) - gain} below")
 
 
 @click.command("warmup")
-@click.option("-r", "--ruleset", "rulesets_", multiple=True, metavar="RULESET|CATALOGUE",
-              help="Compile (and cache) these rulesets or DIP catalogues (default: the first "
-                   "registered of each).")
+@click.option(
+    "-r",
+    "--ruleset",
+    "rulesets_",
+    multiple=True,
+    metavar="RULESET|CATALOGUE",
+    help="Compile (and cache) these rulesets or DIP catalogues (default: the first "
+    "registered of each).",
+)
 def warmup(rulesets_: tuple[str, ...]) -> None:
     """Compile the numba kernels (and rulesets) ahead of time, so first runs start fast."""
     started = time.perf_counter()
     reg = _registry.default_registry()
-    targets = list(rulesets_) or [next(iter(reg.rulesets), None),
-                                  next(iter(reg.catalogues), None)]
+    targets = list(rulesets_) or [next(iter(reg.rulesets), None), next(iter(reg.catalogues), None)]
     for spec in targets:
         if spec is None:
             continue
@@ -258,8 +362,16 @@ def _warm_up(ruleset: Any, case: Any = None, settle_policy: str | None = None) -
 
     if case is None:
         # dated, so that a region's version is chosen and its kernel really runs
-        case = pa.table({"case_id": ["w"], "diagnoses": ["A00.000"], "procedures": [""],
-                         "sex": ["1"], "age": ["30"], "discharge_date": ["2024-06-30"]})
+        case = pa.table(
+            {
+                "case_id": ["w"],
+                "diagnoses": ["A00.000"],
+                "procedures": [""],
+                "sex": ["1"],
+                "age": ["30"],
+                "discharge_date": ["2024-06-30"],
+            }
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a one-case probe lacks optional columns
         group(case, ruleset)

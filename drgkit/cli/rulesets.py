@@ -36,17 +36,23 @@ def rulesets_show(ruleset: str) -> None:
         names = comp.names
         adrgs = {e[2] for e in names["entries"] if e[1] == "ADRG"}
         click.echo(f"{info.id}: {info.name}")
-        click.echo(f"  region {info.region or '-'}, version {info.version or '-'}, in force "
-                   f"{info.effective_from or '…'} – {info.effective_to or '…'}")
+        click.echo(
+            f"  region {info.region or '-'}, version {info.version or '-'}, in force "
+            f"{info.effective_from or '…'} – {info.effective_to or '…'}"
+        )
         click.echo(f"  folder {info.path}")
         source = reg.registered_by(info.id) if info.id in reg.rulesets else "given as a path"
         click.echo(f"  registered by {source}")
         click.echo(f"  content hash {comp.content_hash}")
-        click.echo(f"  {len(names['mdcs'])} MDCs, {len(adrgs)} ADRGs, "
-                   f"{len({s[1] for s in names['steps']})} DRGs, {len(names['lists'])} code "
-                   f"lists, {len(names['codes'])} codes, {len(names['rules'])} rules")
-        click.echo(f"  translation maps: dx {'yes' if names['has_dx_map'] else 'no'}, "
-                   f"px {'yes' if names['has_px_map'] else 'no'}")
+        click.echo(
+            f"  {len(names['mdcs'])} MDCs, {len(adrgs)} ADRGs, "
+            f"{len({s[1] for s in names['steps']})} DRGs, {len(names['lists'])} code "
+            f"lists, {len(names['codes'])} codes, {len(names['rules'])} rules"
+        )
+        click.echo(
+            f"  translation maps: dx {'yes' if names['has_dx_map'] else 'no'}, "
+            f"px {'yes' if names['has_px_map'] else 'no'}"
+        )
         if info.description:
             click.echo(f"  {info.description}")
 
@@ -56,8 +62,11 @@ def rulesets_show(ruleset: str) -> None:
 def rulesets_validate(rulesets_: tuple[str, ...]) -> None:
     """Check every table of each ruleset; errors name the file, row and column."""
     reg = _registry.default_registry()
-    echo_validation((rs for spec in rulesets_ for rs in _versions(reg.resolve(spec))),
-                    "ruleset", lambda notes: ("", notes))
+    echo_validation(
+        (rs for spec in rulesets_ for rs in _versions(reg.resolve(spec))),
+        "ruleset",
+        lambda notes: ("", notes),
+    )
 
 
 @click.command("layouts")

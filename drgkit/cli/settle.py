@@ -47,8 +47,10 @@ def policies_list() -> None:
         meta = tomllib.loads(path.read_text(encoding="utf-8"))
         p, w = meta.get("policy", {}), meta.get("weights", {})
         weights = (w.get("embedded") and "shipped") or w.get("file", "")
-        click.echo(f"{pid:<16} {p.get('method', ''):<7} {p.get('region', ''):<9} "
-                   f"{p.get('ruleset', ''):<14} {weights:<18} {p.get('name', '')}")
+        click.echo(
+            f"{pid:<16} {p.get('method', ''):<7} {p.get('region', ''):<9} "
+            f"{p.get('ruleset', ''):<14} {weights:<18} {p.get('name', '')}"
+        )
 
 
 @policies.command("show")
@@ -66,23 +68,31 @@ def policies_show(policy: str, weights: Path | None) -> None:
     click.echo(f"  method {pol.method}, region {pol.region or '-'}, ruleset {pol.ruleset or '-'}")
     click.echo(f"  file {pol.path}; weights {pol.weights.path} ({len(pol.weights.rows)} rows)")
     click.echo(f"  content hash {pol.content_hash}")
-    for scheme, rates in (pol.base if pol.method == "rate" else
-                          {s: {"*": r} for s, r in pol.reference_rate.items()}).items():
-        click.echo(f"  {'base' if pol.method == 'rate' else 'reference'} rate {scheme}: " +
-                   ", ".join(f"{lv}: {r}" for lv, r in rates.items()))
+    for scheme, rates in (
+        pol.base if pol.method == "rate" else {s: {"*": r} for s, r in pol.reference_rate.items()}
+    ).items():
+        click.echo(
+            f"  {'base' if pol.method == 'rate' else 'reference'} rate {scheme}: "
+            + ", ".join(f"{lv}: {r}" for lv, r in rates.items())
+        )
     if pol.low:
-        click.echo(f"  low outliers: cost < {' / '.join(str(b.ratio) for b in pol.low.bands)} × "
-                   f"standard → {pol.low.payment}")
+        click.echo(
+            f"  low outliers: cost < {' / '.join(str(b.ratio) for b in pol.low.bands)} × "
+            f"standard → {pol.low.payment}"
+        )
     if pol.high:
-        click.echo(f"  high outliers: cost > {' / '.join(str(b.ratio) for b in pol.high.bands)}"
-                   f" × standard → {pol.high.payment} (share {pol.high.share})")
+        click.echo(
+            f"  high outliers: cost > {' / '.join(str(b.ratio) for b in pol.high.bands)}"
+            f" × standard → {pol.high.payment} (share {pol.high.share})"
+        )
     book = PriceBook(pol)
     click.echo("  examples (standard, yuan): group, level, scheme")
     for row in list(pol.weights.rows.values())[:3]:
         for lv in book.levels[:3]:
             std, _rw, why = book.standard(row, lv, book.schemes[0], Decimal(1))
-            click.echo(f"    {row.code:<6} level {lv} {book.schemes[0]}: "
-                       f"{std if std is not None else why}")
+            click.echo(
+                f"    {row.code:<6} level {lv} {book.schemes[0]}: {std if std is not None else why}"
+            )
 
 
 def _show_dip(pol) -> None:
@@ -91,25 +101,39 @@ def _show_dip(pol) -> None:
     click.echo(f"{pol.id}: {pol.name}{' (example parameters)' if d.example else ''}")
     click.echo(f"  method dip, region {pol.region or '-'}, catalogue {d.catalogue}")
     click.echo(f"  file {pol.path}; content hash {pol.content_hash}")
-    click.echo("  hospital coefficients: " + (", ".join(
-        f"level {k}: {c}" for k, c in d.level_coefficients.items()) or "none") +
-        f"; auxiliary {'on' if d.auxiliary else 'off'}; primary-care packets "
-        f"{'with' if d.primary_hospital_coefficient else 'without'} hospital coefficient")
+    click.echo(
+        "  hospital coefficients: "
+        + (", ".join(f"level {k}: {c}" for k, c in d.level_coefficients.items()) or "none")
+        + f"; auxiliary {'on' if d.auxiliary else 'off'}; primary-care packets "
+        f"{'with' if d.primary_hospital_coefficient else 'without'} hospital coefficient"
+    )
     ref = "packet mean cost at the level" if v.reference == "mean" else "payment standard"
-    click.echo(f"  deviation: r = cost ÷ {ref}; "
-               f"low r {'≤' if v.low_inclusive else '<'} {v.low_ratio} → factor r; high r > "
-               f"{v.high_ratio} → r − {v.high_ratio} + {'1' if v.high_add == 'one' else 'h'}; "
-               f"extreme r > {v.extreme_ratio} → {v.extreme}")
-    click.echo(f"  coefficients again on low / high cases: {v.coefficients_on_low} / "
-               f"{v.coefficients_on_high}; special review cap {d.review_cap} of discharges")
+    click.echo(
+        f"  deviation: r = cost ÷ {ref}; "
+        f"low r {'≤' if v.low_inclusive else '<'} {v.low_ratio} → factor r; high r > "
+        f"{v.high_ratio} → r − {v.high_ratio} + {'1' if v.high_add == 'one' else 'h'}; "
+        f"extreme r > {v.extreme_ratio} → {v.extreme}"
+    )
+    click.echo(
+        f"  coefficients again on low / high cases: {v.coefficients_on_low} / "
+        f"{v.coefficients_on_high}; special review cap {d.review_cap} of discharges"
+    )
     ung = f"by item × {d.ungroupable_factor}" if d.ungroupable_factor else "not settled"
-    click.echo(f"  blank packet: {d.blank.method} (factor {d.blank.factor}, k {d.blank.k}, "
-               f"m {d.blank.m}); ungroupable: {ung}")
-    click.echo("  fund: " + ", ".join(f"{k} {v}" for k, v in d.fund.items()) +
-               "; fund ratio: " + ", ".join(f"{k} {v}" for k, v in pol.fund_ratio.items()))
+    click.echo(
+        f"  blank packet: {d.blank.method} (factor {d.blank.factor}, k {d.blank.k}, "
+        f"m {d.blank.m}); ungroupable: {ung}"
+    )
+    click.echo(
+        "  fund: "
+        + ", ".join(f"{k} {v}" for k, v in d.fund.items())
+        + "; fund ratio: "
+        + ", ".join(f"{k} {v}" for k, v in pol.fund_ratio.items())
+    )
     if d.start_point_value:
-        click.echo("  start-of-year point value: " + ", ".join(
-            f"{k} {v}" for k, v in d.start_point_value.items()))
+        click.echo(
+            "  start-of-year point value: "
+            + ", ".join(f"{k} {v}" for k, v in d.start_point_value.items())
+        )
 
 
 @policies.command("validate")
@@ -140,8 +164,10 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
         report = check_published(pol)
         mark = "✓" if not report.mismatches else "✗"
         failed += bool(report.mismatches)
-        click.echo(f"{mark} {pol.id}: {len(pol.weights.rows)} groups; {report.checked} published "
-                   f"standards checked to the cent, {len(report.mismatches)} differ")
+        click.echo(
+            f"{mark} {pol.id}: {len(pol.weights.rows)} groups; {report.checked} published "
+            f"standards checked to the cent, {len(report.mismatches)} differ"
+        )
         for line in report.mismatches[:10]:
             click.echo(f"    {line}")
     if failed:
@@ -152,32 +178,73 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
 @click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
 @ruleset_option(required=False)
 @policy_options
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
-              help="Output file: .parquet for Parquet, anything else for CSV (a folder with "
-                   "--dask/--partitions).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file: .parquet for Parquet, anything else for CSV (a folder with "
+    "--dask/--partitions).",
+)
 @case_input_options
-@click.option("--hospitals", type=click.Path(dir_okay=False, path_type=Path),
-              help="Hospitals table: hospital_id, hospital_level and/or coefficient.")
+@click.option(
+    "--hospitals",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Hospitals table: hospital_id, hospital_level and/or coefficient.",
+)
 @click.option("--keep", multiple=True, metavar="COLUMN", help="Copy an input column (repeatable).")
 @threads_option
 @batch_rows_option
-@click.option("--dask", "dask_address", metavar="ADDRESS|local",
-              help="Settle CASES (a folder of Parquet files, or one file by row groups) as a "
-                   "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a "
-                   "folder of part files. Needs drgkit[dask].")
-@click.option("--partitions", "dataset_local", is_flag=True,
-              help="Settle CASES as a partitioned dataset in this process (OUT is a folder).")
-@click.option("--row-groups-per-partition", type=click.IntRange(min=1), default=1,
-              show_default=True,
-              help="With --dask/--partitions and a single Parquet file: row groups per part.")
-@click.option("--resume", is_flag=True,
-              help="With --dask/--partitions: keep the verified parts of an interrupted run in "
-                   "OUT and settle only the rest.")
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS|local",
+    help="Settle CASES (a folder of Parquet files, or one file by row groups) as a "
+    "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a "
+    "folder of part files. Needs drgkit[dask].",
+)
+@click.option(
+    "--partitions",
+    "dataset_local",
+    is_flag=True,
+    help="Settle CASES as a partitioned dataset in this process (OUT is a folder).",
+)
+@click.option(
+    "--row-groups-per-partition",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --dask/--partitions and a single Parquet file: row groups per part.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With --dask/--partitions: keep the verified parts of an interrupted run in "
+    "OUT and settle only the rest.",
+)
 @rejects_option
 @silent_option
-def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, encoding,
-           hospitals, keep, threads, batch_rows, dask_address, dataset_local,
-           row_groups_per_partition, resume, rejects, silent) -> None:
+def settle(
+    cases,
+    ruleset,
+    policy,
+    weights,
+    overrides,
+    out,
+    layout,
+    columns,
+    encoding,
+    hospitals,
+    keep,
+    threads,
+    batch_rows,
+    dask_address,
+    dataset_local,
+    row_groups_per_partition,
+    resume,
+    rejects,
+    silent,
+) -> None:
     """Settle CASES under POLICY and write every case's payment to OUT.
 
     Cases that are not grouped yet are grouped first (with -r RULESET, or the ruleset the
@@ -196,24 +263,52 @@ def settle(cases, ruleset, policy, weights, overrides, out, layout, columns, enc
 
         if resume:
             extra["resume"] = True
-        runner = LocalRunner() if dataset_local else DaskRunner(
-            None if dask_address == "local" else dask_address)
+        runner = (
+            LocalRunner()
+            if dataset_local
+            else DaskRunner(None if dask_address == "local" else dask_address)
+        )
         with data_warnings():
-            result = settle_dataset(cases, out, policy, ruleset, weights=weights,
-                                    overrides=overrides, runner=runner, hospitals=hospitals,
-                                    layout=layout, columns=columns, keep=list(keep) or None,
-                                    batch_rows=batch_rows, threads=threads,
-                                    row_groups_per_partition=row_groups_per_partition, **extra)
+            result = settle_dataset(
+                cases,
+                out,
+                policy,
+                ruleset,
+                weights=weights,
+                overrides=overrides,
+                runner=runner,
+                hospitals=hospitals,
+                layout=layout,
+                columns=columns,
+                keep=list(keep) or None,
+                batch_rows=batch_rows,
+                threads=threads,
+                row_groups_per_partition=row_groups_per_partition,
+                **extra,
+            )
         if not silent:
             print_settle_summary(result.summary, time.perf_counter() - started)
             print_accounting(result.summary)
             click.echo(f"wrote {len(result.paths)} part files to {out}")
         return
     with data_warnings(), progress_bar("settling", silent) as progress:
-        summary = settle_file(cases, out, policy, ruleset, weights=weights, overrides=overrides,
-                              layout=layout, columns=columns, encoding=encoding,
-                              hospitals=hospitals, keep=list(keep) or None, threads=threads,
-                              batch_rows=batch_rows, progress=progress, **extra)
+        summary = settle_file(
+            cases,
+            out,
+            policy,
+            ruleset,
+            weights=weights,
+            overrides=overrides,
+            layout=layout,
+            columns=columns,
+            encoding=encoding,
+            hospitals=hospitals,
+            keep=list(keep) or None,
+            threads=threads,
+            batch_rows=batch_rows,
+            progress=progress,
+            **extra,
+        )
     if not silent:
         print_settle_summary(summary, time.perf_counter() - started)
         print_accounting(summary)
@@ -229,20 +324,48 @@ def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
 @click.command("period")
 @click.argument("settled", type=click.Path(dir_okay=True, path_type=Path))
 @policy_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Per-hospital period settlement (CSV or .parquet).")
-@click.option("--month", metavar="YYYY-MM", callback=month_value,
-              help="Monthly pre-settlement (月度预结算) of this discharge month instead.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Per-hospital period settlement (CSV or .parquet).",
+)
+@click.option(
+    "--month",
+    metavar="YYYY-MM",
+    callback=month_value,
+    help="Monthly pre-settlement (月度预结算) of this discharge month instead.",
+)
 @click.option("--all-months", is_flag=True, help="Pre-settlement of every month present.")
-@click.option("--hospital-budgets", "hospital_budgets",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV hospital_id,amount: budgets the bands are measured against.")
-@click.option("--already-paid", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV hospital_id,amount: already paid this period (年度清算 subtracts it).")
-@click.option("--deductions", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the quality deductions per hospital and group here.")
-def period(settled, policy, weights, overrides, out, month, all_months, hospital_budgets,
-           already_paid, deductions) -> None:
+@click.option(
+    "--hospital-budgets",
+    "hospital_budgets",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV hospital_id,amount: budgets the bands are measured against.",
+)
+@click.option(
+    "--already-paid",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV hospital_id,amount: already paid this period (年度清算 subtracts it).",
+)
+@click.option(
+    "--deductions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the quality deductions per hospital and group here.",
+)
+def period(
+    settled,
+    policy,
+    weights,
+    overrides,
+    out,
+    month,
+    all_months,
+    hospital_budgets,
+    already_paid,
+    deductions,
+) -> None:
     """Period settlement of SETTLED (the output of drgkit settle) per hospital.
 
     Totals, quality deductions, surplus retention and over-spend sharing by the policy's
@@ -268,8 +391,12 @@ def period(settled, policy, weights, overrides, out, month, all_months, hospital
     elif all_months:
         result = presettle_all(table, pol)
     else:
-        result = settle_period(table, pol, budgets=_amounts(hospital_budgets, "budgets"),
-                               already_paid=_amounts(already_paid, "already-paid"))
+        result = settle_period(
+            table,
+            pol,
+            budgets=_amounts(hospital_budgets, "budgets"),
+            already_paid=_amounts(already_paid, "already-paid"),
+        )
     write_table(out, result)
     if deductions:
         write_table(deductions, quality_deductions(table, pol))
@@ -279,25 +406,57 @@ def period(settled, policy, weights, overrides, out, month, all_months, hospital
 
 @click.command("simulate")
 @click.argument("cases", type=click.Path(dir_okay=True, path_type=Path))
-@click.option("--base-ruleset", metavar="RULESET", help="Grouping of the base (default: the "
-              "cases' own groups, else the base policy's ruleset).")
+@click.option(
+    "--base-ruleset",
+    metavar="RULESET",
+    help="Grouping of the base (default: the cases' own groups, else the base policy's ruleset).",
+)
 @click.option("--base-policy", required=True, metavar="POLICY", help="Policy of the base.")
 @click.option("--alt-ruleset", metavar="RULESET", help="Grouping of the alternative.")
 @click.option("--alt-policy", metavar="POLICY", help="Policy of the alternative.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights table of the base policy.")
-@click.option("--alt-weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights table of the alternative policy.")
-@click.option("--by", default="hospital_id", show_default=True,
-              help="Comma-separated keys, e.g. hospital_id,department,drg.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-key table (CSV or .parquet).")
-@click.option("--cases-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-case table too.")
-@click.option("--rows", type=click.IntRange(min=0), default=40, show_default=True,
-              help="Rows to print.")
-def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
-             alt_weights, by, out, cases_out, rows) -> None:
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights table of the base policy.",
+)
+@click.option(
+    "--alt-weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights table of the alternative policy.",
+)
+@click.option(
+    "--by",
+    default="hospital_id",
+    show_default=True,
+    help="Comma-separated keys, e.g. hospital_id,department,drg.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-key table (CSV or .parquet).",
+)
+@click.option(
+    "--cases-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-case table too.",
+)
+@click.option(
+    "--rows", type=click.IntRange(min=0), default=40, show_default=True, help="Rows to print."
+)
+def simulate(
+    cases,
+    base_ruleset,
+    base_policy,
+    alt_ruleset,
+    alt_policy,
+    weights,
+    alt_weights,
+    by,
+    out,
+    cases_out,
+    rows,
+) -> None:
     """What-if: the same CASES under another ruleset and/or policy, and why payments change.
 
     The change per key is split into regrouping (分组变化), case mix (病例组合), price (价格) and
@@ -311,28 +470,43 @@ def simulate(cases, base_ruleset, base_policy, alt_ruleset, alt_policy, weights,
     if len(set(keys)) != len(keys):
         raise UserError(f"--by names a key twice: {by!r}")
     reg = _registry.default_registry()
-    pols = [reg.policy(p, weights=w) if p else None
-            for p, w in ((base_policy, weights), (alt_policy, alt_weights))]
+    pols = [
+        reg.policy(p, weights=w) if p else None
+        for p, w in ((base_policy, weights), (alt_policy, alt_weights))
+    ]
     if any(p is not None and p.method == "dip" for p in pols):
         # across schemes (DRG ↔ DIP): each side grouped by its own ruleset or catalogue
         from ..settlement._scheme_simulate import compare_schemes
 
         with data_warnings():
-            table = compare_schemes(cases, pols[0], pols[1] or pols[0],
-                                    base_grouper=base_ruleset, alt_grouper=alt_ruleset,
-                                    by=keys)
+            table = compare_schemes(
+                cases,
+                pols[0],
+                pols[1] or pols[0],
+                base_grouper=base_ruleset,
+                alt_grouper=alt_ruleset,
+                by=keys,
+            )
         click.echo(render_table(table, rows))
         if out is not None:
             write_table(out, table)
             click.echo(f"wrote {out}")
         if cases_out is not None:
-            raise UserError("--cases-out is not available across schemes: settle each side "
-                            "with drgkit settle")
+            raise UserError(
+                "--cases-out is not available across schemes: settle each side with drgkit settle"
+            )
         return
     with data_warnings():
-        sim = _simulate(cases, base_ruleset=base_ruleset, base_policy=base_policy,
-                        alt_ruleset=alt_ruleset, alt_policy=alt_policy, by=keys,
-                        weights=weights, alt_weights=alt_weights)
+        sim = _simulate(
+            cases,
+            base_ruleset=base_ruleset,
+            base_policy=base_policy,
+            alt_ruleset=alt_ruleset,
+            alt_policy=alt_policy,
+            by=keys,
+            weights=weights,
+            alt_weights=alt_weights,
+        )
     click.echo(sim.render(max_rows=rows))
     for target, data in ((out, sim.table), (cases_out, sim.cases)):
         if target is not None:

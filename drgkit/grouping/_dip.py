@@ -42,19 +42,36 @@ from ._status import (
     version_reasons,
 )
 
-__all__ = ["DIP_FIELDS", "DIP_REASONS", "DIP_RESULT_SCHEMA", "DipSummary", "group_dip",
-           "group_dip_batches", "group_dip_file"]
+__all__ = [
+    "DIP_FIELDS",
+    "DIP_REASONS",
+    "DIP_RESULT_SCHEMA",
+    "DipSummary",
+    "group_dip",
+    "group_dip_batches",
+    "group_dip_file",
+]
 
 _DIP_REASONS = (
     Reason("", OK, "SUCCESS", "grouped", "入组成功"),
     *CASE_ID_REASONS,
-    Reason("principal_dx_missing", INVALID, "", "the case has no principal diagnosis",
-           "主要诊断缺失"),
-    Reason("excluded_principal_dx", UNGROUPABLE, "",
-           "the principal diagnosis is on the catalogue's exclusion list", "主要诊断在排除目录内"),
-    Reason("no_packet", UNGROUPABLE, "",
-           "no packet of the catalogue takes the case and it has no blank packet",
-           "未能入组且无空白病种"),
+    Reason(
+        "principal_dx_missing", INVALID, "", "the case has no principal diagnosis", "主要诊断缺失"
+    ),
+    Reason(
+        "excluded_principal_dx",
+        UNGROUPABLE,
+        "",
+        "the principal diagnosis is on the catalogue's exclusion list",
+        "主要诊断在排除目录内",
+    ),
+    Reason(
+        "no_packet",
+        UNGROUPABLE,
+        "",
+        "no packet of the catalogue takes the case and it has no blank packet",
+        "未能入组且无空白病种",
+    ),
     MALFORMED_ROW,
     *version_reasons("catalogue", "病种目录"),
 )
@@ -66,8 +83,16 @@ _REASON_TEXTS = [r.text for r in _DIP_REASONS]
 TIERS = ("", "pregroup", "merge", "subdivide", "core", "comprehensive", "prefix", "blank")
 
 
-DIP_FIELDS = ("case_id", "age", "age_days", "birth_weight", "leaving_type", "diagnoses",
-              "procedures", "ventilation_hours")
+DIP_FIELDS = (
+    "case_id",
+    "age",
+    "age_days",
+    "birth_weight",
+    "leaving_type",
+    "diagnoses",
+    "procedures",
+    "ventilation_hours",
+)
 
 
 # ------------------------------------------------------------------------- per-code facts
@@ -101,8 +126,7 @@ class CodeFacts:
         pats = tuple(self.patterns[p] for p in prefixes if p in self.patterns)
         excl = any(p in self.excluded for p in prefixes)
         if self.kind == "dx":
-            key = self.keys.get(norm[:self.key_chars], -1) if len(norm) >= self.key_chars \
-                else -1
+            key = self.keys.get(norm[: self.key_chars], -1) if len(norm) >= self.key_chars else -1
             cat = self.cats.get(norm[:3], -1) if len(norm) >= 3 else -1
             fb = -1
             for p in reversed(prefixes[:3]):
@@ -144,14 +168,16 @@ class CodeFacts:
             pat = np.array([p for r in rows for p in r[2]] or [0], dtype=np.int32)
             empty = np.array([r[0] for r in rows], dtype=np.bool_)
             excl = np.array([r[1] for r in rows], dtype=np.bool_)
-            rest = tuple(np.array([r[k] for r in rows], dtype=np.int32)
-                         for k in range(3, len(rows[0])))
+            rest = tuple(
+                np.array([r[k] for r in rows], dtype=np.int32) for k in range(3, len(rows[0]))
+            )
             self._arrays = (ptr, pat, empty, excl, *rest)
         return self._arrays
 
 
-def code_column(arr: pa.Array | None, n: int, separators: str, field: str,
-                source: str) -> tuple[np.ndarray, list[str | None], np.ndarray]:
+def code_column(
+    arr: pa.Array | None, n: int, separators: str, field: str, source: str
+) -> tuple[np.ndarray, list[str | None], np.ndarray]:
     """(offsets int64[n+1], distinct strings, per-element index into them) of a code column."""
     if arr is None or pa.types.is_null(arr.type):
         return np.zeros(n + 1, dtype=np.int64), [], np.zeros(0, dtype=np.int32)
@@ -169,10 +195,10 @@ def code_column(arr: pa.Array | None, n: int, separators: str, field: str,
     if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
         arr = arr.cast(pa.large_list(t.value_type))
         t = arr.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)
-            or pa.types.is_fixed_size_list(t)):
-        raise CaseDataError(f"codes must be text or a list of texts, got {arr.type}",
-                            file=source, column=field)
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        raise CaseDataError(
+            f"codes must be text or a list of texts, got {arr.type}", file=source, column=field
+        )
     lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -214,8 +240,15 @@ class DipSummary:
 class _VersionRun:
     """Groups cases with one catalogue version (its code facts and result strings)."""
 
-    def __init__(self, catalogue: Catalogue, plan: _cases.ColumnPlan, source: str,
-                 summary: DipSummary, catalogue_dict: pa.Array, index: int) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        plan: _cases.ColumnPlan,
+        source: str,
+        summary: DipSummary,
+        catalogue_dict: pa.Array,
+        index: int,
+    ) -> None:
         self.catalogue = catalogue
         self.compiled = catalogue.compiled
         self.plan = plan
@@ -233,27 +266,34 @@ class _VersionRun:
         self.px: CodeFacts = derived["px"]
         names = self.compiled.names
         self._packets = pa.array(names["packets"] + [None], pa.string())
-        self._scores = pa.array([decimal.Decimal(s) for s in names["scores"]] + [None],
-                                pa.decimal128(18, 6))
+        self._scores = pa.array(
+            [decimal.Decimal(s) for s in names["scores"]] + [None], pa.decimal128(18, 6)
+        )
         kinds = list(T.KINDS)
         self._kind_dict = pa.array(kinds, pa.string())
-        self._kind_of = np.array([kinds.index(k) for k in names["packet_kinds"]] + [0],
-                                 dtype=np.int8)
+        self._kind_of = np.array(
+            [kinds.index(k) for k in names["packet_kinds"]] + [0], dtype=np.int8
+        )
         self._status_dict = pa.array(STATUSES, pa.string())
         self._reason_dict = pa.array([r.code for r in _DIP_REASONS], pa.string())
         self._tier_dict = pa.array(TIERS, pa.string())
-        self._aux = [(names["packets"].index(a[0]), a[1], a[3], a[4], a[5],
-                      decimal.Decimal(a[6])) for a in names["aux"]]
+        self._aux = [
+            (names["packets"].index(a[0]), a[1], a[3], a[4], a[5], decimal.Decimal(a[6]))
+            for a in names["aux"]
+        ]
 
-    def group(self, batch: pa.RecordBatch, ids: pa.Array, pre: np.ndarray,
-              detail: dict[int, str]) -> pa.RecordBatch:
+    def group(
+        self, batch: pa.RecordBatch, ids: pa.Array, pre: np.ndarray, detail: dict[int, str]
+    ) -> pa.RecordBatch:
         """Result rows of ``batch``; ``pre`` holds reasons found before grouping (kept)."""
         n = batch.num_rows
         col = self.plan.column
-        dx_off, dx_uniq, dx_idx = code_column(col(batch, "diagnoses"), n, self.separators,
-                                              "diagnoses", self.source)
-        px_off, px_uniq, px_idx = code_column(col(batch, "procedures"), n, self.separators,
-                                              "procedures", self.source)
+        dx_off, dx_uniq, dx_idx = code_column(
+            col(batch, "diagnoses"), n, self.separators, "diagnoses", self.source
+        )
+        px_off, px_uniq, px_idx = code_column(
+            col(batch, "procedures"), n, self.separators, "procedures", self.source
+        )
         dx_u = self.dx.map(dx_uniq)[dx_idx] if len(dx_idx) else np.zeros(0, np.int32)
         px_u = self.px.map(px_uniq)[px_idx] if len(px_idx) else np.zeros(0, np.int32)
         vent = _numbers(_cases.parse_scalar(col(batch, "ventilation_hours"), n))
@@ -263,30 +303,68 @@ class _VersionRun:
         tier = np.empty(n, dtype=np.int8)
         reason = np.empty(n, dtype=np.int8)
         c = self.compiled
-        K.dip_kernel(n, dx_off, dx_u, px_off, px_u, *self.dx.arrays(), *self.px.arrays(),
-                     vent, weight, age_days, pre, c.spec_ptr, c.alt_ptr, c.items,
-                     c.r_tier, c.r_packet, c.r_pdx, c.r_sdx, c.r_ppx, c.r_px, c.r_vent,
-                     c.r_wmin, c.r_wmax, c.r_agemax, c.core_ptr, c.c_packet, c.c_ppx,
-                     c.c_rel, c.c_order, c.p_rank, c.tie, c.comp, c.cons, c.chain, c.blank,
-                     packet, tier, reason)
+        K.dip_kernel(
+            n,
+            dx_off,
+            dx_u,
+            px_off,
+            px_u,
+            *self.dx.arrays(),
+            *self.px.arrays(),
+            vent,
+            weight,
+            age_days,
+            pre,
+            c.spec_ptr,
+            c.alt_ptr,
+            c.items,
+            c.r_tier,
+            c.r_packet,
+            c.r_pdx,
+            c.r_sdx,
+            c.r_ppx,
+            c.r_px,
+            c.r_vent,
+            c.r_wmin,
+            c.r_wmax,
+            c.r_agemax,
+            c.core_ptr,
+            c.c_packet,
+            c.c_ppx,
+            c.c_rel,
+            c.c_order,
+            c.p_rank,
+            c.tie,
+            c.comp,
+            c.cons,
+            c.chain,
+            c.blank,
+            packet,
+            tier,
+            reason,
+        )
         detail.update(self._details(reason, dx_off, dx_uniq, dx_idx))
         aux_sub, aux_coef = self._aux_columns(batch, packet, n)
         return self._assemble(ids, packet, tier, reason, detail, aux_sub, aux_coef)
 
-    def _details(self, reason: np.ndarray, dx_off: np.ndarray, dx_uniq: list,
-                 dx_idx: np.ndarray) -> dict[int, str]:
+    def _details(
+        self, reason: np.ndarray, dx_off: np.ndarray, dx_uniq: list, dx_idx: np.ndarray
+    ) -> dict[int, str]:
         detail: dict[int, str] = {}
         for i in np.flatnonzero((reason == K.R_EXCLUDED_PDX) | (reason == K.R_NO_PACKET)):
             code = dx_uniq[dx_idx[dx_off[i]]]
             if reason[i] == K.R_EXCLUDED_PDX:
                 detail[int(i)] = f"principal diagnosis {code} is on excluded_dx.csv"
             else:
-                detail[int(i)] = (f"principal diagnosis {code}: no core, comprehensive or "
-                                  "fallback packet and no blank packet")
+                detail[int(i)] = (
+                    f"principal diagnosis {code}: no core, comprehensive or "
+                    "fallback packet and no blank packet"
+                )
         return detail
 
-    def _aux_columns(self, batch: pa.RecordBatch, packet: np.ndarray,
-                     n: int) -> tuple[pa.Array, pa.Array]:
+    def _aux_columns(
+        self, batch: pa.RecordBatch, packet: np.ndarray, n: int
+    ) -> tuple[pa.Array, pa.Array]:
         if not self._aux:
             return pa.nulls(n, pa.string()), pa.nulls(n, pa.decimal128(12, 6))
         values: dict[str, np.ndarray] = {}
@@ -295,18 +373,18 @@ class _VersionRun:
             if dim not in values:
                 if dim == "age":  # in days: age_days for infants, else whole years × 365
                     years = _numbers(_cases.parse_scalar(self.plan.column(batch, "age"), n))
-                    days = _numbers(_cases.parse_scalar(self.plan.column(batch, "age_days"),
-                                                        n))
+                    days = _numbers(_cases.parse_scalar(self.plan.column(batch, "age_days"), n))
                     values[dim] = np.where(years >= 1, years * 365, days)
                 elif dim == "death":
-                    lt = _numbers(_cases.parse_scalar(self.plan.column(batch, "leaving_type"),
-                                                      n))
+                    lt = _numbers(_cases.parse_scalar(self.plan.column(batch, "leaving_type"), n))
                     values[dim] = np.where(lt == 5, 1.0, 0.0)
                 elif dim == "severity":
                     arr = batch.column(dim) if dim in batch.schema.names else None
                     raw = arr.to_pylist() if arr is not None else [None] * n
-                    values[dim] = np.array([T.SEVERITIES.index(v) if v in T.SEVERITIES
-                                            else np.nan for v in raw], dtype=np.float64)
+                    values[dim] = np.array(
+                        [T.SEVERITIES.index(v) if v in T.SEVERITIES else np.nan for v in raw],
+                        dtype=np.float64,
+                    )
                 else:  # icu_days, cci: optional extra columns of the input
                     arr = batch.column(dim) if dim in batch.schema.names else None
                     values[dim] = _numbers(_cases.parse_scalar(arr, n))
@@ -337,66 +415,93 @@ class _VersionRun:
             detail_idx[i] = len(_REASON_TEXTS) + j
         detail_arr = pa.DictionaryArray.from_arrays(
             pa.array(detail_idx, pa.int32(), mask=status == OK),
-            pa.array(_REASON_TEXTS + [t for _i, t in specific], pa.string()))
+            pa.array(_REASON_TEXTS + [t for _i, t in specific], pa.string()),
+        )
         pick = np.where(packet >= 0, packet, len(self._packets) - 1)
         none = packet < 0
         columns = [
             ids,
             pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), self._status_dict),
-            pa.DictionaryArray.from_arrays(pa.array(reason, pa.int8(), mask=reason == 0),
-                                           self._reason_dict),
+            pa.DictionaryArray.from_arrays(
+                pa.array(reason, pa.int8(), mask=reason == 0), self._reason_dict
+            ),
             detail_arr,
             pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["dip"])),
             self._packets.take(pick),
             self._packets.take(pick),
-            pa.DictionaryArray.from_arrays(pa.array(self._kind_of[pick], pa.int8(), mask=none),
-                                           self._kind_dict),
-            pa.DictionaryArray.from_arrays(pa.array(tier, pa.int8(), mask=none),
-                                           self._tier_dict),
+            pa.DictionaryArray.from_arrays(
+                pa.array(self._kind_of[pick], pa.int8(), mask=none), self._kind_dict
+            ),
+            pa.DictionaryArray.from_arrays(pa.array(tier, pa.int8(), mask=none), self._tier_dict),
             self._scores.take(pick),
             aux_sub,
             aux_coef,
             pa.DictionaryArray.from_arrays(
-                pa.array(np.full(n, self._catalogue_index, np.int16), pa.int16(),
-                         mask=np.full(n, self._catalogue_index < 0)), self._catalogue_dict),
+                pa.array(
+                    np.full(n, self._catalogue_index, np.int16),
+                    pa.int16(),
+                    mask=np.full(n, self._catalogue_index < 0),
+                ),
+                self._catalogue_dict,
+            ),
         ]
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
-    def not_grouped(self, ids: pa.Array, reason: np.ndarray,
-                    detail: dict[int, str]) -> pa.RecordBatch:
+    def not_grouped(
+        self, ids: pa.Array, reason: np.ndarray, detail: dict[int, str]
+    ) -> pa.RecordBatch:
         """Rows for cases that never reach a catalogue (reasons decided before grouping)."""
         n = len(reason)
-        return self._assemble(ids, np.full(n, -1, np.int32), np.zeros(n, np.int8), reason,
-                              detail, pa.nulls(n, pa.string()),
-                              pa.nulls(n, pa.decimal128(12, 6)))
+        return self._assemble(
+            ids,
+            np.full(n, -1, np.int32),
+            np.zeros(n, np.int8),
+            reason,
+            detail,
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.decimal128(12, 6)),
+        )
 
 
 class DipRun:
     """Groups the batches of one input with a catalogue, or with the versions of a region
     (each case by its discharge date)."""
 
-    def __init__(self, target: Catalogue | CatalogueSeries, schema: pa.Schema, source: str, *,
-                 layout: str | Layout | None = None, columns: dict[str, str] | None = None,
-                 keep: Sequence[str] | str | None = None, check_duplicates: bool = True,
-                 layouts: Mapping[str, Layout] | None = None) -> None:
+    def __init__(
+        self,
+        target: Catalogue | CatalogueSeries,
+        schema: pa.Schema,
+        source: str,
+        *,
+        layout: str | Layout | None = None,
+        columns: dict[str, str] | None = None,
+        keep: Sequence[str] | str | None = None,
+        check_duplicates: bool = True,
+        layouts: Mapping[str, Layout] | None = None,
+    ) -> None:
         """``layouts``: those ``layout`` may name or detection tries (the public functions
         pass the registry's; default the built-in ones)."""
         self.target = target
         self.series = target if isinstance(target, CatalogueSeries) else None
         versions = [v for v, _a, _b in self.series.periods()] if self.series else [target]
         fields = DIP_FIELDS + (("discharge_date",) if self.series else ())
-        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        fields=fields, layouts=layouts)
+        self.plan = _cases.plan_columns(
+            schema, source, layout=layout, columns=columns, fields=fields, layouts=layouts
+        )
         self.source = source
         self.keep = _keep_columns(schema, keep, source)
-        self.schema = pa.schema([schema.field(n) for n in self.keep] + list(DIP_RESULT_SCHEMA),
-                                metadata=DIP_RESULT_SCHEMA.metadata)
+        self.schema = pa.schema(
+            [schema.field(n) for n in self.keep] + list(DIP_RESULT_SCHEMA),
+            metadata=DIP_RESULT_SCHEMA.metadata,
+        )
         self.ids = IdTracker() if check_duplicates else None
         self.rows_done = 0
         self.summary = DipSummary()
         names = pa.array([v.id for v in versions], pa.string())
-        self.versions = [_VersionRun(v, self.plan, source, self.summary, names, k)
-                         for k, v in enumerate(versions)]
+        self.versions = [
+            _VersionRun(v, self.plan, source, self.summary, names, k)
+            for k, v in enumerate(versions)
+        ]
         self._none = _VersionRun(versions[0], self.plan, source, self.summary, names, -1)
 
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -435,10 +540,13 @@ class DipRun:
                     detail[j] = f"discharge date {raw[int(i)].as_py()!r} is not a date"
                 else:
                     reason[j] = R_NOT_IN_FORCE
-                    spans = "; ".join(f"{v.id} {a or '…'} to {b or '…'}"
-                                      for v, a, b in self.series.periods())
-                    detail[j] = (f"discharge date {_EPOCH + dt.timedelta(days=int(days[i]))} "
-                                 f"is outside every catalogue of {self.series.region} ({spans})")
+                    spans = "; ".join(
+                        f"{v.id} {a or '…'} to {b or '…'}" for v, a, b in self.series.periods()
+                    )
+                    detail[j] = (
+                        f"discharge date {_EPOCH + dt.timedelta(days=int(days[i]))} "
+                        f"is outside every catalogue of {self.series.region} ({spans})"
+                    )
             pieces.append(self._none.not_grouped(ids.take(pa.array(idx)), reason, detail))
             order.append(idx)
         back = np.argsort(np.concatenate(order), kind="stable")
@@ -448,8 +556,12 @@ class DipRun:
     def _count(self, out: pa.RecordBatch, batch: pa.RecordBatch | None) -> pa.RecordBatch:
         if self.keep:
             n = out.num_rows
-            kept = [batch.column(name) if batch is not None else
-                    pa.nulls(n, self.schema.field(name).type) for name in self.keep]
+            kept = [
+                batch.column(name)
+                if batch is not None
+                else pa.nulls(n, self.schema.field(name).type)
+                for name in self.keep
+            ]
             out = pa.RecordBatch.from_arrays(kept + list(out.columns), schema=self.schema)
         s = self.summary
         s.cases += out.num_rows
@@ -465,12 +577,18 @@ class DipRun:
         if not rows:
             return None
         n = len(rows)
-        ids = pa.array([(r.text.split(",", 1)[0].strip('"') if r.text else "") or None
-                        for r in rows], pa.string())
-        detail = {i: f"{f'line {r.row}' if r.row else 'a line'} has {r.actual} fields, the "
-                     f"header has {r.expected}: {r.text[:120]!r}" for i, r in enumerate(rows)}
-        return self._count(self._none.not_grouped(
-            ids, np.full(n, K.R_MALFORMED, np.int8), detail), None)
+        ids = pa.array(
+            [(r.text.split(",", 1)[0].strip('"') if r.text else "") or None for r in rows],
+            pa.string(),
+        )
+        detail = {
+            i: f"{f'line {r.row}' if r.row else 'a line'} has {r.actual} fields, the "
+            f"header has {r.expected}: {r.text[:120]!r}"
+            for i, r in enumerate(rows)
+        }
+        return self._count(
+            self._none.not_grouped(ids, np.full(n, K.R_MALFORMED, np.int8), detail), None
+        )
 
 
 def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
@@ -490,8 +608,7 @@ def _case_ids(arr: pa.Array | None, n: int, row0: int) -> pa.Array:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _keep_columns(schema: pa.Schema, keep: Sequence[str] | str | None,
-                  source: str) -> list[str]:
+def _keep_columns(schema: pa.Schema, keep: Sequence[str] | str | None, source: str) -> list[str]:
     """Input columns to pass through in front of the result columns (``"all"``: every input
     column the result does not itself provide)."""
     if keep is None:
@@ -501,12 +618,19 @@ def _keep_columns(schema: pa.Schema, keep: Sequence[str] | str | None,
     names = [keep] if isinstance(keep, str) else list(keep)
     for name in names:
         if name not in schema.names:
-            raise CaseDataError(f"column {name!r} to keep is not in the input; columns found: "
-                                f"{', '.join(schema.names)}", file=source, column=name)
+            raise CaseDataError(
+                f"column {name!r} to keep is not in the input; columns found: "
+                f"{', '.join(schema.names)}",
+                file=source,
+                column=name,
+            )
     clash = [n for n in names if n in DIP_RESULT_SCHEMA.names]
     if clash:
-        raise CaseDataError(f"kept input column(s) {clash} would collide with result columns "
-                            "of the same name", file=source, column=clash[0])
+        raise CaseDataError(
+            f"kept input column(s) {clash} would collide with result columns of the same name",
+            file=source,
+            column=clash[0],
+        )
     return names
 
 
@@ -528,10 +652,17 @@ def group_dip_batches(
     Rows the CSV parser could not split come last, as ``invalid``/``malformed_row``.
     """
     target = RESOLVER.catalogue(catalogue)
-    src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
-                                                   if batch_rows else {}))
-    run = DipRun(target, src.schema, src.name, layout=layout, columns=columns, keep=keep,
-                 check_duplicates=check_duplicates, layouts=RESOLVER.layouts)
+    src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows} if batch_rows else {}))
+    run = DipRun(
+        target,
+        src.schema,
+        src.name,
+        layout=layout,
+        columns=columns,
+        keep=keep,
+        check_duplicates=check_duplicates,
+        layouts=RESOLVER.layouts,
+    )
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None
@@ -553,8 +684,9 @@ def group_dip(cases: Any, catalogue: Any, **options: Any) -> pa.Table:
     ``catalogue``: a :class:`~drgkit.Catalogue`, a registered catalogue id or a folder path.
     """
     runs: list[DipRun] = []
-    batches = list(group_dip_batches(cases, catalogue,
-                                     run_hook=lambda run, _src: runs.append(run), **options))
+    batches = list(
+        group_dip_batches(cases, catalogue, run_hook=lambda run, _src: runs.append(run), **options)
+    )
     return pa.Table.from_batches(batches, schema=runs[0].schema)
 
 

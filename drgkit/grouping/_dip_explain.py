@@ -41,15 +41,21 @@ class DipExplanation:
     steps: tuple[tuple[str, str], ...]
 
     def __str__(self) -> str:
-        head = (f"case {self.case_id}: {self.packet} {self.packet_name} (score {self.score}, "
-                f"{self.tier})" if self.packet else
-                f"case {self.case_id}: {self.status} ({self.reason})")
-        return "\n".join([head, f"catalogue {self.catalogue}"]
-                         + [f"  {tier:<13} {text}" for tier, text in self.steps])
+        head = (
+            f"case {self.case_id}: {self.packet} {self.packet_name} (score {self.score}, "
+            f"{self.tier})"
+            if self.packet
+            else f"case {self.case_id}: {self.status} ({self.reason})"
+        )
+        return "\n".join(
+            [head, f"catalogue {self.catalogue}"]
+            + [f"  {tier:<13} {text}" for tier, text in self.steps]
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, value_serializer=lambda _i, _a, v: str(v)
-                            if isinstance(v, decimal.Decimal) else v)
+        return attrs.asdict(
+            self, value_serializer=lambda _i, _a, v: str(v) if isinstance(v, decimal.Decimal) else v
+        )
 
 
 @attrs.frozen(slots=True)
@@ -135,15 +141,25 @@ def _spec_best(spec: T.Spec, codes: list[str]) -> int:
 PAY_FIELDS = ("total_cost", "insurance_type", "hospital_level", "hospital_id")
 
 
-def case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
-                    known_layouts: Any = None, extra_fields: tuple[str, ...] = ()
-                    ) -> tuple[dict[str, Any], str]:
+def case_from_input(
+    cases: Any,
+    case_id: str | None,
+    layout: Any,
+    columns: Any,
+    known_layouts: Any = None,
+    extra_fields: tuple[str, ...] = (),
+) -> tuple[dict[str, Any], str]:
     """One case of a file or table (the first, or the one with ``case_id``) as case fields
     (``extra_fields``: more fields to read when the input has them, e.g. :data:`PAY_FIELDS`)."""
     src = open_cases(cases)
-    plan = _cases.plan_columns(src.schema, src.name, layout=layout, columns=columns,
-                               fields=(*DIP_FIELDS, "discharge_date", *extra_fields),
-                               layouts=known_layouts)
+    plan = _cases.plan_columns(
+        src.schema,
+        src.name,
+        layout=layout,
+        columns=columns,
+        fields=(*DIP_FIELDS, "discharge_date", *extra_fields),
+        layouts=known_layouts,
+    )
     id_col = plan.source.get("case_id")
     for batch in src.batches:
         row = None
@@ -153,14 +169,24 @@ def case_from_input(cases: Any, case_id: str | None, layout: Any, columns: Any,
             ids = batch.column(id_col).cast(pa.string()).to_pylist()
             row = ids.index(case_id) if case_id in ids else None
         if row is not None:
-            return ({field: batch.column(col)[row].as_py() for field, col in plan.source.items()},
-                    plan.layout.separators)
-    raise CaseNotFoundError(f"case {case_id!r} is not in the input"
-                            + ("" if id_col else " (it has no case id column)"), file=src.name)
+            return (
+                {field: batch.column(col)[row].as_py() for field, col in plan.source.items()},
+                plan.layout.separators,
+            )
+    raise CaseNotFoundError(
+        f"case {case_id!r} is not in the input" + ("" if id_col else " (it has no case id column)"),
+        file=src.name,
+    )
 
 
-def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
-                layout: Any = None, columns: Any = None) -> DipExplanation:
+def explain_dip(
+    case: Any,
+    catalogue: Any,
+    *,
+    case_id: str | None = None,
+    layout: Any = None,
+    columns: Any = None,
+) -> DipExplanation:
     """How ``catalogue`` groups one case, step by step.
 
     ``case`` is a mapping of case fields (code lists as lists or ``|``-joined text), or any case
@@ -181,8 +207,17 @@ def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
     add = steps.append
     if cat is None:
         add(("checks", result["detail"]))
-        return DipExplanation(result["case_id"], result["status"], result["reason"], None, "",
-                              None, None, target.id, tuple(steps))
+        return DipExplanation(
+            result["case_id"],
+            result["status"],
+            result["reason"],
+            None,
+            "",
+            None,
+            None,
+            target.id,
+            tuple(steps),
+        )
     t = cat.tables
     if result["reason"] in ("case_id_missing", "principal_dx_missing"):
         add(("checks", result["detail"]))
@@ -190,12 +225,21 @@ def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
         add(("checks", f"principal diagnosis {dxs[0]} is on the exclusion list: not grouped"))
     elif result["reason"] is None or result["reason"] == "no_packet":
         pdx = dxs[0]
-        add(("checks", f"principal diagnosis {pdx}; {len(dxs) - 1} secondary; "
-                       f"{len(pxs)} procedure(s)"))
+        add(
+            (
+                "checks",
+                f"principal diagnosis {pdx}; {len(dxs) - 1} secondary; {len(pxs)} procedure(s)",
+            )
+        )
         principal = pxs[0] if pxs and T.normalise(pxs[0]) else None
         if principal and any(_matches(principal, p) for p in t.excluded_px):
-            add(("checks", f"principal procedure {principal} is on the procedure exclusion "
-                           "list: treated as no procedure"))
+            add(
+                (
+                    "checks",
+                    f"principal procedure {principal} is on the procedure exclusion "
+                    "list: treated as no procedure",
+                )
+            )
             principal = None
         _trace_tiers(t, steps, result)
         if result["tier"] not in ("pregroup", "merge", "subdivide"):
@@ -203,9 +247,16 @@ def explain_dip(case: Any, catalogue: Any, *, case_id: str | None = None,
             if result["tier"] != "core":
                 _trace_chain(t, steps, pdx, principal, result)
     return DipExplanation(
-        result["case_id"], result["status"], result["reason"], result["packet"],
-        t.packets[result["packet"]].name if result["packet"] else "", result["tier"],
-        result["score"], cat.id, tuple(steps))
+        result["case_id"],
+        result["status"],
+        result["reason"],
+        result["packet"],
+        t.packets[result["packet"]].name if result["packet"] else "",
+        result["tier"],
+        result["score"],
+        cat.id,
+        tuple(steps),
+    )
 
 
 def _trace_tiers(t: T.CatalogueTables, steps: list, result: dict) -> None:
@@ -231,47 +282,65 @@ def _attribute(t: T.CatalogueTables, code: str | None) -> int | None:
     return None
 
 
-def _trace_core(t: T.CatalogueTables, steps: list, pdx: str, principal: str | None,
-                related: list[str]) -> None:
-    key = T.normalise(pdx)[:t.dx_key_chars]
+def _trace_core(
+    t: T.CatalogueTables, steps: list, pdx: str, principal: str | None, related: list[str]
+) -> None:
+    key = T.normalise(pdx)[: t.dx_key_chars]
     rows = [r for r in t.core if r.dx_key == key]
     if len(key) < t.dx_key_chars or not rows:
         steps.append(("core", f"no core packet for diagnosis key {T.key_text(key)}"))
         return
     attr = _attribute(t, principal)
-    conservative = principal is None or (attr is not None
-                                         and attr in t.conservative_attributes)
+    conservative = principal is None or (attr is not None and attr in t.conservative_attributes)
     for r in rows:
         if not r.principal_px:
             ok = conservative
-            why = ("conservative row: the case counts as conservative" if ok else
-                   f"conservative row, but principal procedure {principal} is not conservative")
+            why = (
+                "conservative row: the case counts as conservative"
+                if ok
+                else f"conservative row, but principal procedure {principal} is not conservative"
+            )
         elif principal is None:
             ok, why = False, f"needs principal procedure {_list_text(r.principal_px)}"
         else:
             ok = any(_matches(principal, p) for p in r.principal_px)
-            why = (f"principal {principal} {'matches' if ok else 'does not match'} "
-                   f"{_list_text(r.principal_px)}")
+            why = (
+                f"principal {principal} {'matches' if ok else 'does not match'} "
+                f"{_list_text(r.principal_px)}"
+            )
         if ok and r.related_px:
             count = _spec_best(r.related_px, related)
             ok = count >= 0
-            why += (f"; {count} related procedure(s) of {_spec_text(r.related_px)} present"
-                    if ok else f"; related {_spec_text(r.related_px)} not all present")
-        steps.append(("core", f"core.csv row {r.row} {r.packet}: "
-                              f"{'candidate' if ok else 'no'} — {why}"))
-    steps.append(("core", "the candidate with the most related procedures wins; then "
-                          f"tie rule {t.tie_rule}, then row order"))
+            why += (
+                f"; {count} related procedure(s) of {_spec_text(r.related_px)} present"
+                if ok
+                else f"; related {_spec_text(r.related_px)} not all present"
+            )
+        steps.append(
+            ("core", f"core.csv row {r.row} {r.packet}: {'candidate' if ok else 'no'} — {why}")
+        )
+    steps.append(
+        (
+            "core",
+            "the candidate with the most related procedures wins; then "
+            f"tie rule {t.tie_rule}, then row order",
+        )
+    )
 
 
-def _trace_chain(t: T.CatalogueTables, steps: list, pdx: str, principal: str | None,
-                 result: dict) -> None:
+def _trace_chain(
+    t: T.CatalogueTables, steps: list, pdx: str, principal: str | None, result: dict
+) -> None:
     norm = T.normalise(pdx)
     for step in t.chain:
         if step == "comprehensive":
             attr = _attribute(t, principal)
             own = attr if attr is not None else T.MEDICAL
-            shown = T.ATTRIBUTES[own] + ("" if principal is None or attr is not None
-                                         else f" ({principal} not in px_attribute.csv)")
+            shown = T.ATTRIBUTES[own] + (
+                ""
+                if principal is None or attr is not None
+                else f" ({principal} not in px_attribute.csv)"
+            )
             text = f"category {norm[:3]}, attribute {shown}"
             if result["tier"] == "comprehensive":
                 steps.append((step, f"{text} -> {result['packet']}"))
@@ -289,9 +358,14 @@ def _trace_chain(t: T.CatalogueTables, steps: list, pdx: str, principal: str | N
             steps.append((step, "the catalogue has no blank packet"))
 
 
-def candidates(case: Mapping[str, Any], catalogue: Any, *,
-               hospital_coefficient: decimal.Decimal | str | int = 1, policy: Any = None,
-               point_value: decimal.Decimal | str | int | None = None) -> list[Candidate]:
+def candidates(
+    case: Mapping[str, Any],
+    catalogue: Any,
+    *,
+    hospital_coefficient: decimal.Decimal | str | int = 1,
+    policy: Any = None,
+    point_value: decimal.Decimal | str | int | None = None,
+) -> list[Candidate]:
     """The packets one case could fall into and what each would pay in points.
 
     The first entry is the case as coded. Each further entry is a distinct packet reached by
@@ -319,11 +393,15 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
     variants: list[tuple[str, dict]] = [("as coded", base)]
 
     def variant(change: str, dx: list[str] | None = None, px: list[str] | None = None) -> None:
-        v = dict(base, diagnoses=dx if dx is not None else dxs,
-                 procedures=px if px is not None else pxs, case_id=str(len(variants)))
+        v = dict(
+            base,
+            diagnoses=dx if dx is not None else dxs,
+            procedures=px if px is not None else pxs,
+            case_id=str(len(variants)),
+        )
         variants.append((change, v))
 
-    key = T.normalise(dxs[0])[:t.dx_key_chars] if dxs else ""
+    key = T.normalise(dxs[0])[: t.dx_key_chars] if dxs else ""
     px_items: list[str] = []
     dx_items: list[str] = []
     for r in t.core:
@@ -347,9 +425,9 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
         if dxs and not any(_matches(d, item) for d in dxs[1:]):
             variant(f"add secondary diagnosis {code}", dx=[*dxs, code])
     for k, p in enumerate(pxs):
-        variant(f"remove procedure {p}", px=pxs[:k] + pxs[k + 1:])
+        variant(f"remove procedure {p}", px=pxs[:k] + pxs[k + 1 :])
     for k, d in enumerate(dxs[1:], start=1):
-        variant(f"remove secondary diagnosis {d}", dx=dxs[:k] + dxs[k + 1:])
+        variant(f"remove secondary diagnosis {d}", dx=dxs[:k] + dxs[k + 1 :])
     out = group_dip(_table([v for _c, v in variants]), cat, check_duplicates=False).to_pylist()
     seen: set[str | None] = set()
     result: list[Candidate] = []
@@ -362,21 +440,26 @@ def candidates(case: Mapping[str, Any], catalogue: Any, *,
         points = p.score * (coef if coef is not None else 1)
         if p.kind != "primary":  # primary-care packets pay the same everywhere
             points *= hosp
-        result.append(Candidate(p.packet, p.name, p.kind, r["tier"], p.score, coef, points,
-                                change))
+        result.append(Candidate(p.packet, p.name, p.kind, r["tier"], p.score, coef, points, change))
     if policy is not None:
         kept = [r for r in out if r["packet"] is not None]
-        kept = [r for k, r in enumerate(kept) if r["packet"] not in
-                {x["packet"] for x in kept[:k]}]
-        result = _with_payments(result, kept, case, cat, RESOLVER.policy(policy), point_value,
-                                names=RESOLVER)
+        kept = [r for k, r in enumerate(kept) if r["packet"] not in {x["packet"] for x in kept[:k]}]
+        result = _with_payments(
+            result, kept, case, cat, RESOLVER.policy(policy), point_value, names=RESOLVER
+        )
     return result
 
 
-def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
-                   case: Mapping[str, Any], cat: Any, pol: Any,
-                   point_value: decimal.Decimal | str | int | None, *,
-                   names: Any = None) -> list[Candidate]:
+def _with_payments(
+    found: list[Candidate],
+    grouped: list[dict[str, Any]],
+    case: Mapping[str, Any],
+    cat: Any,
+    pol: Any,
+    point_value: decimal.Decimal | str | int | None,
+    *,
+    names: Any = None,
+) -> list[Candidate]:
     """``found`` with each candidate's payment under the resolved policy ``pol`` (see
     :func:`candidates`)."""
     from fractions import Fraction
@@ -386,8 +469,10 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
     from ..settlement._policy import PolicyError
 
     if pol.dip is None:
-        raise PolicyError(f"policy {pol.id} is not a DIP policy: candidates are priced by a "
-                          "[dip] policy", file=pol.path)
+        raise PolicyError(
+            f"policy {pol.id} is not a DIP policy: candidates are priced by a [dip] policy",
+            file=pol.path,
+        )
     if point_value is not None:
         try:
             given = decimal.Decimal(str(point_value))
@@ -397,42 +482,69 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
             raise ArgumentError(f"point value must be above 0, got {point_value!r}")
     rows = []
     for r in grouped:
-        row = {k: r[k] for k in ("case_id", "status", "packet", "packet_kind", "score",
-                                 "aux_coefficient", "catalogue")}
+        row = {
+            k: r[k]
+            for k in (
+                "case_id",
+                "status",
+                "packet",
+                "packet_kind",
+                "score",
+                "aux_coefficient",
+                "catalogue",
+            )
+        }
         for name in PAY_FIELDS:
             value = case.get(name)
             row[name] = None if value in (None, "") else str(value)
         rows.append(row)
-    table = pa.table({k: pa.array([x[k] for x in rows],
-                                  pa.string() if k in PAY_FIELDS else None)
-                      for k in rows[0]}) if rows else None
+    table = (
+        pa.table(
+            {
+                k: pa.array([x[k] for x in rows], pa.string() if k in PAY_FIELDS else None)
+                for k in rows[0]
+            }
+        )
+        if rows
+        else None
+    )
     priced = case_points(pol, table, cat, names=names) if table is not None else []
     no_cost = case.get("total_cost") in (None, "")
     out = []
     for c, pr in zip(found, priced, strict=True):
         extra: dict[str, Any] = {"deviation": pr.deviation, "pay_points": pr.points}
         if pr.points is None:
-            why = {"scheme_unknown": f"the policy has no scheme for insurance type "
-                                     f"{case.get('insurance_type')!r} (give insurance_type)",
-                   "level_unknown": f"the policy has no coefficient for hospital level "
-                                    f"{case.get('hospital_level')!r}"}.get(pr.reason or "", "")
+            why = {
+                "scheme_unknown": f"the policy has no scheme for insurance type "
+                f"{case.get('insurance_type')!r} (give insurance_type)",
+                "level_unknown": f"the policy has no coefficient for hospital level "
+                f"{case.get('hospital_level')!r}",
+            }.get(pr.reason or "", "")
             extra["note"] = f"not payable by points: {pr.reason}" + (f", {why}" if why else "")
             out.append(attrs.evolve(c, **extra))
             continue
-        value = given if point_value is not None else pol.dip.start_point_value.get(
-            pr.scheme or "", pol.dip.start_point_value.get("all"))
+        value = (
+            given
+            if point_value is not None
+            else pol.dip.start_point_value.get(
+                pr.scheme or "", pol.dip.start_point_value.get("all")
+            )
+        )
         if value is None:
-            raise PolicyError(f"policy {pol.id} has no start-of-year point value for scheme "
-                              f"{pr.scheme}: give the point value (--point-value YUAN)",
-                              file=pol.path)
+            raise PolicyError(
+                f"policy {pol.id} has no start-of-year point value for scheme "
+                f"{pr.scheme}: give the point value (--point-value YUAN)",
+                file=pol.path,
+            )
         exact = Fraction(pr.points) * Fraction(value) * 100  # cents
         pay = half_up(exact)
         notes = []
         if no_cost:
             notes.append("no cost given: normal points, no deviation rule")
         if pr.review_candidate:
-            notes.append("above the extreme threshold: special review candidate (paid by item "
-                         "if accepted)")
+            notes.append(
+                "above the extreme threshold: special review candidate (paid by item if accepted)"
+            )
         ratio = pol.fund_ratio.get(pr.scheme or "", pol.fund_ratio.get("all"))
         fund = None
         if pol.share_method != "ratio":
@@ -443,10 +555,16 @@ def _with_payments(found: list[Candidate], grouped: list[dict[str, Any]],
             fund = half_up(exact * Fraction(ratio))
         else:  # per_case: fund = ratio × the rounded payment
             fund = half_up(pay * Fraction(ratio))
-        out.append(attrs.evolve(
-            c, **extra, point_value=value, payment=decimal.Decimal(pay).scaleb(-2),
-            fund_payment=None if fund is None else decimal.Decimal(fund).scaleb(-2),
-            note="; ".join(notes)))
+        out.append(
+            attrs.evolve(
+                c,
+                **extra,
+                point_value=value,
+                payment=decimal.Decimal(pay).scaleb(-2),
+                fund_payment=None if fund is None else decimal.Decimal(fund).scaleb(-2),
+                note="; ".join(notes),
+            )
+        )
     return out
 
 

@@ -12,8 +12,7 @@ import numpy as np
 from .._jit import dual, jit, prange
 
 # reason ids (index into _dip.DIP_REASONS)
-R_OK, R_ID_MISSING, R_DUPLICATE, R_PDX_MISSING, R_EXCLUDED_PDX, R_NO_PACKET, R_MALFORMED = \
-    range(7)
+R_OK, R_ID_MISSING, R_DUPLICATE, R_PDX_MISSING, R_EXCLUDED_PDX, R_NO_PACKET, R_MALFORMED = range(7)
 # tier ids: where the packet came from
 T_NONE, T_PREGROUP, T_MERGE, T_SUBDIVIDE, T_CORE, T_COMPREHENSIVE, T_PREFIX, T_BLANK = range(8)
 MEDICAL = 3
@@ -47,15 +46,55 @@ def _spec(s, lo, hi, codes, uptr, upat, spec_ptr, alt_ptr, items):
 
 
 @dual
-def dip_kernel(dx_off, dx_u, px_off, px_u,
-               udx_ptr, udx_pat, udx_empty, udx_excl, udx_key, udx_cat, udx_fb,
-               upx_ptr, upx_pat, upx_empty, upx_excl, upx_attr,
-               vent, weight, age_days, pre,
-               spec_ptr, alt_ptr, items,
-               r_tier, r_packet, r_pdx, r_sdx, r_ppx, r_px, r_vent, r_wmin, r_wmax, r_agemax,
-               core_ptr, c_packet, c_ppx, c_rel, c_order, p_rank, tie,
-               comp, cons, chain, blank,
-               out_packet, out_tier, out_reason):
+def dip_kernel(
+    dx_off,
+    dx_u,
+    px_off,
+    px_u,
+    udx_ptr,
+    udx_pat,
+    udx_empty,
+    udx_excl,
+    udx_key,
+    udx_cat,
+    udx_fb,
+    upx_ptr,
+    upx_pat,
+    upx_empty,
+    upx_excl,
+    upx_attr,
+    vent,
+    weight,
+    age_days,
+    pre,
+    spec_ptr,
+    alt_ptr,
+    items,
+    r_tier,
+    r_packet,
+    r_pdx,
+    r_sdx,
+    r_ppx,
+    r_px,
+    r_vent,
+    r_wmin,
+    r_wmax,
+    r_agemax,
+    core_ptr,
+    c_packet,
+    c_ppx,
+    c_rel,
+    c_order,
+    p_rank,
+    tie,
+    comp,
+    cons,
+    chain,
+    blank,
+    out_packet,
+    out_tier,
+    out_reason,
+):
     n = len(pre)
     for i in prange(n):
         out_packet[i] = -1
@@ -84,17 +123,27 @@ def dip_kernel(dx_off, dx_u, px_off, px_u,
         tier = T_NONE
         # national tiers: pre-grouping, merge rules, sub-division (first matching row)
         for r in range(len(r_tier)):
-            if r_pdx[r] >= 0 and _spec(r_pdx[r], d0, d0 + 1, dx_u, udx_ptr, udx_pat,
-                                       spec_ptr, alt_ptr, items) < 0:
+            if (
+                r_pdx[r] >= 0
+                and _spec(r_pdx[r], d0, d0 + 1, dx_u, udx_ptr, udx_pat, spec_ptr, alt_ptr, items)
+                < 0
+            ):
                 continue
-            if r_sdx[r] >= 0 and _spec(r_sdx[r], d0 + 1, d1, dx_u, udx_ptr, udx_pat,
-                                       spec_ptr, alt_ptr, items) < 0:
+            if (
+                r_sdx[r] >= 0
+                and _spec(r_sdx[r], d0 + 1, d1, dx_u, udx_ptr, udx_pat, spec_ptr, alt_ptr, items)
+                < 0
+            ):
                 continue
-            if r_ppx[r] >= 0 and _spec(r_ppx[r], p0, pp_hi, px_u, upx_ptr, upx_pat,
-                                       spec_ptr, alt_ptr, items) < 0:
+            if (
+                r_ppx[r] >= 0
+                and _spec(r_ppx[r], p0, pp_hi, px_u, upx_ptr, upx_pat, spec_ptr, alt_ptr, items) < 0
+            ):
                 continue
-            if r_px[r] >= 0 and _spec(r_px[r], p0, p1, px_u, upx_ptr, upx_pat,
-                                      spec_ptr, alt_ptr, items) < 0:
+            if (
+                r_px[r] >= 0
+                and _spec(r_px[r], p0, p1, px_u, upx_ptr, upx_pat, spec_ptr, alt_ptr, items) < 0
+            ):
                 continue
             if not np.isnan(r_vent[r]) and not vent[i] >= r_vent[r]:
                 continue
@@ -110,21 +159,24 @@ def dip_kernel(dx_off, dx_u, px_off, px_u,
         # basic rules with the partial-match preferences
         key = udx_key[pdx]
         if packet < 0 and key >= 0:
-            conservative = (not has_pp) or (upx_attr[px_u[p0]] >= 0
-                                            and cons[upx_attr[px_u[p0]]])
+            conservative = (not has_pp) or (upx_attr[px_u[p0]] >= 0 and cons[upx_attr[px_u[p0]]])
             best = -1
             best_count = -1
             for c in range(core_ptr[key], core_ptr[key + 1]):
                 if c_ppx[c] < 0:
                     if not conservative:
                         continue
-                elif not has_pp or _spec(c_ppx[c], p0, pp_hi, px_u, upx_ptr, upx_pat,
-                                         spec_ptr, alt_ptr, items) < 0:
+                elif (
+                    not has_pp
+                    or _spec(c_ppx[c], p0, pp_hi, px_u, upx_ptr, upx_pat, spec_ptr, alt_ptr, items)
+                    < 0
+                ):
                     continue
                 count = 0
                 if c_rel[c] >= 0:
-                    count = _spec(c_rel[c], p0 + 1, p1, px_u, upx_ptr, upx_pat, spec_ptr,
-                                  alt_ptr, items)
+                    count = _spec(
+                        c_rel[c], p0 + 1, p1, px_u, upx_ptr, upx_pat, spec_ptr, alt_ptr, items
+                    )
                     if count < 0:
                         continue
                 better = False

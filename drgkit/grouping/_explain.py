@@ -26,18 +26,31 @@ __all__ = ["AtomTrace", "Explanation", "RuleTrace", "Secondary", "explain"]
 
 #: Names of the 26 major diagnostic categories of CHS-DRG (national facts, used for display).
 MDC_NAMES = {
-    "MDCA": "先期分组疾病及相关操作", "MDCB": "神经系统疾病及功能障碍",
-    "MDCC": "眼疾病及功能障碍", "MDCD": "头颈、耳、鼻、口、咽疾病及功能障碍",
-    "MDCE": "呼吸系统疾病及功能障碍", "MDCF": "循环系统疾病及功能障碍",
-    "MDCG": "消化系统疾病及功能障碍", "MDCH": "肝、胆、胰疾病及功能障碍",
-    "MDCI": "肌肉、骨骼疾病及功能障碍", "MDCJ": "皮肤、皮下组织及乳腺疾病及功能障碍",
-    "MDCK": "内分泌、营养、代谢疾病及功能障碍", "MDCL": "肾脏及泌尿系统疾病及功能障碍",
-    "MDCM": "男性生殖系统疾病及功能障碍", "MDCN": "女性生殖系统疾病及功能障碍",
-    "MDCO": "妊娠、分娩及产褥期", "MDCP": "新生儿及其他围产期新生儿疾病",
-    "MDCQ": "血液、造血器官及免疫疾病和功能障碍", "MDCR": "骨髓增生疾病和功能障碍，低分化肿瘤",
-    "MDCS": "感染及寄生虫病（全身性或不明确部位的）", "MDCT": "精神疾病及功能障碍",
-    "MDCU": "酒精/药物使用及其引起的器质性精神功能障碍", "MDCV": "创伤、中毒及药物毒性反应",
-    "MDCW": "烧伤", "MDCX": "影响健康因素及其他就医情况", "MDCY": "HIV感染疾病及相关操作",
+    "MDCA": "先期分组疾病及相关操作",
+    "MDCB": "神经系统疾病及功能障碍",
+    "MDCC": "眼疾病及功能障碍",
+    "MDCD": "头颈、耳、鼻、口、咽疾病及功能障碍",
+    "MDCE": "呼吸系统疾病及功能障碍",
+    "MDCF": "循环系统疾病及功能障碍",
+    "MDCG": "消化系统疾病及功能障碍",
+    "MDCH": "肝、胆、胰疾病及功能障碍",
+    "MDCI": "肌肉、骨骼疾病及功能障碍",
+    "MDCJ": "皮肤、皮下组织及乳腺疾病及功能障碍",
+    "MDCK": "内分泌、营养、代谢疾病及功能障碍",
+    "MDCL": "肾脏及泌尿系统疾病及功能障碍",
+    "MDCM": "男性生殖系统疾病及功能障碍",
+    "MDCN": "女性生殖系统疾病及功能障碍",
+    "MDCO": "妊娠、分娩及产褥期",
+    "MDCP": "新生儿及其他围产期新生儿疾病",
+    "MDCQ": "血液、造血器官及免疫疾病和功能障碍",
+    "MDCR": "骨髓增生疾病和功能障碍，低分化肿瘤",
+    "MDCS": "感染及寄生虫病（全身性或不明确部位的）",
+    "MDCT": "精神疾病及功能障碍",
+    "MDCU": "酒精/药物使用及其引起的器质性精神功能障碍",
+    "MDCV": "创伤、中毒及药物毒性反应",
+    "MDCW": "烧伤",
+    "MDCX": "影响健康因素及其他就医情况",
+    "MDCY": "HIV感染疾病及相关操作",
     "MDCZ": "多发严重创伤",
 }
 
@@ -148,21 +161,31 @@ def explain(
     target = RESOLVER.ruleset(ruleset)
     known_layouts = RESOLVER.layouts
     if isinstance(case, Mapping):
-        row = {k: (v if not isinstance(v, (list, tuple)) else "|".join(map(str, v)))
-               for k, v in case.items()}
+        row = {
+            k: (v if not isinstance(v, (list, tuple)) else "|".join(map(str, v)))
+            for k, v in case.items()
+        }
         batch = pa.RecordBatch.from_pylist([row]) if row else None
         if batch is None:
             raise CaseDataError("the case is empty (no fields)", file="<case>")
         schema = batch.schema
         batch = pa.RecordBatch.from_arrays(
             [c if not pa.types.is_null(c.type) else c.cast(pa.string()) for c in batch.columns],
-            names=schema.names)
+            names=schema.names,
+        )
         source_name = "<case>"
     else:
         src = open_cases(case)
         batch = None
-        run_probe = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
-                             check_duplicates=False, layouts=known_layouts)
+        run_probe = GroupRun(
+            target,
+            src.schema,
+            src.name,
+            layout=layout,
+            columns=columns,
+            check_duplicates=False,
+            layouts=known_layouts,
+        )
         id_col = run_probe.plan.source.get("case_id")
         for b in src.batches:
             if case_id is None:
@@ -178,12 +201,22 @@ def explain(
         if batch is None:
             from ..errors import CaseNotFoundError
 
-            raise CaseNotFoundError(f"case {case_id!r} is not in {src.name}"
-                                    + ("" if id_col else " (it has no case id column)"))
+            raise CaseNotFoundError(
+                f"case {case_id!r} is not in {src.name}"
+                + ("" if id_col else " (it has no case id column)")
+            )
         source_name = src.name
-    run = GroupRun(target, batch.schema, source_name, layout=layout, columns=columns,
-                   translate=translate, check_duplicates=False, value_checks=value_checks,
-                   layouts=known_layouts)
+    run = GroupRun(
+        target,
+        batch.schema,
+        source_name,
+        layout=layout,
+        columns=columns,
+        translate=translate,
+        check_duplicates=False,
+        value_checks=value_checks,
+        layouts=known_layouts,
+    )
     f = run.front(batch)
     k = int(f.version[0])
     out = run._assemble(batch, f.ids, _one_outcome(run, f))
@@ -203,8 +236,9 @@ def _one_outcome(run: GroupRun, f):
     reason = np.zeros(1, dtype=np.int8)
     result = np.full(1, -1, dtype=np.int32)
     if f.version[0] >= 0:
-        run._group_version(int(f.version[0]), None, f.cols, 1, f.pre, f.checks, f.field,
-                           reason, result, f.detail)
+        run._group_version(
+            int(f.version[0]), None, f.cols, 1, f.pre, f.checks, f.field, reason, result, f.detail
+        )
     else:
         reason[0] = f.pre[0]
     return Outcome(reason, result, f.version, f.detail)
@@ -212,8 +246,16 @@ def _one_outcome(run: GroupRun, f):
 
 def _field_texts(f) -> dict[str, str]:
     out = {}
-    for name in ("sex", "age", "age_days", "birth_weight", "department", "los", "leaving_type",
-                 "discharge_date"):
+    for name in (
+        "sex",
+        "age",
+        "age_days",
+        "birth_weight",
+        "department",
+        "los",
+        "leaving_type",
+        "discharge_date",
+    ):
         arr = f.cols.get(name)
         if arr is not None:
             out[name] = value_text(arr[0].as_py())
@@ -222,10 +264,22 @@ def _field_texts(f) -> dict[str, str]:
 
 def _without_trail(result, run, f, target) -> Explanation:
     return Explanation(
-        case_id=result["case_id"] or "", ruleset=target.id, ruleset_hash="",
-        status=result["status"], reason=result["reason"] or "", detail=result["detail"] or "",
-        mdc=result["mdc"], adrg=result["adrg"], drg=result["drg"], drg_name="",
-        principal=("", ""), secondaries=(), procedures=(), fields=_field_texts(f), trail=())
+        case_id=result["case_id"] or "",
+        ruleset=target.id,
+        ruleset_hash="",
+        status=result["status"],
+        reason=result["reason"] or "",
+        detail=result["detail"] or "",
+        mdc=result["mdc"],
+        adrg=result["adrg"],
+        drg=result["drg"],
+        drg_name="",
+        principal=("", ""),
+        secondaries=(),
+        procedures=(),
+        fields=_field_texts(f),
+        trail=(),
+    )
 
 
 def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Explanation:
@@ -234,8 +288,8 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
     codes = names["codes"]
     dx_names, px_names, drg_names = ruleset.dx_names, ruleset.px_names, ruleset.drg_names
 
-    dx = [int(x) for x in C.dx[C.dx_off[0]:C.dx_off[1]]]
-    px = [int(x) for x in C.px[C.px_off[0]:C.px_off[1]]]
+    dx = [int(x) for x in C.dx[C.dx_off[0] : C.dx_off[1]]]
+    px = [int(x) for x in C.px[C.px_off[0] : C.px_off[1]]]
     raw_dx = _raw_codes(f.cols.get("diagnoses"), run.plan.layout.separators)
     raw_px = _raw_codes(f.cols.get("procedures"), run.plan.layout.separators)
 
@@ -265,7 +319,7 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
     def in_list(code_id: int, lst: int) -> bool:
         if code_id < 0:
             return False
-        row = mem_list[mem_ptr[code_id]:mem_ptr[code_id + 1]]
+        row = mem_list[mem_ptr[code_id] : mem_ptr[code_id + 1]]
         return bool(np.any(row == lst))
 
     # secondaries and their CC/MCC status
@@ -281,10 +335,12 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
                 severity, table = label, names["excl_tables"][t]
                 excluded = excl >= 0 and excl == t
                 break
-        secondaries.append(Secondary(pos, dx_code(pos), dx_names.get(dx_code(pos), ""),
-                                     severity, table, excluded))
-    procedures = tuple((px_code(p), px_names.get(px_code(p), ""), in_list(px[p], ss_valid))
-                       for p in range(len(px)))
+        secondaries.append(
+            Secondary(pos, dx_code(pos), dx_names.get(dx_code(pos), ""), severity, table, excluded)
+        )
+    procedures = tuple(
+        (px_code(p), px_names.get(px_code(p), ""), in_list(px[p], ss_valid)) for p in range(len(px))
+    )
 
     # the trail
     trail: list[RuleTrace] = []
@@ -296,8 +352,9 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
             current = (a, b, c)
             atoms = []
         elif kind == K.TR_ATOM:
-            atoms.append(_atom_trace(comp, a, b, c, dx_label, px_label, dx, px, f, parsed,
-                                     secondaries, excl))
+            atoms.append(
+                _atom_trace(comp, a, b, c, dx_label, px_label, dx, px, f, parsed, secondaries, excl)
+            )
         elif kind == K.TR_END and current is not None:
             level, obj, rule = current
             outcome = {K.A_TRUE: "held", K.A_FALSE: "failed"}.get(c, "error")
@@ -310,8 +367,7 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
             else:
                 target, lvl = steps[obj][1], "drg"
                 name = drg_names.get(steps[obj][1], "")
-            trail.append(RuleTrace(lvl, target, name, names["rules"][rule], outcome,
-                                   tuple(atoms)))
+            trail.append(RuleTrace(lvl, target, name, names["rules"][rule], outcome, tuple(atoms)))
             current = None
     return Explanation(
         case_id=result["case_id"] or "",
@@ -323,8 +379,8 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
         mdc=result["mdc"],
         adrg=result["adrg"],
         drg=result["drg"],
-        drg_name=drg_names.get(result["drg"], "") or (
-            _adrg_name(result["drg"], drg_names) if len(result["drg"]) == 3 else ""),
+        drg_name=drg_names.get(result["drg"], "")
+        or (_adrg_name(result["drg"], drg_names) if len(result["drg"]) == 3 else ""),
         principal=(dx_code(0), dx_names.get(dx_code(0), "")),
         secondaries=tuple(secondaries),
         procedures=procedures,
@@ -366,8 +422,9 @@ def _list_label(list_id: str) -> str:
     return list_id
 
 
-def _atom_trace(comp, k, outcome, witness, dx_label, px_label, dx, px, f, parsed, secondaries,
-                excl) -> AtomTrace:
+def _atom_trace(
+    comp, k, outcome, witness, dx_label, px_label, dx, px, f, parsed, secondaries, excl
+) -> AtomTrace:
     rule_id, seq, template, list_id, field, op, value = comp.names["atoms"][k]
     out = {K.A_TRUE: "true", K.A_FALSE: "false"}.get(outcome, "error")
     yes = outcome == K.A_TRUE
@@ -386,40 +443,48 @@ def _atom_trace(comp, k, outcome, witness, dx_label, px_label, dx, px, f, parsed
         else:
             text = f"no {which} is in {L}"
     elif template == "HAS_PROC":
-        text = (f"the case has {witness} procedure(s)" if yes else "the case has no procedure")
+        text = f"the case has {witness} procedure(s)" if yes else "the case has no procedure"
     elif template == "PPROC_IN":
         if out == "error":
             text = "there is no principal procedure to look up (error)"
         else:
             text = f"principal procedure {px_label(0)} is {'' if yes else 'not '}in {L}"
     elif template in ("ANY_PROC_IN", "NO_PROC_IN"):
-        text = (f"procedure {px_label(witness)} is in {L}" if witness >= 0
-                else f"no procedure is in {L}")
+        text = (
+            f"procedure {px_label(witness)} is in {L}"
+            if witness >= 0
+            else f"no procedure is in {L}"
+        )
     elif template == "PROC_TAGS":
         tags = comp.names["tags"][comp.names["lists"].index(list_id)]
         found = [tags[b] for b in range(len(tags)) if witness >> b & 1]
-        text = (f"procedure tags found in {L}: {', '.join(found) or 'none'}; "
-                f"needs {value.replace('|', ' or ')}")
+        text = (
+            f"procedure tags found in {L}: {', '.join(found) or 'none'}; "
+            f"needs {value.replace('|', ' or ')}"
+        )
     elif template == "MULTI_REGION":
         tags = comp.names["tags"][comp.names["lists"].index(list_id)]
         found = [tags[b] for b in range(len(tags)) if witness >> b & 1]
-        text = (f"diagnoses fall in {len(found)} region(s) of {L}"
-                f"{': ' + '、'.join(found) if found else ''}; needs {op} {value}")
+        text = (
+            f"diagnoses fall in {len(found)} region(s) of {L}"
+            f"{': ' + '、'.join(found) if found else ''}; needs {op} {value}"
+        )
     elif template in ("HAS_MCC", "HAS_CC", "HAS_CC_OR_MCC"):
         what = {"HAS_MCC": "MCC", "HAS_CC": "CC", "HAS_CC_OR_MCC": "CC or MCC"}[template]
         if witness > 0:
             s = secondaries[witness - 1]
             article = "an" if s.severity == "MCC" else "a"
-            text = (f"secondary diagnosis {dx_label(witness)} is {article} {s.severity} "
-                    f"(exclusion table {s.table}), not excluded by the principal diagnosis")
+            text = (
+                f"secondary diagnosis {dx_label(witness)} is {article} {s.severity} "
+                f"(exclusion table {s.table}), not excluded by the principal diagnosis"
+            )
         else:
-            excluded = [s for s in secondaries if s.excluded and (
-                s.severity in what.split(" or "))]
+            excluded = [s for s in secondaries if s.excluded and (s.severity in what.split(" or "))]
             text = f"no secondary diagnosis is a{'n' if what == 'MCC' else ''} {what}"
             if excluded:
-                text += ("; excluded by the principal diagnosis's table: "
-                         + ", ".join(f"{s.code} ({s.severity}, table {s.table})"
-                                     for s in excluded))
+                text += "; excluded by the principal diagnosis's table: " + ", ".join(
+                    f"{s.code} ({s.severity}, table {s.table})" for s in excluded
+                )
     elif template in ("CMP", "CMP_INT", "CMP_STR", "TRUTHY", "NOT_NONE"):
         case_field = _TABLE_TO_CASE.get(field, field)
         arr = f.cols.get(case_field)
@@ -463,13 +528,18 @@ def render(e: Explanation) -> str:
         head = "Principal procedure" if k == 0 else "Procedure          "
         lines.append(f"{head}  {code} {name}{'  [OR procedure]' if is_or else ''}".rstrip())
     if e.fields:
-        lines.append("Fields               " + ", ".join(
-            f"{k}={v!r}" for k, v in e.fields.items() if v != ""))
+        lines.append(
+            "Fields               "
+            + ", ".join(f"{k}={v!r}" for k, v in e.fields.items() if v != "")
+        )
     lines.append("")
     if not e.trail:
         lines.append(f"Not grouped: {e.reason} — {e.detail}")
-    level_titles = {"mdc": "MDC (major diagnostic category)",
-                    "adrg": "ADRG (adjacent DRG)", "drg": "DRG (severity split)"}
+    level_titles = {
+        "mdc": "MDC (major diagnostic category)",
+        "adrg": "ADRG (adjacent DRG)",
+        "drg": "DRG (severity split)",
+    }
     last_level = None
     entered = None
     for step in e.trail:

@@ -33,6 +33,8 @@ __all__ = ["MISTAKES", "GroupRun", "GroupSummary", "Outcome"]
 
 _TABLE_FIELD = dict(RULE_FIELDS)  # ruleset field name -> case field
 _CASE_FIELD_LABEL = {case: table for table, case in RULE_FIELDS}
+
+
 @functools.cache
 def _dictionaries() -> tuple[pa.Array, pa.Array]:
     """Status and reason dictionaries, built on first use: building any Arrow array makes
@@ -53,8 +55,12 @@ def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
-MISTAKES = {"semicolon": "';' between codes", "slash": "'/' between codes",
-             "whitespace": "a space or tab between codes", "lower_case": "lower-case codes"}
+MISTAKES = {
+    "semicolon": "';' between codes",
+    "slash": "'/' between codes",
+    "whitespace": "a space or tab between codes",
+    "lower_case": "lower-case codes",
+}
 
 
 @attrs.define(slots=True)
@@ -78,8 +84,15 @@ class GroupSummary:
     #: blank lines skipped (CSV); not rows
     blank_lines: int = 0
 
-    def add(self, status: np.ndarray, reason: np.ndarray, pick: np.ndarray,
-            drg_codes: pa.Array, ruleset_ids: list[str], ruleset_index: np.ndarray) -> None:
+    def add(
+        self,
+        status: np.ndarray,
+        reason: np.ndarray,
+        pick: np.ndarray,
+        drg_codes: pa.Array,
+        ruleset_ids: list[str],
+        ruleset_index: np.ndarray,
+    ) -> None:
         """Count one batch; ``pick`` indexes each case's code in ``drg_codes``."""
         self.rows += len(status)
         for k, c in enumerate(np.bincount(status, minlength=len(STATUSES))):
@@ -126,8 +139,9 @@ class _ResultCodes:
         mdcs.append("0000")
         adrgs.append("00")
         drgs.append("0000")
-        return cls(np.array(reasons, dtype=np.int8), pa.array(mdcs), pa.array(adrgs),
-                   pa.array(drgs))
+        return cls(
+            np.array(reasons, dtype=np.int8), pa.array(mdcs), pa.array(adrgs), pa.array(drgs)
+        )
 
 
 def _result_codes(compiled: CompiledRuleset) -> _ResultCodes:
@@ -188,8 +202,11 @@ class GroupRun:
         as the format says, with a note in the case's detail and one DataWarning per kind) or
         ``strict`` (such a case is ``invalid`` with an ``*_implausible`` reason)."""
         if value_checks not in _cases.VALUE_CHECKS:
-            raise CaseDataError(f"unknown value_checks {value_checks!r}; choose one of "
-                                f"{', '.join(_cases.VALUE_CHECKS)}", file=source)
+            raise CaseDataError(
+                f"unknown value_checks {value_checks!r}; choose one of "
+                f"{', '.join(_cases.VALUE_CHECKS)}",
+                file=source,
+            )
         self.value_checks = value_checks
         #: per row of the current batch: a hint about a mistyped code (see _code_hints)
         self.hints: dict[int, str] = {}
@@ -198,24 +215,34 @@ class GroupRun:
         self._implausible: dict[str, list] = {}
         self._batch_ids: pa.Array | None = None
         self.source = source
-        self.versions: list[Ruleset] = (target.ordered() if isinstance(target, RulesetSeries)
-                                        else [target])
+        self.versions: list[Ruleset] = (
+            target.ordered() if isinstance(target, RulesetSeries) else [target]
+        )
         self.series = target if isinstance(target, RulesetSeries) else None
         self.translate = translate
         if translate:
             for v in self.versions:
-                missing = [f for f, has in (("dx_map.csv", v.compiled.names["has_dx_map"]),
-                                            ("px_map.csv", v.compiled.names["has_px_map"]))
-                           if not has]
+                missing = [
+                    f
+                    for f, has in (
+                        ("dx_map.csv", v.compiled.names["has_dx_map"]),
+                        ("px_map.csv", v.compiled.names["has_px_map"]),
+                    )
+                    if not has
+                ]
                 if missing:
                     raise CaseDataError(
                         f"translation mode needs {' and '.join(missing)}, which ruleset "
-                        f"{v.id} does not have", file=v.info.path / missing[0])
-        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        layouts=layouts)
+                        f"{v.id} does not have",
+                        file=v.info.path / missing[0],
+                    )
+        self.plan = _cases.plan_columns(
+            schema, source, layout=layout, columns=columns, layouts=layouts
+        )
         self.keep = self._keep_columns(schema, keep)
-        self.tracker = tracker if tracker is not None else (
-            IdTracker() if check_duplicates else None)
+        self.tracker = (
+            tracker if tracker is not None else (IdTracker() if check_duplicates else None)
+        )
         self.rows_done = row_offset
         self.summary = GroupSummary(layout=self.plan.describe())
         self.ruleset_ids = [v.id for v in self.versions]
@@ -229,16 +256,22 @@ class GroupRun:
             relevant.add("discharge_date")
         messages = []
         if "case_id" in self.plan.missing:
-            messages.append(f"{source}: no case id column; cases are numbered by their row "
-                            "(1 = first data row)")
+            messages.append(
+                f"{source}: no case id column; cases are numbered by their row (1 = first data row)"
+            )
         absent = [f for f in self.plan.missing if f in relevant]
         if absent:
-            names = ", ".join(f"{f} ({FIELDS_BY_NAME[f].zh}"
-                              + (f", column {self.plan.layout.source_for(f)!r}"
-                                 if self.plan.layout.source_for(f) not in (None, f) else "")
-                              + ")" for f in absent)
-            messages.append(f"{source}: no column for {names}; treated as missing for every "
-                            "case")
+            names = ", ".join(
+                f"{f} ({FIELDS_BY_NAME[f].zh}"
+                + (
+                    f", column {self.plan.layout.source_for(f)!r}"
+                    if self.plan.layout.source_for(f) not in (None, f)
+                    else ""
+                )
+                + ")"
+                for f in absent
+            )
+            messages.append(f"{source}: no column for {names}; treated as missing for every case")
         for message in messages:
             self.summary.warnings.append(message)
             warnings.warn(message, DataWarning, stacklevel=3)
@@ -253,14 +286,20 @@ class GroupRun:
         names = list(keep)
         for name in names:
             if name not in schema.names:
-                raise CaseDataError(f"column {name!r} to keep is not in the input; columns "
-                                    f"found: {', '.join(schema.names)}", file=self.source,
-                                    column=name)
+                raise CaseDataError(
+                    f"column {name!r} to keep is not in the input; columns "
+                    f"found: {', '.join(schema.names)}",
+                    file=self.source,
+                    column=name,
+                )
         clash = [n for n in names if n in GROUP_RESULT_SCHEMA.names]
         if clash:
-            raise CaseDataError(f"kept input column(s) {clash} would collide with result "
-                                "columns of the same name; rename them or keep fewer columns",
-                                file=self.source, column=clash[0])
+            raise CaseDataError(
+                f"kept input column(s) {clash} would collide with result "
+                "columns of the same name; rename them or keep fewer columns",
+                file=self.source,
+                column=clash[0],
+            )
         return names
 
     def _output_schema(self, schema: pa.Schema) -> pa.Schema:
@@ -292,17 +331,18 @@ class GroupRun:
             for i in np.flatnonzero(first >= 0):
                 if pre[i] == 0:
                     pre[i] = rid("duplicate_case_id")
-                    detail[int(i)] = (f"case id {ids[int(i)].as_py()!r} was already used on row "
-                                      f"{first[i] + 1}; this row (row {row0 + i + 1}) is not "
-                                      "grouped")
+                    detail[int(i)] = (
+                        f"case id {ids[int(i)].as_py()!r} was already used on row "
+                        f"{first[i] + 1}; this row (row {row0 + i + 1}) is not "
+                        "grouped"
+                    )
 
         # 2. which ruleset version applies
         version = np.zeros(n, dtype=np.int32)
         if self.series is not None:
             days, flag = _cases.parse_dates(cols.get("discharge_date"), n)
             version = self.series.select(days)
-            self._version_reasons(pre, detail, version, days, flag,
-                                  cols.get("discharge_date"))
+            self._version_reasons(pre, detail, version, days, flag, cols.get("discharge_date"))
 
         # 3. input checks (FORMAT §5), the same for every version
         parsed: dict[str, _cases.ParsedField] = {}
@@ -318,8 +358,15 @@ class GroupRun:
 
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         f = self.front(batch)
-        n, cols, pre, detail, version, checks, field = (f.n, f.cols, f.pre, f.detail,
-                                                         f.version, f.checks, f.field)
+        n, cols, pre, detail, version, checks, field = (
+            f.n,
+            f.cols,
+            f.pre,
+            f.detail,
+            f.version,
+            f.checks,
+            f.field,
+        )
         # 4. group each version's cases
         reason = np.zeros(n, dtype=np.int8)
         result = np.full(n, -1, dtype=np.int32)
@@ -329,8 +376,7 @@ class GroupRun:
             for k in range(len(self.versions)):
                 idx = np.flatnonzero(version == k)
                 if len(idx):
-                    self._group_version(k, idx, cols, n, pre, checks, field, reason, result,
-                                        detail)
+                    self._group_version(k, idx, cols, n, pre, checks, field, reason, result, detail)
         not_grouped = version < 0
         reason[not_grouped] = pre[not_grouped]
         return self._assemble(batch, f.ids, Outcome(reason, result, version, detail))
@@ -347,8 +393,10 @@ class GroupRun:
             arr = arr.cast(arr.type.value_type)
         if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
             # bytes that are not UTF-8 must not stop the run: shown with U+FFFD
-            arr = pa.array([None if v is None else v.decode("utf-8", "replace")
-                            for v in arr.to_pylist()], pa.string())
+            arr = pa.array(
+                [None if v is None else v.decode("utf-8", "replace") for v in arr.to_pylist()],
+                pa.string(),
+            )
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             arr = arr.cast(pa.string())
         if pa.types.is_large_string(arr.type):
@@ -366,21 +414,26 @@ class GroupRun:
                 continue
             if flag[i] == 1:
                 pre[i] = rid("discharge_date_missing")
-                detail[int(i)] = (f"no discharge date: cannot choose among the versions of "
-                                  f"{self.series.region}")
+                detail[int(i)] = (
+                    f"no discharge date: cannot choose among the versions of {self.series.region}"
+                )
             elif flag[i] == 2:
                 pre[i] = rid("discharge_date_invalid")
                 detail[int(i)] = f"discharge date {raw[int(i)].as_py()!r} is not a date"
             else:
                 day = epoch + dt.timedelta(days=int(days[i]))
                 periods = "; ".join(
-                    f"{v.id} {a or '…'} to {b or '…'}" for v, a, b in self.series.periods())
+                    f"{v.id} {a or '…'} to {b or '…'}" for v, a, b in self.series.periods()
+                )
                 pre[i] = rid("no_ruleset_in_force")
-                detail[int(i)] = (f"discharge date {day} is outside every version of "
-                                  f"{self.series.region} ({periods})")
+                detail[int(i)] = (
+                    f"discharge date {day} is outside every version of "
+                    f"{self.series.region} ({periods})"
+                )
 
-    def _checks(self, field: Callable[[str], _cases.ParsedField],
-                detail: dict[int, str]) -> np.ndarray:
+    def _checks(
+        self, field: Callable[[str], _cases.ParsedField], detail: dict[int, str]
+    ) -> np.ndarray:
         """Reason id of the input check each case fails (0: passes), FORMAT §5."""
         sex, age, days = field("sex"), field("age"), field("age_days")
         # numbers 1 and 2 are decided by the numbers; only other values need their text
@@ -395,18 +448,19 @@ class GroupRun:
         days_ok = (days.kind & K.F_INT_OK) != 0
         checks = np.zeros(len(sex_ok), dtype=np.int8)
         bad_days = age_ok & (age.intv == 0) & ~days_ok
-        checks[bad_days] = np.where(days.missing[bad_days], rid("age_days_missing"),
-                                    rid("age_days_not_integer"))
-        checks[~age_ok] = np.where(age.missing[~age_ok], rid("age_missing"),
-                                   rid("age_not_integer"))
+        checks[bad_days] = np.where(
+            days.missing[bad_days], rid("age_days_missing"), rid("age_days_not_integer")
+        )
+        checks[~age_ok] = np.where(age.missing[~age_ok], rid("age_missing"), rid("age_not_integer"))
         checks[~sex_ok] = np.where(sex.missing[~sex_ok], rid("sex_missing"), rid("sex_invalid"))
         for i in np.flatnonzero(checks):
             code = REASON_CODES[checks[i]]
             if code.startswith("sex"):
                 detail.setdefault(int(i), f"sex {sex.text(i)!r} is not 1, 2, 男 or 女")
             elif code.startswith("age_days"):
-                detail.setdefault(int(i), f"age is 0 and age in days {days.text(i)!r} is not a "
-                                          "whole number")
+                detail.setdefault(
+                    int(i), f"age is 0 and age in days {days.text(i)!r} is not a whole number"
+                )
             else:
                 detail.setdefault(int(i), f"age {age.text(i)!r} is not a whole number")
         parsed = {name: field(name) for name in _cases.PLAUSIBLE}
@@ -420,9 +474,13 @@ class GroupRun:
                 checks[hit] = rid(code)
             for i in hit:
                 text = f"{label} {parsed[label].text(i)!r} is not plausible: it must be {allowed}"
-                detail.setdefault(int(i), text if strict else
-                                  f"{text} (grouped as the ruleset format prescribes; "
-                                  "value_checks='strict' makes such a case invalid)")
+                detail.setdefault(
+                    int(i),
+                    text
+                    if strict
+                    else f"{text} (grouped as the ruleset format prescribes; "
+                    "value_checks='strict' makes such a case invalid)",
+                )
             if strict:
                 continue
             # the format (FORMAT.md §5) groups such a case: say so once per kind and run, and
@@ -431,17 +489,22 @@ class GroupRun:
             seen = self._implausible.setdefault(label, [0, ""])
             seen[0] += len(hit)
             if not seen[1]:
-                seen[1] = (f"{self._case_name(first)}: {parsed[label].text(first)!r} "
-                           f"(it must be {allowed})")
+                seen[1] = (
+                    f"{self._case_name(first)}: {parsed[label].text(first)!r} "
+                    f"(it must be {allowed})"
+                )
                 warnings.warn(
                     f"{self.source}: implausible {label} values, e.g. {seen[1]}; such cases "
                     "are grouped as the ruleset format prescribes, each with a note in its "
                     "detail; value_checks='strict' (--value-checks strict) makes them invalid",
-                    DataWarning, stacklevel=5)
+                    DataWarning,
+                    stacklevel=5,
+                )
         return checks
 
-    def prepare(self, k, idx, cols, n, pre, checks, field, detail
-                ) -> tuple[K.CaseArrays, dict[str, _cases.ParsedField]]:
+    def prepare(
+        self, k, idx, cols, n, pre, checks, field, detail
+    ) -> tuple[K.CaseArrays, dict[str, _cases.ParsedField]]:
         """Kernel arrays of version ``k`` for the rows ``idx`` (None: all rows)."""
         ruleset = self.versions[k]
         comp = ruleset.compiled
@@ -454,21 +517,44 @@ class GroupRun:
             m = len(idx)
             sub_pre, sub_checks = pre[idx], checks[idx]
         seps = self.plan.layout.separators
-        dx_off, dx, dx_flags = _cases.code_lists(sub_cols.get("diagnoses"), m, comp.codes,
-                                                 separators=seps, empty_is_one=True,
-                                                 field="diagnoses", source=self.source)
-        px_off, px, px_flags = _cases.code_lists(sub_cols.get("procedures"), m, comp.codes,
-                                                 separators=seps, empty_is_one=False,
-                                                 field="procedures", source=self.source)
+        dx_off, dx, dx_flags = _cases.code_lists(
+            sub_cols.get("diagnoses"),
+            m,
+            comp.codes,
+            separators=seps,
+            empty_is_one=True,
+            field="diagnoses",
+            source=self.source,
+        )
+        px_off, px, px_flags = _cases.code_lists(
+            sub_cols.get("procedures"),
+            m,
+            comp.codes,
+            separators=seps,
+            empty_is_one=False,
+            field="procedures",
+            source=self.source,
+        )
         for name, flags in (("diagnoses", dx_flags), ("procedures", px_flags)):
             self._code_hints(name, flags, sub_cols.get(name), comp, idx)
         case_pre = sub_pre.copy()
         if self.translate:
             dx_off, dx, px_off, px, flag = K.translate_all(
-                m, dx_off, dx, px_off, px, comp.dxmap_tab, comp.pxmap_tab,
-                np.int32(comp.codes.id("")), np.int32(comp.codes.id("-")))
-            for code, value in (("diagnosis_not_mapped", 1), ("procedure_not_mapped", 2),
-                                ("no_diagnosis_after_mapping", 3)):
+                m,
+                dx_off,
+                dx,
+                px_off,
+                px,
+                comp.dxmap_tab,
+                comp.pxmap_tab,
+                np.int32(comp.codes.id("")),
+                np.int32(comp.codes.id("-")),
+            )
+            for code, value in (
+                ("diagnosis_not_mapped", 1),
+                ("procedure_not_mapped", 2),
+                ("no_diagnosis_after_mapping", 3),
+            ):
                 hit = np.flatnonzero((case_pre == 0) & (flag == value))
                 case_pre[hit] = rid(code)
                 for j in hit:
@@ -497,16 +583,23 @@ class GroupRun:
 
         return K.CaseArrays(dx_off, dx, px_off, px, fkind, fnum, fint, streq, case_pre), sub_parsed
 
-    def _code_hints(self, name: str, flags: np.ndarray, column: pa.Array | None,
-                    comp: CompiledRuleset, idx: np.ndarray | None) -> None:
+    def _code_hints(
+        self,
+        name: str,
+        flags: np.ndarray,
+        column: pa.Array | None,
+        comp: CompiledRuleset,
+        idx: np.ndarray | None,
+    ) -> None:
         """Hints for the rows whose unknown codes look like a common mistake (another
         separator, lower case): kept per row for the detail column and counted per mistake
         for one DataWarning each (see drgkit._codes)."""
         rows = np.flatnonzero(flags)
         if not len(rows) or column is None:
             return
-        hints = _cases.code_hints(column.take(pa.array(rows)), comp.codes,
-                                  self.plan.layout.separators)
+        hints = _cases.code_hints(
+            column.take(pa.array(rows)), comp.codes, self.plan.layout.separators
+        )
         what = "diagnosis" if name == "diagnoses" else "procedure"
         for j, hint in zip(rows, hints, strict=True):
             if hint is None:
@@ -517,9 +610,11 @@ class GroupRun:
             count[0] += 1
             if not count[1]:
                 count[1] = f"{self._case_name(row)}: {hint.text(what)}"
-                message = (f"{self.source}: codes that look mistyped ({MISTAKES[hint.kind]}),"
-                           f" e.g. {count[1]}; such cases may not group: fix the file (each "
-                           "case's detail says which code)")
+                message = (
+                    f"{self.source}: codes that look mistyped ({MISTAKES[hint.kind]}),"
+                    f" e.g. {count[1]}; such cases may not group: fix the file (each "
+                    "case's detail says which code)"
+                )
                 warnings.warn(message, DataWarning, stacklevel=5)
 
     def _case_name(self, row: int) -> str:
@@ -537,16 +632,16 @@ class GroupRun:
         """Per mistake kind seen so far: (cases, first example)."""
         return {k: (v[0], v[1]) for k, v in self._mistakes.items()}
 
-    def _group_version(self, k, idx, cols, n, pre, checks, field, reason, result,
-                       detail) -> None:
+    def _group_version(self, k, idx, cols, n, pre, checks, field, reason, result, detail) -> None:
         comp = self.versions[k].compiled
         C, sub_parsed = self.prepare(k, idx, cols, n, pre, checks, field, detail)
         case_pre = C.pre
         outcome, res, err, _mdc = K.group_all(len(C.pre), C, K.ruleset_arrays(comp))
 
         codes = _result_codes(comp)
-        sub_reason = np.where(outcome == K.OUT_GROUPED, codes.reason[np.maximum(res, 0)],
-                              0).astype(np.int8)
+        sub_reason = np.where(outcome == K.OUT_GROUPED, codes.reason[np.maximum(res, 0)], 0).astype(
+            np.int8
+        )
         sub_reason[outcome == K.OUT_NO_MDC] = rid("no_mdc")
         sub_reason[outcome == K.OUT_NO_ADRG] = rid("no_adrg")
         skipped = outcome == K.OUT_SKIPPED
@@ -609,28 +704,37 @@ class GroupRun:
             no_detail[i] = False
         detail = pa.DictionaryArray.from_arrays(
             pa.array(detail_idx, pa.int32(), mask=no_detail),
-            pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()))
+            pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()),
+        )
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [
             ids,
             pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), _dictionaries()[0]),
             pa.DictionaryArray.from_arrays(
-                pa.array(out.reason, pa.int8(), mask=out.reason == 0), _dictionaries()[1]),
+                pa.array(out.reason, pa.int8(), mask=out.reason == 0), _dictionaries()[1]
+            ),
             detail,
             *_scheme_columns(drg),
             mdc,
             adrg,
             drg,
             pa.DictionaryArray.from_arrays(
-                pa.array(version.astype(np.int16), pa.int16(), mask=version < 0),
-                self._ruleset_dict),
+                pa.array(version.astype(np.int16), pa.int16(), mask=version < 0), self._ruleset_dict
+            ),
         ]
-        self.summary.add(status.astype(np.int64), out.reason.astype(np.int64), pick,
-                         drg_codes, self.ruleset_ids, version.astype(np.int64))
+        self.summary.add(
+            status.astype(np.int64),
+            out.reason.astype(np.int64),
+            pick,
+            drg_codes,
+            self.ruleset_ids,
+            version.astype(np.int64),
+        )
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
-    def malformed_rows(self, rows: list[MalformedRow], header: Sequence[str] | None = None
-                       ) -> pa.RecordBatch | None:
+    def malformed_rows(
+        self, rows: list[MalformedRow], header: Sequence[str] | None = None
+    ) -> pa.RecordBatch | None:
         """Invalid-case rows for CSV lines that could not be read as cases. The case id is
         taken from the line's id column when the line could be split (``header``: the
         file's column names)."""
@@ -650,16 +754,24 @@ class GroupRun:
             pa.array(ids, pa.string()),
             pa.DictionaryArray.from_arrays(pa.array(np.full(n, 3, np.int8)), _dictionaries()[0]),
             pa.DictionaryArray.from_arrays(pa.array(reason), _dictionaries()[1]),
-            pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)),
-                                           pa.array(details, pa.string())),
+            pa.DictionaryArray.from_arrays(
+                pa.array(np.arange(n, dtype=np.int32)), pa.array(details, pa.string())
+            ),
             *_scheme_columns(pa.array(["0000"] * n)),
-            pa.array(["0000"] * n), pa.array(["00"] * n), pa.array(["0000"] * n),
+            pa.array(["0000"] * n),
+            pa.array(["00"] * n),
+            pa.array(["0000"] * n),
             pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int16()), self._ruleset_dict),
         ]
         self.rows_done += n
-        self.summary.add(np.full(n, 3, np.int64), reason.astype(np.int64),
-                         np.zeros(n, np.int64), pa.array(["0000"]), self.ruleset_ids,
-                         np.full(n, -1, np.int64))
+        self.summary.add(
+            np.full(n, 3, np.int64),
+            reason.astype(np.int64),
+            np.zeros(n, np.int64),
+            pa.array(["0000"]),
+            self.ruleset_ids,
+            np.full(n, -1, np.int64),
+        )
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
 
@@ -670,16 +782,21 @@ def _sex_ok(value: Any) -> bool:
     return _cases.value_text(value) in ("1", "2", "男", "女")
 
 
-def _error_detail(comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.ParsedField],
-                  row: int) -> tuple[str, str]:
+def _error_detail(
+    comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.ParsedField], row: int
+) -> tuple[str, str]:
     rule_id, _seq, template, _list, fname, op, value = comp.names["atoms"][atom]
     if template == "PPROC_IN":
-        return "no_principal_procedure", (f"rule {rule_id} reads the principal procedure, but "
-                                          "the case has no procedure")
+        return "no_principal_procedure", (
+            f"rule {rule_id} reads the principal procedure, but the case has no procedure"
+        )
     case_field = _TABLE_FIELD.get(fname, fname)
     text = parsed[case_field].text(row) if case_field in parsed else ""
     if template == "CMP_INT":
-        return "not_integer", (f"{case_field} {text!r} is not a whole number, but rule {rule_id}"
-                               f" compares int({fname}) {op} {value}")
-    return "text_compared", (f"{case_field} {text!r} is text, but rule {rule_id} compares "
-                             f"{fname} {op} {value}")
+        return "not_integer", (
+            f"{case_field} {text!r} is not a whole number, but rule {rule_id}"
+            f" compares int({fname}) {op} {value}"
+        )
+    return "text_compared", (
+        f"{case_field} {text!r} is text, but rule {rule_id} compares {fname} {op} {value}"
+    )

@@ -21,9 +21,23 @@ from .._jit import dual, jit, prange
 # template ids (order of drgkit.ruleset._tables.TEMPLATES)
 T_TRUE, T_FALSE, T_PDX_IN, T_ANY_DX_IN, T_SDX_IN, T_NO_DX_IN, T_NO_SDX_IN = 0, 1, 2, 3, 4, 5, 6
 T_HAS_PROC, T_PPROC_IN, T_ANY_PROC_IN, T_NO_PROC_IN, T_PROC_TAGS, T_MULTI_REGION = (
-    7, 8, 9, 10, 11, 12)
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+)
 T_HAS_MCC, T_HAS_CC, T_HAS_CC_OR_MCC, T_CMP, T_CMP_INT, T_CMP_STR, T_TRUTHY, T_NOT_NONE = (
-    13, 14, 15, 16, 17, 18, 19, 20)
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    20,
+)
 
 # op ids (order of drgkit.ruleset._tables.OPS)
 OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = 0, 1, 2, 3, 4, 5
@@ -153,9 +167,34 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
     range, not per case: passing dozens of arrays costs more than grouping a case.
     """
     dx_off, dx, px_off, px, fkind, fnum, fint, streq, pre = C
-    (mem_bits, mem_ptr, mem_list, mem_tag, mcc_tab, cc_tab, pdx_tab, rule_ptr, a_tmpl, a_list,
-     a_slot, a_op, a_num, a_aux0, a_aux1, alt_mask, mdc_rule, mdc_entry_ptr, e_rule, e_kind,
-     e_result, e_fallback, e_step_ptr, s_rule, s_result, empty_id) = R
+    (
+        mem_bits,
+        mem_ptr,
+        mem_list,
+        mem_tag,
+        mcc_tab,
+        cc_tab,
+        pdx_tab,
+        rule_ptr,
+        a_tmpl,
+        a_list,
+        a_slot,
+        a_op,
+        a_num,
+        a_aux0,
+        a_aux1,
+        alt_mask,
+        mdc_rule,
+        mdc_entry_ptr,
+        e_rule,
+        e_kind,
+        e_result,
+        e_fallback,
+        e_step_ptr,
+        s_rule,
+        s_result,
+        empty_id,
+    ) = R
     tracing = trace.shape[0] > 0
     for i in range(lo, hi):
         o, res, erra, mrow = OUT_SKIPPED, -1, -1, -1
@@ -373,8 +412,9 @@ def group_all(C, R):
     for c in prange(nchunks):
         no_trace = np.zeros((0, 4), dtype=np.int64)
         tn = np.zeros(1, dtype=np.int64)
-        _group_range(c * CHUNK, min(n, (c + 1) * CHUNK), C, R, outcome, result, err, mdc,
-                     no_trace, tn)
+        _group_range(
+            c * CHUNK, min(n, (c + 1) * CHUNK), C, R, outcome, result, err, mdc, no_trace, tn
+        )
     return outcome, result, err, mdc
 
 

@@ -49,11 +49,21 @@ def group_batches(
     if batch_rows is not None:
         check_batch_rows(batch_rows)
     target = RESOLVER.ruleset(ruleset)
-    src = open_cases(cases, encoding=encoding, **({"batch_rows": batch_rows}
-                                                   if batch_rows is not None else {}))
-    run = GroupRun(target, src.schema, src.name, layout=layout, columns=columns,
-                   translate=translate, keep=keep, check_duplicates=check_duplicates,
-                   value_checks=value_checks, layouts=RESOLVER.layouts)
+    src = open_cases(
+        cases, encoding=encoding, **({"batch_rows": batch_rows} if batch_rows is not None else {})
+    )
+    run = GroupRun(
+        target,
+        src.schema,
+        src.name,
+        layout=layout,
+        columns=columns,
+        translate=translate,
+        keep=keep,
+        check_duplicates=check_duplicates,
+        value_checks=value_checks,
+        layouts=RESOLVER.layouts,
+    )
     if run_hook is not None:
         run_hook(run, src)
     previous = set_threads(threads) if threads else None
@@ -69,19 +79,23 @@ def group_batches(
             summary.rows_rejected = len(src.malformed)
         for kind, (count, example) in run.mistakes().items():
             run.summary.warnings.append(
-                f"{run.source}: {count:,} case(s) with {MISTAKES[kind]}, e.g. {example}")
+                f"{run.source}: {count:,} case(s) with {MISTAKES[kind]}, e.g. {example}"
+            )
         for label, (count, example) in run.implausible().items():
             run.summary.warnings.append(
                 f"{run.source}: {count:,} case(s) with an implausible {label}, e.g. {example}; "
-                "grouped as the ruleset format prescribes (--value-checks strict: invalid)")
+                "grouped as the ruleset format prescribes (--value-checks strict: invalid)"
+            )
         counts = src.counts
         summary.rows_in = counts.rows if counts is not None else summary.rows
         summary.blank_lines = counts.blank_lines if counts is not None else 0
         summary.rows_out = summary.rows
         if summary.rows_in != summary.rows_out + summary.rows_rejected:  # a bug, never data
-            raise AssertionError(f"{src.name}: {summary.rows_in} rows read but "
-                                 f"{summary.rows_out} written and {summary.rows_rejected} "
-                                 "rejected")
+            raise AssertionError(
+                f"{src.name}: {summary.rows_in} rows read but "
+                f"{summary.rows_out} written and {summary.rows_rejected} "
+                "rejected"
+            )
     finally:
         if previous is not None:
             set_threads(previous)
@@ -129,8 +143,7 @@ def group_file(
     if rejects is not None:
         check_not_input(rejects, cases)
         if Path(rejects).resolve() == Path(out).resolve():
-            raise CaseDataError("the rejects file and the output are the same file",
-                                file=rejects)
+            raise CaseDataError("the rejects file and the output are the same file", file=rejects)
     if "batch_rows" in options and options["batch_rows"] is not None:
         check_batch_rows(options["batch_rows"])
     state: dict[str, Any] = {}
@@ -139,8 +152,9 @@ def group_file(
         state["run"], state["src"] = run, src
 
     with open_writer(out, out_format) as writer:
-        for batch in group_batches(cases, ruleset, run_hook=hook,
-                                   malformed_as_rows=rejects is None, **options):
+        for batch in group_batches(
+            cases, ruleset, run_hook=hook, malformed_as_rows=rejects is None, **options
+        ):
             writer.write(batch)
             if progress is not None:
                 src = state["src"]

@@ -114,8 +114,9 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
             mem_tag[mem_ptr[c] + k] = tag
 
     # ---- CC / MCC / exclusion tables
-    excl_names = sorted(set(tables.mcc.values()) | set(tables.cc.values())
-                        | set(tables.pdx_excl.values()))
+    excl_names = sorted(
+        set(tables.mcc.values()) | set(tables.cc.values()) | set(tables.pdx_excl.values())
+    )
     excl_id = {name: i for i, name in enumerate(excl_names)}
 
     def code_tab(mapping: dict[str, str]) -> np.ndarray:
@@ -207,11 +208,13 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         ordered_steps.extend(sorted(steps_by_entry.get(e.entry, []), key=lambda s: s.seq))
         e_step_ptr[j + 1] = len(ordered_steps)
     e_rule = np.array([rule_id[e.rule_id] for e in ordered_entries], dtype=np.int32)
-    e_kind = np.array([KIND_QY if e.kind == "QY" else KIND_ADRG for e in ordered_entries],
-                      dtype=np.int8)
+    e_kind = np.array(
+        [KIND_QY if e.kind == "QY" else KIND_ADRG for e in ordered_entries], dtype=np.int8
+    )
     e_result = np.array([res(e.code) for e in ordered_entries], dtype=np.int32)
-    e_fallback = np.array([res(e.fallback) if e.fallback else -1 for e in ordered_entries],
-                          dtype=np.int32)
+    e_fallback = np.array(
+        [res(e.fallback) if e.fallback else -1 for e in ordered_entries], dtype=np.int32
+    )
     s_rule = np.array([rule_id[s.rule_id] for s in ordered_steps], dtype=np.int32)
     s_result = np.array([res(s.drg) for s in ordered_steps], dtype=np.int32)
 
@@ -253,8 +256,9 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         "tags": tag_names,
         "excl_tables": excl_names,
         "rules": rule_names,
-        "atoms": [[a.rule_id, a.seq, a.template, a.list_id, a.field, a.op, a.value]
-                  for a in atoms_flat],
+        "atoms": [
+            [a.rule_id, a.seq, a.template, a.list_id, a.field, a.op, a.value] for a in atoms_flat
+        ],
         "mdcs": [m.mdc for m in tables.mdcs],
         "entries": [[e.entry, e.kind, e.code, e.fallback, e.mdc] for e in ordered_entries],
         "steps": [[s.entry, s.drg] for s in ordered_steps],
@@ -272,5 +276,11 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
 def load_compiled(folder: Path, *, use_cache: bool = True) -> CompiledRuleset:
     """Compiled form of a ruleset folder, from the cache when its content hash is there."""
     # compile_tables is looked up at call time (tests count the compilations)
-    return load_cached(folder, CompiledRuleset, "ruleset", T.content_hash(folder),
-                       lambda f: compile_tables(T.read_tables(f)), use_cache=use_cache)
+    return load_cached(
+        folder,
+        CompiledRuleset,
+        "ruleset",
+        T.content_hash(folder),
+        lambda f: compile_tables(T.read_tables(f)),
+        use_cache=use_cache,
+    )

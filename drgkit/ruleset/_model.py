@@ -33,11 +33,13 @@ class RulesetInfo(VersionInfoBase):
     source: str = "path"
 
     @classmethod
-    def from_folder(cls, path: str | os.PathLike[str], source: str = "path",
-                    **overrides) -> RulesetInfo:
+    def from_folder(
+        cls, path: str | os.PathLike[str], source: str = "path", **overrides
+    ) -> RulesetInfo:
         """Read identity from the folder's ``meta.csv``; keyword arguments take precedence."""
-        return read_info(cls, Path(path), source, overrides, id_key="ruleset",
-                         read_rows=T.iter_rows)
+        return read_info(
+            cls, Path(path), source, overrides, id_key="ruleset", read_rows=T.iter_rows
+        )
 
 
 class Ruleset(VersionBase):

@@ -214,15 +214,20 @@ def iter_rows(folder: Path, name: str) -> Iterator[tuple[int, dict[str, str]]]:
         for column, value in values.items():
             # a text of at most MAX_VALUE_BYTES // 4 characters fits (≤ 4 bytes each)
             if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode()) > MAX_VALUE_BYTES:
-                raise RulesetError(f"a value longer than {MAX_VALUE_BYTES} bytes (the code "
-                                   "tables' limit)", file=path, row=row, column=column)
+                raise RulesetError(
+                    f"a value longer than {MAX_VALUE_BYTES} bytes (the code tables' limit)",
+                    file=path,
+                    row=row,
+                    column=column,
+                )
         yield row, values
 
 
 def _seq(value: str, path: Path, row: int, column: str = "seq") -> int:
     if not re.fullmatch(r"[0-9]+", value):
-        raise RulesetError(f"must be a whole number, got {value!r}", file=path, row=row,
-                           column=column)
+        raise RulesetError(
+            f"must be a whole number, got {value!r}", file=path, row=row, column=column
+        )
     return int(value)
 
 
@@ -242,7 +247,9 @@ def _code_table(folder: Path, name: str, value_column: str) -> dict[str, str]:
         if code in table:
             raise RulesetError(
                 f"code {code!r} is listed twice (first on row {first_row[code]})",
-                file=path, row=row, column="code",
+                file=path,
+                row=row,
+                column="code",
             )
         table[code] = values[value_column]
         first_row[code] = row
@@ -289,7 +296,8 @@ def read_tables(folder: str | Path) -> RulesetTables:
     if version != FORMAT_VERSION:
         raise RulesetError(
             f"format_version must be {FORMAT_VERSION}, found {version or 'none'}",
-            file=meta_path, column="value",
+            file=meta_path,
+            column="value",
         )
     for key in ("effective_from", "effective_to"):
         text = meta.get(key)
@@ -297,8 +305,9 @@ def read_tables(folder: str | Path) -> RulesetTables:
             try:
                 dt.date.fromisoformat(text)
             except ValueError:
-                raise RulesetError(f"{key} must be a date YYYY-MM-DD, got {text!r}",
-                                   file=meta_path, column="value") from None
+                raise RulesetError(
+                    f"{key} must be a date YYYY-MM-DD, got {text!r}", file=meta_path, column="value"
+                ) from None
 
     # lists.csv and ss_valid.csv
     lists_path = folder / "lists.csv"
@@ -308,14 +317,20 @@ def read_tables(folder: str | Path) -> RulesetTables:
         _required(values, ("list_id", "code"), lists_path, row)
         list_id, code = values["list_id"], values["code"]
         if list_id == SS_VALID:
-            raise RulesetError(f"list id {SS_VALID} is reserved for ss_valid.csv",
-                               file=lists_path, row=row, column="list_id")
+            raise RulesetError(
+                f"list id {SS_VALID} is reserved for ss_valid.csv",
+                file=lists_path,
+                row=row,
+                column="list_id",
+            )
         members = lists.setdefault(list_id, {})
         if code in members:
             raise RulesetError(
                 f"code {code!r} appears twice in list {list_id} "
                 f"(first on row {list_rows[list_id, code]})",
-                file=lists_path, row=row, column="code",
+                file=lists_path,
+                row=row,
+                column="code",
             )
         members[code] = values["tag"]
         list_rows[list_id, code] = row
@@ -325,23 +340,28 @@ def read_tables(folder: str | Path) -> RulesetTables:
             row = next(list_rows[list_id, c] for c, t in members.items() if t == "")
             raise RulesetError(
                 f"list {list_id} is tagged, but this code has no tag",
-                file=lists_path, row=row, column="tag",
+                file=lists_path,
+                row=row,
+                column="tag",
             )
         if len(tags - {""}) > MAX_TAGS_PER_LIST:
             raise RulesetError(
                 f"list {list_id} has {len(tags)} distinct tags; at most {MAX_TAGS_PER_LIST} "
                 "are supported",
-                file=lists_path, column="tag",
+                file=lists_path,
+                column="tag",
             )
     lists[SS_VALID] = {code: "" for code in _code_table(folder, "ss_valid.csv", "name")}
 
     mcc = _code_table(folder, "mcc.csv", "excl_table")
     cc = _code_table(folder, "cc.csv", "excl_table")
     pdx_excl = _code_table(folder, "pdx_excl.csv", "excl_table")
-    dx_map = _code_table(folder, "dx_map.csv", "target") if (folder / "dx_map.csv").is_file() \
-        else None
-    px_map = _code_table(folder, "px_map.csv", "target") if (folder / "px_map.csv").is_file() \
-        else None
+    dx_map = (
+        _code_table(folder, "dx_map.csv", "target") if (folder / "dx_map.csv").is_file() else None
+    )
+    px_map = (
+        _code_table(folder, "px_map.csv", "target") if (folder / "px_map.csv").is_file() else None
+    )
 
     # rules.csv
     rules_path = folder / "rules.csv"
@@ -350,13 +370,23 @@ def read_tables(folder: str | Path) -> RulesetTables:
     for row, values in iter_rows(folder, "rules.csv"):
         _required(values, ("rule_id", "seq", "template"), rules_path, row)
         seq = _seq(values["seq"], rules_path, row)
-        atom = Atom(values["rule_id"], seq, values["template"], values["list_id"],
-                    values["field"], values["op"], values["value"], row)
+        atom = Atom(
+            values["rule_id"],
+            seq,
+            values["template"],
+            values["list_id"],
+            values["field"],
+            values["op"],
+            values["value"],
+            row,
+        )
         if (atom.rule_id, seq) in atom_rows:
             raise RulesetError(
                 f"rule {atom.rule_id} has two atoms with seq {seq} "
                 f"(first on row {atom_rows[atom.rule_id, seq]})",
-                file=rules_path, row=row, column="seq",
+                file=rules_path,
+                row=row,
+                column="seq",
             )
         atom_rows[atom.rule_id, seq] = row
         _check_atom(atom, lists, rules_path)
@@ -365,8 +395,9 @@ def read_tables(folder: str | Path) -> RulesetTables:
 
     def need_rule(rule_id: str, path: Path, row: int) -> None:
         if rule_id not in sorted_rules:
-            raise RulesetError(f"rule {rule_id!r} has no atoms in rules.csv",
-                               file=path, row=row, column="rule_id")
+            raise RulesetError(
+                f"rule {rule_id!r} has no atoms in rules.csv", file=path, row=row, column="rule_id"
+            )
 
     # mdc.csv
     mdc_path = folder / "mdc.csv"
@@ -377,12 +408,19 @@ def read_tables(folder: str | Path) -> RulesetTables:
         _required(values, ("seq", "mdc", "rule_id"), mdc_path, row)
         seq = _seq(values["seq"], mdc_path, row)
         if values["mdc"] in seen_mdc:
-            raise RulesetError(f"MDC {values['mdc']} is listed twice (first on row "
-                               f"{seen_mdc[values['mdc']]})", file=mdc_path, row=row,
-                               column="mdc")
+            raise RulesetError(
+                f"MDC {values['mdc']} is listed twice (first on row {seen_mdc[values['mdc']]})",
+                file=mdc_path,
+                row=row,
+                column="mdc",
+            )
         if seq in seen_seq:
-            raise RulesetError(f"seq {seq} is used twice (first on row {seen_seq[seq]})",
-                               file=mdc_path, row=row, column="seq")
+            raise RulesetError(
+                f"seq {seq} is used twice (first on row {seen_seq[seq]})",
+                file=mdc_path,
+                row=row,
+                column="seq",
+            )
         need_rule(values["rule_id"], mdc_path, row)
         seen_mdc[values["mdc"]] = row
         seen_seq[seq] = row
@@ -399,25 +437,49 @@ def read_tables(folder: str | Path) -> RulesetTables:
     for row, values in iter_rows(folder, "adrg.csv"):
         _required(values, ("mdc", "seq", "entry", "kind", "code", "rule_id"), adrg_path, row)
         seq = _seq(values["seq"], adrg_path, row)
-        entry = EntryRow(values["mdc"], seq, values["entry"], values["kind"], values["code"],
-                         values["rule_id"], values["fallback"], row)
+        entry = EntryRow(
+            values["mdc"],
+            seq,
+            values["entry"],
+            values["kind"],
+            values["code"],
+            values["rule_id"],
+            values["fallback"],
+            row,
+        )
         if entry.mdc not in seen_mdc:
-            raise RulesetError(f"MDC {entry.mdc!r} is not in mdc.csv", file=adrg_path,
-                               row=row, column="mdc")
+            raise RulesetError(
+                f"MDC {entry.mdc!r} is not in mdc.csv", file=adrg_path, row=row, column="mdc"
+            )
         if entry.kind not in ("ADRG", "QY"):
-            raise RulesetError(f"kind must be ADRG or QY, got {entry.kind!r}", file=adrg_path,
-                               row=row, column="kind")
+            raise RulesetError(
+                f"kind must be ADRG or QY, got {entry.kind!r}",
+                file=adrg_path,
+                row=row,
+                column="kind",
+            )
         if entry.entry in seen_entry:
-            raise RulesetError(f"entry {entry.entry!r} is defined twice (first on row "
-                               f"{seen_entry[entry.entry]})", file=adrg_path, row=row,
-                               column="entry")
+            raise RulesetError(
+                f"entry {entry.entry!r} is defined twice (first on row {seen_entry[entry.entry]})",
+                file=adrg_path,
+                row=row,
+                column="entry",
+            )
         if (entry.mdc, seq) in seen_entry_seq:
-            raise RulesetError(f"{entry.mdc} has two entries with seq {seq} (first on row "
-                               f"{seen_entry_seq[entry.mdc, seq]})", file=adrg_path, row=row,
-                               column="seq")
+            raise RulesetError(
+                f"{entry.mdc} has two entries with seq {seq} (first on row "
+                f"{seen_entry_seq[entry.mdc, seq]})",
+                file=adrg_path,
+                row=row,
+                column="seq",
+            )
         if entry.kind == "QY" and entry.fallback:
-            raise RulesetError("a QY entry returns its code; it takes no fallback",
-                               file=adrg_path, row=row, column="fallback")
+            raise RulesetError(
+                "a QY entry returns its code; it takes no fallback",
+                file=adrg_path,
+                row=row,
+                column="fallback",
+            )
         need_rule(entry.rule_id, adrg_path, row)
         seen_entry[entry.entry] = row
         seen_entry_seq[entry.mdc, seq] = row
@@ -437,20 +499,33 @@ def read_tables(folder: str | Path) -> RulesetTables:
         seq = _seq(values["seq"], steps_path, row)
         step = StepRow(values["entry"], seq, values["drg"], values["rule_id"], row)
         if step.entry not in kinds:
-            raise RulesetError(f"entry {step.entry!r} is not in adrg.csv", file=steps_path,
-                               row=row, column="entry")
+            raise RulesetError(
+                f"entry {step.entry!r} is not in adrg.csv", file=steps_path, row=row, column="entry"
+            )
         if kinds[step.entry] == "QY":
-            raise RulesetError(f"entry {step.entry!r} is a QY entry; it has no DRG steps",
-                               file=steps_path, row=row, column="entry")
+            raise RulesetError(
+                f"entry {step.entry!r} is a QY entry; it has no DRG steps",
+                file=steps_path,
+                row=row,
+                column="entry",
+            )
         if (step.entry, seq) in seen_step:
-            raise RulesetError(f"entry {step.entry} has two steps with seq {seq} (first on row "
-                               f"{seen_step[step.entry, seq]})", file=steps_path, row=row,
-                               column="seq")
+            raise RulesetError(
+                f"entry {step.entry} has two steps with seq {seq} (first on row "
+                f"{seen_step[step.entry, seq]})",
+                file=steps_path,
+                row=row,
+                column="seq",
+            )
         first = seen_drg.get(step.drg)
         if first is not None and (first[0] == step.entry or first[1] != adrg_of[step.entry]):
             where = f"entry {first[0]}" if first[0] == step.entry else f"ADRG {first[1]}"
-            raise RulesetError(f"DRG {step.drg} is listed twice (first on row {first[2]}, "
-                               f"{where})", file=steps_path, row=row, column="drg")
+            raise RulesetError(
+                f"DRG {step.drg} is listed twice (first on row {first[2]}, {where})",
+                file=steps_path,
+                row=row,
+                column="drg",
+            )
         need_rule(step.rule_id, steps_path, row)
         seen_step[step.entry, seq] = row
         seen_drg.setdefault(step.drg, (step.entry, adrg_of[step.entry], row))
@@ -459,34 +534,45 @@ def read_tables(folder: str | Path) -> RulesetTables:
         named: dict[str, int] = {}
         for row, values in iter_rows(folder, "drg_names.csv"):
             if values["drg"] in named:
-                raise RulesetError(f"DRG {values['drg']} is listed twice (first on row "
-                                   f"{named[values['drg']]})", file=folder / "drg_names.csv",
-                                   row=row, column="drg")
+                raise RulesetError(
+                    f"DRG {values['drg']} is listed twice (first on row {named[values['drg']]})",
+                    file=folder / "drg_names.csv",
+                    row=row,
+                    column="drg",
+                )
             named[values["drg"]] = row
 
     # notes that do not stop anything
     used_lists = {a.list_id for atoms in sorted_rules.values() for a in atoms if a.list_id}
     unused = sorted(set(lists) - used_lists - {SS_VALID})
     if unused:
-        warnings.append(f"{len(unused)} list(s) in lists.csv are used by no rule: "
-                        f"{', '.join(unused[:8])}{' …' if len(unused) > 8 else ''}")
-    referenced = {m.rule_id for m in mdcs} | {e.rule_id for e in entries} | {
-        s.rule_id for s in steps}
+        warnings.append(
+            f"{len(unused)} list(s) in lists.csv are used by no rule: "
+            f"{', '.join(unused[:8])}{' …' if len(unused) > 8 else ''}"
+        )
+    referenced = (
+        {m.rule_id for m in mdcs} | {e.rule_id for e in entries} | {s.rule_id for s in steps}
+    )
     orphans = sorted(set(sorted_rules) - referenced)
     if orphans:
-        warnings.append(f"{len(orphans)} rule(s) in rules.csv are referenced by no MDC, entry "
-                        f"or step: {', '.join(orphans[:8])}{' …' if len(orphans) > 8 else ''}")
+        warnings.append(
+            f"{len(orphans)} rule(s) in rules.csv are referenced by no MDC, entry "
+            f"or step: {', '.join(orphans[:8])}{' …' if len(orphans) > 8 else ''}"
+        )
     entry_mdcs = {e.mdc for e in entries}
     for m in mdcs:
         if m.mdc not in entry_mdcs:
-            warnings.append(f"MDC {m.mdc} has no entry in adrg.csv: its cases fall through "
-                            "to the next MDC")
+            warnings.append(
+                f"MDC {m.mdc} has no entry in adrg.csv: its cases fall through to the next MDC"
+            )
     for table_name, table in (("mcc.csv", mcc), ("cc.csv", cc)):
         tables_used = set(pdx_excl.values())
         never = sorted(set(table.values()) - tables_used)
         if never and len(never) == len(set(table.values())):
-            warnings.append(f"no principal diagnosis in pdx_excl.csv points at any exclusion "
-                            f"table of {table_name}: nothing is ever excluded")
+            warnings.append(
+                f"no principal diagnosis in pdx_excl.csv points at any exclusion "
+                f"table of {table_name}: nothing is ever excluded"
+            )
 
     return RulesetTables(
         folder=folder,
@@ -512,62 +598,104 @@ def _check_atom(atom: Atom, lists: dict[str, dict[str, str]], path: Path) -> Non
     if spec is None:
         raise RulesetError(
             f"unknown template {atom.template!r}; known: {', '.join(TEMPLATES)}",
-            file=path, row=row, column="template",
+            file=path,
+            row=row,
+            column="template",
         )
     takes_list, tagged, takes_field, takes_value = spec
     if takes_list:
         if not atom.list_id:
-            raise RulesetError(f"{atom.template} needs a list_id", file=path, row=row,
-                               column="list_id")
+            raise RulesetError(
+                f"{atom.template} needs a list_id", file=path, row=row, column="list_id"
+            )
         if atom.list_id != SS_VALID and atom.list_id not in lists:
-            raise RulesetError(f"list {atom.list_id!r} is not in lists.csv", file=path, row=row,
-                               column="list_id")
+            raise RulesetError(
+                f"list {atom.list_id!r} is not in lists.csv", file=path, row=row, column="list_id"
+            )
         if tagged:
             members = lists.get(atom.list_id, {})
             if not members or any(t == "" for t in members.values()):
-                raise RulesetError(f"{atom.template} needs a tagged list; {atom.list_id} has "
-                                   "no tags", file=path, row=row, column="list_id")
+                raise RulesetError(
+                    f"{atom.template} needs a tagged list; {atom.list_id} has no tags",
+                    file=path,
+                    row=row,
+                    column="list_id",
+                )
     elif atom.list_id:
-        raise RulesetError(f"{atom.template} takes no list_id", file=path, row=row,
-                           column="list_id")
+        raise RulesetError(
+            f"{atom.template} takes no list_id", file=path, row=row, column="list_id"
+        )
     if takes_field:
         if atom.field not in FIELDS:
-            raise RulesetError(f"field must be one of {', '.join(FIELDS)}, got {atom.field!r}",
-                               file=path, row=row, column="field")
+            raise RulesetError(
+                f"field must be one of {', '.join(FIELDS)}, got {atom.field!r}",
+                file=path,
+                row=row,
+                column="field",
+            )
     elif atom.field:
         raise RulesetError(f"{atom.template} takes no field", file=path, row=row, column="field")
 
     template = atom.template
     if template in ("CMP", "CMP_INT"):
         if atom.op not in OPS:
-            raise RulesetError(f"op must be one of {' '.join(OPS)}, got {atom.op!r}", file=path,
-                               row=row, column="op")
+            raise RulesetError(
+                f"op must be one of {' '.join(OPS)}, got {atom.op!r}",
+                file=path,
+                row=row,
+                column="op",
+            )
         if parse_number(atom.value) is None:
-            raise RulesetError(f"{template} compares with a number; got {atom.value!r}",
-                               file=path, row=row, column="value")
+            raise RulesetError(
+                f"{template} compares with a number; got {atom.value!r}",
+                file=path,
+                row=row,
+                column="value",
+            )
     elif template == "CMP_STR":
         if atom.op not in ("==", "!="):
-            raise RulesetError(f"CMP_STR compares text with == or != only, got {atom.op!r}",
-                               file=path, row=row, column="op")
+            raise RulesetError(
+                f"CMP_STR compares text with == or != only, got {atom.op!r}",
+                file=path,
+                row=row,
+                column="op",
+            )
     elif template == "MULTI_REGION":
         if atom.op != ">=":
-            raise RulesetError(f"MULTI_REGION takes op >=, got {atom.op!r}", file=path, row=row,
-                               column="op")
+            raise RulesetError(
+                f"MULTI_REGION takes op >=, got {atom.op!r}", file=path, row=row, column="op"
+            )
         if not re.fullmatch(r"[0-9]+", atom.value):
-            raise RulesetError(f"MULTI_REGION needs a whole number of regions, got "
-                               f"{atom.value!r}", file=path, row=row, column="value")
+            raise RulesetError(
+                f"MULTI_REGION needs a whole number of regions, got {atom.value!r}",
+                file=path,
+                row=row,
+                column="value",
+            )
     elif template == "PROC_TAGS":
         if atom.op:
             raise RulesetError("PROC_TAGS takes no op", file=path, row=row, column="op")
         if not _TAG_EXPR.fullmatch(atom.value):
-            raise RulesetError(f"PROC_TAGS value must look like 'a+b|c', got {atom.value!r}",
-                               file=path, row=row, column="value")
+            raise RulesetError(
+                f"PROC_TAGS value must look like 'a+b|c', got {atom.value!r}",
+                file=path,
+                row=row,
+                column="value",
+            )
         known = set(lists[atom.list_id].values())
         for alternative in atom.value.split("|"):
             for tag in alternative.split("+"):
                 if tag not in known:
-                    raise RulesetError(f"tag {tag!r} does not occur in list {atom.list_id}",
-                                       file=path, row=row, column="value")
+                    raise RulesetError(
+                        f"tag {tag!r} does not occur in list {atom.list_id}",
+                        file=path,
+                        row=row,
+                        column="value",
+                    )
     elif not takes_value and (atom.op or atom.value):
-        raise RulesetError(f"{template} takes no op or value", file=path, row=row,
-                           column="op" if atom.op else "value")
+        raise RulesetError(
+            f"{template} takes no op or value",
+            file=path,
+            row=row,
+            column="op" if atom.op else "value",
+        )

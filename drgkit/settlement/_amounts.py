@@ -34,8 +34,11 @@ def read_amounts(path: str | os.PathLike[str], what: str) -> dict[str, int]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TableError(f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as "
-                         "UTF-8", file=path, row=raw[:exc.start].count(b"\n") + 1) from None
+        raise TableError(
+            f"not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8",
+            file=path,
+            row=raw[: exc.start].count(b"\n") + 1,
+        ) from None
     out: dict[str, int] = {}
     first_row: dict[str, int] = {}
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -43,26 +46,34 @@ def read_amounts(path: str | os.PathLike[str], what: str) -> dict[str, int]:
         header = reader.fieldnames or []
         missing = [c for c in (ID, AMOUNT) if c not in header]
         if missing:
-            raise TableError(f"the {what} file needs the columns {ID} and {AMOUNT}; "
-                             f"missing {', '.join(missing)} (found: "
-                             f"{', '.join(header) or 'no header'})", file=path, row=1)
+            raise TableError(
+                f"the {what} file needs the columns {ID} and {AMOUNT}; "
+                f"missing {', '.join(missing)} (found: "
+                f"{', '.join(header) or 'no header'})",
+                file=path,
+                row=1,
+            )
         for record in reader:
             row = reader.line_num
             if None in record:
-                raise TableError(f"more fields than the header has ({len(header)})",
-                                 file=path, row=row)
+                raise TableError(
+                    f"more fields than the header has ({len(header)})", file=path, row=row
+                )
             hospital = (record[ID] or "").strip()
             if not hospital:
                 raise TableError("no hospital id", file=path, row=row, column=ID)
             if hospital in out:
-                raise TableError(f"hospital {hospital!r} is listed twice (first on row "
-                                 f"{first_row[hospital]}); give one amount per hospital",
-                                 file=path, row=row, column=ID)
+                raise TableError(
+                    f"hospital {hospital!r} is listed twice (first on row "
+                    f"{first_row[hospital]}); give one amount per hospital",
+                    file=path,
+                    row=row,
+                    column=ID,
+                )
             out[hospital] = _cents(record[AMOUNT], path, row)
             first_row[hospital] = row
     except csv.Error as exc:
-        raise TableError(f"not a readable CSV row: {exc}", file=path,
-                         row=reader.line_num) from None
+        raise TableError(f"not a readable CSV row: {exc}", file=path, row=reader.line_num) from None
     return out
 
 
@@ -73,12 +84,19 @@ def _cents(text: str | None, path: str | os.PathLike[str], row: int) -> int:
         raise TableError("no amount", file=path, row=row, column=AMOUNT)
     cents, flag = cents_of(value)
     if flag == TOO_LARGE:
-        raise TableError(f"{value} is beyond drgkit's exact bound of "
-                         f"{Decimal(LIMIT_CENTS) / 100:,.2f} yuan", file=path, row=row,
-                         column=AMOUNT)
+        raise TableError(
+            f"{value} is beyond drgkit's exact bound of {Decimal(LIMIT_CENTS) / 100:,.2f} yuan",
+            file=path,
+            row=row,
+            column=AMOUNT,
+        )
     if flag == SUB_CENT:
-        raise TableError(f"{value} has fractions of a cent; amounts are never rounded",
-                         file=path, row=row, column=AMOUNT)
+        raise TableError(
+            f"{value} has fractions of a cent; amounts are never rounded",
+            file=path,
+            row=row,
+            column=AMOUNT,
+        )
     if flag != OK:
         raise TableError(f"not an amount in yuan: {text!r}", file=path, row=row, column=AMOUNT)
     if cents < 0:

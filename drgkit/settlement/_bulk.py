@@ -120,8 +120,9 @@ class DatasetResult:
         return pa.concat_tables([pq.read_table(p) for p in self.paths])
 
 
-def merge_summaries(summaries: Iterable[SettleSummary],
-                    point_values_: Mapping[str, Decimal] | None = None) -> SettleSummary:
+def merge_summaries(
+    summaries: Iterable[SettleSummary], point_values_: Mapping[str, Decimal] | None = None
+) -> SettleSummary:
     out = SettleSummary()
     for s in summaries:
         out.rows += s.rows
@@ -143,9 +144,12 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = sorted(out_dir.glob("part-*.parquet"))
     if stale and not overwrite:
-        raise CaseDataError(f"the output folder already holds {len(stale)} part file(s); "
-                            "choose an empty folder, pass overwrite=True, or resume=True to "
-                            "finish an interrupted run", file=out_dir)
+        raise CaseDataError(
+            f"the output folder already holds {len(stale)} part file(s); "
+            "choose an empty folder, pass overwrite=True, or resume=True to "
+            "finish an interrupted run",
+            file=out_dir,
+        )
     Manifest.path_in(out_dir).unlink(missing_ok=True)
     for path in stale:
         path.unlink()
@@ -187,8 +191,12 @@ def _ruleset_hash(ruleset: Any) -> Any:
     return ruleset  # None (the policy's) or a spec for grouped input, which needs none
 
 
-def _identity(ctx: SettleContext, parts: Sequence[Partition], row_groups_per_partition: int,
-              given: Reduced | None) -> dict[str, Any]:
+def _identity(
+    ctx: SettleContext,
+    parts: Sequence[Partition],
+    row_groups_per_partition: int,
+    given: Reduced | None,
+) -> dict[str, Any]:
     """Everything that decides the output bytes and must be the same when a run resumes."""
     from .. import __version__
 
@@ -196,38 +204,57 @@ def _identity(ctx: SettleContext, parts: Sequence[Partition], row_groups_per_par
     files = list(dict.fromkeys(p.path for p in parts))
     hospitals = None
     if res.hospitals is not None:
-        text = json.dumps(sorted((k, [lvl, None if c is None else str(c)])
-                                 for k, (lvl, c) in res.hospitals.items()))
+        text = json.dumps(
+            sorted(
+                (k, [lvl, None if c is None else str(c)]) for k, (lvl, c) in res.hospitals.items()
+            )
+        )
         hospitals = hashlib.sha256(text.encode()).hexdigest()
-    return _json({
-        "drgkit_version": __version__,
-        "pyarrow_version": pa.__version__,  # writes created_by into every part file
-        "inputs": [input_fingerprint(f) for f in files],
-        "partitions": [[p.row_groups, p.rows] for p in parts],
-        "policy_hash": res.policy.content_hash,
-        "ruleset_hash": _ruleset_hash(res.ruleset),
-        "hospitals_hash": hospitals,
-        "options": {"layout": ctx.layout, "columns": ctx.columns, "keep": ctx.keep,
-                    "check_duplicates": ctx.check_duplicates,
-                    "row_groups_per_partition": row_groups_per_partition,
-                    "given_point_values": None if given is None else
-                    {k: str(v) for k, v in given.point_values.items()}},
-    })
+    return _json(
+        {
+            "drgkit_version": __version__,
+            "pyarrow_version": pa.__version__,  # writes created_by into every part file
+            "inputs": [input_fingerprint(f) for f in files],
+            "partitions": [[p.row_groups, p.rows] for p in parts],
+            "policy_hash": res.policy.content_hash,
+            "ruleset_hash": _ruleset_hash(res.ruleset),
+            "hospitals_hash": hospitals,
+            "options": {
+                "layout": ctx.layout,
+                "columns": ctx.columns,
+                "keep": ctx.keep,
+                "check_duplicates": ctx.check_duplicates,
+                "row_groups_per_partition": row_groups_per_partition,
+                "given_point_values": None
+                if given is None
+                else {k: str(v) for k, v in given.point_values.items()},
+            },
+        }
+    )
 
 
 def _partial_json(p: Partial | None) -> Any:
     if p is None:
         return None
-    return {"points": dict(sorted(p.points.items())), "by_item": dict(sorted(p.by_item.items())),
-            "cases": p.cases, "discharges": p.discharges, "review": [list(c) for c in p.review]}
+    return {
+        "points": dict(sorted(p.points.items())),
+        "by_item": dict(sorted(p.by_item.items())),
+        "cases": p.cases,
+        "discharges": p.discharges,
+        "review": [list(c) for c in p.review],
+    }
 
 
 def _partial_of(doc: Any) -> Partial | None:
     if doc is None:
         return None
-    return Partial({str(k): int(v) for k, v in doc["points"].items()},
-                   {str(k): int(v) for k, v in doc["by_item"].items()}, int(doc["cases"]),
-                   int(doc.get("discharges", 0)), tuple(tuple(c) for c in doc.get("review", ())))
+    return Partial(
+        {str(k): int(v) for k, v in doc["points"].items()},
+        {str(k): int(v) for k, v in doc["by_item"].items()},
+        int(doc["cases"]),
+        int(doc.get("discharges", 0)),
+        tuple(tuple(c) for c in doc.get("review", ())),
+    )
 
 
 def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
@@ -237,59 +264,85 @@ def _first_pass_json(reduction: Reduction) -> dict[str, Any]:
         "point_values": {k: str(v) for k, v in reduced.point_values.items()},
         "totals": _partial_json(reduced.totals),
         "approved": sorted(reduced.approved),
-        "offsets": {str(k): {pool: list(v) for pool, v in sorted(o.items())}
-                    for k, o in sorted(reduced.offsets.items())},
-        "duplicates": {str(k): {"start": d.start, "rows": d.rows.tolist(),
-                                "first": d.first.tolist()}
-                       for k, d in sorted(reduction.duplicates.items())},
+        "offsets": {
+            str(k): {pool: list(v) for pool, v in sorted(o.items())}
+            for k, o in sorted(reduced.offsets.items())
+        },
+        "duplicates": {
+            str(k): {"start": d.start, "rows": d.rows.tolist(), "first": d.first.tolist()}
+            for k, d in sorted(reduction.duplicates.items())
+        },
         "corrections": {str(k): v.tolist() for k, v in sorted(reduction.corrections.items())},
     }
 
 
 def _reduction_of(doc: Mapping[str, Any]) -> Reduction:
-    reduced = Reduced({str(k): Decimal(v) for k, v in doc["point_values"].items()},
-                      _partial_of(doc["totals"]), frozenset(doc.get("approved", ())),
-                      {int(k): {str(pool): (int(v[0]), int(v[1])) for pool, v in o.items()}
-                       for k, o in doc.get("offsets", {}).items()})
-    duplicates = {int(k): KnownDuplicates(int(d["start"]), np.asarray(d["rows"], np.int64),
-                                          np.asarray(d["first"], np.int64))
-                  for k, d in doc["duplicates"].items()}
+    reduced = Reduced(
+        {str(k): Decimal(v) for k, v in doc["point_values"].items()},
+        _partial_of(doc["totals"]),
+        frozenset(doc.get("approved", ())),
+        {
+            int(k): {str(pool): (int(v[0]), int(v[1])) for pool, v in o.items()}
+            for k, o in doc.get("offsets", {}).items()
+        },
+    )
+    duplicates = {
+        int(k): KnownDuplicates(
+            int(d["start"]), np.asarray(d["rows"], np.int64), np.asarray(d["first"], np.int64)
+        )
+        for k, d in doc["duplicates"].items()
+    }
     corrections = {int(k): np.asarray(v, np.int64) for k, v in doc["corrections"].items()}
     return Reduction(reduced, duplicates, corrections)
 
 
 def _summary_json(s: SettleSummary) -> dict[str, Any]:
-    return {"rows": s.rows, "settled": s.settled, "by_class": dict(s.by_class),
-            "by_reason": dict(s.by_reason),
-            "hospitals": {h: dict(v) for h, v in s.hospitals.items()},
-            "foreign": dict(s.foreign), "foreign_not_covered": dict(s.foreign_not_covered),
-            "shares_capped": s.shares_capped}
+    return {
+        "rows": s.rows,
+        "settled": s.settled,
+        "by_class": dict(s.by_class),
+        "by_reason": dict(s.by_reason),
+        "hospitals": {h: dict(v) for h, v in s.hospitals.items()},
+        "foreign": dict(s.foreign),
+        "foreign_not_covered": dict(s.foreign_not_covered),
+        "shares_capped": s.shares_capped,
+    }
 
 
 def _summary_of(doc: Mapping[str, Any]) -> SettleSummary:
-    return SettleSummary(int(doc["rows"]), int(doc["settled"]), Counter(doc["by_class"]),
-                         Counter(doc["by_reason"]),
-                         {h: Counter(v) for h, v in doc["hospitals"].items()},
-                         foreign=Counter(doc.get("foreign", {})),
-                         foreign_not_covered=Counter(doc.get("foreign_not_covered", {})),
-                         shares_capped=int(doc.get("shares_capped", 0)))
+    return SettleSummary(
+        int(doc["rows"]),
+        int(doc["settled"]),
+        Counter(doc["by_class"]),
+        Counter(doc["by_reason"]),
+        {h: Counter(v) for h, v in doc["hospitals"].items()},
+        foreign=Counter(doc.get("foreign", {})),
+        foreign_not_covered=Counter(doc.get("foreign_not_covered", {})),
+        shares_capped=int(doc.get("shares_capped", 0)),
+    )
 
 
-def _resume_from(manifest: Manifest, identity: Mapping[str, Any], out: Path
-                 ) -> tuple[Reduction, set[int]]:
+def _resume_from(
+    manifest: Manifest, identity: Mapping[str, Any], out: Path
+) -> tuple[Reduction, set[int]]:
     """The stored reduction and the parts that are done, or an error naming what changed."""
     changed = manifest.differences(identity)
     if changed:
-        raise ManifestError("cannot resume: the run would not give the output the manifest "
-                            "describes (" + "; ".join(changed) + "). Settle again without "
-                            "resume, with overwrite=True", file=Manifest.path_in(out))
+        raise ManifestError(
+            "cannot resume: the run would not give the output the manifest "
+            "describes (" + "; ".join(changed) + "). Settle again without "
+            "resume, with overwrite=True",
+            file=Manifest.path_in(out),
+        )
     try:
         reduction = _reduction_of(manifest.first_pass)
         for record in manifest.parts.values():
             _summary_of(record.info)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise ManifestError(f"the manifest's first-pass results do not read back: {exc!r}",
-                            file=Manifest.path_in(out)) from None
+        raise ManifestError(
+            f"the manifest's first-pass results do not read back: {exc!r}",
+            file=Manifest.path_in(out),
+        ) from None
     _remove_leftovers(out)
     return reduction, manifest.verified_parts(out)
 
@@ -332,11 +385,20 @@ def settle_dataset(
     equal ``settle()`` of the whole dataset in one process; the output does not depend on the
     runner, the batch size, the number of threads or on being resumed.
     """
-    ctx = SettleContext(_absolute(policy, "policy", RESOLVER),
-                        _absolute(ruleset, "ruleset", RESOLVER),
-                        _absolute(weights), overrides,
-                        _absolute(hospitals), layout, columns, keep, check_duplicates,
-                        batch_rows or DEFAULT_BATCH_ROWS, threads, names=RESOLVER)
+    ctx = SettleContext(
+        _absolute(policy, "policy", RESOLVER),
+        _absolute(ruleset, "ruleset", RESOLVER),
+        _absolute(weights),
+        overrides,
+        _absolute(hospitals),
+        layout,
+        columns,
+        keep,
+        check_duplicates,
+        batch_rows or DEFAULT_BATCH_ROWS,
+        threads,
+        names=RESOLVER,
+    )
     parts = partitions_of(source, row_groups_per_partition=row_groups_per_partition)
     out = Path(out_dir).absolute()
     runner = runner if runner is not None else LocalRunner()
@@ -347,27 +409,45 @@ def settle_dataset(
         reduction, done = _resume_from(manifest, identity, out)
     else:
         _prepare_out_dir(out, overwrite)
-        facts = runner.map(partial_of_partition, [ctx] * len(parts), parts,
-                           [None if reduced is None else False] * len(parts))
+        facts = runner.map(
+            partial_of_partition,
+            [ctx] * len(parts),
+            parts,
+            [None if reduced is None else False] * len(parts),
+        )
         reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
         manifest = Manifest(identity, _first_pass_json(reduction))
         manifest.write(out)
         done = set()
 
     def record(o: PartitionOutput) -> None:
-        manifest.parts[o.index] = PartRecord(Path(o.path).name, o.rows, o.sha256,
-                                             _summary_json(o.summary))
+        manifest.parts[o.index] = PartRecord(
+            Path(o.path).name, o.rows, o.sha256, _summary_json(o.summary)
+        )
         manifest.write(out)
 
     todo = [p for p in parts if p.index not in done]
-    runner.map(settle_partition, [ctx] * len(todo), todo, [reduction.reduced] * len(todo),
-               [reduction.duplicates.get(p.index) for p in todo], [str(out)] * len(todo),
-               done=record)
+    runner.map(
+        settle_partition,
+        [ctx] * len(todo),
+        todo,
+        [reduction.reduced] * len(todo),
+        [reduction.duplicates.get(p.index) for p in todo],
+        [str(out)] * len(todo),
+        done=record,
+    )
     point_values_ = dict(reduction.reduced.point_values)
-    summary = merge_summaries((_summary_of(manifest.parts[p.index].info) for p in parts),
-                              point_values_)
+    summary = merge_summaries(
+        (_summary_of(manifest.parts[p.index].info) for p in parts), point_values_
+    )
     for message in summary.data_warnings(ctx.resources().policy):  # merged from every part
         warnings.warn(message, DataWarning, stacklevel=2)
-    return DatasetResult(tuple(parts), summary.rows, point_values_,
-                         tuple(str(out / PART_NAME.format(p.index)) for p in parts), summary,
-                         reduction.reduced, reduction.duplicate_rows)
+    return DatasetResult(
+        tuple(parts),
+        summary.rows,
+        point_values_,
+        tuple(str(out / PART_NAME.format(p.index)) for p in parts),
+        summary,
+        reduction.reduced,
+        reduction.duplicate_rows,
+    )

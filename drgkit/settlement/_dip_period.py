@@ -64,8 +64,11 @@ def dip_prepayments(settled: pa.Table, policy: Policy) -> pa.Table:
         if pts[i] is not None:
             pv = start.get(scheme[i], start.get("all"))
             if pv is None:
-                raise PolicyError(f"dip.start_point_value has no value for scheme {scheme[i]} "
-                                  "(needed for the monthly prepayment)", file=policy.path)
+                raise PolicyError(
+                    f"dip.start_point_value has no value for scheme {scheme[i]} "
+                    "(needed for the monthly prepayment)",
+                    file=policy.path,
+                )
             amount = half_up(Fraction(pts[i]) * pv * 100)
         else:
             amount = int(pay[i])
@@ -74,36 +77,56 @@ def dip_prepayments(settled: pa.Table, policy: Policy) -> pa.Table:
         else:
             # the patients' part of this amount at the scheme's ratio (the settled table's
             # patient_share is of the clearing payment, not known during the year)
-            ratio_s = Fraction(policy.fund_ratio.get(scheme[i], policy.fund_ratio.get(
-                "all", 0)))
+            ratio_s = Fraction(policy.fund_ratio.get(scheme[i], policy.fund_ratio.get("all", 0)))
             patient = amount - half_up(amount * ratio_s)
         row[0] += amount
         row[1] += patient
         row[2] += 1
     keys = sorted(sums, key=lambda k: (k[0], k[1] is None, k[1] or ""))
-    out: dict[str, list] = {n: [] for n in ("month", "hospital_id", "settled", "amount",
-                                            "patient_share", "prepayment", "deposit", "paid")}
+    out: dict[str, list] = {
+        n: []
+        for n in (
+            "month",
+            "hospital_id",
+            "settled",
+            "amount",
+            "patient_share",
+            "prepayment",
+            "deposit",
+            "paid",
+        )
+    }
     for key in keys:
         amount, patient, count = sums[key]
         pre = max(half_up((amount - patient) * ratio), 0)  # never a monthly claw-back
         dep = half_up(pre * deposit)
-        for name, value in zip(out, (key[0], key[1], count, amount, patient, pre, dep,
-                                     pre - dep), strict=True):
+        for name, value in zip(
+            out, (key[0], key[1], count, amount, patient, pre, dep, pre - dep), strict=True
+        ):
             out[name].append(value)
     money = ("amount", "patient_share", "prepayment", "deposit", "paid")
-    return pa.table({n: _cents(v) if n in money else
-                     pa.array(v, pa.int64() if n == "settled" else pa.string())
-                     for n, v in out.items()})
+    return pa.table(
+        {
+            n: _cents(v)
+            if n in money
+            else pa.array(v, pa.int64() if n == "settled" else pa.string())
+            for n, v in out.items()
+        }
+    )
 
 
 def _cents(values: list[int]) -> pa.Array:
     return cents_array(np.asarray(values, dtype=np.int64))
 
 
-def dip_clearing(settled: pa.Table, policy: Policy, *,
-                 prepayments: pa.Table | None = None,
-                 advance: Mapping[str, int] | None = None,
-                 budgets: Mapping[str, int] | None = None) -> pa.Table:
+def dip_clearing(
+    settled: pa.Table,
+    policy: Policy,
+    *,
+    prepayments: pa.Table | None = None,
+    advance: Mapping[str, int] | None = None,
+    budgets: Mapping[str, int] | None = None,
+) -> pa.Table:
     """Annual clearing per hospital: :func:`settle_period` with ``already_paid`` = Σ paid
     prepayments (``prepayments``, default: :func:`dip_prepayments` of the same cases) +
     ``advance`` (hospital_id → cents, the advance fund); adds ``deposit_released``."""
@@ -112,14 +135,13 @@ def dip_clearing(settled: pa.Table, policy: Policy, *,
     released: dict[str, int] = {}
     cents_paid, _f = to_cents(pre.column("paid").combine_chunks(), pre.num_rows)
     cents_dep, _f = to_cents(pre.column("deposit").combine_chunks(), pre.num_rows)
-    for h, p, d in zip(pre.column("hospital_id").to_pylist(), cents_paid.tolist(),
-                       cents_dep.tolist(), strict=True):
+    for h, p, d in zip(
+        pre.column("hospital_id").to_pylist(), cents_paid.tolist(), cents_dep.tolist(), strict=True
+    ):
         paid[h] = paid.get(h, 0) + p
         released[h] = released.get(h, 0) + d
     for h, a in (advance or {}).items():
         paid[h] = paid.get(h, 0) + int(a)
-    result = settle_period(settled, policy, budgets=budgets,
-                           already_paid=paid)
+    result = settle_period(settled, policy, budgets=budgets, already_paid=paid)
     hosp = result.column("hospital_id").to_pylist()
-    return result.append_column("deposit_released",
-                                _cents([released.get(h, 0) for h in hosp]))
+    return result.append_column("deposit_released", _cents([released.get(h, 0) for h in hosp]))

@@ -84,8 +84,9 @@ class DipRules:
     fund_rounding: str = "exact"
 
 
-def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, coef: Any
-              ) -> DipRules:
+def parse_dip(
+    config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, coef: Any
+) -> DipRules:
     """Read ``[dip]``; ``err(message)`` makes a PolicyError naming the file, ``dec`` and
     ``coef`` are the policy loader's number readers (so messages are the same)."""
     meta = config.get("policy", {})
@@ -105,8 +106,9 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
             raise err(f"{where}.{key} must be true or false, got {value!r}")
         return value
 
-    def choice(t: Mapping[str, Any], key: str, default: str, options: tuple[str, ...],
-               where: str) -> str:
+    def choice(
+        t: Mapping[str, Any], key: str, default: str, options: tuple[str, ...], where: str
+    ) -> str:
         value = t.get(key, default)
         if value not in options:
             raise err(f"{where}.{key} must be one of {', '.join(options)}, got {value!r}")
@@ -126,8 +128,9 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
         low_inclusive=flag(dv, "low_inclusive", False, "dip.deviation"),
         high_ratio=coef(dv.get("high_ratio", "2"), "dip.deviation.high_ratio", path, 100),
         high_add=choice(dv, "high_add", "one", HIGH_ADDS, "dip.deviation"),
-        extreme_ratio=None if extreme_ratio in (None, "", False) else
-        coef(extreme_ratio, "dip.deviation.extreme_ratio", path, 100),
+        extreme_ratio=None
+        if extreme_ratio in (None, "", False)
+        else coef(extreme_ratio, "dip.deviation.extreme_ratio", path, 100),
         extreme=choice(dv, "extreme", "review", EXTREMES, "dip.deviation"),
         coefficients_on_low=flag(dv, "coefficients_on_low", True, "dip.deviation"),
         coefficients_on_high=flag(dv, "coefficients_on_high", True, "dip.deviation"),
@@ -138,15 +141,22 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
         raise err("dip.deviation.extreme_ratio must be above high_ratio")
     sr = table("special_review")
     bl = table("blank")
-    blank = Blank(choice(bl, "method", "factor", BLANK_METHODS, "dip.blank"),
-                  coef(bl.get("factor", 1), "dip.blank.factor", path),
-                  coef(bl.get("k", 1), "dip.blank.k", path),
-                  coef(bl.get("m", 1), "dip.blank.m", path))
+    blank = Blank(
+        choice(bl, "method", "factor", BLANK_METHODS, "dip.blank"),
+        coef(bl.get("factor", 1), "dip.blank.factor", path),
+        coef(bl.get("k", 1), "dip.blank.k", path),
+        coef(bl.get("m", 1), "dip.blank.m", path),
+    )
     ug = table("ungroupable")
-    ug_factor = None if ug.get("settle", True) is False else \
-        coef(ug.get("factor", 1), "dip.ungroupable.factor", path)
-    levels = {str(k): coef(v, f"dip.hospital_coefficients.{k}", path)
-              for k, v in table("hospital_coefficients").items()}
+    ug_factor = (
+        None
+        if ug.get("settle", True) is False
+        else coef(ug.get("factor", 1), "dip.ungroupable.factor", path)
+    )
+    levels = {
+        str(k): coef(v, f"dip.hospital_coefficients.{k}", path)
+        for k, v in table("hospital_coefficients").items()
+    }
     for k, v in levels.items():
         if v == 0:
             raise err(f"dip.hospital_coefficients.{k} must be above 0")
@@ -156,26 +166,37 @@ def parse_dip(config: Mapping[str, Any], path: Path | None, err: Any, dec: Any, 
     fund.update({str(k): dec(v, f"points.budget.{k}", path) for k, v in budget.items()})
     by_ratio = config.get("shares", {}).get("method", "claim") == "ratio"
     # default: exact whenever the fund payment is payment × ratio (the identity can hold)
-    fund_rounding = choice(d, "fund_rounding", "exact" if by_ratio else "per_case",
-                           FUND_ROUNDINGS, "dip")
+    fund_rounding = choice(
+        d, "fund_rounding", "exact" if by_ratio else "per_case", FUND_ROUNDINGS, "dip"
+    )
     if fund_rounding == "exact":
         # the identity Σ fund payments == fund is to the cent: a fund with finer digits
         # could only be met after a rounding nobody asked for
         for k, v in fund.items():
             if v != v.quantize(Decimal("0.01")):
-                raise err(f"dip.fund.{k} = {v} has more than 2 decimals: with "
-                          "dip.fund_rounding = 'exact' the fund is paid out to the cent")
+                raise err(
+                    f"dip.fund.{k} = {v} has more than 2 decimals: with "
+                    "dip.fund_rounding = 'exact' the fund is paid out to the cent"
+                )
         if not by_ratio:
-            raise err("dip.fund_rounding = 'exact' needs shares.method = 'ratio' (the fund "
-                      "payment is payment × fund payment ratio); use 'per_case' otherwise")
-    start = {str(k): dec(v, f"dip.start_point_value.{k}", path, positive=True)
-             for k, v in table("start_point_value").items()}
+            raise err(
+                "dip.fund_rounding = 'exact' needs shares.method = 'ratio' (the fund "
+                "payment is payment × fund payment ratio); use 'per_case' otherwise"
+            )
+    start = {
+        str(k): dec(v, f"dip.start_point_value.{k}", path, positive=True)
+        for k, v in table("start_point_value").items()
+    }
     if deviation.reference == "standard" and not start:
-        raise err("dip.deviation.reference = 'standard' needs dip.start_point_value per scheme "
-                  "(the payment standard is score × start-of-year point value)")
+        raise err(
+            "dip.deviation.reference = 'standard' needs dip.start_point_value per scheme "
+            "(the payment standard is score × start-of-year point value)"
+        )
     pp = table("prepayment")
-    prepay = Prepayment(coef(pp.get("ratio", 1), "dip.prepayment.ratio", path, 1),
-                        coef(pp.get("deposit", "0.05"), "dip.prepayment.deposit", path, 1))
+    prepay = Prepayment(
+        coef(pp.get("ratio", 1), "dip.prepayment.ratio", path, 1),
+        coef(pp.get("deposit", "0.05"), "dip.prepayment.deposit", path, 1),
+    )
     return DipRules(
         catalogue=catalogue,
         score_scale=scale,

@@ -59,8 +59,14 @@ from ._output import (
 from ._policy import Policy, PolicyError
 from ._sums import Partial, Reduced, SettleSummary
 
-__all__ = ["DEVIATIONS", "CasePoints", "DipSettleRun", "case_points", "check_dip_policy",
-           "resolve_dip_catalogue"]
+__all__ = [
+    "DEVIATIONS",
+    "CasePoints",
+    "DipSettleRun",
+    "case_points",
+    "check_dip_policy",
+    "resolve_dip_catalogue",
+]
 
 DEVIATIONS = ("normal", "low", "high", "extreme", "review", "blank", "no_reference", "none")
 D_NORMAL, D_LOW, D_HIGH, D_EXTREME, D_REVIEW, D_BLANK, D_NOREF, D_NONE = range(8)
@@ -96,12 +102,23 @@ class _Prepared:
 class DipSettleRun:
     """State of one DIP settlement run (the interface of :class:`SettleRun`)."""
 
-    def __init__(self, policy: Policy, catalogue: Any, schema: pa.Schema,
-                 source: str = "<cases>", *, layout: str | Layout | None = None,
-                 columns: dict[str, str] | None = None, hospitals: Any = None,
-                 keep: Sequence[str] | None = None, check_duplicates: bool = True,
-                 tracker: Any = None, row_offset: int = 0, book: Any = None,
-                 names: Names | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        catalogue: Any,
+        schema: pa.Schema,
+        source: str = "<cases>",
+        *,
+        layout: str | Layout | None = None,
+        columns: dict[str, str] | None = None,
+        hospitals: Any = None,
+        keep: Sequence[str] | None = None,
+        check_duplicates: bool = True,
+        tracker: Any = None,
+        row_offset: int = 0,
+        book: Any = None,
+        names: Names | None = None,
+    ) -> None:
         """``names``: resolves a catalogue given by name and knows the layouts (as for
         :class:`~drgkit.settlement.SettleRun`)."""
         if policy.dip is None:
@@ -113,16 +130,17 @@ class DipSettleRun:
         self.grouped_input = all(c in schema.names for c in ("status", "packet", "score"))
         target = resolve_dip_catalogue(catalogue, policy, names)
         self.catalogue = target
-        versions = [v for v, _a, _b in target.periods()] if hasattr(target, "periods") \
-            else [target]
+        versions = [v for v, _a, _b in target.periods()] if hasattr(target, "periods") else [target]
         # mean cost (cents) per (packet, level): the reference of deviation cases
         self._stats: dict[tuple[str, str], int] = {}
         for v in versions:
             scale = v.info.score_scale
             if self.rules.score_scale is not None and scale != self.rules.score_scale:
-                raise PolicyError(f"policy {policy.id} expects scores on the scale "
-                                  f"{self.rules.score_scale}, catalogue {v.id} has {scale}",
-                                  file=policy.path)
+                raise PolicyError(
+                    f"policy {policy.id} expects scores on the scale "
+                    f"{self.rules.score_scale}, catalogue {v.id} has {scale}",
+                    file=policy.path,
+                )
             for (packet, level), st in v.tables.stats.items():
                 self._stats.setdefault((packet, level), exact_int(Decimal(st["mean_cost"]), 2))
         if self.grouped_input:
@@ -130,25 +148,39 @@ class DipSettleRun:
         else:
             from ..grouping._dip import DipRun
 
-            self.group_run = DipRun(target, schema, source, layout=layout, columns=columns,
-                                    check_duplicates=check_duplicates,
-                                    layouts=names.layouts if names is not None else None)
+            self.group_run = DipRun(
+                target,
+                schema,
+                source,
+                layout=layout,
+                columns=columns,
+                check_duplicates=check_duplicates,
+                layouts=names.layouts if names is not None else None,
+            )
             if tracker is not None:
                 self.group_run.ids = tracker
             self.group_run.rows_done = row_offset
-        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        fields=SETTLE_FIELDS, required=("total_cost",),
-                                        layouts=names.layouts if names is not None else None)
-        if policy.share_method == "claim" and not ({"self_pay", "own_pay"} & set(
-                self.plan.source)):
+        self.plan = _cases.plan_columns(
+            schema,
+            source,
+            layout=layout,
+            columns=columns,
+            fields=SETTLE_FIELDS,
+            required=("total_cost",),
+            layouts=names.layouts if names is not None else None,
+        )
+        if policy.share_method == "claim" and not ({"self_pay", "own_pay"} & set(self.plan.source)):
             raise CaseDataError(
                 f"policy {policy.id} takes the patient's share from the claim, but the cases "
-                "have no self_pay / own_pay columns", file=source)
+                "have no self_pay / own_pay columns",
+                file=source,
+            )
         self.keep = list(keep or [])
         for name in self.keep:
             if name not in schema.names:
-                raise CaseDataError(f"column {name!r} to keep is not in the input", file=source,
-                                    column=name)
+                raise CaseDataError(
+                    f"column {name!r} to keep is not in the input", file=source, column=name
+                )
         self.schema = dip_settle_schema(policy, pa.schema([schema.field(n) for n in self.keep]))
         self.hospitals = read_hospitals(hospitals, policy)
         self.schemes = policy.scheme_names()
@@ -161,8 +193,7 @@ class DipSettleRun:
         d = self.rules.deviation
         self._low = coefficient_units(d.low_ratio)
         self._high = coefficient_units(d.high_ratio)
-        self._extreme = coefficient_units(d.extreme_ratio) if d.extreme_ratio is not None \
-            else None
+        self._extreme = coefficient_units(d.extreme_ratio) if d.extreme_ratio is not None else None
         self._start = {s: Fraction(v) for s, v in self.rules.start_point_value.items()}
 
     # ------------------------------------------------------------------ prepare
@@ -179,8 +210,11 @@ class DipSettleRun:
             return plain(g.column(name)).cast(pa.string())
 
         idc = g.column("case_id") if "case_id" in names else None
-        ids = idc.cast(pa.string()) if idc is not None else pa.array(
-            [str(row0 + i + 1) for i in range(n)])
+        ids = (
+            idc.cast(pa.string())
+            if idc is not None
+            else pa.array([str(row0 + i + 1) for i in range(n)])
+        )
         status = text("status")
 
         def status_is(value: str) -> np.ndarray:
@@ -210,11 +244,12 @@ class DipSettleRun:
         else:
             uniq, index = _cases.encode_values(arr)
             tab = [p.scheme_of(_cases.value_text(v) or None) for v in uniq]
-            scheme = np.array([self.schemes.index(t) if t in self.schemes else -1
-                               for t in tab] + [-1], dtype=np.int64)[index]
+            scheme = np.array(
+                [self.schemes.index(t) if t in self.schemes else -1 for t in tab] + [-1],
+                dtype=np.int64,
+            )[index]
         unsettled(scheme < 0, "scheme_unknown")
-        level, hcoef, h_ok = self._levels(cols.get("hospital_level"), cols.get("hospital_id"),
-                                          n)
+        level, hcoef, h_ok = self._levels(cols.get("hospital_level"), cols.get("hospital_id"), n)
         unsettled(ok & ~h_ok, "level_unknown")
         if self.rules.ungroupable_factor is None:
             unsettled(ungroupable, "ungroupable")
@@ -228,30 +263,53 @@ class DipSettleRun:
         aux, aux_ok = _units(g, "aux_coefficient", n)
         mean, mean_ok = self._means(group, level, n)
         return _Prepared(
-            n=n, ids=ids, status_arr=g.column("status"), ok=ok, ungroupable=ungroupable,
-            group=group, kind=kind, blank=kind_is("blank"), primary=kind_is("primary"),
-            score=score, aux=aux, aux_ok=aux_ok, catalogue=text("catalogue"),
-            cost=cost, cost_ok=cflag == OK, patient=patient, scheme=scheme, level=level,
-            hcoef=hcoef, h_ok=h_ok, mean=mean, mean_ok=mean_ok, reason=reason,
+            n=n,
+            ids=ids,
+            status_arr=g.column("status"),
+            ok=ok,
+            ungroupable=ungroupable,
+            group=group,
+            kind=kind,
+            blank=kind_is("blank"),
+            primary=kind_is("primary"),
+            score=score,
+            aux=aux,
+            aux_ok=aux_ok,
+            catalogue=text("catalogue"),
+            cost=cost,
+            cost_ok=cflag == OK,
+            patient=patient,
+            scheme=scheme,
+            level=level,
+            hcoef=hcoef,
+            h_ok=h_ok,
+            mean=mean,
+            mean_ok=mean_ok,
+            reason=reason,
             live=live,
-            columns={**cols, **{k: batch.column(k) for k in self.keep}})
+            columns={**cols, **{k: batch.column(k) for k in self.keep}},
+        )
 
     def _means(self, group: pa.Array, level: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The packet's mean cost (cents) at the case's level, else at ``all``."""
-        key = pc.binary_join_element_wise(pc.fill_null(group, ""), pc.fill_null(level, ""),
-                                          "\x1f")
+        key = pc.binary_join_element_wise(pc.fill_null(group, ""), pc.fill_null(level, ""), "\x1f")
         enc = pc.dictionary_encode(key)
         table = []
         for text in enc.dictionary.to_pylist():
             packet, lv = text.split("\x1f")
             table.append(self._stats.get((packet, lv), self._stats.get((packet, "all"), -1)))
-        values = np.array([*table, -1], dtype=np.int64)[
-            enc.indices.fill_null(len(table)).to_numpy(zero_copy_only=False)] if n else \
-            np.zeros(0, np.int64)
+        values = (
+            np.array([*table, -1], dtype=np.int64)[
+                enc.indices.fill_null(len(table)).to_numpy(zero_copy_only=False)
+            ]
+            if n
+            else np.zeros(0, np.int64)
+        )
         return np.maximum(values, 0), values >= 0
 
-    def _levels(self, arr: pa.Array | None, hospital: pa.Array | None, n: int
-                ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    def _levels(
+        self, arr: pa.Array | None, hospital: pa.Array | None, n: int
+    ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         """Level text per case (hospitals table first, then the case's column, then the
         policy's default; aliases applied) and the hospital coefficient in units of 10^-6:
         the hospitals table's coefficient, else the policy's level coefficient (1 when the
@@ -265,29 +323,39 @@ class DipSettleRun:
             uniq, index = _cases.encode_values(hospital.cast(pa.string()))
             known = [self.hospitals.get(v, (None, None)) for v in uniq]
             lv = np.array([k[0] for k in known] + [None], dtype=object)[index]
-            coef = np.array([coefficient_units(k[1]) if k[1] is not None else -1
-                             for k in known] + [-1], dtype=np.int64)[index]
+            coef = np.array(
+                [coefficient_units(k[1]) if k[1] is not None else -1 for k in known] + [-1],
+                dtype=np.int64,
+            )[index]
             level = np.where(lv != None, lv, level)  # noqa: E711
         if self.policy.default_level:
             level = np.where(level == None, self.policy.default_level, level)  # noqa: E711
-        aliases = {str(k): str(v) for k, v in self.policy.config.get("levels", {}).get(
-            "aliases", {}).items()}
+        aliases = {
+            str(k): str(v)
+            for k, v in self.policy.config.get("levels", {}).get("aliases", {}).items()
+        }
         enc = pc.dictionary_encode(pa.array(level, pa.string()))
         names = [aliases.get(x, x) for x in enc.dictionary.to_pylist()]
         table = self.rules.level_coefficients
-        units = [coefficient_units(table[x]) if x in table else (-1 if table else U)
-                 for x in names]
-        idx = enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False) if n else \
-            np.zeros(0, np.int64)
+        units = [coefficient_units(table[x]) if x in table else (-1 if table else U) for x in names]
+        idx = (
+            enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+            if n
+            else np.zeros(0, np.int64)
+        )
         by_level = np.array([*units, -1 if table else U], dtype=np.int64)[idx]
         out = np.where(coef >= 0, coef, by_level)
-        level_arr = pa.array(np.array([*names, None], dtype=object)[idx], pa.string()) if n \
+        level_arr = (
+            pa.array(np.array([*names, None], dtype=object)[idx], pa.string())
+            if n
             else pa.nulls(0, pa.string())
+        )
         return level_arr, out, out >= 0
 
     # ------------------------------------------------------------------ pricing
-    def _price(self, q: _Prepared, approved: frozenset[str] | None,
-               no_cost: np.ndarray | None = None) -> dict[str, Any]:
+    def _price(
+        self, q: _Prepared, approved: frozenset[str] | None, no_cost: np.ndarray | None = None
+    ) -> dict[str, Any]:
         """Per case: payment class, deviation class, points (×10^point_decimals), money paid
         by item, the factor, the reference and the packet's standard. ``approved``: the case
         ids accepted for special review (None in pass 1: candidates are only marked).
@@ -310,19 +378,26 @@ class DipSettleRun:
         blank = pts_case & q.blank
         score = np.where(pts_case, q.score, 0)
         a = np.where(q.aux_ok & r.auxiliary, q.aux, U)
-        hh = np.where(q.primary & (not r.primary_hospital_coefficient), U,
-                      np.where(q.h_ok, q.hcoef, U))
+        hh = np.where(
+            q.primary & (not r.primary_hospital_coefficient), U, np.where(q.h_ok, q.hcoef, U)
+        )
         combo, first = _combos((score, a, hh, np.maximum(q.scheme, 0)))
         u3 = U**3
         c_normal, c_std, c_has_std, c_blank = [], [], [], []
         bf = coefficient_units(r.blank.factor)
-        for s_, a_, h_, k_ in zip(score[first].tolist(), a[first].tolist(), hh[first].tolist(),
-                                  np.maximum(q.scheme, 0)[first].tolist(), strict=True):
+        for s_, a_, h_, k_ in zip(
+            score[first].tolist(),
+            a[first].tolist(),
+            hh[first].tolist(),
+            np.maximum(q.scheme, 0)[first].tolist(),
+            strict=True,
+        ):
             base = s_ * a_ * h_
             c_normal.append((2 * base * scale + u3) // (2 * u3))
             c_blank.append((2 * s_ * bf * scale + U * U) // (2 * U * U))
-            pv = self._start.get(self.schemes[k_] if k_ < len(self.schemes) else "",
-                                 self._start.get("all"))
+            pv = self._start.get(
+                self.schemes[k_] if k_ < len(self.schemes) else "", self._start.get("all")
+            )
             if pv is None:
                 c_std.append(0)
                 c_has_std.append(False)
@@ -331,8 +406,9 @@ class DipSettleRun:
                 c_std.append((2 * num + den) // (2 * den))
                 c_has_std.append(True)
         standard = np.array(c_std, dtype=np.int64)[combo] if n else np.zeros(0, np.int64)
-        has_std = pts_case & (np.array(c_has_std, dtype=np.bool_)[combo] if n else
-                              np.zeros(0, np.bool_))
+        has_std = pts_case & (
+            np.array(c_has_std, dtype=np.bool_)[combo] if n else np.zeros(0, np.bool_)
+        )
         if d.reference == "standard":
             ref, has_ref = standard.copy(), has_std & (standard > 0)
         else:
@@ -347,13 +423,21 @@ class DipSettleRun:
         low_t = self._low * np.where(safe, ref, 1)
         low = has_ref & ~blank & safe & ((cu <= low_t) if d.low_inclusive else (cu < low_t))
         high = has_ref & ~blank & safe & ~low & (cu > self._high * np.where(safe, ref, 1))
-        extreme = high & (cu > self._extreme * np.where(safe, ref, 1)) \
-            if self._extreme is not None else np.zeros(n, np.bool_)
+        extreme = (
+            high & (cu > self._extreme * np.where(safe, ref, 1))
+            if self._extreme is not None
+            else np.zeros(n, np.bool_)
+        )
         slow = (pts_case & has_ref & ~blank & ~safe) | (low | high)
         if r.blank.method == "cost_ratio":
             slow |= blank
-        points = np.where(pts_case, np.array(c_normal, dtype=object)[combo].astype(np.int64)
-                          if n else np.zeros(0, np.int64), 0)
+        points = np.where(
+            pts_case,
+            np.array(c_normal, dtype=object)[combo].astype(np.int64)
+            if n
+            else np.zeros(0, np.int64),
+            0,
+        )
         factor = np.where(pts_case, U, 0).astype(np.int64)
         if r.blank.method == "factor" and blank.any():
             points[blank] = np.array(c_blank, dtype=np.int64)[combo[blank]]
@@ -383,8 +467,9 @@ class DipSettleRun:
         alt_points = np.where(candidate, points, 0)
         if candidate.any():
             f = coefficient_units(r.review_factor)
-            by_item[candidate] = ((2 * cost[candidate].astype(object) * f + U) // (2 * U)
-                                  ).astype(np.int64)
+            by_item[candidate] = ((2 * cost[candidate].astype(object) * f + U) // (2 * U)).astype(
+                np.int64
+            )
         is_points = pts_case & ~bad_blank
         is_item = ung.copy()
         if bad_blank.any():
@@ -398,16 +483,35 @@ class DipSettleRun:
             is_points[yes], is_item[yes] = False, True
             dev[yes], pclass[yes] = D_REVIEW, P["special_review"]
             factor[yes] = coefficient_units(r.review_factor)
-        return {"pclass": pclass, "dev": dev, "points": points, "by_item": by_item,
-                "is_points": is_points, "is_item": is_item, "candidate": candidate,
-                "alt_points": alt_points, "factor": factor,
-                "has_factor": is_points | is_item,
-                "ref": np.where(has_ref, ref, 0), "has_ref": has_ref,
-                "standard": standard, "has_std": has_std}
+        return {
+            "pclass": pclass,
+            "dev": dev,
+            "points": points,
+            "by_item": by_item,
+            "is_points": is_points,
+            "is_item": is_item,
+            "candidate": candidate,
+            "alt_points": alt_points,
+            "factor": factor,
+            "has_factor": is_points | is_item,
+            "ref": np.where(has_ref, ref, 0),
+            "has_ref": has_ref,
+            "standard": standard,
+            "has_std": has_std,
+        }
 
-    def _slow(self, rows: np.ndarray, cost: np.ndarray, score: np.ndarray, a: np.ndarray,
-              hh: np.ndarray, ref: np.ndarray, has_ref: np.ndarray, blank: np.ndarray,
-              q: _Prepared) -> dict[str, np.ndarray]:
+    def _slow(
+        self,
+        rows: np.ndarray,
+        cost: np.ndarray,
+        score: np.ndarray,
+        a: np.ndarray,
+        hh: np.ndarray,
+        ref: np.ndarray,
+        has_ref: np.ndarray,
+        blank: np.ndarray,
+        q: _Prepared,
+    ) -> dict[str, np.ndarray]:
         """Deviation cases (and the blank packet by cost ratio, and any case whose reference
         is too large for the int64 thresholds): classes and points in Python integers."""
         r = self.rules
@@ -423,8 +527,11 @@ class DipSettleRun:
         low_t = self._low * ref_o
         low = (hr & ~bl & ((cu <= low_t) if d.low_inclusive else (cu < low_t))).astype(np.bool_)
         high = (hr & ~bl & ~low & (cu > self._high * ref_o)).astype(np.bool_)
-        extreme = (high & (cu > self._extreme * ref_o)).astype(np.bool_) \
-            if self._extreme is not None else np.zeros(m, np.bool_)
+        extreme = (
+            (high & (cu > self._extreme * ref_o)).astype(np.bool_)
+            if self._extreme is not None
+            else np.zeros(m, np.bool_)
+        )
         normal = ~bl & ~low & ~high
         fn = np.ones(m, dtype=object)
         fd = np.ones(m, dtype=object)
@@ -448,9 +555,14 @@ class DipSettleRun:
             fd[bl] = mref[bl] * (U * U)
         num = score[rows].astype(object) * ca * ch * fn * scale
         den = U**3 * fd
-        return {"points": ((2 * num + den) // (2 * den)).astype(np.int64),
-                "factor": ((2 * fn * U + fd) // (2 * fd)).astype(np.int64),
-                "low": low, "high": high, "extreme": extreme, "bad_blank": bad_blank}
+        return {
+            "points": ((2 * num + den) // (2 * den)).astype(np.int64),
+            "factor": ((2 * fn * U + fd) // (2 * fd)).astype(np.int64),
+            "low": low,
+            "high": high,
+            "extreme": extreme,
+            "bad_blank": bad_blank,
+        }
 
     # ------------------------------------------------------------------ pass 1
     def partial(self, q: _Prepared) -> Partial:
@@ -464,11 +576,20 @@ class DipSettleRun:
             pts[name] = exact_sum(x["points"][mine & x["is_points"] & ~x["candidate"]])
             item[name] = exact_sum(x["by_item"][mine & x["is_item"]])
         rows = np.flatnonzero(x["candidate"])
-        ids = dict(zip(rows.tolist(), q.ids.take(pa.array(rows, pa.int64())).to_pylist(),
-                       strict=True))
+        ids = dict(
+            zip(rows.tolist(), q.ids.take(pa.array(rows, pa.int64())).to_pylist(), strict=True)
+        )
         for i in rows.tolist():
-            review.append((self.schemes[q.scheme[i]], int(q.cost[i]), int(x["ref"][i]),
-                           str(ids[i]), int(x["alt_points"][i]), int(x["by_item"][i])))
+            review.append(
+                (
+                    self.schemes[q.scheme[i]],
+                    int(q.cost[i]),
+                    int(x["ref"][i]),
+                    str(ids[i]),
+                    int(x["alt_points"][i]),
+                    int(x["by_item"][i]),
+                )
+            )
         discharges = int(np.count_nonzero(x["is_points"] | x["is_item"]))
         return Partial(pts, item, q.n, discharges, tuple(review))
 
@@ -493,29 +614,36 @@ class DipSettleRun:
             if value is None and not x["points"][mine].any():
                 continue  # the pool has no points at all: its point cases pay 0
             if value is None:
-                raise PolicyError(f"no point value for scheme {name}: give dip.fund for it",
-                                  file=p.path)
+                raise PolicyError(
+                    f"no point value for scheme {name}: give dip.fund for it", file=p.path
+                )
             num = exact_int(value, vd) * 100
             den = 10 ** (p.point_decimals + vd)
             # round half up of points·num/den with a 128-bit intermediate (exact)
             pts = x["points"][mine]
-            pay[mine] = K.pay_points(len(pts), pts, np.full(len(pts), K.F_FIXED, np.int8),
-                                     num, den)
+            pay[mine] = K.pay_points(len(pts), pts, np.full(len(pts), K.F_FIXED, np.int8), num, den)
         settled = q.live
         if p.share_method == "claim":
             over = settled & (q.patient > pay)
             self.summary.shares_capped += int(over.sum())
             patient = np.where(over, np.maximum(pay, 0), q.patient)
         else:
-            ratios = np.array([coefficient_units(p.fund_ratio.get(s, p.fund_ratio.get(
-                "all", Decimal(0)))) for s in self.schemes] + [0], dtype=np.int64)
+            ratios = np.array(
+                [
+                    coefficient_units(p.fund_ratio.get(s, p.fund_ratio.get("all", Decimal(0))))
+                    for s in self.schemes
+                ]
+                + [0],
+                dtype=np.int64,
+            )
             rr = ratios[q.scheme]
             small = np.abs(pay) < 4 * 10**12  # pay·ratio (ratio ≤ 10^6) stays in int64
             per_case = (2 * np.where(small, pay, 0) * rr + U) // (2 * U)
             if not small.all():
                 big = ~small
-                per_case[big] = ((2 * pay[big].astype(object) * rr[big] + U) // (2 * U)
-                                 ).astype(np.int64)
+                per_case[big] = ((2 * pay[big].astype(object) * rr[big] + U) // (2 * U)).astype(
+                    np.int64
+                )
             fund = np.where(pooled, fund, per_case)
             patient = pay - fund
         fund = pay - patient
@@ -535,8 +663,11 @@ class DipSettleRun:
         pclass = x["pclass"]
         pts_valid = settled & x["is_points"]
         group = q.group
-        status = q.status_arr if pa.types.is_dictionary(q.status_arr.type) else \
-            q.status_arr.dictionary_encode()
+        status = (
+            q.status_arr
+            if pa.types.is_dictionary(q.status_arr.type)
+            else q.status_arr.dictionary_encode()
+        )
         status = status.cast(pa.dictionary(pa.int8(), pa.string()))
         columns = [cols[name] for name in self.keep] + [
             q.ids,
@@ -548,8 +679,7 @@ class DipSettleRun:
             status,
             constant("dip", n).cast(pa.dictionary(pa.int8(), pa.string())),
             group,
-            pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()),
-                                           pa.array(PAYMENT_CLASSES)),
+            pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()), pa.array(PAYMENT_CLASSES)),
             pa.array(settled),
             pa.array(reasons, pa.string(), from_pandas=True),
             cents_array(q.cost, q.cost_ok),
@@ -561,8 +691,7 @@ class DipSettleRun:
             scaled_array(x["points"], p.point_decimals, pts_valid),
             scaled_array(q.score, 6, q.ok & settled),
             q.kind,
-            pa.DictionaryArray.from_arrays(pa.array(x["dev"], pa.int8()),
-                                           pa.array(DEVIATIONS)),
+            pa.DictionaryArray.from_arrays(pa.array(x["dev"], pa.int8()), pa.array(DEVIATIONS)),
             scaled_array(x["factor"], 6, x["has_factor"] & settled),
             cents_array(x["ref"], x["has_ref"] & settled),
             flags_array(cols.get("readmitted_31d"), n),
@@ -570,16 +699,23 @@ class DipSettleRun:
             constant(p.id, n),
             constant(p.content_hash, n),
         ]
-        self.summary.add(text("hospital_id"), settled, pclass,
-                         {"payment": np.where(settled, pay, 0),
-                          "fund_payment": np.where(settled, fund, 0),
-                          "patient_share": np.where(settled, patient, 0),
-                          "total_cost": np.where(settled, q.cost, 0)},
-                         reasons)
+        self.summary.add(
+            text("hospital_id"),
+            settled,
+            pclass,
+            {
+                "payment": np.where(settled, pay, 0),
+                "fund_payment": np.where(settled, fund, 0),
+                "patient_share": np.where(settled, patient, 0),
+                "total_cost": np.where(settled, q.cost, 0),
+            },
+            reasons,
+        )
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
-    def _exact(self, q: _Prepared, x: dict[str, Any], reduced: Reduced, pay: np.ndarray,
-               fund: np.ndarray) -> np.ndarray:
+    def _exact(
+        self, q: _Prepared, x: dict[str, Any], reduced: Reduced, pay: np.ndarray, fund: np.ndarray
+    ) -> np.ndarray:
         """Exact fund rounding: fill ``pay`` and ``fund`` (cents) of the rows paid from a fund
         pool by cumulative rounding in row order, continuing from the rows before this batch;
         returns the mask of those rows. D = v·points + cents by item, E = ratio·D (exact
@@ -592,7 +728,9 @@ class DipSettleRun:
                 raise PolicyError(
                     f"exact DIP fund rounding: no cumulative sums for the rows before row "
                     f"{self._row0}; settle the whole dataset (settle_dataset computes them in "
-                    "pass 1) or use dip.fund_rounding = 'per_case'", file=p.path)
+                    "pass 1) or use dip.fund_rounding = 'per_case'",
+                    file=p.path,
+                )
             self._cum = {k: list(v) for k, v in reduced.offsets.get(self._row0, {}).items()}
         pools = dip_pools(p, reduced.totals)
         settled = q.live & (x["is_points"] | x["is_item"])
@@ -655,8 +793,13 @@ def _cum_round_kernel(cp, ci, a, b, den):
 def cumulative_round(cp: np.ndarray, ci: np.ndarray, a: int, b: int, den: int) -> np.ndarray:
     """(cp·a + ci·b) / den rounded half up, per row, exactly: a 128-bit kernel when the
     constants fit, else Python integers (never a wrapped or approximate value)."""
-    if 0 <= a < _LIMIT and 0 <= b < _LIMIT and 0 < den < _LIMIT and \
-            (cp >= 0).all() and (ci >= 0).all():
+    if (
+        0 <= a < _LIMIT
+        and 0 <= b < _LIMIT
+        and 0 < den < _LIMIT
+        and (cp >= 0).all()
+        and (ci >= 0).all()
+    ):
         out = _cum_round_kernel(cp, ci, a, b, den)
         if not (out == SATURATED).any():
             return out
@@ -702,19 +845,20 @@ def check_dip_policy(policy: Policy) -> str:
     try:
         target = resolve_dip_catalogue(None, policy, RESOLVER)
     except DrgkitError as exc:
-        raise PolicyError(f"dip.catalogue {policy.dip.catalogue!r}: {exc}",
-                          file=policy.path) from None
-    versions = [v for v, _a, _b in target.periods()] if hasattr(target, "periods") \
-        else [target]
+        raise PolicyError(
+            f"dip.catalogue {policy.dip.catalogue!r}: {exc}", file=policy.path
+        ) from None
+    versions = [v for v, _a, _b in target.periods()] if hasattr(target, "periods") else [target]
     parts = []
     for v in versions:
         scale = v.info.score_scale
         if policy.dip.score_scale is not None and scale != policy.dip.score_scale:
-            raise PolicyError(f"dip.score_scale is {policy.dip.score_scale}, catalogue {v.id} "
-                              f"has {scale}", file=policy.path)
+            raise PolicyError(
+                f"dip.score_scale is {policy.dip.score_scale}, catalogue {v.id} has {scale}",
+                file=policy.path,
+            )
         packets = {p for p, _lv in v.tables.stats}
-        parts.append(f"catalogue {v.id} (scale {scale}, {len(packets)} packets with mean "
-                     "costs)")
+        parts.append(f"catalogue {v.id} (scale {scale}, {len(packets)} packets with mean costs)")
     return "; ".join(parts)
 
 
@@ -738,8 +882,14 @@ class CasePoints(NamedTuple):
     reason: str | None
 
 
-def case_points(policy: Policy, grouped: pa.Table, catalogue: Any = None, *,
-                names: Names | None = None, hospitals: Any = None) -> list[CasePoints]:
+def case_points(
+    policy: Policy,
+    grouped: pa.Table,
+    catalogue: Any = None,
+    *,
+    names: Names | None = None,
+    hospitals: Any = None,
+) -> list[CasePoints]:
     """Deviation class and points of grouped DIP cases (columns ``status``, ``packet``,
     ``score``, ``aux_coefficient``, ``packet_kind``, ``catalogue`` as grouping writes them,
     plus ``total_cost``, ``insurance_type``, ``hospital_level`` …), priced by
@@ -754,31 +904,43 @@ def case_points(policy: Policy, grouped: pa.Table, catalogue: Any = None, *,
     k_cost = grouped.column_names.index("total_cost")
     cost_col = grouped.column(k_cost)
     missing = cost_col.is_null().to_numpy(zero_copy_only=False)
-    grouped = grouped.set_column(k_cost, "total_cost", pc.if_else(
-        cost_col.is_null(), pa.scalar("0"), cost_col.cast(pa.string())))
-    run = DipSettleRun(policy, catalogue, grouped.schema, "<case>", check_duplicates=False,
-                       hospitals=hospitals, names=names)
+    grouped = grouped.set_column(
+        k_cost,
+        "total_cost",
+        pc.if_else(cost_col.is_null(), pa.scalar("0"), cost_col.cast(pa.string())),
+    )
+    run = DipSettleRun(
+        policy,
+        catalogue,
+        grouped.schema,
+        "<case>",
+        check_duplicates=False,
+        hospitals=hospitals,
+        names=names,
+    )
     out: list[CasePoints] = []
     start = 0
     for batch in grouped.to_batches():
         q = run.prepare(batch)
-        no_cost = missing[start:start + q.n]
+        no_cost = missing[start : start + q.n]
         start += q.n
         x = run._price(q, None, no_cost)
         pd = policy.point_decimals
         for i in range(q.n):
-            if no_cost[i] and q.blank[i] and run.rules.blank.method == "cost_ratio" \
-                    and q.live[i]:
+            if no_cost[i] and q.blank[i] and run.rules.blank.method == "cost_ratio" and q.live[i]:
                 q.reason[i], q.live[i] = "cost_missing", False  # score × cost/mean needs it
             ok = bool(q.live[i] and x["is_points"][i])
             k = int(q.scheme[i])
-            out.append(CasePoints(
-                run.schemes[k] if 0 <= k < len(run.schemes) else None,
-                q.level[i].as_py(),
-                DEVIATIONS[int(x["dev"][i])],
-                Decimal(int(x["points"][i])).scaleb(-pd) if ok else None,
-                Decimal(int(x["factor"][i])).scaleb(-6) if ok else None,
-                Decimal(int(x["ref"][i])).scaleb(-2) if x["has_ref"][i] else None,
-                bool(x["candidate"][i]),
-                None if ok else (q.reason[i] or "not_settled")))
+            out.append(
+                CasePoints(
+                    run.schemes[k] if 0 <= k < len(run.schemes) else None,
+                    q.level[i].as_py(),
+                    DEVIATIONS[int(x["dev"][i])],
+                    Decimal(int(x["points"][i])).scaleb(-pd) if ok else None,
+                    Decimal(int(x["factor"][i])).scaleb(-6) if ok else None,
+                    Decimal(int(x["ref"][i])).scaleb(-2) if x["has_ref"][i] else None,
+                    bool(x["candidate"][i]),
+                    None if ok else (q.reason[i] or "not_settled"),
+                )
+            )
     return out

@@ -39,8 +39,16 @@ from .._money import half_up, scaled_decimal
 from ._policy import Policy, PolicyError
 from ._sums import Partial, Reduced
 
-__all__ = ["Pool", "dip_offsets", "dip_point_values", "dip_pools", "fund_residue",
-           "review_choice", "start_point_value", "start_point_values"]
+__all__ = [
+    "Pool",
+    "dip_offsets",
+    "dip_point_values",
+    "dip_pools",
+    "fund_residue",
+    "review_choice",
+    "start_point_value",
+    "start_point_values",
+]
 
 
 class Pool(NamedTuple):
@@ -67,18 +75,26 @@ def dip_pools(policy: Policy, total: Partial) -> dict[str, Pool]:
     names = {*total.points, *total.by_item, *policy.scheme_names()}
     out: dict[str, Pool] = {}
     for pool, fund in rules.fund.items():
-        schemes = tuple(sorted(s for s in names if pool_of(policy, s) == pool)) \
-            if pool == "all" else (pool,)
+        schemes = (
+            tuple(sorted(s for s in names if pool_of(policy, s) == pool))
+            if pool == "all"
+            else (pool,)
+        )
         ratio = policy.fund_ratio.get(pool)
         if ratio is None and pool == "all":
             ratios = {policy.fund_ratio.get(s) for s in schemes}
             ratio = ratios.pop() if len(ratios) == 1 else None
         if not ratio:
-            raise PolicyError(f"dip.fund.{pool} needs shares.fund_ratio.{pool} (above 0)",
-                              file=policy.path)
-        out[pool] = Pool(schemes, sum(total.points.get(s, 0) for s in schemes),
-                         sum(total.by_item.get(s, 0) for s in schemes),
-                         Fraction(fund) * 100, Fraction(ratio))
+            raise PolicyError(
+                f"dip.fund.{pool} needs shares.fund_ratio.{pool} (above 0)", file=policy.path
+            )
+        out[pool] = Pool(
+            schemes,
+            sum(total.points.get(s, 0) for s in schemes),
+            sum(total.by_item.get(s, 0) for s in schemes),
+            Fraction(fund) * 100,
+            Fraction(ratio),
+        )
     return out
 
 
@@ -94,8 +110,7 @@ def _after_review(part: Partial, approved: frozenset[str]) -> Partial:
     return Partial(points, by_item, part.cases, part.discharges, part.review)
 
 
-def dip_offsets(policy: Policy, reduced: Reduced, parts: Sequence[tuple[int, Partial]]
-                ) -> Reduced:
+def dip_offsets(policy: Policy, reduced: Reduced, parts: Sequence[tuple[int, Partial]]) -> Reduced:
     """``reduced`` with the cumulative offsets of each partition (``parts``: its first global
     row and its pass-1 partial with repeated ids taken out, in partition order)."""
     if policy.dip is None or policy.dip.fund_rounding != "exact":
@@ -125,8 +140,10 @@ def review_choice(policy: Policy, total: Partial) -> frozenset[str]:
 def dip_point_values(policy: Policy, total: Partial) -> Reduced:
     rules = policy.dip
     if not rules.fund:
-        raise PolicyError(f"policy {policy.id} has no dip.fund (the DIP fund of the year per "
-                          "scheme, or 'all')", file=policy.path)
+        raise PolicyError(
+            f"policy {policy.id} has no dip.fund (the DIP fund of the year per scheme, or 'all')",
+            file=policy.path,
+        )
     approved = review_choice(policy, total)
     adjusted = _after_review(total, approved)
     pd, vd = policy.point_decimals, policy.value_decimals
@@ -136,16 +153,20 @@ def dip_point_values(policy: Policy, total: Partial) -> Reduced:
             continue
         spendable = p.fund / p.ratio - p.by_item  # cents
         if spendable <= 0:
-            raise PolicyError(f"dip.fund.{pool} ({scaled_decimal(int(p.fund), 2)}) ÷ ratio "
-                              f"{p.ratio} leaves nothing for points after "
-                              f"{scaled_decimal(p.by_item, 2)} paid by item", file=policy.path)
+            raise PolicyError(
+                f"dip.fund.{pool} ({scaled_decimal(int(p.fund), 2)}) ÷ ratio "
+                f"{p.ratio} leaves nothing for points after "
+                f"{scaled_decimal(p.by_item, 2)} paid by item",
+                file=policy.path,
+            )
         # yuan per point, shown (and paid, under per_case) half up to value_decimals
         values[pool] = scaled_decimal(half_up(spendable / 100 * 10 ** (pd + vd) / p.points), vd)
     return Reduced(values, adjusted, approved)
 
 
-def start_point_value(years: Sequence[Mapping[str, object]],
-                      weights: Sequence[int] = (1, 2, 7), decimals: int = 4) -> Decimal:
+def start_point_value(
+    years: Sequence[Mapping[str, object]], weights: Sequence[int] = (1, 2, 7), decimals: int = 4
+) -> Decimal:
     """Start-of-year point value = Σ wᵢ·costᵢ ÷ Σ wᵢ·pointsᵢ over the history years (oldest
     first; default weights 1:2:7), rounded half up to ``decimals``. ``years``: rows with
     ``cost`` (yuan) and ``points`` (exact decimals or their text)."""
@@ -158,8 +179,9 @@ def start_point_value(years: Sequence[Mapping[str, object]],
     return scaled_decimal(half_up(cost / pts * 10**decimals), decimals)
 
 
-def start_point_values(source: Any, weights: Sequence[int] = (1, 2, 7),
-                       decimals: int = 4) -> dict[str, Decimal]:
+def start_point_values(
+    source: Any, weights: Sequence[int] = (1, 2, 7), decimals: int = 4
+) -> dict[str, Decimal]:
     """Start-of-year point value per scheme from a small history table (CSV path or Arrow
     table) with columns ``scheme, year, cost, points``: one row per scheme and year, the years
     of a scheme weighted oldest to newest by ``weights`` (1:2:7). Errors name file, row and
@@ -171,8 +193,9 @@ def start_point_values(source: Any, weights: Sequence[int] = (1, 2, 7),
     table = pa.Table.from_batches(list(src.batches), schema=src.schema)
     for name in ("scheme", "year", "cost", "points"):
         if name not in table.column_names:
-            raise CaseDataError(f"the history table needs a {name} column", file=src.name,
-                                column=name)
+            raise CaseDataError(
+                f"the history table needs a {name} column", file=src.name, column=name
+            )
     rows: dict[str, list[tuple[int, dict[str, object], int]]] = {}
     for k, rec in enumerate(table.to_pylist(), start=2):
         for name in ("cost", "points"):
@@ -182,22 +205,34 @@ def start_point_values(source: Any, weights: Sequence[int] = (1, 2, 7),
             except (InvalidOperation, ValueError):
                 ok = False
             if rec[name] is None or not ok:
-                raise CaseDataError(f"{name} must be a non-negative number, got {rec[name]!r}",
-                                    file=src.name, row=k, column=name)
+                raise CaseDataError(
+                    f"{name} must be a non-negative number, got {rec[name]!r}",
+                    file=src.name,
+                    row=k,
+                    column=name,
+                )
         try:
             year = int(str(rec["year"]).strip())
         except ValueError:
-            raise CaseDataError(f"year must be a whole number, got {rec['year']!r}",
-                                file=src.name, row=k, column="year") from None
+            raise CaseDataError(
+                f"year must be a whole number, got {rec['year']!r}",
+                file=src.name,
+                row=k,
+                column="year",
+            ) from None
         rows.setdefault(str(rec["scheme"]), []).append((year, rec, k))
     out = {}
     for scheme, items in rows.items():
         items.sort(key=lambda t: t[0])
         if len(items) != len(weights) or len({y for y, _r, _k in items}) != len(items):
-            raise CaseDataError(f"scheme {scheme}: {len(items)} history rows, expected one per "
-                                f"year for {len(weights)} years (weights "
-                                f"{':'.join(map(str, weights))})", file=src.name,
-                                row=items[-1][2], column="year")
+            raise CaseDataError(
+                f"scheme {scheme}: {len(items)} history rows, expected one per "
+                f"year for {len(weights)} years (weights "
+                f"{':'.join(map(str, weights))})",
+                file=src.name,
+                row=items[-1][2],
+                column="year",
+            )
         out[scheme] = start_point_value([r for _y, r, _k in items], weights, decimals)
     return out
 
@@ -223,7 +258,13 @@ def fund_residue(policy: Policy, settled: pa.Table) -> dict[str, dict[str, Decim
     ok, fund_paid, kind = col("settled"), col("fund_payment"), col("insurance_type")
     out: dict[str, dict[str, Decimal]] = {}
     for pool, fund in policy.dip.fund.items():
-        paid = sum((f for s, f, k in zip(ok, fund_paid, kind, strict=True)
-                    if s and (pool == "all" or policy.scheme_of(k) == pool)), Decimal(0))
+        paid = sum(
+            (
+                f
+                for s, f, k in zip(ok, fund_paid, kind, strict=True)
+                if s and (pool == "all" or policy.scheme_of(k) == pool)
+            ),
+            Decimal(0),
+        )
         out[pool] = {"fund": fund, "fund_payments": paid, "residue": fund - paid}
     return out

@@ -18,8 +18,14 @@ from ..errors import CaseDataError
 from ._policy import Policy, PolicyError
 from ._price import PriceBook
 
-__all__ = ["MAX_HOSPITAL_COEFFICIENT", "accepted_rulesets", "case_money", "parse_level",
-           "read_hospitals", "rows_of"]
+__all__ = [
+    "MAX_HOSPITAL_COEFFICIENT",
+    "accepted_rulesets",
+    "case_money",
+    "parse_level",
+    "read_hospitals",
+    "rows_of",
+]
 
 
 def parse_level(value: Any) -> str | None:
@@ -34,8 +40,9 @@ def parse_level(value: Any) -> str | None:
 
 def rows_of(drg: pa.Array, book: PriceBook) -> np.ndarray:
     uniques, index = _cases.encode_values(drg)
-    table = np.array([book.row_index.get(v, -1) if v is not None else -1 for v in uniques],
-                     dtype=np.int64)
+    table = np.array(
+        [book.row_index.get(v, -1) if v is not None else -1 for v in uniques], dtype=np.int64
+    )
     return table[index].copy()
 
 
@@ -54,17 +61,23 @@ def hospital_coefficient(value: Any, file: str | None, row: int | None) -> Decim
         if text == "":
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise CaseDataError(f"coefficient {value!r} is not a number", file=file, row=row,
-                                column="coefficient")
+            raise CaseDataError(
+                f"coefficient {value!r} is not a number", file=file, row=row, column="coefficient"
+            )
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise CaseDataError(f"coefficient {value!r} is not a number", file=file, row=row,
-                                column="coefficient") from None
+            raise CaseDataError(
+                f"coefficient {value!r} is not a number", file=file, row=row, column="coefficient"
+            ) from None
     if not number.is_finite() or number <= 0 or number > MAX_HOSPITAL_COEFFICIENT:
-        raise CaseDataError(f"coefficient {value!r} must be a number above 0 and at most "
-                            f"{MAX_HOSPITAL_COEFFICIENT}", file=file, row=row,
-                            column="coefficient")
+        raise CaseDataError(
+            f"coefficient {value!r} must be a number above 0 and at most "
+            f"{MAX_HOSPITAL_COEFFICIENT}",
+            file=file,
+            row=row,
+            column="coefficient",
+        )
     return number
 
 
@@ -95,8 +108,10 @@ def read_hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, D
         checked: dict[str, tuple[str | None, Decimal | None]] = {}
         for key, value in source.items():
             if not isinstance(value, tuple) or len(value) != 2:
-                raise CaseDataError(f"hospital {key}: expected (level, coefficient), got "
-                                    f"{value!r}", file="<hospitals>")
+                raise CaseDataError(
+                    f"hospital {key}: expected (level, coefficient), got {value!r}",
+                    file="<hospitals>",
+                )
             level, coef = value
             checked[str(key)] = (level, hospital_coefficient(coef, "<hospitals>", None))
         return checked
@@ -104,15 +119,22 @@ def read_hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, D
     table = pa.Table.from_batches(list(src.batches), schema=src.schema)
     if src.malformed:
         bad = src.malformed[0]
-        raise CaseDataError(f"{len(src.malformed)} row(s) of the hospitals table could not be "
-                            f"split into its {bad.expected} columns (this one has "
-                            f"{bad.actual}: {bad.text!r})", file=src.name,
-                            row=bad.row if bad.row is not None and bad.row > 0 else
-                            first_ragged_line(src.name, bad.expected))
+        raise CaseDataError(
+            f"{len(src.malformed)} row(s) of the hospitals table could not be "
+            f"split into its {bad.expected} columns (this one has "
+            f"{bad.actual}: {bad.text!r})",
+            file=src.name,
+            row=bad.row
+            if bad.row is not None and bad.row > 0
+            else first_ragged_line(src.name, bad.expected),
+        )
     names = table.column_names
     if "hospital_id" not in names:
-        raise CaseDataError(f"the hospitals table needs a hospital_id column; found "
-                            f"{', '.join(names)}", file=src.name, column="hospital_id")
+        raise CaseDataError(
+            f"the hospitals table needs a hospital_id column; found {', '.join(names)}",
+            file=src.name,
+            column="hospital_id",
+        )
     level_col = next((c for c in ("hospital_level", "level") if c in names), None)
     out: dict[str, tuple[str | None, Decimal | None]] = {}
     first_row: dict[str, int] = {}
@@ -120,11 +142,16 @@ def read_hospitals(source: Any, policy: Policy) -> dict[str, tuple[str | None, D
         raw = rec["hospital_id"]
         hid = "" if raw is None else _cases.value_text(raw).strip()
         if hid == "":
-            raise CaseDataError("the hospital id is empty", file=src.name, row=k,
-                                column="hospital_id")
+            raise CaseDataError(
+                "the hospital id is empty", file=src.name, row=k, column="hospital_id"
+            )
         if hid in out:
-            raise CaseDataError(f"hospital {hid} is listed twice (first on row "
-                                f"{first_row[hid]})", file=src.name, row=k, column="hospital_id")
+            raise CaseDataError(
+                f"hospital {hid} is listed twice (first on row {first_row[hid]})",
+                file=src.name,
+                row=k,
+                column="hospital_id",
+            )
         coef = hospital_coefficient(rec.get("coefficient"), src.name, k)
         level = parse_level(rec[level_col]) if level_col else None
         out[hid] = (level, coef)
@@ -139,14 +166,16 @@ def accepted_rulesets(policy: Policy) -> set[str] | None:
         return None
     extra = policy.config.get("policy", {}).get("accepted_rulesets", [])
     if not isinstance(extra, list) or not all(isinstance(x, str) and x for x in extra):
-        raise PolicyError(f"policy.accepted_rulesets must be a list of ruleset ids, got "
-                          f"{extra!r}", file=policy.path)
+        raise PolicyError(
+            f"policy.accepted_rulesets must be a list of ruleset ids, got {extra!r}",
+            file=policy.path,
+        )
     return {policy.ruleset, *extra}
 
 
-def case_money(cols: Mapping[str, Any], n: int, policy: Policy,
-               not_settled: Callable[[np.ndarray, str], None]
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def case_money(
+    cols: Mapping[str, Any], n: int, policy: Policy, not_settled: Callable[[np.ndarray, str], None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cost cents, cost flags, patient's share cents) of each case, one rule for both
     schemes: a cost that is missing, too large, not an amount or negative, and a self-pay
     that is not an amount, are passed to ``not_settled`` with their reason; under the claim

@@ -42,8 +42,7 @@ def _linear(a_g, b_n, c):
 
 
 @dual
-def price_all(formula, cell, cost, item_b, std_g, low_c, high_c, low_a, low_b, high_a,
-              high_b):
+def price_all(formula, cell, cost, item_b, std_g, low_c, high_c, low_a, low_b, high_a, high_b):
     """Per case: (class, standard cents, payment cents).
 
     ``formula``: F_*; ``cell``: price cell; ``cost``: cents; ``item_b``: B·10^6 of by-item
@@ -156,31 +155,45 @@ def muldiv_round(a, b, d):
     return -q if negative else q
 
 
-def points_all(n: int, formula: np.ndarray, cls: np.ndarray, money: np.ndarray,
-               cell_points: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def points_all(
+    n: int,
+    formula: np.ndarray,
+    cls: np.ndarray,
+    money: np.ndarray,
+    cell_points: np.ndarray,
+    num: np.ndarray,
+    den: np.ndarray,
+) -> np.ndarray:
     """Points of each case (see :func:`_points_all`); a conversion out of exact range is an
     :class:`AmountRangeError`, never a wrapped number."""
     out = _points_all(n, formula, cls, money, cell_points, num, den)
     if len(out) and (np.abs(out) == SATURATED).any():
-        raise AmountRangeError("an outlier's points (money × points per yuan) are beyond the "
-                               "exact range of int64: check points.per_rw and the base rates")
+        raise AmountRangeError(
+            "an outlier's points (money × points per yuan) are beyond the "
+            "exact range of int64: check points.per_rw and the base rates"
+        )
     return out
 
 
-def pay_points(n: int, points: np.ndarray, formula: np.ndarray, value_num: int,
-               value_den: int) -> np.ndarray:
+def pay_points(
+    n: int, points: np.ndarray, formula: np.ndarray, value_num: int, value_den: int
+) -> np.ndarray:
     """Payment in cents of each case paid by points (see :func:`_pay_points`); a payment
     beyond MAX_PAYMENT_CENTS is an :class:`AmountRangeError`, never a wrong amount."""
     if not (abs(value_num) <= _INT64_MAX and 0 < value_den <= _INT64_MAX):
         # the kernel takes int64: a point value this large could pay no case within range
-        raise AmountRangeError(f"the point value ({value_num}/{value_den} cents per point unit)"
-                               " is beyond the exact range of int64; check points.budget")
+        raise AmountRangeError(
+            f"the point value ({value_num}/{value_den} cents per point unit)"
+            " is beyond the exact range of int64; check points.budget"
+        )
     out = _pay_points(n, points, formula, value_num, value_den)
     if len(out) and (np.abs(out) > MAX_PAYMENT_CENTS).any():
-        raise AmountRangeError(f"a case paid by points would get more than "
-                               f"{MAX_PAYMENT_CENTS // 100:,} yuan (points × point value): the "
-                               f"point value ({value_num}/{value_den} cents per point unit) is "
-                               "out of range; check points.budget")
+        raise AmountRangeError(
+            f"a case paid by points would get more than "
+            f"{MAX_PAYMENT_CENTS // 100:,} yuan (points × point value): the "
+            f"point value ({value_num}/{value_den} cents per point unit) is "
+            "out of range; check points.budget"
+        )
     return out
 
 

@@ -33,13 +33,38 @@ __all__ = [
 ]
 
 
-PAYMENT_CLASSES = ("normal", "low_outlier", "high_outlier", "excluded_stay", "ungroupable",
-                   "ambiguous", "unstable", "special_review", "not_covered", "not_settled")
-P_NORMAL, P_LOW, P_HIGH, P_EXCLUDED, P_UNGROUPABLE, P_AMBIGUOUS, P_UNSTABLE, P_REVIEW, \
-    P_NOT_COVERED, P_NOT_SETTLED = range(10)
-SPECIAL_CLASS = {"excluded_stay": P_EXCLUDED, "ungroupable": P_UNGROUPABLE,
-                 "ambiguous": P_AMBIGUOUS, "unstable": P_UNSTABLE,
-                 "special_review": P_REVIEW, "not_covered": P_NOT_COVERED}
+PAYMENT_CLASSES = (
+    "normal",
+    "low_outlier",
+    "high_outlier",
+    "excluded_stay",
+    "ungroupable",
+    "ambiguous",
+    "unstable",
+    "special_review",
+    "not_covered",
+    "not_settled",
+)
+(
+    P_NORMAL,
+    P_LOW,
+    P_HIGH,
+    P_EXCLUDED,
+    P_UNGROUPABLE,
+    P_AMBIGUOUS,
+    P_UNSTABLE,
+    P_REVIEW,
+    P_NOT_COVERED,
+    P_NOT_SETTLED,
+) = range(10)
+SPECIAL_CLASS = {
+    "excluded_stay": P_EXCLUDED,
+    "ungroupable": P_UNGROUPABLE,
+    "ambiguous": P_AMBIGUOUS,
+    "unstable": P_UNSTABLE,
+    "special_review": P_REVIEW,
+    "not_covered": P_NOT_COVERED,
+}
 
 #: why a case is not settled, beyond the grouping reasons of invalid cases
 SETTLE_REASONS = {
@@ -53,9 +78,20 @@ SETTLE_REASONS = {
     "patient_share_invalid": "the patient's self-pay amounts are not amounts in whole cents",
 }
 
-SETTLE_FIELDS = ("case_id", "hospital_id", "hospital_level", "insurance_type", "department",
-                 "los", "total_cost", "self_pay", "own_pay", "discharge_date",
-                 "readmitted_31d", "diagnoses")
+SETTLE_FIELDS = (
+    "case_id",
+    "hospital_id",
+    "hospital_level",
+    "insurance_type",
+    "department",
+    "los",
+    "total_cost",
+    "self_pay",
+    "own_pay",
+    "discharge_date",
+    "readmitted_31d",
+    "diagnoses",
+)
 GROUP_COLUMNS = ("status", "reason", "mdc", "adrg", "drg")
 
 
@@ -76,8 +112,9 @@ def read_settled(source: Any) -> pa.Table:
                     col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
                 col = col.cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise CaseDataError(f"cannot read as {target}: {exc}", file=src.name,
-                                    column=name) from None
+                raise CaseDataError(
+                    f"cannot read as {target}: {exc}", file=src.name, column=name
+                ) from None
         columns.append(col)
     return pa.table(columns, names=table.column_names)
 
@@ -105,8 +142,9 @@ def plain(arr: pa.Array) -> pa.Array:
 
 def constant(value: str, n: int) -> pa.Array:
     """One text for every row, dictionary-encoded (one entry, n zero indices)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)),
-                                          pa.array([value], pa.string()))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int16)), pa.array([value], pa.string())
+    )
 
 
 def flags_array(arr: pa.Array | None, n: int) -> pa.Array:
@@ -116,6 +154,10 @@ def flags_array(arr: pa.Array | None, n: int) -> pa.Array:
         return arr
     uniques, index = _cases.encode_values(arr)
     truth = {"1", "true", "yes", "y", "是", "t"}
-    table = [None if v is None or _cases.value_text(v) == "" else
-             _cases.value_text(v).strip().lower() in truth for v in uniques]
+    table = [
+        None
+        if v is None or _cases.value_text(v) == ""
+        else _cases.value_text(v).strip().lower() in truth
+        for v in uniques
+    ]
     return pa.array([table[k] for k in index.tolist()], pa.bool_())

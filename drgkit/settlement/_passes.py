@@ -108,7 +108,6 @@ class KnownDuplicates:
         return out
 
 
-
 # ------------------------------------------------------------------ the context
 
 
@@ -125,8 +124,10 @@ def _ruleset_spec(ruleset: Any) -> Any:
         return ("series", ruleset.region, tuple(v.info for v in ruleset.versions))
     if isinstance(ruleset, tuple):
         return ruleset
-    raise TypeError(f"cannot use a {type(ruleset).__name__} as a ruleset: give an id, a region, "
-                    "a folder or a Ruleset")
+    raise TypeError(
+        f"cannot use a {type(ruleset).__name__} as a ruleset: give an id, a region, "
+        "a folder or a Ruleset"
+    )
 
 
 def _open_ruleset(spec: Any) -> Any:
@@ -167,10 +168,12 @@ class SettleContext:
     policy: Any
     ruleset: Any = attrs.field(default=None, converter=_ruleset_spec)
     weights: str | None = attrs.field(
-        default=None, converter=lambda w: os.fspath(w) if w is not None else None)
+        default=None, converter=lambda w: os.fspath(w) if w is not None else None
+    )
     overrides: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_frozen_items)
     hospitals: Any = attrs.field(
-        default=None, converter=lambda h: os.fspath(h) if isinstance(h, os.PathLike) else h)
+        default=None, converter=lambda h: os.fspath(h) if isinstance(h, os.PathLike) else h
+    )
     layout: Any = None
     columns: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_frozen_items)
     keep: tuple[str, ...] = attrs.field(default=(), converter=lambda k: tuple(k or ()))
@@ -186,8 +189,9 @@ class SettleContext:
             object.__setattr__(self, "policy", os.fspath(self.policy))
 
     def _key(self) -> str:
-        policy = (("policy", self.policy.content_hash) if isinstance(self.policy, Policy)
-                  else self.policy)
+        policy = (
+            ("policy", self.policy.content_hash) if isinstance(self.policy, Policy) else self.policy
+        )
         return repr((policy, self.ruleset, self.weights, self.overrides, self.hospitals))
 
     def resources(self) -> _Resources:
@@ -205,29 +209,44 @@ class SettleContext:
                 # that does not resolve stays: SettleRun reports it, or ignores it for
                 # grouped input
                 ruleset = self.names.try_ruleset(ruleset) or ruleset
-            hospitals = read_hospitals(self.hospitals, policy) if self.hospitals is not None \
-                else None
+            hospitals = (
+                read_hospitals(self.hospitals, policy) if self.hospitals is not None else None
+            )
             found = _Resources(policy, ruleset, hospitals)
             while len(_CACHE) >= _CACHE_SIZE:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = found
             return found
 
-    def run(self, part: Partition, *, tracker: Any = None, check_duplicates: bool | None = None,
-            schema: pa.Schema | None = None) -> SettleRun:
+    def run(
+        self,
+        part: Partition,
+        *,
+        tracker: Any = None,
+        check_duplicates: bool | None = None,
+        schema: pa.Schema | None = None,
+    ) -> SettleRun:
         res = self.resources()
         check = self.check_duplicates if check_duplicates is None else check_duplicates
-        run = run_class(res.policy)(res.policy, res.ruleset, schema or part.schema(), part.name,
-                        layout=self.layout, columns=dict(self.columns) or None,
-                        hospitals=res.hospitals, keep=list(self.keep) or None,
-                        check_duplicates=check, tracker=tracker if check else None,
-                        row_offset=part.start, names=self.names)
+        run = run_class(res.policy)(
+            res.policy,
+            res.ruleset,
+            schema or part.schema(),
+            part.name,
+            layout=self.layout,
+            columns=dict(self.columns) or None,
+            hospitals=res.hospitals,
+            keep=list(self.keep) or None,
+            check_duplicates=check,
+            tracker=tracker if check else None,
+            row_offset=part.start,
+            names=self.names,
+        )
         _share_price_book(run, self._key())
         return run
 
 
 _BOOKS = threading.local()
-
 
 
 def _share_price_book(run: SettleRun, key: str) -> None:
@@ -244,7 +263,6 @@ def _share_price_book(run: SettleRun, key: str) -> None:
         books[key] = run.book
         return
     run.book = book
-
 
 
 # ------------------------------------------------------------------ pass 1
@@ -266,8 +284,9 @@ def _tracks_ids(run: SettleRun, ctx: SettleContext) -> bool:
     return run.group_run is not None and ctx.check_duplicates
 
 
-def partial_of_partition(ctx: SettleContext, part: Partition, partial: bool | None = None
-                         ) -> PartitionFacts:
+def partial_of_partition(
+    ctx: SettleContext, part: Partition, partial: bool | None = None
+) -> PartitionFacts:
     """Pass 1 of one partition: its :class:`Partial` (points method, or ``partial=True``) and
     the fingerprints of its case ids. Repeats inside the partition are already left out of
     the partial; repeats of ids of earlier partitions are corrected by the driver."""
@@ -280,8 +299,9 @@ def partial_of_partition(ctx: SettleContext, part: Partition, partial: bool | No
             total = Partial.zero()
             for batch in part.batches(ctx.batch_rows):
                 total = total + run.partial(run.prepare(batch))
-            return PartitionFacts(part.index, part.rows, total,
-                                  recorder.result() if tracked else None)
+            return PartitionFacts(
+                part.index, part.rows, total, recorder.result() if tracked else None
+            )
         if not tracked:
             return PartitionFacts(part.index, part.rows, None, None)
         # only the ids are needed: read the id column alone, make the ids as grouping does
@@ -342,14 +362,16 @@ class Reduction:
         return sum(len(d) for d in self.duplicates.values())
 
 
-def resolve_duplicates(parts: Sequence[Partition], facts: Sequence[PartitionFacts]
-                       ) -> tuple[dict[int, KnownDuplicates], dict[int, np.ndarray]]:
+def resolve_duplicates(
+    parts: Sequence[Partition], facts: Sequence[PartitionFacts]
+) -> tuple[dict[int, KnownDuplicates], dict[int, np.ndarray]]:
     """Repeated case ids over the whole dataset, in partition order, then row: for each
     partition, its rows that repeat an earlier id (with the id's first global row), and the
     rows that pass 1 counted because their id's earlier row is in another partition."""
     by_index = {f.index: f for f in facts}
-    table = IdTracker.for_rows(sum(p.rows for p in parts
-                                   if by_index[p.index].fingerprints is not None))
+    table = IdTracker.for_rows(
+        sum(p.rows for p in parts if by_index[p.index].fingerprints is not None)
+    )
     duplicates: dict[int, KnownDuplicates] = {}
     corrections: dict[int, np.ndarray] = {}
     for part in sorted(parts, key=lambda p: p.index):
@@ -357,8 +379,9 @@ def resolve_duplicates(parts: Sequence[Partition], facts: Sequence[PartitionFact
         if fp is None:
             continue
         if len(fp) != part.rows:
-            raise DrgkitError(f"{part.name}: pass 1 read {len(fp)} case ids, the partition has "
-                              f"{part.rows} rows")
+            raise DrgkitError(
+                f"{part.name}: pass 1 read {len(fp)} case ids, the partition has {part.rows} rows"
+            )
         first = table.add(fp, part.start)
         rows = np.flatnonzero(first >= 0).astype(np.int64)
         firsts = first[rows]
@@ -371,8 +394,14 @@ def resolve_duplicates(parts: Sequence[Partition], facts: Sequence[PartitionFact
     return duplicates, corrections
 
 
-def reduce_facts(ctx: SettleContext, parts: Sequence[Partition], facts: Sequence[PartitionFacts],
-                 runner: Any = None, *, reduced: Reduced | None = None) -> Reduction:
+def reduce_facts(
+    ctx: SettleContext,
+    parts: Sequence[Partition],
+    facts: Sequence[PartitionFacts],
+    runner: Any = None,
+    *,
+    reduced: Reduced | None = None,
+) -> Reduction:
     """Σ partials (integers) → point values; duplicate ids resolved globally. Partials of
     rows that turn out to repeat an id of an earlier partition are taken back out (a task per
     partition concerned, through ``runner``)."""
@@ -380,15 +409,18 @@ def reduce_facts(ctx: SettleContext, parts: Sequence[Partition], facts: Sequence
     if reduced is None:
         total = Partial.zero()
         for f in sorted(facts, key=lambda f: f.index):
-            total = total + (f.partial if f.partial is not None else
-                             Partial({}, {}, f.rows))
+            total = total + (f.partial if f.partial is not None else Partial({}, {}, f.rows))
         policy = ctx.resources().policy
         if corrections and two_pass(policy):
             runner = runner or LocalRunner()
             todo = sorted(corrections)
             by_index = {p.index: p for p in parts}
-            fixes = runner.map(correction_of_partition, [ctx] * len(todo),
-                               [by_index[k] for k in todo], [corrections[k] for k in todo])
+            fixes = runner.map(
+                correction_of_partition,
+                [ctx] * len(todo),
+                [by_index[k] for k in todo],
+                [corrections[k] for k in todo],
+            )
             fixed = dict(zip(todo, fixes, strict=True))
             for fix in fixes:
                 total = total.minus(fix)
@@ -399,10 +431,19 @@ def reduce_facts(ctx: SettleContext, parts: Sequence[Partition], facts: Sequence
             from ._dip_values import dip_offsets
 
             by_index = {f.index: f for f in facts}
-            reduced = dip_offsets(policy, reduced, [
-                (p.start, by_index[p.index].partial.minus(fixed[p.index])
-                 if p.index in fixed else by_index[p.index].partial)
-                for p in sorted(parts, key=lambda p: p.index)])
+            reduced = dip_offsets(
+                policy,
+                reduced,
+                [
+                    (
+                        p.start,
+                        by_index[p.index].partial.minus(fixed[p.index])
+                        if p.index in fixed
+                        else by_index[p.index].partial,
+                    )
+                    for p in sorted(parts, key=lambda p: p.index)
+                ],
+            )
     return Reduction(reduced, duplicates, corrections)
 
 
@@ -423,9 +464,13 @@ class PartitionOutput:
         return self.path
 
 
-def settle_partition(ctx: SettleContext, part: Partition, reduced: Reduced | None,
-                     dup_info: KnownDuplicates | None, out_dir: str | os.PathLike[str]
-                     ) -> PartitionOutput:
+def settle_partition(
+    ctx: SettleContext,
+    part: Partition,
+    reduced: Reduced | None,
+    dup_info: KnownDuplicates | None,
+    out_dir: str | os.PathLike[str],
+) -> PartitionOutput:
     """Pass 2 of one partition: settle it and write ``<out_dir>/part-<index:05d>.parquet``.
 
     ``dup_info``: the partition's repeated rows from the driver (None: the partition has
@@ -440,7 +485,4 @@ def settle_partition(ctx: SettleContext, part: Partition, reduced: Reduced | Non
         with PartWriter(path, run.schema) as writer:
             for batch in part.batches(ctx.batch_rows):
                 writer.write(run.finish(run.prepare(batch), reduced))
-        return PartitionOutput(part.index, str(path), run.summary.rows, run.summary,
-                               writer.sha256)
-
-
+        return PartitionOutput(part.index, str(path), run.summary.rows, run.summary, writer.sha256)

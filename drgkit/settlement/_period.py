@@ -152,8 +152,10 @@ QUALITY_STATUSES = ("ok", "ungroupable", "ambiguous")
 #: The most decimals a period ratio may have (as for the policy's other coefficients).
 MAX_DECIMALS = 6
 
-_MONEY_NOTE = ("exact yuan (decimal128(18,2)); each amount rounded once, half up, to 0.01 where "
-               "it is defined; totals are sums of rounded amounts")
+_MONEY_NOTE = (
+    "exact yuan (decimal128(18,2)); each amount rounded once, half up, to 0.01 where "
+    "it is defined; totals are sums of rounded amounts"
+)
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _PERIOD_KEYS = ("retention", "overspend", "quality", "presettlement")
 
@@ -218,16 +220,23 @@ class PeriodRules:
         ``retention`` and ``overspend`` are required; ``quality`` is optional (none: no quality
         link); ``presettlement`` is optional (none: :func:`presettle` refuses to run)."""
         if period is None:
-            raise PolicyError("the policy has no [period] section (retention, overspend, "
-                              "quality, presettlement)", file=path)
+            raise PolicyError(
+                "the policy has no [period] section (retention, overspend, quality, presettlement)",
+                file=path,
+            )
         if not isinstance(period, Mapping):
             raise PolicyError("[period] must be a table", file=path)
         _no_other_keys(period, _PERIOD_KEYS, "[period]", path)
-        retention = tuple(RetentionBand(u, s) for u, s in
-                          period_bands(period.get("retention"), "keep", "period.retention", path))
-        overspend = tuple(OverspendBand(u, s) for u, s in
-                          period_bands(period.get("overspend"), "fund_share", "period.overspend",
-                                       path))
+        retention = tuple(
+            RetentionBand(u, s)
+            for u, s in period_bands(period.get("retention"), "keep", "period.retention", path)
+        )
+        overspend = tuple(
+            OverspendBand(u, s)
+            for u, s in period_bands(
+                period.get("overspend"), "fund_share", "period.overspend", path
+            )
+        )
         quality = _quality_rules(period.get("quality"), path)
         ratio = None
         pre = period.get("presettlement")
@@ -253,39 +262,44 @@ class PeriodRules:
         bands scaled by ``base`` cents; the fund's share is rounded once, half up."""
         if overspend < 0:
             raise ValueError(f"an over-spend is not negative, got {overspend}")
-        fund = _half_up(_banded(overspend, base,
-                                [(b.up_to, b.fund_share) for b in self.overspend]))
+        fund = _half_up(_banded(overspend, base, [(b.up_to, b.fund_share) for b in self.overspend]))
         return fund, overspend - fund
 
 
-def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str,
-                   path: Any) -> None:
+def _no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, path: Any) -> None:
     for key in table:
         if key not in allowed:
-            raise PolicyError(f"{where} has an unknown key {key!r} (expected "
-                              f"{', '.join(allowed)})", file=path)
+            raise PolicyError(
+                f"{where} has an unknown key {key!r} (expected {', '.join(allowed)})", file=path
+            )
 
 
-def period_ratio(value: Any, where: str, path: Any, *, limit: Decimal,
-           positive: bool = False) -> Decimal:
+def period_ratio(
+    value: Any, where: str, path: Any, *, limit: Decimal, positive: bool = False
+) -> Decimal:
     """An exact decimal in [0, limit] (or (0, limit]) with at most 6 decimals."""
     number = policy_decimal(value, where, path, positive=positive)
     if number > limit:
         raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
-        raise PolicyError(f"{where} may have at most {MAX_DECIMALS} decimals, got {value!r}",
-                          file=path)
+        raise PolicyError(
+            f"{where} may have at most {MAX_DECIMALS} decimals, got {value!r}", file=path
+        )
     return number
 
 
-def period_bands(spec: Any, share: str, where: str, path: Any
-           ) -> list[tuple[Decimal | None, Decimal]]:
+def period_bands(
+    spec: Any, share: str, where: str, path: Any
+) -> list[tuple[Decimal | None, Decimal]]:
     """Validated (up_to, share) bands: a non-empty list, up_to strictly increasing, the last
     band without up_to (open), every other band with one."""
     if spec is None:
-        raise PolicyError(f"{where} is required: a list of {{ up_to, {share} }} bands ending "
-                          f"with an open band {{ {share} }}", file=path)
+        raise PolicyError(
+            f"{where} is required: a list of {{ up_to, {share} }} bands ending "
+            f"with an open band {{ {share} }}",
+            file=path,
+        )
     if not isinstance(spec, list) or not spec:
         raise PolicyError(f"{where} must be a non-empty list of bands", file=path)
     out: list[tuple[Decimal | None, Decimal]] = []
@@ -301,18 +315,26 @@ def period_bands(spec: Any, share: str, where: str, path: Any
         last = k == len(spec) - 1
         if "up_to" not in band:
             if not last:
-                raise PolicyError(f"{here} has no up_to, but only the last band may be open",
-                                  file=path)
+                raise PolicyError(
+                    f"{here} has no up_to, but only the last band may be open", file=path
+                )
             out.append((None, value))
             continue
         if last:
-            raise PolicyError(f"{where} must end with an open band (no up_to); {here} has "
-                              f"up_to = {band['up_to']!r}", file=path)
-        up_to = period_ratio(band["up_to"], f"{here}.up_to", path, limit=Decimal(100),
-                             positive=True)
+            raise PolicyError(
+                f"{where} must end with an open band (no up_to); {here} has "
+                f"up_to = {band['up_to']!r}",
+                file=path,
+            )
+        up_to = period_ratio(
+            band["up_to"], f"{here}.up_to", path, limit=Decimal(100), positive=True
+        )
         if up_to <= previous:
-            raise PolicyError(f"{where} must be ordered: {here}.up_to ({up_to}) must be above "
-                              f"the previous band's ({previous})", file=path)
+            raise PolicyError(
+                f"{where} must be ordered: {here}.up_to ({up_to}) must be above "
+                f"the previous band's ({previous})",
+                file=path,
+            )
         previous = up_to
         out.append((up_to, value))
     return out
@@ -322,8 +344,9 @@ def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
     if spec is None:
         return ()
     if not isinstance(spec, list):
-        raise PolicyError("period.quality must be an array of tables ([[period.quality]])",
-                          file=path)
+        raise PolicyError(
+            "period.quality must be an array of tables ([[period.quality]])", file=path
+        )
     rules = []
     keys = ("metric", "above_average_by", "deduct")
     for k, rule in enumerate(spec):
@@ -332,24 +355,36 @@ def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
             raise PolicyError(f"{here} must be a table", file=path)
         _no_other_keys(rule, (*keys, "statuses"), here, path)
         statuses = rule.get("statuses", ["ok"])
-        if not isinstance(statuses, list) or not statuses or any(
-                x not in QUALITY_STATUSES for x in statuses) or len(set(statuses)) < len(
-                statuses):
-            raise PolicyError(f"{here}.statuses must be a list of distinct statuses among "
-                              f"{', '.join(QUALITY_STATUSES)}, got {statuses!r}", file=path)
+        if (
+            not isinstance(statuses, list)
+            or not statuses
+            or any(x not in QUALITY_STATUSES for x in statuses)
+            or len(set(statuses)) < len(statuses)
+        ):
+            raise PolicyError(
+                f"{here}.statuses must be a list of distinct statuses among "
+                f"{', '.join(QUALITY_STATUSES)}, got {statuses!r}",
+                file=path,
+            )
         for key in keys:
             if key not in rule:
                 raise PolicyError(f"{here}.{key} is required", file=path)
         metric = rule["metric"]
         if metric not in QUALITY_METRICS:
-            raise PolicyError(f"{here}.metric must be one of {', '.join(QUALITY_METRICS)}, "
-                              f"got {metric!r}", file=path)
-        rules.append(QualityRule(
-            str(metric),
-            period_ratio(rule["above_average_by"], f"{here}.above_average_by", path,
-                   limit=Decimal(100)),
-            period_ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
-            tuple(str(x) for x in statuses)))
+            raise PolicyError(
+                f"{here}.metric must be one of {', '.join(QUALITY_METRICS)}, got {metric!r}",
+                file=path,
+            )
+        rules.append(
+            QualityRule(
+                str(metric),
+                period_ratio(
+                    rule["above_average_by"], f"{here}.above_average_by", path, limit=Decimal(100)
+                ),
+                period_ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
+                tuple(str(x) for x in statuses),
+            )
+        )
     return tuple(rules)
 
 
@@ -364,8 +399,7 @@ def _rules_of(policy: Policy | PeriodRules) -> PeriodRules:
 # --------------------------------------------------------------------------- exact arithmetic
 
 
-def _banded(amount: int, base: int, bands: Sequence[tuple[Decimal | None, Decimal]]
-            ) -> Fraction:
+def _banded(amount: int, base: int, bands: Sequence[tuple[Decimal | None, Decimal]]) -> Fraction:
     """Σ_k share_k × (part of ``amount`` between u_{k−1}·b and u_k·b), b = max(base, 0),
     exactly (not rounded)."""
     b = max(base, 0)
@@ -413,8 +447,11 @@ def _plain(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def _column(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
-        raise CaseDataError(f"the settled table has no {name!r} column (expected the output of "
-                            "drgkit.settlement.settle)", column=name)
+        raise CaseDataError(
+            f"the settled table has no {name!r} column (expected the output of "
+            "drgkit.settlement.settle)",
+            column=name,
+        )
     return _plain(table.column(name))
 
 
@@ -442,8 +479,7 @@ def _read(settled: pa.Table | pa.RecordBatch, money: Sequence[str]) -> _Cases:
     codes, hospitals = _encode(hospital)
     flag = _column(table, "settled")
     if not pa.types.is_boolean(flag.type):
-        raise CaseDataError(f"column 'settled' must be boolean, got {flag.type}",
-                            column="settled")
+        raise CaseDataError(f"column 'settled' must be boolean, got {flag.type}", column="settled")
     is_settled = flag.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     amounts: dict[str, np.ndarray] = {}
     for name in money:
@@ -453,8 +489,11 @@ def _read(settled: pa.Table | pa.RecordBatch, money: Sequence[str]) -> _Cases:
             k = int(wrong[0])
             ids = table.column("case_id") if "case_id" in table.column_names else None
             who = f"case {ids[k].as_py()!r} (row {k + 1})" if ids is not None else f"row {k + 1}"
-            raise CaseDataError(f"settled {who} has no amount in whole cents in {name!r} "
-                                f"({len(wrong)} such row(s))", column=name)
+            raise CaseDataError(
+                f"settled {who} has no amount in whole cents in {name!r} "
+                f"({len(wrong)} such row(s))",
+                column=name,
+            )
         amounts[name] = np.where(is_settled, cents, 0)
     return _Cases(table, n, codes, hospitals, is_settled, amounts)
 
@@ -469,8 +508,9 @@ def _metadata(rules: PeriodRules | None, **extra: str) -> dict[bytes, bytes]:
     return meta
 
 
-def _table(columns: Sequence[tuple[str, pa.DataType, Any]],
-           metadata: Mapping[bytes, bytes]) -> pa.Table:
+def _table(
+    columns: Sequence[tuple[str, pa.DataType, Any]], metadata: Mapping[bytes, bytes]
+) -> pa.Table:
     arrays, fields = [], []
     for name, typ, values in columns:
         if typ == MONEY:
@@ -499,9 +539,11 @@ def hospital_totals(settled: pa.Table) -> pa.Table:
         "hospital_id": data.hospitals,
         "cases": np.bincount(data.hospital, minlength=size).astype(np.int64),
         "settled": _sum(data.hospital, data.settled, size),
-        **{name: _sum(data.hospital, data.money[name], size) for name in _TOTAL_MONEY}}
-    return _table([(f.name, f.type, values[f.name]) for f in HOSPITAL_TOTALS_SCHEMA],
-                  _metadata(None))
+        **{name: _sum(data.hospital, data.money[name], size) for name in _TOTAL_MONEY},
+    }
+    return _table(
+        [(f.name, f.type, values[f.name]) for f in HOSPITAL_TOTALS_SCHEMA], _metadata(None)
+    )
 
 
 # --------------------------------------------------------------------------- quality
@@ -516,8 +558,9 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
         return out
     flag_arr = _column(data.table, "readmitted_31d")
     if not pa.types.is_boolean(flag_arr.type):
-        raise CaseDataError(f"column 'readmitted_31d' must be boolean, got {flag_arr.type}",
-                            column="readmitted_31d")
+        raise CaseDataError(
+            f"column 'readmitted_31d' must be boolean, got {flag_arr.type}", column="readmitted_31d"
+        )
     # the group of either scheme: a DRG code, or a DIP packet (column "group")
     drg_arr = _column(data.table, "drg" if "drg" in data.table.column_names else "group")
     if not pa.types.is_string(drg_arr.type):
@@ -528,8 +571,9 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
     for index, rule in enumerate(rules.quality):
         # only cases with a group count (by default status ok: a DRG); an ungroupable or
         # ambiguous case has no group whose readmission rate could be compared
-        eligible = data.settled & pc.fill_null(pc.is_in(status, pa.array(rule.statuses)),
-                                               False).to_numpy(zero_copy_only=False)
+        eligible = data.settled & pc.fill_null(
+            pc.is_in(status, pa.array(rule.statuses)), False
+        ).to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(eligible)
         take = pa.array(rows, pa.int64())
         known = ~flag_arr.is_null().to_numpy(zero_copy_only=False)[rows]
@@ -593,20 +637,21 @@ def quality_deductions(settled: pa.Table, rules: PeriodRules | Policy) -> pa.Tab
     the_rules = _rules_of(rules)
     data = _read(settled, ("payment",))
     out = _quality_rows(data, the_rules)
-    return _table([(name, typ, out[name]) for name, typ in _QUALITY_SCHEMA],
-                  _metadata(the_rules))
+    return _table([(name, typ, out[name]) for name, typ in _QUALITY_SCHEMA], _metadata(the_rules))
 
 
 # --------------------------------------------------------------------------- period settlement
 
 
-def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: bool
-                   ) -> dict[str | None, int]:
+def _cents_mapping(
+    values: Mapping[Any, Any] | None, what: str, *, negative_ok: bool
+) -> dict[str | None, int]:
     if values is None:
         return {}
     if not isinstance(values, Mapping):
-        raise TypeError(f"{what} must be a mapping hospital_id -> cents, got "
-                        f"{type(values).__name__}")
+        raise TypeError(
+            f"{what} must be a mapping hospital_id -> cents, got {type(values).__name__}"
+        )
     out: dict[str | None, int] = {}
     for key, value in values.items():
         if key is not None and not isinstance(key, str):
@@ -616,8 +661,9 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
         if not negative_ok and value < 0:
             raise ArgumentError(f"{what}[{key!r}] must not be negative, got {value}")
         if abs(value) > LIMIT_CENTS:  # the one bound on every amount drgkit reads
-            raise ArgumentError(f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, "
-                                f"got {value}")
+            raise ArgumentError(
+                f"{what}[{key!r}] is above the limit of {LIMIT_CENTS} cents, got {value}"
+            )
         out[key] = int(value)
     return out
 
@@ -625,9 +671,13 @@ def _cents_mapping(values: Mapping[Any, Any] | None, what: str, *, negative_ok: 
 _PERIOD_SCHEMA = tuple((f.name, f.type) for f in PERIOD_SCHEMA)
 
 
-def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
-                  budgets: Mapping[str, int] | None = None,
-                  already_paid: Mapping[str, int] | None = None) -> pa.Table:
+def settle_period(
+    settled: pa.Table,
+    policy: Policy | PeriodRules,
+    *,
+    budgets: Mapping[str, int] | None = None,
+    already_paid: Mapping[str, int] | None = None,
+) -> pa.Table:
     """Settle a period per hospital: quality deductions, surplus retention, over-spend
     sharing, what the fund owes and the annual clearing (年度清算).
 
@@ -662,8 +712,10 @@ def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
     size = len(data.hospitals)
     cases = np.bincount(data.hospital, minlength=size)
     n_settled = _sum(data.hospital, data.settled, size)
-    sums = {name: _sum(data.hospital, data.money[name], size)
-            for name in ("payment", "fund_payment", "patient_share", "total_cost")}
+    sums = {
+        name: _sum(data.hospital, data.money[name], size)
+        for name in ("payment", "fund_payment", "patient_share", "total_cost")
+    }
     deductions: dict[str | None, int] = {}
     quality = _quality_rows(data, rules)
     for hosp, cents in zip(quality["hospital_id"], quality["deduction"], strict=True):
@@ -677,8 +729,12 @@ def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
         def total(name: str, k: int | None = k) -> int:
             return int(sums[name][k]) if k is not None else 0
 
-        pay, fund, share, cost = (total("payment"), total("fund_payment"),
-                                  total("patient_share"), total("total_cost"))
+        pay, fund, share, cost = (
+            total("payment"),
+            total("fund_payment"),
+            total("patient_share"),
+            total("total_cost"),
+        )
         deduction = deductions.get(hosp, 0)
         due = pay - deduction
         balance = due - cost
@@ -689,15 +745,28 @@ def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
         fund_due = fund - deduction - returned + fund_over
         prepaid = paid.get(hosp, 0)
         row = {
-            "hospital_id": hosp, "cases": int(cases[k]) if k is not None else 0,
+            "hospital_id": hosp,
+            "cases": int(cases[k]) if k is not None else 0,
             "settled": int(n_settled[k]) if k is not None else 0,
-            "payment": pay, "fund_payment": fund, "patient_share": share,
-            "deduction": deduction, "due": due, "cost": cost, "balance": balance,
-            "base_kind": "budget" if hosp in budget else "due", "base": base,
-            "surplus": surplus, "kept": kept, "returned": returned, "overspend": overspend,
-            "fund_overspend": fund_over, "hospital_overspend": hosp_over,
-            "hospital_result": kept - hosp_over, "fund_due": fund_due,
-            "already_paid": prepaid, "clearing": fund_due - prepaid,
+            "payment": pay,
+            "fund_payment": fund,
+            "patient_share": share,
+            "deduction": deduction,
+            "due": due,
+            "cost": cost,
+            "balance": balance,
+            "base_kind": "budget" if hosp in budget else "due",
+            "base": base,
+            "surplus": surplus,
+            "kept": kept,
+            "returned": returned,
+            "overspend": overspend,
+            "fund_overspend": fund_over,
+            "hospital_overspend": hosp_over,
+            "hospital_result": kept - hosp_over,
+            "fund_due": fund_due,
+            "already_paid": prepaid,
+            "clearing": fund_due - prepaid,
         }
         for name, value in row.items():
             out[name].append(value)
@@ -709,8 +778,7 @@ def settle_period(settled: pa.Table, policy: Policy | PeriodRules, *,
 _PRESETTLE_SCHEMA = tuple((f.name, f.type) for f in PRESETTLE_SCHEMA)
 
 
-def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | None
-               ) -> pa.Table:
+def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | None) -> pa.Table:
     rules = _rules_of(policy)
     if rules.presettlement_ratio is None:
         who = f"policy {rules.policy_id}" if rules.policy_id else "the period rules"
@@ -718,16 +786,22 @@ def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | Non
     ratio = Fraction(rules.presettlement_ratio)
     data = _read(settled, ("fund_payment",))
     dates = _column(data.table, "discharge_date")
-    if pa.types.is_timestamp(dates.type) or pa.types.is_string(dates.type) or \
-            pa.types.is_large_string(dates.type) or pa.types.is_date64(dates.type):
+    if (
+        pa.types.is_timestamp(dates.type)
+        or pa.types.is_string(dates.type)
+        or pa.types.is_large_string(dates.type)
+        or pa.types.is_date64(dates.type)
+    ):
         try:
             dates = dates.cast(pa.date32())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise CaseDataError("column 'discharge_date' is not a date (YYYY-MM-DD)",
-                                column="discharge_date") from None
+            raise CaseDataError(
+                "column 'discharge_date' is not a date (YYYY-MM-DD)", column="discharge_date"
+            ) from None
     if not pa.types.is_date32(dates.type):
-        raise CaseDataError(f"column 'discharge_date' must be a date, got {dates.type}",
-                            column="discharge_date")
+        raise CaseDataError(
+            f"column 'discharge_date' must be a date, got {dates.type}", column="discharge_date"
+        )
     has_date = ~dates.is_null().to_numpy(zero_copy_only=False)
     days = dates.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
@@ -747,9 +821,14 @@ def _presettle(settled: pa.Table, policy: Policy | PeriodRules, month: str | Non
     month_of, hosp_of = np.divmod(groups, max(size, 1))
     labels = np.datetime_as_string(month_of.astype("datetime64[M]"), unit="M").tolist()
     prepayment = [_half_up(ratio * int(f)) for f in fund.tolist()]
-    values = {"month": labels, "hospital_id": [data.hospitals[int(h)] for h in hosp_of],
-              "cases": cases.astype(np.int64), "settled": n_settled, "fund_payment": fund,
-              "prepayment": np.asarray(prepayment, dtype=np.int64)}
+    values = {
+        "month": labels,
+        "hospital_id": [data.hospitals[int(h)] for h in hosp_of],
+        "cases": cases.astype(np.int64),
+        "settled": n_settled,
+        "fund_payment": fund,
+        "prepayment": np.asarray(prepayment, dtype=np.int64),
+    }
     columns = [(name, typ, values[name]) for name, typ in _PRESETTLE_SCHEMA]
     return _table(columns, _metadata(rules, presettlement_ratio=str(rules.presettlement_ratio)))
 

@@ -52,19 +52,24 @@ class PolicyError(TableError):
     """A policy file or a weights table is malformed; names file, row and field."""
 
 
-def policy_decimal(value: Any, where: str, path: Path | None, *, positive: bool = False
-                   ) -> Decimal:
+def policy_decimal(value: Any, where: str, path: Path | None, *, positive: bool = False) -> Decimal:
     """An exact, finite decimal ≥ 0 (> 0 when ``positive``) from a TOML or CSV value."""
-    if isinstance(value, bool) or value is None or value == "" or not isinstance(
-            value, (str, int, float, Decimal)):
+    if (
+        isinstance(value, bool)
+        or value is None
+        or value == ""
+        or not isinstance(value, (str, int, float, Decimal))
+    ):
         raise PolicyError(f"{where} must be a number, got {value!r}", file=path)
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise PolicyError(f"{where} must be a number, got {value!r}", file=path) from None
     if not number.is_finite() or number < 0 or (positive and number == 0):
-        raise PolicyError(f"{where} must be a {'positive' if positive else 'non-negative'} "
-                          f"number, got {value!r}", file=path)
+        raise PolicyError(
+            f"{where} must be a {'positive' if positive else 'non-negative'} number, got {value!r}",
+            file=path,
+        )
     return number
 
 
@@ -77,16 +82,19 @@ def _budget(value: Any, where: str, path: Path | None) -> Decimal:
     met as an overflow in the point value)."""
     number = _dec(value, where, path)
     if number.scaleb(2) > LIMIT_POOL_CENTS:
-        raise PolicyError(f"{where} is above the limit of {yuan(LIMIT_POOL_CENTS)} yuan, got "
-                          f"{value!r}", file=path)
+        raise PolicyError(
+            f"{where} is above the limit of {yuan(LIMIT_POOL_CENTS)} yuan, got {value!r}", file=path
+        )
     return number
 
 
 def _coefficient(value: Any, where: str, path: Path | None, limit: int = 10) -> Decimal:
     number = _dec(value, where, path)
     if -number.as_tuple().exponent > MAX_COEFFICIENT_DECIMALS:
-        raise PolicyError(f"{where} may have at most {MAX_COEFFICIENT_DECIMALS} decimals, got "
-                          f"{value!r}", file=path)
+        raise PolicyError(
+            f"{where} may have at most {MAX_COEFFICIENT_DECIMALS} decimals, got {value!r}",
+            file=path,
+        )
     if number > limit:
         raise PolicyError(f"{where} must be at most {limit}, got {value!r}", file=path)
     return number
@@ -198,8 +206,13 @@ class Policy:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], *, weights: Any = None,
-                  overrides: Mapping[str, Any] | None = None) -> Policy:
+    def from_toml(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        weights: Any = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Policy:
         """Read a policy file; ``weights`` is the published table (path) when the policy
         needs one. ``overrides`` replace values of the file (``{"points.budget.employee":
         "1e9"}``)."""
@@ -217,15 +230,20 @@ class Policy:
             for k, p in enumerate(parents):
                 node = node.setdefault(p, {})
                 if not isinstance(node, dict):
-                    where = ".".join(parents[:k + 1])
-                    raise PolicyError(f"cannot override {key}: {where} is not a table",
-                                      file=path)
+                    where = ".".join(parents[: k + 1])
+                    raise PolicyError(f"cannot override {key}: {where} is not a table", file=path)
             node[leaf] = value
         return cls.from_config(config, path=path, weights=weights, source=text)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, path: Path | None = None,
-                    weights: Any = None, source: bytes | None = None) -> Policy:
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        path: Path | None = None,
+        weights: Any = None,
+        source: bytes | None = None,
+    ) -> Policy:
         c = _Config(config, path)
         meta = c.table("policy")
         pid = c.str(meta, "id", required=True)
@@ -236,11 +254,11 @@ class Policy:
 
             known = [*METHODS, *(m for s in schemes() for m in s.methods if m not in METHODS)]
             if method not in known:
-                raise c.error(f"policy.method must be one of {', '.join(known)}, got "
-                              f"{method!r}")
+                raise c.error(f"policy.method must be one of {', '.join(known)}, got {method!r}")
         schemes_t = c.table("schemes")
-        schemes = {str(k): c.name(v, f"schemes.{k}") for k, v in schemes_t.items()
-                   if k != "default"}
+        schemes = {
+            str(k): c.name(v, f"schemes.{k}") for k, v in schemes_t.items() if k != "default"
+        }
         default_scheme = c.name(schemes_t.get("default"), "schemes.default")
         levels_t = c.table("levels")
         default_level = c.name(levels_t.get("default"), "levels.default")
@@ -250,18 +268,27 @@ class Policy:
         base: dict[str, dict[str, Decimal]] = {}
         for scheme, value in c.table(rate_t, "base", "rate.base").items():
             if isinstance(value, Mapping):
-                base[scheme] = {str(lv): _dec(v, f"rate.base.{scheme}.{lv}", path, positive=True)
-                                for lv, v in value.items()}
+                base[scheme] = {
+                    str(lv): _dec(v, f"rate.base.{scheme}.{lv}", path, positive=True)
+                    for lv, v in value.items()
+                }
             else:
                 base[scheme] = {"*": _dec(value, f"rate.base.{scheme}", path, positive=True)}
-        level_coefficients = {str(k): _dec(v, f"rate.level_coefficients.{k}", path)
-                              for k, v in c.table(rate_t, "level_coefficients",
-                                                  "rate.level_coefficients").items()}
+        level_coefficients = {
+            str(k): _dec(v, f"rate.level_coefficients.{k}", path)
+            for k, v in c.table(rate_t, "level_coefficients", "rate.level_coefficients").items()
+        }
         basic_t = c.table("basic_groups")
         hosp_t = c.table("hospital_coefficients")
         specials = {}
-        for kind in ("ungroupable", "ambiguous", "unstable", "special_review", "not_covered",
-                     "excluded_stay"):
+        for kind in (
+            "ungroupable",
+            "ambiguous",
+            "unstable",
+            "special_review",
+            "not_covered",
+            "excluded_stay",
+        ):
             spec = c.table(c.table("special"), kind, f"special.{kind}")
             specials[kind] = _special(spec, f"special.{kind}", path)
         excl = c.table("exclusions")
@@ -273,22 +300,28 @@ class Policy:
         share_method = c.name(shares_t.get("method"), "shares.method") or "claim"
         if share_method not in ("claim", "ratio"):
             raise c.error(f"shares.method must be claim or ratio, got {share_method!r}")
-        fund_ratio = {str(k): _coefficient(v, f"shares.fund_ratio.{k}", path, limit=1)
-                      for k, v in c.table(shares_t, "fund_ratio", "shares.fund_ratio").items()}
+        fund_ratio = {
+            str(k): _coefficient(v, f"shares.fund_ratio.{k}", path, limit=1)
+            for k, v in c.table(shares_t, "fund_ratio", "shares.fund_ratio").items()
+        }
         if share_method == "ratio" and not fund_ratio:
             raise c.error("shares.method = 'ratio' needs shares.fund_ratio per scheme")
         reference_rate = {}
-        for scheme, value in c.table(points_t, "reference_rate",
-                                     "points.reference_rate").items():
-            reference_rate[str(scheme)] = _dec(value, f"points.reference_rate.{scheme}", path,
-                                               positive=True)
-        budget = {str(k): _budget(v, f"points.budget.{k}", path)
-                  for k, v in c.table(points_t, "budget", "points.budget").items()}
+        for scheme, value in c.table(points_t, "reference_rate", "points.reference_rate").items():
+            reference_rate[str(scheme)] = _dec(
+                value, f"points.reference_rate.{scheme}", path, positive=True
+            )
+        budget = {
+            str(k): _budget(v, f"points.budget.{k}", path)
+            for k, v in c.table(points_t, "budget", "points.budget").items()
+        }
         if method == "rate" and not base:
             raise c.error("a rate policy needs [rate] base (yuan per RW, per scheme)")
         if method == "points" and not reference_rate:
-            raise c.error("a points policy needs points.reference_rate (yuan per RW used to "
-                          "find outliers and convert their cost into points)")
+            raise c.error(
+                "a points policy needs points.reference_rate (yuan per RW used to "
+                "find outliers and convert their cost into points)"
+            )
         weights_t = c.table("weights")
         for key, value in weights_t.items():
             if key.endswith("_rows"):
@@ -300,8 +333,10 @@ class Policy:
             # scores come from the DIP catalogue: no published weights table
             dip = parse_dip(config, path, c.error, _dec, _coefficient)
             if not fund_ratio:
-                raise c.error("a dip policy needs shares.fund_ratio per scheme (the fund "
-                              "payment ratio: clearing point value = fund ÷ ratio ÷ points)")
+                raise c.error(
+                    "a dip policy needs shares.fund_ratio per scheme (the fund "
+                    "payment ratio: clearing point value = fund ÷ ratio ÷ points)"
+                )
             table = Weights(None, {}, "")
         elif method not in METHODS and weights is None and not weights_t:
             table = Weights(None, {}, "")  # a plugin scheme's method that prices no weights
@@ -310,8 +345,7 @@ class Policy:
         # the hash covers what the policy *is*: the effective configuration (overrides
         # included, so an overridden policy never carries the file's hash) and the table
         digest = hashlib.sha256()
-        digest.update(json.dumps(config, sort_keys=True, ensure_ascii=False,
-                                 default=str).encode())
+        digest.update(json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode())
         digest.update(table.content_hash.encode())
         policy = cls(
             id=pid,
@@ -331,8 +365,9 @@ class Policy:
             level_coefficients=level_coefficients,
             basic_price_level=c.name(basic_t.get("price_level"), "basic_groups.price_level")
             or None,
-            basic_hospital_coefficient=c.flag(basic_t.get("hospital_coefficient"),
-                                              "basic_groups.hospital_coefficient"),
+            basic_hospital_coefficient=c.flag(
+                basic_t.get("hospital_coefficient"), "basic_groups.hospital_coefficient"
+            ),
             hospital_coefficients=c.flag(hosp_t.get("apply"), "hospital_coefficients.apply"),
             specials=specials,
             los_min=_int(excl.get("los_min"), "exclusions.los_min", c),
@@ -355,19 +390,24 @@ class Policy:
         return policy
 
     def _check(self) -> None:
-        for name, value, limit in (("points.point_decimals", self.point_decimals, 6),
-                                   ("points.value_decimals", self.value_decimals, 6)):
+        for name, value, limit in (
+            ("points.point_decimals", self.point_decimals, 6),
+            ("points.value_decimals", self.value_decimals, 6),
+        ):
             if not 0 <= value <= limit:
                 raise PolicyError(f"{name} must be between 0 and {limit}", file=self.path)
         if self.high is not None and self.low is not None:
             for band in self.low.bands:
                 if band.ratio >= min(b.ratio for b in self.high.bands):
-                    raise PolicyError("outliers.low ratio must be below the high ratio",
-                                      file=self.path)
+                    raise PolicyError(
+                        "outliers.low ratio must be below the high ratio", file=self.path
+                    )
         for kind, spec in self.specials.items():
             if spec.method == "table_row" and not self.weights_rows("ungroupable"):
-                raise PolicyError(f"special.{kind} uses table_row, but [weights] names no "
-                                  "ungroupable_rows", file=self.path)
+                raise PolicyError(
+                    f"special.{kind} uses table_row, but [weights] names no ungroupable_rows",
+                    file=self.path,
+                )
 
     def weights_rows(self, kind: str) -> list[str]:
         return [str(x) for x in self.config.get("weights", {}).get(f"{kind}_rows", [])]
@@ -388,9 +428,15 @@ class Policy:
         names = list(dict.fromkeys(self.schemes.values()))
         if self.default_scheme and self.default_scheme not in names:
             names.append(self.default_scheme)
-        extra = tuple(s for s in (*self.dip.fund, *self.dip.start_point_value, *self.fund_ratio)
-                      if s != "all") if self.dip \
+        extra = (
+            tuple(
+                s
+                for s in (*self.dip.fund, *self.dip.start_point_value, *self.fund_ratio)
+                if s != "all"
+            )
+            if self.dip
             else ()
+        )
         for s in (*self.base, *self.reference_rate, *extra):
             if s not in names:
                 names.append(s)
@@ -398,8 +444,11 @@ class Policy:
 
     def rate_for(self, scheme: str, level: str) -> Decimal | None:
         """Yuan per RW (rate method) or the reference rate (points method)."""
-        table = self.base if self.method == "rate" else {
-            s: {"*": r} for s, r in self.reference_rate.items()}
+        table = (
+            self.base
+            if self.method == "rate"
+            else {s: {"*": r} for s, r in self.reference_rate.items()}
+        )
         rates = table.get(scheme)
         if rates is None:
             return None
@@ -421,8 +470,9 @@ class _Config:
     def error(self, message: str) -> PolicyError:
         return PolicyError(message, file=self.path)
 
-    def table(self, parent: Any, name: str | None = None, where: str | None = None
-              ) -> Mapping[str, Any]:
+    def table(
+        self, parent: Any, name: str | None = None, where: str | None = None
+    ) -> Mapping[str, Any]:
         """The sub-table ``name`` of ``parent`` (of the file when only a name is given); {}
         when it is absent; ``where`` names it in errors (the dotted key)."""
         if name is None:
@@ -460,8 +510,10 @@ class _Config:
         """A list ([] when absent), of ``kind`` items when given."""
         if value is None:
             return []
-        if not isinstance(value, list) or (kind is not None and not all(
-                isinstance(x, kind) and not isinstance(x, bool) for x in value)):
+        if not isinstance(value, list) or (
+            kind is not None
+            and not all(isinstance(x, kind) and not isinstance(x, bool) for x in value)
+        ):
             what = f"a list of {'tables' if kind is Mapping else 'text'}" if kind else "a list"
             raise self.error(f"{where} must be {what}, got {value!r}")
         return value
@@ -489,8 +541,9 @@ def _int(value: Any, where: str, c: _Config) -> int | None:
 def _special(spec: Mapping[str, Any], where: str, path: Path | None) -> Special:
     method = spec.get("method", "by_item")
     if not isinstance(method, str) or method not in SPECIAL_METHODS:
-        raise PolicyError(f"{where}.method must be one of {', '.join(SPECIAL_METHODS)}, got "
-                          f"{method!r}", file=path)
+        raise PolicyError(
+            f"{where}.method must be one of {', '.join(SPECIAL_METHODS)}, got {method!r}", file=path
+        )
     rw = None
     if method == "rw":
         if "rw" not in spec:
@@ -499,8 +552,7 @@ def _special(spec: Mapping[str, Any], where: str, path: Path | None) -> Special:
     return Special(method, _coefficient(spec.get("factor", 1), f"{where}.factor", path), rw)
 
 
-def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]
-             ) -> Outlier | None:
+def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]) -> Outlier | None:
     if spec is None:
         return None
     if not isinstance(spec, Mapping):
@@ -512,21 +564,29 @@ def _outlier(spec: Any, where: str, path: Path | None, payments: tuple[str, ...]
             raise PolicyError(f"{where}.bands must be a list of tables, got {raw!r}", file=path)
         for k, band in enumerate(raw):
             below = band.get("rw_below")
-            bands.append(Band(_coefficient(band.get("ratio"), f"{where}.bands[{k}].ratio", path,
-                                           limit=100),
-                              _dec(below, f"{where}.bands[{k}].rw_below", path)
-                              if below is not None else None))
+            bands.append(
+                Band(
+                    _coefficient(band.get("ratio"), f"{where}.bands[{k}].ratio", path, limit=100),
+                    _dec(below, f"{where}.bands[{k}].rw_below", path)
+                    if below is not None
+                    else None,
+                )
+            )
         if not bands or bands[-1].rw_below is not None:
             raise PolicyError(f"{where}.bands must end with a band without rw_below", file=path)
     else:
         bands.append(Band(_coefficient(spec.get("ratio"), f"{where}.ratio", path, limit=100)))
     payment = spec.get("payment", payments[0])
     if not isinstance(payment, str) or payment not in payments:
-        raise PolicyError(f"{where}.payment must be one of {', '.join(payments)}, got "
-                          f"{payment!r}", file=path)
-    return Outlier(tuple(bands), payment,
-                   _coefficient(spec.get("factor", 1), f"{where}.factor", path),
-                   _coefficient(spec.get("share", 1), f"{where}.share", path, limit=1))
+        raise PolicyError(
+            f"{where}.payment must be one of {', '.join(payments)}, got {payment!r}", file=path
+        )
+    return Outlier(
+        tuple(bands),
+        payment,
+        _coefficient(spec.get("factor", 1), f"{where}.factor", path),
+        _coefficient(spec.get("share", 1), f"{where}.share", path, limit=1),
+    )
 
 
 def find_table(name: str) -> Path | None:
@@ -537,8 +597,9 @@ def find_table(name: str) -> Path | None:
     return None
 
 
-def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None,
-                  pid: str, c: _Config) -> Weights:
+def _read_weights(
+    source: Any, spec: Mapping[str, Any], policy_path: Path | None, pid: str, c: _Config
+) -> Weights:
     # every key is checked for its type where it is read: a wrong type names the key and file
     embedded = c.name(spec.get("embedded"), "weights.embedded")
     file_name = c.name(spec.get("file"), "weights.file")
@@ -548,9 +609,12 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
         source = find_table(file_name)
     if source is None:
         hint = f" (usually {file_name})" if file_name else ""
-        raise PolicyError(f"policy {pid} prices groups from its region's published weights "
-                          f"table{hint}: give it with --weights FILE, or put the folder of "
-                          "tables in DRGKIT_PAYMENT_TABLES", file=policy_path)
+        raise PolicyError(
+            f"policy {pid} prices groups from its region's published weights "
+            f"table{hint}: give it with --weights FILE, or put the folder of "
+            "tables in DRGKIT_PAYMENT_TABLES",
+            file=policy_path,
+        )
     path = Path(source)
     encoding = c.name(spec.get("encoding"), "weights.encoding") or "utf-8"
     try:
@@ -564,8 +628,9 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"cannot decode as {encoding}: {exc.reason} (set [weights] "
-                          "encoding)", file=path) from None
+        raise PolicyError(
+            f"cannot decode as {encoding}: {exc.reason} (set [weights] encoding)", file=path
+        ) from None
     reader = csv.reader(text.lstrip("\ufeff").splitlines())
     header = next(reader, None)
     if not header:
@@ -574,8 +639,13 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
 
     def need(name: str, key: str) -> int:
         if name not in col:
-            raise PolicyError(f"column {name!r} (from [weights] {key}) is not in the table; "
-                              f"columns: {', '.join(header)}", file=path, row=1, column=name)
+            raise PolicyError(
+                f"column {name!r} (from [weights] {key}) is not in the table; "
+                f"columns: {', '.join(header)}",
+                file=path,
+                row=1,
+                column=name,
+            )
         return col[name]
 
     def named(key: str, default: str = "") -> str:
@@ -585,14 +655,16 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
     rw_c = need(named("rw"), "rw") if named("rw") else None
     name_c = col.get(named("name", "DRG名称"))
     points_c = need(named("points"), "points") if named("points") else None
-    level_cols = {str(lv): need(c.name(name, f"weights.level_coefficients.{lv}"),
-                                f"level_coefficients.{lv}")
-                  for lv, name in c.table(spec, "level_coefficients",
-                                          "weights.level_coefficients").items()}
-    std_cols = {str(lv): need(c.name(name, f"weights.published_standards.{lv}"),
-                              f"published_standards.{lv}")
-                for lv, name in c.table(spec, "published_standards",
-                                        "weights.published_standards").items()}
+    level_cols = {
+        str(lv): need(c.name(name, f"weights.level_coefficients.{lv}"), f"level_coefficients.{lv}")
+        for lv, name in c.table(spec, "level_coefficients", "weights.level_coefficients").items()
+    }
+    std_cols = {
+        str(lv): need(
+            c.name(name, f"weights.published_standards.{lv}"), f"published_standards.{lv}"
+        )
+        for lv, name in c.table(spec, "published_standards", "weights.published_standards").items()
+    }
     class_cols = {}
     for cls_name, rule in c.table(spec, "classes", "weights.classes").items():
         where = f"weights.classes.{cls_name}"
@@ -601,8 +673,10 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
         if not column:
             raise c.error(f"{where}.column is required (the table column to read)")
         values = c.list(rule.get("values"), f"{where}.values")
-        class_cols[cls_name] = (need(column, f"classes.{cls_name}.column"),
-                                {str(v) for v in values})
+        class_cols[cls_name] = (
+            need(column, f"classes.{cls_name}.column"),
+            {str(v) for v in values},
+        )
     if rw_c is None and points_c is None:
         raise PolicyError("[weights] names neither an rw nor a points column", file=policy_path)
 
@@ -613,11 +687,13 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
         try:
             value = Decimal(text)
         except InvalidOperation:
-            raise PolicyError(f"not a number: {text!r}", file=path, row=row,
-                              column=column) from None
+            raise PolicyError(
+                f"not a number: {text!r}", file=path, row=row, column=column
+            ) from None
         if not value.is_finite() or value < 0:
-            raise PolicyError(f"not a non-negative number: {text!r}", file=path, row=row,
-                              column=column)
+            raise PolicyError(
+                f"not a non-negative number: {text!r}", file=path, row=row, column=column
+            )
         return value
 
     rows: dict[str, GroupRow] = {}
@@ -625,26 +701,37 @@ def _read_weights(source: Any, spec: Mapping[str, Any], policy_path: Path | None
         if not values or all(v.strip() == "" for v in values):
             continue
         if len(values) != len(header):
-            raise PolicyError(f"expected {len(header)} fields, found {len(values)}", file=path,
-                              row=n)
+            raise PolicyError(
+                f"expected {len(header)} fields, found {len(values)}", file=path, row=n
+            )
         code = values[drg_c].strip()
         if not code:
             raise PolicyError("empty group code", file=path, row=n, column=header[drg_c])
         if code in rows:
-            raise PolicyError(f"group {code} is listed twice (first on row {rows[code].row})",
-                              file=path, row=n, column=header[drg_c])
+            raise PolicyError(
+                f"group {code} is listed twice (first on row {rows[code].row})",
+                file=path,
+                row=n,
+                column=header[drg_c],
+            )
         rows[code] = GroupRow(
             code=code,
             name=values[name_c].strip() if name_c is not None else "",
             rw=number(values[rw_c], n, header[rw_c]) if rw_c is not None else None,
-            points=number(values[points_c], n, header[points_c]) if points_c is not None
-            else None,
-            level_coefficients={lv: v for lv, k in level_cols.items()
-                                if (v := number(values[k], n, header[k])) is not None},
-            published={lv: v for lv, k in std_cols.items()
-                       if (v := number(values[k], n, header[k])) is not None},
-            classes=frozenset(name for name, (k, vals) in class_cols.items()
-                              if values[k].strip() in vals),
+            points=number(values[points_c], n, header[points_c]) if points_c is not None else None,
+            level_coefficients={
+                lv: v
+                for lv, k in level_cols.items()
+                if (v := number(values[k], n, header[k])) is not None
+            },
+            published={
+                lv: v
+                for lv, k in std_cols.items()
+                if (v := number(values[k], n, header[k])) is not None
+            },
+            classes=frozenset(
+                name for name, (k, vals) in class_cols.items() if values[k].strip() in vals
+            ),
             row=n,
         )
     if not rows:

@@ -53,8 +53,9 @@ class PriceBook:
         self.rows = list(p.weights.rows.values())
         for kind, spec in p.specials.items():
             if spec.method == "rw":
-                self.rows.append(GroupRow(SPECIAL_ROW.format(kind), kind, spec.rw, None, {}, {},
-                                          frozenset(), 0))
+                self.rows.append(
+                    GroupRow(SPECIAL_ROW.format(kind), kind, spec.rw, None, {}, {}, frozenset(), 0)
+                )
         self.row_index = {r.code: k for k, r in enumerate(self.rows)}
         levels: list[str] = []
         for r in p.weights.rows.values():
@@ -70,8 +71,10 @@ class PriceBook:
         self.levels = levels
         self.schemes = p.scheme_names()
         self.coefficients = [Decimal(1)]
-        self._arrays = {k: [] for k in ("std_g", "low_c", "high_c", "low_a", "low_b", "high_a",
-                                        "high_b", "points")}
+        self._arrays = {
+            k: []
+            for k in ("std_g", "low_c", "high_c", "low_a", "low_b", "high_a", "high_b", "points")
+        }
 
     # ------------------------------------------------------------------ lookups
     def coefficient_index(self, value: Decimal) -> int:
@@ -90,16 +93,19 @@ class PriceBook:
             return None
         return None
 
-    def cells(self, row: np.ndarray, level: np.ndarray, scheme: np.ndarray,
-              coef: np.ndarray) -> np.ndarray:
+    def cells(
+        self, row: np.ndarray, level: np.ndarray, scheme: np.ndarray, coef: np.ndarray
+    ) -> np.ndarray:
         """Cell id of each case (cases with row < 0 get -1)."""
         n = len(row)
         out = np.full(n, -1, dtype=np.int64)
         ok = row >= 0
         if not ok.any():
             return out
-        width = np.array([len(self.rows), len(self.levels), len(self.schemes),
-                          max(1, len(self.coefficients))], dtype=np.int64)
+        width = np.array(
+            [len(self.rows), len(self.levels), len(self.schemes), max(1, len(self.coefficients))],
+            dtype=np.int64,
+        )
         key = ((row * width[1] + level) * width[2] + scheme) * width[3] + coef
         uniq, inverse = np.unique(key[ok], return_inverse=True)
         ids = np.empty(len(uniq), dtype=np.int64)
@@ -115,15 +121,18 @@ class PriceBook:
         """RW of each cell × RW_SCALE (for the rw column; 0 when the cell has none). A
         published RW (≤ RW_DECIMALS decimals) is exact; one derived from points (points ÷
         per_rw) is rounded half up to RW_DECIMALS for display, payments use it exactly."""
-        return np.array([0 if rw is None else scaled_half_up(rw, RW_DECIMALS)
-                         for rw in self.cell_rw], dtype=np.int64)
+        return np.array(
+            [0 if rw is None else scaled_half_up(rw, RW_DECIMALS) for rw in self.cell_rw],
+            dtype=np.int64,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, dtype=np.int64) for k, v in self._arrays.items()}
 
     # ------------------------------------------------------------------ one cell
-    def standard(self, row: GroupRow, level: str, scheme: str, coefficient: Decimal
-                 ) -> tuple[Decimal | None, Decimal | None, str]:
+    def standard(
+        self, row: GroupRow, level: str, scheme: str, coefficient: Decimal
+    ) -> tuple[Decimal | None, Decimal | None, str]:
         """(exact standard in yuan, RW used, why not) of one cell."""
         p = self.policy
         basic = "basic" in row.classes
@@ -141,13 +150,22 @@ class PriceBook:
             return None, None, f"the table gives no weight for {row.code}"
         if abs(rw) > LIMIT_RW:
             return None, None, f"the weight of {row.code} ({rw}) is above {LIMIT_RW}"
-        hosp = coefficient if p.hospital_coefficients and not (
-            basic and not p.basic_hospital_coefficient) else Decimal(1)
+        hosp = (
+            coefficient
+            if p.hospital_coefficients and not (basic and not p.basic_hospital_coefficient)
+            else Decimal(1)
+        )
         std = _CTX.multiply(_CTX.multiply(_CTX.multiply(rw, rate), coef), hosp)
         if abs(std.scaleb(2)) > LIMIT_CENTS:
             # beyond the kernel's exact range: no price rather than a wrong one
-            return None, None, (f"the standard of {row.code} ({std} yuan) is above the limit "
-                                f"of {Decimal(LIMIT_CENTS).scaleb(-2)} yuan")
+            return (
+                None,
+                None,
+                (
+                    f"the standard of {row.code} ({std} yuan) is above the limit "
+                    f"of {Decimal(LIMIT_CENTS).scaleb(-2)} yuan"
+                ),
+            )
         return std, rw, ""
 
     def _cell(self, r: int, lv: int, s: int, c: int) -> int:
@@ -156,8 +174,7 @@ class PriceBook:
             return self._cells[key]
         p = self.policy
         row = self.rows[r]
-        std, rw, why = self.standard(row, self.levels[lv], self.schemes[s],
-                                     self.coefficients[c])
+        std, rw, why = self.standard(row, self.levels[lv], self.schemes[s], self.coefficients[c])
         a = self._arrays
         cell = len(a["std_g"])
         self._cells[key] = cell
@@ -206,11 +223,13 @@ class PriceBook:
         # points of a normal case of this cell (points method), scaled by 10^point_decimals
         if p.method == "points":
             basic = "basic" in row.classes
-            price_level = p.basic_price_level if basic and p.basic_price_level else \
-                self.levels[lv]
+            price_level = p.basic_price_level if basic and p.basic_price_level else self.levels[lv]
             coef = p.coefficient_for(row, price_level) or Decimal(1)
-            hosp = self.coefficients[c] if p.hospital_coefficients and not (
-                basic and not p.basic_hospital_coefficient) else Decimal(1)
+            hosp = (
+                self.coefficients[c]
+                if p.hospital_coefficients and not (basic and not p.basic_hospital_coefficient)
+                else Decimal(1)
+            )
             base = row.points if row.points is not None else _CTX.multiply(rw, p.per_rw)
             points = _CTX.multiply(_CTX.multiply(base, coef), hosp)
             a["points"].append(scaled_half_up(points, p.point_decimals))

@@ -78,13 +78,23 @@ class _Prepared:
 class SettleRun:
     """State of one settlement run."""
 
-    def __init__(self, policy: Policy, ruleset: Any,
-                 schema: pa.Schema, source: str = "<cases>", *,
-                 layout: str | Layout | None = None, columns: dict[str, str] | None = None,
-                 hospitals: Any = None, keep: Sequence[str] | None = None,
-                 check_duplicates: bool = True, tracker: Any = None,
-                 row_offset: int = 0, book: PriceBook | None = None,
-                 names: Names | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        ruleset: Any,
+        schema: pa.Schema,
+        source: str = "<cases>",
+        *,
+        layout: str | Layout | None = None,
+        columns: dict[str, str] | None = None,
+        hospitals: Any = None,
+        keep: Sequence[str] | None = None,
+        check_duplicates: bool = True,
+        tracker: Any = None,
+        row_offset: int = 0,
+        book: PriceBook | None = None,
+        names: Names | None = None,
+    ) -> None:
         """``ruleset``: a :class:`Ruleset` or :class:`RulesetSeries` (None: the cases must be
         grouped already). ``names``: what the run may look up while it runs (the ruleset a
         name or the policy gives, the rulesets named in grouped input, the layouts); the
@@ -101,35 +111,60 @@ class SettleRun:
         self.grouped_input = all(c in schema.names for c in ("status", "drg"))
         if self.grouped_input:
             self.group_run = None
-            ruleset = (ruleset if ruleset is None or isinstance(ruleset, (Ruleset, RulesetSeries))
-                       else names.try_ruleset(ruleset) if names is not None else None)
+            ruleset = (
+                ruleset
+                if ruleset is None or isinstance(ruleset, (Ruleset, RulesetSeries))
+                else names.try_ruleset(ruleset)
+                if names is not None
+                else None
+            )
         else:
             if names is not None:
                 ruleset = names.ruleset(ruleset, policy)
             elif ruleset is not None and not isinstance(ruleset, (Ruleset, RulesetSeries)):
-                raise TypeError(f"SettleRun takes a Ruleset or RulesetSeries (or names=, to "
-                                f"resolve {ruleset!r})")
+                raise TypeError(
+                    f"SettleRun takes a Ruleset or RulesetSeries (or names=, to "
+                    f"resolve {ruleset!r})"
+                )
             if ruleset is None:
-                raise CaseDataError("the cases are not grouped (no status/drg columns) and no "
-                                    "ruleset was given to group them", file=source)
-            self.group_run = GroupRun(ruleset, schema, source, layout=layout, columns=columns,
-                                      check_duplicates=check_duplicates, tracker=tracker,
-                                      row_offset=row_offset,
-                                      layouts=names.layouts if names is not None else None)
-        self.plan = _cases.plan_columns(schema, source, layout=layout, columns=columns,
-                                        fields=SETTLE_FIELDS, required=("total_cost",),
-                                        layouts=names.layouts if names is not None else None)
-        if policy.share_method == "claim" and not ({"self_pay", "own_pay"} & set(
-                self.plan.source)):
+                raise CaseDataError(
+                    "the cases are not grouped (no status/drg columns) and no "
+                    "ruleset was given to group them",
+                    file=source,
+                )
+            self.group_run = GroupRun(
+                ruleset,
+                schema,
+                source,
+                layout=layout,
+                columns=columns,
+                check_duplicates=check_duplicates,
+                tracker=tracker,
+                row_offset=row_offset,
+                layouts=names.layouts if names is not None else None,
+            )
+        self.plan = _cases.plan_columns(
+            schema,
+            source,
+            layout=layout,
+            columns=columns,
+            fields=SETTLE_FIELDS,
+            required=("total_cost",),
+            layouts=names.layouts if names is not None else None,
+        )
+        if policy.share_method == "claim" and not ({"self_pay", "own_pay"} & set(self.plan.source)):
             raise CaseDataError(
                 f"policy {policy.id} takes the patient's share from the claim, but the cases "
                 "have no self_pay / own_pay columns (use a policy with shares.method = "
-                "'ratio', or map the columns)", file=source)
+                "'ratio', or map the columns)",
+                file=source,
+            )
         self.keep = list(keep or [])
         for name in self.keep:
             if name not in schema.names:
-                raise CaseDataError(f"column {name!r} to keep is not in the input", file=source,
-                                    column=name)
+                raise CaseDataError(
+                    f"column {name!r} to keep is not in the input", file=source, column=name
+                )
         self.schema = settle_schema(policy, pa.schema([schema.field(n) for n in self.keep]))
         self.hospitals = read_hospitals(hospitals, policy)
         self.rows_done = row_offset
@@ -157,13 +192,22 @@ class SettleRun:
             ids = grouped.column("case_id")
         else:
             group = {c: batch.column(c) for c in ("status", "drg")}
-            group["reason"] = batch.column("reason") if "reason" in batch.schema.names else \
-                pa.nulls(n, pa.string())
-            group["ruleset"] = batch.column("ruleset") if "ruleset" in batch.schema.names \
+            group["reason"] = (
+                batch.column("reason")
+                if "reason" in batch.schema.names
                 else pa.nulls(n, pa.string())
+            )
+            group["ruleset"] = (
+                batch.column("ruleset")
+                if "ruleset" in batch.schema.names
+                else pa.nulls(n, pa.string())
+            )
             idc = self.plan.column(batch, "case_id")
-            ids = idc.cast(pa.string()) if idc is not None else pa.array(
-                [str(row0 + i + 1) for i in range(n)])
+            ids = (
+                idc.cast(pa.string())
+                if idc is not None
+                else pa.array([str(row0 + i + 1) for i in range(n)])
+            )
         cols = {f: self.plan.column(batch, f) for f in self.plan.source}
         p = self.policy
         book = self.book
@@ -189,8 +233,9 @@ class SettleRun:
 
         # 1. cases the grouper rejected (their reason is the grouper's)
         greason = plain(group["reason"])
-        not_settled(status_is("invalid"),
-                    lambda rows: greason.take(pa.array(rows, pa.int64())).to_pylist())
+        not_settled(
+            status_is("invalid"), lambda rows: greason.take(pa.array(rows, pa.int64())).to_pylist()
+        )
         # 2. money
         cost, cflag, patient = case_money(cols, n, p, not_settled)
         # 3. scheme and level
@@ -233,18 +278,25 @@ class SettleRun:
         special(status_is("ungroupable"), "ungroupable")
         special(status_is("ambiguous"), "ambiguous")
         classes = np.zeros(n, dtype=np.int8)
-        cls_of = {name: k + 1 for k, name in enumerate(("not_covered", "unstable",
-                                                        "special_review"))}
-        row_class = np.array([next((cls_of[c] for c in cls_of if c in r.classes), 0)
-                              for r in book.rows] + [0], dtype=np.int8)
+        cls_of = {
+            name: k + 1 for k, name in enumerate(("not_covered", "unstable", "special_review"))
+        }
+        row_class = np.array(
+            [next((cls_of[c] for c in cls_of if c in r.classes), 0) for r in book.rows] + [0],
+            dtype=np.int8,
+        )
         classes = row_class[np.where(row >= 0, row, len(book.rows))]
         missing_row = (row < 0) & (formula == K.F_DRG)
         special(missing_row | (classes == 1), "not_covered")
         special(classes == 2, "unstable")
         special(classes == 3, "special_review")
         # 6. cells; a cell without a price leaves its cases unsettled
-        cell = book.cells(np.where(formula >= K.F_FIXED, row, -1), np.maximum(level, 0),
-                          np.maximum(scheme, 0), coef)
+        cell = book.cells(
+            np.where(formula >= K.F_FIXED, row, -1),
+            np.maximum(level, 0),
+            np.maximum(scheme, 0),
+            coef,
+        )
         priced = formula >= K.F_FIXED
         no_cell = priced & (cell < 0)
         special(no_cell, "not_covered")  # a fixed special without its table row
@@ -253,9 +305,24 @@ class SettleRun:
         not_settled(bad, "no_price")
         pclass[(formula == K.F_DRG) & (pclass < 0)] = -1  # decided by the kernel
         keep_cols = {name: batch.column(name) for name in self.keep}
-        return _Prepared(batch, n, ids, group, formula, np.maximum(cell, 0), pclass, cost,
-                         cflag == OK, patient, item_b, scheme, level, reason,
-                         {**cols, **keep_cols}, row)
+        return _Prepared(
+            batch,
+            n,
+            ids,
+            group,
+            formula,
+            np.maximum(cell, 0),
+            pclass,
+            cost,
+            cflag == OK,
+            patient,
+            item_b,
+            scheme,
+            level,
+            reason,
+            {**cols, **keep_cols},
+            row,
+        )
 
     def _schemes(self, arr: pa.Array | None, n: int) -> np.ndarray:
         schemes = self.book.schemes
@@ -269,11 +336,14 @@ class SettleRun:
             table.append(schemes.index(s) if s in schemes else -1)
         return np.array(table, dtype=np.int64)[index]
 
-    def _levels(self, arr: pa.Array | None, hospital: pa.Array | None, n: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _levels(
+        self, arr: pa.Array | None, hospital: pa.Array | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         book = self.book
-        aliases = {str(k): str(v) for k, v in self.policy.config.get("levels", {}).get(
-            "aliases", {}).items()}
+        aliases = {
+            str(k): str(v)
+            for k, v in self.policy.config.get("levels", {}).get("aliases", {}).items()
+        }
         level_text: np.ndarray = np.full(n, None, dtype=object)
         if arr is not None:
             uniques, index = _cases.encode_values(arr)
@@ -281,21 +351,24 @@ class SettleRun:
         coef = np.zeros(n, dtype=np.int64)
         if self.hospitals and hospital is not None:
             uniques, index = _cases.encode_values(hospital.cast(pa.string()))
-            known_levels = np.array([self.hospitals.get(v, (None, None))[0] for v in uniques],
-                                    dtype=object)[index]
+            known_levels = np.array(
+                [self.hospitals.get(v, (None, None))[0] for v in uniques], dtype=object
+            )[index]
             coefs = [self.hospitals.get(v, (None, None))[1] for v in uniques]
-            coef_idx = np.array([book.coefficient_index(c) if c is not None else 0
-                                 for c in coefs], dtype=np.int64)[index]
+            coef_idx = np.array(
+                [book.coefficient_index(c) if c is not None else 0 for c in coefs], dtype=np.int64
+            )[index]
             level_text = np.where(known_levels != None, known_levels, level_text)  # noqa: E711
             coef = coef_idx
         if self.policy.default_level:
-            level_text = np.where(level_text == None, self.policy.default_level,  # noqa: E711
-                                  level_text)
+            missing = level_text == None  # noqa: E711 (element-wise on an object array)
+            level_text = np.where(missing, self.policy.default_level, level_text)
         table = {lv: k for k, lv in enumerate(book.levels)}
         keys = np.where(level_text == None, "", level_text).astype(str)  # noqa: E711
         uniq, inverse = np.unique(keys, return_inverse=True)
-        mapped = np.array([table.get(aliases.get(t, t), -1) if t else -1 for t in uniq.tolist()],
-                          dtype=np.int64)
+        mapped = np.array(
+            [table.get(aliases.get(t, t), -1) if t else -1 for t in uniq.tolist()], dtype=np.int64
+        )
         return (mapped[inverse] if n else np.zeros(0, np.int64)), coef
 
     def _ruleset_hash(self, ruleset_id: str | None) -> str:
@@ -350,16 +423,33 @@ class SettleRun:
     def _price(self, prep: _Prepared):
         a = self.book.arrays()
         cls, standard, money = K.price_all(
-            prep.n, prep.formula, prep.cell, prep.cost, prep.item_b, a["std_g"], a["low_c"],
-            a["high_c"], a["low_a"], a["low_b"], a["high_a"], a["high_b"])
+            prep.n,
+            prep.formula,
+            prep.cell,
+            prep.cost,
+            prep.item_b,
+            a["std_g"],
+            a["low_c"],
+            a["high_c"],
+            a["low_a"],
+            a["low_b"],
+            a["high_a"],
+            a["high_b"],
+        )
         points = None
         if self.policy.method == "points":
             nums = np.array([r[0] for r in self._points_ratio], dtype=np.int64)
             dens = np.array([r[1] for r in self._points_ratio], dtype=np.int64)
             sidx = np.maximum(prep.scheme, 0)
-            points = K.points_all(prep.n, prep.formula, cls, np.maximum(money, 0),
-                                  a["points"][prep.cell] if len(a["points"]) else
-                                  np.zeros(prep.n, np.int64), nums[sidx], dens[sidx])
+            points = K.points_all(
+                prep.n,
+                prep.formula,
+                cls,
+                np.maximum(money, 0),
+                a["points"][prep.cell] if len(a["points"]) else np.zeros(prep.n, np.int64),
+                nums[sidx],
+                dens[sidx],
+            )
         return cls, standard, money, points
 
     def partial(self, prep: _Prepared) -> Partial:
@@ -389,8 +479,9 @@ class SettleRun:
                 if not mine.any():
                     continue
                 if value is None:
-                    raise PolicyError(f"no point value for scheme {name}: give a budget for it",
-                                      file=p.path)
+                    raise PolicyError(
+                        f"no point value for scheme {name}: give a budget for it", file=p.path
+                    )
                 num = exact_int(value, p.value_decimals) * 100
                 den = 10 ** (p.point_decimals + p.value_decimals)
                 paid = K.pay_points(n, points, prep.formula, num, den)
@@ -414,8 +505,11 @@ class SettleRun:
         gain = pay - prep.cost
         has_std = settled & (prep.formula >= K.F_FIXED)
         rw_scaled = self.book.rw_scaled()
-        rw_arr = scaled_array(rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
-                                 RW_DECIMALS, settled & (prep.formula >= K.F_FIXED))
+        rw_arr = scaled_array(
+            rw_scaled[prep.cell] if len(rw_scaled) else np.zeros(n, np.int64),
+            RW_DECIMALS,
+            settled & (prep.formula >= K.F_FIXED),
+        )
         reasons = np.where(settled, None, prep.reason)
         cols = prep.columns
 
@@ -427,10 +521,14 @@ class SettleRun:
                 arr = arr.cast(arr.type.value_type)
             return arr.cast(pa.string())
 
-        level_names = pa.array(self.book.levels, pa.string()).take(
-            pa.array(np.maximum(prep.level, 0))) if n else pa.nulls(0, pa.string())
-        level_names = pc.if_else(pa.array(prep.level >= 0), level_names,
-                                 pa.scalar(None, pa.string()))
+        level_names = (
+            pa.array(self.book.levels, pa.string()).take(pa.array(np.maximum(prep.level, 0)))
+            if n
+            else pa.nulls(0, pa.string())
+        )
+        level_names = pc.if_else(
+            pa.array(prep.level >= 0), level_names, pa.scalar(None, pa.string())
+        )
         days, dflag = _cases.parse_dates(cols.get("discharge_date"), n)
         discharge = pa.array(days, pa.int32()).cast(pa.date32())
         discharge = pc.if_else(pa.array(dflag == 0), discharge, pa.scalar(None, pa.date32()))
@@ -440,7 +538,8 @@ class SettleRun:
         rs_names = rs.cast(pa.dictionary(pa.int16(), pa.string()))
         rs_hash = pa.DictionaryArray.from_arrays(
             rs.indices.cast(pa.int16()),
-            pa.array([self._ruleset_hash(x) for x in rs.dictionary.to_pylist()], pa.string()))
+            pa.array([self._ruleset_hash(x) for x in rs.dictionary.to_pylist()], pa.string()),
+        )
         columns = [cols[name] for name in self.keep] + [
             prep.ids,
             text("hospital_id"),
@@ -448,14 +547,16 @@ class SettleRun:
             text("insurance_type"),
             level_names,
             discharge,
-            prep.group["status"] if pa.types.is_dictionary(prep.group["status"].type) else
-            prep.group["status"].dictionary_encode().cast(pa.dictionary(pa.int8(), pa.string())),
+            prep.group["status"]
+            if pa.types.is_dictionary(prep.group["status"].type)
+            else prep.group["status"]
+            .dictionary_encode()
+            .cast(pa.dictionary(pa.int8(), pa.string())),
             plain(prep.group["drg"]),
             constant("drg", n).cast(pa.dictionary(pa.int8(), pa.string())),
             plain(prep.group["drg"]),
             rw_arr,
-            pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()),
-                                           pa.array(PAYMENT_CLASSES)),
+            pa.DictionaryArray.from_arrays(pa.array(pclass, pa.int8()), pa.array(PAYMENT_CLASSES)),
             pa.array(settled),
             pa.array(reasons, pa.string(), from_pandas=True),
             cents_array(prep.cost, prep.cost_ok),
@@ -466,8 +567,9 @@ class SettleRun:
             cents_array(gain, settled),
         ]
         if p.method == "points":
-            columns.append(scaled_array(points, p.point_decimals,
-                                           settled & (prep.formula >= K.F_FIXED)))
+            columns.append(
+                scaled_array(points, p.point_decimals, settled & (prep.formula >= K.F_FIXED))
+            )
         columns += [
             readmit,
             rs_names,
@@ -476,10 +578,16 @@ class SettleRun:
             constant(p.content_hash, n),
         ]
         self._count_foreign(plain(prep.group["ruleset"]).cast(pa.string()), pclass)
-        self.summary.add(text("hospital_id"), settled, pclass,
-                         {"payment": np.where(settled, pay, 0),
-                          "fund_payment": np.where(settled, fund, 0),
-                          "patient_share": np.where(settled, patient, 0),
-                          "total_cost": np.where(settled, prep.cost, 0)},
-                         reasons)
+        self.summary.add(
+            text("hospital_id"),
+            settled,
+            pclass,
+            {
+                "payment": np.where(settled, pay, 0),
+                "fund_payment": np.where(settled, fund, 0),
+                "patient_share": np.where(settled, patient, 0),
+                "total_cost": np.where(settled, prep.cost, 0),
+            },
+            reasons,
+        )
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)

@@ -51,9 +51,16 @@ def _side(table: pa.Table) -> tuple[dict[str, np.ndarray], str]:
     return out, scheme
 
 
-def compare_schemes(cases: Any, base_policy: Any, alt_policy: Any, *,
-                    base_grouper: Any = None, alt_grouper: Any = None,
-                    by: Sequence[str] = ("hospital_id",), **options: Any) -> pa.Table:
+def compare_schemes(
+    cases: Any,
+    base_policy: Any,
+    alt_policy: Any,
+    *,
+    base_grouper: Any = None,
+    alt_grouper: Any = None,
+    by: Sequence[str] = ("hospital_id",),
+    **options: Any,
+) -> pa.Table:
     """Settle ``cases`` under both policies (grouping each side with its own ruleset or
     catalogue: ``base_grouper`` / ``alt_grouper``, default the policy's) and compare per key."""
     base = settle(cases, base_policy, base_grouper, **options)
@@ -62,17 +69,33 @@ def compare_schemes(cases: Any, base_policy: Any, alt_policy: Any, *,
         raise CaseDataError("the two settlements differ in rows")
     for key in by:
         if key not in base.column_names or key not in alt.column_names:
-            raise CaseDataError(f"key {key!r} is not a column of both settled tables "
-                                f"(keys of both: hospital_id, department, insurance_type, "
-                                "hospital_level)", column=key)
+            raise CaseDataError(
+                f"key {key!r} is not a column of both settled tables "
+                f"(keys of both: hospital_id, department, insurance_type, "
+                "hospital_level)",
+                column=key,
+            )
     b, bname = _side(base)
     a, aname = _side(alt)
-    keys = list(zip(*[[None if v is None else str(v) for v in
-                       (base.column(k).combine_chunks().cast(pa.string())
-                        if not pa.types.is_dictionary(base.column(k).type) else
-                        base.column(k).combine_chunks().cast(
-                            base.column(k).type.value_type).cast(pa.string())).to_pylist()]
-                      for k in by], strict=True))
+    keys = list(
+        zip(
+            *[
+                [
+                    None if v is None else str(v)
+                    for v in (
+                        base.column(k).combine_chunks().cast(pa.string())
+                        if not pa.types.is_dictionary(base.column(k).type)
+                        else base.column(k)
+                        .combine_chunks()
+                        .cast(base.column(k).type.value_type)
+                        .cast(pa.string())
+                    ).to_pylist()
+                ]
+                for k in by
+            ],
+            strict=True,
+        )
+    )
     order = sorted(set(keys), key=lambda t: tuple((v is None, v or "") for v in t))
     index = {k: i for i, k in enumerate(order)}
     idx = np.array([index[k] for k in keys], dtype=np.int64)
@@ -83,12 +106,14 @@ def compare_schemes(cases: Any, base_policy: Any, alt_policy: Any, *,
         np.add.at(out, idx, values)
         return out
 
-    cols: dict[str, Any] = {k: pa.array([t[j] for t in order], pa.string())
-                            for j, k in enumerate(by)}
+    cols: dict[str, Any] = {
+        k: pa.array([t[j] for t in order], pa.string()) for j, k in enumerate(by)
+    }
     cols["cases"] = pa.array(np.bincount(idx, minlength=m).astype(np.int64))
     cols[f"settled_{bname}"] = pa.array(total(b["settled"]))
-    cols[f"settled_{aname}_alt" if aname == bname else f"settled_{aname}"] = \
-        pa.array(total(a["settled"]))
+    cols[f"settled_{aname}_alt" if aname == bname else f"settled_{aname}"] = pa.array(
+        total(a["settled"])
+    )
     sb, sa = ("base", "alt")
     for name in ("payment", "fund_payment", "gain_loss"):
         tb, ta = total(b[name]), total(a[name])
@@ -100,5 +125,4 @@ def compare_schemes(cases: Any, base_policy: Any, alt_policy: Any, *,
         cols[f"{name}_{sb}"] = cents_array(tb)
         cols[f"{name}_{sa}"] = cents_array(ta)
     cols["cost"] = cents_array(total(b["total_cost"]))
-    return pa.table(cols, metadata={b"base_scheme": bname.encode(),
-                                    b"alt_scheme": aname.encode()})
+    return pa.table(cols, metadata={b"base_scheme": bname.encode(), b"alt_scheme": aname.encode()})

@@ -20,8 +20,10 @@ def scheme_of(policy: Any) -> tuple[Scheme, SettleMethod]:
     """The scheme and settlement method of ``policy`` (its ``method``)."""
     found = settle_method(policy.method)
     if found is None:
-        raise PolicyError(f"policy {policy.id}: no registered payment scheme settles method "
-                          f"{policy.method!r}", file=policy.path)
+        raise PolicyError(
+            f"policy {policy.id}: no registered payment scheme settles method {policy.method!r}",
+            file=policy.path,
+        )
     return found
 
 

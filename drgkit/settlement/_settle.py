@@ -26,8 +26,19 @@ from ._run import SettleRun
 from ._schemes import run_class, two_pass
 from ._sums import Partial, Reduced, SettleSummary, point_values
 
-__all__ = ["PAYMENT_CLASSES", "Partial", "Reduced", "SettleRun", "SettleSummary", "point_values",
-           "read_settled", "settle", "settle_batches", "settle_file", "settle_schema"]
+__all__ = [
+    "PAYMENT_CLASSES",
+    "Partial",
+    "Reduced",
+    "SettleRun",
+    "SettleSummary",
+    "point_values",
+    "read_settled",
+    "settle",
+    "settle_batches",
+    "settle_file",
+    "settle_schema",
+]
 
 
 def settle_batches(
@@ -56,29 +67,50 @@ def settle_batches(
     then takes them from the source and writes a rejects file, see :func:`settle_file`)."""
     pol = RESOLVER.policy(policy, weights, overrides)
     rs = ruleset  # resolved by SettleRun through RESOLVER, only when the cases need grouping
-    kwargs = {"encoding": encoding,
-              **({"batch_rows": batch_rows} if batch_rows is not None else {})}
+    kwargs = {
+        "encoding": encoding,
+        **({"batch_rows": batch_rows} if batch_rows is not None else {}),
+    }
     previous = set_threads(threads) if threads else None
     try:
         Run = run_class(pol)
         if two_pass(pol) and reduced is None:
-            if not isinstance(cases, (str, os.PathLike, pa.Table, pa.RecordBatch, list)) and \
-                    type(cases).__module__.split(".")[0] not in ("pandas", "polars"):
+            if not isinstance(cases, (str, os.PathLike, pa.Table, pa.RecordBatch, list)) and type(
+                cases
+            ).__module__.split(".")[0] not in ("pandas", "polars"):
                 # a one-shot stream: keep it in memory to read it twice
                 src = open_cases(cases, **kwargs)
                 cases = pa.Table.from_batches(list(src.batches), schema=src.schema)
             src = open_cases(cases, **kwargs)
-            first = Run(pol, rs, src.schema, src.name, layout=layout, columns=columns,
-                        hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
-                        names=RESOLVER)
+            first = Run(
+                pol,
+                rs,
+                src.schema,
+                src.name,
+                layout=layout,
+                columns=columns,
+                hospitals=hospitals,
+                keep=keep,
+                check_duplicates=check_duplicates,
+                names=RESOLVER,
+            )
             total = Partial.zero()
             for batch in src.batches:
                 total = total + first.partial(first.prepare(batch))
             reduced = point_values(pol, total)
         src = open_cases(cases, **kwargs)
-        run = Run(pol, rs, src.schema, src.name, layout=layout, columns=columns,
-                  hospitals=hospitals, keep=keep, check_duplicates=check_duplicates,
-                  names=RESOLVER)
+        run = Run(
+            pol,
+            rs,
+            src.schema,
+            src.name,
+            layout=layout,
+            columns=columns,
+            hospitals=hospitals,
+            keep=keep,
+            check_duplicates=check_duplicates,
+            names=RESOLVER,
+        )
         if reduced is not None:
             run.summary.point_values = dict(reduced.point_values)
         if run_hook is not None:
@@ -88,10 +120,13 @@ def settle_batches(
         run.warn_data()
         # grouped or not, an unreadable line is never dropped silently
         if src.malformed and not rejects_ok:
-            raise CaseDataError(f"{len(src.malformed)} line(s) of the input could not be "
-                                f"read as cases (the first: {src.malformed[0].describe()}); "
-                                "give a rejects file or group the file first (drgkit group) "
-                                "to see them", file=src.name)
+            raise CaseDataError(
+                f"{len(src.malformed)} line(s) of the input could not be "
+                f"read as cases (the first: {src.malformed[0].describe()}); "
+                "give a rejects file or group the file first (drgkit group) "
+                "to see them",
+                file=src.name,
+            )
         run.summary.rows_rejected = len(src.malformed)
         run.summary.rows_out = run.summary.rows
         run.summary.rows_in = src.counts.rows if src.counts is not None else run.summary.rows
@@ -104,16 +139,25 @@ def settle(cases: Any, policy: Any, ruleset: Any = None, **options: Any) -> pa.T
     """Settle cases under ``policy`` (grouping them with ``ruleset`` first when they are not
     grouped yet) and return one Arrow table: every input row, in order."""
     holder: list[pa.Schema] = []
-    batches = list(settle_batches(cases, policy, ruleset,
-                                  run_hook=lambda run, _src: holder.append(run.schema),
-                                  **options))
+    batches = list(
+        settle_batches(
+            cases, policy, ruleset, run_hook=lambda run, _src: holder.append(run.schema), **options
+        )
+    )
     return pa.Table.from_batches(batches, schema=holder[0])
 
 
-def settle_file(cases: Any, out: str | os.PathLike[str], policy: Any, ruleset: Any = None, *,
-                out_format: str | None = None, progress: Any = None,
-                rejects: str | os.PathLike[str] | None = None, **options: Any
-                ) -> SettleSummary:
+def settle_file(
+    cases: Any,
+    out: str | os.PathLike[str],
+    policy: Any,
+    ruleset: Any = None,
+    *,
+    out_format: str | None = None,
+    progress: Any = None,
+    rejects: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> SettleSummary:
     """Stream cases from ``cases`` to ``out`` (CSV or Parquet); returns the run's totals.
 
     ``rejects``: where CSV lines that cannot be read as cases go (see
@@ -129,13 +173,17 @@ def settle_file(cases: Any, out: str | os.PathLike[str], policy: Any, ruleset: A
         state["run"], state["src"] = run, src
 
     try:
-        for batch in settle_batches(cases, policy, ruleset, run_hook=hook,
-                                    rejects_ok=rejects is not None, **options):
+        for batch in settle_batches(
+            cases, policy, ruleset, run_hook=hook, rejects_ok=rejects is not None, **options
+        ):
             writer.write(batch)
             if progress is not None:
                 src = state["src"]
-                fraction = src.progress() if src.progress else (
-                    state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
+                fraction = (
+                    src.progress()
+                    if src.progress
+                    else (state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
+                )
                 progress(min(1.0, fraction), state["run"].rows_done)
         if rejects is not None:
             write_rejects(rejects, state["src"].malformed, state["src"].name)

@@ -129,8 +129,13 @@ HEADINGS = {
 }
 #: Chinese headings of the usual keys
 KEY_HEADINGS = {
-    "hospital_id": "医疗机构", "department": "科室", "drg": "病组 基线", "drg_base": "病组 基线",
-    "drg_alt": "病组 方案", "hospital_level": "医院等级", "insurance_type": "险种",
+    "hospital_id": "医疗机构",
+    "department": "科室",
+    "drg": "病组 基线",
+    "drg_base": "病组 基线",
+    "drg_alt": "病组 方案",
+    "hospital_level": "医院等级",
+    "insurance_type": "险种",
 }
 DEFINITIONS = (
     "change 差额 = payment alt − payment base = regrouping + case mix + price + outlier",
@@ -175,8 +180,10 @@ class Simulation:
     runs: tuple[str, ...]
 
     def __repr__(self) -> str:
-        return (f"<Simulation by={self.by!r} keys={self.table.num_rows} "
-                f"cases={self.total['cases']} change={self.total['change']}>")
+        return (
+            f"<Simulation by={self.by!r} keys={self.table.num_rows} "
+            f"cases={self.total['cases']} change={self.total['change']}>"
+        )
 
     def render(self, max_rows: int | None = None) -> str:
         """A readable text table: one line per key and a total line, headings in English
@@ -188,16 +195,30 @@ class Simulation:
             f"  base 基线: ruleset {lb['base_ruleset']}, policy {lb['base_policy']}",
             f"  alt  方案: ruleset {lb['alt_ruleset']}, policy {lb['alt_policy']}",
         ]
-        columns = ["cases", "settled_base", "settled_alt", "not_settled", "cmi_base",
-                   "cmi_alt", "payment_base", "payment_alt", "change", *COMPONENTS]
+        columns = [
+            "cases",
+            "settled_base",
+            "settled_alt",
+            "not_settled",
+            "cmi_base",
+            "cmi_alt",
+            "payment_base",
+            "payment_alt",
+            "change",
+            *COMPONENTS,
+        ]
         keys = list(self.by) or [""]  # without keys, one label column for the total
         heads = [(k, KEY_HEADINGS.get(k, k)) for k in keys] + [HEADINGS[c] for c in columns]
         rows = self.table.to_pylist() if self.by else []
         shown = rows if max_rows is None else rows[:max_rows]
         body = [[_text(r[k]) for k in keys] + [_text(r[c]) for c in columns] for r in shown]
         total = ["合计 total"] + [""] * (len(keys) - 1) + [_text(self.total[c]) for c in columns]
-        widths = [max(_width(x) for x in col) for col in zip(
-            *[[h[0] for h in heads], [h[1] for h in heads], *body, total], strict=True)]
+        widths = [
+            max(_width(x) for x in col)
+            for col in zip(
+                *[[h[0] for h in heads], [h[1] for h in heads], *body, total], strict=True
+            )
+        ]
         numeric = [False] * len(keys) + [True] * len(columns)
 
         def line(cells: Sequence[str]) -> str:
@@ -207,8 +228,12 @@ class Simulation:
                 out.append(pad + cell if num else cell + pad)
             return "  ".join(out).rstrip()
 
-        lines += ["", line([h[0] for h in heads]), line([h[1] for h in heads]),
-                  "  ".join("-" * w for w in widths)]
+        lines += [
+            "",
+            line([h[0] for h in heads]),
+            line([h[1] for h in heads]),
+            "  ".join("-" * w for w in widths),
+        ]
         lines += [line(r) for r in body]
         if len(shown) < len(rows):
             lines.append(f"… {len(rows) - len(shown)} more rows 行")
@@ -245,24 +270,44 @@ class _Scenario:
     rw: np.ndarray  # 0 without a standard
 
 
-def _settle(cases: pa.Table, policy: Policy, ruleset: Any, options: Mapping[str, Any],
-            reduced: Reduced | None) -> tuple[pa.Table, dict[str, Decimal]]:
+def _settle(
+    cases: pa.Table,
+    policy: Policy,
+    ruleset: Any,
+    options: Mapping[str, Any],
+    reduced: Reduced | None,
+) -> tuple[pa.Table, dict[str, Decimal]]:
     holder: list[Any] = []
-    batches = list(settle_batches(cases, policy, ruleset, reduced=reduced,
-                                  run_hook=lambda run, _src: holder.append(run), **options))
+    batches = list(
+        settle_batches(
+            cases,
+            policy,
+            ruleset,
+            reduced=reduced,
+            run_hook=lambda run, _src: holder.append(run),
+            **options,
+        )
+    )
     run = holder[0]
-    return (pa.Table.from_batches(batches, schema=run.schema),
-            dict(run.summary.point_values))
+    return (pa.Table.from_batches(batches, schema=run.schema), dict(run.summary.point_values))
 
 
-def _scenario(cases: pa.Table, policy: Policy, ruleset: Any, options: Mapping[str, Any],
-              reduced: Reduced | None) -> _Scenario:
+def _scenario(
+    cases: pa.Table,
+    policy: Policy,
+    ruleset: Any,
+    options: Mapping[str, Any],
+    reduced: Reduced | None,
+) -> _Scenario:
     table, values = _settle(cases, policy, ruleset, options, reduced)
     for pool, value in values.items():
         if value < 0:
-            raise PolicyError(f"the point value of pool {pool!r} is negative ({value}): the "
-                              "budget does not cover what is paid by item; raise "
-                              "points.budget", file=policy.path)
+            raise PolicyError(
+                f"the point value of pool {pool!r} is negative ({value}): the "
+                "budget does not cover what is paid by item; raise "
+                "points.budget",
+                file=policy.path,
+            )
     n = table.num_rows
     settled = _bools(table.column("settled"))
     pay = _payments(table, settled)
@@ -272,8 +317,10 @@ def _scenario(cases: pa.Table, policy: Policy, ruleset: Any, options: Mapping[st
     rw_values, rw_flag = rw_units(table.column("rw"), n)
     bad = has_std & (rw_flag != OK)
     if bad.any():  # pragma: no cover - settle writes RW_TYPE
-        raise AssertionError(f"{int(bad.sum())} settled case(s) have an RW that is not "
-                             f"exact at {RW_DECIMALS} decimals")
+        raise AssertionError(
+            f"{int(bad.sum())} settled case(s) have an RW that is not "
+            f"exact at {RW_DECIMALS} decimals"
+        )
     rw = np.where(has_std, rw_values, 0)
     if policy.method == "points":
         classes = np.array(_plain(table.column("payment_class")).to_pylist(), dtype=object)
@@ -287,20 +334,23 @@ def _scenario(cases: pa.Table, policy: Policy, ruleset: Any, options: Mapping[st
             normal = Policy.from_config(config, path=policy.path, weights=policy.weights.path)
             again, _ = _settle(cases, normal, ruleset, options, Reduced(values))
             if not (_bools(again.column("settled")) == settled).all():  # pragma: no cover
-                raise AssertionError("settling without outlier rules changed which cases "
-                                     "are settled")
+                raise AssertionError(
+                    "settling without outlier rules changed which cases are settled"
+                )
             npay = _payments(again, settled)
             std = np.where(outliers, npay, std)
-    return _Scenario(table, values, settled, pay, has_std, std.astype(np.int64),
-                     rw.astype(np.int64))
+    return _Scenario(
+        table, values, settled, pay, has_std, std.astype(np.int64), rw.astype(np.int64)
+    )
 
 
 def _payments(table: pa.Table, settled: np.ndarray) -> np.ndarray:
     """Payment cents (0 when not settled); every settled case must have one."""
     pay, flag = to_cents(table.column("payment"), table.num_rows)
     if (settled & (flag != OK)).any():  # pragma: no cover - a settlement bug
-        raise AssertionError(f"{int((settled & (flag != OK)).sum())} settled case(s) have no "
-                             "payment within range")
+        raise AssertionError(
+            f"{int((settled & (flag != OK)).sum())} settled case(s) have no payment within range"
+        )
     return np.where(settled, pay, 0)
 
 
@@ -329,8 +379,11 @@ def _policy(spec: Any, weights: Any, names: Names) -> Policy:
 
 def _same_policy(a: Policy, b: Policy) -> bool:
     # the content hash covers the policy file and the table, not overrides: compare the config
-    return a is b or (a.content_hash == b.content_hash and a.config == b.config
-                      and a.weights.content_hash == b.weights.content_hash)
+    return a is b or (
+        a.content_hash == b.content_hash
+        and a.config == b.config
+        and a.weights.content_hash == b.weights.content_hash
+    )
 
 
 def _ruleset(spec: Any, names: Names) -> Ruleset | RulesetSeries | None:
@@ -341,8 +394,9 @@ def _ruleset_key(rs: Ruleset | RulesetSeries | None) -> Any:
     if rs is None:
         return None
     versions = rs.ordered() if isinstance(rs, RulesetSeries) else [rs]
-    return tuple((v.id, v.content_hash, v.info.effective_from, v.info.effective_to)
-                 for v in versions)
+    return tuple(
+        (v.id, v.content_hash, v.info.effective_from, v.info.effective_to) for v in versions
+    )
 
 
 def _as_table(cases: Any, encoding: str) -> pa.Table:
@@ -352,9 +406,12 @@ def _as_table(cases: Any, encoding: str) -> pa.Table:
     table = pa.Table.from_batches(list(src.batches), schema=src.schema)
     if src.malformed:
         first = src.malformed[0]
-        raise CaseDataError(f"{len(src.malformed)} line(s) of the input could not be split "
-                            f"into columns (the first on line {first.row}); group the file "
-                            "first (drgkit group) to see them", file=src.name)
+        raise CaseDataError(
+            f"{len(src.malformed)} line(s) of the input could not be split "
+            f"into columns (the first on line {first.row}); group the file "
+            "first (drgkit group) to see them",
+            file=src.name,
+        )
     return table
 
 
@@ -392,8 +449,10 @@ def simulate(
     (``hospitals``, ``layout``, ``columns``, ``reduced`` to fix point values, …).
     """
     if "overrides" in settle_options:
-        raise TypeError("simulate() applies no policy overrides: pass Policy objects "
-                        "(Policy.from_toml(path, overrides=...)) as base_policy / alt_policy")
+        raise TypeError(
+            "simulate() applies no policy overrides: pass Policy objects "
+            "(Policy.from_toml(path, overrides=...)) as base_policy / alt_policy"
+        )
     options = dict(settle_options)
     encoding = options.get("encoding", "utf-8")
     user_reduced = options.pop("reduced", None)
@@ -419,8 +478,10 @@ def simulate(
     base_rs = _ruleset(base_ruleset, RESOLVER)
     if base_rs is None and not grouped:
         if not base_pol.ruleset:
-            raise CaseDataError("the cases are not grouped (no status/drg columns) and neither "
-                                "base_ruleset nor the base policy names a ruleset")
+            raise CaseDataError(
+                "the cases are not grouped (no status/drg columns) and neither "
+                "base_ruleset nor the base policy names a ruleset"
+            )
         base_rs = _ruleset(base_pol.ruleset, RESOLVER)
     alt_rs = base_rs if alt_ruleset is None else _ruleset(alt_ruleset, RESOLVER)
     ruleset_changes = alt_rs is not base_rs and _ruleset_key(alt_rs) != _ruleset_key(base_rs)
@@ -431,13 +492,13 @@ def simulate(
             return source
         if not stripped:  # grouped cases to group again: without their groups
             table = _as_table(source, encoding)
-            stripped.append(table.drop_columns(
-                [c for c in _GROUP_OUTPUT if c in table.column_names]))
+            stripped.append(
+                table.drop_columns([c for c in _GROUP_OUTPUT if c in table.column_names])
+            )
         return stripped[0]
 
     # where each key comes from: (scenario, column)
-    names = {"base": set(settle_schema(base_pol).names),
-             "alt": set(settle_schema(alt_pol).names)}
+    names = {"base": set(settle_schema(base_pol).names), "alt": set(settle_schema(alt_pol).names)}
     sources: list[tuple[str, str]] = []
     extra_keep: list[str] = []
     for name in by:
@@ -451,24 +512,24 @@ def simulate(
             sources.append(("base", name))
             extra_keep.append(name)
         else:
-            raise CaseDataError(f"cannot group by {name!r}: it is neither a column of the "
-                                "settlement nor of the input", column=name)
+            raise CaseDataError(
+                f"cannot group by {name!r}: it is neither a column of the "
+                "settlement nor of the input",
+                column=name,
+            )
     user_keep = list(options.pop("keep", None) or [])
-    base_options = {**options, "keep": user_keep + [k for k in extra_keep
-                                                     if k not in user_keep]}
+    base_options = {**options, "keep": user_keep + [k for k in extra_keep if k not in user_keep]}
     options["keep"] = user_keep
 
     aa = _scenario(input_for(base_rs), base_pol, base_rs, base_options, user_reduced)
     runs = ["base"]
     if ruleset_changes:
-        fixed = user_reduced or (Reduced(aa.point_values) if base_pol.method == "points"
-                                 else None)
+        fixed = user_reduced or (Reduced(aa.point_values) if base_pol.method == "points" else None)
         ba = _scenario(input_for(alt_rs), base_pol, alt_rs, options, fixed)
         runs.append("regrouped")
     else:
         ba = aa
-    if policy_changes or (ruleset_changes and base_pol.method == "points"
-                          and user_reduced is None):
+    if policy_changes or (ruleset_changes and base_pol.method == "points" and user_reduced is None):
         bb = _scenario(input_for(alt_rs), alt_pol, alt_rs, options, user_reduced)
         runs.append("alt")
     else:
@@ -515,8 +576,12 @@ def simulate(
         return group_sums(idx, values.astype(np.int64), m)
 
     scenarios = dict(zip(SCENARIOS, (aa, ba, bb), strict=True))
-    k_change, k_regroup, k_dstd, k_out = (ksum(change), ksum(regrouping), ksum(d_std),
-                                          ksum(outlier))
+    k_change, k_regroup, k_dstd, k_out = (
+        ksum(change),
+        ksum(regrouping),
+        ksum(d_std),
+        ksum(outlier),
+    )
     k_whole = ksum(whole)
     k_casemix = np.zeros(m, dtype=np.int64)
     for k in range(m):
@@ -532,63 +597,107 @@ def simulate(
     counts.update({f"settled_{s}": ksum(sc.settled) for s, sc in scenarios.items()})
     counts["not_settled"] = ksum(~aa.settled & ~bb.settled)
     amounts = {f"payment_{s}": ksum(sc.pay) for s, sc in scenarios.items()}
-    amounts.update({"change": k_change, "regrouping": k_regroup, "casemix": k_casemix,
-                    "price": k_price, "outlier": k_out})
+    amounts.update(
+        {
+            "change": k_change,
+            "regrouping": k_regroup,
+            "casemix": k_casemix,
+            "price": k_price,
+            "outlier": k_out,
+        }
+    )
     columns: dict[str, pa.Array] = {}
     for j, (name, arr) in enumerate(zip(by, key_arrays, strict=True)):
         columns[name] = pa.array([t[j] for t in uniq], arr.type)
     columns.update({name: pa.array(values) for name, values in counts.items()})
-    columns.update({f"cmi_{s}": pa.array(_cmi(idx, sc, m), CMI_TYPE)
-                    for s, sc in scenarios.items()})
+    columns.update(
+        {f"cmi_{s}": pa.array(_cmi(idx, sc, m), CMI_TYPE) for s, sc in scenarios.items()}
+    )
     columns.update({name: cents_array(values) for name, values in amounts.items()})
     labels = {
-        "base_ruleset": _label(base_rs), "base_policy": base_pol.label,
-        "alt_ruleset": _label(alt_rs), "alt_policy": alt_pol.label,
+        "base_ruleset": _label(base_rs),
+        "base_policy": base_pol.label,
+        "alt_ruleset": _label(alt_rs),
+        "alt_policy": alt_pol.label,
     }
-    meta = {b"decomposition": "; ".join(DEFINITIONS),
-            b"rounding": "per case exact; case mix summed exactly per key and rounded once "
-                         "half up to 0.01 yuan; price = Δstandard − case mix",
-            **{k.encode(): v for k, v in labels.items()}}
-    key_schema = pa.schema([pa.field(name, columns[name].type) for name in by]
-                           + list(SIMULATE_KEY_SCHEMA), metadata=meta)
+    meta = {
+        b"decomposition": "; ".join(DEFINITIONS),
+        b"rounding": "per case exact; case mix summed exactly per key and rounded once "
+        "half up to 0.01 yuan; price = Δstandard − case mix",
+        **{k.encode(): v for k, v in labels.items()},
+    }
+    key_schema = pa.schema(
+        [pa.field(name, columns[name].type) for name in by] + list(SIMULATE_KEY_SCHEMA),
+        metadata=meta,
+    )
     key_table = pa.Table.from_arrays([columns[f.name] for f in key_schema], schema=key_schema)
 
     # ---- per case
-    fixed_names = {"case_id", "drg_base", "drg_alt", "class_base", "class_alt",
-                   *(f"{c}_{s}" for c in ("settled", "rw", "standard", "payment")
-                     for s in SCENARIOS), "change", *COMPONENTS}
+    fixed_names = {
+        "case_id",
+        "drg_base",
+        "drg_alt",
+        "class_base",
+        "class_alt",
+        *(f"{c}_{s}" for c in ("settled", "rw", "standard", "payment") for s in SCENARIOS),
+        "change",
+        *COMPONENTS,
+    }
     case_cols: dict[str, pa.Array] = {"case_id": _plain(aa.table.column("case_id"))}
     for name, arr in zip(by, key_arrays, strict=True):
         if name not in fixed_names:
             case_cols[name] = arr
-    case_cols.update({
-        "drg_base": _plain(aa.table.column("drg")), "drg_alt": _plain(bb.table.column("drg")),
-        "class_base": _plain(aa.table.column("payment_class")),
-        "class_alt": _plain(bb.table.column("payment_class")),
-    })
+    case_cols.update(
+        {
+            "drg_base": _plain(aa.table.column("drg")),
+            "drg_alt": _plain(bb.table.column("drg")),
+            "class_base": _plain(aa.table.column("payment_class")),
+            "class_alt": _plain(bb.table.column("payment_class")),
+        }
+    )
     case_cols.update({f"settled_{s}": pa.array(sc.settled) for s, sc in scenarios.items()})
-    case_cols.update({f"rw_{s}": scaled_array(sc.rw, RW_DECIMALS, sc.has_std)
-                      for s, sc in scenarios.items()})
-    case_cols.update({f"standard_{s}": cents_array(sc.std, sc.has_std)
-                      for s, sc in scenarios.items()})
-    case_cols.update({f"payment_{s}": cents_array(sc.pay, sc.settled)
-                      for s, sc in scenarios.items()})
-    case_cols.update({"change": cents_array(change), "regrouping": cents_array(regrouping),
-                      "casemix": cents_array(casemix), "price": cents_array(price),
-                      "outlier": cents_array(outlier)})
-    case_schema = pa.schema([pa.field(name, case_cols[name].type) for name in case_cols
-                             if name not in SIMULATE_CASE_SCHEMA.names]
-                            + list(SIMULATE_CASE_SCHEMA), metadata=meta)
-    case_table = pa.Table.from_arrays([case_cols[f.name] for f in case_schema],
-                                      schema=case_schema)
+    case_cols.update(
+        {f"rw_{s}": scaled_array(sc.rw, RW_DECIMALS, sc.has_std) for s, sc in scenarios.items()}
+    )
+    case_cols.update(
+        {f"standard_{s}": cents_array(sc.std, sc.has_std) for s, sc in scenarios.items()}
+    )
+    case_cols.update(
+        {f"payment_{s}": cents_array(sc.pay, sc.settled) for s, sc in scenarios.items()}
+    )
+    case_cols.update(
+        {
+            "change": cents_array(change),
+            "regrouping": cents_array(regrouping),
+            "casemix": cents_array(casemix),
+            "price": cents_array(price),
+            "outlier": cents_array(outlier),
+        }
+    )
+    case_schema = pa.schema(
+        [
+            pa.field(name, case_cols[name].type)
+            for name in case_cols
+            if name not in SIMULATE_CASE_SCHEMA.names
+        ]
+        + list(SIMULATE_CASE_SCHEMA),
+        metadata=meta,
+    )
+    case_table = pa.Table.from_arrays([case_cols[f.name] for f in case_schema], schema=case_schema)
 
     everything = np.zeros(n, dtype=np.int64)
     total: dict[str, Any] = {name: sum(values.tolist()) for name, values in counts.items()}
     total.update({f"cmi_{s}": _cmi(everything, sc, 1)[0] for s, sc in scenarios.items()})
     total.update({name: yuan(sum(values.tolist())) for name, values in amounts.items()})
-    return Simulation(key_table, case_table, MappingProxyType(total), by,
-                      MappingProxyType(labels), MappingProxyType(
-                          {s: sc.table for s, sc in scenarios.items()}), tuple(runs))
+    return Simulation(
+        key_table,
+        case_table,
+        MappingProxyType(total),
+        by,
+        MappingProxyType(labels),
+        MappingProxyType({s: sc.table for s, sc in scenarios.items()}),
+        tuple(runs),
+    )
 
 
 def _cmi(idx: np.ndarray, sc: _Scenario, m: int) -> list[Decimal | None]:
@@ -597,12 +706,13 @@ def _cmi(idx: np.ndarray, sc: _Scenario, m: int) -> list[Decimal | None]:
     total = group_sums(idx, np.where(has, sc.rw, 0), m)
     count = group_sums(idx, has.astype(np.int64), m)
     # Σ RW·RW_SCALE ÷ (count·RW_SCALE), rounded exactly
-    return [None if c == 0 else round_fraction(Fraction(int(t), int(c) * RW_SCALE), 4)
-            for t, c in zip(total.tolist(), count.tolist(), strict=True)]
+    return [
+        None if c == 0 else round_fraction(Fraction(int(t), int(c) * RW_SCALE), 4)
+        for t, c in zip(total.tolist(), count.tolist(), strict=True)
+    ]
 
 
 def _label(rs: Ruleset | RulesetSeries | None) -> str:
     if rs is None:
         return "the cases' own grouping"
     return rs.id
-

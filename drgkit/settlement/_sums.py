@@ -37,9 +37,14 @@ class Partial:
     def __add__(self, other: Partial) -> Partial:
         def add(a, b):
             return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
-        return Partial(add(self.points, other.points), add(self.by_item, other.by_item),
-                       self.cases + other.cases, self.discharges + other.discharges,
-                       self.review + other.review)
+
+        return Partial(
+            add(self.points, other.points),
+            add(self.by_item, other.by_item),
+            self.cases + other.cases,
+            self.discharges + other.discharges,
+            self.review + other.review,
+        )
 
     def minus(self, other: Partial) -> Partial:
         """These sums without ``other``'s (rows taken back out after pass 1)."""
@@ -50,9 +55,13 @@ class Partial:
                 gone[item] -= 1
             else:
                 kept.append(item)
-        return Partial({k: v - other.points.get(k, 0) for k, v in self.points.items()},
-                       {k: v - other.by_item.get(k, 0) for k, v in self.by_item.items()},
-                       self.cases, self.discharges - other.discharges, tuple(kept))
+        return Partial(
+            {k: v - other.points.get(k, 0) for k, v in self.points.items()},
+            {k: v - other.by_item.get(k, 0) for k, v in self.by_item.items()},
+            self.cases,
+            self.discharges - other.discharges,
+            tuple(kept),
+        )
 
     @classmethod
     def zero(cls) -> Partial:
@@ -76,7 +85,6 @@ class Reduced:
         return self.point_values.get(scheme, self.point_values.get("all"))
 
 
-
 def _fraction_text(value: Fraction, decimals: int = 6) -> str:
     """A fraction for a message: exact when it has few decimals, else ≈ to ``decimals``."""
     scaled = value * 10**decimals
@@ -97,8 +105,11 @@ def point_values(policy: Policy, total: Partial) -> Reduced:
     if policy.method != "points":
         return Reduced({}, total)
     if not policy.budget:
-        raise PolicyError(f"policy {policy.id} uses points but has no points.budget (give "
-                          "it in the policy or with --budget SCHEME=YUAN)", file=policy.path)
+        raise PolicyError(
+            f"policy {policy.id} uses points but has no points.budget (give "
+            "it in the policy or with --budget SCHEME=YUAN)",
+            file=policy.path,
+        )
     pools: dict[str, Decimal] = {}
     for pool, budget in policy.budget.items():
         schemes = list(total.points) if pool == "all" else [pool]
@@ -111,7 +122,9 @@ def point_values(policy: Policy, total: Partial) -> Reduced:
             raise PolicyError(
                 f"budget pool {pool!r} leaves nothing for points: budget {budget} × (1 − "
                 f"reserve {policy.reserve}) minus {scaled_decimal(by_item, 2)} paid by item "
-                f"is {_fraction_text(distributable)}", file=policy.path)
+                f"is {_fraction_text(distributable)}",
+                file=policy.path,
+            )
         # yuan per point = distributable ÷ (points / 10^pd); kept as value × 10^vd
         scaled = distributable * 10 ** (policy.point_decimals + policy.value_decimals) / points
         pools[pool] = scaled_decimal(half_up(scaled), policy.value_decimals)
@@ -151,21 +164,32 @@ class SettleSummary:
         ruleset than the policy's, and patients' self-pay above the payment."""
         out = []
         if self.foreign:
-            parts = [f"{count:,} with {name} ({self.foreign_not_covered[name]:,} of them "
-                     "not_covered)" for name, count in sorted(self.foreign.items())]
+            parts = [
+                f"{count:,} with {name} ({self.foreign_not_covered[name]:,} of them not_covered)"
+                for name, count in sorted(self.foreign.items())
+            ]
             out.append(
                 f"{sum(self.foreign.values()):,} of {self.rows:,} cases were grouped "
                 f"{'; '.join(parts)}, but policy {policy.id} prices the groups of ruleset "
                 f"{policy.ruleset}: group them with -r {policy.ruleset}, or list the ruleset in "
-                "the policy's [policy] accepted_rulesets if this is on purpose")
+                "the policy's [policy] accepted_rulesets if this is on purpose"
+            )
         if self.shares_capped:
-            out.append(f"{self.shares_capped:,} case(s): the patient's self-pay on the claim "
-                       "exceeds the payment; their fund_payment is 0 and patient_share is "
-                       "capped at the payment")
+            out.append(
+                f"{self.shares_capped:,} case(s): the patient's self-pay on the claim "
+                "exceeds the payment; their fund_payment is 0 and patient_share is "
+                "capped at the payment"
+            )
         return out
 
-    def add(self, hospital: pa.Array, settled: np.ndarray, pclass: np.ndarray,
-            amounts: Mapping[str, np.ndarray], reasons: np.ndarray) -> None:
+    def add(
+        self,
+        hospital: pa.Array,
+        settled: np.ndarray,
+        pclass: np.ndarray,
+        amounts: Mapping[str, np.ndarray],
+        reasons: np.ndarray,
+    ) -> None:
         self.rows += len(settled)
         self.settled += int(settled.sum())
         for k, c in enumerate(np.bincount(pclass, minlength=len(PAYMENT_CLASSES))):
@@ -178,14 +202,18 @@ class SettleSummary:
             return
         idx = encoded.indices.to_numpy(zero_copy_only=False)
         names = encoded.dictionary.to_pylist()
-        for name, values in (("cases", np.ones(len(settled), np.int64)),
-                             ("settled", settled.astype(np.int64)), *amounts.items()):
-            sums = np.bincount(idx, weights=None, minlength=len(names)) if name == "cases" \
+        for name, values in (
+            ("cases", np.ones(len(settled), np.int64)),
+            ("settled", settled.astype(np.int64)),
+            *amounts.items(),
+        ):
+            sums = (
+                np.bincount(idx, weights=None, minlength=len(names))
+                if name == "cases"
                 else group_sums(idx, values, len(names))
+            )
             for k, hosp in enumerate(names):
                 self.hospitals.setdefault(hosp, Counter())[name] += int(sums[k])
 
     def total(self, name: str) -> int:
         return sum(h.get(name, 0) for h in self.hospitals.values())
-
-

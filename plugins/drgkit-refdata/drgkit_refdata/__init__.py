@@ -23,16 +23,36 @@ from drgkit.hookspecs import PluginRegistry
 
 #: folder name -> what the registry needs beyond the folder's own meta.csv
 RULESETS = {
-    "chs_drg_10": dict(region="chs-drg", version="1.0", effective_from="2020-06-01",
-                       name="CHS-DRG 1.0 国家医疗保障疾病诊断相关分组细分组方案（1.0版）"),
-    "chs_drg_11": dict(region="chs-drg", version="1.1", effective_from="2022-01-01",
-                       name="CHS-DRG 1.1 国家医疗保障疾病诊断相关分组细分组方案（1.1版）"),
-    "beijing_2022": dict(region="beijing", version="2022", effective_from="2022-01-01",
-                         name="北京 CHS-DRG 2022 本地化分组方案"),
-    "suzhou_2023": dict(region="suzhou", version="2023", effective_from="2023-01-01",
-                        name="苏州 DRG 2023 本地化分组方案"),
-    "wuxi_2022": dict(region="wuxi", version="2022", effective_from="2022-01-01",
-                      name="无锡 DRG 2022 本地化分组方案"),
+    "chs_drg_10": dict(
+        region="chs-drg",
+        version="1.0",
+        effective_from="2020-06-01",
+        name="CHS-DRG 1.0 国家医疗保障疾病诊断相关分组细分组方案（1.0版）",
+    ),
+    "chs_drg_11": dict(
+        region="chs-drg",
+        version="1.1",
+        effective_from="2022-01-01",
+        name="CHS-DRG 1.1 国家医疗保障疾病诊断相关分组细分组方案（1.1版）",
+    ),
+    "beijing_2022": dict(
+        region="beijing",
+        version="2022",
+        effective_from="2022-01-01",
+        name="北京 CHS-DRG 2022 本地化分组方案",
+    ),
+    "suzhou_2023": dict(
+        region="suzhou",
+        version="2023",
+        effective_from="2023-01-01",
+        name="苏州 DRG 2023 本地化分组方案",
+    ),
+    "wuxi_2022": dict(
+        region="wuxi",
+        version="2022",
+        effective_from="2022-01-01",
+        name="无锡 DRG 2022 本地化分组方案",
+    ),
 }
 
 

@@ -15,9 +15,15 @@ from drgkit._builtin import shipped_policies_dir, shipped_rulesets_dir
 #: a layout of this plugin's own: English column names and ';' between codes
 LAYOUT = drgkit.Layout(
     "thirdparty",
-    columns={"case_id": "MRN", "sex": "SEX", "age": "AGE", "diagnoses": "DX_CODES",
-             "procedures": "PX_CODES", "discharge_date": "DISCHARGED",
-             "total_cost": "COST"},
+    columns={
+        "case_id": "MRN",
+        "sex": "SEX",
+        "age": "AGE",
+        "diagnoses": "DX_CODES",
+        "procedures": "PX_CODES",
+        "discharge_date": "DISCHARGED",
+        "total_cost": "COST",
+    },
     detect=("MRN", "DX_CODES"),
     separators=";",
     description="The third-party test plugin's export format.",
@@ -26,9 +32,14 @@ LAYOUT = drgkit.Layout(
 
 @drgkit.hookimpl
 def drgkit_register_rulesets(registry) -> None:
-    registry.add_ruleset(shipped_rulesets_dir() / "demo" / "2024", id="thirdparty_2024",
-                         region="thirdparty", version="2024", effective_from="2024-01-01",
-                         name="third-party test ruleset (the demo 2024 tables)")
+    registry.add_ruleset(
+        shipped_rulesets_dir() / "demo" / "2024",
+        id="thirdparty_2024",
+        region="thirdparty",
+        version="2024",
+        effective_from="2024-01-01",
+        name="third-party test ruleset (the demo 2024 tables)",
+    )
 
 
 @drgkit.hookimpl
