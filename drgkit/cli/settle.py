@@ -258,11 +258,23 @@ def settle(
     extra = {"rejects": rejects} if rejects is not None else {}
     if resume and not (dask_address or dataset_local):
         raise click.UsageError("--resume needs --partitions or --dask (a partitioned run)")
+    # what every settlement run takes, partitioned or not
+    common = dict(
+        weights=weights,
+        overrides=overrides,
+        hospitals=hospitals,
+        layout=layout,
+        columns=columns,
+        keep=list(keep) or None,
+        batch_rows=batch_rows,
+        threads=threads,
+        **extra,
+    )
     if dask_address or dataset_local:
         from ..settlement import DaskRunner, LocalRunner, settle_dataset
 
         if resume:
-            extra["resume"] = True
+            common["resume"] = True
         runner = (
             LocalRunner()
             if dataset_local
@@ -274,17 +286,9 @@ def settle(
                 out,
                 policy,
                 ruleset,
-                weights=weights,
-                overrides=overrides,
                 runner=runner,
-                hospitals=hospitals,
-                layout=layout,
-                columns=columns,
-                keep=list(keep) or None,
-                batch_rows=batch_rows,
-                threads=threads,
                 row_groups_per_partition=row_groups_per_partition,
-                **extra,
+                **common,
             )
         if not silent:
             print_settle_summary(result.summary, time.perf_counter() - started)
@@ -293,21 +297,7 @@ def settle(
         return
     with data_warnings(), progress_bar("settling", silent) as progress:
         summary = settle_file(
-            cases,
-            out,
-            policy,
-            ruleset,
-            weights=weights,
-            overrides=overrides,
-            layout=layout,
-            columns=columns,
-            encoding=encoding,
-            hospitals=hospitals,
-            keep=list(keep) or None,
-            threads=threads,
-            batch_rows=batch_rows,
-            progress=progress,
-            **extra,
+            cases, out, policy, ruleset, encoding=encoding, progress=progress, **common
         )
     if not silent:
         print_settle_summary(summary, time.perf_counter() - started)
