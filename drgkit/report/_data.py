@@ -1,0 +1,297 @@
+"""The tables a report shows, gathered once: indicators (from :mod:`drgkit.monitoring`) per
+hospital, DRG, month and MDC, the warnings with their lights, and for a what-if the change per
+department and DRG (from ``drgkit simulate``'s output). HTML and Excel render the same
+:class:`Report`, so the page and the workbook cannot disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ArgumentError, CaseDataError
+from ..schema import MONEY, SIMULATE_COMPONENTS
+
+__all__ = ["KEY_COLUMNS", "Report", "build_report", "what_if_tables"]
+
+#: the key columns a report's tables may have, in the order they are shown
+KEY_COLUMNS = (
+    "hospital_id",
+    "department",
+    "doctor",
+    "drg",
+    "drg_base",
+    "mdc",
+    "month",
+    "scheme",
+    "insurance_type",
+    "hospital_level",
+)
+
+#: the columns of ``drgkit simulate``'s output that a what-if report adds up
+_WHAT_IF_MONEY = ("payment_base", "payment_alt", "change", *SIMULATE_COMPONENTS)
+
+
+@attrs.frozen(slots=True)
+class Report:
+    """Everything a report shows. The indicator tables follow the column contract of
+    :func:`drgkit.monitoring.indicators` (keys first); ``warnings`` is the unit table with the
+    ``light`` and ``rule`` columns of :func:`drgkit.monitoring.warnings`."""
+
+    policy: str
+    #: the region's indicators (one row, no key column)
+    region: pa.Table
+    #: one row per unit: hospitals (region report) or one hospital's departments
+    units: pa.Table
+    #: indicators per DRG, per month (``YYYY-MM``) and per MDC (``None``: no MDC in the data)
+    drgs: pa.Table
+    months: pa.Table
+    mdcs: pa.Table | None
+    #: the unit table with ``light`` and ``rule``
+    warnings: pa.Table
+    #: the hospital of a hospital view, its own indicators (one row) and its departments
+    hospital: str | None = None
+    hospital_row: pa.Table | None = None
+    #: per hospital and department (region report only)
+    departments: pa.Table | None = None
+    #: what changes under next year's rules, per department and per DRG (``drg_base``)
+    what_if_departments: pa.Table | None = None
+    what_if_drgs: pa.Table | None = None
+    #: how many DRGs the gain/loss chart and table show
+    top: int = 15
+    #: first and last discharge date of the cases (for the subtitle)
+    period: tuple[date, date] | None = None
+
+    @property
+    def unit_key(self) -> str:
+        """The key the unit charts are drawn by: ``hospital_id``, or ``department``."""
+        return "department" if self.hospital is not None else "hospital_id"
+
+    def write(self, path: Any, *, lang: str = "zh") -> None:
+        """Write the report: ``.html`` (one self-contained page) or ``.xlsx`` (a workbook)."""
+        from pathlib import Path
+
+        from .._write import atomic_output
+
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix in (".html", ".htm"):
+            from ._html import render_html
+
+            text = render_html(self, lang=lang)
+            with atomic_output(target) as tmp:
+                Path(tmp).write_bytes(text.encode("utf-8"))
+        elif suffix == ".xlsx":
+            from ._xlsx import write_xlsx
+
+            with atomic_output(target) as tmp:
+                write_xlsx(self, tmp, lang=lang)
+        else:
+            raise ArgumentError(f"{target}: a report is written as .html or .xlsx, not {suffix!r}")
+
+
+def _sorted(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Rows in key order (nulls last): the same input gives the same page."""
+    keys = tuple(k for k in keys if k in table.column_names)
+    if not keys or table.num_rows == 0:
+        return table
+    return table.sort_by([(k, "ascending") for k in keys])
+
+
+def _only(table: pa.Table, hospital: str) -> pa.Table:
+    """The rows of one hospital, without the hospital key."""
+    rows = table.filter(pc.equal(table["hospital_id"], hospital))
+    return rows.drop_columns(["hospital_id"])
+
+
+def build_report(
+    settled: Any,
+    policy: Any,
+    *,
+    hospital: str | None = None,
+    what_if: Any = None,
+    previous: Any = None,
+    top: int = 15,
+    indicators: Callable[..., pa.Table] | None = None,
+    warnings: Callable[[pa.Table, Any], pa.Table] | None = None,
+) -> Report:
+    """The report of a settled table (``drgkit settle``'s output: a table or a path) under
+    ``policy`` (a :class:`~drgkit.settlement.Policy`; its ``[monitoring]`` rules set the lights).
+
+    ``hospital``: the same report for that hospital against the region (its departments are the
+    units; every index is still against the region's per-DRG means, because the indicators are
+    computed over all the cases and then narrowed to the hospital). ``what_if``: the per-case
+    (``--cases-out``) or per-key output of ``drgkit simulate`` for a what-if section.
+    ``indicators``/``warnings`` default to :mod:`drgkit.monitoring`'s functions.
+    """
+    from .._io import open_cases
+    from ..settlement._output import read_settled
+
+    if top < 1:
+        raise ArgumentError(f"top must be at least 1, not {top}")
+    if indicators is None or warnings is None:
+        from .. import monitoring
+
+        indicators = indicators or monitoring.indicators
+        warnings = warnings or _policy_warnings(monitoring)
+    name = open_cases(settled).name if not isinstance(settled, pa.Table) else "settled"
+    table = settled if isinstance(settled, pa.Table) else read_settled(settled)
+    if table.num_rows == 0:
+        raise CaseDataError("no cases: a report needs at least one settled case", file=name)
+    ids = table["hospital_id"]
+    if hospital is not None and not pc.any(pc.equal(ids, hospital)).as_py():
+        raise ArgumentError(f"hospital {hospital!r} has no case in {name}")
+
+    def ind(*by: str) -> pa.Table:
+        return indicators(table, by, policy=policy, previous=previous)
+
+    has_mdc = "mdc" in table.column_names
+    dates = table["discharge_date"] if "discharge_date" in table.column_names else None
+    period = None
+    if dates is not None and dates.null_count < len(dates):
+        bounds = pc.min_max(dates).as_py()
+        period = (bounds["min"], bounds["max"])
+    common: dict[str, Any] = {"policy": getattr(policy, "id", str(policy)), "top": top}
+    common["region"] = ind()
+    common["period"] = period
+    if hospital is None:
+        units = _sorted(ind("hospital_id"), ("hospital_id",))
+        common |= {
+            "units": units,
+            "drgs": _sorted(ind("drg"), ("drg",)),
+            "months": _sorted(ind("month"), ("month",)),
+            "mdcs": _sorted(ind("mdc"), ("mdc",)) if has_mdc else None,
+            "departments": _sorted(ind("hospital_id", "department"), ("hospital_id", "department")),
+        }
+    else:
+        units = _sorted(_only(ind("hospital_id", "department"), hospital), ("department",))
+        common |= {
+            "hospital": hospital,
+            "hospital_row": _only(ind("hospital_id"), hospital),
+            "units": units,
+            "drgs": _sorted(_only(ind("hospital_id", "drg"), hospital), ("drg",)),
+            "months": _sorted(_only(ind("hospital_id", "month"), hospital), ("month",)),
+            "mdcs": _sorted(_only(ind("hospital_id", "mdc"), hospital), ("mdc",))
+            if has_mdc
+            else None,
+        }
+    common["warnings"] = warnings(units, policy)
+    if what_if is not None:
+        by_dept, by_drg = what_if_tables(what_if, table, hospital=hospital)
+        common |= {"what_if_departments": by_dept, "what_if_drgs": by_drg}
+    return Report(**common)
+
+
+def _policy_warnings(monitoring: Any) -> Callable[[pa.Table, Any], pa.Table]:
+    """``monitoring.warnings`` with the policy's rules (its ``[monitoring]`` section, else the
+    defaults of the seeds)."""
+
+    def warn(table: pa.Table, policy: Any) -> pa.Table:
+        rules = monitoring.rules_from_policy(policy)
+        return monitoring.warnings(table, rules)
+
+    return warn
+
+
+def what_if_tables(
+    simulated: Any, settled: pa.Table | None = None, *, hospital: str | None = None
+) -> tuple[pa.Table | None, pa.Table]:
+    """``drgkit simulate``'s output added up per department and per DRG of this year's rules:
+    cases, cases changing DRG (per-case input only), payments before and after, the change and
+    its parts (regrouping, case mix, price, outlier), exactly (decimal sums, no float).
+
+    A per-case table (``--cases-out``) counts one case a row; a per-key table (``-o``, by keys
+    that include ``department`` or ``drg``) carries its ``cases``. The department of a case comes
+    from the simulated table, else from ``settled`` by ``case_id``; without either, the
+    department table is ``None``.
+    """
+    from .._io import open_cases
+
+    if isinstance(simulated, pa.Table):
+        sim, name = simulated, "what-if table"
+    else:
+        src = open_cases(simulated)
+        sim, name = pa.Table.from_batches(list(src.batches), schema=src.schema), src.name
+    per_case = "case_id" in sim.column_names
+    need = [c for c in _WHAT_IF_MONEY if c not in sim.column_names]
+    if not per_case and "cases" not in sim.column_names:
+        need.append("case_id or cases")
+    if need:
+        raise CaseDataError(
+            f"not the output of drgkit simulate: no column {', '.join(need)}", file=name
+        )
+    columns = {c: _money(sim[c], name, c) for c in _WHAT_IF_MONEY}
+    columns["cases"] = (
+        pa.array([1] * sim.num_rows, pa.int64()) if per_case else sim["cases"].cast(pa.int64())
+    )
+    if per_case and "drg_base" in sim.column_names and "drg_alt" in sim.column_names:
+        base, alt = sim["drg_base"].cast(pa.string()), sim["drg_alt"].cast(pa.string())
+        moved = pc.fill_null(pc.not_equal(base, alt), pc.is_null(base) != pc.is_null(alt))
+        columns["moved"] = pc.cast(moved, pa.int64())
+    drg_col = "drg_base" if "drg_base" in sim.column_names else "drg"
+    keys: dict[str, pa.ChunkedArray] = {}
+    if drg_col in sim.column_names:
+        keys["drg_base"] = sim[drg_col].cast(pa.string())
+    if "department" in sim.column_names:
+        keys["department"] = sim["department"].cast(pa.string())
+    elif per_case and settled is not None and "department" in settled.column_names:
+        keys["department"] = _lookup(sim["case_id"], settled, "department")
+    hospitals = None
+    if "hospital_id" in sim.column_names:
+        hospitals = sim["hospital_id"].cast(pa.string())
+    elif per_case and settled is not None:
+        hospitals = _lookup(sim["case_id"], settled, "hospital_id")
+    data = pa.table({**keys, **columns})
+    if hospital is not None:
+        if hospitals is None:
+            raise CaseDataError(
+                "the what-if table names no hospital (hospital_id), so it cannot be narrowed "
+                f"to hospital {hospital!r}",
+                file=name,
+            )
+        data = data.filter(pc.equal(hospitals, hospital))
+    by_dept = _sum_by(data, "department") if "department" in data.column_names else None
+    if "drg_base" not in data.column_names:
+        raise CaseDataError("the what-if table has no drg_base (or drg) column", file=name)
+    return by_dept, _sum_by(data, "drg_base")
+
+
+def _lookup(case_ids: pa.ChunkedArray, settled: pa.Table, column: str) -> pa.ChunkedArray:
+    """``settled[column]`` of each case id, in the order of ``case_ids`` (null: not settled)."""
+    left = pa.table(
+        {"case_id": case_ids.cast(pa.string()), "__row": pa.array(range(len(case_ids)))}
+    )
+    right = pa.table(
+        {"case_id": settled["case_id"].cast(pa.string()), column: settled[column].cast(pa.string())}
+    )
+    # a join does not keep row order: sort back by the row number of the what-if table
+    joined = left.join(right, "case_id", join_type="left outer", use_threads=False)
+    return joined.sort_by("__row")[column]
+
+
+def _money(col: pa.ChunkedArray, name: str, column: str) -> pa.ChunkedArray:
+    """A money column as MONEY, exactly (a CSV gives text; a cast that would round fails)."""
+    try:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+        return col.cast(MONEY)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise CaseDataError(
+            f"not an amount in yuan and cents: {exc}", file=name, column=column
+        ) from None
+
+
+def _sum_by(data: pa.Table, key: str) -> pa.Table:
+    """Sums per ``key`` (counts as int64, money exact as MONEY), in key order."""
+    sums = [c for c in data.column_names if c not in ("department", "drg_base")]
+    grouped = data.group_by(key, use_threads=False).aggregate([(c, "sum") for c in sums])
+    out = {key: grouped[key]}
+    for c in ("cases", "moved", *_WHAT_IF_MONEY):
+        if c in sums:
+            col = grouped[f"{c}_sum"]
+            out[c] = col.cast(pa.int64()) if c in ("cases", "moved") else col.cast(MONEY)
+    return _sorted(pa.table(out), (key,))

@@ -1,0 +1,145 @@
+"""Every word a report shows, in Chinese (the default) and English: one dictionary, so that the
+HTML page and the Excel workbook cannot name a thing two ways."""
+
+from __future__ import annotations
+
+__all__ = ["LABELS", "LANGS", "label"]
+
+#: the languages a report is written in; the first is the default
+LANGS = ("zh", "en")
+
+#: key -> (Chinese, English)
+LABELS: dict[str, tuple[str, str]] = {
+    # titles and sections
+    "title": ("DRG 运行监测报告", "DRG monitoring report"),
+    "title_hospital": (
+        "DRG 运行监测报告 · 医院 {hospital}（对比全区域）",
+        "DRG monitoring report · hospital {hospital} (against the region)",
+    ),
+    "subtitle": (
+        "政策 {policy} · {cases} 例 · {first} 至 {last}",
+        "Policy {policy} · {cases} cases · {first} to {last}",
+    ),
+    "generated_by": (
+        "由 drgkit {version} 生成；离线可读，无外部资源。",
+        "Written by drgkit {version}; reads offline, no external resources.",
+    ),
+    "summary": ("概览", "Summary"),
+    "region": ("全区域", "Region"),
+    "this_hospital": ("本院", "This hospital"),
+    "cmi_by_unit": ("各医院 CMI", "CMI by hospital"),
+    "cmi_by_department": ("各科室 CMI", "CMI by department"),
+    "quadrant": ("费用消耗指数 × 时间消耗指数", "Cost index × time index"),
+    "quadrant_note": (
+        "右上：费用高、住院长；左下：费用低、住院短；虚线 = 1（区域水平）",
+        "Top right: costlier and longer than the region; bottom left: cheaper and shorter; "
+        "dashed lines = 1 (the region)",
+    ),
+    "gain_loss_by_drg": ("DRG 盈亏（前 {n} 位，按绝对值）", "Gain/loss by DRG (top {n} by size)"),
+    "monthly_trend": ("月度趋势：总费用与支付", "Monthly trend: cost and payment"),
+    "case_mix_by_mdc": ("MDC 病例构成", "Case mix by MDC"),
+    "warnings": ("预警（红黄绿灯）", "Warnings (red/yellow/green)"),
+    "no_warnings": ("无红灯或黄灯。", "No red or yellow light."),
+    "indicators_unit": ("医院指标", "Indicators by hospital"),
+    "indicators_department": ("科室指标", "Indicators by department"),
+    "indicators_drg": ("DRG 指标", "Indicators by DRG"),
+    "indicators_month": ("月度指标", "Indicators by month"),
+    "indicators_mdc": ("MDC 指标", "Indicators by MDC"),
+    "what_if": ("政策模拟：明年规则下的变化", "What-if: changes under next year's rules"),
+    "what_if_department": ("按科室", "By department"),
+    "what_if_drg": ("按 DRG（前 {n} 位，按变化绝对值）", "By DRG (top {n} by size of change)"),
+    "change_by_department": ("各科室支付变化", "Payment change by department"),
+    "shown_of": ("显示 {shown} / {total} 项", "showing {shown} of {total}"),
+    "not_available": (
+        "数据中无 {column} 列，本节从略。",
+        "The data has no {column} column; section left out.",
+    ),
+    "legend_cost": ("总费用", "Total cost"),
+    "legend_payment": ("支付", "Payment"),
+    "money_note": ("金额单位：元，精确到分。", "Amounts in yuan, exact to the cent."),
+    # lights
+    "light": ("灯", "Light"),
+    "rule": ("规则", "Rule"),
+    "red": ("红", "red"),
+    "yellow": ("黄", "yellow"),
+    "green": ("绿", "green"),
+    "indicator": ("指标", "Indicator"),
+    "value": ("数值", "Value"),
+    # key columns
+    "hospital_id": ("医院", "Hospital"),
+    "department": ("科室", "Department"),
+    "doctor": ("医生", "Doctor"),
+    "mdc": ("MDC", "MDC"),
+    "drg": ("DRG", "DRG"),
+    "drg_base": ("DRG（本年）", "DRG (this year)"),
+    "month": ("月份", "Month"),
+    "scheme": ("险种类别", "Scheme"),
+    "insurance_type": ("险种", "Insurance type"),
+    "hospital_level": ("医院等级", "Hospital level"),
+    # indicator columns (the monitoring contract)
+    "cases": ("病例数", "Cases"),
+    "grouped": ("入组病例", "Grouped"),
+    "grouping_rate": ("入组率", "Grouping rate"),
+    "drg_count": ("DRG 组数", "DRG count"),
+    "total_weight": ("总权重", "Total weight"),
+    "cmi": ("CMI", "CMI"),
+    "cost_index": ("费用消耗指数", "Cost index"),
+    "time_index": ("时间消耗指数", "Time index"),
+    "total_cost": ("总费用", "Total cost"),
+    "mean_cost": ("次均费用", "Mean cost"),
+    "total_los": ("总住院日", "Total LOS"),
+    "mean_los": ("平均住院日", "Mean LOS"),
+    "cost_per_weight": ("每权重费用", "Cost per weight"),
+    "high_outliers": ("高倍率病例", "High outliers"),
+    "high_outlier_share": ("高倍率占比", "High outlier share"),
+    "low_outliers": ("低倍率病例", "Low outliers"),
+    "low_outlier_share": ("低倍率占比", "Low outlier share"),
+    "drug_cost": ("药品费", "Drug cost"),
+    "drug_share": ("药占比", "Drug share"),
+    "consumable_cost": ("耗材费", "Consumable cost"),
+    "consumable_share": ("耗占比", "Consumable share"),
+    "deaths": ("死亡", "Deaths"),
+    "low_risk_cases": ("低风险病例", "Low-risk cases"),
+    "low_risk_deaths": ("低风险死亡", "Low-risk deaths"),
+    "low_risk_mortality": ("低风险死亡率", "Low-risk mortality"),
+    "readmissions_31d": ("31 天再入院", "31-day readmissions"),
+    "readmission_rate": ("再入院率", "Readmission rate"),
+    "payment": ("支付", "Payment"),
+    "fund_payment": ("基金支付", "Fund payment"),
+    "gain_loss": ("盈亏", "Gain/loss"),
+    "previous_total_cost": ("上期总费用", "Previous total cost"),
+    "cost_growth": ("费用增长", "Cost growth"),
+    "previous_cost_per_case": ("上期次均费用", "Previous cost per case"),
+    "cost_per_case_growth": ("次均费用增长", "Cost per case growth"),
+    # what-if columns (drgkit simulate)
+    "moved": ("改变分组病例", "Cases changing DRG"),
+    "payment_base": ("支付（本年）", "Payment (this year)"),
+    "payment_alt": ("支付（明年规则）", "Payment (next year's rules)"),
+    "change": ("变化", "Change"),
+    "regrouping": ("分组变化", "Regrouping"),
+    "casemix": ("病例组合", "Case mix"),
+    "price": ("价格", "Price"),
+    "outlier": ("极值", "Outlier"),
+    # sheet names (Excel: at most 31 characters)
+    "sheet_summary": ("概览", "Summary"),
+    "sheet_units": ("医院", "Hospitals"),
+    "sheet_departments": ("科室", "Departments"),
+    "sheet_drgs": ("DRG", "DRGs"),
+    "sheet_months": ("月份", "Months"),
+    "sheet_mdcs": ("MDC", "MDCs"),
+    "sheet_warnings": ("预警", "Warnings"),
+    "sheet_what_if_departments": ("模拟-科室", "What-if departments"),
+    "sheet_what_if_drgs": ("模拟-DRG", "What-if DRGs"),
+}
+
+
+def label(key: str, lang: str, **values: object) -> str:
+    """The label of ``key`` in ``lang`` with ``values`` filled in; an unknown column name is
+    shown as it is (a status breakdown column such as ``status_ok``, a plugin's key)."""
+    pair = LABELS.get(key)
+    if pair is None:
+        if key.startswith("status_"):
+            return ("状态 " if lang == "zh" else "Status ") + key[len("status_") :]
+        return key
+    text = pair[LANGS.index(lang)]
+    return text.format(**values) if values else text
