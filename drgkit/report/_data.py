@@ -53,6 +53,8 @@ class Report:
     mdcs: pa.Table | None
     #: the unit table with ``light`` and ``rule``
     warnings: pa.Table
+    #: one row per unit and rule (keys, indicator, value, light, rule, action), when known
+    warning_details: pa.Table | None = None
     #: the hospital of a hospital view, its own indicators (one row) and its departments
     hospital: str | None = None
     hospital_row: pa.Table | None = None
@@ -115,9 +117,11 @@ def build_report(
     hospital: str | None = None,
     what_if: Any = None,
     previous: Any = None,
+    cases: Any = None,
     top: int = 15,
     indicators: Callable[..., pa.Table] | None = None,
     warnings: Callable[[pa.Table, Any], pa.Table] | None = None,
+    warning_details: Callable[[pa.Table, Any], pa.Table] | None = None,
 ) -> Report:
     """The report of a settled table (``drgkit settle``'s output: a table or a path) under
     ``policy`` (a :class:`~drgkit.settlement.Policy`; its ``[monitoring]`` rules set the lights).
@@ -126,18 +130,23 @@ def build_report(
     units; every index is still against the region's per-DRG means, because the indicators are
     computed over all the cases and then narrowed to the hospital). ``what_if``: the per-case
     (``--cases-out``) or per-key output of ``drgkit simulate`` for a what-if section.
-    ``indicators``/``warnings`` default to :mod:`drgkit.monitoring`'s functions.
+    ``previous``: last period's settled cases (growth); ``cases``: the case input of the settled
+    table (columns it lacks). ``indicators``, ``warnings`` and ``warning_details`` default to
+    :mod:`drgkit.monitoring`'s functions (given, they stand in for them: tests).
     """
     from .._io import open_cases
     from ..settlement._output import read_settled
 
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
-    if indicators is None or warnings is None:
+    if indicators is None:
         from .. import monitoring
 
-        indicators = indicators or monitoring.indicators
-        warnings = warnings or _policy_warnings(monitoring)
+        indicators = monitoring.indicators
+        warnings = warnings or monitoring.warnings
+        warning_details = warning_details or monitoring.warning_details
+    if warnings is None:
+        raise ArgumentError("give warnings= with indicators=")
     name = open_cases(settled).name if not isinstance(settled, pa.Table) else "settled"
     table = settled if isinstance(settled, pa.Table) else read_settled(settled)
     if table.num_rows == 0:
@@ -147,9 +156,11 @@ def build_report(
         raise ArgumentError(f"hospital {hospital!r} has no case in {name}")
 
     def ind(*by: str) -> pa.Table:
-        return indicators(table, by, policy=policy, previous=previous)
+        extra = {} if cases is None else {"cases": cases}
+        return indicators(table, by, policy=policy, previous=previous, **extra)
 
-    has_mdc = "mdc" in table.column_names
+    # the MDC comes with the settled table, or from the case input (monitoring joins it)
+    has_mdc = "mdc" in table.column_names or cases is not None
     dates = table["discharge_date"] if "discharge_date" in table.column_names else None
     period = None
     if dates is not None and dates.null_count < len(dates):
@@ -180,21 +191,12 @@ def build_report(
             else None,
         }
     common["warnings"] = warnings(units, policy)
+    if warning_details is not None:
+        common["warning_details"] = warning_details(units, policy)
     if what_if is not None:
         by_dept, by_drg = what_if_tables(what_if, table, hospital=hospital)
         common |= {"what_if_departments": by_dept, "what_if_drgs": by_drg}
     return Report(**common)
-
-
-def _policy_warnings(monitoring: Any) -> Callable[[pa.Table, Any], pa.Table]:
-    """``monitoring.warnings`` with the policy's rules (its ``[monitoring]`` section, else the
-    defaults of the seeds)."""
-
-    def warn(table: pa.Table, policy: Any) -> pa.Table:
-        rules = monitoring.rules_from_policy(policy)
-        return monitoring.warnings(table, rules)
-
-    return warn
 
 
 def what_if_tables(

@@ -82,7 +82,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "gain_loss",
     ),
     "mdcs": ("cases", "drg_count", "total_weight", "cmi", "total_cost", "payment", "gain_loss"),
-    "warnings": ("cases", "light", "rule"),
+    "warnings": ("cases", "indicator", "value", "light", "rule", "action"),
     "what_if": (
         "cases",
         "moved",
@@ -107,7 +107,8 @@ padding-bottom:4px}.sub{color:#666;margin:0 0 16px}.note{color:#666;font-size:12
 table{border-collapse:collapse;font-size:12px;margin:6px 0 4px;width:100%}
 th,td{border-bottom:1px solid #eee;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#f5f6f8;position:sticky;top:0}td.key,th.key{text-align:left}
-.scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:16px}
+.scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:24px}
+figure{margin:0;flex:1 1 480px;min-width:0}
 .light{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}
 .light-red{background:#d32f2f}.light-yellow{background:#f9a825}.light-green{background:#43a047}
 svg.chart{max-width:100%;height:auto}footer{color:#888;font-size:11px;margin-top:32px}
@@ -154,9 +155,11 @@ def _table(
     *,
     rows: Sequence[int] | None = None,
     row_labels: Sequence[str] | None = None,
+    value_kinds: Sequence[str] | None = None,
 ) -> str:
     """An HTML table of ``table``'s key columns and ``columns`` (those it has), for ``rows``
-    (default all, in order)."""
+    (default all, in order). ``value_kinds``: the kind of each row's ``value`` cell (a warning
+    detail's value is a share in one row and an index in the next)."""
     keys = [k for k in _KEYS if k in table.column_names]
     shown = keys + [c for c in columns if c in table.column_names and c not in keys]
     kinds = {c: column_kind(c, table.schema.field(c).type) for c in shown}
@@ -175,7 +178,15 @@ def _table(
     ]
     for i in rows if rows is not None else range(table.num_rows):
         lead = f'<th class="key">{escape(row_labels[i])}</th>' if row_labels is not None else ""
-        cells = "".join(_cell(c, data[c][i], kinds[c], lang) for c in shown)
+        cells = "".join(
+            _cell(
+                c,
+                data[c][i],
+                value_kinds[i] if c == "value" and value_kinds is not None else kinds[c],
+                lang,
+            )
+            for c in shown
+        )
         out.append(f'<tr data-row="{i}">{lead}{cells}</tr>')
     out.append("</tbody></table></div>")
     return "\n".join(out)
@@ -245,7 +256,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         _table("summary", summary, TABLE_COLUMNS["summary"], lang, row_labels=row_labels),
         f'<p class="note">{L("money_note")}</p>',
     ]
-    # CMI by unit, against the region's CMI
+    # CMI by unit, against the region's CMI, beside the cost × time quadrant
     units = report.units
     charts = []
     if "cmi" in units.column_names and unit in units.column_names:
@@ -255,17 +266,17 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         )
         region_cmi = report.region["cmi"][0].as_py()
         name = "cmi_by_department" if report.hospital is not None else "cmi_by_unit"
-        charts.append(
-            bar_chart(
-                "cmi",
-                label(name, lang),
-                [(str(keys[i]), cmis[i], _tip(str(keys[i]), cmis[i], "number4")) for i in order],
-                reference=None
-                if region_cmi is None
-                else (f"{label('region', lang)} {display(region_cmi, 'number4')}", region_cmi),
-            )
+        chart = bar_chart(
+            "cmi",
+            label(name, lang),
+            [(str(keys[i]), cmis[i], _tip(str(keys[i]), cmis[i], "number4")) for i in order],
+            reference=None
+            if region_cmi is None
+            else (f"{label('region', lang)} {display(region_cmi, 'number4')}", region_cmi),
+            width=540,
+            height=360,
         )
-        parts.append(f"<h2>{L(name)}</h2>" + charts[-1])
+        charts.append(f"<figure><h2>{L(name)}</h2>{chart}</figure>")
     if {"cost_index", "time_index"} <= set(units.column_names):
         ci, ti, keys = (units[c].to_pylist() for c in ("cost_index", "time_index", unit))
         points = [
@@ -279,17 +290,21 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             for k, c, t in zip(keys, ci, ti, strict=True)
             if c is not None and t is not None
         ]
-        parts += [
-            f"<h2>{L('quadrant')}</h2>",
-            quadrant_scatter(
-                "quadrant",
-                label("quadrant", lang),
-                points,
-                x_label=label("cost_index", lang),
-                y_label=label("time_index", lang),
-            ),
-            f'<p class="note">{L("quadrant_note")}</p>',
-        ]
+        chart = quadrant_scatter(
+            "quadrant",
+            label("quadrant", lang),
+            points,
+            x_label=label("cost_index", lang),
+            y_label=label("time_index", lang),
+            width=520,
+            height=360,
+        )
+        charts.append(
+            f"<figure><h2>{L('quadrant')}</h2>{chart}"
+            f'<p class="note">{L("quadrant_note")}</p></figure>'
+        )
+    if charts:
+        parts.append('<div class="charts">' + "\n".join(charts) + "</div>")
     # gain/loss by DRG, the largest first
     drgs = report.drgs
     if "gain_loss" in drgs.column_names:
@@ -338,11 +353,21 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             ),
             _table("mdcs", mdcs, TABLE_COLUMNS["mdcs"], lang),
         ]
-    # warnings: the red and yellow lights first
-    lit = _light_order(report.warnings)
+    # warnings: the red and yellow lights first (per rule when the details are there)
+    lit_table = report.warning_details if report.warning_details is not None else report.warnings
+    lit = _light_order(lit_table)
     parts.append(f"<h2>{L('warnings')}</h2>")
     if lit:
-        parts.append(_table("warnings", report.warnings, TABLE_COLUMNS["warnings"], lang, rows=lit))
+        kinds = None
+        if "indicator" in lit_table.column_names:
+            kinds = [
+                column_kind(str(name), pa.float64()) for name in lit_table["indicator"].to_pylist()
+            ]
+        parts.append(
+            _table(
+                "warnings", lit_table, TABLE_COLUMNS["warnings"], lang, rows=lit, value_kinds=kinds
+            )
+        )
     else:
         parts.append(f'<p class="note">{L("no_warnings")}</p>')
     # the indicator table of the units, with their lights

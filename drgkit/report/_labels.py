@@ -65,6 +65,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "green": ("绿", "green"),
     "indicator": ("指标", "Indicator"),
     "value": ("数值", "Value"),
+    "action": ("处置", "Action"),
     # key columns
     "hospital_id": ("医院", "Hospital"),
     "department": ("科室", "Department"),
@@ -128,6 +129,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sheet_months": ("月份", "Months"),
     "sheet_mdcs": ("MDC", "MDCs"),
     "sheet_warnings": ("预警", "Warnings"),
+    "sheet_warning_details": ("预警明细", "Warning details"),
     "sheet_what_if_departments": ("模拟-科室", "What-if departments"),
     "sheet_what_if_drgs": ("模拟-DRG", "What-if DRGs"),
 }

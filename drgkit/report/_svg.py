@@ -106,7 +106,7 @@ def bar_chart(
     out = _open(name, title, width, height, len(items))
     out += _y_axis(lo, hi, ticks, left, right, y)
     slot = (right - left) / max(len(items), 1)
-    bar = max(slot * 0.7, 1.0)
+    bar = min(max(slot * 0.7, 1.0), 44.0)
     for i, (lab, v, tip) in enumerate(items):
         x = left + i * slot + (slot - bar) / 2
         y0, y1 = sorted((y(0.0), y(v)))

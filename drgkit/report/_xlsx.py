@@ -56,6 +56,8 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     if report.mdcs is not None:
         out.append(("sheet_mdcs", report.mdcs))
     out.append(("sheet_warnings", report.warnings))
+    if report.warning_details is not None:
+        out.append(("sheet_warning_details", report.warning_details))
     if report.what_if_departments is not None:
         out.append(("sheet_what_if_departments", report.what_if_departments))
     if report.what_if_drgs is not None:
@@ -73,7 +75,7 @@ def _with_lights(report: Report) -> pa.Table:
 
 def exact_in_float(value: Decimal) -> bool:
     """True when ``value`` survives a float64 round trip (at most 15 significant digits)."""
-    digits = value.as_tuple().digits
+    digits = value.normalize().as_tuple().digits
     significant = len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
     return significant <= MAX_EXACT_DIGITS
 

@@ -1,0 +1,83 @@
+"""``drgkit report``: a settled year as an HTML page or an Excel workbook people read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import registry as _registry
+from ._common import UserError, data_warnings
+from ._options import policy_options
+
+
+@click.command("report")
+@click.argument("settled", type=click.Path(dir_okay=True, path_type=Path))
+@policy_options
+@click.option(
+    "-o",
+    "--out",
+    "outs",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="report.html (one self-contained page) or report.xlsx (a workbook). Repeatable.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="Language of the labels.",
+)
+@click.option("--hospital", metavar="HOSPITAL_ID", help="One hospital against the region.")
+@click.option(
+    "--what-if",
+    "what_if",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="drgkit simulate's output (--cases-out, or -o by department/drg): what changes "
+    "per department and DRG under next year's rules.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=True, path_type=Path),
+    help="The previous period's settled cases, for growth.",
+)
+@click.option(
+    "--cases",
+    "cases",
+    type=click.Path(dir_okay=True, path_type=Path),
+    help="The case input SETTLED came from, for columns it lacks (los, mdc, drug_cost…).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="DRGs in the gain/loss chart and tables.",
+)
+def report(
+    settled, policy, weights, overrides, outs, lang, hospital, what_if, previous, cases, top
+) -> None:
+    """Write the report of SETTLED (drgkit settle's output) under POLICY: CMI by hospital, the
+    cost × time index quadrant, gain/loss by DRG, the monthly trend, case mix by MDC, the
+    warnings with their lights and the indicator tables."""
+    from ..report import build_report
+
+    for out in outs:
+        if out.suffix.lower() not in (".html", ".htm", ".xlsx"):
+            raise UserError(f"{out}: write the report as .html or .xlsx")
+    pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
+    with data_warnings():
+        result = build_report(
+            settled,
+            pol,
+            hospital=hospital,
+            what_if=what_if,
+            previous=previous,
+            cases=cases,
+            top=top,
+        )
+    for out in outs:
+        result.write(out, lang=lang)
+        click.echo(f"wrote {out}")
