@@ -218,6 +218,8 @@ class Browser:
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        # the start page fetches Chromium's own resources: get them out of the way
+        self.driver.get("about:blank")
 
     def open(self, path: Path) -> dict[str, Any]:
         """Load ``path``; the console messages and every network request the page made."""

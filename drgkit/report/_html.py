@@ -273,7 +273,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             reference=None
             if region_cmi is None
             else (f"{label('region', lang)} {display(region_cmi, 'number4')}", region_cmi),
-            width=540,
+            width=520,
             height=360,
         )
         charts.append(f"<figure><h2>{L(name)}</h2>{chart}</figure>")
@@ -296,7 +296,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             points,
             x_label=label("cost_index", lang),
             y_label=label("time_index", lang),
-            width=520,
+            width=500,
             height=360,
         )
         charts.append(
