@@ -78,7 +78,8 @@ def test_labels_in_both_languages():
     assert label("cmi_by_unit", "zh") == "各医院 CMI"
     assert label("cmi_by_unit", "en") == "CMI by hospital"
     assert label("gain_loss_by_drg", "en", n=7) == "Gain/loss by DRG (top 7 by size)"
-    assert label("status_ok", "en") == "Status ok"
+    assert label("status_ok", "en") == "Status: grouped"
+    assert label("status_plugin", "zh") == "状态：plugin"
     assert label("plugin_column", "zh") == "plugin_column"
 
 

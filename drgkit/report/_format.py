@@ -14,8 +14,15 @@ __all__ = ["column_kind", "display", "is_percent"]
 
 #: float columns shown as a percentage (a share, a rate, a growth)
 _PERCENT_SUFFIXES = ("_share", "_rate", "_mortality", "_growth")
-#: float columns with two decimals rather than four
-_TWO_DECIMALS = ("mean_los",)
+#: float columns with two decimals rather than four (means of yuan and days)
+_TWO_DECIMALS = (
+    "mean_los",
+    "mean_cost",
+    "cost_per_weight",
+    "previous_cost_per_case",
+    "expected_cost",
+    "expected_los",
+)
 
 
 def is_percent(name: str) -> bool:

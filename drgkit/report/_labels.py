@@ -112,6 +112,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "cost_growth": ("费用增长", "Cost growth"),
     "previous_cost_per_case": ("上期次均费用", "Previous cost per case"),
     "cost_per_case_growth": ("次均费用增长", "Cost per case growth"),
+    "status_ok": ("状态：入组", "Status: grouped"),
+    "status_ungroupable": ("状态：无法入组", "Status: ungroupable"),
+    "status_ambiguous": ("状态：歧义", "Status: ambiguous"),
+    "status_invalid": ("状态：无效", "Status: invalid"),
+    # the exact numerators and denominators behind the ratios
+    "settled": ("已结算病例", "Settled cases"),
+    "weighted_cases": ("有权重病例", "Cases with a weight"),
+    "weighted_cost": ("有权重病例费用", "Cost of cases with a weight"),
+    "indexed_cost": ("指数病例费用", "Cost in the cost index"),
+    "expected_cost": ("按区域均值的预期费用", "Expected cost at regional means"),
+    "indexed_los": ("指数病例住院日", "LOS in the time index"),
+    "expected_los": ("按区域均值的预期住院日", "Expected LOS at regional means"),
+    "los_cases": ("有住院日病例", "Cases with a LOS"),
+    "mortality_cases": ("有离院方式病例", "Cases with a leaving type"),
+    "readmission_known": ("再入院已知病例", "Cases with a readmission flag"),
+    "previous_settled": ("上期已结算病例", "Previous settled cases"),
     # what-if columns (drgkit simulate)
     "moved": ("改变分组病例", "Cases changing DRG"),
     "payment_base": ("支付（本年）", "Payment (this year)"),
@@ -141,7 +157,7 @@ def label(key: str, lang: str, **values: object) -> str:
     pair = LABELS.get(key)
     if pair is None:
         if key.startswith("status_"):
-            return ("状态 " if lang == "zh" else "Status ") + key[len("status_") :]
+            return ("状态：" if lang == "zh" else "Status: ") + key[len("status_") :]
         return key
     text = pair[LANGS.index(lang)]
     return text.format(**values) if values else text
