@@ -210,6 +210,24 @@ def test_money_beyond_float_precision_is_written_as_text(region, tmp_path):
     assert ws.cell(row=3, column=column).value == 1.1
 
 
+def test_report_of_a_file_is_the_report_of_its_table(settled, region, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "settled.parquet"
+    pq.write_table(settled, path)
+    from_file = build_report(
+        path, "demo", indicators=fake_indicators, warnings=fake_warnings, top=5
+    )
+    assert render_html(from_file) == render_html(region)
+    assert region.period == ("2024-01", "2024-12")
+    # and the what-if finds the departments in the file
+    by_dept, _ = what_if_tables(_simulated(), pq.read_table(path))
+    with_file = build_report(
+        path, "demo", what_if=_simulated(), indicators=fake_indicators, warnings=fake_warnings
+    )
+    assert with_file.what_if_departments.equals(by_dept)
+
+
 def test_unknown_suffix_is_refused(region, tmp_path):
     with pytest.raises(ArgumentError, match=r"\.html or \.xlsx"):
         region.write(tmp_path / "report.pdf")

@@ -88,7 +88,12 @@ def _ratio(num: Fraction | int, den: Fraction | int) -> float | None:
 
 def fake_indicators(table: pa.Table, by: tuple[str, ...] = (), **_: Any) -> pa.Table:
     """The indicator contract's columns the report shows, per ``by`` key (``month`` from the
-    discharge date), against the region's per-DRG means of the same data."""
+    discharge date), against the region's per-DRG means of the same data. ``table`` may be a
+    path, as for the real one."""
+    if not isinstance(table, pa.Table):
+        from drgkit.settlement._output import read_settled
+
+        table = read_settled(table)
     rows = table.to_pylist()
     for r in rows:
         r["month"] = r["discharge_date"].strftime("%Y-%m")

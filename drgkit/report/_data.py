@@ -6,7 +6,6 @@ department and DRG (from ``drgkit simulate``'s output). HTML and Excel render th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import attrs
@@ -65,8 +64,8 @@ class Report:
     what_if_drgs: pa.Table | None = None
     #: how many DRGs the gain/loss chart and table show
     top: int = 15
-    #: first and last discharge date of the cases (for the subtitle)
-    period: tuple[date, date] | None = None
+    #: first and last discharge month of the cases, 'YYYY-MM' (for the subtitle)
+    period: tuple[str, str] | None = None
 
     @property
     def unit_key(self) -> str:
@@ -135,7 +134,6 @@ def build_report(
     :mod:`drgkit.monitoring`'s functions (given, they stand in for them: tests).
     """
     from .._io import open_cases
-    from ..settlement._output import read_settled
 
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
@@ -147,28 +145,26 @@ def build_report(
         warning_details = warning_details or monitoring.warning_details
     if warnings is None:
         raise ArgumentError("give warnings= with indicators=")
-    name = open_cases(settled).name if not isinstance(settled, pa.Table) else "settled"
-    table = settled if isinstance(settled, pa.Table) else read_settled(settled)
-    if table.num_rows == 0:
-        raise CaseDataError("no cases: a report needs at least one settled case", file=name)
-    ids = table["hospital_id"]
-    if hospital is not None and not pc.any(pc.equal(ids, hospital)).as_py():
-        raise ArgumentError(f"hospital {hospital!r} has no case in {name}")
+    if isinstance(settled, pa.Table):
+        name, columns = "settled", settled.column_names
+    else:
+        # a path is handed to monitoring as it is, which reads it batch by batch: a report of
+        # a year too large for memory needs only its indicator tables in memory
+        src = open_cases(settled)
+        name, columns = src.name, src.schema.names
+        _close(src)
 
     def ind(*by: str) -> pa.Table:
         extra = {} if cases is None else {"cases": cases}
-        return indicators(table, by, policy=policy, previous=previous, **extra)
+        return indicators(settled, by, policy=policy, previous=previous, **extra)
 
+    region = ind()
+    if region.num_rows == 0 or not region["cases"][0].as_py():
+        raise CaseDataError("no cases: a report needs at least one settled case", file=name)
     # the MDC comes with the settled table, or from the case input (monitoring joins it)
-    has_mdc = "mdc" in table.column_names or cases is not None
-    dates = table["discharge_date"] if "discharge_date" in table.column_names else None
-    period = None
-    if dates is not None and dates.null_count < len(dates):
-        bounds = pc.min_max(dates).as_py()
-        period = (bounds["min"], bounds["max"])
+    has_mdc = "mdc" in columns or cases is not None
     common: dict[str, Any] = {"policy": getattr(policy, "id", str(policy)), "top": top}
-    common["region"] = ind()
-    common["period"] = period
+    common["region"] = region
     if hospital is None:
         units = _sorted(ind("hospital_id"), ("hospital_id",))
         common |= {
@@ -179,10 +175,13 @@ def build_report(
             "departments": _sorted(ind("hospital_id", "department"), ("hospital_id", "department")),
         }
     else:
+        hospitals = ind("hospital_id")
+        if hospital not in hospitals["hospital_id"].to_pylist():
+            raise ArgumentError(f"hospital {hospital!r} has no case in {name}")
         units = _sorted(_only(ind("hospital_id", "department"), hospital), ("department",))
         common |= {
             "hospital": hospital,
-            "hospital_row": _only(ind("hospital_id"), hospital),
+            "hospital_row": _only(hospitals, hospital),
             "units": units,
             "drgs": _sorted(_only(ind("hospital_id", "drg"), hospital), ("drg",)),
             "months": _sorted(_only(ind("hospital_id", "month"), hospital), ("month",)),
@@ -190,11 +189,14 @@ def build_report(
             if has_mdc
             else None,
         }
+    months = [m for m in common["months"]["month"].to_pylist() if m is not None]
+    common["period"] = (min(months), max(months)) if months else None
     common["warnings"] = warnings(units, policy)
     if warning_details is not None:
         common["warning_details"] = warning_details(units, policy)
     if what_if is not None:
-        by_dept, by_drg = what_if_tables(what_if, table, hospital=hospital)
+        lookup = _settled_columns(settled, ("case_id", "hospital_id", "department"))
+        by_dept, by_drg = what_if_tables(what_if, lookup, hospital=hospital)
         common |= {"what_if_departments": by_dept, "what_if_drgs": by_drg}
     return Report(**common)
 
@@ -260,6 +262,30 @@ def what_if_tables(
     if "drg_base" not in data.column_names:
         raise CaseDataError("the what-if table has no drg_base (or drg) column", file=name)
     return by_dept, _sum_by(data, "drg_base")
+
+
+def _settled_columns(settled: Any, names: tuple[str, ...]) -> pa.Table:
+    """Only ``names`` (those present) of the settled cases, read batch by batch."""
+    if isinstance(settled, pa.Table):
+        return settled.select([n for n in names if n in settled.column_names])
+    from .._io import open_cases
+
+    src = open_cases(settled)
+    try:
+        keep = [n for n in names if n in src.schema.names]
+        parts = [pa.Table.from_batches([b]).select(keep) for b in src.batches]
+    finally:
+        _close(src)
+    if not parts:
+        return pa.table({n: pa.array([], pa.string()) for n in keep})
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _close(src: Any) -> None:
+    """Let go of a source's file (its batches are a generator holding it open)."""
+    close = getattr(src.batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _lookup(case_ids: pa.ChunkedArray, settled: pa.Table, column: str) -> pa.ChunkedArray:
