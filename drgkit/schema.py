@@ -25,6 +25,7 @@ __all__ = [
     "ALLIANCE_MEMBERS_SCHEMA",
     "ALLIANCE_SUMMARY_SCHEMA",
     "ALLIANCE_TRANSFERS_SCHEMA",
+    "CARRIED_SCHEMA",
     "CASE_FIELDS",
     "CMI_TYPE",
     "DIP_COLUMNS",
@@ -168,6 +169,13 @@ CASE_FIELDS: tuple[CaseField, ...] = (
     CaseField("self_pay", "money", "psn_selfpay", "个人自付", "Patient co-payment (yuan)."),
     CaseField(
         "own_pay", "money", "psn_ownpay", "个人自费", "Patient out-of-scheme payment (yuan)."
+    ),
+    CaseField(
+        "doctor",
+        "string",
+        "chfpdr_code",
+        "主诊医师代码",
+        "Attending doctor's code (主诊医师); carried into the settled table for monitoring.",
     ),
     CaseField(
         "referral_from",
@@ -344,6 +352,7 @@ LAYOUTS: dict[str, Layout] = {
                 "self_pay": "个人自付",
                 "own_pay": "个人自费",
                 "referral_from": "转诊来源病例编号",
+                "doctor": "主诊医师代码",
             },
             detect=("诊断编码",),
             description="Chinese column headers, as exported by many hospital systems.",
@@ -567,7 +576,27 @@ DIP_RESULT_SCHEMA = pa.schema(
 RW_TYPE = pa.decimal128(18, RW_DECIMALS)
 
 
-def settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
+#: columns a DRG settlement carries from its input into the settled table, after the others,
+#: when the input has them (``mdc`` whenever the run groups or the input has it): what the
+#: monitoring indicators need beyond payment (drgkit.monitoring). ``los`` is null when not a
+#: whole number of days; a cost that is not an amount in whole cents is null (and warned of).
+CARRIED_SCHEMA = pa.schema(
+    [
+        pa.field("mdc", pa.string()),
+        pa.field("los", pa.int32()),
+        pa.field("leaving_type", pa.string()),
+        pa.field("drug_cost", MONEY),
+        pa.field("consumables_cost", MONEY),
+        pa.field("doctor", pa.string()),
+    ]
+)
+
+
+def settle_schema(
+    policy: Any, keep: pa.Schema | None = None, carried: Iterable[str] = ()
+) -> pa.Schema:
+    """The settled table of a DRG policy; ``carried``: names of :data:`CARRIED_SCHEMA` the
+    input has, appended in that schema's order."""
     fields = list(keep) if keep is not None else []
     fields += [
         pa.field("case_id", pa.string()),
@@ -601,6 +630,8 @@ def settle_schema(policy: Any, keep: pa.Schema | None = None) -> pa.Schema:
         pa.field("policy", pa.dictionary(pa.int16(), pa.string())),
         pa.field("policy_hash", pa.dictionary(pa.int16(), pa.string())),
     ]
+    wanted = set(carried)
+    fields += [f for f in CARRIED_SCHEMA if f.name in wanted]
     return pa.schema(
         fields,
         metadata={

@@ -130,6 +130,7 @@ from .._money import half_up as _half_up
 from ..errors import ArgumentError, CaseDataError
 from ..schema import HOSPITAL_TOTALS_SCHEMA, PERIOD_SCHEMA, PRESETTLE_SCHEMA, QUALITY_SCHEMA
 from ._policy import Policy, PolicyError, policy_decimal
+from ._quality import QUALITY_METRICS, QUALITY_STATUSES, QualityRule
 
 __all__ = [
     "OverspendBand",
@@ -142,13 +143,10 @@ __all__ = [
     "presettle",
     "presettle_all",
     "quality_deductions",
+    "quality_rules",
     "settle_period",
 ]
 
-#: Quality metrics a ``[[period.quality]]`` rule may name (a boolean column of settled cases).
-QUALITY_METRICS = ("readmitted_31d",)
-#: Grouping statuses a quality rule may look at (``statuses``; default ``["ok"]``).
-QUALITY_STATUSES = ("ok", "ungroupable", "ambiguous")
 #: The most decimals a period ratio may have (as for the policy's other coefficients).
 MAX_DECIMALS = 6
 
@@ -178,19 +176,6 @@ class OverspendBand:
 
     up_to: Decimal | None
     fund_share: Decimal
-
-
-@attrs.frozen(slots=True)
-class QualityRule:
-    """A group whose ``metric`` rate at a hospital exceeds the regional rate × (1 +
-    ``above_average_by``) loses ``deduct`` of its payment there."""
-
-    metric: str
-    above_average_by: Decimal
-    deduct: Decimal
-    #: grouping statuses of the cases the rule looks at: by default only ``ok`` (cases with a
-    #: DRG); ``ungroupable`` and ``ambiguous`` cases have no group to compare
-    statuses: tuple[str, ...] = ("ok",)
 
 
 @attrs.frozen(slots=True)
@@ -237,7 +222,7 @@ class PeriodRules:
                 period.get("overspend"), "fund_share", "period.overspend", path
             )
         )
-        quality = _quality_rules(period.get("quality"), path)
+        quality = quality_rules(period.get("quality"), path)
         ratio = None
         pre = period.get("presettlement")
         if pre is not None:
@@ -340,7 +325,9 @@ def period_bands(
     return out
 
 
-def _quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
+def quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
+    """The ``[[period.quality]]`` rules (the list as read from TOML), validated; the rule
+    itself and its decision live in :mod:`drgkit.settlement._quality`."""
     if spec is None:
         return ()
     if not isinstance(spec, list):
@@ -590,11 +577,10 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
         payment = _sum(group, data.money["payment"][rows], m)
         r_known = np.bincount(drg[known], minlength=len(drgs))
         r_yes = np.bincount(drg[yes & known], minlength=len(drgs))
-        factor = 1 + Fraction(rule.above_average_by)
         for g in range(m):
             h, d = divmod(int(pairs[g]), nd)
             k, r, kk, rr = int(n_known[g]), int(n_yes[g]), int(r_known[d]), int(r_yes[d])
-            exceeded = k > 0 and Fraction(r, k) > Fraction(rr, kk) * factor
+            exceeded = rule.exceeds(r, k, rr, kk)
             pay = int(payment[g])
             out["hospital_id"].append(data.hospitals[h])
             out["drg"].append(drgs[d])
@@ -603,7 +589,7 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
             out["rate"].append(_rate(r, k))
             out["regional_rate"].append(_rate(rr, kk))
             out["payment"].append(pay)
-            out["deduction"].append(_half_up(pay * Fraction(rule.deduct)) if exceeded else 0)
+            out["deduction"].append(rule.deduction(pay) if exceeded else 0)
             out["known"].append(k)
             out["regional_known"].append(kk)
             out["regional_readmitted"].append(rr)

@@ -38,6 +38,8 @@ from ._output import (
     PAYMENT_CLASSES,
     SETTLE_FIELDS,
     SPECIAL_CLASS,
+    carried_columns,
+    carried_names,
     constant,
     flags_array,
     plain,
@@ -73,6 +75,7 @@ class _Prepared:
     reason: np.ndarray  # object: why each case is not settled (None when it is)
     columns: dict[str, pa.Array]
     rows: np.ndarray
+    row0: int = 0  # rows of the run before this batch (for messages)
 
 
 class SettleRun:
@@ -165,7 +168,13 @@ class SettleRun:
                 raise CaseDataError(
                     f"column {name!r} to keep is not in the input", file=source, column=name
                 )
-        self.schema = settle_schema(policy, pa.schema([schema.field(n) for n in self.keep]))
+        # the monitoring columns the input has (drgkit.schema.CARRIED_SCHEMA), after the others
+        self.carried = carried_names(
+            schema, self.plan.source, self.group_run is not None, self.keep
+        )
+        self.schema = settle_schema(
+            policy, pa.schema([schema.field(n) for n in self.keep]), self.carried
+        )
         self.hospitals = read_hospitals(hospitals, policy)
         self.rows_done = row_offset
         self.summary = SettleSummary()
@@ -188,7 +197,7 @@ class SettleRun:
         self.rows_done += n
         if self.group_run is not None:
             grouped = self.group_run.process(batch)
-            group = {c: grouped.column(c) for c in ("status", "reason", "drg", "ruleset")}
+            group = {c: grouped.column(c) for c in ("status", "reason", "drg", "ruleset", "mdc")}
             ids = grouped.column("case_id")
         else:
             group = {c: batch.column(c) for c in ("status", "drg")}
@@ -322,6 +331,7 @@ class SettleRun:
             reason,
             {**cols, **keep_cols},
             row,
+            row0,
         )
 
     def _schemes(self, arr: pa.Array | None, n: int) -> np.ndarray:
@@ -576,6 +586,9 @@ class SettleRun:
             rs_hash,
             constant(p.id, n),
             constant(p.content_hash, n),
+            *carried_columns(
+                self.carried, cols, prep.batch, prep.group.get("mdc"), self.source, prep.row0
+            ),
         ]
         self._count_foreign(plain(prep.group["ruleset"]).cast(pa.string()), pclass)
         self.summary.add(
