@@ -325,6 +325,23 @@ def test_what_if_sums_per_department_and_drg(settled):
     assert sum(only["cases"].to_pylist()) == 2
 
 
+def test_what_if_matches_rows_one_for_one_despite_duplicated_ids(settled):
+    """simulate --cases-out is row for row the settled cases, a duplicated case id included
+    (the demo data has some); otherwise a duplicated id cannot be matched and says so."""
+    head = settled.slice(0, 4)
+    ids = ["D1", "D1", "D2", "D3"]
+    twin = head.set_column(0, "case_id", pa.array(ids))
+    sim = _simulated().set_column(0, "case_id", pa.array(ids)).drop_columns(["hospital_id"])
+    by_dept, _ = what_if_tables(sim, twin)
+    expected: dict[str, Decimal] = {}
+    for dept, change in zip(head["department"].to_pylist(), sim["change"].to_pylist(), strict=True):
+        expected[dept] = expected.get(dept, Decimal(0)) + change
+    got = by_dept.to_pydict()
+    assert dict(zip(got["department"], got["change"], strict=True)) == expected
+    with pytest.raises(CaseDataError, match=r"'D1' appears more than once.*--by department"):
+        what_if_tables(sim.slice(1), twin)
+
+
 def test_what_if_from_a_csv_per_key_table(tmp_path):
     table = pa.table(
         {

@@ -154,6 +154,16 @@ def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
         click.echo(indent(explanation.render(), "   "))
     click.echo("")
     _dip_demo(out_dir / "dip", dip_n, seed)
+    finish_demo(out_dir)
+
+
+def finish_demo(out_dir: Path) -> None:
+    """Hook point: the last step of ``drgkit demo``, after the DRG and DIP parts have written
+    their files under ``out_dir`` (cases.parquet, grouped.csv, settled.csv, alliance/, dip/).
+    The report step is added here."""
+    from .report import demo_report
+
+    demo_report(out_dir)
 
 
 def _dip_demo(out_dir: Path, n: int, seed: int) -> None:

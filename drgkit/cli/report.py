@@ -81,3 +81,21 @@ def report(
     for out in outs:
         result.write(out, lang=lang)
         click.echo(f"wrote {out}")
+
+
+def demo_report(out_dir: Path) -> Path:
+    """The last step of ``drgkit demo``: the report of its settled DRG cases, as a page."""
+    import warnings
+
+    from ..report import build_report
+
+    settled, path = out_dir / "settled.csv", out_dir / "report.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the demo's deliberately bad cases were reported above
+        result = build_report(settled, _registry.default_registry().policy("demo"))
+    result.write(path)
+    click.echo(
+        f"9. the report of the settled year, for a hospital director (drgkit report {settled} "
+        f"-p demo -o {path}; -o report.xlsx for Excel, --lang en for English) → {path}"
+    )
+    return path

@@ -289,13 +289,26 @@ def _close(src: Any) -> None:
 
 
 def _lookup(case_ids: pa.ChunkedArray, settled: pa.Table, column: str) -> pa.ChunkedArray:
-    """``settled[column]`` of each case id, in the order of ``case_ids`` (null: not settled)."""
-    left = pa.table(
-        {"case_id": case_ids.cast(pa.string()), "__row": pa.array(range(len(case_ids)))}
-    )
-    right = pa.table(
-        {"case_id": settled["case_id"].cast(pa.string()), column: settled[column].cast(pa.string())}
-    )
+    """``settled[column]`` of each case id, in the order of ``case_ids`` (null: not settled).
+
+    ``drgkit simulate --cases-out`` writes one row per input case in input order, as settle
+    does: then the rows match one for one, duplicated case ids included. Otherwise the cases
+    are matched by id, which needs each id once in the settled cases."""
+    ids = case_ids.cast(pa.string())
+    settled_ids = settled["case_id"].cast(pa.string())
+    if len(ids) == len(settled_ids) and ids.equals(settled_ids):
+        return settled[column].cast(pa.string())
+    counts = pa.table({"case_id": settled_ids}).group_by("case_id").aggregate([([], "count_all")])
+    twice = counts.filter(pc.greater(counts["count_all"], 1))
+    if twice.num_rows:
+        first = min(twice["case_id"].to_pylist(), key=lambda v: (v is None, v or ""))
+        raise CaseDataError(
+            f"case id {first!r} appears more than once in the settled cases and the what-if "
+            "table is not row for row the same cases, so its cases cannot be matched to their "
+            f"{column}: give drgkit simulate's output with --by {column}"
+        )
+    left = pa.table({"case_id": ids, "__row": pa.array(range(len(ids)), pa.int64())})
+    right = pa.table({"case_id": settled_ids, column: settled[column].cast(pa.string())})
     # a join does not keep row order: sort back by the row number of the what-if table
     joined = left.join(right, "case_id", join_type="left outer", use_threads=False)
     return joined.sort_by("__row")[column]

@@ -265,7 +265,7 @@ def line_chart(
 
     out = _open(name, title, width, height, len(known))
     out += _y_axis(lo, hi, ticks, left, right, y)
-    every = max(1, math.ceil(len(labels) / 12))
+    every = max(1, math.ceil(len(labels) / 8))
     for i, lab in enumerate(labels):
         if i % every == 0:
             out.append(_text(x(i), bottom + 16, lab))

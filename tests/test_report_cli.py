@@ -1,0 +1,153 @@
+"""``drgkit report`` end to end on demo cases: settled by drgkit settle, indicators by
+drgkit.monitoring (the real ones), what-if by drgkit simulate; and the demo's last step."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from drgkit import _demo, monitoring
+from drgkit.cli import cli
+from drgkit.registry import default_registry
+from drgkit.report import build_report, label, render_html
+from drgkit.settlement import settle_file, simulate
+
+openpyxl = pytest.importorskip("openpyxl")
+
+
+@pytest.fixture(scope="module")
+def year(tmp_path_factory) -> dict[str, Path]:
+    """600 demo cases (some deliberately bad), settled under 'demo', and the per-case what-if
+    of next year's ruleset."""
+    folder = tmp_path_factory.mktemp("report-cli")
+    cases = _demo.generate_cases(600, seed=5)
+    cases_path = folder / "cases.parquet"
+    pq.write_table(cases, cases_path)
+    settled = folder / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases_path, settled, "demo", "demo")
+        sim = simulate(
+            cases_path,
+            base_ruleset="demo_2023",
+            base_policy="demo",
+            alt_ruleset="demo_2024",
+            by=("hospital_id",),
+        )
+    sim_path = folder / "sim.parquet"
+    pq.write_table(sim.cases, sim_path)
+    return {"folder": folder, "cases": cases_path, "settled": settled, "sim": sim_path}
+
+
+def _run(*args: str) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_report_html_and_xlsx(year):
+    folder = year["folder"]
+    html, xlsx = folder / "report.html", folder / "report.xlsx"
+    out = _run("report", year["settled"], "-p", "demo", "-o", html, "-o", xlsx)
+    assert f"wrote {html}" in out and f"wrote {xlsx}" in out
+    page = html.read_text(encoding="utf-8")
+    assert "各医院 CMI" in page and 'data-chart="quadrant"' in page
+    # the workbook's hospital sheet is monitoring's indicator table, cell by cell
+    expected = monitoring.indicators(year["settled"], ("hospital_id",))
+    ws = openpyxl.load_workbook(xlsx)[label("sheet_units", "zh")]
+    for j, name in enumerate(expected.column_names, start=1):
+        assert ws.cell(row=1, column=j).value == label(name, "zh")
+        for i, value in enumerate(expected[name].to_pylist(), start=2):
+            got = ws.cell(row=i, column=j).value
+            if value is None:
+                assert got is None, (name, i)
+            elif isinstance(value, Decimal):
+                assert Decimal(repr(got)) == value, (name, i)
+            elif isinstance(value, float):
+                assert got == pytest.approx(value, rel=1e-15), (name, i)
+            else:
+                assert got == value, (name, i)
+    # the same command gives the same bytes
+    again = folder / "again.html"
+    _run("report", year["settled"], "-p", "demo", "-o", again)
+    assert again.read_bytes() == html.read_bytes()
+
+
+def test_report_hospital_and_what_if(year):
+    folder = year["folder"]
+    settled = pa.csv.read_csv(year["settled"])
+    hospital = sorted(set(settled["hospital_id"].to_pylist()))[0]
+    out = folder / "h.xlsx"
+    _run(
+        "report",
+        year["settled"],
+        "-p",
+        "demo",
+        "--hospital",
+        hospital,
+        "--what-if",
+        year["sim"],
+        "--lang",
+        "en",
+        "-o",
+        out,
+    )
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames[-2:] == ["What-if departments", "What-if DRGs"]
+    sim = pq.read_table(year["sim"]).to_pylist()
+    mine = [r for r in sim if r["hospital_id"] == hospital]
+    ws = wb["What-if DRGs"]
+    header = [c.value for c in ws[1]]
+    cases = header.index(label("cases", "en")) + 1
+    change = header.index(label("change", "en")) + 1
+    assert sum(ws.cell(row=i, column=cases).value for i in range(2, ws.max_row + 1)) == len(mine)
+    total = sum(
+        Decimal(repr(ws.cell(row=i, column=change).value)) for i in range(2, ws.max_row + 1)
+    )
+    assert total == sum((r["change"] for r in mine), Decimal(0))
+    summary = wb["Summary"]
+    assert summary.max_row == 3  # the hospital, then the region
+    assert summary.cell(row=2, column=1).value == sum(
+        1 for h in settled["hospital_id"].to_pylist() if h == hospital
+    )
+
+
+def test_report_errors_are_one_line(year, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["report", str(year["settled"]), "-p", "demo", "-o", str(tmp_path / "r.pdf")]
+    )
+    assert result.exit_code == 2 and "write the report as .html or .xlsx" in result.output
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(year["settled"]),
+            "-p",
+            "demo",
+            "--hospital",
+            "NOPE",
+            "-o",
+            str(tmp_path / "r.html"),
+        ],
+    )
+    assert result.exit_code == 2 and "'NOPE' has no case" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_demo_ends_with_a_report(year, tmp_path, capsys):
+    from drgkit.cli.demo import finish_demo
+
+    shutil.copy(year["settled"], tmp_path / "settled.csv")
+    finish_demo(tmp_path)
+    printed = capsys.readouterr().out
+    assert str(tmp_path / "report.html") in printed
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    report = build_report(tmp_path / "settled.csv", default_registry().policy("demo"))
+    assert page == render_html(report)
