@@ -259,3 +259,55 @@ def test_hospital_report_in_english(browser, settled, tmp_path):
         ".map(th => th.innerText)"
     )
     assert lead == ["This hospital H02", "Region"]
+
+
+def test_demo_report_with_the_real_indicators(browser, tmp_path):
+    """Settled demo cases, drgkit.monitoring's own indicators and lights: the page shows them."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo
+    from drgkit.registry import default_registry
+    from drgkit.settlement import settle_file
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(500, seed=11), cases)
+    settled = tmp_path / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases, settled, "demo", "demo")
+    report = build_report(settled, default_registry().policy("demo"))
+    path = tmp_path / "demo.html"
+    report.write(path)
+    _check_loads_offline(browser, path)
+    units = report.units
+    _check_charts(
+        browser,
+        {
+            "cmi": units.num_rows - units["cmi"].null_count,
+            "quadrant": sum(
+                1
+                for c, t in zip(
+                    units["cost_index"].to_pylist(), units["time_index"].to_pylist(), strict=True
+                )
+                if c is not None and t is not None
+            ),
+            "gain_loss": min(
+                report.top, report.drgs.num_rows - report.drgs["gain_loss"].null_count
+            ),
+            "trend": sum(
+                report.months.num_rows - report.months[c].null_count
+                for c in ("total_cost", "payment")
+            ),
+            "case_mix": report.mdcs.num_rows,
+        },
+    )
+    tables = {
+        "summary": report.region,
+        "units": units.append_column("light", report.warnings["light"]),
+        "drgs_top": report.drgs,
+        "months": report.months,
+        "mdcs": report.mdcs,
+    }
+    assert _check_cells(browser, tables, "zh") > 500
