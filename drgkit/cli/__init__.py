@@ -26,6 +26,7 @@ from .alliance import alliance
 from .demo import demo, warmup
 from .dip import catalogues, dip
 from .group import explain, group
+from .monitoring import indicators
 from .rulesets import layouts, rulesets
 from .settle import period, policies, settle, simulate
 
@@ -127,6 +128,7 @@ for _command in (
     period,
     simulate,
     alliance,
+    indicators,
     explain,
     demo,
     warmup,
