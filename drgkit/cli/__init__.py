@@ -26,6 +26,7 @@ from .alliance import alliance
 from .demo import demo, warmup
 from .dip import catalogues, dip
 from .group import explain, group
+from .monitoring import indicators
 from .report import report
 from .rulesets import layouts, rulesets
 from .settle import period, policies, settle, simulate
@@ -128,6 +129,7 @@ for _command in (
     period,
     simulate,
     alliance,
+    indicators,
     report,
     explain,
     demo,

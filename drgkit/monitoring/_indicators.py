@@ -63,6 +63,7 @@ __all__ = [
     "DENOMINATOR_COLUMNS",
     "INDICATOR_COLUMNS",
     "KEYS",
+    "REFERENCE_SCHEMA",
     "RISK_LEVELS",
     "RiskCutoffs",
     "drg_reference",

@@ -1,0 +1,79 @@
+"""drgkit indicators: the command writes what the library computes, with the policy's lights."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from drgkit.cli import cli
+from drgkit.monitoring import MonitoringRules, indicators
+from drgkit.monitoring import warnings as lights
+
+
+@pytest.fixture(scope="module")
+def settled_file(tmp_path_factory) -> Path:
+    from drgkit._demo import generate_cases
+    from drgkit.settlement import settle
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = settle(generate_cases(200, bad_fraction=0.02), "demo")
+    path = tmp_path_factory.mktemp("settled") / "settled.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def test_indicators_to_parquet_with_the_policy_lights(settled_file, tmp_path):
+    from drgkit._resolve import resolve_policy
+
+    out = tmp_path / "ind.parquet"
+    result = CliRunner().invoke(
+        cli,
+        ["indicators", str(settled_file), "-p", "demo", "--by", "hospital_id,drg", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "200 settled cases" in result.output and "lights:" in result.output
+    written = pq.read_table(out)
+    table = indicators(settled_file, by=("hospital_id", "drg"))
+    want = lights(table, MonitoringRules.from_policy(resolve_policy("demo")))
+    assert (
+        written.drop(["light", "rule"]).equals(
+            table.replace_schema_metadata(None).cast(written.drop(["light", "rule"]).schema)
+        )
+        or written.to_pylist() == want.to_pylist()
+    )
+    assert written.to_pylist() == want.to_pylist()
+
+
+def test_indicators_csv_and_printed_summary(settled_file, tmp_path):
+    out = tmp_path / "ind.csv"
+    result = CliRunner().invoke(
+        cli, ["indicators", str(settled_file), "--by", "month", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith('"month","cases","grouped"')
+    printed = CliRunner().invoke(cli, ["indicators", str(settled_file), "--by", ""])
+    assert printed.exit_code == 0 and "cmi" in printed.output
+
+
+def test_a_bad_key_is_a_usage_error(settled_file):
+    result = CliRunner().invoke(cli, ["indicators", str(settled_file), "--by", "ward"])
+    assert result.exit_code == 2 and "unknown key 'ward'" in result.output
+
+
+def test_rules_file_replaces_the_policy(settled_file, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[monitoring.rules]]\nindicator = "cases"\nyellow = 0\n', encoding="utf-8")
+    out = tmp_path / "ind.parquet"
+    result = CliRunner().invoke(
+        cli, ["indicators", str(settled_file), "--rules", str(rules), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert set(pq.read_table(out).column("light").to_pylist()) == {"yellow"}
+    assert pa.types.is_string(pq.read_table(out).schema.field("rule").type)
