@@ -228,6 +228,47 @@ def test_report_of_a_file_is_the_report_of_its_table(settled, region, tmp_path):
     assert with_file.what_if_departments.equals(by_dept)
 
 
+def test_one_year_against_the_year_before(settled):
+    from datetime import date
+
+    shifted = settled.set_column(
+        settled.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array(
+            [
+                d.replace(year=2023) if i % 3 == 0 else d
+                for i, d in enumerate(settled["discharge_date"].to_pylist())
+            ],
+            pa.date32(),
+        ),
+    )
+    seen = []
+
+    def recording(table, by=(), *, previous=None, **kw):
+        seen.append((table.num_rows, None if previous is None else previous.num_rows))
+        return fake_indicators(table, by)
+
+    report = build_report(shifted, "demo", year=2024, indicators=recording, warnings=fake_warnings)
+    in_2023 = sum(1 for d in shifted["discharge_date"].to_pylist() if d.year == 2023)
+    assert report.region["cases"].to_pylist() == [shifted.num_rows - in_2023]
+    assert set(seen) == {(shifted.num_rows - in_2023, in_2023)}
+    assert report.period[0] >= "2024-01"
+    # a given previous wins; a year without cases is an error
+    seen.clear()
+    build_report(
+        shifted,
+        "demo",
+        year=2024,
+        previous=settled.slice(0, 3),
+        indicators=recording,
+        warnings=fake_warnings,
+    )
+    assert {p for _, p in seen} == {3}
+    with pytest.raises(ArgumentError, match="discharged in 2019"):
+        build_report(shifted, "demo", year=2019, indicators=recording, warnings=fake_warnings)
+    assert date(2024, 1, 1)  # the dates above are real dates
+
+
 def test_unknown_suffix_is_refused(region, tmp_path):
     with pytest.raises(ArgumentError, match=r"\.html or \.xlsx"):
         region.write(tmp_path / "report.pdf")

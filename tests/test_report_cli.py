@@ -119,6 +119,27 @@ def test_report_hospital_and_what_if(year):
     )
 
 
+def test_report_of_one_year_has_growth(year):
+    import pyarrow.compute as pc
+
+    from drgkit.settlement._output import read_settled
+
+    out = year["folder"] / "2024.xlsx"
+    _run("report", year["settled"], "-p", "demo", "--year", "2024", "-o", out)
+    table = read_settled(year["settled"])
+    years = pc.year(table["discharge_date"])
+    current, before = (table.filter(pc.equal(years, y)) for y in (2024, 2023))
+    assert current.num_rows and before.num_rows
+    expected = monitoring.indicators(current, (), previous=before)
+    ws = openpyxl.load_workbook(out)[label("sheet_summary", "zh")]
+    header = [c.value for c in ws[1]]
+    for name in ("cases", "total_cost", "previous_total_cost", "cost_growth"):
+        got = ws.cell(row=2, column=header.index(label(name, "zh")) + 1).value
+        want = expected[name][0].as_py()
+        assert want is not None
+        assert (Decimal(repr(got)) if isinstance(want, Decimal) else got) == want, name
+
+
 def test_report_errors_are_one_line(year, tmp_path):
     result = CliRunner().invoke(
         cli, ["report", str(year["settled"]), "-p", "demo", "-o", str(tmp_path / "r.pdf")]
@@ -149,5 +170,8 @@ def test_demo_ends_with_a_report(year, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(tmp_path / "report.html") in printed
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    report = build_report(tmp_path / "settled.csv", default_registry().policy("demo"))
+    # the last year of the data, against the year before
+    assert "--year 2024" in printed
+    report = build_report(tmp_path / "settled.csv", default_registry().policy("demo"), year=2024)
     assert page == render_html(report)
+    assert report.region["previous_total_cost"][0].as_py() is not None

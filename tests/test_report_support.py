@@ -218,6 +218,7 @@ class Browser:
             "--disable-component-update",
             "--disable-sync",
             "--window-size=1280,1000",
+            "--hide-scrollbars",
             f"--user-data-dir={self.profile}",
         ):
             options.add_argument(flag)

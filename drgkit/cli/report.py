@@ -50,6 +50,12 @@ from ._options import policy_options
     help="The case input SETTLED came from, for columns it lacks (los, mdc, drug_cost…).",
 )
 @click.option(
+    "--year",
+    type=click.IntRange(min=1900, max=2999),
+    help="Only the cases discharged in YEAR, with growth against the year before from the "
+    "same file (unless --previous is given).",
+)
+@click.option(
     "--top",
     type=click.IntRange(min=1),
     default=15,
@@ -57,7 +63,18 @@ from ._options import policy_options
     help="DRGs in the gain/loss chart and tables.",
 )
 def report(
-    settled, policy, weights, overrides, outs, lang, hospital, what_if, previous, cases, top
+    settled,
+    policy,
+    weights,
+    overrides,
+    outs,
+    lang,
+    hospital,
+    what_if,
+    previous,
+    cases,
+    year,
+    top,
 ) -> None:
     """Write the report of SETTLED (drgkit settle's output) under POLICY: CMI by hospital, the
     cost × time index quadrant, gain/loss by DRG, the monthly trend, case mix by MDC, the
@@ -76,6 +93,7 @@ def report(
             what_if=what_if,
             previous=previous,
             cases=cases,
+            year=year,
             top=top,
         )
     for out in outs:
@@ -84,18 +102,30 @@ def report(
 
 
 def demo_report(out_dir: Path) -> Path:
-    """The last step of ``drgkit demo``: the report of its settled DRG cases, as a page."""
+    """The last step of ``drgkit demo``: the report of its last settled year (growth against
+    the year before), as a page."""
     import warnings
+
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
 
     from ..report import build_report
 
     settled, path = out_dir / "settled.csv", out_dir / "report.html"
+    dates = pacsv.read_csv(
+        settled,
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["discharge_date"], column_types={"discharge_date": "date32"}
+        ),
+    )["discharge_date"]
+    year = pc.max(pc.year(dates)).as_py()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the demo's deliberately bad cases were reported above
-        result = build_report(settled, _registry.default_registry().policy("demo"))
+        result = build_report(settled, _registry.default_registry().policy("demo"), year=year)
     result.write(path)
     click.echo(
-        f"9. the report of the settled year, for a hospital director (drgkit report {settled} "
-        f"-p demo -o {path}; -o report.xlsx for Excel, --lang en for English) → {path}"
+        f"9. the report of {year} against {year - 1}, for a hospital director (drgkit report "
+        f"{settled} -p demo --year {year} -o {path}; -o report.xlsx for Excel, --lang en for "
+        f"English) → {path}"
     )
     return path

@@ -117,6 +117,7 @@ def build_report(
     what_if: Any = None,
     previous: Any = None,
     cases: Any = None,
+    year: int | None = None,
     top: int = 15,
     indicators: Callable[..., pa.Table] | None = None,
     warnings: Callable[[pa.Table, Any], pa.Table] | None = None,
@@ -130,8 +131,11 @@ def build_report(
     computed over all the cases and then narrowed to the hospital). ``what_if``: the per-case
     (``--cases-out``) or per-key output of ``drgkit simulate`` for a what-if section.
     ``previous``: last period's settled cases (growth); ``cases``: the case input of the settled
-    table (columns it lacks). ``indicators``, ``warnings`` and ``warning_details`` default to
-    :mod:`drgkit.monitoring`'s functions (given, they stand in for them: tests).
+    table (columns it lacks). ``year``: only the cases discharged in that year, with growth
+    against the year before from the same data (unless ``previous`` is given); the settled
+    cases are then read into memory to be split. ``indicators``, ``warnings`` and
+    ``warning_details`` default to :mod:`drgkit.monitoring`'s functions (given, they stand in
+    for them: tests).
     """
     from .._io import open_cases
 
@@ -145,8 +149,10 @@ def build_report(
         warning_details = warning_details or monitoring.warning_details
     if warnings is None:
         raise ArgumentError("give warnings= with indicators=")
+    if year is not None:
+        settled, previous, name = _one_year(settled, year, previous)
     if isinstance(settled, pa.Table):
-        name, columns = "settled", settled.column_names
+        name, columns = name if year is not None else "settled", settled.column_names
     else:
         # a path is handed to monitoring as it is, which reads it batch by batch: a report of
         # a year too large for memory needs only its indicator tables in memory
@@ -262,6 +268,26 @@ def what_if_tables(
     if "drg_base" not in data.column_names:
         raise CaseDataError("the what-if table has no drg_base (or drg) column", file=name)
     return by_dept, _sum_by(data, "drg_base")
+
+
+def _one_year(settled: Any, year: int, previous: Any) -> tuple[pa.Table, Any, str]:
+    """The cases discharged in ``year``, and ``previous`` or else those of the year before
+    (None when there are none)."""
+    from .._io import open_cases
+    from ..settlement._output import read_settled
+
+    name = "settled" if isinstance(settled, pa.Table) else open_cases(settled).name
+    table = settled if isinstance(settled, pa.Table) else read_settled(settled)
+    if "discharge_date" not in table.column_names:
+        raise CaseDataError("no discharge_date column to pick a year by", file=name)
+    years = pc.year(table["discharge_date"])
+    current = table.filter(pc.equal(years, year))
+    if current.num_rows == 0:
+        raise ArgumentError(f"no case of {name} was discharged in {year}")
+    if previous is None:
+        before = table.filter(pc.equal(years, year - 1))
+        previous = before if before.num_rows else None
+    return current, previous, name
 
 
 def _settled_columns(settled: Any, names: tuple[str, ...]) -> pa.Table:

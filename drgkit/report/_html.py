@@ -82,7 +82,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "gain_loss",
     ),
     "mdcs": ("cases", "drg_count", "total_weight", "cmi", "total_cost", "payment", "gain_loss"),
-    "warnings": ("cases", "indicator", "value", "light", "rule", "action"),
+    "warnings": ("cases", "indicator", "value", "regional", "light", "rule"),
     "what_if": (
         "cases",
         "moved",
@@ -132,6 +132,12 @@ def _raw(value: Any) -> str:
 
 
 def _cell(name: str, value: Any, kind: str, lang: str) -> str:
+    if name == "indicator" and value is not None:
+        # a warning detail names the indicator by its column: show it by its label
+        return (
+            f'<td class="key" data-column="indicator" data-value="{escape(value)}">'
+            f"{escape(label(value, lang))}</td>"
+        )
     if name == "light":
         if value is None:
             return f'<td data-column="light" data-value="">{display(None, "text")}</td>'
@@ -158,8 +164,8 @@ def _table(
     value_kinds: Sequence[str] | None = None,
 ) -> str:
     """An HTML table of ``table``'s key columns and ``columns`` (those it has), for ``rows``
-    (default all, in order). ``value_kinds``: the kind of each row's ``value`` cell (a warning
-    detail's value is a share in one row and an index in the next)."""
+    (default all, in order). ``value_kinds``: the kind of each row's ``value`` and ``regional``
+    cells (a warning detail's value is a share in one row and an index in the next)."""
     keys = [k for k in _KEYS if k in table.column_names]
     shown = keys + [c for c in columns if c in table.column_names and c not in keys]
     kinds = {c: column_kind(c, table.schema.field(c).type) for c in shown}
@@ -182,7 +188,7 @@ def _table(
             _cell(
                 c,
                 data[c][i],
-                value_kinds[i] if c == "value" and value_kinds is not None else kinds[c],
+                value_kinds[i] if c in ("value", "regional") and value_kinds else kinds[c],
                 lang,
             )
             for c in shown

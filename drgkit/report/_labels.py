@@ -66,6 +66,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "indicator": ("指标", "Indicator"),
     "value": ("数值", "Value"),
     "action": ("处置", "Action"),
+    "regional": ("区域值", "Regional"),
     # key columns
     "hospital_id": ("医院", "Hospital"),
     "department": ("科室", "Department"),
