@@ -41,12 +41,7 @@ def test_indicators_to_parquet_with_the_policy_lights(settled_file, tmp_path):
     written = pq.read_table(out)
     table = indicators(settled_file, by=("hospital_id", "drg"))
     want = lights(table, MonitoringRules.from_policy(resolve_policy("demo")))
-    assert (
-        written.drop(["light", "rule"]).equals(
-            table.replace_schema_metadata(None).cast(written.drop(["light", "rule"]).schema)
-        )
-        or written.to_pylist() == want.to_pylist()
-    )
+    assert "red" in written.column("light").to_pylist()  # the demo has readmission reds
     assert written.to_pylist() == want.to_pylist()
 
 

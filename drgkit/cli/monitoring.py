@@ -131,6 +131,15 @@ def indicators(
             counts[light or "none"] = counts.get(light or "none", 0) + 1
         click.echo("lights: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if out is None:
-        click.echo(render_table(table.select(shown), limit=20))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        view = table.select(shown)
+        # one rounding, for display only: the table itself keeps the float64 ratios
+        view = pa.table(
+            [pc.round(c, 4) if pa.types.is_floating(c.type) else c for c in view.columns],
+            names=view.column_names,
+        )
+        click.echo(render_table(view, limit=20))
     else:
         click.echo(f"written to {out}")

@@ -366,7 +366,8 @@ class MonitoringRules:
                 None,
                 q.above_average_by,
                 0,
-                f"质量扣减: the DRG's payment loses {q.deduct * 100:g}% (period.quality[{k}])",
+                f"质量扣减 (period.quality[{k}]): a DRG more than {_percent(q.above_average_by)} "
+                f"above the regional rate loses {_percent(q.deduct)} of its payment",
                 True,
                 q,
             )
@@ -374,6 +375,10 @@ class MonitoringRules:
             if q.metric == "readmitted_31d"
         )
         return attrs.evolve(rules, rules=rules.rules + extra)
+
+
+def _percent(x: Decimal) -> str:
+    return f"{(x * 100).normalize():f}%"
 
 
 #: the seeds' defaults: cost growth above 8% yellow, above 10% red
