@@ -269,6 +269,40 @@ def test_one_year_against_the_year_before(settled):
     assert date(2024, 1, 1)  # the dates above are real dates
 
 
+def test_dip_report_names_packets_and_leaves_out_what_it_cannot_draw(settled, tmp_path):
+    """Under a DIP policy the 'drg' key holds packets, and without RW there is no CMI: a note
+    stands where the chart would be empty."""
+
+    class DipPolicy:
+        id, method = "dip-x", "dip"
+
+    no_rw = settled.set_column(
+        settled.column_names.index("rw"), "rw", pa.nulls(settled.num_rows, pa.decimal128(18, 9))
+    )
+    report = build_report(no_rw, DipPolicy(), indicators=fake_indicators, warnings=fake_warnings)
+    assert report.scheme == "dip"
+    page = render_html(report)
+    assert "<h1>DIP 运行监测报告</h1>" in page and "病种盈亏" in page
+    assert 'data-chart="cmi"' not in page and "本数据无法计算CMI。" in page
+    assert '<th class="key" data-column="drg">病种</th>' in page
+    assert 'data-chart="quadrant"' in page  # the indices need no RW
+    assert "DIP packet (top" in render_html(report, lang="en")
+    report.write(tmp_path / "dip.xlsx", lang="en")
+    assert "Packets" in openpyxl.load_workbook(tmp_path / "dip.xlsx").sheetnames
+
+
+def test_browser_tests_fail_on_ci_without_chromium(monkeypatch):
+    import test_report_support as support
+
+    monkeypatch.setattr(support, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium"):
+        support.require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no Chromium"):
+        support.require_chromium()
+
+
 def test_unknown_suffix_is_refused(region, tmp_path):
     with pytest.raises(ArgumentError, match=r"\.html or \.xlsx"):
         region.write(tmp_path / "report.pdf")

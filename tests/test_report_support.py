@@ -111,7 +111,8 @@ def fake_indicators(table: pa.Table, by: tuple[str, ...] = (), **_: Any) -> pa.T
     for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
         g = groups[key]
         grouped = [r for r in g if r["drg"] is not None]
-        weight = sum((r["rw"] for r in grouped), Decimal(0))
+        weighted = [r for r in grouped if r["rw"] is not None]
+        weight = sum((r["rw"] for r in weighted), Decimal(0))
         cost = sum((r["total_cost"] for r in g), Decimal(0))
         expected_cost = sum(region[r["drg"]][0] / region[r["drg"]][2] for r in grouped)
         expected_los = sum(region[r["drg"]][1] / region[r["drg"]][2] for r in grouped)
@@ -122,7 +123,7 @@ def fake_indicators(table: pa.Table, by: tuple[str, ...] = (), **_: Any) -> pa.T
         out["grouping_rate"].append(_ratio(len(grouped), len(g)))
         out["drg_count"].append(len({r["drg"] for r in grouped}))
         out["total_weight"].append(weight)
-        out["cmi"].append(_ratio(Fraction(weight), len(grouped)))
+        out["cmi"].append(_ratio(Fraction(weight), len(weighted)))
         out["cost_index"].append(
             _ratio(sum(Fraction(r["total_cost"]) for r in grouped), expected_cost)
         )

@@ -64,6 +64,8 @@ class Report:
     what_if_drgs: pa.Table | None = None
     #: how many DRGs the gain/loss chart and table show
     top: int = 15
+    #: ``drg`` or ``dip`` (the policy's scheme): a DIP report names packets, not DRGs
+    scheme: str = "drg"
     #: first and last discharge month of the cases, 'YYYY-MM' (for the subtitle)
     period: tuple[str, str] | None = None
 
@@ -170,6 +172,7 @@ def build_report(
     # the MDC comes with the settled table, or from the case input (monitoring joins it)
     has_mdc = "mdc" in columns or cases is not None
     common: dict[str, Any] = {"policy": getattr(policy, "id", str(policy)), "top": top}
+    common["scheme"] = "dip" if getattr(policy, "method", None) == "dip" else "drg"
     common["region"] = region
     if hospital is None:
         units = _sorted(ind("hospital_id"), ("hospital_id",))

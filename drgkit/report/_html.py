@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ._data import KEY_COLUMNS, Report
 from ._format import column_kind, display
-from ._labels import LANGS, label
+from ._labels import Labeller
 from ._svg import bar_chart, diverging_bars, line_chart, quadrant_scatter
 
 __all__ = ["TABLE_COLUMNS", "render_html"]
@@ -131,17 +131,17 @@ def _raw(value: Any) -> str:
     return str(value)
 
 
-def _cell(name: str, value: Any, kind: str, lang: str) -> str:
+def _cell(name: str, value: Any, kind: str, t: Labeller) -> str:
     if name == "indicator" and value is not None:
         # a warning detail names the indicator by its column: show it by its label
         return (
             f'<td class="key" data-column="indicator" data-value="{escape(value)}">'
-            f"{escape(label(value, lang))}</td>"
+            f"{escape(t(value))}</td>"
         )
     if name == "light":
         if value is None:
             return f'<td data-column="light" data-value="">{display(None, "text")}</td>'
-        text = label(value, lang)
+        text = t(value)
         return (
             f'<td data-column="light" data-value="{escape(value)}">'
             f'<span class="light light-{escape(value)}"></span>{escape(text)}</td>'
@@ -157,7 +157,7 @@ def _table(
     name: str,
     table: pa.Table,
     columns: Sequence[str],
-    lang: str,
+    t: Labeller,
     *,
     rows: Sequence[int] | None = None,
     row_labels: Sequence[str] | None = None,
@@ -171,9 +171,9 @@ def _table(
     kinds = {c: column_kind(c, table.schema.field(c).type) for c in shown}
     data = {c: table[c].to_pylist() for c in shown}
     head = "".join(
-        f'<th class="key" data-column="{c}">{escape(label(c, lang))}</th>'
+        f'<th class="key" data-column="{c}">{escape(t(c))}</th>'
         if c in keys
-        else f'<th data-column="{c}">{escape(label(c, lang))}</th>'
+        else f'<th data-column="{c}">{escape(t(c))}</th>'
         for c in shown
     )
     if row_labels is not None:
@@ -189,13 +189,18 @@ def _table(
                 c,
                 data[c][i],
                 value_kinds[i] if c in ("value", "regional") and value_kinds else kinds[c],
-                lang,
+                t,
             )
             for c in shown
         )
         out.append(f'<tr data-row="{i}">{lead}{cells}</tr>')
     out.append("</tbody></table></div>")
     return "\n".join(out)
+
+
+def _note(text: str) -> str:
+    """What stands in for a chart that would have no mark (a DIP year has no CMI)."""
+    return f'<p class="note">{escape(text)}</p>'
 
 
 def _num(value: Any) -> float | None:
@@ -225,14 +230,11 @@ def _light_order(table: pa.Table) -> list[int]:
 
 def render_html(report: Report, *, lang: str = "zh") -> str:
     """The report as one HTML page (a string; :meth:`Report.write` writes it)."""
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
-    L = lambda key, **kw: escape(label(key, lang, **kw))  # noqa: E731
+    t = Labeller(lang, report.scheme)
+    L = lambda key, **kw: escape(t(key, **kw))  # noqa: E731
     unit = report.unit_key
     title = (
-        label("title_hospital", lang, hospital=report.hospital)
-        if report.hospital is not None
-        else label("title", lang)
+        t("title_hospital", hospital=report.hospital) if report.hospital is not None else t("title")
     )
     region_cases = report.region["cases"][0].as_py() if "cases" in report.region.column_names else 0
     first, last = report.period or ("—", "—")
@@ -251,15 +253,15 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
     ]
     # summary: the region, and the hospital against it
     summary = report.region
-    row_labels = [label("region", lang)]
+    row_labels = [t("region")]
     if report.hospital_row is not None:
         summary = pa.concat_tables(
             [report.hospital_row.select(report.region.column_names), report.region]
         )
-        row_labels = [f"{label('this_hospital', lang)} {report.hospital}", label("region", lang)]
+        row_labels = [f"{t('this_hospital')} {report.hospital}", t("region")]
     parts += [
         f"<h2>{L('summary')}</h2>",
-        _table("summary", summary, TABLE_COLUMNS["summary"], lang, row_labels=row_labels),
+        _table("summary", summary, TABLE_COLUMNS["summary"], t, row_labels=row_labels),
         f'<p class="note">{L("money_note")}</p>',
     ]
     # CMI by unit, against the region's CMI, beside the cost × time quadrant
@@ -272,15 +274,19 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         )
         region_cmi = report.region["cmi"][0].as_py()
         name = "cmi_by_department" if report.hospital is not None else "cmi_by_unit"
-        chart = bar_chart(
-            "cmi",
-            label(name, lang),
-            [(str(keys[i]), cmis[i], _tip(str(keys[i]), cmis[i], "number4")) for i in order],
-            reference=None
-            if region_cmi is None
-            else (f"{label('region', lang)} {display(region_cmi, 'number4')}", region_cmi),
-            width=520,
-            height=360,
+        chart = (
+            _note(t("no_marks", what=t("cmi")))
+            if not order
+            else bar_chart(
+                "cmi",
+                t(name),
+                [(str(keys[i]), cmis[i], _tip(str(keys[i]), cmis[i], "number4")) for i in order],
+                reference=None
+                if region_cmi is None
+                else (f"{t('region')} {display(region_cmi, 'number4')}", region_cmi),
+                width=520,
+                height=360,
+            )
         )
         charts.append(f"<figure><h2>{L(name)}</h2>{chart}</figure>")
     if {"cost_index", "time_index"} <= set(units.column_names):
@@ -289,21 +295,25 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             (
                 str(k),
                 c,
-                t,
-                f"{k}: {label('cost_index', lang)} {display(c, 'number4')}, "
-                f"{label('time_index', lang)} {display(t, 'number4')}",
+                days,
+                f"{k}: {t('cost_index')} {display(c, 'number4')}, "
+                f"{t('time_index')} {display(days, 'number4')}",
             )
-            for k, c, t in zip(keys, ci, ti, strict=True)
-            if c is not None and t is not None
+            for k, c, days in zip(keys, ci, ti, strict=True)
+            if c is not None and days is not None
         ]
-        chart = quadrant_scatter(
-            "quadrant",
-            label("quadrant", lang),
-            points,
-            x_label=label("cost_index", lang),
-            y_label=label("time_index", lang),
-            width=500,
-            height=360,
+        chart = (
+            _note(t("no_marks", what=t("quadrant")))
+            if not points
+            else quadrant_scatter(
+                "quadrant",
+                t("quadrant"),
+                points,
+                x_label=t("cost_index"),
+                y_label=t("time_index"),
+                width=500,
+                height=360,
+            )
         )
         charts.append(
             f"<figure><h2>{L('quadrant')}</h2>{chart}"
@@ -313,7 +323,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         parts.append('<div class="charts">' + "\n".join(charts) + "</div>")
     # gain/loss by DRG, the largest first
     drgs = report.drgs
-    if "gain_loss" in drgs.column_names:
+    if "gain_loss" in drgs.column_names and drgs["gain_loss"].null_count < drgs.num_rows:
         top = top_rows(drgs, "gain_loss", report.top, "drg")
         n = len(top)
         keys, gl = drgs["drg"].to_pylist(), drgs["gain_loss"].to_pylist()
@@ -321,25 +331,25 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
             f"<h2>{L('gain_loss_by_drg', n=n)}</h2>",
             diverging_bars(
                 "gain_loss",
-                label("gain_loss_by_drg", lang, n=n),
+                t("gain_loss_by_drg", n=n),
                 [(str(keys[i]), float(gl[i]), _tip(str(keys[i]), gl[i], "money")) for i in top],
             ),
             f'<p class="note">{L("shown_of", shown=n, total=drgs.num_rows)}</p>',
-            _table("drgs_top", drgs, TABLE_COLUMNS["drgs"], lang, rows=top),
+            _table("drgs_top", drgs, TABLE_COLUMNS["drgs"], t, rows=top),
         ]
     # monthly trend
     months = report.months
     if months.num_rows and "month" in months.column_names:
         labels_ = [str(m) for m in months["month"].to_pylist()]
         series = [
-            (label(f"legend_{c}", lang), [_num(v) for v in months[name].to_pylist()])
+            (t(f"legend_{c}"), [_num(v) for v in months[name].to_pylist()])
             for c, name in (("cost", "total_cost"), ("payment", "payment"))
             if name in months.column_names
         ]
         parts += [
             f"<h2>{L('monthly_trend')}</h2>",
-            line_chart("trend", label("monthly_trend", lang), labels_, series),
-            _table("months", months, TABLE_COLUMNS["months"], lang),
+            line_chart("trend", t("monthly_trend"), labels_, series),
+            _table("months", months, TABLE_COLUMNS["months"], t),
         ]
     # case mix by MDC
     parts.append(f"<h2>{L('case_mix_by_mdc')}</h2>")
@@ -351,13 +361,13 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         parts += [
             bar_chart(
                 "case_mix",
-                label("case_mix_by_mdc", lang),
+                t("case_mix_by_mdc"),
                 [
                     (str(k), float(c), _tip(str(k), c, "count"))
                     for k, c in zip(keys, cases, strict=True)
                 ],
             ),
-            _table("mdcs", mdcs, TABLE_COLUMNS["mdcs"], lang),
+            _table("mdcs", mdcs, TABLE_COLUMNS["mdcs"], t),
         ]
     # warnings: the red and yellow lights first (per rule when the details are there)
     lit_table = report.warning_details if report.warning_details is not None else report.warnings
@@ -370,9 +380,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
                 column_kind(str(name), pa.float64()) for name in lit_table["indicator"].to_pylist()
             ]
         parts.append(
-            _table(
-                "warnings", lit_table, TABLE_COLUMNS["warnings"], lang, rows=lit, value_kinds=kinds
-            )
+            _table("warnings", lit_table, TABLE_COLUMNS["warnings"], t, rows=lit, value_kinds=kinds)
         )
     else:
         parts.append(f'<p class="note">{L("no_warnings")}</p>')
@@ -381,7 +389,7 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
     if "light" in report.warnings.column_names and "light" not in units.column_names:
         with_lights = units.append_column("light", report.warnings["light"])
     name = "indicators_department" if report.hospital is not None else "indicators_unit"
-    parts += [f"<h2>{L(name)}</h2>", _table("units", with_lights, TABLE_COLUMNS["units"], lang)]
+    parts += [f"<h2>{L(name)}</h2>", _table("units", with_lights, TABLE_COLUMNS["units"], t)]
     # what-if
     if report.what_if_drgs is not None:
         parts.append(f"<h2>{L('what_if')}</h2>")
@@ -392,21 +400,21 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
                 f"<h3>{L('what_if_department')}</h3>",
                 diverging_bars(
                     "what_if",
-                    label("change_by_department", lang),
+                    t("change_by_department"),
                     [
                         (str(k), float(c), _tip(str(k), c, "money"))
                         for k, c in zip(keys, change, strict=True)
                         if c is not None
                     ],
                 ),
-                _table("what_if_departments", depts, TABLE_COLUMNS["what_if"], lang),
+                _table("what_if_departments", depts, TABLE_COLUMNS["what_if"], t),
             ]
         w = report.what_if_drgs
         top = top_rows(w, "change", report.top, "drg_base")
         parts += [
             f"<h3>{L('what_if_drg', n=len(top))}</h3>",
             f'<p class="note">{L("shown_of", shown=len(top), total=w.num_rows)}</p>',
-            _table("what_if_drgs", w, TABLE_COLUMNS["what_if"], lang, rows=top),
+            _table("what_if_drgs", w, TABLE_COLUMNS["what_if"], t, rows=top),
         ]
     parts += [f"<footer>{L('generated_by', version=_version())}</footer>", "</body></html>", ""]
     return "\n".join(parts)

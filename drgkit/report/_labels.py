@@ -3,7 +3,7 @@ HTML page and the Excel workbook cannot name a thing two ways."""
 
 from __future__ import annotations
 
-__all__ = ["LABELS", "LANGS", "label"]
+__all__ = ["LABELS", "LANGS", "Labeller", "label"]
 
 #: the languages a report is written in; the first is the default
 LANGS = ("zh", "en")
@@ -12,6 +12,22 @@ LANGS = ("zh", "en")
 LABELS: dict[str, tuple[str, str]] = {
     # titles and sections
     "title": ("DRG 运行监测报告", "DRG monitoring report"),
+    "title@dip": ("DIP 运行监测报告", "DIP monitoring report"),
+    "title_hospital@dip": (
+        "DIP 运行监测报告 · 医院 {hospital}（对比全区域）",
+        "DIP monitoring report · hospital {hospital} (against the region)",
+    ),
+    "gain_loss_by_drg@dip": (
+        "病种盈亏（前 {n} 位，按绝对值）",
+        "Gain/loss by DIP packet (top {n} by size)",
+    ),
+    "indicators_drg@dip": ("病种指标", "Indicators by DIP packet"),
+    "drg@dip": ("病种", "DIP packet"),
+    "drg_base@dip": ("病种（本年）", "DIP packet (this year)"),
+    "drg_count@dip": ("病种数", "Packet count"),
+    "sheet_drgs@dip": ("病种", "Packets"),
+    "sheet_what_if_drgs@dip": ("模拟-病种", "What-if packets"),
+    "no_marks": ("本数据无法计算{what}。", "{what} cannot be computed from this data."),
     "title_hospital": (
         "DRG 运行监测报告 · 医院 {hospital}（对比全区域）",
         "DRG monitoring report · hospital {hospital} (against the region)",
@@ -152,13 +168,29 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def label(key: str, lang: str, **values: object) -> str:
-    """The label of ``key`` in ``lang`` with ``values`` filled in; an unknown column name is
-    shown as it is (a status breakdown column such as ``status_ok``, a plugin's key)."""
-    pair = LABELS.get(key)
+def label(key: str, lang: str, scheme: str = "drg", **values: object) -> str:
+    """The label of ``key`` in ``lang`` with ``values`` filled in; under ``scheme="dip"`` the
+    ``key@dip`` variant where there is one (the ``drg`` column holds a DIP packet). An unknown
+    column name is shown as it is (a status breakdown column such as ``status_ok``, a plugin's
+    key)."""
+    pair = LABELS.get(f"{key}@{scheme}") or LABELS.get(key)
     if pair is None:
         if key.startswith("status_"):
             return ("状态：" if lang == "zh" else "Status: ") + key[len("status_") :]
         return key
     text = pair[LANGS.index(lang)]
     return text.format(**values) if values else text
+
+
+class Labeller:
+    """:func:`label` bound to a language and a scheme: what one report writes with."""
+
+    __slots__ = ("lang", "scheme")
+
+    def __init__(self, lang: str, scheme: str = "drg") -> None:
+        if lang not in LANGS:
+            raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+        self.lang, self.scheme = lang, scheme
+
+    def __call__(self, key: str, **values: object) -> str:
+        return label(key, self.lang, self.scheme, **values)

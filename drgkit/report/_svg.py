@@ -145,7 +145,8 @@ def diverging_bars(
 ) -> str:
     """Horizontal bars around zero (gains to the right in green, losses to the left in red)."""
     height = int(row * max(len(items), 1) + 44)
-    left, right, top = 150.0, width - 16.0, 12.0
+    # room on the right for the last tick's label, centred on the edge
+    left, right, top = 150.0, width - 40.0, 12.0
     values = [v for _, v, _ in items]
     lo, hi, ticks = _ticks(
         min(0.0, *values) if values else 0.0, max(0.0, *values) if values else 1.0

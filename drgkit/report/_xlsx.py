@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ._data import KEY_COLUMNS, Report
 from ._format import column_kind
-from ._labels import LANGS, label
+from ._labels import Labeller
 
 __all__ = ["EXCEL_FORMATS", "MAX_EXACT_DIGITS", "sheets", "write_xlsx"]
 
@@ -84,26 +84,25 @@ def write_xlsx(report: Report, path: Any, *, lang: str = "zh") -> None:
     """Write the workbook to ``path`` (:meth:`Report.write` does it atomically)."""
     import xlsxwriter
 
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    t = Labeller(lang, report.scheme)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_urls": False})
     try:
-        wb.set_properties({"created": _CREATED, "title": label("title", lang)})
+        wb.set_properties({"created": _CREATED, "title": t("title")})
         header = wb.add_format({"bold": True, "bg_color": "#F2F3F5", "bottom": 1})
         formats = {k: wb.add_format({"num_format": f}) for k, f in EXCEL_FORMATS.items()}
         text_right = wb.add_format({"align": "right"})
         for key, table in sheets(report):
-            _sheet(wb.add_worksheet(label(key, lang)), table, lang, header, formats, text_right)
+            _sheet(wb.add_worksheet(t(key)), table, t, header, formats, text_right)
     finally:
         wb.close()
 
 
-def _sheet(ws: Any, table: pa.Table, lang: str, header: Any, formats: dict, text_right: Any):
+def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, text_right: Any):
     names = table.column_names
     keys = next((j for j, n in enumerate(names) if n not in KEY_COLUMNS), len(names))
     for j, name in enumerate(names):
         kind = column_kind(name, table.schema.field(name).type)
-        title = label(name, lang)
+        title = t(name)
         ws.write_string(0, j, title, header)
         ws.set_column(j, j, max(10, min(40, len(title) * 2 + 2)))
         for i, value in enumerate(table[name].to_pylist(), start=1):
