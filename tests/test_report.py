@@ -334,6 +334,24 @@ def test_hospital_view_is_one_hospital_against_the_region(settled, hospital):
     assert "CMI by department" in page and "This hospital H04" in page
 
 
+def test_hospital_lights_are_against_the_region(settled):
+    """The lights of a hospital's departments are set over every hospital's departments, so
+    that a relative rule ('20% above the regional rate') compares with the region."""
+    given = []
+
+    def recording(table, policy=None):
+        given.append(table.num_rows)
+        assert "hospital_id" in table.column_names
+        return fake_warnings(table)
+
+    report = build_report(
+        settled, "demo", hospital="H04", indicators=fake_indicators, warnings=recording
+    )
+    every = fake_indicators(settled, ("hospital_id", "department")).num_rows
+    assert given == [every] and every > report.units.num_rows
+    assert report.warnings.drop_columns(["light", "rule"]).equals(report.units)
+
+
 def test_unknown_hospital_is_an_error(settled):
     with pytest.raises(ArgumentError, match="'H99' has no case"):
         build_report(

@@ -105,6 +105,11 @@ def _sorted(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return table.sort_by([(k, "ascending") for k in keys])
 
 
+def _without_lights(lit: pa.Table) -> pa.Table:
+    """An indicator table lit by :func:`drgkit.monitoring.warnings`, without the lights."""
+    return lit.drop_columns([c for c in ("light", "rule") if c in lit.column_names])
+
+
 def _only(table: pa.Table, hospital: str) -> pa.Table:
     """The rows of one hospital, without the hospital key."""
     rows = table.filter(pc.equal(table["hospital_id"], hospital))
@@ -175,9 +180,9 @@ def build_report(
     common["scheme"] = "dip" if getattr(policy, "method", None) == "dip" else "drg"
     common["region"] = region
     if hospital is None:
-        units = _sorted(ind("hospital_id"), ("hospital_id",))
+        lit = _sorted(warnings(ind("hospital_id"), policy), ("hospital_id",))
+        details = warning_details(_without_lights(lit), policy) if warning_details else None
         common |= {
-            "units": units,
             "drgs": _sorted(ind("drg"), ("drg",)),
             "months": _sorted(ind("month"), ("month",)),
             "mdcs": _sorted(ind("mdc"), ("mdc",)) if has_mdc else None,
@@ -187,22 +192,26 @@ def build_report(
         hospitals = ind("hospital_id")
         if hospital not in hospitals["hospital_id"].to_pylist():
             raise ArgumentError(f"hospital {hospital!r} has no case in {name}")
-        units = _sorted(_only(ind("hospital_id", "department"), hospital), ("department",))
+        # the lights of every hospital's departments, then this hospital's: a relative rule
+        # compares a department with the region, not with the rest of its own hospital
+        all_departments = ind("hospital_id", "department")
+        lit = _sorted(_only(warnings(all_departments, policy), hospital), ("department",))
+        details = None
+        if warning_details is not None:
+            details = _only(warning_details(all_departments, policy), hospital)
         common |= {
             "hospital": hospital,
             "hospital_row": _only(hospitals, hospital),
-            "units": units,
             "drgs": _sorted(_only(ind("hospital_id", "drg"), hospital), ("drg",)),
             "months": _sorted(_only(ind("hospital_id", "month"), hospital), ("month",)),
             "mdcs": _sorted(_only(ind("hospital_id", "mdc"), hospital), ("mdc",))
             if has_mdc
             else None,
         }
+    # the unit table and its lights, row for row
+    common |= {"units": _without_lights(lit), "warnings": lit, "warning_details": details}
     months = [m for m in common["months"]["month"].to_pylist() if m is not None]
     common["period"] = (min(months), max(months)) if months else None
-    common["warnings"] = warnings(units, policy)
-    if warning_details is not None:
-        common["warning_details"] = warning_details(units, policy)
     if what_if is not None:
         lookup = _settled_columns(settled, ("case_id", "hospital_id", "department"))
         by_dept, by_drg = what_if_tables(what_if, lookup, hospital=hospital)
