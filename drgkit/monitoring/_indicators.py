@@ -270,9 +270,37 @@ def _bools(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
 def _month(arr: pa.Array | None, n: int) -> pa.Array:
     """'YYYY-MM' of each discharge date (null when missing or not a date)."""
     days, flag = _cases.parse_dates(None if arr is None else _plain(arr), n)
-    dates = pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32())
-    text = pc.strftime(pc.cast(dates, pa.timestamp("s")), format="%Y-%m")
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    low = int(months.min()) if n else 0
+    uniq, index = _factorize(months - low, int(months.max()) - low + 1 if n else 0)
+    names = [f"{1970 + (m + low) // 12:04d}-{(m + low) % 12 + 1:02d}" for m in uniq.tolist()]
+    text = pa.array(names, pa.string()).take(pa.array(index))
     return pc.if_else(pa.array(flag == 0), text, pa.scalar(None, pa.string()))
+
+
+def _factorize(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct codes, inverse) of non-negative codes below ``size``: by a lookup
+    table when it is small (no sort), else by sorting."""
+    if size <= max(4 * len(codes), 1 << 16):
+        present = np.zeros(size, dtype=np.bool_)
+        present[codes] = True
+        ids = np.cumsum(present) - 1
+        return np.flatnonzero(present), ids[codes]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def _dense(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct code rows, inverse) of several code columns, combined pairwise into one int64
+    code (re-densified after each step, so no product of sizes can overflow)."""
+    uniq, inverse = _factorize(codes[0], sizes[0])
+    for col, width in zip(codes[1:], sizes[1:], strict=True):
+        uniq, inverse = _factorize(inverse * width + col, len(uniq) * width)
+    # the code columns of each distinct row, from any row that has it (they all agree)
+    some = np.zeros(len(uniq), dtype=np.int64)
+    some[inverse] = np.arange(len(inverse))
+    rows = np.stack([c[some] for c in codes], axis=1)
+    return rows, inverse
 
 
 def _mdc_of_drg(drg: pa.Array, ok: np.ndarray) -> pa.Array:
@@ -504,8 +532,7 @@ class _Acc:
                 u, index = _cases.encode_values(arr)
                 uniques.append(u)
                 codes.append(np.asarray(index, dtype=np.int64))
-            combos, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
+            combos, inverse = _dense(codes, [len(u) for u in uniques])
             tuples = [
                 tuple(
                     None if u[c] is None else str(u[c]) for u, c in zip(uniques, row, strict=True)
@@ -524,10 +551,7 @@ class _Acc:
         rows = np.flatnonzero(ok)
         du, dindex = _cases.encode_values(b.drg.take(pa.array(rows)))
         gdrg = self._ids(self.drgs, du)[np.asarray(dindex, dtype=np.int64)]
-        pairs, cinv = np.unique(
-            np.stack([gkey[inverse[rows]], gdrg], axis=1), axis=0, return_inverse=True
-        )
-        cinv = cinv.reshape(-1)
+        pairs, cinv = _dense([gkey[inverse[rows]], gdrg], [len(self.keys), len(self.drgs)])
         gcell = self._ids(self.cells, [(int(k), int(d)) for k, d in pairs.tolist()])
         self.cell_sums.add(
             gcell, {k: group_sums(cinv, b.cell[k][rows], len(pairs)) for k in _CELL_SUMS}
