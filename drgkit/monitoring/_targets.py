@@ -162,14 +162,16 @@ def referral_rates(
     alliance_cases: pa.Table,
 ) -> dict[str, tuple[int, int]]:
     """alliance id -> (referred cases, cases) from drgkit.alliance's ``cases`` table: a case
-    is referred when its ``link`` is an upward or downward referral (not ``none``/null)."""
+    is referred when its ``link`` is a referral between two members of its alliance (``up``
+    or ``down``; a self, lateral, outside or unresolved link is not); cases without an
+    alliance are not counted."""
     out: dict[str, list[int]] = {}
     for r in alliance_cases.select(["alliance_id", "link"]).to_pylist():
         if r["alliance_id"] is None:
             continue
         acc = out.setdefault(r["alliance_id"], [0, 0])
         acc[1] += 1
-        acc[0] += r["link"] not in (None, "", "none")
+        acc[0] += r["link"] in ("up", "down")
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
