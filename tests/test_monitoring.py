@@ -394,3 +394,19 @@ def test_settle_leaves_a_bad_cost_category_empty_and_warns():
     with pytest.warns(DataWarning, match=r"3 case\(s\) have a drug_cost.*first: row 2"):
         out = settle(cases, "demo")
     assert out.column("drug_cost").to_pylist() == [Decimal("12.50"), None, None, None, None]
+
+
+def test_null_keys_are_keys_of_their_own_listed_last():
+    rows = [
+        _case("1", "B", "X", "1", "10", 3),
+        _case("2", None, "X", "1", "20", 3),
+        _case("3", "A", "X", "1", "30", 3),
+        _case("4", "A", "X", "1", "40", 3),
+    ]
+    rows[3]["discharge_date"] = None
+    got = indicators(_table(rows), by=("hospital_id", "month"))
+    keys = [(r["hospital_id"], r["month"], r["cases"]) for r in got.to_pylist()]
+    assert keys == [("A", "2023-03", 1), ("A", None, 1), ("B", "2023-03", 1), (None, "2023-03", 1)]
+    for size in (1, 2, 3):
+        batches = _table(rows).to_batches(max_chunksize=size)
+        assert indicators(iter(batches), by=("hospital_id", "month")).equals(got)

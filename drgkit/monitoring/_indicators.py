@@ -33,6 +33,9 @@ Which cases count (the denominators are output columns too, after the contract c
   ``cost_growth`` = total_cost ÷ previous_total_cost − 1, ``cost_per_case_growth`` = (total_cost
   ÷ settled) ÷ (previous_total_cost ÷ previous_settled) − 1.
 
+A DIP settled table works the same way with its packets in place of DRGs (``drg`` is then
+the ``group`` column; there is no RW, so ``total_weight`` and ``cmi`` are null).
+
 A ratio whose denominator is 0, or whose inputs are absent, is null — never a 0 pretending.
 Rows are ordered by key (text order, a null key last); a null key value is a key of its own, so
 that no case is dropped: Σ over rows of ``cases`` = the number of input rows.
