@@ -410,3 +410,18 @@ def test_null_keys_are_keys_of_their_own_listed_last():
     for size in (1, 2, 3):
         batches = _table(rows).to_batches(max_chunksize=size)
         assert indicators(iter(batches), by=("hospital_id", "month")).equals(got)
+
+
+def test_a_dip_settled_table_counts_packets_and_has_no_cmi():
+    from drgkit._demo import generate_cases
+    from drgkit.settlement import settle
+
+    cases = generate_cases(120, bad_fraction=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dip = settle(cases, "dip-national-1.0")
+    got = indicators(dip, by=(), cases=cases).to_pylist()[0]
+    packets = {r["group"] for r in dip.to_pylist() if r["status"] == "ok"}
+    assert got["drg_count"] == len(packets) and got["cases"] == 120
+    assert got["cmi"] is None and got["total_weight"] is None
+    assert got["cost_index"] is not None and got["time_index"] is not None  # LOS from cases=
