@@ -55,7 +55,7 @@ import pyarrow as pa
 from .._money import RW_DECIMALS
 from ..errors import CaseDataError
 from ..schema import MONEY
-from ._stream import STATUSES, _Acc, _open, _stream
+from ._stream import STATUSES, Accumulator, accumulate, open_settled
 
 __all__ = [
     "DENOMINATOR_COLUMNS",
@@ -231,7 +231,7 @@ def _levels(
     return out
 
 
-def _ref_from_region(acc: _Acc, risk: RiskCutoffs) -> _Ref:
+def _ref_from_region(acc: Accumulator, risk: RiskCutoffs) -> _Ref:
     region = acc.region()
     levels = _levels({d: (s["deaths"], s["mortality_cases"]) for d, s in region.items()}, risk)
     return _Ref(
@@ -262,7 +262,7 @@ def _ref_from_table(data: Any, risk: RiskCutoffs) -> _Ref:
     """A reference table: drg_reference's output, or a table of ``drg`` with ``mean_cost``
     (yuan) and ``mean_los``, optionally ``risk_level`` (or ``deaths`` and
     ``mortality_cases``)."""
-    src = _open(data, "reference")
+    src = open_settled(data, "reference")
     table = pa.Table.from_batches(list(src.batches), schema=src.schema)
     names = table.column_names
     if "drg" not in names:
@@ -346,7 +346,7 @@ def _yuan(cents: int | None) -> Decimal | None:
     return None if cents is None else Decimal(int(cents)).scaleb(-2)
 
 
-def _rows(acc: _Acc, ref: _Ref, previous: _Acc | None) -> list[dict[str, Any]]:
+def _rows(acc: Accumulator, ref: _Ref, previous: Accumulator | None) -> list[dict[str, Any]]:
     by = acc.by
     month = by.index("month") if "month" in by else None
 
@@ -501,7 +501,7 @@ def drg_reference(
     when they are present (a user table may give only ``mean_cost`` / ``mean_los`` /
     ``risk_level``, read exactly as decimals)."""
     risk = risk or RiskCutoffs()
-    acc = _stream(settled, (), "settled", cases, progress)
+    acc = accumulate(settled, (), "settled", cases, progress)
     region = acc.region()
     levels = _levels({d: (s["deaths"], s["mortality_cases"]) for d, s in region.items()}, risk)
     mort = acc.present.get("leaving_type", False)
@@ -577,11 +577,11 @@ def indicators(
     Returns one row per key (schema :func:`indicator_schema`)."""
     by = _check_by(by)
     risk = risk or RiskCutoffs()
-    acc = _stream(settled, by, "settled", cases, progress)
+    acc = accumulate(settled, by, "settled", cases, progress)
     ref = _ref_from_region(acc, risk) if reference is None else _ref_from_table(reference, risk)
     prev = None
     if previous is not None:
-        prev = _stream(previous, by, "previous")
+        prev = accumulate(previous, by, "previous")
     rows = _rows(acc, ref, prev)
     schema = indicator_schema(by)
     meta = {

@@ -1,7 +1,7 @@
 """Reading settled batches and summing them: the streaming half of the indicators.
 
 Each batch becomes integer contributions per case (:class:`_Batch`), summed per key and per
-(key, DRG) into Python integers (:class:`_Acc`), so no total can wrap and the result does not
+(key, DRG) into Python integers (:class:`Accumulator`), so no total can wrap and the result does not
 depend on batch sizes. The ratios are formed in :mod:`._indicators`.
 """
 
@@ -52,7 +52,7 @@ _KEY_SUMS = (
     "gain_loss",
 )
 #: per-(key, DRG) measures of grouped cases: what the indices and the risk levels need
-_CELL_SUMS = ("grouped", "cost_cases", "cost", "los_cases", "los", "mortality_cases", "deaths")
+CELL_SUMS = ("grouped", "cost_cases", "cost", "los_cases", "los", "mortality_cases", "deaths")
 #: optional settled-table columns a ``cases=`` table may supply (settled name, case names)
 _FROM_CASES = (
     ("mdc", ("mdc",)),
@@ -68,7 +68,7 @@ def _iterable(value: Any) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict))
 
 
-def _open(data: Any, what: str) -> CaseSource:
+def open_settled(data: Any, what: str) -> CaseSource:
     """Any settled input as a stream of batches: what :func:`drgkit.open_cases` reads, or an
     iterable (a generator, too) of record batches."""
     if (
@@ -159,7 +159,7 @@ class _Batch:
     status: np.ndarray  # int8: index in _STATUSES
     drg: pa.Array  # text of the group
     values: dict[str, np.ndarray]  # per-case integer contributions to _KEY_SUMS
-    cell: dict[str, np.ndarray]  # per-case contributions to _CELL_SUMS (grouped rows)
+    cell: dict[str, np.ndarray]  # per-case contributions to CELL_SUMS (grouped rows)
     present: dict[str, bool]
 
 
@@ -343,7 +343,7 @@ class _Sums:
         return int(arr[i]) if 0 <= i < len(arr) else 0
 
 
-class _Acc:
+class Accumulator:
     """Partial sums of a stream of settled batches per key and per (key, DRG)."""
 
     def __init__(self, by: Sequence[str]) -> None:
@@ -352,7 +352,7 @@ class _Acc:
         self.drgs: dict[str | None, int] = {}
         self.cells: dict[tuple[int, int], int] = {}
         self.key_sums = _Sums(_KEY_SUMS)
-        self.cell_sums = _Sums(_CELL_SUMS)
+        self.cell_sums = _Sums(CELL_SUMS)
         self.present: dict[str, bool] = {}
         self.rows = 0
 
@@ -393,7 +393,7 @@ class _Acc:
         pairs, cinv = _dense([gkey[inverse[rows]], gdrg], [len(self.keys), len(self.drgs)])
         gcell = self._ids(self.cells, [(int(k), int(d)) for k, d in pairs.tolist()])
         self.cell_sums.add(
-            gcell, {k: group_sums(cinv, b.cell[k][rows], len(pairs)) for k in _CELL_SUMS}
+            gcell, {k: group_sums(cinv, b.cell[k][rows], len(pairs)) for k in CELL_SUMS}
         )
 
     def region(self) -> dict[str | None, dict[str, int]]:
@@ -401,22 +401,22 @@ class _Acc:
         names = list(self.drgs)
         out: dict[str | None, dict[str, int]] = {}
         for (_k, d), c in self.cells.items():
-            sums = out.setdefault(names[d], dict.fromkeys(_CELL_SUMS, 0))
-            for name in _CELL_SUMS:
+            sums = out.setdefault(names[d], dict.fromkeys(CELL_SUMS, 0))
+            for name in CELL_SUMS:
                 sums[name] += self.cell_sums.get(name, c)
         return out
 
 
-def _stream(
+def accumulate(
     data: Any,
     by: Sequence[str],
     what: str,
     cases: Any = None,
     progress: Callable[[int], None] | None = None,
-) -> _Acc:
-    src = _open(data, what)
+) -> Accumulator:
+    src = open_settled(data, what)
     reader = _Reader(src.schema, by, src.name)
-    acc = _Acc(by)
+    acc = Accumulator(by)
     extra_rows = _aligned(cases, src.schema) if cases is not None else None
     row0 = 0
     for batch in src.batches:
@@ -446,7 +446,7 @@ class _aligned:
     agree."""
 
     def __init__(self, cases: Any, settled_schema: pa.Schema) -> None:
-        self.src = _open(cases, "cases")
+        self.src = open_settled(cases, "cases")
         names = self.src.schema.names
         self.wanted = {
             out: next((c for c in choices if c in names), None)
