@@ -394,3 +394,34 @@ def test_settle_leaves_a_bad_cost_category_empty_and_warns():
     with pytest.warns(DataWarning, match=r"3 case\(s\) have a drug_cost.*first: row 2"):
         out = settle(cases, "demo")
     assert out.column("drug_cost").to_pylist() == [Decimal("12.50"), None, None, None, None]
+
+
+def test_null_keys_are_keys_of_their_own_listed_last():
+    rows = [
+        _case("1", "B", "X", "1", "10", 3),
+        _case("2", None, "X", "1", "20", 3),
+        _case("3", "A", "X", "1", "30", 3),
+        _case("4", "A", "X", "1", "40", 3),
+    ]
+    rows[3]["discharge_date"] = None
+    got = indicators(_table(rows), by=("hospital_id", "month"))
+    keys = [(r["hospital_id"], r["month"], r["cases"]) for r in got.to_pylist()]
+    assert keys == [("A", "2023-03", 1), ("A", None, 1), ("B", "2023-03", 1), (None, "2023-03", 1)]
+    for size in (1, 2, 3):
+        batches = _table(rows).to_batches(max_chunksize=size)
+        assert indicators(iter(batches), by=("hospital_id", "month")).equals(got)
+
+
+def test_a_dip_settled_table_counts_packets_and_has_no_cmi():
+    from drgkit._demo import generate_cases
+    from drgkit.settlement import settle
+
+    cases = generate_cases(120, bad_fraction=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dip = settle(cases, "dip-national-1.0")
+    got = indicators(dip, by=(), cases=cases).to_pylist()[0]
+    packets = {r["group"] for r in dip.to_pylist() if r["status"] == "ok"}
+    assert got["drg_count"] == len(packets) and got["cases"] == 120
+    assert got["cmi"] is None and got["total_weight"] is None
+    assert got["cost_index"] is not None and got["time_index"] is not None  # LOS from cases=

@@ -204,3 +204,15 @@ def test_total_cost_growth_just_above_the_target_is_missed():
     region = indicators(_table(now), by=(), previous=_table(before))
     got = targets(region).to_pylist()
     assert got[0]["target"] == "total_cost_growth" and got[0]["met"] is False
+
+
+def test_referral_rate_counts_referrals_between_members_only():
+    from drgkit.monitoring import referral_rates
+
+    cases = pa.table(
+        {
+            "alliance_id": ["L1", "L1", "L1", "L1", "L2", None],
+            "link": ["up", "down", "lateral", "none", "outside", "up"],
+        }
+    )
+    assert referral_rates(cases) == {"L1": (2, 4), "L2": (0, 1)}

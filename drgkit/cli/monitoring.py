@@ -102,6 +102,8 @@ def indicators(
 
     def progress(n: int) -> None:
         rows["n"] = n
+        if not silent:  # one line, rewritten after each batch (a long run shows it moves)
+            click.echo(f"\rindicators: {n:,} rows read", err=True, nl=False)
 
     with data_warnings():
         table = monitoring.indicators(
@@ -114,6 +116,8 @@ def indicators(
             risk=None if the_rules is None else the_rules.risk,
             progress=progress,
         )
+    if not silent and rows["n"]:
+        click.echo("", err=True)
     if the_rules is not None:
         table = monitoring.warnings(table, the_rules)
     if out is not None:

@@ -113,7 +113,7 @@ def default_targets() -> tuple[Target, ...]:
 def parse_targets(spec: Any, path: Any) -> tuple[Target, ...]:
     """``[[monitoring.targets]]`` (the list as read from TOML), validated."""
     from ._indicators import INDICATOR_COLUMNS
-    from ._warnings import MonitoringError, _decimal, _keys
+    from ._warnings import MonitoringError, no_other_keys, rule_decimal
 
     if not isinstance(spec, list):
         raise MonitoringError(
@@ -126,7 +126,7 @@ def parse_targets(spec: Any, path: Any) -> tuple[Target, ...]:
         where = f"monitoring.targets[{k}]"
         if not isinstance(t, Mapping):
             raise MonitoringError(f"{where} must be a table", file=path)
-        _keys(t, ("id", "indicator", "scope", "min", "max", "description"), where, path)
+        no_other_keys(t, ("id", "indicator", "scope", "min", "max", "description"), where, path)
         tid = t.get("id")
         if not isinstance(tid, str) or not tid or tid in seen:
             raise MonitoringError(f"{where}.id must be a text, unique, got {tid!r}", file=path)
@@ -148,8 +148,8 @@ def parse_targets(spec: Any, path: Any) -> tuple[Target, ...]:
                 f"{where}: the referral rate is an alliance's, and an alliance has only it",
                 file=path,
             )
-        low = None if "min" not in t else _decimal(t["min"], f"{where}.min", path)
-        high = None if "max" not in t else _decimal(t["max"], f"{where}.max", path)
+        low = None if "min" not in t else rule_decimal(t["min"], f"{where}.min", path)
+        high = None if "max" not in t else rule_decimal(t["max"], f"{where}.max", path)
         if low is None and high is None:
             raise MonitoringError(f"{where} needs a min or a max", file=path)
         if low is not None and high is not None and low > high:
@@ -162,14 +162,16 @@ def referral_rates(
     alliance_cases: pa.Table,
 ) -> dict[str, tuple[int, int]]:
     """alliance id -> (referred cases, cases) from drgkit.alliance's ``cases`` table: a case
-    is referred when its ``link`` is an upward or downward referral (not ``none``/null)."""
+    is referred when its ``link`` is a referral between two members of its alliance (``up``
+    or ``down``; a self, lateral, outside or unresolved link is not); cases without an
+    alliance are not counted."""
     out: dict[str, list[int]] = {}
     for r in alliance_cases.select(["alliance_id", "link"]).to_pylist():
         if r["alliance_id"] is None:
             continue
         acc = out.setdefault(r["alliance_id"], [0, 0])
         acc[1] += 1
-        acc[0] += r["link"] not in (None, "", "none")
+        acc[0] += r["link"] in ("up", "down")
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 

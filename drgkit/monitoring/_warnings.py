@@ -187,7 +187,7 @@ class WarningRule:
         return "green"
 
 
-def _decimal(value: Any, where: str, path: Any) -> Decimal:
+def rule_decimal(value: Any, where: str, path: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise MonitoringError(f"{where} must be a number, got {value!r}", file=path)
     try:
@@ -201,7 +201,7 @@ def _decimal(value: Any, where: str, path: Any) -> Decimal:
     return number
 
 
-def _keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, path: Any) -> None:
+def no_other_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, path: Any) -> None:
     for key in table:
         if key not in allowed:
             raise MonitoringError(
@@ -212,7 +212,7 @@ def _keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, path: An
 def _rule(spec: Any, where: str, path: Any) -> WarningRule:
     if not isinstance(spec, Mapping):
         raise MonitoringError(f"{where} must be a table", file=path)
-    _keys(
+    no_other_keys(
         spec,
         ("indicator", "direction", "yellow", "red", "min_cases", "action", "relative"),
         where,
@@ -230,8 +230,8 @@ def _rule(spec: Any, where: str, path: Any) -> WarningRule:
             f"{direction!r}",
             file=path,
         )
-    yellow = None if "yellow" not in spec else _decimal(spec["yellow"], f"{where}.yellow", path)
-    red = None if "red" not in spec else _decimal(spec["red"], f"{where}.red", path)
+    yellow = None if "yellow" not in spec else rule_decimal(spec["yellow"], f"{where}.yellow", path)
+    red = None if "red" not in spec else rule_decimal(spec["red"], f"{where}.red", path)
     if yellow is None and red is None:
         raise MonitoringError(f"{where} needs a yellow or a red threshold", file=path)
     if (
@@ -269,9 +269,11 @@ def _risk(spec: Any, path: Any) -> RiskCutoffs:
         return RiskCutoffs()
     if not isinstance(spec, Mapping):
         raise MonitoringError("[monitoring.risk] must be a table", file=path)
-    _keys(spec, ("low", "medium", "high", "zero_deaths", "min_cases"), "[monitoring.risk]", path)
+    no_other_keys(
+        spec, ("low", "medium", "high", "zero_deaths", "min_cases"), "[monitoring.risk]", path
+    )
     cut = {
-        k: float(_decimal(spec[k], f"monitoring.risk.{k}", path))
+        k: float(rule_decimal(spec[k], f"monitoring.risk.{k}", path))
         for k in ("low", "medium", "high")
         if k in spec
     }
@@ -310,7 +312,7 @@ class MonitoringRules:
             return attrs.evolve(DEFAULT_RULES, source=None if path is None else str(path))
         if not isinstance(section, Mapping):
             raise MonitoringError("[monitoring] must be a table", file=path)
-        _keys(section, ("rules", "targets", "risk"), "[monitoring]", path)
+        no_other_keys(section, ("rules", "targets", "risk"), "[monitoring]", path)
         spec = section.get("rules")
         if spec is None:
             rules = DEFAULT_RULES.rules
