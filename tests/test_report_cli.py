@@ -140,6 +140,19 @@ def test_report_of_one_year_has_growth(year):
         assert (Decimal(repr(got)) if isinstance(want, Decimal) else got) == want, name
 
 
+def test_report_shows_progress_unless_silent(year):
+    out = year["folder"] / "progress.html"
+    loud = CliRunner().invoke(cli, ["report", str(year["settled"]), "-p", "demo", "-o", str(out)])
+    assert loud.exit_code == 0, loud.output
+    assert "report: hospital_id: 600 rows read" in loud.stderr
+    assert "report: region: 600 rows read" in loud.stderr
+    quiet = CliRunner().invoke(
+        cli, ["report", str(year["settled"]), "-p", "demo", "-o", str(out), "--silent"]
+    )
+    assert quiet.exit_code == 0 and "rows read" not in quiet.stderr
+    assert f"wrote {out}" in quiet.stdout
+
+
 def test_report_errors_are_one_line(year, tmp_path):
     result = CliRunner().invoke(
         cli, ["report", str(year["settled"]), "-p", "demo", "-o", str(tmp_path / "r.pdf")]

@@ -8,7 +8,7 @@ import click
 
 from .. import registry as _registry
 from ._common import UserError, data_warnings
-from ._options import policy_options
+from ._options import policy_options, silent_option
 
 
 @click.command("report")
@@ -62,6 +62,7 @@ from ._options import policy_options
     show_default=True,
     help="DRGs in the gain/loss chart and tables.",
 )
+@silent_option
 def report(
     settled,
     policy,
@@ -75,6 +76,7 @@ def report(
     cases,
     year,
     top,
+    silent,
 ) -> None:
     """Write the report of SETTLED (drgkit settle's output) under POLICY: CMI by hospital, the
     cost × time index quadrant, gain/loss by DRG, the monthly trend, case mix by MDC, the
@@ -85,6 +87,14 @@ def report(
         if out.suffix.lower() not in (".html", ".htm", ".xlsx"):
             raise UserError(f"{out}: write the report as .html or .xlsx")
     pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
+    shown = {"any": False}
+
+    def progress(by: tuple[str, ...], rows: int) -> None:
+        # one line rewritten after each batch: a long run shows which table it is reading
+        shown["any"] = True
+        line = f"report: {', '.join(by) or 'region'}: {rows:,} rows read"
+        click.echo(f"\r{line:<60}", err=True, nl=False)
+
     with data_warnings():
         result = build_report(
             settled,
@@ -95,7 +105,10 @@ def report(
             cases=cases,
             year=year,
             top=top,
+            progress=None if silent else progress,
         )
+    if shown["any"]:
+        click.echo("", err=True)
     for out in outs:
         result.write(out, lang=lang)
         click.echo(f"wrote {out}")

@@ -129,6 +129,7 @@ def build_report(
     indicators: Callable[..., pa.Table] | None = None,
     warnings: Callable[[pa.Table, Any], pa.Table] | None = None,
     warning_details: Callable[[pa.Table, Any], pa.Table] | None = None,
+    progress: Callable[[tuple[str, ...], int], None] | None = None,
 ) -> Report:
     """The report of a settled table (``drgkit settle``'s output: a table or a path) under
     ``policy`` (a :class:`~drgkit.settlement.Policy`; its ``[monitoring]`` rules set the lights).
@@ -142,18 +143,24 @@ def build_report(
     against the year before from the same data (unless ``previous`` is given); the settled
     cases are then read into memory to be split. ``indicators``, ``warnings`` and
     ``warning_details`` default to :mod:`drgkit.monitoring`'s functions (given, they stand in
-    for them: tests).
+    for them: tests). ``progress``: called with the keys of the indicator table being computed
+    and the rows read so far, after each batch.
     """
     from .._io import open_cases
 
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
+    extra: dict[str, Any] = {} if cases is None else {"cases": cases}
     if indicators is None:
         from .. import monitoring
 
         indicators = monitoring.indicators
         warnings = warnings or monitoring.warnings
         warning_details = warning_details or monitoring.warning_details
+        if policy is not None and not isinstance(policy, str):
+            # the low-risk groups by the policy's own cut-offs ([monitoring.risk]), as
+            # drgkit indicators -p POLICY computes them
+            extra["risk"] = monitoring.MonitoringRules.from_policy(policy).risk
     if warnings is None:
         raise ArgumentError("give warnings= with indicators=")
     if year is not None:
@@ -168,7 +175,8 @@ def build_report(
         _close(src)
 
     def ind(*by: str) -> pa.Table:
-        extra = {} if cases is None else {"cases": cases}
+        if progress is not None:
+            extra["progress"] = lambda rows: progress(by, rows)
         return indicators(settled, by, policy=policy, previous=previous, **extra)
 
     region = ind()
