@@ -4,7 +4,7 @@ Why our own code: a report must open on an isolated network (no CDN, no script),
 bytes for the same input, and stay small. Plotting libraries either need JavaScript in the page
 (Plotly, Vega, ECharts: hundreds of KB each, inlined) or write SVG with random ids and
 timestamps (matplotlib), and add a heavy dependency. The four chart kinds a report needs — bars,
-diverging bars, a quadrant scatter and lines — take ~250 lines here. Every coordinate is printed
+diverging bars, a quadrant scatter and lines — take ~300 lines here. Every coordinate is printed
 with one decimal and every mark carries ``class="mark"`` and a ``<title>`` (the tooltip a browser
 shows without script), which the browser tests count.
 """
