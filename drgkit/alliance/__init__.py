@@ -113,6 +113,7 @@ from ._split import AllianceSplit, largest_remainder, split, split_batches
 
 __all__ = [
     "Alliance",
+    "AllianceDatasetResult",
     "AllianceError",
     "AllianceModel",
     "AllianceRules",
@@ -126,4 +127,14 @@ __all__ = [
     "load_model",
     "split",
     "split_batches",
+    "split_dataset",
 ]
+
+
+def __getattr__(name: str):
+    # the partitioned split imports the runners (Parquet datasets, Dask): only when used
+    if name in ("split_dataset", "AllianceDatasetResult"):
+        from . import _dataset
+
+        return getattr(_dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,14 +55,19 @@ class AllianceSplit:
         folder.mkdir(parents=True, exist_ok=True)
         out = []
         for name in self.TABLES:
-            table = getattr(self, name)
             path = folder / f"{name}.{fmt}"
-            with open_writer(path, fmt) as writer:
-                for batch in table.to_batches():
-                    writer.write(batch)
-                writer.close(table.schema)
+            write_table_file(path, getattr(self, name), fmt)
             out.append(path)
         return out
+
+
+def write_table_file(path: Path, table: pa.Table, fmt: str) -> None:
+    """One result table to one file, atomically (the partitioned run writes its small tables
+    with this too, so that they are the same bytes)."""
+    with open_writer(path, fmt) as writer:
+        for batch in table.to_batches():
+            writer.write(batch)
+        writer.close(table.schema)
 
 
 # --------------------------------------------------------------------------- split
