@@ -243,6 +243,25 @@ def write_dataset(table, folder: Path, parts: int, copies: int) -> int:
     return sum(f.stat().st_size for f in folder.glob("*.parquet"))
 
 
+def _status_mib(key: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss() -> float:
+    """Reset this process's peak RSS (VmHWM; Linux ≥ 4.0) and return the resident MiB."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+        fh.write("5")
+    return _status_mib("VmRSS")
+
+
+def _peak_rss() -> float:
+    return _status_mib("VmHWM")
+
+
 def _files_equal(a: list[Path], b: list[Path]) -> list[str]:
     out = []
     for x, y in zip(a, b, strict=True):
@@ -361,17 +380,19 @@ def partitioned(args, table, model, res) -> tuple[list[str], dict]:
     failures += bad
 
     if args.dask:
-        import resource as _resource
-
         with DaskRunner(n_workers=2, threads_per_worker=1, processes=True) as runner:
+            # a worker's high-water mark starts at its parent's (fork): reset it first
+            before = runner.client.run(_reset_peak_rss)
             remote, _ = run("dask", runner)
-            peaks = runner.client.run(
-                lambda: _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024
-            )
+            peaks = runner.client.run(_peak_rss)
+        figures["dask"]["worker_rss_start_mib"] = sorted(before.values())
         figures["dask"]["worker_peak_rss_mib"] = sorted(peaks.values())
         print(
             "  dask workers' peak RSS: "
             + ", ".join(f"{v:,.0f} MiB" for v in sorted(peaks.values()))
+            + " (at start "
+            + ", ".join(f"{v:,.0f}" for v in sorted(before.values()))
+            + ")"
         )
         bad = _files_equal(_outputs(remote, work / "dask"), _outputs(local, work / "local"))
         print(

@@ -533,7 +533,8 @@ def split_dataset(
                 file=Manifest.path_in(out),
             )
         _remove_leftovers(out)
-        done = {k for k in manifest.verified_parts(out) if k < len(parts)}
+        (out / CASES_FOLDER).mkdir(exist_ok=True)
+        done = manifest.verified_parts(out)
     else:
         _prepare_out_dir(out, overwrite)
         manifest = Manifest(identity, {})
