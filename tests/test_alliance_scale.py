@@ -312,6 +312,29 @@ def test_cli_partitions_equal_the_single_process_command(drgkit_cli, tmp_path: P
     assert bad.exit_code == 2 and "--resume needs" in bad.output
 
 
+def test_a_renamed_referral_column_splits_the_same(drgkit_cli, tmp_path: Path) -> None:
+    table = hand_table()
+    renamed = table.rename_columns(
+        ["转诊来源" if c == "referral_from" else c for c in table.column_names]
+    )
+    dataset = write_parts(renamed, tmp_path / "in", HAND_CUTS[1])
+    result = split_dataset(dataset, tmp_path / "lib", MODEL, referral_column="转诊来源")
+    assert result.cases().to_pylist() == split(table, MODEL).cases.to_pylist()
+    run = drgkit_cli(
+        "alliance", dataset, "-a", "demo", "-o", tmp_path / "o", "--partitions",
+        "--referral-column", "转诊来源", "--format", "parquet",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    got = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "o" / "cases").iterdir()))
+    assert got.to_pylist() == split(table, load_model("demo")).cases.to_pylist()
+    assert got.column("parent_case_id").null_count == 6  # 7 referrals: the renamed column
+    missing = drgkit_cli(
+        "alliance", dataset, "-a", "demo", "-o", tmp_path / "o2", "--partitions",
+        "--referral-column", "nope",
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "'nope'" in missing.output
+
+
 def test_cli_partitions_refuse_unsettled_cases(drgkit_cli, tmp_path: Path) -> None:
     folder = write_parts(_demo.generate_cases(50, seed=1), tmp_path / "raw", [0, 50])
     run = drgkit_cli(
