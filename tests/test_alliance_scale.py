@@ -243,6 +243,13 @@ def test_dask_local_cluster_writes_the_same_bytes(tmp_path: Path) -> None:
         Path(p).read_bytes() for p in local.paths
     ]
     assert remote.cases().to_pylist() == split(table, MODEL).cases.to_pylist()
+    # worker processes: the context, the narrow results and the named ids travel pickled
+    with DaskRunner(n_workers=2, threads_per_worker=1, processes=True) as runner:
+        apart = split_dataset(dataset, tmp_path / "dask-processes", MODEL, runner=runner)
+    assert [Path(p).read_bytes() for p in apart.paths] == [
+        Path(p).read_bytes() for p in local.paths
+    ]
+    assert apart.members == local.members
 
 
 def test_resume_rewrites_only_what_is_missing(tmp_path: Path) -> None:
