@@ -342,13 +342,25 @@ def test_a_renamed_referral_column_splits_the_same(drgkit_cli, tmp_path: Path) -
     assert missing.exit_code == 2 and "'nope'" in missing.output
 
 
-def test_cli_partitions_refuse_unsettled_cases(drgkit_cli, tmp_path: Path) -> None:
-    folder = write_parts(_demo.generate_cases(50, seed=1), tmp_path / "raw", [0, 50])
-    run = drgkit_cli(
-        "alliance", folder, "-a", "demo", "-p", "demo", "-o", tmp_path / "o", "--partitions"
-    )
-    assert run.exit_code == 2
-    assert "not settled yet" in run.output and "drgkit settle" in run.output
+def test_cli_partitions_settle_unsettled_cases_first(drgkit_cli, tmp_path: Path) -> None:
+    """Unsettled partitions and -p: settled partition by partition into OUT/settled, then
+    split; the same files as the single-process command (which settles in memory)."""
+    raw = _demo.generate_cases(600, seed=5)
+    assert raw.column("referral_from").null_count < raw.num_rows
+    folder = write_parts(raw, tmp_path / "raw", [0, 200, 200, 600])
+    run = drgkit_cli("alliance", folder, "-a", "demo", "-o", tmp_path / "o", "--partitions")
+    assert run.exit_code == 2 and "not settled yet" in run.output and "-p POLICY" in run.output
+    args = ("-a", "demo", "-p", "demo", "-r", "demo")
+    single = drgkit_cli("alliance", folder, *args, "-o", tmp_path / "single")
+    assert single.exit_code == 0, single.output
+    run = drgkit_cli("alliance", folder, *args, "-o", tmp_path / "o", "--partitions")
+    assert run.exit_code == 0, run.output
+    assert len(list((tmp_path / "o" / "settled").glob("part-*.parquet"))) == 3
+    for name in SMALL:
+        assert (tmp_path / "o" / f"{name}.csv").read_bytes() == (
+            tmp_path / "single" / f"{name}.csv"
+        ).read_bytes(), name
+    assert pq.read_table(tmp_path / "o" / "cases").num_rows == 600
 
 
 # --------------------------------------------------------------------------- (e) plugins

@@ -172,10 +172,14 @@ def alliance(
     if resume and not (dask_address or dataset_local):
         raise click.UsageError("--resume needs --partitions or --dask (a partitioned run)")
     if dask_address or dataset_local:
+        settle_options = dict(
+            ruleset=ruleset, weights=weights, layout=layout, columns=columns, batch_rows=batch_rows
+        )
         _split_partitioned(
             cases,
             alliance_model,
             policy,
+            settle_options,
             referral_column,
             out,
             fmt,
@@ -228,6 +232,7 @@ def _split_partitioned(
     cases: Path,
     model: Any,
     policy: str | None,
+    settle_options: dict[str, Any],
     referral_column: str,
     out: Path,
     fmt: str,
@@ -244,13 +249,13 @@ def _split_partitioned(
 
     parts = partitions_of(cases, row_groups_per_partition=row_groups_per_partition)
     names = pq.ParquetFile(parts[0].path).schema_arrow.names
-    if "settled" not in names or "payment" not in names:
+    settled = "settled" in names and "payment" in names
+    if not settled and not policy:
         raise UserError(
-            f"{cases} is not settled yet (no settled/payment columns): a partitioned split "
-            "reads settled cases; settle them first with drgkit settle CASES -p POLICY "
-            f"--partitions --keep {referral_column} -o SETTLED"
+            f"{cases} is not settled yet (no settled/payment columns): give the policy to "
+            "settle it with -p POLICY (the settled parts go to OUT/settled)"
         )
-    if policy:
+    if settled and policy:
         click.echo(f"note: {cases} is settled already; -p {policy} is not used", err=True)
     if referral_column not in names:
         if referral_column != "referral_from":
@@ -262,8 +267,26 @@ def _split_partitioned(
         else LocalRunner()
     )
     with runner, data_warnings():
+        source = cases
+        if not settled:
+            # settle the partitions first (OUT/settled/part-NNNNN.parquet), then split those
+            from ..settlement import settle_dataset
+
+            source = out / "settled"
+            settle_dataset(
+                cases,
+                source,
+                policy,
+                runner=runner,
+                keep=[referral_column] if referral_column in names else None,
+                row_groups_per_partition=row_groups_per_partition,
+                resume=resume,
+                overwrite=not resume,
+                **settle_options,
+            )
+            row_groups_per_partition = 1
         result = split_dataset(
-            cases,
+            source,
             out,
             model,
             runner=runner,
