@@ -5,6 +5,7 @@
                                         [--repeat 3] [--seed 0] [--volume cases|rw]
                                         [--share-by coefficient_volume|claims]
                                         [--no-reference] [--tracemalloc] [--json FILE]
+                                        [--partitions N [--copies K] [--dask] [--workdir DIR]]
 
 A synthetic province (``alliance_data.py``: ``--alliances`` × ``--members`` member hospitals,
 plus ~5 % of the cases at hospitals in no alliance, ~4 % of the cases referred) is generated
@@ -30,6 +31,19 @@ what one split() call needs on top of its input; ``--tracemalloc`` adds one unti
 tracemalloc (peak of Python and numpy allocations; Arrow's own pool is not traced) and
 pyarrow's pool growth.
 
+Partitioned (``--partitions N``): the province is written as N Parquet files (``--copies K``:
+K copies of it, every case id and referral source prefixed ``K<k>-`` so that links stay
+inside a copy but cross its files; N/K files a copy) into ``--workdir`` (a temporary folder by
+default), then :func:`drgkit.alliance.split_dataset` is timed once in this process
+(``LocalRunner``) and, with ``--dask``, once on a local Dask cluster of 2 worker processes of 1
+thread (started before the clock; the workers' peak RSS is asked of them). Checks: with one
+copy, every output file is byte for byte the single-process split's (the small tables as
+``AllianceSplit.write`` writes them, the case rows cut at the partitions' boundaries); with K
+copies, every per-member count and sum that links decide (cases, own payment, referral columns,
+claims) is K times the single-process one, the transfers are K times as many, and the case
+rows of the first copy are the single-process rows with the prefix taken off. The Dask run's
+files must equal the local run's byte for byte.
+
 Checks (exit status 1 if one fails; speed is never judged): the accounting identities of the
 split (``alliance_data.identities``: per member and per alliance, Σ member net = the alliance
 net, Σ claims = Σ payment of the paid cases, package = claims + adjustment, bands, transfers and
@@ -43,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import resource
@@ -192,6 +207,204 @@ def baseline_figures(own, lost, model):
     return own_p, claims, per_alliance
 
 
+# ------------------------------------------------------------------------------ partitioned
+
+
+def _relabel(table, k: int):
+    """A copy of the province with every case id and referral source prefixed ``K<k>-``."""
+    import pyarrow.compute as pc
+
+    prefix = f"K{k}-"
+    for name in ("case_id", "referral_from"):
+        col = table.column(name)
+        table = table.set_column(
+            table.schema.get_field_index(name),
+            name,
+            pc.binary_join_element_wise(prefix, col, ""),
+        )
+    return table
+
+
+def write_dataset(table, folder: Path, parts: int, copies: int) -> int:
+    """The dataset's files (``copies`` relabelled copies, ``parts // copies`` files each);
+    returns the bytes written."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    per_copy = parts // copies
+    n = table.num_rows
+    cuts = [n * j // per_copy for j in range(per_copy + 1)]
+    k = 0
+    for c in range(copies):
+        copy = table if copies == 1 else _relabel(table, c)
+        for a, b in itertools.pairwise(cuts):
+            pq.write_table(copy.slice(a, b - a), folder / f"cases-{k:05d}.parquet")
+            k += 1
+    return sum(f.stat().st_size for f in folder.glob("*.parquet"))
+
+
+def _status_mib(key: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss() -> float:
+    """Reset this process's peak RSS (VmHWM; Linux ≥ 4.0) and return the resident MiB."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+        fh.write("5")
+    return _status_mib("VmRSS")
+
+
+def _peak_rss() -> float:
+    return _status_mib("VmHWM")
+
+
+def _files_equal(a: list[Path], b: list[Path]) -> list[str]:
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x.read_bytes() != y.read_bytes():
+            out.append(f"{x} differs from {y}")
+    return out
+
+
+def _outputs(result, out: Path) -> list[Path]:
+    return [Path(p) for p in result.files] + [Path(p) for p in result.paths]
+
+
+def partitioned(args, table, model, res) -> tuple[list[str], dict]:
+    """Time split_dataset locally (and on Dask) and check it (see the module docstring)."""
+    import shutil
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from drgkit._runners import DaskRunner, LocalRunner, partitions_of
+    from drgkit.alliance import split_dataset
+    from drgkit.alliance._dataset import split_as_parts
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="drgkit-alliance-"))
+    work.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    figures: dict = {"partitions": args.partitions, "copies": args.copies}
+    t0 = time.perf_counter()
+    data = work / "in"
+    if data.exists():
+        shutil.rmtree(data)
+    size = write_dataset(table, data, args.partitions, args.copies)
+    figures["write_input_s"] = time.perf_counter() - t0
+    rows = table.num_rows * args.copies
+    print(
+        f"\npartitioned: {rows:,} cases in {args.partitions} Parquet files "
+        f"({size / 2**20:,.0f} MiB, {args.copies} cop{'y' if args.copies == 1 else 'ies'}) "
+        f"written in {figures['write_input_s']:.1f} s to {data}"
+    )
+
+    def run(name: str, runner) -> tuple[object, float]:
+        out = work / name
+        if out.exists():
+            shutil.rmtree(out)
+        gc.collect()
+        with RssSampler() as s:
+            t0 = time.perf_counter()
+            result = split_dataset(data, out, model, runner=runner)
+            wall = time.perf_counter() - t0
+        out_bytes = sum(p.stat().st_size for p in _outputs(result, out))
+        figures[name] = {
+            "seconds": wall,
+            "cases_per_s": rows / wall,
+            "rss_before_mib": s.before,
+            "rss_peak_mib": s.peak,
+            "output_mib": out_bytes / 2**20,
+        }
+        print(
+            f"  split_dataset, {name:<6} {wall:>8.2f} s {rows / wall:>12,.0f} cases/s; driver "
+            f"RSS {s.before:,.0f} -> {s.peak:,.0f} MiB; output {out_bytes / 2**20:,.0f} MiB"
+        )
+        return result, wall
+
+    local, _ = run("local", LocalRunner())
+
+    # ---- checks of the local run
+    t0 = time.perf_counter()
+    if args.copies == 1:
+        ref = work / "single"
+        if ref.exists():
+            shutil.rmtree(ref)
+        res.write(ref, "parquet")
+        parts = split_as_parts(res, partitions_of(data), ref / "cases")
+        want = [ref / f"{n}.parquet" for n in ("members", "alliances", "transfers", "items")]
+        bad = _files_equal(_outputs(local, work / "local"), want + parts)
+        what = "every file byte for byte the single-process split's"
+    else:
+        k = args.copies
+        bad = []
+        mine = {r["hospital_id"]: r for r in res.members.to_pylist()}
+        for r in local.members.to_pylist():
+            for col in (
+                "cases",
+                "settled_cases",
+                "own_payment",
+                "referred_up",
+                "up_received",
+                "up_paid_out",
+                "down_received",
+                "down_paid_out",
+                "claims",
+            ):
+                if r[col] != mine[r["hospital_id"]][col] * k:
+                    bad.append(f"member {r['hospital_id']} {col}: {r[col]} != {k} x single")
+        if local.transfers.num_rows != k * res.transfers.num_rows:
+            bad.append(f"{local.transfers.num_rows} transfers != {k} x {res.transfers.num_rows}")
+        first = pa.concat_tables([pq.read_table(p) for p in local.paths[: args.partitions // k]])
+        cols = []
+        for name in first.column_names:
+            col = first.column(name)
+            if name in ("case_id", "parent_case_id", "absorbed_into"):
+                col = pc.utf8_slice_codeunits(col, 3)
+            cols.append(col)
+        first = pa.table(cols, names=first.column_names)
+        if not first.equals(res.cases.replace_schema_metadata(None), check_metadata=False):
+            bad.append("the first copy's case rows differ from the single-process rows")
+        what = f"members and transfers {k}x the single split's, the first copy's rows its rows"
+    print(
+        f"  check {what} ({time.perf_counter() - t0:.1f} s): "
+        + ("OK" if not bad else f"FAILED ({len(bad)})")
+    )
+    for line in bad[:20]:
+        print(f"    {line}")
+    failures += bad
+
+    if args.dask:
+        with DaskRunner(n_workers=2, threads_per_worker=1, processes=True) as runner:
+            # a worker's high-water mark starts at its parent's (fork): reset it first
+            before = runner.client.run(_reset_peak_rss)
+            remote, _ = run("dask", runner)
+            peaks = runner.client.run(_peak_rss)
+        figures["dask"]["worker_rss_start_mib"] = sorted(before.values())
+        figures["dask"]["worker_peak_rss_mib"] = sorted(peaks.values())
+        print(
+            "  dask workers' peak RSS: "
+            + ", ".join(f"{v:,.0f} MiB" for v in sorted(peaks.values()))
+            + " (at start "
+            + ", ".join(f"{v:,.0f}" for v in sorted(before.values()))
+            + ")"
+        )
+        bad = _files_equal(_outputs(remote, work / "dask"), _outputs(local, work / "local"))
+        print(
+            "  check Dask files = local files, byte for byte: "
+            + ("OK" if not bad else f"FAILED ({len(bad)})")
+        )
+        failures += bad
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return failures, figures
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -229,7 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         "--tracemalloc", action="store_true", help="one more (untimed) split() under tracemalloc"
     )
     ap.add_argument("--json", help="write the figures as one JSON object to this file")
+    ap.add_argument(
+        "--partitions", type=int, default=0, help="also time split_dataset over N Parquet files"
+    )
+    ap.add_argument(
+        "--copies", type=int, default=1, help="the partitioned dataset is K relabelled copies"
+    )
+    ap.add_argument("--dask", action="store_true", help="also on a local Dask cluster")
+    ap.add_argument("--workdir", help="folder for the partitioned input and outputs")
     args = ap.parse_args(argv)
+    if args.partitions and args.partitions % max(1, args.copies):
+        ap.error("--partitions must be a multiple of --copies")
 
     import alliance_data as D
     import pyarrow as pa
@@ -408,6 +631,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         failures += bad
 
+    parted = None
+    if args.partitions:
+        bad, parted = partitioned(args, table, model, res)
+        failures += bad
+
     if B.source_stamp()[0] != stamp:
         failures.append("drgkit's source changed during the run: the figures mix versions")
     print("\nload average after the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -434,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
             "tracemalloc": trace,
             "failures": failures[:50],
             "links": {d["values"]: d["counts"] for d in links},
+            "partitioned": parted,
         }
         Path(args.json).write_text(json.dumps(out, default=str, indent=1), encoding="utf-8")
         print(f"wrote {args.json}")

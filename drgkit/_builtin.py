@@ -68,6 +68,13 @@ def drgkit_register_catalogues(registry) -> None:
         registry.add_catalogue(folder)
 
 
+@hookimpl
+def drgkit_register_alliance_models(registry) -> None:
+    # the shipped example models (drgkit/alliances/*.toml), registered like a plugin's
+    for path in sorted((Path(__file__).resolve().parent / "alliances").glob("*.toml")):
+        registry.add_alliance_model(path, id=path.stem)
+
+
 def shipped_policies_dir() -> Path:
     return Path(__file__).resolve().parent / "policies"
 

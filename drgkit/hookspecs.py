@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ruleset._model import RulesetInfo
     from .schema import Layout
 
-__all__ = ["PluginRegistry", "hookimpl", "hookspec"]
+__all__ = ["AllianceModelRegistry", "PluginRegistry", "hookimpl", "hookspec"]
 
 
 @runtime_checkable
@@ -79,6 +79,16 @@ class PluginRegistry(Protocol):
 
     def add_scheme(self, scheme: Scheme) -> None:
         """Register a payment scheme; see :func:`drgkit_register_schemes`."""
+        ...
+
+
+@runtime_checkable
+class AllianceModelRegistry(Protocol):
+    """What :func:`drgkit_register_alliance_models` receives (a protocol of its own, so that
+    objects written against :class:`PluginRegistry` keep satisfying it)."""
+
+    def add_alliance_model(self, path: str | os.PathLike[str], *, id: str | None = None) -> str:
+        """Register an alliance model TOML file; see :func:`drgkit_register_alliance_models`."""
         ...
 
 
@@ -187,4 +197,19 @@ def drgkit_register_commands(cli: click.Group) -> None:
     Adding a command whose name drgkit or another plugin already uses is refused with a
     :class:`~drgkit.registry.PluginError` naming the plugin, as is an exception raised here.
     Commands reach rulesets and policies through ``drgkit.default_registry()``.
+    """
+
+
+@hookspec
+def drgkit_register_alliance_models(registry: AllianceModelRegistry) -> None:
+    """Register medical-alliance models (医联体 / 医共体: members, referral shares, package
+    bands, shared costs; the format is in ``drgkit/alliance/_model.py``).
+
+    Call ``registry.add_alliance_model(path, id=None)`` once per model. ``path`` is a model
+    TOML file (its ``members_file``, if any, is read relative to it); ``id`` defaults to the
+    file's ``id`` key, else its name without ``.toml``. The file is read and checked when the
+    model is first used (``drgkit alliance -a ID``, :func:`drgkit.alliance.load_model`), so a
+    mistake in it is reported then, naming the file. Registering an id that another plugin
+    already registered raises :class:`~drgkit.errors.RegistryError` naming both plugins.
+    Return nothing.
     """

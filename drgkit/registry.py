@@ -128,6 +128,7 @@ class Registry:
             pm.hook.drgkit_register_rulesets,
             pm.hook.drgkit_register_policies,
             pm.hook.drgkit_register_catalogues,
+            pm.hook.drgkit_register_alliance_models,
         ):
             # one call per plugin, in registration order, so the registry knows who is calling
             for impl in hook.get_hookimpls():
@@ -432,7 +433,71 @@ class Registry:
             f"folder.{hint} Registered: {', '.join(self._catalogue_map) or 'none'}"
         )
 
+    # ------------------------------------------------------------------ alliance models
+    @property
+    def _alliance_model_map(self) -> dict[str, tuple[Path, str]]:
+        if "_alliance_models" not in self.__dict__:
+            self.__dict__["_alliance_models"] = {}
+        return self.__dict__["_alliance_models"]
 
+    def add_alliance_model(self, path: str | os.PathLike[str], *, id: str | None = None) -> str:
+        """Register an alliance model file (see ``drgkit_register_alliance_models``); it is
+        read in full when first used."""
+        path = Path(path)
+        if id is None:
+            from .settlement._policy import tomllib
+
+            try:
+                doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise RegistryError(
+                    f"{self._source()} registers alliance model {path}, which cannot be "
+                    f"read ({exc})"
+                ) from None
+            id = str(doc.get("id") or path.stem)
+        if id in self._alliance_model_map:
+            other, by = self._alliance_model_map[id]
+            raise RegistryError(
+                f"alliance model id {id!r} is registered twice: by {by} ({other}) and by "
+                f"{self._source()} ({path})"
+            )
+        self._alliance_model_map[id] = (path, self._source())
+        return id
+
+    @property
+    def alliance_models(self) -> dict[str, Path]:
+        """Registered alliance models: id -> TOML file."""
+        return {k: v[0] for k, v in sorted(self._alliance_model_map.items())}
+
+    def alliance_model_registered_by(self, model_id: str) -> str:
+        return self._alliance_model_map[model_id][1]
+
+    def alliance_model(self, spec: Any) -> Any:
+        """An :class:`~drgkit.alliance.AllianceModel` by registered id or TOML path (a
+        registered id wins over a file or folder of that name)."""
+        from .alliance._model import AllianceError, AllianceModel
+
+        if isinstance(spec, AllianceModel):
+            return spec
+        text = os.fspath(spec)
+        if text in self._alliance_model_map:
+            return AllianceModel.load(self._alliance_model_map[text][0])
+        path = Path(text)
+        if path.is_file() or path.suffix == ".toml":
+            return AllianceModel.load(path)
+        known = list(self.alliance_models)
+        shipped = [k for k in known if self._alliance_model_map[k][1].startswith(_BUILTIN_BY)]
+        plugins = [k for k in known if k not in shipped]
+        close = difflib.get_close_matches(text, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise AllianceError(
+            f"no alliance model file {text!r}, and no shipped or registered model of that "
+            f"name (shipped: {', '.join(shipped) or 'none'}; from plugins: "
+            f"{', '.join(plugins) or 'none'}).{hint}"
+        )
+
+
+_BUILTIN_BY = f"plugin {BUILTIN_PLUGIN} "
 _DEFAULT: Registry | None = None
 
 

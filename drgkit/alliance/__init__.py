@@ -7,6 +7,12 @@ the model, and returns an :class:`AllianceSplit`: what every member earned from 
 gained or gave through referrals, its share of common costs, joint-service revenue, cost
 increases and the package surplus or over-spend, with the line items behind each figure.
 
+At scale, :func:`split_dataset` splits a partitioned Parquet dataset of settled cases in this
+process or on Dask (``_dataset.py``): per partition the member sums and the narrow table of
+cases that refer or are referred to, the links and allocations on the driver, then each
+partition's case rows; its files are the single-process result's, byte for byte. Models are
+registered by id through the ``drgkit_register_alliance_models`` hook (:func:`load_model`).
+
 Input columns
 -------------
 ``case_id`` (string), ``hospital_id`` (string), ``settled`` (bool), ``payment`` and
@@ -113,6 +119,7 @@ from ._split import AllianceSplit, largest_remainder, split, split_batches
 
 __all__ = [
     "Alliance",
+    "AllianceDatasetResult",
     "AllianceError",
     "AllianceModel",
     "AllianceRules",
@@ -126,4 +133,14 @@ __all__ = [
     "load_model",
     "split",
     "split_batches",
+    "split_dataset",
 ]
+
+
+def __getattr__(name: str):
+    # the partitioned split imports the runners (Parquet datasets, Dask): only when used
+    if name in ("split_dataset", "AllianceDatasetResult"):
+        from . import _dataset
+
+        return getattr(_dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

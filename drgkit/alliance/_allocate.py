@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ._input import Columns, Members, id_key
-from ._kernels import DOWN, UP
+from ._input import Members, id_key
 from ._model import Alliance, AllianceModel
 from ._tables import SUMMARY_NAMES, summary_table
 
@@ -88,33 +87,19 @@ def alliance_money(
     mem: Members,
     claims_m: np.ndarray,
     volume: list[Fraction],
-    sums: np.ndarray,
-    paid: np.ndarray,
-    absorbed: np.ndarray,
-    kind: np.ndarray,
-    member: np.ndarray,
-    cols: Columns,
+    counts: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, list[tuple], pa.Table]:
+    """Per member: package adjustment, shared costs, joint revenue and cost increase; the
+    item rows; the alliances table. ``counts``: per alliance ``cases``, ``settled_cases``,
+    ``absorbed_cases``, ``absorbed_settled`` (absorbed and settled), ``up_links`` and
+    ``down_links``."""
     n_members = len(mem.ids)
-    # per member: package adjustment, shared costs, joint revenue, cost increase
     extra = np.zeros((4, n_members), np.int64)
     item_rows: list[tuple] = []
     rules = model.rules
-    a_of_case = np.where(member >= 0, mem.alliance[np.maximum(member, 0)], -1)
-    n_all = len(model.alliances)
-
-    def per_alliance(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(a_of_case[mask & (a_of_case >= 0)], minlength=n_all)
-
-    in_all = a_of_case >= 0
-    counts = {
-        "cases": per_alliance(in_all),
-        "settled_cases": per_alliance(cols.settled),
-        "paid_cases": per_alliance(paid),
-        "absorbed_cases": per_alliance(absorbed & in_all),
-        "up_links": per_alliance(kind == UP),
-        "down_links": per_alliance(kind == DOWN),
-    }
+    counts = dict(counts)
+    # a paid case is a settled case of the alliance that is not absorbed
+    counts["paid_cases"] = counts["settled_cases"] - counts["absorbed_settled"]
     rows: dict[str, list[Any]] = {name: [] for name in SUMMARY_NAMES}
     start = 0
     for a_index, a in enumerate(model.alliances):

@@ -797,17 +797,10 @@ def builtin_models() -> dict[str, Path]:
 
 
 def load_model(spec: str | os.PathLike[str] | AllianceModel) -> AllianceModel:
-    """An alliance model: the name of a shipped model (``demo``), or a TOML file."""
+    """An alliance model: a registered id (``demo``, or one a plugin registers through the
+    ``drgkit_register_alliance_models`` hook), or a TOML file."""
     if isinstance(spec, AllianceModel):
         return spec
-    shipped = builtin_models()
-    text = os.fspath(spec)
-    if text in shipped:  # a shipped name wins over a same-named file or folder here
-        return AllianceModel.load(shipped[text])
-    path = Path(text)
-    if path.is_file() or path.suffix == ".toml":
-        return AllianceModel.load(path)
-    raise AllianceError(
-        f"no alliance model file {text!r}, and no shipped model of that "
-        f"name (shipped: {', '.join(shipped) or 'none'})"
-    )
+    from ..registry import default_registry  # the API edge: names resolve here
+
+    return default_registry().alliance_model(spec)

@@ -23,10 +23,10 @@ from .._money import RW_SCALE, coefficient_units, group_sums
 from .._write import open_writer
 from ..errors import CaseDataError
 from ._allocate import alliance_money, largest_remainder
-from ._input import Columns, concat, id_key, members_of, read_batch
-from ._kernels import CONFLICT, LINKS, UP, episodes, link_kinds, member_counts
+from ._input import Columns, Members, concat, id_key, members_of, read_batch
+from ._kernels import CONFLICT, DOWN, LINKS, UP, episodes, link_kinds, member_counts
 from ._model import AllianceModel
-from ._tables import cases_table, items_table, members_table, transfers_table
+from ._tables import cases_table, items_table, members_table, take_strings, transfers_table
 
 __all__ = ["LINKS", "AllianceSplit", "largest_remainder", "split", "split_batches"]
 
@@ -55,14 +55,19 @@ class AllianceSplit:
         folder.mkdir(parents=True, exist_ok=True)
         out = []
         for name in self.TABLES:
-            table = getattr(self, name)
             path = folder / f"{name}.{fmt}"
-            with open_writer(path, fmt) as writer:
-                for batch in table.to_batches():
-                    writer.write(batch)
-                writer.close(table.schema)
+            write_table_file(path, getattr(self, name), fmt)
             out.append(path)
         return out
+
+
+def write_table_file(path: Path, table: pa.Table, fmt: str) -> None:
+    """One result table to one file, atomically (the partitioned run writes its small tables
+    with this too, so that they are the same bytes)."""
+    with open_writer(path, fmt) as writer:
+        for batch in table.to_batches():
+            writer.write(batch)
+        writer.close(table.schema)
 
 
 # --------------------------------------------------------------------------- split
@@ -91,6 +96,37 @@ def split_batches(
 def _split(cols: Columns, model: AllianceModel) -> AllianceSplit:
     mem = members_of(model)
     n_members = len(mem.ids)
+    member, kind, parent = resolve_links(cols, mem)
+    absorbed, paid, paying, surplus, surplus_ok, sums, tr = run_episodes(
+        cols, mem, model, member, kind, parent
+    )
+    cases_m, settled_m = member_counts(member, cols.settled, n_members)
+    counted = (member >= 0) & cols.settled
+    rw_m = group_sums(member[counted], cols.rw[counted], n_members)  # exact at any size
+    counts = alliance_counts(mem, len(model.alliances), cases_m, settled_m)
+    counts.update(link_counts(mem, len(model.alliances), member, cols.settled, absorbed, kind))
+    absorbed_into = take_strings(cols.case_id, np.where(absorbed, paying, -1))
+    cases = cases_table(cols, mem, model, member, kind, absorbed_into, paid, surplus, surplus_ok)
+    transfers, items, members, summary = assemble(
+        model, mem, cols, sums, cases_m, settled_m, rw_m, counts, tr
+    )
+    return AllianceSplit(
+        cases.replace_schema_metadata(table_metadata(model)),
+        transfers,
+        items,
+        members,
+        summary,
+        outside_cases=int((member < 0).sum()),
+        model_id=model.id,
+        model_hash=model.content_hash,
+    )
+
+
+def resolve_links(cols: Columns, mem: Members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Member index, link kind and parent row of every row of ``cols``.
+
+    ``cols`` may be every case, or only the cases that refer or are referred to (the
+    partitioned run's narrow table, in input order): the kinds do not depend on other rows."""
     member = pc.index_in(cols.hospital_id, value_set=pa.array(mem.ids, pa.large_string()))
     member = member.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -111,11 +147,21 @@ def _split(cols: Columns, model: AllianceModel) -> AllianceSplit:
         own_code, parent_code, code_count, code_first, member, mem.alliance, mem.level, cols.settled
     )
     _resolve_conflicts(kind, parent, cols)
+    return member, kind, parent
 
+
+def run_episodes(
+    cols: Columns,
+    mem: Members,
+    model: AllianceModel,
+    member: np.ndarray,
+    kind: np.ndarray,
+    parent: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Absorbed, paid, paying row, down surplus (and whether known), the per-member sums and
+    the transfers (see :func:`._kernels.episodes`)."""
     rules = model.rules
-    up_num = coefficient_units(rules.up_referrer_share)
-    down_num = coefficient_units(rules.down_sender_share)
-    absorbed, paid, paying, surplus, surplus_ok, sums, tr = episodes(
+    return episodes(
         kind,
         parent,
         member,
@@ -124,41 +170,83 @@ def _split(cols: Columns, model: AllianceModel) -> AllianceSplit:
         cols.cost,
         cols.cost_ok,
         mem.rank,
-        up_num,
-        down_num,
+        coefficient_units(rules.up_referrer_share),
+        coefficient_units(rules.down_sender_share),
         rules.down_share_losses,
-        n_members,
+        len(mem.ids),
     )
-    cases_m, settled_m = member_counts(member, cols.settled, n_members)
-    counted = (member >= 0) & cols.settled
-    rw_m = group_sums(member[counted], cols.rw[counted], n_members)  # exact at any size
 
+
+def alliance_counts(
+    mem: Members, n_alliances: int, cases_m: np.ndarray, settled_m: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cases and settled cases per alliance, from the per-member counts."""
+    out = {}
+    for name, per_member in (("cases", cases_m), ("settled_cases", settled_m)):
+        total = np.zeros(n_alliances, np.int64)
+        np.add.at(total, mem.alliance, np.asarray(per_member, np.int64))
+        out[name] = total
+    return out
+
+
+def link_counts(
+    mem: Members,
+    n_alliances: int,
+    member: np.ndarray,
+    settled: np.ndarray,
+    absorbed: np.ndarray,
+    kind: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per alliance: absorbed cases (and of them the settled ones), up and down links. Every
+    row they count refers or is referred to, so the narrow table gives the same counts."""
+    a_of_case = np.where(member >= 0, mem.alliance[np.maximum(member, 0)], -1)
+    inside = a_of_case >= 0
+
+    def per_alliance(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(a_of_case[mask & inside], minlength=n_alliances).astype(np.int64)
+
+    return {
+        "absorbed_cases": per_alliance(absorbed),
+        "absorbed_settled": per_alliance(absorbed & settled),
+        "up_links": per_alliance(kind == UP),
+        "down_links": per_alliance(kind == DOWN),
+    }
+
+
+def assemble(
+    model: AllianceModel,
+    mem: Members,
+    cols: Columns,
+    sums: np.ndarray,
+    cases_m: np.ndarray,
+    settled_m: np.ndarray,
+    rw_m: np.ndarray,
+    counts: dict[str, np.ndarray],
+    tr: np.ndarray,
+) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """The transfers, items, members and alliances tables from the per-member sums, the
+    per-alliance counts and the transfers (whose rows index ``cols``)."""
+    rules = model.rules
     claims_m = sums.sum(axis=0)
     volume = (
         [Fraction(int(v)) for v in settled_m]
         if rules.volume == "cases"
         else [Fraction(int(v), RW_SCALE) for v in rw_m]
     )
-    extra, item_rows, summary = alliance_money(
-        model, mem, claims_m, volume, sums, paid, absorbed, kind, member, cols
-    )
-
-    cases = cases_table(cols, mem, model, member, kind, absorbed, paid, paying, surplus, surplus_ok)
+    extra, item_rows, summary = alliance_money(model, mem, claims_m, volume, counts)
     transfers = transfers_table(cols, mem, model, *np.ascontiguousarray(tr.T))
     members = members_table(mem, model, cases_m, settled_m, volume, sums, claims_m, extra)
     items = items_table(item_rows)
-    meta = {
+    meta = table_metadata(model)
+    return tuple(t.replace_schema_metadata(meta) for t in (transfers, items, members, summary))
+
+
+def table_metadata(model: AllianceModel) -> dict[bytes, bytes]:
+    return {
         b"drgkit.alliance_model": model.id.encode(),
         b"drgkit.alliance_model_hash": model.content_hash.encode(),
         b"drgkit.rounding": b"largest remainder per split, ties to the smaller hospital id",
     }
-    tables = [t.replace_schema_metadata(meta) for t in (cases, transfers, items, members, summary)]
-    return AllianceSplit(
-        *tables,
-        outside_cases=int((member < 0).sum()),
-        model_id=model.id,
-        model_hash=model.content_hash,
-    )
 
 
 def _resolve_conflicts(kind: np.ndarray, parent: np.ndarray, cols: Columns) -> None:

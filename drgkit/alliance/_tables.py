@@ -29,6 +29,7 @@ __all__ = [
     "items_table",
     "members_table",
     "summary_table",
+    "take_strings",
     "transfers_table",
 ]
 
@@ -103,7 +104,7 @@ def items_table(rows: list[tuple]) -> pa.Table:
     )
 
 
-def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
+def take_strings(arr: pa.Array, rows: np.ndarray) -> pa.Array:
     """arr[rows] with -1 -> null, as plain strings."""
     valid = rows >= 0
     idx = pa.array(np.where(valid, rows, 0), mask=~valid)
@@ -116,9 +117,8 @@ def cases_table(
     model: AllianceModel,
     member: np.ndarray,
     kind: np.ndarray,
-    absorbed: np.ndarray,
+    absorbed_into: pa.Array,
     paid: np.ndarray,
-    paying: np.ndarray,
     surplus: np.ndarray,
     surplus_ok: np.ndarray,
 ) -> pa.Table:
@@ -131,10 +131,10 @@ def cases_table(
         {
             "case_id": cols.case_id.cast(pa.string()),
             "hospital_id": cols.hospital_id.cast(pa.string()),
-            "alliance_id": _take(alliance_names, alliance_idx),
+            "alliance_id": take_strings(alliance_names, alliance_idx),
             "link": link,
             "parent_case_id": cols.referral_from.cast(pa.string()),
-            "absorbed_into": _take(cols.case_id, np.where(absorbed, paying, -1)),
+            "absorbed_into": absorbed_into,
             "paid": pa.array(paid, pa.bool_()),
             "payment": cents_array(cols.pay, pay_valid),
             "claim": cents_array(np.where(paid, cols.pay, 0), in_alliance),
@@ -163,9 +163,9 @@ def transfers_table(
         {
             "alliance_id": alliance_names.take(pa.array(mem.alliance[t_payer])),
             "kind": pa.array(np.where(t_kind == UP, "up", "down").astype(object), pa.string()),
-            "case_id": _take(cols.case_id, t_case),
-            "child_case_id": _take(cols.case_id, t_child),
-            "parent_case_id": _take(cols.case_id, t_parent),
+            "case_id": take_strings(cols.case_id, t_case),
+            "child_case_id": take_strings(cols.case_id, t_child),
+            "parent_case_id": take_strings(cols.case_id, t_parent),
             "payer_hospital_id": ids.take(pa.array(t_payer)),
             "payee_hospital_id": ids.take(pa.array(t_payee)),
             "base": cents_array(t_base),
@@ -182,10 +182,10 @@ def transfers_table(
         starts = np.flatnonzero(new_episode)
         step = np.arange(len(t_case)) - np.repeat(starts, np.diff(np.r_[starts, len(t_case)]))
     keyed = (
-        table.append_column("_h", _take(cols.hospital_id, t_case))
+        table.append_column("_h", take_strings(cols.hospital_id, t_case))
         .append_column("_p", pa.array(cols.pay[t_case]))
         .append_column("_c", pa.array(np.where(cols.cost_ok[t_case], cols.cost[t_case], -(2**62))))
-        .append_column("_r", _take(cols.referral_from, t_case))
+        .append_column("_r", take_strings(cols.referral_from, t_case))
         .append_column("_s", pa.array(step))
     )
     order = pc.sort_indices(

@@ -7,6 +7,8 @@ group, and the tests put that folder on ``sys.path``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 import drgkit
@@ -45,6 +47,12 @@ def drgkit_register_rulesets(registry) -> None:
 @drgkit.hookimpl
 def drgkit_register_policies(registry) -> None:
     registry.add_policy(shipped_policies_dir() / "demo.toml", id="thirdparty-demo")
+
+
+@drgkit.hookimpl
+def drgkit_register_alliance_models(registry) -> None:
+    # the id comes from the file's own ``id`` key
+    registry.add_alliance_model(Path(__file__).resolve().parent / "alliance.toml")
 
 
 @drgkit.hookimpl
