@@ -834,6 +834,10 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
     def atoms_of(rule_id: str) -> list[T.Atom]:
         return rules.get(rule_id, [])
 
+    def holds(f: _Facts, rule_id: str) -> bool:
+        # a rule with no atoms is an unknown-rule error, not a rule that always holds
+        return rule_id in rules and f.implies_all(rules[rule_id])
+
     def facts(*rule_ids: str) -> _Facts:
         f = _Facts(sets, text_fields)
         for rid in rule_ids:
@@ -875,11 +879,11 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
         if a.kind == "QY" or a.fallback:
             return True
         g = f.copy().add_all(atoms_of(a.rule_id))
-        return any(g.implies_all(atoms_of(s.rule_id)) for s in steps.get(a.entry, ()))
+        return any(holds(g, s.rule_id) for s in steps.get(a.entry, ()))
 
     for k, b in enumerate(ordered):
         f = context[b.entry]
-        if b.mdc in mdc_facts_dead:
+        if b.mdc in mdc_facts_dead or b.rule_id not in rules or mdc_rule[b.mdc] not in rules:
             continue
         if f.false:
             lt.add(
@@ -905,10 +909,10 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
         for a in ordered[:k]:
             if a.mdc != b.mdc:
                 if a.mdc not in enters:
-                    enters[a.mdc] = f.implies_all(atoms_of(mdc_rule[a.mdc]))
+                    enters[a.mdc] = holds(f, mdc_rule[a.mdc])
                 if not enters[a.mdc]:
                     continue
-            if f.implies_all(atoms_of(a.rule_id)) and returns(a, f):
+            if holds(f, a.rule_id) and returns(a, f):
                 where = "" if a.mdc == b.mdc else f" in MDC {a.mdc}"
                 lt.add(
                     "warning",
@@ -924,6 +928,8 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
         # DRG steps of b: a step whose conditions imply an earlier step's never returns
         ss = steps.get(b.entry, [])
         for j, t in enumerate(ss):
+            if t.rule_id not in rules:
+                continue
             g = f.copy().add_all(atoms_of(t.rule_id))
             if g.false:
                 lt.add(
@@ -946,7 +952,7 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
                 )
                 continue
             for s in ss[:j]:
-                if g.implies_all(atoms_of(s.rule_id)):
+                if holds(g, s.rule_id):
                     lt.add(
                         "warning",
                         "unreachable-step",
