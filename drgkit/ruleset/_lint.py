@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,40 @@ class _Raw:
         return self.rows.get(name, [])
 
 
+#: files read row by row even when the grouper's validation passed (it does not keep them)
+_RAW_WHEN_VALID = frozenset({"meta.csv", "drg_names.csv", "dx_dict.csv", "px_dict.csv"})
+
+
+class _RowFinder:
+    """The row of a key in a validated table, found in the file's text on demand.
+
+    Findings about a code of a 100,000-row table are few: searching the text for each is much
+    faster than reading every row again. A table with quotes is read with the CSV reader."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.texts: dict[str, str | None] = {}
+        self.read: dict[str, dict[tuple[str, ...], int]] = {}
+
+    def __call__(self, name: str, key: tuple[str, ...]) -> int | None:
+        if name not in self.texts:
+            data = (self.folder / name).read_bytes()
+            simple = b'"' not in data and b"\r" not in data
+            self.texts[name] = data.decode("utf-8-sig") if simple else None
+        text = self.texts[name]
+        if text is not None:
+            pos = text.find("\n" + ",".join(key) + ",")
+            # the newline that ends line n is the n-th: the key's line is the next one
+            return None if pos < 0 else text.count("\n", 0, pos) + 2
+        if name not in self.read:
+            width = len(key)
+            rows: dict[tuple[str, ...], int] = {}
+            for row, values in T.iter_rows(self.folder, name):
+                rows.setdefault(tuple(values.values())[:width], row)
+            self.read[name] = rows
+        return self.read[name].get(key)
+
+
 class _Linter:
     def __init__(self, folder: Path, policy: Any = None) -> None:
         self.folder = folder
@@ -131,9 +165,13 @@ class _Linter:
         self.findings.append(Finding(severity, code, file, row, field, msg))
 
     # ---- reading -----------------------------------------------------------------------
-    def read(self) -> None:
+    def read(self, validated: bool) -> None:
+        """Read every file; ``validated``: the grouper's validation passed, so the files it
+        checks for repeated keys have none (only the dictionaries are checked here)."""
         for name in T.FILES:
             path = self.folder / name
+            if validated and name not in _RAW_WHEN_VALID:
+                continue  # taken from the validated tables; rows found on demand
             if not path.is_file():
                 if name not in T.OPTIONAL_FILES:
                     self.add("error", "missing-file", name, None, "", "required file is missing")
@@ -144,12 +182,16 @@ class _Linter:
                 continue
             rows: list[tuple[int, dict[str, str]]] = []
             try:
-                for row, values in T.iter_rows(self.folder, name):
-                    rows.append((row, values))
+                rows = _plain_rows(path, T.FILES[name])
+                if rows is None:
+                    rows = []
+                    for row, values in T.iter_rows(self.folder, name):
+                        rows.append((row, values))
             except RulesetError as exc:
                 self.add("error", "unreadable", name, exc.row, exc.column or "", exc.message)
             self.raw.rows[name] = rows
-            self._duplicates(name, rows)
+            if not validated or name in ("dx_dict.csv", "px_dict.csv"):
+                self._duplicates(name, rows)
 
     def _duplicates(self, name: str, rows: list[tuple[int, dict[str, str]]]) -> None:
         spec = _KEYS.get(name)
@@ -192,9 +234,39 @@ class _Linter:
 
     def unique(self, name: str) -> list[tuple[int, dict[str, str]]]:
         """Rows of ``name`` whose key was seen first on that row (duplicates dropped)."""
-        kept = set(self.raw.first.get(name, {}).values())
         rows = self.raw.table(name)
-        return [(r, v) for r, v in rows if r in kept] if name in _KEYS else rows
+        if name not in self.raw.first:
+            return rows  # not checked: no key repeats (the grouper's validation passed)
+        kept = set(self.raw.first[name].values())
+        return [(r, v) for r, v in rows if r in kept]
+
+
+def _plain_rows(path: Path, header: tuple[str, ...]) -> list[tuple[int, dict[str, str]]] | None:
+    """The rows of a table without any quote or carriage return, read by splitting lines and
+    commas (what the CSV reader gives for such a file, with the same row numbers, and much
+    faster on the 100,000-row tables); None when the file is not that simple or not regular
+    (wrong header, a row with the wrong number of fields, an over-long value, not UTF-8): the
+    CSV reader then reads it and names the problem."""
+    data = path.read_bytes()
+    if b'"' in data or b"\r" in data:
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    if tuple(lines[0].split(",")) != header or max(map(len, lines)) > T.MAX_VALUE_BYTES // 4:
+        return None
+    width = len(header)
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue  # a blank line, as the CSV reader skips it
+        values = line.split(",")
+        if len(values) != width:
+            return None
+        rows.append((number, dict(zip(header, values, strict=True))))
+    return rows
 
 
 def lint_ruleset(ruleset: Any, policy: Any = None, *, as_table: bool = False):
@@ -213,24 +285,29 @@ def lint_ruleset(ruleset: Any, policy: Any = None, *, as_table: bool = False):
         folder = _folder(RESOLVER.ruleset(ruleset), ruleset)
     pol = None if policy is None else RESOLVER.policy(policy)
     linter = _Linter(folder, pol)
-    linter.read()
-    _check(linter)
+    refused: RulesetError | None = None
     try:
-        T.read_tables(folder)
+        tables = T.read_tables(folder)
     except RulesetError as exc:
+        refused = exc
+    linter.read(validated=refused is None)
+    model = _model_of_rows(linter) if refused is not None else _model_of_tables(tables, folder)
+    _check(linter, model)
+    if refused is not None:
         # the grouper's own validation stops at the first problem; say so unless a finding
         # above already names that place
-        name = Path(exc.file).name if exc.file else ""
+        name = Path(refused.file).name if refused.file else ""
         if not any(
-            f.severity == "error" and f.file == name and f.row == exc.row for f in linter.findings
+            f.severity == "error" and f.file == name and f.row == refused.row
+            for f in linter.findings
         ):
             linter.add(
                 "error",
                 "load-error",
                 name,
-                exc.row,
-                exc.column or "",
-                f"drgkit refuses to load the ruleset: {exc.message}",
+                refused.row,
+                refused.column or "",
+                f"drgkit refuses to load the ruleset: {refused.message}",
             )
     order = {s: k for k, s in enumerate(SEVERITIES)}
     findings = sorted(
@@ -253,7 +330,44 @@ def _folder(target: Any, spec: Any) -> Path:
 # --------------------------------------------------------------------------- checks
 
 
-def _check(lt: _Linter) -> None:
+@attrs.define
+class _Model:
+    """The tables as the checks see them, from the raw rows or from the validated tables."""
+
+    rules: dict[str, list[T.Atom]]
+    #: list id -> {code: tag}, with SS_VALID
+    lists: dict[str, dict[str, str]]
+    #: mcc, cc, pdx_excl, dx_map, px_map: code -> excl_table or target
+    tables: dict[str, dict[str, str]]
+    mdcs: list[tuple[float, str, str, int]]  # (seq, mdc, rule id, row), by seq
+    entries: list[T.EntryRow]
+    steps: dict[str, list[T.StepRow]]
+    #: (file, key columns' values) -> the row, or None
+    row_of: Callable[[str, tuple[str, ...]], int | None]
+
+
+def _model_of_tables(tables: T.RulesetTables, folder: Path) -> _Model:
+    steps: dict[str, list[T.StepRow]] = {}
+    for step in tables.steps:
+        steps.setdefault(step.entry, []).append(step)
+    return _Model(
+        rules={rid: list(atoms) for rid, atoms in tables.rules.items()},
+        lists=tables.lists,
+        tables={
+            "mcc.csv": tables.mcc,
+            "cc.csv": tables.cc,
+            "pdx_excl.csv": tables.pdx_excl,
+            "dx_map.csv": tables.dx_map or {},
+            "px_map.csv": tables.px_map or {},
+        },
+        mdcs=[(m.seq, m.mdc, m.rule_id, m.row) for m in tables.mdcs],
+        entries=list(tables.entries),
+        steps=steps,
+        row_of=_RowFinder(folder),
+    )
+
+
+def _model_of_rows(lt: _Linter) -> _Model:
     u = lt.unique
     rules: dict[str, list[T.Atom]] = {}
     for row, v in u("rules.csv"):
@@ -276,21 +390,17 @@ def _check(lt: _Linter) -> None:
     for atoms in rules.values():
         atoms.sort(key=lambda a: a.seq)
     lists: dict[str, dict[str, str]] = {}
-    list_rows: dict[tuple[str, str], int] = {}
-    for row, v in u("lists.csv"):
+    for _row, v in u("lists.csv"):
         lists.setdefault(v["list_id"], {})[v["code"]] = v["tag"]
-        list_rows[v["list_id"], v["code"]] = row
-    ss_valid = {v["code"]: row for row, v in u("ss_valid.csv")}
-    lists[T.SS_VALID] = dict.fromkeys(ss_valid, "")
+    lists[T.SS_VALID] = {v["code"]: "" for _row, v in u("ss_valid.csv")}
     tables = {
-        name: {v["code"]: (v[T.FILES[name][1]], row) for row, v in u(name)}
+        name: {v["code"]: v[T.FILES[name][1]] for _row, v in u(name)}
         for name in ("mcc.csv", "cc.csv", "pdx_excl.csv", "dx_map.csv", "px_map.csv")
     }
     mdcs = sorted(
         ((int(v["seq"]) if v["seq"].isdigit() else math.inf, v["mdc"], v["rule_id"], row))
         for row, v in u("mdc.csv")
     )
-    mdc_rule = {m: (rid, row) for _s, m, rid, row in mdcs}
     entries = [
         T.EntryRow(
             v["mdc"],
@@ -312,6 +422,22 @@ def _check(lt: _Linter) -> None:
         )
     for s in steps.values():
         s.sort(key=lambda x: x.seq)
+    first = lt.raw.first
+    return _Model(
+        rules,
+        lists,
+        tables,
+        mdcs,
+        entries,
+        steps,
+        lambda name, key: first.get(name, {}).get(key),
+    )
+
+
+def _check(lt: _Linter, model: _Model) -> None:
+    rules, lists, tables = model.rules, model.lists, model.tables
+    mdcs, entries, steps = model.mdcs, model.entries, model.steps
+    mdc_rule = {m: (rid, row) for _s, m, rid, row in mdcs}
     entry_names = {e.entry for e in entries}
 
     # references to nothing
@@ -368,8 +494,10 @@ def _check(lt: _Linter) -> None:
                     f"list {a.list_id!r} has no codes in lists.csv: {a.template} over it "
                     "matches nothing",
                 )
-    for name in ("ss_valid.csv", "mcc.csv", "cc.csv", "pdx_excl.csv"):
-        if name in lt.raw.rows and not lt.raw.rows[name]:
+    contents = {"ss_valid.csv": lists.get(T.SS_VALID)}
+    contents.update((n, tables[n]) for n in ("mcc.csv", "cc.csv", "pdx_excl.csv"))
+    for name, members in contents.items():
+        if (lt.folder / name).is_file() and not members:
             lt.add("warning", "empty-table", name, None, "", f"{name} has no rows")
     used_mdcs = {e.mdc for e in entries}
     for _s, m, _rid, row in mdcs:
@@ -383,15 +511,12 @@ def _check(lt: _Linter) -> None:
                 f"MDC {m} has no entry in adrg.csv: its cases fall through to the next MDC",
             )
     used_lists = {a.list_id for atoms in rules.values() for a in atoms if a.list_id}
-    first_list_row: dict[str, int] = {}
-    for (lid, _code), row in list_rows.items():
-        first_list_row[lid] = min(row, first_list_row.get(lid, row))
     for lid in sorted(set(lists) - used_lists - {T.SS_VALID}):
         lt.add(
             "info",
             "unused-list",
             "lists.csv",
-            first_list_row[lid],
+            model.row_of("lists.csv", (lid, next(iter(lists[lid])))),
             "list_id",
             f"list {lid} is used by no rule",
         )
@@ -410,7 +535,7 @@ def _check(lt: _Linter) -> None:
             f"rule {rid} is referenced by no MDC, entry or step",
         )
 
-    _check_codes(lt, rules, lists, list_rows, ss_valid, tables)
+    _check_codes(lt, model)
     _check_names(lt, entries, steps)
     _check_reach(lt, rules, lists, mdcs, entries, steps)
 
@@ -425,8 +550,9 @@ def _dictionary(lt: _Linter, name: str) -> set[str] | None:
     return {v["code"] for _r, v in lt.raw.rows[name]}
 
 
-def _check_codes(lt, rules, lists, list_rows, ss_valid, tables) -> None:
+def _check_codes(lt: _Linter, model: _Model) -> None:
     """Codes in lists, CC/MCC tables and maps that the dictionaries do not know."""
+    rules, lists, tables, row_of = model.rules, model.lists, model.tables, model.row_of
     dx = _dictionary(lt, "dx_dict.csv")
     px = _dictionary(lt, "px_dict.csv")
     kinds: dict[str, set[str]] = {}
@@ -436,47 +562,61 @@ def _check_codes(lt, rules, lists, list_rows, ss_valid, tables) -> None:
                 kinds.setdefault(a.list_id, set()).add("dx")
             elif a.list_id and a.template in _PX_TEMPLATES:
                 kinds.setdefault(a.list_id, set()).add("px")
-    for (lid, code), row in sorted(list_rows.items(), key=lambda kv: kv[1]):
-        kind = kinds.get(lid, set())
-        if kind == {"dx"} and dx is not None and code not in dx:
-            lt.add(
-                "warning",
-                "unknown-code",
-                "lists.csv",
-                row,
-                "code",
-                f"diagnosis {code!r} of list {lid} is not in dx_dict.csv",
-            )
-        elif kind == {"px"} and px is not None and code not in px:
-            lt.add(
-                "warning",
-                "unknown-code",
-                "lists.csv",
-                row,
-                "code",
-                f"procedure {code!r} of list {lid} is not in px_dict.csv",
-            )
+    for lid, members in lists.items():
+        kind = kinds.get(lid, set()) if lid != T.SS_VALID else set()
+        for code in members:
+            _unknown_list_code(lt, lid, code, kind, dx, px, row_of)
     if px is not None:
-        for code, row in ss_valid.items():
+        for code in lists.get(T.SS_VALID, ()):
             if code not in px:
                 lt.add(
                     "warning",
                     "unknown-code",
                     "ss_valid.csv",
-                    row,
+                    row_of("ss_valid.csv", (code,)),
                     "code",
                     f"procedure {code!r} is not in px_dict.csv",
                 )
+    _check_tables(lt, tables, dx, px, row_of)
+
+
+def _unknown_list_code(
+    lt: _Linter,
+    lid: str,
+    code: str,
+    kind: set[str],
+    dx: set[str] | None,
+    px: set[str] | None,
+    row_of,
+) -> None:
+    if kind == {"dx"} and dx is not None and code not in dx:
+        what = f"diagnosis {code!r} of list {lid} is not in dx_dict.csv"
+    elif kind == {"px"} and px is not None and code not in px:
+        what = f"procedure {code!r} of list {lid} is not in px_dict.csv"
+    else:
+        return
+    lt.add("warning", "unknown-code", "lists.csv", row_of("lists.csv", (lid, code)), "code", what)
+
+
+def _check_tables(
+    lt: _Linter,
+    tables: dict[str, dict[str, str]],
+    dx: set[str] | None,
+    px: set[str] | None,
+    row_of,
+) -> None:
+    """CC/MCC/exclusion codes and map targets the dictionaries do not know; exclusion tables
+    named on one side only."""
     for name in ("mcc.csv", "cc.csv", "pdx_excl.csv"):
         if dx is None:
             break
-        for code, (_t, row) in tables[name].items():
+        for code in tables[name]:
             if code not in dx:
                 lt.add(
                     "warning",
                     "unknown-code",
                     name,
-                    row,
+                    row_of(name, (code,)),
                     "code",
                     f"diagnosis {code!r} is not in dx_dict.csv",
                 )
@@ -486,44 +626,43 @@ def _check_codes(lt, rules, lists, list_rows, ss_valid, tables) -> None:
     ):
         if dictionary is None:
             continue
-        for code, (target, row) in tables[name].items():
+        for code, target in tables[name].items():
             if target not in dictionary and target not in ("", "-"):
                 lt.add(
                     "warning",
                     "map-target-unknown",
                     name,
-                    row,
+                    row_of(name, (code,)),
                     "target",
                     f"{code!r} maps to {target!r}, which is not in {what}",
                 )
-    # CC/MCC exclusions: tables named on one side only
-    used = {t for t, _r in tables["pdx_excl.csv"].values()}
+    used = set(tables["pdx_excl.csv"].values())
     for name in ("mcc.csv", "cc.csv"):
-        never: dict[str, int] = {}
-        for _code, (t, row) in tables[name].items():
+        never: dict[str, str] = {}  # table id -> its first code
+        for code, t in tables[name].items():
             if t not in used:
-                never.setdefault(t, row)
-        for t, row in sorted(never.items(), key=lambda kv: kv[1]):
+                never.setdefault(t, code)
+        for t, code in never.items():
             lt.add(
                 "info",
                 "exclusion-unused",
                 name,
-                row,
+                row_of(name, (code,)),
                 "excl_table",
                 f"no principal diagnosis in pdx_excl.csv points at exclusion table {t!r}: "
                 f"its {name[:-4].upper()}s are never excluded",
             )
-    known = {t for name in ("mcc.csv", "cc.csv") for t, _r in tables[name].values()}
-    orphan: dict[str, int] = {}
-    for _code, (t, row) in tables["pdx_excl.csv"].items():
+    known = set(tables["mcc.csv"].values()) | set(tables["cc.csv"].values())
+    orphan: dict[str, str] = {}
+    for code, t in tables["pdx_excl.csv"].items():
         if t not in known:
-            orphan.setdefault(t, row)
-    for t, row in sorted(orphan.items(), key=lambda kv: kv[1]):
+            orphan.setdefault(t, code)
+    for t, code in orphan.items():
         lt.add(
             "warning",
             "exclusion-unknown",
             "pdx_excl.csv",
-            row,
+            row_of("pdx_excl.csv", (code,)),
             "excl_table",
             f"exclusion table {t!r} is not used by any row of mcc.csv or cc.csv: "
             "principal diagnoses pointing at it exclude nothing",
