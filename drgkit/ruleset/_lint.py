@@ -781,6 +781,7 @@ class _Facts:
         self.text_fields = text_fields
         self.atoms: set[tuple[str, ...]] = set()
         self.false = False  # a FALSE atom: the conjunction never holds
+        self.raises = ""  # a RAISE atom (its value): never holds, errors when reached
         self.contradiction = ""  # why the atoms can never hold together
         self.pdx: frozenset[str] | None = None
         self.pproc: frozenset[str] | None = None
@@ -794,7 +795,7 @@ class _Facts:
     def copy(self) -> _Facts:
         new = _Facts(self.sets, self.text_fields)
         new.atoms = set(self.atoms)
-        new.false, new.contradiction = self.false, self.contradiction
+        new.false, new.contradiction, new.raises = self.false, self.contradiction, self.raises
         new.pdx, new.pproc = self.pdx, self.pproc
         new.lists = {k: list(v) for k, v in self.lists.items()}
         new.flags = set(self.flags)
@@ -817,6 +818,8 @@ class _Facts:
         t = a.template
         if t == "FALSE":
             self.false = True
+        elif t == "RAISE":
+            self.raises = self.raises or a.value or "RAISE"
         elif t == "PDX_IN":
             s = self.set_of(a)
             self.pdx = s if self.pdx is None else self.pdx & s
@@ -867,7 +870,7 @@ class _Facts:
 
     # ---- does every case with these facts satisfy atom a? ------------------------------
     def implies(self, a: T.Atom) -> bool:
-        if self.false or self.contradiction:
+        if self.false or self.contradiction or self.raises:
             return True  # vacuous: nothing satisfies the facts
         if _key(a) in self.atoms:
             return True
@@ -948,6 +951,10 @@ class _Facts:
         return all(self.implies(a) for a in atoms)
 
 
+#: an atom nothing satisfies: facts imply it only when they can never hold
+_NEVER = T.Atom("", 0, "FALSE", "", "", "", "", 0)
+
+
 def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
     """Disabled, never-true, shadowed entries and unreachable DRG steps (proven only)."""
     meta = {v["key"]: v["value"] for _r, v in lt.raw.table("meta.csv")}
@@ -994,24 +1001,23 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
                 "mdc.csv",
                 row,
                 "rule_id",
-                f"MDC {m}'s rule {rid} starts or contains FALSE: no case enters it",
+                f"MDC {m}'s rule {rid} contains FALSE: no case enters it",
             )
-        elif f.contradiction:
+        elif f.contradiction or f.raises:
+            why = f.contradiction or f"its rule raises an error when reached ({f.raises})"
             lt.add(
                 "warning",
                 "never-true",
                 "mdc.csv",
                 row,
                 "rule_id",
-                f"MDC {m} can never be entered: {f.contradiction}",
+                f"MDC {m} can never be entered: {why}",
             )
     ordered = sorted(
         (e for e in entries if e.mdc in mdc_order), key=lambda e: (mdc_order[e.mdc], e.seq)
     )
     context = {e.entry: facts(mdc_rule[e.mdc], e.rule_id) for e in ordered}
-    mdc_facts_dead = {
-        m for m in mdc_rule if facts(mdc_rule[m]).false or facts(mdc_rule[m]).contradiction
-    }
+    mdc_facts_dead = {m for m in mdc_rule if facts(mdc_rule[m]).implies(_NEVER)}
 
     def returns(a: T.EntryRow, f: _Facts) -> bool:
         """Does entry ``a`` return a code for every case with facts ``f`` (its rule held)?"""
@@ -1034,14 +1040,15 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
                 f"entry {b.entry}: rule {b.rule_id} contains FALSE, so the entry is never taken",
             )
             continue
-        if f.contradiction:
+        if f.contradiction or f.raises:
+            why = f.contradiction or f"its rule raises an error when reached ({f.raises})"
             lt.add(
                 "warning",
                 "never-true",
                 "adrg.csv",
                 b.row,
                 "rule_id",
-                f"entry {b.entry} can never be taken: {f.contradiction}",
+                f"entry {b.entry} can never be taken: {why}",
             )
             continue
         enters: dict[str, bool] = {}  # MDC -> do b's cases satisfy its rule?
@@ -1080,14 +1087,15 @@ def _check_reach(lt, rules, lists, mdcs, entries, steps) -> None:
                     f"step {t.drg} of {b.entry}: rule {t.rule_id} contains FALSE",
                 )
                 continue
-            if g.contradiction:
+            if g.contradiction or g.raises:
+                why = g.contradiction or f"its rule raises an error when reached ({g.raises})"
                 lt.add(
                     "warning",
                     "never-true",
                     "adrg_drg.csv",
                     t.row,
                     "rule_id",
-                    f"step {t.drg} of {b.entry} can never be taken: {g.contradiction}",
+                    f"step {t.drg} of {b.entry} can never be taken: {why}",
                 )
                 continue
             for s in ss[:j]:
