@@ -35,6 +35,8 @@ from ._model import Ruleset
 __all__ = [
     "CHANGE_KINDS",
     "DIFF_SCHEMA",
+    "MATRIX_SCHEMA",
+    "Change",
     "Migration",
     "RulesetDiff",
     "diff_rulesets",
@@ -81,6 +83,8 @@ _PX_POSITIVE = frozenset({"PPROC_IN", "ANY_PROC_IN", "SPROC_IN", "PROC_TAGS"})
 
 @attrs.frozen(slots=True)
 class Change:
+    """One difference: its kind (:data:`CHANGE_KINDS`), the code it is about, before, after."""
+
     kind: str
     code: str
     before: str

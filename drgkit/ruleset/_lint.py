@@ -87,7 +87,8 @@ _KNOWN = (
     | {"TRUE", "FALSE", "RAISE", "NOT_NONE", "HAS_PROC", "HAS_MCC", "HAS_CC", "HAS_CC_OR_MCC"}
     | {"CMP", "CMP_INT", "CMP_STR", "TEXT_IN", "TRUTHY"}
 )
-#: (file, key columns, value columns, severity of a conflict); meta.csv repeats keys on purpose
+#: file -> (its key columns, severity of two rows with one key and different values);
+#: meta.csv repeats keys on purpose and is not checked
 _KEYS: dict[str, tuple[tuple[str, ...], str]] = {
     "mdc.csv": (("mdc",), "error"),
     "adrg.csv": (("entry",), "error"),
