@@ -388,6 +388,10 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     lines = list(csv.reader(out.splitlines()))
     assert lines[0] == FINDING_SCHEMA.names
     assert lines[1][:5] == ["error", "conflicting-rows", "mcc.csv", "3", "excl_table"]
+    code, out = _cli("rulesets", "lint", "demo")
+    assert code == 2 and "demo is a region: name one version" in out
+    code, out = _cli("rulesets", "lint", str(clean), "--weights", str(tmp_path / "w.csv"))
+    assert code == 2 and "give the policy with -p" in out
 
 
 # ------------------------------------------------------------------ the real rulesets

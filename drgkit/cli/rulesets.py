@@ -108,7 +108,10 @@ def rulesets_lint(ruleset: str, policy: str | None, weights: Path | None, format
     references to nothing, duplicate or conflicting rows, unknown codes, DRGs without a name
     (or weight). Exit code 1 when there is any error."""
     from ..ruleset._lint import findings_table, lint_ruleset
+    from ._common import UserError
 
+    if weights is not None and policy is None:
+        raise UserError("--weights is the table of a policy: give the policy with -p")
     pol = None
     if policy is not None:
         pol = _registry.default_registry().policy(policy, weights=weights)
