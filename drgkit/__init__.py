@@ -40,6 +40,8 @@ from .grouping._explain import Explanation
 from .grouping._status import REASONS, STATUSES
 from .hookspecs import hookimpl
 from .registry import Registry, default_registry, plugin_manager
+from .ruleset._diff import Migration, RulesetDiff, diff_rulesets, migration_impact
+from .ruleset._lint import Finding, lint_ruleset
 from .ruleset._model import Ruleset, RulesetInfo, RulesetSeries
 from .schema import CASE_FIELDS, GROUP_RESULT_SCHEMA, LAYOUTS, Layout
 
@@ -111,11 +113,14 @@ __all__ = [
     "DipExplanation",
     "DrgkitError",
     "Explanation",
+    "Finding",
     "GroupSummary",
     "Layout",
+    "Migration",
     "Registry",
     "RegistryError",
     "Ruleset",
+    "RulesetDiff",
     "RulesetError",
     "RulesetInfo",
     "RulesetSeries",
@@ -125,6 +130,7 @@ __all__ = [
     "__version__",
     "candidates",
     "default_registry",
+    "diff_rulesets",
     "explain",
     "explain_dip",
     "get_threads",
@@ -135,8 +141,10 @@ __all__ = [
     "group_dip_file",
     "group_file",
     "hookimpl",
+    "lint_ruleset",
     "load_catalogue",
     "load_ruleset",
+    "migration_impact",
     "open_cases",
     "plugin_manager",
     "register_scheme",
