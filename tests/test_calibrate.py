@@ -319,6 +319,8 @@ def test_calibrated_weights_settle_round_trip(tmp_path: Path) -> None:
         ),
         policy,
     ).to_pylist()
+    assert len(settled) == 62  # 30 + 30 + 2 cases of 2024
+    assert {c["status"] for c in settled} == {"ok"}
     for case in settled:
         rw = r[case["drg"]]["RW"]
         if case["drg"] == "AB19":  # unstable: the demo policy pays it by item
@@ -326,3 +328,32 @@ def test_calibrated_weights_settle_round_trip(tmp_path: Path) -> None:
         else:  # RW × 15000 (employees) × 1.15 (level 3), rounded once to the cent
             want = Fraction(rw) * 15000 * Fraction("1.15")
             assert case["standard"] == Decimal(math.floor(want * 100 + Fraction(1, 2))).scaleb(-2)
+
+
+def test_raw_cases_grouped_on_the_fly_equal_grouping_first(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo
+
+    raw = _demo.generate_cases(300, seed=5)
+    path = tmp_path / "raw.parquet"
+    pq.write_table(raw, path)
+    out = tmp_path / "w.csv"
+    res = CliRunner().invoke(cli, ["calibrate", str(path), "-r", "demo", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    g = drgkit.group(raw, "demo")
+    joined = pa.table(
+        {
+            "status": g.column("status"),
+            "drg": g.column("drg"),
+            "adrg": g.column("adrg"),
+            "total_cost": raw.column("total_cost"),
+            "discharge_date": raw.column("discharge_date"),
+        }
+    )
+    first = drgkit.calibrate(joined)
+    assert out.read_bytes() == weights_csv(first)
+    s = summary_of(first)
+    assert s["cases_used"] + sum(s["excluded"].values()) == 300
+    assert s["excluded"]  # the demo's ungroupable and invalid rows
+    assert f"{s['cases_used']} grouped cases used" in res.output
