@@ -3,7 +3,8 @@
 The rules, in the order they apply (the README section "Weight calibration" states them too):
 
 1. **Rows.** Every input row is counted. Rows whose grouping ``status`` is not ``ok``
-   (ungroupable, ambiguous, invalid) are *excluded* and counted per status; every other row must
+   (ungroupable, ambiguous, invalid; DRG ``0000`` counts as ungroupable) are *excluded* and
+   counted per status; every other row must
    have a DRG, a positive total cost in whole cents and a year, else a :class:`CalibrationError`
    names its file, row and column (nothing is rounded, nothing is dropped).
 2. **Trimming** inside each cell (DRG, year) — costs of different years are not mixed:
@@ -92,6 +93,8 @@ CALIBRATION_SCHEMA = pa.schema(
     ]
 )
 STABLE_TEXT, UNSTABLE_TEXT = "稳定病组", "不稳定病组"
+#: the DRG of a case that did not group (drgkit.schema: "0000 when none")
+UNGROUPED = "0000"
 #: a template's group type that calibration keeps whatever the stability
 KEPT_TYPES = ("单议病组",)
 
@@ -221,6 +224,8 @@ def _cases_of(
     out = []
     for i in range(n):
         st = status[i] if status is not None else "ok"
+        if st == "ok" and drgs[i] == UNGROUPED:
+            st = "ungroupable"  # a table without a status column: the DRG says it
         if st != "ok":
             excluded[st or "missing status"] += 1
             continue

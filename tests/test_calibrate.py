@@ -357,3 +357,48 @@ def test_raw_cases_grouped_on_the_fly_equal_grouping_first(tmp_path: Path) -> No
     assert s["cases_used"] + sum(s["excluded"].values()) == 300
     assert s["excluded"]  # the demo's ungroupable and invalid rows
     assert f"{s['cases_used']} grouped cases used" in res.output
+
+
+def test_drg_0000_without_a_status_column_is_excluded_as_ungroupable() -> None:
+    hist = pa.Table.from_pylist(
+        [
+            {"drg": "AA11", "total_cost": "100.00", "discharge_date": "2023-01-01"},
+            {"drg": "0000", "total_cost": "900.00", "discharge_date": "2023-01-01"},
+        ]
+    )
+    t = drgkit.calibrate(hist)
+    assert t.column("DRG编码").to_pylist() == ["AA11"]
+    assert summary_of(t)["excluded"] == {"ungroupable": 1}
+
+
+def test_template_names_coefficients_and_special_review_type_are_kept(tmp_path: Path) -> None:
+    tmpl = tmp_path / "old.csv"
+    tmpl.write_text(
+        "DRG编码,DRG名称,RW,基础病组,病组类型,一级医院系数,二级医院系数,三级医院系数\n"
+        "AA11,甲病,9.9,是,单议病组,0.8,1.0,1.2\n"
+        "BB11,乙病,0.5,,不稳定病组,,,\n",
+        encoding="utf-8",
+    )
+    hist = table(cases("AA11", 2023, *["100.00"] * 10) + cases("BB11", 2023, *["300.00"] * 10))
+    r = rows(drgkit.calibrate(hist, template=tmpl))
+    assert [r["AA11"][k] for k in ("DRG名称", "基础病组", "病组类型", "三级医院系数")] == [
+        "甲病",
+        "是",
+        "单议病组",  # special review stays whatever the stability
+        "1.2",
+    ]
+    assert r["AA11"]["RW"] == Decimal("0.500000000")  # recalibrated: 100 / 200, not 9.9
+    assert r["BB11"]["病组类型"] == "稳定病组"  # from this history's stability
+
+
+def test_cli_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "h.csv", cases("AA11", 2023, "100.00"))
+    out = str(tmp_path / "w.csv")
+    for extra, message in (
+        (["--years", "20x3"], "--years must be years"),
+        (["--quantiles", "2.5"], "--quantiles must be LOW:HIGH"),
+        (["--budget", "employee=12.345"], "a budget must be positive whole cents"),
+    ):
+        res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", out, *extra])
+        assert res.exit_code == 2 and message in res.output, (extra, res.output)
+    assert not Path(out).exists()

@@ -27,6 +27,15 @@ def _history(items: tuple[str, ...]) -> list | dict:
     return out
 
 
+def _years(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    parts = text.split(":")
+    if not all(p.strip().isdigit() for p in parts):
+        raise UserError(f"--years must be years such as 2021:2022:2023, got {text!r}")
+    return [int(p) for p in parts]
+
+
 def _budgets(items: tuple[str, ...]) -> dict[str | None, str]:
     out: dict[str | None, str] = {}
     for item in items:
@@ -137,7 +146,7 @@ def calibrate_command(
         sources,
         ruleset=ruleset,
         year_weights=year_weights,
-        years=[int(y) for y in years.split(":")] if years else None,
+        years=_years(years),
         trim=trim,
         sd=sd,
         quantiles=qs,
