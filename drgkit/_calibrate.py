@@ -49,6 +49,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -101,16 +102,6 @@ KEPT_TYPES = ("单议病组",)
 
 class CalibrationError(TableError):
     """Calibration input that cannot be used: names the file, row and column."""
-
-
-@attrs.frozen
-class _Case:
-    drg: str
-    adrg: str
-    year: int
-    cents: int
-    scheme: str
-    row: int  # the row number errors name
 
 
 @attrs.frozen
@@ -171,13 +162,25 @@ def _sources(history: Any) -> list[tuple[str, pa.Table, int, int | None]]:
     raise ArgumentError(f"history must be paths, tables or {{year: source}}, got {history!r}")
 
 
-def _text(table: pa.Table, name: str) -> list[str | None] | None:
+def _strings(table: pa.Table, name: str) -> pa.Array | None:
+    """A column as trimmed text (codes stay text: trailing zeros matter)."""
     if name not in table.column_names:
         return None
-    col = table.column(name)
+    col = table.column(name).combine_chunks()
     if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    return [None if v is None else str(v).strip() for v in col.to_pylist()]
+        col = col.dictionary_decode()
+    return pc.utf8_trim_whitespace(col.cast(pa.string()))
+
+
+@attrs.frozen
+class _Chunk:
+    """The used cases of one input, as columns (never one Python object per case)."""
+
+    drg: pa.Array  # text
+    adrg: pa.Array  # text, null when the input has none
+    year: np.ndarray  # int64
+    cents: np.ndarray  # int64
+    scheme: pa.Array  # insurance_type text, "" when none
 
 
 def _cases_of(
@@ -187,30 +190,42 @@ def _cases_of(
     year: int | None,
     ruleset: Any,
     cost_column: str,
+    allowed: set[int] | None,
     excluded: Counter,
-) -> list[_Case]:
+) -> _Chunk:
     n = table.num_rows
     grouped = table
     if ruleset is not None:
         from . import group  # late: the grouping machinery is only needed with a ruleset
 
         grouped = group(table, ruleset)
-    status = _text(grouped, "status")
-    drgs = _text(grouped, "drg")
-    if drgs is None:
+    drg = _strings(grouped, "drg")
+    if drg is None:
         raise CalibrationError(
             "no 'drg' column: give grouped cases, or raw cases with a ruleset (-r)",
             file=name,
             row=1,
             column="drg",
         )
-    adrgs = _text(grouped, "adrg")
-    schemes = _text(table, "insurance_type") or [""] * n
+    status = _strings(grouped, "status")
+    if status is None:
+        status = pa.array(["ok"] * n, pa.string())
+    # a table without a status column: DRG 0000 says the case did not group
+    status = pc.if_else(
+        pc.and_(pc.equal(status, "ok"), pc.equal(drg, UNGROUPED)).fill_null(False),
+        "ungroupable",
+        status,
+    ).fill_null("missing status")
+    use = pc.equal(status, "ok").to_numpy(zero_copy_only=False)
+    for entry in pc.value_counts(status.filter(pa.array(~use))).to_pylist():
+        excluded[entry["values"]] += entry["counts"]
     if cost_column not in table.column_names:
         raise CalibrationError(
             f"no {cost_column!r} column (the total cost of each stay)", file=name, row=1
         )
     cents, flags = to_cents(table.column(cost_column), n)
+    no_drg = pc.or_(pc.is_null(drg), pc.equal(drg, "")).fill_null(True)
+    bad = use & (no_drg.to_numpy(zero_copy_only=False) | (flags != OK) | (cents <= 0))
     if year is None:
         if "discharge_date" not in table.column_names:
             raise CalibrationError(
@@ -221,43 +236,76 @@ def _cases_of(
             )
         days, dflag = parse_dates(table.column("discharge_date").combine_chunks(), n)
         years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    out = []
-    for i in range(n):
-        st = status[i] if status is not None else "ok"
-        if st == "ok" and drgs[i] == UNGROUPED:
-            st = "ungroupable"  # a table without a status column: the DRG says it
-        if st != "ok":
-            excluded[st or "missing status"] += 1
-            continue
-        row = i + offset
-        drg = drgs[i]
-        if not drg:
-            raise CalibrationError(
-                "missing DRG on a grouped case", file=name, row=row, column="drg"
-            )
-        if flags[i] != OK:
-            raise CalibrationError(
-                f"total cost {FLAG_TEXT[int(flags[i])]}", file=name, row=row, column=cost_column
-            )
-        if cents[i] <= 0:
-            raise CalibrationError(
-                f"total cost must be positive, got {Decimal(int(cents[i])).scaleb(-2)}",
-                file=name,
-                row=row,
-                column=cost_column,
-            )
-        if year is None:
-            if dflag[i] != 0:
-                what = "missing" if dflag[i] == 1 else "not a date"
-                raise CalibrationError(
-                    f"discharge date {what}", file=name, row=row, column="discharge_date"
-                )
-            case_year = int(years[i])
-        else:
-            case_year = year
-        adrg = (adrgs[i] if adrgs is not None else None) or drg[:3]
-        out.append(_Case(drg, adrg, case_year, int(cents[i]), schemes[i] or "", row))
-    return out
+        bad |= use & (dflag != 0)
+    else:
+        years = np.full(n, year, dtype=np.int64)
+        dflag = np.zeros(n, dtype=np.int8)
+    if allowed is not None:
+        bad |= use & ~np.isin(years, sorted(allowed))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        _raise_for_row(
+            name,
+            i + offset,
+            drg[i].as_py(),
+            int(flags[i]),
+            int(cents[i]),
+            cost_column,
+            int(dflag[i]),
+            int(years[i]),
+            allowed,
+        )
+    keep = pa.array(use)
+    adrg = _strings(grouped, "adrg")
+    scheme = _strings(table, "insurance_type")
+    return _Chunk(
+        drg.filter(keep),
+        adrg.filter(keep) if adrg is not None else pa.nulls(int(use.sum()), pa.string()),
+        years[use],
+        cents[use],
+        scheme.filter(keep).fill_null("")
+        if scheme is not None
+        else pa.array([""] * int(use.sum())),
+    )
+
+
+def _raise_for_row(
+    name: str,
+    row: int,
+    drg: str | None,
+    flag: int,
+    cents: int,
+    cost_column: str,
+    dflag: int,
+    year: int,
+    allowed: set[int] | None,
+) -> None:
+    """The error for the first bad row of an input, checks in a fixed order."""
+    if not drg:
+        raise CalibrationError("missing DRG on a grouped case", file=name, row=row, column="drg")
+    if flag != OK:
+        raise CalibrationError(
+            f"total cost {FLAG_TEXT[flag]}", file=name, row=row, column=cost_column
+        )
+    if cents <= 0:
+        raise CalibrationError(
+            f"total cost must be positive, got {Decimal(cents).scaleb(-2)}",
+            file=name,
+            row=row,
+            column=cost_column,
+        )
+    if dflag != 0:
+        what = "missing" if dflag == 1 else "not a date"
+        raise CalibrationError(
+            f"discharge date {what}", file=name, row=row, column="discharge_date"
+        )
+    assert allowed is not None and year not in allowed
+    raise CalibrationError(
+        f"year {year} is not one of the calibration years {', '.join(map(str, sorted(allowed)))}",
+        file=name,
+        row=row,
+        column="discharge_date",
+    )
 
 
 # ------------------------------------------------------------------------------ the rules
@@ -386,27 +434,22 @@ def calibrate(
     weights_list = parse_year_weights(year_weights)
 
     excluded: Counter = Counter()
-    cases: list[_Case] = []
+    chunks: list[_Chunk] = []
     rows_read = 0
+    allowed = {int(y) for y in years} if years is not None else None
     for name, table, offset, year in _sources(history):
         rows_read += table.num_rows
-        got = _cases_of(name, table, offset, year, ruleset, cost_column, excluded)
-        if years is not None:
-            allowed = {int(y) for y in years}
-            for case in got:
-                if case.year not in allowed:
-                    raise CalibrationError(
-                        f"year {case.year} is not one of the calibration years "
-                        f"{', '.join(map(str, sorted(allowed)))}",
-                        file=name,
-                        row=case.row,
-                        column="discharge_date",
-                    )
-        cases.extend(got)
-    if not cases:
+        chunks.append(_cases_of(name, table, offset, year, ruleset, cost_column, allowed, excluded))
+    used = sum(len(c.cents) for c in chunks)
+    if not used:
         raise CalibrationError("the history has no grouped case to calibrate from")
-    found = sorted({c.year for c in cases})
-    year_list = sorted(int(y) for y in years) if years is not None else found
+    drg_text = pa.chunked_array([c.drg for c in chunks], pa.string()).combine_chunks()
+    adrg_text = pa.chunked_array([c.adrg for c in chunks], pa.string()).combine_chunks()
+    scheme_text = pa.chunked_array([c.scheme for c in chunks], pa.string()).combine_chunks()
+    case_year = np.concatenate([c.year for c in chunks])
+    case_cents = np.concatenate([c.cents for c in chunks])
+    found = sorted(int(y) for y in np.unique(case_year))
+    year_list = sorted(allowed) if allowed is not None else found
     for y in year_list:
         if y not in found:
             raise ArgumentError(f"no grouped case of year {y} in the history")
@@ -419,18 +462,35 @@ def calibrate(
         )
     yw = dict(zip(year_list, weights_list, strict=True))
 
-    # trim inside each (DRG, year) cell, keep Σc and Σc² of what stays
-    by_cell: dict[tuple[str, int], list[int]] = defaultdict(list)
-    adrg_of: dict[str, str] = {}
-    for c in cases:
-        by_cell[(c.drg, c.year)].append(c.cents)
-        adrg_of.setdefault(c.drg, c.adrg)
+    # DRGs as integer ids in code order; a DRG's ADRG: the first non-empty adrg given, else
+    # the code's first three characters (the national ADRG convention)
+    codes = sorted(set(pc.unique(drg_text).to_pylist()))
+    drg_id = np.asarray(pc.index_in(drg_text, pa.array(codes, pa.string())), dtype=np.int64)
+    adrg_of = {d: d[:3] for d in codes}
+    given = pc.and_(pc.is_valid(adrg_text), pc.not_equal(adrg_text, "")).fill_null(False)
+    if pc.any(given).as_py():
+        at = np.flatnonzero(given.to_numpy(zero_copy_only=False))
+        ids, first = np.unique(drg_id[at], return_index=True)
+        for d, k in zip(ids.tolist(), at[first].tolist(), strict=True):
+            adrg_of[codes[d]] = adrg_text[k].as_py()
+
+    # trim inside each (DRG, year) cell, keep Σc and Σc² of what stays (Python ints: Σc² of
+    # large costs leaves int64)
+    year_pos = np.searchsorted(np.asarray(year_list), case_year)
+    key = drg_id * len(year_list) + year_pos
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    ends = np.r_[starts[1:], len(order)]
     kept: dict[str, dict[int, _Cell]] = defaultdict(dict)
     pool: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
     year_tot: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     count: Counter = Counter()
     trimmed: Counter = Counter()
-    for (drg, year), costs in sorted(by_cell.items()):
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = int(sorted_key[a])
+        drg, year = codes[k // len(year_list)], year_list[k % len(year_list)]
+        costs = case_cents[order[a:b]].tolist()
         mask = _trimmed_mask(costs, trim, sd_value, low, high, quantile_min_cases)
         stay = [c for c, t in zip(costs, mask, strict=True) if not t]
         count[drg] += len(costs)
@@ -488,11 +548,12 @@ def calibrate(
             raise ArgumentError(f"a budget must be positive whole cents, got {budget!r}")
         budget_cents = int(amount)
         code = SCHEME_CODES.get(key, key) if key is not None else None
-        expected = sum(
-            rw_units[c.drg]
-            for c in cases
-            if c.year == target and (code is None or c.scheme in (code, key))
-        )
+        chosen = case_year == target
+        if code is not None:
+            in_scheme = pc.is_in(scheme_text, pa.array([code, key], pa.string()))
+            chosen &= in_scheme.fill_null(False).to_numpy(zero_copy_only=False)
+        per_drg = np.bincount(drg_id[chosen], minlength=len(codes)).tolist()
+        expected = sum(rw_units[d] * m for d, m in zip(codes, per_drg, strict=True) if m)
         if expected == 0:
             raise ArgumentError(
                 f"no case of {target}{'' if key is None else f' in scheme {key}'} to spread "
@@ -507,7 +568,7 @@ def calibrate(
 
     summary = {
         "rows_read": rows_read,
-        "cases_used": len(cases),
+        "cases_used": used,
         "excluded": dict(sorted(excluded.items())),
         "trimmed": sum(trimmed.values()),
         "years": year_list,
