@@ -402,3 +402,18 @@ def test_cli_bad_options_are_usage_errors(tmp_path: Path) -> None:
         res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", out, *extra])
         assert res.exit_code == 2 and message in res.output, (extra, res.output)
     assert not Path(out).exists()
+
+
+def test_a_folder_of_csv_files_with_a_bom_reads_like_one_table(tmp_path: Path) -> None:
+    folder = tmp_path / "history"
+    folder.mkdir()
+    data = hand_history().to_pylist()
+    write_csv(folder / "a.csv", data[:30])
+    with (folder / "b.csv").open("w", newline="", encoding="utf-8-sig") as fh:  # Excel's BOM
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows({k: ("" if r[k] is None else r[k]) for k in COLUMNS} for r in data[30:])
+    got = drgkit.calibrate(folder, year_weights="1:3", min_cases=5)
+    want = drgkit.calibrate(hand_history(), year_weights="1:3", min_cases=5)
+    assert weights_csv(got) == weights_csv(want)
+    assert summary_of(got)["rows_read"] == 44
