@@ -15,6 +15,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from . import _schemes
+from ._calibrate import calibrate
 from ._io import DataWarning, open_cases
 from ._jit import get_threads, set_threads
 from ._schemes import Scheme, SettleMethod, register_scheme
@@ -128,6 +129,7 @@ __all__ = [
     "SettleMethod",
     "TableError",
     "__version__",
+    "calibrate",
     "candidates",
     "default_registry",
     "diff_rulesets",

@@ -23,6 +23,7 @@ from ..errors import DrgkitError
 from ..registry import PluginError
 from ._common import EXIT_RUNTIME, EXIT_USAGE, UserError
 from .alliance import alliance
+from .calibrate import calibrate_command
 from .demo import demo, warmup
 from .dip import catalogues, dip
 from .group import explain, group
@@ -135,6 +136,7 @@ for _command in (
     demo,
     warmup,
     layouts,
+    calibrate_command,
 ):
     cli.add_command(_command)
 
