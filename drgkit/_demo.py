@@ -18,9 +18,9 @@ import os
 
 import pyarrow as pa
 
-from ._generate import CASE_SCHEMA, demo_generator
 from ._demo_mix import BAD_KINDS, DEMO_CASE_SCHEMA
 from ._demo_scenarios import demo_ruleset_root
+from ._generate import CASE_SCHEMA, demo_generator
 
 __all__ = [
     "BAD_KINDS",

@@ -10,7 +10,6 @@ with vectorised numpy (hospital, dates, stay, costs, referrals…).
 
 from __future__ import annotations
 
-import math
 import random
 from bisect import bisect
 from collections.abc import Sequence
@@ -295,4 +294,3 @@ def sample_profiles(
         out.scenario.append(index_of[id(sc)])
         out.kind.append(kind)
     return out
-

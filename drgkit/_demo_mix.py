@@ -136,6 +136,8 @@ ADRG_SPREAD = 1.1
 # Share of cases whose principal diagnosis lies outside the demo's MDCs (pneumonia, diabetes,
 # gallbladder…): they are valid codes but cannot group, as in any partial scheme.
 OUT_OF_SCOPE_SHARE = 0.08
+#: the same for a national ruleset, which covers nearly every diagnosis
+NATIONAL_OUT_OF_SCOPE_SHARE = 0.01
 OUT_OF_SCOPE_PREFIXES = (
     "J18",
     "J15",

@@ -12,10 +12,10 @@ from pathlib import Path
 from statistics import NormalDist
 
 from ._demo_mix import (
+    ADRG_SPREAD,
     AGE_BY_ENTRY,
     AGE_BY_LETTER,
     AGE_DEFAULT,
-    ADRG_SPREAD,
     BASE_COST,
     CONSUMABLES,
     DEPT_BY_ENTRY,
@@ -24,6 +24,7 @@ from ._demo_mix import (
     LOS,
     MALE_SHARE,
     MDC_SHARE,
+    NATIONAL_OUT_OF_SCOPE_SHARE,
     NON_OR,
     NON_OR_RATE,
     OUT_OF_SCOPE_PREFIXES,
@@ -258,11 +259,13 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
         for c in tables.dx_codes
         if c.startswith(OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes
     ]
+    share = OUT_OF_SCOPE_SHARE
     if sum(sc.entry in VOLUME for sc in scenarios) * 2 >= len(scenarios):
         for sc in scenarios:
             sc.volume = VOLUME.get(sc.entry, 1.0)
-    else:  # a national ruleset: volumes from the MDC shares
+    else:  # a national ruleset: volumes from the MDC shares, and few cases without an MDC
         national_volumes(scenarios)
+        share = NATIONAL_OUT_OF_SCOPE_SHARE
     total = sum(sc.volume for sc in scenarios)
     if out_of_scope:
         scenarios.append(
@@ -270,7 +273,7 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
                 entry="-",
                 letter="-",
                 pdx=out_of_scope,
-                volume=total * OUT_OF_SCOPE_SHARE / (1 - OUT_OF_SCOPE_SHARE),
+                volume=total * share / (1 - share),
             )
         )
     in_lists = {c for codes in tables.lists.values() for c in codes}

@@ -40,9 +40,9 @@ from ._demo_mix import (
 
 __all__ = [
     "CASE_SCHEMA",
+    "GENERATOR_VERSION",
     "CaseGenerator",
     "Hospitals",
-    "GENERATOR_VERSION",
     "demo_hospitals",
     "national_hospitals",
     "refdata_root",
@@ -140,8 +140,10 @@ class Hospitals:
                 "efficiency": np.round(self.efficiency, 4),
                 "readmission_factor": np.round(self.quality, 4),
                 "alliance_id": list(self.alliance),
-                "role": ["lead" if x else ("member" if a else "") for x, a in zip(
-                    self.lead, self.alliance, strict=True)],
+                "role": [
+                    "lead" if x else ("member" if a else "")
+                    for x, a in zip(self.lead, self.alliance, strict=True)
+                ],
                 "doctors": self.doctors,
             }
         )
@@ -150,8 +152,14 @@ class Hospitals:
 #: the demo hospitals' efficiency: three of them cost less than they are paid, five more or
 #: about as much, so that the demo shows both sides of break-even
 _DEMO_EFFICIENCY = (0.94, 1.05, 0.99, 1.08, 0.93, 1.03, 1.1, 0.96)
-_DEMO_ALLIANCES = {"H320500001": "east", "H320500004": "east", "H320500007": "east",
-                   "H320500002": "west", "H320500005": "west", "H320500008": "west"}
+_DEMO_ALLIANCES = {
+    "H320500001": "east",
+    "H320500004": "east",
+    "H320500007": "east",
+    "H320500002": "west",
+    "H320500005": "west",
+    "H320500008": "west",
+}
 
 
 def demo_hospitals() -> Hospitals:
@@ -393,9 +401,7 @@ class CaseGenerator:
         has_rw = ~np.isnan(rw)
         tier = np.array([sc.tier for sc in scen], np.int64)
         surgical = np.array([sc.surgical for sc in scen])
-        tier = np.where(
-            has_rw, np.where(rw >= 3, 3, np.where((rw >= 1.3) | surgical, 2, 1)), tier
-        )
+        tier = np.where(has_rw, np.where(rw >= 3, 3, np.where((rw >= 1.3) | surgical, 2, 1)), tier)
         # length of stay: the demo's table, else from the weight (a heavier group stays longer)
         known = np.array([sc.entry in LOS for sc in scen])
         med = np.array([sc.los[0] for sc in scen], np.float64)
@@ -443,7 +449,7 @@ class CaseGenerator:
     def _frame(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Everything of rows (consecutive, starting at an even row) that does not depend on
         another row."""
-        pool, hosp = self.pool, self.hospitals
+        pool = self.pool
         d = _Draws(self.seed, rows)
         t = self.profile_of(rows)
         tier = pool.tier[t]
@@ -578,9 +584,7 @@ class CaseGenerator:
 
         # --- quality and people -------------------------------------------------------------
         readmit = d.uniform(D_READMIT) < READMISSION * hosp.quality[h] * np.where(sev == 2, 1.5, 1)
-        doctor = self._doctor_offset[h] + (
-            d.uniform(D_DOCTOR) * hosp.doctors[h]
-        ).astype(np.int64)
+        doctor = self._doctor_offset[h] + (d.uniform(D_DOCTOR) * hosp.doctors[h]).astype(np.int64)
 
         keep = slice(start - lo, n)
         tk = pa.array(t[keep])
@@ -685,6 +689,23 @@ def _price_table(policy: Any, weights: Any, drgs: set[str]) -> dict[str, tuple[f
 # ---------------------------------------------------------------------------------------------
 
 PART_NAME = "part-{:05d}.parquet"
+#: columns worth a Parquet dictionary: few distinct values. Dictionary-encoding the unique
+#: ones (case ids, amounts) made writing three times slower and the files larger.
+DICTIONARY_COLUMNS = [
+    "hospital_id",
+    "insurance_type",
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "admission_weight",
+    "department",
+    "los",
+    "leaving_type",
+    "doctor",
+    "diagnoses.list.element",
+    "procedures.list.element",
+]
 MANIFEST = "_generated.json"
 HOSPITALS_FILE = "_hospitals.csv"
 
@@ -719,7 +740,9 @@ def write_dataset(
         path = out / PART_NAME.format(k)
         tmp = path.with_name("." + path.name + ".tmp")
         begin, end = starts[k], min(gen.n, starts[k] + rows_per_file)
-        with pq.ParquetWriter(tmp, CASE_SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(
+            tmp, CASE_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
+        ) as writer:
             if begin == end:
                 writer.write_table(CASE_SCHEMA.empty_table())
             for a in range(begin, end, ROW_GROUP):
