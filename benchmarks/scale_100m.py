@@ -3,7 +3,7 @@
 
     python benchmarks/scale_100m.py --rows 100000000 --dir /path/to/work [--seed 20231]
         [--hospitals 300] [--rows-per-file 1000000] [--threads 2] [--sample 3000]
-        [--json FILE]
+        [--ruleset chs_drg_11] [--json FILE]
 
 1. **Generate** (skipped when ``DIR/cases`` already holds this dataset: its
    ``_generated.json`` names the same rows, seed and hospitals): ``drgkit demo generate``
@@ -62,8 +62,17 @@ def _peak_rss_mib() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and the children it waited for: on a
+    shared machine, wall time says how busy the host was, CPU time what the step cost."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _emit(payload: dict) -> None:
     payload.setdefault("peak_rss_mib", round(_peak_rss_mib(), 1))
+    payload.setdefault("cpu_s", round(_cpu_s(), 1))
     sys.stdout.write(MARK + json.dumps(payload, default=str) + "\n")
     sys.stdout.flush()
 
@@ -83,7 +92,7 @@ def step_generate(args) -> None:
     gen = G.national(
         args.rows,
         seed=args.seed,
-        ruleset=str(shared_dir() / "rulesets" / "chs_drg_11"),
+        ruleset=str(shared_dir() / "rulesets" / args.ruleset),
         hospitals=args.hospitals,
     )
     prepare = time.perf_counter() - t0
@@ -123,7 +132,7 @@ def step_settle(args) -> None:
             src,
             out,
             POLICY,
-            str(shared / "rulesets" / "chs_drg_11"),
+            str(shared / "rulesets" / args.ruleset),
             weights=shared / "payment" / f"{POLICY}.csv",
             threads=args.threads,
             overwrite=True,
@@ -148,7 +157,7 @@ def step_settle(args) -> None:
 
 
 def _options(args) -> dict:
-    return {"seed": args.seed, "hospitals": args.hospitals, "ruleset": "chs_drg_11"}
+    return {"seed": args.seed, "hospitals": args.hospitals, "ruleset": args.ruleset}
 
 
 def _child(args, step: str) -> dict:
@@ -218,7 +227,7 @@ def check(args, settle_result: dict) -> list[str]:
     sys.path.insert(0, str(REPO / "tests"))
     from naive import NaiveRuleset
 
-    naive = NaiveRuleset.load(shared_dir() / "rulesets" / "chs_drg_11")
+    naive = NaiveRuleset.load(shared_dir() / "rulesets" / args.ruleset)
     per_part = max(1, args.sample // max(1, len(inputs)))
     compared = mismatched = 0
     for a, b in zip(inputs, outputs, strict=False):
@@ -247,7 +256,7 @@ def check(args, settle_result: dict) -> list[str]:
         again = settle(
             pq.read_table(inputs[0]),
             POLICY,
-            str(shared_dir() / "rulesets" / "chs_drg_11"),
+            str(shared_dir() / "rulesets" / args.ruleset),
             weights=shared_dir() / "payment" / f"{POLICY}.csv",
         )
     part = pq.read_table(outputs[0], columns=["case_id", "payment"])
@@ -269,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dir", required=True, help="work folder (cases/ and settled/ inside)")
     ap.add_argument("--seed", type=int, default=20231)
+    ap.add_argument(
+        "--ruleset",
+        default="chs_drg_11",
+        help="ruleset under <shared>/rulesets the cases are drawn from and grouped with",
+    )
     ap.add_argument("--hospitals", type=int, default=300)
     ap.add_argument("--rows-per-file", type=int, default=1_000_000)
     ap.add_argument("--threads", type=int, default=2)
@@ -288,14 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(work).free
-    print(f"load: {os.getloadavg()}; free disk at {work}: {free / 2**30:.1f} GiB")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average: {load}; free disk at {work}: {free / 2**30:.1f} GiB")
     need = args.rows * 100  # about 45 bytes per case in, as much out, plus room
     if free < need:
         print(f"not enough free disk: need about {need / 2**30:.1f} GiB")
         return 2
     manifest = G.read_manifest(work / "cases")
     wanted = {"rows": args.rows, **_options(args)}
-    figures: dict = {"rows": args.rows, "cpus": os.cpu_count()}
+    figures: dict = {"rows": args.rows, "cpus": os.cpu_count(), "load": os.getloadavg()}
     if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
         print(f"cases: {work / 'cases'} already holds these {args.rows:,} cases")
     else:
@@ -303,14 +318,15 @@ def main(argv: list[str] | None = None) -> int:
         figures["generate"] = gen = _child(args, "generate")
         print(
             f"generate: {gen['rows']:,} cases in {gen['wall_s']} s ({gen['cases_per_s']:,} "
-            f"cases/s after {gen['prepare_s']} s preparing), peak RSS "
+            f"cases/s after {gen['prepare_s']} s preparing; {gen['cpu_s']} s CPU), peak RSS "
             f"{gen['peak_rss_mib']} MiB, {gen['bytes'] / 2**20:,.0f} MiB in {gen['files']} files"
         )
     figures["settle"] = st = _child(args, "settle")
     print(
         f"group + settle: {st['rows']:,} cases in {st['wall_s']} s ({st['cases_per_s']:,} "
-        f"cases/s), peak RSS {st['peak_rss_mib']} MiB, {st['bytes'] / 2**20:,.0f} MiB written "
-        f"in {st['parts']} parts; {st['settled']:,} settled"
+        f"cases/s; {st['cpu_s']} s CPU), peak RSS {st['peak_rss_mib']} MiB, "
+        f"{st['bytes'] / 2**20:,.0f} MiB written in {st['parts']} parts; "
+        f"{st['settled']:,} settled"
     )
     failures = check(args, st)
     figures["failures"] = failures

@@ -805,11 +805,12 @@ def resolve_target(ruleset: str | None) -> tuple[Path, str, Any, Any]:
                 "data (set DRGKIT_REFDATA to the folder holding rulesets/)"
             )
         path = candidate
+    # priced with the Suzhou 2023 table when there is one: groups it does not list (other
+    # regions' local subdivisions) keep the typical costs of their ADRG
     policy, weights = None, None
     root = refdata_root()
-    if path.name == "chs_drg_11" and root is not None:
-        w = root / "payment" / "suzhou-2023.csv"
-        policy, weights = ("suzhou-2023", w) if w.is_file() else (None, None)
+    if root is not None and (root / "payment" / "suzhou-2023.csv").is_file():
+        policy, weights = "suzhou-2023", root / "payment" / "suzhou-2023.csv"
     return path, str(path), policy, weights
 
 
