@@ -136,6 +136,7 @@ def step_settle(args) -> None:
             weights=shared / "payment" / f"{POLICY}.csv",
             threads=args.threads,
             overwrite=True,
+            check_duplicates=not args.no_duplicate_check,
         )
     wall = time.perf_counter() - t0
     _emit(
@@ -258,6 +259,7 @@ def check(args, settle_result: dict) -> list[str]:
             POLICY,
             str(shared_dir() / "rulesets" / args.ruleset),
             weights=shared_dir() / "payment" / f"{POLICY}.csv",
+            check_duplicates=not args.no_duplicate_check,
         )
     part = pq.read_table(outputs[0], columns=["case_id", "payment"])
     same_ids = part.column("case_id").equals(again.column("case_id"))
@@ -287,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows-per-file", type=int, default=1_000_000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sample", type=int, default=3000)
+    ap.add_argument(
+        "--no-duplicate-check",
+        action="store_true",
+        help="settle without the dataset-wide duplicate case-id check (its id set is what "
+        "grows with the number of cases)",
+    )
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--step", choices=["generate", "settle"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
