@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not enough free disk: need about {need / 2**30:.1f} GiB")
         return 2
     manifest = G.read_manifest(work / "cases")
-    wanted = {"rows": args.rows, **_options(args)}
+    wanted = {"rows": args.rows, "generator": G.GENERATOR_VERSION, **_options(args)}
     figures: dict = {"rows": args.rows, "cpus": os.cpu_count(), "load": os.getloadavg()}
     if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
         print(f"cases: {work / 'cases'} already holds these {args.rows:,} cases")

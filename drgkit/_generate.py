@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 #: bumped whenever the same options would give different cases
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: the generated table: the demo's columns plus the treating doctor
 CASE_SCHEMA = DEMO_CASE_SCHEMA.append(pa.field("doctor", pa.string()))
 #: rows per row group (and per generation chunk) of the files written
@@ -490,9 +490,10 @@ class CaseGenerator:
         if not 0 <= start <= stop <= self.n:
             raise ValueError(f"rows {start}..{stop} outside 0..{self.n}")
         pool, hosp = self.pool, self.hospitals
-        # two rows before start: the pair partner and the previous row of a duplicate id
+        # rows from two before start: the pair partner and the previous row of a duplicate id,
+        # and one after stop: whether the last row refers its case on decides its leaving type
         lo = max(0, start - 2 - (start % 2))
-        rows = np.arange(lo, stop, dtype=np.int64)
+        rows = np.arange(lo, min(self.n, stop + 1), dtype=np.int64)
         f = self._frame(rows)
         d: _Draws = f["u"]
         t, h, los, day = f["t"], f["h"], f["los"], f["day"]
@@ -542,19 +543,13 @@ class CaseGenerator:
 
         # --- case ids -----------------------------------------------------------------------
         ids = self._ids(rows, discharge)
-        referral = pa.array(
-            np.where(referred, np.roll(np.arange(n), 1), -1), pa.int64()
-        )  # positions, mapped to ids below
         dup = pool.duplicate[t] & (rows > 0)
-        prev_dup = np.concatenate([[True], dup[:-1]])
+        prev_dup = np.concatenate([[True], dup[:-1]])  # row lo is kept only when it is row 0
         dup &= ~prev_dup  # a duplicate repeats a row that keeps its own id
-        id_pos = np.where(dup, np.arange(n) - 1, np.arange(n))
-        case_id = ids.take(pa.array(id_pos))
-        ref_idx = referral.to_numpy(zero_copy_only=False)
-        referral_from = case_id.take(pa.array(np.where(ref_idx >= 0, ref_idx, 0))).to_numpy(
-            zero_copy_only=False
-        )
-        ref_col = pa.array(np.where(ref_idx >= 0, referral_from, None), pa.string())
+        position = np.arange(n)
+        case_id = ids.take(pa.array(np.where(dup, position - 1, position)))
+        # the referred row names the case it came from: the row before it (null elsewhere)
+        ref_col = case_id.take(pa.array(np.maximum(position - 1, 0), mask=~referred))
 
         # --- money, in cents so that the parts add up exactly ------------------------------
         level = hosp.level[h].astype(np.int64)
@@ -586,11 +581,11 @@ class CaseGenerator:
         readmit = d.uniform(D_READMIT) < READMISSION * hosp.quality[h] * np.where(sev == 2, 1.5, 1)
         doctor = self._doctor_offset[h] + (d.uniform(D_DOCTOR) * hosp.doctors[h]).astype(np.int64)
 
-        keep = slice(start - lo, n)
+        keep = slice(start - lo, stop - lo)
         tk = pa.array(t[keep])
         money = DEMO_CASE_SCHEMA.field("total_cost").type
         columns = {
-            "case_id": case_id.slice(start - lo),
+            "case_id": case_id.slice(start - lo, stop - start),
             "hospital_id": self._hospital_ids.take(pa.array(h[keep])),
             "hospital_level": pa.array(hosp.level[h[keep]], pa.int8()),
             "insurance_type": pa.array(np.where(employee[keep], "310", "390"), pa.string()),
@@ -606,7 +601,7 @@ class CaseGenerator:
             "fund_paid": _cents(fund[keep], money),
             "self_pay": _cents(selfpay[keep], money),
             "own_pay": _cents(own[keep], money),
-            "referral_from": ref_col.slice(start - lo),
+            "referral_from": ref_col.slice(start - lo, stop - start),
             "doctor": self._doctor_names.take(pa.array(doctor[keep])),
         }
         for name, arr in pool.arrow.items():
@@ -616,15 +611,15 @@ class CaseGenerator:
 
     def _ids(self, rows: np.ndarray, discharge: np.ndarray) -> pa.Array:
         prefix = self.id_prefix
+        if prefix == "":
+            return pa.array([str(r + 1).zfill(self.id_width) for r in rows], pa.string())
         if "{year}" in prefix:
             years = discharge.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
             years = years + 1970
             head, tail = prefix.split("{year}", 1)
             texts = np.char.add(np.char.add(head, years.astype("U4")), tail).astype("S")
         else:
-            texts = np.full(len(rows), prefix.encode(), dtype=f"S{max(1, len(prefix))}")
-        if prefix == "":
-            return pa.array([str(r + 1).zfill(self.id_width) for r in rows], pa.string())
+            texts = np.full(len(rows), prefix.encode(), dtype=f"S{len(prefix.encode())}")
         return _fixed_width_strings(texts, rows + 1, self.id_width)
 
 

@@ -48,6 +48,12 @@ def test_same_rows_whatever_the_chunks(demo_gen, demo_table) -> None:
     # odd boundaries cut referral pairs and duplicate-id neighbours apart
     parts = [demo_gen.table(a, b) for a, b in ((0, 7), (7, 12_345), (12_345, 30_001), (30_001, N))]
     assert pa.concat_tables(parts).equals(demo_table)
+    # a chunk that ends on the case a referral comes from, and one that starts at the referral
+    referred = [i for i, r in enumerate(demo_table.column("referral_from").to_pylist()) if r]
+    cut = referred[len(referred) // 2]
+    assert demo_table.column("leaving_type")[cut - 1].as_py() == "2"  # transferred on order
+    halves = [demo_gen.table(0, cut), demo_gen.table(cut, N)]
+    assert pa.concat_tables(halves).equals(demo_table)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path) -> None:
