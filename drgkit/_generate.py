@@ -628,8 +628,8 @@ _LEAVING = pa.array(["5", "2", "9", "1"], pa.string())  # died, ordered transfer
 
 
 def _group_profiles(arrow: dict[str, pa.Array], ruleset: Any, gen: CaseGenerator) -> list:
-    """Each profile's DRG (None when it does not group), grouped by drgkit with the ruleset
-    in force in the middle of the generated dates."""
+    """Each profile's DRG code (None when the result has none), grouped by drgkit with the
+    ruleset in force in the middle of the generated dates."""
     import warnings
 
     from .grouping import group
@@ -648,9 +648,8 @@ def _group_profiles(arrow: dict[str, pa.Array], ruleset: Any, gen: CaseGenerator
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = group(table, ruleset)
-    status = result.column("status").to_pylist()
-    drg = result.column("drg").to_pylist()
-    return [g if s == "ok" else (g or None) for s, g in zip(status, drg, strict=True)]
+    # an ungroupable profile keeps its code (0000), which a table may price (table_row)
+    return [g or None for g in result.column("drg").to_pylist()]
 
 
 def _price_table(policy: Any, weights: Any, drgs: set[str]) -> dict[str, tuple[float, ...]]:
