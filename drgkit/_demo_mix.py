@@ -39,6 +39,7 @@ DEMO_CASE_SCHEMA = pa.schema(
         ("self_pay", _MONEY),
         ("own_pay", _MONEY),
         ("referral_from", pa.string()),
+        ("doctor", pa.string()),  # treating doctor (主诊医师), "<hospital id>-<number>"
     ]
 )
 

@@ -51,8 +51,8 @@ __all__ = [
 
 #: bumped whenever the same options would give different cases
 GENERATOR_VERSION = 3
-#: the generated table: the demo's columns plus the treating doctor
-CASE_SCHEMA = DEMO_CASE_SCHEMA.append(pa.field("doctor", pa.string()))
+#: the generated table (canonical drgkit column names, see ``schema.py``)
+CASE_SCHEMA = DEMO_CASE_SCHEMA
 #: rows per row group (and per generation chunk) of the files written
 ROW_GROUP = 1 << 17
 #: profiles in the pool at most (a national run draws each one many times)

@@ -208,3 +208,17 @@ def test_cli_generate_writes_parts(tmp_path) -> None:
         cli, ["demo", "generate", "-n", "10", "-o", str(out), "--ruleset", "nope"]
     )
     assert bad.exit_code == 1 and "ruleset 'nope'" in bad.output
+
+
+def test_cli_default_is_chs_drg_11_when_the_reference_data_is_there(tmp_path, shared) -> None:
+    out = tmp_path / "gen"
+    result = CliRunner().invoke(
+        cli, ["demo", "generate", "-n", "3000", "-o", str(out), "--hospitals", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    with (shared / "rulesets" / "chs_drg_11" / "dx_dict.csv").open(encoding="utf-8") as fh:
+        known = {line.split(",", 1)[0] for line in fh}
+    principal = [d[0] for d in pq.read_table(out).column("diagnoses").to_pylist() if d]
+    assert sum(code in known for code in principal) > 0.95 * len(principal)
+    # the demo ruleset's ~300 diagnosis codes could not give this many distinct ones
+    assert len(set(principal)) > 1000
