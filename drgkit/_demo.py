@@ -2,10 +2,11 @@
 
 The generator reads the demo ruleset (``rulesets/demo/<version>``) with the :mod:`csv` module
 and turns every ADRG entry into a *scenario*: which principal diagnoses, procedures, secondary
-diagnoses, sex, age and birth weight make a case land there. It then samples cases from a
-fixed case mix, adds complications (CC/MCC) so that every severity level occurs, and prices
-each stay. Everything is seeded from one :class:`random.Random`, so a seed always gives the
-same table.
+diagnoses, sex, age and birth weight make a case land there. It samples clinical profiles from
+a fixed case mix, adds complications (CC/MCC) so that every severity level occurs, and prices
+each stay around the demo policy's price of its group at the hospital's own efficiency, so
+that some hospitals gain and others lose (:mod:`drgkit._generate`, the same generator that
+writes national-scale datasets). A seed always gives the same table.
 
 A small share of rows is deliberately bad (unknown codes, missing sex, text age, …) so that a
 first run shows drgkit's per-case statuses too. Nothing here is real patient data.
@@ -17,11 +18,17 @@ import os
 
 import pyarrow as pa
 
-from ._demo_generate import generate
 from ._demo_mix import BAD_KINDS, DEMO_CASE_SCHEMA
 from ._demo_scenarios import demo_ruleset_root
+from ._generate import CASE_SCHEMA, demo_generator
 
-__all__ = ["BAD_KINDS", "DEMO_CASE_SCHEMA", "demo_ruleset_root", "generate_cases"]
+__all__ = [
+    "BAD_KINDS",
+    "CASE_SCHEMA",
+    "DEMO_CASE_SCHEMA",
+    "demo_ruleset_root",
+    "generate_cases",
+]
 
 
 def generate_cases(
@@ -38,4 +45,5 @@ def generate_cases(
     ``seed`` always gives the same table. ``ruleset_dir`` is a demo ruleset version folder
     (default: the 2024 demo); its code lists are what the cases are drawn from.
     """
-    return generate(n, seed=seed, ruleset_dir=ruleset_dir, bad_fraction=bad_fraction)[0]
+    gen = demo_generator(n, seed=seed, ruleset_dir=ruleset_dir, bad_fraction=bad_fraction)
+    return gen.table(0, n)

@@ -39,6 +39,7 @@ DEMO_CASE_SCHEMA = pa.schema(
         ("self_pay", _MONEY),
         ("own_pay", _MONEY),
         ("referral_from", pa.string()),
+        ("doctor", pa.string()),  # treating doctor (主诊医师), "<hospital id>-<number>"
     ]
 )
 
@@ -95,9 +96,49 @@ VOLUME = {
     "OB1": 4.0,
     "OR1": 5.0,
 }
+# Share of a national case mix per MDC letter (percent of inpatient stays, rounded; drgkit's
+# own estimate from published national statistics, for rulesets whose ADRGs VOLUME does not
+# name). Within an MDC, medical ADRGs are more frequent than surgical ones and a fixed,
+# per-code factor makes a few ADRGs dominate (see _demo_scenarios.national_volumes).
+MDC_SHARE = {
+    "A": 0.3,
+    "B": 10.0,
+    "C": 2.5,
+    "D": 3.0,
+    "E": 13.0,
+    "F": 15.0,
+    "G": 12.0,
+    "H": 5.0,
+    "I": 8.0,
+    "J": 2.5,
+    "K": 3.5,
+    "L": 5.0,
+    "M": 1.0,
+    "N": 3.0,
+    "O": 6.0,
+    "P": 1.5,
+    "Q": 1.0,
+    "R": 4.0,
+    "S": 1.0,
+    "T": 0.5,
+    "U": 0.2,
+    "V": 1.0,
+    "W": 0.1,
+    "X": 1.5,
+    "Y": 0.05,
+    "Z": 0.2,
+}
+#: relative frequency of an ADRG by its second letter: A–J surgical, K–Q other procedures,
+#: R–Z medical (CHS-DRG naming)
+KIND_WEIGHT = {"surgical": 1.0, "procedure": 0.8, "medical": 1.8}
+#: spread (sd of the log) of the per-ADRG factor: a few ADRGs take most of an MDC's cases
+ADRG_SPREAD = 1.1
+
 # Share of cases whose principal diagnosis lies outside the demo's MDCs (pneumonia, diabetes,
 # gallbladder…): they are valid codes but cannot group, as in any partial scheme.
 OUT_OF_SCOPE_SHARE = 0.08
+#: the same for a national ruleset, which covers nearly every diagnosis
+NATIONAL_OUT_OF_SCOPE_SHARE = 0.01
 OUT_OF_SCOPE_PREFIXES = (
     "J18",
     "J15",

@@ -5,10 +5,14 @@ principal diagnoses, procedures, secondaries, sex, age and birth weight land a c
 from __future__ import annotations
 
 import csv
+import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 from ._demo_mix import (
+    ADRG_SPREAD,
     AGE_BY_ENTRY,
     AGE_BY_LETTER,
     AGE_DEFAULT,
@@ -16,8 +20,11 @@ from ._demo_mix import (
     CONSUMABLES,
     DEPT_BY_ENTRY,
     DEPT_BY_LETTER,
+    KIND_WEIGHT,
     LOS,
     MALE_SHARE,
+    MDC_SHARE,
+    NATIONAL_OUT_OF_SCOPE_SHARE,
     NON_OR,
     NON_OR_RATE,
     OUT_OF_SCOPE_PREFIXES,
@@ -252,8 +259,13 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
         for c in tables.dx_codes
         if c.startswith(OUT_OF_SCOPE_PREFIXES) and c not in mdc_pool_codes
     ]
-    for sc in scenarios:
-        sc.volume = VOLUME.get(sc.entry, 1.0)
+    share = OUT_OF_SCOPE_SHARE
+    if sum(sc.entry in VOLUME for sc in scenarios) * 2 >= len(scenarios):
+        for sc in scenarios:
+            sc.volume = VOLUME.get(sc.entry, 1.0)
+    else:  # a national ruleset: volumes from the MDC shares, and few cases without an MDC
+        national_volumes(scenarios)
+        share = NATIONAL_OUT_OF_SCOPE_SHARE
     total = sum(sc.volume for sc in scenarios)
     if out_of_scope:
         scenarios.append(
@@ -261,7 +273,7 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
                 entry="-",
                 letter="-",
                 pdx=out_of_scope,
-                volume=total * OUT_OF_SCOPE_SHARE / (1 - OUT_OF_SCOPE_SHARE),
+                volume=total * share / (1 - share),
             )
         )
     in_lists = {c for codes in tables.lists.values() for c in codes}
@@ -324,3 +336,20 @@ def fits(code: str, population: str) -> bool:
     if code.startswith(("O", "P", "Q")):
         return False
     return population == "trauma" or not code.startswith("S")
+
+
+def national_volumes(scenarios: list[_Scenario]) -> None:
+    """Case-mix volumes for a national ruleset: the MDC's share (MDC_SHARE) split over its
+    ADRGs by kind (KIND_WEIGHT) and by a fixed log-normal factor per ADRG code (seeded by the
+    code, so the same ruleset always gets the same mix)."""
+    raw: dict[int, float] = {}
+    by_letter: dict[str, float] = {}
+    for k, sc in enumerate(scenarios):
+        second = sc.entry[1:2]
+        kind = "surgical" if second <= "J" else "procedure" if second <= "Q" else "medical"
+        u = (zlib.crc32(sc.entry.encode()) + 0.5) / 2**32
+        raw[k] = KIND_WEIGHT[kind] * math.exp(ADRG_SPREAD * NormalDist().inv_cdf(u))
+        by_letter[sc.letter] = by_letter.get(sc.letter, 0.0) + raw[k]
+    for k, sc in enumerate(scenarios):
+        share = MDC_SHARE.get(sc.letter, 0.5)
+        sc.volume = share * raw[k] / by_letter[sc.letter]

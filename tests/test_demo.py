@@ -202,3 +202,47 @@ def test_demo_command_shows_dip_beside_drg(tmp_path) -> None:
     match = re.search(r"(\d) hospitals paid above their cost, (\d) below", text)
     assert int(match.group(1)) > 0 and int(match.group(2)) > 0
     assert int(match.group(1)) == sum(1 for g in gain.values() if g > 0)
+
+
+def test_demo_hospitals_straddle_break_even() -> None:
+    """Generated costs sit around each group's price at the hospital's own efficiency: the
+    demo's settlement has hospitals with a gain and hospitals with a loss, and all of them
+    together are paid about what they spent (not 22 % less, as before)."""
+    import warnings
+
+    from drgkit.settlement import settle
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settled = settle(_demo.generate_cases(4000, seed=3), "demo", "demo")
+    payment: Counter = Counter()
+    cost: Counter = Counter()
+    for row in settled.select(["hospital_id", "payment", "total_cost", "settled"]).to_pylist():
+        if row["settled"]:
+            payment[row["hospital_id"]] += row["payment"]
+            cost[row["hospital_id"]] += row["total_cost"]
+    gains = [payment[h] - cost[h] for h in cost]
+    assert len(gains) == 8
+    assert min(gains) < 0 < max(gains)
+    ratio = sum(payment.values()) / sum(cost.values())
+    assert Decimal("0.9") < ratio < Decimal("1.1"), ratio
+
+
+def test_demo_command_prints_break_even(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        cli, ["demo", "--cases", "1500", "--dip-cases", "300", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    match = re.search(
+        r"break-even: (\d) hospitals with a gain, (\d) with a loss; payment ÷ cost over all "
+        r"hospitals = ([\d.]+)",
+        result.output,
+    )
+    assert match is not None, result.output
+    assert int(match.group(1)) > 0 and int(match.group(2)) > 0
+    assert 0.9 < float(match.group(3)) < 1.1

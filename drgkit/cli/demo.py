@@ -20,7 +20,7 @@ from ._common import (
 )
 
 
-@click.command("demo")
+@click.group("demo", invoke_without_command=True)
 @click.option(
     "--cases",
     "n",
@@ -46,9 +46,19 @@ from ._common import (
     show_default=True,
     help="DIP part: cases per year of history (three years) and of this year.",
 )
-def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
+@click.pass_context
+def demo(ctx: click.Context, n: int, out_dir: Path, seed: int, dip_n: int) -> None:
     """Run drgkit end to end on generated cases: DRG with the shipped demo rulesets, then DIP
-    with a catalogue built from three generated years of history."""
+    with a catalogue built from three generated years of history.
+
+    `drgkit demo generate` writes a national-scale dataset of generated cases instead."""
+    if ctx.invoked_subcommand is not None:
+        return
+    run_demo(n, out_dir, seed, dip_n)
+
+
+def run_demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
+    """The demo itself (``drgkit demo`` without a subcommand)."""
     import pyarrow.parquet as pq
 
     from .. import _demo
@@ -63,7 +73,9 @@ def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
     cases_path = out_dir / "cases.parquet"
     pq.write_table(cases, cases_path)
     click.echo(
-        f"1. generated {cases.num_rows:,} demo cases (about 2% deliberately bad) → {cases_path}"
+        f"1. generated {cases.num_rows:,} demo cases at 8 hospitals (about 2% deliberately "
+        f"bad; costs around each group's price, some hospitals above it, some below) → "
+        f"{cases_path}"
     )
     series = _registry.default_registry().resolve("demo")
     click.echo(
@@ -100,6 +112,7 @@ def demo(n: int, out_dir: Path, seed: int, dip_n: int) -> None:
         )
     click.echo(f"   settled under policy 'demo' (rate method) → {settled_path}")
     print_settle_summary(settle_summary, time.perf_counter() - started)
+    click.echo("   " + break_even_line(settle_summary.hospitals))
     alliance_dir = out_dir / "alliance"
     result = split(read_settled(settled_path), load_model("demo"))
     result.write(alliance_dir)
@@ -338,6 +351,131 @@ def _dip_settle(cases_path: Path, catalogue: Any, out_dir: Path) -> None:
     hospitals = summary.hospitals.values()
     gain = sum(1 for h in hospitals if h["payment"] > h["total_cost"])
     click.echo(f"  {gain} hospitals paid above their cost, {len(hospitals) - gain} below")
+
+
+def break_even_line(hospitals: Any) -> str:
+    """Break-even of the hospitals from a settlement summary's per-hospital sums."""
+    rows = list(hospitals.values())
+    gain = sum(1 for h in rows if h["payment"] > h["total_cost"])
+    pay = sum(h["payment"] for h in rows)
+    cost = sum(h["total_cost"] for h in rows)
+    ratio = f"{pay / cost:.3f}" if cost else "n/a"
+    return (
+        f"break-even: {gain} hospitals with a gain, {len(rows) - gain} with a loss; "
+        f"payment ÷ cost over all hospitals = {ratio}"
+    )
+
+
+@demo.command("generate")
+@click.option(
+    "-n",
+    "--cases",
+    "n",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="How many cases.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the part files (part-NNNNN.parquet), _hospitals.csv and _generated.json.",
+)
+@click.option("--seed", default=20231, show_default=True, help="Random seed.")
+@click.option(
+    "--ruleset",
+    "ruleset",
+    default=None,
+    metavar="NAME|PATH",
+    help="Ruleset whose code lists the cases are drawn from: 'demo', a name under the "
+    "reference data (DRGKIT_REFDATA), or a ruleset folder. Default: chs_drg_11 when the "
+    "reference data is found (priced with the Suzhou 2023 table), else the demo ruleset.",
+)
+@click.option(
+    "--hospitals",
+    type=click.IntRange(min=3),
+    default=300,
+    show_default=True,
+    help="How many hospitals (three levels, alliances among them).",
+)
+@click.option(
+    "--rows-per-file",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Cases per part file.",
+)
+@click.option(
+    "--bad-fraction",
+    type=click.FloatRange(0, 1),
+    default=0.005,
+    show_default=True,
+    help="Share of deliberately bad rows (unknown codes, missing sex, …).",
+)
+@click.option("--year", type=int, default=2023, show_default=True, help="Discharge year.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Writer threads."
+)
+def generate(
+    n: int,
+    out_dir: Path,
+    seed: int,
+    ruleset: str | None,
+    hospitals: int,
+    rows_per_file: int,
+    bad_fraction: float,
+    year: int,
+    threads: int,
+) -> None:
+    """Write N generated inpatient cases as partitioned Parquet (streaming: memory does not
+    grow with N). The same seed and options always give the same files."""
+    from .. import _generate
+
+    started = time.perf_counter()
+    try:
+        gen = _generate.national(
+            n,
+            seed=seed,
+            ruleset=ruleset,
+            hospitals=hospitals,
+            bad_fraction=bad_fraction,
+            year=year,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    ready = time.perf_counter() - started
+    options = {
+        "seed": seed,
+        "ruleset": ruleset,
+        "hospitals": hospitals,
+        "bad_fraction": bad_fraction,
+        "year": year,
+    }
+    with click.progressbar(length=n, label="generating") as bar:
+        paths = _generate.write_dataset(
+            gen,
+            out_dir,
+            rows_per_file=rows_per_file,
+            threads=threads,
+            options=options,
+            progress=bar.update,
+        )
+    wall = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in paths)
+    h = gen.hospitals
+    click.echo(
+        f"{n:,} cases in {len(paths)} files → {out_dir}/ ({size / 2**20:,.1f} MiB) in "
+        f"{wall:.1f} s ({n / max(wall - ready, 1e-9):,.0f} cases/s after {ready:.1f} s "
+        f"preparing {len(gen.pool.kind):,} clinical profiles)"
+    )
+    click.echo(
+        f"hospitals: {len(h)} (level 3: {int((h.level == 3).sum())}, level 2: "
+        f"{int((h.level == 2).sum())}, level 1: {int((h.level == 1).sum())}), "
+        f"{len({a for a in h.alliance if a})} alliances → {out_dir / _generate.HOSPITALS_FILE}"
+    )
 
 
 @click.command("warmup")
