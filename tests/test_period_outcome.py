@@ -285,7 +285,7 @@ def test_the_readmission_rule_is_an_instance_of_the_general_rule(
 cents = st.integers(0, 10**7)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cases=st.lists(
         st.tuples(st.sampled_from(["H1", "H2", "H3"]), cents, cents, st.integers(1, 3)),
@@ -320,9 +320,10 @@ def test_outcome_amounts_reconcile(demo: Any, cases: list[Any], bp: dict[str, in
             + row["fund_overspend"]
         )
         assert D("0.8") <= row["cost_coefficient"] <= D("1.2")
-        # each amount is the exact product rounded once, half up
+        # each amount is the product rounded once, half up (the share shown has 6 decimals)
         for d in mine:
-            assert abs(d["amount"] - D(d["base"]) * _exact_share(d, the, row)) <= D("0.005")
+            slack = D("0.005") + D(d["base"]) * D("0.0000005")
+            assert abs(d["amount"] - D(d["base"]) * _exact_share(d, the, row)) <= slack
     assert sum(r["payment"] for r in period) == sum(D(p) / 100 for _h, p, _c, _w in cases)
 
 
