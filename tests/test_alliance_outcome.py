@@ -4,11 +4,13 @@ out by hand; the parts reconcile to the cent."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drgkit.alliance import Alliance, AllianceModel, AllianceRules, Member, split
 from drgkit.alliance._allocate import cooperation_outcome
@@ -145,3 +147,42 @@ def test_model_toml_sections_are_parsed_and_checked() -> None:
         AllianceModel.from_config({**base, "cooperation": {"referral_rate_min": "0.3"}})
     with pytest.raises(AllianceError, match="split_by must be one of"):
         AllianceModel.from_config({**base, "synergy_fund": {"share": "0.1", "split_by": "x"}})
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    pays=st.lists(st.integers(1, 10**6), min_size=3, max_size=9),
+    budget=st.integers(10**6, 10**8),
+    share=st.sampled_from(["0.10", "0.15", "0.2", "0.123457"]),
+    split_by=st.sampled_from(["referrals", "coefficient_volume", "equal"]),
+    remainder=st.sampled_from(["largest", "lead", "P1"]),
+)
+def test_synergy_fund_reconciles(
+    pays: list[int], budget: int, share: str, split_by: str, remainder: str
+) -> None:
+    hosp = ["L3", "M2", "P1"]
+    table = pa.table(
+        {
+            "case_id": [f"c{k}" for k in range(len(pays))],
+            "hospital_id": [hosp[k % 3] for k in range(len(pays))],
+            "referral_from": pa.array(
+                ["c0" if k == 1 else None for k in range(len(pays))], pa.string()
+            ),
+            "payment": pa.array([D(p).scaleb(-2) for p in pays], pa.decimal128(18, 2)),
+            "total_cost": pa.array([None] * len(pays), pa.decimal128(18, 2)),
+            "settled": [True] * len(pays),
+        }
+    )
+    a = Alliance("A", THREE, basis="payments", budget=budget)
+    rules = AllianceRules(package=BANDS, synergy_fund=SynergyFund(D(share), split_by, remainder))
+    model = AllianceModel.of((a,), rules)
+    result = split(table, model)
+    out = cooperation_outcome(model, result).to_pylist()
+    kept = result.alliances.to_pylist()[0]["kept"]
+    fund = (kept * D(share)).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+    assert sum(r["synergy_part"] for r in out) == fund
+    assert sum(r["synergy_set_aside"] for r in out) == -fund
+    assert all(r["synergy_part"] >= 0 and r["synergy_set_aside"] <= 0 for r in out)
+    adjustment = {r["hospital_id"]: r["package_adjustment"] for r in result.members.to_pylist()}
+    # nobody gives more than its package adjustment
+    assert all(-r["synergy_set_aside"] <= max(adjustment[r["hospital_id"]], 0) for r in out)

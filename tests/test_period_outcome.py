@@ -51,10 +51,11 @@ def rules(**period: Any) -> PeriodRules:
     return PeriodRules.from_config({"retention": RETENTION, "overspend": OVERSPEND, **period})
 
 
-def settled(demo: Any, rows: list[tuple[str, str, str, str | None, str]]) -> pa.Table:
-    """(hospital, payment, cost, rw, status) per case, every case settled, fund pays all."""
+def settled(demo: Any, rows: list[tuple[Any, ...]]) -> pa.Table:
+    """(hospital, payment, cost, rw, status[, readmitted]) per case, every case settled, the
+    fund pays all."""
     out = []
-    for k, (hosp, pay, cost, rw, status) in enumerate(rows):
+    for k, (hosp, pay, cost, rw, status, *flag) in enumerate(rows):
         out.append(
             {
                 "case_id": f"c{k}",
@@ -70,6 +71,7 @@ def settled(demo: Any, rows: list[tuple[str, str, str, str | None, str]]) -> pa.
                 "patient_share": D(0),
                 "gain_loss": D(pay) - D(cost),
                 "standard": D(pay),
+                "readmitted_31d": flag[0] if flag else None,
                 "policy": demo.id,
             }
         )
@@ -331,3 +333,29 @@ def _exact_share(detail: dict[str, Any], the: PeriodRules, row: dict[str, Any]) 
     if detail["kind"] == "cost_coefficient":
         return row["cost_coefficient"] - 1
     return D(detail["share"])
+
+
+def test_readmission_deduction_and_outcomes_add_up_and_are_explained(demo: Any) -> None:
+    rows = [
+        # H1: 1 of 2 readmitted (0.5); H2: 0 of 2; region 1 of 4 = 0.25, × 1.2 = 0.3 < 0.5
+        ("H1", "1000.05", "1200.00", "1", "ok", True),
+        ("H1", "999.99", "1200.00", "1", "ok", False),
+        ("H2", "1000.05", "800.00", "1", "ok", False),
+        ("H2", "1000.00", "800.00", "1", "ok", False),
+    ]
+    the = PeriodRules.from_config(
+        {
+            **demo.config["period"],
+            "cost_coefficient": {"min": "0.9", "max": "1.1"},
+        }
+    )
+    h1 = by_hospital(settle_period(settled(demo, rows), the))["H1"]
+    # readmission: 10% of 2000.04 = 200.004 → 200.00; coefficient 1.1: +200.00 (as above)
+    assert h1["deduction"] == D("200.00") and h1["coefficient_adjustment"] == D("200.00")
+    assert h1["due"] == D("2000.04")
+    lines = h1["explanation"].split(" | ")
+    assert lines[0] == (
+        "quality[0]: readmitted_31d above the regional rate × (1 + 0.20) in 1 group(s) → "
+        "−0.10 of their payment = -200.00"
+    )
+    assert lines[1].startswith("cost_coefficient: cost per weight 1200.000000")

@@ -363,17 +363,17 @@ def cooperation_outcome(
             claims = _cents_of_yuan(m["claims"])
             if met[k]:
                 uplift[k] = _half_up_frac(max(claims, 0) * Fraction(coop.uplift))
-            lines[k].append(
-                f"cooperation: referral rate {rates[k]} vs ≥ {coop.referral_rate_min}"
-                + (f", shares results: {'yes' if ids[k] in sharing else 'no'}")
-                * coop.shared_results
-                + (
+            text = f"cooperation: referral rate {rates[k]} vs ≥ {coop.referral_rate_min}"
+            if coop.shared_results:
+                text += f", shares results: {'yes' if ids[k] in sharing else 'no'}"
+            if met[k]:
+                text += (
                     f" → met: uplift {coop.uplift} × {_yuan_text(max(claims, 0))} = "
                     f"{_yuan_text(uplift[k])}"
-                    if met[k]
-                    else " → not met: no uplift"
                 )
-            )
+            else:
+                text += " → not met: no uplift"
+            lines[k].append(text)
         set_aside = [0] * len(ms)
         parts = [0] * len(ms)
         if fund_rule is not None:

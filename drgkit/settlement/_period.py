@@ -104,6 +104,45 @@ Edge cases, decided:
   row). A rule may opt in with ``statuses = ["ok", "ungroupable", "ambiguous"]`` (any subset
   containing at least one; default ``["ok"]``) for a region whose rules say otherwise.
 
+Pay for outcome (:func:`outcome_details`; DOMAIN.md §3.1, §3.6)
+----------------------------------------------------------------
+Optional; a policy without these sections gets exactly the period table above::
+
+    [period.cost_coefficient]       # 医院费用差异系数, regional average = 1
+    min = "0.8"
+    max = "1.2"
+    apply = "payment"               # or "report": shown, not paid
+    [[period.outcome]]              # 按疗效付费
+    id = "bp_control"
+    indicator = "bp_control_rate"   # a drgkit.monitoring indicator, or (source = "table") a
+    source = "table"                # column of a per-hospital values table (settle_period's
+    target = "0.80"                 # values=); or regional_margin = "0.2" (fixed rules only)
+    better = "higher"               # or "lower"
+    scale = "proportional"          # or "fixed"
+    deduct = "1"                    # share per unit of shortfall ÷ target (fixed: the share)
+    deduct_cap = "0.05"
+    reward = "0.5"
+    reward_cap = "0.02"
+
+* **cost coefficient** ``c`` = clamp(cost per weight of h ÷ cost per weight of the region,
+  min, max) — monitoring's ``cost_per_weight`` (weighted cost ÷ Σ RW), exact fractions, the
+  region being every hospital of the table; a hospital without weighted cases keeps ``c = 1``.
+  The standard payment is RW × base rate × hospital coefficient (§3.1), so the coefficient
+  re-prices the payment priced by a weight (settled cases with status ``ok`` and an RW):
+  ``coefficient_adjustment = half_up(priced × (c − 1))``, signed;
+* **outcome rule**: value ``v`` against target ``T`` (``better = "higher"``: v < T missed,
+  v > T surpassed; v = T neither). Proportional: ``gap = |v − T| ÷ T``, deduction share
+  ``min(deduct × gap, deduct_cap)``, reward share ``min(reward × gap, reward_cap)``; fixed:
+  ``deduct`` or ``reward``. ``amount = half_up(P × share)`` per (rule, hospital), P = the
+  hospital's payment. A value that is missing (not computable, not supplied, hospital not in
+  the table) deducts and rewards nothing and says so. The readmission rule of
+  ``[[period.quality]]`` is the instance :meth:`OutcomeRule.of_quality` of this rule, per
+  (hospital, DRG): lower is better, T = regional rate × (1 + above_average_by), fixed deduct.
+
+Each amount is computed on the payment ``P`` (never on another adjustment) and rounded once;
+``due = P − D − outcome_deduction + outcome_reward + coefficient_adjustment`` and the fund pays
+the difference (``fund_due`` moves by the same amount; the patients' share does not).
+
 Monthly pre-settlement (:func:`presettle`)
 ------------------------------------------
 Per (month of ``discharge_date``, hospital): ``fund_payment`` = Σ fund_payment of the settled
@@ -1288,6 +1327,28 @@ def settle_period(
     index = {h: k for k, h in enumerate(data.hospitals)}
     everyone = sorted({*data.hospitals, *budget, *paid}, key=lambda h: (h is None, h or ""))
     outcome = _outcomes(data, rules, values, everyone)
+    if rules.pays_for_outcome:
+        groups: dict[tuple[str | None, int], list[int]] = {}
+        for hosp, idx, cut, hit in zip(
+            quality["hospital_id"],
+            quality["rule"],
+            quality["deduction"],
+            quality["exceeded"],
+            strict=True,
+        ):
+            acc = groups.setdefault((hosp, idx), [0, 0])
+            acc[0] += int(hit)
+            acc[1] += cut
+        first: dict[str | None, list[str]] = {}
+        for (hosp, idx), (hits, cut) in sorted(groups.items(), key=lambda kv: kv[0][1]):
+            q = rules.quality[idx]
+            first.setdefault(hosp, []).append(
+                f"quality[{idx}]: {q.metric} above the regional rate × (1 + "
+                f"{q.above_average_by}) in {hits} group(s) → −{q.deduct} of their payment = "
+                f"{_yuan(-cut)}"
+            )
+        for hosp, lines in first.items():  # the readmission deductions come first
+            outcome.lines[hosp] = lines + outcome.lines.get(hosp, [])
     fields = _PERIOD_SCHEMA + (_OUTCOME_COLUMNS if rules.pays_for_outcome else ())
     out: dict[str, list[Any]] = {name: [] for name, _t in fields}
     for hosp in everyone:
