@@ -5,11 +5,12 @@ comments; the readmission rule as one instance of the general rule; reconciliati
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -359,3 +360,44 @@ def test_readmission_deduction_and_outcomes_add_up_and_are_explained(demo: Any) 
         "−0.10 of their payment = -200.00"
     )
     assert lines[1].startswith("cost_coefficient: cost per weight 1200.000000")
+
+
+def test_dip_clearing_applies_outcome_rules_with_supplied_values() -> None:
+    from test_dip_settle import _year  # the DIP year of hand-computed cases
+
+    from drgkit.settlement._dip_period import dip_clearing
+
+    settled_dip, policy = _year()
+    period = dict(policy.config["period"])
+    period["outcome"] = [
+        {
+            "id": "bp_control",
+            "indicator": "bp_control_rate",
+            "source": "table",
+            "target": "0.80",
+            "scale": "fixed",
+            "deduct": "0.1",
+        }
+    ]
+    with_rule = attrs.evolve(policy, config={**policy.config, "period": period})
+    values = pa.table({"hospital_id": ["H1", "H2"], "bp_control_rate": ["0.7", "0.9"]})
+    plain = by_hospital(dip_clearing(settled_dip, policy))
+    paid = by_hospital(dip_clearing(settled_dip, with_rule, values=values))
+    # H1 misses: 10% of its payment, rounded once; its due falls by exactly that much (the
+    # retention bands then apply to the lower due)
+    h1 = paid["H1"]
+    expected = (h1["payment"] * D("0.1")).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+    assert h1["outcome_deduction"] == expected > 0
+    assert h1["due"] == plain["H1"]["due"] - expected
+    assert h1["clearing"] == (
+        h1["fund_payment"]
+        - h1["deduction"]
+        - expected
+        - h1["returned"]
+        + h1["fund_overspend"]
+        - h1["already_paid"]
+    )
+    assert h1["already_paid"] == plain["H1"]["already_paid"]
+    # DIP has no RW and no cost coefficient rule here: only the outcome column moves
+    assert paid["H2"]["outcome_deduction"] == 0
+    assert paid["H2"]["clearing"] == plain["H2"]["clearing"]
