@@ -1136,7 +1136,7 @@ def _outcomes(
                 "cost_coefficient",
                 "cost_coefficient",
                 hosp,
-                indicator="cost_per_weight",
+                indicator="cost_difference_coefficient",
                 value=_shown(raw),
                 target=f"{cc.min}–{cc.max}",
                 result=result,
