@@ -86,10 +86,12 @@ __all__ = [
     "AllianceError",
     "AllianceModel",
     "AllianceRules",
+    "Cooperation",
     "CostIncrease",
     "JointService",
     "Member",
     "SharedCost",
+    "SynergyFund",
     "builtin_models",
     "load_model",
 ]
@@ -107,6 +109,8 @@ _TOP_KEYS = (
     "referral",
     "package",
     "alliances",
+    "cooperation",
+    "synergy_fund",
 )
 _ALLIANCE_KEYS = (
     "id",
@@ -195,6 +199,35 @@ class AllianceRules:
     share_by: str = "coefficient_volume"
     #: retention and over-spend bands of the package (None: no alliance may have a budget)
     package: PeriodRules | None = None
+    #: ``[cooperation]``: coefficient uplift of members meeting cooperation targets
+    cooperation: Cooperation | None = None
+    #: ``[synergy_fund]``: the share of the kept package surplus set aside for cooperation
+    synergy_fund: SynergyFund | None = None
+
+
+@attrs.frozen(slots=True)
+class Cooperation:
+    """A member meets the cooperation targets when its referral rate (its cases in an up or
+    down link between members, as child or parent, ÷ its cases) is at least
+    ``referral_rate_min`` and, when ``shared_results``, it shares results (互认); it is then paid
+    ``uplift`` more: ``half_up(max(claims, 0) × uplift)`` (its coefficient × (1 + uplift))."""
+
+    referral_rate_min: Decimal
+    uplift: Decimal
+    shared_results: bool = False
+
+
+@attrs.frozen(slots=True)
+class SynergyFund:
+    """``share`` of an alliance's kept package surplus, ``half_up(kept × share)``, is set aside
+    (taken from the members' package adjustments by their positive parts) and paid out by
+    ``split_by`` (``referrals``, ``coefficient_volume`` or ``equal``); cents left by the split
+    go by ``remainder``: ``"largest"`` (largest remainder) or to one member (``"lead"`` or a
+    hospital id)."""
+
+    share: Decimal
+    split_by: str = "referrals"
+    remainder: str = "largest"
 
 
 @attrs.frozen(slots=True)
@@ -614,6 +647,8 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
         volume,
         share_by,
         rules_pkg,
+        _cooperation(config.get("cooperation"), path),
+        _synergy(config.get("synergy_fund"), path),
     )
 
     from_file: dict[str, list[Member]] = {}
@@ -645,6 +680,48 @@ def _build(config: Mapping[str, Any], path: Path | None) -> AllianceModel:
     _check_model(model, path)
     digest.update(_canonical(model).encode())
     return attrs.evolve(model, content_hash=digest.hexdigest()[:16])
+
+
+SYNERGY_SPLITS = ("referrals", "coefficient_volume", "equal")
+
+
+def _cooperation(spec: Any, path: Any) -> Cooperation | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise _err("[cooperation] must be a table", path)
+    _no_other_keys(spec, ("referral_rate_min", "uplift", "shared_results"), "[cooperation]", path)
+    for key in ("referral_rate_min", "uplift"):
+        if key not in spec:
+            raise _err(f"cooperation.{key} is required", path)
+    shared = spec.get("shared_results", False)
+    if not isinstance(shared, bool):
+        raise _err(f"cooperation.shared_results must be true or false, got {shared!r}", path)
+    return Cooperation(
+        _ratio(spec["referral_rate_min"], "cooperation.referral_rate_min", path),
+        _ratio(spec["uplift"], "cooperation.uplift", path),
+        shared,
+    )
+
+
+def _synergy(spec: Any, path: Any) -> SynergyFund | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise _err("[synergy_fund] must be a table", path)
+    _no_other_keys(spec, ("share", "split_by", "remainder"), "[synergy_fund]", path)
+    if "share" not in spec:
+        raise _err("synergy_fund.share is required", path)
+    split_by = spec.get("split_by", "referrals")
+    if split_by not in SYNERGY_SPLITS:
+        raise _err(
+            f"synergy_fund.split_by must be one of {', '.join(SYNERGY_SPLITS)}, got {split_by!r}",
+            path,
+        )
+    remainder = spec.get("remainder", "largest")
+    if not isinstance(remainder, str) or not remainder:
+        raise _err("synergy_fund.remainder must be 'largest', 'lead' or a hospital id", path)
+    return SynergyFund(_ratio(spec["share"], "synergy_fund.share", path), split_by, remainder)
 
 
 def _check_values(model: AllianceModel, path: Any) -> None:
@@ -769,6 +846,11 @@ def _known(names: tuple[str, ...] | None, ids: set[str], where: str, path: Any) 
             raise _err(f"{where} names {h!r}, which is not a member of the alliance", path)
 
 
+#: fields added later: left out of the canonical text when unset (the hash of a model without
+#: them does not change)
+_OPTIONAL_FIELDS = ("cooperation", "synergy_fund", "cost_coefficient", "outcomes")
+
+
 def _canonical(model: AllianceModel) -> str:
     def plain(x: Any) -> Any:
         if attrs.has(type(x)):
@@ -776,6 +858,7 @@ def _canonical(model: AllianceModel) -> str:
                 f.name: plain(getattr(x, f.name))
                 for f in attrs.fields(type(x))
                 if f.name not in ("path", "content_hash", "policy_id", "policy_hash")
+                and not (f.name in _OPTIONAL_FIELDS and getattr(x, f.name) in (None, ()))
             }
         if isinstance(x, (tuple, list)):
             return [plain(v) for v in x]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -126,10 +127,13 @@ def dip_clearing(
     prepayments: pa.Table | None = None,
     advance: Mapping[str, int] | None = None,
     budgets: Mapping[str, int] | None = None,
+    values: Any = None,
 ) -> pa.Table:
     """Annual clearing per hospital: :func:`settle_period` with ``already_paid`` = Σ paid
     prepayments (``prepayments``, default: :func:`dip_prepayments` of the same cases) +
-    ``advance`` (hospital_id → cents, the advance fund); adds ``deposit_released``."""
+    ``advance`` (hospital_id → cents, the advance fund); adds ``deposit_released``.
+    ``values``: the per-hospital values of the policy's ``[[period.outcome]]`` rules with
+    ``source = "table"`` (passed to :func:`settle_period`)."""
     pre = prepayments if prepayments is not None else dip_prepayments(settled, policy)
     paid: dict[str, int] = {}
     released: dict[str, int] = {}
@@ -142,6 +146,6 @@ def dip_clearing(
         released[h] = released.get(h, 0) + d
     for h, a in (advance or {}).items():
         paid[h] = paid.get(h, 0) + int(a)
-    result = settle_period(settled, policy, budgets=budgets, already_paid=paid)
+    result = settle_period(settled, policy, budgets=budgets, already_paid=paid, values=values)
     hosp = result.column("hospital_id").to_pylist()
     return result.append_column("deposit_released", _cents([released.get(h, 0) for h in hosp]))

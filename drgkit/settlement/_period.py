@@ -104,6 +104,45 @@ Edge cases, decided:
   row). A rule may opt in with ``statuses = ["ok", "ungroupable", "ambiguous"]`` (any subset
   containing at least one; default ``["ok"]``) for a region whose rules say otherwise.
 
+Pay for outcome (:func:`outcome_details`; DOMAIN.md §3.1, §3.6)
+----------------------------------------------------------------
+Optional; a policy without these sections gets exactly the period table above::
+
+    [period.cost_coefficient]       # 医院费用差异系数, regional average = 1
+    min = "0.8"
+    max = "1.2"
+    apply = "payment"               # or "report": shown, not paid
+    [[period.outcome]]              # 按疗效付费
+    id = "bp_control"
+    indicator = "bp_control_rate"   # a drgkit.monitoring indicator, or (source = "table") a
+    source = "table"                # column of a per-hospital values table (settle_period's
+    target = "0.80"                 # values=); or regional_margin = "0.2" (fixed rules only)
+    better = "higher"               # or "lower"
+    scale = "proportional"          # or "fixed"
+    deduct = "1"                    # share per unit of shortfall ÷ target (fixed: the share)
+    deduct_cap = "0.05"
+    reward = "0.5"
+    reward_cap = "0.02"
+
+* **cost coefficient** ``c`` = clamp(cost per weight of h ÷ cost per weight of the region,
+  min, max) — monitoring's ``cost_per_weight`` (weighted cost ÷ Σ RW), exact fractions, the
+  region being every hospital of the table; a hospital without weighted cases keeps ``c = 1``.
+  The standard payment is RW × base rate × hospital coefficient (§3.1), so the coefficient
+  re-prices the payment priced by a weight (settled cases with status ``ok`` and an RW):
+  ``coefficient_adjustment = half_up(priced × (c − 1))``, signed;
+* **outcome rule**: value ``v`` against target ``T`` (``better = "higher"``: v < T missed,
+  v > T surpassed; v = T neither). Proportional: ``gap = |v − T| ÷ T``, deduction share
+  ``min(deduct × gap, deduct_cap)``, reward share ``min(reward × gap, reward_cap)``; fixed:
+  ``deduct`` or ``reward``. ``amount = half_up(P × share)`` per (rule, hospital), P = the
+  hospital's payment. A value that is missing (not computable, not supplied, hospital not in
+  the table) deducts and rewards nothing and says so. The readmission rule of
+  ``[[period.quality]]`` is the instance :meth:`OutcomeRule.of_quality` of this rule, per
+  (hospital, DRG): lower is better, T = regional rate × (1 + above_average_by), fixed deduct.
+
+Each amount is computed on the payment ``P`` (never on another adjustment) and rounded once;
+``due = P − D − outcome_deduction + outcome_reward + coefficient_adjustment`` and the fund pays
+the difference (``fund_due`` moves by the same amount; the patients' share does not).
+
 Monthly pre-settlement (:func:`presettle`)
 ------------------------------------------
 Per (month of ``discharge_date``, hospital): ``fund_payment`` = Σ fund_payment of the settled
@@ -128,16 +167,28 @@ from .._money import LIMIT_CENTS, MONEY, OK, cents_array, round_fraction, to_cen
 from .._money import group_sums as _sum
 from .._money import half_up as _half_up
 from ..errors import ArgumentError, CaseDataError
-from ..schema import HOSPITAL_TOTALS_SCHEMA, PERIOD_SCHEMA, PRESETTLE_SCHEMA, QUALITY_SCHEMA
+from ..schema import (
+    HOSPITAL_TOTALS_SCHEMA,
+    PERIOD_SCHEMA,
+    PRESETTLE_SCHEMA,
+    QUALITY_SCHEMA,
+    RATE,
+)
 from ._policy import Policy, PolicyError, policy_decimal
 from ._quality import QUALITY_METRICS, QUALITY_STATUSES, QualityRule
 
 __all__ = [
+    "OUTCOME_SCHEMA",
+    "CostCoefficient",
+    "OutcomeRule",
     "OverspendBand",
     "PeriodRules",
     "QualityRule",
     "RetentionBand",
+    "cost_coefficient_rule",
     "hospital_totals",
+    "outcome_details",
+    "outcome_rules",
     "period_bands",
     "period_ratio",
     "presettle",
@@ -155,7 +206,14 @@ _MONEY_NOTE = (
     "it is defined; totals are sums of rounded amounts"
 )
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_PERIOD_KEYS = ("retention", "overspend", "quality", "presettlement")
+_PERIOD_KEYS = (
+    "retention",
+    "overspend",
+    "quality",
+    "presettlement",
+    "cost_coefficient",
+    "outcome",
+)
 
 
 # --------------------------------------------------------------------------- rules
@@ -179,6 +237,111 @@ class OverspendBand:
 
 
 @attrs.frozen(slots=True)
+class CostCoefficient:
+    """``[period.cost_coefficient]``: the hospital cost difference coefficient (医院费用差异系数)
+    against the regional average (= 1), kept inside ``[min, max]``.
+
+    ``raw`` = the hospital's cost per weight ÷ the region's (drgkit.monitoring's
+    ``cost_per_weight``, exact); ``coefficient`` = raw clamped into the band; with ``apply =
+    "payment"`` the hospital's DRG-priced payment is re-priced by it (see :meth:`adjustment`);
+    with ``"report"`` it is only shown."""
+
+    min: Decimal
+    max: Decimal
+    apply: str = "payment"
+
+    def clamp(self, raw: Fraction) -> Fraction:
+        return min(max(raw, Fraction(self.min)), Fraction(self.max))
+
+    def adjustment(self, priced_cents: int, coefficient: Fraction) -> int:
+        """half_up(priced × (coefficient − 1)): the standard payment is RW × base rate ×
+        hospital coefficient (DOMAIN.md §3.1), so multiplying the coefficient by ``c`` adds
+        ``(c − 1)`` of the payment priced with it; 0 with ``apply = "report"``."""
+        if self.apply != "payment":
+            return 0
+        return _half_up(priced_cents * (coefficient - 1))
+
+
+@attrs.frozen(slots=True)
+class OutcomeRule:
+    """A pay-for-outcome rule (按疗效付费): an indicator against a target.
+
+    ``better = "higher"``: a value below ``target`` is *missed*, above it *surpassed*
+    (``"lower"``: the reverse); a value equal to the target is neither. The target is
+    ``target`` (absolute) or, when ``regional_margin`` is set, the regional value × (1 +
+    regional_margin). Shares of the payment:
+
+    * ``scale = "proportional"``: missed → ``min(deduct × gap, deduct_cap)``, surpassed →
+      ``min(reward × gap, reward_cap)``, where ``gap = |value − target| ÷ target`` (how far,
+      as a share of the target, the value is from it);
+    * ``scale = "fixed"``: missed → ``deduct``, surpassed → ``reward``.
+
+    The amount is ``half_up(payment × share)``, rounded once. The readmission rule of
+    ``[[period.quality]]`` is the instance :meth:`of_quality` (lower is better, target =
+    regional rate × (1 + above_average_by), fixed ``deduct``, no reward)."""
+
+    id: str
+    indicator: str
+    better: str = "higher"
+    target: Decimal | None = None
+    regional_margin: Decimal | None = None
+    scale: str = "proportional"
+    deduct: Decimal = Decimal(0)
+    reward: Decimal = Decimal(0)
+    deduct_cap: Decimal = Decimal(1)
+    reward_cap: Decimal = Decimal(1)
+    #: "monitoring": the indicator of drgkit.monitoring; "table": a per-hospital values table
+    source: str = "monitoring"
+
+    @classmethod
+    def of_quality(cls, rule: QualityRule, index: int = 0) -> OutcomeRule:
+        """The ``[[period.quality]]`` readmission rule as a general outcome rule."""
+        return cls(
+            id=f"quality[{index}]",
+            indicator="readmission_rate",
+            better="lower",
+            regional_margin=rule.above_average_by,
+            scale="fixed",
+            deduct=rule.deduct,
+        )
+
+    def target_of(self, regional: Fraction | None) -> Fraction | None:
+        """The target: absolute, or the regional value × (1 + margin) (None without one)."""
+        if self.regional_margin is None:
+            return None if self.target is None else Fraction(self.target)
+        if regional is None:
+            return None
+        return regional * (1 + Fraction(self.regional_margin))
+
+    def assess(self, value: Fraction | None, target: Fraction | None) -> tuple[str, Fraction]:
+        """(result, share of the payment): result is ``missed``, ``surpassed``, ``met`` (the
+        value equals the target) or ``no value``; the share is signed (a deduction < 0)."""
+        if value is None or target is None:
+            return "no value", Fraction(0)
+        low = value < target
+        if value == target:
+            return "met", Fraction(0)
+        missed = low if self.better == "higher" else not low
+        if self.scale == "fixed":
+            return (
+                ("missed", -Fraction(self.deduct))
+                if missed
+                else (
+                    "surpassed",
+                    Fraction(self.reward),
+                )
+            )
+        gap = abs(value - target) / target
+        if missed:
+            return "missed", -min(Fraction(self.deduct) * gap, Fraction(self.deduct_cap))
+        return "surpassed", min(Fraction(self.reward) * gap, Fraction(self.reward_cap))
+
+    def amount(self, payment_cents: int, share: Fraction) -> int:
+        """``half_up(payment × share)`` cents (negative: a deduction)."""
+        return _half_up(payment_cents * share)
+
+
+@attrs.frozen(slots=True)
 class PeriodRules:
     """The ``[period]`` section of a policy, validated, with exact decimal ratios."""
 
@@ -190,6 +353,16 @@ class PeriodRules:
     presettlement_ratio: Decimal | None = None
     policy_id: str | None = None
     policy_hash: str | None = None
+    #: ``[period.cost_coefficient]`` (None: no cost difference coefficient)
+    cost_coefficient: CostCoefficient | None = None
+    #: ``[[period.outcome]]``: pay-for-outcome rules against targets
+    outcomes: tuple[OutcomeRule, ...] = ()
+
+    @property
+    def pays_for_outcome(self) -> bool:
+        """True when the period table carries the outcome columns (a cost coefficient or an
+        outcome rule is set); without them it is exactly the table of earlier versions."""
+        return self.cost_coefficient is not None or bool(self.outcomes)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PeriodRules:
@@ -232,7 +405,14 @@ class PeriodRules:
             if "ratio" not in pre:
                 raise PolicyError("period.presettlement.ratio is required", file=path)
             ratio = period_ratio(pre["ratio"], "period.presettlement.ratio", path, limit=Decimal(1))
-        return cls(retention, overspend, quality, ratio)
+        return cls(
+            retention,
+            overspend,
+            quality,
+            ratio,
+            cost_coefficient=cost_coefficient_rule(period.get("cost_coefficient"), path),
+            outcomes=outcome_rules(period.get("outcome"), path),
+        )
 
     def retain(self, surplus: int, base: int) -> tuple[int, int]:
         """(kept, returned) cents of a surplus ≥ 0 under the retention bands scaled by
@@ -370,6 +550,136 @@ def quality_rules(spec: Any, path: Any) -> tuple[QualityRule, ...]:
                 ),
                 period_ratio(rule["deduct"], f"{here}.deduct", path, limit=Decimal(1)),
                 tuple(str(x) for x in statuses),
+            )
+        )
+    return tuple(rules)
+
+
+def cost_coefficient_rule(spec: Any, path: Any) -> CostCoefficient | None:
+    """``[period.cost_coefficient]`` (``min``, ``max``, optional ``apply``), validated."""
+    if spec is None:
+        return None
+    where = "period.cost_coefficient"
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"[{where}] must be a table", file=path)
+    _no_other_keys(spec, ("min", "max", "apply"), f"[{where}]", path)
+    for key in ("min", "max"):
+        if key not in spec:
+            raise PolicyError(f"{where}.{key} is required", file=path)
+    low = period_ratio(spec["min"], f"{where}.min", path, limit=Decimal(100), positive=True)
+    high = period_ratio(spec["max"], f"{where}.max", path, limit=Decimal(100), positive=True)
+    if low > high:
+        raise PolicyError(f"{where}.min ({low}) is above {where}.max ({high})", file=path)
+    apply = spec.get("apply", "payment")
+    if apply not in ("payment", "report"):
+        raise PolicyError(f"{where}.apply must be 'payment' or 'report', got {apply!r}", file=path)
+    return CostCoefficient(low, high, str(apply))
+
+
+_OUTCOME_KEYS = (
+    "id",
+    "indicator",
+    "source",
+    "better",
+    "target",
+    "regional_margin",
+    "scale",
+    "deduct",
+    "reward",
+    "deduct_cap",
+    "reward_cap",
+)
+
+
+def outcome_rules(spec: Any, path: Any) -> tuple[OutcomeRule, ...]:
+    """The ``[[period.outcome]]`` rules (the list as read from TOML), validated. A rule with
+    ``source = "monitoring"`` (the default) names an indicator column of drgkit.monitoring; one
+    with ``source = "table"`` names a column of the per-hospital values table given to
+    :func:`settle_period` (``values=``)."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        raise PolicyError(
+            "period.outcome must be an array of tables ([[period.outcome]])", file=path
+        )
+    from ..monitoring import INDICATOR_COLUMNS  # here: monitoring imports the settlement
+
+    known = {name for name, _t in INDICATOR_COLUMNS}
+    rules: list[OutcomeRule] = []
+    for k, rule in enumerate(spec):
+        here = f"period.outcome[{k}]"
+        if not isinstance(rule, Mapping):
+            raise PolicyError(f"{here} must be a table", file=path)
+        _no_other_keys(rule, _OUTCOME_KEYS, here, path)
+        rid = rule.get("id")
+        if not isinstance(rid, str) or not rid or any(r.id == rid for r in rules):
+            raise PolicyError(f"{here}.id must be a text, unique, got {rid!r}", file=path)
+        source = rule.get("source", "monitoring")
+        if source not in ("monitoring", "table"):
+            raise PolicyError(
+                f"{here}.source must be 'monitoring' or 'table', got {source!r}", file=path
+            )
+        indicator = rule.get("indicator")
+        if not isinstance(indicator, str) or not indicator or indicator == "hospital_id":
+            raise PolicyError(
+                f"{here}.indicator must be a column name, got {indicator!r}", file=path
+            )
+        if source == "monitoring" and indicator not in known:
+            raise PolicyError(
+                f"{here}.indicator {indicator!r} is not an indicator of drgkit.monitoring "
+                '(use source = "table" for values supplied per hospital)',
+                file=path,
+            )
+        better = rule.get("better", "higher")
+        if better not in ("higher", "lower"):
+            raise PolicyError(
+                f"{here}.better must be 'higher' or 'lower', got {better!r}", file=path
+            )
+        scale = rule.get("scale", "proportional")
+        if scale not in ("proportional", "fixed"):
+            raise PolicyError(
+                f"{here}.scale must be 'proportional' or 'fixed', got {scale!r}", file=path
+            )
+        if ("target" in rule) == ("regional_margin" in rule):
+            raise PolicyError(f"{here} needs exactly one of target and regional_margin", file=path)
+        target = margin = None
+        if "target" in rule:
+            target = policy_decimal(rule["target"], f"{here}.target", path, positive=True)
+        else:
+            if scale != "fixed":
+                # a regional value of 0 would leave a proportional gap undefined
+                raise PolicyError(f'{here}: regional_margin needs scale = "fixed"', file=path)
+            margin = period_ratio(
+                rule["regional_margin"], f"{here}.regional_margin", path, limit=Decimal(100)
+            )
+        share_limit = Decimal(1) if scale == "fixed" else Decimal(100)
+
+        def ratio(
+            key: str, limit: Decimal, default: str, here: str = here, rule: Any = rule
+        ) -> Decimal:
+            if key not in rule:
+                return Decimal(default)
+            return period_ratio(rule[key], f"{here}.{key}", path, limit=limit)
+
+        deduct = ratio("deduct", share_limit, "0")
+        reward = ratio("reward", share_limit, "0")
+        if scale == "fixed" and ("deduct_cap" in rule or "reward_cap" in rule):
+            raise PolicyError(f'{here}: caps apply to scale = "proportional" only', file=path)
+        if deduct == 0 and reward == 0:
+            raise PolicyError(f"{here} needs a deduct or a reward above 0", file=path)
+        rules.append(
+            OutcomeRule(
+                id=rid,
+                indicator=indicator,
+                better=str(better),
+                target=target,
+                regional_margin=margin,
+                scale=str(scale),
+                deduct=deduct,
+                reward=reward,
+                deduct_cap=ratio("deduct_cap", Decimal(1), "1"),
+                reward_cap=ratio("reward_cap", Decimal(1), "1"),
+                source=str(source),
             )
         )
     return tuple(rules)
@@ -556,6 +866,7 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
     if not pa.types.is_string(status.type):
         status = status.cast(pa.string())
     for index, rule in enumerate(rules.quality):
+        general = OutcomeRule.of_quality(rule, index)
         # only cases with a group count (by default status ok: a DRG); an ungroupable or
         # ambiguous case has no group whose readmission rate could be compared
         eligible = data.settled & pc.fill_null(
@@ -580,7 +891,12 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
         for g in range(m):
             h, d = divmod(int(pairs[g]), nd)
             k, r, kk, rr = int(n_known[g]), int(n_yes[g]), int(r_known[d]), int(r_yes[d])
-            exceeded = rule.exceeds(r, k, rr, kk)
+            # the readmission rule is one instance of the general outcome rule
+            result, share = general.assess(
+                Fraction(r, k) if k else None,
+                general.target_of(Fraction(rr, kk) if kk else None),
+            )
+            exceeded = result == "missed"
             pay = int(payment[g])
             out["hospital_id"].append(data.hospitals[h])
             out["drg"].append(drgs[d])
@@ -589,7 +905,7 @@ def _quality_rows(data: _Cases, rules: PeriodRules) -> dict[str, list[Any]]:
             out["rate"].append(_rate(r, k))
             out["regional_rate"].append(_rate(rr, kk))
             out["payment"].append(pay)
-            out["deduction"].append(rule.deduction(pay) if exceeded else 0)
+            out["deduction"].append(-general.amount(pay, share) if exceeded else 0)
             out["known"].append(k)
             out["regional_known"].append(kk)
             out["regional_readmitted"].append(rr)
@@ -626,6 +942,287 @@ def quality_deductions(settled: pa.Table, rules: PeriodRules | Policy) -> pa.Tab
     return _table([(name, typ, out[name]) for name, typ in _QUALITY_SCHEMA], _metadata(the_rules))
 
 
+# --------------------------------------------------------------------------- pay for outcome
+
+#: :func:`outcome_details`: one row per (rule, hospital)
+OUTCOME_SCHEMA = pa.schema(
+    [
+        pa.field("rule", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("hospital_id", pa.string()),
+        pa.field("indicator", pa.string()),
+        pa.field("value", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("result", pa.string()),
+        pa.field("base", MONEY),
+        pa.field("share", pa.string()),
+        pa.field("amount", MONEY),
+        pa.field("explanation", pa.string()),
+    ]
+)
+_OUTCOME_FIELDS = tuple((f.name, f.type) for f in OUTCOME_SCHEMA)
+
+
+def _shown(value: Fraction | None) -> str | None:
+    """An exact value for people: rounded half up to 6 decimals, trailing zeros kept."""
+    return None if value is None else str(round_fraction(value, 6))
+
+
+def _yuan(cents: int) -> str:
+    return f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def _decimal_text(raw: Any) -> Fraction | None:
+    """A supplied indicator value as an exact fraction; None when empty; ValueError when it is
+    not a finite number ≥ 0."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    text = repr(raw) if isinstance(raw, float) else str(raw).strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(raw) from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(raw)
+    return Fraction(number)
+
+
+def _supplied_values(
+    values: Any, columns: Sequence[str]
+) -> dict[str | None, dict[str, Fraction | None]]:
+    """hospital id -> column -> exact value, from the per-hospital values table (an Arrow
+    table, or a CSV or Parquet file). Errors name the file, the row (header = row 1) and the
+    column."""
+    name: str | None = None
+    if isinstance(values, pa.Table):
+        table = values
+    else:
+        import os
+
+        name = os.fspath(values)
+        if name.lower().endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(name)
+        else:
+            import csv
+
+            try:
+                with open(name, encoding="utf-8-sig", newline="") as fh:
+                    lines = list(csv.reader(fh))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CaseDataError(f"cannot read the outcome values: {exc}", file=name) from None
+            head = [c.strip() for c in lines[0]] if lines else []
+            body = lines[1:]
+            for k, line in enumerate(body):
+                if len(line) != len(head):
+                    raise CaseDataError(
+                        f"{len(line)} fields, the header has {len(head)}", file=name, row=k + 2
+                    )
+            table = pa.table(
+                {c: pa.array([line[j] for line in body], pa.string()) for j, c in enumerate(head)}
+            )
+    for col in ("hospital_id", *columns):
+        if col not in table.column_names:
+            raise CaseDataError(
+                "the outcome values table has no column for this rule's indicator",
+                file=name,
+                column=col,
+            )
+    ids = table.column("hospital_id").to_pylist()
+    out: dict[str | None, dict[str, Fraction | None]] = {}
+    data = {c: table.column(c).to_pylist() for c in columns}
+    for k, hosp in enumerate(ids):
+        row = k + 2 if name is not None else k + 1  # a file's header is its row 1
+        if hosp is None or not str(hosp).strip():
+            raise CaseDataError("hospital_id is empty", file=name, row=row, column="hospital_id")
+        hosp = str(hosp).strip()
+        if hosp in out:
+            raise CaseDataError(
+                f"hospital {hosp!r} is listed twice", file=name, row=row, column="hospital_id"
+            )
+        parsed: dict[str, Fraction | None] = {}
+        for col in columns:
+            try:
+                parsed[col] = _decimal_text(data[col][k])
+            except ValueError:
+                raise CaseDataError(
+                    f"{data[col][k]!r} is not a number ≥ 0", file=name, row=row, column=col
+                ) from None
+        out[hosp] = parsed
+    return out
+
+
+@attrs.define(slots=True)
+class _Outcome:
+    """Per hospital: the coefficient, the signed adjustments and the explanation lines."""
+
+    coefficient: dict[str | None, Fraction] = attrs.field(factory=dict)
+    adjustment: dict[str | None, int] = attrs.field(factory=dict)
+    deduction: dict[str | None, int] = attrs.field(factory=dict)
+    reward: dict[str | None, int] = attrs.field(factory=dict)
+    lines: dict[str | None, list[str]] = attrs.field(factory=dict)
+    rows: dict[str, list[Any]] = attrs.field(factory=lambda: {n: [] for n, _t in _OUTCOME_FIELDS})
+
+
+def _outcomes(
+    data: _Cases, rules: PeriodRules, values: Any, hospitals: Sequence[str | None]
+) -> _Outcome:
+    """Evaluate the cost coefficient and every outcome rule for each hospital of ``hospitals``
+    (those with cases, and those named in budgets or payments: they get "no value")."""
+    from ..monitoring import exact_value, indicators
+
+    out = _Outcome()
+    if not rules.pays_for_outcome:
+        return out
+    per_h = {r["hospital_id"]: r for r in indicators(data.table, by=("hospital_id",)).to_pylist()}
+    region_rows = indicators(data.table, by=()).to_pylist()
+    region = region_rows[0] if region_rows else {}
+    pay = _sum(data.hospital, data.money["payment"], len(data.hospitals))
+    index = {h: k for k, h in enumerate(data.hospitals)}
+    # the payment the coefficient re-prices: settled cases priced by a DRG weight
+    status = _column(data.table, "status")
+    if not pa.types.is_string(status.type):
+        status = status.cast(pa.string())
+    ok = pc.fill_null(pc.equal(status, "ok"), False).to_numpy(zero_copy_only=False)
+    rw = _column(data.table, "rw") if "rw" in data.table.column_names else None
+    has_rw = np.zeros(data.n, bool) if rw is None else ~rw.is_null().to_numpy(zero_copy_only=False)
+    priced_cents = _sum(
+        data.hospital, np.where(ok & has_rw, data.money["payment"], 0), len(data.hospitals)
+    )
+    table_cols = sorted({r.indicator for r in rules.outcomes if r.source == "table"})
+    supplied: dict[str | None, dict[str, Fraction | None]] = {}
+    if table_cols:
+        if values is None:
+            ids = ", ".join(r.id for r in rules.outcomes if r.source == "table")
+            raise ArgumentError(
+                f"outcome rule(s) {ids} take their values from a per-hospital table: pass "
+                "values= (a table or a CSV/Parquet file with hospital_id and "
+                f"{', '.join(table_cols)})"
+            )
+        supplied = _supplied_values(values, table_cols)
+
+    def add(rule: str, kind: str, hosp: str | None, **cols: Any) -> None:
+        row = {"rule": rule, "kind": kind, "hospital_id": hosp, **cols}
+        for name, _t in _OUTCOME_FIELDS:
+            out.rows[name].append(row[name])
+        out.lines.setdefault(hosp, []).append(row["explanation"])
+
+    cc = rules.cost_coefficient
+    if cc is not None:
+        regional = exact_value(region, "cost_per_weight") if region else None
+        for hosp in hospitals:
+            k = index.get(hosp)
+            priced = int(priced_cents[k]) if k is not None else 0
+            own = exact_value(per_h[hosp], "cost_per_weight") if hosp in per_h else None
+            band = f"band {cc.min}–{cc.max}"
+            if own is None or not regional:
+                coef, raw, result = Fraction(1), None, "no value"
+                why = "no cost per weight (no weighted case): coefficient 1"
+            else:
+                raw = own / regional
+                coef = cc.clamp(raw)
+                result = "clamped" if coef != raw else "in band"
+                why = (
+                    f"cost per weight {_shown(own)} ÷ region {_shown(regional)} = "
+                    f"{_shown(raw)} → {_shown(coef)} ({band})"
+                )
+            amount = cc.adjustment(priced, coef)
+            out.coefficient[hosp] = coef
+            out.adjustment[hosp] = out.adjustment.get(hosp, 0) + amount
+            add(
+                "cost_coefficient",
+                "cost_coefficient",
+                hosp,
+                indicator="cost_difference_coefficient",
+                value=_shown(raw),
+                target=f"{cc.min}–{cc.max}",
+                result=result,
+                base=priced,
+                share=_shown(coef - 1) if cc.apply == "payment" else "0",
+                amount=amount,
+                explanation=(
+                    f"cost_coefficient: {why}; "
+                    + (
+                        f"{_yuan(amount)} on {_yuan(priced)} priced by weight"
+                        if cc.apply == "payment"
+                        else "reported only"
+                    )
+                ),
+            )
+    for rule in rules.outcomes:
+        if rule.source == "monitoring":
+            regional_value = exact_value(region, rule.indicator) if region else None
+        else:
+            regional_value = None
+        target = rule.target_of(regional_value)
+        for hosp in hospitals:
+            k = index.get(hosp)
+            base = int(pay[k]) if k is not None else 0
+            if rule.source == "monitoring":
+                value = exact_value(per_h[hosp], rule.indicator) if hosp in per_h else None
+                missing = f"{rule.indicator} is not computable"
+            else:
+                got = supplied.get(hosp)
+                value = None if got is None else got[rule.indicator]
+                missing = (
+                    "the hospital is not in the values table"
+                    if got is None
+                    else f"no {rule.indicator} value supplied"
+                )
+            result, share = rule.assess(value, target)
+            amount = rule.amount(base, share)
+            if amount < 0:
+                out.deduction[hosp] = out.deduction.get(hosp, 0) - amount
+            else:
+                out.reward[hosp] = out.reward.get(hosp, 0) + amount
+            if result == "no value":
+                why = f"{missing}: nothing deducted or rewarded"
+            else:
+                where = {"missed": "misses", "surpassed": "beats", "met": "meets"}[result]
+                why = (
+                    f"{rule.indicator} {_shown(value)} {where} target {_shown(target)} "
+                    f"({rule.better} is better) → {_shown(share)} × {_yuan(base)} = "
+                    f"{_yuan(amount)}"
+                )
+            add(
+                rule.id,
+                "outcome",
+                hosp,
+                indicator=rule.indicator,
+                value=_shown(value),
+                target=_shown(target),
+                result=result,
+                base=base,
+                share=_shown(share),
+                amount=amount,
+                explanation=f"{rule.id}: {why}",
+            )
+    return out
+
+
+def outcome_details(
+    settled: pa.Table,
+    rules: PeriodRules | Policy,
+    *,
+    values: Any = None,
+) -> pa.Table:
+    """The explanation behind the outcome columns of :func:`settle_period`: one row per
+    (rule, hospital), the cost coefficient first (rule ``cost_coefficient``), then each
+    ``[[period.outcome]]`` rule in order, hospitals sorted (a null id last) (schema
+    :data:`OUTCOME_SCHEMA`): the indicator, its exact ``value`` and the ``target`` (6
+    decimals, for display), ``result`` (missed, surpassed, met, no value; in band, clamped),
+    the ``base`` payment, the ``share`` applied and the signed ``amount`` (a deduction < 0),
+    rounded once, with a sentence saying all of it. ``values``: the per-hospital values of
+    the rules with ``source = "table"``."""
+    the_rules = _rules_of(rules)
+    data = _read(settled, ("payment",))
+    out = _outcomes(data, the_rules, values, data.hospitals)
+    return _table([(n, t, out.rows[n]) for n, t in _OUTCOME_FIELDS], _metadata(the_rules))
+
+
 # --------------------------------------------------------------------------- period settlement
 
 
@@ -655,6 +1252,14 @@ def _cents_mapping(
 
 
 _PERIOD_SCHEMA = tuple((f.name, f.type) for f in PERIOD_SCHEMA)
+#: appended to the period table when the rules pay for outcomes
+_OUTCOME_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("cost_coefficient", RATE),
+    ("coefficient_adjustment", MONEY),
+    ("outcome_deduction", MONEY),
+    ("outcome_reward", MONEY),
+    ("explanation", pa.string()),
+)
 
 
 def settle_period(
@@ -663,6 +1268,7 @@ def settle_period(
     *,
     budgets: Mapping[str, int] | None = None,
     already_paid: Mapping[str, int] | None = None,
+    values: Any = None,
 ) -> pa.Table:
     """Settle a period per hospital: quality deductions, surplus retention, over-spend
     sharing, what the fund owes and the annual clearing (年度清算).
@@ -690,6 +1296,18 @@ def settle_period(
     * ``already_paid``; ``clearing`` = fund_due − already_paid (> 0 the fund pays the
       hospital, < 0 the hospital pays back).
 
+    When the rules pay for outcomes (``[period.cost_coefficient]`` or ``[[period.outcome]]``),
+    five columns follow: ``cost_coefficient`` (the clamped coefficient, 6 decimals; null
+    without the rule), ``coefficient_adjustment`` (signed), ``outcome_deduction`` and
+    ``outcome_reward`` (≥ 0, Σ over the rules) and ``explanation`` (one sentence per rule,
+    joined by " | "; the rows of :func:`outcome_details`); then ``due`` = payment − deduction
+    − outcome_deduction + outcome_reward + coefficient_adjustment and ``fund_due`` = fund_payment
+    − deduction − outcome_deduction + outcome_reward + coefficient_adjustment − returned +
+    fund_overspend (the fund pays what outcomes add or take; the patients' share is not
+    changed). ``values``: the per-hospital values table of the rules with ``source =
+    "table"`` (an Arrow table, or a CSV or Parquet file: ``hospital_id`` and one column per
+    indicator).
+
     Every money column is MONEY; see the module docstring for the rounding rule."""
     rules = _rules_of(policy)
     budget = _cents_mapping(budgets, "budgets", negative_ok=False)
@@ -708,7 +1326,31 @@ def settle_period(
         deductions[hosp] = deductions.get(hosp, 0) + cents
     index = {h: k for k, h in enumerate(data.hospitals)}
     everyone = sorted({*data.hospitals, *budget, *paid}, key=lambda h: (h is None, h or ""))
-    out: dict[str, list[Any]] = {name: [] for name, _t in _PERIOD_SCHEMA}
+    outcome = _outcomes(data, rules, values, everyone)
+    if rules.pays_for_outcome:
+        groups: dict[tuple[str | None, int], list[int]] = {}
+        for hosp, idx, cut, hit in zip(
+            quality["hospital_id"],
+            quality["rule"],
+            quality["deduction"],
+            quality["exceeded"],
+            strict=True,
+        ):
+            acc = groups.setdefault((hosp, idx), [0, 0])
+            acc[0] += int(hit)
+            acc[1] += cut
+        first: dict[str | None, list[str]] = {}
+        for (hosp, idx), (hits, cut) in sorted(groups.items(), key=lambda kv: kv[0][1]):
+            q = rules.quality[idx]
+            first.setdefault(hosp, []).append(
+                f"quality[{idx}]: {q.metric} above the regional rate × (1 + "
+                f"{q.above_average_by}) in {hits} group(s) → −{q.deduct} of their payment = "
+                f"{_yuan(-cut)}"
+            )
+        for hosp, lines in first.items():  # the readmission deductions come first
+            outcome.lines[hosp] = lines + outcome.lines.get(hosp, [])
+    fields = _PERIOD_SCHEMA + (_OUTCOME_COLUMNS if rules.pays_for_outcome else ())
+    out: dict[str, list[Any]] = {name: [] for name, _t in fields}
     for hosp in everyone:
         k = index.get(hosp)
 
@@ -722,13 +1364,16 @@ def settle_period(
             total("total_cost"),
         )
         deduction = deductions.get(hosp, 0)
-        due = pay - deduction
+        adjust = outcome.adjustment.get(hosp, 0)
+        minus, plus = outcome.deduction.get(hosp, 0), outcome.reward.get(hosp, 0)
+        # outcome amounts are each computed on the payment, never on one another
+        due = pay - deduction - minus + plus + adjust
         balance = due - cost
         base = budget.get(hosp, due)
         surplus, overspend = max(balance, 0), max(-balance, 0)
         kept, returned = rules.retain(surplus, base)
         fund_over, hosp_over = rules.share_overspend(overspend, base)
-        fund_due = fund - deduction - returned + fund_over
+        fund_due = fund - deduction - minus + plus + adjust - returned + fund_over
         prepaid = paid.get(hosp, 0)
         row = {
             "hospital_id": hosp,
@@ -754,9 +1399,18 @@ def settle_period(
             "already_paid": prepaid,
             "clearing": fund_due - prepaid,
         }
+        if rules.pays_for_outcome:
+            coef = outcome.coefficient.get(hosp)
+            row.update(
+                cost_coefficient=None if coef is None else round_fraction(coef, 6),
+                coefficient_adjustment=adjust,
+                outcome_deduction=minus,
+                outcome_reward=plus,
+                explanation=" | ".join(outcome.lines.get(hosp, [])),
+            )
         for name, value in row.items():
             out[name].append(value)
-    return _table([(name, typ, out[name]) for name, typ in _PERIOD_SCHEMA], _metadata(rules))
+    return _table([(name, typ, out[name]) for name, typ in fields], _metadata(rules))
 
 
 # --------------------------------------------------------------------------- pre-settlement
