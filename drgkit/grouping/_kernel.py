@@ -335,6 +335,7 @@ def _walk(i, d0, d1, p0, p1, pdx, excl, C, R, trace, tn, tracing, mcc_pos, cc_po
                     aout = A_TRUE
             elif t == T_PPROC_NOT_IN:
                 # never an error: an empty px has no principal in L
+                witness = p1 - p0
                 if p1 == p0 or not _in(px[p0], lst, mem_bits):
                     aout = A_TRUE
             elif t == T_ANY_PROC_IN or t == T_NO_PROC_IN or t == T_SPROC_IN:
