@@ -581,8 +581,8 @@ def render(e: Explanation) -> str:
     for step in e.trail:
         if step.level == "retry":
             lines.append(
-                f"Retry: no group with the procedures as given; grouping again with secondary "
-                f"procedure {step.target} {step.name} alone".rstrip()
+                "Retry: no group with the procedures as given; grouping again with secondary "
+                f"procedure {step.target}{' ' + step.name if step.name else ''} alone"
             )
             last_level = entered = None
             continue

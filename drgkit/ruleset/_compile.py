@@ -111,26 +111,31 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
     for name in list_names:
         tags = sorted({t for t in tables.lists[name].values() if t != ""})
         tag_names.append(tags)
-    per_code: list[list[tuple[int, int]]] = [[] for _ in range(ncodes)]
+    # membership pairs (code, list, tag), flat; each code is in a list at most once
+    m_code: list[int] = []
+    m_list: list[int] = []
+    m_tag: list[int] = []
     for name in list_names:
         lid = list_id[name]
         tag_index = {t: k for k, t in enumerate(tag_names[lid])}
-        for code, tag in tables.lists[name].items():
-            per_code[cid[code]].append((lid, tag_index.get(tag, -1)))
+        members = tables.lists[name]
+        m_code.extend(cid[code] for code in members)
+        m_list.extend([lid] * len(members))
+        m_tag.extend(tag_index.get(tag, -1) for tag in members.values())
+    pc = np.array(m_code, dtype=np.int64)
+    pl = np.array(m_list, dtype=np.int64)
+    pt = np.array(m_tag, dtype=np.int8)
     # the same membership as a bitset: row per code, one bit per list (one load per test)
     mem_bits = np.zeros((ncodes, (len(list_names) + 63) // 64), dtype=np.uint64)
-    for c, pairs in enumerate(per_code):
-        for lid, _tag in pairs:
-            mem_bits[c, lid >> 6] |= np.uint64(1) << np.uint64(lid & 63)
+    np.bitwise_or.at(
+        mem_bits, (pc, pl >> 6), np.left_shift(np.uint64(1), (pl & 63).astype(np.uint64))
+    )
+    # CSR by code, list ids ascending within a code (binary search in the kernel)
+    order = np.lexsort((pl, pc))
     mem_ptr = np.zeros(ncodes + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in per_code], out=mem_ptr[1:])
-    mem_list = np.empty(mem_ptr[-1], dtype=np.int32)
-    mem_tag = np.empty(mem_ptr[-1], dtype=np.int8)
-    for c, pairs in enumerate(per_code):
-        pairs.sort()
-        for k, (lid, tag) in enumerate(pairs):
-            mem_list[mem_ptr[c] + k] = lid
-            mem_tag[mem_ptr[c] + k] = tag
+    np.cumsum(np.bincount(pc, minlength=ncodes), out=mem_ptr[1:])
+    mem_list = pl[order].astype(np.int32)
+    mem_tag = pt[order]
 
     # ---- CC / MCC / exclusion tables
     excl_names = sorted(
