@@ -291,7 +291,11 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         "results": results,
         "slots": slots,
         "text_tests": [list(x) for x in text_tests],
-        "behaviour": attrs.asdict(tables.behaviour),
+        # JSON-able as stored in the cache (lists, not tuples)
+        "behaviour": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in attrs.asdict(tables.behaviour).items()
+        },
         "has_dx_map": tables.dx_map is not None,
         "has_px_map": tables.px_map is not None,
         "meta": [list(x) for x in tables.meta.entries],
