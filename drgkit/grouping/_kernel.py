@@ -170,59 +170,9 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
     One loop walks MDC entry rules, ADRG entries and DRG steps as a state machine, so the
     atoms are evaluated in exactly one place: first match wins at every level; an MDC whose
     entries all fail passes the case on to the next MDC. The arrays are unpacked once per
-    range, not per case: passing dozens of arrays costs more than grouping a case (``_walk``
-    is inlined, so its unpacking is free).
+    range, not per case: passing dozens of arrays costs more than grouping a case.
     """
-    dx_off, dx, px_off, pre = C.dx_off, C.dx, C.px_off, C.pre
-    pdx_tab, empty_id, retry = R.pdx_tab, R.empty_id, R.retry
-    tracing = trace.shape[0] > 0
-    for i in range(lo, hi):
-        o, res, erra, mrow = OUT_SKIPPED, -1, -1, -1
-        if pre[i] != 0:
-            outcome[i], result[i], err[i], mdc[i] = o, res, erra, mrow
-            continue
-        d0 = dx_off[i]
-        d1 = dx_off[i + 1]
-        q0 = px_off[i]
-        q1 = px_off[i + 1]
-        pdx = dx[d0] if d1 > d0 else empty_id
-        excl = pdx_tab[pdx] if pdx >= 0 else -1
-        mcc_pos = -2  # computed on first use
-        cc_pos = -2
-        # attempt 0 groups the case as given; with retry, a FAIL is grouped again once per
-        # secondary procedure alone (FORMAT §4): attempt a reads px = [px[a]]
-        attempts = q1 - q0 if retry and q1 - q0 > 1 else 1
-        first_o, first_m = OUT_SKIPPED, -1
-        for attempt in range(attempts):
-            if attempt == 0:
-                p0 = q0
-                p1 = q1
-            else:
-                p0 = q0 + attempt
-                p1 = p0 + 1
-                if tracing:
-                    _record(trace, tn, TR_RETRY, attempt, 0, 0)
-            o, res, erra, mrow = _walk(
-                i, d0, d1, p0, p1, pdx, excl, C, R, trace, tn, tracing, mcc_pos, cc_pos
-            )
-            if o != OUT_NO_MDC and o != OUT_NO_ADRG:
-                break
-            if attempt == 0:
-                first_o, first_m = o, mrow
-        if attempts > 1 and (o == OUT_NO_MDC or o == OUT_NO_ADRG):
-            # every attempt failed: report the case as given
-            o, mrow = first_o, first_m
-        outcome[i] = o
-        result[i] = res
-        err[i] = erra
-        mdc[i] = mrow
-
-
-@jit(inline="always")
-def _walk(i, d0, d1, p0, p1, pdx, excl, C, R, trace, tn, tracing, mcc_pos, cc_pos):
-    """One run of the grouping loop (FORMAT §4) over the case's diagnoses ``dx[d0:d1]`` and
-    procedures ``px[p0:p1]``: (outcome, result index, error atom, MDC row)."""
-    _dx_off, dx, _px_off, px, fkind, fnum, fint, streq, _pre = C
+    dx_off, dx, px_off, px, fkind, fnum, fint, streq, pre = C
     (
         mem_bits,
         mem_ptr,
@@ -230,7 +180,7 @@ def _walk(i, d0, d1, p0, p1, pdx, excl, C, R, trace, tn, tracing, mcc_pos, cc_po
         mem_tag,
         mcc_tab,
         cc_tab,
-        _pdx_tab,
+        pdx_tab,
         rule_ptr,
         a_tmpl,
         a_list,
@@ -250,205 +200,250 @@ def _walk(i, d0, d1, p0, p1, pdx, excl, C, R, trace, tn, tracing, mcc_pos, cc_po
         s_rule,
         s_result,
         empty_id,
-        _retry,
+        retry,
     ) = R
-    o, res, erra, mrow = OUT_SKIPPED, -1, -1, -1
-    nmdc = len(mdc_rule)
-    any_mdc = -1
-    level = LVL_MDC
-    m = 0
-    e = 0
-    e_end = 0
-    s = 0
-    s_end = 0
-    while True:
-        # ---- which rule is next
-        if level == LVL_MDC:
-            if m >= nmdc:
-                if any_mdc >= 0:
-                    o, res, erra, mrow = OUT_NO_ADRG, 0, -1, any_mdc
+    tracing = trace.shape[0] > 0
+    for i in range(lo, hi):
+        o, res, erra, mrow = OUT_SKIPPED, -1, -1, -1
+        if pre[i] != 0:
+            outcome[i], result[i], err[i], mdc[i] = o, res, erra, mrow
+            continue
+        d0 = dx_off[i]
+        d1 = dx_off[i + 1]
+        p0 = px_off[i]
+        p1 = px_off[i + 1]
+        # retry (FORMAT §4): when every MDC has been tried without a code, run a = 1, 2, …
+        # groups the case again with px = [px[a]] alone; run 0 is the case as given
+        runs = p1 - p0 if retry and p1 - p0 > 1 else 1
+        run = 0
+        q0 = p0
+        first_mdc = -1
+        pdx = dx[d0] if d1 > d0 else empty_id
+        excl = pdx_tab[pdx] if pdx >= 0 else -1
+        mcc_pos = -2  # computed on first use
+        cc_pos = -2
+        nmdc = len(mdc_rule)
+        any_mdc = -1
+        level = LVL_MDC
+        m = 0
+        e = 0
+        e_end = 0
+        s = 0
+        s_end = 0
+        while True:
+            # ---- which rule is next
+            if level == LVL_MDC:
+                if m >= nmdc:
+                    if run + 1 < runs:
+                        if run == 0:
+                            first_mdc = any_mdc
+                        run += 1
+                        p0 = q0 + run
+                        p1 = p0 + 1
+                        if tracing:
+                            _record(trace, tn, TR_RETRY, run, 0, 0)
+                        m = 0
+                        any_mdc = -1
+                        continue
+                    if runs > 1:
+                        any_mdc = first_mdc  # every run failed: report the case as given
+                    if any_mdc >= 0:
+                        o, res, erra, mrow = OUT_NO_ADRG, 0, -1, any_mdc
+                        break
+                    o, res, erra, mrow = OUT_NO_MDC, 0, -1, -1
                     break
-                o, res, erra, mrow = OUT_NO_MDC, 0, -1, -1
-                break
-            r = mdc_rule[m]
-            obj = m
-        elif level == LVL_ENTRY:
-            if e >= e_end:  # no entry of this MDC returned a code: the next MDC is tried
-                level = LVL_MDC
-                m += 1
-                continue
-            r = e_rule[e]
-            obj = e
-        else:
-            if s >= s_end:  # no step held: the fallback, or the next entry
-                if e_fallback[e] >= 0:
-                    o, res, erra, mrow = OUT_GROUPED, e_fallback[e], -1, m
-                    break
-                level = LVL_ENTRY
-                e += 1
-                continue
-            r = s_rule[s]
-            obj = s
-        if tracing:
-            _record(trace, tn, TR_RULE, level, obj, r)
-
-        # ---- evaluate rule r: a short-circuit conjunction of its atoms
-        held = A_TRUE
-        last = -1
-        for k in range(rule_ptr[r], rule_ptr[r + 1]):
-            t = a_tmpl[k]
-            lst = a_list[k]
-            aout = A_FALSE
-            witness = np.int64(0)
-            if t == T_TRUE:
-                aout = A_TRUE
-            elif t == T_FALSE:
-                aout = A_FALSE
-            elif t == T_PDX_IN:
-                if _in(pdx, lst, mem_bits):
-                    aout = A_TRUE
-            elif t == T_PDX_NOT_IN:
-                if not _in(pdx, lst, mem_bits):
-                    aout = A_TRUE
-            elif t == T_ANY_DX_IN or t == T_SDX_IN or t == T_NO_DX_IN or t == T_NO_SDX_IN:
-                start = d0 + 1 if (t == T_SDX_IN or t == T_NO_SDX_IN) else d0
-                found = -1
-                # an empty diagnosis list is one empty principal
-                if d1 == d0 and start == d0 and _in(empty_id, lst, mem_bits):
-                    found = 0
-                for j in range(start, d1):
-                    if _in(dx[j], lst, mem_bits):
-                        found = j - d0
-                        break
-                witness = found
-                if t == T_ANY_DX_IN or t == T_SDX_IN:
-                    aout = A_TRUE if found >= 0 else A_FALSE
-                else:
-                    aout = A_TRUE if found < 0 else A_FALSE
-            elif t == T_HAS_PROC:
-                witness = p1 - p0
-                aout = A_TRUE if p1 > p0 else A_FALSE
-            elif t == T_PPROC_IN:
-                if p1 == p0:
-                    aout = A_ERROR
-                elif _in(px[p0], lst, mem_bits):
-                    aout = A_TRUE
-            elif t == T_PPROC_NOT_IN:
-                # never an error: an empty px has no principal in L
-                witness = p1 - p0
-                if p1 == p0 or not _in(px[p0], lst, mem_bits):
-                    aout = A_TRUE
-            elif t == T_ANY_PROC_IN or t == T_NO_PROC_IN or t == T_SPROC_IN:
-                found = -1
-                for j in range(p0 + 1 if t == T_SPROC_IN else p0, p1):
-                    if _in(px[j], lst, mem_bits):
-                        found = j - p0
-                        break
-                witness = found
-                if t == T_ANY_PROC_IN or t == T_SPROC_IN:
-                    aout = A_TRUE if found >= 0 else A_FALSE
-                else:
-                    aout = A_TRUE if found < 0 else A_FALSE
-            elif t == T_PROC_TAGS:
-                have = _tag_mask(px, p0, p1, lst, mem_ptr, mem_list, mem_tag)
-                witness = np.int64(have)
-                for a in range(a_aux0[k], a_aux1[k]):
-                    need = alt_mask[a]
-                    if (need & have) == need:
-                        aout = A_TRUE
-                        break
-            elif t == T_MULTI_REGION:
-                if d1 == d0:
-                    have = _tag_mask(dx[:0], 0, 0, lst, mem_ptr, mem_list, mem_tag)
-                    slot = _member(empty_id, lst, mem_ptr, mem_list)
-                    if slot >= 0 and mem_tag[slot] >= 0:
-                        have |= np.uint64(1) << np.uint64(mem_tag[slot])
-                else:
-                    have = _tag_mask(dx, d0, d1, lst, mem_ptr, mem_list, mem_tag)
-                witness = np.int64(have)
-                aout = A_TRUE if _popcount(have) >= a_num[k] else A_FALSE
-            elif t == T_HAS_MCC or t == T_HAS_CC or t == T_HAS_CC_OR_MCC:
-                if t != T_HAS_CC:
-                    if mcc_pos == -2:
-                        mcc_pos = _complication(dx, d0, d1, excl, mcc_tab)
-                    witness = mcc_pos
-                if t == T_HAS_CC or (t == T_HAS_CC_OR_MCC and mcc_pos < 0):
-                    if cc_pos == -2:
-                        cc_pos = _complication(dx, d0, d1, excl, cc_tab)
-                    witness = cc_pos
-                aout = A_TRUE if witness >= 0 else A_FALSE
-            elif t == T_RAISE:
-                aout = A_ERROR
+                r = mdc_rule[m]
+                obj = m
+            elif level == LVL_ENTRY:
+                if e >= e_end:  # no entry of this MDC returned a code: the next MDC is tried
+                    level = LVL_MDC
+                    m += 1
+                    continue
+                r = e_rule[e]
+                obj = e
             else:
-                slot = a_slot[k]
-                kind = fkind[slot, i]
-                if t == T_CMP:
-                    if kind & F_NUMBER:
-                        if _compare(fnum[slot, i], a_op[k], a_num[k]):
-                            aout = A_TRUE
-                    else:
-                        witness = 1
-                        op = a_op[k]
-                        if op == OP_NE:
-                            aout = A_TRUE
-                        elif op != OP_EQ:
-                            aout = A_ERROR
-                elif t == T_CMP_INT:
-                    if kind & F_INT_OK:
-                        if _compare(np.float64(fint[slot, i]), a_op[k], a_num[k]):
-                            aout = A_TRUE
-                    else:
-                        witness = 1
-                        aout = A_ERROR
-                elif t == T_CMP_STR or t == T_TEXT_IN:
-                    same = streq[a_aux0[k], i]
-                    if t == T_TEXT_IN:
-                        if same:
-                            aout = A_TRUE
-                    elif same == (a_op[k] == OP_EQ):
-                        aout = A_TRUE
-                elif t == T_TRUTHY:
-                    if kind & F_TRUTHY:
-                        aout = A_TRUE
-                else:  # T_NOT_NONE: every field is present (missing is the empty text)
-                    aout = A_TRUE
-            last = k
+                if s >= s_end:  # no step held: the fallback, or the next entry
+                    if e_fallback[e] >= 0:
+                        o, res, erra, mrow = OUT_GROUPED, e_fallback[e], -1, m
+                        break
+                    level = LVL_ENTRY
+                    e += 1
+                    continue
+                r = s_rule[s]
+                obj = s
             if tracing:
-                _record(trace, tn, TR_ATOM, k, aout, witness)
-            if aout != A_TRUE:
-                held = aout
-                break
-        if tracing:
-            _record(trace, tn, TR_END, level, obj, held)
-        if held == A_ERROR:
-            o, res, erra, mrow = OUT_ERROR, -1, last, m
-            break
+                _record(trace, tn, TR_RULE, level, obj, r)
 
-        # ---- where to go next
-        if level == LVL_MDC:
-            if held == A_TRUE:
-                any_mdc = m
-                level = LVL_ENTRY
-                e = mdc_entry_ptr[m]
-                e_end = mdc_entry_ptr[m + 1]
-            else:
-                m += 1
-        elif level == LVL_ENTRY:
-            if held == A_TRUE:
-                if e_kind[e] == 1:
-                    o, res, erra, mrow = OUT_GROUPED, e_result[e], -1, m
+            # ---- evaluate rule r: a short-circuit conjunction of its atoms
+            held = A_TRUE
+            last = -1
+            for k in range(rule_ptr[r], rule_ptr[r + 1]):
+                t = a_tmpl[k]
+                lst = a_list[k]
+                aout = A_FALSE
+                witness = np.int64(0)
+                if t == T_TRUE:
+                    aout = A_TRUE
+                elif t == T_FALSE:
+                    aout = A_FALSE
+                elif t == T_PDX_IN:
+                    if _in(pdx, lst, mem_bits):
+                        aout = A_TRUE
+                elif t == T_ANY_DX_IN or t == T_SDX_IN or t == T_NO_DX_IN or t == T_NO_SDX_IN:
+                    start = d0 + 1 if (t == T_SDX_IN or t == T_NO_SDX_IN) else d0
+                    found = -1
+                    # an empty diagnosis list is one empty principal
+                    if d1 == d0 and start == d0 and _in(empty_id, lst, mem_bits):
+                        found = 0
+                    for j in range(start, d1):
+                        if _in(dx[j], lst, mem_bits):
+                            found = j - d0
+                            break
+                    witness = found
+                    if t == T_ANY_DX_IN or t == T_SDX_IN:
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:
+                        aout = A_TRUE if found < 0 else A_FALSE
+                elif t == T_HAS_PROC:
+                    witness = p1 - p0
+                    aout = A_TRUE if p1 > p0 else A_FALSE
+                elif t == T_PPROC_IN:
+                    if p1 == p0:
+                        aout = A_ERROR
+                    elif _in(px[p0], lst, mem_bits):
+                        aout = A_TRUE
+                elif t == T_ANY_PROC_IN or t == T_NO_PROC_IN:
+                    found = -1
+                    for j in range(p0, p1):
+                        if _in(px[j], lst, mem_bits):
+                            found = j - p0
+                            break
+                    witness = found
+                    if t == T_ANY_PROC_IN:
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:
+                        aout = A_TRUE if found < 0 else A_FALSE
+                elif t == T_PROC_TAGS:
+                    have = _tag_mask(px, p0, p1, lst, mem_ptr, mem_list, mem_tag)
+                    witness = np.int64(have)
+                    for a in range(a_aux0[k], a_aux1[k]):
+                        need = alt_mask[a]
+                        if (need & have) == need:
+                            aout = A_TRUE
+                            break
+                elif t == T_MULTI_REGION:
+                    if d1 == d0:
+                        have = _tag_mask(dx[:0], 0, 0, lst, mem_ptr, mem_list, mem_tag)
+                        slot = _member(empty_id, lst, mem_ptr, mem_list)
+                        if slot >= 0 and mem_tag[slot] >= 0:
+                            have |= np.uint64(1) << np.uint64(mem_tag[slot])
+                    else:
+                        have = _tag_mask(dx, d0, d1, lst, mem_ptr, mem_list, mem_tag)
+                    witness = np.int64(have)
+                    aout = A_TRUE if _popcount(have) >= a_num[k] else A_FALSE
+                elif t == T_HAS_MCC or t == T_HAS_CC or t == T_HAS_CC_OR_MCC:
+                    if t != T_HAS_CC:
+                        if mcc_pos == -2:
+                            mcc_pos = _complication(dx, d0, d1, excl, mcc_tab)
+                        witness = mcc_pos
+                    if t == T_HAS_CC or (t == T_HAS_CC_OR_MCC and mcc_pos < 0):
+                        if cc_pos == -2:
+                            cc_pos = _complication(dx, d0, d1, excl, cc_tab)
+                        witness = cc_pos
+                    aout = A_TRUE if witness >= 0 else A_FALSE
+                elif t >= T_SPROC_IN and t != T_TEXT_IN:
+                    # the later regional templates (after the original ones: ids are stable)
+                    if t == T_PDX_NOT_IN:
+                        if not _in(pdx, lst, mem_bits):
+                            aout = A_TRUE
+                    elif t == T_PPROC_NOT_IN:
+                        # never an error: an empty px has no principal in L
+                        witness = p1 - p0
+                        if p1 == p0 or not _in(px[p0], lst, mem_bits):
+                            aout = A_TRUE
+                    elif t == T_SPROC_IN:
+                        found = -1
+                        for j in range(p0 + 1, p1):
+                            if _in(px[j], lst, mem_bits):
+                                found = j - p0
+                                break
+                        witness = found
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:  # T_RAISE: a predicate the source cannot evaluate
+                        aout = A_ERROR
+                else:
+                    slot = a_slot[k]
+                    kind = fkind[slot, i]
+                    if t == T_CMP:
+                        if kind & F_NUMBER:
+                            if _compare(fnum[slot, i], a_op[k], a_num[k]):
+                                aout = A_TRUE
+                        else:
+                            witness = 1
+                            op = a_op[k]
+                            if op == OP_NE:
+                                aout = A_TRUE
+                            elif op != OP_EQ:
+                                aout = A_ERROR
+                    elif t == T_CMP_INT:
+                        if kind & F_INT_OK:
+                            if _compare(np.float64(fint[slot, i]), a_op[k], a_num[k]):
+                                aout = A_TRUE
+                        else:
+                            witness = 1
+                            aout = A_ERROR
+                    elif t == T_CMP_STR:
+                        same = streq[a_aux0[k], i]
+                        if same == (a_op[k] == OP_EQ):
+                            aout = A_TRUE
+                    elif t == T_TEXT_IN:
+                        if streq[a_aux0[k], i]:
+                            aout = A_TRUE
+                    elif t == T_TRUTHY:
+                        if kind & F_TRUTHY:
+                            aout = A_TRUE
+                    else:  # T_NOT_NONE: every field is present (missing is the empty text)
+                        aout = A_TRUE
+                last = k
+                if tracing:
+                    _record(trace, tn, TR_ATOM, k, aout, witness)
+                if aout != A_TRUE:
+                    held = aout
                     break
-                level = LVL_STEP
-                s = e_step_ptr[e]
-                s_end = e_step_ptr[e + 1]
-            else:
-                e += 1
-        else:
-            if held == A_TRUE:
-                o, res, erra, mrow = OUT_GROUPED, s_result[s], -1, m
+            if tracing:
+                _record(trace, tn, TR_END, level, obj, held)
+            if held == A_ERROR:
+                o, res, erra, mrow = OUT_ERROR, -1, last, m
                 break
-            s += 1
-    return o, res, erra, mrow
+
+            # ---- where to go next
+            if level == LVL_MDC:
+                if held == A_TRUE:
+                    any_mdc = m
+                    level = LVL_ENTRY
+                    e = mdc_entry_ptr[m]
+                    e_end = mdc_entry_ptr[m + 1]
+                else:
+                    m += 1
+            elif level == LVL_ENTRY:
+                if held == A_TRUE:
+                    if e_kind[e] == 1:
+                        o, res, erra, mrow = OUT_GROUPED, e_result[e], -1, m
+                        break
+                    level = LVL_STEP
+                    s = e_step_ptr[e]
+                    s_end = e_step_ptr[e + 1]
+                else:
+                    e += 1
+            else:
+                if held == A_TRUE:
+                    o, res, erra, mrow = OUT_GROUPED, s_result[s], -1, m
+                    break
+                s += 1
+        outcome[i] = o
+        result[i] = res
+        err[i] = erra
+        mdc[i] = mrow
 
 
 CHUNK = 512
