@@ -24,6 +24,9 @@ from drgkit.errors import RulesetError
 from drgkit.grouping._status import REASONS
 from drgkit.ruleset._tables import read_tables
 
+# fast with and without numba: CI also runs these with NUMBA_DISABLE_JIT=1 (pytest -m kernel)
+pytestmark = pytest.mark.kernel
+
 HOLDS = ("SUCCESS", "MDCA", "AA1", "AA11")
 FAILS = ("FAIL", "0000", "00", "0000")
 CHECK = ("CHECK_FAILED", "0000", "00", "0000")
@@ -302,6 +305,50 @@ def test_retry_error_in_a_later_run_is_an_error(tmp_path: Path) -> None:
         [rec(px="P1|P2", los="x"), rec(px="P1|P2", los="2")],
         [ERROR, HOLDS],
     )
+
+
+def test_versions_with_different_behaviour_each_check_and_report_their_own(
+    tmp_path: Path,
+) -> None:
+    """A region whose 2023 version reads sex as text and reports failures as 0000A: each case
+    is checked and reported as the version in force on its discharge date does."""
+    atoms = [("PDX_IN", "AA1.zd", "", "", "")]
+    lists = [("AA1.zd", "A00", "")]
+    one_rule(
+        tmp_path / "r" / "v2022",
+        atoms,
+        {"region": "r", "version": "2022", "effective_from": "2022-01-01"},
+        lists=lists,
+    )
+    one_rule(
+        tmp_path / "r" / "v2023",
+        atoms,
+        {
+            "region": "r",
+            "version": "2023",
+            "effective_from": "2023-01-01",
+            "text_fields": "gender",
+            "check_gender": "text",
+            "fail_drg": "0000A",
+            "check_failed_codes": "//",
+        },
+        lists=lists,
+    )
+    cases = []
+    for day in ("2022-06-01", "2023-06-01"):
+        for dx, sex in (("A00", "男"), ("B00", "1"), ("A00", "1")):
+            cases.append({**rec(dx=dx, gender=sex), "discharge_date": day})
+    rows = _drgkit(tmp_path / "r", cases)
+    got = [(r["ruleset"], r["status"], r["mdc"], r["adrg"], r["drg"]) for r in rows]
+    assert got == [
+        ("v2022", "ok", "MDCA", "AA1", "AA11"),
+        ("v2022", "ungroupable", "0000", "00", "0000"),
+        ("v2022", "ok", "MDCA", "AA1", "AA11"),
+        ("v2023", "invalid", "", "", ""),
+        ("v2023", "ungroupable", "0000", "00", "0000A"),
+        ("v2023", "ok", "MDCA", "AA1", "AA11"),
+    ]
+    assert rows[3]["reason"] == "sex_not_text_1_2"
 
 
 # --------------------------------------------------------------------------- validation
