@@ -187,6 +187,57 @@ def test_a_list_with_no_rows_is_empty(tmp_path: Path) -> None:
     assert any("AA1.nothing" in w and "empty" in w for w in warnings_), warnings_
 
 
+@pytest.mark.parametrize(
+    ("atoms", "lists", "case", "text"),
+    [
+        (
+            [("SPROC_IN", "AA1.ss", "", "", "")],
+            [("AA1.ss", "P2", "")],
+            rec(px="P1|P2"),
+            "secondary procedure P2 is in AA1.ss",
+        ),
+        (
+            [("SPROC_IN", "AA1.ss", "", "", "")],
+            [("AA1.ss", "P2", "")],
+            rec(px="P2"),
+            "no secondary procedure is in AA1.ss",
+        ),
+        (
+            [("PDX_NOT_IN", "AA1.zd", "", "", "")],
+            [("AA1.zd", "A00", "")],
+            rec(dx="A00"),
+            "principal diagnosis A00 is in AA1.zd",
+        ),
+        (
+            [("PPROC_NOT_IN", "AA1.ss", "", "", "")],
+            [("AA1.ss", "P1", "")],
+            rec(px=""),
+            "there is no principal procedure, so none is in AA1.ss",
+        ),
+        (
+            [("PPROC_NOT_IN", "AA1.ss", "", "", "")],
+            [("AA1.ss", "P1", "")],
+            rec(px="P2"),
+            "principal procedure P2 is not in AA1.ss",
+        ),
+        (
+            [("TEXT_IN", "", "leavingType", "in", "2|5")],
+            [],
+            rec(leavingType="2"),
+            "is not one of the texts '2', '5' (it is a number, which never matches a text)",
+        ),
+    ],
+)
+def test_the_trail_says_what_each_new_template_found(
+    tmp_path: Path, atoms, lists, case, text
+) -> None:
+    one_rule(tmp_path / "rs", atoms, lists=lists)
+    trail = drgkit.explain(case, tmp_path / "rs")
+    adrg = [t for t in trail.trail if t.level == "adrg"]
+    assert adrg and adrg[0].atoms[-1].text.endswith(text), adrg[0].atoms[-1].text
+    assert text in trail.render()
+
+
 # --------------------------------------------------------------------------- meta keys
 
 

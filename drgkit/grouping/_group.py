@@ -58,9 +58,9 @@ def _scheme_columns(drg: pa.Array, no_group: np.ndarray | None = None) -> list[p
 
 
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
-#: reasons reported with a ruleset's ``check_failed_codes`` (OpenDRG's input-check statuses)
 #: how the five original rulesets read and check cases (no behaviour keys in meta.csv)
 _ORIGINAL = Behaviour()
+#: reasons reported with a ruleset's ``check_failed_codes`` (OpenDRG's input-check statuses)
 _CHECK_FAILED_IDS = np.array(
     [
         rid(c)
