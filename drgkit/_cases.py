@@ -409,11 +409,13 @@ VALUE_CHECKS = ("format", "strict")
 #: * ``birth_weight`` (grams): from 0 to 10,000 (the heaviest newborns weigh about 7,000 g);
 #:   fractions of a gram are a measurement, not an error.
 #: * ``los`` (length of stay, days): from 0 to 36,600 (a century).
+#: * ``icu_hours`` (hours in intensive care, optional): from 0 to 878,400 (a century of hours).
 PLAUSIBLE: dict[str, tuple[float, float, bool]] = {
     "age": (0, 150, True),
     "age_days": (0, math.inf, True),
     "birth_weight": (0, 10_000, False),
     "los": (0, 36_600, False),
+    "icu_hours": (0, 878_400, False),
 }
 _NEWBORN_MAX_DAYS = 366
 _PLAUSIBLE_REASON = {
@@ -421,7 +423,30 @@ _PLAUSIBLE_REASON = {
     "age_days": "age_days_implausible",
     "birth_weight": "birth_weight_implausible",
     "los": "los_implausible",
+    "icu_hours": "icu_hours_implausible",
 }
+
+
+def as_text(p: ParsedField) -> ParsedField:
+    """The same field read as **text** (a ruleset's ``text_fields``, FORMAT §2): never a
+    number; ``int()`` works only on an integer literal text; truthy when non-empty. A typed
+    number becomes its text (``1`` -> ``'1'``, ``1.0`` -> ``'1.0'``)."""
+    if p.raw is None:
+        return p
+
+    def facts(value: Any) -> tuple[int, int]:
+        text = value_text(value)
+        kind = F_TRUTHY if text else 0
+        try:
+            return kind | F_INT_OK, _clamp(int(text))
+        except ValueError:
+            return kind, 0
+
+    uniques, index = encode_values(p.raw)
+    table = [facts(v) for v in uniques]
+    kind = np.array([t[0] for t in table], dtype=np.uint8)[index]
+    intv = np.array([t[1] for t in table], dtype=np.int64)[index]
+    return ParsedField(kind, np.zeros(len(kind)), intv, p.missing, p.raw)
 
 
 def _numeric(p: ParsedField) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

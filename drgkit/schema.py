@@ -125,6 +125,13 @@ CASE_FIELDS: tuple[CaseField, ...] = (
         "4 against advice, 5 died, 9 other.",
     ),
     CaseField(
+        "icu_hours",
+        "raw",
+        "scs_cutd_sum_dura",
+        "重症监护合计时长(小时)",
+        "Hours in intensive care (optional; read by the rules of some regional rulesets).",
+    ),
+    CaseField(
         "diagnoses",
         "codes",
         "diag_code",
@@ -198,6 +205,7 @@ GROUPING_FIELDS = (
     "department",
     "los",
     "leaving_type",
+    "icu_hours",
     "diagnoses",
     "procedures",
     "discharge_date",
@@ -216,6 +224,7 @@ RULE_FIELDS: tuple[tuple[str, str], ...] = (
     ("dept", "department"),
     ("los", "los"),
     ("leavingType", "leaving_type"),
+    ("icuHours", "icu_hours"),
 )
 
 STATUSES = ("ok", "ungroupable", "ambiguous", "invalid")
@@ -311,12 +320,14 @@ LAYOUTS: dict[str, Layout] = {
                 "department": "dept",
                 "los": "inHospitalTime",
                 "leaving_type": "leavingType",
+                "icu_hours": "icuHours",
                 "diagnoses": "ICD10_DRGS",
                 "procedures": "ICD9_DRGS",
             },
             detect=("ICD10_DRGS",),
             description="OpenDRG input.txt: Index,gender,age,ageDay,weight,dept,inHospitalTime,"
-            "leavingType,ICD10_DRGS,ICD9_DRGS (the layout of ../shared/oracle).",
+            "leavingType,ICD10_DRGS,ICD9_DRGS (the layout of ../shared/oracle), and the optional "
+            "icuHours.",
         ),
         Layout(
             "settlement-list",
@@ -339,6 +350,7 @@ LAYOUTS: dict[str, Layout] = {
                 "department": "出院科别",
                 "los": "住院天数",
                 "leaving_type": "离院方式",
+                "icu_hours": "重症监护时长",
                 "diagnoses": "诊断编码",
                 "procedures": "手术操作编码",
                 "admission_date": "入院日期",

@@ -64,6 +64,7 @@ _BOUNDS = {
     "ageDay": (0, None, True),
     "weight": (0, 10000, False),
     "los": (0, 36600, False),
+    "icuHours": (0, 878400, False),
 }
 
 # A case on which the reference grouper raised an exception has no group at all; the
@@ -79,6 +80,7 @@ FIELD_TO_KEY = {
     "dept": "dept",
     "los": "inHospitalTime",
     "leavingType": "leavingType",
+    "icuHours": "icuHours",  # §2: optional; '' when the input has no such column
 }
 
 Number = Union[int, float]
@@ -215,6 +217,9 @@ def _parse_number_constant(text: str, where: str) -> Number:
 # Templates and whether they need a list (§3).
 _LIST_TEMPLATES = {
     "PDX_IN",
+    "PDX_NOT_IN",
+    "SPROC_IN",
+    "PPROC_NOT_IN",
     "ANY_DX_IN",
     "SDX_IN",
     "PPROC_IN",
@@ -225,8 +230,8 @@ _LIST_TEMPLATES = {
     "NO_DX_IN",
     "NO_SDX_IN",
 }
-_FIELD_TEMPLATES = {"CMP", "CMP_INT", "CMP_STR", "TRUTHY", "NOT_NONE"}
-_OTHER_TEMPLATES = {"TRUE", "FALSE", "HAS_PROC", "HAS_MCC", "HAS_CC", "HAS_CC_OR_MCC"}
+_FIELD_TEMPLATES = {"CMP", "CMP_INT", "CMP_STR", "TEXT_IN", "TRUTHY", "NOT_NONE"}
+_OTHER_TEMPLATES = {"TRUE", "FALSE", "HAS_PROC", "HAS_MCC", "HAS_CC", "HAS_CC_OR_MCC", "RAISE"}
 TEMPLATES = _LIST_TEMPLATES | _FIELD_TEMPLATES | _OTHER_TEMPLATES
 
 
@@ -246,6 +251,14 @@ class NaiveRuleset:
         self.pdx_excl: dict[str, str] = {}
         self.dx_map: dict[str, str] | None = None  # None when dx_map.csv is absent
         self.px_map: dict[str, str] | None = None
+        # the behaviour keys of meta.csv (§1); absent keys: the five original rulesets
+        self.text_fields: set[str] = set()  # §2
+        self.check_gender = ""  # §5: 'text'
+        self.check_newborn_weight = ""  # §5: 'required'
+        self.check_failed_codes = ("0000", "00", "0000")  # §5
+        self.retry_secondary_procedures = ""  # §4: 'each'
+        self.fail_drg = "0000"  # §4
+        self.fail_mdc_drg = "0000"  # §4
 
     # ---------------------------------------------------------------- loading (§1)
     @classmethod
@@ -253,6 +266,26 @@ class NaiveRuleset:
         rs = cls()
         folder = Path(folder)
         rs.folder = folder
+
+        # meta.csv: only the behaviour keys matter (§1)
+        meta = _read_csv(folder / "meta.csv") if (folder / "meta.csv").exists() else []
+        for r in meta:
+            key, value = r["key"], r["value"]
+            if key == "text_fields":
+                rs.text_fields = set(value.split())
+            elif key == "check_gender":
+                rs.check_gender = value
+            elif key == "check_newborn_weight":
+                rs.check_newborn_weight = value
+            elif key == "check_failed_codes":
+                mdc, adrg, drg = value.split("/")
+                rs.check_failed_codes = (mdc, adrg, drg)
+            elif key == "retry_secondary_procedures":
+                rs.retry_secondary_procedures = value
+            elif key == "fail_drg":
+                rs.fail_drg = value
+            elif key == "fail_mdc_drg":
+                rs.fail_mdc_drg = value
 
         # mdc.csv: MDCs tried in seq order.
         mdc_rows = sorted(_read_csv(folder / "mdc.csv"), key=lambda r: int(r["seq"]))
@@ -335,7 +368,7 @@ class NaiveRuleset:
                 where = f"rules.csv {a.rule_id} seq {a.seq}"
                 if a.template not in TEMPLATES:
                     raise ValueError(f"{where}: unknown template {a.template!r}")
-                if a.template in ("CMP", "CMP_INT", "CMP_STR", "TRUTHY", "NOT_NONE"):
+                if a.template in _FIELD_TEMPLATES:
                     if a.field not in FIELD_TO_KEY:
                         raise ValueError(f"{where}: unknown field {a.field!r}")
                 if a.template in ("CMP", "CMP_INT", "CMP_STR", "MULTI_REGION"):
@@ -378,6 +411,8 @@ class NaiveRuleset:
             return False
         if t == "PDX_IN":
             return dx[0] in self._list(atom.list_id)
+        if t == "PDX_NOT_IN":
+            return dx[0] not in self._list(atom.list_id)
         if t == "ANY_DX_IN":
             return any(d in self._list(atom.list_id) for d in dx)
         if t == "SDX_IN":
@@ -392,6 +427,14 @@ class NaiveRuleset:
             if len(px) == 0:
                 raise NaiveGroupingError(f"{atom.rule_id}: PPROC_IN on an empty px")
             return px[0] in self._list(atom.list_id)
+        if t == "PPROC_NOT_IN":
+            # px empty, or px[0] not in L: never an error
+            return len(px) == 0 or px[0] not in self._list(atom.list_id)
+        if t == "SPROC_IN":
+            # a secondary procedure in L; false when len(px) < 2
+            return any(p in self._list(atom.list_id) for p in px[1:])
+        if t == "RAISE":
+            raise NaiveGroupingError(f"{atom.rule_id}: RAISE ({atom.value})")
         if t == "ANY_PROC_IN":
             return any(p in self._list(atom.list_id) for p in px)
         if t == "NO_PROC_IN":
@@ -442,11 +485,16 @@ class NaiveRuleset:
                 ) from exc
             return _OPS[atom.op](as_int, n)
         if t == "CMP_STR":
+            # a number is never equal to a text
+            equal = not value.is_number and value.text == atom.value
             if atom.op == "==":
-                return value.text == atom.value
+                return equal
             if atom.op == "!=":
-                return value.text != atom.value
+                return not equal
             raise NaiveGroupingError(f"{atom.rule_id}: CMP_STR with op {atom.op!r}")
+        if t == "TEXT_IN":
+            # the field is text and one of the '|'-separated texts; a number never matches
+            return not value.is_number and value.text in atom.value.split("|")
         if t == "TRUTHY":
             # a non-zero number or a non-empty text
             if value.is_number:
@@ -490,13 +538,12 @@ class NaiveRuleset:
             # no entry returned a code: fall through to the next MDC
         return "0000"
 
-    @staticmethod
-    def _map_result(code: str) -> tuple[str, str, str, str]:
-        """§4 "Mapping the result code to the output"."""
+    def _map_result(self, code: str) -> tuple[str, str, str, str]:
+        """§4 "Mapping the result code to the output" (meta fail_drg, fail_mdc_drg)."""
         if code == "0000":
-            return (FAIL, "0000", "00", "0000")
+            return (FAIL, "0000", "00", self.fail_drg)
         if code[1:3] == "00":
-            return (FAIL, "MDC" + code[0], "00", "0000")
+            return (FAIL, "MDC" + code[0], "00", self.fail_mdc_drg)
         if code[1:3] == "QY":
             return (QY, "MDC" + code[0], "QY", code)
         return (SUCCESS, "MDC" + code[0], code[:3], code)
@@ -521,10 +568,12 @@ class NaiveRuleset:
         return L, unmapped
 
     # ---------------------------------------------------------------- input checks (§5)
-    @staticmethod
-    def _check_failed(fields: dict[str, FieldValue]) -> bool:
+    def _check_failed(self, fields: dict[str, FieldValue]) -> bool:
         gender = fields["gender"]
-        if gender.is_number:
+        if self.check_gender == "text":
+            # only the texts 1 and 2 pass
+            gender_ok = not gender.is_number and gender.text in ("1", "2")
+        elif gender.is_number:
             gender_ok = gender.number in (1, 2)
         else:
             gender_ok = gender.text in ("1", "2", "男", "女")
@@ -536,8 +585,17 @@ class NaiveRuleset:
             return True
         if age == 0:
             try:
-                python_int(fields["ageDay"])
+                days = python_int(fields["ageDay"])
             except (ValueError, OverflowError):
+                return True
+            # check 4 (check_newborn_weight required): a newborn needs a birth weight
+            weight = fields["weight"]
+            if (
+                self.check_newborn_weight == "required"
+                and days <= 28
+                and not weight.is_number
+                and weight.text == ""
+            ):
                 return True
         return False
 
@@ -573,6 +631,10 @@ class NaiveRuleset:
         self, record: Mapping[str, object], translate: bool, trace: list, checks: str = "format"
     ) -> tuple[str, str, str, str]:
         fields = {name: parse_field(record.get(key)) for name, key in FIELD_TO_KEY.items()}
+        for name in self.text_fields:
+            # §2: always text, even when it looks like a number
+            raw = record.get(FIELD_TO_KEY[name])
+            fields[name] = FieldValue("" if raw is None else str(raw), None)
         raw_dx = record.get("ICD10_DRGS")
         raw_px = record.get("ICD9_DRGS")
         raw_dx = "" if raw_dx is None else str(raw_dx)
@@ -593,7 +655,7 @@ class NaiveRuleset:
             L, unmapped = self._translate_codes(split(raw_dx), self.dx_map)
             trace.append(("translate_dx", "|".join(L), not unmapped))
             if unmapped:
-                return (ZD_NOT_MAPPING, "0000", "00", "0000")
+                return (ZD_NOT_MAPPING, *self.check_failed_codes)
             dx = [c for c in L if c not in ("", "-")]
             if raw_px == "":
                 px: list[str] = []
@@ -601,11 +663,11 @@ class NaiveRuleset:
                 L, unmapped = self._translate_codes(split(raw_px), self.px_map)
                 trace.append(("translate_px", "|".join(L), not unmapped))
                 if unmapped:
-                    return (SS_NOT_MAPPING, "0000", "00", "0000")
+                    return (SS_NOT_MAPPING, *self.check_failed_codes)
                 px = [c for c in L if c not in ("", "-")]
             if len(dx) == 0:
                 trace.append(("check", "empty dx", False))
-                return (CHECK_FAILED, "0000", "00", "0000")
+                return (CHECK_FAILED, *self.check_failed_codes)
         else:
             # §2: an empty dx field gives [''], an empty px field gives [].
             dx = split(raw_dx)
@@ -614,7 +676,7 @@ class NaiveRuleset:
         # §5 input checks.
         if self._check_failed(fields):
             trace.append(("check", "input", False))
-            return (CHECK_FAILED, "0000", "00", "0000")
+            return (CHECK_FAILED, *self.check_failed_codes)
         if checks == "strict":
             bad = self._implausible(fields)
             if bad is not None:
@@ -624,6 +686,13 @@ class NaiveRuleset:
         case = _Case(fields, dx, px)
         try:
             code = self._result_code(case, trace)
+            if code == "0000" and self.retry_secondary_procedures == "each" and len(px) > 1:
+                # §4 retry: once per secondary procedure p, with px = [p]
+                for p in px[1:]:
+                    trace.append(("retry", p, True))
+                    code = self._result_code(_Case(fields, dx, [p]), trace)
+                    if code != "0000":
+                        break
         except NaiveGroupingError as exc:
             trace.append(("error", str(exc), False))
             return _ERROR_ROW

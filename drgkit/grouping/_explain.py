@@ -78,7 +78,7 @@ class AtomTrace:
 class RuleTrace:
     """One rule the grouper tried: an MDC entry, an ADRG entry or a DRG step."""
 
-    level: str  # "mdc" | "adrg" | "drg"
+    level: str  # "mdc" | "adrg" | "drg" | "retry" (a new run with one secondary procedure)
     target: str  # MDC code, entry id or DRG code
     name: str
     rule_id: str
@@ -254,6 +254,7 @@ def _field_texts(f) -> dict[str, str]:
         "department",
         "los",
         "leaving_type",
+        "icu_hours",
         "discharge_date",
     ):
         arr = f.cols.get(name)
@@ -347,13 +348,26 @@ def _build(result, ruleset: Ruleset, C, parsed, f, trace, truncated, run) -> Exp
     atoms: list[AtomTrace] = []
     current: tuple[int, int, int] | None = None
     entries, steps, mdcs = names["entries"], names["steps"], names["mdcs"]
+    # a retry (FORMAT §4) reads px = [px[offset]]: procedure positions are relative to it
+    offset = 0
+
+    def run_px_label(pos: int) -> str:
+        return px_label(pos + offset)
+
     for kind, a, b, c in trace.tolist():
-        if kind == K.TR_RULE:
+        if kind == K.TR_RETRY:
+            offset = a
+            trail.append(
+                RuleTrace("retry", px_code(a), px_names.get(px_code(a), ""), "", "held", ())
+            )
+        elif kind == K.TR_RULE:
             current = (a, b, c)
             atoms = []
         elif kind == K.TR_ATOM:
             atoms.append(
-                _atom_trace(comp, a, b, c, dx_label, px_label, dx, px, f, parsed, secondaries, excl)
+                _atom_trace(
+                    comp, a, b, c, dx_label, run_px_label, dx, px, f, parsed, secondaries, excl
+                )
             )
         elif kind == K.TR_END and current is not None:
             level, obj, rule = current
@@ -436,6 +450,21 @@ def _atom_trace(
         text = "disabled (FALSE): this check never holds"
     elif template == "PDX_IN":
         text = f"principal diagnosis {dx_label(0)} is {'' if yes else 'not '}in {L}"
+    elif template == "PDX_NOT_IN":
+        text = f"principal diagnosis {dx_label(0)} is {'not ' if yes else ''}in {L}"
+    elif template == "PPROC_NOT_IN":
+        if witness == 0:
+            text = f"there is no principal procedure, so none is in {L}"
+        else:
+            text = f"principal procedure {px_label(0)} is {'not ' if yes else ''}in {L}"
+    elif template == "SPROC_IN":
+        text = (
+            f"secondary procedure {px_label(witness)} is in {L}"
+            if witness >= 1
+            else f"no secondary procedure is in {L}"
+        )
+    elif template == "RAISE":
+        text = f"this rule cannot be evaluated{': ' + value if value else ''} (error)"
     elif template in ("ANY_DX_IN", "SDX_IN", "NO_DX_IN", "NO_SDX_IN"):
         which = "secondary diagnosis" if "SDX" in template else "diagnosis"
         if witness >= 0:
@@ -485,7 +514,7 @@ def _atom_trace(
                 text += "; excluded by the principal diagnosis's table: " + ", ".join(
                     f"{s.code} ({s.severity}, table {s.table})" for s in excluded
                 )
-    elif template in ("CMP", "CMP_INT", "CMP_STR", "TRUTHY", "NOT_NONE"):
+    elif template in ("CMP", "CMP_INT", "CMP_STR", "TEXT_IN", "TRUTHY", "NOT_NONE"):
         case_field = _TABLE_TO_CASE.get(field, field)
         arr = f.cols.get(case_field)
         raw = value_text(arr[0].as_py()) if arr is not None else ""
@@ -503,6 +532,13 @@ def _atom_trace(
                 text = f"int({label}) {shown} {_OPS[op]} {value}: {'yes' if yes else 'no'}"
         elif template == "CMP_STR":
             text = f"{label} {shown} {_OPS[op]} {value!r}: {'yes' if yes else 'no'}"
+            if case_field in parsed and parsed[case_field].kind[0] & K.F_NUMBER:
+                text += " (a number never equals a text)"
+        elif template == "TEXT_IN":
+            texts = ", ".join(repr(v) for v in value.split("|"))
+            text = f"{label} {shown} is {'' if yes else 'not '}one of the texts {texts}"
+            if case_field in parsed and parsed[case_field].kind[0] & K.F_NUMBER:
+                text += " (it is a number, which never matches a text)"
         elif template == "TRUTHY":
             text = f"{label} {shown} is {'given' if yes else 'empty or zero'}"
         else:
@@ -543,6 +579,13 @@ def render(e: Explanation) -> str:
     last_level = None
     entered = None
     for step in e.trail:
+        if step.level == "retry":
+            lines.append(
+                "Retry: no group with the procedures as given; grouping again with secondary "
+                f"procedure {step.target}{' ' + step.name if step.name else ''} alone"
+            )
+            last_level = entered = None
+            continue
         if step.level == "mdc" and last_level in ("adrg", "drg") and entered:
             lines.append(f"  … no entry of {entered} returned a group: the next MDC is tried")
         if step.level != last_level:

@@ -25,9 +25,10 @@ from .._io import DataWarning, MalformedRow
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
 from ..ruleset._model import Ruleset, RulesetSeries
+from ..ruleset._tables import Behaviour
 from ..schema import FIELDS_BY_NAME, GROUP_RESULT_SCHEMA, RULE_FIELDS, Layout
 from . import _kernel as K
-from ._status import REASON_CODES, REASON_STATUS, REASONS, STATUSES, rid
+from ._status import INVALID, REASON_CODES, REASON_STATUS, REASONS, STATUSES, UNGROUPABLE, rid
 
 __all__ = ["MISTAKES", "GroupRun", "GroupSummary", "Outcome"]
 
@@ -43,16 +44,31 @@ def _dictionaries() -> tuple[pa.Array, pa.Array]:
     return pa.array(STATUSES, pa.string()), pa.array(list(REASON_CODES), pa.string())
 
 
-def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
+def _scheme_columns(drg: pa.Array, no_group: np.ndarray | None = None) -> list[pa.Array]:
     """The ``scheme`` and ``group`` columns every scheme's result shares: "drg", and the DRG
-    (null where the case has none, ``0000``)."""
+    (null where the case has none: ``0000``, or ``no_group``, the cases neither grouped nor
+    ambiguous, whose drg column may carry a ruleset's own failure code such as ``0000A``)."""
     n = len(drg)
     scheme = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["drg"]))
-    group = pc.if_else(pc.equal(drg, "0000"), pa.scalar(None, pa.string()), drg)
+    none = pc.equal(drg, "0000")
+    if no_group is not None:
+        none = pc.or_(none, pa.array(no_group))
+    group = pc.if_else(none, pa.scalar(None, pa.string()), drg)
     return [scheme, group]
 
 
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
+#: how the five original rulesets read and check cases (no behaviour keys in meta.csv)
+_ORIGINAL = Behaviour()
+#: reasons reported with a ruleset's ``check_failed_codes`` (OpenDRG's input-check statuses)
+_CHECK_FAILED_IDS = np.array(
+    [
+        rid(c)
+        for c in REASON_CODES
+        if REASONS[c].opendrg in ("CHECK_FAILED", "ZD_NOT_MAPPING", "SS_NOT_MAPPING")
+    ],
+    dtype=np.int8,
+)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
 MISTAKES = {
@@ -111,21 +127,31 @@ class GroupSummary:
 
 @attrs.frozen(slots=True)
 class _ResultCodes:
-    """Per result code of a compiled ruleset: reason id, mdc, adrg, drg (FORMAT §4 table)."""
+    """Per result code of a compiled ruleset: reason id, mdc, adrg, drg (FORMAT §4 table).
+
+    Three rows follow the result codes: a case without a result (``none``), a FAIL without a
+    result code (``fail``: the ruleset's ``fail_drg``) and a failed input check (``check``:
+    its ``check_failed_codes``). ``special`` is set when the last two differ from ``none``.
+    """
 
     reason: np.ndarray
     mdc: pa.Array
     adrg: pa.Array
     drg: pa.Array
+    none: int
+    fail: int
+    check: int
+    special: bool
 
     @classmethod
     def of(cls, compiled: CompiledRuleset) -> _ResultCodes:
+        b = compiled.behaviour
         reasons, mdcs, adrgs, drgs = [], [], [], []
         for code in compiled.names["results"]:
             if code == "0000":
-                r, m, a, d = rid("no_mdc"), "0000", "00", "0000"
+                r, m, a, d = rid("no_mdc"), "0000", "00", b.fail_drg
             elif code[1:3] == "00":
-                r, m, a, d = rid("no_adrg"), "0000", "00", "0000"
+                r, m, a, d = rid("no_adrg"), "MDC" + code[0], "00", b.fail_mdc_drg
             elif code[1:3] == "QY":
                 r, m, a, d = rid("ambiguity_group"), "MDC" + code[0], "QY", code
             else:
@@ -134,14 +160,37 @@ class _ResultCodes:
             mdcs.append(m)
             adrgs.append(a)
             drgs.append(d)
-        # a final row for cases without a result
-        reasons.append(0)
-        mdcs.append("0000")
-        adrgs.append("00")
-        drgs.append("0000")
+        n = len(reasons)
+        # the rows for cases without a result: none, fail, check
+        for m, a, d in (("0000", "00", "0000"), ("0000", "00", b.fail_drg), b.check_failed_codes):
+            reasons.append(0)
+            mdcs.append(m)
+            adrgs.append(a)
+            drgs.append(d)
+        special = b.fail_drg != "0000" or tuple(b.check_failed_codes) != ("0000", "00", "0000")
         return cls(
-            np.array(reasons, dtype=np.int8), pa.array(mdcs), pa.array(adrgs), pa.array(drgs)
+            np.array(reasons, dtype=np.int8),
+            pa.array(mdcs, pa.string()),
+            pa.array(adrgs, pa.string()),
+            pa.array(drgs, pa.string()),
+            n,
+            n + 1,
+            n + 2,
+            special,
         )
+
+    def place(
+        self, pick: np.ndarray, reason: np.ndarray, result: np.ndarray, mine: Any, base: int = 0
+    ) -> None:
+        """Point the cases of this ruleset (``mine``: a mask, or True) without a result at
+        the ruleset's own FAIL and input-check rows; ``base``: this table's offset in ``pick``."""
+        if not self.special:
+            return
+        status = _REASON_STATUS[reason]
+        failed = mine & (result < 0) & (status == UNGROUPABLE)
+        pick[failed] = base + self.fail
+        checked = mine & np.isin(reason, _CHECK_FAILED_IDS)
+        pick[checked] = base + self.check
 
 
 def _result_codes(compiled: CompiledRuleset) -> _ResultCodes:
@@ -352,7 +401,22 @@ class GroupRun:
                 parsed[name] = _cases.parse_scalar(cols.get(name), n)
             return parsed[name]
 
-        checks = self._checks(field, detail)
+        behaviours = [v.compiled.behaviour for v in self.versions]
+        if len(set(behaviours)) == 1:
+            checks = self._checks(field, detail, behaviours[0])
+        else:
+            # versions that read or check cases differently (meta.csv keys): each case is
+            # checked as the version chosen for it checks
+            checks = np.zeros(n, dtype=np.int8)
+            for b in dict.fromkeys(behaviours):
+                mine = np.isin(version, [k for k, x in enumerate(behaviours) if x == b])
+                own: dict[int, str] = {}
+                found = self._checks(field, own, b)
+                checks[mine] = found[mine]
+                for i, text in own.items():
+                    if mine[i]:
+                        detail.setdefault(i, text)
+        self._plausible(field, detail, checks)
 
         return _Front(n, cols, ids, pre, detail, version, checks, field)
 
@@ -432,37 +496,73 @@ class GroupRun:
                 )
 
     def _checks(
-        self, field: Callable[[str], _cases.ParsedField], detail: dict[int, str]
+        self,
+        field: Callable[[str], _cases.ParsedField],
+        detail: dict[int, str],
+        behaviour: Behaviour = _ORIGINAL,
     ) -> np.ndarray:
-        """Reason id of the input check each case fails (0: passes), FORMAT §5."""
-        sex, age, days = field("sex"), field("age"), field("age_days")
-        # numbers 1 and 2 are decided by the numbers; only other values need their text
-        sex_ok = ((sex.kind & K.F_NUMBER) != 0) & ((sex.num == 1.0) | (sex.num == 2.0))
-        others = np.flatnonzero(~sex_ok & ~sex.missing)
-        if len(others) and sex.raw is not None:
-            values = sex.raw.take(pa.array(others))
-            uniques, index = _cases.encode_values(values)
-            table = np.array([_sex_ok(v) for v in uniques], dtype=np.bool_)
-            sex_ok[others] = table[index]
+        """Reason id of the input check each case fails (0: passes), FORMAT §5, as the
+        ruleset's ``behaviour`` reads (``text_fields``) and checks the case."""
+
+        def read(case_field: str) -> _cases.ParsedField:
+            p = field(case_field)
+            return _cases.as_text(p) if behaviour.is_text(_CASE_FIELD_LABEL[case_field]) else p
+
+        sex, age, days = read("sex"), read("age"), read("age_days")
+        text_sex = behaviour.check_gender == "text"
+        if text_sex or behaviour.is_text("gender"):
+            accepted = ("1", "2") if text_sex else ("1", "2", "男", "女")
+            sex_ok = sex.per_case(lambda v: _cases.value_text(v) in accepted, np.bool_)
+        else:
+            # numbers 1 and 2 are decided by the numbers; only other values need their text
+            sex_ok = ((sex.kind & K.F_NUMBER) != 0) & ((sex.num == 1.0) | (sex.num == 2.0))
+            others = np.flatnonzero(~sex_ok & ~sex.missing)
+            if len(others) and sex.raw is not None:
+                values = sex.raw.take(pa.array(others))
+                uniques, index = _cases.encode_values(values)
+                table = np.array([_sex_ok(v) for v in uniques], dtype=np.bool_)
+                sex_ok[others] = table[index]
         age_ok = (age.kind & K.F_INT_OK) != 0
         days_ok = (days.kind & K.F_INT_OK) != 0
         checks = np.zeros(len(sex_ok), dtype=np.int8)
+        # later checks come first in FORMAT §5: each assignment below overrides the earlier
+        if behaviour.check_newborn_weight == "required":
+            weight = read("birth_weight")
+            no_weight = age_ok & (age.intv == 0) & days_ok & (days.intv <= 28) & weight.missing
+            checks[no_weight] = rid("birth_weight_missing")
         bad_days = age_ok & (age.intv == 0) & ~days_ok
         checks[bad_days] = np.where(
             days.missing[bad_days], rid("age_days_missing"), rid("age_days_not_integer")
         )
         checks[~age_ok] = np.where(age.missing[~age_ok], rid("age_missing"), rid("age_not_integer"))
-        checks[~sex_ok] = np.where(sex.missing[~sex_ok], rid("sex_missing"), rid("sex_invalid"))
+        checks[~sex_ok] = np.where(
+            sex.missing[~sex_ok],
+            rid("sex_missing"),
+            rid("sex_not_text_1_2" if text_sex else "sex_invalid"),
+        )
         for i in np.flatnonzero(checks):
             code = REASON_CODES[checks[i]]
             if code.startswith("sex"):
-                detail.setdefault(int(i), f"sex {sex.text(i)!r} is not 1, 2, 男 or 女")
+                accepted_text = "the text 1 or 2" if text_sex else "1, 2, 男 or 女"
+                detail.setdefault(int(i), f"sex {sex.text(i)!r} is not {accepted_text}")
+            elif code == "birth_weight_missing":
+                detail.setdefault(
+                    int(i),
+                    f"a newborn (age 0, {days.text(i)} days) has no birth weight, which this "
+                    "ruleset requires",
+                )
             elif code.startswith("age_days"):
                 detail.setdefault(
                     int(i), f"age is 0 and age in days {days.text(i)!r} is not a whole number"
                 )
             else:
                 detail.setdefault(int(i), f"age {age.text(i)!r} is not a whole number")
+        return checks
+
+    def _plausible(
+        self, field: Callable[[str], _cases.ParsedField], detail: dict[int, str], checks: np.ndarray
+    ) -> None:
+        """drgkit's plausibility bounds (not FORMAT's): a note, or invalid when strict."""
         parsed = {name: field(name) for name in _cases.PLAUSIBLE}
         strict = self.value_checks == "strict"
         for code, bad, allowed in _cases.implausible(parsed):
@@ -500,7 +600,6 @@ class GroupRun:
                     DataWarning,
                     stacklevel=5,
                 )
-        return checks
 
     def prepare(
         self, k, idx, cols, n, pre, checks, field, detail
@@ -563,6 +662,7 @@ class GroupRun:
         case_pre[free] = sub_checks[free]
 
         # scalar fields the atoms read, in kernel slot order
+        behaviour = comp.behaviour
         slots = comp.rule_fields
         fkind = np.zeros((max(1, len(slots)), m), dtype=np.uint8)
         fnum = np.zeros((max(1, len(slots)), m), dtype=np.float64)
@@ -574,12 +674,19 @@ class GroupRun:
                 p = field(case_field)
             else:
                 p = _cases.parse_scalar(sub_cols.get(case_field), m)
+            if behaviour.is_text(name):
+                p = _cases.as_text(p)  # FORMAT §2: always text in this ruleset
             sub_parsed[case_field] = p
             fkind[s], fnum[s], fint[s] = p.kind, p.num, p.intv
-        streq = np.zeros((max(1, len(comp.cmp_str)), m), dtype=np.bool_)
-        for s, (name, value) in enumerate(comp.cmp_str):
+        # CMP_STR and TEXT_IN: true only for a text (a number never equals a text)
+        streq = np.zeros((max(1, len(comp.text_tests)), m), dtype=np.bool_)
+        for s, (name, op, value) in enumerate(comp.text_tests):
             p = sub_parsed[_TABLE_FIELD[name]]
-            streq[s] = p.per_case(lambda v, value=value: _cases.value_text(v) == value, np.bool_)
+            accepted = frozenset(value.split("|")) if op == "in" else frozenset((value,))
+            is_text = (p.kind & K.F_NUMBER) == 0
+            streq[s] = is_text & p.per_case(
+                lambda v, accepted=accepted: _cases.value_text(v) in accepted, np.bool_
+            )
 
         return K.CaseArrays(dx_off, dx, px_off, px, fkind, fnum, fint, streq, case_pre), sub_parsed
 
@@ -674,7 +781,8 @@ class GroupRun:
         mdc_parts, adrg_parts, drg_parts = [], [], []
         if len(self.versions) == 1:
             codes = _result_codes(self.versions[0].compiled)
-            pick = np.where(out.result >= 0, out.result, len(codes.reason) - 1)
+            pick = np.where(out.result >= 0, out.result, codes.none)
+            codes.place(pick, out.reason, out.result, out.version >= 0)
             mdc, adrg, drg = codes.mdc.take(pick), codes.adrg.take(pick), codes.drg.take(pick)
             drg_codes = codes.drg
         else:
@@ -685,11 +793,14 @@ class GroupRun:
                 codes = _result_codes(v.compiled)
                 sel = (out.version == k) & (out.result >= 0)
                 pick[sel] = out.result[sel] + base
+                mine = out.version == k
+                pick[mine & (out.result < 0)] = base + codes.none
+                codes.place(pick, out.reason, out.result, mine, base)
                 mdc_parts.append(codes.mdc)
                 adrg_parts.append(codes.adrg)
                 drg_parts.append(codes.drg)
                 base += len(codes.reason)
-            pick[pick < 0] = base - 1  # the last version's "no result" row
+            pick[pick < 0] = base - 3  # no version: the last version's "no result" row
             drg_codes = pa.concat_arrays(drg_parts)
             mdc = pa.concat_arrays(mdc_parts).take(pick)
             adrg = pa.concat_arrays(adrg_parts).take(pick)
@@ -714,7 +825,7 @@ class GroupRun:
                 pa.array(out.reason, pa.int8(), mask=out.reason == 0), _dictionaries()[1]
             ),
             detail,
-            *_scheme_columns(drg),
+            *_scheme_columns(drg, (status == UNGROUPABLE) | (status == INVALID)),
             mdc,
             adrg,
             drg,
@@ -786,6 +897,12 @@ def _error_detail(
     comp: CompiledRuleset, atom: int, parsed: dict[str, _cases.ParsedField], row: int
 ) -> tuple[str, str]:
     rule_id, _seq, template, _list, fname, op, value = comp.names["atoms"][atom]
+    if template == "RAISE":
+        return "rule_cannot_be_evaluated", (
+            f"rule {rule_id} cannot be evaluated"
+            + (f" ({value})" if value else "")
+            + "; the reference grouper raises an error here"
+        )
     if template == "PPROC_IN":
         return "no_principal_procedure", (
             f"rule {rule_id} reads the principal procedure, but the case has no procedure"

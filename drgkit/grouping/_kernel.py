@@ -38,6 +38,8 @@ T_HAS_MCC, T_HAS_CC, T_HAS_CC_OR_MCC, T_CMP, T_CMP_INT, T_CMP_STR, T_TRUTHY, T_N
     19,
     20,
 )
+# the templates the later regional rulesets added
+T_SPROC_IN, T_PDX_NOT_IN, T_PPROC_NOT_IN, T_TEXT_IN, T_RAISE = 21, 22, 23, 24, 25
 
 # op ids (order of drgkit.ruleset._tables.OPS)
 OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE = 0, 1, 2, 3, 4, 5
@@ -53,6 +55,8 @@ A_FALSE, A_TRUE, A_ERROR = 0, 1, 2
 
 # trace records: (kind, a, b, c, d)
 TR_RULE, TR_ATOM, TR_END = 1, 2, 3
+#: a retry with one secondary procedure (FORMAT §4): (TR_RETRY, its position in px, -, -)
+TR_RETRY = 4
 LVL_MDC, LVL_ENTRY, LVL_STEP = 0, 1, 2
 NO_WITNESS = -(2**62)
 
@@ -60,7 +64,7 @@ RulesetArrays = namedtuple(
     "RulesetArrays",
     "mem_bits mem_ptr mem_list mem_tag mcc_tab cc_tab pdx_tab rule_ptr a_tmpl a_list a_slot "
     "a_op a_num a_aux0 a_aux1 alt_mask mdc_rule mdc_entry_ptr e_rule e_kind e_result e_fallback "
-    "e_step_ptr s_rule s_result empty_id",
+    "e_step_ptr s_rule s_result empty_id retry",
 )
 
 CaseArrays = namedtuple("CaseArrays", "dx_off dx px_off px fkind fnum fint streq pre")
@@ -68,8 +72,10 @@ CaseArrays = namedtuple("CaseArrays", "dx_off dx px_off px fkind fnum fint streq
 
 def ruleset_arrays(compiled) -> RulesetArrays:
     a = compiled.arrays
-    fields = [f for f in RulesetArrays._fields if f != "empty_id"]
-    return RulesetArrays(*(a[f] for f in fields), np.int32(compiled.codes.id("")))
+    fields = [f for f in RulesetArrays._fields if f not in ("empty_id", "retry")]
+    return RulesetArrays(
+        *(a[f] for f in fields), np.int32(compiled.codes.id("")), bool(a["retry"][0])
+    )
 
 
 @jit(inline="always")
@@ -194,6 +200,7 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
         s_rule,
         s_result,
         empty_id,
+        retry,
     ) = R
     tracing = trace.shape[0] > 0
     for i in range(lo, hi):
@@ -205,6 +212,12 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
         d1 = dx_off[i + 1]
         p0 = px_off[i]
         p1 = px_off[i + 1]
+        # retry (FORMAT §4): when every MDC has been tried without a code, run a = 1, 2, …
+        # groups the case again with px = [px[a]] alone; run 0 is the case as given
+        runs = p1 - p0 if retry and p1 - p0 > 1 else 1
+        run = 0
+        q0 = p0
+        first_mdc = -1
         pdx = dx[d0] if d1 > d0 else empty_id
         excl = pdx_tab[pdx] if pdx >= 0 else -1
         mcc_pos = -2  # computed on first use
@@ -221,6 +234,19 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
             # ---- which rule is next
             if level == LVL_MDC:
                 if m >= nmdc:
+                    if run + 1 < runs:
+                        if run == 0:
+                            first_mdc = any_mdc
+                        run += 1
+                        p0 = q0 + run
+                        p1 = p0 + 1
+                        if tracing:
+                            _record(trace, tn, TR_RETRY, run, 0, 0)
+                        m = 0
+                        any_mdc = -1
+                        continue
+                    if runs > 1:
+                        any_mdc = first_mdc  # every run failed: report the case as given
                     if any_mdc >= 0:
                         o, res, erra, mrow = OUT_NO_ADRG, 0, -1, any_mdc
                         break
@@ -325,6 +351,26 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
                             cc_pos = _complication(dx, d0, d1, excl, cc_tab)
                         witness = cc_pos
                     aout = A_TRUE if witness >= 0 else A_FALSE
+                elif t >= T_SPROC_IN and t != T_TEXT_IN:
+                    # the later regional templates (after the original ones: ids are stable)
+                    if t == T_PDX_NOT_IN:
+                        if not _in(pdx, lst, mem_bits):
+                            aout = A_TRUE
+                    elif t == T_PPROC_NOT_IN:
+                        # never an error: an empty px has no principal in L
+                        witness = p1 - p0
+                        if p1 == p0 or not _in(px[p0], lst, mem_bits):
+                            aout = A_TRUE
+                    elif t == T_SPROC_IN:
+                        found = -1
+                        for j in range(p0 + 1, p1):
+                            if _in(px[j], lst, mem_bits):
+                                found = j - p0
+                                break
+                        witness = found
+                        aout = A_TRUE if found >= 0 else A_FALSE
+                    else:  # T_RAISE: a predicate the source cannot evaluate
+                        aout = A_ERROR
                 else:
                     slot = a_slot[k]
                     kind = fkind[slot, i]
@@ -349,6 +395,9 @@ def _group_range(lo, hi, C, R, outcome, result, err, mdc, trace, tn):
                     elif t == T_CMP_STR:
                         same = streq[a_aux0[k], i]
                         if same == (a_op[k] == OP_EQ):
+                            aout = A_TRUE
+                    elif t == T_TEXT_IN:
+                        if streq[a_aux0[k], i]:
                             aout = A_TRUE
                     elif t == T_TRUTHY:
                         if kind & F_TRUTHY:

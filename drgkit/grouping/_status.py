@@ -179,6 +179,35 @@ _REASONS = (
         "length of stay is not from 0 to 36,600 days",
         "住院天数不合理（须为0至36600天）",
     ),
+    # added with the regional rulesets (appended: reason ids are positions)
+    Reason(
+        "icu_hours_implausible",
+        INVALID,
+        "",
+        "ICU hours are not from 0 to 878,400",
+        "重症监护时长不合理（须为0至878400小时）",
+    ),
+    Reason(
+        "sex_not_text_1_2",
+        INVALID,
+        "CHECK_FAILED",
+        "sex is not the text 1 or 2 (this ruleset's sex check: check_gender text)",
+        "性别不是1或2",
+    ),
+    Reason(
+        "birth_weight_missing",
+        INVALID,
+        "CHECK_FAILED",
+        "a newborn (age 0, at most 28 days) has no birth weight (check_newborn_weight)",
+        "新生儿（28天内）出生体重缺失",
+    ),
+    Reason(
+        "rule_cannot_be_evaluated",
+        INVALID,
+        "ERROR",
+        "a rule of the ruleset cannot be evaluated (the reference grouper raises an error)",
+        "分组规则无法执行",
+    ),
 )
 
 REASONS: dict[str, Reason] = {r.code: r for r in _REASONS}

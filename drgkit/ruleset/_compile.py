@@ -33,7 +33,7 @@ from .._versions import cache_dir as cache_dir  # re-exported: its public home b
 from . import _tables as T
 
 #: Bump when the compiled layout or its semantics change: old cache entries are then ignored.
-COMPILER_VERSION = 5
+COMPILER_VERSION = 6
 
 TEMPLATE_IDS = {name: i for i, name in enumerate(T.TEMPLATES)}
 OP_IDS = {op: i for i, op in enumerate(T.OPS)}
@@ -64,9 +64,28 @@ class CompiledRuleset(CompiledTables):
         return self.names["slots"]
 
     @property
-    def cmp_str(self) -> list[tuple[str, str]]:
-        """(field, value) of each CMP_STR column the kernel reads."""
-        return [tuple(x) for x in self.names["cmp_str"]]
+    def text_tests(self) -> list[tuple[str, str, str]]:
+        """(field, op, value) of each text test column the kernel reads: ``==`` for CMP_STR
+        (equal to ``value``), ``in`` for TEXT_IN (equal to one of the ``|``-separated texts)."""
+        return [tuple(x) for x in self.names["text_tests"]]
+
+    @property
+    def behaviour(self) -> T.Behaviour:
+        """The behaviour keys of meta.csv (how cases are read, checked and reported)."""
+        cached = self.derived.get("behaviour")
+        if cached is not None:
+            return cached
+        b = self.names["behaviour"]
+        cached = self.derived["behaviour"] = T.Behaviour(
+            text_fields=tuple(b["text_fields"]),
+            check_gender=b["check_gender"],
+            check_newborn_weight=b["check_newborn_weight"],
+            check_failed_codes=tuple(b["check_failed_codes"]),
+            retry_secondary_procedures=b["retry_secondary_procedures"],
+            fail_drg=b["fail_drg"],
+            fail_mdc_drg=b["fail_mdc_drg"],
+        )
+        return cached
 
 
 def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
@@ -92,26 +111,31 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
     for name in list_names:
         tags = sorted({t for t in tables.lists[name].values() if t != ""})
         tag_names.append(tags)
-    per_code: list[list[tuple[int, int]]] = [[] for _ in range(ncodes)]
+    # membership pairs (code, list, tag), flat; each code is in a list at most once
+    m_code: list[int] = []
+    m_list: list[int] = []
+    m_tag: list[int] = []
     for name in list_names:
         lid = list_id[name]
         tag_index = {t: k for k, t in enumerate(tag_names[lid])}
-        for code, tag in tables.lists[name].items():
-            per_code[cid[code]].append((lid, tag_index.get(tag, -1)))
+        members = tables.lists[name]
+        m_code.extend(cid[code] for code in members)
+        m_list.extend([lid] * len(members))
+        m_tag.extend(tag_index.get(tag, -1) for tag in members.values())
+    pc = np.array(m_code, dtype=np.int64)
+    pl = np.array(m_list, dtype=np.int64)
+    pt = np.array(m_tag, dtype=np.int8)
     # the same membership as a bitset: row per code, one bit per list (one load per test)
     mem_bits = np.zeros((ncodes, (len(list_names) + 63) // 64), dtype=np.uint64)
-    for c, pairs in enumerate(per_code):
-        for lid, _tag in pairs:
-            mem_bits[c, lid >> 6] |= np.uint64(1) << np.uint64(lid & 63)
+    np.bitwise_or.at(
+        mem_bits, (pc, pl >> 6), np.left_shift(np.uint64(1), (pl & 63).astype(np.uint64))
+    )
+    # CSR by code, list ids ascending within a code (binary search in the kernel)
+    order = np.lexsort((pl, pc))
     mem_ptr = np.zeros(ncodes + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in per_code], out=mem_ptr[1:])
-    mem_list = np.empty(mem_ptr[-1], dtype=np.int32)
-    mem_tag = np.empty(mem_ptr[-1], dtype=np.int8)
-    for c, pairs in enumerate(per_code):
-        pairs.sort()
-        for k, (lid, tag) in enumerate(pairs):
-            mem_list[mem_ptr[c] + k] = lid
-            mem_tag[mem_ptr[c] + k] = tag
+    np.cumsum(np.bincount(pc, minlength=ncodes), out=mem_ptr[1:])
+    mem_list = pl[order].astype(np.int32)
+    mem_tag = pt[order]
 
     # ---- CC / MCC / exclusion tables
     excl_names = sorted(
@@ -135,7 +159,7 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
     rule_names = sorted(tables.rules)
     rule_id = {name: i for i, name in enumerate(rule_names)}
     slots: list[str] = []
-    cmp_str: list[tuple[str, str]] = []
+    text_tests: list[tuple[str, str, str]] = []
     alt_masks: list[int] = []
     atoms_flat: list[T.Atom] = []
     rule_ptr = np.zeros(len(rule_names) + 1, dtype=np.int32)
@@ -154,14 +178,15 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         a_tmpl[k] = TEMPLATE_IDS[atom.template]
         if atom.list_id:
             a_list[k] = list_id.get(atom.list_id, -1)
-        if atom.op:
+        if atom.op in OP_IDS:
             a_op[k] = OP_IDS[atom.op]
         if atom.field:
-            if atom.template == "CMP_STR":
-                key = (atom.field, atom.value)
-                if key not in cmp_str:
-                    cmp_str.append(key)
-                a_aux0[k] = cmp_str.index(key)
+            if atom.template in ("CMP_STR", "TEXT_IN"):
+                # one precomputed boolean row per distinct test: the kernel reads one byte
+                key = (atom.field, "in" if atom.template == "TEXT_IN" else "==", atom.value)
+                if key not in text_tests:
+                    text_tests.append(key)
+                a_aux0[k] = text_tests.index(key)
             if atom.field not in slots:
                 slots.append(atom.field)
             a_slot[k] = slots.index(atom.field)
@@ -238,6 +263,7 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         "a_aux0": a_aux0,
         "a_aux1": a_aux1,
         "alt_mask": np.array(alt_masks or [0], dtype=np.uint64),
+        "retry": np.array([tables.behaviour.retry_secondary_procedures == "each"], np.bool_),
         "mdc_rule": mdc_rule,
         "mdc_entry_ptr": mdc_entry_ptr,
         "e_rule": e_rule,
@@ -264,7 +290,12 @@ def compile_tables(tables: T.RulesetTables) -> CompiledRuleset:
         "steps": [[s.entry, s.drg] for s in ordered_steps],
         "results": results,
         "slots": slots,
-        "cmp_str": [list(x) for x in cmp_str],
+        "text_tests": [list(x) for x in text_tests],
+        # JSON-able as stored in the cache (lists, not tuples)
+        "behaviour": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in attrs.asdict(tables.behaviour).items()
+        },
         "has_dx_map": tables.dx_map is not None,
         "has_px_map": tables.px_map is not None,
         "meta": [list(x) for x in tables.meta.entries],

@@ -51,7 +51,7 @@ INFO_FILES = ("drg_names.csv", "dx_dict.csv", "px_dict.csv")
 SS_VALID = "SS_VALID"
 
 #: Rule fields, as the tables name them.
-FIELDS = ("gender", "age", "ageDay", "weight", "dept", "los", "leavingType")
+FIELDS = ("gender", "age", "ageDay", "weight", "dept", "los", "leavingType", "icuHours")
 OPS = ("==", "!=", "<", "<=", ">", ">=")
 
 # template -> (takes a list, list must be tagged, takes field, takes op/value)
@@ -77,7 +77,27 @@ TEMPLATES: dict[str, tuple[bool, bool, bool, bool]] = {
     "CMP_STR": (False, False, True, True),
     "TRUTHY": (False, False, True, False),
     "NOT_NONE": (False, False, True, False),
+    # added by the later regional rulesets (kept after the first ones: ids are stable)
+    "SPROC_IN": (True, False, False, False),
+    "PDX_NOT_IN": (True, False, False, False),
+    "PPROC_NOT_IN": (True, False, False, False),
+    "TEXT_IN": (False, False, True, True),
+    "RAISE": (False, False, False, True),
 }
+
+#: meta.csv keys that change behaviour (FORMAT §2, §4, §5) -> the values each may take
+#: (None: any text). A ruleset without them behaves as the five original ones.
+BEHAVIOUR_KEYS: dict[str, tuple[str, ...] | None] = {
+    "text_fields": None,
+    "check_gender": ("text",),
+    "check_newborn_weight": ("required",),
+    "check_failed_codes": None,
+    "retry_secondary_procedures": ("each",),
+    "fail_drg": None,
+    "fail_mdc_drg": None,
+}
+#: the scalar fields ``text_fields`` may name
+TEXT_FIELD_NAMES = FIELDS
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -152,6 +172,83 @@ class RulesetMeta:
         return [v for k, v in self.entries if k == key]
 
 
+@attrs.frozen(slots=True)
+class Behaviour:
+    """How a ruleset reads, checks and reports a case: the behaviour keys of ``meta.csv``.
+
+    The defaults are the behaviour of the five original rulesets (none has any key).
+    """
+
+    #: fields that are always text (FORMAT §2), in FIELDS order
+    text_fields: tuple[str, ...] = ()
+    #: sex check: "" (numbers 1/2, texts 1/2/男/女) or "text" (only the texts 1/2)
+    check_gender: str = ""
+    #: "required": a newborn (age 0, at most 28 days) needs a birth weight
+    check_newborn_weight: str = ""
+    #: mdc, adrg, drg reported for CHECK_FAILED (and the translation statuses)
+    check_failed_codes: tuple[str, str, str] = ("0000", "00", "0000")
+    #: "each": a failed case is grouped again with each secondary procedure alone (FORMAT §4)
+    retry_secondary_procedures: str = ""
+    #: the drg reported for a FAIL result ``0000`` and for an MDC-level ``X00`` result
+    fail_drg: str = "0000"
+    fail_mdc_drg: str = "0000"
+
+    @classmethod
+    def from_meta(cls, meta: RulesetMeta, path: Path) -> Behaviour:
+        """Read and check the behaviour keys; a bad value names meta.csv and its row."""
+        values: dict[str, object] = {}
+        for row, (key, value) in enumerate(meta.entries, start=2):
+            allowed = BEHAVIOUR_KEYS.get(key, ())
+            if allowed == ():
+                continue  # an information-only key
+            if key in values:
+                raise RulesetError(
+                    f"behaviour key {key} is given twice", file=path, row=row, column="key"
+                )
+            if allowed is not None and value not in allowed:
+                raise RulesetError(
+                    f"{key} must be {' or '.join(allowed)}, got {value!r}",
+                    file=path,
+                    row=row,
+                    column="value",
+                )
+            if key == "text_fields":
+                names = value.split()
+                unknown = [n for n in names if n not in TEXT_FIELD_NAMES]
+                if unknown or not names:
+                    raise RulesetError(
+                        f"text_fields must name fields among {', '.join(TEXT_FIELD_NAMES)} "
+                        f"separated by spaces, got {value!r}",
+                        file=path,
+                        row=row,
+                        column="value",
+                    )
+                values[key] = tuple(f for f in FIELDS if f in names)
+            elif key == "check_failed_codes":
+                parts = value.split("/")
+                if len(parts) != 3:
+                    raise RulesetError(
+                        f"check_failed_codes must be mdc/adrg/drg (three parts separated by "
+                        f"'/', e.g. '//' for three empty ones), got {value!r}",
+                        file=path,
+                        row=row,
+                        column="value",
+                    )
+                values[key] = tuple(parts)
+            elif key in ("fail_drg", "fail_mdc_drg"):
+                if not value:
+                    raise RulesetError(
+                        f"{key} must not be empty", file=path, row=row, column="value"
+                    )
+                values[key] = value
+            else:
+                values[key] = value
+        return cls(**values)
+
+    def is_text(self, field: str) -> bool:
+        return field in self.text_fields
+
+
 @attrs.frozen(slots=True, eq=False)
 class RulesetTables:
     """A ruleset folder, parsed and validated. Plain Python structures, not yet compiled."""
@@ -159,6 +256,7 @@ class RulesetTables:
     folder: Path
     content_hash: str
     meta: RulesetMeta
+    behaviour: Behaviour
     mdcs: tuple[MdcRow, ...]
     entries: tuple[EntryRow, ...]
     steps: tuple[StepRow, ...]
@@ -308,6 +406,7 @@ def read_tables(folder: str | Path) -> RulesetTables:
                 raise RulesetError(
                     f"{key} must be a date YYYY-MM-DD, got {text!r}", file=meta_path, column="value"
                 ) from None
+    behaviour = Behaviour.from_meta(meta, meta_path)
 
     # lists.csv and ss_valid.csv
     lists_path = folder / "lists.csv"
@@ -367,6 +466,8 @@ def read_tables(folder: str | Path) -> RulesetTables:
     rules_path = folder / "rules.csv"
     rules: dict[str, list[Atom]] = {}
     atom_rows: dict[tuple[str, int], int] = {}
+    #: lists a rule names that have no row in lists.csv: empty lists (list id -> first row)
+    empty_lists: dict[str, int] = {}
     for row, values in iter_rows(folder, "rules.csv"):
         _required(values, ("rule_id", "seq", "template"), rules_path, row)
         seq = _seq(values["seq"], rules_path, row)
@@ -389,9 +490,19 @@ def read_tables(folder: str | Path) -> RulesetTables:
                 column="seq",
             )
         atom_rows[atom.rule_id, seq] = row
-        _check_atom(atom, lists, rules_path)
+        _check_atom(atom, lists, rules_path, empty_lists)
         rules.setdefault(atom.rule_id, []).append(atom)
     sorted_rules = {rid: tuple(sorted(atoms, key=lambda a: a.seq)) for rid, atoms in rules.items()}
+    for list_id in empty_lists:
+        # a list with no members is written as no rows; its tests then never match
+        lists[list_id] = {}
+    if empty_lists:
+        named = sorted(empty_lists)
+        warnings.append(
+            f"{len(named)} list(s) named in rules.csv have no codes in lists.csv and are "
+            f"empty: {', '.join(named[:8])}{' …' if len(named) > 8 else ''} "
+            f"(first on row {min(empty_lists.values())})"
+        )
 
     def need_rule(rule_id: str, path: Path, row: int) -> None:
         if rule_id not in sorted_rules:
@@ -578,6 +689,7 @@ def read_tables(folder: str | Path) -> RulesetTables:
         folder=folder,
         content_hash=content_hash(folder),
         meta=meta,
+        behaviour=behaviour,
         mdcs=tuple(mdcs),
         entries=tuple(sorted(entries, key=lambda e: (e.mdc, e.seq))),
         steps=tuple(sorted(steps, key=lambda s: (s.entry, s.seq))),
@@ -592,7 +704,9 @@ def read_tables(folder: str | Path) -> RulesetTables:
     )
 
 
-def _check_atom(atom: Atom, lists: dict[str, dict[str, str]], path: Path) -> None:
+def _check_atom(
+    atom: Atom, lists: dict[str, dict[str, str]], path: Path, empty_lists: dict[str, int]
+) -> None:
     row = atom.row
     spec = TEMPLATES.get(atom.template)
     if spec is None:
@@ -609,9 +723,14 @@ def _check_atom(atom: Atom, lists: dict[str, dict[str, str]], path: Path) -> Non
                 f"{atom.template} needs a list_id", file=path, row=row, column="list_id"
             )
         if atom.list_id != SS_VALID and atom.list_id not in lists:
-            raise RulesetError(
-                f"list {atom.list_id!r} is not in lists.csv", file=path, row=row, column="list_id"
-            )
+            if tagged:
+                raise RulesetError(
+                    f"list {atom.list_id!r} is not in lists.csv",
+                    file=path,
+                    row=row,
+                    column="list_id",
+                )
+            empty_lists.setdefault(atom.list_id, row)
         if tagged:
             members = lists.get(atom.list_id, {})
             if not members or any(t == "" for t in members.values()):
@@ -660,6 +779,21 @@ def _check_atom(atom: Atom, lists: dict[str, dict[str, str]], path: Path) -> Non
                 row=row,
                 column="op",
             )
+    elif template == "TEXT_IN":
+        if atom.op != "in":
+            raise RulesetError(
+                f"TEXT_IN takes op in, got {atom.op!r}", file=path, row=row, column="op"
+            )
+        if atom.value == "":
+            raise RulesetError(
+                "TEXT_IN needs the texts to match, separated by '|'",
+                file=path,
+                row=row,
+                column="value",
+            )
+    elif template == "RAISE":
+        if atom.op:
+            raise RulesetError("RAISE takes no op", file=path, row=row, column="op")
     elif template == "MULTI_REGION":
         if atom.op != ">=":
             raise RulesetError(
