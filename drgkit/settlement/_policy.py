@@ -193,6 +193,11 @@ class Weights:
     #: table cells read (codes, weights, coefficients, figures, flags)
     cells_read: int = 0
     rw_from: RwFrom | None = None
+    #: levels with a coefficient column in the table
+    coefficient_levels: tuple[str, ...] = ()
+    #: an empty coefficient cell: "" (the row's other levels decide, else 1), "none" (no
+    #: price at that level) or a number ([weights] empty_coefficient)
+    empty_coefficient: str = ""
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -366,7 +371,7 @@ class Policy:
             )
         weights_t = c.table("weights")
         for key, value in weights_t.items():
-            if key.endswith("_rows"):
+            if key.endswith("_rows") and key not in ("ignore_rows", "short_rows"):
                 c.list(value, f"weights.{key}", str)
         dip = None
         if method == "dip":
@@ -517,6 +522,14 @@ class Policy:
         return ...
 
     def coefficient_for(self, row: GroupRow, level: str) -> Decimal | None:
+        empty = self.weights.empty_coefficient
+        if empty and level in self.weights.coefficient_levels:
+            # the table has a coefficient column for this level: an empty cell is what the
+            # policy says ([weights] empty_coefficient), not the policy's default
+            value = row.level_coefficients.get(level)
+            if value is not None:
+                return value
+            return None if empty == "none" else Decimal(empty)
         if row.level_coefficients:
             return row.level_coefficients.get(level)
         if self.level_coefficients:
@@ -772,7 +785,8 @@ def _read_weights(
         str(k): c.name(v, f"weights.no_weight_values.{k}")
         for k, v in c.table(spec, "no_weight_values", "weights.no_weight_values").items()
     }
-    class_cols = {}
+    class_cols: dict[str, tuple[int, set[str]]] = {}
+    flag_known: dict[int, set[str]] = {}
     for cls_name, rule in c.table(spec, "classes", "weights.classes").items():
         where = f"weights.classes.{cls_name}"
         rule = c.table(spec["classes"], cls_name, where)
@@ -780,13 +794,18 @@ def _read_weights(
         if not column:
             raise c.error(f"{where}.column is required (the table column to read)")
         values = c.list(rule.get("values"), f"{where}.values")
-        # the column's other values; when given, a value outside both lists is an error
-        others = c.list(rule.get("others"), f"{where}.others") if "others" in rule else None
-        class_cols[cls_name] = (
-            need(column, f"classes.{cls_name}.column"),
-            {str(v) for v in values},
-            None if others is None else {str(v) for v in others},
-        )
+        k = need(column, f"classes.{cls_name}.column")
+        class_cols[cls_name] = (k, {str(v) for v in values})
+        # the column's values that mean no class: when given, any value of the column that
+        # no class of the column names either is an error (a flag is never ignored unread)
+        if "others" in rule:
+            flag_known.setdefault(k, set()).update(
+                str(v) for v in c.list(rule.get("others"), f"{where}.others")
+            )
+    for k in flag_known:
+        for kk, vals in class_cols.values():
+            if kk == k:
+                flag_known[k] |= vals
     ignored_spec: dict[int, tuple[str, str]] = {}
     for k, item in enumerate(c.list(spec.get("ignore_rows"), "weights.ignore_rows", Mapping)):
         where = f"weights.ignore_rows[{k}]"
@@ -795,6 +814,9 @@ def _read_weights(
         if row_no is None or not reason:
             raise c.error(f"{where} needs row, code and reason (why the row is not read)")
         ignored_spec[row_no] = (c.name(item.get("code"), f"{where}.code"), reason)
+    empty_coefficient = named("empty_coefficient")
+    if empty_coefficient and empty_coefficient != "none":
+        _dec(empty_coefficient, "weights.empty_coefficient", policy_path, positive=True)
     short_rows = named("short_rows", "error")
     if short_rows not in ("error", "pad"):
         raise c.error(f"weights.short_rows must be error or pad, got {short_rows!r}")
@@ -882,14 +904,14 @@ def _read_weights(
             elif text != "":
                 figures[key] = number(text, n, header[k])
         classes = set(extra)
-        for name, (k, vals, others) in class_cols.items():
-            text = values[k].strip()
-            if text in vals:
+        for name, (k, vals) in class_cols.items():
+            if values[k].strip() in vals:
                 classes.add(name)
-            elif others is not None and text not in others:
+        for k, known in flag_known.items():
+            if values[k].strip() not in known:
                 raise PolicyError(
-                    f"unknown value {text!r} for class {name} (known: "
-                    f"{', '.join(repr(v) for v in sorted(vals | others))})",
+                    f"unknown flag value {values[k].strip()!r} (known: "
+                    f"{', '.join(repr(v) for v in sorted(known))}; [weights.classes] others)",
                     file=path,
                     row=n,
                     column=header[k],
@@ -899,7 +921,14 @@ def _read_weights(
             for lv, k in level_cols.items()
             if (v := number(values[k], n, header[k])) is not None
         }
-        cells += 1 + len(figures) + len(coefficients) + len(class_cols)
+        cells += (
+            1
+            + (rw_c is not None)
+            + (points_c is not None)
+            + len(figures)
+            + len(coefficients)
+            + len({k for k, _v in class_cols.values()})
+        )
         rows[code] = GroupRow(
             code=code,
             name=values[name_c].strip() if name_c is not None else "",
@@ -933,4 +962,6 @@ def _read_weights(
         padded=tuple(padded),
         cells_read=cells,
         rw_from=rw_from,
+        coefficient_levels=tuple(level_cols),
+        empty_coefficient=empty_coefficient,
     )
