@@ -145,7 +145,7 @@ def _show_dip(pol) -> None:
 @click.option(
     "--tables",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder of published tables (as DRGKIT_PAYMENT_TABLES).",
+    help="Folder of published tables: each policy reads its [weights] file from there.",
 )
 @click.option("--all", "all_", is_flag=True, help="Every registered policy with a published table.")
 def policies_validate(
@@ -153,31 +153,33 @@ def policies_validate(
 ) -> None:
     """Load each policy and its table; reproduce every figure the table publishes (standards,
     outlier thresholds, rates, derived RW) to the cent and report cells checked and matched."""
-    import os
-
     from ..settlement._check import KINDS, check_published
     from ..settlement._policy import tomllib
 
     reg = _registry.default_registry()
-    if tables is not None:
-        folders = os.environ.get("DRGKIT_PAYMENT_TABLES", "")
-        os.environ["DRGKIT_PAYMENT_TABLES"] = os.pathsep.join(
-            x for x in (str(tables), folders) if x
+
+    def table_file(pid: str) -> str:
+        path = reg.policies.get(pid)
+        if path is None:
+            return ""
+        return str(
+            tomllib.loads(path.read_text(encoding="utf-8")).get("weights", {}).get("file", "")
         )
+
     if all_:
         # the policies read from a region's table (not a shipped demo table, not DIP)
-        policies_ = tuple(
-            pid
-            for pid, path in reg.policies.items()
-            if tomllib.loads(path.read_text(encoding="utf-8")).get("weights", {}).get("file")
-        )
+        policies_ = tuple(pid for pid in reg.policies if table_file(pid))
     if not policies_:
         raise UserError("name the policies to validate, or give --all")
     failed = 0
     total = [0, 0, 0]
     for spec in policies_:
+        table = weights
+        if table is None and tables is not None and table_file(spec):
+            found = tables / table_file(spec)
+            table = found if found.is_file() else None
         try:
-            pol = reg.policy(spec, weights=weights)
+            pol = reg.policy(spec, weights=table)
         except DrgkitError as exc:
             failed += 1
             click.echo(f"✗ {spec}: {exc}")
