@@ -120,6 +120,31 @@ def test_every_table_is_expected_and_every_expected_table_exists(shared: Path) -
     assert sum(sum(k.values()) for k in EXPECTED.values()) == 24259
 
 
+QY = {f"{m}QY" for m in "BCDEFGHIJKLMNOPQRVZ"}
+#: table rows whose code the policy's ruleset does not name (ungroupable rows, QY groups the
+#: national ruleset reports as ambiguous, local groups): pinned so a wrong ruleset shows
+NOT_IN_RULESET: dict[str, set[str] | int] = {
+    "jilin-2022": QY,
+    "linfen-2022": {"U11"},
+    "linyi-2022": {"0000"},
+    "nanping-2023": 180,  # local subdivisions: Nanping has no shared ruleset
+    "taizhou-2022": {"KBBZ"},
+    "wuxi-2022": {"0", "FN13", "FN15", "LF11", "LF15"},
+    "xjbt-2022": QY,
+    "yantai-2023": {"0000", "000P"},
+}
+
+
+@pytest.mark.parametrize("name", _tables())
+def test_the_ruleset_of_each_policy_names_the_groups_of_its_table(shared: Path, name: str):
+    policy = policy_of(shared, name)
+    with open(shared / "rulesets" / policy.ruleset / "drg_names.csv", encoding="utf-8") as fh:
+        names = {r[0] for r in list(csv.reader(fh))[1:]}
+    missing = set(policy.weights.rows) - names
+    want = NOT_IN_RULESET.get(name, set())
+    assert (len(missing) if isinstance(want, int) else missing) == want
+
+
 def test_published_standards_are_paid_to_the_cent_when_settled(shared: Path) -> None:
     """End to end, for every table that prints standards the policy computes: a normal case
     (cost = the standard) of every group, level and scheme is paid the printed standard,

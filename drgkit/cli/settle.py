@@ -78,6 +78,8 @@ def policies_show(policy: str, weights: Path | None) -> None:
             f"  {'base' if pol.method == 'rate' else 'reference'} rate {scheme}: "
             + ", ".join(f"{lv}: {r}" for lv, r in rates.items())
         )
+    if pol.standard_from == "published":
+        click.echo("  standards: the table's printed standards (rate.standard = published)")
     if pol.low:
         click.echo(
             f"  low outliers: cost < {' / '.join(str(b.ratio) for b in pol.low.bands)} × "
