@@ -10,7 +10,10 @@ deductions, pre-settlement). Numbers are exact decimals: write them as strings o
 
 The published table is data of the region, given at run time: ``Policy.from_toml(path,
 weights=table)``; a policy names the usual file (``[weights] file``) so a folder of tables
-(``DRGKIT_PAYMENT_TABLES``) can supply it.
+(``DRGKIT_PAYMENT_TABLES``) can supply it. The table is read as published: the policy maps its
+columns (standards per level and scheme, thresholds, rates, coefficients, flags), the texts it
+uses for "no weight" or "no standard", rows it does not read (with a reason); every figure it
+prints is kept on the row (:attr:`GroupRow.figures`) for ``drgkit policies validate``.
 """
 
 from __future__ import annotations
@@ -811,9 +814,11 @@ def _read_weights(
         where = f"weights.ignore_rows[{k}]"
         row_no = _int(item.get("row"), f"{where}.row", c)
         reason = c.name(item.get("reason"), f"{where}.reason")
-        if row_no is None or not reason:
+        code = c.name(item.get("code"), f"{where}.code")
+        if row_no is None or not code or not reason:
+            # the code makes a changed table fail loudly instead of skipping another row
             raise c.error(f"{where} needs row, code and reason (why the row is not read)")
-        ignored_spec[row_no] = (c.name(item.get("code"), f"{where}.code"), reason)
+        ignored_spec[row_no] = (code, reason)
     empty_coefficient = named("empty_coefficient")
     if empty_coefficient and empty_coefficient != "none":
         _dec(empty_coefficient, "weights.empty_coefficient", policy_path, positive=True)
@@ -848,7 +853,7 @@ def _read_weights(
                 extra.add(no_weight[text])
             return None
         value = number(text, row, header[k])
-        if value is not None and -value.as_tuple().exponent > RW_DECIMALS:
+        if k == rw_c and value is not None and -value.as_tuple().exponent > RW_DECIMALS:
             # RW are carried at one scale everywhere (drgkit._money): never rounded here
             raise PolicyError(
                 f"{text!r} has more than {RW_DECIMALS} decimals",
@@ -875,7 +880,7 @@ def _read_weights(
         code = values[drg_c].strip()
         if n in ignored_spec:
             want, reason = ignored_spec.pop(n)
-            if want and code != want:
+            if code != want:
                 raise PolicyError(
                     f"[weights] ignore_rows names group {want} on this row, the table has {code}",
                     file=path,
