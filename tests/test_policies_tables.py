@@ -22,6 +22,8 @@ import drgkit
 from drgkit.cli import cli
 from drgkit.settlement import PolicyError, settle
 from drgkit.settlement._check import check_published, matches_printed
+from drgkit.settlement._period import PeriodRules
+from drgkit.settlement._price import PriceBook
 
 D = Decimal
 POLICIES = Path(drgkit.__file__).parent / "policies"
@@ -110,6 +112,24 @@ def test_every_published_table_has_a_policy_that_reproduces_it(shared: Path, nam
     assert report.cells_read > len(policy.weights.rows)
     if name in EXPECTED:
         assert {k: c for k, (c, _m) in report.kinds.items()} == EXPECTED[name]
+    # the example period rules are valid
+    rules = PeriodRules.from_config(policy.config["period"], path=policy.path)
+    assert rules.retention[-1].up_to is None and rules.overspend[-1].up_to is None
+    # and a normal case of the first priced group settles at its standard
+    book = PriceBook(policy)
+    row, level, std = next(
+        (r, lv, std)
+        for r in policy.weights.rows.values()
+        for lv in book.levels
+        if (std := book.standard(r, lv, book.schemes[0], D(1))[0]) is not None
+        and not r.classes & {"unstable", "special_review", "not_covered"}
+    )
+    out = settle(pa.Table.from_pylist([_case(row.code, level, str(round(std, 2)), "x")]), policy)
+    assert out["payment_class"].to_pylist() == ["normal"]
+    if policy.method == "rate":
+        assert cents(out["payment"][0].as_py()) == cents(std)
+    else:  # points: one case takes the example budget less the reserve, at its point value
+        assert out["payment"][0].as_py() > 0
 
 
 def test_every_table_is_expected_and_every_expected_table_exists(shared: Path) -> None:
