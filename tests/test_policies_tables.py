@@ -430,7 +430,7 @@ def test_settle_and_period_carry_a_nine_decimal_rw(shared: Path) -> None:
     -> 100096.00; level 3T × 13200 = 110105.5986228 -> 110105.60. A high outlier at level 3
     (cost 400000.00 > 3 × 100095.998748 = 300287.996244) is paid 100095.998748 + (400000 −
     300287.996244) = 199808.002504 -> 199808.00."""
-    from drgkit.settlement._period import hospital_totals
+    from drgkit.settlement._period import hospital_totals, settle_period
 
     policy = policy_of(shared, "qingdao-2023")
     cases = pa.Table.from_pylist(
@@ -448,9 +448,13 @@ def test_settle_and_period_carry_a_nine_decimal_rw(shared: Path) -> None:
     rw = D("8.341333229")
     assert rw * 12000 == D("100095.998748") and rw * 13200 == D("110105.5986228")
     assert rw * 12000 + D(400000) - 3 * rw * 12000 == D("199808.002504")
-    # the period: Σ payment of the hospital, to the cent
+    # the period: Σ payment of the hospital, to the cent; cost 580000.00 is above the
+    # payments 410009.60, an over-spend of 169990.40
     totals = hospital_totals(out).to_pylist()
     assert totals[0]["payment"] == D("100096.00") + D("110105.60") + D("199808.00")
+    (period,) = settle_period(out, policy).to_pylist()
+    assert period["payment"] == D("410009.60") and period["due"] == D("410009.60")
+    assert period["cost"] == D("580000.00")
 
 
 def test_simulate_carries_nine_decimal_rw_of_two_tables(shared: Path) -> None:
