@@ -38,18 +38,21 @@ def policies() -> None:
 
 @policies.command("list")
 def policies_list() -> None:
-    """Every registered payment policy."""
+    """Every registered payment policy: region, year, method, ruleset and table."""
     from ..settlement._policy import tomllib
 
     reg = _registry.default_registry()
-    click.echo(f"{'id':<16} {'method':<7} {'region':<9} {'ruleset':<14} {'weights':<18} name")
+    click.echo(
+        f"{'id':<16} {'region':<10} {'year':<5} {'method':<7} {'ruleset':<15} {'weights':<20} name"
+    )
     for pid, path in reg.policies.items():
         meta = tomllib.loads(path.read_text(encoding="utf-8"))
         p, w = meta.get("policy", {}), meta.get("weights", {})
         weights = (w.get("embedded") and "shipped") or w.get("file", "")
         click.echo(
-            f"{pid:<16} {p.get('method', ''):<7} {p.get('region', ''):<9} "
-            f"{p.get('ruleset', ''):<14} {weights:<18} {p.get('name', '')}"
+            f"{pid:<16} {p.get('region', ''):<10} {p.get('version', ''):<5} "
+            f"{p.get('method', ''):<7} {p.get('ruleset', ''):<15} {weights:<20} "
+            f"{p.get('name', '')}"
         )
 
 
@@ -75,6 +78,8 @@ def policies_show(policy: str, weights: Path | None) -> None:
             f"  {'base' if pol.method == 'rate' else 'reference'} rate {scheme}: "
             + ", ".join(f"{lv}: {r}" for lv, r in rates.items())
         )
+    if pol.standard_from == "published":
+        click.echo("  standards: the table's printed standards (rate.standard = published)")
     if pol.low:
         click.echo(
             f"  low outliers: cost < {' / '.join(str(b.ratio) for b in pol.low.bands)} × "
@@ -137,17 +142,46 @@ def _show_dip(pol) -> None:
 
 
 @policies.command("validate")
-@click.argument("policies_", metavar="POLICY...", nargs=-1, required=True)
+@click.argument("policies_", metavar="[POLICY...]", nargs=-1)
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path))
-def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
-    """Load each policy and its weights table; check computed against published standards."""
-    from ..settlement._check import check_published
+@click.option(
+    "--tables",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of published tables: each policy reads its [weights] file from there.",
+)
+@click.option("--all", "all_", is_flag=True, help="Every registered policy with a published table.")
+def policies_validate(
+    policies_: tuple[str, ...], weights: Path | None, tables: Path | None, all_: bool
+) -> None:
+    """Load each policy and its table; reproduce every figure the table publishes (standards,
+    outlier thresholds, rates, derived RW) to the cent and report cells checked and matched."""
+    from ..settlement._check import KINDS, check_published
+    from ..settlement._policy import tomllib
 
     reg = _registry.default_registry()
+
+    def table_file(pid: str) -> str:
+        path = reg.policies.get(pid)
+        if path is None:
+            return ""
+        return str(
+            tomllib.loads(path.read_text(encoding="utf-8")).get("weights", {}).get("file", "")
+        )
+
+    if all_:
+        # the policies read from a region's table (not a shipped demo table, not DIP)
+        policies_ = tuple(pid for pid in reg.policies if table_file(pid))
+    if not policies_:
+        raise UserError("name the policies to validate, or give --all")
     failed = 0
+    total = [0, 0, 0]
     for spec in policies_:
+        table = weights
+        if table is None and tables is not None and table_file(spec):
+            found = tables / table_file(spec)
+            table = found if found.is_file() else None
         try:
-            pol = reg.policy(spec, weights=weights)
+            pol = reg.policy(spec, weights=table)
         except DrgkitError as exc:
             failed += 1
             click.echo(f"✗ {spec}: {exc}")
@@ -164,12 +198,26 @@ def policies_validate(policies_: tuple[str, ...], weights: Path | None) -> None:
         report = check_published(pol)
         mark = "✓" if not report.mismatches else "✗"
         failed += bool(report.mismatches)
+        kinds = ", ".join(
+            f"{kind} {report.kinds[kind][1]}/{report.kinds[kind][0]}"
+            for kind in KINDS
+            if kind in report.kinds
+        )
         click.echo(
             f"{mark} {pol.id}: {len(pol.weights.rows)} groups; {report.checked} published "
-            f"standards checked to the cent, {len(report.mismatches)} differ"
+            f"standards checked to the cent, {len(report.mismatches)} differ; cells checked "
+            f"{report.cells_checked}, matched {report.cells_matched}"
+            f"{f' ({kinds})' if kinds else ''}; {report.cells_read} table cells read"
         )
+        total[0] += report.cells_checked
+        total[1] += report.cells_matched
+        total[2] += 1
+        for line in report.notes:
+            click.echo(f"    {line}")
         for line in report.mismatches[:10]:
             click.echo(f"    {line}")
+    if total[2] > 1:
+        click.echo(f"{total[2]} tables: cells checked {total[0]}, matched {total[1]}")
     if failed:
         raise UserError(f"{failed} polic{'y' if failed == 1 else 'ies'} failed validation")
 

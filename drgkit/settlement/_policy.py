@@ -10,7 +10,10 @@ deductions, pre-settlement). Numbers are exact decimals: write them as strings o
 
 The published table is data of the region, given at run time: ``Policy.from_toml(path,
 weights=table)``; a policy names the usual file (``[weights] file``) so a folder of tables
-(``DRGKIT_PAYMENT_TABLES``) can supply it.
+(``DRGKIT_PAYMENT_TABLES``) can supply it. The table is read as published: the policy maps its
+columns (standards per level and scheme, thresholds, rates, coefficients, flags), the texts it
+uses for "no weight" or "no standard", rows it does not read (with a reason); every figure it
+prints is kept on the row (:attr:`GroupRow.figures`) for ``drgkit policies validate``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from .._money import LIMIT_POOL_CENTS, yuan
+from .._money import LIMIT_POOL_CENTS, RW_DECIMALS, yuan
 from ..errors import TableError
 
 if sys.version_info >= (3, 11):
@@ -37,7 +40,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Band", "GroupRow", "Policy", "PolicyError", "Special", "Weights", "policy_decimal"]
+__all__ = [
+    "Band",
+    "Figure",
+    "GroupRow",
+    "Policy",
+    "PolicyError",
+    "RwFrom",
+    "Special",
+    "Weights",
+    "policy_decimal",
+]
 
 METHODS = ("rate", "points", "dip")
 #: How a case outside normal DRG payment is paid.
@@ -136,6 +149,21 @@ class Outlier:
         return self.bands[-1].ratio
 
 
+#: a published figure of a row: (kind, level, scheme); kind is standard, low, high (outlier
+#: thresholds), rate (yuan per RW) or rw_source; level and scheme may be "*" (any)
+Figure = tuple[str, str, str]
+
+
+@attrs.frozen(slots=True)
+class RwFrom:
+    """The table's RW is derived from another of its columns: RW = column ÷ divisor, rounded
+    half up to ``decimals`` (a row without RW carries the divisor itself)."""
+
+    column: str
+    divisor: Decimal
+    decimals: int
+
+
 @attrs.frozen(slots=True)
 class GroupRow:
     """One row of the published table."""
@@ -148,6 +176,8 @@ class GroupRow:
     published: Mapping[str, Decimal]  # published standard per level, when the table has one
     classes: frozenset[str]
     row: int
+    #: every published figure of the row by (kind, level, scheme); None: "no figure" (e.g. 0)
+    figures: Mapping[Figure, Decimal | None] = attrs.field(factory=dict)
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -157,6 +187,20 @@ class Weights:
     path: Path | None
     rows: Mapping[str, GroupRow]
     content_hash: str
+    #: the column of each published figure
+    columns: Mapping[Figure, str] = attrs.field(factory=dict)
+    #: rows the policy does not read, each with its reason (``[weights] ignore_rows``)
+    ignored: tuple[str, ...] = ()
+    #: rows with missing trailing fields read as empty (``[weights] short_rows = "pad"``)
+    padded: tuple[int, ...] = ()
+    #: table cells read (codes, weights, coefficients, figures, flags)
+    cells_read: int = 0
+    rw_from: RwFrom | None = None
+    #: levels with a coefficient column in the table
+    coefficient_levels: tuple[str, ...] = ()
+    #: an empty coefficient cell: "" (the row's other levels decide, else 1), "none" (no
+    #: price at that level) or a number ([weights] empty_coefficient)
+    empty_coefficient: str = ""
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -203,6 +247,9 @@ class Policy:
     content_hash: str
     #: the [dip] section (method "dip"), else None
     dip: Any = None
+    #: "rw": a standard is RW × rate × coefficients; "published": the table's standard of the
+    #: cell (× hospital coefficient), for tables whose RW are rounded from their standards
+    standard_from: str = "rw"
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -315,7 +362,10 @@ class Policy:
             str(k): _budget(v, f"points.budget.{k}", path)
             for k, v in c.table(points_t, "budget", "points.budget").items()
         }
-        if method == "rate" and not base:
+        standard_from = c.name(rate_t.get("standard"), "rate.standard") or "rw"
+        if standard_from not in ("rw", "published"):
+            raise c.error(f"rate.standard must be rw or published, got {standard_from!r}")
+        if method == "rate" and not base and standard_from == "rw":
             raise c.error("a rate policy needs [rate] base (yuan per RW, per scheme)")
         if method == "points" and not reference_rate:
             raise c.error(
@@ -324,7 +374,7 @@ class Policy:
             )
         weights_t = c.table("weights")
         for key, value in weights_t.items():
-            if key.endswith("_rows"):
+            if key.endswith("_rows") and key not in ("ignore_rows", "short_rows"):
                 c.list(value, f"weights.{key}", str)
         dip = None
         if method == "dip":
@@ -385,6 +435,7 @@ class Policy:
             weights=table,
             content_hash=digest.hexdigest(),
             dip=dip,
+            standard_from=standard_from,
         )
         policy._check()
         return policy
@@ -402,6 +453,12 @@ class Policy:
                     raise PolicyError(
                         "outliers.low ratio must be below the high ratio", file=self.path
                     )
+        if self.standard_from == "published" and not any(
+            key[0] == "standard" for key in self.weights.columns
+        ):
+            raise PolicyError(
+                "rate.standard = 'published' needs [weights] published_standards", file=self.path
+            )
         for kind, spec in self.specials.items():
             if spec.method == "table_row" and not self.weights_rows("ungroupable"):
                 raise PolicyError(
@@ -454,7 +511,28 @@ class Policy:
             return None
         return rates.get(level, rates.get("*"))
 
+    def published_for(self, row: GroupRow, kind: str, level: str, scheme: str) -> Any:
+        """The row's published figure of a cell: a Decimal, None ("no figure" in the table)
+        or ``...`` when the table has no such cell; a level or scheme of ``*`` matches any."""
+        for key in (
+            (kind, level, scheme),
+            (kind, level, "*"),
+            (kind, "*", scheme),
+            (kind, "*", "*"),
+        ):
+            if key in row.figures:
+                return row.figures[key]
+        return ...
+
     def coefficient_for(self, row: GroupRow, level: str) -> Decimal | None:
+        empty = self.weights.empty_coefficient
+        if empty and level in self.weights.coefficient_levels:
+            # the table has a coefficient column for this level: an empty cell is what the
+            # policy says ([weights] empty_coefficient), not the policy's default
+            value = row.level_coefficients.get(level)
+            if value is not None:
+                return value
+            return None if empty == "none" else Decimal(empty)
         if row.level_coefficients:
             return row.level_coefficients.get(level)
         if self.level_coefficients:
@@ -597,6 +675,26 @@ def find_table(name: str) -> Path | None:
     return None
 
 
+def _cell_columns(value: Any, where: str, c: _Config, *, top: str) -> dict[tuple[str, str], str]:
+    """(level, scheme) -> column of a published figure. ``top="level"``: ``{level = column}``
+    (any scheme) or ``{scheme = {level = column}}``; ``top="scheme"``: ``{scheme = column}``
+    (any level) or ``{scheme = {level = column}}``. ``*`` is any level or scheme."""
+    out: dict[tuple[str, str], str] = {}
+    if value is None:
+        return out
+    if not isinstance(value, Mapping):
+        raise c.error(f"[{where}] must be a table, got {value!r}")
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            for lv, column in item.items():
+                out[(str(lv), str(key))] = c.name(column, f"{where}.{key}.{lv}")
+        elif top == "level":
+            out[(str(key), "*")] = c.name(item, f"{where}.{key}")
+        else:
+            out[("*", str(key))] = c.name(item, f"{where}.{key}")
+    return out
+
+
 def _read_weights(
     source: Any, spec: Mapping[str, Any], policy_path: Path | None, pid: str, c: _Config
 ) -> Weights:
@@ -659,13 +757,39 @@ def _read_weights(
         str(lv): need(c.name(name, f"weights.level_coefficients.{lv}"), f"level_coefficients.{lv}")
         for lv, name in c.table(spec, "level_coefficients", "weights.level_coefficients").items()
     }
-    std_cols = {
-        str(lv): need(
-            c.name(name, f"weights.published_standards.{lv}"), f"published_standards.{lv}"
+    # published figures, each a (kind, level, scheme) cell of every row
+    figure_cols: dict[Figure, int] = {}
+    for (lv, sc), name in _cell_columns(
+        spec.get("published_standards"), "weights.published_standards", c, top="level"
+    ).items():
+        figure_cols[("standard", lv, sc)] = need(name, "published_standards")
+    thresholds = c.table(spec, "published_thresholds", "weights.published_thresholds")
+    for kind, value in thresholds.items():
+        if kind not in ("low", "high"):
+            raise c.error(f"weights.published_thresholds has low and high, not {kind!r}")
+        where = f"weights.published_thresholds.{kind}"
+        for (lv, sc), name in _cell_columns(value, where, c, top="level").items():
+            figure_cols[(kind, lv, sc)] = need(name, f"published_thresholds.{kind}")
+    for (lv, sc), name in _cell_columns(
+        spec.get("published_rates"), "weights.published_rates", c, top="scheme"
+    ).items():
+        figure_cols[("rate", lv, sc)] = need(name, "published_rates")
+    rw_from = None
+    if "rw_from" in spec:
+        rule = c.table(spec, "rw_from", "weights.rw_from")
+        rw_from = RwFrom(
+            c.name(rule.get("column"), "weights.rw_from.column"),
+            _dec(rule.get("divisor"), "weights.rw_from.divisor", policy_path, positive=True),
+            _int(rule.get("decimals"), "weights.rw_from.decimals", c) or 0,
         )
-        for lv, name in c.table(spec, "published_standards", "weights.published_standards").items()
+        figure_cols[("rw_source", "*", "*")] = need(rw_from.column, "rw_from.column")
+    no_standard = set(c.list(spec.get("no_standard_values"), "weights.no_standard_values", str))
+    no_weight = {
+        str(k): c.name(v, f"weights.no_weight_values.{k}")
+        for k, v in c.table(spec, "no_weight_values", "weights.no_weight_values").items()
     }
-    class_cols = {}
+    class_cols: dict[str, tuple[int, set[str]]] = {}
+    flag_known: dict[int, set[str]] = {}
     for cls_name, rule in c.table(spec, "classes", "weights.classes").items():
         where = f"weights.classes.{cls_name}"
         rule = c.table(spec["classes"], cls_name, where)
@@ -673,10 +797,34 @@ def _read_weights(
         if not column:
             raise c.error(f"{where}.column is required (the table column to read)")
         values = c.list(rule.get("values"), f"{where}.values")
-        class_cols[cls_name] = (
-            need(column, f"classes.{cls_name}.column"),
-            {str(v) for v in values},
-        )
+        k = need(column, f"classes.{cls_name}.column")
+        class_cols[cls_name] = (k, {str(v) for v in values})
+        # the column's values that mean no class: when given, any value of the column that
+        # no class of the column names either is an error (a flag is never ignored unread)
+        if "others" in rule:
+            flag_known.setdefault(k, set()).update(
+                str(v) for v in c.list(rule.get("others"), f"{where}.others")
+            )
+    for k in flag_known:
+        for kk, vals in class_cols.values():
+            if kk == k:
+                flag_known[k] |= vals
+    ignored_spec: dict[int, tuple[str, str]] = {}
+    for k, item in enumerate(c.list(spec.get("ignore_rows"), "weights.ignore_rows", Mapping)):
+        where = f"weights.ignore_rows[{k}]"
+        row_no = _int(item.get("row"), f"{where}.row", c)
+        reason = c.name(item.get("reason"), f"{where}.reason")
+        code = c.name(item.get("code"), f"{where}.code")
+        if row_no is None or not code or not reason:
+            # the code makes a changed table fail loudly instead of skipping another row
+            raise c.error(f"{where} needs row, code and reason (why the row is not read)")
+        ignored_spec[row_no] = (code, reason)
+    empty_coefficient = named("empty_coefficient")
+    if empty_coefficient and empty_coefficient != "none":
+        _dec(empty_coefficient, "weights.empty_coefficient", policy_path, positive=True)
+    short_rows = named("short_rows", "error")
+    if short_rows not in ("error", "pad"):
+        raise c.error(f"weights.short_rows must be error or pad, got {short_rows!r}")
     if rw_c is None and points_c is None:
         raise PolicyError("[weights] names neither an rw nor a points column", file=policy_path)
 
@@ -696,15 +844,51 @@ def _read_weights(
             )
         return value
 
+    def weight(values: list[str], k: int | None, row: int, extra: set[str]) -> Decimal | None:
+        if k is None:
+            return None
+        text = values[k].strip()
+        if text in no_weight:
+            if no_weight[text]:
+                extra.add(no_weight[text])
+            return None
+        value = number(text, row, header[k])
+        if k == rw_c and value is not None and -value.as_tuple().exponent > RW_DECIMALS:
+            # RW are carried at one scale everywhere (drgkit._money): never rounded here
+            raise PolicyError(
+                f"{text!r} has more than {RW_DECIMALS} decimals",
+                file=path,
+                row=row,
+                column=header[k],
+            )
+        return value
+
     rows: dict[str, GroupRow] = {}
+    ignored: list[str] = []
+    padded: list[int] = []
+    cells = 0
     for n, values in enumerate(reader, start=2):
         if not values or all(v.strip() == "" for v in values):
             continue
+        if len(values) < len(header) and short_rows == "pad":
+            padded.append(n)
+            values = values + [""] * (len(header) - len(values))
         if len(values) != len(header):
             raise PolicyError(
                 f"expected {len(header)} fields, found {len(values)}", file=path, row=n
             )
         code = values[drg_c].strip()
+        if n in ignored_spec:
+            want, reason = ignored_spec.pop(n)
+            if code != want:
+                raise PolicyError(
+                    f"[weights] ignore_rows names group {want} on this row, the table has {code}",
+                    file=path,
+                    row=n,
+                    column=header[drg_c],
+                )
+            ignored.append(f"row {n} ({code}): {reason}")
+            continue
         if not code:
             raise PolicyError("empty group code", file=path, row=n, column=header[drg_c])
         if code in rows:
@@ -714,27 +898,75 @@ def _read_weights(
                 row=n,
                 column=header[drg_c],
             )
+        extra: set[str] = set()
+        rw = weight(values, rw_c, n, extra)
+        points = weight(values, points_c, n, extra)
+        figures: dict[Figure, Decimal | None] = {}
+        for key, k in figure_cols.items():
+            text = values[k].strip()
+            if key[0] != "rw_source" and text in no_standard:
+                figures[key] = None  # the table says: no figure for this cell
+            elif text != "":
+                figures[key] = number(text, n, header[k])
+        classes = set(extra)
+        for name, (k, vals) in class_cols.items():
+            if values[k].strip() in vals:
+                classes.add(name)
+        for k, known in flag_known.items():
+            if values[k].strip() not in known:
+                raise PolicyError(
+                    f"unknown flag value {values[k].strip()!r} (known: "
+                    f"{', '.join(repr(v) for v in sorted(known))}; [weights.classes] others)",
+                    file=path,
+                    row=n,
+                    column=header[k],
+                )
+        coefficients = {
+            lv: v
+            for lv, k in level_cols.items()
+            if (v := number(values[k], n, header[k])) is not None
+        }
+        cells += (
+            1
+            + (rw_c is not None)
+            + (points_c is not None)
+            + len(figures)
+            + len(coefficients)
+            + len({k for k, _v in class_cols.values()})
+        )
         rows[code] = GroupRow(
             code=code,
             name=values[name_c].strip() if name_c is not None else "",
-            rw=number(values[rw_c], n, header[rw_c]) if rw_c is not None else None,
-            points=number(values[points_c], n, header[points_c]) if points_c is not None else None,
-            level_coefficients={
-                lv: v
-                for lv, k in level_cols.items()
-                if (v := number(values[k], n, header[k])) is not None
-            },
+            rw=rw,
+            points=points,
+            level_coefficients=coefficients,
             published={
                 lv: v
-                for lv, k in std_cols.items()
-                if (v := number(values[k], n, header[k])) is not None
+                for (kind, lv, sc), v in figures.items()
+                if kind == "standard" and sc == "*" and lv != "*" and v is not None
             },
-            classes=frozenset(
-                name for name, (k, vals) in class_cols.items() if values[k].strip() in vals
-            ),
+            classes=frozenset(classes),
             row=n,
+            figures=figures,
+        )
+    if ignored_spec:
+        row_no, (want, _reason) = next(iter(ignored_spec.items()))
+        raise PolicyError(
+            f"[weights] ignore_rows names row {row_no} ({want}), which the table does not have",
+            file=path,
         )
     if not rows:
         # a header alone would price nothing: every case would be `not_covered`
         raise PolicyError("the weights table has a header but no group rows", file=path, row=2)
-    return Weights(path, rows, hashlib.sha256(raw).hexdigest())
+    return Weights(
+        path,
+        rows,
+        hashlib.sha256(raw).hexdigest(),
+        columns={key: header[k] for key, k in figure_cols.items()},
+        ignored=tuple(ignored),
+        padded=tuple(padded),
+        cells_read=cells,
+        rw_from=rw_from,
+        coefficient_levels=tuple(level_cols),
+        empty_coefficient=empty_coefficient,
+    )

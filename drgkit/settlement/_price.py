@@ -59,8 +59,8 @@ class PriceBook:
         self.row_index = {r.code: k for k, r in enumerate(self.rows)}
         levels: list[str] = []
         for r in p.weights.rows.values():
-            for lv in (*r.level_coefficients, *r.published):
-                if lv not in levels:
+            for lv in (*r.level_coefficients, *(key[1] for key in r.figures)):
+                if lv not in levels and lv != "*":
                     levels.append(lv)
         for rates in p.base.values():
             levels.extend(lv for lv in rates if lv != "*" and lv not in levels)
@@ -137,6 +137,8 @@ class PriceBook:
         p = self.policy
         basic = "basic" in row.classes
         price_level = p.basic_price_level if basic and p.basic_price_level else level
+        if p.standard_from == "published":
+            return self._published_standard(row, price_level, scheme, coefficient)
         rate = p.rate_for(scheme, price_level)
         if rate is None:
             return None, None, f"no base rate for scheme {scheme}, level {price_level}"
@@ -167,6 +169,23 @@ class PriceBook:
                 ),
             )
         return std, rw, ""
+
+    def _published_standard(
+        self, row: GroupRow, level: str, scheme: str, coefficient: Decimal
+    ) -> tuple[Decimal | None, Decimal | None, str]:
+        """The table's own standard of the cell (``[rate] standard = "published"``)."""
+        p = self.policy
+        std = p.published_for(row, "standard", level, scheme)
+        if std is None or std is ...:
+            return None, None, f"the table publishes no standard for {row.code} at level {level}"
+        if row.rw is None:
+            return None, None, f"the table gives no weight for {row.code}"
+        basic = "basic" in row.classes
+        if p.hospital_coefficients and not (basic and not p.basic_hospital_coefficient):
+            std = _CTX.multiply(std, coefficient)
+        if abs(std.scaleb(2)) > LIMIT_CENTS:
+            return None, None, f"the standard of {row.code} ({std} yuan) is above the limit"
+        return std, row.rw, ""
 
     def _cell(self, r: int, lv: int, s: int, c: int) -> int:
         key = (r, lv, s, c)
