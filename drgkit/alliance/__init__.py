@@ -103,32 +103,39 @@ come before the suppliers on a tie. So every allocation adds up exactly, and the
 not depend on row order or batch size.
 """
 
+from ._allocate import COOPERATION_SCHEMA, cooperation_outcome
 from ._model import (
     Alliance,
     AllianceError,
     AllianceModel,
     AllianceRules,
+    Cooperation,
     CostIncrease,
     JointService,
     Member,
     SharedCost,
+    SynergyFund,
     builtin_models,
     load_model,
 )
 from ._split import AllianceSplit, largest_remainder, split, split_batches
 
 __all__ = [
+    "COOPERATION_SCHEMA",
     "Alliance",
     "AllianceDatasetResult",
     "AllianceError",
     "AllianceModel",
     "AllianceRules",
     "AllianceSplit",
+    "Cooperation",
     "CostIncrease",
     "JointService",
     "Member",
     "SharedCost",
+    "SynergyFund",
     "builtin_models",
+    "cooperation_outcome",
     "largest_remainder",
     "load_model",
     "split",
