@@ -96,7 +96,8 @@ def models_list() -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for members, alliances, transfers, items and cases tables.",
+    help="Folder for members, alliances, transfers, items and cases tables (and cooperation "
+    "when the model has [cooperation] or [synergy_fund]).",
 )
 @click.option(
     "--format",
