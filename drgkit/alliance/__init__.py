@@ -92,6 +92,15 @@ the weights.
 (costs and increases are negative amounts). Σ net of an alliance = package − Σ shared costs +
 Σ joint revenue − members' part of the cost increases.
 
+**Pay for cooperation** (optional model sections). :func:`cooperation_outcome` gives one row
+per member (:data:`COOPERATION_SCHEMA`): ``[cooperation]`` (:class:`Cooperation`) pays
+``half_up(max(claims, 0) × uplift)`` to a member whose referral rate (its cases in an ``up`` or
+``down`` link, as child or parent, ÷ its cases) reaches ``referral_rate_min`` and, when asked,
+that shares results; ``[synergy_fund]`` (:class:`SynergyFund`) sets ``half_up(kept × share)`` of
+an alliance's kept package surplus aside from the members' positive package adjustments and pays
+it out by ``split_by``. :func:`split_dataset` writes the same table (``cooperation``) when the
+model has either section.
+
 Rounding: one rule, largest remainder
 -------------------------------------
 Every split of an amount ``T`` among parties with exact weights ``w_i`` gives each party
@@ -103,32 +112,39 @@ come before the suppliers on a tie. So every allocation adds up exactly, and the
 not depend on row order or batch size.
 """
 
+from ._allocate import COOPERATION_SCHEMA, cooperation_outcome
 from ._model import (
     Alliance,
     AllianceError,
     AllianceModel,
     AllianceRules,
+    Cooperation,
     CostIncrease,
     JointService,
     Member,
     SharedCost,
+    SynergyFund,
     builtin_models,
     load_model,
 )
 from ._split import AllianceSplit, largest_remainder, split, split_batches
 
 __all__ = [
+    "COOPERATION_SCHEMA",
     "Alliance",
     "AllianceDatasetResult",
     "AllianceError",
     "AllianceModel",
     "AllianceRules",
     "AllianceSplit",
+    "Cooperation",
     "CostIncrease",
     "JointService",
     "Member",
     "SharedCost",
+    "SynergyFund",
     "builtin_models",
+    "cooperation_outcome",
     "largest_remainder",
     "load_model",
     "split",

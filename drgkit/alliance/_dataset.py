@@ -17,7 +17,10 @@ of one file), with the link resolution and the package allocation on the driver 
    driver decided for its narrow cases, written to ``cases/part-<index:05d>.parquet``.
 
 The result is the single-process one: the members, alliances, transfers and items tables are
-byte for byte what :meth:`AllianceSplit.write` writes for the whole dataset, and each part file
+byte for byte what :meth:`AllianceSplit.write` writes for the whole dataset (and, when the model
+has ``[cooperation]`` or ``[synergy_fund]``, the cooperation table is byte for byte
+:func:`~drgkit.alliance.cooperation_outcome` of that split: a member's referred cases are
+children or parents of up and down links, which are all narrow cases), and each part file
 holds that split's case rows of its partition, written with fixed row groups
 (:class:`drgkit._runners.PartWriter`), so its bytes depend on those rows only: not on the
 runner, the number of workers or partitions elsewhere, or on being resumed. A manifest
@@ -54,6 +57,7 @@ from .._runners import (
     partitions_of,
 )
 from ..errors import CaseDataError
+from ._allocate import cooperation_outcome
 from ._input import Columns, Members, concat, members_of, read_batch
 from ._kernels import NONE, member_counts
 from ._model import AllianceModel, load_model
@@ -68,6 +72,9 @@ from ._split import (
     write_table_file,
 )
 from ._tables import cases_table, take_strings
+
+#: the columns of the cases table that :func:`cooperation_outcome` reads
+_LINK_COLUMNS = ["case_id", "hospital_id", "alliance_id", "link", "parent_case_id"]
 
 __all__ = [
     "AllianceContext",
@@ -250,7 +257,9 @@ class CaseInfo:
 
 @attrs.frozen(slots=True, eq=False)
 class Resolution:
-    """The driver's results: the four small tables and each partition's :class:`CaseInfo`."""
+    """The driver's results: the four small tables and each partition's :class:`CaseInfo`;
+    ``links``: the narrow cases' rows of the cases table (case and parent ids, alliance, link
+    kind), in dataset order: every case in an up or down link, as child or parent."""
 
     transfers: pa.Table
     items: pa.Table
@@ -259,6 +268,7 @@ class Resolution:
     outside_cases: int
     rows: int
     cases: dict[int, CaseInfo]
+    links: pa.Table | None = None
 
 
 def _columns_of(narrow: pa.Table) -> Columns:
@@ -312,7 +322,7 @@ def resolve_dataset(
     narrow = narrow.take(pc.sort_indices(narrow, [("row", "ascending")]))
     cols = _columns_of(narrow)
     member, kind, parent = resolve_links(cols, mem)
-    absorbed, _paid, paying, surplus, surplus_ok, sums, tr = run_episodes(
+    absorbed, paid, paying, surplus, surplus_ok, sums, tr = run_episodes(
         cols, mem, model, member, kind, parent
     )
     # own payments are summed over every case, not only the narrow ones
@@ -334,6 +344,7 @@ def resolve_dataset(
     starts = np.array([p.start for p in parts], np.int64)
     owner = np.searchsorted(starts, global_rows, side="right") - 1
     absorbed_into = take_strings(cols.case_id, np.where(absorbed, paying, -1))
+    links = cases_table(cols, mem, model, member, kind, absorbed_into, paid, surplus, surplus_ok)
     info = {}
     for k, part in enumerate(parts):
         sel = np.flatnonzero(owner == k)
@@ -353,6 +364,7 @@ def resolve_dataset(
         int(rows - int(cases_m.sum())),
         rows,
         info,
+        links.select(_LINK_COLUMNS),
     )
 
 
@@ -429,6 +441,9 @@ class AllianceDatasetResult:
     model_hash: str
     paths: tuple[str, ...]  # the case part files
     files: tuple[str, ...]  # the small tables' files
+    #: :func:`~drgkit.alliance.cooperation_outcome` per member (None: the model has neither
+    #: ``[cooperation]`` nor ``[synergy_fund]``)
+    cooperation: pa.Table | None = None
 
     def cases(self) -> pa.Table:
         """Every case row, in dataset order (reads the part files back)."""
@@ -501,6 +516,7 @@ def split_dataset(
     row_groups_per_partition: int = 1,
     overwrite: bool = False,
     resume: bool = False,
+    shared_results: Any = None,
 ) -> AllianceDatasetResult:
     """Split every alliance's package for a partitioned dataset of settled cases.
 
@@ -512,10 +528,23 @@ def split_dataset(
     :class:`DaskRunner`. ``resume``: keep the verified case parts of an interrupted run in
     ``out_dir`` (the inputs, model and options must be those of its manifest) and write the
     rest. The tables equal :func:`~drgkit.alliance.split` of the whole dataset in one process
-    (see the module documentation)."""
+    (see the module documentation). When the model has ``[cooperation]`` or
+    ``[synergy_fund]``, ``cooperation`` (``fmt``) holds
+    :func:`~drgkit.alliance.cooperation_outcome` per member; ``shared_results``: the members
+    that share results (a set of hospital ids, or a mapping id → bool), required when
+    ``[cooperation] shared_results = true``."""
     if fmt not in ("csv", "parquet"):
         raise CaseDataError(f"unknown output format {fmt!r}: use csv or parquet")
     alliance_model = load_model(model)
+    coop = alliance_model.rules.cooperation
+    if coop is not None and coop.shared_results and shared_results is None:
+        # said before any partition is read, not after the whole run
+        from ._model import AllianceError
+
+        raise AllianceError(
+            f"model {alliance_model.id}: [cooperation] shared_results = true: pass "
+            "shared_results= (the members that share results)"
+        )
     ctx = AllianceContext(alliance_model, referral_column, batch_rows or DEFAULT_BATCH_ROWS)
     parts = partitions_of(source, row_groups_per_partition=row_groups_per_partition)
     out = Path(out_dir).absolute()
@@ -573,6 +602,15 @@ def split_dataset(
         path = out / f"{name}.{fmt}"
         write_table_file(path, table, fmt)
         files.append(str(path))
+    cooperation = None
+    if coop is not None or alliance_model.rules.synergy_fund is not None:
+        # the single-process split's figures: members and alliances are the same tables, and
+        # every case the referral counts look at is a narrow case
+        view = _LinksView(res.links, res.members, res.alliances)
+        cooperation = cooperation_outcome(alliance_model, view, shared_results=shared_results)
+        path = out / f"cooperation.{fmt}"
+        write_table_file(path, cooperation, fmt)
+        files.append(str(path))
     return AllianceDatasetResult(
         tuple(parts),
         res.rows,
@@ -585,7 +623,18 @@ def split_dataset(
         alliance_model.content_hash,
         tuple(str(out / CASES_FOLDER / PART_NAME.format(p.index)) for p in parts),
         tuple(files),
+        cooperation,
     )
+
+
+@attrs.frozen(slots=True)
+class _LinksView:
+    """What :func:`cooperation_outcome` reads of a split: the cases in links, the members and
+    the alliances tables."""
+
+    cases: pa.Table
+    members: pa.Table
+    alliances: pa.Table
 
 
 def split_as_parts(

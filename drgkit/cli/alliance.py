@@ -96,7 +96,8 @@ def models_list() -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for members, alliances, transfers, items and cases tables.",
+    help="Folder for members, alliances, transfers, items and cases tables (and cooperation "
+    "when the model has [cooperation] or [synergy_fund]).",
 )
 @click.option(
     "--format",
@@ -135,6 +136,14 @@ def models_list() -> None:
     help="With --dask/--partitions: keep the verified case parts of an interrupted run in "
     "OUT and write only the rest.",
 )
+@click.option(
+    "--shared-results",
+    "shared_results",
+    metavar="H1,H2,…|FILE",
+    help="The members that share results (互认), for a model whose [cooperation] has "
+    "shared_results = true: hospital ids separated by commas, or a CSV file with a "
+    "hospital_id column (and optionally a shared_results column: true/false).",
+)
 def alliance(
     cases,
     model,
@@ -152,6 +161,7 @@ def alliance(
     dataset_local,
     row_groups_per_partition,
     resume,
+    shared_results,
 ) -> None:
     """Split each medical alliance's package among its members (医联体/医共体打包付费).
 
@@ -160,6 +170,8 @@ def alliance(
     shared costs, joint-service revenue, cost increases and the package surplus or over-spend.
     Every allocation adds up exactly (largest remainder, ties to the smaller hospital id).
     With --partitions or --dask the result is the same, byte for byte, for any partitioning.
+    When the model has [cooperation] and/or [synergy_fund], the cooperation table (referral
+    rate, coefficient uplift, synergy fund per member) is written too.
     The registered models: `drgkit alliance models list`.
     """
     from .._io import open_cases
@@ -171,6 +183,7 @@ def alliance(
     alliance_model = load_model(model)
     if resume and not (dask_address or dataset_local):
         raise click.UsageError("--resume needs --partitions or --dask (a partitioned run)")
+    sharing = _shared_results(alliance_model, shared_results)
     if dask_address or dataset_local:
         settle_options = dict(
             ruleset=ruleset, weights=weights, layout=layout, columns=columns, batch_rows=batch_rows
@@ -188,6 +201,7 @@ def alliance(
             row_groups_per_partition,
             resume,
             started,
+            sharing,
         )
         return
     names = open_cases(cases, encoding=encoding).schema.names
@@ -224,8 +238,112 @@ def alliance(
         click.echo(f"note: no {referral_column!r} column: no referrals are split", err=True)
     result = split(table, alliance_model)
     paths = result.write(out, fmt)
-    _report(result, table.num_rows, time.perf_counter() - started)
+    cooperation = None
+    if _pays_for_cooperation(alliance_model):
+        from ..alliance import cooperation_outcome
+        from ..alliance._split import write_table_file
+
+        # the same writer as split_dataset's, so that both runs give the same bytes
+        cooperation = cooperation_outcome(alliance_model, result, shared_results=sharing)
+        paths.append(out / f"cooperation.{fmt}")
+        write_table_file(paths[-1], cooperation, fmt)
+    _report(result, table.num_rows, time.perf_counter() - started, cooperation)
     click.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
+
+
+def _pays_for_cooperation(model: Any) -> bool:
+    return model.rules.cooperation is not None or model.rules.synergy_fund is not None
+
+
+_TRUE = ("true", "1", "yes", "y", "是")
+_FALSE = ("false", "0", "no", "n", "否")
+
+
+def _shared_results(model: Any, spec: str | None) -> set[str] | None:
+    """The members that share results, from ``--shared-results`` (ids separated by commas,
+    or a CSV file); every id must be a member of the model. Checked before anything runs."""
+    coop = model.rules.cooperation
+    if spec is None:
+        if coop is not None and coop.shared_results:
+            raise UserError(
+                f"model {model.id}: [cooperation] shared_results = true: give --shared-results "
+                "H1,H2,… (or a CSV file with hospital_id) naming the members that share results"
+            )
+        return None
+    if not _pays_for_cooperation(model):
+        click.echo(
+            f"note: model {model.id} has no [cooperation] or [synergy_fund]: --shared-results "
+            "is not used",
+            err=True,
+        )
+        return None
+    path = Path(spec)
+    ids = _shared_file(path) if path.is_file() else _shared_list(spec)
+    members = {m.hospital_id for a in model.alliances for m in a.members}
+    unknown = sorted(ids - members)
+    if unknown:
+        raise UserError(
+            f"--shared-results names {', '.join(unknown)}: not a member of any alliance of "
+            f"model {model.id}"
+        )
+    return ids
+
+
+def _shared_list(spec: str) -> set[str]:
+    ids = [h.strip() for h in spec.split(",")]
+    if spec.strip() and any(not h for h in ids):
+        raise UserError(f"--shared-results has an empty hospital id: {spec!r}")
+    return {h for h in ids if h}
+
+
+def _shared_file(path: Path) -> set[str]:
+    """hospital_id (and shared_results true/false) from a CSV file; errors name the file,
+    the row (header = row 1) and the column."""
+    import csv
+
+    from ..errors import TableError
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            lines = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise TableError("not UTF-8 text; save the file as UTF-8", file=path) from None
+    head = [c.strip() for c in lines[0]] if lines else []
+    if "hospital_id" not in head:
+        raise TableError(
+            f"the shared results file needs a hospital_id column (found: "
+            f"{', '.join(head) or 'no header'})",
+            file=path,
+            row=1,
+        )
+    at = head.index("hospital_id")
+    flag = head.index("shared_results") if "shared_results" in head else None
+    out: set[str] = set()
+    seen: set[str] = set()
+    for k, line in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in line):
+            continue  # a blank line names nobody
+        if len(line) != len(head):
+            raise TableError(f"{len(line)} fields, the header has {len(head)}", file=path, row=k)
+        hosp = line[at].strip()
+        if not hosp:
+            raise TableError("no hospital id", file=path, row=k, column="hospital_id")
+        if hosp in seen:
+            raise TableError(
+                f"hospital {hosp!r} is listed twice", file=path, row=k, column="hospital_id"
+            )
+        seen.add(hosp)
+        if flag is None:
+            out.add(hosp)
+            continue
+        value = line[flag].strip().lower()
+        if value not in _TRUE + _FALSE:
+            raise TableError(
+                f"{line[flag]!r} is not true or false", file=path, row=k, column="shared_results"
+            )
+        if value in _TRUE:
+            out.add(hosp)
+    return out
 
 
 def _split_partitioned(
@@ -241,6 +359,7 @@ def _split_partitioned(
     row_groups_per_partition: int,
     resume: bool,
     started: float,
+    sharing: set[str] | None = None,
 ) -> None:
     import pyarrow.parquet as pq
 
@@ -295,15 +414,16 @@ def _split_partitioned(
             batch_rows=batch_rows,
             row_groups_per_partition=row_groups_per_partition,
             resume=resume,
+            shared_results=sharing,
         )
-    _report(result, result.rows, time.perf_counter() - started)
+    _report(result, result.rows, time.perf_counter() - started, result.cooperation)
     click.echo(
         f"wrote {', '.join(Path(p).name for p in result.files)} and {len(result.paths)} "
         f"case part files (cases/) to {out}"
     )
 
 
-def _report(result: Any, rows: int, elapsed: float) -> None:
+def _report(result: Any, rows: int, elapsed: float, cooperation: Any = None) -> None:
     click.echo(
         f"{rows:,} cases, {result.members.num_rows:,} members of "
         f"{result.alliances.num_rows:,} alliances in {elapsed:.2f} s (model "
@@ -346,6 +466,45 @@ def _report(result: Any, rows: int, elapsed: float) -> None:
                     "joint_revenue",
                     "cost_increase",
                     "net",
+                ]
+            ),
+            limit=60,
+        )
+    )
+    if cooperation is not None:
+        _report_cooperation(cooperation)
+
+
+def _report_cooperation(table: Any) -> None:
+    """The cooperation table in short: who met the targets, the uplift and the synergy fund."""
+    from decimal import Decimal
+
+    rows = table.to_pylist()
+    met = sum(1 for r in rows if r["cooperation_met"])
+    judged = sum(1 for r in rows if r["cooperation_met"] is not None)
+    uplift = sum((r["uplift"] for r in rows), Decimal("0.00"))
+    fund = sum((r["synergy_part"] for r in rows), Decimal("0.00"))
+    click.echo("")
+    click.echo(
+        f"cooperation: {met} of {judged} members meet the targets (uplift {uplift} paid by "
+        f"the fund); synergy fund {fund} set aside and paid out"
+        if judged
+        else f"cooperation: synergy fund {fund} set aside and paid out"
+    )
+    click.echo(
+        render_table(
+            table.select(
+                [
+                    "alliance_id",
+                    "hospital_id",
+                    "cases",
+                    "referred_cases",
+                    "referral_rate",
+                    "shared_results",
+                    "cooperation_met",
+                    "uplift",
+                    "synergy_set_aside",
+                    "synergy_part",
                 ]
             ),
             limit=60,

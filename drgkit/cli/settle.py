@@ -392,6 +392,18 @@ def _amounts(path: Path | None, what: str) -> dict[str, int] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the quality deductions per hospital and group here.",
 )
+@click.option(
+    "--outcome-values",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or .parquet: hospital_id and one column per indicator of the policy's "
+    '[[period.outcome]] rules with source = "table" (values the insurer supplies).',
+)
+@click.option(
+    "--outcome-details",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the pay-for-outcome explanation here: one row per rule and hospital "
+    "(cost coefficient, outcome rules; value, target, share, amount).",
+)
 def period(
     settled,
     policy,
@@ -403,19 +415,50 @@ def period(
     hospital_budgets,
     already_paid,
     deductions,
+    outcome_values,
+    outcome_details,
 ) -> None:
     """Period settlement of SETTLED (the output of drgkit settle) per hospital.
 
-    Totals, quality deductions, surplus retention and over-spend sharing by the policy's
-    bands, and clearing against what was already paid; or, with --month, the monthly
-    pre-settlement.
+    Totals, quality deductions, pay for outcome ([period.cost_coefficient],
+    [[period.outcome]]), surplus retention and over-spend sharing by the policy's bands, and
+    clearing against what was already paid; or, with --month, the monthly pre-settlement.
     """
     import pyarrow.compute as pc
 
     from ..settlement import presettle, presettle_all, quality_deductions, settle_period
+    from ..settlement._period import PeriodRules
+    from ..settlement._period import outcome_details as _outcome_details
     from ..settlement._settle import read_settled
 
     pol = _registry.default_registry().policy(policy, weights=weights, overrides=overrides)
+    outcome_asked = outcome_values is not None or outcome_details is not None
+    if outcome_asked and (month or all_months):
+        raise click.UsageError(
+            "--outcome-values and --outcome-details belong to the period settlement, not to "
+            "the monthly pre-settlement (--month, --all-months)"
+        )
+    rules = None if month or all_months else PeriodRules.from_policy(pol)
+    table_rules = [r.id for r in rules.outcomes if r.source == "table"] if rules else []
+    if table_rules and outcome_values is None:
+        columns = sorted({r.indicator for r in rules.outcomes if r.source == "table"})
+        raise UserError(
+            f"policy {pol.id}: outcome rule(s) {', '.join(table_rules)} take their values from "
+            f"a per-hospital table: give --outcome-values FILE (CSV or .parquet with "
+            f"hospital_id, {', '.join(columns)})"
+        )
+    if outcome_details is not None and not rules.pays_for_outcome:
+        raise UserError(
+            f"policy {pol.id} has no [period.cost_coefficient] or [[period.outcome]]: "
+            "there are no outcome details to write (--outcome-details)"
+        )
+    if outcome_values is not None and not table_rules:
+        click.echo(
+            f'note: policy {pol.id} has no [[period.outcome]] rule with source = "table": '
+            f"{outcome_values} is not used",
+            err=True,
+        )
+        outcome_values = None
     table = read_settled(settled)
     if pol.method == "dip" and (month or all_months):
         from ..settlement._dip_period import dip_prepayments
@@ -434,12 +477,41 @@ def period(
             pol,
             budgets=_amounts(hospital_budgets, "budgets"),
             already_paid=_amounts(already_paid, "already-paid"),
+            values=outcome_values,
         )
+    details = (
+        _outcome_details(table, pol, values=outcome_values) if outcome_details is not None else None
+    )
     write_table(out, result)
     if deductions:
         write_table(deductions, quality_deductions(table, pol))
-    click.echo(render_table(result))
-    click.echo(f"wrote {out}")
+    if details is not None:
+        write_table(outcome_details, details)
+    _print_period(result, outcome_details)
+    click.echo(f"wrote {out}" + (f" and {outcome_details}" if details is not None else ""))
+
+
+#: the columns settle_period appends when the policy pays for outcomes
+_OUTCOME_SUMMARY = (
+    "cost_coefficient",
+    "coefficient_adjustment",
+    "outcome_deduction",
+    "outcome_reward",
+)
+
+
+def _print_period(result, details_path: Path | None) -> None:
+    """The period table; when the policy pays for outcomes, the outcome columns apart, one
+    line per hospital (the long explanations go to --outcome-details or the output file)."""
+    if "explanation" not in result.column_names:
+        click.echo(render_table(result))
+        return
+    click.echo(render_table(result.drop_columns([*_OUTCOME_SUMMARY, "explanation"])))
+    click.echo("")
+    click.echo("pay for outcome (cost difference coefficient, outcome rules) per hospital:")
+    click.echo(render_table(result.select(["hospital_id", *_OUTCOME_SUMMARY, "due", "fund_due"])))
+    if details_path is None:
+        click.echo("(why: the explanation column of the output, or --outcome-details FILE)")
 
 
 @click.command("simulate")

@@ -6,8 +6,12 @@ from ._dip_period import dip_clearing, dip_prepayments
 from ._dip_run import DipSettleRun, check_dip_policy
 from ._dip_values import fund_residue, start_point_value, start_point_values
 from ._period import (
+    OUTCOME_SCHEMA,
+    CostCoefficient,
+    OutcomeRule,
     PeriodRules,
     hospital_totals,
+    outcome_details,
     presettle,
     presettle_all,
     quality_deductions,
@@ -31,11 +35,14 @@ from ._simulate import Simulation, simulate
 
 __all__ = [
     "MONEY",
+    "OUTCOME_SCHEMA",
     "PAYMENT_CLASSES",
+    "CostCoefficient",
     "DaskRunner",
     "DatasetResult",
     "DipSettleRun",
     "LocalRunner",
+    "OutcomeRule",
     "Partial",
     "PeriodRules",
     "Policy",
@@ -53,6 +60,7 @@ __all__ = [
     "dip_prepayments",
     "fund_residue",
     "hospital_totals",
+    "outcome_details",
     "point_values",
     "presettle",
     "presettle_all",
