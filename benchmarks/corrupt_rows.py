@@ -147,7 +147,8 @@ def damage(
             fields[diag] = b'"' + b"K" * HUGE_FIELD_CHARS + b'"'
             line = b",".join(fields)
         elif kind == "truncated_last_line":
-            line = line[: len(line) // 2]
+            # the file stops inside the quoted diagnoses field (whatever the columns after it)
+            line = b",".join([*fields[:diag], b'"' + fields[diag].strip(b'"')[:3]])
         out.append(line)
     # the truncated last line has no newline: the file simply stops
     damaged.write_bytes(b"\n".join(out))

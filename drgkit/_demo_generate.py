@@ -26,9 +26,7 @@ from ._demo_mix import (
     VENT_SHORT,
     T,
 )
-from ._demo_scenarios import FEMALE_ONLY, MALE_ONLY, fits
-from ._demo_scenarios import _Scenario as Scenario
-from ._demo_scenarios import _Tables as Tables
+from ._demo_scenarios import FEMALE_ONLY, MALE_ONLY, Scenario, Tables, fits
 
 
 @dataclass(slots=True)

@@ -61,7 +61,7 @@ def _rows(folder: Path, name: str) -> list[dict[str, str]]:
 
 
 @dataclass(slots=True)
-class _Tables:
+class Tables:
     """The parts of a ruleset the generator needs, in file order (deterministic iteration)."""
 
     mdcs: list[tuple[str, list[dict[str, str]]]]
@@ -77,7 +77,7 @@ class _Tables:
     steps: dict[str, list[list[dict[str, str]]]]
 
 
-def read_demo_tables(folder: Path) -> _Tables:
+def read_demo_tables(folder: Path) -> Tables:
     rules: dict[str, list[dict[str, str]]] = {}
     for row in _rows(folder, "rules.csv"):
         rules.setdefault(row["rule_id"], []).append(row)
@@ -99,7 +99,7 @@ def read_demo_tables(folder: Path) -> _Tables:
     steps: dict[str, list[list[dict[str, str]]]] = {}
     for r in sorted(_rows(folder, "adrg_drg.csv"), key=lambda r: (r["entry"], int(r["seq"]))):
         steps.setdefault(r["entry"], []).append(rules.get(r["rule_id"], []))
-    return _Tables(
+    return Tables(
         mdcs=mdcs,
         entries=entries,
         lists=lists,
@@ -120,7 +120,7 @@ def read_demo_tables(folder: Path) -> _Tables:
 
 
 @dataclass(slots=True)
-class _Scenario:
+class Scenario:
     entry: str
     letter: str  # MDC letter, "-" for out-of-scope diagnoses
     pdx: list[str]
@@ -167,7 +167,7 @@ def _mdc_constraints(atoms: list[dict[str, str]]) -> tuple[str, str | None, bool
     return pool, sex, newborn, regions
 
 
-def _hint_codes(entry: str, tables: _Tables) -> list[str]:
+def _hint_codes(entry: str, tables: Tables) -> list[str]:
     codes: list[str] = []
     for source, prefixes in PDX_HINTS.get(entry, ()):
         pool = tables.dx_codes if source == "dx_dict" else tables.lists.get(source, [])
@@ -175,8 +175,8 @@ def _hint_codes(entry: str, tables: _Tables) -> list[str]:
     return codes
 
 
-def build_scenarios(tables: _Tables) -> list[_Scenario]:
-    scenarios: list[_Scenario] = []
+def build_scenarios(tables: Tables) -> list[Scenario]:
+    scenarios: list[Scenario] = []
     mdc_pool_codes: set[str] = set()
     for mdc, matoms in tables.mdcs:
         pool_id, sex, newborn, regions_id = _mdc_constraints(matoms)
@@ -195,7 +195,7 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
             if row["kind"] != "ADRG" or any(a["template"] == "FALSE" for a in atoms):
                 continue
             entry = row["entry"]
-            sc = _Scenario(
+            sc = Scenario(
                 entry=entry, letter=letter, pdx=[], sex=sex, newborn=newborn, regions=regions
             )
             pdx_list: list[str] | None = None
@@ -269,7 +269,7 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
     total = sum(sc.volume for sc in scenarios)
     if out_of_scope:
         scenarios.append(
-            _Scenario(
+            Scenario(
                 entry="-",
                 letter="-",
                 pdx=out_of_scope,
@@ -282,7 +282,7 @@ def build_scenarios(tables: _Tables) -> list[_Scenario]:
     return scenarios
 
 
-def _derive(sc: _Scenario, tables: _Tables, procedure_list_codes: set[str]) -> None:
+def _derive(sc: Scenario, tables: Tables, procedure_list_codes: set[str]) -> None:
     """Fill the demographic, stay and cost parameters of a scenario."""
     sc.age = AGE_BY_ENTRY.get(sc.entry) or AGE_BY_LETTER.get(sc.letter, AGE_DEFAULT)
     sc.male_share = MALE_SHARE.get(sc.letter, 0.5)
@@ -313,7 +313,7 @@ def _derive(sc: _Scenario, tables: _Tables, procedure_list_codes: set[str]) -> N
 # ---------------------------------------------------------------------------------------------
 
 
-def _population(sc: _Scenario) -> str:
+def _population(sc: Scenario) -> str:
     if sc.newborn:
         return "newborn"
     if sc.letter == "O":
@@ -338,7 +338,7 @@ def fits(code: str, population: str) -> bool:
     return population == "trauma" or not code.startswith("S")
 
 
-def national_volumes(scenarios: list[_Scenario]) -> None:
+def national_volumes(scenarios: list[Scenario]) -> None:
     """Case-mix volumes for a national ruleset: the MDC's share (MDC_SHARE) split over its
     ADRGs by kind (KIND_WEIGHT) and by a fixed log-normal factor per ADRG code (seeded by the
     code, so the same ruleset always gets the same mix)."""

@@ -343,7 +343,11 @@ class CaseGenerator:
         self.id_prefix = id_prefix
         self.id_width = max(6, len(str(n)))
         m = profiles if profiles is not None else min(max(n, 1), MAX_PROFILES)
-        self.pool = self._pool(m, Path(ruleset_dir), ruleset, policy, weights, bad_fraction)
+        if policy is not None:
+            from ._resolve import resolve_policy  # names resolve at this public entry point
+
+            policy = resolve_policy(policy, weights)
+        self.pool = self._pool(m, Path(ruleset_dir), ruleset, policy, bad_fraction)
         self._tier_cum = self._tier_tables()
         self._lead = self.hospitals.alliance_lead()
         self._members = self.hospitals.members()
@@ -365,7 +369,6 @@ class CaseGenerator:
         folder: Path,
         ruleset: Any,
         policy: Any,
-        weights: Any,
         bad_fraction: float,
     ) -> _Pool:
         from ._demo_generate import sample_profiles
@@ -394,7 +397,7 @@ class CaseGenerator:
         price = fallback[:, None] * np.array([LEVEL_COST[1], LEVEL_COST[2], LEVEL_COST[3]])
         rw = np.full(m, np.nan)
         if policy is not None:
-            table = _price_table(policy, weights, {d for d in drg if d})
+            table = _price_table(policy, {d for d in drg if d})
             for k, d in enumerate(drg):
                 if d in table:
                     rw[k], price[k] = table[d][0], table[d][1:]
@@ -652,13 +655,11 @@ def _group_profiles(arrow: dict[str, pa.Array], ruleset: Any, gen: CaseGenerator
     return [g or None for g in result.column("drg").to_pylist()]
 
 
-def _price_table(policy: Any, weights: Any, drgs: set[str]) -> dict[str, tuple[float, ...]]:
+def _price_table(pol: Any, drgs: set[str]) -> dict[str, tuple[float, ...]]:
     """DRG -> (RW, standard at level 1, 2, 3) in yuan under ``policy`` (first scheme, hospital
     coefficient 1); DRGs the table does not price are left out."""
-    from ._resolve import resolve_policy
     from .settlement._price import PriceBook
 
-    pol = resolve_policy(policy, weights)
     book = PriceBook(pol)
     scheme = pol.scheme_names()[0]
     out: dict[str, tuple[float, ...]] = {}

@@ -55,6 +55,8 @@ class Names(Protocol):
 
     def is_registered(self, text: str, kind: str) -> bool: ...
 
+    def alliance_model(self, spec: Any) -> Any: ...
+
 
 class Resolver:
     """Names resolved through :func:`drgkit.default_registry` of the process it runs in.
@@ -118,6 +120,10 @@ class Resolver:
         if isinstance(spec, (Catalogue, CatalogueSeries)):
             return spec
         return _registry().resolve_catalogue(spec)
+
+    def alliance_model(self, spec: Any) -> Any:
+        """An alliance model: a registered id (shipped or from a plugin) or a TOML file."""
+        return _registry().alliance_model(spec)
 
     def is_registered(self, text: str, kind: str) -> bool:
         """Whether ``text`` is a registered policy id (``kind`` "policy") or ruleset id or

@@ -602,8 +602,8 @@ def test_settled_tables_have_the_schema_declared_in_drgkit_schema(demo_cases, po
 
     policy = resolve_policy(policy_id)
     table = settle(demo_cases, policy)
-    # a DRG settlement carries the monitoring columns its input has (the demo has all but doctor)
-    carried = ("mdc", "los", "leaving_type", "drug_cost", "consumables_cost")
+    # a DRG settlement carries the monitoring columns its input has (the demo has all of them)
+    carried = ("mdc", "los", "leaving_type", "drug_cost", "consumables_cost", "doctor")
     declared = (
         S.dip_settle_schema(policy)
         if policy.method == "dip"

@@ -884,6 +884,6 @@ def load_model(spec: str | os.PathLike[str] | AllianceModel) -> AllianceModel:
     ``drgkit_register_alliance_models`` hook), or a TOML file."""
     if isinstance(spec, AllianceModel):
         return spec
-    from ..registry import default_registry  # the API edge: names resolve here
+    from .._resolve import RESOLVER  # names resolve at this public entry point
 
-    return default_registry().alliance_model(spec)
+    return RESOLVER.alliance_model(spec)
