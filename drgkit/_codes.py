@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from ._jit import dual, jit, prange
 from .errors import TableError
 
-__all__ = ["SUSPECT", "CodeTable", "IdTracker", "fingerprints", "string_buffers"]
+__all__ = ["SUSPECT", "CodeTable", "IdTracker", "as_numpy", "fingerprints", "string_buffers"]
 
 #: Bits of the mistakes an unknown code shows: another separator, or lower case.
 SUSPECT = {"semicolon": 1, "slash": 2, "whitespace": 4, "lower_case": 8}
@@ -250,7 +250,7 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     )
     valid = None
     if arr.null_count:
-        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        valid = as_numpy(pc.is_valid(arr))
     return offsets, data, valid
 
 
@@ -288,11 +288,11 @@ class CodeTable:
         if pa.types.is_dictionary(arr.type):
             dict_ids, dict_flags = self.map_strings(arr.dictionary, empty_id)
             indices = arr.indices
-            idx = indices.to_numpy(zero_copy_only=False)
+            idx = as_numpy(indices)
             if not len(dict_ids):
                 return (np.full(len(idx), empty_id, np.int32), np.zeros(len(idx), np.uint8))
             if indices.null_count:
-                valid = pc.is_valid(indices).to_numpy(zero_copy_only=False)
+                valid = as_numpy(pc.is_valid(indices))
                 idx = np.where(valid, idx, 0)
                 out, flags = dict_ids[idx], dict_flags[idx]
                 out[~valid] = empty_id
@@ -494,3 +494,38 @@ class IdTracker:
         """:meth:`check` for ids given as their :func:`fingerprints`."""
         self._reserve(len(fp))
         return _track_fingerprints(fp, np.int64(row0), self.table, self.count)
+
+
+_NUMPY_TYPES = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+
+
+def as_numpy(arr: pa.Array) -> np.ndarray:
+    """The values of an Arrow array as numpy, as ``arr.to_numpy(zero_copy_only=False)`` gives
+    them, read straight from the buffers for numbers and booleans without nulls.
+
+    pyarrow's own conversion imports pandas on its first call (0.3 s of a short command
+    line run; see :func:`drgkit._io.without_pandas`); the common cases do not need it.
+    """
+    dtype = _NUMPY_TYPES.get(arr.type)
+    if arr.null_count == 0:
+        if dtype is not None:
+            data = np.frombuffer(arr.buffers()[1], dtype=dtype) if len(arr) else np.zeros(0, dtype)
+            return data[arr.offset : arr.offset + len(arr)]
+        if pa.types.is_boolean(arr.type):
+            if not len(arr):
+                return np.zeros(0, dtype=np.bool_)
+            bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+            flat = np.unpackbits(bits, count=arr.offset + len(arr), bitorder="little")
+            return flat[arr.offset :].astype(np.bool_)
+    return arr.to_numpy(zero_copy_only=False)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _cases
-from .._codes import IdTracker
+from .._codes import IdTracker, as_numpy
 from .._io import DataWarning, MalformedRow
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
@@ -43,12 +43,20 @@ def _dictionaries() -> tuple[pa.Array, pa.Array]:
     return pa.array(STATUSES, pa.string()), pa.array(list(REASON_CODES), pa.string())
 
 
+def _text(value: str) -> pa.Scalar:
+    """A string scalar of a stated type: a bare ``"..."`` makes pyarrow infer the type, and
+    inferring imports pandas (see drgkit._io.without_pandas)."""
+    return pa.scalar(value, pa.string())
+
+
 def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
     """The ``scheme`` and ``group`` columns every scheme's result shares: "drg", and the DRG
     (null where the case has none, ``0000``)."""
     n = len(drg)
-    scheme = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["drg"]))
-    group = pc.if_else(pc.equal(drg, "0000"), pa.scalar(None, pa.string()), drg)
+    scheme = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int8)), pa.array(["drg"], pa.string())
+    )
+    group = pc.if_else(pc.equal(drg, _text("0000")), pa.scalar(None, pa.string()), drg)
     return [scheme, group]
 
 
@@ -140,7 +148,10 @@ class _ResultCodes:
         adrgs.append("00")
         drgs.append("0000")
         return cls(
-            np.array(reasons, dtype=np.int8), pa.array(mdcs), pa.array(adrgs), pa.array(drgs)
+            np.array(reasons, dtype=np.int8),
+            pa.array(mdcs, pa.string()),
+            pa.array(adrgs, pa.string()),
+            pa.array(drgs, pa.string()),
         )
 
 
@@ -323,7 +334,7 @@ class GroupRun:
 
         # 1. case ids: missing and repeated
         if ids.null_count:
-            for i in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
+            for i in np.flatnonzero(~as_numpy(ids.is_valid())):
                 pre[i] = rid("case_id_missing")
                 detail[int(i)] = f"row {row0 + i + 1} has no case id"
         if self.tracker is not None:
@@ -402,7 +413,7 @@ class GroupRun:
         if pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.string())
         # an empty id is no id
-        empty = pc.equal(arr, "")
+        empty = pc.equal(arr, _text(""))
         if pc.any(empty).as_py():
             arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
         return arr
