@@ -23,6 +23,8 @@ Scenarios (wall time is the timed call only unless it says end to end):
   write; the interpreter, import and ruleset are already warm).
 - ``cli_csv_e2e``: ``drgkit group cases.csv -r <folder> -o out.csv --threads 2 --silent`` in a
   subprocess: everything, from interpreter start to the last byte written.
+- ``cli_parquet_e2e``: the same to ``out.parquet`` (the issue's "CSV -> Parquet, whole
+  process" figure; its peak RSS is the "peak RSS grouping 1M cases from CSV" figure).
 - ``naive``: ``tests/naive.py`` grouping the first ``--baseline-rows`` rows of the same data.
 - ``compile``: compiling the ruleset tables into an empty drgkit cache.
 - ``cold_start`` (3 fresh processes): ``import drgkit`` and loading chs_drg_11 from the warm
@@ -71,6 +73,7 @@ IN_MEMORY = {
 END_TO_END = {
     "parquet_e2e_t2": "Parquet -> Parquet group_file, 2 threads",
     "cli_csv_e2e": "CSV -> CSV `drgkit group` CLI, 2 threads",
+    "cli_parquet_e2e": "CSV -> Parquet `drgkit group` CLI, 2 thr",
 }
 PROFILES = {
     "profile_text_t1": "cProfile: Arrow text, 1 thread",
@@ -388,7 +391,9 @@ def child_cli(args) -> None:
     # nothing heavy before the CLI runs: its ru_maxrss starts at this process's size
     B = _bench()
     src = Path(args.workdir) / "cases.csv"
-    out = Path(args.workdir) / "groups.csv"
+    out = Path(args.workdir) / (
+        "groups.parquet" if args.scenario == "cli_parquet_e2e" else "groups.csv"
+    )
     cmd = [
         *_drgkit_command(),
         "group",
@@ -416,15 +421,19 @@ def child_cli(args) -> None:
     best = min(walls)
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    with open(out, encoding="utf-8") as fh:
-        header = fh.readline().strip().split(",")
-    result = pacsv.read_csv(
-        out,
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
-        ),
-    )
+    if out.suffix == ".parquet":
+        result = pq.read_table(out)
+    else:
+        with open(out, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        result = pacsv.read_csv(
+            out,
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
+        )
     check = _check(result, None, args.naive_file)
     _emit(
         {
@@ -675,7 +684,7 @@ def parent(args) -> int:
         formats = [
             f
             for f, users in (
-                ("csv", ("cli_csv_e2e", "profile_csv_t1")),
+                ("csv", ("cli_csv_e2e", "cli_parquet_e2e", "profile_csv_t1")),
                 ("parquet", ("parquet_e2e_t2",)),
             )
             if any(u in scenarios for u in users)
@@ -814,6 +823,15 @@ def report(results: dict[str, dict], args) -> None:
             f"\ntarget >= 1,000,000 cases/s per core from Arrow in memory: best measured "
             f"{best:,.0f} cases/s per core -> {verdict}"
         )
+    cli = results.get("cli_parquet_e2e")
+    if cli:
+        rate, peak = cli["cases_per_s"], cli["peak_rss_mib"]
+        print(
+            f"target >= 700,000 cases/s for `drgkit group` CSV -> Parquet, whole process: "
+            f"{rate:,.0f} -> {'MET' if rate >= 700_000 else 'NOT MET'}; target peak RSS <= 400 "
+            f"MiB grouping {cli['rows']:,} cases from CSV: {peak:,.0f} MiB -> "
+            f"{'MET' if peak <= 400 else 'NOT MET'}"
+        )
     for name in PROFILES:
         p = results.get(name)
         if not p:
@@ -838,6 +856,7 @@ CHILDREN = {
     "naive": child_naive,
     "parquet_e2e_t2": child_parquet,
     "cli_csv_e2e": child_cli,
+    "cli_parquet_e2e": child_cli,
     **{k: child_in_memory for k in IN_MEMORY},
     **{k: child_profile for k in PROFILES},
 }

@@ -784,3 +784,62 @@ def want_pandas() -> None:
         sys.meta_path.remove(_NO_PANDAS)
     with contextlib.suppress(ImportError):
         pa.lib._pandas_api.pd  # noqa: B018 - pyarrow's conversion import, which retries
+
+
+# ------------------------------------------------------------------------------ pipelining
+
+_END = object()
+
+
+def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` in their order, produced by a background thread up to ``depth`` ahead.
+
+    Reading and decoding a batch (CSV parsing, Parquet pages) runs in Arrow's C++ without the
+    GIL, as do drgkit's kernels: with the next batch read while the current one is grouped,
+    the two overlap. One producer and a FIFO queue keep the order; ``depth`` bounds the
+    memory (that many batches in flight). An exception of ``items`` is raised here, at the
+    position where it happened. Closing this generator early stops the producer and closes
+    ``items`` (in the producer's thread, which is the only one that ever touches it).
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((_END, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="drgkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full queue finish
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        thread.join()
