@@ -46,7 +46,10 @@ _BREAKDOWN = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import drgkit.cli
-from drgkit._io import without_pandas
+try:
+    from drgkit._io import without_pandas
+except ImportError:  # an older drgkit (an A/B run against an earlier source)
+    from contextlib import nullcontext as without_pandas
 t1 = time.perf_counter()
 with without_pandas():
     import drgkit
@@ -83,7 +86,8 @@ def drgkit_command() -> list[str]:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    # this checkout's drgkit, unless PYTHONPATH names another (an A/B run: see the README)
+    env.setdefault("PYTHONPATH", str(REPO))
     return env
 
 
