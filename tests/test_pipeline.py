@@ -235,3 +235,26 @@ def test_group_dataset_on_dask_writes_the_same_bytes(dataset, tmp_path: Path) ->
     for a, b in zip(local.paths, remote.paths, strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
     assert remote.summary.by_reason == local.summary.by_reason
+
+
+def test_group_file_parquet_bytes_repeat_from_run_to_run(tmp_path: Path) -> None:
+    """Many cases with the same specific detail text (here an implausible age): the detail
+    dictionary holds each text once, and two runs write the same bytes (with the text once
+    per case, the Parquet writer's bytes differed between runs)."""
+    table = _demo.generate_cases(20_000, seed=3, bad_fraction=0.0)
+    ages = pa.array(["-1" if k % 3 else "200" for k in range(table.num_rows)], pa.string())
+    table = table.set_column(table.schema.get_field_index("age"), "age", ages)
+    src = tmp_path / "cases.parquet"
+    pq.write_table(table, src)
+    outs = []
+    for k in range(3):
+        out = tmp_path / f"out-{k}.parquet"
+        group_file(src, out, "demo_2024", batch_rows=10_000)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    detail = pq.read_table(tmp_path / "out-0.parquet").column("detail")
+    assert detail.num_chunks == 2
+    for chunk in detail.chunks:
+        values = chunk.dictionary.to_pylist()
+        assert len(values) == len(set(values))
+    assert "age '-1' is not plausible" in detail[1].as_py()

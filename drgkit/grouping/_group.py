@@ -62,6 +62,8 @@ def _scheme_columns(drg: pa.Array) -> list[pa.Array]:
 
 _REASON_STATUS = np.array(REASON_STATUS, dtype=np.int8)
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
+#: each reason's text -> its index in the detail dictionary (a case's own text may equal one)
+_REASON_INDEX = {text: k for k, text in reversed(list(enumerate(_REASON_TEXTS)))}
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
 MISTAKES = {
     "semicolon": "';' between codes",
@@ -708,14 +710,20 @@ class GroupRun:
         # detail: the reason's own text, or a case's specific text (few), as a dictionary; a
         # grouped case has none unless it carries a note (an implausible value, FORMAT mode)
         detail_idx = out.reason.astype(np.int32)
-        specific = list(out.detail.items())
         no_detail = status == 0
-        for j, (i, _text) in enumerate(specific):
-            detail_idx[i] = len(REASON_CODES) + j
+        # each distinct text once: a dictionary with repeated values made the Parquet writer's
+        # bytes differ from run to run (same values, another encoding of the detail column)
+        index = dict(_REASON_INDEX)
+        texts = list(_REASON_TEXTS)
+        for i, text in out.detail.items():
+            k = index.get(text)
+            if k is None:
+                k = index[text] = len(texts)
+                texts.append(text)
+            detail_idx[i] = k
             no_detail[i] = False
         detail = pa.DictionaryArray.from_arrays(
-            pa.array(detail_idx, pa.int32(), mask=no_detail),
-            pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()),
+            pa.array(detail_idx, pa.int32(), mask=no_detail), pa.array(texts, pa.string())
         )
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [
