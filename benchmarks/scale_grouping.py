@@ -23,6 +23,12 @@ Scenarios (wall time is the timed call only unless it says end to end):
   write; the interpreter, import and ruleset are already warm).
 - ``cli_csv_e2e``: ``drgkit group cases.csv -r <folder> -o out.csv --threads 2 --silent`` in a
   subprocess: everything, from interpreter start to the last byte written.
+- ``cli_parquet_e2e``: the same to ``out.parquet`` (the issue's "CSV -> Parquet, whole
+  process" figure; its peak RSS is the "peak RSS grouping 1M cases from CSV" figure).
+- ``pipeline_ab``: :func:`drgkit.group_file` CSV -> Parquet and Parquet -> Parquet, 2 threads,
+  with ``pipeline=False`` (read, group, write one after the other) and ``pipeline=True``
+  (read ahead and write behind in background threads), alternating, best of ``--repeat``;
+  checks that both write the same bytes.
 - ``naive``: ``tests/naive.py`` grouping the first ``--baseline-rows`` rows of the same data.
 - ``compile``: compiling the ruleset tables into an empty drgkit cache.
 - ``cold_start`` (3 fresh processes): ``import drgkit`` and loading chs_drg_11 from the warm
@@ -71,6 +77,7 @@ IN_MEMORY = {
 END_TO_END = {
     "parquet_e2e_t2": "Parquet -> Parquet group_file, 2 threads",
     "cli_csv_e2e": "CSV -> CSV `drgkit group` CLI, 2 threads",
+    "cli_parquet_e2e": "CSV -> Parquet `drgkit group` CLI, 2 thr",
 }
 PROFILES = {
     "profile_text_t1": "cProfile: Arrow text, 1 thread",
@@ -377,6 +384,40 @@ def child_parquet(args) -> None:
     )
 
 
+def child_pipeline_ab(args) -> None:
+    import gc
+
+    import drgkit
+    from drgkit.grouping import group_file
+
+    B = _bench()
+    rs = drgkit.load_ruleset(B.ruleset_dir())
+    drgkit.group(B.read_base(), rs, threads=2)  # kernels in from the cache
+    work = Path(args.workdir)
+    best: dict[str, float] = {}
+    same = True
+    for _ in range(max(1, args.repeat)):
+        for fmt in ("csv", "parquet"):
+            outs = []
+            for pipeline in (False, True):
+                out = work / f"ab-{fmt}-{pipeline}.parquet"
+                gc.collect()
+                t0 = time.perf_counter()
+                group_file(work / f"cases.{fmt}", out, rs, threads=2, pipeline=pipeline)
+                key = f"{fmt}_{'pipelined' if pipeline else 'plain'}_s"
+                best[key] = min(best.get(key, 1e9), time.perf_counter() - t0)
+                outs.append(out.read_bytes())
+            same &= outs[0] == outs[1]
+    _emit(
+        {
+            "scenario": args.scenario,
+            "rows": args.rows,
+            **best,
+            "check": {"compared": args.rows} if same else {"mismatches": 1},
+        }
+    )
+
+
 def _drgkit_command() -> list[str]:
     exe = Path(sys.executable).parent / "drgkit"
     if exe.is_file():
@@ -388,7 +429,9 @@ def child_cli(args) -> None:
     # nothing heavy before the CLI runs: its ru_maxrss starts at this process's size
     B = _bench()
     src = Path(args.workdir) / "cases.csv"
-    out = Path(args.workdir) / "groups.csv"
+    out = Path(args.workdir) / (
+        "groups.parquet" if args.scenario == "cli_parquet_e2e" else "groups.csv"
+    )
     cmd = [
         *_drgkit_command(),
         "group",
@@ -416,15 +459,19 @@ def child_cli(args) -> None:
     best = min(walls)
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    with open(out, encoding="utf-8") as fh:
-        header = fh.readline().strip().split(",")
-    result = pacsv.read_csv(
-        out,
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
-        ),
-    )
+    if out.suffix == ".parquet":
+        result = pq.read_table(out)
+    else:
+        with open(out, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        result = pacsv.read_csv(
+            out,
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
+        )
     check = _check(result, None, args.naive_file)
     _emit(
         {
@@ -675,8 +722,8 @@ def parent(args) -> int:
         formats = [
             f
             for f, users in (
-                ("csv", ("cli_csv_e2e", "profile_csv_t1")),
-                ("parquet", ("parquet_e2e_t2",)),
+                ("csv", ("cli_csv_e2e", "cli_parquet_e2e", "profile_csv_t1", "pipeline_ab")),
+                ("parquet", ("parquet_e2e_t2", "pipeline_ab")),
             )
             if any(u in scenarios for u in users)
         ]
@@ -687,6 +734,10 @@ def parent(args) -> int:
                 res = run(name, extra=naive_extra)
                 if res:
                     results[name] = res
+        if "pipeline_ab" in scenarios:
+            res = run("pipeline_ab")
+            if res:
+                results["pipeline_ab"] = res
         if "cold_start" in scenarios:
             runs = [r for r in (run("cold_start") for _ in range(3)) if r]
             if runs:
@@ -814,6 +865,24 @@ def report(results: dict[str, dict], args) -> None:
             f"\ntarget >= 1,000,000 cases/s per core from Arrow in memory: best measured "
             f"{best:,.0f} cases/s per core -> {verdict}"
         )
+    ab = results.get("pipeline_ab")
+    if ab:
+        for fmt in ("csv", "parquet"):
+            plain, piped = ab[f"{fmt}_plain_s"], ab[f"{fmt}_pipelined_s"]
+            print(
+                f"group_file {fmt} -> Parquet, 2 threads, {ab['rows']:,} rows: plain "
+                f"{plain:.2f} s, pipelined {piped:.2f} s ({ab['rows'] / piped:,.0f} cases/s); "
+                f"same bytes: {_check_text(ab.get('check'))}"
+            )
+    cli = results.get("cli_parquet_e2e")
+    if cli:
+        rate, peak = cli["cases_per_s"], cli["peak_rss_mib"]
+        print(
+            f"target >= 700,000 cases/s for `drgkit group` CSV -> Parquet, whole process: "
+            f"{rate:,.0f} -> {'MET' if rate >= 700_000 else 'NOT MET'}; target peak RSS <= 400 "
+            f"MiB grouping {cli['rows']:,} cases from CSV: {peak:,.0f} MiB -> "
+            f"{'MET' if peak <= 400 else 'NOT MET'}"
+        )
     for name in PROFILES:
         p = results.get(name)
         if not p:
@@ -838,6 +907,8 @@ CHILDREN = {
     "naive": child_naive,
     "parquet_e2e_t2": child_parquet,
     "cli_csv_e2e": child_cli,
+    "cli_parquet_e2e": child_cli,
+    "pipeline_ab": child_pipeline_ab,
     **{k: child_in_memory for k in IN_MEMORY},
     **{k: child_profile for k in PROFILES},
 }
@@ -856,7 +927,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--scenarios",
-        help="comma-separated subset of: " + ", ".join(DEFAULT_SCENARIOS + list(PROFILES)),
+        help="comma-separated subset of: "
+        + ", ".join([*DEFAULT_SCENARIOS, "cli_parquet_e2e", "pipeline_ab", *PROFILES]),
     )
     ap.add_argument(
         "--repeat", type=int, default=1, help="timed runs per scenario (the best is reported)"

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._codes import CodeTable, string_buffers
+from ._codes import CodeTable, as_numpy, string_buffers
 from ._jit import jit
 from .errors import CaseDataError
 from .schema import FIELDS_BY_NAME, GROUPING_FIELDS, LAYOUTS, REQUIRED_FOR_GROUPING, Layout
@@ -298,8 +298,8 @@ def encode_values(arr: pa.Array) -> tuple[list[Any], np.ndarray]:
     uniques = [*arr.dictionary.to_pylist(), None]
     indices = arr.indices
     if indices.null_count:
-        indices = pc.fill_null(indices, len(uniques) - 1)
-    return uniques, indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        indices = pc.fill_null(indices, pa.scalar(len(uniques) - 1, indices.type))
+    return uniques, as_numpy(indices).astype(np.int32, copy=False)
 
 
 def _parse_python(arr: pa.Array) -> tuple[np.ndarray, ...]:
@@ -385,7 +385,7 @@ def parse_scalar(arr: pa.Array | None, n: int) -> ParsedField:
             kind[rows], num[rows], intv[rows], missing[rows] = k2, n2, i2, m2
         return ParsedField(kind, num, intv, missing, arr)
     if pa.types.is_integer(t) and arr.null_count == 0:
-        v = arr.to_numpy().astype(np.int64)
+        v = as_numpy(arr).astype(np.int64)
         kind = (F_NUMBER | F_INT_OK | np.where(v != 0, F_TRUTHY, 0)).astype(np.uint8)
         return ParsedField(kind, v.astype(np.float64), v, np.zeros(n, np.bool_), arr)
     return ParsedField(*_parse_python(arr), arr)
@@ -495,8 +495,8 @@ def parse_dates(arr: pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.cast(pa.date32())
         t = arr.type
     if pa.types.is_date32(t):
-        days = arr.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
-        flag = np.where(arr.is_null().to_numpy(zero_copy_only=False), 1, 0).astype(np.int8)
+        days = as_numpy(arr.cast(pa.int32()).fill_null(pa.scalar(0, pa.int32())))
+        flag = np.where(as_numpy(arr.is_null()), 1, 0).astype(np.int8)
         return days.astype(np.int32), flag
     uniques, index = encode_values(arr)
     parsed = [_parse_date(v) for v in uniques]
@@ -585,10 +585,11 @@ def code_lists(
                 f"codes must be text, got a list of {vt}", file=source, column=field
             )
         if arr.null_count or pa.types.is_fixed_size_list(t):
-            lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+            counted = pc.list_value_length(arr)
+            lengths = as_numpy(pc.fill_null(counted, pa.scalar(0, counted.type)))
             values = pc.list_flatten(arr)
         else:
-            offs = arr.offsets.to_numpy(zero_copy_only=False)
+            offs = as_numpy(arr.offsets)
             lengths = np.diff(offs)
             values = arr.values.slice(offs[0], offs[-1] - offs[0])
         offsets = np.zeros(n + 1, dtype=np.int64)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from ._jit import dual, jit, prange
 from .errors import TableError
 
-__all__ = ["SUSPECT", "CodeTable", "IdTracker", "fingerprints", "string_buffers"]
+__all__ = ["SUSPECT", "CodeTable", "IdTracker", "as_numpy", "fingerprints", "string_buffers"]
 
 #: Bits of the mistakes an unknown code shows: another separator, or lower case.
 SUSPECT = {"semicolon": 1, "slash": 2, "whitespace": 4, "lower_case": 8}
@@ -250,7 +250,7 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     )
     valid = None
     if arr.null_count:
-        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        valid = as_numpy(pc.is_valid(arr))
     return offsets, data, valid
 
 
@@ -288,11 +288,11 @@ class CodeTable:
         if pa.types.is_dictionary(arr.type):
             dict_ids, dict_flags = self.map_strings(arr.dictionary, empty_id)
             indices = arr.indices
-            idx = indices.to_numpy(zero_copy_only=False)
+            idx = as_numpy(indices)
             if not len(dict_ids):
                 return (np.full(len(idx), empty_id, np.int32), np.zeros(len(idx), np.uint8))
             if indices.null_count:
-                valid = pc.is_valid(indices).to_numpy(zero_copy_only=False)
+                valid = as_numpy(pc.is_valid(indices))
                 idx = np.where(valid, idx, 0)
                 out, flags = dict_ids[idx], dict_flags[idx]
                 out[~valid] = empty_id
@@ -374,7 +374,9 @@ def _hash128(data, start, end):
 def _probe(table, mask, h1, h2, row, count):
     """Insert the 128-bit fingerprint (h1, h2) first seen at ``row`` into the open-addressing
     ``table``; returns the row it was first seen at, or -1 when it is new."""
-    slot = h1 & mask
+    # not the low bits: bit 0 of h1 is always set (0 marks an empty slot), and ``h1 & mask``
+    # would start every probe at an odd slot, doubling the chains
+    slot = (h1 >> np.uint64(1)) & mask
     while True:
         if table[slot, 0] == 0:
             table[slot, 0] = h1
@@ -388,29 +390,12 @@ def _probe(table, mask, h1, h2, row, count):
 
 
 @jit
-def _track(offsets, data, valid, row0, table, count):
-    """Insert each id; return the earlier row of ids already seen (-1 when new).
-
-    ``table`` rows are (hash 1, hash 2, row); hash 1 = 0 marks an empty slot. One row is one
-    read, so an insert costs one cache miss, not three."""
-    n = len(offsets) - 1
-    first = np.full(n, -1, dtype=np.int64)
-    mask = np.uint64(len(table) - 1)
-    for i in range(n):
-        if valid is not None and not valid[i]:
-            continue
-        h1, h2 = _hash128(data, offsets[i], offsets[i + 1])
-        first[i] = _probe(table, mask, h1, h2, row0 + i, count)
-    return first
-
-
-@jit
 def _regrow(table, capacity):
     grown = np.zeros((capacity, 3), dtype=np.uint64)
     mask = np.uint64(capacity - 1)
     for s in range(len(table)):
         if table[s, 0] != 0:
-            slot = table[s, 0] & mask
+            slot = (table[s, 0] >> np.uint64(1)) & mask
             while grown[slot, 0] != 0:
                 slot = (slot + np.uint64(1)) & mask
             grown[slot, 0] = table[s, 0]
@@ -421,8 +406,7 @@ def _regrow(table, capacity):
 
 @jit
 def _fingerprints(offsets, data, valid):
-    """(n, 2) uint64: the 128-bit fingerprint of each id (as :func:`_track` hashes it); a
-    null id gets (0, 0)."""
+    """(n, 2) uint64: the 128-bit fingerprint of each id; a null id gets (0, 0)."""
     n = len(offsets) - 1
     out = np.zeros((n, 2), dtype=np.uint64)
     for i in range(n):
@@ -436,7 +420,11 @@ def _fingerprints(offsets, data, valid):
 
 @jit
 def _track_fingerprints(fp, row0, table, count):
-    """:func:`_track` on precomputed fingerprints; a (0, 0) row (null id) is never a repeat."""
+    """Insert each fingerprint; return the earlier row of those already seen (-1 when new).
+    A (0, 0) row (a null id) is never a repeat.
+
+    ``table`` rows are (hash 1, hash 2, row); hash 1 = 0 marks an empty slot. One row is one
+    read, so an insert costs one cache miss, not three."""
     n = len(fp)
     first = np.full(n, -1, dtype=np.int64)
     mask = np.uint64(len(table) - 1)
@@ -486,11 +474,47 @@ class IdTracker:
     def check(self, ids: pa.Array, row0: int) -> np.ndarray:
         """For each id of ``ids`` (rows ``row0, row0+1, …``): the row where it was seen
         before, or -1. Nulls are never duplicates."""
-        self._reserve(len(ids))
-        offsets, data, valid = string_buffers(ids)
-        return _track(offsets, data, valid, np.int64(row0), self.table, self.count)
+        # in two passes: hashing all ids first leaves the probe loop short, so the CPU keeps
+        # several of its cache misses (the table is far larger than the caches) in flight at
+        # once; hashing and probing in one loop measured twice as slow
+        return self.add(fingerprints(ids), row0)
 
     def add(self, fp: np.ndarray, row0: int) -> np.ndarray:
         """:meth:`check` for ids given as their :func:`fingerprints`."""
         self._reserve(len(fp))
         return _track_fingerprints(fp, np.int64(row0), self.table, self.count)
+
+
+_NUMPY_TYPES = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+
+
+def as_numpy(arr: pa.Array) -> np.ndarray:
+    """The values of an Arrow array as numpy, as ``arr.to_numpy(zero_copy_only=False)`` gives
+    them, read straight from the buffers for numbers and booleans without nulls.
+
+    pyarrow's own conversion imports pandas on its first call (0.3 s of a short command
+    line run; see :func:`drgkit._io.without_pandas`); the common cases do not need it.
+    """
+    dtype = _NUMPY_TYPES.get(arr.type)
+    if arr.null_count == 0:
+        if dtype is not None:
+            data = np.frombuffer(arr.buffers()[1], dtype=dtype) if len(arr) else np.zeros(0, dtype)
+            return data[arr.offset : arr.offset + len(arr)]
+        if pa.types.is_boolean(arr.type):
+            if not len(arr):
+                return np.zeros(0, dtype=np.bool_)
+            bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+            flat = np.unpackbits(bits, count=arr.offset + len(arr), bitorder="little")
+            return flat[arr.offset :].astype(np.bool_)
+    return arr.to_numpy(zero_copy_only=False)

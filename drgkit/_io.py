@@ -20,6 +20,7 @@ import codecs
 import contextlib
 import csv
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -734,3 +735,111 @@ def _guarded_call(func: Callable[[], Any], path: Path) -> Any:
 
 def warn(message: str) -> None:
     warnings.warn(message, DataWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------------ cold start
+
+
+class _NoPandas:
+    """An import finder that refuses pandas (see :func:`without_pandas`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by this run", name=name)
+
+
+_NO_PANDAS = _NoPandas()
+
+
+@contextlib.contextmanager
+def without_pandas() -> Iterator[None]:
+    """Run the block with pandas not importable (unless it is imported already).
+
+    pyarrow imports pandas (about 0.3 s and 300 modules) the first time it builds an array
+    from Python values or converts one to numpy, only to recognise pandas objects and
+    pandas' missing-value markers. A command-line run reads files and hands pyarrow no
+    pandas object, so its built-in commands run in this block (``drgkit.cli.main``); pyarrow
+    then records that pandas is absent and works without it. Code that needs pandas inside
+    the block calls :func:`want_pandas` first (the Dask runner does).
+
+    Afterwards pyarrow still believes pandas absent for its sniffing of Python objects
+    (its own pandas conversions retry the import and work): a long-lived process that goes on
+    to hand pyarrow pandas Series should call :func:`want_pandas`.
+    """
+    if "pandas" in sys.modules:
+        yield
+        return
+    sys.meta_path.insert(0, _NO_PANDAS)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(_NO_PANDAS)
+
+
+def want_pandas() -> None:
+    """Make pandas importable again (inside :func:`without_pandas`) and let pyarrow recognise
+    pandas objects; nothing happens when pandas is not installed."""
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(_NO_PANDAS)
+    with contextlib.suppress(ImportError):
+        pa.lib._pandas_api.pd  # noqa: B018 - pyarrow's conversion import, which retries
+
+
+# ------------------------------------------------------------------------------ pipelining
+
+_END = object()
+
+
+def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` in their order, produced by a background thread up to ``depth`` ahead.
+
+    Reading and decoding a batch (CSV parsing, Parquet pages) runs in Arrow's C++ without the
+    GIL, as do drgkit's kernels: with the next batch read while the current one is grouped,
+    the two overlap. One producer and a FIFO queue keep the order; ``depth`` bounds the
+    memory (that many batches in flight). An exception of ``items`` is raised here, at the
+    position where it happened. Closing this generator early stops the producer and closes
+    ``items`` (in the producer's thread, which is the only one that ever touches it).
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((_END, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="drgkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full queue finish
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        thread.join()

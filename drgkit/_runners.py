@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._io import PARQUET_SUFFIXES
+from ._io import PARQUET_SUFFIXES, want_pandas
 from ._write import atomic_output
 from .errors import CaseDataError, DrgkitError, TableError
 
@@ -231,6 +231,7 @@ class DaskRunner:
     def __init__(
         self, address: str | None = None, *, client: Any = None, **cluster_options: Any
     ) -> None:
+        want_pandas()  # Dask hands pyarrow pandas objects (see drgkit._io.without_pandas)
         try:
             from distributed import Client, LocalCluster
         except ImportError:

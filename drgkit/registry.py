@@ -201,7 +201,10 @@ class Registry:
         """Register a policy file (see the ``drgkit_register_policies`` hook)."""
         path = Path(path)
         if id is None:
-            from .settlement._policy import tomllib
+            try:  # not through drgkit.settlement: a grouping run should not import it
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
 
             try:
                 id = str(tomllib.loads(path.read_text(encoding="utf-8"))["policy"]["id"])

@@ -9,9 +9,11 @@ bug report (exit 1).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.metadata
 import os
+import sys
 import traceback
 from typing import Any
 
@@ -19,6 +21,7 @@ import click
 import pluggy
 
 from .. import registry as _registry
+from .._io import without_pandas
 from ..errors import DrgkitError
 from ..registry import PluginError
 from ._common import EXIT_RUNTIME, EXIT_USAGE, UserError
@@ -196,4 +199,13 @@ def main(argv: list[str] | None = None) -> Any:
             exc,
             "its hook check",
         )
-    return group.main(args=argv, prog_name="drgkit")
+    # drgkit's own commands read files and hand pyarrow no pandas object: spare them the
+    # 0.3 s pandas import pyarrow makes to look for one (plugin commands may use pandas)
+    args = sys.argv[1:] if argv is None else list(argv)
+    own = (
+        bool(args)
+        and args[0] in cli.commands
+        and group.commands.get(args[0]) is cli.commands[args[0]]
+    )
+    with without_pandas() if own else contextlib.nullcontext():
+        return group.main(args=argv, prog_name="drgkit")

@@ -36,9 +36,10 @@ from ._options import (
 @click.option(
     "-o",
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     required=True,
-    help="Output file: .parquet for Parquet, anything else for CSV.",
+    help="Output file: .parquet for Parquet, anything else for CSV (a folder with "
+    "--dask/--partitions).",
 )
 @case_input_options
 @click.option(
@@ -60,6 +61,27 @@ from ._options import (
 )
 @threads_option
 @batch_rows_option
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS|local",
+    help="Group CASES (a folder of Parquet files, or one file by row groups) as a "
+    "partitioned dataset on a Dask cluster ('local' starts one); OUT is then a folder of "
+    "part files, which hold what a single run gives. Needs drgkit[dask].",
+)
+@click.option(
+    "--partitions",
+    "dataset_local",
+    is_flag=True,
+    help="Group CASES as a partitioned dataset in this process (OUT is a folder).",
+)
+@click.option(
+    "--row-groups-per-partition",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --dask/--partitions and a single Parquet file: row groups per part.",
+)
 @rejects_option
 @value_checks_option
 @silent_option
@@ -76,6 +98,9 @@ def group(
     no_duplicate_check,
     threads,
     batch_rows,
+    dask_address,
+    dataset_local,
+    row_groups_per_partition,
     rejects,
     value_checks,
     silent,
@@ -117,6 +142,27 @@ def group(
             print_dip_summary(summary, time.perf_counter() - started, top=8)
             click.echo(f"wrote {out}")
         return
+    if dask_address or dataset_local:
+        _group_dataset(
+            cases,
+            out,
+            target,
+            dask_address,
+            rejects=rejects,
+            row_groups_per_partition=row_groups_per_partition,
+            layout=layout,
+            columns=columns,
+            translate=translate,
+            keep=None if keep_all else (list(keep) or None),
+            keep_all=keep_all,
+            check_duplicates=not no_duplicate_check,
+            threads=threads,
+            batch_rows=batch_rows,
+            value_checks=value_checks,
+            silent=silent,
+            started=started,
+        )
+        return
     from ..grouping import group_file
 
     # keywords of newer library features are passed only when asked for
@@ -144,6 +190,32 @@ def group(
         print_group_summary(summary, time.perf_counter() - started)
         print_accounting(summary)
         click.echo(f"wrote {out}")
+
+
+def _group_dataset(
+    cases, out, target, dask_address, *, rejects, keep_all, silent, started, **options
+):
+    """``drgkit group --partitions/--dask``: one part file per partition in the folder OUT."""
+    from .._runners import DaskRunner, LocalRunner
+    from ..grouping._stream import group_dataset
+
+    if rejects is not None:
+        raise UserError(
+            "--rejects reads CSV lines; a partitioned run reads Parquet, which has none"
+        )
+    if keep_all:
+        raise UserError("--keep-all is not available with --dask/--partitions: name --keep columns")
+    runner = (
+        LocalRunner()
+        if not dask_address
+        else DaskRunner(None if dask_address == "local" else dask_address)
+    )
+    with warnings.catch_warnings(), runner:
+        warnings.simplefilter("ignore")  # reported in the summary instead
+        result = group_dataset(cases, out, target, runner=runner, **options)
+    if not silent:
+        print_group_summary(result.summary, time.perf_counter() - started)
+        click.echo(f"wrote {len(result.paths)} part files to {out}")
 
 
 def _only_drg(scheme: str, **given: bool) -> None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _cases
-from .._codes import IdTracker
+from .._codes import IdTracker, as_numpy
 from .._io import DataWarning, MalformedRow
 from ..errors import CaseDataError
 from ..ruleset._compile import CompiledRuleset
@@ -44,13 +44,21 @@ def _dictionaries() -> tuple[pa.Array, pa.Array]:
     return pa.array(STATUSES, pa.string()), pa.array(list(REASON_CODES), pa.string())
 
 
+def _text(value: str) -> pa.Scalar:
+    """A string scalar of a stated type: a bare ``"..."`` makes pyarrow infer the type, and
+    inferring imports pandas (see drgkit._io.without_pandas)."""
+    return pa.scalar(value, pa.string())
+
+
 def _scheme_columns(drg: pa.Array, no_group: np.ndarray | None = None) -> list[pa.Array]:
     """The ``scheme`` and ``group`` columns every scheme's result shares: "drg", and the DRG
     (null where the case has none: ``0000``, or ``no_group``, the cases neither grouped nor
     ambiguous, whose drg column may carry a ruleset's own failure code such as ``0000A``)."""
     n = len(drg)
-    scheme = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["drg"]))
-    none = pc.equal(drg, "0000")
+    scheme = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int8)), pa.array(["drg"], pa.string())
+    )
+    none = pc.equal(drg, _text("0000"))
     if no_group is not None:
         none = pc.or_(none, pa.array(no_group))
     group = pc.if_else(none, pa.scalar(None, pa.string()), drg)
@@ -70,6 +78,8 @@ _CHECK_FAILED_IDS = np.array(
     dtype=np.int8,
 )
 _REASON_TEXTS = [REASONS[code].text for code in REASON_CODES]
+#: each reason's text -> its index in the detail dictionary (a case's own text may equal one)
+_REASON_INDEX = {text: k for k, text in reversed(list(enumerate(_REASON_TEXTS)))}
 _NONE = (0, "0000", "00", "0000")  # ungroupable / invalid: status ignored, mdc, adrg, drg
 MISTAKES = {
     "semicolon": "';' between codes",
@@ -372,7 +382,7 @@ class GroupRun:
 
         # 1. case ids: missing and repeated
         if ids.null_count:
-            for i in np.flatnonzero(~ids.is_valid().to_numpy(zero_copy_only=False)):
+            for i in np.flatnonzero(~as_numpy(ids.is_valid())):
                 pre[i] = rid("case_id_missing")
                 detail[int(i)] = f"row {row0 + i + 1} has no case id"
         if self.tracker is not None:
@@ -466,7 +476,7 @@ class GroupRun:
         if pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.string())
         # an empty id is no id
-        empty = pc.equal(arr, "")
+        empty = pc.equal(arr, _text(""))
         if pc.any(empty).as_py():
             arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
         return arr
@@ -808,14 +818,20 @@ class GroupRun:
         # detail: the reason's own text, or a case's specific text (few), as a dictionary; a
         # grouped case has none unless it carries a note (an implausible value, FORMAT mode)
         detail_idx = out.reason.astype(np.int32)
-        specific = list(out.detail.items())
         no_detail = status == 0
-        for j, (i, _text) in enumerate(specific):
-            detail_idx[i] = len(REASON_CODES) + j
+        # each distinct text once: a dictionary with repeated values made the Parquet writer's
+        # bytes differ from run to run (same values, another encoding of the detail column)
+        index = dict(_REASON_INDEX)
+        texts = list(_REASON_TEXTS)
+        for i, text in out.detail.items():
+            k = index.get(text)
+            if k is None:
+                k = index[text] = len(texts)
+                texts.append(text)
+            detail_idx[i] = k
             no_detail[i] = False
         detail = pa.DictionaryArray.from_arrays(
-            pa.array(detail_idx, pa.int32(), mask=no_detail),
-            pa.array(_REASON_TEXTS + [text for _i, text in specific], pa.string()),
+            pa.array(detail_idx, pa.int32(), mask=no_detail), pa.array(texts, pa.string())
         )
         version = out.version
         columns = [batch.column(name) for name in self.keep] + [

@@ -4,22 +4,44 @@ atomically (with an optional rejects file). The work per batch is :class:`GroupR
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+import numpy as np
 import pyarrow as pa
 
-from .._io import CaseSource, check_batch_rows, open_cases
+from .._codes import IdTracker, fingerprints
+from .._io import (
+    DEFAULT_BATCH_ROWS,
+    CaseSource,
+    DataWarning,
+    check_batch_rows,
+    open_cases,
+    prefetch,
+)
 from .._jit import set_threads
+from .._jit import threads as thread_limit
 from .._resolve import RESOLVER
+from .._runners import PART_NAME, LocalRunner, Partition, PartWriter, partitions_of
 from .._write import check_not_input, open_writer, write_rejects
 from ..errors import CaseDataError
+from ..ruleset._model import Ruleset
 from ..schema import Layout
 from ._group import MISTAKES, GroupRun, GroupSummary
 
-__all__ = ["group", "group_batches", "group_file"]
+__all__ = ["GroupDatasetResult", "group", "group_batches", "group_dataset", "group_file"]
+
+#: batches waiting between the stages when pipelining (read ahead, and results waiting to be
+#: written): one keeps reading, grouping and writing busy at once; each more holds another
+#: batch (about 35 MB at the default 262,144 rows) in memory
+_PREFETCH_DEPTH = 1
 
 
 def group_batches(
@@ -37,8 +59,13 @@ def group_batches(
     run_hook: Callable[[GroupRun, CaseSource], None] | None = None,
     value_checks: str = "format",
     malformed_as_rows: bool = True,
+    pipeline: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """Group cases batch by batch; yields one result batch per input batch, in order.
+
+    ``pipeline``: read (and decode) the next batches of a CSV or Parquet file in a background
+    thread while the current one is grouped (:func:`drgkit._io.prefetch`); the results are
+    the same either way, in the same batches.
 
     CSV lines that cannot be read as cases (see :class:`~drgkit._io.MalformedRow`) come
     last, as ``invalid``/``malformed_row`` rows naming line and reason, unless
@@ -61,6 +88,8 @@ def group_batches(
         translate=translate,
         keep=keep,
         check_duplicates=check_duplicates,
+        # sized for the whole input when its size is known: growing the table rehashes it
+        tracker=IdTracker.for_rows(src.num_rows) if check_duplicates and src.num_rows else None,
         value_checks=value_checks,
         layouts=RESOLVER.layouts,
     )
@@ -68,8 +97,11 @@ def group_batches(
         run_hook(run, src)
     previous = set_threads(threads) if threads else None
     summary = run.summary
+    batches = src.batches
+    if pipeline and isinstance(cases, (str, os.PathLike)):
+        batches = prefetch(batches, _PREFETCH_DEPTH)
     try:
-        for batch in src.batches:
+        for batch in batches:
             yield run.process(batch)
         if malformed_as_rows:
             tail = run.malformed_rows(src.malformed, src.schema.names)
@@ -97,6 +129,9 @@ def group_batches(
                 "rejected"
             )
     finally:
+        close = getattr(batches, "close", None)
+        if close is not None and batches is not src.batches:
+            close()  # stops the reading thread when the caller stops early
         if previous is not None:
             set_threads(previous)
 
@@ -151,11 +186,12 @@ def group_file(
     def hook(run: GroupRun, src: CaseSource) -> None:
         state["run"], state["src"] = run, src
 
-    with open_writer(out, out_format) as writer:
+    pipeline = options.get("pipeline", True)
+    with open_writer(out, out_format) as writer, _write_behind(writer, pipeline) as write:
         for batch in group_batches(
             cases, ruleset, run_hook=hook, malformed_as_rows=rejects is None, **options
         ):
-            writer.write(batch)
+            write(batch)
             if progress is not None:
                 src = state["src"]
                 if src.progress is not None:
@@ -165,9 +201,228 @@ def group_file(
                 else:
                     fraction = 0.0
                 progress(min(1.0, fraction), state["run"].rows_done)
+        write(None)  # every batch is written (or its error raised) before the file closes
         if rejects is not None:
             # written before the output is renamed into place: an output never appears
             # without its rejects file
             write_rejects(rejects, state["src"].malformed, state["src"].name)
         writer.close(state["run"].schema if "run" in state else None)
     return state["run"].summary
+
+
+@contextlib.contextmanager
+def _write_behind(writer: Any, pipeline: bool) -> Iterator[Callable[[pa.RecordBatch | None], None]]:
+    """``write(batch)`` that hands each batch to a background thread, which writes them in
+    order (encoding and compressing run in Arrow's C++ without the GIL, so writing overlaps
+    grouping); ``write(None)`` waits until all are written. A writing error is raised by
+    the next ``write``; on leaving early the thread is stopped before the writer is aborted.
+    Without ``pipeline``, ``write`` writes at once."""
+    if not pipeline:
+        yield lambda batch: None if batch is None else writer.write(batch)
+        return
+    q: queue.Queue = queue.Queue(maxsize=_PREFETCH_DEPTH)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            batch = q.get()
+            try:
+                if batch is None:
+                    return
+                if not failed:
+                    writer.write(batch)
+            except BaseException as exc:  # raised in the grouping thread
+                failed.append(exc)
+            finally:
+                q.task_done()
+
+    thread = threading.Thread(target=drain, name="drgkit-write", daemon=True)
+    thread.start()
+
+    def write(batch: pa.RecordBatch | None) -> None:
+        if failed:
+            raise failed[0]
+        if batch is None:
+            q.join()
+            if failed:
+                raise failed[0]
+            return
+        q.put(batch)
+
+    try:
+        yield write
+    except BaseException as exc:
+        failed.append(exc)  # the output is aborted: the batches still queued are not written
+        raise
+    finally:
+        q.put(None)
+        thread.join()
+
+
+# ------------------------------------------------------------------ partitioned datasets
+
+
+@attrs.frozen(slots=True)
+class GroupDatasetResult:
+    """The outcome of :func:`group_dataset`: the part files in partition order and the
+    summary of the whole run (every part's counts added up)."""
+
+    paths: tuple[str, ...]
+    rows: int
+    summary: GroupSummary
+
+
+@attrs.frozen(slots=True)
+class _GroupTask:
+    """What every partition's task needs, small and picklable (a ruleset by its spec, which
+    each worker resolves and loads from the drgkit cache)."""
+
+    ruleset: Any
+    options: tuple[tuple[str, Any], ...]
+    batch_rows: int
+    threads: int | None
+
+    def run(self, part: Partition, tracker: Any) -> GroupRun:
+        options = dict(self.options)
+        return GroupRun(
+            RESOLVER.ruleset(self.ruleset),
+            part.schema(),
+            part.name,
+            tracker=tracker,
+            row_offset=part.start,
+            layouts=RESOLVER.layouts,
+            **options,
+        )
+
+
+@attrs.frozen(slots=True, eq=False)
+class _KnownRepeats:
+    """The rows of one partition that repeat an earlier case id of the dataset (global row
+    numbers) and where each id was first seen; answers like :meth:`IdTracker.check`."""
+
+    rows: np.ndarray  # global rows, ascending
+    first: np.ndarray  # global row of the first occurrence, per entry of ``rows``
+
+    def check(self, ids: pa.Array, row0: int) -> np.ndarray:
+        out = np.full(len(ids), -1, dtype=np.int64)
+        a, b = np.searchsorted(self.rows, [row0, row0 + len(ids)])
+        out[self.rows[a:b] - row0] = self.first[a:b]
+        return out
+
+
+def _id_fingerprints(task: _GroupTask, part: Partition) -> np.ndarray:
+    """Pass 1 of one partition: the fingerprints of its case ids, as grouping reads them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the driver warns once
+        run = task.run(part, tracker=None)
+    chunks = [np.zeros((0, 2), dtype=np.uint64)]
+    row0 = part.start
+    for batch in part.batches(task.batch_rows):
+        column = run.plan.column(batch, "case_id")
+        chunks.append(fingerprints(run.case_ids(column, batch.num_rows, row0)))
+        row0 += batch.num_rows
+    return np.concatenate(chunks)
+
+
+def _group_partition(
+    task: _GroupTask, part: Partition, repeats: _KnownRepeats | None, out_dir: str
+) -> tuple[str, GroupSummary]:
+    """Pass 2 of one partition: group it into its part file."""
+    path = Path(out_dir) / PART_NAME.format(part.index)
+    with thread_limit(task.threads), warnings.catch_warnings():
+        # the driver warns once for the whole dataset (pass 1 saw every partition's columns)
+        warnings.simplefilter("ignore", DataWarning)
+        run = task.run(part, tracker=repeats)
+        with PartWriter(path, run.schema) as writer:
+            for batch in part.batches(task.batch_rows):
+                writer.write(run.process(batch))
+    summary = run.summary
+    summary.rows_in = summary.rows_out = summary.rows
+    return str(path), summary
+
+
+def group_dataset(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    ruleset: Any,
+    *,
+    runner: Any = None,
+    row_groups_per_partition: int = 1,
+    overwrite: bool = False,
+    layout: str | None = None,
+    columns: dict[str, str] | None = None,
+    translate: bool = False,
+    keep: Sequence[str] | None = None,
+    check_duplicates: bool = True,
+    batch_rows: int | None = None,
+    threads: int | None = None,
+    value_checks: str = "format",
+) -> GroupDatasetResult:
+    """Group a partitioned Parquet dataset into ``out_dir/part-NNNNN.parquet``, one part file
+    per partition, on a runner (:class:`~drgkit._runners.LocalRunner`, the default, or
+    :class:`~drgkit._runners.DaskRunner`).
+
+    ``source``: a folder of Parquet files, a list of them, or one file (split by row groups,
+    ``row_groups_per_partition`` each). The part files, read in order, hold exactly the rows
+    and values :func:`group` gives for the whole dataset in one process, whatever the runner,
+    batch size or threads: rows are numbered over the whole dataset, and a case id repeated
+    in another partition is found (pass 1 reads every partition's ids; the driver resolves
+    the repeats in dataset order). Each part's row groups are cut and dictionary-encoded the
+    same way whatever the batches, so the bytes do not depend on them either.
+    ``overwrite``: replace the part files of an earlier run in ``out_dir``.
+    """
+    if batch_rows is not None:
+        check_batch_rows(batch_rows)
+    spec = ruleset
+    if isinstance(spec, (str, os.PathLike)) and os.path.exists(spec):
+        spec = os.path.abspath(spec)  # workers may run in another folder
+    target = RESOLVER.ruleset(spec)  # fails early, in the driver, on a bad ruleset
+    if isinstance(target, Ruleset):  # workers load it by its folder (from the drgkit cache)
+        spec = os.path.abspath(target.info.path)
+    elif not isinstance(spec, str):
+        spec = target.region  # a series: by its region, which the workers' registry knows
+    parts = partitions_of(source, row_groups_per_partition=row_groups_per_partition)
+    options = dict(
+        layout=layout,
+        columns=columns,
+        translate=translate,
+        keep=list(keep) if keep else None,
+        check_duplicates=False,  # repeats come from pass 1 (the driver's tracker)
+        value_checks=value_checks,
+    )
+    task = _GroupTask(
+        spec, tuple(sorted(options.items())), batch_rows or DEFAULT_BATCH_ROWS, threads
+    )
+    # the input's problems are reported once, here, and not by every worker
+    GroupRun(target, parts[0].schema(), str(source), layouts=RESOLVER.layouts, **options)
+    out = Path(out_dir).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    stale = sorted(out.glob("part-*.parquet"))
+    if stale and not overwrite:
+        raise CaseDataError(
+            f"the output folder already holds {len(stale)} part file(s); choose an empty "
+            "folder or pass overwrite=True",
+            file=out,
+        )
+    for path in stale:
+        path.unlink()
+    runner = runner if runner is not None else LocalRunner()
+    repeats: list[_KnownRepeats | None] = [None] * len(parts)
+    if check_duplicates:
+        prints = runner.map(_id_fingerprints, [task] * len(parts), parts)
+        tracker = IdTracker.for_rows(sum(p.rows for p in parts))
+        for k, (part, fp) in enumerate(zip(parts, prints, strict=True)):
+            first = tracker.add(fp, part.start)
+            local = np.flatnonzero(first >= 0)
+            repeats[k] = _KnownRepeats(local + part.start, first[local])
+    done = runner.map(
+        _group_partition, [task] * len(parts), parts, repeats, [str(out)] * len(parts)
+    )
+    summary = GroupSummary(layout=done[0][1].layout if done else "")
+    for _path, s in done:
+        summary.rows += s.rows
+        summary.rows_in += s.rows_in
+        summary.rows_out += s.rows_out
+        for name in ("by_status", "by_reason", "by_ruleset", "by_drg"):
+            getattr(summary, name).update(getattr(s, name))
+    return GroupDatasetResult(tuple(p for p, _s in done), summary.rows, summary)
