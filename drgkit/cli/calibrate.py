@@ -110,7 +110,8 @@ def _budgets(items: tuple[str, ...]) -> dict[str | None, str]:
     "template",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="A weights table to copy names, basic-group flags and level coefficients from.",
+    help="A weights table to copy names, basic-group flags and level coefficients from; its "
+    "other columns are carried (published 支付标准 columns left empty: they price the old RW).",
 )
 @click.option("--cost-column", default="total_cost", show_default=True)
 def calibrate_command(
