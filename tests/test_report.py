@@ -14,10 +14,11 @@ import pytest
 from test_report_support import fake_indicators, fake_warnings, settled_table
 
 from drgkit.errors import ArgumentError, CaseDataError
-from drgkit.report import build_report, label, render_html, what_if_tables
+from drgkit.report import _labels, build_report, label, render_html, what_if_tables
 from drgkit.report._data import KEY_COLUMNS
 from drgkit.report._format import column_kind, display
-from drgkit.report._xlsx import EXCEL_FORMATS, exact_in_float, sheets
+from drgkit.report._labels import Labeller
+from drgkit.report._xlsx import EXCEL_FORMATS, cell_kinds, cell_text, exact_in_float, sheets
 from drgkit.schema import MONEY
 
 openpyxl = pytest.importorskip("openpyxl")
@@ -165,8 +166,9 @@ def test_workbook_cell_by_cell(region, tmp_path):
         last = openpyxl.utils.get_column_letter(len(names))
         assert ws.auto_filter.ref == f"A1:{last}{table.num_rows + 1}"
         for j, name in enumerate(names, start=1):
-            kind = column_kind(name, table.schema.field(name).type)
+            kinds = cell_kinds(table, name)
             for i, value in enumerate(table[name].to_pylist(), start=2):
+                kind = kinds[i - 2]
                 cell = ws.cell(row=i, column=j)
                 if value is None:
                     assert cell.value is None, (ws.title, name, i)
@@ -180,7 +182,7 @@ def test_workbook_cell_by_cell(region, tmp_path):
                     assert cell.value == pytest.approx(value, rel=1e-15, abs=0), (ws.title, name)
                     assert cell.number_format == EXCEL_FORMATS[kind]
                 elif kind == "text":
-                    assert cell.value == value
+                    assert cell.value == cell_text(name, value, Labeller("en"))
                 else:
                     assert cell.value == value and isinstance(cell.value, int), (ws.title, name)
                     assert cell.number_format == EXCEL_FORMATS[kind]
@@ -489,3 +491,49 @@ def test_written_report_path(region, tmp_path):
     target = Path(tmp_path / "out.html")
     region.write(target)
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_lights_indicators_and_rules_read_in_the_report_language(tmp_path):
+    """The workbook names lights and indicators as the page does (not 'green', 'cost_growth'
+    in a Chinese workbook), a warning detail's value is formatted as its indicator (a growth
+    is a percentage, as in the indicator tables), and a rule's text names its indicator by
+    label in both."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo
+    from drgkit.registry import default_registry
+    from drgkit.settlement import settle_file
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(400, seed=11), cases)
+    real = tmp_path / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases, real, "demo", "demo")
+    policy = default_registry().policy("demo")
+    report = build_report(real, policy, year=2024)
+    details = report.warning_details
+    assert details is not None and "cost_growth" in details["indicator"].to_pylist()
+    path = tmp_path / "zh.xlsx"
+    report.write(path)
+    ws = openpyxl.load_workbook(path)[label("sheet_warning_details", "zh")]
+    header = [c.value for c in ws[1]]
+    col = {name: header.index(label(name, "zh")) + 1 for name in ("indicator", "value", "light")}
+    col["rule"] = header.index(label("rule", "zh")) + 1
+    for i, want in enumerate(details.to_pylist(), start=2):
+        assert ws.cell(i, col["indicator"]).value == label(want["indicator"], "zh")
+        assert ws.cell(i, col["light"]).value == label(want["light"], "zh")
+        rule = ws.cell(i, col["rule"]).value
+        assert want["indicator"] not in rule and label(want["indicator"], "zh") in rule
+        assert "yellow >" not in rule and "× regional" not in rule
+        fmt = ws.cell(i, col["value"]).number_format
+        percent = want["indicator"].endswith(("_rate", "_growth", "_share", "_mortality"))
+        assert fmt == (EXCEL_FORMATS["percent"] if percent else EXCEL_FORMATS["number4"])
+    page = render_html(report)
+    shown = re.findall(r'<td data-column="rule" data-value="([^"]*)">([^<]*)</td>', page)
+    assert shown
+    for raw, text in shown:
+        assert raw.split(" ")[0].rstrip(":") in _labels.LABELS  # the exact rule is kept
+        assert not re.search(r"\b(cost_growth|readmission_rate|yellow|red >)", text), text

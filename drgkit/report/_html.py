@@ -146,6 +146,9 @@ def _cell(name: str, value: Any, kind: str, t: Labeller) -> str:
             f'<td data-column="light" data-value="{escape(value)}">'
             f'<span class="light light-{escape(value)}"></span>{escape(text)}</td>'
         )
+    if name == "rule" and value is not None:
+        # the rule names its indicator by column: shown in the page's language
+        return f'<td data-column="rule" data-value="{escape(value)}">{escape(t.rule(value))}</td>'
     cls = ' class="key"' if kind == "text" else ""
     return (
         f'<td{cls} data-column="{escape(name)}" data-value="{escape(_raw(value))}">'

@@ -3,6 +3,8 @@ HTML page and the Excel workbook cannot name a thing two ways."""
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["LABELS", "LANGS", "Labeller", "label"]
 
 #: the languages a report is written in; the first is the default
@@ -194,3 +196,20 @@ class Labeller:
 
     def __call__(self, key: str, **values: object) -> str:
         return label(key, self.lang, self.scheme, **values)
+
+    def rule(self, text: str | None) -> str | None:
+        """A warning rule's text (:meth:`drgkit.monitoring.WarningRule.describe`) in this
+        language: its indicator column, its ``yellow``/``red`` and ``× regional`` by their
+        labels. The action after them is the policy's own text and stays as written."""
+        if text is None:
+            return None
+        head = _RULE_HEAD.match(text)
+        if head is not None and head.group(1) in LABELS:
+            text = self(head.group(1)) + text[head.end() :]
+        text = _RULE_LIGHT.sub(lambda m: self(m.group(1)), text)
+        return text.replace(" × regional", f" × {self('regional')}", 1)
+
+
+#: the indicator a rule's text begins with, and the lights named before a threshold
+_RULE_HEAD = re.compile(r"^([a-z][a-z0-9_]*)(?=[ :])")
+_RULE_LIGHT = re.compile(r"(?<=[:,] )(yellow|red)(?= [<>])")

@@ -25,7 +25,7 @@ from ._data import KEY_COLUMNS, Report
 from ._format import column_kind
 from ._labels import Labeller
 
-__all__ = ["EXCEL_FORMATS", "MAX_EXACT_DIGITS", "sheets", "write_xlsx"]
+__all__ = ["EXCEL_FORMATS", "MAX_EXACT_DIGITS", "cell_kinds", "cell_text", "sheets", "write_xlsx"]
 
 #: significant digits a float64 holds exactly in decimal (DBL_DIG)
 MAX_EXACT_DIGITS = 15
@@ -97,15 +97,35 @@ def write_xlsx(report: Report, path: Any, *, lang: str = "zh") -> None:
         wb.close()
 
 
+def cell_kinds(table: pa.Table, name: str) -> list[str]:
+    """The kind of each cell of column ``name``: the column's, except a warning detail's
+    ``value`` and ``regional``, which take their row's indicator's (a share reads as a
+    percentage, as in the indicator tables and the page)."""
+    if name in ("value", "regional") and "indicator" in table.column_names:
+        return [column_kind(str(i), pa.float64()) for i in table["indicator"].to_pylist()]
+    return [column_kind(name, table.schema.field(name).type)] * table.num_rows
+
+
+def cell_text(name: str, value: str, t: Labeller) -> str:
+    """A text cell as the page shows it: lights and indicators by their labels, a rule in the
+    workbook's language."""
+    if name in ("light", "indicator"):
+        return t(value)
+    if name == "rule":
+        return t.rule(value) or ""
+    return value
+
+
 def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, text_right: Any):
     names = table.column_names
     keys = next((j for j, n in enumerate(names) if n not in KEY_COLUMNS), len(names))
     for j, name in enumerate(names):
-        kind = column_kind(name, table.schema.field(name).type)
         title = t(name)
         ws.write_string(0, j, title, header)
         ws.set_column(j, j, max(10, min(40, len(title) * 2 + 2)))
+        kinds = cell_kinds(table, name)
         for i, value in enumerate(table[name].to_pylist(), start=1):
+            kind = kinds[i - 1]
             if value is None:
                 ws.write_blank(i, j, None)
             elif kind in ("money", "decimal"):
@@ -116,7 +136,7 @@ def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, te
             elif kind in formats and math.isfinite(value):
                 ws.write_number(i, j, value, formats[kind])
             elif isinstance(value, str):
-                ws.write_string(i, j, value)
+                ws.write_string(i, j, cell_text(name, value, t))
             else:
                 ws.write_string(i, j, str(value))
     # the header row stays in view, and so do the key columns when scrolling right
