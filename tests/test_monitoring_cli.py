@@ -72,3 +72,13 @@ def test_rules_file_replaces_the_policy(settled_file, tmp_path):
     assert result.exit_code == 0, result.output
     assert set(pq.read_table(out).column("light").to_pylist()) == {"yellow"}
     assert pa.types.is_string(pq.read_table(out).schema.field("rule").type)
+
+
+def test_an_error_after_progress_starts_on_its_own_line(settled_file, tmp_path):
+    # the reference is read after the settled cases: its error comes after the progress line
+    bad = tmp_path / "ref.csv"
+    bad.write_text("mean_cost\n1.00\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["indicators", str(settled_file), "--reference", str(bad)])
+    assert result.exit_code != 0
+    assert "rows read\nError: " in result.stderr, result.stderr
+    assert "the reference table needs a 'drg' column" in result.stderr

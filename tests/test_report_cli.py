@@ -188,3 +188,17 @@ def test_demo_ends_with_a_report(year, tmp_path, capsys):
     report = build_report(tmp_path / "settled.csv", default_registry().policy("demo"), year=2024)
     assert page == render_html(report)
     assert report.region["previous_total_cost"][0].as_py() is not None
+
+
+def test_an_error_after_progress_starts_on_its_own_line(year):
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = year["folder"] / "nobody.html"
+    result = CliRunner().invoke(
+        cli, ["report", str(year["settled"]), "-p", "demo", "--hospital", "NOBODY", "-o", str(out)]
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert "rows read" in result.stderr
+    assert "\nError: hospital 'NOBODY' has no case" in result.stderr, result.stderr

@@ -105,19 +105,22 @@ def indicators(
         if not silent:  # one line, rewritten after each batch (a long run shows it moves)
             click.echo(f"\rindicators: {n:,} rows read", err=True, nl=False)
 
-    with data_warnings():
-        table = monitoring.indicators(
-            settled,
-            by=by,
-            reference=reference,
-            previous=previous,
-            cases=cases,
-            policy=pol,
-            risk=None if the_rules is None else the_rules.risk,
-            progress=progress,
-        )
-    if not silent and rows["n"]:
-        click.echo("", err=True)
+    try:
+        with data_warnings():
+            table = monitoring.indicators(
+                settled,
+                by=by,
+                reference=reference,
+                previous=previous,
+                cases=cases,
+                policy=pol,
+                risk=None if the_rules is None else the_rules.risk,
+                progress=progress,
+            )
+    finally:
+        # end the progress line, also before an error (else "…rows readError: …")
+        if not silent and rows["n"]:
+            click.echo("", err=True)
     if the_rules is not None:
         table = monitoring.warnings(table, the_rules)
     if out is not None:
