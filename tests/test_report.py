@@ -537,3 +537,26 @@ def test_lights_indicators_and_rules_read_in_the_report_language(tmp_path):
     for raw, text in shown:
         assert raw.split(" ")[0].rstrip(":") in _labels.LABELS  # the exact rule is kept
         assert not re.search(r"\b(cost_growth|readmission_rate|yellow|red >)", text), text
+
+
+def test_one_year_says_how_many_cases_have_no_date_and_refuses_text_dates(settled):
+    from drgkit._io import DataWarning
+
+    dates = settled["discharge_date"].to_pylist()
+    undated = settled.set_column(
+        settled.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([None if i < 3 else d for i, d in enumerate(dates)], pa.date32()),
+    )
+    with pytest.warns(DataWarning, match="3 case\\(s\\) without a discharge_date"):
+        report = build_report(
+            undated, "demo", year=2024, indicators=fake_indicators, warnings=fake_warnings
+        )
+    assert report.region["cases"].to_pylist() == [settled.num_rows - 3]
+    text = settled.set_column(
+        settled.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([d.isoformat() for d in dates]),
+    )
+    with pytest.raises(CaseDataError, match="not a date"):
+        build_report(text, "demo", year=2024, indicators=fake_indicators, warnings=fake_warnings)

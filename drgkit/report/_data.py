@@ -300,7 +300,28 @@ def _one_year(settled: Any, year: int, previous: Any) -> tuple[pa.Table, Any, st
     table = settled if isinstance(settled, pa.Table) else read_settled(settled)
     if "discharge_date" not in table.column_names:
         raise CaseDataError("no discharge_date column to pick a year by", file=name)
-    years = pc.year(table["discharge_date"])
+    dates = table["discharge_date"]
+    if not (pa.types.is_date(dates.type) or pa.types.is_timestamp(dates.type)):
+        raise CaseDataError(
+            f"discharge_date is {dates.type}, not a date: cannot pick a year by it",
+            file=name,
+            column="discharge_date",
+        )
+    years = pc.year(dates)
+    undated = years.null_count
+    if undated:
+        # such a case belongs to no year: said, not silently left out of both
+        import warnings
+
+        from .._io import DataWarning
+
+        warnings.warn(
+            DataWarning(
+                f"{name}: {undated:,} case(s) without a discharge_date are in no year: the "
+                f"report of {year} leaves them out"
+            ),
+            stacklevel=3,
+        )
     current = table.filter(pc.equal(years, year))
     if current.num_rows == 0:
         raise ArgumentError(f"no case of {name} was discharged in {year}")
