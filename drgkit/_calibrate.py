@@ -437,6 +437,8 @@ def calibrate(
     if trim not in TRIM_RULES:
         raise ArgumentError(f"trim must be one of {', '.join(TRIM_RULES)}, got {trim!r}")
     sd_value = float(_ratio(sd, "sd"))
+    if not sd_value > 0:
+        raise ArgumentError(f"sd must be a positive number of standard deviations, got {sd!r}")
     low, high = (_ratio(q, "a quantile") for q in quantiles)
     if not 0 < low < high < 1:
         raise ArgumentError(f"quantiles must satisfy 0 < low < high < 1, got {quantiles!r}")
@@ -512,6 +514,13 @@ def calibrate(
         p[0], p[1], p[2] = p[0] + cell.n, p[1] + cell.total, p[2] + cell.squares
         year_tot[year][0] += cell.n
         year_tot[year][1] += cell.total
+    for drg in sorted(kept):
+        if not any(c.n for c in kept[drg].values()):
+            # possible below one SD (k² < (n − 1)/n): no cost is left to price the DRG
+            raise CalibrationError(
+                f"every case of DRG {drg} was trimmed (log-sd beyond {sd} SD): no cost is left "
+                "to weigh it; use a larger --sd"
+            )
     overall = _weighted_mean({y: _Cell(n, t, 0) for y, (n, t) in year_tot.items()}, yw)
 
     header, tmpl = _template_rows(template)

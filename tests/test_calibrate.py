@@ -398,6 +398,8 @@ def test_cli_bad_options_are_usage_errors(tmp_path: Path) -> None:
         (["--years", "20x3"], "--years must be years"),
         (["--quantiles", "2.5"], "--quantiles must be LOW:HIGH"),
         (["--budget", "employee=12.345"], "a budget must be positive whole cents"),
+        (["--sd", "-1"], "sd must be a positive number"),  # was a ZeroDivisionError traceback
+        (["--sd", "0"], "sd must be a positive number"),
     ):
         res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", out, *extra])
         assert res.exit_code == 2 and message in res.output, (extra, res.output)
@@ -477,3 +479,11 @@ def test_calibrated_weights_settle_under_a_real_policy_with_its_region_table(
         coef = Fraction(r[case["drg"]]["三级医院系数"])  # 1.02 for the basic group, else 1.2
         want = Fraction(r[case["drg"]]["RW"]) * Fraction("8728.3") * coef
         assert case["standard"] == Decimal(math.floor(want * 100 + Fraction(1, 2))).scaleb(-2)
+
+
+def test_a_drg_with_every_case_trimmed_is_an_error_not_a_crash() -> None:
+    # two equal clusters: each ln cost lies 0.87 sample SDs from the mean, beyond 0.5
+    hist = table(cases("AA11", 2023, "100.00", "100.00", "10000.00", "10000.00"))
+    with pytest.raises(CalibrationError, match="every case of DRG AA11 was trimmed"):
+        drgkit.calibrate(hist, sd="0.5")
+    assert rows(drgkit.calibrate(hist, sd=1))["AA11"]["trimmed"] == 0
