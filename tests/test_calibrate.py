@@ -404,6 +404,10 @@ def test_cli_bad_options_are_usage_errors(tmp_path: Path) -> None:
         res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", out, *extra])
         assert res.exit_code == 2 and message in res.output, (extra, res.output)
     assert not Path(out).exists()
+    # CSV bytes under a .parquet name would mislead whoever opens it
+    parquet = tmp_path / "w.parquet"
+    res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", str(parquet)])
+    assert res.exit_code == 2 and "written as CSV" in res.output and not parquet.exists()
 
 
 def test_a_folder_of_csv_files_with_a_bom_reads_like_one_table(tmp_path: Path) -> None:
