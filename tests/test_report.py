@@ -14,7 +14,7 @@ import pytest
 from test_report_support import fake_indicators, fake_warnings, settled_table
 
 from drgkit.errors import ArgumentError, CaseDataError
-from drgkit.report import _labels, build_report, label, render_html, what_if_tables
+from drgkit.report import _data, _labels, build_report, label, render_html, what_if_tables
 from drgkit.report._data import KEY_COLUMNS
 from drgkit.report._format import column_kind, display
 from drgkit.report._labels import Labeller
@@ -560,3 +560,15 @@ def test_one_year_says_how_many_cases_have_no_date_and_refuses_text_dates(settle
     )
     with pytest.raises(CaseDataError, match="not a date"):
         build_report(text, "demo", year=2024, indicators=fake_indicators, warnings=fake_warnings)
+
+
+def test_a_what_if_table_by_hospital_only_says_what_to_give_instead():
+    by_hospital = pa.table(
+        {
+            "hospital_id": ["H01"],
+            "cases": pa.array([3], pa.int64()),
+            **{c: pa.array([Decimal("1.00")], MONEY) for c in _data._WHAT_IF_MONEY},
+        }
+    )
+    with pytest.raises(CaseDataError, match="--cases-out FILE"):
+        what_if_tables(by_hospital)

@@ -286,7 +286,11 @@ def what_if_tables(
         data = data.filter(pc.equal(hospitals, hospital))
     by_dept = _sum_by(data, "department") if "department" in data.column_names else None
     if "drg_base" not in data.column_names:
-        raise CaseDataError("the what-if table has no drg_base (or drg) column", file=name)
+        raise CaseDataError(
+            "the what-if table has no drg_base (or drg) column: give drgkit simulate's "
+            "per-case output (--cases-out FILE), or its -o table with --by including drg",
+            file=name,
+        )
     return by_dept, _sum_by(data, "drg_base")
 
 
