@@ -202,3 +202,67 @@ def test_an_error_after_progress_starts_on_its_own_line(year):
     assert result.exit_code != 0 and not out.exists()
     assert "rows read" in result.stderr
     assert "\nError: hospital 'NOBODY' has no case" in result.stderr, result.stderr
+
+
+def test_a_year_of_a_settled_path_is_streamed_not_read_whole(year, monkeypatch):
+    """--year on a path filters batch by batch: the same tables as splitting it in memory,
+    without ever reading the file whole."""
+    import pyarrow.compute as pc
+
+    from drgkit.settlement import _output
+
+    table = _output.read_settled(year["settled"])
+    policy = default_registry().policy("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_memory = build_report(
+            table,
+            policy,
+            year=2024,
+            indicators=monitoring.indicators,
+            warnings=monitoring.warnings,
+            warning_details=monitoring.warning_details,
+        )
+
+    def whole(*a, **k):
+        raise AssertionError("the settled file was read whole")
+
+    def streaming(data, by=(), *, previous=None, **kw):
+        # each table is computed from a stream of batches, never from a table in memory
+        assert not isinstance(data, pa.Table) and not isinstance(previous, pa.Table)
+        return monitoring.indicators(data, by, previous=previous, **kw)
+
+    monkeypatch.setattr(_output, "read_settled", whole)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        streamed = build_report(
+            year["settled"],
+            policy,
+            year=2024,
+            indicators=streaming,
+            warnings=monitoring.warnings,
+            warning_details=monitoring.warning_details,
+        )
+    years = pc.year(table["discharge_date"])
+    assert streamed.region["cases"][0].as_py() == pc.sum(pc.equal(years, 2024)).as_py()
+    assert streamed.region["previous_total_cost"][0].as_py() is not None
+    for name in ("region", "units", "drgs", "months", "mdcs", "warnings", "warning_details"):
+        got, want = getattr(streamed, name), getattr(in_memory, name)
+        assert got.to_pylist() == want.to_pylist(), name
+
+
+def test_a_streamed_year_says_how_many_cases_have_no_date(year, tmp_path):
+    from drgkit._io import DataWarning
+    from drgkit.settlement._output import read_settled
+
+    table = read_settled(year["settled"])
+    dates = table["discharge_date"].to_pylist()
+    undated = table.set_column(
+        table.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([None if i < 2 else d for i, d in enumerate(dates)], pa.date32()),
+    )
+    path = tmp_path / "undated.parquet"
+    pq.write_table(undated, path)
+    with pytest.warns(DataWarning, match="2 case\\(s\\) without a discharge_date"):
+        build_report(path, default_registry().policy("demo"), year=2024)
