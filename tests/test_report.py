@@ -532,7 +532,9 @@ def test_lights_indicators_and_rules_read_in_the_report_language(tmp_path):
         percent = want["indicator"].endswith(("_rate", "_growth", "_share", "_mortality"))
         assert fmt == (EXCEL_FORMATS["percent"] if percent else EXCEL_FORMATS["number4"])
     page = render_html(report)
-    shown = re.findall(r'<td data-column="rule" data-value="([^"]*)">([^<]*)</td>', page)
+    shown = re.findall(
+        r'<td class="key" data-column="rule" data-value="([^"]*)">([^<]*)</td>', page
+    )
     assert shown
     for raw, text in shown:
         assert raw.split(" ")[0].rstrip(":") in _labels.LABELS  # the exact rule is kept

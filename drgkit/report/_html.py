@@ -148,7 +148,10 @@ def _cell(name: str, value: Any, kind: str, t: Labeller) -> str:
         )
     if name == "rule" and value is not None:
         # the rule names its indicator by column: shown in the page's language
-        return f'<td data-column="rule" data-value="{escape(value)}">{escape(t.rule(value))}</td>'
+        return (
+            f'<td class="key" data-column="rule" data-value="{escape(value)}">'
+            f"{escape(t.rule(value))}</td>"
+        )
     cls = ' class="key"' if kind == "text" else ""
     return (
         f'<td{cls} data-column="{escape(name)}" data-value="{escape(_raw(value))}">'
