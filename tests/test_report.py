@@ -574,3 +574,47 @@ def test_a_what_if_table_by_hospital_only_says_what_to_give_instead():
     )
     with pytest.raises(CaseDataError, match="--cases-out FILE"):
         what_if_tables(by_hospital)
+
+
+def test_the_regional_targets_are_shown_met_or_missed(tmp_path):
+    """The policy's targets (issue 13 item 6: cost growth ≤ 5%, cost per case down ≥ 8%,
+    cost difference coefficient 0.8–1.2) are in the page and the workbook, met or missed in
+    words, exactly as drgkit.monitoring.targets decides them."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo, monitoring
+    from drgkit.registry import default_registry
+    from drgkit.settlement import settle_file
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(400, seed=11), cases)
+    real = tmp_path / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases, real, "demo", "demo")
+        report = build_report(real, default_registry().policy("demo"), year=2024)
+    met = report.targets
+    assert met is not None
+    want = monitoring.targets(report.region, report.units, rules=monitoring.default_targets())
+    assert met.to_pylist() == want.to_pylist()
+    assert {"region", "hospital"} <= set(met["scope"].to_pylist())
+    page = render_html(report)
+    table = page.split('data-table="targets"', 1)[1].split("</table>", 1)[0]
+    shown = re.findall(r'data-column="met" data-value="([^"]*)">([^<]*)<', table)
+    words = {"true": "达成", "false": "未达成", "": "—"}
+    assert shown == [
+        ("" if m is None else str(m).lower(), words["" if m is None else str(m).lower()])
+        for m in met["met"].to_pylist()
+    ]
+    assert "total_cost_growth" not in re.sub(r'data-value="[^"]*"', "", table)
+    path = tmp_path / "r.xlsx"
+    report.write(path, lang="en")
+    ws = openpyxl.load_workbook(path)[label("sheet_targets", "en")]
+    header = [c.value for c in ws[1]]
+    col = header.index(label("met", "en")) + 1
+    got = [ws.cell(i, col).value for i in range(2, met.num_rows + 2)]
+    assert got == [
+        None if m is None else ("met" if m else "missed") for m in met["met"].to_pylist()
+    ]

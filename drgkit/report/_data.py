@@ -70,6 +70,9 @@ class Report:
     scheme: str = "drg"
     #: first and last discharge month of the cases, 'YYYY-MM' (for the subtitle)
     period: tuple[str, str] | None = None
+    #: the policy's regional targets met or missed (:func:`drgkit.monitoring.targets`): the
+    #: region's, and each hospital's (a hospital view: that hospital's)
+    targets: pa.Table | None = None
 
     @property
     def unit_key(self) -> str:
@@ -143,18 +146,21 @@ def build_report(
     ``previous``: last period's settled cases (growth); ``cases``: the case input of the settled
     table (columns it lacks). ``year``: only the cases discharged in that year, with growth
     against the year before from the same data (unless ``previous`` is given); a path is then
-    read batch by batch, once to count the cases per year and once per table (never whole). ``indicators``, ``warnings`` and
-    ``warning_details`` default to :mod:`drgkit.monitoring`'s functions (given, they stand in
-    for them: tests). ``progress``: called with the keys of the indicator table being computed
-    and the rows read so far, after each batch.
+    read batch by batch, once to count the cases per year and once per table (never whole).
+    ``indicators``, ``warnings`` and ``warning_details`` default to :mod:`drgkit.monitoring`'s
+    functions (given, they stand in for them: tests; the targets section then needs the real
+    ones). ``progress``: called with the keys of the indicator table being computed and the
+    rows read so far, after each batch.
     """
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
     extra: dict[str, Any] = {} if cases is None else {"cases": cases}
+    targets = None
     if indicators is None:
         from .. import monitoring
 
         indicators = monitoring.indicators
+        targets = monitoring.targets
         warnings = warnings or monitoring.warnings
         warning_details = warning_details or monitoring.warning_details
         if policy is not None and not isinstance(policy, str):
@@ -224,6 +230,15 @@ def build_report(
         }
     # the unit table and its lights, row for row
     common |= {"units": _without_lights(lit), "warnings": lit, "warning_details": details}
+    if targets is not None and policy is not None and not isinstance(policy, str):
+        every = hospitals if hospital is not None else _without_lights(lit)
+        met = targets(region, every, rules=policy)
+        if hospital is not None:  # the region's targets and this hospital's
+            keep = pc.or_(
+                pc.not_equal(met["scope"], "hospital"), pc.equal(met["scope_id"], hospital)
+            )
+            met = met.filter(pc.fill_null(keep, True))
+        common["targets"] = met
     months = [m for m in common["months"]["month"].to_pylist() if m is not None]
     common["period"] = (min(months), max(months)) if months else None
     if what_if is not None:

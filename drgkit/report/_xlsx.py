@@ -58,6 +58,8 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     out.append(("sheet_warnings", report.warnings))
     if report.warning_details is not None:
         out.append(("sheet_warning_details", report.warning_details))
+    if report.targets is not None and report.targets.num_rows:
+        out.append(("sheet_targets", report.targets))
     if report.what_if_departments is not None:
         out.append(("sheet_what_if_departments", report.what_if_departments))
     if report.what_if_drgs is not None:
@@ -106,10 +108,12 @@ def cell_kinds(table: pa.Table, name: str) -> list[str]:
     return [column_kind(name, table.schema.field(name).type)] * table.num_rows
 
 
-def cell_text(name: str, value: str, t: Labeller) -> str:
-    """A text cell as the page shows it: lights and indicators by their labels, a rule in the
-    workbook's language."""
-    if name in ("light", "indicator"):
+def cell_text(name: str, value: Any, t: Labeller) -> str:
+    """A text cell as the page shows it: lights, indicators, targets and scopes by their
+    labels, a rule in the workbook's language, a target met or missed in words."""
+    if isinstance(value, bool):
+        return t(f"met_{str(value).lower()}")
+    if name in ("light", "indicator", "target", "scope"):
         return t(value)
     if name == "rule":
         return t.rule(value) or ""
@@ -135,7 +139,7 @@ def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, te
                     ws.write_string(i, j, str(value), text_right)
             elif kind in formats and math.isfinite(value):
                 ws.write_number(i, j, value, formats[kind])
-            elif isinstance(value, str):
+            elif isinstance(value, (str, bool)):
                 ws.write_string(i, j, cell_text(name, value, t))
             else:
                 ws.write_string(i, j, str(value))
