@@ -266,3 +266,24 @@ def test_a_streamed_year_says_how_many_cases_have_no_date(year, tmp_path):
     pq.write_table(undated, path)
     with pytest.warns(DataWarning, match="2 case\\(s\\) without a discharge_date"):
         build_report(path, default_registry().policy("demo"), year=2024)
+
+
+def test_year_with_a_case_file_is_a_clear_usage_error(year):
+    out = year["folder"] / "yc.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(year["settled"]),
+            "-p",
+            "demo",
+            "--year",
+            "2024",
+            "--cases",
+            str(year["cases"]),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert "--cases cannot be combined with --year" in result.output

@@ -154,6 +154,13 @@ def build_report(
     """
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
+    if year is not None and cases is not None:
+        # the case file is matched to the settled file row for row; one year's rows are not
+        raise ArgumentError(
+            "--cases cannot be combined with --year: the case file is matched row for row "
+            "with the whole settled file (settle carries mdc, los, leaving_type, drug and "
+            "consumable costs itself: re-settle, or split the files by year first)"
+        )
     extra: dict[str, Any] = {} if cases is None else {"cases": cases}
     targets = None
     if indicators is None:
