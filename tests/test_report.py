@@ -618,3 +618,22 @@ def test_the_regional_targets_are_shown_met_or_missed(tmp_path):
     assert got == [
         None if m is None else ("met" if m else "missed") for m in met["met"].to_pylist()
     ]
+
+
+def test_a_case_without_a_drg_in_both_years_has_not_moved():
+    """'moved' counts cases whose DRG changes: none → none is no move, none → GB11 is one
+    (the null test was a whole-array comparison, so every null pair counted as moved)."""
+    money = {c: pa.array([Decimal("1.00")] * 4, MONEY) for c in _data._WHAT_IF_MONEY}
+    sim = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d"],
+            "department": ["D"] * 4,
+            "drg_base": ["GB11", None, None, "GB11"],
+            "drg_alt": ["GB11", "GB13", None, "GB13"],
+            **money,
+        }
+    )
+    by_dept, by_drg = what_if_tables(sim)
+    assert by_dept.to_pydict()["moved"] == [2]  # b and d
+    moved = by_drg.to_pydict()
+    assert dict(zip(moved["drg_base"], moved["moved"], strict=True)) == {"GB11": 1, None: 1}

@@ -288,7 +288,9 @@ def what_if_tables(
     )
     if per_case and "drg_base" in sim.column_names and "drg_alt" in sim.column_names:
         base, alt = sim["drg_base"].cast(pa.string()), sim["drg_alt"].cast(pa.string())
-        moved = pc.fill_null(pc.not_equal(base, alt), pc.is_null(base) != pc.is_null(alt))
+        moved = pc.fill_null(
+            pc.not_equal(base, alt), pc.not_equal(pc.is_null(base), pc.is_null(alt))
+        )
         columns["moved"] = pc.cast(moved, pa.int64())
     drg_col = "drg_base" if "drg_base" in sim.column_names else "drg"
     keys: dict[str, pa.ChunkedArray] = {}
