@@ -637,3 +637,11 @@ def test_a_case_without_a_drg_in_both_years_has_not_moved():
     assert by_dept.to_pydict()["moved"] == [2]  # b and d
     moved = by_drg.to_pydict()
     assert dict(zip(moved["drg_base"], moved["moved"], strict=True)) == {"GB11": 1, None: 1}
+
+
+def test_a_hospital_workbook_names_its_unit_sheet_departments(hospital, tmp_path):
+    path = tmp_path / "h.xlsx"
+    hospital.write(path, lang="en")
+    wb = openpyxl.load_workbook(path)
+    assert "Departments" in wb.sheetnames and "Hospitals" not in wb.sheetnames
+    assert wb["Departments"]["A1"].value == "Department"

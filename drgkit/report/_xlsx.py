@@ -49,7 +49,9 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     summary = report.region
     if report.hospital_row is not None:
         summary = pa.concat_tables([report.hospital_row.select(summary.column_names), summary])
-    out = [("sheet_summary", summary), ("sheet_units", _with_lights(report))]
+    # a hospital view's units are that hospital's departments: the sheet says so
+    units = "sheet_units" if report.hospital is None else "sheet_departments"
+    out = [("sheet_summary", summary), (units, _with_lights(report))]
     if report.departments is not None:
         out.append(("sheet_departments", report.departments))
     out += [("sheet_drgs", report.drgs), ("sheet_months", report.months)]
