@@ -645,3 +645,15 @@ def test_a_hospital_workbook_names_its_unit_sheet_departments(hospital, tmp_path
     wb = openpyxl.load_workbook(path)
     assert "Departments" in wb.sheetnames and "Hospitals" not in wb.sheetnames
     assert wb["Departments"]["A1"].value == "Department"
+
+
+def test_a_hospital_workbook_summary_says_which_row_is_which(hospital, tmp_path):
+    path = tmp_path / "h.xlsx"
+    hospital.write(path)
+    ws = openpyxl.load_workbook(path)[label("sheet_summary", "zh")]
+    rows = list(ws.iter_rows(min_row=1, max_row=3, max_col=3, values_only=True))
+    assert rows[0] == (label("hospital_id", "zh"), label("scope", "zh"), label("cases", "zh"))
+    assert rows[1][:2] == ("H04", label("hospital", "zh"))
+    assert rows[2][:2] == (None, label("region", "zh"))
+    assert rows[1][2] == hospital.hospital_row["cases"][0].as_py()
+    assert rows[2][2] == hospital.region["cases"][0].as_py()

@@ -113,8 +113,9 @@ def test_report_hospital_and_what_if(year):
     )
     assert total == sum((r["change"] for r in mine), Decimal(0))
     summary = wb["Summary"]
-    assert summary.max_row == 3  # the hospital, then the region
-    assert summary.cell(row=2, column=1).value == sum(
+    assert summary.max_row == 3  # the hospital, then the region, named in the first column
+    assert [summary.cell(row=r, column=1).value for r in (2, 3)] == [hospital, None]
+    assert summary.cell(row=2, column=3).value == sum(
         1 for h in settled["hospital_id"].to_pylist() if h == hospital
     )
 

@@ -49,6 +49,11 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     summary = report.region
     if report.hospital_row is not None:
         summary = pa.concat_tables([report.hospital_row.select(summary.column_names), summary])
+        # which row is the hospital and which the region (the page labels its rows too)
+        summary = summary.add_column(0, "scope", pa.array(["hospital", "region"], pa.string()))
+        summary = summary.add_column(
+            0, "hospital_id", pa.array([report.hospital, None], pa.string())
+        )
     # a hospital view's units are that hospital's departments: the sheet says so
     units = "sheet_units" if report.hospital is None else "sheet_departments"
     out = [("sheet_summary", summary), (units, _with_lights(report))]
