@@ -372,19 +372,28 @@ def parse_year_weights(text: str | Sequence[Any] | None) -> list[Fraction] | Non
     return weights
 
 
-def _template_rows(path: Any) -> dict[str, dict[str, str]]:
-    """A weights table in the policies' format, by DRG code (names, basic flag, coefficients)."""
+def _template_rows(path: Any) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """A weights table in the policies' format: its header and its rows by DRG code (names,
+    basic flag, coefficients, and whatever other columns the region's table has)."""
     if path is None:
-        return {}
+        return [], {}
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise CalibrationError("template weights table is missing", file=path) from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
     if not rows or "DRG编码" not in rows[0]:
         raise CalibrationError("template has no 'DRG编码' column", file=path, row=1)
-    return {r["DRG编码"].strip(): r for r in rows}
+    return [c for c in reader.fieldnames or () if c], {r["DRG编码"].strip(): r for r in rows}
+
+
+def _is_standard(column: str) -> bool:
+    """A published payment standard (支付标准) column: RW × base rate × coefficient of the *old*
+    weights, so it is written empty (a policy reads an empty cell as "none published") rather
+    than copied beside a new RW it would contradict."""
+    return "支付标准" in column
 
 
 # ------------------------------------------------------------------------------ calibrate
@@ -416,7 +425,9 @@ def calibrate(
     years ``year_weights`` refer to (default: the years in the history); a case of another
     year is an error. ``budgets``: ``{None: yuan}`` for all cases or ``{scheme: yuan}`` (a
     scheme name such as ``employee`` or an ``insurance_type`` code). ``template``: a weights
-    table whose names, basic-group flags and level coefficients are copied.
+    table whose names, basic-group flags and level coefficients are copied, and whose other
+    columns are carried (copied per DRG; published standards, 支付标准, written empty since
+    they belong to the old RW).
 
     Returns a table with the policies' weights columns plus ``cases``, ``trimmed``,
     ``mean_cost``, ``cv``, ``stable`` and ``merged_into``, one row per DRG in code order; the
@@ -426,6 +437,8 @@ def calibrate(
     if trim not in TRIM_RULES:
         raise ArgumentError(f"trim must be one of {', '.join(TRIM_RULES)}, got {trim!r}")
     sd_value = float(_ratio(sd, "sd"))
+    if not sd_value > 0:
+        raise ArgumentError(f"sd must be a positive number of standard deviations, got {sd!r}")
     low, high = (_ratio(q, "a quantile") for q in quantiles)
     if not 0 < low < high < 1:
         raise ArgumentError(f"quantiles must satisfy 0 < low < high < 1, got {quantiles!r}")
@@ -501,10 +514,28 @@ def calibrate(
         p[0], p[1], p[2] = p[0] + cell.n, p[1] + cell.total, p[2] + cell.squares
         year_tot[year][0] += cell.n
         year_tot[year][1] += cell.total
+    for drg in sorted(kept):
+        if not any(c.n for c in kept[drg].values()):
+            # possible below one SD (k² < (n − 1)/n): no cost is left to price the DRG
+            raise CalibrationError(
+                f"every case of DRG {drg} was trimmed (log-sd beyond {sd} SD): no cost is left "
+                "to weigh it; use a larger --sd"
+            )
     overall = _weighted_mean({y: _Cell(n, t, 0) for y, (n, t) in year_tot.items()}, yw)
 
-    tmpl = _template_rows(template)
-    out: dict[str, list[Any]] = {f.name: [] for f in CALIBRATION_SCHEMA}
+    header, tmpl = _template_rows(template)
+    stats = CALIBRATION_SCHEMA.names[len(WEIGHT_COLUMNS) :]
+    # the template's other columns (a TCM flag, published standards…) are carried, so that a
+    # policy whose [weights] names them reads the calibrated table as it reads the template
+    carried = [c for c in header if c not in WEIGHT_COLUMNS and c not in stats]
+    schema = pa.schema(
+        [
+            *(CALIBRATION_SCHEMA.field(c) for c in WEIGHT_COLUMNS),
+            *(pa.field(c, pa.string()) for c in carried),
+            *(CALIBRATION_SCHEMA.field(c) for c in stats),
+        ]
+    )
+    out: dict[str, list[Any]] = {f.name: [] for f in schema}
     rw_units: dict[str, int] = {}
     for drg in sorted(kept):
         cells = kept[drg]
@@ -528,8 +559,8 @@ def calibrate(
         out["病组类型"].append(
             kind if kind in KEPT_TYPES else STABLE_TEXT if stable else UNSTABLE_TEXT
         )
-        for col in WEIGHT_COLUMNS[5:]:
-            out[col].append((row.get(col) or "").strip())
+        for col in (*WEIGHT_COLUMNS[5:], *carried):
+            out[col].append("" if _is_standard(col) else (row.get(col) or "").strip())
         out["cases"].append(count[drg])
         out["trimmed"].append(trimmed[drg])
         out["mean_cost"].append(Decimal(half_up(mean)).scaleb(-2))
@@ -579,7 +610,7 @@ def calibrate(
         "base_rates": base_rates,
     }
     meta = {b"drgkit.calibration": json.dumps(summary, ensure_ascii=False).encode()}
-    return pa.table(out, schema=CALIBRATION_SCHEMA.with_metadata(meta))
+    return pa.table(out, schema=schema.with_metadata(meta))
 
 
 def summary_of(table: pa.Table) -> dict[str, Any]:

@@ -398,10 +398,16 @@ def test_cli_bad_options_are_usage_errors(tmp_path: Path) -> None:
         (["--years", "20x3"], "--years must be years"),
         (["--quantiles", "2.5"], "--quantiles must be LOW:HIGH"),
         (["--budget", "employee=12.345"], "a budget must be positive whole cents"),
+        (["--sd", "-1"], "sd must be a positive number"),  # was a ZeroDivisionError traceback
+        (["--sd", "0"], "sd must be a positive number"),
     ):
         res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", out, *extra])
         assert res.exit_code == 2 and message in res.output, (extra, res.output)
     assert not Path(out).exists()
+    # CSV bytes under a .parquet name would mislead whoever opens it
+    parquet = tmp_path / "w.parquet"
+    res = CliRunner().invoke(cli, ["calibrate", str(path), "-o", str(parquet)])
+    assert res.exit_code == 2 and "written as CSV" in res.output and not parquet.exists()
 
 
 def test_a_folder_of_csv_files_with_a_bom_reads_like_one_table(tmp_path: Path) -> None:
@@ -417,3 +423,71 @@ def test_a_folder_of_csv_files_with_a_bom_reads_like_one_table(tmp_path: Path) -
     want = drgkit.calibrate(hand_history(), year_weights="1:3", min_cases=5)
     assert weights_csv(got) == weights_csv(want)
     assert summary_of(got)["rows_read"] == 44
+
+
+def test_calibrated_weights_settle_under_a_real_policy_with_its_region_table(
+    tmp_path: Path,
+) -> None:
+    # suzhou-2023 reads a TCM flag (中医优势病组) and published standards (支付标准) from its
+    # table: calibrated with --like that table, the weights must load and settle under it
+    from conftest import require_shared
+
+    region_table = require_shared() / "payment" / "suzhou-2023.csv"
+    hist = (
+        cases("BR1A", 2023, *[f"{9000 + 100 * k}.00" for k in range(12)])
+        + cases("BR25", 2023, *[f"{11000 + 100 * k}.00" for k in range(12)])
+        + cases("AE19", 2023, *[f"{150000 + 1000 * k}.00" for k in range(12)])
+    )
+    out = tmp_path / "weights.csv"
+    runner = CliRunner()
+    res = runner.invoke(
+        cli,
+        [
+            "calibrate",
+            str(write_csv(tmp_path / "h.csv", hist)),
+            "-o",
+            str(out),
+            "--like",
+            str(region_table),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    r = {row["DRG编码"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert r["BR1A"]["中医优势病组"] == "是" and r["BR25"]["基础病组"] == "是"
+    # the old published standards belong to the old RW: not carried beside the new one
+    assert r["BR1A"]["三级医院支付标准"] == ""
+    policy = Policy.from_toml(POLICIES / "suzhou-2023.toml", weights=out)
+    assert "tcm" in policy.weights.rows["BR1A"].classes
+    assert "basic" in policy.weights.rows["BR25"].classes
+    settled = settle(
+        pa.Table.from_pylist(
+            [
+                {
+                    **c,
+                    "case_id": f"c{k}",
+                    "hospital_id": "H1",
+                    "hospital_level": "3",
+                    "insurance_type": "310",
+                    "status": "ok",
+                    "los": "5",
+                    "self_pay": "0",
+                    "own_pay": "0",
+                }
+                for k, c in enumerate(hist)
+            ]
+        ),
+        policy,
+    ).to_pylist()
+    assert {c["status"] for c in settled} == {"ok"}
+    for case in settled:
+        coef = Fraction(r[case["drg"]]["三级医院系数"])  # 1.02 for the basic group, else 1.2
+        want = Fraction(r[case["drg"]]["RW"]) * Fraction("8728.3") * coef
+        assert case["standard"] == Decimal(math.floor(want * 100 + Fraction(1, 2))).scaleb(-2)
+
+
+def test_a_drg_with_every_case_trimmed_is_an_error_not_a_crash() -> None:
+    # two equal clusters: each ln cost lies 0.87 sample SDs from the mean, beyond 0.5
+    hist = table(cases("AA11", 2023, "100.00", "100.00", "10000.00", "10000.00"))
+    with pytest.raises(CalibrationError, match="every case of DRG AA11 was trimmed"):
+        drgkit.calibrate(hist, sd="0.5")
+    assert rows(drgkit.calibrate(hist, sd=1))["AA11"]["trimmed"] == 0

@@ -72,3 +72,32 @@ def test_rules_file_replaces_the_policy(settled_file, tmp_path):
     assert result.exit_code == 0, result.output
     assert set(pq.read_table(out).column("light").to_pylist()) == {"yellow"}
     assert pa.types.is_string(pq.read_table(out).schema.field("rule").type)
+
+
+def test_an_error_after_progress_starts_on_its_own_line(settled_file, tmp_path):
+    # the reference is read after the settled cases: its error comes after the progress line
+    bad = tmp_path / "ref.csv"
+    bad.write_text("mean_cost\n1.00\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["indicators", str(settled_file), "--reference", str(bad)])
+    assert result.exit_code != 0
+    assert "rows read\nError: " in result.stderr, result.stderr
+    assert "the reference table needs a 'drg' column" in result.stderr
+
+
+def test_the_printed_summary_rounds_once_as_the_report_does(settled_file):
+    """The terminal shows each number as the report shows it (one half-up rounding, shares
+    as percentages), not a second rounding of its own."""
+    from drgkit.report._format import column_kind, display
+
+    result = CliRunner().invoke(cli, ["indicators", str(settled_file), "--by", "hospital_id"])
+    assert result.exit_code == 0, result.output
+    table = indicators(settled_file, by=("hospital_id",))
+    lines = result.stdout.splitlines()
+    head = next(k for k, line in enumerate(lines) if line.split()[:1] == ["hospital_id"])
+    names = lines[head].split()
+    printed = [line.split() for line in lines[head + 1 : head + 1 + table.num_rows]]
+    assert len(printed) == table.num_rows
+    for row, cells in zip(table.to_pylist(), printed, strict=True):
+        for name, text in zip(names, cells, strict=True):
+            kind = column_kind(name, table.schema.field(name).type)
+            assert text == display(row[name], kind), (name, text, row[name])

@@ -216,3 +216,16 @@ def test_referral_rate_counts_referrals_between_members_only():
         }
     )
     assert referral_rates(cases) == {"L1": (2, 4), "L2": (0, 1)}
+
+
+def test_a_policy_without_a_monitoring_section_has_the_default_targets(tmp_path: Path):
+    # as an empty [monitoring] section or a rules file without one: the seeds' targets
+    from drgkit.monitoring import default_targets
+    from drgkit.registry import default_registry
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    assert MonitoringRules.from_toml(empty).targets == default_targets()
+    assert MonitoringRules.from_config(None).targets == default_targets()
+    policy = default_registry().policy("demo")
+    assert MonitoringRules.from_policy(policy).targets == default_targets()

@@ -14,10 +14,11 @@ import pytest
 from test_report_support import fake_indicators, fake_warnings, settled_table
 
 from drgkit.errors import ArgumentError, CaseDataError
-from drgkit.report import build_report, label, render_html, what_if_tables
+from drgkit.report import _data, _labels, build_report, label, render_html, what_if_tables
 from drgkit.report._data import KEY_COLUMNS
 from drgkit.report._format import column_kind, display
-from drgkit.report._xlsx import EXCEL_FORMATS, exact_in_float, sheets
+from drgkit.report._labels import Labeller
+from drgkit.report._xlsx import EXCEL_FORMATS, cell_kinds, cell_text, exact_in_float, sheets
 from drgkit.schema import MONEY
 
 openpyxl = pytest.importorskip("openpyxl")
@@ -165,8 +166,9 @@ def test_workbook_cell_by_cell(region, tmp_path):
         last = openpyxl.utils.get_column_letter(len(names))
         assert ws.auto_filter.ref == f"A1:{last}{table.num_rows + 1}"
         for j, name in enumerate(names, start=1):
-            kind = column_kind(name, table.schema.field(name).type)
+            kinds = cell_kinds(table, name)
             for i, value in enumerate(table[name].to_pylist(), start=2):
+                kind = kinds[i - 2]
                 cell = ws.cell(row=i, column=j)
                 if value is None:
                     assert cell.value is None, (ws.title, name, i)
@@ -180,7 +182,7 @@ def test_workbook_cell_by_cell(region, tmp_path):
                     assert cell.value == pytest.approx(value, rel=1e-15, abs=0), (ws.title, name)
                     assert cell.number_format == EXCEL_FORMATS[kind]
                 elif kind == "text":
-                    assert cell.value == value
+                    assert cell.value == cell_text(name, value, Labeller("en"))
                 else:
                     assert cell.value == value and isinstance(cell.value, int), (ws.title, name)
                     assert cell.number_format == EXCEL_FORMATS[kind]
@@ -489,3 +491,169 @@ def test_written_report_path(region, tmp_path):
     target = Path(tmp_path / "out.html")
     region.write(target)
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_lights_indicators_and_rules_read_in_the_report_language(tmp_path):
+    """The workbook names lights and indicators as the page does (not 'green', 'cost_growth'
+    in a Chinese workbook), a warning detail's value is formatted as its indicator (a growth
+    is a percentage, as in the indicator tables), and a rule's text names its indicator by
+    label in both."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo
+    from drgkit.registry import default_registry
+    from drgkit.settlement import settle_file
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(400, seed=11), cases)
+    real = tmp_path / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases, real, "demo", "demo")
+    policy = default_registry().policy("demo")
+    report = build_report(real, policy, year=2024)
+    details = report.warning_details
+    assert details is not None and "cost_growth" in details["indicator"].to_pylist()
+    path = tmp_path / "zh.xlsx"
+    report.write(path)
+    ws = openpyxl.load_workbook(path)[label("sheet_warning_details", "zh")]
+    header = [c.value for c in ws[1]]
+    col = {name: header.index(label(name, "zh")) + 1 for name in ("indicator", "value", "light")}
+    col["rule"] = header.index(label("rule", "zh")) + 1
+    for i, want in enumerate(details.to_pylist(), start=2):
+        assert ws.cell(i, col["indicator"]).value == label(want["indicator"], "zh")
+        assert ws.cell(i, col["light"]).value == label(want["light"], "zh")
+        rule = ws.cell(i, col["rule"]).value
+        assert want["indicator"] not in rule and label(want["indicator"], "zh") in rule
+        assert "yellow >" not in rule and "× regional" not in rule
+        fmt = ws.cell(i, col["value"]).number_format
+        percent = want["indicator"].endswith(("_rate", "_growth", "_share", "_mortality"))
+        assert fmt == (EXCEL_FORMATS["percent"] if percent else EXCEL_FORMATS["number4"])
+    page = render_html(report)
+    shown = re.findall(
+        r'<td class="key" data-column="rule" data-value="([^"]*)">([^<]*)</td>', page
+    )
+    assert shown
+    for raw, text in shown:
+        assert raw.split(" ")[0].rstrip(":") in _labels.LABELS  # the exact rule is kept
+        assert not re.search(r"\b(cost_growth|readmission_rate|yellow|red >)", text), text
+
+
+def test_one_year_says_how_many_cases_have_no_date_and_refuses_text_dates(settled):
+    from drgkit._io import DataWarning
+
+    dates = settled["discharge_date"].to_pylist()
+    undated = settled.set_column(
+        settled.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([None if i < 3 else d for i, d in enumerate(dates)], pa.date32()),
+    )
+    with pytest.warns(DataWarning, match="3 case\\(s\\) without a discharge_date"):
+        report = build_report(
+            undated, "demo", year=2024, indicators=fake_indicators, warnings=fake_warnings
+        )
+    assert report.region["cases"].to_pylist() == [settled.num_rows - 3]
+    text = settled.set_column(
+        settled.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([d.isoformat() for d in dates]),
+    )
+    with pytest.raises(CaseDataError, match="not a date"):
+        build_report(text, "demo", year=2024, indicators=fake_indicators, warnings=fake_warnings)
+
+
+def test_a_what_if_table_by_hospital_only_says_what_to_give_instead():
+    by_hospital = pa.table(
+        {
+            "hospital_id": ["H01"],
+            "cases": pa.array([3], pa.int64()),
+            **{c: pa.array([Decimal("1.00")], MONEY) for c in _data._WHAT_IF_MONEY},
+        }
+    )
+    with pytest.raises(CaseDataError, match="--cases-out FILE"):
+        what_if_tables(by_hospital)
+
+
+def test_the_regional_targets_are_shown_met_or_missed(tmp_path):
+    """The policy's targets (issue 13 item 6: cost growth ≤ 5%, cost per case down ≥ 8%,
+    cost difference coefficient 0.8–1.2) are in the page and the workbook, met or missed in
+    words, exactly as drgkit.monitoring.targets decides them."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from drgkit import _demo, monitoring
+    from drgkit.registry import default_registry
+    from drgkit.settlement import settle_file
+
+    cases = tmp_path / "cases.parquet"
+    pq.write_table(_demo.generate_cases(400, seed=11), cases)
+    real = tmp_path / "settled.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settle_file(cases, real, "demo", "demo")
+        report = build_report(real, default_registry().policy("demo"), year=2024)
+    met = report.targets
+    assert met is not None
+    want = monitoring.targets(report.region, report.units, rules=monitoring.default_targets())
+    assert met.to_pylist() == want.to_pylist()
+    assert {"region", "hospital"} <= set(met["scope"].to_pylist())
+    page = render_html(report)
+    table = page.split('data-table="targets"', 1)[1].split("</table>", 1)[0]
+    shown = re.findall(r'data-column="met" data-value="([^"]*)">([^<]*)<', table)
+    words = {"true": "达成", "false": "未达成", "": "—"}
+    assert shown == [
+        ("" if m is None else str(m).lower(), words["" if m is None else str(m).lower()])
+        for m in met["met"].to_pylist()
+    ]
+    assert "total_cost_growth" not in re.sub(r'data-value="[^"]*"', "", table)
+    path = tmp_path / "r.xlsx"
+    report.write(path, lang="en")
+    ws = openpyxl.load_workbook(path)[label("sheet_targets", "en")]
+    header = [c.value for c in ws[1]]
+    col = header.index(label("met", "en")) + 1
+    got = [ws.cell(i, col).value for i in range(2, met.num_rows + 2)]
+    assert got == [
+        None if m is None else ("met" if m else "missed") for m in met["met"].to_pylist()
+    ]
+
+
+def test_a_case_without_a_drg_in_both_years_has_not_moved():
+    """'moved' counts cases whose DRG changes: none → none is no move, none → GB11 is one
+    (the null test was a whole-array comparison, so every null pair counted as moved)."""
+    money = {c: pa.array([Decimal("1.00")] * 4, MONEY) for c in _data._WHAT_IF_MONEY}
+    sim = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d"],
+            "department": ["D"] * 4,
+            "drg_base": ["GB11", None, None, "GB11"],
+            "drg_alt": ["GB11", "GB13", None, "GB13"],
+            **money,
+        }
+    )
+    by_dept, by_drg = what_if_tables(sim)
+    assert by_dept.to_pydict()["moved"] == [2]  # b and d
+    moved = by_drg.to_pydict()
+    assert dict(zip(moved["drg_base"], moved["moved"], strict=True)) == {"GB11": 1, None: 1}
+
+
+def test_a_hospital_workbook_names_its_unit_sheet_departments(hospital, tmp_path):
+    path = tmp_path / "h.xlsx"
+    hospital.write(path, lang="en")
+    wb = openpyxl.load_workbook(path)
+    assert "Departments" in wb.sheetnames and "Hospitals" not in wb.sheetnames
+    assert wb["Departments"]["A1"].value == "Department"
+
+
+def test_a_hospital_workbook_summary_says_which_row_is_which(hospital, tmp_path):
+    path = tmp_path / "h.xlsx"
+    hospital.write(path)
+    ws = openpyxl.load_workbook(path)[label("sheet_summary", "zh")]
+    rows = list(ws.iter_rows(min_row=1, max_row=3, max_col=3, values_only=True))
+    assert rows[0] == (label("hospital_id", "zh"), label("scope", "zh"), label("cases", "zh"))
+    assert rows[1][:2] == ("H04", label("hospital", "zh"))
+    assert rows[2][:2] == (None, label("region", "zh"))
+    assert rows[1][2] == hospital.hospital_row["cases"][0].as_py()
+    assert rows[2][2] == hospital.region["cases"][0].as_py()

@@ -23,7 +23,7 @@ from test_report_support import (
 from drgkit.report import build_report
 from drgkit.report._format import column_kind
 from drgkit.report._html import top_rows
-from drgkit.report._labels import label
+from drgkit.report._labels import Labeller, label
 from drgkit.schema import MONEY
 
 #: every cell of every table of the page: table name, row index, column, text, exact value
@@ -142,6 +142,10 @@ def _check_cells(browser: Browser, tables: dict[str, pa.Table], lang: str) -> in
         if column == "light":
             assert raw == (value or "")
             assert text == (label(value, lang) if value else "—")
+        elif column == "rule" and value is not None:
+            # the exact rule rides along; the text names its indicator in the page's language
+            assert raw == value
+            assert text == Labeller(lang).rule(value)
         else:
             kind = column_kind(column, table.schema.field(column).type)
             _shown(text, value, kind)

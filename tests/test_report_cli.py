@@ -113,8 +113,9 @@ def test_report_hospital_and_what_if(year):
     )
     assert total == sum((r["change"] for r in mine), Decimal(0))
     summary = wb["Summary"]
-    assert summary.max_row == 3  # the hospital, then the region
-    assert summary.cell(row=2, column=1).value == sum(
+    assert summary.max_row == 3  # the hospital, then the region, named in the first column
+    assert [summary.cell(row=r, column=1).value for r in (2, 3)] == [hospital, None]
+    assert summary.cell(row=2, column=3).value == sum(
         1 for h in settled["hospital_id"].to_pylist() if h == hospital
     )
 
@@ -191,3 +192,102 @@ def test_demo_ends_with_a_report(year, tmp_path, capsys):
     report = build_report(tmp_path / "settled.csv", default_registry().policy("demo"), year=2024)
     assert page == render_html(report)
     assert report.region["previous_total_cost"][0].as_py() is not None
+
+
+def test_an_error_after_progress_starts_on_its_own_line(year):
+    from click.testing import CliRunner
+
+    from drgkit.cli import cli
+
+    out = year["folder"] / "nobody.html"
+    result = CliRunner().invoke(
+        cli, ["report", str(year["settled"]), "-p", "demo", "--hospital", "NOBODY", "-o", str(out)]
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert "rows read" in result.stderr
+    assert "\nError: hospital 'NOBODY' has no case" in result.stderr, result.stderr
+
+
+def test_a_year_of_a_settled_path_is_streamed_not_read_whole(year, monkeypatch):
+    """--year on a path filters batch by batch: the same tables as splitting it in memory,
+    without ever reading the file whole."""
+    import pyarrow.compute as pc
+
+    from drgkit.settlement import _output
+
+    table = _output.read_settled(year["settled"])
+    policy = default_registry().policy("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        in_memory = build_report(
+            table,
+            policy,
+            year=2024,
+            indicators=monitoring.indicators,
+            warnings=monitoring.warnings,
+            warning_details=monitoring.warning_details,
+        )
+
+    def whole(*a, **k):
+        raise AssertionError("the settled file was read whole")
+
+    def streaming(data, by=(), *, previous=None, **kw):
+        # each table is computed from a stream of batches, never from a table in memory
+        assert not isinstance(data, pa.Table) and not isinstance(previous, pa.Table)
+        return monitoring.indicators(data, by, previous=previous, **kw)
+
+    monkeypatch.setattr(_output, "read_settled", whole)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        streamed = build_report(
+            year["settled"],
+            policy,
+            year=2024,
+            indicators=streaming,
+            warnings=monitoring.warnings,
+            warning_details=monitoring.warning_details,
+        )
+    years = pc.year(table["discharge_date"])
+    assert streamed.region["cases"][0].as_py() == pc.sum(pc.equal(years, 2024)).as_py()
+    assert streamed.region["previous_total_cost"][0].as_py() is not None
+    for name in ("region", "units", "drgs", "months", "mdcs", "warnings", "warning_details"):
+        got, want = getattr(streamed, name), getattr(in_memory, name)
+        assert got.to_pylist() == want.to_pylist(), name
+
+
+def test_a_streamed_year_says_how_many_cases_have_no_date(year, tmp_path):
+    from drgkit._io import DataWarning
+    from drgkit.settlement._output import read_settled
+
+    table = read_settled(year["settled"])
+    dates = table["discharge_date"].to_pylist()
+    undated = table.set_column(
+        table.column_names.index("discharge_date"),
+        "discharge_date",
+        pa.array([None if i < 2 else d for i, d in enumerate(dates)], pa.date32()),
+    )
+    path = tmp_path / "undated.parquet"
+    pq.write_table(undated, path)
+    with pytest.warns(DataWarning, match="2 case\\(s\\) without a discharge_date"):
+        build_report(path, default_registry().policy("demo"), year=2024)
+
+
+def test_year_with_a_case_file_is_a_clear_usage_error(year):
+    out = year["folder"] / "yc.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(year["settled"]),
+            "-p",
+            "demo",
+            "--year",
+            "2024",
+            "--cases",
+            str(year["cases"]),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code != 0 and not out.exists()
+    assert "--cases cannot be combined with --year" in result.output

@@ -110,7 +110,8 @@ def _budgets(items: tuple[str, ...]) -> dict[str | None, str]:
     "template",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="A weights table to copy names, basic-group flags and level coefficients from.",
+    help="A weights table to copy names, basic-group flags and level coefficients from; its "
+    "other columns are carried (published 支付标准 columns left empty: they price the old RW).",
 )
 @click.option("--cost-column", default="total_cost", show_default=True)
 def calibrate_command(
@@ -132,6 +133,11 @@ def calibrate_command(
 ) -> None:
     """Relative weights (RW) per DRG from 1–3 years of cases (HISTORY: files or folders of
     grouped cases, or raw cases with -r; YEAR=PATH gives a file's year, else discharge_date)."""
+    if out.suffix.lower() in (".parquet", ".pq", ".arrow", ".feather", ".xlsx", ".json"):
+        # the weights are CSV text whatever the name: a policy's [weights] file reads CSV
+        raise UserError(
+            f"{out}: the weights table is written as CSV (what a policy reads): use .csv"
+        )
     sources = _history(history)
     paths = [p for v in sources.values() for p in v] if isinstance(sources, dict) else sources
     check_not_input(out, *paths)

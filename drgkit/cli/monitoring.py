@@ -105,19 +105,22 @@ def indicators(
         if not silent:  # one line, rewritten after each batch (a long run shows it moves)
             click.echo(f"\rindicators: {n:,} rows read", err=True, nl=False)
 
-    with data_warnings():
-        table = monitoring.indicators(
-            settled,
-            by=by,
-            reference=reference,
-            previous=previous,
-            cases=cases,
-            policy=pol,
-            risk=None if the_rules is None else the_rules.risk,
-            progress=progress,
-        )
-    if not silent and rows["n"]:
-        click.echo("", err=True)
+    try:
+        with data_warnings():
+            table = monitoring.indicators(
+                settled,
+                by=by,
+                reference=reference,
+                previous=previous,
+                cases=cases,
+                policy=pol,
+                risk=None if the_rules is None else the_rules.risk,
+                progress=progress,
+            )
+    finally:
+        # end the progress line, also before an error (else "…rows readError: …")
+        if not silent and rows["n"]:
+            click.echo("", err=True)
     if the_rules is not None:
         table = monitoring.warnings(table, the_rules)
     if out is not None:
@@ -136,14 +139,23 @@ def indicators(
         click.echo("lights: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if out is None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        view = table.select(shown)
-        # one rounding, for display only: the table itself keeps the float64 ratios
+        from ..report._format import column_kind, display
+
+        view = table.select(shown).slice(0, 20)
+        # one rounding, for display only, the report's (half up, shares as percentages): the
+        # terminal and the report show the same text for the same number
         view = pa.table(
-            [pc.round(c, 4) if pa.types.is_floating(c.type) else c for c in view.columns],
-            names=view.column_names,
+            {
+                name: pa.array(
+                    [display(v, column_kind(name, col.type)) for v in col.to_pylist()],
+                    pa.string(),
+                )
+                for name, col in zip(view.column_names, view.columns, strict=True)
+            }
         )
         click.echo(render_table(view, limit=20))
+        if table.num_rows > 20:
+            click.echo(f"… {table.num_rows - 20} more rows")
     else:
         click.echo(f"written to {out}")

@@ -95,20 +95,23 @@ def report(
         line = f"report: {', '.join(by) or 'region'}: {rows:,} rows read"
         click.echo(f"\r{line:<60}", err=True, nl=False)
 
-    with data_warnings():
-        result = build_report(
-            settled,
-            pol,
-            hospital=hospital,
-            what_if=what_if,
-            previous=previous,
-            cases=cases,
-            year=year,
-            top=top,
-            progress=None if silent else progress,
-        )
-    if shown["any"]:
-        click.echo("", err=True)
+    try:
+        with data_warnings():
+            result = build_report(
+                settled,
+                pol,
+                hospital=hospital,
+                what_if=what_if,
+                previous=previous,
+                cases=cases,
+                year=year,
+                top=top,
+                progress=None if silent else progress,
+            )
+    finally:
+        # end the progress line, also before an error (else "…rows readError: …")
+        if shown["any"]:
+            click.echo("", err=True)
     for out in outs:
         result.write(out, lang=lang)
         click.echo(f"wrote {out}")

@@ -309,7 +309,12 @@ class MonitoringRules:
         from ._targets import default_targets, parse_targets
 
         if section is None:
-            return attrs.evolve(DEFAULT_RULES, source=None if path is None else str(path))
+            # no section: the default rules *and* the default targets, as for an empty one
+            return attrs.evolve(
+                DEFAULT_RULES,
+                targets=default_targets(),
+                source=None if path is None else str(path),
+            )
         if not isinstance(section, Mapping):
             raise MonitoringError("[monitoring] must be a table", file=path)
         no_other_keys(section, ("rules", "targets", "risk"), "[monitoring]", path)

@@ -5,13 +5,15 @@ department and DRG (from ``drgkit simulate``'s output). HTML and Excel render th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._io import CaseSource, open_cases
 from ..errors import ArgumentError, CaseDataError
 from ..schema import MONEY, SIMULATE_COMPONENTS
 
@@ -68,6 +70,9 @@ class Report:
     scheme: str = "drg"
     #: first and last discharge month of the cases, 'YYYY-MM' (for the subtitle)
     period: tuple[str, str] | None = None
+    #: the policy's regional targets met or missed (:func:`drgkit.monitoring.targets`): the
+    #: region's, and each hospital's (a hospital view: that hospital's)
+    targets: pa.Table | None = None
 
     @property
     def unit_key(self) -> str:
@@ -140,21 +145,29 @@ def build_report(
     (``--cases-out``) or per-key output of ``drgkit simulate`` for a what-if section.
     ``previous``: last period's settled cases (growth); ``cases``: the case input of the settled
     table (columns it lacks). ``year``: only the cases discharged in that year, with growth
-    against the year before from the same data (unless ``previous`` is given); the settled
-    cases are then read into memory to be split. ``indicators``, ``warnings`` and
-    ``warning_details`` default to :mod:`drgkit.monitoring`'s functions (given, they stand in
-    for them: tests). ``progress``: called with the keys of the indicator table being computed
-    and the rows read so far, after each batch.
+    against the year before from the same data (unless ``previous`` is given); a path is then
+    read batch by batch, once to count the cases per year and once per table (never whole).
+    ``indicators``, ``warnings`` and ``warning_details`` default to :mod:`drgkit.monitoring`'s
+    functions (given, they stand in for them: tests; the targets section then needs the real
+    ones). ``progress``: called with the keys of the indicator table being computed and the
+    rows read so far, after each batch.
     """
-    from .._io import open_cases
-
     if top < 1:
         raise ArgumentError(f"top must be at least 1, not {top}")
+    if year is not None and cases is not None:
+        # the case file is matched to the settled file row for row; one year's rows are not
+        raise ArgumentError(
+            "--cases cannot be combined with --year: the case file is matched row for row "
+            "with the whole settled file (settle carries mdc, los, leaving_type, drug and "
+            "consumable costs itself: re-settle, or split the files by year first)"
+        )
     extra: dict[str, Any] = {} if cases is None else {"cases": cases}
+    targets = None
     if indicators is None:
         from .. import monitoring
 
         indicators = monitoring.indicators
+        targets = monitoring.targets
         warnings = warnings or monitoring.warnings
         warning_details = warning_details or monitoring.warning_details
         if policy is not None and not isinstance(policy, str):
@@ -163,11 +176,15 @@ def build_report(
             extra["risk"] = monitoring.MonitoringRules.from_policy(policy).risk
     if warnings is None:
         raise ArgumentError("give warnings= with indicators=")
-    if year is not None:
+    # a path of a year is read as a stream per table (never whole): ``source`` opens it anew
+    source: Callable[[], Any] | None = None
+    if year is not None and isinstance(settled, pa.Table):
         settled, previous, name = _one_year(settled, year, previous)
-    if isinstance(settled, pa.Table):
+    elif year is not None:
+        source, previous, name, columns = _year_stream(settled, year, previous)
+    if source is None and isinstance(settled, pa.Table):
         name, columns = name if year is not None else "settled", settled.column_names
-    else:
+    elif source is None:
         # a path is handed to monitoring as it is, which reads it batch by batch: a report of
         # a year too large for memory needs only its indicator tables in memory
         src = open_cases(settled)
@@ -177,7 +194,9 @@ def build_report(
     def ind(*by: str) -> pa.Table:
         if progress is not None:
             extra["progress"] = lambda rows: progress(by, rows)
-        return indicators(settled, by, policy=policy, previous=previous, **extra)
+        data = settled if source is None else source()
+        before = previous() if callable(previous) else previous
+        return indicators(data, by, policy=policy, previous=before, **extra)
 
     region = ind()
     if region.num_rows == 0 or not region["cases"][0].as_py():
@@ -218,10 +237,21 @@ def build_report(
         }
     # the unit table and its lights, row for row
     common |= {"units": _without_lights(lit), "warnings": lit, "warning_details": details}
+    if targets is not None and policy is not None and not isinstance(policy, str):
+        every = hospitals if hospital is not None else _without_lights(lit)
+        met = targets(region, every, rules=policy)
+        if hospital is not None:  # the region's targets and this hospital's
+            keep = pc.or_(
+                pc.not_equal(met["scope"], "hospital"), pc.equal(met["scope_id"], hospital)
+            )
+            met = met.filter(pc.fill_null(keep, True))
+        common["targets"] = met
     months = [m for m in common["months"]["month"].to_pylist() if m is not None]
     common["period"] = (min(months), max(months)) if months else None
     if what_if is not None:
-        lookup = _settled_columns(settled, ("case_id", "hospital_id", "department"))
+        lookup = _settled_columns(
+            settled if source is None else source(), ("case_id", "hospital_id", "department")
+        )
         by_dept, by_drg = what_if_tables(what_if, lookup, hospital=hospital)
         common |= {"what_if_departments": by_dept, "what_if_drgs": by_drg}
     return Report(**common)
@@ -239,8 +269,6 @@ def what_if_tables(
     from the simulated table, else from ``settled`` by ``case_id``; without either, the
     department table is ``None``.
     """
-    from .._io import open_cases
-
     if isinstance(simulated, pa.Table):
         sim, name = simulated, "what-if table"
     else:
@@ -260,7 +288,9 @@ def what_if_tables(
     )
     if per_case and "drg_base" in sim.column_names and "drg_alt" in sim.column_names:
         base, alt = sim["drg_base"].cast(pa.string()), sim["drg_alt"].cast(pa.string())
-        moved = pc.fill_null(pc.not_equal(base, alt), pc.is_null(base) != pc.is_null(alt))
+        moved = pc.fill_null(
+            pc.not_equal(base, alt), pc.not_equal(pc.is_null(base), pc.is_null(alt))
+        )
         columns["moved"] = pc.cast(moved, pa.int64())
     drg_col = "drg_base" if "drg_base" in sim.column_names else "drg"
     keys: dict[str, pa.ChunkedArray] = {}
@@ -286,21 +316,99 @@ def what_if_tables(
         data = data.filter(pc.equal(hospitals, hospital))
     by_dept = _sum_by(data, "department") if "department" in data.column_names else None
     if "drg_base" not in data.column_names:
-        raise CaseDataError("the what-if table has no drg_base (or drg) column", file=name)
+        raise CaseDataError(
+            "the what-if table has no drg_base (or drg) column: give drgkit simulate's "
+            "per-case output (--cases-out FILE), or its -o table with --by including drg",
+            file=name,
+        )
     return by_dept, _sum_by(data, "drg_base")
+
+
+def _years_of(batch: pa.RecordBatch) -> np.ndarray:
+    """The discharge year of each case of a batch; 0 when it has no (valid) discharge date."""
+    from .._cases import parse_dates
+
+    column = batch.column("discharge_date")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    days, flag = parse_dates(column, batch.num_rows)
+    years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    return np.where(flag == 0, years, 0)
+
+
+def _year_source(settled: Any, year: int) -> CaseSource:
+    """The cases of a settled path discharged in ``year``, batch by batch (a fresh stream;
+    unreadable CSV lines are reported by the reader as for the whole file)."""
+    src = open_cases(settled)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in src.batches:
+            yield batch.filter(pa.array(_years_of(batch) == year))
+
+    return CaseSource(src.name, src.schema, batches(), malformed=src.malformed)
+
+
+def _year_stream(
+    settled: Any, year: int, previous: Any
+) -> tuple[Callable[[], CaseSource], Any, str, list[str]]:
+    """For a settled path: a maker of streams of the cases of ``year``, ``previous`` (or else
+    a maker of streams of the year before, None when it has no case), the input's name and
+    columns. One pass counts the cases per year first (only the dates are kept)."""
+    src = open_cases(settled)
+    name, columns = src.name, list(src.schema.names)
+    if "discharge_date" not in columns:
+        _close(src)
+        raise CaseDataError("no discharge_date column to pick a year by", file=name)
+    counts: dict[int, int] = {}
+    try:
+        for batch in src.batches:
+            found, n = np.unique(_years_of(batch), return_counts=True)
+            for y, k in zip(found.tolist(), n.tolist(), strict=True):
+                counts[y] = counts.get(y, 0) + k
+    finally:
+        _close(src)
+    if not counts.get(year):
+        raise ArgumentError(f"no case of {name} was discharged in {year}")
+    _warn_undated(name, counts.get(0, 0), year)
+    if previous is None and counts.get(year - 1):
+        previous = lambda: _year_source(settled, year - 1)  # noqa: E731
+    return (lambda: _year_source(settled, year)), previous, name, columns
+
+
+def _warn_undated(name: str, undated: int, year: int) -> None:
+    """Such a case belongs to no year: said, not silently left out of every year's report."""
+    if undated:
+        import warnings
+
+        from .._io import DataWarning
+
+        warnings.warn(
+            DataWarning(
+                f"{name}: {undated:,} case(s) without a discharge_date are in no year: the "
+                f"report of {year} leaves them out"
+            ),
+            stacklevel=4,
+        )
 
 
 def _one_year(settled: Any, year: int, previous: Any) -> tuple[pa.Table, Any, str]:
     """The cases discharged in ``year``, and ``previous`` or else those of the year before
     (None when there are none)."""
-    from .._io import open_cases
     from ..settlement._output import read_settled
 
     name = "settled" if isinstance(settled, pa.Table) else open_cases(settled).name
     table = settled if isinstance(settled, pa.Table) else read_settled(settled)
     if "discharge_date" not in table.column_names:
         raise CaseDataError("no discharge_date column to pick a year by", file=name)
-    years = pc.year(table["discharge_date"])
+    dates = table["discharge_date"]
+    if not (pa.types.is_date(dates.type) or pa.types.is_timestamp(dates.type)):
+        raise CaseDataError(
+            f"discharge_date is {dates.type}, not a date: cannot pick a year by it",
+            file=name,
+            column="discharge_date",
+        )
+    years = pc.year(dates)
+    _warn_undated(name, years.null_count, year)
     current = table.filter(pc.equal(years, year))
     if current.num_rows == 0:
         raise ArgumentError(f"no case of {name} was discharged in {year}")
@@ -314,8 +422,6 @@ def _settled_columns(settled: Any, names: tuple[str, ...]) -> pa.Table:
     """Only ``names`` (those present) of the settled cases, read batch by batch."""
     if isinstance(settled, pa.Table):
         return settled.select([n for n in names if n in settled.column_names])
-    from .._io import open_cases
-
     src = open_cases(settled)
     try:
         keep = [n for n in names if n in src.schema.names]

@@ -83,6 +83,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "mdcs": ("cases", "drg_count", "total_weight", "cmi", "total_cost", "payment", "gain_loss"),
     "warnings": ("cases", "indicator", "value", "regional", "light", "rule"),
+    "targets": ("target", "scope", "scope_id", "indicator", "value", "min", "max", "met", "detail"),
     "what_if": (
         "cases",
         "moved",
@@ -97,6 +98,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 _KEYS = KEY_COLUMNS
+#: cells shown as their row's indicator (a warning's value and regional value, a target's
+#: value and bounds: a growth bound of 0.05 reads 5.00%)
+_PER_ROW = ("value", "regional", "min", "max")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",
@@ -146,6 +150,21 @@ def _cell(name: str, value: Any, kind: str, t: Labeller) -> str:
             f'<td data-column="light" data-value="{escape(value)}">'
             f'<span class="light light-{escape(value)}"></span>{escape(text)}</td>'
         )
+    if name in ("target", "scope") and value is not None:
+        return (
+            f'<td class="key" data-column="{name}" data-value="{escape(value)}">'
+            f"{escape(t(value))}</td>"
+        )
+    if name == "met":
+        text = display(None, "text") if value is None else t(f"met_{str(value).lower()}")
+        raw = "" if value is None else str(value).lower()
+        return f'<td data-column="met" data-value="{raw}">{escape(text)}</td>'
+    if name == "rule" and value is not None:
+        # the rule names its indicator by column: shown in the page's language
+        return (
+            f'<td class="key" data-column="rule" data-value="{escape(value)}">'
+            f"{escape(t.rule(value))}</td>"
+        )
     cls = ' class="key"' if kind == "text" else ""
     return (
         f'<td{cls} data-column="{escape(name)}" data-value="{escape(_raw(value))}">'
@@ -188,7 +207,7 @@ def _table(
             _cell(
                 c,
                 data[c][i],
-                value_kinds[i] if c in ("value", "regional") and value_kinds else kinds[c],
+                value_kinds[i] if c in _PER_ROW and value_kinds else kinds[c],
                 t,
             )
             for c in shown
@@ -384,6 +403,14 @@ def render_html(report: Report, *, lang: str = "zh") -> str:
         )
     else:
         parts.append(f'<p class="note">{L("no_warnings")}</p>')
+    # the regional targets, met or missed
+    if report.targets is not None and report.targets.num_rows:
+        met = report.targets
+        kinds = [column_kind(str(i), pa.float64()) for i in met["indicator"].to_pylist()]
+        parts += [
+            f"<h2>{L('targets')}</h2>",
+            _table("targets", met, TABLE_COLUMNS["targets"], t, value_kinds=kinds),
+        ]
     # the indicator table of the units, with their lights
     with_lights = units
     if "light" in report.warnings.column_names and "light" not in units.column_names:

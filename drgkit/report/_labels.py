@@ -3,6 +3,8 @@ HTML page and the Excel workbook cannot name a thing two ways."""
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["LABELS", "LANGS", "Labeller", "label"]
 
 #: the languages a report is written in; the first is the default
@@ -56,6 +58,25 @@ LABELS: dict[str, tuple[str, str]] = {
     "case_mix_by_mdc": ("MDC 病例构成", "Case mix by MDC"),
     "warnings": ("预警（红黄绿灯）", "Warnings (red/yellow/green)"),
     "no_warnings": ("无红灯或黄灯。", "No red or yellow light."),
+    "targets": ("目标达成", "Targets met or missed"),
+    "sheet_targets": ("目标", "Targets"),
+    "target": ("目标", "Target"),
+    "scope": ("范围", "Scope"),
+    "scope_id": ("对象", "Unit"),
+    "min": ("下限", "At least"),
+    "max": ("上限", "At most"),
+    "met": ("达成", "Met"),
+    "detail": ("说明", "Detail"),
+    "met_true": ("达成", "met"),
+    "met_false": ("未达成", "missed"),
+    "alliance": ("医联体", "Alliance"),
+    "referral_rate": ("医联体内转诊率", "Referral rate"),
+    "hospital": ("医院", "Hospital"),
+    # the seeds' target ids (their bounds are policy data: the min and max columns)
+    "total_cost_growth": ("医疗总费用增长", "Total cost growth"),
+    "cost_per_case_down": ("次均住院费用下降", "Cost per case down"),
+    "alliance_referral_rate": ("医联体内转诊率", "Referral rate in an alliance"),
+    "cost_difference_coefficient": ("费用差异系数", "Cost difference coefficient"),
     "indicators_unit": ("医院指标", "Indicators by hospital"),
     "indicators_department": ("科室指标", "Indicators by department"),
     "indicators_drg": ("DRG 指标", "Indicators by DRG"),
@@ -194,3 +215,20 @@ class Labeller:
 
     def __call__(self, key: str, **values: object) -> str:
         return label(key, self.lang, self.scheme, **values)
+
+    def rule(self, text: str | None) -> str | None:
+        """A warning rule's text (:meth:`drgkit.monitoring.WarningRule.describe`) in this
+        language: its indicator column, its ``yellow``/``red`` and ``× regional`` by their
+        labels. The action after them is the policy's own text and stays as written."""
+        if text is None:
+            return None
+        head = _RULE_HEAD.match(text)
+        if head is not None and head.group(1) in LABELS:
+            text = self(head.group(1)) + text[head.end() :]
+        text = _RULE_LIGHT.sub(lambda m: self(m.group(1)), text)
+        return text.replace(" × regional", f" × {self('regional')}", 1)
+
+
+#: the indicator a rule's text begins with, and the lights named before a threshold
+_RULE_HEAD = re.compile(r"^([a-z][a-z0-9_]*)(?=[ :])")
+_RULE_LIGHT = re.compile(r"(?<=[:,] )(yellow|red)(?= [<>])")

@@ -25,7 +25,7 @@ from ._data import KEY_COLUMNS, Report
 from ._format import column_kind
 from ._labels import Labeller
 
-__all__ = ["EXCEL_FORMATS", "MAX_EXACT_DIGITS", "sheets", "write_xlsx"]
+__all__ = ["EXCEL_FORMATS", "MAX_EXACT_DIGITS", "cell_kinds", "cell_text", "sheets", "write_xlsx"]
 
 #: significant digits a float64 holds exactly in decimal (DBL_DIG)
 MAX_EXACT_DIGITS = 15
@@ -49,7 +49,14 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     summary = report.region
     if report.hospital_row is not None:
         summary = pa.concat_tables([report.hospital_row.select(summary.column_names), summary])
-    out = [("sheet_summary", summary), ("sheet_units", _with_lights(report))]
+        # which row is the hospital and which the region (the page labels its rows too)
+        summary = summary.add_column(0, "scope", pa.array(["hospital", "region"], pa.string()))
+        summary = summary.add_column(
+            0, "hospital_id", pa.array([report.hospital, None], pa.string())
+        )
+    # a hospital view's units are that hospital's departments: the sheet says so
+    units = "sheet_units" if report.hospital is None else "sheet_departments"
+    out = [("sheet_summary", summary), (units, _with_lights(report))]
     if report.departments is not None:
         out.append(("sheet_departments", report.departments))
     out += [("sheet_drgs", report.drgs), ("sheet_months", report.months)]
@@ -58,6 +65,8 @@ def sheets(report: Report) -> list[tuple[str, pa.Table]]:
     out.append(("sheet_warnings", report.warnings))
     if report.warning_details is not None:
         out.append(("sheet_warning_details", report.warning_details))
+    if report.targets is not None and report.targets.num_rows:
+        out.append(("sheet_targets", report.targets))
     if report.what_if_departments is not None:
         out.append(("sheet_what_if_departments", report.what_if_departments))
     if report.what_if_drgs is not None:
@@ -97,15 +106,37 @@ def write_xlsx(report: Report, path: Any, *, lang: str = "zh") -> None:
         wb.close()
 
 
+def cell_kinds(table: pa.Table, name: str) -> list[str]:
+    """The kind of each cell of column ``name``: the column's, except a warning detail's
+    ``value`` and ``regional``, which take their row's indicator's (a share reads as a
+    percentage, as in the indicator tables and the page)."""
+    if name in ("value", "regional") and "indicator" in table.column_names:
+        return [column_kind(str(i), pa.float64()) for i in table["indicator"].to_pylist()]
+    return [column_kind(name, table.schema.field(name).type)] * table.num_rows
+
+
+def cell_text(name: str, value: Any, t: Labeller) -> str:
+    """A text cell as the page shows it: lights, indicators, targets and scopes by their
+    labels, a rule in the workbook's language, a target met or missed in words."""
+    if isinstance(value, bool):
+        return t(f"met_{str(value).lower()}")
+    if name in ("light", "indicator", "target", "scope"):
+        return t(value)
+    if name == "rule":
+        return t.rule(value) or ""
+    return value
+
+
 def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, text_right: Any):
     names = table.column_names
     keys = next((j for j, n in enumerate(names) if n not in KEY_COLUMNS), len(names))
     for j, name in enumerate(names):
-        kind = column_kind(name, table.schema.field(name).type)
         title = t(name)
         ws.write_string(0, j, title, header)
         ws.set_column(j, j, max(10, min(40, len(title) * 2 + 2)))
+        kinds = cell_kinds(table, name)
         for i, value in enumerate(table[name].to_pylist(), start=1):
+            kind = kinds[i - 1]
             if value is None:
                 ws.write_blank(i, j, None)
             elif kind in ("money", "decimal"):
@@ -115,8 +146,8 @@ def _sheet(ws: Any, table: pa.Table, t: Labeller, header: Any, formats: dict, te
                     ws.write_string(i, j, str(value), text_right)
             elif kind in formats and math.isfinite(value):
                 ws.write_number(i, j, value, formats[kind])
-            elif isinstance(value, str):
-                ws.write_string(i, j, value)
+            elif isinstance(value, (str, bool)):
+                ws.write_string(i, j, cell_text(name, value, t))
             else:
                 ws.write_string(i, j, str(value))
     # the header row stays in view, and so do the key columns when scrolling right
