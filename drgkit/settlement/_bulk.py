@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,15 +59,18 @@ from .._runners import (
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._passes import (
+    SPILL_DIR,
     KnownDuplicates,
     PartitionFacts,
     PartitionOutput,
     Reduction,
     SettleContext,
+    SpillTo,
     correction_of_partition,
     partial_of_partition,
     reduce_facts,
     settle_partition,
+    shard_count,
 )
 from ._settle import Partial, Reduced, SettleSummary
 
@@ -157,10 +161,12 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def _remove_leftovers(out_dir: Path) -> None:
-    """Temporary files of a killed run (``atomic_output`` names them ``.<name>.*.part``)."""
+    """Temporary files of a killed run (``atomic_output`` names them ``.<name>.*.part``), and
+    the case-id fingerprints its first pass spilled."""
     for pattern in (".part-*.parquet.*.part", f".{MANIFEST_NAME}.*.part"):
         for path in out_dir.glob(pattern):
             path.unlink(missing_ok=True)
+    shutil.rmtree(out_dir / SPILL_DIR, ignore_errors=True)
 
 
 def _absolute(spec: Any, kind: str = "file", names: Names | None = None) -> Any:
@@ -409,13 +415,24 @@ def settle_dataset(
         reduction, done = _resume_from(manifest, identity, out)
     else:
         _prepare_out_dir(out, overwrite)
-        facts = runner.map(
-            partial_of_partition,
-            [ctx] * len(parts),
-            parts,
-            [None if reduced is None else False] * len(parts),
-        )
-        reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
+        # the case-id fingerprints go to files, grouped by shard, so that the driver holds
+        # one shard's ids at a time, not the whole dataset's (workers write them: they share
+        # the output folder with the driver, as they write the part files there too)
+        spill = None
+        if ctx.check_duplicates:
+            spill = SpillTo(str(out / SPILL_DIR), shard_count(sum(p.rows for p in parts)))
+            Path(spill.folder).mkdir()
+        try:
+            facts = runner.map(
+                partial_of_partition,
+                [ctx] * len(parts),
+                parts,
+                [None if reduced is None else False] * len(parts),
+                [spill] * len(parts),
+            )
+            reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
+        finally:
+            shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
         manifest = Manifest(identity, _first_pass_json(reduction))
         manifest.write(out)
         done = set()
