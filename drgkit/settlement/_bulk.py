@@ -6,6 +6,11 @@ work is two passes of pure functions of one partition (:mod:`drgkit.settlement._
 partial sums and case-id fingerprints, a reduction on the driver (point values, duplicate ids
 resolved in partition order), then each partition settled into ``part-<index:05d>.parquet``.
 
+Memory: pass 1 spills each partition's case-id fingerprints to ``out_dir/.duplicate-ids.tmp``
+(workers write them, as they write the part files: the folder must be shared with the driver),
+grouped by shard, and the driver resolves the duplicate ids one shard at a time, so its memory
+does not grow with the number of cases; the folder is removed after the first pass.
+
 Determinism: partial sums are integers; duplicate ids are resolved by the driver in partition
 order, never by whichever worker finishes first; every case is settled by itself; part files
 are written in fixed row groups with their dictionaries rebuilt per row group, so a part

@@ -510,6 +510,8 @@ def resolve_duplicates(
     tracker, whatever the number of cases."""
     by_index = {f.index: f for f in facts}
     ordered = [p for p in sorted(parts, key=lambda p: p.index) if by_index[p.index].tracked]
+    if not ordered:
+        return {}, {}
     for part in ordered:
         got = by_index[part.index]
         n = got.spill.count if got.spill is not None else len(got.fingerprints)
