@@ -6,6 +6,11 @@ work is two passes of pure functions of one partition (:mod:`drgkit.settlement._
 partial sums and case-id fingerprints, a reduction on the driver (point values, duplicate ids
 resolved in partition order), then each partition settled into ``part-<index:05d>.parquet``.
 
+Memory: pass 1 spills each partition's case-id fingerprints to ``out_dir/.duplicate-ids.tmp``
+(workers write them, as they write the part files: the folder must be shared with the driver),
+grouped by shard, and the driver resolves the duplicate ids one shard at a time, so its memory
+does not grow with the number of cases; the folder is removed after the first pass.
+
 Determinism: partial sums are integers; duplicate ids are resolved by the driver in partition
 order, never by whichever worker finishes first; every case is settled by itself; part files
 are written in fixed row groups with their dictionaries rebuilt per row group, so a part
@@ -27,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,15 +64,18 @@ from .._runners import (
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._passes import (
+    SPILL_DIR,
     KnownDuplicates,
     PartitionFacts,
     PartitionOutput,
     Reduction,
     SettleContext,
+    SpillTo,
     correction_of_partition,
     partial_of_partition,
     reduce_facts,
     settle_partition,
+    shard_count,
 )
 from ._settle import Partial, Reduced, SettleSummary
 
@@ -157,10 +166,12 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def _remove_leftovers(out_dir: Path) -> None:
-    """Temporary files of a killed run (``atomic_output`` names them ``.<name>.*.part``)."""
+    """Temporary files of a killed run (``atomic_output`` names them ``.<name>.*.part``), and
+    the case-id fingerprints its first pass spilled."""
     for pattern in (".part-*.parquet.*.part", f".{MANIFEST_NAME}.*.part"):
         for path in out_dir.glob(pattern):
             path.unlink(missing_ok=True)
+    shutil.rmtree(out_dir / SPILL_DIR, ignore_errors=True)
 
 
 def _absolute(spec: Any, kind: str = "file", names: Names | None = None) -> Any:
@@ -409,13 +420,24 @@ def settle_dataset(
         reduction, done = _resume_from(manifest, identity, out)
     else:
         _prepare_out_dir(out, overwrite)
-        facts = runner.map(
-            partial_of_partition,
-            [ctx] * len(parts),
-            parts,
-            [None if reduced is None else False] * len(parts),
-        )
-        reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
+        # the case-id fingerprints go to files, grouped by shard, so that the driver holds
+        # one shard's ids at a time, not the whole dataset's (workers write them: they share
+        # the output folder with the driver, as they write the part files there too)
+        spill = None
+        if ctx.check_duplicates:
+            spill = SpillTo(str(out / SPILL_DIR), shard_count(sum(p.rows for p in parts)))
+            Path(spill.folder).mkdir()
+        try:
+            facts = runner.map(
+                partial_of_partition,
+                [ctx] * len(parts),
+                parts,
+                [None if reduced is None else False] * len(parts),
+                [spill] * len(parts),
+            )
+            reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
+        finally:
+            shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
         manifest = Manifest(identity, _first_pass_json(reduction))
         manifest.write(out)
         done = set()
