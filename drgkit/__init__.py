@@ -28,7 +28,7 @@ from .errors import (
     RulesetError,
     TableError,
 )
-from .grouping import GroupSummary, group_batches
+from .grouping import GroupDatasetResult, GroupSummary, group_batches, group_dataset
 from .grouping._dip import (
     DIP_REASONS,
     DIP_RESULT_SCHEMA,
@@ -115,6 +115,7 @@ __all__ = [
     "DrgkitError",
     "Explanation",
     "Finding",
+    "GroupDatasetResult",
     "GroupSummary",
     "Layout",
     "Migration",
@@ -138,6 +139,7 @@ __all__ = [
     "get_threads",
     "group",
     "group_batches",
+    "group_dataset",
     "group_dip",
     "group_dip_batches",
     "group_dip_file",
