@@ -202,17 +202,19 @@ def test_spill_of_the_wrong_length_is_an_error(dataset, tmp_path) -> None:
 
 
 class Watching(LocalRunner):
-    """Keeps what pass 1 returns to the driver, and the spill folder's files meanwhile."""
+    """Keeps what pass 1 (settlement's, or ``pass1``) returns to the driver, and the spill
+    folder's files meanwhile (the spill is pass 1's last argument)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pass1=_bulk.partial_of_partition) -> None:
+        self.pass1 = pass1
         self.facts: list = []
         self.spilled: list[str] = []
 
     def map(self, fn, *iterables, done=None):
         out = super().map(fn, *iterables, done=done)
-        if fn is _bulk.partial_of_partition:
+        if fn is self.pass1:
             self.facts = out
-            spill = iterables[3][0]
+            spill = iterables[-1][0]
             self.spilled = sorted(p.name for p in Path(spill.folder).iterdir()) if spill else []
         return out
 
@@ -278,24 +280,6 @@ def test_resume_with_shards_is_byte_identical(dataset, tmp_path, monkeypatch, re
     assert folder_bytes(out) == folder_bytes(reference)
 
 
-def test_a_crash_in_pass_1_leaves_no_spill(dataset, tmp_path, reference) -> None:
-    out = tmp_path / "out"
-    with pytest.raises(KeyboardInterrupt):
-        settle_dataset(dataset, out, "demo-points", runner=CrashInPass1())
-    assert not (out / SPILL_DIR).exists()
-    assert Manifest.read(out) is None
-    settle_dataset(dataset, out, "demo-points", resume=True)  # no manifest: a fresh run
-    assert folder_bytes(out) == folder_bytes(reference)
-
-
-def test_dask_workers_spill_the_same(dataset, tmp_path, monkeypatch, reference) -> None:
-    pytest.importorskip("distributed")
-    monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
-    with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
-        settle_dataset(dataset, tmp_path / "out", "demo-points", runner=runner)
-    assert folder_bytes(tmp_path / "out") == folder_bytes(reference)
-
-
 def test_the_settlement_modules_keep_their_names() -> None:
     # one implementation, still importable where callers found it
     assert _passes.resolve_duplicates is resolve_duplicates
@@ -305,21 +289,6 @@ def test_the_settlement_modules_keep_their_names() -> None:
 
 
 # --------------------------------------------------------------------------- group_dataset
-
-
-class WatchingGroup(LocalRunner):
-    """Keeps what grouping's pass 1 returns to the driver, and the spill folder meanwhile."""
-
-    def __init__(self) -> None:
-        self.ids: list = []
-        self.spilled: list[str] = []
-
-    def map(self, fn, *iterables, done=None):
-        out = super().map(fn, *iterables, done=done)
-        if fn is _stream._id_fingerprints:
-            self.ids = out
-            self.spilled = sorted(p.name for p in Path(iterables[2][0].folder).iterdir())
-        return out
 
 
 def duplicate_rows(cases: pa.Table) -> list[int]:
@@ -348,12 +317,12 @@ def test_group_dataset_driver_gets_no_ids_and_tiny_shards_change_nothing(
     # what a killed run's pass 1 leaves behind is cleared first
     (out / SPILL_DIR).mkdir(parents=True)
     (out / SPILL_DIR / "ids-00001.bin").write_bytes(b"\0" * 40)
-    runner = WatchingGroup()
+    runner = Watching(_stream._id_fingerprints)
     result = group_dataset(dataset, out, "demo_2024", runner=runner)
     # the driver got no fingerprints, only the files' shard offsets
-    assert len(runner.ids) == len(CUTS) - 1
-    assert all(isinstance(i, PartitionIds) for i in runner.ids)
-    assert all(i.fingerprints is None and i.spill.shards == 8 for i in runner.ids)
+    assert len(runner.facts) == len(CUTS) - 1
+    assert all(isinstance(i, PartitionIds) for i in runner.facts)
+    assert all(i.fingerprints is None and i.spill.shards == 8 for i in runner.facts)
     assert runner.spilled == [f"ids-{k:05d}.bin" for k in range(len(CUTS) - 1)]
     assert not (out / SPILL_DIR).exists()  # removed after the first pass
     assert folder_bytes(out) == folder_bytes(grouped)  # K=8 writes what K=1 writes
@@ -366,26 +335,41 @@ def test_group_dataset_driver_gets_no_ids_and_tiny_shards_change_nothing(
 
 
 def test_group_dataset_without_the_check_spills_nothing(dataset, tmp_path) -> None:
-    runner = WatchingGroup()
+    runner = Watching(_stream._id_fingerprints)
     result = group_dataset(
         dataset, tmp_path / "out", "demo_2024", runner=runner, check_duplicates=False
     )
-    assert runner.ids == [] and runner.spilled == []
+    assert runner.facts == [] and runner.spilled == []
     assert "duplicate_case_id" not in reasons_of(result.paths)
 
 
-def test_a_crash_in_group_pass_1_leaves_no_spill(dataset, tmp_path, grouped) -> None:
+# --------------------------------------------------------------------------- both jobs
+
+#: each partitioned job that shares the check: how to run it, and its one-shard fixture
+JOBS = {
+    "settle": (lambda src, out, **kw: settle_dataset(src, out, "demo-points", **kw), "reference"),
+    "group": (lambda src, out, **kw: group_dataset(src, out, "demo_2024", **kw), "grouped"),
+}
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_a_crash_in_pass_1_leaves_no_spill(dataset, tmp_path, request, job) -> None:
+    run, base = JOBS[job]
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        group_dataset(dataset, out, "demo_2024", runner=CrashInPass1())
+        run(dataset, out, runner=CrashInPass1())
     assert not (out / SPILL_DIR).exists()
-    group_dataset(dataset, out, "demo_2024")
-    assert folder_bytes(out) == folder_bytes(grouped)
+    assert Manifest.read(out) is None
+    # settlement: resume without a manifest is a fresh run
+    run(dataset, out, **({"resume": True} if job == "settle" else {}))
+    assert folder_bytes(out) == folder_bytes(request.getfixturevalue(base))
 
 
-def test_dask_group_workers_spill_the_same(dataset, tmp_path, monkeypatch, grouped) -> None:
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_dask_workers_spill_the_same(dataset, tmp_path, monkeypatch, request, job) -> None:
     pytest.importorskip("distributed")
+    run, base = JOBS[job]
     monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
     with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
-        group_dataset(dataset, tmp_path / "out", "demo_2024", runner=runner)
-    assert folder_bytes(tmp_path / "out") == folder_bytes(grouped)
+        run(dataset, tmp_path / "out", runner=runner)
+    assert folder_bytes(tmp_path / "out") == folder_bytes(request.getfixturevalue(base))
