@@ -361,9 +361,12 @@ def group_dataset(
     ``row_groups_per_partition`` each). The part files, read in order, hold exactly the rows
     and values :func:`group` gives for the whole dataset in one process, whatever the runner,
     batch size or threads: rows are numbered over the whole dataset, and a case id repeated
-    in another partition is found (pass 1 reads every partition's ids; the driver resolves
-    the repeats in dataset order). Each part's row groups are cut and dictionary-encoded the
-    same way whatever the batches, so the bytes do not depend on them either.
+    in another partition is found (pass 1 spills every partition's id fingerprints to
+    ``out_dir/.duplicate-ids.tmp``, removed after it; the driver resolves the repeats in
+    dataset order one shard at a time, so its memory does not grow with the number of cases:
+    :mod:`drgkit._duplicates`, shared with ``settle_dataset``). Each part's row groups are
+    cut and dictionary-encoded the same way whatever the batches, so the bytes do not depend
+    on them either.
     ``overwrite``: replace the part files of an earlier run in ``out_dir``.
     """
     if batch_rows is not None:
