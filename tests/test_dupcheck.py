@@ -1,6 +1,7 @@
-"""The dataset-wide duplicate case-id check of a partitioned settlement, resolved shard by
-shard from fingerprints spilled to files: the same rows as one tracker over the whole dataset
-(and as a plain dict of the ids), the same bytes, and resumable."""
+"""The dataset-wide duplicate case-id check of a partitioned run (settlement and grouping share
+it: drgkit._duplicates), resolved shard by shard from fingerprints spilled to files: the same
+rows as one tracker over the whole dataset (and as a plain dict of the ids), the same bytes,
+and resumable."""
 
 from __future__ import annotations
 
@@ -13,10 +14,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drgkit import _demo
+from drgkit import _demo, _duplicates, group
 from drgkit._codes import fingerprints
+from drgkit._duplicates import (
+    SPILL_DIR,
+    IdSpill,
+    PartitionIds,
+    SpillTo,
+    by_shard,
+    resolve_duplicates,
+    shard_count,
+    shard_of,
+)
 from drgkit._runners import Manifest
 from drgkit.errors import DrgkitError
+from drgkit.grouping import _stream
+from drgkit.grouping._stream import group_dataset
 from drgkit.settlement import _bulk, _passes, settle
 from drgkit.settlement._bulk import (
     DaskRunner,
@@ -25,15 +38,6 @@ from drgkit.settlement._bulk import (
     partial_of_partition,
     partitions_of,
     settle_dataset,
-)
-from drgkit.settlement._passes import (
-    SPILL_DIR,
-    IdSpill,
-    SpillTo,
-    by_shard,
-    resolve_duplicates,
-    shard_count,
-    shard_of,
 )
 
 N = 3000
@@ -198,17 +202,19 @@ def test_spill_of_the_wrong_length_is_an_error(dataset, tmp_path) -> None:
 
 
 class Watching(LocalRunner):
-    """Keeps what pass 1 returns to the driver, and the spill folder's files meanwhile."""
+    """Keeps what pass 1 (settlement's, or ``pass1``) returns to the driver, and the spill
+    folder's files meanwhile (the spill is pass 1's last argument)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pass1=_bulk.partial_of_partition) -> None:
+        self.pass1 = pass1
         self.facts: list = []
         self.spilled: list[str] = []
 
     def map(self, fn, *iterables, done=None):
         out = super().map(fn, *iterables, done=done)
-        if fn is _bulk.partial_of_partition:
+        if fn is self.pass1:
             self.facts = out
-            spill = iterables[3][0]
+            spill = iterables[-1][0]
             self.spilled = sorted(p.name for p in Path(spill.folder).iterdir()) if spill else []
         return out
 
@@ -219,7 +225,7 @@ def test_tiny_shards_give_the_same_bytes(
 ) -> None:
     base = tmp_path / "base"
     settle_dataset(dataset, base, policy)
-    monkeypatch.setattr(_passes, "SHARD_IDS", 400)
+    monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
     runner = Watching()
     out = tmp_path / "sharded"
     result = settle_dataset(dataset, out, policy, runner=runner)
@@ -262,7 +268,7 @@ class CrashInPass1(LocalRunner):
 
 
 def test_resume_with_shards_is_byte_identical(dataset, tmp_path, monkeypatch, reference) -> None:
-    monkeypatch.setattr(_passes, "SHARD_IDS", 400)
+    monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         settle_dataset(dataset, out, "demo-points", runner=CrashInPass2())
@@ -274,19 +280,96 @@ def test_resume_with_shards_is_byte_identical(dataset, tmp_path, monkeypatch, re
     assert folder_bytes(out) == folder_bytes(reference)
 
 
-def test_a_crash_in_pass_1_leaves_no_spill(dataset, tmp_path, reference) -> None:
+def test_the_settlement_modules_keep_their_names() -> None:
+    # one implementation, still importable where callers found it
+    assert _passes.resolve_duplicates is resolve_duplicates
+    assert _passes.KnownDuplicates is _duplicates.KnownDuplicates
+    assert _bulk.KnownDuplicates is _duplicates.KnownDuplicates
+    assert _passes.IdSpill is IdSpill and _passes.SPILL_DIR == SPILL_DIR
+
+
+# --------------------------------------------------------------------------- group_dataset
+
+
+def duplicate_rows(cases: pa.Table) -> list[int]:
+    """The global rows that repeat an earlier id, by a dict of the ids (no tracker)."""
+    repeats = expected(cases["case_id"].to_pylist())[0]
+    return sorted(a + r for k, (a, _b) in enumerate(itertools.pairwise(CUTS)) for r in repeats[k])
+
+
+def reasons_of(paths) -> list:
+    return pa.concat_tables(pq.read_table(p) for p in paths).column("reason").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def grouped(dataset, tmp_path_factory) -> Path:
+    """group_dataset with one shard (the default for 3,000 rows)."""
+    out = tmp_path_factory.mktemp("grouped") / "out"
+    group_dataset(dataset, out, "demo_2024")
+    return out
+
+
+def test_group_dataset_driver_gets_no_ids_and_tiny_shards_change_nothing(
+    cases, dataset, tmp_path, monkeypatch, grouped
+) -> None:
+    monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
+    out = tmp_path / "sharded"
+    # what a killed run's pass 1 leaves behind is cleared first
+    (out / SPILL_DIR).mkdir(parents=True)
+    (out / SPILL_DIR / "ids-00001.bin").write_bytes(b"\0" * 40)
+    runner = Watching(_stream._id_fingerprints)
+    result = group_dataset(dataset, out, "demo_2024", runner=runner)
+    # the driver got no fingerprints, only the files' shard offsets
+    assert len(runner.facts) == len(CUTS) - 1
+    assert all(isinstance(i, PartitionIds) for i in runner.facts)
+    assert all(i.fingerprints is None and i.spill.shards == 8 for i in runner.facts)
+    assert runner.spilled == [f"ids-{k:05d}.bin" for k in range(len(CUTS) - 1)]
+    assert not (out / SPILL_DIR).exists()  # removed after the first pass
+    assert folder_bytes(out) == folder_bytes(grouped)  # K=8 writes what K=1 writes
+    whole = group(cases, "demo_2024")
+    parts = pa.concat_tables(pq.read_table(p) for p in result.paths)
+    assert parts.to_pylist() == whole.to_pylist()  # and what one process gives
+    reasons = parts.column("reason").to_pylist()
+    assert [i for i, r in enumerate(reasons) if r == "duplicate_case_id"] == duplicate_rows(cases)
+    assert result.summary.by_reason["duplicate_case_id"] == len(duplicate_rows(cases)) > 200
+
+
+def test_group_dataset_without_the_check_spills_nothing(dataset, tmp_path) -> None:
+    runner = Watching(_stream._id_fingerprints)
+    result = group_dataset(
+        dataset, tmp_path / "out", "demo_2024", runner=runner, check_duplicates=False
+    )
+    assert runner.facts == [] and runner.spilled == []
+    assert "duplicate_case_id" not in reasons_of(result.paths)
+
+
+# --------------------------------------------------------------------------- both jobs
+
+#: each partitioned job that shares the check: how to run it, and its one-shard fixture
+JOBS = {
+    "settle": (lambda src, out, **kw: settle_dataset(src, out, "demo-points", **kw), "reference"),
+    "group": (lambda src, out, **kw: group_dataset(src, out, "demo_2024", **kw), "grouped"),
+}
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_a_crash_in_pass_1_leaves_no_spill(dataset, tmp_path, request, job) -> None:
+    run, base = JOBS[job]
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        settle_dataset(dataset, out, "demo-points", runner=CrashInPass1())
+        run(dataset, out, runner=CrashInPass1())
     assert not (out / SPILL_DIR).exists()
     assert Manifest.read(out) is None
-    settle_dataset(dataset, out, "demo-points", resume=True)  # no manifest: a fresh run
-    assert folder_bytes(out) == folder_bytes(reference)
+    # settlement: resume without a manifest is a fresh run
+    run(dataset, out, **({"resume": True} if job == "settle" else {}))
+    assert folder_bytes(out) == folder_bytes(request.getfixturevalue(base))
 
 
-def test_dask_workers_spill_the_same(dataset, tmp_path, monkeypatch, reference) -> None:
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_dask_workers_spill_the_same(dataset, tmp_path, monkeypatch, request, job) -> None:
     pytest.importorskip("distributed")
-    monkeypatch.setattr(_passes, "SHARD_IDS", 400)
+    run, base = JOBS[job]
+    monkeypatch.setattr(_duplicates, "SHARD_IDS", 400)
     with DaskRunner(n_workers=2, threads_per_worker=1, processes=False) as runner:
-        settle_dataset(dataset, tmp_path / "out", "demo-points", runner=runner)
-    assert folder_bytes(tmp_path / "out") == folder_bytes(reference)
+        run(dataset, tmp_path / "out", runner=runner)
+    assert folder_bytes(tmp_path / "out") == folder_bytes(request.getfixturevalue(base))

@@ -18,6 +18,14 @@ import numpy as np
 import pyarrow as pa
 
 from .._codes import IdTracker, fingerprints
+from .._duplicates import (
+    KnownDuplicates,
+    PartitionIds,
+    SpillTo,
+    partition_ids,
+    resolve_duplicates,
+    spill_area,
+)
 from .._io import (
     DEFAULT_BATCH_ROWS,
     CaseSource,
@@ -295,23 +303,10 @@ class _GroupTask:
         )
 
 
-@attrs.frozen(slots=True, eq=False)
-class _KnownRepeats:
-    """The rows of one partition that repeat an earlier case id of the dataset (global row
-    numbers) and where each id was first seen; answers like :meth:`IdTracker.check`."""
-
-    rows: np.ndarray  # global rows, ascending
-    first: np.ndarray  # global row of the first occurrence, per entry of ``rows``
-
-    def check(self, ids: pa.Array, row0: int) -> np.ndarray:
-        out = np.full(len(ids), -1, dtype=np.int64)
-        a, b = np.searchsorted(self.rows, [row0, row0 + len(ids)])
-        out[self.rows[a:b] - row0] = self.first[a:b]
-        return out
-
-
-def _id_fingerprints(task: _GroupTask, part: Partition) -> np.ndarray:
-    """Pass 1 of one partition: the fingerprints of its case ids, as grouping reads them."""
+def _id_fingerprints(task: _GroupTask, part: Partition, spill: SpillTo | None) -> PartitionIds:
+    """Pass 1 of one partition: the fingerprints of its case ids, as grouping reads them,
+    spilled to a file in ``spill.folder`` (grouped by shard) so that the driver never holds
+    every partition's (see :mod:`drgkit._duplicates`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the driver warns once
         run = task.run(part, tracker=None)
@@ -321,11 +316,11 @@ def _id_fingerprints(task: _GroupTask, part: Partition) -> np.ndarray:
         column = run.plan.column(batch, "case_id")
         chunks.append(fingerprints(run.case_ids(column, batch.num_rows, row0)))
         row0 += batch.num_rows
-    return np.concatenate(chunks)
+    return partition_ids(part, np.concatenate(chunks), spill)
 
 
 def _group_partition(
-    task: _GroupTask, part: Partition, repeats: _KnownRepeats | None, out_dir: str
+    task: _GroupTask, part: Partition, repeats: KnownDuplicates | None, out_dir: str
 ) -> tuple[str, GroupSummary]:
     """Pass 2 of one partition: group it into its part file."""
     path = Path(out_dir) / PART_NAME.format(part.index)
@@ -366,9 +361,12 @@ def group_dataset(
     ``row_groups_per_partition`` each). The part files, read in order, hold exactly the rows
     and values :func:`group` gives for the whole dataset in one process, whatever the runner,
     batch size or threads: rows are numbered over the whole dataset, and a case id repeated
-    in another partition is found (pass 1 reads every partition's ids; the driver resolves
-    the repeats in dataset order). Each part's row groups are cut and dictionary-encoded the
-    same way whatever the batches, so the bytes do not depend on them either.
+    in another partition is found (pass 1 spills every partition's id fingerprints to
+    ``out_dir/.duplicate-ids.tmp``, removed after it; the driver resolves the repeats in
+    dataset order one shard at a time, so its memory does not grow with the number of cases:
+    :mod:`drgkit._duplicates`, shared with ``settle_dataset``). Each part's row groups are
+    cut and dictionary-encoded the same way whatever the batches, so the bytes do not depend
+    on them either.
     ``overwrite``: replace the part files of an earlier run in ``out_dir``.
     """
     if batch_rows is not None:
@@ -407,14 +405,14 @@ def group_dataset(
     for path in stale:
         path.unlink()
     runner = runner if runner is not None else LocalRunner()
-    repeats: list[_KnownRepeats | None] = [None] * len(parts)
+    repeats: list[KnownDuplicates | None] = [None] * len(parts)
     if check_duplicates:
-        prints = runner.map(_id_fingerprints, [task] * len(parts), parts)
-        tracker = IdTracker.for_rows(sum(p.rows for p in parts))
-        for k, (part, fp) in enumerate(zip(parts, prints, strict=True)):
-            first = tracker.add(fp, part.start)
-            local = np.flatnonzero(first >= 0)
-            repeats[k] = _KnownRepeats(local + part.start, first[local])
+        # the ids go to files in out_dir, grouped by shard, and are resolved one shard at a
+        # time: the driver's memory does not grow with the number of cases
+        with spill_area(out, sum(p.rows for p in parts)) as spill:
+            ids = runner.map(_id_fingerprints, [task] * len(parts), parts, [spill] * len(parts))
+            found, _counted = resolve_duplicates(parts, ids)
+        repeats = [found.get(p.index) for p in parts]
     done = runner.map(
         _group_partition, [task] * len(parts), parts, repeats, [str(out)] * len(parts)
     )

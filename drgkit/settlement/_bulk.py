@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._duplicates import remove_spill, spill_area
 from .._io import DEFAULT_BATCH_ROWS, DataWarning
 from .._resolve import RESOLVER, Names
 from .._runners import (
@@ -64,18 +64,15 @@ from .._runners import (
 from ..errors import CaseDataError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._passes import (
-    SPILL_DIR,
     KnownDuplicates,
     PartitionFacts,
     PartitionOutput,
     Reduction,
     SettleContext,
-    SpillTo,
     correction_of_partition,
     partial_of_partition,
     reduce_facts,
     settle_partition,
-    shard_count,
 )
 from ._settle import Partial, Reduced, SettleSummary
 
@@ -171,7 +168,7 @@ def _remove_leftovers(out_dir: Path) -> None:
     for pattern in (".part-*.parquet.*.part", f".{MANIFEST_NAME}.*.part"):
         for path in out_dir.glob(pattern):
             path.unlink(missing_ok=True)
-    shutil.rmtree(out_dir / SPILL_DIR, ignore_errors=True)
+    remove_spill(out_dir)
 
 
 def _absolute(spec: Any, kind: str = "file", names: Names | None = None) -> Any:
@@ -423,11 +420,8 @@ def settle_dataset(
         # the case-id fingerprints go to files, grouped by shard, so that the driver holds
         # one shard's ids at a time, not the whole dataset's (workers write them: they share
         # the output folder with the driver, as they write the part files there too)
-        spill = None
-        if ctx.check_duplicates:
-            spill = SpillTo(str(out / SPILL_DIR), shard_count(sum(p.rows for p in parts)))
-            Path(spill.folder).mkdir()
-        try:
+        rows = sum(p.rows for p in parts)
+        with spill_area(out, rows, ctx.check_duplicates) as spill:
             facts = runner.map(
                 partial_of_partition,
                 [ctx] * len(parts),
@@ -436,8 +430,6 @@ def settle_dataset(
                 [spill] * len(parts),
             )
             reduction = reduce_facts(ctx, parts, facts, runner, reduced=reduced)
-        finally:
-            shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
         manifest = Manifest(identity, _first_pass_json(reduction))
         manifest.write(out)
         done = set()

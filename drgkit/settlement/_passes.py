@@ -8,7 +8,8 @@
    row) exactly as a single-process run finds them. The driver's memory for that stays bounded
    whatever the number of cases: pass 1 can spill each partition's fingerprints to a file,
    grouped by shard (:class:`IdSpill`), and :func:`resolve_duplicates` tracks one shard at a
-   time (ids of different shards never collide);
+   time (ids of different shards never collide); that machinery is shared with
+   :func:`~drgkit.grouping.group_dataset` and lives in :mod:`drgkit._duplicates`;
 3. pass 2, :func:`settle_partition`: settle the partition with a tracker that knows its
    repeated rows (:class:`KnownDuplicates`) and ``row_offset`` = the partition's first global
    row, and write ``<out_dir>/part-<index:05d>.parquet`` with a :class:`~drgkit._runners.
@@ -32,11 +33,19 @@ import numpy as np
 import pyarrow as pa
 
 from .._codes import IdTracker, fingerprints
+from .._duplicates import (
+    SPILL_DIR,
+    IdSpill,
+    KnownDuplicates,
+    SpillTo,
+    partition_ids,
+    resolve_duplicates,
+    shard_count,
+)
 from .._io import DEFAULT_BATCH_ROWS
 from .._jit import threads
 from .._resolve import RESOLVER, Names
 from .._runners import PART_NAME, LocalRunner, Partition, PartWriter
-from ..errors import DrgkitError
 from ..ruleset._model import Ruleset, RulesetSeries
 from ._inputs import read_hospitals
 from ._policy import Policy
@@ -50,7 +59,6 @@ from ._settle import (
 )
 
 __all__ = [
-    "SHARD_IDS",
     "SPILL_DIR",
     "IdSpill",
     "KnownDuplicates",
@@ -88,138 +96,6 @@ class _Recorder:
         if not self.chunks:
             return np.zeros((0, 2), dtype=np.uint64)
         return np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
-
-
-@attrs.frozen(slots=True, eq=False)
-class KnownDuplicates:
-    """Pass-2 tracker of one partition: its rows that repeat an earlier case id of the
-    dataset, and the global row where each id was first seen. ``check(ids, row0)`` answers
-    like :meth:`drgkit._codes.IdTracker.check` for the rows ``row0 ..`` (global numbers)."""
-
-    start: int  # the partition's first global row
-    rows: np.ndarray  # partition-local rows, ascending
-    first: np.ndarray  # global row of the id's first occurrence, per entry of ``rows``
-
-    @classmethod
-    def none(cls, start: int) -> KnownDuplicates:
-        return cls(start, np.zeros(0, np.int64), np.zeros(0, np.int64))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def check(self, ids: pa.Array, row0: int) -> np.ndarray:
-        n = len(ids)
-        out = np.full(n, -1, dtype=np.int64)
-        lo = row0 - self.start
-        a, b = np.searchsorted(self.rows, [lo, lo + n])
-        out[self.rows[a:b] - lo] = self.first[a:b]
-        return out
-
-
-# ------------------------------------------------------------------ sharded fingerprints
-
-#: ids per shard of the driver's duplicate check: an IdTracker for 3M ids has 2**23 slots of
-#: 24 bytes (192 MiB), and hashing spreads the ids evenly, far from the 2**22 ids that would
-#: double it
-SHARD_IDS = 3_000_000
-
-#: the folder, inside the output folder, where pass 1 spills the fingerprints
-SPILL_DIR = ".duplicate-ids.tmp"
-
-
-def shard_count(ids: int, per_shard: int | None = None) -> int:
-    """The number of shards (a power of two) so that a shard holds about ``per_shard`` ids at
-    most (default :data:`SHARD_IDS`)."""
-    per_shard = per_shard or SHARD_IDS
-    k = 1
-    while k * per_shard < ids:
-        k *= 2
-    return k
-
-
-def shard_of(fp: np.ndarray, shards: int) -> np.ndarray:
-    """The shard of each fingerprint: the top bits of its first hash. The trackers place an
-    id by the low bits of that hash, so the ids of one shard still spread over its table."""
-    if shards < 1 or shards > 1 << 16 or shards & (shards - 1):
-        raise ValueError(f"the number of shards must be a power of two ≤ 65536, not {shards}")
-    if shards == 1:
-        return np.zeros(len(fp), dtype=np.uint16)
-    bits = np.uint64(64 - (shards.bit_length() - 1))
-    # 16-bit keys: numpy's stable sort of them is a radix sort
-    return (fp[:, 0] >> bits).astype(np.uint16)
-
-
-def by_shard(fp: np.ndarray, shards: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``fp`` regrouped by shard: (fingerprints, their partition-local rows, offsets). Shard
-    ``s`` is entries ``offsets[s]:offsets[s + 1]``, in row order (a stable sort), so tracking
-    a shard's entries meets its ids in the order a single pass over all rows meets them."""
-    key = shard_of(fp, shards)
-    order = np.argsort(key, kind="stable")
-    offsets = np.zeros(shards + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key, minlength=shards), out=offsets[1:])
-    rows = order.astype(np.uint32 if len(fp) <= 1 << 32 else np.int64)
-    return fp[order], rows, offsets
-
-
-@attrs.frozen(slots=True)
-class SpillTo:
-    """Where pass 1 writes a partition's fingerprints, and in how many shards."""
-
-    folder: str
-    shards: int
-
-
-@attrs.frozen(slots=True, eq=False)
-class IdSpill:
-    """A partition's case-id fingerprints in a file, grouped by shard (see :func:`by_shard`):
-    the ``(n, 2)`` uint64 fingerprints, then the ``n`` partition-local rows (``row_dtype``)."""
-
-    path: str
-    count: int
-    offsets: np.ndarray  # (shards + 1,) int64
-    row_dtype: str
-
-    @property
-    def shards(self) -> int:
-        return len(self.offsets) - 1
-
-    @classmethod
-    def write(cls, fp: np.ndarray, index: int, to: SpillTo) -> IdSpill:
-        sorted_fp, rows, offsets = by_shard(fp, to.shards)
-        path = Path(to.folder) / f"ids-{index:05d}.bin"
-        # written under a temporary name and renamed: a task run twice (a Dask retry) or a
-        # killed one never leaves a half file under the final name
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-        with open(tmp, "wb") as fh:
-            fh.write(np.ascontiguousarray(sorted_fp, dtype=np.uint64).tobytes())
-            fh.write(rows.tobytes())
-        os.replace(tmp, path)
-        return cls(str(path), len(fp), offsets, rows.dtype.str)
-
-    def shard(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        """Shard ``s``: its fingerprints and partition-local rows (ascending)."""
-        a, b = int(self.offsets[s]), int(self.offsets[s + 1])
-        dtype = np.dtype(self.row_dtype)
-        with open(self.path, "rb") as fh:
-            fh.seek(16 * a)
-            fp = np.fromfile(fh, dtype=np.uint64, count=2 * (b - a)).reshape(b - a, 2)
-            fh.seek(16 * self.count + dtype.itemsize * a)
-            rows = np.fromfile(fh, dtype=dtype, count=b - a)
-        if len(rows) != b - a:
-            raise DrgkitError(f"{self.path}: the spilled case ids are cut short")
-        return fp, rows
-
-
-class _InMemory:
-    """The :meth:`IdSpill.shard` view of fingerprints given in memory."""
-
-    def __init__(self, fp: np.ndarray, shards: int) -> None:
-        self.count = len(fp)
-        self.fp, self.rows, self.offsets = by_shard(fp, shards)
-
-    def shard(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = int(self.offsets[s]), int(self.offsets[s + 1])
-        return self.fp[a:b], self.rows[a:b]
 
 
 # ------------------------------------------------------------------ the context
@@ -408,11 +284,8 @@ def _tracks_ids(run: SettleRun, ctx: SettleContext) -> bool:
 def _facts(
     part: Partition, partial: Partial | None, fp: np.ndarray | None, spill: SpillTo | None
 ) -> PartitionFacts:
-    if fp is None or spill is None:
-        return PartitionFacts(part.index, part.rows, partial, fp)
-    return PartitionFacts(
-        part.index, part.rows, partial, None, IdSpill.write(fp, part.index, spill)
-    )
+    ids = partition_ids(part, fp, spill)
+    return PartitionFacts(part.index, part.rows, partial, ids.fingerprints, ids.spill)
 
 
 def partial_of_partition(
@@ -494,77 +367,6 @@ class Reduction:
     @property
     def duplicate_rows(self) -> int:
         return sum(len(d) for d in self.duplicates.values())
-
-
-def resolve_duplicates(
-    parts: Sequence[Partition], facts: Sequence[PartitionFacts], shards: int | None = None
-) -> tuple[dict[int, KnownDuplicates], dict[int, np.ndarray]]:
-    """Repeated case ids over the whole dataset, in partition order, then row: for each
-    partition, its rows that repeat an earlier id (with the id's first global row), and the
-    rows that pass 1 counted because their id's earlier row is in another partition.
-
-    One shard at a time (``shards``: the number of the spilled fingerprints, else
-    :func:`shard_count` of the ids, or as given): ids of different shards never collide,
-    and within a shard the partitions come in order and each one's rows in order, so every
-    id's first row is the one a single tracker over all rows finds. Memory: one shard's
-    tracker, whatever the number of cases."""
-    by_index = {f.index: f for f in facts}
-    ordered = [p for p in sorted(parts, key=lambda p: p.index) if by_index[p.index].tracked]
-    if not ordered:
-        return {}, {}
-    for part in ordered:
-        got = by_index[part.index]
-        n = got.spill.count if got.spill is not None else len(got.fingerprints)
-        if n != part.rows:
-            raise DrgkitError(
-                f"{part.name}: pass 1 read {n} case ids, the partition has {part.rows} rows"
-            )
-    spilled = {by_index[p.index].spill.shards for p in ordered if by_index[p.index].spill}
-    if len(spilled) > 1:
-        raise DrgkitError(f"pass 1 spilled the case ids in different numbers of shards: {spilled}")
-    if spilled:
-        shards = spilled.pop()
-    elif shards is None:
-        shards = shard_count(sum(p.rows for p in ordered))
-    sources = [
-        by_index[p.index].spill or _InMemory(by_index[p.index].fingerprints, shards)
-        for p in ordered
-    ]
-    found_rows: dict[int, list[np.ndarray]] = {p.index: [] for p in ordered}
-    found_first: dict[int, list[np.ndarray]] = {p.index: [] for p in ordered}
-    for s in range(shards):
-        size = sum(int(src.offsets[s + 1] - src.offsets[s]) for src in sources)
-        table = IdTracker.for_rows(size)
-        # the tracker numbers the shard's ids 0, 1, … in the order it meets them; this maps
-        # those numbers back to global rows
-        global_rows = np.empty(size, dtype=np.int64)
-        at = 0
-        for part, src in zip(ordered, sources, strict=True):
-            fp, rows = src.shard(s)
-            m = len(rows)
-            global_rows[at : at + m] = rows
-            global_rows[at : at + m] += part.start
-            first = table.add(fp, at)
-            hit = np.flatnonzero(first >= 0)
-            if len(hit):
-                found_rows[part.index].append(rows[hit].astype(np.int64))
-                found_first[part.index].append(global_rows[first[hit]])
-            at += m
-        del table, global_rows
-    duplicates: dict[int, KnownDuplicates] = {}
-    corrections: dict[int, np.ndarray] = {}
-    for part in ordered:
-        rows = np.concatenate([np.zeros(0, np.int64), *found_rows[part.index]])
-        firsts = np.concatenate([np.zeros(0, np.int64), *found_first[part.index]])
-        order = np.argsort(rows, kind="stable")
-        rows, firsts = rows[order], firsts[order]
-        duplicates[part.index] = KnownDuplicates(part.start, rows, firsts)
-        earlier = firsts < part.start
-        if earlier.any():
-            # the first row of each such id inside this partition was counted in pass 1
-            _u, where = np.unique(firsts[earlier], return_index=True)
-            corrections[part.index] = np.sort(rows[earlier][where])
-    return duplicates, corrections
 
 
 def reduce_facts(
