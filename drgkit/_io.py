@@ -623,7 +623,7 @@ def _open_cases(
 
             try:
                 dataset = ds.dataset(path, format="parquet")
-            except (pa.ArrowInvalid, OSError) as exc:
+            except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
                 raise CaseDataError(f"not a folder of Parquet files: {exc}", file=path) from None
             names = [c for c in columns if c in dataset.schema.names] if columns else None
             return CaseSource(
@@ -641,7 +641,7 @@ def _open_cases(
         if suffix in PARQUET_SUFFIXES:
             try:
                 pf = pq.ParquetFile(path)
-            except (pa.ArrowInvalid, OSError) as exc:
+            except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
                 raise CaseDataError(f"not a readable Parquet file: {exc}", file=path) from None
             schema = pf.schema_arrow
             names = [c for c in columns if c in schema.names] if columns else None
@@ -653,7 +653,7 @@ def _open_cases(
                     for batch in pf.iter_batches(batch_size=batch_rows, columns=names):
                         read += batch.num_rows
                         yield batch
-                except (pa.ArrowException, OSError) as exc:
+                except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
                     # a damaged page or column chunk: the rows from here on cannot be read
                     raise CaseDataError(
                         f"damaged Parquet data after {read:,} rows: {exc}", file=path
@@ -672,7 +672,7 @@ def _open_cases(
 
             try:
                 table = feather.read_table(path)
-            except (pa.ArrowInvalid, OSError) as exc:
+            except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
                 raise CaseDataError(f"not a readable Arrow IPC file: {exc}", file=path) from None
             return _from_table(str(path), table, batch_rows)
         if suffix in CSV_SUFFIXES or suffix == "":
@@ -722,14 +722,14 @@ def _guarded(batches: Iterable[pa.RecordBatch], path: Path) -> Iterator[pa.Recor
         for batch in batches:
             read += batch.num_rows
             yield batch
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise CaseDataError(f"damaged Parquet data after {read:,} rows: {exc}", file=path) from None
 
 
 def _guarded_call(func: Callable[[], Any], path: Path) -> Any:
     try:
         return func()
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise CaseDataError(f"damaged Parquet data: {exc}", file=path) from None
 
 

@@ -538,3 +538,20 @@ def test_a_stray_carriage_return_in_the_header_is_one_clear_error(tmp_path: Path
     with pytest.raises(drgkit.CaseDataError, match="header") as info:
         drgkit.group(path, "demo_2024")
     assert info.value.row == 1 and info.value.file == str(path)
+
+
+def test_parquet_with_a_column_name_that_is_not_utf8_is_a_case_data_error(tmp_path):
+    """A damaged footer can leave a column name that is not UTF-8: pyarrow raises a
+    UnicodeDecodeError, which drgkit reports as the file's CaseDataError (found by the fuzzer)."""
+    import pyarrow.parquet as pq
+
+    from drgkit import CaseDataError, group
+
+    path = tmp_path / "cases.parquet"
+    pq.write_table(pa.table({"case_id": ["1"], "diagnoses": ["I21.000"]}), path)
+    data = path.read_bytes()
+    # every stored copy of the name (schema element, column-chunk path) gets a non-UTF-8 byte
+    path.write_bytes(data.replace(b"diagnoses", b"\x80iagnoses"))
+    with pytest.raises(CaseDataError) as info:
+        group(path, "demo_2024")
+    assert str(path) in str(info.value)
