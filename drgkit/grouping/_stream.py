@@ -36,7 +36,7 @@ from .._io import (
 )
 from .._jit import set_threads
 from .._jit import threads as thread_limit
-from .._resolve import RESOLVER
+from .._resolve import RESOLVER, Names
 from .._runners import PART_NAME, LocalRunner, Partition, PartWriter, partitions_of
 from .._write import check_not_input, open_writer, write_rejects
 from ..errors import CaseDataError
@@ -289,16 +289,18 @@ class _GroupTask:
     options: tuple[tuple[str, Any], ...]
     batch_rows: int
     threads: int | None
+    #: the names a worker resolves the ruleset with (group_dataset passes drgkit's resolver)
+    names: Names
 
     def run(self, part: Partition, tracker: Any) -> GroupRun:
         options = dict(self.options)
         return GroupRun(
-            RESOLVER.ruleset(self.ruleset),
+            self.names.ruleset(self.ruleset),
             part.schema(),
             part.name,
             tracker=tracker,
             row_offset=part.start,
-            layouts=RESOLVER.layouts,
+            layouts=self.names.layouts,
             **options,
         )
 
@@ -389,7 +391,7 @@ def group_dataset(
         value_checks=value_checks,
     )
     task = _GroupTask(
-        spec, tuple(sorted(options.items())), batch_rows or DEFAULT_BATCH_ROWS, threads
+        spec, tuple(sorted(options.items())), batch_rows or DEFAULT_BATCH_ROWS, threads, RESOLVER
     )
     # the input's problems are reported once, here, and not by every worker
     GroupRun(target, parts[0].schema(), str(source), layouts=RESOLVER.layouts, **options)
