@@ -843,3 +843,55 @@ def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.05)
         thread.join()
+
+
+@contextlib.contextmanager
+def write_behind(writer: Any, depth: int = 1) -> Iterator[Callable[[pa.RecordBatch | None], None]]:
+    """``write(batch)`` that hands each batch to a background thread, which writes them in
+    order (encoding and compressing run in Arrow's C++ without the GIL, so writing overlaps
+    grouping); ``write(None)`` waits until all are written. A writing error is raised by
+    the next ``write``; on leaving early the thread is stopped before the writer is aborted.
+    ``depth``: batches waiting to be written; 0 writes at once, in the caller's thread."""
+    import queue
+    import threading
+
+    if depth <= 0:
+        yield lambda batch: None if batch is None else writer.write(batch)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            batch = q.get()
+            try:
+                if batch is None:
+                    return
+                if not failed:
+                    writer.write(batch)
+            except BaseException as exc:  # raised in the grouping thread
+                failed.append(exc)
+            finally:
+                q.task_done()
+
+    thread = threading.Thread(target=drain, name="drgkit-write", daemon=True)
+    thread.start()
+
+    def write(batch: pa.RecordBatch | None) -> None:
+        if failed:
+            raise failed[0]
+        if batch is None:
+            q.join()
+            if failed:
+                raise failed[0]
+            return
+        q.put(batch)
+
+    try:
+        yield write
+    except BaseException as exc:
+        failed.append(exc)  # the output is aborted: the batches still queued are not written
+        raise
+    finally:
+        q.put(None)
+        thread.join()
