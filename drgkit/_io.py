@@ -542,11 +542,16 @@ def _merge(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBa
         count += batch.num_rows
         if count >= rows:
             table = pa.Table.from_batches(pending).combine_chunks()
-            yield from _rechunk(table.to_batches(), rows)
+            # the parsed blocks are copied into ``table``: let them go before the batch is
+            # yielded, not after it has been processed (a generator holds its locals while it
+            # waits, and a reading thread keeps it waiting while the queue is full)
             pending, count = [], 0
+            yield from _rechunk(table.to_batches(), rows)
     if pending:
         # every chunk of the tail, not only the first (combine_chunks may leave several)
-        yield from _rechunk(pa.Table.from_batches(pending).combine_chunks().to_batches(), rows)
+        table = pa.Table.from_batches(pending).combine_chunks()
+        pending = []
+        yield from _rechunk(table.to_batches(), rows)
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
