@@ -106,9 +106,8 @@ def _suspect(data, a, b):
 
 
 @jit(inline="always")
-def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
-    """Id of ``data[start:end]`` in the table, or -1."""
-    h, w0, w1 = _key(data, start, end)
+def _find(h, w0, w1, data, start, end, slots, mask, key_bytes, key_offsets):
+    """Id of ``data[start:end]``, whose :func:`_key` is ``(h, w0, w1)``, in the table, or -1."""
     n = end - start
     slot = np.int64(h & np.uint64(mask))
     while True:
@@ -133,6 +132,13 @@ def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
             if same:
                 return np.int32(ident)
         slot = (slot + 1) & mask
+
+
+@jit(inline="always")
+def _lookup(data, start, end, slots, mask, key_bytes, key_offsets):
+    """Id of ``data[start:end]`` in the table, or -1."""
+    h, w0, w1 = _key(data, start, end)
+    return _find(h, w0, w1, data, start, end, slots, mask, key_bytes, key_offsets)
 
 
 @jit
@@ -191,6 +197,10 @@ def _split_count(offsets, data, valid, sep, empty_is_one):
     return counts
 
 
+#: rows a block of :func:`_split_fill` splits and hashes before it probes the table
+_BLOCK_ROWS = 256
+
+
 @dual
 def _split_fill(
     offsets,
@@ -210,23 +220,54 @@ def _split_fill(
     n = len(offsets) - 1
     out = np.empty(out_offsets[n], dtype=np.int32)
     flags = np.zeros(n, dtype=np.uint8)
-    for i in prange(n):
-        a, b = _trim(data, offsets[i], offsets[i + 1])
-        w = out_offsets[i]
-        if (valid is not None and not valid[i]) or a == b:
-            if empty_is_one:
-                out[w] = empty_id
-            continue
-        start = a
-        for k in range(a, b + 1):
-            if k == b or sep[data[k]]:
-                p, q = _trim(data, start, k)
-                ident = _lookup(data, p, q, slots, mask, key_bytes, key_offsets)
-                out[w] = ident
-                if ident < 0:
-                    flags[i] |= _suspect(data, p, q)
-                w += 1
-                start = k + 1
+    # In blocks of rows, two passes: split and hash every piece of the block, then probe the
+    # table for them in a short loop. The table (4 MiB for CHS-DRG) is far larger than the
+    # caches, so nearly every probe is a cache miss; with the byte loops of hashing out of
+    # the probe loop, the CPU keeps several of those misses in flight at once.
+    blocks = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
+    for blk in prange(blocks):
+        r0 = blk * _BLOCK_ROWS
+        r1 = min(n, r0 + _BLOCK_ROWS)
+        base = out_offsets[r0]
+        m = out_offsets[r1] - base
+        first = np.empty(m, dtype=np.int64)  # piece bounds; -1: the empty code of a row
+        last = np.empty(m, dtype=np.int64)
+        hs = np.empty(m, dtype=np.uint64)
+        w0s = np.empty(m, dtype=np.uint64)
+        w1s = np.empty(m, dtype=np.uint64)
+        for i in range(r0, r1):
+            a, b = _trim(data, offsets[i], offsets[i + 1])
+            j = out_offsets[i] - base
+            if (valid is not None and not valid[i]) or a == b:
+                if empty_is_one:
+                    first[j] = -1
+                continue
+            start = a
+            for k in range(a, b + 1):
+                if k == b or sep[data[k]]:
+                    p, q = _trim(data, start, k)
+                    first[j] = p
+                    last[j] = q
+                    hs[j], w0s[j], w1s[j] = _key(data, p, q)
+                    j += 1
+                    start = k + 1
+        unknown = False
+        for j in range(m):
+            if first[j] < 0:
+                out[base + j] = empty_id
+                continue
+            ident = _find(
+                hs[j], w0s[j], w1s[j], data, first[j], last[j], slots, mask, key_bytes, key_offsets
+            )
+            out[base + j] = ident
+            if ident < 0:
+                unknown = True
+        if unknown:
+            for i in range(r0, r1):
+                for w in range(out_offsets[i], out_offsets[i + 1]):
+                    j = w - base
+                    if out[w] < 0 and first[j] >= 0:
+                        flags[i] |= _suspect(data, first[j], last[j])
     return out, flags
 
 

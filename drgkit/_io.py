@@ -542,11 +542,16 @@ def _merge(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBa
         count += batch.num_rows
         if count >= rows:
             table = pa.Table.from_batches(pending).combine_chunks()
-            yield from _rechunk(table.to_batches(), rows)
+            # the parsed blocks are copied into ``table``: let them go before the batch is
+            # yielded, not after it has been processed (a generator holds its locals while it
+            # waits, and a reading thread keeps it waiting while the queue is full)
             pending, count = [], 0
+            yield from _rechunk(table.to_batches(), rows)
     if pending:
         # every chunk of the tail, not only the first (combine_chunks may leave several)
-        yield from _rechunk(pa.Table.from_batches(pending).combine_chunks().to_batches(), rows)
+        table = pa.Table.from_batches(pending).combine_chunks()
+        pending = []
+        yield from _rechunk(table.to_batches(), rows)
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -842,4 +847,56 @@ def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
         while thread.is_alive():  # let a producer blocked on a full queue finish
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.05)
+        thread.join()
+
+
+@contextlib.contextmanager
+def write_behind(writer: Any, depth: int = 1) -> Iterator[Callable[[pa.RecordBatch | None], None]]:
+    """``write(batch)`` that hands each batch to a background thread, which writes them in
+    order (encoding and compressing run in Arrow's C++ without the GIL, so writing overlaps
+    grouping); ``write(None)`` waits until all are written. A writing error is raised by
+    the next ``write``; on leaving early the thread is stopped before the writer is aborted.
+    ``depth``: batches waiting to be written; 0 writes at once, in the caller's thread."""
+    import queue
+    import threading
+
+    if depth <= 0:
+        yield lambda batch: None if batch is None else writer.write(batch)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            batch = q.get()
+            try:
+                if batch is None:
+                    return
+                if not failed:
+                    writer.write(batch)
+            except BaseException as exc:  # raised in the grouping thread
+                failed.append(exc)
+            finally:
+                q.task_done()
+
+    thread = threading.Thread(target=drain, name="drgkit-write", daemon=True)
+    thread.start()
+
+    def write(batch: pa.RecordBatch | None) -> None:
+        if failed:
+            raise failed[0]
+        if batch is None:
+            q.join()
+            if failed:
+                raise failed[0]
+            return
+        q.put(batch)
+
+    try:
+        yield write
+    except BaseException as exc:
+        failed.append(exc)  # the output is aborted: the batches still queued are not written
+        raise
+    finally:
+        q.put(None)
         thread.join()

@@ -258,3 +258,165 @@ def test_group_file_parquet_bytes_repeat_from_run_to_run(tmp_path: Path) -> None
         values = chunk.dictionary.to_pylist()
         assert len(values) == len(set(values))
     assert "age '-1' is not plausible" in detail[1].as_py()
+
+
+# ----------------------------------------------------------- blocked split + lookup kernel
+
+
+def _split_reference(texts, known: dict[str, int], seps: str, empty_is_one: bool, empty_id):
+    """Per-row code ids and SUSPECT bits computed in plain Python, as the kernel should."""
+    import re
+
+    ws = " \t\r\n\v\f"
+    ids: list[int] = []
+    flags: list[int] = []
+    lengths: list[int] = []
+    for text in texts:
+        t = "" if text is None else text.strip(ws)
+        bits = 0
+        if not t:
+            pieces = [None] if empty_is_one else []
+        else:
+            pieces = [p.strip(ws) for p in re.split("[" + re.escape(seps) + "]", t)]
+        for p in pieces:
+            if p is None:
+                ids.append(empty_id)
+                continue
+            ident = known.get(p, -1)
+            ids.append(ident)
+            if ident < 0:
+                for k, c in enumerate(p):
+                    if c == ";":
+                        bits |= 1
+                    elif c == "/":
+                        bits |= 2
+                    elif c in ws:
+                        bits |= 4
+                    elif "a" <= c <= "z" and (c != "x" or k == 0):
+                        bits |= 8
+        lengths.append(len(pieces))
+        flags.append(bits)
+    return lengths, ids, flags
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("empty_is_one", [True, False])
+def test_split_and_map_in_blocks_matches_plain_python(threads: int, empty_is_one: bool) -> None:
+    """Splitting and looking up codes in blocks of rows (hash a block, then probe) gives, over
+    many blocks with empty, null, unknown, long (> 16 bytes) and suspect codes, exactly what a
+    plain Python split and dict lookup gives."""
+    import random
+
+    import numpy as np
+
+    from drgkit._codes import CodeTable
+    from drgkit._jit import threads as jit_threads
+
+    rng = random.Random(11)
+    codes = ["", "I10.x05", "E11.900", "K35.800x001", "A" * 17, "Z" * 40, "J18.9"]
+    codes += [f"C{i:05d}.{i % 97:03d}" for i in range(300)]
+    table = CodeTable(codes)
+    known = {c: i for i, c in enumerate(codes)}
+    menu = [*codes[1:], "NOPE", "i10.x05", "I10.x05;E11.900", "A/B", "A" * 18, "  ", "x1"]
+    texts: list[str | None] = []
+    for _ in range(5000):  # PARALLEL_MIN_ROWS and many blocks
+        r = rng.random()
+        if r < 0.03:
+            texts.append(None)
+        elif r < 0.06:
+            texts.append(rng.choice(["", "   ", "\t"]))
+        else:
+            k = rng.randint(1, 9)
+            texts.append(rng.choice(["|", ",", " | "]).join(rng.choice(menu) for _ in range(k)))
+    arr = pa.array(texts, pa.string())
+    lengths, ids, flags = _split_reference(texts, known, "|,", empty_is_one, 0)
+    with jit_threads(threads):
+        offsets, got_ids, got_flags = table.split_and_map(arr, b"|,", empty_is_one, 0)
+        sliced = table.split_and_map(arr.slice(777, 3000), b"|,", empty_is_one, 0)
+    assert np.diff(offsets).tolist() == lengths
+    assert got_ids.tolist() == ids
+    assert got_flags.tolist() == flags
+    # an array that starts inside its buffers (a slice of a batch)
+    want = _split_reference(texts[777:3777], known, "|,", empty_is_one, 0)
+    assert np.diff(sliced[0]).tolist() == want[0]
+    assert sliced[1].tolist() == want[1]
+    assert sliced[2].tolist() == want[2]
+
+
+# --------------------------------------------------------- settle_file: read ahead, write behind
+
+
+@pytest.fixture(scope="module")
+def settle_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 demo cases with costs and hospitals as CSV, two unreadable lines among them (and
+    the same cases, undamaged, as ``cases.parquet`` beside it)."""
+    folder = tmp_path_factory.mktemp("settle")
+    table = _demo.generate_cases(400, seed=7, bad_fraction=0.0)
+    for name in ("diagnoses", "procedures"):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, pc.binary_join(table.column(name), "|"))
+    pq.write_table(table, folder / "cases.parquet", row_group_size=50)
+    path = folder / "cases.csv"
+    pacsv.write_csv(table, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[60] = "too,few,fields"
+    lines[200] = '"unclosed,1,40'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("policy", ["demo", "demo-points"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_pipelined_settle_file_gives_the_plain_bytes_and_totals(
+    settle_csv: Path, tmp_path: Path, policy: str, suffix: str
+) -> None:
+    """settle_file reading ahead and writing behind (both passes of a points policy) writes
+    the bytes, rejects and totals of the plain path, over many small batches."""
+    from drgkit.settlement import settle_file
+
+    runs = {}
+    for pipeline in (False, True):
+        out = tmp_path / f"settled-{pipeline}{suffix}"
+        rejects = tmp_path / f"rejects-{pipeline}.csv"
+        summary = settle_file(
+            settle_csv, out, policy, rejects=rejects, batch_rows=37, pipeline=pipeline
+        )
+        runs[pipeline] = (out.read_bytes(), rejects.read_bytes(), summary)
+    plain, piped = runs[False], runs[True]
+    assert piped[0] == plain[0]
+    assert piped[1] == plain[1]
+    assert piped[2].rows == plain[2].rows > 300
+    assert piped[2].rows_rejected == plain[2].rows_rejected == 2
+    assert piped[2].by_reason == plain[2].by_reason
+    assert piped[2].point_values == plain[2].point_values
+    # Parquet input: the same bytes again
+    src = settle_csv.with_name("cases.parquet")
+    a, b = tmp_path / f"pq-plain{suffix}", tmp_path / f"pq-piped{suffix}"
+    settle_file(src, a, policy, batch_rows=37, pipeline=False)
+    settle_file(src, b, policy, batch_rows=37, pipeline=True)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_write_error_behind_settling_stops_the_run_and_leaves_no_output(
+    settle_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of the background writer is raised by settle_file, and no output appears."""
+    from drgkit import _write
+    from drgkit.settlement import settle_file
+
+    calls = []
+    original = _write._Writer.write
+
+    def failing(self, batch: pa.RecordBatch) -> None:
+        calls.append(batch.num_rows)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(self.path))
+        original(self, batch)
+
+    monkeypatch.setattr(_write._Writer, "write", failing)
+    out = tmp_path / "settled.parquet"
+    with pytest.raises(OSError, match="No space left"):
+        settle_file(settle_csv, out, "demo", rejects=tmp_path / "r.csv", batch_rows=37)
+    assert len(calls) == 3  # nothing was written after the failure
+    assert not out.exists()
+    assert not (tmp_path / "r.csv").exists()

@@ -4,10 +4,7 @@ atomically (with an optional rejects file). The work per batch is :class:`GroupR
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +30,7 @@ from .._io import (
     check_batch_rows,
     open_cases,
     prefetch,
+    write_behind,
 )
 from .._jit import set_threads
 from .._jit import threads as thread_limit
@@ -195,7 +193,10 @@ def group_file(
         state["run"], state["src"] = run, src
 
     pipeline = options.get("pipeline", True)
-    with open_writer(out, out_format) as writer, _write_behind(writer, pipeline) as write:
+    with (
+        open_writer(out, out_format) as writer,
+        write_behind(writer, _PREFETCH_DEPTH if pipeline else 0) as write,
+    ):
         for batch in group_batches(
             cases, ruleset, run_hook=hook, malformed_as_rows=rejects is None, **options
         ):
@@ -216,55 +217,6 @@ def group_file(
             write_rejects(rejects, state["src"].malformed, state["src"].name)
         writer.close(state["run"].schema if "run" in state else None)
     return state["run"].summary
-
-
-@contextlib.contextmanager
-def _write_behind(writer: Any, pipeline: bool) -> Iterator[Callable[[pa.RecordBatch | None], None]]:
-    """``write(batch)`` that hands each batch to a background thread, which writes them in
-    order (encoding and compressing run in Arrow's C++ without the GIL, so writing overlaps
-    grouping); ``write(None)`` waits until all are written. A writing error is raised by
-    the next ``write``; on leaving early the thread is stopped before the writer is aborted.
-    Without ``pipeline``, ``write`` writes at once."""
-    if not pipeline:
-        yield lambda batch: None if batch is None else writer.write(batch)
-        return
-    q: queue.Queue = queue.Queue(maxsize=_PREFETCH_DEPTH)
-    failed: list[BaseException] = []
-
-    def drain() -> None:
-        while True:
-            batch = q.get()
-            try:
-                if batch is None:
-                    return
-                if not failed:
-                    writer.write(batch)
-            except BaseException as exc:  # raised in the grouping thread
-                failed.append(exc)
-            finally:
-                q.task_done()
-
-    thread = threading.Thread(target=drain, name="drgkit-write", daemon=True)
-    thread.start()
-
-    def write(batch: pa.RecordBatch | None) -> None:
-        if failed:
-            raise failed[0]
-        if batch is None:
-            q.join()
-            if failed:
-                raise failed[0]
-            return
-        q.put(batch)
-
-    try:
-        yield write
-    except BaseException as exc:
-        failed.append(exc)  # the output is aborted: the batches still queued are not written
-        raise
-    finally:
-        q.put(None)
-        thread.join()
 
 
 # ------------------------------------------------------------------ partitioned datasets

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .._io import CaseSource, open_cases
+from .._io import CaseSource, open_cases, prefetch, write_behind
 from .._jit import set_threads
 from .._resolve import RESOLVER
 from .._write import check_not_input, open_writer, write_rejects
@@ -59,12 +59,17 @@ def settle_batches(
     encoding: str = "utf-8",
     run_hook: Any = None,
     rejects_ok: bool = False,
+    pipeline: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """Settle cases batch by batch. The points method reads the input twice (first pass:
     partial sums for the point values) unless ``reduced`` gives the point values.
 
     CSV lines that cannot be read as cases are an error unless ``rejects_ok`` (the caller
-    then takes them from the source and writes a rejects file, see :func:`settle_file`)."""
+    then takes them from the source and writes a rejects file, see :func:`settle_file`).
+
+    ``pipeline``: read (and decode) the next batch of a CSV or Parquet file in a background
+    thread while the current one is grouped and settled (:func:`drgkit._io.prefetch`); the
+    results are the same either way, in the same batches."""
     pol = RESOLVER.policy(policy, weights, overrides)
     rs = ruleset  # resolved by SettleRun through RESOLVER, only when the cases need grouping
     kwargs = {
@@ -95,7 +100,7 @@ def settle_batches(
                 names=RESOLVER,
             )
             total = Partial.zero()
-            for batch in src.batches:
+            for batch in _read_ahead(src, cases, pipeline):
                 total = total + first.partial(first.prepare(batch))
             reduced = point_values(pol, total)
         src = open_cases(cases, **kwargs)
@@ -115,8 +120,14 @@ def settle_batches(
             run.summary.point_values = dict(reduced.point_values)
         if run_hook is not None:
             run_hook(run, src)
-        for batch in src.batches:
-            yield run.finish(run.prepare(batch), reduced)
+        batches = _read_ahead(src, cases, pipeline)
+        try:
+            for batch in batches:
+                yield run.finish(run.prepare(batch), reduced)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None and batches is not src.batches:
+                close()  # stops the reading thread when the caller stops early
         run.warn_data()
         # grouped or not, an unreadable line is never dropped silently
         if src.malformed and not rejects_ok:
@@ -133,6 +144,19 @@ def settle_batches(
     finally:
         if previous is not None:
             set_threads(previous)
+
+
+def _read_ahead(src: CaseSource, cases: Any, pipeline: bool) -> Any:
+    """The batches of ``src``, read ahead in a background thread when ``cases`` is a file (an
+    in-memory table has nothing to decode; a caller's stream stays in the caller's thread)."""
+    if pipeline and isinstance(cases, (str, os.PathLike)):
+        return prefetch(src.batches, _PREFETCH_DEPTH)
+    return src.batches
+
+
+#: batches waiting between the stages (read ahead, written behind); each more holds another
+#: batch in memory
+_PREFETCH_DEPTH = 1
 
 
 def settle(cases: Any, policy: Any, ruleset: Any = None, **options: Any) -> pa.Table:
@@ -172,19 +196,24 @@ def settle_file(
     def hook(run: SettleRun, src: CaseSource) -> None:
         state["run"], state["src"] = run, src
 
+    depth = _PREFETCH_DEPTH if options.get("pipeline", True) else 0
     try:
-        for batch in settle_batches(
-            cases, policy, ruleset, run_hook=hook, rejects_ok=rejects is not None, **options
-        ):
-            writer.write(batch)
-            if progress is not None:
-                src = state["src"]
-                fraction = (
-                    src.progress()
-                    if src.progress
-                    else (state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
-                )
-                progress(min(1.0, fraction), state["run"].rows_done)
+        # results are written behind by a background thread (Parquet encoding and compression
+        # run without the GIL) while the next batch is settled
+        with write_behind(writer, depth) as write:
+            for batch in settle_batches(
+                cases, policy, ruleset, run_hook=hook, rejects_ok=rejects is not None, **options
+            ):
+                write(batch)
+                if progress is not None:
+                    src = state["src"]
+                    fraction = (
+                        src.progress()
+                        if src.progress
+                        else (state["run"].rows_done / src.num_rows if src.num_rows else 0.0)
+                    )
+                    progress(min(1.0, fraction), state["run"].rows_done)
+            write(None)  # every batch is written (or its error raised) before the file closes
         if rejects is not None:
             write_rejects(rejects, state["src"].malformed, state["src"].name)
     except BaseException:
